@@ -1,0 +1,84 @@
+// ConnectionPool: a fixed-size set of PostgreSQL connections shared by an engine's threads.
+// Connections are opened lazily, prepared with every statement of the stores, and set to UTC.
+// A connection that broke is discarded (never reused) and a new one is opened on demand, so after
+// a failover a libpq multi-host string ("host=a,b target_session_attrs=read-write") reaches the
+// new primary. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "common/status.h"
+
+namespace gridflow::persistence {
+
+class ConnectionPool {
+ public:
+  struct Options {
+    std::string dsn;  // libpq connection string or URI; may hold a password: never log it as is
+    int size = 16;
+    std::chrono::milliseconds acquire_timeout{5000};
+    std::string application_name = "gridflow";
+    // Extra session set-up run on every new connection (e.g. a test clock offset).
+    std::vector<std::string> session_settings;
+  };
+
+  // A borrowed connection; returned to the pool when destroyed. MarkBroken() discards it instead.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&& other) noexcept;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease();
+
+    pqxx::connection& connection() { return *connection_; }
+    void MarkBroken() { broken_ = true; }
+
+   private:
+    friend class ConnectionPool;
+    Lease(ConnectionPool* pool, std::unique_ptr<pqxx::connection> c)
+        : pool_(pool), connection_(std::move(c)) {}
+    void Return();
+
+    ConnectionPool* pool_ = nullptr;
+    std::unique_ptr<pqxx::connection> connection_;
+    bool broken_ = false;
+  };
+
+  explicit ConnectionPool(Options options);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // Borrows a connection, opening one if none is idle and the pool is not full; waits up to
+  // acquire_timeout otherwise. UNAVAILABLE when the database cannot be reached or the pool stays
+  // exhausted.
+  Status Acquire(Lease* lease);
+
+  // Opens a dedicated connection outside the pool (e.g. for LISTEN), set up like pooled ones.
+  Status OpenDedicated(std::unique_ptr<pqxx::connection>* out) const;
+
+  int size() const { return options_.size; }
+  int in_use() const;
+
+ private:
+  void Release(std::unique_ptr<pqxx::connection> c, bool broken);
+
+  const Options options_;
+  mutable std::mutex mu_;
+  std::condition_variable returned_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int open_ = 0;      // idle + borrowed + being opened
+  int borrowed_ = 0;
+};
+
+}  // namespace gridflow::persistence

@@ -1,0 +1,31 @@
+// Definitions and namespaces. Definitions are immutable once inserted.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "persistence/rows.h"
+
+namespace gridflow::persistence {
+
+bool NamespaceExists(pqxx::transaction_base& txn, const std::string& namespace_name);
+
+// Inserts `row` unless (namespace, name, version) exists. Returns true when inserted; either way
+// `*stored` receives the row now in the database.
+bool InsertDefinition(pqxx::transaction_base& txn, const DefinitionRow& row, DefinitionRow* stored);
+
+// version 0 means the latest version.
+std::optional<DefinitionRow> FindDefinition(pqxx::transaction_base& txn,
+                                            const std::string& namespace_name,
+                                            const std::string& name, int version);
+
+// Ordered by (name, version), starting after (after_name, after_version); `name` empty means all.
+std::vector<DefinitionRow> ListDefinitions(pqxx::transaction_base& txn,
+                                           const std::string& namespace_name,
+                                           const std::string& name, const std::string& after_name,
+                                           int after_version, int limit);
+
+}  // namespace gridflow::persistence

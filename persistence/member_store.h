@@ -1,0 +1,22 @@
+// Engine replicas' membership: each replica upserts its row and beats; rows of replicas that died
+// stay with an old heartbeat, for operators to see.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "persistence/rows.h"
+
+namespace gridflow::persistence {
+
+// Inserts or refreshes the member row (started now, not draining).
+void RegisterMember(pqxx::transaction_base& txn, const MemberRow& member);
+void BeatMember(pqxx::transaction_base& txn, const std::string& member_id);
+void MarkMemberDraining(pqxx::transaction_base& txn, const std::string& member_id);
+void MarkMemberStopped(pqxx::transaction_base& txn, const std::string& member_id);
+// Every member, most recent heartbeat first.
+std::vector<MemberRow> ListMembers(pqxx::transaction_base& txn);
+
+}  // namespace gridflow::persistence

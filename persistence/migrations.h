@@ -1,0 +1,35 @@
+// Versioned, forward-only schema migrations (persistence/migrations/NNNN_name.sql, embedded in the
+// binary at build time). Migrate() applies the missing ones under a PostgreSQL advisory lock, each
+// in its own transaction, so replicas starting together apply every migration exactly once.
+// A database already at a newer version than this binary knows is accepted (expand/contract
+// upgrades run old and new replicas side by side); a recorded migration whose SQL differs from the
+// embedded one is refused.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "common/status.h"
+
+namespace gridflow::persistence {
+
+struct Migration {
+  int version;
+  const char* name;
+  const char* sql;
+};
+
+// The migrations compiled into this binary, ascending by version.
+const std::vector<Migration>& EmbeddedMigrations();
+
+struct MigrationReport {
+  int applied = 0;          // migrations applied by this call
+  int schema_version = 0;   // highest version recorded after the call
+};
+
+Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migrations,
+               MigrationReport* report);
+
+}  // namespace gridflow::persistence

@@ -1,0 +1,33 @@
+// Conversions between PostgreSQL's text representations and C++ values, for the stores.
+// Sessions run with TimeZone=UTC, so timestamptz values arrive as "2026-11-25 14:28:42.123456+00".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <pqxx/result>
+
+namespace gridflow::persistence {
+
+using Micros = std::chrono::microseconds;
+using TimePoint = std::chrono::sys_time<Micros>;
+
+// Parses a UTC timestamptz in PostgreSQL's ISO output format. Throws std::invalid_argument.
+TimePoint ParseTimestamp(std::string_view text);
+// Microseconds since the Unix epoch, for parameters: `timestamptz 'epoch' + $n * interval '1 us'`.
+int64_t ToEpochMicros(TimePoint t);
+TimePoint FromEpochMicros(int64_t micros);
+
+// A text[] literal ("{\"a\",\"b\"}") for array parameters; every element is quoted and escaped.
+std::string ToTextArray(const std::vector<std::string>& values);
+
+// Reading nullable columns.
+std::optional<std::string> OptionalText(const pqxx::field& f);
+std::optional<TimePoint> OptionalTimestamp(const pqxx::field& f);
+TimePoint Timestamp(const pqxx::field& f);
+
+}  // namespace gridflow::persistence

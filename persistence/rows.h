@@ -1,0 +1,120 @@
+// Rows as the stores read and write them. JSON columns travel as JSON text; the engine parses
+// what it needs. Statuses and states are the text values of the schema's CHECK constraints.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "persistence/pg_types.h"
+
+namespace gridflow::persistence {
+
+struct DefinitionRow {
+  std::string namespace_name;
+  std::string name;
+  int version = 0;
+  std::string body_json;
+  std::string created_by;
+  TimePoint created_at;
+};
+
+struct RunRow {
+  std::string id;  // uuid
+  std::string namespace_name;
+  std::string workflow_id;
+  std::string definition_name;
+  int definition_version = 0;
+  std::string status;  // RUNNING, CANCELLING, COMPLETED, FAILED, CANCELLED
+  std::string input_json;
+  std::string data_json;
+  std::optional<std::string> current_step;
+  std::optional<std::string> result_json;
+  std::optional<std::string> failure_json;
+  std::string started_by;
+  std::optional<std::string> cancel_requested_by;
+  int64_t last_event_seq = 0;
+  TimePoint created_at;
+  TimePoint updated_at;
+  std::optional<TimePoint> closed_at;
+};
+
+struct EventRow {
+  int64_t seq = 0;
+  std::string type;
+  std::optional<std::string> step;
+  std::optional<int64_t> task_id;
+  std::optional<int> attempt;
+  std::string actor;
+  std::string payload_json = "{}";
+  TimePoint created_at;  // set by the database on insert
+};
+
+// A task to insert: one execution of a task step.
+struct NewTask {
+  std::string run_id;
+  std::string namespace_name;
+  std::string workflow_id;
+  std::string definition_name;
+  int definition_version = 0;
+  std::string queue;
+  std::string task_type;
+  std::string step;
+  std::string idempotency_key;
+  std::string input_json;
+  int max_attempts = 1;
+  int64_t start_to_close_ms = 0;
+  std::optional<int64_t> heartbeat_timeout_ms;
+};
+
+struct TaskRow {
+  int64_t id = 0;
+  std::string run_id;
+  std::string namespace_name;
+  std::string workflow_id;
+  std::string definition_name;
+  int definition_version = 0;
+  std::string queue;
+  std::string task_type;
+  std::string step;
+  std::string idempotency_key;
+  std::string input_json;
+  std::string state;  // PENDING, LEASED, COMPLETED, FAILED, CANCELLED
+  int attempt = 1;
+  int max_attempts = 1;
+  int64_t start_to_close_ms = 0;
+  std::optional<int64_t> heartbeat_timeout_ms;
+  int64_t lease_epoch = 0;
+  std::optional<std::string> lease_owner;
+  std::optional<TimePoint> lease_expires_at;
+  std::optional<TimePoint> attempt_deadline;
+  TimePoint not_before;
+  // Computed against gf_now() when the row was read.
+  bool lease_expired = false;
+  bool attempt_overdue = false;
+};
+
+struct SignalRow {
+  int64_t id = 0;
+  std::string run_id;
+  std::string name;
+  std::string payload_json;
+  std::optional<std::string> dedup_id;
+  std::string sent_by;
+  TimePoint received_at;
+};
+
+struct MemberRow {
+  std::string id;
+  std::string address;
+  std::string hostname;
+  int pid = 0;
+  std::string version;
+  TimePoint started_at;
+  TimePoint heartbeat_at;
+  bool draining = false;
+  std::optional<TimePoint> stopped_at;
+  double seconds_since_heartbeat = 0;
+};
+
+}  // namespace gridflow::persistence

@@ -1,0 +1,135 @@
+#include "persistence/run_store.h"
+
+#include <pqxx/connection>
+#include <pqxx/result>
+
+#include "persistence/statements.h"
+
+namespace gridflow::persistence {
+namespace {
+
+// Column order read by ReadRun. $DATA is replaced by the data column or NULL for summaries.
+constexpr const char* kColumns =
+    "id::text, namespace, workflow_id, definition_name, definition_version, status, input::text, "
+    "$DATA, current_step, result::text, failure::text, started_by, cancel_requested_by, "
+    "last_event_seq, created_at, updated_at, closed_at";
+
+std::string Columns(bool with_data) {
+  std::string cols = kColumns;
+  cols.replace(cols.find("$DATA"), 5, with_data ? "data::text" : "NULL::text");
+  return cols;
+}
+
+RunRow ReadRun(const pqxx::row& r) {
+  RunRow run;
+  run.id = r[0].as<std::string>();
+  run.namespace_name = r[1].as<std::string>();
+  run.workflow_id = r[2].as<std::string>();
+  run.definition_name = r[3].as<std::string>();
+  run.definition_version = r[4].as<int>();
+  run.status = r[5].as<std::string>();
+  run.input_json = r[6].as<std::string>();
+  run.data_json = r[7].is_null() ? "" : r[7].as<std::string>();
+  run.current_step = OptionalText(r[8]);
+  run.result_json = OptionalText(r[9]);
+  run.failure_json = OptionalText(r[10]);
+  run.started_by = r[11].as<std::string>();
+  run.cancel_requested_by = OptionalText(r[12]);
+  run.last_event_seq = r[13].as<int64_t>();
+  run.created_at = Timestamp(r[14]);
+  run.updated_at = Timestamp(r[15]);
+  run.closed_at = OptionalTimestamp(r[16]);
+  return run;
+}
+
+std::optional<RunRow> First(const pqxx::result& r) {
+  if (r.empty()) return std::nullopt;
+  return ReadRun(r[0]);
+}
+
+}  // namespace
+
+void PrepareRunStatements(pqxx::connection& c) {
+  const std::string cols = Columns(true);
+  c.prepare("run_insert",
+            "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
+            "status, input, data, started_by) "
+            "VALUES (gen_random_uuid(), $1, $2, $3, $4, 'RUNNING', $5::jsonb, $6::jsonb, $7) "
+            "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " + cols);
+  c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
+  c.prepare("run_input_equals", "SELECT input = $2::jsonb FROM runs WHERE id = $1::uuid");
+  c.prepare("run_lock", "SELECT " + cols + " FROM runs WHERE id = $1::uuid FOR UPDATE");
+  c.prepare("run_try_lock",
+            "SELECT " + cols + " FROM runs WHERE id = $1::uuid FOR UPDATE SKIP LOCKED");
+  c.prepare("run_lock_by_wid", "SELECT " + cols +
+                                   " FROM runs WHERE namespace = $1 AND workflow_id = $2 FOR UPDATE");
+  c.prepare("run_update",
+            "UPDATE runs SET status = $2, data = $3::jsonb, current_step = $4, "
+            "result = $5::jsonb, failure = $6::jsonb, cancel_requested_by = $7, "
+            "last_event_seq = $8, row_version = row_version + 1, updated_at = gf_now(), "
+            "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') "
+            "THEN COALESCE(closed_at, gf_now()) END "
+            "WHERE id = $1::uuid");
+  c.prepare("run_list",
+            "SELECT " + Columns(false) +
+                " FROM runs WHERE namespace = $1 AND ($2 = '' OR status = $2) "
+                "AND ($3 = '' OR definition_name = $3) "
+                "AND ($4::bigint IS NULL OR (created_at, id) < "
+                "(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid)) "
+                "ORDER BY created_at DESC, id DESC LIMIT $6");
+}
+
+std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) {
+  return First(txn.exec_prepared("run_insert", run.namespace_name, run.workflow_id,
+                                 run.definition_name, run.definition_version, run.input_json,
+                                 run.data_json, run.started_by));
+}
+
+std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,
+                              const std::string& workflow_id) {
+  return First(txn.exec_prepared("run_find", namespace_name, workflow_id));
+}
+
+bool RunInputEquals(pqxx::transaction_base& txn, const std::string& run_id,
+                    const std::string& input_json) {
+  const pqxx::result r = txn.exec_prepared("run_input_equals", run_id, input_json);
+  return !r.empty() && r[0][0].as<bool>();
+}
+
+std::optional<RunRow> LockRun(pqxx::transaction_base& txn, const std::string& run_id) {
+  return First(txn.exec_prepared("run_lock", run_id));
+}
+
+std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,
+                                          const std::string& namespace_name,
+                                          const std::string& workflow_id) {
+  return First(txn.exec_prepared("run_lock_by_wid", namespace_name, workflow_id));
+}
+
+std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string& run_id) {
+  return First(txn.exec_prepared("run_try_lock", run_id));
+}
+
+void UpdateRun(pqxx::transaction_base& txn, const RunRow& run) {
+  txn.exec_prepared("run_update", run.id, run.status, run.data_json, run.current_step,
+                    run.result_json, run.failure_json, run.cancel_requested_by,
+                    run.last_event_seq);
+}
+
+std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
+  std::optional<int64_t> before_micros;
+  std::optional<std::string> before_id;
+  if (filter.before_created_at) {
+    before_micros = ToEpochMicros(*filter.before_created_at);
+    before_id = filter.before_id;
+  }
+  std::vector<RunRow> rows;
+  for (const pqxx::row& r :
+       txn.exec_prepared("run_list", filter.namespace_name, filter.status, filter.definition_name,
+                         before_micros, before_id, filter.limit)) {
+    rows.push_back(ReadRun(r));
+  }
+  return rows;
+}
+
+}  // namespace gridflow::persistence

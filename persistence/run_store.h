@@ -1,0 +1,61 @@
+// Runs. Every transition of a run locks its row first (LockRun*), which serialises transitions of
+// one run across all engine replicas and orders its history appends. Lock order everywhere: the
+// run row, then its task rows.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "persistence/rows.h"
+
+namespace gridflow::persistence {
+
+struct NewRun {
+  std::string namespace_name;
+  std::string workflow_id;
+  std::string definition_name;
+  int definition_version = 0;
+  std::string input_json;
+  std::string data_json;
+  std::string started_by;
+};
+
+// Inserts a RUNNING run, or returns nullopt when the workflow id is taken in the namespace.
+std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run);
+
+std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,
+                              const std::string& workflow_id);
+
+// True when the stored input equals `input_json` as JSON (key order and spacing do not matter).
+bool RunInputEquals(pqxx::transaction_base& txn, const std::string& run_id,
+                    const std::string& input_json);
+
+// SELECT ... FOR UPDATE. nullopt when there is no such run.
+std::optional<RunRow> LockRun(pqxx::transaction_base& txn, const std::string& run_id);
+std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,
+                                          const std::string& namespace_name,
+                                          const std::string& workflow_id);
+// FOR UPDATE SKIP LOCKED: nullopt also when another transaction holds the run.
+std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string& run_id);
+
+// Writes the mutable state of a locked run: status, data, current step, result, failure,
+// cancel_requested_by, last_event_seq. Sets closed_at when the status is final.
+void UpdateRun(pqxx::transaction_base& txn, const RunRow& run);
+
+struct RunListFilter {
+  std::string namespace_name;
+  std::string status;           // empty: any
+  std::string definition_name;  // empty: any
+  // Keyset cursor: only runs strictly older than (created_at, id), newest first.
+  std::optional<TimePoint> before_created_at;
+  std::string before_id;
+  int limit = 50;
+};
+
+// Summaries: data_json is left empty.
+std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter);
+
+}  // namespace gridflow::persistence

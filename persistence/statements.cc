@@ -1,0 +1,14 @@
+#include "persistence/statements.h"
+
+namespace gridflow::persistence {
+
+void PrepareStatements(pqxx::connection& c) {
+  PrepareDefinitionStatements(c);
+  PrepareRunStatements(c);
+  PrepareEventStatements(c);
+  PrepareTaskStatements(c);
+  PrepareSignalStatements(c);
+  PrepareMemberStatements(c);
+}
+
+}  // namespace gridflow::persistence

@@ -1,0 +1,196 @@
+#include "persistence/task_store.h"
+
+#include <pqxx/connection>
+#include <pqxx/result>
+
+#include "persistence/statements.h"
+
+namespace gridflow::persistence {
+namespace {
+
+// Column order read by ReadTask; "t." qualifies them inside UPDATE ... FROM.
+constexpr const char* kColumns =
+    "t.id, t.run_id::text, t.namespace, t.workflow_id, t.definition_name, t.definition_version, "
+    "t.queue, t.task_type, t.step, t.idempotency_key, t.input::text, t.state, t.attempt, "
+    "t.max_attempts, (extract(epoch FROM t.start_to_close) * 1000)::bigint, "
+    "(extract(epoch FROM t.heartbeat_timeout) * 1000)::bigint, t.lease_epoch, t.lease_owner, "
+    "t.lease_expires_at, t.attempt_deadline, t.not_before, "
+    "COALESCE(t.lease_expires_at <= gf_now(), false), COALESCE(t.attempt_deadline <= gf_now(), false)";
+
+TaskRow ReadTask(const pqxx::row& r) {
+  TaskRow t;
+  t.id = r[0].as<int64_t>();
+  t.run_id = r[1].as<std::string>();
+  t.namespace_name = r[2].as<std::string>();
+  t.workflow_id = r[3].as<std::string>();
+  t.definition_name = r[4].as<std::string>();
+  t.definition_version = r[5].as<int>();
+  t.queue = r[6].as<std::string>();
+  t.task_type = r[7].as<std::string>();
+  t.step = r[8].as<std::string>();
+  t.idempotency_key = r[9].as<std::string>();
+  t.input_json = r[10].as<std::string>();
+  t.state = r[11].as<std::string>();
+  t.attempt = r[12].as<int>();
+  t.max_attempts = r[13].as<int>();
+  t.start_to_close_ms = r[14].as<int64_t>();
+  if (!r[15].is_null()) t.heartbeat_timeout_ms = r[15].as<int64_t>();
+  t.lease_epoch = r[16].as<int64_t>();
+  t.lease_owner = OptionalText(r[17]);
+  t.lease_expires_at = OptionalTimestamp(r[18]);
+  t.attempt_deadline = OptionalTimestamp(r[19]);
+  t.not_before = Timestamp(r[20]);
+  t.lease_expired = r[21].as<bool>();
+  t.attempt_overdue = r[22].as<bool>();
+  return t;
+}
+
+}  // namespace
+
+void PrepareTaskStatements(pqxx::connection& c) {
+  const std::string cols = kColumns;
+  c.prepare("task_insert",
+            "INSERT INTO tasks (run_id, namespace, workflow_id, definition_name, definition_version, "
+            "queue, task_type, step, idempotency_key, input, state, max_attempts, start_to_close, "
+            "heartbeat_timeout) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, "
+            "'PENDING', $11, $12 * interval '1 millisecond', $13 * interval '1 millisecond') "
+            "RETURNING id");
+  c.prepare("task_claim",
+            "WITH candidates AS ("
+            " SELECT id FROM tasks"
+            " WHERE state = 'PENDING' AND namespace = $1 AND queue = ANY($2::text[])"
+            " AND not_before <= gf_now()"
+            " AND (cardinality($3::text[]) = 0 OR task_type = ANY($3::text[]))"
+            " ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+            "UPDATE tasks t SET state = 'LEASED', lease_epoch = t.lease_epoch + 1, lease_owner = $5,"
+            " leased_at = gf_now(), attempt_deadline = gf_now() + t.start_to_close,"
+            " lease_expires_at = gf_now() + LEAST(COALESCE(t.heartbeat_timeout, t.start_to_close),"
+            " t.start_to_close), heartbeat_details = NULL, updated_at = gf_now() "
+            "FROM candidates c WHERE t.id = c.id RETURNING " + cols);
+  c.prepare("task_run_id", "SELECT run_id::text FROM tasks WHERE id = $1 AND namespace = $2");
+  c.prepare("task_lock", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 FOR UPDATE");
+  c.prepare("task_extend_lease",
+            "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
+            "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
+            "heartbeat_details = COALESCE($4::jsonb, t.heartbeat_details), updated_at = gf_now() "
+            "WHERE t.id = $2 AND t.namespace = $1 AND t.lease_epoch = $3 AND t.state = 'LEASED' "
+            "RETURNING t.lease_expires_at, "
+            "(SELECT r.status = 'CANCELLING' FROM runs r WHERE r.id = t.run_id)");
+  c.prepare("task_complete",
+            "UPDATE tasks SET state = 'COMPLETED', output = $2::jsonb, lease_expires_at = NULL, "
+            "updated_at = gf_now() WHERE id = $1");
+  c.prepare("task_fail",
+            "UPDATE tasks SET state = 'FAILED', last_failure = $2::jsonb, lease_expires_at = NULL, "
+            "updated_at = gf_now() WHERE id = $1");
+  c.prepare("task_cancel",
+            "UPDATE tasks SET state = 'CANCELLED', lease_expires_at = NULL, updated_at = gf_now() "
+            "WHERE id = $1");
+  c.prepare("task_retry",
+            "UPDATE tasks SET state = 'PENDING', attempt = attempt + 1, last_failure = $3::jsonb, "
+            "not_before = gf_now() + $2 * interval '1 millisecond', lease_owner = NULL, "
+            "lease_expires_at = NULL, attempt_deadline = NULL, updated_at = gf_now() "
+            "WHERE id = $1 RETURNING not_before");
+  c.prepare("task_release",
+            "UPDATE tasks SET state = 'PENDING', not_before = gf_now(), lease_owner = NULL, "
+            "lease_expires_at = NULL, attempt_deadline = NULL, updated_at = gf_now() WHERE id = $1");
+  c.prepare("task_cancel_pending",
+            "UPDATE tasks t SET state = 'CANCELLED', updated_at = gf_now() "
+            "WHERE t.run_id = $1::uuid AND t.state = 'PENDING' RETURNING " + cols);
+  c.prepare("task_count_leased",
+            "SELECT count(*) FROM tasks WHERE run_id = $1::uuid AND state = 'LEASED'");
+  c.prepare("task_expired",
+            "SELECT id, run_id::text FROM tasks WHERE state = 'LEASED' "
+            "AND lease_expires_at <= gf_now() ORDER BY lease_expires_at LIMIT $1");
+  c.prepare("task_notify", "SELECT pg_notify('" + std::string(kTaskChannel) + "', $1)");
+}
+
+int64_t InsertTask(pqxx::transaction_base& txn, const NewTask& t) {
+  return txn
+      .exec_prepared1("task_insert", t.run_id, t.namespace_name, t.workflow_id, t.definition_name,
+                      t.definition_version, t.queue, t.task_type, t.step, t.idempotency_key,
+                      t.input_json, t.max_attempts, t.start_to_close_ms, t.heartbeat_timeout_ms)[0]
+      .as<int64_t>();
+}
+
+std::vector<TaskRow> ClaimTasks(pqxx::transaction_base& txn, const std::string& namespace_name,
+                                const std::vector<std::string>& queues,
+                                const std::vector<std::string>& types, int limit,
+                                const std::string& owner) {
+  std::vector<TaskRow> tasks;
+  for (const pqxx::row& r : txn.exec_prepared("task_claim", namespace_name, ToTextArray(queues),
+                                              ToTextArray(types), limit, owner)) {
+    tasks.push_back(ReadTask(r));
+  }
+  return tasks;
+}
+
+std::optional<std::string> FindTaskRunId(pqxx::transaction_base& txn,
+                                         const std::string& namespace_name, int64_t task_id) {
+  const pqxx::result r = txn.exec_prepared("task_run_id", task_id, namespace_name);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+std::optional<TaskRow> LockTask(pqxx::transaction_base& txn, int64_t task_id) {
+  const pqxx::result r = txn.exec_prepared("task_lock", task_id);
+  if (r.empty()) return std::nullopt;
+  return ReadTask(r[0]);
+}
+
+std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
+                                          const std::string& namespace_name, int64_t task_id,
+                                          int64_t lease_epoch,
+                                          const std::optional<std::string>& details_json) {
+  const pqxx::result r =
+      txn.exec_prepared("task_extend_lease", namespace_name, task_id, lease_epoch, details_json);
+  if (r.empty()) return std::nullopt;
+  return LeaseExtension{Timestamp(r[0][0]), !r[0][1].is_null() && r[0][1].as<bool>()};
+}
+
+void MarkTaskCompleted(pqxx::transaction_base& txn, int64_t task_id, const std::string& output_json) {
+  txn.exec_prepared("task_complete", task_id, output_json);
+}
+
+void MarkTaskFailed(pqxx::transaction_base& txn, int64_t task_id, const std::string& failure_json) {
+  txn.exec_prepared("task_fail", task_id, failure_json);
+}
+
+void MarkTaskCancelled(pqxx::transaction_base& txn, int64_t task_id) {
+  txn.exec_prepared("task_cancel", task_id);
+}
+
+TimePoint RequeueTaskForRetry(pqxx::transaction_base& txn, int64_t task_id, int64_t delay_ms,
+                              const std::string& failure_json) {
+  return Timestamp(txn.exec_prepared1("task_retry", task_id, delay_ms, failure_json)[0]);
+}
+
+void RequeueReleasedTask(pqxx::transaction_base& txn, int64_t task_id) {
+  txn.exec_prepared("task_release", task_id);
+}
+
+std::vector<TaskRow> CancelPendingTasks(pqxx::transaction_base& txn, const std::string& run_id) {
+  std::vector<TaskRow> tasks;
+  for (const pqxx::row& r : txn.exec_prepared("task_cancel_pending", run_id)) {
+    tasks.push_back(ReadTask(r));
+  }
+  return tasks;
+}
+
+int CountLeasedTasks(pqxx::transaction_base& txn, const std::string& run_id) {
+  return txn.exec_prepared1("task_count_leased", run_id)[0].as<int>();
+}
+
+std::vector<ExpiredLease> FindExpiredLeases(pqxx::transaction_base& txn, int limit) {
+  std::vector<ExpiredLease> leases;
+  for (const pqxx::row& r : txn.exec_prepared("task_expired", limit)) {
+    leases.push_back({r[0].as<int64_t>(), r[1].as<std::string>()});
+  }
+  return leases;
+}
+
+void NotifyTaskQueue(pqxx::transaction_base& txn, const std::string& namespace_name,
+                     const std::string& queue) {
+  txn.exec_prepared("task_notify", namespace_name + "/" + queue);
+}
+
+}  // namespace gridflow::persistence

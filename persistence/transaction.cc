@@ -1,0 +1,87 @@
+#include "persistence/transaction.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <pqxx/except>
+#include <string>
+#include <thread>
+
+namespace gridflow::persistence {
+namespace {
+
+enum class Failure { kRetryOnSameConnection, kRetryOnNewConnection, kFatal };
+
+// SQLSTATE classes: 40001 serialization_failure, 40P01 deadlock_detected, 08 connection exception,
+// 57P01..03 server shutting down / crashed / not yet accepting, 25006 read-only (a standby).
+Failure Classify(const pqxx::sql_error& e) {
+  const std::string& state = e.sqlstate();
+  if (state == "40001" || state == "40P01") return Failure::kRetryOnSameConnection;
+  if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03" ||
+      state == "25006") {
+    return Failure::kRetryOnNewConnection;
+  }
+  return Failure::kFatal;
+}
+
+}  // namespace
+
+Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
+                const TransactOptions& options) {
+  std::chrono::milliseconds backoff = options.first_backoff;
+  std::string last_error;
+  for (int attempt = 1; attempt <= options.max_attempts; ++attempt) {
+    if (attempt > 1) {
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, options.max_backoff);
+    }
+    ConnectionPool::Lease lease;
+    Status acquired = pool.Acquire(&lease);
+    if (!acquired.ok()) {
+      last_error = acquired.message();
+      continue;
+    }
+    try {
+      pqxx::work txn(lease.connection(), std::string(name));
+      Status status = body(txn);
+      if (!status.ok()) {
+        txn.abort();
+        return status;
+      }
+      txn.commit();
+      return Status::Ok();
+    } catch (const pqxx::in_doubt_error& e) {
+      lease.MarkBroken();
+      spdlog::error("transaction {}: connection lost during COMMIT; outcome unknown: {}", name,
+                    e.what());
+      return Status::Unavailable(
+          "the database connection was lost while committing; the outcome is unknown. Retrying "
+          "is safe for idempotent calls (StartRun with the same workflow id, CompleteTask)");
+    } catch (const pqxx::broken_connection& e) {
+      lease.MarkBroken();
+      last_error = e.what();
+    } catch (const pqxx::sql_error& e) {
+      switch (Classify(e)) {
+        case Failure::kRetryOnSameConnection:
+          last_error = e.what();
+          break;
+        case Failure::kRetryOnNewConnection:
+          lease.MarkBroken();
+          last_error = e.what();
+          break;
+        case Failure::kFatal:
+          spdlog::error("transaction {} failed: SQLSTATE {}: {}", name, e.sqlstate(), e.what());
+          return Status::Internal("database error in " + std::string(name) + " (SQLSTATE " +
+                                  e.sqlstate() + ")");
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("transaction {} failed: {}", name, e.what());
+      return Status::Internal("internal error in " + std::string(name) + ": " + e.what());
+    }
+    spdlog::warn("transaction {} attempt {}/{} failed, retrying: {}", name, attempt,
+                 options.max_attempts, last_error);
+  }
+  return Status::Unavailable("database unavailable (" + std::string(name) + "): " + last_error);
+}
+
+}  // namespace gridflow::persistence

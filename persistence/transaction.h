@@ -1,0 +1,36 @@
+// Transact: the one way Gridflow runs a database transaction.
+//
+// Borrows a pooled connection, runs `body` inside BEGIN ... COMMIT, and commits only when `body`
+// returns OK; any other Status rolls back and is returned unchanged. Database trouble never escapes
+// as an exception: it becomes a Status.
+//   - serialization failures and deadlocks, and connections that broke or turned read-only (a
+//     failover) before COMMIT, are retried with backoff within a bounded budget; `body` may therefore
+//     run more than once and must only assign its outputs (no effects outside the transaction);
+//   - a connection lost during COMMIT leaves the outcome unknown: UNAVAILABLE, never a retry, since
+//     the first attempt may have committed;
+//   - the budget spent or the database unreachable: UNAVAILABLE; any other database error: INTERNAL.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string_view>
+
+#include <pqxx/transaction>
+
+#include "common/status.h"
+#include "persistence/connection_pool.h"
+
+namespace gridflow::persistence {
+
+struct TransactOptions {
+  int max_attempts = 5;
+  std::chrono::milliseconds first_backoff{25};
+  std::chrono::milliseconds max_backoff{1000};
+};
+
+using TransactionBody = std::function<Status(pqxx::work&)>;
+
+Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
+                const TransactOptions& options = {});
+
+}  // namespace gridflow::persistence

@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# Ephemeral PostgreSQL clusters for the demo and the tests: a data folder of its own, a free loopback
+# port, the socket inside the folder. Source this file, then:
+#   pg_start DIR      # initdb (once) + start; sets GRIDFLOW_PG_URL, GRIDFLOW_PG_PORT
+#   pg_stop DIR       # fast shutdown; safe to call twice and from an EXIT trap
+# initdb/postgres refuse to run as root, so as root they run as the `postgres` system user.
+
+pg_bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [[ -z "$dir" || ! -x "$dir/initdb" ]]; then
+    echo "pg.sh: no PostgreSQL server found under /usr/lib/postgresql (run scripts/install-deps.sh)" >&2
+    return 1
+  fi
+  echo "$dir"
+}
+
+pg_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Runs a PostgreSQL binary as the owner of the cluster (postgres when we are root).
+pg_as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_start() {
+  local dir=$1 bindir port attempt
+  bindir=$(pg_bindir) || return 1
+  mkdir -p "$dir"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$dir"; fi
+  chmod 700 "$dir"
+  if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+    pg_as_owner "$bindir/initdb" -D "$dir/data" -U gridflow --auth=trust -E UTF8 --locale=C.UTF-8 \
+      >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+  fi
+  for attempt in 1 2 3 4 5; do
+    port=$(pg_free_port)
+    if pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null; then
+      break
+    fi
+    echo "pg.sh: start on port $port failed (attempt $attempt), retrying" >&2
+    port=""
+  done
+  if [[ -z "$port" ]]; then tail -n 20 "$dir/postgres.log" >&2; return 1; fi
+  echo "$port" >"$dir/port"
+  "$bindir/psql" -h 127.0.0.1 -p "$port" -U gridflow -d postgres -qAt \
+    -c "SELECT 1 FROM pg_database WHERE datname = 'gridflow'" | grep -q 1 ||
+    "$bindir/createdb" -h 127.0.0.1 -p "$port" -U gridflow gridflow
+  export GRIDFLOW_PG_PORT=$port
+  export GRIDFLOW_PG_URL="postgresql://gridflow@127.0.0.1:$port/gridflow"
+}
+
+pg_stop() {
+  local dir=$1 bindir
+  bindir=$(pg_bindir) || return 0
+  if [[ -f "$dir/data/postmaster.pid" ]]; then
+    pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  fi
+}

@@ -31,6 +31,9 @@ void PrepareDefinitionStatements(pqxx::connection& c) {
             "VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT DO NOTHING RETURNING " + cols);
   c.prepare("def_get", "SELECT " + cols +
                            " FROM definitions WHERE namespace = $1 AND name = $2 AND version = $3");
+  c.prepare("def_get_compare",
+            "SELECT " + cols + ", body = $4::jsonb FROM definitions "
+            "WHERE namespace = $1 AND name = $2 AND version = $3");
   c.prepare("def_get_latest", "SELECT " + cols +
                                   " FROM definitions WHERE namespace = $1 AND name = $2 "
                                   "ORDER BY version DESC LIMIT 1");
@@ -43,15 +46,19 @@ bool NamespaceExists(pqxx::transaction_base& txn, const std::string& namespace_n
   return !txn.exec_prepared("ns_exists", namespace_name).empty();
 }
 
-bool InsertDefinition(pqxx::transaction_base& txn, const DefinitionRow& row, DefinitionRow* stored) {
+DefinitionInsert InsertDefinition(pqxx::transaction_base& txn, const DefinitionRow& row,
+                                  DefinitionRow* stored) {
   const pqxx::result r = txn.exec_prepared("def_insert", row.namespace_name, row.name, row.version,
                                            row.body_json, row.created_by);
   if (!r.empty()) {
     *stored = ReadDefinition(r[0]);
-    return true;
+    return DefinitionInsert::kInserted;
   }
-  *stored = *FindDefinition(txn, row.namespace_name, row.name, row.version);
-  return false;
+  const pqxx::result existing = txn.exec_prepared("def_get_compare", row.namespace_name, row.name,
+                                                  row.version, row.body_json);
+  *stored = ReadDefinition(existing[0]);
+  return existing[0][6].as<bool>() ? DefinitionInsert::kSameContent
+                                   : DefinitionInsert::kDifferentContent;
 }
 
 std::optional<DefinitionRow> FindDefinition(pqxx::transaction_base& txn,

@@ -13,9 +13,12 @@ namespace gridflow::persistence {
 
 bool NamespaceExists(pqxx::transaction_base& txn, const std::string& namespace_name);
 
-// Inserts `row` unless (namespace, name, version) exists. Returns true when inserted; either way
-// `*stored` receives the row now in the database.
-bool InsertDefinition(pqxx::transaction_base& txn, const DefinitionRow& row, DefinitionRow* stored);
+enum class DefinitionInsert { kInserted, kSameContent, kDifferentContent };
+
+// Inserts `row` unless (namespace, name, version) exists, and says which happened (content is
+// compared as JSON). Either way `*stored` receives the row now in the database.
+DefinitionInsert InsertDefinition(pqxx::transaction_base& txn, const DefinitionRow& row,
+                                  DefinitionRow* stored);
 
 // version 0 means the latest version.
 std::optional<DefinitionRow> FindDefinition(pqxx::transaction_base& txn,

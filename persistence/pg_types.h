@@ -11,10 +11,9 @@
 
 #include <pqxx/result>
 
-namespace gridflow::persistence {
+#include "common/time.h"
 
-using Micros = std::chrono::microseconds;
-using TimePoint = std::chrono::sys_time<Micros>;
+namespace gridflow::persistence {
 
 // Parses a UTC timestamptz in PostgreSQL's ISO output format. Throws std::invalid_argument.
 TimePoint ParseTimestamp(std::string_view text);

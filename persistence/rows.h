@@ -33,6 +33,7 @@ struct RunRow {
   std::optional<std::string> failure_json;
   std::string started_by;
   std::optional<std::string> cancel_requested_by;
+  std::optional<std::string> cancel_reason;
   int64_t last_event_seq = 0;
   TimePoint created_at;
   TimePoint updated_at;

@@ -12,7 +12,7 @@ namespace {
 constexpr const char* kColumns =
     "id::text, namespace, workflow_id, definition_name, definition_version, status, input::text, "
     "$DATA, current_step, result::text, failure::text, started_by, cancel_requested_by, "
-    "last_event_seq, created_at, updated_at, closed_at";
+    "cancel_reason, last_event_seq, created_at, updated_at, closed_at";
 
 std::string Columns(bool with_data) {
   std::string cols = kColumns;
@@ -35,10 +35,11 @@ RunRow ReadRun(const pqxx::row& r) {
   run.failure_json = OptionalText(r[10]);
   run.started_by = r[11].as<std::string>();
   run.cancel_requested_by = OptionalText(r[12]);
-  run.last_event_seq = r[13].as<int64_t>();
-  run.created_at = Timestamp(r[14]);
-  run.updated_at = Timestamp(r[15]);
-  run.closed_at = OptionalTimestamp(r[16]);
+  run.cancel_reason = OptionalText(r[13]);
+  run.last_event_seq = r[14].as<int64_t>();
+  run.created_at = Timestamp(r[15]);
+  run.updated_at = Timestamp(r[16]);
+  run.closed_at = OptionalTimestamp(r[17]);
   return run;
 }
 
@@ -66,7 +67,7 @@ void PrepareRunStatements(pqxx::connection& c) {
   c.prepare("run_update",
             "UPDATE runs SET status = $2, data = $3::jsonb, current_step = $4, "
             "result = $5::jsonb, failure = $6::jsonb, cancel_requested_by = $7, "
-            "last_event_seq = $8, row_version = row_version + 1, updated_at = gf_now(), "
+            "cancel_reason = $9, last_event_seq = $8, row_version = row_version + 1, updated_at = gf_now(), "
             "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') "
             "THEN COALESCE(closed_at, gf_now()) END "
             "WHERE id = $1::uuid");
@@ -113,7 +114,7 @@ std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string&
 void UpdateRun(pqxx::transaction_base& txn, const RunRow& run) {
   txn.exec_prepared("run_update", run.id, run.status, run.data_json, run.current_step,
                     run.result_json, run.failure_json, run.cancel_requested_by,
-                    run.last_event_seq);
+                    run.last_event_seq, run.cancel_reason);
 }
 
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {

@@ -67,7 +67,7 @@ void PrepareTaskStatements(pqxx::connection& c) {
             " lease_expires_at = gf_now() + LEAST(COALESCE(t.heartbeat_timeout, t.start_to_close),"
             " t.start_to_close), heartbeat_details = NULL, updated_at = gf_now() "
             "FROM candidates c WHERE t.id = c.id RETURNING " + cols);
-  c.prepare("task_run_id", "SELECT run_id::text FROM tasks WHERE id = $1 AND namespace = $2");
+  c.prepare("task_find", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 AND t.namespace = $2");
   c.prepare("task_lock", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 FOR UPDATE");
   c.prepare("task_extend_lease",
             "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
@@ -124,11 +124,11 @@ std::vector<TaskRow> ClaimTasks(pqxx::transaction_base& txn, const std::string& 
   return tasks;
 }
 
-std::optional<std::string> FindTaskRunId(pqxx::transaction_base& txn,
-                                         const std::string& namespace_name, int64_t task_id) {
-  const pqxx::result r = txn.exec_prepared("task_run_id", task_id, namespace_name);
+std::optional<TaskRow> FindTask(pqxx::transaction_base& txn, const std::string& namespace_name,
+                                int64_t task_id) {
+  const pqxx::result r = txn.exec_prepared("task_find", task_id, namespace_name);
   if (r.empty()) return std::nullopt;
-  return r[0][0].as<std::string>();
+  return ReadTask(r[0]);
 }
 
 std::optional<TaskRow> LockTask(pqxx::transaction_base& txn, int64_t task_id) {

@@ -26,10 +26,10 @@ std::vector<TaskRow> ClaimTasks(pqxx::transaction_base& txn, const std::string& 
                                 const std::vector<std::string>& types, int limit,
                                 const std::string& owner);
 
-// The run a task belongs to, read without locking (to lock the run first). nullopt when the task
-// does not exist in that namespace.
-std::optional<std::string> FindTaskRunId(pqxx::transaction_base& txn,
-                                         const std::string& namespace_name, int64_t task_id);
+// The task as it is, read without locking (e.g. to find its run and lock that first). nullopt when
+// the task does not exist in that namespace.
+std::optional<TaskRow> FindTask(pqxx::transaction_base& txn, const std::string& namespace_name,
+                                int64_t task_id);
 
 // SELECT ... FOR UPDATE, with lease_expired / attempt_overdue computed against gf_now().
 std::optional<TaskRow> LockTask(pqxx::transaction_base& txn, int64_t task_id);

@@ -42,6 +42,7 @@ CREATE TABLE runs (
   failure             jsonb,
   started_by          text NOT NULL,
   cancel_requested_by text,
+  cancel_reason       text,
   -- Sequence number of the last history event; the run row lock serialises appends.
   last_event_seq      bigint NOT NULL DEFAULT 0,
   row_version         bigint NOT NULL DEFAULT 1,

@@ -1,0 +1,38 @@
+#include "common/periodic_task.h"
+
+#include <spdlog/spdlog.h>
+
+namespace gridflow {
+
+PeriodicTask::PeriodicTask(std::string name, std::chrono::milliseconds interval,
+                           std::function<void()> tick)
+    : name_(std::move(name)), interval_(interval), tick_(std::move(tick)) {}
+
+PeriodicTask::~PeriodicTask() { Stop(); }
+
+void PeriodicTask::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void PeriodicTask::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void PeriodicTask::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      tick_();
+    } catch (const std::exception& e) {
+      spdlog::error("{}: {}", name_, e.what());
+    }
+    lock.lock();
+    cv_.wait_for(lock, interval_, [this] { return stopping_; });
+  }
+}
+
+}  // namespace gridflow

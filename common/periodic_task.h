@@ -1,0 +1,38 @@
+// PeriodicTask: runs a function on its own thread every `interval` until stopped. For background
+// loops (lease expiry, membership heartbeats, health checks). Exceptions thrown by the function
+// are caught and logged, never cross the thread boundary.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace gridflow {
+
+class PeriodicTask {
+ public:
+  PeriodicTask(std::string name, std::chrono::milliseconds interval, std::function<void()> tick);
+  ~PeriodicTask();  // stops
+  PeriodicTask(const PeriodicTask&) = delete;
+  PeriodicTask& operator=(const PeriodicTask&) = delete;
+
+  void Start();
+  // Waits for a tick in progress to finish. Idempotent.
+  void Stop();
+
+ private:
+  void Loop();
+
+  const std::string name_;
+  const std::chrono::milliseconds interval_;
+  const std::function<void()> tick_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace gridflow

@@ -1,0 +1,19 @@
+// Opaque page tokens (AIP-158): a keyset cursor, base64url-encoded with a kind prefix so a token
+// from one List method is refused by another. Clients must treat them as opaque.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gridflow::engine {
+
+// Encodes `fields` (which must not contain '\n') under `kind` ("runs", "defs", "history").
+std::string EncodePageToken(std::string_view kind, const std::vector<std::string>& fields);
+// nullopt when `token` is not a token of `kind` with `field_count` fields.
+std::optional<std::vector<std::string>> DecodePageToken(std::string_view kind,
+                                                        std::string_view token,
+                                                        size_t field_count);
+
+}  // namespace gridflow::engine

@@ -1,0 +1,54 @@
+#include "engine/cluster/health_monitor.h"
+
+#include <spdlog/spdlog.h>
+
+#include "persistence/transaction.h"
+
+namespace gridflow::engine {
+
+namespace {
+// The services whose health is published, besides the server as a whole ("").
+constexpr const char* kServices[] = {"", "gridflow.v1.WorkflowService", "gridflow.v1.WorkerService"};
+}  // namespace
+
+HealthMonitor::HealthMonitor(persistence::ConnectionPool& pool, Millis interval)
+    : pool_(pool), task_("health monitor", interval, [this] { Check(); }) {}
+
+void HealthMonitor::Start(grpc::HealthCheckServiceInterface* health) {
+  health_ = health;
+  task_.Start();
+}
+
+void HealthMonitor::Shutdown() {
+  shut_down_ = true;
+  task_.Stop();
+  Publish(false);
+}
+
+void HealthMonitor::Check() {
+  persistence::TransactOptions once;
+  once.max_attempts = 1;
+  Status s = persistence::Transact(
+      pool_, "health check",
+      [](pqxx::work& txn) {
+        txn.exec("SELECT 1");
+        return Status::Ok();
+      },
+      once);
+  const bool reachable = s.ok();
+  if (reachable != reachable_.exchange(reachable)) {
+    if (reachable) {
+      spdlog::info("database reachable: serving");
+    } else {
+      spdlog::error("database unreachable, reporting NOT_SERVING: {}", s.message());
+    }
+  }
+  if (!shut_down_) Publish(reachable);
+}
+
+void HealthMonitor::Publish(bool serving) {
+  if (health_ == nullptr) return;
+  for (const char* service : kServices) health_->SetServingStatus(service, serving);
+}
+
+}  // namespace gridflow::engine

@@ -1,0 +1,37 @@
+// HealthMonitor: drives grpc.health.v1. The engine reports SERVING only while PostgreSQL answers;
+// load balancers and Kubernetes readiness probes then route around a replica that lost its
+// database. Checked every `interval` with a trivial query on a pooled connection.
+#pragma once
+
+#include <grpcpp/health_check_service_interface.h>
+
+#include <atomic>
+
+#include "common/duration.h"
+#include "common/periodic_task.h"
+#include "persistence/connection_pool.h"
+
+namespace gridflow::engine {
+
+class HealthMonitor {
+ public:
+  HealthMonitor(persistence::ConnectionPool& pool, Millis interval);
+
+  // Starts checking and publishing to `health` (owned by the gRPC server).
+  void Start(grpc::HealthCheckServiceInterface* health);
+  // Reports NOT_SERVING from now on (drain) and stops checking.
+  void Shutdown();
+  bool database_reachable() const { return reachable_.load(); }
+
+ private:
+  void Check();
+  void Publish(bool serving);
+
+  persistence::ConnectionPool& pool_;
+  grpc::HealthCheckServiceInterface* health_ = nullptr;
+  std::atomic<bool> reachable_{false};
+  std::atomic<bool> shut_down_{false};
+  PeriodicTask task_;
+};
+
+}  // namespace gridflow::engine

@@ -1,0 +1,76 @@
+#include "engine/cluster/membership.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "persistence/member_store.h"
+#include "persistence/transaction.h"
+
+namespace gridflow::engine {
+namespace {
+
+std::string Hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+}  // namespace
+
+std::string MakeMemberId() {
+  std::random_device random;
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", random());
+  return Hostname() + "-" + std::to_string(getpid()) + "-" + suffix;
+}
+
+Membership::Membership(persistence::ConnectionPool& pool, std::string member_id,
+                       std::string address, Millis heartbeat_interval)
+    : pool_(pool),
+      member_id_(std::move(member_id)),
+      address_(std::move(address)),
+      heartbeat_("membership heartbeat", heartbeat_interval, [this] { Beat(); }) {}
+
+Status Membership::Join() {
+  persistence::MemberRow me;
+  me.id = member_id_;
+  me.address = address_;
+  me.hostname = Hostname();
+  me.pid = static_cast<int>(getpid());
+  me.version = GRIDFLOW_VERSION;
+  Status s = persistence::Transact(pool_, "join membership", [&](pqxx::work& txn) {
+    persistence::RegisterMember(txn, me);
+    return Status::Ok();
+  });
+  if (s.ok()) heartbeat_.Start();
+  return s;
+}
+
+void Membership::Beat() {
+  Status s = persistence::Transact(pool_, "membership heartbeat", [&](pqxx::work& txn) {
+    persistence::BeatMember(txn, member_id_);
+    return Status::Ok();
+  });
+  if (!s.ok()) spdlog::warn("membership heartbeat failed: {}", s.ToString());
+}
+
+void Membership::MarkDraining() {
+  Status s = persistence::Transact(pool_, "mark draining", [&](pqxx::work& txn) {
+    persistence::MarkMemberDraining(txn, member_id_);
+    return Status::Ok();
+  });
+  if (!s.ok()) spdlog::warn("could not mark this replica draining: {}", s.ToString());
+}
+
+void Membership::Leave() {
+  heartbeat_.Stop();
+  Status s = persistence::Transact(pool_, "leave membership", [&](pqxx::work& txn) {
+    persistence::MarkMemberStopped(txn, member_id_);
+    return Status::Ok();
+  });
+  if (!s.ok()) spdlog::warn("could not record this replica's stop: {}", s.ToString());
+}
+
+}  // namespace gridflow::engine

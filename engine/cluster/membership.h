@@ -1,0 +1,39 @@
+// Membership: this replica's row in the members table, kept fresh by a heartbeat, so operators
+// see every replica, its age and whether it drains. Members are reported, never trusted: no
+// decision in Gridflow depends on another replica being alive.
+#pragma once
+
+#include <string>
+
+#include "common/duration.h"
+#include "common/periodic_task.h"
+#include "common/status.h"
+#include "persistence/connection_pool.h"
+
+namespace gridflow::engine {
+
+class Membership {
+ public:
+  Membership(persistence::ConnectionPool& pool, std::string member_id, std::string address,
+             Millis heartbeat_interval);
+
+  const std::string& member_id() const { return member_id_; }
+  // Registers this replica and starts beating.
+  Status Join();
+  void MarkDraining();
+  // Stops beating and records the stop.
+  void Leave();
+
+ private:
+  void Beat();
+
+  persistence::ConnectionPool& pool_;
+  const std::string member_id_;
+  const std::string address_;
+  PeriodicTask heartbeat_;
+};
+
+// A member id unique to this process: "<hostname>-<pid>-<random hex>".
+std::string MakeMemberId();
+
+}  // namespace gridflow::engine

@@ -1,0 +1,123 @@
+#include "engine/definitions/definition_registry.h"
+
+#include <spdlog/spdlog.h>
+
+#include "persistence/definition_store.h"
+#include "persistence/transaction.h"
+
+namespace gridflow::engine {
+namespace {
+
+std::string CacheKey(const std::string& ns, const std::string& name, int version) {
+  return ns + '\0' + name + '\0' + std::to_string(version);
+}
+
+std::string Describe(const std::string& name, int version) {
+  return "definition '" + name + "'" + (version == 0 ? "" : " version " + std::to_string(version));
+}
+
+}  // namespace
+
+Status DefinitionRegistry::Register(const std::string& namespace_name, std::string_view json_text,
+                                    const std::string& identity,
+                                    persistence::DefinitionRow* stored, bool* created) {
+  auto def = std::make_shared<dsl::Definition>();
+  Status s = dsl::Definition::Parse(json_text, def.get());
+  if (!s.ok()) return s;
+
+  persistence::DefinitionRow row;
+  row.namespace_name = namespace_name;
+  row.name = def->name();
+  row.version = def->version();
+  row.body_json = def->canonical_json();
+  row.created_by = identity;
+  persistence::DefinitionInsert outcome{};
+  s = persistence::Transact(pool_, "register definition", [&](pqxx::work& txn) {
+    outcome = persistence::InsertDefinition(txn, row, stored);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  *created = outcome == persistence::DefinitionInsert::kInserted;
+  if (outcome == persistence::DefinitionInsert::kDifferentContent) {
+    return Status::AlreadyExists(Describe(def->name(), def->version()) +
+                                 " is already registered with different content; versions are "
+                                 "immutable, register version " +
+                                 std::to_string(def->version() + 1) + " or later instead");
+  }
+  if (*created) {
+    spdlog::info("registered {} in namespace {}", Describe(def->name(), def->version()),
+                 namespace_name);
+  }
+  Cache(CacheKey(namespace_name, def->name(), def->version()), def);
+  return Status::Ok();
+}
+
+Status DefinitionRegistry::Get(const std::string& namespace_name, const std::string& name,
+                               int version, persistence::DefinitionRow* out) {
+  bool found = false;
+  Status s = persistence::Transact(pool_, "get definition", [&](pqxx::work& txn) {
+    auto row = persistence::FindDefinition(txn, namespace_name, name, version);
+    found = row.has_value();
+    if (found) *out = std::move(*row);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  if (!found) {
+    return Status::NotFound(Describe(name, version) + " is not registered in namespace '" +
+                            namespace_name + "'");
+  }
+  return Status::Ok();
+}
+
+Status DefinitionRegistry::List(const std::string& namespace_name, const std::string& name,
+                                const std::string& after_name, int after_version, int limit,
+                                std::vector<persistence::DefinitionRow>* out) {
+  return persistence::Transact(pool_, "list definitions", [&](pqxx::work& txn) {
+    *out = persistence::ListDefinitions(txn, namespace_name, name, after_name, after_version, limit);
+    return Status::Ok();
+  });
+}
+
+Status DefinitionRegistry::Resolve(pqxx::transaction_base& txn, const std::string& namespace_name,
+                                   const std::string& name, int version,
+                                   std::shared_ptr<const dsl::Definition>* out) {
+  if (version != 0) {
+    if (auto cached = Cached(CacheKey(namespace_name, name, version))) {
+      *out = std::move(cached);
+      return Status::Ok();
+    }
+  }
+  const auto row = persistence::FindDefinition(txn, namespace_name, name, version);
+  if (!row) {
+    return Status::NotFound(Describe(name, version) + " is not registered in namespace '" +
+                            namespace_name + "'");
+  }
+  if (auto cached = Cached(CacheKey(namespace_name, name, row->version))) {
+    *out = std::move(cached);
+    return Status::Ok();
+  }
+  auto def = std::make_shared<dsl::Definition>();
+  Status s = dsl::Definition::Parse(row->body_json, def.get());
+  if (!s.ok()) {
+    // Stored definitions were validated on registration; failing now means a newer engine stored
+    // something this one cannot read.
+    return Status::FailedPrecondition(Describe(name, row->version) +
+                                      " cannot be read by this engine version: " + s.message());
+  }
+  Cache(CacheKey(namespace_name, name, row->version), def);
+  *out = std::move(def);
+  return Status::Ok();
+}
+
+std::shared_ptr<const dsl::Definition> DefinitionRegistry::Cached(const std::string& key) {
+  std::lock_guard lock(mu_);
+  const auto it = cache_.find(key);
+  return it == cache_.end() ? nullptr : it->second;
+}
+
+void DefinitionRegistry::Cache(const std::string& key, std::shared_ptr<const dsl::Definition> def) {
+  std::lock_guard lock(mu_);
+  cache_.emplace(key, std::move(def));
+}
+
+}  // namespace gridflow::engine

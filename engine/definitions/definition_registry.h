@@ -1,0 +1,53 @@
+// DefinitionRegistry: registers, reads and caches workflow definitions.
+// A (namespace, name, version) is immutable once registered, so parsed definitions are cached for
+// the life of the process and every replica's cache stays correct without invalidation.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "common/status.h"
+#include "engine/dsl/definition.h"
+#include "persistence/connection_pool.h"
+#include "persistence/rows.h"
+
+namespace gridflow::engine {
+
+class DefinitionRegistry {
+ public:
+  explicit DefinitionRegistry(persistence::ConnectionPool& pool) : pool_(pool) {}
+
+  // Validates and stores a definition. Same content as an existing version: OK, created = false.
+  // Different content: ALREADY_EXISTS. Invalid: INVALID_ARGUMENT with the offending path.
+  Status Register(const std::string& namespace_name, std::string_view json_text,
+                  const std::string& identity, persistence::DefinitionRow* stored, bool* created);
+
+  // version 0: the latest. NOT_FOUND when absent.
+  Status Get(const std::string& namespace_name, const std::string& name, int version,
+             persistence::DefinitionRow* out);
+
+  Status List(const std::string& namespace_name, const std::string& name,
+              const std::string& after_name, int after_version, int limit,
+              std::vector<persistence::DefinitionRow>* out);
+
+  // The parsed definition, from the cache or read through `txn`. version 0: the latest.
+  Status Resolve(pqxx::transaction_base& txn, const std::string& namespace_name,
+                 const std::string& name, int version,
+                 std::shared_ptr<const dsl::Definition>* out);
+
+ private:
+  std::shared_ptr<const dsl::Definition> Cached(const std::string& key);
+  void Cache(const std::string& key, std::shared_ptr<const dsl::Definition> def);
+
+  persistence::ConnectionPool& pool_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const dsl::Definition>> cache_;
+};
+
+}  // namespace gridflow::engine

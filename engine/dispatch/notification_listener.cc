@@ -1,0 +1,65 @@
+#include "engine/dispatch/notification_listener.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <pqxx/notification>
+
+#include "persistence/task_store.h"
+
+namespace gridflow::engine {
+namespace {
+
+class TaskChannelReceiver final : public pqxx::notification_receiver {
+ public:
+  TaskChannelReceiver(pqxx::connection& c, TaskDispatcher& dispatcher)
+      : pqxx::notification_receiver(c, persistence::kTaskChannel), dispatcher_(dispatcher) {}
+
+  void operator()(const std::string& payload, int /*backend_pid*/) override {
+    const size_t slash = payload.find('/');
+    if (slash == std::string::npos) return;
+    dispatcher_.OnWorkAvailable(payload.substr(0, slash), payload.substr(slash + 1));
+  }
+
+ private:
+  TaskDispatcher& dispatcher_;
+};
+
+}  // namespace
+
+void NotificationListener::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void NotificationListener::Stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void NotificationListener::Loop() {
+  std::chrono::milliseconds backoff(100);
+  while (!stopping_) {
+    std::unique_ptr<pqxx::connection> connection;
+    Status s = pool_.OpenDedicated(&connection);
+    if (s.ok()) {
+      try {
+        TaskChannelReceiver receiver(*connection, dispatcher_);
+        connection->get_notifs();  // LISTEN is issued by the receiver
+        listening_ = true;
+        backoff = std::chrono::milliseconds(100);
+        dispatcher_.WakeAll();  // anything announced while we were not listening
+        while (!stopping_) connection->await_notification(0, 200'000);
+      } catch (const std::exception& e) {
+        spdlog::warn("task notifications interrupted, reconnecting: {}", e.what());
+      }
+      listening_ = false;
+    } else {
+      spdlog::warn("task notifications unavailable: {}", s.message());
+    }
+    for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stopping_;
+         waited += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+}  // namespace gridflow::engine

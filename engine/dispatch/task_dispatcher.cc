@@ -1,0 +1,248 @@
+#include "engine/dispatch/task_dispatcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "engine/scheduler/errors.h"
+#include "persistence/transaction.h"
+
+namespace gridflow::engine {
+
+using Clock = std::chrono::steady_clock;
+
+struct TaskDispatcher::PendingLease {
+  LeaseRequest request;
+  Clock::time_point deadline;
+  LeaseCallback done;
+  // Requests with the same signature see the same claimable tasks; one empty claim answers for all.
+  std::string signature;
+  std::vector<std::string> queue_keys;  // "<namespace>/<queue>"
+  bool answered = false;                // guarded by mu_
+  bool tried = false;                   // dispatcher thread only
+};
+
+namespace {
+
+std::string Signature(const LeaseRequest& r) {
+  std::vector<std::string> queues = r.queues, types = r.task_types;
+  std::sort(queues.begin(), queues.end());
+  std::sort(types.begin(), types.end());
+  std::string s = r.namespace_name + '\0';
+  for (const auto& q : queues) s += q + ',';
+  s += '\0';
+  for (const auto& t : types) s += t + ',';
+  return s;
+}
+
+}  // namespace
+
+TaskDispatcher::TaskDispatcher(persistence::ConnectionPool& pool, Scheduler& scheduler,
+                               Options options)
+    : pool_(pool), scheduler_(scheduler), options_(options) {}
+
+TaskDispatcher::~TaskDispatcher() { Stop(); }
+
+void TaskDispatcher::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void TaskDispatcher::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::list<std::shared_ptr<PendingLease>> left;
+  {
+    std::lock_guard lock(mu_);
+    left.swap(waiting_);
+  }
+  for (const auto& lease : left) Finish(lease, Status::Ok(), {});
+}
+
+void TaskDispatcher::Drain() {
+  std::list<std::shared_ptr<PendingLease>> left;
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    left.swap(waiting_);
+  }
+  for (const auto& lease : left) Finish(lease, Status::Ok(), {});
+}
+
+size_t TaskDispatcher::waiting() const {
+  std::lock_guard lock(mu_);
+  return waiting_.size();
+}
+
+std::shared_ptr<TaskDispatcher::PendingLease> TaskDispatcher::Prepare(LeaseRequest request,
+                                                                      Clock::time_point deadline,
+                                                                      LeaseCallback done) {
+  auto lease = std::make_shared<PendingLease>();
+  lease->signature = Signature(request);
+  for (const auto& q : request.queues) lease->queue_keys.push_back(request.namespace_name + "/" + q);
+  lease->request = std::move(request);
+  lease->deadline = deadline;
+  lease->done = std::move(done);
+  return lease;
+}
+
+void TaskDispatcher::Submit(const std::shared_ptr<PendingLease>& lease) {
+  {
+    std::lock_guard lock(mu_);
+    if (!draining_ && !stopping_) {
+      waiting_.push_back(lease);
+      has_new_ = true;
+      cv_.notify_one();
+      return;
+    }
+  }
+  Finish(lease, Status::Unavailable("this engine replica is shutting down; retry on another"), {});
+}
+
+void TaskDispatcher::Cancel(const std::shared_ptr<PendingLease>& lease) {
+  Finish(lease, Status(StatusCode::kCancelled, "the lease request was cancelled"), {});
+}
+
+void TaskDispatcher::OnWorkAvailable(const std::string& namespace_name, const std::string& queue) {
+  {
+    std::lock_guard lock(mu_);
+    announced_.insert(namespace_name + "/" + queue);
+  }
+  cv_.notify_one();
+}
+
+void TaskDispatcher::WakeAll() {
+  {
+    std::lock_guard lock(mu_);
+    wake_all_ = true;
+  }
+  cv_.notify_one();
+}
+
+bool TaskDispatcher::Finish(const std::shared_ptr<PendingLease>& lease, Status status,
+                            std::vector<persistence::TaskRow> tasks) {
+  {
+    std::lock_guard lock(mu_);
+    if (lease->answered) return false;
+    lease->answered = true;
+  }
+  lease->done(std::move(status), std::move(tasks));
+  return true;
+}
+
+void TaskDispatcher::Loop() {
+  Clock::time_point next_poll = Clock::now() + options_.fallback_poll;
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    Clock::time_point wake = next_poll;
+    for (const auto& lease : waiting_) wake = std::min(wake, lease->deadline);
+    cv_.wait_until(lock, wake, [&] {
+      return stopping_ || has_new_ || wake_all_ || !announced_.empty() || Clock::now() >= wake;
+    });
+    if (stopping_) break;
+
+    const Clock::time_point now = Clock::now();
+    const bool poll = wake_all_ || now >= next_poll;
+    if (now >= next_poll) next_poll = now + options_.fallback_poll;
+    std::vector<std::shared_ptr<PendingLease>> candidates, expired;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      const auto& lease = *it;
+      if (lease->answered) {
+        it = waiting_.erase(it);
+        continue;
+      }
+      if (lease->tried && now >= lease->deadline) {
+        expired.push_back(lease);
+        it = waiting_.erase(it);
+        continue;
+      }
+      const bool announced = std::any_of(lease->queue_keys.begin(), lease->queue_keys.end(),
+                                         [&](const auto& k) { return announced_.count(k) > 0; });
+      if (!lease->tried || poll || announced) candidates.push_back(lease);
+      ++it;
+    }
+    announced_.clear();
+    has_new_ = false;
+    wake_all_ = false;
+
+    lock.unlock();
+    for (const auto& lease : expired) Finish(lease, Status::Ok(), {});
+    Serve(candidates);
+    lock.lock();
+  }
+}
+
+void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& candidates) {
+  std::set<std::string> exhausted;  // signatures found with nothing claimable in this pass
+  for (const auto& lease : candidates) {
+    {
+      std::lock_guard lock(mu_);
+      if (lease->answered) continue;
+    }
+    lease->tried = true;
+    std::vector<persistence::TaskRow> tasks;
+    if (exhausted.count(lease->signature) == 0) {
+      Status s = Claim(lease->request, &tasks);
+      if (!s.ok()) {
+        Finish(lease, s, {});
+        continue;
+      }
+      if (static_cast<int>(tasks.size()) < lease->request.max_tasks) {
+        exhausted.insert(lease->signature);
+      }
+    }
+    if (!tasks.empty()) {
+      const std::vector<persistence::TaskRow> copy = tasks;
+      if (!Finish(lease, Status::Ok(), std::move(tasks))) ReleaseUndelivered(lease->request, copy);
+    } else if (Clock::now() >= lease->deadline) {
+      Finish(lease, Status::Ok(), {});
+    }
+  }
+}
+
+Status TaskDispatcher::Claim(const LeaseRequest& request, std::vector<persistence::TaskRow>* tasks) {
+  return persistence::Transact(pool_, "lease tasks", [&](pqxx::work& txn) {
+    *tasks = persistence::ClaimTasks(txn, request.namespace_name, request.queues,
+                                     request.task_types, request.max_tasks, request.identity);
+    std::sort(tasks->begin(), tasks->end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    return Status::Ok();
+  });
+}
+
+void TaskDispatcher::ReleaseUndelivered(const LeaseRequest& request,
+                                        const std::vector<persistence::TaskRow>& tasks) {
+  for (const persistence::TaskRow& task : tasks) {
+    const LeaseRef ref{request.namespace_name, task.id, task.lease_epoch, request.identity};
+    Status s = scheduler_.ReleaseTask(ref, "the lease request ended before delivery");
+    if (!s.ok()) {
+      // The lease will expire and the task will be retried then.
+      spdlog::warn("task={} could not be released after an abandoned lease request: {}", task.id,
+                   s.ToString());
+    }
+  }
+}
+
+Status TaskDispatcher::Heartbeat(const LeaseRef& lease,
+                                 const std::optional<std::string>& details_json,
+                                 persistence::LeaseExtension* extension) {
+  std::optional<persistence::TaskRow> current;
+  bool extended = false;
+  Status s = persistence::Transact(pool_, "heartbeat", [&](pqxx::work& txn) {
+    auto result = persistence::ExtendLease(txn, lease.namespace_name, lease.task_id,
+                                           lease.lease_epoch, details_json);
+    extended = result.has_value();
+    if (extended) {
+      *extension = *result;
+    } else {
+      current = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
+    }
+    return Status::Ok();
+  });
+  if (!s.ok() || extended) return s;
+  if (!current) return UnknownTask(lease.namespace_name, lease.task_id);
+  return StaleLease(*current, lease.lease_epoch);
+}
+
+}  // namespace gridflow::engine

@@ -1,0 +1,106 @@
+// TaskDispatcher: hands queued tasks to workers under leases (Temporal's "matching" role).
+//
+// LeaseTasks is a long-poll: Lease() registers the request and answers it exactly once, on the
+// dispatcher's thread, with tasks as soon as any can be claimed, with none when the deadline
+// passes, or CANCELLED after Cancel(). Waiting requests cost no thread and no database work: the
+// dispatcher claims again only when work is announced for one of their queues (by this replica
+// after a commit, or by any replica through PostgreSQL NOTIFY), plus a slow fallback poll that also
+// covers retries whose backoff has elapsed. Claims use FOR UPDATE SKIP LOCKED, so replicas never
+// hand out the same task. Tasks claimed for a request that went away meanwhile are released.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/status.h"
+#include "engine/scheduler/scheduler.h"
+#include "persistence/connection_pool.h"
+#include "persistence/rows.h"
+#include "persistence/task_store.h"
+
+namespace gridflow::engine {
+
+struct LeaseRequest {
+  std::string namespace_name;
+  std::vector<std::string> queues;
+  std::vector<std::string> task_types;  // empty: any
+  int max_tasks = 1;
+  std::string identity;
+};
+
+using LeaseCallback = std::function<void(Status, std::vector<persistence::TaskRow>)>;
+
+class TaskDispatcher final : public WorkListener {
+ public:
+  struct Options {
+    // Claim attempts for waiting requests when nothing was announced (a safety net, not the path
+    // by which work normally arrives).
+    Millis fallback_poll{1000};
+  };
+  struct PendingLease;
+
+  TaskDispatcher(persistence::ConnectionPool& pool, Scheduler& scheduler, Options options);
+  ~TaskDispatcher() override;
+
+  void Start();
+  // Answers every waiting request with no tasks and stops the thread.
+  void Stop();
+  // From now on, waiting requests are answered at once with no tasks and new ones with
+  // UNAVAILABLE, so workers move to another replica.
+  void Drain();
+
+  // Two phases, so a caller can keep the handle (for Cancel) before `done` can possibly run:
+  // Prepare() creates the request, Submit() hands it to the dispatcher.
+  std::shared_ptr<PendingLease> Prepare(LeaseRequest request,
+                                        std::chrono::steady_clock::time_point deadline,
+                                        LeaseCallback done);
+  void Submit(const std::shared_ptr<PendingLease>& lease);
+  // The caller went away: answers CANCELLED unless already answered.
+  void Cancel(const std::shared_ptr<PendingLease>& lease);
+
+  void OnWorkAvailable(const std::string& namespace_name, const std::string& queue) override;
+  // Claim for every waiting request (e.g. after notifications may have been missed).
+  void WakeAll();
+
+  // Extends a lease; FAILED_PRECONDITION when it is no longer held.
+  Status Heartbeat(const LeaseRef& lease, const std::optional<std::string>& details_json,
+                   persistence::LeaseExtension* extension);
+
+  size_t waiting() const;
+
+ private:
+  void Loop();
+  void Serve(const std::vector<std::shared_ptr<PendingLease>>& candidates);
+  Status Claim(const LeaseRequest& request, std::vector<persistence::TaskRow>* tasks);
+  // Answers `lease` unless it was answered already; returns whether this call answered it.
+  bool Finish(const std::shared_ptr<PendingLease>& lease, Status status,
+              std::vector<persistence::TaskRow> tasks);
+  void ReleaseUndelivered(const LeaseRequest& request,
+                          const std::vector<persistence::TaskRow>& tasks);
+
+  persistence::ConnectionPool& pool_;
+  Scheduler& scheduler_;
+  const Options options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::list<std::shared_ptr<PendingLease>> waiting_;  // FIFO
+  std::set<std::string> announced_;                  // "<namespace>/<queue>" since the last pass
+  bool has_new_ = false;
+  bool wake_all_ = false;
+  bool draining_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace gridflow::engine

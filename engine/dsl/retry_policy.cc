@@ -1,0 +1,31 @@
+#include "engine/dsl/retry_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace gridflow::dsl {
+
+Millis RetryPolicy::DelayAfter(int failed_attempt) const {
+  const double exponent = std::max(0, failed_attempt - 1);
+  const double delay = static_cast<double>(initial_interval.count()) *
+                       std::pow(backoff_coefficient, exponent);
+  const double capped = std::min(delay, static_cast<double>(max_interval.count()));
+  return Millis(static_cast<int64_t>(std::llround(capped)));
+}
+
+RetryDecision DecideRetry(const RetryPolicy& policy, int attempt, const std::string& error_type,
+                          bool non_retryable) {
+  if (non_retryable) return {false, Millis(0), "the worker marked the failure non-retryable"};
+  const auto& listed = policy.non_retryable_error_types;
+  if (std::find(listed.begin(), listed.end(), error_type) != listed.end()) {
+    return {false, Millis(0), "error type '" + error_type + "' is non-retryable for this step"};
+  }
+  if (attempt >= policy.max_attempts) {
+    return {false, Millis(0),
+            "attempts exhausted (" + std::to_string(attempt) + " of " +
+                std::to_string(policy.max_attempts) + ")"};
+  }
+  return {true, policy.DelayAfter(attempt), ""};
+}
+
+}  // namespace gridflow::dsl

@@ -1,0 +1,140 @@
+#include "engine/server/engine.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+
+#include "common/logging.h"
+#include "engine/api/workflow_service.h"
+#include "engine/api/worker_service.h"
+#include "engine/cluster/health_monitor.h"
+#include "engine/cluster/membership.h"
+#include "engine/definitions/definition_registry.h"
+#include "engine/dispatch/lease_reaper.h"
+#include "engine/dispatch/notification_listener.h"
+#include "engine/dispatch/task_dispatcher.h"
+#include "engine/scheduler/run_reader.h"
+#include "engine/scheduler/scheduler.h"
+#include "persistence/migrations.h"
+
+namespace gridflow::engine {
+
+namespace {
+
+persistence::ConnectionPool::Options PoolOptions(const EngineConfig& c) {
+  persistence::ConnectionPool::Options options;
+  options.dsn = c.database_url;
+  options.size = c.database_pool_size;
+  options.application_name = "gridflow-engine";
+  return options;
+}
+
+}  // namespace
+
+// Everything a replica owns, in construction order (destroyed in reverse).
+struct Engine::Parts {
+  explicit Parts(const EngineConfig& c)
+      : pool(PoolOptions(c)),
+        definitions(pool),
+        scheduler(pool, definitions),
+        reader(pool),
+        dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
+        listener(pool, dispatcher),
+        reaper(scheduler, c.lease_reaper_interval),
+        membership(pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
+                   c.membership_heartbeat),
+        health(pool, c.health_check_interval),
+        validator(pool, c.limits),
+        workflow_service(validator, definitions, scheduler, reader),
+        worker_service(validator, dispatcher, scheduler) {}
+
+  persistence::ConnectionPool pool;
+  DefinitionRegistry definitions;
+  Scheduler scheduler;
+  RunReader reader;
+  TaskDispatcher dispatcher;
+  NotificationListener listener;
+  LeaseReaper reaper;
+  Membership membership;
+  HealthMonitor health;
+  RequestValidator validator;
+  WorkflowServiceImpl workflow_service;
+  WorkerServiceImpl worker_service;
+};
+
+Engine::Engine(EngineConfig config) : config_(std::move(config)) {}
+
+Engine::~Engine() { Shutdown(Millis(0)); }
+
+const std::string& Engine::member_id() const { return parts_->membership.member_id(); }
+
+Status Engine::Start() {
+  if (config_.database_url.empty()) {
+    return Status::InvalidArgument("no database configured (--database-url or GRIDFLOW_DATABASE_URL)");
+  }
+  spdlog::info("connecting to {}", RedactConnectionString(config_.database_url));
+  parts_ = std::make_unique<Parts>(config_);
+
+  {
+    std::unique_ptr<pqxx::connection> connection;
+    Status s = parts_->pool.OpenDedicated(&connection);
+    if (!s.ok()) return s;
+    persistence::MigrationReport report;
+    s = persistence::Migrate(*connection, persistence::EmbeddedMigrations(), &report);
+    if (!s.ok()) return s;
+    spdlog::info("schema at version {} ({} migration(s) applied now)", report.schema_version,
+                 report.applied);
+  }
+
+  parts_->scheduler.SetWorkListener(&parts_->dispatcher);
+  parts_->dispatcher.Start();
+  parts_->listener.Start();
+  parts_->reaper.Start();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.listen_address, grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(&parts_->workflow_service);
+  builder.RegisterService(&parts_->worker_service);
+  const int max_message =
+      static_cast<int>(std::max(config_.limits.max_payload_bytes, config_.limits.max_definition_bytes) +
+                       64 * 1024);
+  builder.SetMaxReceiveMessageSize(max_message);
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0) {
+    return Status::Unavailable("cannot listen on " + config_.listen_address);
+  }
+  Status s = parts_->membership.Join();
+  if (!s.ok()) return s;
+  parts_->health.Start(server_->GetHealthCheckService());
+  started_ = true;
+  spdlog::info("gridflow-engine {} serving on port {} as member {}", GRIDFLOW_VERSION, port_,
+               parts_->membership.member_id());
+  return Status::Ok();
+}
+
+void Engine::Shutdown(Millis grace) {
+  if (stopped_ || !parts_) return;
+  stopped_ = true;
+  spdlog::info("draining: no new long-polls, finishing in-flight calls (grace {})",
+               FormatDuration(grace));
+  if (started_) {
+    parts_->membership.MarkDraining();
+    parts_->health.Shutdown();
+  }
+  parts_->dispatcher.Drain();
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + grace);
+    server_->Wait();
+  }
+  parts_->reaper.Stop();
+  parts_->listener.Stop();
+  parts_->dispatcher.Stop();
+  if (started_) parts_->membership.Leave();
+  spdlog::info("stopped");
+}
+
+}  // namespace gridflow::engine

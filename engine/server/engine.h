@@ -1,0 +1,56 @@
+// Engine: one gridflow-engine replica, assembled. Start() migrates the schema (advisory-locked),
+// joins the membership, starts the background loops (LISTEN, lease reaper, health) and serves
+// gridflow.v1 plus grpc.health.v1 and reflection. Shutdown() drains: stops taking long-polls,
+// reports NOT_SERVING, finishes in-flight calls (up to a grace period) and leaves the membership.
+// Used by the gridflow-engine binary and, in-process, by the integration tests.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+
+#include "common/duration.h"
+#include "common/status.h"
+#include "engine/api/request_validator.h"
+
+namespace gridflow::engine {
+
+struct EngineConfig {
+  std::string listen_address = "0.0.0.0:7233";
+  // libpq connection string or URI; multi-host strings work. Holds secrets: never log it as is.
+  std::string database_url;
+  int database_pool_size = 16;
+  Millis lease_reaper_interval{500};
+  Millis dispatch_fallback_poll{1000};
+  Millis membership_heartbeat{5000};
+  Millis health_check_interval{2000};
+  ApiLimits limits;
+  std::string member_id;  // empty: generated
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineConfig config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  Status Start();
+  // The port the server listens on (useful with a ":0" listen address).
+  int port() const { return port_; }
+  const std::string& member_id() const;
+  // Drains and stops; waits at most `grace` for in-flight calls. Idempotent.
+  void Shutdown(Millis grace);
+
+ private:
+  struct Parts;
+  EngineConfig config_;
+  std::unique_ptr<Parts> parts_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace gridflow::engine

@@ -1,0 +1,104 @@
+// gridflow-worker: runs task handlers as external commands (any language), with the SDK's leasing,
+// heartbeats and graceful shutdown. See worker/runtime/command_handler.h for the command protocol.
+//
+//   gridflow-worker --address localhost:7233 --queue trading
+//                   --handler forecast='python3 handlers/forecast.py' --handler submit_bid=./submit.sh
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+
+#include "common/duration.h"
+#include "common/logging.h"
+#include "common/termination_signals.h"
+#include "worker/runtime/command_handler.h"
+#include "worker/worker.h"
+
+int main(int argc, char** argv) {
+  gridflow::BlockTerminationSignals();  // before any thread exists
+  std::signal(SIGPIPE, SIG_IGN);         // commands may close their stdin early
+
+  gridflow::worker::WorkerOptions options;
+  std::vector<std::string> handler_specs;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string poll_wait = gridflow::FormatDuration(options.poll_wait);
+  std::string shutdown_grace = gridflow::FormatDuration(options.shutdown_grace);
+  gridflow::worker::CommandOptions command_options;
+
+  CLI::App app{"gridflow-worker: runs Gridflow tasks as external commands"};
+  app.set_version_flag("--version", GRIDFLOW_VERSION);
+  app.add_option("--address", options.address, "engine address (host:port)")
+      ->envname("GRIDFLOW_ADDRESS")
+      ->capture_default_str();
+  app.add_option("--namespace", options.namespace_name, "namespace")
+      ->envname("GRIDFLOW_NAMESPACE")
+      ->capture_default_str();
+  app.add_option("--queue", options.task_queues, "task queue to poll (repeatable)")
+      ->capture_default_str();
+  app.add_option("--handler", handler_specs,
+                 "TYPE=COMMAND: run COMMAND (via /bin/sh -c) for tasks of TYPE (repeatable)")
+      ->required();
+  app.add_option("--concurrency", options.max_concurrent_tasks, "tasks run at once")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--identity", options.identity, "worker identity (default host:pid)")
+      ->envname("GRIDFLOW_WORKER_IDENTITY");
+  app.add_option("--poll-wait", poll_wait, "longest long-poll")->capture_default_str();
+  app.add_option("--shutdown-grace", shutdown_grace,
+                 "on SIGTERM, how long running tasks may finish before their leases are released")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("GRIDFLOW_LOG_LEVEL")
+      ->capture_default_str();
+  app.add_option("--log-format", log_format, "text or json")
+      ->envname("GRIDFLOW_LOG_FORMAT")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  if (gridflow::Status s = gridflow::ConfigureLogging("worker", log_level, log_format); !s.ok()) {
+    std::fprintf(stderr, "gridflow-worker: %s\n", s.message().c_str());
+    return 2;
+  }
+  for (const auto& [flag, text, out] :
+       {std::tuple{"--poll-wait", poll_wait, &options.poll_wait},
+        std::tuple{"--shutdown-grace", shutdown_grace, &options.shutdown_grace}}) {
+    const auto d = gridflow::ParseDuration(text);
+    if (!d) {
+      std::fprintf(stderr, "gridflow-worker: %s: '%s' is not a duration\n", flag, text.c_str());
+      return 2;
+    }
+    *out = *d;
+  }
+
+  gridflow::worker::Worker worker(options);
+  for (const std::string& spec : handler_specs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      std::fprintf(stderr, "gridflow-worker: --handler '%s' is not TYPE=COMMAND\n", spec.c_str());
+      return 2;
+    }
+    const std::string command = spec.substr(eq + 1);
+    worker.Register(spec.substr(0, eq), [command, command_options](gridflow::worker::TaskContext& ctx) {
+      return gridflow::worker::RunCommand(command, ctx, command_options);
+    });
+  }
+
+  std::atomic<bool> stopped{false};
+  std::thread signals([&] {
+    const int signal = gridflow::WaitForTerminationSignal(stopped);
+    if (signal != 0) {
+      spdlog::info("received signal {}: finishing running tasks", signal);
+      worker.Shutdown();
+    }
+  });
+  const gridflow::Status status = worker.Run();
+  stopped = true;
+  signals.join();
+  if (!status.ok()) {
+    spdlog::critical("{}", status.ToString());
+    return 1;
+  }
+  return 0;
+}

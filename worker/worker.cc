@@ -1,0 +1,370 @@
+#include "worker/worker.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "gridflow/v1/worker_service.grpc.pb.h"
+
+namespace gridflow::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr Millis kRpcTimeout{10'000};
+constexpr Millis kMinHeartbeatInterval{50};
+constexpr int kReportAttempts = 8;
+
+std::string DefaultIdentity() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+bool IsTransient(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+void SetDeadline(grpc::ClientContext& context, Millis timeout) {
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+}  // namespace
+
+class Worker::Impl {
+ public:
+  explicit Impl(WorkerOptions options)
+      : options_(std::move(options)),
+        identity_(options_.identity.empty() ? DefaultIdentity() : options_.identity),
+        stub_(v1::WorkerService::NewStub(
+            grpc::CreateChannel(options_.address, grpc::InsecureChannelCredentials()))) {}
+
+  ~Impl() { Shutdown(); }
+
+  void Register(const std::string& type, Handler handler) { handlers_[type] = std::move(handler); }
+
+  Status Run();
+  void Shutdown();
+
+  WorkerStats stats() const {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+  const std::string& identity() const { return identity_; }
+
+ private:
+  struct Running {
+    std::shared_ptr<TaskContext> context;
+    Millis heartbeat_interval{0};
+    Clock::time_point next_heartbeat;
+  };
+
+  void PollLoop();
+  void ExecutorLoop();
+  void HeartbeatLoop();
+  void Execute(const std::shared_ptr<TaskContext>& context);
+  // Reports the outcome, retrying transient errors. Returns the final gRPC status.
+  grpc::Status Report(const TaskContext& context, const TaskOutcome& outcome);
+  void ReleaseRemaining();
+  void SleepUnlessShuttingDown(Millis d);
+
+  const WorkerOptions options_;
+  const std::string identity_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  std::map<std::string, Handler> handlers_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;  // slots freed, work queued, shutdown
+  bool shutting_down_ = false;
+  bool executors_stop_ = false;
+  grpc::ClientContext* poll_context_ = nullptr;
+  std::map<std::string, Running> running_;  // by task id
+  std::deque<std::shared_ptr<TaskContext>> queue_;
+  WorkerStats stats_;
+};
+
+Status Worker::Impl::Run() {
+  if (handlers_.empty()) return Status::InvalidArgument("register at least one handler before Run()");
+  std::vector<std::thread> executors;
+  for (int i = 0; i < options_.max_concurrent_tasks; ++i) {
+    executors.emplace_back([this] { ExecutorLoop(); });
+  }
+  std::thread heartbeats([this] { HeartbeatLoop(); });
+  spdlog::info("worker {} polling {} queue(s) on {} for {} task type(s), concurrency {}", identity_,
+               options_.task_queues.size(), options_.address, handlers_.size(),
+               options_.max_concurrent_tasks);
+
+  PollLoop();
+
+  // Drain: let running handlers finish within the grace period, then give their leases back.
+  {
+    std::unique_lock lock(mu_);
+    changed_.wait_for(lock, options_.shutdown_grace,
+                      [this] { return running_.empty() && queue_.empty(); });
+  }
+  ReleaseRemaining();
+  {
+    std::lock_guard lock(mu_);
+    executors_stop_ = true;
+  }
+  changed_.notify_all();
+  for (auto& t : executors) t.join();
+  heartbeats.join();
+  spdlog::info("worker {} stopped", identity_);
+  return Status::Ok();
+}
+
+void Worker::Impl::Shutdown() {
+  std::lock_guard lock(mu_);
+  shutting_down_ = true;
+  if (poll_context_ != nullptr) poll_context_->TryCancel();
+  changed_.notify_all();
+}
+
+void Worker::Impl::SleepUnlessShuttingDown(Millis d) {
+  std::unique_lock lock(mu_);
+  changed_.wait_for(lock, d, [this] { return shutting_down_; });
+}
+
+void Worker::Impl::PollLoop() {
+  Millis backoff{100};
+  while (true) {
+    int free_slots = 0;
+    {
+      std::unique_lock lock(mu_);
+      changed_.wait(lock, [this] {
+        return shutting_down_ ||
+               static_cast<int>(running_.size()) < options_.max_concurrent_tasks;
+      });
+      if (shutting_down_) return;
+      free_slots = options_.max_concurrent_tasks - static_cast<int>(running_.size());
+    }
+    v1::LeaseTasksRequest request;
+    request.set_namespace_(options_.namespace_name);
+    for (const auto& q : options_.task_queues) request.add_task_queues(q);
+    for (const auto& [type, handler] : handlers_) request.add_task_types(type);
+    request.set_max_tasks(free_slots);
+    request.set_identity(identity_);
+    request.mutable_wait()->set_seconds(options_.poll_wait.count() / 1000);
+    request.mutable_wait()->set_nanos(static_cast<int32_t>(options_.poll_wait.count() % 1000) * 1'000'000);
+
+    grpc::ClientContext context;
+    SetDeadline(context, options_.poll_wait + kRpcTimeout);
+    {
+      std::lock_guard lock(mu_);
+      if (shutting_down_) return;
+      poll_context_ = &context;
+    }
+    v1::LeaseTasksResponse response;
+    const grpc::Status status = stub_->LeaseTasks(&context, request, &response);
+    {
+      std::lock_guard lock(mu_);
+      poll_context_ = nullptr;
+    }
+    if (!status.ok()) {
+      if (status.error_code() == grpc::StatusCode::CANCELLED) continue;  // Shutdown(), see loop top
+      spdlog::warn("worker {}: LeaseTasks failed ({}): {}; retrying in {}", identity_,
+                   static_cast<int>(status.error_code()), status.error_message(),
+                   FormatDuration(backoff));
+      SleepUnlessShuttingDown(backoff);
+      backoff = std::min(backoff * 2, Millis(5000));
+      continue;
+    }
+    backoff = Millis(100);
+    std::lock_guard lock(mu_);
+    for (const v1::LeasedTask& task : response.tasks()) {
+      auto context_ptr = std::make_shared<TaskContext>(task);
+      Running running;
+      running.context = context_ptr;
+      const int64_t hb_ms = task.heartbeat_timeout().seconds() * 1000 + task.heartbeat_timeout().nanos() / 1'000'000;
+      running.heartbeat_interval = hb_ms > 0 ? std::max(kMinHeartbeatInterval, Millis(hb_ms / 3))
+                                             : options_.idle_heartbeat_interval;
+      running.next_heartbeat = Clock::now() + running.heartbeat_interval;
+      running_[task.task_id()] = running;
+      queue_.push_back(context_ptr);
+      ++stats_.leased;
+    }
+    changed_.notify_all();
+  }
+}
+
+void Worker::Impl::ExecutorLoop() {
+  while (true) {
+    std::shared_ptr<TaskContext> context;
+    {
+      std::unique_lock lock(mu_);
+      changed_.wait(lock, [this] { return executors_stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // executors_stop_
+      context = queue_.front();
+      queue_.pop_front();
+    }
+    Execute(context);
+  }
+}
+
+void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
+  const std::string& id = context->task_id();
+  TaskOutcome outcome;
+  const auto handler = handlers_.find(context->task_type());
+  if (handler == handlers_.end()) {
+    outcome = TaskOutcome::Failure("gridflow.NoHandler",
+                                   "worker " + identity_ + " has no handler for task type '" +
+                                       context->task_type() + "'");
+  } else {
+    try {
+      outcome = handler->second(*context);
+    } catch (const std::exception& e) {
+      outcome = TaskOutcome::Failure("gridflow.HandlerException", e.what());
+    } catch (...) {
+      outcome = TaskOutcome::Failure("gridflow.HandlerException", "unknown exception");
+    }
+  }
+
+  bool rejected = false;
+  if (context->released() || context->lease_lost()) {
+    rejected = context->lease_lost();
+    spdlog::info("task={} step={} finished after its lease was {}; outcome not reported", id,
+                 context->step(), context->released() ? "released" : "lost");
+  } else {
+    const grpc::Status status = Report(*context, outcome);
+    if (!status.ok()) {
+      rejected = true;
+      spdlog::warn("task={} step={} outcome not recorded: {}", id, context->step(),
+                   status.error_message());
+    }
+  }
+  std::lock_guard lock(mu_);
+  running_.erase(id);
+  if (rejected) {
+    ++stats_.rejected;
+  } else if (!context->released()) {
+    ++(outcome.kind == TaskOutcome::Kind::kSuccess ? stats_.completed : stats_.failed);
+  }
+  changed_.notify_all();
+}
+
+grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome& outcome) {
+  Millis backoff{100};
+  grpc::Status status;
+  for (int attempt = 1; attempt <= kReportAttempts; ++attempt) {
+    grpc::ClientContext rpc;
+    SetDeadline(rpc, kRpcTimeout);
+    if (outcome.kind == TaskOutcome::Kind::kSuccess) {
+      v1::CompleteTaskRequest request;
+      request.set_namespace_(options_.namespace_name);
+      request.set_task_id(context.task_id());
+      request.set_lease_epoch(context.lease_epoch());
+      request.set_result_json(outcome.result_json);
+      request.set_identity(identity_);
+      v1::CompleteTaskResponse response;
+      status = stub_->CompleteTask(&rpc, request, &response);
+      if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        // The handler produced something the engine refuses (e.g. not JSON): report that instead.
+        return Report(context, TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()));
+      }
+    } else {
+      v1::FailTaskRequest request;
+      request.set_namespace_(options_.namespace_name);
+      request.set_task_id(context.task_id());
+      request.set_lease_epoch(context.lease_epoch());
+      request.set_error_type(outcome.error_type);
+      request.set_message(outcome.message.substr(0, 4000));
+      request.set_details_json(outcome.details_json);
+      request.set_non_retryable(!outcome.retryable);
+      request.set_identity(identity_);
+      v1::FailTaskResponse response;
+      status = stub_->FailTask(&rpc, request, &response);
+    }
+    if (status.ok() || !IsTransient(status)) return status;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, Millis(5000));
+  }
+  return status;
+}
+
+void Worker::Impl::HeartbeatLoop() {
+  while (true) {
+    std::vector<std::pair<std::shared_ptr<TaskContext>, Millis>> due;
+    {
+      std::unique_lock lock(mu_);
+      changed_.wait_for(lock, Millis(50), [this] { return executors_stop_; });
+      if (executors_stop_) return;
+      const auto now = Clock::now();
+      for (auto& [id, running] : running_) {
+        if (running.next_heartbeat <= now && !running.context->released()) {
+          due.emplace_back(running.context, running.heartbeat_interval);
+          running.next_heartbeat = now + running.heartbeat_interval;
+        }
+      }
+    }
+    for (const auto& [context, interval] : due) {
+      v1::HeartbeatRequest request;
+      request.set_namespace_(options_.namespace_name);
+      request.set_task_id(context->task_id());
+      request.set_lease_epoch(context->lease_epoch());
+      request.set_identity(identity_);
+      if (auto progress = context->TakeProgress()) request.set_details_json(*progress);
+      v1::HeartbeatResponse response;
+      grpc::ClientContext rpc;
+      SetDeadline(rpc, std::max(interval, Millis(1000)));
+      const grpc::Status status = stub_->Heartbeat(&rpc, request, &response);
+      if (status.ok()) {
+        if (response.cancel_requested() && !context->cancel_requested()) {
+          spdlog::info("task={} step={}: run cancelled, asking the handler to stop",
+                       context->task_id(), context->step());
+          context->MarkCancelRequested();
+        }
+      } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        spdlog::warn("task={} step={}: lease lost: {}", context->task_id(), context->step(),
+                     status.error_message());
+        context->MarkLeaseLost();
+      } else {
+        spdlog::warn("task={}: heartbeat failed: {}", context->task_id(), status.error_message());
+      }
+    }
+  }
+}
+
+void Worker::Impl::ReleaseRemaining() {
+  std::vector<std::shared_ptr<TaskContext>> remaining;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, running] : running_) remaining.push_back(running.context);
+  }
+  for (const auto& context : remaining) {
+    context->MarkReleased();
+    v1::ReleaseTaskRequest request;
+    request.set_namespace_(options_.namespace_name);
+    request.set_task_id(context->task_id());
+    request.set_lease_epoch(context->lease_epoch());
+    request.set_reason("worker " + identity_ + " is shutting down");
+    request.set_identity(identity_);
+    v1::ReleaseTaskResponse response;
+    grpc::ClientContext rpc;
+    SetDeadline(rpc, kRpcTimeout);
+    const grpc::Status status = stub_->ReleaseTask(&rpc, request, &response);
+    std::lock_guard lock(mu_);
+    if (status.ok()) ++stats_.released;
+    spdlog::info("task={} step={} released at shutdown: {}", context->task_id(), context->step(),
+                 status.ok() ? "ok" : status.error_message());
+  }
+}
+
+Worker::Worker(WorkerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Worker::~Worker() = default;
+void Worker::Register(const std::string& task_type, Handler handler) {
+  impl_->Register(task_type, std::move(handler));
+}
+Status Worker::Run() { return impl_->Run(); }
+void Worker::Shutdown() { impl_->Shutdown(); }
+WorkerStats Worker::stats() const { return impl_->stats(); }
+const std::string& Worker::identity() const { return impl_->identity(); }
+
+}  // namespace gridflow::worker

@@ -1,0 +1,77 @@
+// Worker: Gridflow's C++ worker SDK. Register a handler per task type, then Run(): the worker
+// long-polls the engine for tasks of its queues, runs up to `max_concurrent_tasks` handlers at
+// once, heartbeats their leases in the background, and reports each outcome. Shutdown() (e.g. on
+// SIGTERM) stops polling, lets running handlers finish for `shutdown_grace`, then releases the
+// leases of those still running so other workers take them at once.
+//
+//   gridflow::worker::Worker worker({.address = "localhost:7233", .task_queues = {"trading"}});
+//   worker.Register("submit_bid", [](gridflow::worker::TaskContext& ctx) {
+//     return gridflow::worker::TaskOutcome::Success(R"({"accepted": true})");
+//   });
+//   worker.Run();  // until worker.Shutdown() from another thread
+//
+// The SDK reaches the engine only through the public gridflow.v1 gRPC API.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/status.h"
+#include "worker/task_context.h"
+
+namespace gridflow::worker {
+
+using Handler = std::function<TaskOutcome(TaskContext&)>;
+
+struct WorkerOptions {
+  std::string address = "localhost:7233";
+  std::string namespace_name = "default";
+  std::vector<std::string> task_queues = {"default"};
+  // Recorded as the lease holder and in history; default "<hostname>:<pid>".
+  std::string identity;
+  int max_concurrent_tasks = 4;
+  // Longest long-poll; the engine caps it at 60 s.
+  Millis poll_wait{30'000};
+  // After Shutdown(), how long running handlers may take before their leases are released.
+  Millis shutdown_grace{30'000};
+  // Heartbeat interval for steps without a heartbeat timeout (to learn of cancellation).
+  Millis idle_heartbeat_interval{10'000};
+};
+
+struct WorkerStats {
+  int64_t leased = 0;
+  int64_t completed = 0;
+  int64_t failed = 0;
+  int64_t released = 0;
+  int64_t rejected = 0;  // outcomes the engine refused (lease lost)
+};
+
+class Worker {
+ public:
+  explicit Worker(WorkerOptions options);
+  ~Worker();  // shuts down and waits for handlers
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Before Run(). One handler per task type; the worker asks only for types it can handle.
+  void Register(const std::string& task_type, Handler handler);
+
+  // Serves tasks until Shutdown(); returns once running handlers finished or were released.
+  // INVALID_ARGUMENT without handlers.
+  Status Run();
+  // Thread-safe; returns at once (Run() returns when the drain is over).
+  void Shutdown();
+
+  WorkerStats stats() const;
+  const std::string& identity() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gridflow::worker

@@ -1,0 +1,65 @@
+#include "cli/client.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/exit_codes.h"
+
+namespace gridflow::cli {
+
+Client::Client(const ClientOptions& options)
+    : options_(options),
+      channel_(grpc::CreateChannel(options.address, grpc::InsecureChannelCredentials())),
+      workflows_(v1::WorkflowService::NewStub(channel_)) {}
+
+std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  return context;
+}
+
+int Client::Fail(const grpc::Status& status, const std::string& what) const {
+  switch (status.error_code()) {
+    case grpc::StatusCode::NOT_FOUND:
+      std::cerr << "gridflowctl: " << what << ": not found: " << status.error_message() << "\n";
+      return kExitNotFound;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      std::cerr << "gridflowctl: " << what << ": the engine at " << options_.address
+                << " is unavailable (" << status.error_message()
+                << "); check --address / GRIDFLOW_ADDRESS and that the engine is running\n";
+      return kExitUnavailable;
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::UNIMPLEMENTED:
+    case grpc::StatusCode::DATA_LOSS:
+      std::cerr << "gridflowctl: " << what << ": engine error: " << status.error_message() << "\n";
+      return kExitInternal;
+    default:
+      std::cerr << "gridflowctl: " << what << ": " << status.error_message() << "\n";
+      return kExitRejected;
+  }
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+std::string DefaultIdentity() {
+  const char* user = std::getenv("USER");
+  if (user == nullptr) user = std::getenv("LOGNAME");
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(user != nullptr ? user : "unknown") + "@" + host;
+}
+
+}  // namespace gridflow::cli

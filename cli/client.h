@@ -1,0 +1,48 @@
+// Client: gridflowctl's connection to an engine, and the one place gRPC errors become messages
+// and exit codes.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "common/duration.h"
+#include "gridflow/v1/workflow_service.grpc.pb.h"
+
+namespace gridflow::cli {
+
+struct ClientOptions {
+  std::string address = "localhost:7233";
+  std::string namespace_name;  // empty: the engine's default namespace
+  std::string identity;        // recorded as the actor of signals, cancellations, starts
+  std::string output = "table";
+  Millis timeout{30'000};
+};
+
+class Client {
+ public:
+  explicit Client(const ClientOptions& options);
+
+  const ClientOptions& options() const { return options_; }
+  bool json_output() const { return options_.output == "json"; }
+  v1::WorkflowService::Stub& workflows() { return *workflows_; }
+  // A context with the per-call timeout.
+  std::unique_ptr<grpc::ClientContext> NewContext() const;
+
+  // Prints a failed call's error to stderr and returns the matching exit code.
+  int Fail(const grpc::Status& status, const std::string& what) const;
+
+ private:
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkflowService::Stub> workflows_;
+};
+
+// A protobuf message as JSON with proto field names (stable for scripts).
+std::string ToJson(const google::protobuf::Message& message);
+
+// Default identity for operator actions: "<user>@<host>".
+std::string DefaultIdentity();
+
+}  // namespace gridflow::cli

@@ -1,0 +1,33 @@
+// gridflowctl's command groups. Each Add* registers subcommands on `app`; when one runs it sets
+// `session.exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+
+#include "cli/client.h"
+
+namespace gridflow::cli {
+
+struct Session {
+  ClientOptions options;
+  int exit_code = 0;
+  // Connects on first use (after the command line was parsed).
+  Client& client() {
+    if (!client_) client_ = std::make_unique<Client>(options);
+    return *client_;
+  }
+
+ private:
+  std::unique_ptr<Client> client_;
+};
+
+void AddDefinitionCommands(CLI::App& app, Session& session);
+void AddRunCommands(CLI::App& app, Session& session);
+
+// Shared formatting.
+std::string FormatTime(const google::protobuf::Timestamp& t);
+std::string StatusName(v1::RunStatus status);
+
+}  // namespace gridflow::cli

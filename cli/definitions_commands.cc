@@ -1,0 +1,117 @@
+// gridflowctl definitions apply|list|show
+#include <fstream>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/table.h"
+
+namespace gridflow::cli {
+namespace {
+
+int Apply(Session& session, const std::vector<std::string>& files) {
+  Client& client = session.client();
+  for (const std::string& file : files) {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "gridflowctl: cannot read " << file << "\n";
+      return kExitUsage;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    v1::RegisterDefinitionRequest request;
+    request.set_namespace_(client.options().namespace_name);
+    request.set_definition_json(text.str());
+    request.set_identity(client.options().identity);
+    v1::RegisterDefinitionResponse response;
+    const grpc::Status status =
+        client.workflows().RegisterDefinition(client.NewContext().get(), request, &response);
+    if (!status.ok()) return client.Fail(status, file);
+    if (client.json_output()) {
+      std::cout << ToJson(response) << "\n";
+    } else {
+      const v1::Definition& d = response.definition();
+      std::cout << (response.created() ? "registered " : "unchanged  ") << d.name() << " v"
+                << d.version() << " (" << file << ")\n";
+    }
+  }
+  return kExitOk;
+}
+
+int List(Session& session, const std::string& name) {
+  Client& client = session.client();
+  v1::ListDefinitionsRequest request;
+  request.set_namespace_(client.options().namespace_name);
+  request.set_name(name);
+  request.set_page_size(1000);
+  Table table({"NAME", "VERSION", "CREATED", "CREATED BY"});
+  v1::ListDefinitionsResponse all;
+  do {
+    v1::ListDefinitionsResponse page;
+    const grpc::Status status =
+        client.workflows().ListDefinitions(client.NewContext().get(), request, &page);
+    if (!status.ok()) return client.Fail(status, "list definitions");
+    for (const auto& d : page.definitions()) {
+      *all.add_definitions() = d;
+      table.AddRow({d.name(), std::to_string(d.version()), FormatTime(d.create_time()), d.created_by()});
+    }
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  if (client.json_output()) {
+    std::cout << ToJson(all) << "\n";
+  } else {
+    table.Print(std::cout);
+  }
+  return kExitOk;
+}
+
+int Show(Session& session, const std::string& name, int version) {
+  Client& client = session.client();
+  v1::GetDefinitionRequest request;
+  request.set_namespace_(client.options().namespace_name);
+  request.set_name(name);
+  request.set_version(version);
+  v1::Definition definition;
+  const grpc::Status status =
+      client.workflows().GetDefinition(client.NewContext().get(), request, &definition);
+  if (!status.ok()) return client.Fail(status, "definition " + name);
+  if (client.json_output()) {
+    std::cout << ToJson(definition) << "\n";
+  } else {
+    std::cout << definition.name() << " v" << definition.version() << ", registered "
+              << FormatTime(definition.create_time()) << " by " << definition.created_by() << "\n"
+              << nlohmann::json::parse(definition.definition_json()).dump(2) << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddDefinitionCommands(CLI::App& app, Session& session) {
+  CLI::App* group = app.add_subcommand("definitions", "register and read workflow definitions");
+  group->require_subcommand(1);
+
+  auto* apply = group->add_subcommand("apply", "register definition files (JSON); idempotent");
+  auto files = std::make_shared<std::vector<std::string>>();
+  apply->add_option("files", *files, "definition files")->required()->check(CLI::ExistingFile);
+  apply->callback([&session, files] { session.exit_code = Apply(session, *files); });
+
+  auto* list = group->add_subcommand("list", "list definitions and their versions");
+  auto name = std::make_shared<std::string>();
+  list->add_option("--name", *name, "only versions of this definition");
+  list->callback([&session, name] { session.exit_code = List(session, *name); });
+
+  auto* show = group->add_subcommand("show", "print a definition (latest version by default)");
+  auto show_name = std::make_shared<std::string>();
+  auto version = std::make_shared<int>(0);
+  show->add_option("name", *show_name, "definition name")->required();
+  show->add_option("--version", *version, "version (default: latest)");
+  show->callback([&session, show_name, version] {
+    session.exit_code = Show(session, *show_name, *version);
+  });
+}
+
+}  // namespace gridflow::cli

@@ -1,6 +1,7 @@
 #include "cli/client.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -55,11 +56,17 @@ std::string ToJson(const google::protobuf::Message& message) {
 }
 
 std::string DefaultIdentity() {
-  const char* user = std::getenv("USER");
-  if (user == nullptr) user = std::getenv("LOGNAME");
+  std::string user;
+  if (const char* env = std::getenv("USER"); env != nullptr && *env != '\0') {
+    user = env;
+  } else if (const passwd* pw = getpwuid(getuid()); pw != nullptr) {
+    user = pw->pw_name;
+  } else {
+    user = "uid" + std::to_string(getuid());
+  }
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  return std::string(user != nullptr ? user : "unknown") + "@" + host;
+  return user + "@" + host;
 }
 
 }  // namespace gridflow::cli

@@ -99,9 +99,11 @@ Status Engine::Start() {
   builder.AddListeningPort(config_.listen_address, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&parts_->workflow_service);
   builder.RegisterService(&parts_->worker_service);
-  const int max_message =
-      static_cast<int>(std::max(config_.limits.max_payload_bytes, config_.limits.max_definition_bytes) +
-                       64 * 1024);
+  // Generous transport limit so that requests just over our own limits reach the validator and
+  // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC (RESOURCE_EXHAUSTED).
+  const int max_message = static_cast<int>(
+      4 * std::max(config_.limits.max_payload_bytes, config_.limits.max_definition_bytes) +
+      1024 * 1024);
   builder.SetMaxReceiveMessageSize(max_message);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {

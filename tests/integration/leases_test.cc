@@ -1,0 +1,252 @@
+// Leases and fencing, retries and their exhaustion, through the raw WorkerService API.
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+class LeasesTest : public ::testing::Test {
+ protected:
+  // One task step with a short heartbeat timeout and quick retries.
+  void RegisterStep(int max_attempts, const std::string& extra_retry = "") {
+    const std::string extras =
+        R"({"timeouts": {"start_to_close": "30s", "heartbeat": "600ms"},
+            "retry": {"max_attempts": )" + std::to_string(max_attempts) +
+        R"(, "initial_interval": "50ms", "backoff_coefficient": 1.0)" + extra_retry + "}}";
+    ASSERT_TRUE(Register(engine_, SequenceDefinition("bid", {{"submit", "submit"}}, extras)).ok());
+  }
+
+  grpc::Status Complete(const v1::LeasedTask& task, int64_t epoch, const std::string& result,
+                        const std::string& identity = "w") {
+    v1::CompleteTaskRequest request;
+    request.set_task_id(task.task_id());
+    request.set_lease_epoch(epoch);
+    request.set_result_json(result);
+    request.set_identity(identity);
+    v1::CompleteTaskResponse response;
+    return engine_.workers().CompleteTask(Ctx().get(), request, &response);
+  }
+
+  grpc::Status Fail(const v1::LeasedTask& task, const std::string& type, const std::string& message,
+                    bool non_retryable = false, v1::FailTaskResponse* response = nullptr) {
+    v1::FailTaskRequest request;
+    request.set_task_id(task.task_id());
+    request.set_lease_epoch(task.lease_epoch());
+    request.set_error_type(type);
+    request.set_message(message);
+    request.set_non_retryable(non_retryable);
+    request.set_identity("w");
+    v1::FailTaskResponse local;
+    return engine_.workers().FailTask(Ctx().get(), request, response ? response : &local);
+  }
+
+  grpc::Status Heartbeat(const v1::LeasedTask& task, int64_t epoch,
+                         v1::HeartbeatResponse* response = nullptr) {
+    v1::HeartbeatRequest request;
+    request.set_task_id(task.task_id());
+    request.set_lease_epoch(epoch);
+    v1::HeartbeatResponse local;
+    return engine_.workers().Heartbeat(Ctx().get(), request, response ? response : &local);
+  }
+
+  TestDatabase db_;
+  TestEngine engine_{db_.url()};
+};
+
+TEST_F(LeasesTest, LeasedTaskCarriesWhatAHandlerNeeds) {
+  RegisterStep(3);
+  const auto run = Start(engine_, "bid-1", "bid", R"({"mw": 5})").run();
+  const v1::LeasedTask task = LeaseOne(engine_, "q", "w1");
+  ASSERT_FALSE(task.task_id().empty());
+  EXPECT_EQ(task.lease_epoch(), 1);
+  EXPECT_EQ(task.attempt(), 1);
+  EXPECT_EQ(task.max_attempts(), 3);
+  EXPECT_EQ(task.workflow_id(), "bid-1");
+  EXPECT_EQ(task.run_id(), run.run_id());
+  EXPECT_EQ(task.step(), "submit");
+  EXPECT_EQ(task.task_type(), "submit");
+  EXPECT_EQ(task.idempotency_key(), run.run_id() + ":submit");
+  EXPECT_EQ(nlohmann::json::parse(task.input_json())["input"]["mw"], 5);
+  EXPECT_EQ(task.heartbeat_timeout().nanos(), 600'000'000);
+  EXPECT_EQ(db_.Query("SELECT lease_owner FROM tasks"), "w1");
+  // Nothing else to lease: an empty answer after the wait.
+  EXPECT_TRUE(LeaseOne(engine_, "q", "w2", std::chrono::milliseconds(300)).task_id().empty());
+}
+
+TEST_F(LeasesTest, StaleEpochIsRejectedAndChangesNothing) {
+  RegisterStep(3);
+  Start(engine_, "bid-1", "bid");
+  const v1::LeasedTask first = LeaseOne(engine_, "q", "slow-worker");
+  ASSERT_EQ(first.lease_epoch(), 1);
+  // No heartbeat: the lease expires, the task is retried and leased again at epoch 2.
+  v1::LeasedTask second;
+  ASSERT_TRUE(Eventually([&] {
+    second = LeaseOne(engine_, "q", "fast-worker", std::chrono::milliseconds(500));
+    return !second.task_id().empty();
+  }));
+  EXPECT_EQ(second.task_id(), first.task_id());
+  EXPECT_EQ(second.lease_epoch(), 2);
+  EXPECT_EQ(second.attempt(), 2);
+  EXPECT_EQ(second.idempotency_key(), first.idempotency_key());
+
+  const size_t events_before = History(engine_, "bid-1").size();
+  const std::string data_before = db_.Query("SELECT data::text FROM runs");
+  const grpc::Status stale = Complete(first, 1, R"({"order": "from the old lease"})", "slow-worker");
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(stale.error_message().find("stale"), std::string::npos) << stale.error_message();
+  EXPECT_EQ(Heartbeat(first, 1).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Fail(first, "X", "late").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(History(engine_, "bid-1").size(), events_before);
+  EXPECT_EQ(db_.Query("SELECT data::text FROM runs"), data_before);
+  EXPECT_EQ(db_.Query("SELECT state FROM tasks"), "LEASED");
+
+  ASSERT_TRUE(Complete(second, 2, R"({"order": "EX-2"})", "fast-worker").ok());
+  const v1::Run run = WaitClosed(engine_, "bid-1");
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(nlohmann::json::parse(run.result_json())["submit"]["order"], "EX-2");
+  const auto events = History(engine_, "bid-1");
+  EXPECT_EQ(EventTypes(events),
+            (std::vector<std::string>{"RunStarted", "TaskScheduled", "TaskLeaseExpired",
+                                      "TaskCompleted", "RunCompleted"}));
+  const auto expired = nlohmann::json::parse(events[2].payload_json());
+  EXPECT_EQ(expired["lease_owner"], "slow-worker");
+  EXPECT_EQ(expired["error_type"], "gridflow.HeartbeatTimeout");
+  EXPECT_EQ(expired["will_retry"], true);
+  EXPECT_EQ(events[2].actor(), "engine");
+  EXPECT_EQ(events[3].actor(), "fast-worker");
+}
+
+TEST_F(LeasesTest, UnknownTasksAndMalformedLeasesAreRejected) {
+  RegisterStep(3);
+  v1::LeasedTask unknown;
+  unknown.set_task_id("999999");
+  EXPECT_EQ(Complete(unknown, 1, "{}").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Heartbeat(unknown, 1).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  unknown.set_task_id("not-a-number");
+  EXPECT_EQ(Complete(unknown, 1, "{}").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  unknown.set_task_id("1");
+  EXPECT_EQ(Complete(unknown, 0, "{}").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  Start(engine_, "bid-1", "bid");
+  const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
+  EXPECT_EQ(Complete(task, task.lease_epoch(), "{broken").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(db_.Query("SELECT state FROM tasks"), "LEASED");
+}
+
+TEST_F(LeasesTest, RepeatedCompletionUnderTheSameLeaseIsAcknowledgedOnce) {
+  RegisterStep(3);
+  Start(engine_, "bid-1", "bid");
+  const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
+  ASSERT_TRUE(Complete(task, task.lease_epoch(), R"({"n": 1})").ok());
+  ASSERT_TRUE(Complete(task, task.lease_epoch(), R"({"n": 1})").ok());  // the retry of a lost answer
+  const auto types = EventTypes(History(engine_, "bid-1"));
+  EXPECT_EQ(std::count(types.begin(), types.end(), "TaskCompleted"), 1);
+}
+
+TEST_F(LeasesTest, HeartbeatsKeepTheLeaseAlive) {
+  RegisterStep(3);
+  Start(engine_, "bid-1", "bid");
+  const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+  while (std::chrono::steady_clock::now() < deadline) {  // > 3 heartbeat timeouts
+    v1::HeartbeatResponse response;
+    ASSERT_TRUE(Heartbeat(task, task.lease_epoch(), &response).ok());
+    EXPECT_FALSE(response.cancel_requested());
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  EXPECT_TRUE(Complete(task, task.lease_epoch(), "{}").ok());
+  EXPECT_EQ(WaitClosed(engine_, "bid-1").status(), v1::RUN_STATUS_COMPLETED);
+}
+
+TEST_F(LeasesTest, ExhaustedRetriesFailTheRunWithTheLastError) {
+  RegisterStep(3);
+  Start(engine_, "bid-1", "bid");
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    v1::LeasedTask task;
+    ASSERT_TRUE(Eventually([&] {
+      task = LeaseOne(engine_, "q", "w", std::chrono::milliseconds(500));
+      return !task.task_id().empty();
+    }));
+    EXPECT_EQ(task.attempt(), attempt);
+    v1::FailTaskResponse response;
+    ASSERT_TRUE(Fail(task, "ExchangeUnavailable", "gateway down, attempt " + std::to_string(attempt),
+                     false, &response)
+                    .ok());
+    EXPECT_EQ(response.will_retry(), attempt < 3);
+  }
+  const v1::Run run = WaitClosed(engine_, "bid-1");
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_FAILED);
+  EXPECT_EQ(run.failure().step(), "submit");
+  EXPECT_EQ(run.failure().error_type(), "ExchangeUnavailable");
+  EXPECT_EQ(run.failure().message(), "gateway down, attempt 3");
+  EXPECT_EQ(run.failure().attempt(), 3);
+
+  const auto events = History(engine_, "bid-1");
+  EXPECT_EQ(EventTypes(events),
+            (std::vector<std::string>{"RunStarted", "TaskScheduled", "TaskFailed", "TaskFailed",
+                                      "TaskFailed", "RunFailed"}));
+  EXPECT_EQ(nlohmann::json::parse(events[4].payload_json())["reason"], "attempts exhausted (3 of 3)");
+  EXPECT_EQ(db_.Query("SELECT state FROM tasks"), "FAILED");
+}
+
+TEST_F(LeasesTest, NonRetryableFailuresFailTheRunAtOnce) {
+  RegisterStep(5, R"(, "non_retryable_error_types": ["BidRejected"])");
+  Start(engine_, "by-type", "bid");
+  Start(engine_, "by-verdict", "bid");
+  const v1::LeasedTask a = LeaseOne(engine_, "q", "w");
+  const v1::LeasedTask b = LeaseOne(engine_, "q", "w");
+  ASSERT_TRUE(Fail(a.workflow_id() == "by-type" ? a : b, "BidRejected", "price cap").ok());
+  ASSERT_TRUE(Fail(a.workflow_id() == "by-type" ? b : a, "Whatever", "no point", true).ok());
+  EXPECT_EQ(WaitClosed(engine_, "by-type").failure().error_type(), "BidRejected");
+  EXPECT_EQ(WaitClosed(engine_, "by-verdict").status(), v1::RUN_STATUS_FAILED);
+}
+
+TEST_F(LeasesTest, ReleasedTaskIsLeasedAgainForTheSameAttempt) {
+  RegisterStep(3);
+  Start(engine_, "bid-1", "bid");
+  const v1::LeasedTask task = LeaseOne(engine_, "q", "leaving");
+  v1::ReleaseTaskRequest release;
+  release.set_task_id(task.task_id());
+  release.set_lease_epoch(task.lease_epoch());
+  release.set_reason("shutting down");
+  release.set_identity("leaving");
+  v1::ReleaseTaskResponse released;
+  ASSERT_TRUE(engine_.workers().ReleaseTask(Ctx().get(), release, &released).ok());
+  const v1::LeasedTask again = LeaseOne(engine_, "q", "staying");
+  EXPECT_EQ(again.task_id(), task.task_id());
+  EXPECT_EQ(again.attempt(), 1);
+  EXPECT_EQ(again.lease_epoch(), 2);
+  const auto types = EventTypes(History(engine_, "bid-1"));
+  EXPECT_EQ(types.back(), "TaskReleased");
+}
+
+TEST_F(LeasesTest, AWaitingLeaseIsAnsweredAsSoonAsWorkArrives) {
+  RegisterStep(3);
+  std::thread starter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Start(engine_, "bid-1", "bid");
+  });
+  const auto before = std::chrono::steady_clock::now();
+  const v1::LeasedTask task = LeaseOne(engine_, "q", "w", std::chrono::seconds(10));
+  const auto waited = std::chrono::steady_clock::now() - before;
+  starter.join();
+  EXPECT_FALSE(task.task_id().empty());
+  EXPECT_LT(waited, std::chrono::seconds(5));  // woken by the start, not by the 10 s wait
+}
+
+TEST_F(LeasesTest, BadLeaseRequestsAreRejected) {
+  v1::LeaseTasksRequest request;
+  v1::LeaseTasksResponse response;
+  EXPECT_EQ(engine_.workers().LeaseTasks(Ctx().get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.add_task_queues("bad queue");
+  EXPECT_EQ(engine_.workers().LeaseTasks(Ctx().get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.set_task_queues(0, "q");
+  request.set_max_tasks(1000);
+  EXPECT_EQ(engine_.workers().LeaseTasks(Ctx().get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace gridflow::testing

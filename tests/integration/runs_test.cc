@@ -1,0 +1,184 @@
+// Starting runs, running them to completion with an SDK worker, reading runs and history.
+#include <atomic>
+
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+using worker::TaskContext;
+using worker::TaskOutcome;
+
+class RunsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(Register(engine_, SequenceDefinition("two-step", {{"forecast", "forecast"},
+                                                                  {"submit", "submit"}}))
+                    .ok());
+  }
+  std::string RunCount() { return db_.Query("SELECT count(*) FROM runs"); }
+
+  TestDatabase db_;
+  TestEngine engine_{db_.url()};
+};
+
+TEST_F(RunsTest, StartIsIdempotentPerWorkflowId) {
+  const auto first = Start(engine_, "bid-2026-11-26", "two-step", R"({"mw": 10, "zone": "DE"})");
+  EXPECT_TRUE(first.created());
+  EXPECT_EQ(first.run().status(), v1::RUN_STATUS_RUNNING);
+  EXPECT_EQ(first.run().current_step(), "forecast");
+
+  // Same id, same input (other key order): the same run.
+  const auto again = Start(engine_, "bid-2026-11-26", "two-step", R"({"zone": "DE", "mw": 10})");
+  EXPECT_FALSE(again.created());
+  EXPECT_EQ(again.run().run_id(), first.run().run_id());
+
+  // Same id, other input: refused.
+  v1::StartRunRequest request;
+  request.set_workflow_id("bid-2026-11-26");
+  request.set_definition_name("two-step");
+  request.set_input_json(R"({"mw": 11, "zone": "DE"})");
+  v1::StartRunResponse response;
+  const grpc::Status s = engine_.workflows().StartRun(Ctx().get(), request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(s.error_message().find("different input"), std::string::npos) << s.error_message();
+  EXPECT_EQ(RunCount(), "1");
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks"), "1");
+}
+
+TEST_F(RunsTest, BadStartsAreRejectedAndChangeNothing) {
+  struct Case {
+    std::string workflow_id, definition, input;
+    grpc::StatusCode code;
+    std::string message_part;
+  };
+  const std::vector<Case> cases = {
+      {"r1", "two-step", "{not json", grpc::StatusCode::INVALID_ARGUMENT, "input_json: is not valid JSON"},
+      {"r1", "no-such-definition", "{}", grpc::StatusCode::NOT_FOUND, "no-such-definition"},
+      {"", "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT, "workflow_id: is required"},
+      {"r\n1", "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT, "control characters"},
+      {std::string(300, 'x'), "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT, "longer than 256"},
+      {"r1", "two-step", "\"" + std::string(3 * 1024 * 1024, 'x') + "\"",
+       grpc::StatusCode::INVALID_ARGUMENT, "the limit is"},
+  };
+  for (const Case& c : cases) {
+    v1::StartRunRequest request;
+    request.set_workflow_id(c.workflow_id);
+    request.set_definition_name(c.definition);
+    request.set_input_json(c.input);
+    v1::StartRunResponse response;
+    const grpc::Status s = engine_.workflows().StartRun(Ctx().get(), request, &response);
+    EXPECT_EQ(s.error_code(), c.code) << c.message_part;
+    EXPECT_NE(s.error_message().find(c.message_part), std::string::npos) << s.error_message();
+  }
+  EXPECT_EQ(RunCount(), "0");
+  v1::GetRunRequest get;
+  get.set_workflow_id("r1");
+  v1::Run run;
+  EXPECT_EQ(engine_.workflows().GetRun(Ctx().get(), get, &run).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(RunsTest, TwoStepRunCompletesWithACompleteOrderedHistory) {
+  std::atomic<int> submit_input_had_forecast{-1};
+  InProcessWorker worker(engine_, "worker-1",
+                         {{"forecast",
+                           [](TaskContext& ctx) {
+                             const auto data = nlohmann::json::parse(ctx.input_json());
+                             return TaskOutcome::Success(
+                                 nlohmann::json{{"mw", data["input"]["mw"].get<int>() * 4}}.dump());
+                           }},
+                          {"submit", [&](TaskContext& ctx) {
+                             const auto data = nlohmann::json::parse(ctx.input_json());
+                             submit_input_had_forecast = data.contains("forecast") ? 1 : 0;
+                             return TaskOutcome::Success(
+                                 nlohmann::json{{"order", "EX-1"}, {"key", ctx.idempotency_key()}}.dump());
+                           }}});
+  const auto started = Start(engine_, "bid-1", "two-step", R"({"mw": 25})");
+  const v1::Run run = WaitClosed(engine_, "bid-1");
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.DebugString();
+  EXPECT_EQ(submit_input_had_forecast.load(), 1);
+
+  const auto result = nlohmann::json::parse(run.result_json());
+  EXPECT_EQ(result["input"]["mw"], 25);
+  EXPECT_EQ(result["forecast"]["mw"], 100);
+  EXPECT_EQ(result["submit"]["order"], "EX-1");
+  EXPECT_EQ(result["submit"]["key"], started.run().run_id() + ":submit");
+  EXPECT_TRUE(run.has_close_time());
+  EXPECT_TRUE(run.current_step().empty());
+
+  const auto events = History(engine_, "bid-1");
+  EXPECT_EQ(EventTypes(events),
+            (std::vector<std::string>{"RunStarted", "TaskScheduled", "TaskCompleted",
+                                      "TaskScheduled", "TaskCompleted", "RunCompleted"}));
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+    if (i > 0) {
+      EXPECT_GE(google::protobuf::util::TimeUtil::TimestampToMicroseconds(events[i].time()),
+                google::protobuf::util::TimeUtil::TimestampToMicroseconds(events[i - 1].time()));
+    }
+  }
+  EXPECT_EQ(events[0].actor(), "test-client");
+  EXPECT_EQ(events[2].actor(), "worker-1");
+  EXPECT_EQ(events[2].step(), "forecast");
+  EXPECT_EQ(events[2].attempt(), 1);
+  EXPECT_EQ(events[4].step(), "submit");
+  EXPECT_EQ(run.history_length(), 6);
+}
+
+TEST_F(RunsTest, ListFiltersByStatusAndDefinitionAndPaginates) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("other", {{"s", "t"}})).ok());
+  for (int i = 0; i < 5; ++i) Start(engine_, "run-" + std::to_string(i), "two-step");
+  Start(engine_, "other-1", "other");
+  v1::CancelRunRequest cancel;
+  cancel.set_workflow_id("run-2");
+  v1::CancelRunResponse cancelled;
+  ASSERT_TRUE(engine_.workflows().CancelRun(Ctx().get(), cancel, &cancelled).ok());
+
+  v1::ListRunsRequest request;
+  request.set_definition_name("two-step");
+  request.set_status(v1::RUN_STATUS_RUNNING);
+  request.set_page_size(3);
+  std::vector<std::string> seen;
+  do {
+    v1::ListRunsResponse page;
+    ASSERT_TRUE(engine_.workflows().ListRuns(Ctx().get(), request, &page).ok());
+    for (const auto& r : page.runs()) {
+      seen.push_back(r.workflow_id());
+      EXPECT_TRUE(r.data_json().empty());  // summaries
+    }
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  EXPECT_EQ(seen, (std::vector<std::string>{"run-4", "run-3", "run-1", "run-0"}));  // newest first
+
+  request.set_status(v1::RUN_STATUS_CANCELLED);
+  v1::ListRunsResponse page;
+  ASSERT_TRUE(engine_.workflows().ListRuns(Ctx().get(), request, &page).ok());
+  ASSERT_EQ(page.runs_size(), 1);
+  EXPECT_EQ(page.runs(0).workflow_id(), "run-2");
+}
+
+TEST_F(RunsTest, HistoryPagesCoverEveryEventOnce) {
+  for (int i = 0; i < 7; ++i) {
+    v1::SignalRunRequest signal;
+    signal.set_workflow_id("paged");
+    signal.set_signal_name("tick");
+    if (i == 0) Start(engine_, "paged", "two-step");
+    v1::SignalRunResponse response;
+    ASSERT_TRUE(engine_.workflows().SignalRun(Ctx().get(), signal, &response).ok());
+  }
+  v1::GetHistoryRequest request;
+  request.set_workflow_id("paged");
+  request.set_page_size(4);
+  std::vector<int64_t> seqs;
+  do {
+    v1::GetHistoryResponse page;
+    ASSERT_TRUE(engine_.workflows().GetHistory(Ctx().get(), request, &page).ok());
+    for (const auto& e : page.events()) seqs.push_back(e.sequence());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+}  // namespace
+}  // namespace gridflow::testing

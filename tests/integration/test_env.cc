@@ -1,0 +1,329 @@
+#include "tests/integration/test_env.h"
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <pqxx/nontransaction>
+#include <pqxx/pqxx>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace gridflow::testing {
+namespace {
+
+std::string AdminUrl() {
+  const char* url = std::getenv("GRIDFLOW_TEST_DATABASE_URL");
+  if (url == nullptr || *url == '\0') {
+    ADD_FAILURE() << "GRIDFLOW_TEST_DATABASE_URL is not set: run the suite with scripts/test.sh, "
+                     "which starts a PostgreSQL for it";
+    return "";
+  }
+  return url;
+}
+
+// The URL of another database on the same server: replaces the path of a postgresql:// URI.
+std::string WithDatabase(const std::string& url, const std::string& database) {
+  const size_t scheme = url.find("://");
+  const size_t slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  const size_t query = url.find('?', slash);
+  std::string out = url.substr(0, slash) + "/" + database;
+  if (query != std::string::npos) out += url.substr(query);
+  return out;
+}
+
+}  // namespace
+
+TestDatabase::TestDatabase() : admin_url_(AdminUrl()) {
+  static std::atomic<int> counter{0};
+  std::random_device random;
+  name_ = "gf_t_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" +
+          std::to_string(random() % 100000);
+  pqxx::connection admin(admin_url_);
+  pqxx::nontransaction(admin).exec("CREATE DATABASE " + name_);
+  url_ = WithDatabase(admin_url_, name_);
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    pqxx::connection admin(admin_url_);
+    pqxx::nontransaction(admin).exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "could not drop " << name_ << ": " << e.what();
+  }
+}
+
+std::string TestDatabase::Query(const std::string& sql) const {
+  return QueryOn(url_, sql);
+}
+
+std::string TestDatabase::AdminQuery(const std::string& sql) const {
+  return QueryOn(admin_url_, sql);
+}
+
+std::string TestDatabase::QueryOn(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction txn(c);
+  const pqxx::result r = txn.exec(sql);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].as<std::string>();
+}
+
+engine::EngineConfig FastEngineConfig(const std::string& database_url) {
+  engine::EngineConfig config;
+  config.listen_address = "127.0.0.1:0";
+  config.database_url = database_url;
+  config.database_pool_size = 8;
+  config.lease_reaper_interval = Millis(100);
+  config.dispatch_fallback_poll = Millis(200);
+  config.health_check_interval = Millis(200);
+  return config;
+}
+
+TestEngine::TestEngine(const std::string& database_url) : TestEngine(FastEngineConfig(database_url)) {}
+
+TestEngine::TestEngine(engine::EngineConfig config)
+    : engine_(std::make_unique<engine::Engine>(std::move(config))) {
+  const Status s = engine_->Start();
+  if (!s.ok()) {
+    ADD_FAILURE() << "engine did not start: " << s.ToString();
+    return;
+  }
+  channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  workflows_ = v1::WorkflowService::NewStub(channel_);
+  workers_ = v1::WorkerService::NewStub(channel_);
+}
+
+TestEngine::~TestEngine() { engine_->Shutdown(Millis(2000)); }
+
+std::unique_ptr<grpc::ClientContext> Ctx(std::chrono::milliseconds timeout) {
+  auto c = std::make_unique<grpc::ClientContext>();
+  c->set_deadline(std::chrono::system_clock::now() + timeout);
+  return c;
+}
+
+bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+grpc::Status Register(TestEngine& e, const std::string& definition_json) {
+  v1::RegisterDefinitionRequest request;
+  request.set_definition_json(definition_json);
+  request.set_identity("test");
+  v1::RegisterDefinitionResponse response;
+  return e.workflows().RegisterDefinition(Ctx().get(), request, &response);
+}
+
+v1::StartRunResponse Start(TestEngine& e, const std::string& workflow_id,
+                           const std::string& definition, const std::string& input_json) {
+  v1::StartRunRequest request;
+  request.set_workflow_id(workflow_id);
+  request.set_definition_name(definition);
+  request.set_input_json(input_json);
+  request.set_identity("test-client");
+  v1::StartRunResponse response;
+  const grpc::Status s = e.workflows().StartRun(Ctx().get(), request, &response);
+  EXPECT_TRUE(s.ok()) << "StartRun " << workflow_id << ": " << s.error_message();
+  return response;
+}
+
+v1::Run GetRun(TestEngine& e, const std::string& workflow_id) {
+  v1::GetRunRequest request;
+  request.set_workflow_id(workflow_id);
+  v1::Run run;
+  const grpc::Status s = e.workflows().GetRun(Ctx().get(), request, &run);
+  EXPECT_TRUE(s.ok()) << "GetRun " << workflow_id << ": " << s.error_message();
+  return run;
+}
+
+std::vector<v1::Event> History(TestEngine& e, const std::string& workflow_id) {
+  std::vector<v1::Event> events;
+  v1::GetHistoryRequest request;
+  request.set_workflow_id(workflow_id);
+  do {
+    v1::GetHistoryResponse page;
+    const grpc::Status s = e.workflows().GetHistory(Ctx().get(), request, &page);
+    EXPECT_TRUE(s.ok()) << "GetHistory " << workflow_id << ": " << s.error_message();
+    if (!s.ok()) break;
+    events.insert(events.end(), page.events().begin(), page.events().end());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  return events;
+}
+
+std::vector<std::string> EventTypes(const std::vector<v1::Event>& events) {
+  std::vector<std::string> types;
+  for (const auto& e : events) types.push_back(e.type());
+  return types;
+}
+
+v1::Run WaitClosed(TestEngine& e, const std::string& workflow_id, std::chrono::milliseconds timeout) {
+  v1::Run run;
+  const bool closed = Eventually(
+      [&] {
+        run = GetRun(e, workflow_id);
+        return run.status() == v1::RUN_STATUS_COMPLETED || run.status() == v1::RUN_STATUS_FAILED ||
+               run.status() == v1::RUN_STATUS_CANCELLED;
+      },
+      timeout);
+  EXPECT_TRUE(closed) << "run " << workflow_id << " still " << v1::RunStatus_Name(run.status());
+  return run;
+}
+
+v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::string& identity,
+                        std::chrono::milliseconds wait) {
+  v1::LeaseTasksRequest request;
+  request.add_task_queues(queue);
+  request.set_max_tasks(1);
+  request.set_identity(identity);
+  request.mutable_wait()->set_seconds(wait.count() / 1000);
+  request.mutable_wait()->set_nanos(static_cast<int32_t>((wait.count() % 1000) * 1'000'000));
+  v1::LeaseTasksResponse response;
+  const grpc::Status s = e.workers().LeaseTasks(Ctx(wait + std::chrono::seconds(5)).get(), request, &response);
+  EXPECT_TRUE(s.ok()) << "LeaseTasks: " << s.error_message();
+  return response.tasks().empty() ? v1::LeasedTask() : response.tasks(0);
+}
+
+std::string SequenceDefinition(const std::string& name,
+                               const std::vector<std::pair<std::string, std::string>>& steps,
+                               const std::string& step_extras) {
+  nlohmann::json def = {{"name", name}, {"version", 1}, {"steps", nlohmann::json::array()}};
+  const nlohmann::json extras =
+      step_extras.empty() ? nlohmann::json::object() : nlohmann::json::parse(step_extras);
+  for (const auto& [step, type] : steps) {
+    nlohmann::json s = {{"name", step}, {"kind", "task"}, {"task_type", type}, {"task_queue", "q"}};
+    s.update(extras);
+    def["steps"].push_back(s);
+  }
+  return def.dump();
+}
+
+namespace {
+
+worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& identity,
+                                       int concurrency) {
+  worker::WorkerOptions options;
+  options.address = engine.address();
+  options.task_queues = {"q"};
+  options.identity = identity;
+  options.max_concurrent_tasks = concurrency;
+  options.poll_wait = Millis(2000);
+  options.shutdown_grace = Millis(2000);
+  return options;
+}
+
+}  // namespace
+
+InProcessWorker::InProcessWorker(TestEngine& engine, const std::string& identity,
+                                 const std::map<std::string, worker::Handler>& handlers,
+                                 int concurrency)
+    : worker_(InProcessOptions(engine, identity, concurrency)) {
+  for (const auto& [type, handler] : handlers) worker_.Register(type, handler);
+  thread_ = std::thread([this] {
+    const Status s = worker_.Run();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  });
+}
+
+InProcessWorker::~InProcessWorker() {
+  worker_.Shutdown();
+  thread_.join();
+}
+
+std::string WorkerBinary() { return GRIDFLOW_WORKER_BIN; }
+std::string CtlBinary() { return GRIDFLOW_CTL_BIN; }
+std::string EngineBinary() { return GRIDFLOW_ENGINE_BIN; }
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
+                           const std::string& stderr_path) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+  const int out = open(log_path.c_str(), flags, 0644);
+  const int err = stderr_path.empty() ? out : open(stderr_path.c_str(), flags, 0644);
+  pid_ = fork();
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(out);
+  if (err != out) close(err);
+  setpgid(pid_, pid_);
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !reaped_) {
+    kill(-pid_, SIGKILL);
+    Wait(std::chrono::seconds(10));
+  }
+}
+
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0 && !reaped_) kill(-pid_, signal);
+}
+
+int ChildProcess::Wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (true) {
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) break;
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() >= deadline) return -1000;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  reaped_ = true;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+namespace {
+
+std::string TempPath() {
+  char path[] = "/tmp/gf-cmd-XXXXXX";
+  close(mkstemp(path));
+  return path;
+}
+
+std::string ReadAndRemove(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  unlink(path.c_str());
+  return text.str();
+}
+
+}  // namespace
+
+int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err) {
+  const std::string out_path = TempPath(), err_path = TempPath();
+  int code;
+  {
+    ChildProcess child(argv, out_path, err_path);
+    code = child.Wait(std::chrono::seconds(60));
+  }
+  *out = ReadAndRemove(out_path);
+  const std::string err_text = ReadAndRemove(err_path);
+  if (err != nullptr) *err = err_text;
+  return code;
+}
+
+}  // namespace gridflow::testing

@@ -1,0 +1,131 @@
+// The environment integration tests run in: a real PostgreSQL (started by scripts/test.sh, URL in
+// GRIDFLOW_TEST_DATABASE_URL) in which every test gets a fresh database of its own, and an engine
+// started in-process on a free port. Helpers wait for conditions with deadlines, never sleep blind.
+#pragma once
+
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/server/engine.h"
+#include "worker/worker.h"
+#include "gridflow/v1/worker_service.grpc.pb.h"
+#include "gridflow/v1/workflow_service.grpc.pb.h"
+
+namespace gridflow::testing {
+
+// A database created for one test and dropped afterwards.
+class TestDatabase {
+ public:
+  TestDatabase();
+  ~TestDatabase();
+  const std::string& url() const { return url_; }
+  const std::string& name() const { return name_; }
+  // Runs SQL on the test database and returns the first column of the first row ("" if none).
+  std::string Query(const std::string& sql) const;
+  // The same, on the server's maintenance database (for ALTER DATABASE and the like).
+  std::string AdminQuery(const std::string& sql) const;
+
+ private:
+  static std::string QueryOn(const std::string& url, const std::string& sql);
+
+  std::string admin_url_;
+  std::string name_;
+  std::string url_;
+};
+
+// Engine settings that make lease expiry and retries quick enough to test.
+engine::EngineConfig FastEngineConfig(const std::string& database_url);
+
+// An engine replica running in this process.
+class TestEngine {
+ public:
+  explicit TestEngine(const std::string& database_url);
+  explicit TestEngine(engine::EngineConfig config);
+  ~TestEngine();
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(engine_->port()); }
+  v1::WorkflowService::Stub& workflows() { return *workflows_; }
+  v1::WorkerService::Stub& workers() { return *workers_; }
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+
+ private:
+  std::unique_ptr<engine::Engine> engine_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkflowService::Stub> workflows_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+};
+
+std::unique_ptr<grpc::ClientContext> Ctx(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+bool Eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// API shorthands; each asserts the call succeeded unless it returns the status.
+grpc::Status Register(TestEngine& e, const std::string& definition_json);
+v1::StartRunResponse Start(TestEngine& e, const std::string& workflow_id,
+                           const std::string& definition, const std::string& input_json = "{}");
+v1::Run GetRun(TestEngine& e, const std::string& workflow_id);
+std::vector<v1::Event> History(TestEngine& e, const std::string& workflow_id);
+std::vector<std::string> EventTypes(const std::vector<v1::Event>& events);
+// Waits until the run is closed (or `timeout`), returns it.
+v1::Run WaitClosed(TestEngine& e, const std::string& workflow_id,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(20));
+// Long-polls one task of `queue` (waiting up to `wait`); empty task_id when none came.
+v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::string& identity,
+                        std::chrono::milliseconds wait = std::chrono::seconds(5));
+
+// A definition of task steps in sequence, one per (step name, task type); queue "q".
+std::string SequenceDefinition(const std::string& name,
+                               const std::vector<std::pair<std::string, std::string>>& steps,
+                               const std::string& step_extras = "");
+
+// An SDK worker polling queue "q" of `engine`, running on its own thread until destroyed.
+class InProcessWorker {
+ public:
+  InProcessWorker(TestEngine& engine, const std::string& identity,
+                  const std::map<std::string, worker::Handler>& handlers, int concurrency = 2);
+  ~InProcessWorker();  // Shutdown() + wait for Run() to return
+  worker::Worker& worker() { return worker_; }
+
+ private:
+  worker::Worker worker_;
+  std::thread thread_;
+};
+
+// Paths of the built binaries.
+std::string WorkerBinary();
+std::string CtlBinary();
+std::string EngineBinary();
+
+// A child process in its own process group (so a kill reaches its children too).
+class ChildProcess {
+ public:
+  // stdout (and stderr, unless `stderr_path` is given) go to `log_path`.
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
+               const std::string& stderr_path = "");
+  ~ChildProcess();  // SIGKILLs the group if still running
+  pid_t pid() const { return pid_; }
+  void Signal(int signal);  // to the whole process group
+  // Waits for exit; returns the exit code, or -signal when killed; -1000 on timeout.
+  int Wait(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+// Runs a command to completion (60 s at most); returns its exit code, fills stdout and stderr.
+int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err = nullptr);
+
+}  // namespace gridflow::testing

@@ -1,0 +1,105 @@
+// The gridflow-worker binary against a real engine: external-command handlers, a worker killed
+// with SIGKILL mid-task (its lease expires and another worker finishes the run), and graceful
+// shutdown on SIGTERM releasing the task at once.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class WorkerProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gf-worker-test-" + std::to_string(getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const std::string extras =
+        R"({"timeouts": {"start_to_close": "2m", "heartbeat": "1s"},
+            "retry": {"max_attempts": 3, "initial_interval": "100ms"}})";
+    ASSERT_TRUE(Register(engine_, SequenceDefinition("dispatch", {{"setpoint", "setpoint"}}, extras)).ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<ChildProcess> StartWorker(const std::string& identity, const std::string& command) {
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{WorkerBinary(), "--address", engine_.address(), "--queue", "q",
+                                 "--identity", identity, "--poll-wait", "2s", "--shutdown-grace",
+                                 "1s", "--handler", "setpoint=" + command},
+        (dir_ / (identity + ".log")).string());
+  }
+
+  fs::path dir_;
+  TestDatabase db_;
+  TestEngine engine_{db_.url()};
+};
+
+TEST_F(WorkerProcessTest, ExternalCommandCompletesTheTask) {
+  auto worker = StartWorker("cmd-worker",
+                            R"(python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"mw": d["input"]["mw"], "asset": "bess-7"}))')");
+  Start(engine_, "act-1", "dispatch", R"({"mw": 12.5})");
+  const v1::Run run = WaitClosed(engine_, "act-1");
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
+  const auto result = nlohmann::json::parse(run.result_json());
+  EXPECT_EQ(result["setpoint"]["mw"], 12.5);
+  EXPECT_EQ(result["setpoint"]["asset"], "bess-7");
+}
+
+TEST_F(WorkerProcessTest, KilledWorkersTaskCompletesOnAnotherWorker) {
+  // The first execution (lease epoch 1) hangs; any later one answers at once.
+  const std::string command =
+      "if [ \"$GRIDFLOW_LEASE_EPOCH\" = 1 ]; then echo $$ > " + (dir_ / "hung.pid").string() +
+      "; exec sleep 120; fi; echo \"{\\\"by_epoch\\\": $GRIDFLOW_LEASE_EPOCH}\"";
+  auto doomed = StartWorker("doomed-worker", command);
+  Start(engine_, "act-1", "dispatch", "{}");
+  ASSERT_TRUE(Eventually([&] { return fs::exists(dir_ / "hung.pid"); }));
+
+  doomed->Signal(SIGKILL);
+  EXPECT_EQ(doomed->Wait(), -SIGKILL);
+  pid_t hung = 0;
+  std::ifstream(dir_ / "hung.pid") >> hung;
+  ASSERT_GT(hung, 0);
+  kill(hung, SIGKILL);  // the handler process of the dead worker
+
+  auto rescuer = StartWorker("rescuer-worker", command);
+  const v1::Run run = WaitClosed(engine_, "act-1", std::chrono::seconds(30));
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(nlohmann::json::parse(run.result_json())["setpoint"]["by_epoch"], 2);
+
+  const auto events = History(engine_, "act-1");
+  EXPECT_EQ(EventTypes(events),
+            (std::vector<std::string>{"RunStarted", "TaskScheduled", "TaskLeaseExpired",
+                                      "TaskCompleted", "RunCompleted"}));
+  EXPECT_EQ(nlohmann::json::parse(events[2].payload_json())["lease_owner"], "doomed-worker");
+  EXPECT_EQ(events[3].actor(), "rescuer-worker");
+  EXPECT_EQ(events[3].attempt(), 2);
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks WHERE state = 'LEASED'"), "0");
+}
+
+TEST_F(WorkerProcessTest, SigtermReleasesARunningTaskForAnotherWorker) {
+  const std::string command =
+      "if [ \"$GRIDFLOW_LEASE_EPOCH\" = 1 ]; then touch " + (dir_ / "started").string() +
+      "; exec sleep 120; fi; echo '{\"ok\": true}'";
+  auto leaving = StartWorker("leaving-worker", command);
+  Start(engine_, "act-1", "dispatch", "{}");
+  ASSERT_TRUE(Eventually([&] { return fs::exists(dir_ / "started"); }));
+  leaving->Signal(SIGTERM);
+  EXPECT_EQ(leaving->Wait(std::chrono::seconds(20)), 0);  // grace 1 s, release, kill the command
+
+  const auto types = EventTypes(History(engine_, "act-1"));
+  EXPECT_EQ(types.back(), "TaskReleased");
+  EXPECT_EQ(db_.Query("SELECT state || ' ' || attempt FROM tasks"), "PENDING 1");
+
+  auto staying = StartWorker("staying-worker", command);
+  EXPECT_EQ(WaitClosed(engine_, "act-1").status(), v1::RUN_STATUS_COMPLETED);
+}
+
+}  // namespace
+}  // namespace gridflow::testing

@@ -7,8 +7,9 @@
 namespace gridflow::engine {
 
 namespace {
-// The services whose health is published, besides the server as a whole ("").
+// The services whose health follows the database, besides the server as a whole ("").
 constexpr const char* kServices[] = {"", "gridflow.v1.WorkflowService", "gridflow.v1.WorkerService"};
+constexpr const char* kLivenessService = "liveness";
 }  // namespace
 
 HealthMonitor::HealthMonitor(persistence::ConnectionPool& pool, Millis interval)
@@ -16,6 +17,7 @@ HealthMonitor::HealthMonitor(persistence::ConnectionPool& pool, Millis interval)
 
 void HealthMonitor::Start(grpc::HealthCheckServiceInterface* health) {
   health_ = health;
+  health_->SetServingStatus(kLivenessService, true);
   task_.Start();
 }
 

@@ -1,6 +1,8 @@
-// HealthMonitor: drives grpc.health.v1. The engine reports SERVING only while PostgreSQL answers;
-// load balancers and Kubernetes readiness probes then route around a replica that lost its
-// database. Checked every `interval` with a trivial query on a pooled connection.
+// HealthMonitor: drives grpc.health.v1. The server ("") and the gridflow.v1 services report
+// SERVING only while PostgreSQL answers, so load balancers and readiness probes route around a
+// replica that lost its database (checked every `interval` on a pooled connection). The service
+// "liveness" reports SERVING while the process runs, whatever the database does: a liveness probe
+// must not restart replicas because PostgreSQL is failing over.
 #pragma once
 
 #include <grpcpp/health_check_service_interface.h>

@@ -40,6 +40,8 @@ TEST(Health, NotServingWhenTheDatabaseIsUnreachable) {
   EXPECT_TRUE(Eventually([&] {
     return Check(engine.channel(), "") == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
   }));
+  // The process itself is fine: liveness must not make Kubernetes restart it.
+  EXPECT_EQ(Check(engine.channel(), "liveness"), grpc::health::v1::HealthCheckResponse::SERVING);
   db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS true");
   EXPECT_TRUE(Eventually([&] {
     return Check(engine.channel(), "") == grpc::health::v1::HealthCheckResponse::SERVING;

@@ -42,6 +42,9 @@ class Client {
 // A protobuf message as JSON with proto field names (stable for scripts).
 std::string ToJson(const google::protobuf::Message& message);
 
+// Reads a whole file; on failure prints why to stderr and returns false.
+bool ReadFile(const std::string& path, std::string* text);
+
 // Default identity for operator actions: "<user>@<host>".
 std::string DefaultIdentity();
 

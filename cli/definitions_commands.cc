@@ -1,8 +1,8 @@
 // gridflowctl definitions apply|list|show
 #include <fstream>
 #include <iomanip>
-#include <nlohmann/json.hpp>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -15,16 +15,11 @@ namespace {
 int Apply(Session& session, const std::vector<std::string>& files) {
   Client& client = session.client();
   for (const std::string& file : files) {
-    std::ifstream in(file);
-    if (!in) {
-      std::cerr << "gridflowctl: cannot read " << file << "\n";
-      return kExitUsage;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
+    std::string text;
+    if (!ReadFile(file, &text)) return kExitUsage;
     v1::RegisterDefinitionRequest request;
     request.set_namespace_(client.options().namespace_name);
-    request.set_definition_json(text.str());
+    request.set_definition_json(text);
     request.set_identity(client.options().identity);
     v1::RegisterDefinitionResponse response;
     const grpc::Status status =
@@ -56,7 +51,8 @@ int List(Session& session, const std::string& name) {
     if (!status.ok()) return client.Fail(status, "list definitions");
     for (const auto& d : page.definitions()) {
       *all.add_definitions() = d;
-      table.AddRow({d.name(), std::to_string(d.version()), FormatTime(d.create_time()), d.created_by()});
+      table.AddRow(
+          {d.name(), std::to_string(d.version()), FormatTime(d.create_time()), d.created_by()});
     }
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
@@ -109,9 +105,8 @@ void AddDefinitionCommands(CLI::App& app, Session& session) {
   auto version = std::make_shared<int>(0);
   show->add_option("name", *show_name, "definition name")->required();
   show->add_option("--version", *version, "version (default: latest)");
-  show->callback([&session, show_name, version] {
-    session.exit_code = Show(session, *show_name, *version);
-  });
+  show->callback(
+      [&session, show_name, version] { session.exit_code = Show(session, *show_name, *version); });
 }
 
 }  // namespace gridflow::cli

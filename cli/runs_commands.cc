@@ -3,8 +3,8 @@
 
 #include <fstream>
 #include <iomanip>
-#include <nlohmann/json.hpp>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -64,16 +64,7 @@ int Start(Session& session, const std::string& definition, const std::string& wo
           int version, const std::string& input, const std::string& input_file) {
   Client& client = session.client();
   std::string input_json = input;
-  if (!input_file.empty()) {
-    std::ifstream in(input_file);
-    if (!in) {
-      std::cerr << "gridflowctl: cannot read " << input_file << "\n";
-      return kExitUsage;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    input_json = text.str();
-  }
+  if (!input_file.empty() && !ReadFile(input_file, &input_json)) return kExitUsage;
   v1::StartRunRequest request;
   request.set_namespace_(client.options().namespace_name);
   request.set_workflow_id(workflow_id);
@@ -82,7 +73,8 @@ int Start(Session& session, const std::string& definition, const std::string& wo
   request.set_input_json(input_json);
   request.set_identity(client.options().identity);
   v1::StartRunResponse response;
-  const grpc::Status status = client.workflows().StartRun(client.NewContext().get(), request, &response);
+  const grpc::Status status =
+      client.workflows().StartRun(client.NewContext().get(), request, &response);
   if (!status.ok()) return client.Fail(status, "start " + workflow_id);
   if (client.json_output()) {
     std::cout << ToJson(response) << "\n";
@@ -102,7 +94,8 @@ int List(Session& session, const std::string& status_name, const std::string& de
   if (!status_name.empty()) {
     v1::RunStatus status;
     std::string upper;
-    for (char c : status_name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (char c : status_name)
+      upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (!v1::RunStatus_Parse("RUN_STATUS_" + upper, &status)) {
       std::cerr << "gridflowctl: --status: unknown status '" << status_name
                 << "' (running, cancelling, completed, failed, cancelled)\n";
@@ -114,7 +107,8 @@ int List(Session& session, const std::string& status_name, const std::string& de
   request.set_page_size(limit);
   request.set_page_token(page_token);
   v1::ListRunsResponse response;
-  const grpc::Status status = client.workflows().ListRuns(client.NewContext().get(), request, &response);
+  const grpc::Status status =
+      client.workflows().ListRuns(client.NewContext().get(), request, &response);
   if (!status.ok()) return client.Fail(status, "list runs");
   if (client.json_output()) {
     std::cout << ToJson(response) << "\n";
@@ -122,7 +116,8 @@ int List(Session& session, const std::string& status_name, const std::string& de
   }
   Table table({"WORKFLOW ID", "DEFINITION", "STATUS", "STEP", "STARTED", "UPDATED"});
   for (const v1::Run& r : response.runs()) {
-    table.AddRow({r.workflow_id(), r.definition_name() + " v" + std::to_string(r.definition_version()),
+    table.AddRow({r.workflow_id(),
+                  r.definition_name() + " v" + std::to_string(r.definition_version()),
                   StatusName(r.status()), r.current_step(), FormatTime(r.create_time()),
                   FormatTime(r.update_time())});
   }
@@ -156,7 +151,8 @@ std::string Summary(const v1::Event& e) {
   if (p.contains("failure")) {
     return p["failure"].value("error_type", "") + ": " + p["failure"].value("message", "");
   }
-  if (e.type() == "TaskScheduled") return "queue " + p.value("task_queue", "") + ", type " + p.value("task_type", "");
+  if (e.type() == "TaskScheduled")
+    return "queue " + p.value("task_queue", "") + ", type " + p.value("task_type", "");
   if (p.contains("result")) return p["result"].dump();
   if (p.contains("signal_name")) return p.value("signal_name", "") + " " + p["payload"].dump();
   if (p.contains("reason")) return p.value("reason", "");
@@ -176,7 +172,8 @@ int History(Session& session, const std::string& workflow_id) {
     const grpc::Status status =
         client.workflows().GetHistory(client.NewContext().get(), request, &page);
     if (!status.ok()) return client.Fail(status, "history of " + workflow_id);
-    for (const auto& e : page.events()) *all.add_events() = e;
+    for (const auto& e : page.events())
+      *all.add_events() = e;
     all.set_run_status(page.run_status());
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
@@ -185,7 +182,8 @@ int History(Session& session, const std::string& workflow_id) {
     return kExitOk;
   }
   Table table({"SEQ", "TIME", "+ELAPSED", "TYPE", "STEP", "ATTEMPT", "ACTOR", "DETAILS"});
-  const int64_t start = all.events().empty() ? 0 : TimeUtil::TimestampToMilliseconds(all.events(0).time());
+  const int64_t start =
+      all.events().empty() ? 0 : TimeUtil::TimestampToMilliseconds(all.events(0).time());
   for (const v1::Event& e : all.events()) {
     const int64_t elapsed = TimeUtil::TimestampToMilliseconds(e.time()) - start;
     table.AddRow({std::to_string(e.sequence()), FormatTime(e.time()).substr(11),
@@ -208,7 +206,8 @@ int Signal(Session& session, const std::string& workflow_id, const std::string& 
   request.set_dedup_id(dedup_id);
   request.set_identity(client.options().identity);
   v1::SignalRunResponse response;
-  const grpc::Status status = client.workflows().SignalRun(client.NewContext().get(), request, &response);
+  const grpc::Status status =
+      client.workflows().SignalRun(client.NewContext().get(), request, &response);
   if (!status.ok()) return client.Fail(status, "signal " + workflow_id);
   if (client.json_output()) {
     std::cout << ToJson(response) << "\n";
@@ -229,7 +228,8 @@ int Cancel(Session& session, const std::string& workflow_id, const std::string& 
   request.set_reason(reason);
   request.set_identity(client.options().identity);
   v1::CancelRunResponse response;
-  const grpc::Status status = client.workflows().CancelRun(client.NewContext().get(), request, &response);
+  const grpc::Status status =
+      client.workflows().CancelRun(client.NewContext().get(), request, &response);
   if (!status.ok()) return client.Fail(status, "cancel " + workflow_id);
   if (client.json_output()) {
     std::cout << ToJson(response) << "\n";
@@ -291,7 +291,8 @@ void AddRunCommands(CLI::App& app, Session& session) {
   auto start = std::make_shared<StartArgs>();
   auto* start_cmd = group->add_subcommand("start", "start a run (idempotent per workflow id)");
   start_cmd->add_option("definition", start->definition, "definition name")->required();
-  start_cmd->add_option("--id", start->workflow_id, "workflow id, unique per namespace")->required();
+  start_cmd->add_option("--id", start->workflow_id, "workflow id, unique per namespace")
+      ->required();
   start_cmd->add_option("--version", start->version, "definition version (default: latest)");
   auto* input = start_cmd->add_option("--input", start->input, "input as JSON text");
   start_cmd->add_option("--input-file", start->input_file, "input from a JSON file")
@@ -308,12 +309,16 @@ void AddRunCommands(CLI::App& app, Session& session) {
   };
   auto list = std::make_shared<ListArgs>();
   auto* list_cmd = group->add_subcommand("list", "list runs, newest first");
-  list_cmd->add_option("--status", list->status, "running, cancelling, completed, failed, cancelled");
+  list_cmd->add_option("--status", list->status,
+                       "running, cancelling, completed, failed, cancelled");
   list_cmd->add_option("--definition", list->definition, "only runs of this definition");
-  list_cmd->add_option("--limit", list->limit, "runs per page")->check(CLI::Range(1, 1000))->capture_default_str();
+  list_cmd->add_option("--limit", list->limit, "runs per page")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   list_cmd->add_option("--page-token", list->page_token, "continue after a previous page");
   list_cmd->callback([&session, list] {
-    session.exit_code = List(session, list->status, list->definition, list->limit, list->page_token);
+    session.exit_code =
+        List(session, list->status, list->definition, list->limit, list->page_token);
   });
 
   auto id = std::make_shared<std::string>();
@@ -333,7 +338,8 @@ void AddRunCommands(CLI::App& app, Session& session) {
   signal_cmd->add_option("workflow_id", *id, "workflow id")->required();
   signal_cmd->add_option("signal", signal->name, "signal name")->required();
   signal_cmd->add_option("--payload", signal->payload, "payload as JSON text");
-  signal_cmd->add_option("--dedup-id", signal->dedup_id, "a repeated delivery with this id is ignored");
+  signal_cmd->add_option("--dedup-id", signal->dedup_id,
+                         "a repeated delivery with this id is ignored");
   signal_cmd->callback([&session, id, signal] {
     session.exit_code = Signal(session, *id, signal->name, signal->payload, signal->dedup_id);
   });
@@ -342,10 +348,12 @@ void AddRunCommands(CLI::App& app, Session& session) {
   auto* cancel_cmd = group->add_subcommand("cancel", "cancel a run (recorded with your identity)");
   cancel_cmd->add_option("workflow_id", *id, "workflow id")->required();
   cancel_cmd->add_option("--reason", *reason, "why (recorded in history)");
-  cancel_cmd->callback([&session, id, reason] { session.exit_code = Cancel(session, *id, *reason); });
+  cancel_cmd->callback(
+      [&session, id, reason] { session.exit_code = Cancel(session, *id, *reason); });
 
   auto timeout = std::make_shared<std::string>("5m");
-  auto* wait_cmd = group->add_subcommand("wait", "wait until a run ends; exit 0 only if it completed");
+  auto* wait_cmd =
+      group->add_subcommand("wait", "wait until a run ends; exit 0 only if it completed");
   wait_cmd->add_option("workflow_id", *id, "workflow id")->required();
   wait_cmd->add_option("--timeout", *timeout, "give up after this long")->capture_default_str();
   wait_cmd->callback([&session, id, timeout] {

@@ -7,9 +7,8 @@ namespace {
 
 // Display width in characters (UTF-8 continuation bytes do not count).
 size_t Width(const std::string& s) {
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string Cut(const std::string& s, size_t max) {
@@ -27,7 +26,8 @@ std::string Cut(const std::string& s, size_t max) {
 
 void Table::Print(std::ostream& out, size_t max_column) const {
   std::vector<size_t> widths(headers_.size());
-  for (size_t i = 0; i < headers_.size(); ++i) widths[i] = Width(headers_[i]);
+  for (size_t i = 0; i < headers_.size(); ++i)
+    widths[i] = Width(headers_[i]);
   for (const auto& row : rows_) {
     for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
       widths[i] = std::max(widths[i], std::min(Width(row[i]), max_column));
@@ -43,7 +43,8 @@ void Table::Print(std::ostream& out, size_t max_column) const {
     out << line << "\n";
   };
   print_row(headers_);
-  for (const auto& row : rows_) print_row(row);
+  for (const auto& row : rows_)
+    print_row(row);
 }
 
 }  // namespace gridflow::cli

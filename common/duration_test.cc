@@ -16,7 +16,8 @@ TEST(ParseDuration, ReadsEveryUnitAndCombinations) {
 }
 
 TEST(ParseDuration, RejectsMalformedText) {
-  for (const char* bad : {"", "5", "s", "-5s", "5x", "1.5s", "5m1h", "5s5s", "1 h", "99999999999999999999s"}) {
+  for (const char* bad :
+       {"", "5", "s", "-5s", "5x", "1.5s", "5m1h", "5s5s", "1 h", "99999999999999999999s"}) {
     EXPECT_EQ(ParseDuration(bad), std::nullopt) << bad;
   }
 }

@@ -29,7 +29,8 @@ class JsonFormatter final : public spdlog::formatter {
     gmtime_r(&seconds, &tm);
     char stamp[40];
     const size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(stamp + n, sizeof stamp - n, ".%06lldZ", static_cast<long long>(micros % 1'000'000));
+    std::snprintf(stamp + n, sizeof stamp - n, ".%06lldZ",
+                  static_cast<long long>(micros % 1'000'000));
     nlohmann::json line = {
         {"time", stamp},
         {"level", spdlog::level::to_string_view(msg.level).data()},

@@ -8,9 +8,13 @@ PeriodicTask::PeriodicTask(std::string name, std::chrono::milliseconds interval,
                            std::function<void()> tick)
     : name_(std::move(name)), interval_(interval), tick_(std::move(tick)) {}
 
-PeriodicTask::~PeriodicTask() { Stop(); }
+PeriodicTask::~PeriodicTask() {
+  Stop();
+}
 
-void PeriodicTask::Start() { thread_ = std::thread([this] { Loop(); }); }
+void PeriodicTask::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void PeriodicTask::Stop() {
   {

@@ -25,7 +25,9 @@ ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept 
   return *this;
 }
 
-ConnectionPool::Lease::~Lease() { Return(); }
+ConnectionPool::Lease::~Lease() {
+  Return();
+}
 
 void ConnectionPool::Lease::Return() {
   if (pool_ != nullptr && connection_) pool_->Release(std::move(connection_), broken_);
@@ -47,7 +49,8 @@ Status ConnectionPool::OpenDedicated(std::unique_ptr<pqxx::connection>* out) con
     pqxx::nontransaction setup(*c, "session setup");
     setup.exec("SET TimeZone = 'UTC'");
     setup.exec("SET application_name = " + setup.quote(options_.application_name));
-    for (const std::string& setting : options_.session_settings) setup.exec(setting);
+    for (const std::string& setting : options_.session_settings)
+      setup.exec(setting);
     setup.commit();
     PrepareStatements(*c);
     *out = std::move(c);
@@ -61,8 +64,8 @@ Status ConnectionPool::Acquire(Lease* lease) {
   std::unique_lock lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
   while (idle_.empty() && open_ >= options_.size) {
-    if (returned_.wait_until(lock, deadline) == std::cv_status::timeout &&
-        idle_.empty() && open_ >= options_.size) {
+    if (returned_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= options_.size) {
       return Status::Unavailable("all " + std::to_string(options_.size) +
                                  " database connections are busy; try again");
     }

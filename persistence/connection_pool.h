@@ -77,7 +77,7 @@ class ConnectionPool {
   mutable std::mutex mu_;
   std::condition_variable returned_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  int open_ = 0;      // idle + borrowed + being opened
+  int open_ = 0;  // idle + borrowed + being opened
   int borrowed_ = 0;
 };
 

@@ -28,12 +28,13 @@ void PrepareDefinitionStatements(pqxx::connection& c) {
   c.prepare("ns_exists", "SELECT 1 FROM namespaces WHERE name = $1");
   c.prepare("def_insert",
             "INSERT INTO definitions (namespace, name, version, body, created_by) "
-            "VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT DO NOTHING RETURNING " + cols);
+            "VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT DO NOTHING RETURNING " +
+                cols);
   c.prepare("def_get", "SELECT " + cols +
                            " FROM definitions WHERE namespace = $1 AND name = $2 AND version = $3");
-  c.prepare("def_get_compare",
-            "SELECT " + cols + ", body = $4::jsonb FROM definitions "
-            "WHERE namespace = $1 AND name = $2 AND version = $3");
+  c.prepare("def_get_compare", "SELECT " + cols +
+                                   ", body = $4::jsonb FROM definitions "
+                                   "WHERE namespace = $1 AND name = $2 AND version = $3");
   c.prepare("def_get_latest", "SELECT " + cols +
                                   " FROM definitions WHERE namespace = $1 AND name = $2 "
                                   "ORDER BY version DESC LIMIT 1");
@@ -64,9 +65,8 @@ DefinitionInsert InsertDefinition(pqxx::transaction_base& txn, const DefinitionR
 std::optional<DefinitionRow> FindDefinition(pqxx::transaction_base& txn,
                                             const std::string& namespace_name,
                                             const std::string& name, int version) {
-  const pqxx::result r = version == 0
-                             ? txn.exec_prepared("def_get_latest", namespace_name, name)
-                             : txn.exec_prepared("def_get", namespace_name, name, version);
+  const pqxx::result r = version == 0 ? txn.exec_prepared("def_get_latest", namespace_name, name)
+                                      : txn.exec_prepared("def_get", namespace_name, name, version);
   if (r.empty()) return std::nullopt;
   return ReadDefinition(r[0]);
 }

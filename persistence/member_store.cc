@@ -8,11 +8,12 @@
 namespace gridflow::persistence {
 
 void PrepareMemberStatements(pqxx::connection& c) {
-  c.prepare("member_register",
-            "INSERT INTO members (id, address, hostname, pid, version) VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, hostname = EXCLUDED.hostname, "
-            "pid = EXCLUDED.pid, version = EXCLUDED.version, started_at = gf_now(), "
-            "heartbeat_at = gf_now(), draining = false, stopped_at = NULL");
+  c.prepare(
+      "member_register",
+      "INSERT INTO members (id, address, hostname, pid, version) VALUES ($1, $2, $3, $4, $5) "
+      "ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, hostname = EXCLUDED.hostname, "
+      "pid = EXCLUDED.pid, version = EXCLUDED.version, started_at = gf_now(), "
+      "heartbeat_at = gf_now(), draining = false, stopped_at = NULL");
   c.prepare("member_beat", "UPDATE members SET heartbeat_at = gf_now() WHERE id = $1");
   c.prepare("member_draining", "UPDATE members SET draining = true WHERE id = $1");
   c.prepare("member_stopped",

@@ -14,12 +14,13 @@ constexpr int64_t kMigrationLockKey = 0x67726964666c6f77;
 class AdvisoryLock {
  public:
   explicit AdvisoryLock(pqxx::connection& c) : c_(c) {
-    pqxx::nontransaction(c_).exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) + ")");
+    pqxx::nontransaction(c_).exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) +
+                                  ")");
   }
   ~AdvisoryLock() {
     try {
-      pqxx::nontransaction(c_).exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLockKey) +
-                                    ")");
+      pqxx::nontransaction(c_).exec("SELECT pg_advisory_unlock(" +
+                                    std::to_string(kMigrationLockKey) + ")");
     } catch (const std::exception& e) {
       // The session ends with the connection, which releases the lock anyway.
       spdlog::warn("could not release the migration lock: {}", e.what());
@@ -50,8 +51,8 @@ Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migra
     for (const Migration& m : migrations) {
       pqxx::work txn(connection, "migration " + std::to_string(m.version));
       const pqxx::result recorded = txn.exec_params(
-          "SELECT checksum = md5($2) FROM gridflow_schema_migrations WHERE version = $1",
-          m.version, std::string(m.sql));
+          "SELECT checksum = md5($2) FROM gridflow_schema_migrations WHERE version = $1", m.version,
+          std::string(m.sql));
       if (!recorded.empty()) {
         if (!recorded[0][0].as<bool>()) {
           return Status::FailedPrecondition(
@@ -63,7 +64,8 @@ Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migra
       }
       txn.exec(m.sql);
       txn.exec_params(
-          "INSERT INTO gridflow_schema_migrations (version, name, checksum) VALUES ($1, $2, md5($3))",
+          "INSERT INTO gridflow_schema_migrations (version, name, checksum) VALUES ($1, $2, "
+          "md5($3))",
           m.version, std::string(m.name), std::string(m.sql));
       txn.commit();
       ++report->applied;
@@ -71,7 +73,8 @@ Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migra
     }
     pqxx::work txn(connection, "schema version");
     report->schema_version =
-        txn.exec("SELECT COALESCE(max(version), 0) FROM gridflow_schema_migrations")[0][0].as<int>();
+        txn.exec("SELECT COALESCE(max(version), 0) FROM gridflow_schema_migrations")[0][0]
+            .as<int>();
     txn.commit();
     return Status::Ok();
   } catch (const pqxx::broken_connection& e) {

@@ -25,8 +25,8 @@ struct Migration {
 const std::vector<Migration>& EmbeddedMigrations();
 
 struct MigrationReport {
-  int applied = 0;          // migrations applied by this call
-  int schema_version = 0;   // highest version recorded after the call
+  int applied = 0;         // migrations applied by this call
+  int schema_version = 0;  // highest version recorded after the call
 };
 
 Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migrations,

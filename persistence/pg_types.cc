@@ -21,7 +21,8 @@ int ReadInt(std::string_view text, size_t pos, size_t len) {
 TimePoint ParseTimestamp(std::string_view text) {
   // YYYY-MM-DD HH:MM:SS[.ffffff]+00
   using namespace std::chrono;
-  const year_month_day ymd{year{ReadInt(text, 0, 4)}, month{static_cast<unsigned>(ReadInt(text, 5, 2))},
+  const year_month_day ymd{year{ReadInt(text, 0, 4)},
+                           month{static_cast<unsigned>(ReadInt(text, 5, 2))},
                            day{static_cast<unsigned>(ReadInt(text, 8, 2))}};
   if (!ymd.ok()) throw std::invalid_argument("malformed timestamp: " + std::string(text));
   auto t = sys_days{ymd} + hours{ReadInt(text, 11, 2)} + minutes{ReadInt(text, 14, 2)} +
@@ -36,7 +37,8 @@ TimePoint ParseTimestamp(std::string_view text) {
       ++digits;
       ++pos;
     }
-    for (; digits < 6; ++digits) micros *= 10;
+    for (; digits < 6; ++digits)
+      micros *= 10;
   }
   if (text.substr(pos) != "+00") {
     throw std::invalid_argument("timestamp not in UTC: " + std::string(text));
@@ -44,9 +46,13 @@ TimePoint ParseTimestamp(std::string_view text) {
   return time_point_cast<Micros>(t) + Micros(micros);
 }
 
-int64_t ToEpochMicros(TimePoint t) { return t.time_since_epoch().count(); }
+int64_t ToEpochMicros(TimePoint t) {
+  return t.time_since_epoch().count();
+}
 
-TimePoint FromEpochMicros(int64_t micros) { return TimePoint(Micros(micros)); }
+TimePoint FromEpochMicros(int64_t micros) {
+  return TimePoint(Micros(micros));
+}
 
 std::string ToTextArray(const std::vector<std::string>& values) {
   std::string out = "{";
@@ -73,6 +79,8 @@ std::optional<TimePoint> OptionalTimestamp(const pqxx::field& f) {
   return ParseTimestamp(f.c_str());
 }
 
-TimePoint Timestamp(const pqxx::field& f) { return ParseTimestamp(f.c_str()); }
+TimePoint Timestamp(const pqxx::field& f) {
+  return ParseTimestamp(f.c_str());
+}
 
 }  // namespace gridflow::persistence

@@ -56,18 +56,20 @@ void PrepareRunStatements(pqxx::connection& c) {
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
             "status, input, data, started_by) "
             "VALUES (gen_random_uuid(), $1, $2, $3, $4, 'RUNNING', $5::jsonb, $6::jsonb, $7) "
-            "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " + cols);
+            "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
+                cols);
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
   c.prepare("run_input_equals", "SELECT input = $2::jsonb FROM runs WHERE id = $1::uuid");
   c.prepare("run_lock", "SELECT " + cols + " FROM runs WHERE id = $1::uuid FOR UPDATE");
   c.prepare("run_try_lock",
             "SELECT " + cols + " FROM runs WHERE id = $1::uuid FOR UPDATE SKIP LOCKED");
-  c.prepare("run_lock_by_wid", "SELECT " + cols +
-                                   " FROM runs WHERE namespace = $1 AND workflow_id = $2 FOR UPDATE");
+  c.prepare("run_lock_by_wid",
+            "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2 FOR UPDATE");
   c.prepare("run_update",
             "UPDATE runs SET status = $2, data = $3::jsonb, current_step = $4, "
             "result = $5::jsonb, failure = $6::jsonb, cancel_requested_by = $7, "
-            "cancel_reason = $9, last_event_seq = $8, row_version = row_version + 1, updated_at = gf_now(), "
+            "cancel_reason = $9, last_event_seq = $8, row_version = row_version + 1, updated_at = "
+            "gf_now(), "
             "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') "
             "THEN COALESCE(closed_at, gf_now()) END "
             "WHERE id = $1::uuid");
@@ -113,8 +115,8 @@ std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string&
 
 void UpdateRun(pqxx::transaction_base& txn, const RunRow& run) {
   txn.exec_prepared("run_update", run.id, run.status, run.data_json, run.current_step,
-                    run.result_json, run.failure_json, run.cancel_requested_by,
-                    run.last_event_seq, run.cancel_reason);
+                    run.result_json, run.failure_json, run.cancel_requested_by, run.last_event_seq,
+                    run.cancel_reason);
 }
 
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {

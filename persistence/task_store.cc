@@ -15,7 +15,8 @@ constexpr const char* kColumns =
     "t.max_attempts, (extract(epoch FROM t.start_to_close) * 1000)::bigint, "
     "(extract(epoch FROM t.heartbeat_timeout) * 1000)::bigint, t.lease_epoch, t.lease_owner, "
     "t.lease_expires_at, t.attempt_deadline, t.not_before, "
-    "COALESCE(t.lease_expires_at <= gf_now(), false), COALESCE(t.attempt_deadline <= gf_now(), false)";
+    "COALESCE(t.lease_expires_at <= gf_now(), false), COALESCE(t.attempt_deadline <= gf_now(), "
+    "false)";
 
 TaskRow ReadTask(const pqxx::row& r) {
   TaskRow t;
@@ -49,24 +50,27 @@ TaskRow ReadTask(const pqxx::row& r) {
 
 void PrepareTaskStatements(pqxx::connection& c) {
   const std::string cols = kColumns;
-  c.prepare("task_insert",
-            "INSERT INTO tasks (run_id, namespace, workflow_id, definition_name, definition_version, "
-            "queue, task_type, step, idempotency_key, input, state, max_attempts, start_to_close, "
-            "heartbeat_timeout) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, "
-            "'PENDING', $11, $12 * interval '1 millisecond', $13 * interval '1 millisecond') "
-            "RETURNING id");
-  c.prepare("task_claim",
-            "WITH candidates AS ("
-            " SELECT id FROM tasks"
-            " WHERE state = 'PENDING' AND namespace = $1 AND queue = ANY($2::text[])"
-            " AND not_before <= gf_now()"
-            " AND (cardinality($3::text[]) = 0 OR task_type = ANY($3::text[]))"
-            " ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
-            "UPDATE tasks t SET state = 'LEASED', lease_epoch = t.lease_epoch + 1, lease_owner = $5,"
-            " leased_at = gf_now(), attempt_deadline = gf_now() + t.start_to_close,"
-            " lease_expires_at = gf_now() + LEAST(COALESCE(t.heartbeat_timeout, t.start_to_close),"
-            " t.start_to_close), heartbeat_details = NULL, updated_at = gf_now() "
-            "FROM candidates c WHERE t.id = c.id RETURNING " + cols);
+  c.prepare(
+      "task_insert",
+      "INSERT INTO tasks (run_id, namespace, workflow_id, definition_name, definition_version, "
+      "queue, task_type, step, idempotency_key, input, state, max_attempts, start_to_close, "
+      "heartbeat_timeout) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, "
+      "'PENDING', $11, $12 * interval '1 millisecond', $13 * interval '1 millisecond') "
+      "RETURNING id");
+  c.prepare(
+      "task_claim",
+      "WITH candidates AS ("
+      " SELECT id FROM tasks"
+      " WHERE state = 'PENDING' AND namespace = $1 AND queue = ANY($2::text[])"
+      " AND not_before <= gf_now()"
+      " AND (cardinality($3::text[]) = 0 OR task_type = ANY($3::text[]))"
+      " ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+      "UPDATE tasks t SET state = 'LEASED', lease_epoch = t.lease_epoch + 1, lease_owner = $5,"
+      " leased_at = gf_now(), attempt_deadline = gf_now() + t.start_to_close,"
+      " lease_expires_at = gf_now() + LEAST(COALESCE(t.heartbeat_timeout, t.start_to_close),"
+      " t.start_to_close), heartbeat_details = NULL, updated_at = gf_now() "
+      "FROM candidates c WHERE t.id = c.id RETURNING " +
+          cols);
   c.prepare("task_find", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 AND t.namespace = $2");
   c.prepare("task_lock", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 FOR UPDATE");
   c.prepare("task_extend_lease",
@@ -90,12 +94,14 @@ void PrepareTaskStatements(pqxx::connection& c) {
             "not_before = gf_now() + $2 * interval '1 millisecond', lease_owner = NULL, "
             "lease_expires_at = NULL, attempt_deadline = NULL, updated_at = gf_now() "
             "WHERE id = $1 RETURNING not_before");
-  c.prepare("task_release",
-            "UPDATE tasks SET state = 'PENDING', not_before = gf_now(), lease_owner = NULL, "
-            "lease_expires_at = NULL, attempt_deadline = NULL, updated_at = gf_now() WHERE id = $1");
+  c.prepare(
+      "task_release",
+      "UPDATE tasks SET state = 'PENDING', not_before = gf_now(), lease_owner = NULL, "
+      "lease_expires_at = NULL, attempt_deadline = NULL, updated_at = gf_now() WHERE id = $1");
   c.prepare("task_cancel_pending",
             "UPDATE tasks t SET state = 'CANCELLED', updated_at = gf_now() "
-            "WHERE t.run_id = $1::uuid AND t.state = 'PENDING' RETURNING " + cols);
+            "WHERE t.run_id = $1::uuid AND t.state = 'PENDING' RETURNING " +
+                cols);
   c.prepare("task_count_leased",
             "SELECT count(*) FROM tasks WHERE run_id = $1::uuid AND state = 'LEASED'");
   c.prepare("task_expired",
@@ -147,7 +153,8 @@ std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
   return LeaseExtension{Timestamp(r[0][0]), !r[0][1].is_null() && r[0][1].as<bool>()};
 }
 
-void MarkTaskCompleted(pqxx::transaction_base& txn, int64_t task_id, const std::string& output_json) {
+void MarkTaskCompleted(pqxx::transaction_base& txn, int64_t task_id,
+                       const std::string& output_json) {
   txn.exec_prepared("task_complete", task_id, output_json);
 }
 

@@ -1,6 +1,7 @@
 // Task queue rows and leases. A lease is (task id, lease_epoch): claiming bumps the epoch, so an
-// older holder's heartbeat or outcome no longer matches (fencing). Claims use FOR UPDATE SKIP LOCKED
-// and lock task rows only; every other change to a task happens with its run row locked first.
+// older holder's heartbeat or outcome no longer matches (fencing). Claims use FOR UPDATE SKIP
+// LOCKED and lock task rows only; every other change to a task happens with its run row locked
+// first.
 #pragma once
 
 #include <optional>
@@ -46,7 +47,8 @@ std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
                                           int64_t lease_epoch,
                                           const std::optional<std::string>& details_json);
 
-void MarkTaskCompleted(pqxx::transaction_base& txn, int64_t task_id, const std::string& output_json);
+void MarkTaskCompleted(pqxx::transaction_base& txn, int64_t task_id,
+                       const std::string& output_json);
 void MarkTaskFailed(pqxx::transaction_base& txn, int64_t task_id, const std::string& failure_json);
 void MarkTaskCancelled(pqxx::transaction_base& txn, int64_t task_id);
 // Back to PENDING for attempt + 1, due after `delay_ms`. Returns when it becomes due.

@@ -4,11 +4,13 @@
 // returns OK; any other Status rolls back and is returned unchanged. Database trouble never escapes
 // as an exception: it becomes a Status.
 //   - serialization failures and deadlocks, and connections that broke or turned read-only (a
-//     failover) before COMMIT, are retried with backoff within a bounded budget; `body` may therefore
-//     run more than once and must only assign its outputs (no effects outside the transaction);
+//     failover) before COMMIT, are retried with backoff within a bounded budget; `body` may
+//     therefore run more than once and must only assign its outputs (no effects outside the
+//     transaction);
 //   - a connection lost during COMMIT leaves the outcome unknown: UNAVAILABLE, never a retry, since
 //     the first attempt may have committed;
-//   - the budget spent or the database unreachable: UNAVAILABLE; any other database error: INTERNAL.
+//   - the budget spent or the database unreachable: UNAVAILABLE; any other database error:
+//   INTERNAL.
 #pragma once
 
 #include <chrono>

@@ -9,7 +9,7 @@ PACKAGES=(
   libpqxx-dev libspdlog-dev nlohmann-json3-dev prometheus-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev
   postgresql postgresql-contrib
-  python3 procps iproute2
+  python3 tzdata procps iproute2
 )
 
 missing=()

@@ -30,7 +30,8 @@ class TaskContext {
   int64_t lease_epoch() const { return task_.lease_epoch(); }
   int attempt() const { return task_.attempt(); }
 
-  // The run was cancelled (learned from a heartbeat): stop, clean up, return TaskOutcome::Cancelled.
+  // The run was cancelled (learned from a heartbeat): stop, clean up, return
+  // TaskOutcome::Cancelled.
   bool cancel_requested() const { return cancel_requested_.load(); }
   // The lease was lost (expired, or the task was handed to another worker): any outcome will be
   // rejected; stop as soon as possible.

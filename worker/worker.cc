@@ -91,7 +91,8 @@ class Worker::Impl {
 };
 
 Status Worker::Impl::Run() {
-  if (handlers_.empty()) return Status::InvalidArgument("register at least one handler before Run()");
+  if (handlers_.empty())
+    return Status::InvalidArgument("register at least one handler before Run()");
   std::vector<std::thread> executors;
   for (int i = 0; i < options_.max_concurrent_tasks; ++i) {
     executors.emplace_back([this] { ExecutorLoop(); });
@@ -115,7 +116,8 @@ Status Worker::Impl::Run() {
     executors_stop_ = true;
   }
   changed_.notify_all();
-  for (auto& t : executors) t.join();
+  for (auto& t : executors)
+    t.join();
   heartbeats.join();
   spdlog::info("worker {} stopped", identity_);
   return Status::Ok();
@@ -140,20 +142,22 @@ void Worker::Impl::PollLoop() {
     {
       std::unique_lock lock(mu_);
       changed_.wait(lock, [this] {
-        return shutting_down_ ||
-               static_cast<int>(running_.size()) < options_.max_concurrent_tasks;
+        return shutting_down_ || static_cast<int>(running_.size()) < options_.max_concurrent_tasks;
       });
       if (shutting_down_) return;
       free_slots = options_.max_concurrent_tasks - static_cast<int>(running_.size());
     }
     v1::LeaseTasksRequest request;
     request.set_namespace_(options_.namespace_name);
-    for (const auto& q : options_.task_queues) request.add_task_queues(q);
-    for (const auto& [type, handler] : handlers_) request.add_task_types(type);
+    for (const auto& q : options_.task_queues)
+      request.add_task_queues(q);
+    for (const auto& [type, handler] : handlers_)
+      request.add_task_types(type);
     request.set_max_tasks(free_slots);
     request.set_identity(identity_);
     request.mutable_wait()->set_seconds(options_.poll_wait.count() / 1000);
-    request.mutable_wait()->set_nanos(static_cast<int32_t>(options_.poll_wait.count() % 1000) * 1'000'000);
+    request.mutable_wait()->set_nanos(static_cast<int32_t>(options_.poll_wait.count() % 1000) *
+                                      1'000'000);
 
     grpc::ClientContext context;
     SetDeadline(context, options_.poll_wait + kRpcTimeout);
@@ -183,7 +187,8 @@ void Worker::Impl::PollLoop() {
       auto context_ptr = std::make_shared<TaskContext>(task);
       Running running;
       running.context = context_ptr;
-      const int64_t hb_ms = task.heartbeat_timeout().seconds() * 1000 + task.heartbeat_timeout().nanos() / 1'000'000;
+      const int64_t hb_ms =
+          task.heartbeat_timeout().seconds() * 1000 + task.heartbeat_timeout().nanos() / 1'000'000;
       running.heartbeat_interval = hb_ms > 0 ? std::max(kMinHeartbeatInterval, Millis(hb_ms / 3))
                                              : options_.idle_heartbeat_interval;
       running.next_heartbeat = Clock::now() + running.heartbeat_interval;
@@ -214,9 +219,9 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   TaskOutcome outcome;
   const auto handler = handlers_.find(context->task_type());
   if (handler == handlers_.end()) {
-    outcome = TaskOutcome::Failure("gridflow.NoHandler",
-                                   "worker " + identity_ + " has no handler for task type '" +
-                                       context->task_type() + "'");
+    outcome = TaskOutcome::Failure(
+        "gridflow.NoHandler",
+        "worker " + identity_ + " has no handler for task type '" + context->task_type() + "'");
   } else {
     try {
       outcome = handler->second(*context);
@@ -267,7 +272,8 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
       status = stub_->CompleteTask(&rpc, request, &response);
       if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
         // The handler produced something the engine refuses (e.g. not JSON): report that instead.
-        return Report(context, TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()));
+        return Report(context,
+                      TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()));
       }
     } else {
       v1::FailTaskRequest request;
@@ -336,7 +342,8 @@ void Worker::Impl::ReleaseRemaining() {
   std::vector<std::shared_ptr<TaskContext>> remaining;
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, running] : running_) remaining.push_back(running.context);
+    for (auto& [id, running] : running_)
+      remaining.push_back(running.context);
   }
   for (const auto& context : remaining) {
     context->MarkReleased();
@@ -362,9 +369,17 @@ Worker::~Worker() = default;
 void Worker::Register(const std::string& task_type, Handler handler) {
   impl_->Register(task_type, std::move(handler));
 }
-Status Worker::Run() { return impl_->Run(); }
-void Worker::Shutdown() { impl_->Shutdown(); }
-WorkerStats Worker::stats() const { return impl_->stats(); }
-const std::string& Worker::identity() const { return impl_->identity(); }
+Status Worker::Run() {
+  return impl_->Run();
+}
+void Worker::Shutdown() {
+  impl_->Shutdown();
+}
+WorkerStats Worker::stats() const {
+  return impl_->stats();
+}
+const std::string& Worker::identity() const {
+  return impl_->identity();
+}
 
 }  // namespace gridflow::worker

@@ -27,7 +27,8 @@ std::string Base64UrlEncode(std::string_view in) {
 std::optional<std::string> Base64UrlDecode(std::string_view in) {
   std::array<int, 256> value{};
   value.fill(-1);
-  for (size_t i = 0; i < kAlphabet.size(); ++i) value[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int>(i);
+  for (size_t i = 0; i < kAlphabet.size(); ++i)
+    value[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int>(i);
   std::string out;
   uint32_t buffer = 0;
   int bits = 0;
@@ -63,7 +64,8 @@ std::optional<std::vector<std::string>> DecodePageToken(std::string_view kind,
   size_t start = 0;
   while (true) {
     const size_t end = plain->find('\n', start);
-    parts.push_back(plain->substr(start, end == std::string::npos ? std::string::npos : end - start));
+    parts.push_back(
+        plain->substr(start, end == std::string::npos ? std::string::npos : end - start));
     if (end == std::string::npos) break;
     start = end + 1;
   }

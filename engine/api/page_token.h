@@ -13,7 +13,6 @@ namespace gridflow::engine {
 std::string EncodePageToken(std::string_view kind, const std::vector<std::string>& fields);
 // nullopt when `token` is not a token of `kind` with `field_count` fields.
 std::optional<std::vector<std::string>> DecodePageToken(std::string_view kind,
-                                                        std::string_view token,
-                                                        size_t field_count);
+                                                        std::string_view token, size_t field_count);
 
 }  // namespace gridflow::engine

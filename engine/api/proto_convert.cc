@@ -105,12 +105,18 @@ v1::RunStatus RunStatusToProto(std::string_view stored) {
 
 std::string_view RunStatusToStored(v1::RunStatus status) {
   switch (status) {
-    case v1::RUN_STATUS_RUNNING: return run_status::kRunning;
-    case v1::RUN_STATUS_CANCELLING: return run_status::kCancelling;
-    case v1::RUN_STATUS_COMPLETED: return run_status::kCompleted;
-    case v1::RUN_STATUS_FAILED: return run_status::kFailed;
-    case v1::RUN_STATUS_CANCELLED: return run_status::kCancelled;
-    default: return "";
+    case v1::RUN_STATUS_RUNNING:
+      return run_status::kRunning;
+    case v1::RUN_STATUS_CANCELLING:
+      return run_status::kCancelling;
+    case v1::RUN_STATUS_COMPLETED:
+      return run_status::kCompleted;
+    case v1::RUN_STATUS_FAILED:
+      return run_status::kFailed;
+    case v1::RUN_STATUS_CANCELLED:
+      return run_status::kCancelled;
+    default:
+      return "";
   }
 }
 

@@ -50,8 +50,9 @@ Status RequestValidator::Identifier(const char* field, const std::string& value,
 Status RequestValidator::Name(const char* field, const std::string& value) const {
   if (value.empty()) return Invalid(field, "is required");
   if (!dsl::IsValidName(value)) {
-    return Invalid(field, "'" + value + "' is not a valid name (a letter, then letters, digits, "
-                          "'_', '-' or '.'; at most 128 characters)");
+    return Invalid(field, "'" + value +
+                              "' is not a valid name (a letter, then letters, digits, "
+                              "'_', '-' or '.'; at most 128 characters)");
   }
   return Status::Ok();
 }

@@ -13,10 +13,10 @@
 namespace gridflow::engine {
 
 struct ApiLimits {
-  size_t max_payload_bytes = 2 * 1024 * 1024;      // run input, task result, signal payload, details
+  size_t max_payload_bytes = 2 * 1024 * 1024;  // run input, task result, signal payload, details
   size_t max_definition_bytes = 1024 * 1024;
-  size_t max_id_bytes = 256;                        // workflow ids, dedup ids, identities
-  size_t max_text_bytes = 4096;                     // error messages, reasons
+  size_t max_id_bytes = 256;     // workflow ids, dedup ids, identities
+  size_t max_text_bytes = 4096;  // error messages, reasons
 };
 
 class RequestValidator {

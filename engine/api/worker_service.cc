@@ -21,7 +21,8 @@ Status ValidateLeaseRequest(RequestValidator& validator, const v1::LeaseTasksReq
                             LeaseRequest* out) {
   Status s = validator.Namespace(req.namespace_(), &out->namespace_name);
   if (!s.ok()) return s;
-  if (req.task_queues().empty()) return Status::InvalidArgument("task_queues: name at least one queue");
+  if (req.task_queues().empty())
+    return Status::InvalidArgument("task_queues: name at least one queue");
   for (const std::string& q : req.task_queues()) {
     if (s = validator.Name("task_queues", q); !s.ok()) return s;
     out->queues.push_back(q);
@@ -50,12 +51,12 @@ class LeaseReactor final : public grpc::ServerUnaryReactor {
       : dispatcher_(dispatcher), response_(response) {}
 
   void Start(LeaseRequest request, std::chrono::steady_clock::time_point deadline) {
-    lease_ = dispatcher_.Prepare(
-        std::move(request), deadline,
-        [this](Status status, std::vector<persistence::TaskRow> tasks) {
-          for (const auto& task : tasks) ToProto(task, response_->add_tasks());
-          Finish(ToGrpcStatus(status));
-        });
+    lease_ = dispatcher_.Prepare(std::move(request), deadline,
+                                 [this](Status status, std::vector<persistence::TaskRow> tasks) {
+                                   for (const auto& task : tasks)
+                                     ToProto(task, response_->add_tasks());
+                                   Finish(ToGrpcStatus(status));
+                                 });
     dispatcher_.Submit(lease_);  // `this` may be gone once the answer was sent: touch nothing after
   }
 
@@ -112,8 +113,8 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::Heartb
                                           v1::HeartbeatResponse* resp) {
   return ServeRpc("Heartbeat", [&]() -> Status {
     LeaseRef lease;
-    Status s = ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(),
-                         &lease);
+    Status s =
+        ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(), &lease);
     if (!s.ok()) return s;
     if (s = validator_.Json("details_json", req->details_json(), true); !s.ok()) return s;
     std::optional<std::string> details;
@@ -131,8 +132,8 @@ grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext*,
                                              v1::CompleteTaskResponse*) {
   return ServeRpc("CompleteTask", [&]() -> Status {
     LeaseRef lease;
-    Status s = ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(),
-                         &lease);
+    Status s =
+        ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(), &lease);
     if (!s.ok()) return s;
     if (s = validator_.Json("result_json", req->result_json(), true); !s.ok()) return s;
     return scheduler_.CompleteTask(lease, req->result_json());
@@ -143,8 +144,8 @@ grpc::Status WorkerServiceImpl::FailTask(grpc::ServerContext*, const v1::FailTas
                                          v1::FailTaskResponse* resp) {
   return ServeRpc("FailTask", [&]() -> Status {
     LeaseRef lease;
-    Status s = ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(),
-                         &lease);
+    Status s =
+        ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(), &lease);
     if (!s.ok()) return s;
     if (s = validator_.Name("error_type", req->error_type()); !s.ok()) return s;
     if (s = validator_.Text("message", req->message()); !s.ok()) return s;
@@ -163,8 +164,8 @@ grpc::Status WorkerServiceImpl::ReleaseTask(grpc::ServerContext*, const v1::Rele
                                             v1::ReleaseTaskResponse*) {
   return ServeRpc("ReleaseTask", [&]() -> Status {
     LeaseRef lease;
-    Status s = ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(),
-                         &lease);
+    Status s =
+        ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(), &lease);
     if (!s.ok()) return s;
     if (s = validator_.Text("reason", req->reason()); !s.ok()) return s;
     return scheduler_.ReleaseTask(lease, req->reason());

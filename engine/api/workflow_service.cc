@@ -53,8 +53,8 @@ grpc::Status WorkflowServiceImpl::RegisterDefinition(grpc::ServerContext*,
     }
     persistence::DefinitionRow stored;
     bool created = false;
-    s = definitions_.Register(ns, req->definition_json(), validator_.Actor(req->identity()), &stored,
-                              &created);
+    s = definitions_.Register(ns, req->definition_json(), validator_.Actor(req->identity()),
+                              &stored, &created);
     if (!s.ok()) return s;
     ToProto(stored, resp->mutable_definition());
     resp->set_created(created);
@@ -103,7 +103,8 @@ grpc::Status WorkflowServiceImpl::ListDefinitions(grpc::ServerContext*,
     if (!s.ok()) return s;
     const bool more = static_cast<int>(rows.size()) > page_size;
     if (more) rows.resize(page_size);
-    for (const auto& row : rows) ToProto(row, resp->add_definitions());
+    for (const auto& row : rows)
+      ToProto(row, resp->add_definitions());
     if (more) {
       resp->set_next_page_token(
           EncodePageToken("defs", {rows.back().name, std::to_string(rows.back().version)}));
@@ -183,18 +184,18 @@ grpc::Status WorkflowServiceImpl::ListRuns(grpc::ServerContext*, const v1::ListR
     if (s = reader_.ListRuns(filter, &runs); !s.ok()) return s;
     const bool more = static_cast<int>(runs.size()) > page_size;
     if (more) runs.resize(page_size);
-    for (const auto& run : runs) ToProto(run, resp->add_runs());
+    for (const auto& run : runs)
+      ToProto(run, resp->add_runs());
     if (more) {
       resp->set_next_page_token(EncodePageToken(
-          "runs", {std::to_string(persistence::ToEpochMicros(runs.back().created_at)),
-                   runs.back().id}));
+          "runs",
+          {std::to_string(persistence::ToEpochMicros(runs.back().created_at)), runs.back().id}));
     }
     return Status::Ok();
   });
 }
 
-grpc::Status WorkflowServiceImpl::GetHistory(grpc::ServerContext*,
-                                             const v1::GetHistoryRequest* req,
+grpc::Status WorkflowServiceImpl::GetHistory(grpc::ServerContext*, const v1::GetHistoryRequest* req,
                                              v1::GetHistoryResponse* resp) {
   return ServeRpc("GetHistory", [&]() -> Status {
     std::string ns;
@@ -212,7 +213,8 @@ grpc::Status WorkflowServiceImpl::GetHistory(grpc::ServerContext*,
     persistence::RunRow run;
     s = reader_.GetHistory(ns, req->workflow_id(), after_seq, page_size, &events, &run);
     if (!s.ok()) return s;
-    for (const auto& e : events) ToProto(e, resp->add_events());
+    for (const auto& e : events)
+      ToProto(e, resp->add_events());
     resp->set_run_status(RunStatusToProto(run.status));
     if (!events.empty() && events.back().seq < run.last_event_seq) {
       resp->set_next_page_token(EncodePageToken("history", {std::to_string(events.back().seq)}));

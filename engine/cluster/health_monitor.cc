@@ -8,7 +8,8 @@ namespace gridflow::engine {
 
 namespace {
 // The services whose health follows the database, besides the server as a whole ("").
-constexpr const char* kServices[] = {"", "gridflow.v1.WorkflowService", "gridflow.v1.WorkerService"};
+constexpr const char* kServices[] = {"", "gridflow.v1.WorkflowService",
+                                     "gridflow.v1.WorkerService"};
 constexpr const char* kLivenessService = "liveness";
 }  // namespace
 
@@ -50,7 +51,8 @@ void HealthMonitor::Check() {
 
 void HealthMonitor::Publish(bool serving) {
   if (health_ == nullptr) return;
-  for (const char* service : kServices) health_->SetServingStatus(service, serving);
+  for (const char* service : kServices)
+    health_->SetServingStatus(service, serving);
 }
 
 }  // namespace gridflow::engine

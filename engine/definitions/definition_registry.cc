@@ -19,8 +19,8 @@ std::string Describe(const std::string& name, int version) {
 }  // namespace
 
 Status DefinitionRegistry::Register(const std::string& namespace_name, std::string_view json_text,
-                                    const std::string& identity,
-                                    persistence::DefinitionRow* stored, bool* created) {
+                                    const std::string& identity, persistence::DefinitionRow* stored,
+                                    bool* created) {
   auto def = std::make_shared<dsl::Definition>();
   Status s = dsl::Definition::Parse(json_text, def.get());
   if (!s.ok()) return s;
@@ -73,7 +73,8 @@ Status DefinitionRegistry::List(const std::string& namespace_name, const std::st
                                 const std::string& after_name, int after_version, int limit,
                                 std::vector<persistence::DefinitionRow>* out) {
   return persistence::Transact(pool_, "list definitions", [&](pqxx::work& txn) {
-    *out = persistence::ListDefinitions(txn, namespace_name, name, after_name, after_version, limit);
+    *out =
+        persistence::ListDefinitions(txn, namespace_name, name, after_name, after_version, limit);
     return Status::Ok();
   });
 }

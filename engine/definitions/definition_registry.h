@@ -38,8 +38,7 @@ class DefinitionRegistry {
 
   // The parsed definition, from the cache or read through `txn`. version 0: the latest.
   Status Resolve(pqxx::transaction_base& txn, const std::string& namespace_name,
-                 const std::string& name, int version,
-                 std::shared_ptr<const dsl::Definition>* out);
+                 const std::string& name, int version, std::shared_ptr<const dsl::Definition>* out);
 
  private:
   std::shared_ptr<const dsl::Definition> Cached(const std::string& key);

@@ -27,7 +27,9 @@ class TaskChannelReceiver final : public pqxx::notification_receiver {
 
 }  // namespace
 
-void NotificationListener::Start() { thread_ = std::thread([this] { Loop(); }); }
+void NotificationListener::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void NotificationListener::Stop() {
   stopping_ = true;
@@ -46,7 +48,8 @@ void NotificationListener::Loop() {
         listening_ = true;
         backoff = std::chrono::milliseconds(100);
         dispatcher_.WakeAll();  // anything announced while we were not listening
-        while (!stopping_) connection->await_notification(0, 200'000);
+        while (!stopping_)
+          connection->await_notification(0, 200'000);
       } catch (const std::exception& e) {
         spdlog::warn("task notifications interrupted, reconnecting: {}", e.what());
       }

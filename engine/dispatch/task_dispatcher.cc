@@ -29,9 +29,11 @@ std::string Signature(const LeaseRequest& r) {
   std::sort(queues.begin(), queues.end());
   std::sort(types.begin(), types.end());
   std::string s = r.namespace_name + '\0';
-  for (const auto& q : queues) s += q + ',';
+  for (const auto& q : queues)
+    s += q + ',';
   s += '\0';
-  for (const auto& t : types) s += t + ',';
+  for (const auto& t : types)
+    s += t + ',';
   return s;
 }
 
@@ -41,9 +43,13 @@ TaskDispatcher::TaskDispatcher(persistence::ConnectionPool& pool, Scheduler& sch
                                Options options)
     : pool_(pool), scheduler_(scheduler), options_(options) {}
 
-TaskDispatcher::~TaskDispatcher() { Stop(); }
+TaskDispatcher::~TaskDispatcher() {
+  Stop();
+}
 
-void TaskDispatcher::Start() { thread_ = std::thread([this] { Loop(); }); }
+void TaskDispatcher::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void TaskDispatcher::Stop() {
   {
@@ -57,7 +63,8 @@ void TaskDispatcher::Stop() {
     std::lock_guard lock(mu_);
     left.swap(waiting_);
   }
-  for (const auto& lease : left) Finish(lease, Status::Ok(), {});
+  for (const auto& lease : left)
+    Finish(lease, Status::Ok(), {});
 }
 
 void TaskDispatcher::Drain() {
@@ -67,7 +74,8 @@ void TaskDispatcher::Drain() {
     draining_ = true;
     left.swap(waiting_);
   }
-  for (const auto& lease : left) Finish(lease, Status::Ok(), {});
+  for (const auto& lease : left)
+    Finish(lease, Status::Ok(), {});
 }
 
 size_t TaskDispatcher::waiting() const {
@@ -80,7 +88,8 @@ std::shared_ptr<TaskDispatcher::PendingLease> TaskDispatcher::Prepare(LeaseReque
                                                                       LeaseCallback done) {
   auto lease = std::make_shared<PendingLease>();
   lease->signature = Signature(request);
-  for (const auto& q : request.queues) lease->queue_keys.push_back(request.namespace_name + "/" + q);
+  for (const auto& q : request.queues)
+    lease->queue_keys.push_back(request.namespace_name + "/" + q);
   lease->request = std::move(request);
   lease->deadline = deadline;
   lease->done = std::move(done);
@@ -136,7 +145,8 @@ void TaskDispatcher::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     Clock::time_point wake = next_poll;
-    for (const auto& lease : waiting_) wake = std::min(wake, lease->deadline);
+    for (const auto& lease : waiting_)
+      wake = std::min(wake, lease->deadline);
     cv_.wait_until(lock, wake, [&] {
       return stopping_ || has_new_ || wake_all_ || !announced_.empty() || Clock::now() >= wake;
     });
@@ -167,7 +177,8 @@ void TaskDispatcher::Loop() {
     wake_all_ = false;
 
     lock.unlock();
-    for (const auto& lease : expired) Finish(lease, Status::Ok(), {});
+    for (const auto& lease : expired)
+      Finish(lease, Status::Ok(), {});
     Serve(candidates);
     lock.lock();
   }
@@ -201,7 +212,8 @@ void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& can
   }
 }
 
-Status TaskDispatcher::Claim(const LeaseRequest& request, std::vector<persistence::TaskRow>* tasks) {
+Status TaskDispatcher::Claim(const LeaseRequest& request,
+                             std::vector<persistence::TaskRow>* tasks) {
   return persistence::Transact(pool_, "lease tasks", [&](pqxx::work& txn) {
     *tasks = persistence::ClaimTasks(txn, request.namespace_name, request.queues,
                                      request.task_types, request.max_tasks, request.identity);

@@ -95,7 +95,7 @@ class TaskDispatcher final : public WorkListener {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::list<std::shared_ptr<PendingLease>> waiting_;  // FIFO
-  std::set<std::string> announced_;                  // "<namespace>/<queue>" since the last pass
+  std::set<std::string> announced_;                   // "<namespace>/<queue>" since the last pass
   bool has_new_ = false;
   bool wake_all_ = false;
   bool draining_ = false;

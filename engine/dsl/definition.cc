@@ -8,7 +8,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr Millis kMaxTimeout{30LL * 24 * 3600 * 1000};  // 30 days
+constexpr Millis kMaxTimeout{30LL * 24 * 3600 * 1000};   // 30 days
 constexpr Millis kMaxRetryInterval{24LL * 3600 * 1000};  // 1 day
 constexpr std::string_view kReservedStepName = "input";  // run data keeps the input there
 
@@ -24,7 +24,9 @@ Status Error(const std::string& path, const std::string& message) {
   return Status::InvalidArgument(path + ": " + message);
 }
 
-std::string TypeName(const json& v) { return v.type_name(); }
+std::string TypeName(const json& v) {
+  return v.type_name();
+}
 
 Status CheckObject(const json& v, const std::string& path,
                    std::initializer_list<std::string_view> allowed) {
@@ -32,7 +34,8 @@ Status CheckObject(const json& v, const std::string& path,
   for (const auto& [key, value] : v.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string list;
-      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      for (std::string_view a : allowed)
+        list += (list.empty() ? "" : ", ") + std::string(a);
       return Error(Join(path, key), "unknown field (allowed here: " + list + ")");
     }
   }
@@ -68,7 +71,9 @@ Status ReadDuration(const json& obj, const std::string& path, const char* key, M
   const std::string p = Join(path, key);
   if (!it->is_string()) return Error(p, "must be a duration string such as \"30s\"");
   const auto d = ParseDuration(it->get<std::string>());
-  if (!d) return Error(p, "'" + it->get<std::string>() + "' is not a duration (e.g. 250ms, 30s, 5m, 1h30m)");
+  if (!d)
+    return Error(p,
+                 "'" + it->get<std::string>() + "' is not a duration (e.g. 250ms, 30s, 5m, 1h30m)");
   if (d->count() <= 0) return Error(p, "must be greater than zero");
   if (*d > max) return Error(p, "must be at most " + FormatDuration(max));
   *out = *d;
@@ -147,9 +152,9 @@ Status ReadStep(const json& v, const std::string& path, Step* step) {
   if (s = ReadString(v, path, "kind", true, &kind); !s.ok()) return s;
   if (kind == "task") {
     step->kind = StepKind::kTask;
-    s = CheckObject(v, path,
-                    {"name", "kind", "description", "next", "task_type", "task_queue", "retry",
-                     "timeouts"});
+    s = CheckObject(
+        v, path,
+        {"name", "kind", "description", "next", "task_type", "task_queue", "retry", "timeouts"});
     if (!s.ok()) return s;
     if (s = ReadName(v, path, "task_type", true, &step->task.task_type); !s.ok()) return s;
     if (s = ReadName(v, path, "task_queue", false, &step->task.task_queue); !s.ok()) return s;
@@ -187,9 +192,12 @@ Status ReadStep(const json& v, const std::string& path, Step* step) {
 
 std::string_view StepKindName(StepKind kind) {
   switch (kind) {
-    case StepKind::kTask: return "task";
-    case StepKind::kSucceed: return "succeed";
-    case StepKind::kFail: return "fail";
+    case StepKind::kTask:
+      return "task";
+    case StepKind::kSucceed:
+      return "succeed";
+    case StepKind::kFail:
+      return "fail";
   }
   return "unknown";
 }
@@ -243,9 +251,9 @@ Status Definition::FromJson(const json& doc, Definition* out) {
     Step step;
     if (s = ReadStep((*steps)[i], Index("steps", i), &step); !s.ok()) return s;
     if (def.index_.count(step.name) > 0) {
-      return Error(Index("steps", i) + ".name",
-                   "duplicate step name '" + step.name + "' (first used by steps[" +
-                       std::to_string(def.index_[step.name]) + "])");
+      return Error(Index("steps", i) + ".name", "duplicate step name '" + step.name +
+                                                    "' (first used by steps[" +
+                                                    std::to_string(def.index_[step.name]) + "])");
     }
     def.index_[step.name] = i;
     def.steps_.push_back(std::move(step));
@@ -273,7 +281,8 @@ Status Definition::FromJson(const json& doc, Definition* out) {
     path.push_back(step->name);
     if (on_path[i]) {
       std::string cycle;
-      for (const std::string& name : path) cycle += (cycle.empty() ? "" : " -> ") + name;
+      for (const std::string& name : path)
+        cycle += (cycle.empty() ? "" : " -> ") + name;
       return Error(Index("steps", i), "the steps form a cycle (" + cycle +
                                           "); loops are not supported by this version");
     }

@@ -52,7 +52,8 @@ TEST(Definition, ParsesAValidDefinitionWithDefaults) {
   EXPECT_EQ(optimise->task.retry.max_attempts, 5);
   EXPECT_EQ(optimise->task.retry.initial_interval, Millis(2000));
   EXPECT_EQ(optimise->task.retry.max_interval, Millis(30'000));
-  EXPECT_EQ(optimise->task.retry.non_retryable_error_types, std::vector<std::string>{"InfeasibleBid"});
+  EXPECT_EQ(optimise->task.retry.non_retryable_error_types,
+            std::vector<std::string>{"InfeasibleBid"});
   EXPECT_EQ(optimise->task.heartbeat_timeout, Millis(10'000));
 
   EXPECT_EQ(def.Next(*def.FindStep("submit"))->name, "done");
@@ -63,14 +64,21 @@ TEST(Definition, ParsesAValidDefinitionWithDefaults) {
 TEST(Definition, LastTaskStepEndsTheRun) {
   Definition def;
   ASSERT_TRUE(Definition::Parse(R"({"name":"x","version":2,"steps":[
-      {"name":"a","kind":"task","task_type":"t"}]})", &def).ok());
+      {"name":"a","kind":"task","task_type":"t"}]})",
+                                &def)
+                  .ok());
   EXPECT_EQ(def.Next(def.first_step()), nullptr);
 }
 
 TEST(Definition, CanonicalJsonIgnoresKeyOrderAndSpacing) {
   Definition a, b;
-  ASSERT_TRUE(Definition::Parse(R"({"version":1,"name":"x","steps":[{"kind":"succeed","name":"s"}]})", &a).ok());
-  ASSERT_TRUE(Definition::Parse(R"({ "name" : "x", "steps" : [ {"name":"s", "kind":"succeed"} ], "version" : 1 })", &b).ok());
+  ASSERT_TRUE(
+      Definition::Parse(R"({"version":1,"name":"x","steps":[{"kind":"succeed","name":"s"}]})", &a)
+          .ok());
+  ASSERT_TRUE(
+      Definition::Parse(
+          R"({ "name" : "x", "steps" : [ {"name":"s", "kind":"succeed"} ], "version" : 1 })", &b)
+          .ok());
   EXPECT_EQ(a.canonical_json(), b.canonical_json());
 }
 
@@ -95,24 +103,36 @@ TEST(Definition, RejectsInvalidDefinitionsNamingThePath) {
       {"bad name", [](json& d) { d["name"] = "9lives"; }, "name: '9lives' is not a valid name"},
       {"missing version", [](json& d) { d.erase("version"); }, "version: is required"},
       {"zero version", [](json& d) { d["version"] = 0; }, "version: must be a positive integer"},
-      {"string version", [](json& d) { d["version"] = "1"; }, "version: must be a positive integer"},
+      {"string version", [](json& d) { d["version"] = "1"; },
+       "version: must be a positive integer"},
       {"no steps", [](json& d) { d["steps"] = json::array(); }, "steps: must be a non-empty array"},
-      {"step not object", [](json& d) { d["steps"][1] = "optimise"; }, "steps[1]: must be an object"},
-      {"step without name", [](json& d) { d["steps"][0].erase("name"); }, "steps[0].name: is required"},
-      {"reserved step name", [](json& d) { d["steps"][0]["name"] = "input"; }, "steps[0].name: 'input' is reserved"},
+      {"step not object", [](json& d) { d["steps"][1] = "optimise"; },
+       "steps[1]: must be an object"},
+      {"step without name", [](json& d) { d["steps"][0].erase("name"); },
+       "steps[0].name: is required"},
+      {"reserved step name", [](json& d) { d["steps"][0]["name"] = "input"; },
+       "steps[0].name: 'input' is reserved"},
       {"duplicate step name", [](json& d) { d["steps"][2]["name"] = "forecast"; },
        "steps[2].name: duplicate step name 'forecast' (first used by steps[0])"},
       {"unknown kind", [](json& d) { d["steps"][1]["kind"] = "timer"; },
        "steps[1].kind: unknown step kind 'timer' (supported: task, succeed, fail)"},
       {"missing kind", [](json& d) { d["steps"][1].erase("kind"); }, "steps[1].kind: is required"},
-      {"missing task_type", [](json& d) { d["steps"][0].erase("task_type"); }, "steps[0].task_type: is required"},
-      {"unknown step field", [](json& d) { d["steps"][0]["retries"] = 3; }, "steps[0].retries: unknown field"},
-      {"field of another kind", [](json& d) { d["steps"][3]["task_type"] = "x"; }, "steps[3].task_type: unknown field"},
-      {"dangling next", [](json& d) { d["steps"][2]["next"] = "nowhere"; }, "steps[2].next: names no step: 'nowhere'"},
-      {"empty next", [](json& d) { d["steps"][2]["next"] = ""; }, "steps[2].next: must name a step"},
-      {"cycle", [](json& d) { d["steps"][2]["next"] = "forecast"; }, "steps[0]: the steps form a cycle (forecast -> optimise -> submit -> forecast)"},
-      {"self loop", [](json& d) { d["steps"][0]["next"] = "forecast"; }, "steps[0]: the steps form a cycle (forecast -> forecast)"},
-      {"unreachable", [](json& d) { d["steps"][0]["next"] = "submit"; }, "steps[1]: step 'optimise' is unreachable"},
+      {"missing task_type", [](json& d) { d["steps"][0].erase("task_type"); },
+       "steps[0].task_type: is required"},
+      {"unknown step field", [](json& d) { d["steps"][0]["retries"] = 3; },
+       "steps[0].retries: unknown field"},
+      {"field of another kind", [](json& d) { d["steps"][3]["task_type"] = "x"; },
+       "steps[3].task_type: unknown field"},
+      {"dangling next", [](json& d) { d["steps"][2]["next"] = "nowhere"; },
+       "steps[2].next: names no step: 'nowhere'"},
+      {"empty next", [](json& d) { d["steps"][2]["next"] = ""; },
+       "steps[2].next: must name a step"},
+      {"cycle", [](json& d) { d["steps"][2]["next"] = "forecast"; },
+       "steps[0]: the steps form a cycle (forecast -> optimise -> submit -> forecast)"},
+      {"self loop", [](json& d) { d["steps"][0]["next"] = "forecast"; },
+       "steps[0]: the steps form a cycle (forecast -> forecast)"},
+      {"unreachable", [](json& d) { d["steps"][0]["next"] = "submit"; },
+       "steps[1]: step 'optimise' is unreachable"},
       {"max_attempts zero", [](json& d) { d["steps"][1]["retry"]["max_attempts"] = 0; },
        "steps[1].retry.max_attempts: must be an integer between 1 and 100"},
       {"max_attempts fraction", [](json& d) { d["steps"][1]["retry"]["max_attempts"] = 2.5; },
@@ -121,25 +141,34 @@ TEST(Definition, RejectsInvalidDefinitionsNamingThePath) {
        "steps[1].retry.initial_interval: 'soon' is not a duration"},
       {"numeric interval", [](json& d) { d["steps"][1]["retry"]["initial_interval"] = 5; },
        "steps[1].retry.initial_interval: must be a duration string"},
-      {"coefficient below one", [](json& d) { d["steps"][1]["retry"]["backoff_coefficient"] = 0.5; },
+      {"coefficient below one",
+       [](json& d) { d["steps"][1]["retry"]["backoff_coefficient"] = 0.5; },
        "steps[1].retry.backoff_coefficient: must be a number between 1.0 and 100.0"},
       {"max below initial", [](json& d) { d["steps"][1]["retry"]["max_interval"] = "1s"; },
        "steps[1].retry.max_interval: must not be shorter than initial_interval"},
-      {"non-retryable not array", [](json& d) { d["steps"][1]["retry"]["non_retryable_error_types"] = "X"; },
+      {"non-retryable not array",
+       [](json& d) { d["steps"][1]["retry"]["non_retryable_error_types"] = "X"; },
        "steps[1].retry.non_retryable_error_types: must be an array"},
-      {"non-retryable empty entry", [](json& d) { d["steps"][1]["retry"]["non_retryable_error_types"] = {"A", ""}; },
+      {"non-retryable empty entry",
+       [](json& d) {
+         d["steps"][1]["retry"]["non_retryable_error_types"] = {"A", ""};
+       },
        "steps[1].retry.non_retryable_error_types[1]: must be a non-empty string"},
       {"unknown retry field", [](json& d) { d["steps"][1]["retry"]["jitter"] = true; },
        "steps[1].retry.jitter: unknown field"},
       {"zero timeout", [](json& d) { d["steps"][1]["timeouts"]["start_to_close"] = "0s"; },
        "steps[1].timeouts.start_to_close: must be greater than zero"},
-      {"heartbeat longer than attempt", [](json& d) { d["steps"][1]["timeouts"]["heartbeat"] = "5m"; },
+      {"heartbeat longer than attempt",
+       [](json& d) { d["steps"][1]["timeouts"]["heartbeat"] = "5m"; },
        "steps[1].timeouts.heartbeat: must not be longer than start_to_close"},
       {"timeout too long", [](json& d) { d["steps"][1]["timeouts"]["start_to_close"] = "31d"; },
        "steps[1].timeouts.start_to_close: must be at most 30d"},
       {"bad queue name", [](json& d) { d["steps"][0]["task_queue"] = "a queue"; },
        "steps[0].task_queue: 'a queue' is not a valid name"},
-      {"fail with bad message", [](json& d) { d["steps"][3] = {{"name", "f"}, {"kind", "fail"}, {"message", 3}}; },
+      {"fail with bad message",
+       [](json& d) {
+         d["steps"][3] = {{"name", "f"}, {"kind", "fail"}, {"message", 3}};
+       },
        "steps[3].message: must be a string"},
   };
   for (const InvalidCase& c : cases) {

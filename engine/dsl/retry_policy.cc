@@ -7,8 +7,8 @@ namespace gridflow::dsl {
 
 Millis RetryPolicy::DelayAfter(int failed_attempt) const {
   const double exponent = std::max(0, failed_attempt - 1);
-  const double delay = static_cast<double>(initial_interval.count()) *
-                       std::pow(backoff_coefficient, exponent);
+  const double delay =
+      static_cast<double>(initial_interval.count()) * std::pow(backoff_coefficient, exponent);
   const double capped = std::min(delay, static_cast<double>(max_interval.count()));
   return Millis(static_cast<int64_t>(std::llround(capped)));
 }

@@ -22,7 +22,8 @@ TEST(RetryPolicy, CoefficientOneGivesAFixedInterval) {
   RetryPolicy p;
   p.initial_interval = Millis(250);
   p.backoff_coefficient = 1.0;
-  for (int attempt = 1; attempt < 10; ++attempt) EXPECT_EQ(p.DelayAfter(attempt), Millis(250));
+  for (int attempt = 1; attempt < 10; ++attempt)
+    EXPECT_EQ(p.DelayAfter(attempt), Millis(250));
 }
 
 TEST(RetryPolicy, FractionalCoefficientRoundsToMilliseconds) {

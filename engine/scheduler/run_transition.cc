@@ -110,7 +110,8 @@ void RunTransition::FailRun(const RunFailure& failure, const std::string& actor)
   Record(events::kRunFailed, actor, {{"failure", j}}, EventScope{failure.step, {}, {}});
 }
 
-void RunTransition::RequestCancellation(const std::string& requested_by, const std::string& reason) {
+void RunTransition::RequestCancellation(const std::string& requested_by,
+                                        const std::string& reason) {
   run_.status = run_status::kCancelling;
   run_.cancel_requested_by = requested_by;
   run_.cancel_reason = reason;

@@ -42,34 +42,35 @@ Status Scheduler::StartRun(const StartRunParams& p, persistence::RunRow* run, bo
   Status s = persistence::Transact(pool_, "start run", [&](pqxx::work& txn) -> Status {
     new_work.clear();
     std::shared_ptr<const dsl::Definition> def;
-    Status resolved = definitions_.Resolve(txn, p.namespace_name, p.definition_name,
-                                           p.definition_version, &def);
+    Status resolved =
+        definitions_.Resolve(txn, p.namespace_name, p.definition_name, p.definition_version, &def);
     if (!resolved.ok()) return resolved;
-    persistence::NewRun new_run{p.namespace_name, p.workflow_id, def->name(), def->version(),
-                                p.input_json,     json{{"input", input}}.dump(), p.identity};
+    persistence::NewRun new_run{p.namespace_name, p.workflow_id, def->name(),
+                                def->version(),   p.input_json,  json{{"input", input}}.dump(),
+                                p.identity};
     auto inserted = persistence::InsertRun(txn, new_run);
     if (!inserted) {
       auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
       if (!existing) return Status::Unavailable("run insert conflicted; retry");
-      const bool same = existing->definition_name == p.definition_name &&
-                        (p.definition_version == 0 ||
-                         existing->definition_version == p.definition_version) &&
-                        persistence::RunInputEquals(txn, existing->id, p.input_json);
+      const bool same =
+          existing->definition_name == p.definition_name &&
+          (p.definition_version == 0 || existing->definition_version == p.definition_version) &&
+          persistence::RunInputEquals(txn, existing->id, p.input_json);
       if (!same) {
-        return Status::AlreadyExists(
-            "workflow id '" + p.workflow_id + "' is already used in namespace '" +
-            p.namespace_name + "' by a run of " + existing->definition_name + " v" +
-            std::to_string(existing->definition_version) +
-            " with a different input; choose another workflow id");
+        return Status::AlreadyExists("workflow id '" + p.workflow_id +
+                                     "' is already used in namespace '" + p.namespace_name +
+                                     "' by a run of " + existing->definition_name + " v" +
+                                     std::to_string(existing->definition_version) +
+                                     " with a different input; choose another workflow id");
       }
       *run = std::move(*existing);
       *created = false;
       return Status::Ok();
     }
     RunTransition tr(txn, std::move(*inserted), def);
-    tr.Record(events::kRunStarted, p.identity,
-              {{"definition", {{"name", def->name()}, {"version", def->version()}}},
-               {"input", input}});
+    tr.Record(
+        events::kRunStarted, p.identity,
+        {{"definition", {{"name", def->name()}, {"version", def->version()}}}, {"input", input}});
     tr.EnterStep(def->first_step(), events::kEngineActor);
     tr.Flush();
     new_work = tr.queues_with_new_work();
@@ -95,7 +96,8 @@ Status Scheduler::WithLeasedTask(const char* what, const LeaseRef& lease, bool* 
     if (!found) return UnknownTask(lease.namespace_name, lease.task_id);
     auto run = persistence::LockRun(txn, found->run_id);  // lock order: run, then task
     auto task = persistence::LockTask(txn, lease.task_id);
-    if (!run || !task) return Status::Internal("task " + std::to_string(lease.task_id) + " vanished");
+    if (!run || !task)
+      return Status::Internal("task " + std::to_string(lease.task_id) + " vanished");
     if (already_completed != nullptr && task->state == task_state::kCompleted &&
         task->lease_epoch == lease.lease_epoch) {
       *already_completed = true;  // a retried CompleteTask whose first call committed
@@ -126,9 +128,10 @@ Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_
       "complete task", lease, &already_completed,
       [&](RunTransition& tr, const persistence::TaskRow& task) -> Status {
         persistence::MarkTaskCompleted(tr.txn(), task.id, result.dump());
-        tr.Record(events::kTaskCompleted, lease.identity,
-                  {{"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}},
-                  ScopeOf(task));
+        tr.Record(
+            events::kTaskCompleted, lease.identity,
+            {{"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}},
+            ScopeOf(task));
         tr.SetStepOutput(task.step, result);
         if (tr.run().status == run_status::kCancelling) {
           tr.FinishCancellation();
@@ -163,9 +166,10 @@ Status Scheduler::ReleaseTask(const LeaseRef& lease, const std::string& reason) 
           return Status::Ok();
         }
         persistence::RequeueReleasedTask(tr.txn(), task.id);
-        tr.Record(events::kTaskReleased, lease.identity,
-                  {{"reason", reason}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}},
-                  ScopeOf(task));
+        tr.Record(
+            events::kTaskReleased, lease.identity,
+            {{"reason", reason}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}},
+            ScopeOf(task));
         tr.NoteNewWork(task.queue);
         return Status::Ok();
       });
@@ -235,8 +239,8 @@ Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_i
                                         "; only open runs can be cancelled");
     }
     std::shared_ptr<const dsl::Definition> def;
-    Status s = definitions_.Resolve(txn, ns, locked->definition_name, locked->definition_version,
-                                    &def);
+    Status s =
+        definitions_.Resolve(txn, ns, locked->definition_name, locked->definition_version, &def);
     if (!s.ok()) return s;
     RunTransition tr(txn, std::move(*locked), def);
     tr.RequestCancellation(identity, reason);
@@ -274,8 +278,8 @@ Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_i
     *accepted = signal_id.has_value();
     if (!*accepted) return Status::Ok();  // a repeated delivery: applied once already
     std::shared_ptr<const dsl::Definition> def;
-    Status s = definitions_.Resolve(txn, ns, locked->definition_name, locked->definition_version,
-                                    &def);
+    Status s =
+        definitions_.Resolve(txn, ns, locked->definition_name, locked->definition_version, &def);
     if (!s.ok()) return s;
     RunTransition tr(txn, std::move(*locked), def);
     json event = {{"signal_name", signal_name}, {"payload", payload}, {"signal_id", *signal_id}};
@@ -324,9 +328,10 @@ Status Scheduler::ExpireLease(int64_t task_id, const std::string& run_id, bool* 
     json payload = {{"lease_owner", owner}};
     if (task->attempt_overdue) {
       failure.error_type = "gridflow.StartToCloseTimeout";
-      failure.message = "attempt " + std::to_string(task->attempt) + " exceeded its start-to-close "
-                        "timeout of " + FormatDuration(Millis(task->start_to_close_ms)) +
-                        " (worker " + owner + ")";
+      failure.message = "attempt " + std::to_string(task->attempt) +
+                        " exceeded its start-to-close "
+                        "timeout of " +
+                        FormatDuration(Millis(task->start_to_close_ms)) + " (worker " + owner + ")";
       payload["timeout"] = "start_to_close";
     } else {
       failure.error_type = "gridflow.HeartbeatTimeout";
@@ -340,8 +345,8 @@ Status Scheduler::ExpireLease(int64_t task_id, const std::string& run_id, bool* 
     tr.Flush();
     new_work = tr.queues_with_new_work();
     *expired = true;
-    spdlog::warn("run={} task={} step={} lease of {} (epoch {}) expired: {}", task->run_id, task->id,
-                 task->step, owner, task->lease_epoch, failure.error_type);
+    spdlog::warn("run={} task={} step={} lease of {} (epoch {}) expired: {}", task->run_id,
+                 task->id, task->step, owner, task->lease_epoch, failure.error_type);
     return Status::Ok();
   });
   if (s.ok()) Announce(new_work);

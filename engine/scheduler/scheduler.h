@@ -8,8 +8,8 @@
 // Thread-safe; any number of replicas may run it against the same database.
 #pragma once
 
-#include <memory>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>

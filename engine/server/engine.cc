@@ -7,8 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
-#include "engine/api/workflow_service.h"
 #include "engine/api/worker_service.h"
+#include "engine/api/workflow_service.h"
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
 #include "engine/definitions/definition_registry.h"
@@ -66,13 +66,18 @@ struct Engine::Parts {
 
 Engine::Engine(EngineConfig config) : config_(std::move(config)) {}
 
-Engine::~Engine() { Shutdown(Millis(0)); }
+Engine::~Engine() {
+  Shutdown(Millis(0));
+}
 
-const std::string& Engine::member_id() const { return parts_->membership.member_id(); }
+const std::string& Engine::member_id() const {
+  return parts_->membership.member_id();
+}
 
 Status Engine::Start() {
   if (config_.database_url.empty()) {
-    return Status::InvalidArgument("no database configured (--database-url or GRIDFLOW_DATABASE_URL)");
+    return Status::InvalidArgument(
+        "no database configured (--database-url or GRIDFLOW_DATABASE_URL)");
   }
   spdlog::info("connecting to {}", RedactConnectionString(config_.database_url));
   parts_ = std::make_unique<Parts>(config_);
@@ -100,7 +105,8 @@ Status Engine::Start() {
   builder.RegisterService(&parts_->workflow_service);
   builder.RegisterService(&parts_->worker_service);
   // Generous transport limit so that requests just over our own limits reach the validator and
-  // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC (RESOURCE_EXHAUSTED).
+  // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC
+  // (RESOURCE_EXHAUSTED).
   const int max_message = static_cast<int>(
       4 * std::max(config_.limits.max_payload_bytes, config_.limits.max_definition_bytes) +
       1024 * 1024);

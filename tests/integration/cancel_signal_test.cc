@@ -13,7 +13,9 @@ class CancelSignalTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string extras = R"({"timeouts": {"start_to_close": "1m", "heartbeat": "600ms"}})";
-    ASSERT_TRUE(Register(engine_, SequenceDefinition("activation", {{"dispatch", "dispatch"}}, extras)).ok());
+    ASSERT_TRUE(
+        Register(engine_, SequenceDefinition("activation", {{"dispatch", "dispatch"}}, extras))
+            .ok());
   }
 
   grpc::Status Cancel(const std::string& workflow_id, const std::string& identity,
@@ -43,14 +45,13 @@ class CancelSignalTest : public ::testing::Test {
 TEST_F(CancelSignalTest, CancellationReachesAHeartbeatingWorker) {
   std::atomic<bool> started{false};
   std::atomic<bool> saw_cancel{false};
-  InProcessWorker worker(engine_, "dispatcher-1",
-                         {{"dispatch", [&](TaskContext& ctx) {
-                             started = true;
-                             while (ctx.SleepFor(Millis(50))) {
-                             }
-                             saw_cancel = ctx.cancel_requested();
-                             return TaskOutcome::Cancelled();
-                           }}});
+  InProcessWorker worker(engine_, "dispatcher-1", {{"dispatch", [&](TaskContext& ctx) {
+                                                      started = true;
+                                                      while (ctx.SleepFor(Millis(50))) {
+                                                      }
+                                                      saw_cancel = ctx.cancel_requested();
+                                                      return TaskOutcome::Cancelled();
+                                                    }}});
   Start(engine_, "afrr-1", "activation");
   ASSERT_TRUE(Eventually([&] { return started.load(); }));
 
@@ -67,7 +68,8 @@ TEST_F(CancelSignalTest, CancellationReachesAHeartbeatingWorker) {
             (std::vector<std::string>{"RunStarted", "TaskScheduled", "RunCancelRequested",
                                       "TaskFailed", "RunCancelled"}));
   EXPECT_EQ(events[2].actor(), "operator-anna");
-  EXPECT_EQ(nlohmann::json::parse(events[2].payload_json())["reason"], "TSO withdrew the activation");
+  EXPECT_EQ(nlohmann::json::parse(events[2].payload_json())["reason"],
+            "TSO withdrew the activation");
   EXPECT_EQ(nlohmann::json::parse(events[3].payload_json())["error_type"], "gridflow.Cancelled");
   EXPECT_EQ(events[4].actor(), "operator-anna");
 

@@ -12,8 +12,10 @@ namespace fs = std::filesystem;
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    definition_file_ = fs::temp_directory_path() / ("gf-cli-def-" + std::to_string(getpid()) + ".json");
-    std::ofstream(definition_file_) << SequenceDefinition("day-ahead-bid", {{"forecast", "forecast"}});
+    definition_file_ =
+        fs::temp_directory_path() / ("gf-cli-def-" + std::to_string(getpid()) + ".json");
+    std::ofstream(definition_file_)
+        << SequenceDefinition("day-ahead-bid", {{"forecast", "forecast"}});
   }
   void TearDown() override { fs::remove(definition_file_); }
 
@@ -51,9 +53,11 @@ TEST_F(CliTest, DefinitionsApplyListShow) {
 TEST_F(CliTest, RunsStartShowHistorySignalCancel) {
   std::string out;
   ASSERT_EQ(Ctl({"definitions", "apply", definition_file_.string()}, &out), 0);
-  ASSERT_EQ(Ctl({"runs", "start", "day-ahead-bid", "--id", "dab-1", "--input", R"({"mw": 3})"}, &out), 0);
+  ASSERT_EQ(
+      Ctl({"runs", "start", "day-ahead-bid", "--id", "dab-1", "--input", R"({"mw": 3})"}, &out), 0);
   EXPECT_NE(out.find("started dab-1"), std::string::npos) << out;
-  ASSERT_EQ(Ctl({"runs", "start", "day-ahead-bid", "--id", "dab-1", "--input", R"({"mw": 3})"}, &out), 0);
+  ASSERT_EQ(
+      Ctl({"runs", "start", "day-ahead-bid", "--id", "dab-1", "--input", R"({"mw": 3})"}, &out), 0);
   EXPECT_NE(out.find("already started dab-1"), std::string::npos) << out;
 
   ASSERT_EQ(Ctl({"runs", "show", "dab-1"}, &out), 0);
@@ -63,7 +67,9 @@ TEST_F(CliTest, RunsStartShowHistorySignalCancel) {
   ASSERT_EQ(Ctl({"runs", "list", "--status", "running"}, &out), 0);
   EXPECT_NE(out.find("dab-1"), std::string::npos) << out;
 
-  ASSERT_EQ(Ctl({"runs", "signal", "dab-1", "exchange_ack", "--payload", "{}", "--dedup-id", "a1"}, &out), 0);
+  ASSERT_EQ(
+      Ctl({"runs", "signal", "dab-1", "exchange_ack", "--payload", "{}", "--dedup-id", "a1"}, &out),
+      0);
   EXPECT_NE(out.find("delivered"), std::string::npos) << out;
 
   ASSERT_EQ(Ctl({"runs", "cancel", "dab-1", "--reason", "gate closure moved"}, &out), 0);
@@ -96,9 +102,9 @@ TEST_F(CliTest, ExitCodesSaySomethingUseful) {
   EXPECT_NE(err.find("input_json"), std::string::npos) << err;
 
   std::string unreachable_err;
-  const int code = RunCommand({CtlBinary(), "--address", "127.0.0.1:1", "--timeout", "2s", "runs",
-                               "list"},
-                              &out, &unreachable_err);
+  const int code =
+      RunCommand({CtlBinary(), "--address", "127.0.0.1:1", "--timeout", "2s", "runs", "list"}, &out,
+                 &unreachable_err);
   EXPECT_EQ(code, 4);
   EXPECT_NE(unreachable_err.find("unavailable"), std::string::npos) << unreachable_err;
 

@@ -115,7 +115,8 @@ TEST_F(DefinitionsTest, ListPaginatesInNameAndVersionOrder) {
   do {
     v1::ListDefinitionsResponse page;
     ASSERT_TRUE(engine_.workflows().ListDefinitions(Ctx().get(), request, &page).ok());
-    for (const auto& d : page.definitions()) seen.push_back(d.name() + std::to_string(d.version()));
+    for (const auto& d : page.definitions())
+      seen.push_back(d.name() + std::to_string(d.version()));
     request.set_page_token(page.next_page_token());
     ++pages;
   } while (!request.page_token().empty());

@@ -1,5 +1,7 @@
 // grpc.health.v1 through a real client: SERVING while the database answers, NOT_SERVING once the
 // replica drains.
+#include <grpcpp/generic/generic_stub.h>
+
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/integration/test_env.h"
 
@@ -46,6 +48,53 @@ TEST(Health, NotServingWhenTheDatabaseIsUnreachable) {
   EXPECT_TRUE(Eventually([&] {
     return Check(engine.channel(), "") == grpc::health::v1::HealthCheckResponse::SERVING;
   }));
+}
+
+}  // namespace
+}  // namespace gridflow::testing
+
+namespace gridflow::testing {
+namespace {
+
+// Server reflection (grpc.reflection.v1alpha, all gRPC 1.51 serves) lists the gridflow services.
+// No reflection client ships with Debian's gRPC, so the request is sent as raw bytes:
+// ServerReflectionRequest{list_services: "*"} is field 7, a string.
+TEST(Reflection, ListsTheGridflowServices) {
+  TestDatabase db;
+  TestEngine engine(db.url());
+  grpc::GenericStub stub(engine.channel());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&context,
+                               "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  const auto step = [&cq](intptr_t tag) {
+    void* got = nullptr;
+    bool ok = false;
+    return cq.Next(&got, &ok) && ok && reinterpret_cast<intptr_t>(got) == tag;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(step(1));
+  grpc::Slice request_slice(std::string("\x3a\x01*", 3));
+  grpc::ByteBuffer request(&request_slice, 1);
+  call->Write(request, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(step(2));
+  call->WritesDone(reinterpret_cast<void*>(3));
+  ASSERT_TRUE(step(3));
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(step(4));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  ASSERT_TRUE(step(5));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_NE(bytes.find("gridflow.v1.WorkflowService"), std::string::npos);
+  EXPECT_NE(bytes.find("gridflow.v1.WorkerService"), std::string::npos);
+  EXPECT_NE(bytes.find("grpc.health.v1.Health"), std::string::npos);
 }
 
 }  // namespace

@@ -10,7 +10,8 @@ class LeasesTest : public ::testing::Test {
   void RegisterStep(int max_attempts, const std::string& extra_retry = "") {
     const std::string extras =
         R"({"timeouts": {"start_to_close": "30s", "heartbeat": "600ms"},
-            "retry": {"max_attempts": )" + std::to_string(max_attempts) +
+            "retry": {"max_attempts": )" +
+        std::to_string(max_attempts) +
         R"(, "initial_interval": "50ms", "backoff_coefficient": 1.0)" + extra_retry + "}}";
     ASSERT_TRUE(Register(engine_, SequenceDefinition("bid", {{"submit", "submit"}}, extras)).ok());
   }
@@ -90,7 +91,8 @@ TEST_F(LeasesTest, StaleEpochIsRejectedAndChangesNothing) {
 
   const size_t events_before = History(engine_, "bid-1").size();
   const std::string data_before = db_.Query("SELECT data::text FROM runs");
-  const grpc::Status stale = Complete(first, 1, R"({"order": "from the old lease"})", "slow-worker");
+  const grpc::Status stale =
+      Complete(first, 1, R"({"order": "from the old lease"})", "slow-worker");
   EXPECT_EQ(stale.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(stale.error_message().find("stale"), std::string::npos) << stale.error_message();
   EXPECT_EQ(Heartbeat(first, 1).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -138,7 +140,8 @@ TEST_F(LeasesTest, RepeatedCompletionUnderTheSameLeaseIsAcknowledgedOnce) {
   Start(engine_, "bid-1", "bid");
   const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
   ASSERT_TRUE(Complete(task, task.lease_epoch(), R"({"n": 1})").ok());
-  ASSERT_TRUE(Complete(task, task.lease_epoch(), R"({"n": 1})").ok());  // the retry of a lost answer
+  ASSERT_TRUE(
+      Complete(task, task.lease_epoch(), R"({"n": 1})").ok());  // the retry of a lost answer
   const auto types = EventTypes(History(engine_, "bid-1"));
   EXPECT_EQ(std::count(types.begin(), types.end(), "TaskCompleted"), 1);
 }
@@ -169,8 +172,8 @@ TEST_F(LeasesTest, ExhaustedRetriesFailTheRunWithTheLastError) {
     }));
     EXPECT_EQ(task.attempt(), attempt);
     v1::FailTaskResponse response;
-    ASSERT_TRUE(Fail(task, "ExchangeUnavailable", "gateway down, attempt " + std::to_string(attempt),
-                     false, &response)
+    ASSERT_TRUE(Fail(task, "ExchangeUnavailable",
+                     "gateway down, attempt " + std::to_string(attempt), false, &response)
                     .ok());
     EXPECT_EQ(response.will_retry(), attempt < 3);
   }
@@ -185,7 +188,8 @@ TEST_F(LeasesTest, ExhaustedRetriesFailTheRunWithTheLastError) {
   EXPECT_EQ(EventTypes(events),
             (std::vector<std::string>{"RunStarted", "TaskScheduled", "TaskFailed", "TaskFailed",
                                       "TaskFailed", "RunFailed"}));
-  EXPECT_EQ(nlohmann::json::parse(events[4].payload_json())["reason"], "attempts exhausted (3 of 3)");
+  EXPECT_EQ(nlohmann::json::parse(events[4].payload_json())["reason"],
+            "attempts exhausted (3 of 3)");
   EXPECT_EQ(db_.Query("SELECT state FROM tasks"), "FAILED");
 }
 

@@ -40,7 +40,8 @@ TEST(Migrations, ConcurrentMigratorsApplyEachMigrationExactlyOnce) {
       statuses[i] = Migrate(c, EmbeddedMigrations(), &reports[i]);
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   int applied = 0;
   for (int i = 0; i < kMigrators; ++i) {
     EXPECT_TRUE(statuses[i].ok()) << statuses[i].ToString();
@@ -86,7 +87,8 @@ TEST(Migrations, HistoryIsAppendOnly) {
   ASSERT_TRUE(Register(engine, SequenceDefinition("audit", {{"s", "t"}})).ok());
   Start(engine, "audited", "audit");
   pqxx::connection c(db.url());
-  EXPECT_THROW(pqxx::nontransaction(c).exec("UPDATE events SET actor = 'mallory'"), pqxx::sql_error);
+  EXPECT_THROW(pqxx::nontransaction(c).exec("UPDATE events SET actor = 'mallory'"),
+               pqxx::sql_error);
   EXPECT_THROW(pqxx::nontransaction(c).exec("DELETE FROM events"), pqxx::sql_error);
   EXPECT_THROW(pqxx::nontransaction(c).exec("TRUNCATE events CASCADE"), pqxx::sql_error);
   EXPECT_EQ(db.Query("SELECT count(*) FROM events"), "2");  // RunStarted, TaskScheduled

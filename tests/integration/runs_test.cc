@@ -12,8 +12,8 @@ using worker::TaskOutcome;
 class RunsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(Register(engine_, SequenceDefinition("two-step", {{"forecast", "forecast"},
-                                                                  {"submit", "submit"}}))
+    ASSERT_TRUE(Register(engine_, SequenceDefinition(
+                                      "two-step", {{"forecast", "forecast"}, {"submit", "submit"}}))
                     .ok());
   }
   std::string RunCount() { return db_.Query("SELECT count(*) FROM runs"); }
@@ -53,11 +53,13 @@ TEST_F(RunsTest, BadStartsAreRejectedAndChangeNothing) {
     std::string message_part;
   };
   const std::vector<Case> cases = {
-      {"r1", "two-step", "{not json", grpc::StatusCode::INVALID_ARGUMENT, "input_json: is not valid JSON"},
+      {"r1", "two-step", "{not json", grpc::StatusCode::INVALID_ARGUMENT,
+       "input_json: is not valid JSON"},
       {"r1", "no-such-definition", "{}", grpc::StatusCode::NOT_FOUND, "no-such-definition"},
       {"", "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT, "workflow_id: is required"},
       {"r\n1", "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT, "control characters"},
-      {std::string(300, 'x'), "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT, "longer than 256"},
+      {std::string(300, 'x'), "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT,
+       "longer than 256"},
       {"r1", "two-step", "\"" + std::string(3 * 1024 * 1024, 'x') + "\"",
        grpc::StatusCode::INVALID_ARGUMENT, "the limit is"},
   };
@@ -81,19 +83,20 @@ TEST_F(RunsTest, BadStartsAreRejectedAndChangeNothing) {
 
 TEST_F(RunsTest, TwoStepRunCompletesWithACompleteOrderedHistory) {
   std::atomic<int> submit_input_had_forecast{-1};
-  InProcessWorker worker(engine_, "worker-1",
-                         {{"forecast",
-                           [](TaskContext& ctx) {
-                             const auto data = nlohmann::json::parse(ctx.input_json());
-                             return TaskOutcome::Success(
-                                 nlohmann::json{{"mw", data["input"]["mw"].get<int>() * 4}}.dump());
-                           }},
-                          {"submit", [&](TaskContext& ctx) {
-                             const auto data = nlohmann::json::parse(ctx.input_json());
-                             submit_input_had_forecast = data.contains("forecast") ? 1 : 0;
-                             return TaskOutcome::Success(
-                                 nlohmann::json{{"order", "EX-1"}, {"key", ctx.idempotency_key()}}.dump());
-                           }}});
+  InProcessWorker worker(
+      engine_, "worker-1",
+      {{"forecast",
+        [](TaskContext& ctx) {
+          const auto data = nlohmann::json::parse(ctx.input_json());
+          return TaskOutcome::Success(
+              nlohmann::json{{"mw", data["input"]["mw"].get<int>() * 4}}.dump());
+        }},
+       {"submit", [&](TaskContext& ctx) {
+          const auto data = nlohmann::json::parse(ctx.input_json());
+          submit_input_had_forecast = data.contains("forecast") ? 1 : 0;
+          return TaskOutcome::Success(
+              nlohmann::json{{"order", "EX-1"}, {"key", ctx.idempotency_key()}}.dump());
+        }}});
   const auto started = Start(engine_, "bid-1", "two-step", R"({"mw": 25})");
   const v1::Run run = WaitClosed(engine_, "bid-1");
   ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.DebugString();
@@ -128,7 +131,8 @@ TEST_F(RunsTest, TwoStepRunCompletesWithACompleteOrderedHistory) {
 
 TEST_F(RunsTest, ListFiltersByStatusAndDefinitionAndPaginates) {
   ASSERT_TRUE(Register(engine_, SequenceDefinition("other", {{"s", "t"}})).ok());
-  for (int i = 0; i < 5; ++i) Start(engine_, "run-" + std::to_string(i), "two-step");
+  for (int i = 0; i < 5; ++i)
+    Start(engine_, "run-" + std::to_string(i), "two-step");
   Start(engine_, "other-1", "other");
   v1::CancelRunRequest cancel;
   cancel.set_workflow_id("run-2");
@@ -174,7 +178,8 @@ TEST_F(RunsTest, HistoryPagesCoverEveryEventOnce) {
   do {
     v1::GetHistoryResponse page;
     ASSERT_TRUE(engine_.workflows().GetHistory(Ctx().get(), request, &page).ok());
-    for (const auto& e : page.events()) seqs.push_back(e.sequence());
+    for (const auto& e : page.events())
+      seqs.push_back(e.sequence());
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
   EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));

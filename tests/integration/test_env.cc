@@ -87,7 +87,8 @@ engine::EngineConfig FastEngineConfig(const std::string& database_url) {
   return config;
 }
 
-TestEngine::TestEngine(const std::string& database_url) : TestEngine(FastEngineConfig(database_url)) {}
+TestEngine::TestEngine(const std::string& database_url)
+    : TestEngine(FastEngineConfig(database_url)) {}
 
 TestEngine::TestEngine(engine::EngineConfig config)
     : engine_(std::make_unique<engine::Engine>(std::move(config))) {
@@ -101,7 +102,9 @@ TestEngine::TestEngine(engine::EngineConfig config)
   workers_ = v1::WorkerService::NewStub(channel_);
 }
 
-TestEngine::~TestEngine() { engine_->Shutdown(Millis(2000)); }
+TestEngine::~TestEngine() {
+  engine_->Shutdown(Millis(2000));
+}
 
 std::unique_ptr<grpc::ClientContext> Ctx(std::chrono::milliseconds timeout) {
   auto c = std::make_unique<grpc::ClientContext>();
@@ -165,11 +168,13 @@ std::vector<v1::Event> History(TestEngine& e, const std::string& workflow_id) {
 
 std::vector<std::string> EventTypes(const std::vector<v1::Event>& events) {
   std::vector<std::string> types;
-  for (const auto& e : events) types.push_back(e.type());
+  for (const auto& e : events)
+    types.push_back(e.type());
   return types;
 }
 
-v1::Run WaitClosed(TestEngine& e, const std::string& workflow_id, std::chrono::milliseconds timeout) {
+v1::Run WaitClosed(TestEngine& e, const std::string& workflow_id,
+                   std::chrono::milliseconds timeout) {
   v1::Run run;
   const bool closed = Eventually(
       [&] {
@@ -191,7 +196,8 @@ v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::stri
   request.mutable_wait()->set_seconds(wait.count() / 1000);
   request.mutable_wait()->set_nanos(static_cast<int32_t>((wait.count() % 1000) * 1'000'000));
   v1::LeaseTasksResponse response;
-  const grpc::Status s = e.workers().LeaseTasks(Ctx(wait + std::chrono::seconds(5)).get(), request, &response);
+  const grpc::Status s =
+      e.workers().LeaseTasks(Ctx(wait + std::chrono::seconds(5)).get(), request, &response);
   EXPECT_TRUE(s.ok()) << "LeaseTasks: " << s.error_message();
   return response.tasks().empty() ? v1::LeasedTask() : response.tasks(0);
 }
@@ -230,7 +236,8 @@ InProcessWorker::InProcessWorker(TestEngine& engine, const std::string& identity
                                  const std::map<std::string, worker::Handler>& handlers,
                                  int concurrency)
     : worker_(InProcessOptions(engine, identity, concurrency)) {
-  for (const auto& [type, handler] : handlers) worker_.Register(type, handler);
+  for (const auto& [type, handler] : handlers)
+    worker_.Register(type, handler);
   thread_ = std::thread([this] {
     const Status s = worker_.Run();
     EXPECT_TRUE(s.ok()) << s.ToString();
@@ -242,14 +249,21 @@ InProcessWorker::~InProcessWorker() {
   thread_.join();
 }
 
-std::string WorkerBinary() { return GRIDFLOW_WORKER_BIN; }
-std::string CtlBinary() { return GRIDFLOW_CTL_BIN; }
-std::string EngineBinary() { return GRIDFLOW_ENGINE_BIN; }
+std::string WorkerBinary() {
+  return GRIDFLOW_WORKER_BIN;
+}
+std::string CtlBinary() {
+  return GRIDFLOW_CTL_BIN;
+}
+std::string EngineBinary() {
+  return GRIDFLOW_ENGINE_BIN;
+}
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
                            const std::string& stderr_path) {
   std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
   const int out = open(log_path.c_str(), flags, 0644);

@@ -10,16 +10,16 @@
 
 #include <chrono>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "engine/server/engine.h"
-#include "worker/worker.h"
 #include "gridflow/v1/worker_service.grpc.pb.h"
 #include "gridflow/v1/workflow_service.grpc.pb.h"
+#include "worker/worker.h"
 
 namespace gridflow::testing {
 
@@ -65,7 +65,8 @@ class TestEngine {
   std::unique_ptr<v1::WorkerService::Stub> workers_;
 };
 
-std::unique_ptr<grpc::ClientContext> Ctx(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+std::unique_ptr<grpc::ClientContext> Ctx(
+    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 bool Eventually(const std::function<bool()>& condition,

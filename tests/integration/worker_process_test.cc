@@ -17,18 +17,21 @@ namespace fs = std::filesystem;
 class WorkerProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gf-worker-test-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("gf-worker-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     const std::string extras =
         R"({"timeouts": {"start_to_close": "2m", "heartbeat": "1s"},
             "retry": {"max_attempts": 3, "initial_interval": "100ms"}})";
-    ASSERT_TRUE(Register(engine_, SequenceDefinition("dispatch", {{"setpoint", "setpoint"}}, extras)).ok());
+    ASSERT_TRUE(
+        Register(engine_, SequenceDefinition("dispatch", {{"setpoint", "setpoint"}}, extras)).ok());
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::unique_ptr<ChildProcess> StartWorker(const std::string& identity, const std::string& command) {
+  std::unique_ptr<ChildProcess> StartWorker(const std::string& identity,
+                                            const std::string& command) {
     return std::make_unique<ChildProcess>(
         std::vector<std::string>{WorkerBinary(), "--address", engine_.address(), "--queue", "q",
                                  "--identity", identity, "--poll-wait", "2s", "--shutdown-grace",
@@ -42,8 +45,9 @@ class WorkerProcessTest : public ::testing::Test {
 };
 
 TEST_F(WorkerProcessTest, ExternalCommandCompletesTheTask) {
-  auto worker = StartWorker("cmd-worker",
-                            R"(python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"mw": d["input"]["mw"], "asset": "bess-7"}))')");
+  auto worker = StartWorker(
+      "cmd-worker",
+      R"(python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"mw": d["input"]["mw"], "asset": "bess-7"}))')");
   Start(engine_, "act-1", "dispatch", R"({"mw": 12.5})");
   const v1::Run run = WaitClosed(engine_, "act-1");
   ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
@@ -84,9 +88,9 @@ TEST_F(WorkerProcessTest, KilledWorkersTaskCompletesOnAnotherWorker) {
 }
 
 TEST_F(WorkerProcessTest, SigtermReleasesARunningTaskForAnotherWorker) {
-  const std::string command =
-      "if [ \"$GRIDFLOW_LEASE_EPOCH\" = 1 ]; then touch " + (dir_ / "started").string() +
-      "; exec sleep 120; fi; echo '{\"ok\": true}'";
+  const std::string command = "if [ \"$GRIDFLOW_LEASE_EPOCH\" = 1 ]; then touch " +
+                              (dir_ / "started").string() +
+                              "; exec sleep 120; fi; echo '{\"ok\": true}'";
   auto leaving = StartWorker("leaving-worker", command);
   Start(engine_, "act-1", "dispatch", "{}");
   ASSERT_TRUE(Eventually([&] { return fs::exists(dir_ / "started"); }));

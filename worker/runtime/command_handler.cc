@@ -47,7 +47,8 @@ std::vector<std::string> ChildEnvironment(const TaskContext& ctx, const CommandO
     const size_t eq = entry.find('=');
     if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
-  for (const auto& [k, v] : options.environment) env[k] = v;
+  for (const auto& [k, v] : options.environment)
+    env[k] = v;
   const v1::LeasedTask& t = ctx.task();
   env["GRIDFLOW_TASK_ID"] = t.task_id();
   env["GRIDFLOW_TASK_TYPE"] = t.task_type();
@@ -61,13 +62,15 @@ std::vector<std::string> ChildEnvironment(const TaskContext& ctx, const CommandO
   env["GRIDFLOW_LEASE_EPOCH"] = std::to_string(t.lease_epoch());
   env["GRIDFLOW_IDEMPOTENCY_KEY"] = t.idempotency_key();
   std::vector<std::string> out;
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : env)
+    out.push_back(k + "=" + v);
   return out;
 }
 
 std::string Tail(const std::string& text, size_t n) {
   std::string trimmed = text;
-  while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r')) trimmed.pop_back();
+  while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r'))
+    trimmed.pop_back();
   return trimmed.size() <= n ? trimmed : "..." + trimmed.substr(trimmed.size() - n);
 }
 
@@ -89,14 +92,16 @@ TaskOutcome FailureFromOutput(int exit_code, const std::string& out, const std::
 
 }  // namespace
 
-TaskOutcome RunCommand(const std::string& command, TaskContext& ctx, const CommandOptions& options) {
+TaskOutcome RunCommand(const std::string& command, TaskContext& ctx,
+                       const CommandOptions& options) {
   Pipe in, out, err;
   if (!MakePipe(&in) || !MakePipe(&out) || !MakePipe(&err)) {
     return TaskOutcome::Failure("gridflow.CommandSpawnFailed", std::strerror(errno));
   }
   const std::vector<std::string> env_strings = ChildEnvironment(ctx, options);
   std::vector<char*> envp;
-  for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const auto& e : env_strings)
+    envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
 
@@ -187,22 +192,26 @@ TaskOutcome RunCommand(const std::string& command, TaskContext& ctx, const Comma
   kill(-pid, SIGKILL);  // leftovers of the group (background children)
 
   if (too_large) {
-    return TaskOutcome::Failure("gridflow.OutputTooLarge",
-                                "the command wrote more than " +
-                                    std::to_string(options.max_output_bytes) + " bytes");
+    return TaskOutcome::Failure(
+        "gridflow.OutputTooLarge",
+        "the command wrote more than " + std::to_string(options.max_output_bytes) + " bytes");
   }
-  if (ctx.cancel_requested()) return TaskOutcome::Cancelled("the command was stopped: run cancelled");
+  if (ctx.cancel_requested())
+    return TaskOutcome::Cancelled("the command was stopped: run cancelled");
   if (WIFSIGNALED(wstatus)) {
-    return TaskOutcome::Failure("CommandKilled", "the command was killed by signal " +
-                                                     std::to_string(WTERMSIG(wstatus)) +
-                                                     (stderr_text.empty() ? "" : ": " + Tail(stderr_text, kMaxMessageBytes)));
+    return TaskOutcome::Failure(
+        "CommandKilled",
+        "the command was killed by signal " + std::to_string(WTERMSIG(wstatus)) +
+            (stderr_text.empty() ? "" : ": " + Tail(stderr_text, kMaxMessageBytes)));
   }
   const int code = WEXITSTATUS(wstatus);
   if (code != 0) return FailureFromOutput(code, stdout_text, stderr_text);
-  const std::string result = stdout_text.find_first_not_of(" \t\r\n") == std::string::npos ? "" : stdout_text;
+  const std::string result =
+      stdout_text.find_first_not_of(" \t\r\n") == std::string::npos ? "" : stdout_text;
   if (!result.empty() && !nlohmann::json::accept(result)) {
-    return TaskOutcome::Failure("gridflow.InvalidResult",
-                                "the command exited 0 but its stdout is not JSON: " + Tail(result, 200));
+    return TaskOutcome::Failure(
+        "gridflow.InvalidResult",
+        "the command exited 0 but its stdout is not JSON: " + Tail(result, 200));
   }
   return TaskOutcome::Success(result);
 }

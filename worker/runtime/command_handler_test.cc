@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 namespace gridflow::worker {

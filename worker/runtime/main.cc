@@ -2,13 +2,15 @@
 // heartbeats and graceful shutdown. See worker/runtime/command_handler.h for the command protocol.
 //
 //   gridflow-worker --address localhost:7233 --queue trading
-//                   --handler forecast='python3 handlers/forecast.py' --handler submit_bid=./submit.sh
-#include <CLI/CLI.hpp>
+//                   --handler forecast='python3 handlers/forecast.py' --handler
+//                   submit_bid=./submit.sh
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <thread>
 
+#include "common/cli_flags.h"
 #include "common/duration.h"
 #include "common/logging.h"
 #include "common/termination_signals.h"
@@ -17,14 +19,11 @@
 
 int main(int argc, char** argv) {
   gridflow::BlockTerminationSignals();  // before any thread exists
-  std::signal(SIGPIPE, SIG_IGN);         // commands may close their stdin early
+  std::signal(SIGPIPE, SIG_IGN);        // commands may close their stdin early
 
   gridflow::worker::WorkerOptions options;
   std::vector<std::string> handler_specs;
-  std::string log_level = "info";
-  std::string log_format = "text";
-  std::string poll_wait = gridflow::FormatDuration(options.poll_wait);
-  std::string shutdown_grace = gridflow::FormatDuration(options.shutdown_grace);
+  gridflow::LoggingFlags logging;
   gridflow::worker::CommandOptions command_options;
 
   CLI::App app{"gridflow-worker: runs Gridflow tasks as external commands"};
@@ -45,33 +44,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--identity", options.identity, "worker identity (default host:pid)")
       ->envname("GRIDFLOW_WORKER_IDENTITY");
-  app.add_option("--poll-wait", poll_wait, "longest long-poll")->capture_default_str();
-  app.add_option("--shutdown-grace", shutdown_grace,
-                 "on SIGTERM, how long running tasks may finish before their leases are released")
-      ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->envname("GRIDFLOW_LOG_LEVEL")
-      ->capture_default_str();
-  app.add_option("--log-format", log_format, "text or json")
-      ->envname("GRIDFLOW_LOG_FORMAT")
-      ->capture_default_str();
+  gridflow::AddDurationFlag(app, "--poll-wait", &options.poll_wait, "longest long-poll");
+  gridflow::AddDurationFlag(app, "--shutdown-grace", &options.shutdown_grace,
+                            "on SIGTERM, how long running tasks may finish before their leases "
+                            "are released");
+  gridflow::AddLoggingFlags(app, &logging);
   CLI11_PARSE(app, argc, argv);
 
-  if (gridflow::Status s = gridflow::ConfigureLogging("worker", log_level, log_format); !s.ok()) {
+  if (gridflow::Status s = gridflow::ConfigureLogging("worker", logging.level, logging.format);
+      !s.ok()) {
     std::fprintf(stderr, "gridflow-worker: %s\n", s.message().c_str());
     return 2;
   }
-  for (const auto& [flag, text, out] :
-       {std::tuple{"--poll-wait", poll_wait, &options.poll_wait},
-        std::tuple{"--shutdown-grace", shutdown_grace, &options.shutdown_grace}}) {
-    const auto d = gridflow::ParseDuration(text);
-    if (!d) {
-      std::fprintf(stderr, "gridflow-worker: %s: '%s' is not a duration\n", flag, text.c_str());
-      return 2;
-    }
-    *out = *d;
-  }
-
   gridflow::worker::Worker worker(options);
   for (const std::string& spec : handler_specs) {
     const size_t eq = spec.find('=');
@@ -80,9 +64,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     const std::string command = spec.substr(eq + 1);
-    worker.Register(spec.substr(0, eq), [command, command_options](gridflow::worker::TaskContext& ctx) {
-      return gridflow::worker::RunCommand(command, ctx, command_options);
-    });
+    worker.Register(spec.substr(0, eq),
+                    [command, command_options](gridflow::worker::TaskContext& ctx) {
+                      return gridflow::worker::RunCommand(command, ctx, command_options);
+                    });
   }
 
   std::atomic<bool> stopped{false};

@@ -10,7 +10,7 @@
 namespace gridflow::persistence {
 namespace {
 
-enum class Failure { kRetryOnSameConnection, kRetryOnNewConnection, kFatal };
+enum class Failure { kRetryOnSameConnection, kRetryOnNewConnection, kBadData, kFatal };
 
 // SQLSTATE classes: 40001 serialization_failure, 40P01 deadlock_detected, 08 connection exception,
 // 57P01..03 server shutting down / crashed / not yet accepting, 25006 read-only (a standby).
@@ -21,7 +21,13 @@ Failure Classify(const pqxx::sql_error& e) {
       state == "25006") {
     return Failure::kRetryOnNewConnection;
   }
+  // Class 22 (data exception): a value the caller sent that PostgreSQL cannot store.
+  if (state.rfind("22", 0) == 0) return Failure::kBadData;
   return Failure::kFatal;
+}
+
+std::string FirstLine(const std::string& text) {
+  return text.substr(0, text.find('\n'));
 }
 
 }  // namespace
@@ -69,6 +75,9 @@ Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBo
           lease.MarkBroken();
           last_error = e.what();
           break;
+        case Failure::kBadData:
+          return Status::InvalidArgument(std::string("the database refused a value: ") +
+                                         FirstLine(e.what()));
         case Failure::kFatal:
           spdlog::error("transaction {} failed: SQLSTATE {}: {}", name, e.sqlstate(), e.what());
           return Status::Internal("database error in " + std::string(name) + " (SQLSTATE " +

@@ -9,8 +9,8 @@
 //     transaction);
 //   - a connection lost during COMMIT leaves the outcome unknown: UNAVAILABLE, never a retry, since
 //     the first attempt may have committed;
-//   - the budget spent or the database unreachable: UNAVAILABLE; any other database error:
-//   INTERNAL.
+//   - a value PostgreSQL refuses (SQLSTATE class 22, data exception): INVALID_ARGUMENT;
+//   - the budget spent or the database unreachable: UNAVAILABLE; other database errors: INTERNAL.
 #pragma once
 
 #include <chrono>

@@ -63,7 +63,21 @@ Status RequestValidator::Json(const char* field, const std::string& text, bool a
     return Invalid(field, "is " + std::to_string(text.size()) + " bytes; the limit is " +
                               std::to_string(limits_.max_payload_bytes) + " bytes");
   }
-  if (!nlohmann::json::accept(text)) return Invalid(field, "is not valid JSON");
+  // PostgreSQL's jsonb cannot store U+0000; refuse it here rather than fail in the database.
+  bool has_nul = false;
+  const auto find_nul = [&has_nul](int, nlohmann::json::parse_event_t event,
+                                   nlohmann::json& value) {
+    if ((event == nlohmann::json::parse_event_t::value ||
+         event == nlohmann::json::parse_event_t::key) &&
+        value.is_string() && value.get_ref<const std::string&>().find('\0') != std::string::npos) {
+      has_nul = true;
+    }
+    return true;
+  };
+  if (nlohmann::json::parse(text, find_nul, /*allow_exceptions=*/false).is_discarded()) {
+    return Invalid(field, "is not valid JSON");
+  }
+  if (has_nul) return Invalid(field, "must not contain the character U+0000 (\\u0000)");
   return Status::Ok();
 }
 

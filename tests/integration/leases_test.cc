@@ -9,7 +9,7 @@ class LeasesTest : public ::testing::Test {
   // One task step with a short heartbeat timeout and quick retries.
   void RegisterStep(int max_attempts, const std::string& extra_retry = "") {
     const std::string extras =
-        R"({"timeouts": {"start_to_close": "30s", "heartbeat": "600ms"},
+        R"({"timeouts": {"start_to_close": "30s", "heartbeat": "1s"},
             "retry": {"max_attempts": )" +
         std::to_string(max_attempts) +
         R"(, "initial_interval": "50ms", "backoff_coefficient": 1.0)" + extra_retry + "}}";
@@ -67,7 +67,7 @@ TEST_F(LeasesTest, LeasedTaskCarriesWhatAHandlerNeeds) {
   EXPECT_EQ(task.task_type(), "submit");
   EXPECT_EQ(task.idempotency_key(), run.run_id() + ":submit");
   EXPECT_EQ(nlohmann::json::parse(task.input_json())["input"]["mw"], 5);
-  EXPECT_EQ(task.heartbeat_timeout().nanos(), 600'000'000);
+  EXPECT_EQ(task.heartbeat_timeout().seconds(), 1);
   EXPECT_EQ(db_.Query("SELECT lease_owner FROM tasks"), "w1");
   // Nothing else to lease: an empty answer after the wait.
   EXPECT_TRUE(LeaseOne(engine_, "q", "w2", std::chrono::milliseconds(300)).task_id().empty());

@@ -55,6 +55,7 @@ TEST_F(RunsTest, BadStartsAreRejectedAndChangeNothing) {
   const std::vector<Case> cases = {
       {"r1", "two-step", "{not json", grpc::StatusCode::INVALID_ARGUMENT,
        "input_json: is not valid JSON"},
+      {"r1", "two-step", R"({"a": "x\u0000y"})", grpc::StatusCode::INVALID_ARGUMENT, "U+0000"},
       {"r1", "no-such-definition", "{}", grpc::StatusCode::NOT_FOUND, "no-such-definition"},
       {"", "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT, "workflow_id: is required"},
       {"r\n1", "two-step", "{}", grpc::StatusCode::INVALID_ARGUMENT, "control characters"},

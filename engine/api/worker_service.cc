@@ -51,12 +51,13 @@ class LeaseReactor final : public grpc::ServerUnaryReactor {
       : dispatcher_(dispatcher), response_(response) {}
 
   void Start(LeaseRequest request, std::chrono::steady_clock::time_point deadline) {
-    lease_ = dispatcher_.Prepare(std::move(request), deadline,
-                                 [this](Status status, std::vector<persistence::TaskRow> tasks) {
-                                   for (const auto& task : tasks)
-                                     ToProto(task, response_->add_tasks());
-                                   Finish(ToGrpcStatus(status));
-                                 });
+    lease_ = dispatcher_.Prepare(
+        std::move(request), deadline,
+        [this](const Status& status, const std::vector<persistence::TaskRow>& tasks) {
+          for (const auto& task : tasks)
+            ToProto(task, response_->add_tasks());
+          Finish(ToGrpcStatus(status));
+        });
     dispatcher_.Submit(lease_);  // `this` may be gone once the answer was sent: touch nothing after
   }
 

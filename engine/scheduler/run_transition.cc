@@ -29,7 +29,7 @@ json& RunTransition::Data() {
   return *data_;
 }
 
-void RunTransition::Record(const char* type, const std::string& actor, json payload,
+void RunTransition::Record(const char* type, const std::string& actor, const json& payload,
                            const EventScope& scope) {
   persistence::EventRow e;
   e.seq = run_.last_event_seq + 1;

@@ -48,7 +48,7 @@ class RunTransition {
   const dsl::Definition& definition() const { return *definition_; }
 
   // Appends a history event; its sequence number is assigned now.
-  void Record(const char* type, const std::string& actor, nlohmann::json payload,
+  void Record(const char* type, const std::string& actor, const nlohmann::json& payload,
               const EventScope& scope = {});
 
   // Stores a completed step's output under its name in run data.

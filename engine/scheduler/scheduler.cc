@@ -195,7 +195,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
     persistence::MarkTaskFailed(tr.txn(), task.id, failure_json.dump());
     payload["will_retry"] = false;
     payload["reason"] = "the run is being cancelled";
-    tr.Record(event_type, actor, std::move(payload), ScopeOf(task));
+    tr.Record(event_type, actor, payload, ScopeOf(task));
     tr.FinishCancellation();
     return {};
   }
@@ -210,14 +210,14 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
     payload["next_attempt"] = task.attempt + 1;
     payload["retry_delay_ms"] = decision.delay.count();
     payload["retry_at"] = FormatRfc3339(retry_at);
-    tr.Record(event_type, actor, std::move(payload), ScopeOf(task));
+    tr.Record(event_type, actor, payload, ScopeOf(task));
     if (decision.delay.count() == 0) tr.NoteNewWork(task.queue);
     return {true, retry_at};
   }
   persistence::MarkTaskFailed(tr.txn(), task.id, failure_json.dump());
   payload["will_retry"] = false;
   payload["reason"] = decision.reason;
-  tr.Record(event_type, actor, std::move(payload), ScopeOf(task));
+  tr.Record(event_type, actor, payload, ScopeOf(task));
   tr.FailRun(run_failure, events::kEngineActor);
   spdlog::info("run={} task={} step={} failed for good: {} ({})", task.run_id, task.id, task.step,
                failure.error_type, decision.reason);

@@ -107,9 +107,9 @@ Status Engine::Start() {
   // Generous transport limit so that requests just over our own limits reach the validator and
   // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC
   // (RESOURCE_EXHAUSTED).
+  constexpr size_t kMiB = 1024 * 1024;
   const int max_message = static_cast<int>(
-      4 * std::max(config_.limits.max_payload_bytes, config_.limits.max_definition_bytes) +
-      1024 * 1024);
+      4 * std::max(config_.limits.max_payload_bytes, config_.limits.max_definition_bytes) + kMiB);
   builder.SetMaxReceiveMessageSize(max_message);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {

@@ -8,8 +8,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <nlohmann/json.hpp>
+#include <system_error>
 #include <vector>
 
 extern char** environ;
@@ -95,25 +95,32 @@ TaskOutcome FailureFromOutput(int exit_code, const std::string& out, const std::
 TaskOutcome RunCommand(const std::string& command, TaskContext& ctx,
                        const CommandOptions& options) {
   Pipe in, out, err;
-  if (!MakePipe(&in) || !MakePipe(&out) || !MakePipe(&err)) {
-    return TaskOutcome::Failure("gridflow.CommandSpawnFailed", std::strerror(errno));
-  }
+  const auto spawn_failed = [&](const char* what) {
+    const std::string reason = std::string(what) + ": " + std::generic_category().message(errno);
+    for (int* fd : {&in.read, &in.write, &out.read, &out.write, &err.read, &err.write})
+      Close(*fd);
+    return TaskOutcome::Failure("gridflow.CommandSpawnFailed", reason);
+  };
+  if (!MakePipe(&in) || !MakePipe(&out) || !MakePipe(&err)) return spawn_failed("pipe");
   const std::vector<std::string> env_strings = ChildEnvironment(ctx, options);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (const auto& e : env_strings)
     envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
 
   const pid_t pid = fork();
-  if (pid < 0) return TaskOutcome::Failure("gridflow.CommandSpawnFailed", std::strerror(errno));
+  if (pid < 0) return spawn_failed("fork");
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
     setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);  // undo the worker's blocked termination signals
-    signal(SIGPIPE, SIG_DFL);
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigaction(SIGPIPE, &default_action, nullptr);  // the worker ignores it; the command must not
     dup2(in.read, STDIN_FILENO);
     dup2(out.write, STDOUT_FILENO);
     dup2(err.write, STDERR_FILENO);

@@ -1,8 +1,13 @@
 // Workflow definitions: the JSON document users register, parsed and fully validated.
-// The format is documented in docs/dsl.md. Parse() either returns a Definition that the scheduler
-// can run without further checks, or INVALID_ARGUMENT naming the path of the first problem
+// The format is documented in docs/dsl.md. Parse() either returns a Definition the engine can run
+// without further checks, or INVALID_ARGUMENT naming the path of the first problem
 // ("steps[2].retry.max_attempts: must be between 1 and 100"). Unknown fields are errors, so a
 // typo never silently changes behaviour. Pure: no I/O.
+//
+// Structure: a definition is a tree of blocks. The top-level `steps` is block 0; a parallel
+// step's branches and a foreach step's body are blocks of their own. Within a block steps run in
+// sequence (following `next`, choices and branch targets, which stay inside the block); a block
+// ends when a step has no successor. Step names are unique across the whole definition.
 #pragma once
 
 #include <memory>
@@ -16,41 +21,101 @@
 
 #include "common/duration.h"
 #include "common/status.h"
+#include "engine/dsl/expression.h"
 #include "engine/dsl/retry_policy.h"
+#include "engine/dsl/template.h"
 
 namespace gridflow::dsl {
 
-enum class StepKind { kTask, kSucceed, kFail };
+enum class StepKind {
+  kTask,
+  kTimer,
+  kWaitSignal,
+  kChoice,
+  kParallel,
+  kForeach,
+  kChild,
+  kSucceed,
+  kFail
+};
 
 std::string_view StepKindName(StepKind kind);
 
+// What a task step (or a compensation) runs.
 struct TaskSpec {
   std::string task_type;
   std::string task_queue = "default";
   RetryPolicy retry;
   Millis start_to_close{300'000};
   std::optional<Millis> heartbeat_timeout;
+  Template input;  // absent: the whole scope
 };
 
-struct FailSpec {
-  std::string error_type = "WorkflowFailed";
-  std::string message;
+struct Choice {
+  Expression when;
+  std::string next;
+};
+
+struct Branch {
+  std::string name;
+  int block = 0;
 };
 
 struct Step {
   std::string name;
   StepKind kind = StepKind::kTask;
-  // The step that follows on success; empty means the run completes after this step.
+  std::string path;  // "steps[3].branches[1].steps[0]", for messages
+  int block = 0;     // the block this step belongs to
+  // The successor on success within the block; empty at the end of the block.
   std::string next;
-  TaskSpec task;  // kTask only
-  FailSpec fail;  // kFail only
+
+  // kTask
+  TaskSpec task;
+  std::optional<Expression> deadline;  // an instant
+  std::string on_deadline;             // empty: a missed deadline fails the run
+  std::optional<TaskSpec> compensate;
+
+  // kTimer: one of the two
+  std::optional<Millis> duration;
+  std::optional<Expression> until;  // an instant
+
+  // kWaitSignal
+  std::string signal;
+  std::optional<Millis> timeout;
+  std::optional<Expression> timeout_at;
+  std::string on_timeout;  // empty: a timeout fails the run
+
+  // kChoice
+  std::vector<Choice> choices;
+  std::string default_next;  // empty: no match fails the run
+
+  // kParallel
+  std::vector<Branch> branches;
+  bool join_first = false;
+
+  // kForeach
+  std::optional<Expression> items;
+  int max_concurrency = 10;
+  int body_block = -1;
+  Template output;  // per iteration; absent: the iteration's last step output
+
+  // kChild (input in task.input)
+  std::string child_definition;
+  int child_version = 0;
+
+  // kSucceed: the run's (or branch's, or iteration's) result; absent: the run data
+  Template result;
+
+  // kFail
+  std::string error_type = "WorkflowFailed";
+  Template message;  // a string, or an expression giving one
 };
 
 class Definition {
  public:
-  // Limits on what a definition may contain.
   static constexpr size_t kMaxSteps = 1000;
   static constexpr int kMaxAttempts = 100;
+  static constexpr int kMaxConcurrency = 1000;
 
   static Status Parse(std::string_view json_text, Definition* out);
   static Status FromJson(const nlohmann::json& doc, Definition* out);
@@ -58,24 +123,29 @@ class Definition {
   const std::string& name() const { return name_; }
   int version() const { return version_; }
   const std::vector<Step>& steps() const { return steps_; }
-  const Step& first_step() const { return steps_.front(); }
+  // The first step of a block (block 0: the definition's first step).
+  const Step& FirstStepOf(int block) const { return steps_[blocks_[block].front()]; }
+  const Step& first_step() const { return FirstStepOf(0); }
   // nullptr when there is no step of that name.
   const Step* FindStep(std::string_view name) const;
-  // The step after `step` completes successfully; nullptr when the run completes instead.
+  // The step after `step` succeeds; nullptr at the end of its block.
   const Step* Next(const Step& step) const;
   // The document in canonical form (keys sorted, no insignificant white space).
   const std::string& canonical_json() const { return canonical_json_; }
 
  private:
+  friend class DefinitionParser;
+
   std::string name_;
   int version_ = 0;
   std::vector<Step> steps_;
+  std::vector<std::vector<size_t>> blocks_;  // step indices per block, in document order
   std::unordered_map<std::string, size_t> index_;
   std::string canonical_json_;
 };
 
-// Names of definitions, steps, task types and queues: a letter, then letters, digits, '_', '-',
-// '.'; at most 128 characters.
+// Names of definitions, steps, task types, queues, signals and error types: a letter, then
+// letters, digits, '_', '-', '.'; at most 128 characters.
 bool IsValidName(std::string_view name);
 
 }  // namespace gridflow::dsl

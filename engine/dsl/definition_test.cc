@@ -114,8 +114,9 @@ TEST(Definition, RejectsInvalidDefinitionsNamingThePath) {
        "steps[0].name: 'input' is reserved"},
       {"duplicate step name", [](json& d) { d["steps"][2]["name"] = "forecast"; },
        "steps[2].name: duplicate step name 'forecast' (first used by steps[0])"},
-      {"unknown kind", [](json& d) { d["steps"][1]["kind"] = "timer"; },
-       "steps[1].kind: unknown step kind 'timer' (supported: task, succeed, fail)"},
+      {"unknown kind", [](json& d) { d["steps"][1]["kind"] = "sleep"; },
+       "steps[1].kind: unknown step kind 'sleep' (supported: task, timer, wait_signal, choice, "
+       "parallel, foreach, child, succeed, fail)"},
       {"missing kind", [](json& d) { d["steps"][1].erase("kind"); }, "steps[1].kind: is required"},
       {"missing task_type", [](json& d) { d["steps"][0].erase("task_type"); },
        "steps[0].task_type: is required"},
@@ -128,9 +129,10 @@ TEST(Definition, RejectsInvalidDefinitionsNamingThePath) {
       {"empty next", [](json& d) { d["steps"][2]["next"] = ""; },
        "steps[2].next: must name a step"},
       {"cycle", [](json& d) { d["steps"][2]["next"] = "forecast"; },
-       "steps[0]: the steps form a cycle (forecast -> optimise -> submit -> forecast)"},
+       "steps[0]: the steps form a cycle without a wait (forecast -> optimise -> submit -> "
+       "forecast)"},
       {"self loop", [](json& d) { d["steps"][0]["next"] = "forecast"; },
-       "steps[0]: the steps form a cycle (forecast -> forecast)"},
+       "steps[0]: the steps form a cycle without a wait (forecast -> forecast)"},
       {"unreachable", [](json& d) { d["steps"][0]["next"] = "submit"; },
        "steps[1]: step 'optimise' is unreachable"},
       {"max_attempts zero", [](json& d) { d["steps"][1]["retry"]["max_attempts"] = 0; },
@@ -189,6 +191,136 @@ TEST(Definition, AcceptsNamesAtTheirLimits) {
   EXPECT_FALSE(IsValidName(""));
   EXPECT_FALSE(IsValidName("_x"));
   EXPECT_FALSE(IsValidName("a/b"));
+}
+
+}  // namespace
+}  // namespace gridflow::dsl
+
+namespace gridflow::dsl {
+namespace {
+
+// Every step kind, nested: the shape of a day-ahead bid with fan-out and a fallback.
+json FullDefinition() {
+  return json::parse(R"json({
+    "name": "full", "version": 1,
+    "steps": [
+      {"name": "wait_for_forecast", "kind": "wait_signal", "signal": "forecast_ready",
+       "timeout": "2h", "on_timeout": "fallback"},
+      {"name": "per_quarter_hour", "kind": "foreach",
+       "items": "quarter_hours($/input/delivery_day, 'Europe/Berlin')", "max_concurrency": 8,
+       "steps": [
+         {"name": "price_qh", "kind": "task", "task_type": "price", "input": {"qh": "=$/item"}}
+       ],
+       "output": "=$/price_qh"},
+      {"name": "submit", "kind": "task", "task_type": "submit_bid",
+       "deadline": "time_add(gate_closure('EPEX-DE-LU', $/input/delivery_day), '-15m')",
+       "on_deadline": "fallback",
+       "compensate": {"task_type": "withdraw_bid", "input": {"order": "=$/submit/order_id"}}},
+      {"name": "route", "kind": "choice",
+       "choices": [{"when": "$/submit/accepted == true", "next": "both"}],
+       "default": "rejected"},
+      {"name": "both", "kind": "parallel", "join": "all", "next": "settle",
+       "branches": [
+         {"name": "nominate", "steps": [{"name": "nominate_task", "kind": "task", "task_type": "nominate"}]},
+         {"name": "report", "steps": [{"name": "report_task", "kind": "task", "task_type": "report"}]}
+       ]},
+      {"name": "settle", "kind": "child", "definition": "settlement", "version": 2,
+       "input": {"day": "=$/input/delivery_day"}, "next": "pause"},
+      {"name": "pause", "kind": "timer",
+       "until": "local_time(date_add($/input/delivery_day, 1), '06:00', 'Europe/Berlin')", "next": "done"},
+      {"name": "done", "kind": "succeed", "result": {"order": "=$/submit/order_id"}},
+      {"name": "fallback", "kind": "task", "task_type": "submit_default_bid", "next": "alert"},
+      {"name": "alert", "kind": "task", "task_type": "raise_alert", "next": "rejected"},
+      {"name": "rejected", "kind": "fail", "error_type": "BidRejected", "message": "=concat('bid for ', $/input/delivery_day, ' rejected')"}
+    ]})json");
+}
+
+TEST(DefinitionV1, ParsesEveryStepKind) {
+  Definition def;
+  const Status s = Definition::FromJson(FullDefinition(), &def);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(def.FindStep("wait_for_forecast")->kind, StepKind::kWaitSignal);
+  EXPECT_EQ(def.FindStep("wait_for_forecast")->timeout, Millis(7'200'000));
+  const Step* foreach_step = def.FindStep("per_quarter_hour");
+  EXPECT_EQ(foreach_step->max_concurrency, 8);
+  EXPECT_EQ(def.FirstStepOf(foreach_step->body_block).name, "price_qh");
+  EXPECT_EQ(def.Next(*def.FindStep("price_qh")), nullptr);  // end of the iteration's block
+  EXPECT_TRUE(def.FindStep("submit")->compensate.has_value());
+  EXPECT_EQ(def.FindStep("submit")->compensate->task_type, "withdraw_bid");
+  EXPECT_EQ(def.FindStep("route")->choices.size(), 1u);
+  EXPECT_EQ(def.FindStep("both")->branches.size(), 2u);
+  EXPECT_FALSE(def.FindStep("both")->join_first);
+  EXPECT_EQ(def.FindStep("settle")->child_version, 2);
+  EXPECT_EQ(def.Next(*def.FindStep("fallback"))->name, "alert");
+  EXPECT_EQ(def.FindStep("nominate_task")->path, "steps[4].branches[0].steps[0]");
+}
+
+TEST(DefinitionV1, RejectsProblemsInNewStepKinds) {
+  const std::vector<std::pair<std::function<void(json&)>, std::string>> cases = {
+      {[](json& d) { d["steps"][6]["duration"] = "1h"; },
+       "steps[6]: a timer needs exactly one of duration and until"},
+      {[](json& d) { d["steps"][6].erase("until"); },
+       "steps[6]: a timer needs exactly one of duration and until"},
+      {[](json& d) { d["steps"][0].erase("timeout"); },
+       "steps[0].on_timeout: needs a timeout or timeout_at"},
+      {[](json& d) { d["steps"][0]["signal"] = "bad signal"; },
+       "steps[0].signal: 'bad signal' is not a valid name"},
+      {[](json& d) { d["steps"][3]["choices"][0]["when"] = "$/submit/accepted =="; },
+       "steps[3].choices[0].when: column 21: unexpected end of expression"},
+      {[](json& d) { d["steps"][3]["choices"][0]["next"] = "nominate_task"; },
+       "steps[3].choices[0].next: 'nominate_task' is in another block"},
+      {[](json& d) { d["steps"][3]["default"] = "nowhere"; },
+       "steps[3].default: names no step: 'nowhere'"},
+      {[](json& d) { d["steps"][4]["join"] = "any"; },
+       "steps[4].join: must be \"all\" or \"first\""},
+      {[](json& d) { d["steps"][4]["branches"][1]["name"] = "nominate"; },
+       "steps[4].branches[1].name: duplicate branch name 'nominate'"},
+      {[](json& d) { d["steps"][4]["branches"][1]["steps"][0]["name"] = "submit"; },
+       "steps[4].branches[1].steps[0].name: duplicate step name 'submit' (first used by steps[2])"},
+      {[](json& d) { d["steps"][1]["max_concurrency"] = 0; },
+       "steps[1].max_concurrency: must be an integer between 1 and 1000"},
+      {[](json& d) {
+         d["steps"][1]["items"] = "quarter_hours($/input/delivery_day, 'Europe/Berlln')";
+       },
+       "steps[1].items: column 37: quarter_hours(): unknown time zone 'Europe/Berlln'"},
+      {[](json& d) { d["steps"][2]["deadline"] = "time_add(now(), 'soon')"; },
+       "steps[2].deadline: column 17: time_add(): 'soon' is not a duration"},
+      {[](json& d) {
+         d["steps"][2]["input"] = {{"x", "=frob($/a)"}};
+       },
+       "steps[2].input/x: column 1: unknown function 'frob'"},
+      {[](json& d) { d["steps"][2]["compensate"]["retries"] = 1; },
+       "steps[2].compensate.retries: unknown field"},
+      {[](json& d) { d["steps"][5]["definition"] = "full"; },
+       "steps[5].definition: a definition cannot start itself as a child"},
+      {[](json& d) { d["steps"][1]["steps"][0]["name"] = "item"; },
+       "steps[1].steps[0].name: 'item' is reserved"},
+      {[](json& d) { d["steps"][1]["steps"] = json::array(); },
+       "steps[1].steps: must be a non-empty array"},
+      // A loop is fine with a wait in it, and refused without one.
+      {[](json& d) { d["steps"][9]["next"] = "fallback"; },
+       "steps[8]: the steps form a cycle without a wait (fallback -> alert -> fallback)"},
+  };
+  for (const auto& [mutate, expected] : cases) {
+    json doc = FullDefinition();
+    mutate(doc);
+    Definition def;
+    const Status s = Definition::FromJson(doc, &def);
+    EXPECT_EQ(s.message().rfind(expected, 0), 0u)
+        << "expected \"" << expected << "\", got \"" << s.message() << "\"";
+  }
+}
+
+TEST(DefinitionV1, LoopsWithAWaitAreAllowed) {
+  Definition def;
+  const Status s = Definition::Parse(R"json({"name": "poll", "version": 1, "steps": [
+      {"name": "check", "kind": "task", "task_type": "check_metering"},
+      {"name": "ready", "kind": "choice", "choices": [{"when": "$/check/complete", "next": "done"}],
+       "default": "later"},
+      {"name": "later", "kind": "timer", "duration": "15m", "next": "check"},
+      {"name": "done", "kind": "succeed"}]})json",
+                                     &def);
+  EXPECT_TRUE(s.ok()) << s.message();
 }
 
 }  // namespace

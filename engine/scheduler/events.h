@@ -16,6 +16,22 @@ inline constexpr const char* kRunCancelRequested = "RunCancelRequested";
 inline constexpr const char* kRunCompleted = "RunCompleted";
 inline constexpr const char* kRunFailed = "RunFailed";
 inline constexpr const char* kRunCancelled = "RunCancelled";
+inline constexpr const char* kTimerStarted = "TimerStarted";
+inline constexpr const char* kTimerFired = "TimerFired";
+inline constexpr const char* kSignalWaitStarted = "SignalWaitStarted";
+inline constexpr const char* kSignalConsumed = "SignalConsumed";
+inline constexpr const char* kSignalTimedOut = "SignalTimedOut";
+inline constexpr const char* kDeadlinePassed = "DeadlinePassed";
+inline constexpr const char* kChoiceMade = "ChoiceMade";
+inline constexpr const char* kParallelStarted = "ParallelStarted";
+inline constexpr const char* kBranchCompleted = "BranchCompleted";
+inline constexpr const char* kParallelCompleted = "ParallelCompleted";
+inline constexpr const char* kForeachStarted = "ForeachStarted";
+inline constexpr const char* kForeachCompleted = "ForeachCompleted";
+inline constexpr const char* kChildRunStarted = "ChildRunStarted";
+inline constexpr const char* kChildRunClosed = "ChildRunClosed";
+inline constexpr const char* kCompensationStarted = "CompensationStarted";
+inline constexpr const char* kCompensationFailed = "CompensationFailed";
 
 // The actor of events that are the engine's own decisions (lease expiry, run completion).
 inline constexpr const char* kEngineActor = "engine";

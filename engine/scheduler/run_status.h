@@ -8,6 +8,7 @@ namespace gridflow::engine {
 namespace run_status {
 inline constexpr std::string_view kRunning = "RUNNING";
 inline constexpr std::string_view kCancelling = "CANCELLING";
+inline constexpr std::string_view kCompensating = "COMPENSATING";
 inline constexpr std::string_view kCompleted = "COMPLETED";
 inline constexpr std::string_view kFailed = "FAILED";
 inline constexpr std::string_view kCancelled = "CANCELLED";

@@ -1,0 +1,663 @@
+#include "engine/scheduler/interpreter.h"
+
+#include <algorithm>
+
+#include "engine/dsl/time_functions.h"
+#include "engine/scheduler/events.h"
+#include "engine/scheduler/run_status.h"
+
+namespace gridflow::engine {
+
+using dsl::Step;
+using dsl::StepKind;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kRootFrame = "0";
+constexpr const char* kCompensationFrame = "compensation";
+// Actions one transition may take; only a definition bug (a loop through immediate steps,
+// e.g. consuming a flood of stored signals) gets near it.
+constexpr int kMaxActions = 100'000;
+
+const char* Engine() {
+  return events::kEngineActor;
+}
+
+EventScope At(const Step& step) {
+  return EventScope{step.name, {}, {}};
+}
+
+}  // namespace
+
+json RunFailure::ToJson() const {
+  json j = {{"step", step}, {"error_type", error_type}, {"message", message}, {"attempt", attempt}};
+  if (!details.is_null()) j["details"] = details;
+  return j;
+}
+
+Interpreter::Interpreter(const dsl::Definition& definition, const RunIdentity& run,
+                         std::string status, RunState& state, json& data, RunEffects& effects)
+    : definition_(definition),
+      run_(run),
+      status_(std::move(status)),
+      state_(state),
+      data_(data),
+      effects_(effects) {}
+
+// ---- events from outside ----
+
+void Interpreter::Start() {
+  Frame root;
+  root.id = kRootFrame;
+  state_.frames[root.id] = root;
+  queue_.push_back({Action::Kind::kEnter, root.id, definition_.first_step().name});
+  Drain();
+}
+
+void Interpreter::TaskCompleted(const std::string& frame_id, int64_t activation,
+                                const json& result) {
+  Frame* f = FindFrame(frame_id);
+  if (f == nullptr || f->wait.kind != "task" || f->wait.activation != activation) return;  // stale
+  if (f->wait.has_timer) effects_.CancelTimers(f->id, activation);
+  StepSucceeded(*f, *definition_.FindStep(f->step), result);
+  Drain();
+}
+
+void Interpreter::TaskFailed(const std::string& frame_id, int64_t activation,
+                             const RunFailure& failure) {
+  Frame* f = FindFrame(frame_id);
+  if (f == nullptr || f->wait.kind != "task" || f->wait.activation != activation) return;
+  Fail(failure);
+  Drain();
+}
+
+void Interpreter::TimerFired(const std::string& frame_id, int64_t activation,
+                             const std::string& kind) {
+  Frame* f = FindFrame(frame_id);
+  if (f == nullptr || f->wait.activation != activation || !running()) return;
+  const Step& step = *definition_.FindStep(f->step);
+  if (kind == "timer" && f->wait.kind == "timer") {
+    effects_.Record(events::kTimerFired, Engine(), json::object(), At(step));
+    StepSucceeded(*f, step, {{"fired_at", FormatRfc3339(effects_.Now())}});
+  } else if (kind == "signal_timeout" && f->wait.kind == "signal") {
+    effects_.Record(events::kSignalTimedOut, Engine(), {{"signal", step.signal}}, At(step));
+    if (!step.on_timeout.empty()) {
+      queue_.push_back({Action::Kind::kEnter, f->id, step.on_timeout});
+    } else {
+      Fail({step.name, "gridflow.SignalTimeout", "no signal '" + step.signal + "' arrived in time",
+            nullptr, 0});
+    }
+  } else if (kind == "deadline" && f->wait.kind == "task") {
+    effects_.Record(events::kDeadlinePassed, Engine(), {{"next", step.on_deadline}}, At(step));
+    effects_.CancelTask(f->id, activation);
+    if (!step.on_deadline.empty()) {
+      queue_.push_back({Action::Kind::kEnter, f->id, step.on_deadline});
+    } else {
+      Fail({step.name, "gridflow.DeadlineExceeded", "the step did not complete before its deadline",
+            nullptr, 0});
+    }
+  }
+  Drain();
+}
+
+void Interpreter::SignalArrived(const std::string& name) {
+  std::vector<Frame*> waiting;
+  for (auto& [id, frame] : state_.frames) {
+    if (frame.wait.kind == "signal" && frame.wait.signal == name) waiting.push_back(&frame);
+  }
+  std::sort(waiting.begin(), waiting.end(),
+            [](const Frame* a, const Frame* b) { return a->wait.activation < b->wait.activation; });
+  for (Frame* f : waiting) {
+    const Step& step = *definition_.FindStep(f->step);
+    const auto signal = effects_.TakeSignal(name, step.name);
+    if (!signal) break;
+    if (f->wait.has_timer) effects_.CancelTimers(f->id, f->wait.activation);
+    effects_.Record(events::kSignalConsumed, Engine(),
+                    {{"signal", name}, {"signal_id", signal->id}, {"sent_by", signal->sent_by}},
+                    At(step));
+    StepSucceeded(*f, step, signal->payload);
+  }
+  Drain();
+}
+
+void Interpreter::ChildRunClosed(const std::string& frame_id, int64_t activation,
+                                 std::string_view status, const json& result, const json& failure) {
+  Frame* f = FindFrame(frame_id);
+  if (f == nullptr || f->wait.kind != "child_run" || f->wait.activation != activation) return;
+  const Step& step = *definition_.FindStep(f->step);
+  effects_.Record(events::kChildRunClosed, Engine(),
+                  {{"workflow_id", f->wait.child_workflow_id}, {"status", status}}, At(step));
+  if (status == run_status::kCompleted) {
+    StepSucceeded(*f, step, result);
+  } else {
+    std::string message =
+        "child run '" + f->wait.child_workflow_id + "' ended " + std::string(status);
+    if (failure.is_object() && failure.contains("message")) {
+      message += ": " + failure.value("message", "");
+    }
+    Fail({step.name, "gridflow.ChildRunFailed", message, failure, 0});
+  }
+  Drain();
+}
+
+void Interpreter::CompensationCompleted(int64_t activation) {
+  Unwinding& u = state_.unwinding;
+  if (!u.active || u.activation != activation) return;
+  --u.next;
+  NextCompensation();
+}
+
+void Interpreter::CompensationFailed(int64_t activation, const RunFailure& failure) {
+  Unwinding& u = state_.unwinding;
+  if (!u.active || u.activation != activation) return;
+  effects_.Record(events::kCompensationFailed, Engine(), {{"failure", failure.ToJson()}},
+                  EventScope{failure.step, {}, {}});
+  u.failed_compensations.push_back(failure.ToJson());
+  --u.next;
+  NextCompensation();
+}
+
+void Interpreter::Cancel(const std::string& requested_by, const std::string& reason) {
+  if (!running()) return;
+  state_.cancel_requested_by = requested_by;
+  state_.cancel_reason = reason;
+  effects_.Record(events::kRunCancelRequested, requested_by, {{"reason", reason}}, {});
+  CancelFrame(kRootFrame);
+  queue_.clear();
+  status_ = run_status::kCancelling;
+  effects_.SetStatus(status_);
+  ExecutingTaskFinished();
+}
+
+void Interpreter::ExecutingTaskFinished() {
+  if (status_ == run_status::kCancelling && effects_.CountExecutingTasks() == 0)
+    FinishCancellation();
+}
+
+// ---- the step machine ----
+
+void Interpreter::Drain() {
+  int actions = 0;
+  while (!queue_.empty()) {
+    const Action action = queue_.front();
+    queue_.pop_front();
+    if (!running()) continue;
+    if (++actions > kMaxActions) {
+      Fail({action.step, "gridflow.StepLimit",
+            "the run took more than " + std::to_string(kMaxActions) + " steps in one transition",
+            nullptr, 0});
+      continue;
+    }
+    if (action.kind == Action::Kind::kEnter) {
+      Enter(action.frame, action.step);
+    } else {
+      FrameEnded(action.frame);
+    }
+  }
+}
+
+void Interpreter::Enter(const std::string& frame_id, const std::string& step_name) {
+  Frame* frame = FindFrame(frame_id);
+  if (frame == nullptr) return;
+  const Step& step = *definition_.FindStep(step_name);
+  frame->step = step.name;
+  frame->wait = Wait{};
+  ++frame->visits[step.name];
+  EnterStep(*frame, step);
+}
+
+bool Interpreter::EnterStep(Frame& f, const Step& step) {
+  switch (step.kind) {
+    case StepKind::kTask: {
+      json input;
+      if (!EvalTemplate(f, step, step.task.input, "input", &input)) return false;
+      TimePoint deadline{};
+      if (step.deadline) {
+        if (!EvalInstant(f, step, *step.deadline, "deadline", &deadline)) return false;
+        if (deadline <= effects_.Now()) {
+          effects_.Record(events::kDeadlinePassed, Engine(),
+                          {{"deadline", FormatRfc3339(deadline)},
+                           {"before_start", true},
+                           {"next", step.on_deadline}},
+                          At(step));
+          if (!step.on_deadline.empty()) {
+            queue_.push_back({Action::Kind::kEnter, f.id, step.on_deadline});
+          } else {
+            Fail({step.name, "gridflow.DeadlineExceeded",
+                  "the deadline " + FormatRfc3339(deadline) + " had passed before the step started",
+                  nullptr, 0});
+          }
+          return false;
+        }
+      }
+      f.wait.kind = "task";
+      f.wait.activation = NextActivation();
+      f.wait.has_timer = step.deadline.has_value();
+      effects_.ScheduleTask(
+          {f.id, f.wait.activation, step.name, &step.task, input, Key(f, step.name), false});
+      if (step.deadline) {
+        effects_.StartTimer({f.id, f.wait.activation, step.name, "deadline", deadline});
+      }
+      return false;
+    }
+    case StepKind::kTimer: {
+      TimePoint at =
+          effects_.Now() + std::chrono::duration_cast<Micros>(step.duration.value_or(Millis(0)));
+      if (step.until && !EvalInstant(f, step, *step.until, "until", &at)) return false;
+      f.wait.kind = "timer";
+      f.wait.activation = NextActivation();
+      effects_.StartTimer({f.id, f.wait.activation, step.name, "timer", at});
+      effects_.Record(events::kTimerStarted, Engine(), {{"fire_at", FormatRfc3339(at)}}, At(step));
+      return false;
+    }
+    case StepKind::kWaitSignal: {
+      f.wait.kind = "signal";
+      f.wait.signal = step.signal;
+      f.wait.activation = NextActivation();
+      if (const auto signal = effects_.TakeSignal(step.signal, step.name)) {
+        effects_.Record(
+            events::kSignalConsumed, Engine(),
+            {{"signal", step.signal}, {"signal_id", signal->id}, {"sent_by", signal->sent_by}},
+            At(step));
+        StepSucceeded(f, step, signal->payload);
+        return true;
+      }
+      json payload = {{"signal", step.signal}};
+      if (step.timeout || step.timeout_at) {
+        TimePoint at =
+            effects_.Now() + std::chrono::duration_cast<Micros>(step.timeout.value_or(Millis(0)));
+        if (step.timeout_at && !EvalInstant(f, step, *step.timeout_at, "timeout_at", &at))
+          return false;
+        f.wait.has_timer = true;
+        effects_.StartTimer({f.id, f.wait.activation, step.name, "signal_timeout", at});
+        payload["timeout_at"] = FormatRfc3339(at);
+      }
+      effects_.Record(events::kSignalWaitStarted, Engine(), payload, At(step));
+      return false;
+    }
+    case StepKind::kChoice: {
+      const dsl::EvalContext scope = Scope(f);
+      for (size_t i = 0; i < step.choices.size(); ++i) {
+        json matched;
+        const Status s = step.choices[i].when.Evaluate(scope, &matched);
+        const std::string field = "choices[" + std::to_string(i) + "].when";
+        if (!s.ok() || !matched.is_boolean()) {
+          Fail({step.name, "gridflow.ExpressionError",
+                field + ": " +
+                    (s.ok() ? "must give true or false, not " + std::string(matched.type_name())
+                            : s.message()),
+                nullptr, 0});
+          return false;
+        }
+        if (matched.get<bool>()) {
+          effects_.Record(events::kChoiceMade, Engine(),
+                          {{"choice", i}, {"next", step.choices[i].next}}, At(step));
+          queue_.push_back({Action::Kind::kEnter, f.id, step.choices[i].next});
+          return true;
+        }
+      }
+      if (step.default_next.empty()) {
+        Fail({step.name, "gridflow.NoChoiceMatched", "no choice matched and there is no default",
+              nullptr, 0});
+        return false;
+      }
+      effects_.Record(events::kChoiceMade, Engine(),
+                      {{"choice", "default"}, {"next", step.default_next}}, At(step));
+      queue_.push_back({Action::Kind::kEnter, f.id, step.default_next});
+      return true;
+    }
+    case StepKind::kParallel: {
+      f.wait.kind = "branches";
+      f.wait.activation = NextActivation();
+      f.wait.outputs = json::object();
+      json names = json::array();
+      for (const dsl::Branch& branch : step.branches)
+        names.push_back(branch.name);
+      effects_.Record(events::kParallelStarted, Engine(),
+                      {{"branches", names}, {"join", step.join_first ? "first" : "all"}}, At(step));
+      const std::string parent_id = f.id;
+      for (const dsl::Branch& branch : step.branches) {
+        Frame& child = NewFrame(*FindFrame(parent_id), branch.block, "");
+        child.branch = branch.name;
+        FindFrame(parent_id)->wait.frames.push_back(child.id);
+        queue_.push_back(
+            {Action::Kind::kEnter, child.id, definition_.FirstStepOf(branch.block).name});
+      }
+      return false;
+    }
+    case StepKind::kForeach: {
+      json items;
+      const Status s = step.items->Evaluate(Scope(f), &items);
+      if (!s.ok() || !items.is_array()) {
+        Fail({step.name, "gridflow.ExpressionError",
+              "items: " + (s.ok() ? "must give an array, not " + std::string(items.type_name())
+                                  : s.message()),
+              nullptr, 0});
+        return false;
+      }
+      effects_.Record(events::kForeachStarted, Engine(),
+                      {{"items", items.size()}, {"max_concurrency", step.max_concurrency}},
+                      At(step));
+      if (items.empty()) {
+        effects_.Record(events::kForeachCompleted, Engine(), {{"items", 0}}, At(step));
+        StepSucceeded(f, step, json::array());
+        return true;
+      }
+      f.wait.kind = "foreach";
+      f.wait.activation = NextActivation();
+      f.wait.outputs = json::array();
+      for (size_t i = 0; i < items.size(); ++i)
+        f.wait.outputs.push_back(nullptr);
+      f.wait.items = std::move(items);
+      StartIterations(f.id, step);
+      return false;
+    }
+    case StepKind::kChild: {
+      json input;
+      if (!EvalTemplate(f, step, step.task.input, "input", &input)) return false;
+      f.wait.kind = "child_run";
+      f.wait.activation = NextActivation();
+      const int64_t visit = f.visits[step.name];
+      f.wait.child_workflow_id = run_.workflow_id + "/" + step.name + f.key +
+                                 (visit > 1 ? "#" + std::to_string(visit) : "");
+      std::string child_run_id;
+      const Status s =
+          effects_.StartChildRun({f.id, f.wait.activation, step.name, f.wait.child_workflow_id,
+                                  step.child_definition, step.child_version, input},
+                                 &child_run_id);
+      if (!s.ok()) {
+        Fail({step.name, "gridflow.ChildStartFailed", s.message(), nullptr, 0});
+        return false;
+      }
+      f.wait.child_run_id = child_run_id;
+      effects_.Record(events::kChildRunStarted, Engine(),
+                      {{"workflow_id", f.wait.child_workflow_id},
+                       {"run_id", child_run_id},
+                       {"definition", step.child_definition}},
+                      At(step));
+      return false;
+    }
+    case StepKind::kSucceed: {
+      json result = f.parent.empty() ? data_ : f.last_output;
+      if (step.result.present() && !EvalTemplate(f, step, step.result, "result", &result))
+        return false;
+      if (f.parent.empty()) {
+        Close(std::string(run_status::kCompleted), result, nullptr);
+      } else {
+        f.last_output = result;
+        f.step.clear();
+        queue_.push_back({Action::Kind::kFrameEnded, f.id, ""});
+      }
+      return true;
+    }
+    case StepKind::kFail: {
+      json message = "";
+      if (step.message.present() && !EvalTemplate(f, step, step.message, "message", &message))
+        return false;
+      Fail({step.name, step.error_type,
+            message.is_string() ? message.get<std::string>() : message.dump(), nullptr, 0});
+      return false;
+    }
+  }
+  return false;
+}
+
+void Interpreter::StartIterations(const std::string& frame_id, const Step& step) {
+  while (true) {
+    Frame* f = FindFrame(frame_id);
+    if (f == nullptr || static_cast<int>(f->wait.frames.size()) >= step.max_concurrency ||
+        f->wait.next_item >= static_cast<int64_t>(f->wait.items.size())) {
+      return;
+    }
+    const int64_t index = f->wait.next_item++;
+    json locals = Locals(*f) != nullptr ? *Locals(*f) : json::object();
+    locals["item"] = f->wait.items[static_cast<size_t>(index)];
+    locals["index"] = index;
+    Frame& child = NewFrame(*f, step.body_block, "[" + std::to_string(index) + "]");
+    child.index = index;
+    child.locals = std::move(locals);
+    FindFrame(frame_id)->wait.frames.push_back(child.id);
+    queue_.push_back(
+        {Action::Kind::kEnter, child.id, definition_.FirstStepOf(step.body_block).name});
+  }
+}
+
+void Interpreter::StepSucceeded(Frame& f, const Step& step, const json& output) {
+  const json value = output;  // `output` may live in f.wait, which is reset below
+  SetOutput(f, step.name, value);
+  f.last_output = value;
+  if (step.kind == StepKind::kTask && step.compensate) {
+    json input;
+    if (!EvalTemplate(f, step, step.compensate->input, "compensate.input", &input)) return;
+    state_.compensations.push_back({step.name, input, Key(f, step.name)});
+  }
+  f.wait = Wait{};
+  if (const Step* next = definition_.Next(step)) {
+    queue_.push_back({Action::Kind::kEnter, f.id, next->name});
+  } else {
+    f.step.clear();
+    queue_.push_back({Action::Kind::kFrameEnded, f.id, ""});
+  }
+}
+
+void Interpreter::FrameEnded(const std::string& frame_id) {
+  Frame* f = FindFrame(frame_id);
+  if (f == nullptr) return;
+  if (f->parent.empty()) {
+    Close(std::string(run_status::kCompleted), data_, nullptr);
+    return;
+  }
+  const std::string parent_id = f->parent;
+  Frame* parent = FindFrame(parent_id);
+  if (parent == nullptr) return;
+  const Step& step = *definition_.FindStep(parent->step);
+  json output = f->last_output;
+  if (parent->wait.kind == "foreach" && step.output.present() &&
+      !EvalTemplate(*f, step, step.output, "output", &output)) {
+    return;
+  }
+  const std::string branch = f->branch;
+  const int64_t index = f->index;
+  state_.frames.erase(frame_id);
+  parent = FindFrame(parent_id);
+  auto& running = parent->wait.frames;
+  running.erase(std::remove(running.begin(), running.end(), frame_id), running.end());
+
+  if (parent->wait.kind == "branches") {
+    parent->wait.outputs[branch] = output;
+    effects_.Record(events::kBranchCompleted, Engine(), {{"branch", branch}}, At(step));
+    if (step.join_first) {
+      const std::vector<std::string> others = parent->wait.frames;
+      for (const std::string& other : others)
+        CancelFrame(other);
+      parent = FindFrame(parent_id);
+      parent->wait.frames.clear();
+    }
+    if (parent->wait.frames.empty()) {
+      effects_.Record(events::kParallelCompleted, Engine(), json::object(), At(step));
+      StepSucceeded(*parent, step, parent->wait.outputs);
+    }
+  } else if (parent->wait.kind == "foreach") {
+    parent->wait.outputs[static_cast<size_t>(index)] = output;
+    ++parent->wait.done;
+    StartIterations(parent_id, step);
+    parent = FindFrame(parent_id);
+    if (parent->wait.done == static_cast<int64_t>(parent->wait.items.size())) {
+      effects_.Record(events::kForeachCompleted, Engine(), {{"items", parent->wait.done}},
+                      At(step));
+      StepSucceeded(*parent, step, parent->wait.outputs);
+    }
+  }
+}
+
+void Interpreter::CancelFrame(const std::string& frame_id) {
+  Frame* f = FindFrame(frame_id);
+  if (f == nullptr) return;
+  const Wait wait = f->wait;
+  if (wait.kind == "task") effects_.CancelTask(frame_id, wait.activation);
+  if (wait.has_timer || wait.kind == "timer") effects_.CancelTimers(frame_id, wait.activation);
+  for (const std::string& child : wait.frames)
+    CancelFrame(child);
+  if (wait.kind == "child_run") {
+    effects_.CancelChildRun(wait.child_run_id, "its parent run stopped waiting for it");
+  }
+  state_.frames.erase(frame_id);
+}
+
+// ---- ending ----
+
+void Interpreter::Fail(const RunFailure& failure) {
+  if (!running()) return;
+  CancelFrame(kRootFrame);
+  queue_.clear();
+  if (!state_.compensations.empty()) {
+    StartUnwinding(std::string(run_status::kFailed), failure.ToJson());
+  } else {
+    Close(std::string(run_status::kFailed), nullptr, failure.ToJson());
+  }
+}
+
+void Interpreter::FinishCancellation() {
+  if (!state_.compensations.empty()) {
+    StartUnwinding(std::string(run_status::kCancelled), nullptr);
+  } else {
+    Close(std::string(run_status::kCancelled), nullptr, nullptr);
+  }
+}
+
+void Interpreter::StartUnwinding(const std::string& outcome, const json& failure) {
+  Unwinding& u = state_.unwinding;
+  u.active = true;
+  u.outcome = outcome;
+  u.failure = failure;
+  u.next = static_cast<int64_t>(state_.compensations.size()) - 1;
+  status_ = run_status::kCompensating;
+  effects_.SetStatus(status_);
+  json steps = json::array();
+  for (auto it = state_.compensations.rbegin(); it != state_.compensations.rend(); ++it) {
+    steps.push_back(it->step);
+  }
+  effects_.Record(events::kCompensationStarted, Engine(), {{"outcome", outcome}, {"steps", steps}},
+                  {});
+  NextCompensation();
+}
+
+void Interpreter::NextCompensation() {
+  Unwinding& u = state_.unwinding;
+  if (u.next < 0) {
+    json failure = u.failure;
+    if (!u.failed_compensations.empty() && failure.is_object()) {
+      failure["compensation_failures"] = u.failed_compensations;
+    }
+    Close(u.outcome, nullptr, failure);
+    return;
+  }
+  const Compensation& c = state_.compensations[static_cast<size_t>(u.next)];
+  const Step& step = *definition_.FindStep(c.step);
+  u.activation = NextActivation();
+  effects_.ScheduleTask({kCompensationFrame, u.activation, c.step, &*step.compensate, c.input,
+                         c.key + ":compensate", true});
+}
+
+void Interpreter::Close(const std::string& status, const json& result, const json& failure) {
+  status_ = status;
+  state_.frames.clear();
+  state_.unwinding.active = false;
+  queue_.clear();
+  if (status == run_status::kCompleted) {
+    effects_.Record(events::kRunCompleted, Engine(), {{"result", result}}, {});
+  } else if (status == run_status::kFailed) {
+    effects_.Record(events::kRunFailed, Engine(), {{"failure", failure}},
+                    EventScope{failure.value("step", ""), {}, {}});
+  } else {
+    const std::string by =
+        state_.cancel_requested_by.empty() ? Engine() : state_.cancel_requested_by;
+    effects_.Record(events::kRunCancelled, by,
+                    {{"requested_by", by}, {"reason", state_.cancel_reason}}, {});
+  }
+  effects_.CloseRun(status, result, failure);
+}
+
+// ---- helpers ----
+
+Frame* Interpreter::FindFrame(const std::string& id) {
+  const auto it = state_.frames.find(id);
+  return it == state_.frames.end() ? nullptr : &it->second;
+}
+
+Frame& Interpreter::NewFrame(const Frame& parent, int block, const std::string& key_suffix) {
+  Frame frame;
+  frame.id = std::to_string(state_.next_frame++);
+  frame.block = block;
+  frame.parent = parent.id;
+  frame.key = parent.key + key_suffix;
+  const std::string id = frame.id;
+  state_.frames[id] = std::move(frame);
+  return state_.frames[id];
+}
+
+const json* Interpreter::Locals(const Frame& frame) const {
+  const Frame* f = &frame;
+  while (f != nullptr) {
+    if (f->locals.is_object()) return &f->locals;
+    if (f->parent.empty()) return nullptr;
+    const auto it = state_.frames.find(f->parent);
+    f = it == state_.frames.end() ? nullptr : &it->second;
+  }
+  return nullptr;
+}
+
+dsl::EvalContext Interpreter::Scope(const Frame& frame) const {
+  dsl::EvalContext context;
+  context.scope = &data_;
+  context.overlay = Locals(frame);
+  context.now = effects_.Now();
+  return context;
+}
+
+void Interpreter::SetOutput(Frame& frame, const std::string& step, const json& output) {
+  Frame* f = &frame;
+  while (f != nullptr) {
+    if (f->locals.is_object()) {
+      f->locals[step] = output;
+      return;
+    }
+    f = f->parent.empty() ? nullptr : FindFrame(f->parent);
+  }
+  data_[step] = output;
+}
+
+std::string Interpreter::Key(const Frame& frame, const std::string& step) const {
+  const auto visits = frame.visits.find(step);
+  const int64_t visit = visits == frame.visits.end() ? 1 : visits->second;
+  return run_.run_id + ":" + step + frame.key + (visit > 1 ? "#" + std::to_string(visit) : "");
+}
+
+bool Interpreter::EvalTemplate(const Frame& frame, const Step& step, const dsl::Template& t,
+                               const char* field, json* out) {
+  const Status s = t.Evaluate(Scope(frame), out);
+  if (s.ok()) return true;
+  Fail(
+      {step.name, "gridflow.ExpressionError", std::string(field) + ": " + s.message(), nullptr, 0});
+  return false;
+}
+
+bool Interpreter::EvalInstant(const Frame& frame, const Step& step, const dsl::Expression& e,
+                              const char* field, TimePoint* out) {
+  json value;
+  const Status s = e.Evaluate(Scope(frame), &value);
+  std::optional<TimePoint> instant;
+  if (s.ok() && value.is_string()) instant = dsl::ParseInstant(value.get<std::string>());
+  if (instant) {
+    *out = *instant;
+    return true;
+  }
+  Fail({step.name, "gridflow.ExpressionError",
+        std::string(field) + ": " +
+            (s.ok() ? "must give an RFC 3339 instant, not " + value.dump() : s.message()),
+        nullptr, 0});
+  return false;
+}
+
+}  // namespace gridflow::engine

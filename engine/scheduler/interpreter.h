@@ -1,0 +1,106 @@
+// Interpreter: advances one run of a definition in reaction to one event (start, a task outcome,
+// a timer, a signal, a child run's end, cancellation), until every frame waits again or the run
+// ends. It reads and changes RunState and the run data, and acts only through RunEffects, so it
+// runs inside the run's transaction in the engine and against a fake in unit tests.
+//
+// Step semantics are documented in docs/dsl.md; failures that no step handles fail the run, which
+// first runs the compensations of completed steps in reverse order (saga), then closes.
+// Not thread-safe; lives for one transition.
+#pragma once
+
+#include <deque>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/dsl/definition.h"
+#include "engine/scheduler/run_effects.h"
+#include "engine/scheduler/run_state.h"
+
+namespace gridflow::engine {
+
+struct RunFailure {
+  std::string step;
+  std::string error_type;
+  std::string message;
+  nlohmann::json details;  // null when none
+  int attempt = 0;
+
+  nlohmann::json ToJson() const;
+};
+
+struct RunIdentity {
+  std::string run_id;
+  std::string workflow_id;
+};
+
+class Interpreter {
+ public:
+  Interpreter(const dsl::Definition& definition, const RunIdentity& run, std::string status,
+              RunState& state, nlohmann::json& data, RunEffects& effects);
+
+  // The run's status after the calls so far (RUNNING, CANCELLING, COMPENSATING, or closed).
+  const std::string& status() const { return status_; }
+
+  void Start();
+  void TaskCompleted(const std::string& frame, int64_t activation, const nlohmann::json& result);
+  // The task failed for good (no retry left, or not retryable).
+  void TaskFailed(const std::string& frame, int64_t activation, const RunFailure& failure);
+  void TimerFired(const std::string& frame, int64_t activation, const std::string& kind);
+  void SignalArrived(const std::string& name);
+  void ChildRunClosed(const std::string& frame, int64_t activation, std::string_view status,
+                      const nlohmann::json& result, const nlohmann::json& failure);
+  void CompensationCompleted(int64_t activation);
+  void CompensationFailed(int64_t activation, const RunFailure& failure);
+  void Cancel(const std::string& requested_by, const std::string& reason);
+  // While CANCELLING: a task that was executing reported; the run ends when none is left.
+  void ExecutingTaskFinished();
+
+ private:
+  struct Action {
+    enum class Kind { kEnter, kFrameEnded };
+    Kind kind;
+    std::string frame;
+    std::string step;
+  };
+
+  void Drain();
+  void Enter(const std::string& frame_id, const std::string& step_name);
+  // Returns true when the step completed at once (the frame goes on), false when it waits.
+  bool EnterStep(Frame& frame, const dsl::Step& step);
+  void StartIterations(const std::string& frame_id, const dsl::Step& step);
+  void StepSucceeded(Frame& frame, const dsl::Step& step, const nlohmann::json& output);
+  void FrameEnded(const std::string& frame_id);
+  void Fail(const RunFailure& failure);
+  void CancelFrame(const std::string& frame_id);
+  void FinishCancellation();
+  void StartUnwinding(const std::string& outcome, const nlohmann::json& failure);
+  void NextCompensation();
+  void Close(const std::string& status, const nlohmann::json& result,
+             const nlohmann::json& failure);
+
+  bool running() const { return status_ == "RUNNING"; }
+  Frame* FindFrame(const std::string& id);
+  Frame& NewFrame(const Frame& parent, int block, const std::string& key_suffix);
+  int64_t NextActivation() { return state_.next_activation++; }
+  dsl::EvalContext Scope(const Frame& frame) const;
+  const nlohmann::json* Locals(const Frame& frame) const;
+  void SetOutput(Frame& frame, const std::string& step, const nlohmann::json& output);
+  std::string Key(const Frame& frame, const std::string& step) const;
+  // Evaluation helpers: on failure they fail the run and return false.
+  bool EvalTemplate(const Frame& frame, const dsl::Step& step, const dsl::Template& t,
+                    const char* field, nlohmann::json* out);
+  bool EvalInstant(const Frame& frame, const dsl::Step& step, const dsl::Expression& e,
+                   const char* field, TimePoint* out);
+
+  const dsl::Definition& definition_;
+  const RunIdentity run_;
+  std::string status_;
+  RunState& state_;
+  nlohmann::json& data_;
+  RunEffects& effects_;
+  std::deque<Action> queue_;
+};
+
+}  // namespace gridflow::engine

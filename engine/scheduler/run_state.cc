@@ -1,0 +1,30 @@
+#include "engine/scheduler/run_state.h"
+
+namespace gridflow::engine {
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Wait, kind, activation, has_timer, signal, frames,
+                                                outputs, items, next_item, done, child_run_id,
+                                                child_workflow_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Frame, id, block, parent, branch, index, key, step,
+                                                wait, locals, last_output, visits)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Compensation, step, input, key)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Unwinding, active, outcome, failure, next,
+                                                activation, failed_compensations)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunState, next_activation, next_frame, frames,
+                                                compensations, unwinding, cancel_requested_by,
+                                                cancel_reason)
+
+nlohmann::json ToJson(const RunState& state) {
+  return state;
+}
+
+Status FromJson(const nlohmann::json& doc, RunState* state) {
+  try {
+    *state = doc.is_null() ? RunState{} : doc.get<RunState>();
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("unreadable run state: ") + e.what());
+  }
+}
+
+}  // namespace gridflow::engine

@@ -5,6 +5,7 @@
 // new primary. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -70,6 +71,13 @@ class ConnectionPool {
   int size() const { return options_.size; }
   int in_use() const;
 
+  // Test-only clock: every transaction from now on sees gf_now() moved by `offset` (a session
+  // setting applied by Transact). Production engines never set it.
+  void SetClockOffset(std::chrono::milliseconds offset) { clock_offset_ms_ = offset.count(); }
+  std::chrono::milliseconds clock_offset() const {
+    return std::chrono::milliseconds(clock_offset_ms_.load());
+  }
+
  private:
   void Release(std::unique_ptr<pqxx::connection> c, bool broken);
 
@@ -79,6 +87,7 @@ class ConnectionPool {
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   int open_ = 0;  // idle + borrowed + being opened
   int borrowed_ = 0;
+  std::atomic<int64_t> clock_offset_ms_{0};
 };
 
 }  // namespace gridflow::persistence

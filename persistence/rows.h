@@ -38,6 +38,10 @@ struct RunRow {
   TimePoint created_at;
   TimePoint updated_at;
   std::optional<TimePoint> closed_at;
+  std::string state_json = "{}";  // the interpreter's RunState
+  std::optional<std::string> parent_run_id;
+  std::optional<std::string> parent_frame;
+  std::optional<int64_t> parent_activation;
 };
 
 struct EventRow {
@@ -66,6 +70,9 @@ struct NewTask {
   int max_attempts = 1;
   int64_t start_to_close_ms = 0;
   std::optional<int64_t> heartbeat_timeout_ms;
+  std::string frame = "0";
+  int64_t activation = 0;
+  std::string kind = "step";  // or "compensation"
 };
 
 struct TaskRow {
@@ -90,6 +97,10 @@ struct TaskRow {
   std::optional<TimePoint> lease_expires_at;
   std::optional<TimePoint> attempt_deadline;
   TimePoint not_before;
+  std::string frame = "0";
+  int64_t activation = 0;
+  std::string kind = "step";
+  bool cancel_requested = false;
   // Computed against gf_now() when the row was read.
   bool lease_expired = false;
   bool attempt_overdue = false;
@@ -103,6 +114,25 @@ struct SignalRow {
   std::optional<std::string> dedup_id;
   std::string sent_by;
   TimePoint received_at;
+};
+
+struct TimerRow {
+  int64_t id = 0;
+  std::string run_id;
+  std::string frame;
+  int64_t activation = 0;
+  std::string step;
+  std::string kind;  // timer, signal_timeout, deadline
+  TimePoint fire_at;
+  std::string state;  // PENDING, FIRED, CANCELLED
+};
+
+struct MessageRow {
+  int64_t id = 0;
+  std::string run_id;
+  std::string kind;  // child_closed, cancel
+  std::string payload_json;
+  bool processed = false;
 };
 
 struct MemberRow {

@@ -12,11 +12,13 @@ namespace {
 constexpr const char* kColumns =
     "id::text, namespace, workflow_id, definition_name, definition_version, status, input::text, "
     "$DATA, current_step, result::text, failure::text, started_by, cancel_requested_by, "
-    "cancel_reason, last_event_seq, created_at, updated_at, closed_at";
+    "cancel_reason, last_event_seq, created_at, updated_at, closed_at, $STATE, "
+    "parent_run_id::text, parent_frame, parent_activation";
 
 std::string Columns(bool with_data) {
   std::string cols = kColumns;
   cols.replace(cols.find("$DATA"), 5, with_data ? "data::text" : "NULL::text");
+  cols.replace(cols.find("$STATE"), 6, with_data ? "state::text" : "NULL::text");
   return cols;
 }
 
@@ -40,6 +42,10 @@ RunRow ReadRun(const pqxx::row& r) {
   run.created_at = Timestamp(r[15]);
   run.updated_at = Timestamp(r[16]);
   run.closed_at = OptionalTimestamp(r[17]);
+  if (!r[18].is_null()) run.state_json = r[18].as<std::string>();
+  run.parent_run_id = OptionalText(r[19]);
+  run.parent_frame = OptionalText(r[20]);
+  if (!r[21].is_null()) run.parent_activation = r[21].as<int64_t>();
   return run;
 }
 
@@ -54,8 +60,9 @@ void PrepareRunStatements(pqxx::connection& c) {
   const std::string cols = Columns(true);
   c.prepare("run_insert",
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
-            "status, input, data, started_by) "
-            "VALUES (gen_random_uuid(), $1, $2, $3, $4, 'RUNNING', $5::jsonb, $6::jsonb, $7) "
+            "status, input, data, started_by, parent_run_id, parent_frame, parent_activation) "
+            "VALUES (gen_random_uuid(), $1, $2, $3, $4, 'RUNNING', $5::jsonb, $6::jsonb, $7, "
+            "$8::uuid, $9, $10) "
             "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
                 cols);
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
@@ -68,7 +75,8 @@ void PrepareRunStatements(pqxx::connection& c) {
   c.prepare("run_update",
             "UPDATE runs SET status = $2, data = $3::jsonb, current_step = $4, "
             "result = $5::jsonb, failure = $6::jsonb, cancel_requested_by = $7, "
-            "cancel_reason = $9, last_event_seq = $8, row_version = row_version + 1, updated_at = "
+            "cancel_reason = $9, state = $10::jsonb, last_event_seq = $8, row_version = "
+            "row_version + 1, updated_at = "
             "gf_now(), "
             "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') "
             "THEN COALESCE(closed_at, gf_now()) END "
@@ -85,7 +93,8 @@ void PrepareRunStatements(pqxx::connection& c) {
 std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) {
   return First(txn.exec_prepared("run_insert", run.namespace_name, run.workflow_id,
                                  run.definition_name, run.definition_version, run.input_json,
-                                 run.data_json, run.started_by));
+                                 run.data_json, run.started_by, run.parent_run_id, run.parent_frame,
+                                 run.parent_activation));
 }
 
 std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,
@@ -116,7 +125,7 @@ std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string&
 void UpdateRun(pqxx::transaction_base& txn, const RunRow& run) {
   txn.exec_prepared("run_update", run.id, run.status, run.data_json, run.current_step,
                     run.result_json, run.failure_json, run.cancel_requested_by, run.last_event_seq,
-                    run.cancel_reason);
+                    run.cancel_reason, run.state_json);
 }
 
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {

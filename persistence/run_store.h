@@ -21,6 +21,9 @@ struct NewRun {
   std::string input_json;
   std::string data_json;
   std::string started_by;
+  std::optional<std::string> parent_run_id;  // child runs: the run waiting for this one
+  std::optional<std::string> parent_frame;
+  std::optional<int64_t> parent_activation;
 };
 
 // Inserts a RUNNING run, or returns nullopt when the workflow id is taken in the namespace.
@@ -41,8 +44,8 @@ std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,
 // FOR UPDATE SKIP LOCKED: nullopt also when another transaction holds the run.
 std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string& run_id);
 
-// Writes the mutable state of a locked run: status, data, current step, result, failure,
-// cancel_requested_by, last_event_seq. Sets closed_at when the status is final.
+// Writes the mutable state of a locked run: status, data, interpreter state, current step, result,
+// failure, cancellation, last_event_seq. Sets closed_at when the status is final.
 void UpdateRun(pqxx::transaction_base& txn, const RunRow& run);
 
 struct RunListFilter {

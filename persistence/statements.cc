@@ -9,6 +9,9 @@ void PrepareStatements(pqxx::connection& c) {
   PrepareTaskStatements(c);
   PrepareSignalStatements(c);
   PrepareMemberStatements(c);
+  PrepareTimerStatements(c);
+  PrepareMessageStatements(c);
+  PrepareClockStatements(c);
 }
 
 }  // namespace gridflow::persistence

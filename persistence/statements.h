@@ -15,5 +15,8 @@ void PrepareEventStatements(pqxx::connection& c);
 void PrepareTaskStatements(pqxx::connection& c);
 void PrepareSignalStatements(pqxx::connection& c);
 void PrepareMemberStatements(pqxx::connection& c);
+void PrepareTimerStatements(pqxx::connection& c);
+void PrepareMessageStatements(pqxx::connection& c);
+void PrepareClockStatements(pqxx::connection& c);
 
 }  // namespace gridflow::persistence

@@ -16,7 +16,7 @@ constexpr const char* kColumns =
     "(extract(epoch FROM t.heartbeat_timeout) * 1000)::bigint, t.lease_epoch, t.lease_owner, "
     "t.lease_expires_at, t.attempt_deadline, t.not_before, "
     "COALESCE(t.lease_expires_at <= gf_now(), false), COALESCE(t.attempt_deadline <= gf_now(), "
-    "false)";
+    "false), t.frame, t.activation, t.kind, t.cancel_requested";
 
 TaskRow ReadTask(const pqxx::row& r) {
   TaskRow t;
@@ -43,6 +43,10 @@ TaskRow ReadTask(const pqxx::row& r) {
   t.not_before = Timestamp(r[20]);
   t.lease_expired = r[21].as<bool>();
   t.attempt_overdue = r[22].as<bool>();
+  t.frame = r[23].as<std::string>();
+  t.activation = r[24].as<int64_t>();
+  t.kind = r[25].as<std::string>();
+  t.cancel_requested = r[26].as<bool>();
   return t;
 }
 
@@ -54,9 +58,9 @@ void PrepareTaskStatements(pqxx::connection& c) {
       "task_insert",
       "INSERT INTO tasks (run_id, namespace, workflow_id, definition_name, definition_version, "
       "queue, task_type, step, idempotency_key, input, state, max_attempts, start_to_close, "
-      "heartbeat_timeout) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, "
-      "'PENDING', $11, $12 * interval '1 millisecond', $13 * interval '1 millisecond') "
-      "RETURNING id");
+      "heartbeat_timeout, frame, activation, kind) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, "
+      "$9, $10::jsonb, 'PENDING', $11, $12 * interval '1 millisecond', "
+      "$13 * interval '1 millisecond', $14, $15, $16) RETURNING id");
   c.prepare(
       "task_claim",
       "WITH candidates AS ("
@@ -78,7 +82,7 @@ void PrepareTaskStatements(pqxx::connection& c) {
             "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
             "heartbeat_details = COALESCE($4::jsonb, t.heartbeat_details), updated_at = gf_now() "
             "WHERE t.id = $2 AND t.namespace = $1 AND t.lease_epoch = $3 AND t.state = 'LEASED' "
-            "RETURNING t.lease_expires_at, "
+            "RETURNING t.lease_expires_at, t.cancel_requested OR "
             "(SELECT r.status = 'CANCELLING' FROM runs r WHERE r.id = t.run_id)");
   c.prepare("task_complete",
             "UPDATE tasks SET state = 'COMPLETED', output = $2::jsonb, lease_expires_at = NULL, "
@@ -98,12 +102,20 @@ void PrepareTaskStatements(pqxx::connection& c) {
       "task_release",
       "UPDATE tasks SET state = 'PENDING', not_before = gf_now(), lease_owner = NULL, "
       "lease_expires_at = NULL, attempt_deadline = NULL, updated_at = gf_now() WHERE id = $1");
-  c.prepare("task_cancel_pending",
-            "UPDATE tasks t SET state = 'CANCELLED', updated_at = gf_now() "
-            "WHERE t.run_id = $1::uuid AND t.state = 'PENDING' RETURNING " +
+  c.prepare("task_cancel_activation",
+            "UPDATE tasks t SET state = CASE WHEN t.state = 'PENDING' THEN 'CANCELLED' "
+            "ELSE t.state END, cancel_requested = t.cancel_requested OR t.state = 'LEASED', "
+            "updated_at = gf_now() WHERE t.run_id = $1::uuid AND t.frame = $2 "
+            "AND t.activation = $3 AND t.state IN ('PENDING', 'LEASED') RETURNING " +
                 cols);
+  c.prepare(
+      "task_cancel_open",
+      "UPDATE tasks t SET state = 'CANCELLED', lease_expires_at = NULL, updated_at = gf_now() "
+      "WHERE t.run_id = $1::uuid AND t.state IN ('PENDING', 'LEASED') RETURNING " +
+          cols);
   c.prepare("task_count_leased",
-            "SELECT count(*) FROM tasks WHERE run_id = $1::uuid AND state = 'LEASED'");
+            "SELECT count(*) FROM tasks WHERE run_id = $1::uuid AND state = 'LEASED' "
+            "AND kind = 'step'");
   c.prepare("task_expired",
             "SELECT id, run_id::text FROM tasks WHERE state = 'LEASED' "
             "AND lease_expires_at <= gf_now() ORDER BY lease_expires_at LIMIT $1");
@@ -114,7 +126,8 @@ int64_t InsertTask(pqxx::transaction_base& txn, const NewTask& t) {
   return txn
       .exec_prepared1("task_insert", t.run_id, t.namespace_name, t.workflow_id, t.definition_name,
                       t.definition_version, t.queue, t.task_type, t.step, t.idempotency_key,
-                      t.input_json, t.max_attempts, t.start_to_close_ms, t.heartbeat_timeout_ms)[0]
+                      t.input_json, t.max_attempts, t.start_to_close_ms, t.heartbeat_timeout_ms,
+                      t.frame, t.activation, t.kind)[0]
       .as<int64_t>();
 }
 
@@ -175,12 +188,24 @@ void RequeueReleasedTask(pqxx::transaction_base& txn, int64_t task_id) {
   txn.exec_prepared("task_release", task_id);
 }
 
-std::vector<TaskRow> CancelPendingTasks(pqxx::transaction_base& txn, const std::string& run_id) {
+namespace {
+
+std::vector<TaskRow> ReadTasks(const pqxx::result& result) {
   std::vector<TaskRow> tasks;
-  for (const pqxx::row& r : txn.exec_prepared("task_cancel_pending", run_id)) {
+  for (const pqxx::row& r : result)
     tasks.push_back(ReadTask(r));
-  }
   return tasks;
+}
+
+}  // namespace
+
+std::vector<TaskRow> CancelActivationTasks(pqxx::transaction_base& txn, const std::string& run_id,
+                                           const std::string& frame, int64_t activation) {
+  return ReadTasks(txn.exec_prepared("task_cancel_activation", run_id, frame, activation));
+}
+
+std::vector<TaskRow> CancelOpenTasks(pqxx::transaction_base& txn, const std::string& run_id) {
+  return ReadTasks(txn.exec_prepared("task_cancel_open", run_id));
 }
 
 int CountLeasedTasks(pqxx::transaction_base& txn, const std::string& run_id) {

@@ -37,7 +37,7 @@ std::optional<TaskRow> LockTask(pqxx::transaction_base& txn, int64_t task_id);
 
 struct LeaseExtension {
   TimePoint lease_expires_at;
-  bool cancel_requested = false;  // the run is CANCELLING
+  bool cancel_requested = false;  // the run is CANCELLING, or no longer wants this task
 };
 
 // Extends the lease if the task is LEASED at `lease_epoch`; nullopt otherwise. `details_json`
@@ -57,8 +57,14 @@ TimePoint RequeueTaskForRetry(pqxx::transaction_base& txn, int64_t task_id, int6
 // Back to PENDING at once for the same attempt (the holder gave it up without an outcome).
 void RequeueReleasedTask(pqxx::transaction_base& txn, int64_t task_id);
 
-// Cancels the run's PENDING tasks; returns them as they were.
-std::vector<TaskRow> CancelPendingTasks(pqxx::transaction_base& txn, const std::string& run_id);
+// The run no longer wants the task of (frame, activation): a PENDING one is CANCELLED, a LEASED one
+// gets cancel_requested (its worker learns it by heartbeat). Returns the affected rows as they are
+// now.
+std::vector<TaskRow> CancelActivationTasks(pqxx::transaction_base& txn, const std::string& run_id,
+                                           const std::string& frame, int64_t activation);
+// The run closes: every PENDING or LEASED task of it is CANCELLED. Returns them as they are now.
+std::vector<TaskRow> CancelOpenTasks(pqxx::transaction_base& txn, const std::string& run_id);
+// Step tasks of the run leased by workers (compensations not counted).
 int CountLeasedTasks(pqxx::transaction_base& txn, const std::string& run_id);
 
 struct ExpiredLease {

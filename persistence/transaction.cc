@@ -12,13 +12,14 @@ namespace {
 
 enum class Failure { kRetryOnSameConnection, kRetryOnNewConnection, kBadData, kFatal };
 
-// SQLSTATE classes: 40001 serialization_failure, 40P01 deadlock_detected, 08 connection exception,
+// SQLSTATE classes: 40001 serialization_failure, 40P01 deadlock_detected, 08 connection exception
+// (but 08P01, a protocol violation, is a bug of ours and not retried),
 // 57P01..03 server shutting down / crashed / not yet accepting, 25006 read-only (a standby).
 Failure Classify(const pqxx::sql_error& e) {
   const std::string& state = e.sqlstate();
   if (state == "40001" || state == "40P01") return Failure::kRetryOnSameConnection;
-  if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03" ||
-      state == "25006") {
+  if ((state.rfind("08", 0) == 0 && state != "08P01") || state == "57P01" || state == "57P02" ||
+      state == "57P03" || state == "25006") {
     return Failure::kRetryOnNewConnection;
   }
   // Class 22 (data exception): a value the caller sent that PostgreSQL cannot store.
@@ -49,6 +50,10 @@ Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBo
     }
     try {
       pqxx::work txn(lease.connection(), std::string(name));
+      if (const auto offset = pool.clock_offset(); offset.count() != 0) {
+        txn.exec("SET LOCAL gridflow.clock_offset = '" + std::to_string(offset.count()) +
+                 " milliseconds'");
+      }
       Status status = body(txn);
       if (!status.ok()) {
         txn.abort();

@@ -97,6 +97,7 @@ void ToProto(const persistence::TaskRow& row, v1::LeasedTask* out) {
 v1::RunStatus RunStatusToProto(std::string_view stored) {
   if (stored == run_status::kRunning) return v1::RUN_STATUS_RUNNING;
   if (stored == run_status::kCancelling) return v1::RUN_STATUS_CANCELLING;
+  if (stored == run_status::kCompensating) return v1::RUN_STATUS_COMPENSATING;
   if (stored == run_status::kCompleted) return v1::RUN_STATUS_COMPLETED;
   if (stored == run_status::kFailed) return v1::RUN_STATUS_FAILED;
   if (stored == run_status::kCancelled) return v1::RUN_STATUS_CANCELLED;
@@ -109,6 +110,8 @@ std::string_view RunStatusToStored(v1::RunStatus status) {
       return run_status::kRunning;
     case v1::RUN_STATUS_CANCELLING:
       return run_status::kCancelling;
+    case v1::RUN_STATUS_COMPENSATING:
+      return run_status::kCompensating;
     case v1::RUN_STATUS_COMPLETED:
       return run_status::kCompleted;
     case v1::RUN_STATUS_FAILED:

@@ -11,6 +11,7 @@ inline constexpr const char* kTaskFailed = "TaskFailed";
 inline constexpr const char* kTaskLeaseExpired = "TaskLeaseExpired";
 inline constexpr const char* kTaskReleased = "TaskReleased";
 inline constexpr const char* kTaskCancelled = "TaskCancelled";
+inline constexpr const char* kTaskCancelRequested = "TaskCancelRequested";
 inline constexpr const char* kSignalReceived = "SignalReceived";
 inline constexpr const char* kRunCancelRequested = "RunCancelRequested";
 inline constexpr const char* kRunCompleted = "RunCompleted";

@@ -565,6 +565,7 @@ void Interpreter::Close(const std::string& status, const json& result, const jso
   state_.frames.clear();
   state_.unwinding.active = false;
   queue_.clear();
+  effects_.CloseRun(status, result, failure);  // its clean-up events come before the final one
   if (status == run_status::kCompleted) {
     effects_.Record(events::kRunCompleted, Engine(), {{"result", result}}, {});
   } else if (status == run_status::kFailed) {
@@ -576,7 +577,6 @@ void Interpreter::Close(const std::string& status, const json& result, const jso
     effects_.Record(events::kRunCancelled, by,
                     {{"requested_by", by}, {"reason", state_.cancel_reason}}, {});
   }
-  effects_.CloseRun(status, result, failure);
 }
 
 // ---- helpers ----

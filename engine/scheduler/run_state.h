@@ -72,6 +72,7 @@ struct RunState {
   Unwinding unwinding;
   std::string cancel_requested_by;
   std::string cancel_reason;
+  int depth = 0;  // 0 for a run started by a client; a child run is its parent's depth + 1
 };
 
 nlohmann::json ToJson(const RunState& state);

@@ -2,132 +2,209 @@
 
 #include "engine/scheduler/events.h"
 #include "engine/scheduler/run_status.h"
+#include "persistence/clock.h"
 #include "persistence/event_store.h"
+#include "persistence/message_store.h"
 #include "persistence/run_store.h"
+#include "persistence/signal_store.h"
 #include "persistence/task_store.h"
+#include "persistence/timer_store.h"
 
 namespace gridflow::engine {
 
 using nlohmann::json;
 
+namespace {
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
 EventScope ScopeOf(const persistence::TaskRow& task) {
   return EventScope{task.step, task.id, task.attempt};
 }
 
-json RunFailure::ToJson() const {
-  json j = {{"step", step}, {"error_type", error_type}, {"message", message}, {"attempt", attempt}};
-  if (!details.is_null()) j["details"] = details;
-  return j;
+Status RunTransition::Open(pqxx::transaction_base& txn, persistence::RunRow run,
+                           std::shared_ptr<const dsl::Definition> definition,
+                           DefinitionRegistry& registry, std::unique_ptr<RunTransition>* out) {
+  std::unique_ptr<RunTransition> t(
+      new RunTransition(txn, std::move(run), std::move(definition), registry));
+  Status s = FromJson(json::parse(t->run_.state_json), &t->state_);
+  if (!s.ok()) return Status::Internal("run " + t->run_.workflow_id + ": " + s.message());
+  t->data_ = json::parse(t->run_.data_json);
+  *out = std::move(t);
+  return Status::Ok();
 }
 
 RunTransition::RunTransition(pqxx::transaction_base& txn, persistence::RunRow run,
-                             std::shared_ptr<const dsl::Definition> definition)
-    : txn_(txn), run_(std::move(run)), definition_(std::move(definition)) {}
+                             std::shared_ptr<const dsl::Definition> definition,
+                             DefinitionRegistry& registry)
+    : txn_(txn), run_(std::move(run)), definition_(std::move(definition)), registry_(registry) {}
 
-json& RunTransition::Data() {
-  if (!data_) data_ = json::parse(run_.data_json);
-  return *data_;
+Interpreter RunTransition::NewInterpreter() {
+  return Interpreter(*definition_, {run_.id, run_.workflow_id}, run_.status, state_, data_, *this);
+}
+
+TimePoint RunTransition::Now() {
+  if (!now_) now_ = persistence::DatabaseNow(txn_);
+  return *now_;
 }
 
 void RunTransition::Record(const char* type, const std::string& actor, const json& payload,
                            const EventScope& scope) {
   persistence::EventRow e;
-  e.seq = run_.last_event_seq + 1;
-  run_.last_event_seq = e.seq;
+  e.seq = ++run_.last_event_seq;
   e.type = type;
   e.step = scope.step;
   e.task_id = scope.task_id;
   e.attempt = scope.attempt;
   e.actor = actor;
-  e.payload_json = payload.dump(-1, ' ', false, json::error_handler_t::replace);
+  e.payload_json = Dump(payload);
   events_.push_back(std::move(e));
 }
 
-void RunTransition::SetStepOutput(const std::string& step, json output) {
-  Data()[step] = std::move(output);
-  data_changed_ = true;
+void RunTransition::ScheduleTask(const TaskRequest& r) {
+  const dsl::TaskSpec& spec = *r.spec;
+  persistence::NewTask task;
+  task.run_id = run_.id;
+  task.namespace_name = run_.namespace_name;
+  task.workflow_id = run_.workflow_id;
+  task.definition_name = run_.definition_name;
+  task.definition_version = run_.definition_version;
+  task.queue = spec.task_queue;
+  task.task_type = spec.task_type;
+  task.step = r.step;
+  task.idempotency_key = r.idempotency_key;
+  task.input_json = Dump(r.input);
+  task.max_attempts = spec.retry.max_attempts;
+  task.start_to_close_ms = spec.start_to_close.count();
+  if (spec.heartbeat_timeout) task.heartbeat_timeout_ms = spec.heartbeat_timeout->count();
+  task.frame = r.frame;
+  task.activation = r.activation;
+  task.kind = r.compensation ? "compensation" : "step";
+  const int64_t task_id = persistence::InsertTask(txn_, task);
+  json payload = {{"task_queue", spec.task_queue},
+                  {"task_type", spec.task_type},
+                  {"max_attempts", spec.retry.max_attempts},
+                  {"idempotency_key", r.idempotency_key}};
+  if (r.compensation) payload["compensation"] = true;
+  Record(events::kTaskScheduled, events::kEngineActor, payload, EventScope{r.step, task_id, 1});
+  NoteNewWork(spec.task_queue);
 }
 
-void RunTransition::EnterStep(const dsl::Step& step, const std::string& actor) {
-  switch (step.kind) {
-    case dsl::StepKind::kTask: {
-      const dsl::TaskSpec& spec = step.task;
-      persistence::NewTask task;
-      task.run_id = run_.id;
-      task.namespace_name = run_.namespace_name;
-      task.workflow_id = run_.workflow_id;
-      task.definition_name = run_.definition_name;
-      task.definition_version = run_.definition_version;
-      task.queue = spec.task_queue;
-      task.task_type = spec.task_type;
-      task.step = step.name;
-      // Stable across attempts of this step of this run: the key external venues deduplicate on.
-      task.idempotency_key = run_.id + ":" + step.name;
-      task.input_json = Data().dump(-1, ' ', false, json::error_handler_t::replace);
-      task.max_attempts = spec.retry.max_attempts;
-      task.start_to_close_ms = spec.start_to_close.count();
-      if (spec.heartbeat_timeout) task.heartbeat_timeout_ms = spec.heartbeat_timeout->count();
-      const int64_t task_id = persistence::InsertTask(txn_, task);
-      run_.current_step = step.name;
-      Record(events::kTaskScheduled, actor,
-             {{"task_queue", spec.task_queue},
-              {"task_type", spec.task_type},
-              {"max_attempts", spec.retry.max_attempts},
-              {"idempotency_key", task.idempotency_key}},
-             EventScope{step.name, task_id, 1});
-      NoteNewWork(spec.task_queue);
-      return;
+void RunTransition::CancelTask(const std::string& frame, int64_t activation) {
+  for (const persistence::TaskRow& task :
+       persistence::CancelActivationTasks(txn_, run_.id, frame, activation)) {
+    if (task.state == "CANCELLED") {
+      Record(events::kTaskCancelled, events::kEngineActor, {{"reason", "no longer needed"}},
+             ScopeOf(task));
+    } else {
+      Record(events::kTaskCancelRequested, events::kEngineActor,
+             {{"worker", task.lease_owner.value_or("")}, {"lease_epoch", task.lease_epoch}},
+             ScopeOf(task));
     }
-    case dsl::StepKind::kSucceed:
-      run_.current_step = step.name;
-      CompleteRun(actor);
-      return;
-    case dsl::StepKind::kFail:
-      run_.current_step = step.name;
-      FailRun(RunFailure{step.name, step.fail.error_type, step.fail.message, nullptr, 0}, actor);
-      return;
   }
 }
 
-void RunTransition::ContinueAfter(const dsl::Step& step, const std::string& actor) {
-  if (const dsl::Step* next = definition_->Next(step)) {
-    EnterStep(*next, actor);
-  } else {
-    CompleteRun(actor);
+void RunTransition::StartTimer(const TimerRequest& r) {
+  persistence::TimerRow timer;
+  timer.run_id = run_.id;
+  timer.frame = r.frame;
+  timer.activation = r.activation;
+  timer.step = r.step;
+  timer.kind = r.kind;
+  timer.fire_at = r.fire_at;
+  persistence::InsertTimer(txn_, timer);
+}
+
+void RunTransition::CancelTimers(const std::string& frame, int64_t activation) {
+  persistence::CancelTimers(txn_, run_.id, frame, activation);
+}
+
+std::optional<ConsumedSignal> RunTransition::TakeSignal(const std::string& name,
+                                                        const std::string& step) {
+  const auto signal = persistence::TakeSignal(txn_, run_.id, name, step);
+  if (!signal) return std::nullopt;
+  return ConsumedSignal{signal->id, json::parse(signal->payload_json), signal->sent_by};
+}
+
+Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child_run_id) {
+  if (state_.depth + 1 > kMaxChildDepth) {
+    return Status::FailedPrecondition("child runs nest more than " +
+                                      std::to_string(kMaxChildDepth) + " levels deep");
   }
+  std::shared_ptr<const dsl::Definition> definition;
+  Status s = registry_.Resolve(txn_, run_.namespace_name, r.definition, r.version, &definition);
+  if (!s.ok()) return s;
+  persistence::NewRun child;
+  child.namespace_name = run_.namespace_name;
+  child.workflow_id = r.workflow_id;
+  child.definition_name = definition->name();
+  child.definition_version = definition->version();
+  child.input_json = Dump(r.input);
+  child.data_json = Dump(json{{"input", r.input}});
+  child.started_by = "run " + run_.workflow_id;
+  child.parent_run_id = run_.id;
+  child.parent_frame = r.frame;
+  child.parent_activation = r.activation;
+  auto row = persistence::InsertRun(txn_, child);
+  if (!row) {
+    return Status::AlreadyExists("workflow id '" + r.workflow_id + "' is already taken");
+  }
+  std::unique_ptr<RunTransition> transition;
+  if (s = Open(txn_, *row, definition, registry_, &transition); !s.ok()) return s;
+  transition->state_.depth = state_.depth + 1;
+  transition->Record(
+      events::kRunStarted, child.started_by,
+      {{"definition", {{"name", definition->name()}, {"version", definition->version()}}},
+       {"input", r.input},
+       {"parent", {{"workflow_id", run_.workflow_id}, {"run_id", run_.id}, {"step", r.step}}}},
+      {});
+  transition->NewInterpreter().Start();
+  transition->Flush();
+  queues_with_new_work_.insert(transition->queues_with_new_work_.begin(),
+                               transition->queues_with_new_work_.end());
+  messages_.insert(messages_.end(), transition->messages_.begin(), transition->messages_.end());
+  *child_run_id = row->id;
+  return Status::Ok();
 }
 
-void RunTransition::CompleteRun(const std::string& actor) {
-  run_.result_json = Data().dump(-1, ' ', false, json::error_handler_t::replace);
-  Close(run_status::kCompleted);
-  Record(events::kRunCompleted, actor, {{"result", Data()}});
+void RunTransition::CancelChildRun(const std::string& child_run_id, const std::string& reason) {
+  const json payload = {{"reason", reason}, {"requested_by", "run " + run_.workflow_id}};
+  messages_.push_back(
+      {persistence::InsertMessage(txn_, child_run_id, "cancel", Dump(payload)), child_run_id});
 }
 
-void RunTransition::FailRun(const RunFailure& failure, const std::string& actor) {
-  const json j = failure.ToJson();
-  run_.failure_json = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  Close(run_status::kFailed);
-  Record(events::kRunFailed, actor, {{"failure", j}}, EventScope{failure.step, {}, {}});
+int RunTransition::CountExecutingTasks() {
+  return persistence::CountLeasedTasks(txn_, run_.id);
 }
 
-void RunTransition::RequestCancellation(const std::string& requested_by,
-                                        const std::string& reason) {
-  run_.status = run_status::kCancelling;
-  run_.cancel_requested_by = requested_by;
-  run_.cancel_reason = reason;
-  Record(events::kRunCancelRequested, requested_by, {{"reason", reason}});
-}
-
-void RunTransition::FinishCancellation() {
-  const std::string requested_by = run_.cancel_requested_by.value_or(events::kEngineActor);
-  Close(run_status::kCancelled);
-  Record(events::kRunCancelled, requested_by,
-         {{"requested_by", requested_by}, {"reason", run_.cancel_reason.value_or("")}});
-}
-
-void RunTransition::Close(std::string_view status) {
+void RunTransition::SetStatus(std::string_view status) {
   run_.status = std::string(status);
-  run_.current_step.reset();
+}
+
+void RunTransition::CloseRun(std::string_view status, const json& result, const json& failure) {
+  run_.status = std::string(status);
+  if (!result.is_null()) run_.result_json = Dump(result);
+  if (!failure.is_null()) run_.failure_json = Dump(failure);
+  for (const persistence::TaskRow& task : persistence::CancelOpenTasks(txn_, run_.id)) {
+    Record(events::kTaskCancelled, events::kEngineActor, {{"reason", "the run ended"}},
+           ScopeOf(task));
+  }
+  persistence::CancelRunTimers(txn_, run_.id);
+  if (run_.parent_run_id) {
+    const json payload = {{"frame", run_.parent_frame.value_or("")},
+                          {"activation", run_.parent_activation.value_or(0)},
+                          {"child_run_id", run_.id},
+                          {"status", status},
+                          {"result", result},
+                          {"failure", failure}};
+    messages_.push_back(
+        {persistence::InsertMessage(txn_, *run_.parent_run_id, "child_closed", Dump(payload)),
+         *run_.parent_run_id});
+  }
 }
 
 void RunTransition::NoteNewWork(const std::string& queue) {
@@ -135,12 +212,26 @@ void RunTransition::NoteNewWork(const std::string& queue) {
 }
 
 void RunTransition::Flush() {
-  if (data_changed_) run_.data_json = data_->dump(-1, ' ', false, json::error_handler_t::replace);
+  run_.data_json = Dump(data_);
+  run_.state_json = Dump(ToJson(state_));
+  if (!state_.cancel_requested_by.empty()) {
+    run_.cancel_requested_by = state_.cancel_requested_by;
+    run_.cancel_reason = state_.cancel_reason;
+  }
+  const auto root = state_.frames.find("0");
+  if (state_.unwinding.active && state_.unwinding.next >= 0 &&
+      state_.unwinding.next < static_cast<int64_t>(state_.compensations.size())) {
+    run_.current_step = state_.compensations[static_cast<size_t>(state_.unwinding.next)].step;
+  } else if (root != state_.frames.end() && !root->second.step.empty()) {
+    run_.current_step = root->second.step;
+  } else {
+    run_.current_step.reset();
+  }
   persistence::UpdateRun(txn_, run_);
   persistence::AppendEvents(txn_, run_.id, events_);
-  for (const auto& [ns, queue] : queues_with_new_work_) {
+  events_.clear();
+  for (const auto& [ns, queue] : queues_with_new_work_)
     persistence::NotifyTaskQueue(txn_, ns, queue);
-  }
 }
 
 }  // namespace gridflow::engine

@@ -1,6 +1,7 @@
 // RunTransition: one step of one run's state machine, inside the transaction that holds the run's
-// row lock. It gathers the run's new state, the tasks to schedule and the history events, and
-// Flush() writes them all; the caller's transaction then commits them together or not at all.
+// row lock. It loads the run's interpreter state and data, implements RunEffects on the database
+// (tasks, timers, signals, child runs, messages, history), and Flush() writes the run row and
+// the events; the caller's transaction then commits all of it or nothing.
 // Not thread-safe; lives for one transaction attempt.
 #pragma once
 
@@ -14,80 +15,78 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/transaction_base>
 
+#include "engine/definitions/definition_registry.h"
 #include "engine/dsl/definition.h"
+#include "engine/scheduler/interpreter.h"
+#include "engine/scheduler/run_effects.h"
+#include "engine/scheduler/run_state.h"
+#include "persistence/message_store.h"
 #include "persistence/rows.h"
 
 namespace gridflow::engine {
 
-// Where an event belongs, besides its run.
-struct EventScope {
-  std::optional<std::string> step;
-  std::optional<int64_t> task_id;
-  std::optional<int> attempt;
-};
-
 EventScope ScopeOf(const persistence::TaskRow& task);
 
-struct RunFailure {
-  std::string step;
-  std::string error_type;
-  std::string message;
-  nlohmann::json details;  // null when none
-  int attempt = 0;
-
-  nlohmann::json ToJson() const;
-};
-
-class RunTransition {
+class RunTransition final : public RunEffects {
  public:
-  RunTransition(pqxx::transaction_base& txn, persistence::RunRow run,
-                std::shared_ptr<const dsl::Definition> definition);
+  // INTERNAL when the run's stored state cannot be read.
+  static Status Open(pqxx::transaction_base& txn, persistence::RunRow run,
+                     std::shared_ptr<const dsl::Definition> definition,
+                     DefinitionRegistry& registry, std::unique_ptr<RunTransition>* out);
 
   pqxx::transaction_base& txn() { return txn_; }
   const persistence::RunRow& run() const { return run_; }
   const dsl::Definition& definition() const { return *definition_; }
+  RunState& state() { return state_; }
+  // An interpreter over this run's state, data and effects, at the run's current status.
+  Interpreter NewInterpreter();
 
-  // Appends a history event; its sequence number is assigned now.
-  void Record(const char* type, const std::string& actor, const nlohmann::json& payload,
-              const EventScope& scope = {});
-
-  // Stores a completed step's output under its name in run data.
-  void SetStepOutput(const std::string& step, nlohmann::json output);
-
-  // Runs `step`: schedules its task, or closes the run for succeed/fail steps.
-  void EnterStep(const dsl::Step& step, const std::string& actor);
-  // After `step` succeeded: enters the next step, or completes the run at the end.
-  void ContinueAfter(const dsl::Step& step, const std::string& actor);
-
-  void CompleteRun(const std::string& actor);
-  void FailRun(const RunFailure& failure, const std::string& actor);
-  // Records the request (RunCancelRequested). The run stays CANCELLING until the executing task's
-  // outcome arrives; call FinishCancellation() when nothing executes.
-  void RequestCancellation(const std::string& requested_by, const std::string& reason);
-  // CANCELLED, recorded with the identity that requested it.
-  void FinishCancellation();
-
-  // Writes the run row and the events (and NOTIFYs other replicas of scheduled tasks).
+  // Queues claimable work of `queue` for the post-commit wake-up (and NOTIFY at Flush).
+  void NoteNewWork(const std::string& queue);
+  // Writes the run row (status, data, state, result/failure) and the events.
   void Flush();
 
-  // (namespace, queue) pairs that received claimable tasks in this transition; the caller wakes
-  // this replica's waiting workers for them after the commit.
+  // Queues that received claimable tasks, and messages left for other runs, in this transition
+  // (including child runs it started); the caller acts on them after the commit.
   const std::set<std::pair<std::string, std::string>>& queues_with_new_work() const {
     return queues_with_new_work_;
   }
-  void NoteNewWork(const std::string& queue);
+  const std::vector<persistence::PendingMessage>& messages() const { return messages_; }
+
+  // RunEffects
+  TimePoint Now() override;
+  void Record(const char* type, const std::string& actor, const nlohmann::json& payload,
+              const EventScope& scope) override;
+  void ScheduleTask(const TaskRequest& request) override;
+  void CancelTask(const std::string& frame, int64_t activation) override;
+  void StartTimer(const TimerRequest& request) override;
+  void CancelTimers(const std::string& frame, int64_t activation) override;
+  std::optional<ConsumedSignal> TakeSignal(const std::string& name,
+                                           const std::string& step) override;
+  Status StartChildRun(const ChildRunRequest& request, std::string* child_run_id) override;
+  void CancelChildRun(const std::string& child_run_id, const std::string& reason) override;
+  int CountExecutingTasks() override;
+  void SetStatus(std::string_view status) override;
+  void CloseRun(std::string_view status, const nlohmann::json& result,
+                const nlohmann::json& failure) override;
+
+  // Child runs may nest this deep at most (a definition cycle A -> B -> A would not end).
+  static constexpr int kMaxChildDepth = 16;
 
  private:
-  nlohmann::json& Data();
-  void Close(std::string_view status);
+  RunTransition(pqxx::transaction_base& txn, persistence::RunRow run,
+                std::shared_ptr<const dsl::Definition> definition, DefinitionRegistry& registry);
 
   pqxx::transaction_base& txn_;
   persistence::RunRow run_;
   std::shared_ptr<const dsl::Definition> definition_;
-  std::optional<nlohmann::json> data_;  // parsed lazily from run_.data_json
-  bool data_changed_ = false;
+  DefinitionRegistry& registry_;
+  RunState state_;
+  nlohmann::json data_;
+  std::optional<TimePoint> now_;
   std::vector<persistence::EventRow> events_;
   std::set<std::pair<std::string, std::string>> queues_with_new_work_;
+  std::vector<persistence::PendingMessage> messages_;
 };
 
 }  // namespace gridflow::engine

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <set>
+#include <deque>
 
 #include "engine/scheduler/errors.h"
 #include "engine/scheduler/events.h"
@@ -11,12 +11,12 @@
 #include "persistence/run_store.h"
 #include "persistence/signal_store.h"
 #include "persistence/task_store.h"
+#include "persistence/timer_store.h"
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
 
 using nlohmann::json;
-using QueueSet = std::set<std::pair<std::string, std::string>>;
 
 namespace {
 
@@ -29,25 +29,110 @@ json ParseOrNull(const std::string& text) {
 Scheduler::Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& definitions)
     : pool_(pool), definitions_(definitions) {}
 
-void Scheduler::Announce(const QueueSet& new_work) {
-  if (listener_ == nullptr) return;
-  for (const auto& [ns, queue] : new_work) {
-    listener_->OnWorkAvailable(ns, queue);
+// ---- the transition machinery ----
+
+Status Scheduler::Open(pqxx::work& txn, persistence::RunRow run,
+                       std::unique_ptr<RunTransition>* out) {
+  std::shared_ptr<const dsl::Definition> def;
+  Status s = definitions_.Resolve(txn, run.namespace_name, run.definition_name,
+                                  run.definition_version, &def);
+  if (!s.ok()) return s;
+  return RunTransition::Open(txn, std::move(run), std::move(def), definitions_, out);
+}
+
+void Scheduler::Capture(const RunTransition& transition, AfterCommit* after) {
+  after->new_work = transition.queues_with_new_work();
+  after->messages = transition.messages();
+}
+
+Status Scheduler::Transition(const char* what, const LockFn& lock, const BodyFn& body) {
+  AfterCommit after;
+  Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
+    after = AfterCommit{};
+    std::optional<persistence::RunRow> run;
+    Status locked = lock(txn, &run);
+    if (!locked.ok() || !run) return locked;
+    std::unique_ptr<RunTransition> transition;
+    if (Status opened = Open(txn, std::move(*run), &transition); !opened.ok()) return opened;
+    if (Status applied = body(*transition); !applied.ok()) return applied;
+    transition->Flush();
+    Capture(*transition, &after);
+    return Status::Ok();
+  });
+  if (s.ok()) FollowUp(after);
+  return s;
+}
+
+void Scheduler::FollowUp(const AfterCommit& after) {
+  if (listener_ != nullptr) {
+    for (const auto& [ns, queue] : after.new_work)
+      listener_->OnWorkAvailable(ns, queue);
+  }
+  // Deliver messages at once; a message's delivery may leave further ones (a grandparent).
+  std::deque<persistence::PendingMessage> pending(after.messages.begin(), after.messages.end());
+  while (!pending.empty()) {
+    const persistence::PendingMessage message = pending.front();
+    pending.pop_front();
+    AfterCommit next;
+    const Status s = ProcessMessage(message, &next);
+    if (!s.ok()) {
+      // The message stays pending; the message loop of some replica will apply it.
+      spdlog::warn("run={} message {} not delivered yet: {}", message.run_id, message.message_id,
+                   s.ToString());
+      continue;
+    }
+    if (listener_ != nullptr) {
+      for (const auto& [ns, queue] : next.new_work)
+        listener_->OnWorkAvailable(ns, queue);
+    }
+    pending.insert(pending.end(), next.messages.begin(), next.messages.end());
   }
 }
 
+Status Scheduler::ProcessMessage(const persistence::PendingMessage& message, AfterCommit* after) {
+  return persistence::Transact(pool_, "deliver message", [&](pqxx::work& txn) -> Status {
+    *after = AfterCommit{};
+    auto run = persistence::LockRun(txn, message.run_id);  // lock order: run, then its messages
+    const auto row = persistence::LockMessage(txn, message.message_id);
+    if (!run || !row || row->processed) return Status::Ok();
+    persistence::MarkMessageProcessed(txn, message.message_id);
+    if (IsClosedRunStatus(run->status)) return Status::Ok();
+    std::unique_ptr<RunTransition> transition;
+    if (Status s = Open(txn, std::move(*run), &transition); !s.ok()) return s;
+    const json payload = json::parse(row->payload_json);
+    Interpreter interpreter = transition->NewInterpreter();
+    if (row->kind == "child_closed") {
+      interpreter.ChildRunClosed(
+          payload.value("frame", ""), payload.value("activation", int64_t{0}),
+          payload.value("status", ""), payload["result"], payload["failure"]);
+    } else if (row->kind == "cancel") {
+      interpreter.Cancel(payload.value("requested_by", "engine"), payload.value("reason", ""));
+    }
+    transition->Flush();
+    Capture(*transition, after);
+    return Status::Ok();
+  });
+}
+
+// ---- client-facing transitions ----
+
 Status Scheduler::StartRun(const StartRunParams& p, persistence::RunRow* run, bool* created) {
   const json input = json::parse(p.input_json);
-  QueueSet new_work;
+  AfterCommit after;
   Status s = persistence::Transact(pool_, "start run", [&](pqxx::work& txn) -> Status {
-    new_work.clear();
+    after = AfterCommit{};
     std::shared_ptr<const dsl::Definition> def;
     Status resolved =
         definitions_.Resolve(txn, p.namespace_name, p.definition_name, p.definition_version, &def);
     if (!resolved.ok()) return resolved;
-    persistence::NewRun new_run{p.namespace_name, p.workflow_id, def->name(),
-                                def->version(),   p.input_json,  json{{"input", input}}.dump(),
-                                p.identity};
+    persistence::NewRun new_run;
+    new_run.namespace_name = p.namespace_name;
+    new_run.workflow_id = p.workflow_id;
+    new_run.definition_name = def->name();
+    new_run.definition_version = def->version();
+    new_run.input_json = p.input_json;
+    new_run.data_json = json{{"input", input}}.dump();
+    new_run.started_by = p.identity;
     auto inserted = persistence::InsertRun(txn, new_run);
     if (!inserted) {
       auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
@@ -67,13 +152,19 @@ Status Scheduler::StartRun(const StartRunParams& p, persistence::RunRow* run, bo
       *created = false;
       return Status::Ok();
     }
-    RunTransition tr(txn, std::move(*inserted), def);
-    tr.Record(
+    std::unique_ptr<RunTransition> transition;
+    if (Status opened =
+            RunTransition::Open(txn, std::move(*inserted), def, definitions_, &transition);
+        !opened.ok()) {
+      return opened;
+    }
+    transition->Record(
         events::kRunStarted, p.identity,
-        {{"definition", {{"name", def->name()}, {"version", def->version()}}}, {"input", input}});
-    tr.EnterStep(def->first_step(), events::kEngineActor);
-    tr.Flush();
-    new_work = tr.queues_with_new_work();
+        {{"definition", {{"name", def->name()}, {"version", def->version()}}}, {"input", input}},
+        {});
+    transition->NewInterpreter().Start();
+    transition->Flush();
+    Capture(*transition, &after);
     *run = *persistence::FindRun(txn, p.namespace_name, p.workflow_id);
     *created = true;
     return Status::Ok();
@@ -81,65 +172,122 @@ Status Scheduler::StartRun(const StartRunParams& p, persistence::RunRow* run, bo
   if (s.ok() && *created) {
     spdlog::info("run={} workflow_id={} started ({} v{})", run->id, run->workflow_id,
                  run->definition_name, run->definition_version);
-    Announce(new_work);
+    FollowUp(after);
   }
   return s;
 }
 
-Status Scheduler::WithLeasedTask(const char* what, const LeaseRef& lease, bool* already_completed,
-                                 const LeasedTaskBody& apply) {
-  QueueSet new_work;
-  Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
-    new_work.clear();
-    if (already_completed != nullptr) *already_completed = false;
-    const auto found = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
-    if (!found) return UnknownTask(lease.namespace_name, lease.task_id);
-    auto run = persistence::LockRun(txn, found->run_id);  // lock order: run, then task
-    auto task = persistence::LockTask(txn, lease.task_id);
-    if (!run || !task)
-      return Status::Internal("task " + std::to_string(lease.task_id) + " vanished");
-    if (already_completed != nullptr && task->state == task_state::kCompleted &&
-        task->lease_epoch == lease.lease_epoch) {
-      *already_completed = true;  // a retried CompleteTask whose first call committed
-      return Status::Ok();
-    }
-    if (task->state != task_state::kLeased || task->lease_epoch != lease.lease_epoch) {
-      return StaleLease(*task, lease.lease_epoch);
-    }
-    std::shared_ptr<const dsl::Definition> def;
-    Status resolved = definitions_.Resolve(txn, run->namespace_name, run->definition_name,
-                                           run->definition_version, &def);
-    if (!resolved.ok()) return resolved;
-    RunTransition tr(txn, std::move(*run), def);
-    Status applied = apply(tr, *task);
-    if (!applied.ok()) return applied;
-    tr.Flush();
-    new_work = tr.queues_with_new_work();
+Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_id,
+                            const std::string& reason, const std::string& identity,
+                            persistence::RunRow* run) {
+  Status s = Transition(
+      "cancel run",
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
+        if (!*locked) return RunNotFound(ns, workflow_id);
+        const std::string& status = (*locked)->status;
+        if (status == run_status::kCompleted || status == run_status::kFailed) {
+          return Status::FailedPrecondition("run '" + workflow_id + "' is already " + status +
+                                            "; only open runs can be cancelled");
+        }
+        if (status != run_status::kRunning) locked->reset();  // cancelling it again changes nothing
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) {
+        tr.NewInterpreter().Cancel(identity, reason);
+        return Status::Ok();
+      });
+  if (!s.ok()) return s;
+  return persistence::Transact(pool_, "read run", [&](pqxx::work& txn) {
+    *run = *persistence::FindRun(txn, ns, workflow_id);
     return Status::Ok();
   });
-  if (s.ok()) Announce(new_work);
-  return s;
+}
+
+Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_id,
+                            const std::string& signal_name, const std::string& payload_json,
+                            const std::string& dedup_id, const std::string& identity,
+                            bool* accepted) {
+  const json payload = ParseOrNull(payload_json);
+  return Transition(
+      "signal run",
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
+        if (!*locked) return RunNotFound(ns, workflow_id);
+        if (IsClosedRunStatus((*locked)->status)) {
+          return Status::FailedPrecondition("run '" + workflow_id + "' is already " +
+                                            (*locked)->status +
+                                            "; signals are accepted only by open runs");
+        }
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) {
+        persistence::SignalRow signal;
+        signal.run_id = tr.run().id;
+        signal.name = signal_name;
+        signal.payload_json = payload.dump();
+        if (!dedup_id.empty()) signal.dedup_id = dedup_id;
+        signal.sent_by = identity;
+        const auto signal_id = persistence::InsertSignal(tr.txn(), signal);
+        *accepted = signal_id.has_value();
+        if (!*accepted) return Status::Ok();  // a repeated delivery: applied once already
+        json event = {
+            {"signal_name", signal_name}, {"payload", payload}, {"signal_id", *signal_id}};
+        if (!dedup_id.empty()) event["dedup_id"] = dedup_id;
+        tr.Record(events::kSignalReceived, identity, event, {});
+        tr.NewInterpreter().SignalArrived(signal_name);
+        return Status::Ok();
+      });
+}
+
+// ---- worker-facing transitions ----
+
+Status Scheduler::WithLeasedTask(const char* what, const LeaseRef& lease,
+                                 bool idempotent_completion, const LeasedTaskBody& apply) {
+  std::optional<persistence::TaskRow> task;
+  bool already_completed = false;
+  return Transition(
+      what,
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        already_completed = false;
+        const auto found = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
+        if (!found) return UnknownTask(lease.namespace_name, lease.task_id);
+        *locked = persistence::LockRun(txn, found->run_id);  // lock order: run, then task
+        task = persistence::LockTask(txn, lease.task_id);
+        if (!*locked || !task) {
+          return Status::Internal("task " + std::to_string(lease.task_id) + " vanished");
+        }
+        if (idempotent_completion && task->state == task_state::kCompleted &&
+            task->lease_epoch == lease.lease_epoch) {
+          already_completed = true;  // a retried CompleteTask whose first call committed
+          locked->reset();
+          return Status::Ok();
+        }
+        if (task->state != task_state::kLeased || task->lease_epoch != lease.lease_epoch) {
+          return StaleLease(*task, lease.lease_epoch);
+        }
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) { return apply(tr, *task); });
 }
 
 Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_json) {
   const json result = ParseOrNull(result_json);
-  bool already_completed = false;
   return WithLeasedTask(
-      "complete task", lease, &already_completed,
+      "complete task", lease, /*idempotent_completion=*/true,
       [&](RunTransition& tr, const persistence::TaskRow& task) -> Status {
         persistence::MarkTaskCompleted(tr.txn(), task.id, result.dump());
-        tr.Record(
-            events::kTaskCompleted, lease.identity,
-            {{"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}},
-            ScopeOf(task));
-        tr.SetStepOutput(task.step, result);
-        if (tr.run().status == run_status::kCancelling) {
-          tr.FinishCancellation();
-          return Status::Ok();
+        json payload = {
+            {"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}};
+        if (task.cancel_requested) payload["cancel_requested"] = true;  // recorded, not acted on
+        tr.Record(events::kTaskCompleted, lease.identity, payload, ScopeOf(task));
+        Interpreter interpreter = tr.NewInterpreter();
+        if (task.kind == "compensation") {
+          interpreter.CompensationCompleted(task.activation);
+        } else {
+          interpreter.TaskCompleted(task.frame, task.activation, result);
+          interpreter.ExecutingTaskFinished();
         }
-        const dsl::Step* step = tr.definition().FindStep(task.step);
-        if (step == nullptr) return Status::Internal("step '" + task.step + "' not in definition");
-        tr.ContinueAfter(*step, events::kEngineActor);
         spdlog::debug("run={} task={} step={} completed", task.run_id, task.id, task.step);
         return Status::Ok();
       });
@@ -147,22 +295,24 @@ Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_
 
 Status Scheduler::FailTask(const LeaseRef& lease, const TaskFailureReport& failure,
                            RetryOutcome* outcome) {
-  return WithLeasedTask(
-      "fail task", lease, nullptr, [&](RunTransition& tr, const persistence::TaskRow& task) {
-        *outcome = HandleFailedAttempt(tr, task, events::kTaskFailed, lease.identity, failure,
-                                       {{"worker", lease.identity}});
-        return Status::Ok();
-      });
+  return WithLeasedTask("fail task", lease, /*idempotent_completion=*/false,
+                        [&](RunTransition& tr, const persistence::TaskRow& task) {
+                          *outcome =
+                              HandleFailedAttempt(tr, task, events::kTaskFailed, lease.identity,
+                                                  failure, {{"worker", lease.identity}});
+                          return Status::Ok();
+                        });
 }
 
 Status Scheduler::ReleaseTask(const LeaseRef& lease, const std::string& reason) {
   return WithLeasedTask(
-      "release task", lease, nullptr, [&](RunTransition& tr, const persistence::TaskRow& task) {
-        if (tr.run().status == run_status::kCancelling) {
+      "release task", lease, /*idempotent_completion=*/false,
+      [&](RunTransition& tr, const persistence::TaskRow& task) {
+        if (task.cancel_requested || tr.run().status == run_status::kCancelling) {
           persistence::MarkTaskCancelled(tr.txn(), task.id);
           tr.Record(events::kTaskCancelled, lease.identity,
-                    {{"reason", "released while the run is being cancelled"}}, ScopeOf(task));
-          tr.FinishCancellation();
+                    {{"reason", "released after its cancellation was requested"}}, ScopeOf(task));
+          tr.NewInterpreter().ExecutingTaskFinished();
           return Status::Ok();
         }
         persistence::RequeueReleasedTask(tr.txn(), task.id);
@@ -188,19 +338,22 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   payload["message"] = failure.message;
   payload["lease_epoch"] = task.lease_epoch;
   if (!details.is_null()) payload["details"] = details;
+  Interpreter interpreter = tr.NewInterpreter();
 
-  const RunFailure run_failure{task.step, failure.error_type, failure.message, details,
-                               task.attempt};
-  if (tr.run().status == run_status::kCancelling) {
+  if (task.cancel_requested || tr.run().status == run_status::kCancelling) {
     persistence::MarkTaskFailed(tr.txn(), task.id, failure_json.dump());
     payload["will_retry"] = false;
-    payload["reason"] = "the run is being cancelled";
+    payload["reason"] = "the run no longer needs this task";
     tr.Record(event_type, actor, payload, ScopeOf(task));
-    tr.FinishCancellation();
+    interpreter.ExecutingTaskFinished();
     return {};
   }
   const dsl::Step* step = tr.definition().FindStep(task.step);
-  const dsl::RetryPolicy policy = step != nullptr ? step->task.retry : dsl::RetryPolicy{};
+  dsl::RetryPolicy policy;
+  if (step != nullptr) {
+    policy = task.kind == "compensation" && step->compensate ? step->compensate->retry
+                                                             : step->task.retry;
+  }
   const dsl::RetryDecision decision =
       dsl::DecideRetry(policy, task.attempt, failure.error_type, failure.non_retryable);
   if (decision.retry) {
@@ -218,80 +371,22 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   payload["will_retry"] = false;
   payload["reason"] = decision.reason;
   tr.Record(event_type, actor, payload, ScopeOf(task));
-  tr.FailRun(run_failure, events::kEngineActor);
+  const RunFailure run_failure{task.step, failure.error_type, failure.message, details,
+                               task.attempt};
+  if (task.kind == "compensation") {
+    interpreter.CompensationFailed(task.activation, run_failure);
+  } else {
+    interpreter.TaskFailed(task.frame, task.activation, run_failure);
+  }
   spdlog::info("run={} task={} step={} failed for good: {} ({})", task.run_id, task.id, task.step,
                failure.error_type, decision.reason);
   return {};
 }
 
-Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_id,
-                            const std::string& reason, const std::string& identity,
-                            persistence::RunRow* run) {
-  return persistence::Transact(pool_, "cancel run", [&](pqxx::work& txn) -> Status {
-    auto locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
-    if (!locked) return RunNotFound(ns, workflow_id);
-    if (locked->status == run_status::kCancelling || locked->status == run_status::kCancelled) {
-      *run = std::move(*locked);
-      return Status::Ok();  // cancelling twice changes nothing
-    }
-    if (IsClosedRunStatus(locked->status)) {
-      return Status::FailedPrecondition("run '" + workflow_id + "' is already " + locked->status +
-                                        "; only open runs can be cancelled");
-    }
-    std::shared_ptr<const dsl::Definition> def;
-    Status s =
-        definitions_.Resolve(txn, ns, locked->definition_name, locked->definition_version, &def);
-    if (!s.ok()) return s;
-    RunTransition tr(txn, std::move(*locked), def);
-    tr.RequestCancellation(identity, reason);
-    for (const persistence::TaskRow& task : persistence::CancelPendingTasks(txn, tr.run().id)) {
-      tr.Record(events::kTaskCancelled, identity, {{"reason", "run cancelled"}}, ScopeOf(task));
-    }
-    // An executing task keeps its lease; its worker learns of the cancellation by heartbeat and
-    // the run ends when that task's outcome is recorded.
-    if (persistence::CountLeasedTasks(txn, tr.run().id) == 0) tr.FinishCancellation();
-    tr.Flush();
-    *run = *persistence::FindRun(txn, ns, workflow_id);
-    return Status::Ok();
-  });
-}
+// ---- background work ----
 
-Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_id,
-                            const std::string& signal_name, const std::string& payload_json,
-                            const std::string& dedup_id, const std::string& identity,
-                            bool* accepted) {
-  const json payload = ParseOrNull(payload_json);
-  return persistence::Transact(pool_, "signal run", [&](pqxx::work& txn) -> Status {
-    auto locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
-    if (!locked) return RunNotFound(ns, workflow_id);
-    if (IsClosedRunStatus(locked->status)) {
-      return Status::FailedPrecondition("run '" + workflow_id + "' is already " + locked->status +
-                                        "; signals are accepted only by open runs");
-    }
-    persistence::SignalRow signal;
-    signal.run_id = locked->id;
-    signal.name = signal_name;
-    signal.payload_json = payload.dump();
-    if (!dedup_id.empty()) signal.dedup_id = dedup_id;
-    signal.sent_by = identity;
-    const auto signal_id = persistence::InsertSignal(txn, signal);
-    *accepted = signal_id.has_value();
-    if (!*accepted) return Status::Ok();  // a repeated delivery: applied once already
-    std::shared_ptr<const dsl::Definition> def;
-    Status s =
-        definitions_.Resolve(txn, ns, locked->definition_name, locked->definition_version, &def);
-    if (!s.ok()) return s;
-    RunTransition tr(txn, std::move(*locked), def);
-    json event = {{"signal_name", signal_name}, {"payload", payload}, {"signal_id", *signal_id}};
-    if (!dedup_id.empty()) event["dedup_id"] = dedup_id;
-    tr.Record(events::kSignalReceived, identity, std::move(event));
-    tr.Flush();
-    return Status::Ok();
-  });
-}
-
-Status Scheduler::ExpireLeases(int limit, int* expired) {
-  *expired = 0;
+Status Scheduler::ExpireLeases(int limit, int* done) {
+  *done = 0;
   std::vector<persistence::ExpiredLease> candidates;
   Status s = persistence::Transact(pool_, "find expired leases", [&](pqxx::work& txn) {
     candidates = persistence::FindExpiredLeases(txn, limit);
@@ -299,58 +394,99 @@ Status Scheduler::ExpireLeases(int limit, int* expired) {
   });
   if (!s.ok()) return s;
   for (const persistence::ExpiredLease& lease : candidates) {
-    bool ended = false;
-    s = ExpireLease(lease.task_id, lease.run_id, &ended);
-    if (!s.ok()) return s;
-    if (ended) ++*expired;
+    bool expired = false;
+    if (s = ExpireLease(lease.task_id, lease.run_id, &expired); !s.ok()) return s;
+    if (expired) ++*done;
   }
   return Status::Ok();
 }
 
 Status Scheduler::ExpireLease(int64_t task_id, const std::string& run_id, bool* expired) {
-  QueueSet new_work;
-  Status s = persistence::Transact(pool_, "expire lease", [&](pqxx::work& txn) -> Status {
-    new_work.clear();
-    *expired = false;
-    // Another transaction holding the run (a completion, another replica's reaper) decides this
-    // task's fate; skip it, and look again next round if its lease is still over.
-    auto run = persistence::TryLockRun(txn, run_id);
-    if (!run) return Status::Ok();
-    auto task = persistence::LockTask(txn, task_id);
-    if (!task || task->state != task_state::kLeased || !task->lease_expired) return Status::Ok();
-    std::shared_ptr<const dsl::Definition> def;
-    Status resolved = definitions_.Resolve(txn, run->namespace_name, run->definition_name,
-                                           run->definition_version, &def);
-    if (!resolved.ok()) return resolved;
-    RunTransition tr(txn, std::move(*run), def);
-    const std::string owner = task->lease_owner.value_or("unknown");
-    TaskFailureReport failure;
-    json payload = {{"lease_owner", owner}};
-    if (task->attempt_overdue) {
-      failure.error_type = "gridflow.StartToCloseTimeout";
-      failure.message = "attempt " + std::to_string(task->attempt) +
-                        " exceeded its start-to-close "
-                        "timeout of " +
-                        FormatDuration(Millis(task->start_to_close_ms)) + " (worker " + owner + ")";
-      payload["timeout"] = "start_to_close";
-    } else {
-      failure.error_type = "gridflow.HeartbeatTimeout";
-      failure.message = "worker " + owner + " sent no heartbeat within " +
-                        FormatDuration(Millis(task->heartbeat_timeout_ms.value_or(0))) +
-                        "; its lease ended";
-      payload["timeout"] = "heartbeat";
-    }
-    HandleFailedAttempt(tr, *task, events::kTaskLeaseExpired, events::kEngineActor, failure,
-                        std::move(payload));
-    tr.Flush();
-    new_work = tr.queues_with_new_work();
-    *expired = true;
-    spdlog::warn("run={} task={} step={} lease of {} (epoch {}) expired: {}", task->run_id,
-                 task->id, task->step, owner, task->lease_epoch, failure.error_type);
+  std::optional<persistence::TaskRow> task;
+  return Transition(
+      "expire lease",
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *expired = false;
+        // A run held by another transaction (a completion, another replica's reaper) decides the
+        // task's fate itself; look again next round if the lease is still over.
+        *locked = persistence::TryLockRun(txn, run_id);
+        if (!*locked) return Status::Ok();
+        task = persistence::LockTask(txn, task_id);
+        if (!task || task->state != task_state::kLeased || !task->lease_expired) locked->reset();
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) {
+        const std::string owner = task->lease_owner.value_or("unknown");
+        TaskFailureReport failure;
+        json payload = {{"lease_owner", owner}};
+        if (task->attempt_overdue) {
+          failure.error_type = "gridflow.StartToCloseTimeout";
+          failure.message = "attempt " + std::to_string(task->attempt) +
+                            " exceeded its start-to-close timeout of " +
+                            FormatDuration(Millis(task->start_to_close_ms)) + " (worker " + owner +
+                            ")";
+          payload["timeout"] = "start_to_close";
+        } else {
+          failure.error_type = "gridflow.HeartbeatTimeout";
+          failure.message = "worker " + owner + " sent no heartbeat within " +
+                            FormatDuration(Millis(task->heartbeat_timeout_ms.value_or(0))) +
+                            "; its lease ended";
+          payload["timeout"] = "heartbeat";
+        }
+        HandleFailedAttempt(tr, *task, events::kTaskLeaseExpired, events::kEngineActor, failure,
+                            payload);
+        *expired = true;
+        spdlog::warn("run={} task={} step={} lease of {} (epoch {}) expired: {}", task->run_id,
+                     task->id, task->step, owner, task->lease_epoch, failure.error_type);
+        return Status::Ok();
+      });
+}
+
+Status Scheduler::FireDueTimers(int limit, int* done) {
+  *done = 0;
+  std::vector<persistence::DueTimer> due;
+  Status s = persistence::Transact(pool_, "find due timers", [&](pqxx::work& txn) {
+    due = persistence::FindDueTimers(txn, limit);
     return Status::Ok();
   });
-  if (s.ok()) Announce(new_work);
-  return s;
+  if (!s.ok()) return s;
+  for (const persistence::DueTimer& candidate : due) {
+    std::optional<persistence::TimerRow> timer;
+    s = Transition(
+        "fire timer",
+        [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+          *locked = persistence::TryLockRun(txn, candidate.run_id);
+          if (!*locked) return Status::Ok();
+          timer = persistence::LockTimer(txn, candidate.timer_id);
+          if (!timer || timer->state != "PENDING") locked->reset();
+          return Status::Ok();
+        },
+        [&](RunTransition& tr) {
+          persistence::MarkTimerFired(tr.txn(), timer->id);
+          tr.NewInterpreter().TimerFired(timer->frame, timer->activation, timer->kind);
+          ++*done;
+          return Status::Ok();
+        });
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::ProcessPendingMessages(int limit, int* done) {
+  *done = 0;
+  std::vector<persistence::PendingMessage> pending;
+  Status s = persistence::Transact(pool_, "find pending messages", [&](pqxx::work& txn) {
+    pending = persistence::FindPendingMessages(txn, limit);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  for (const persistence::PendingMessage& message : pending) {
+    AfterCommit after;
+    if (s = ProcessMessage(message, &after); !s.ok()) return s;
+    FollowUp(after);
+    ++*done;
+  }
+  return Status::Ok();
 }
 
 }  // namespace gridflow::engine

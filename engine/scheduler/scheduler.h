@@ -1,7 +1,10 @@
 // Scheduler: owns the runs' state machine (Temporal's "history" role). Every method is one
-// transition of one run, executed as ONE PostgreSQL transaction that locks the run row, records the
-// task outcome, appends history, advances the run and schedules what comes next. A method returns
-// only after that transaction committed (or rolled back: then nothing changed).
+// transition of one run, executed as ONE PostgreSQL transaction that locks the run row, records
+// what happened (a task outcome, a signal, a timer), lets the Interpreter advance the run, and
+// writes the tasks, timers, history and run state that follow. A method returns only after that
+// transaction committed (or rolled back: then nothing changed). After the commit it wakes this
+// replica's waiting workers and delivers the messages the transition left for other runs (a child
+// run's end to its parent, a cancellation to a child).
 //
 // Lease fencing: an outcome for a task is accepted only from the holder of its current lease
 // (task id + lease epoch while the task is LEASED); anything else is FAILED_PRECONDITION.
@@ -13,13 +16,16 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+#include <pqxx/transaction>
 
 #include "common/status.h"
 #include "common/time.h"
 #include "engine/definitions/definition_registry.h"
 #include "persistence/connection_pool.h"
+#include "persistence/message_store.h"
 #include "persistence/rows.h"
 
 namespace gridflow::engine {
@@ -84,21 +90,40 @@ class Scheduler {
                    const std::string& signal_name, const std::string& payload_json,
                    const std::string& dedup_id, const std::string& identity, bool* accepted);
 
-  // Ends up to `limit` expired leases: each task is retried per its policy or fails its run.
-  // `*expired` counts the leases ended by this call.
-  Status ExpireLeases(int limit, int* expired);
+  // Background work, run by every replica; each counts what it did in *done.
+  // Leases whose holder stopped heartbeating (or ran out of time): retried or failed.
+  Status ExpireLeases(int limit, int* done);
+  // Timers whose time has come.
+  Status FireDueTimers(int limit, int* done);
+  // Messages between runs not yet applied (their sender's replica died before delivering them).
+  Status ProcessPendingMessages(int limit, int* done);
 
  private:
-  // Locks the task's run and the task, checks the lease, and runs `apply` in the same transaction.
+  // What a committed transition leaves to do.
+  struct AfterCommit {
+    std::set<std::pair<std::string, std::string>> new_work;
+    std::vector<persistence::PendingMessage> messages;
+  };
+  // Locks the run to change (writing it to *run), or leaves *run empty to skip the transition.
+  using LockFn = std::function<Status(pqxx::work&, std::optional<persistence::RunRow>*)>;
+  using BodyFn = std::function<Status(RunTransition&)>;
+
+  // The one path of every transition after StartRun: lock, open, body, flush, commit, follow up.
+  Status Transition(const char* what, const LockFn& lock, const BodyFn& body);
+  Status Open(pqxx::work& txn, persistence::RunRow run, std::unique_ptr<RunTransition>* out);
+  void Capture(const RunTransition& transition, AfterCommit* after);
+  void FollowUp(const AfterCommit& after);
+  Status ProcessMessage(const persistence::PendingMessage& message, AfterCommit* after);
+
+  // Locks the task's run and the task, checks the lease, and runs `apply` in that transition.
   using LeasedTaskBody = std::function<Status(RunTransition&, const persistence::TaskRow&)>;
-  Status WithLeasedTask(const char* what, const LeaseRef& lease, bool* already_completed,
+  Status WithLeasedTask(const char* what, const LeaseRef& lease, bool idempotent_completion,
                         const LeasedTaskBody& apply);
   Status ExpireLease(int64_t task_id, const std::string& run_id, bool* expired);
-  // A failed attempt (reported, or a lost lease): retry per the step's policy, or fail the run.
+  // A failed attempt (reported, or a lost lease): retry per the policy, or let the run handle it.
   RetryOutcome HandleFailedAttempt(RunTransition& transition, const persistence::TaskRow& task,
                                    const char* event_type, const std::string& actor,
                                    const TaskFailureReport& failure, nlohmann::json event_payload);
-  void Announce(const std::set<std::pair<std::string, std::string>>& new_work);
 
   persistence::ConnectionPool& pool_;
   DefinitionRegistry& definitions_;

@@ -6,13 +6,13 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include "common/batch_loop.h"
 #include "common/logging.h"
 #include "engine/api/worker_service.h"
 #include "engine/api/workflow_service.h"
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
 #include "engine/definitions/definition_registry.h"
-#include "engine/dispatch/lease_reaper.h"
 #include "engine/dispatch/notification_listener.h"
 #include "engine/dispatch/task_dispatcher.h"
 #include "engine/scheduler/run_reader.h"
@@ -42,7 +42,13 @@ struct Engine::Parts {
         reader(pool),
         dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
         listener(pool, dispatcher),
-        reaper(scheduler, c.lease_reaper_interval),
+        reaper("lease reaper", c.lease_reaper_interval, kBatch,
+               [this](int batch, int* done) { return scheduler.ExpireLeases(batch, done); }),
+        timers("timers", c.timer_interval, kBatch,
+               [this](int batch, int* done) { return scheduler.FireDueTimers(batch, done); }),
+        messages(
+            "run messages", c.message_interval, kBatch,
+            [this](int batch, int* done) { return scheduler.ProcessPendingMessages(batch, done); }),
         membership(pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
                    c.membership_heartbeat),
         health(pool, c.health_check_interval),
@@ -56,7 +62,10 @@ struct Engine::Parts {
   RunReader reader;
   TaskDispatcher dispatcher;
   NotificationListener listener;
-  LeaseReaper reaper;
+  static constexpr int kBatch = 100;
+  BatchLoop reaper;
+  BatchLoop timers;
+  BatchLoop messages;
   Membership membership;
   HealthMonitor health;
   RequestValidator validator;
@@ -97,6 +106,8 @@ Status Engine::Start() {
   parts_->dispatcher.Start();
   parts_->listener.Start();
   parts_->reaper.Start();
+  parts_->timers.Start();
+  parts_->messages.Start();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -124,6 +135,10 @@ Status Engine::Start() {
   return Status::Ok();
 }
 
+void Engine::SetClockOffset(Millis offset) {
+  parts_->pool.SetClockOffset(offset);
+}
+
 void Engine::Shutdown(Millis grace) {
   if (stopped_ || !parts_) return;
   stopped_ = true;
@@ -139,6 +154,8 @@ void Engine::Shutdown(Millis grace) {
     server_->Wait();
   }
   parts_->reaper.Stop();
+  parts_->timers.Stop();
+  parts_->messages.Stop();
   parts_->listener.Stop();
   parts_->dispatcher.Stop();
   if (started_) parts_->membership.Leave();

@@ -22,6 +22,8 @@ struct EngineConfig {
   std::string database_url;
   int database_pool_size = 16;
   Millis lease_reaper_interval{500};
+  Millis timer_interval{100};    // timer lag is at most this
+  Millis message_interval{500};  // for messages whose sender died before delivering them
   Millis dispatch_fallback_poll{1000};
   Millis membership_heartbeat{5000};
   Millis health_check_interval{2000};
@@ -42,6 +44,10 @@ class Engine {
   const std::string& member_id() const;
   // Drains and stops; waits at most `grace` for in-flight calls. Idempotent.
   void Shutdown(Millis grace);
+
+  // Test-only: moves this replica's clock (gf_now() in its transactions) forward by `offset`, so
+  // tests can reach deadlines and timers days away without waiting.
+  void SetClockOffset(Millis offset);
 
  private:
   struct Parts;

@@ -66,12 +66,13 @@ TEST_F(CancelSignalTest, CancellationReachesAHeartbeatingWorker) {
   const auto events = History(engine_, "afrr-1");
   EXPECT_EQ(EventTypes(events),
             (std::vector<std::string>{"RunStarted", "TaskScheduled", "RunCancelRequested",
-                                      "TaskFailed", "RunCancelled"}));
+                                      "TaskCancelRequested", "TaskFailed", "RunCancelled"}));
   EXPECT_EQ(events[2].actor(), "operator-anna");
   EXPECT_EQ(nlohmann::json::parse(events[2].payload_json())["reason"],
             "TSO withdrew the activation");
-  EXPECT_EQ(nlohmann::json::parse(events[3].payload_json())["error_type"], "gridflow.Cancelled");
-  EXPECT_EQ(events[4].actor(), "operator-anna");
+  EXPECT_EQ(nlohmann::json::parse(events[3].payload_json())["worker"], "dispatcher-1");
+  EXPECT_EQ(nlohmann::json::parse(events[4].payload_json())["error_type"], "gridflow.Cancelled");
+  EXPECT_EQ(events[5].actor(), "operator-anna");
 
   // Cancelling again is a no-op; the history does not grow.
   ASSERT_TRUE(Cancel("afrr-1", "operator-bob", &response).ok());

@@ -1,0 +1,70 @@
+#include "persistence/timer_store.h"
+
+#include <pqxx/connection>
+#include <pqxx/result>
+
+#include "persistence/statements.h"
+
+namespace gridflow::persistence {
+
+void PrepareTimerStatements(pqxx::connection& c) {
+  c.prepare("timer_insert",
+            "INSERT INTO timers (run_id, frame, activation, step, kind, fire_at, state) "
+            "VALUES ($1::uuid, $2, $3, $4, $5, "
+            "timestamptz 'epoch' + $6::bigint * interval '1 microsecond', 'PENDING')");
+  c.prepare("timer_cancel",
+            "UPDATE timers SET state = 'CANCELLED' WHERE run_id = $1::uuid AND frame = $2 "
+            "AND activation = $3 AND state = 'PENDING'");
+  c.prepare("timer_cancel_run",
+            "UPDATE timers SET state = 'CANCELLED' WHERE run_id = $1::uuid AND state = 'PENDING'");
+  c.prepare("timer_due",
+            "SELECT id, run_id::text FROM timers WHERE state = 'PENDING' AND fire_at <= gf_now() "
+            "ORDER BY fire_at LIMIT $1");
+  c.prepare("timer_lock",
+            "SELECT id, run_id::text, frame, activation, step, kind, fire_at, state FROM timers "
+            "WHERE id = $1 FOR UPDATE");
+  c.prepare("timer_fired", "UPDATE timers SET state = 'FIRED', fired_at = gf_now() WHERE id = $1");
+}
+
+void InsertTimer(pqxx::transaction_base& txn, const TimerRow& t) {
+  txn.exec_prepared("timer_insert", t.run_id, t.frame, t.activation, t.step, t.kind,
+                    ToEpochMicros(t.fire_at));
+}
+
+void CancelTimers(pqxx::transaction_base& txn, const std::string& run_id, const std::string& frame,
+                  int64_t activation) {
+  txn.exec_prepared("timer_cancel", run_id, frame, activation);
+}
+
+void CancelRunTimers(pqxx::transaction_base& txn, const std::string& run_id) {
+  txn.exec_prepared("timer_cancel_run", run_id);
+}
+
+std::vector<DueTimer> FindDueTimers(pqxx::transaction_base& txn, int limit) {
+  std::vector<DueTimer> due;
+  for (const pqxx::row& r : txn.exec_prepared("timer_due", limit)) {
+    due.push_back({r[0].as<int64_t>(), r[1].as<std::string>()});
+  }
+  return due;
+}
+
+std::optional<TimerRow> LockTimer(pqxx::transaction_base& txn, int64_t timer_id) {
+  const pqxx::result r = txn.exec_prepared("timer_lock", timer_id);
+  if (r.empty()) return std::nullopt;
+  TimerRow t;
+  t.id = r[0][0].as<int64_t>();
+  t.run_id = r[0][1].as<std::string>();
+  t.frame = r[0][2].as<std::string>();
+  t.activation = r[0][3].as<int64_t>();
+  t.step = r[0][4].as<std::string>();
+  t.kind = r[0][5].as<std::string>();
+  t.fire_at = Timestamp(r[0][6]);
+  t.state = r[0][7].as<std::string>();
+  return t;
+}
+
+void MarkTimerFired(pqxx::transaction_base& txn, int64_t timer_id) {
+  txn.exec_prepared("timer_fired", timer_id);
+}
+
+}  // namespace gridflow::persistence

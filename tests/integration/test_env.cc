@@ -187,6 +187,35 @@ v1::Run WaitClosed(TestEngine& e, const std::string& workflow_id,
   return run;
 }
 
+v1::Event WaitForEvent(TestEngine& e, const std::string& workflow_id, const std::string& type,
+                       std::chrono::milliseconds timeout) {
+  v1::Event found;
+  const bool seen = Eventually(
+      [&] {
+        for (const v1::Event& event : History(e, workflow_id)) {
+          if (event.type() == type) {
+            found = event;
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  EXPECT_TRUE(seen) << "no " << type << " event in the history of " << workflow_id;
+  return found;
+}
+
+void CompleteLeased(TestEngine& e, const v1::LeasedTask& task, const std::string& result_json) {
+  v1::CompleteTaskRequest request;
+  request.set_task_id(task.task_id());
+  request.set_lease_epoch(task.lease_epoch());
+  request.set_result_json(result_json);
+  request.set_identity("test-worker");
+  v1::CompleteTaskResponse response;
+  const grpc::Status s = e.workers().CompleteTask(Ctx().get(), request, &response);
+  EXPECT_TRUE(s.ok()) << "CompleteTask " << task.step() << ": " << s.error_message();
+}
+
 v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::string& identity,
                         std::chrono::milliseconds wait) {
   v1::LeaseTasksRequest request;

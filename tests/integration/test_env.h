@@ -57,6 +57,8 @@ class TestEngine {
   v1::WorkflowService::Stub& workflows() { return *workflows_; }
   v1::WorkerService::Stub& workers() { return *workers_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  // Moves the engine's clock forward (test-only clock; see Engine::SetClockOffset).
+  void SetClockOffset(Millis offset) { engine_->SetClockOffset(offset); }
 
  private:
   std::unique_ptr<engine::Engine> engine_;
@@ -82,6 +84,12 @@ std::vector<std::string> EventTypes(const std::vector<v1::Event>& events);
 // Waits until the run is closed (or `timeout`), returns it.
 v1::Run WaitClosed(TestEngine& e, const std::string& workflow_id,
                    std::chrono::milliseconds timeout = std::chrono::seconds(20));
+// Waits until the run's history has an event of `type`; returns it (empty event on timeout).
+v1::Event WaitForEvent(TestEngine& e, const std::string& workflow_id, const std::string& type,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20));
+// Completes a leased task with `result_json`; asserts success.
+void CompleteLeased(TestEngine& e, const v1::LeasedTask& task, const std::string& result_json);
+
 // Long-polls one task of `queue` (waiting up to `wait`); empty task_id when none came.
 v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::string& identity,
                         std::chrono::milliseconds wait = std::chrono::seconds(5));

@@ -1,29 +1,40 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh Debian 12 machine: install what is missing, build, start a
-# local PostgreSQL (an ephemeral cluster under .gridflow/demo on a free port), start the engine and
-# a worker, register the day-ahead bid workflow, run it to completion and print its history.
-# Leaves nothing running when it ends.
+# local PostgreSQL (an ephemeral cluster under .gridflow/demo on a free port), the engine, a worker
+# with the example handlers and the simulated exchange/TSO; run a day-ahead bid and a TSO
+# activation end to end and print their histories. Leaves nothing running when it ends.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/pg.sh"
 source "$ROOT/scripts/lib/processes.sh"
-source "$ROOT/scripts/lib/day_ahead.sh"
+source "$ROOT/scripts/lib/examples.sh"
 
 "$ROOT/scripts/install-deps.sh"
 echo "== building"
-"$ROOT/scripts/build.sh" gridflow-engine gridflow-worker gridflowctl
+"$ROOT/scripts/build.sh" gridflow-engine gridflow-worker gridflowctl gridflow_python
 
 STATE=$ROOT/.gridflow/demo
 rm -rf "$STATE"
 mkdir -p "$STATE"
 cleanup() {
-  stop_day_ahead_processes
+  stop_examples
   pg_stop "$STATE/pg"
 }
 trap cleanup EXIT
 
 echo "== starting PostgreSQL"
 pg_start "$STATE/pg"
-run_day_ahead_example "${GRIDFLOW_BUILD_DIR:-$ROOT/build}" "$STATE" "$GRIDFLOW_PG_URL"
+start_examples "${GRIDFLOW_BUILD_DIR:-$ROOT/build}" "$STATE" "$GRIDFLOW_PG_URL"
+
+# Deliver the day after tomorrow (market time), so gate closure is still ahead.
+DAY=$(/usr/bin/python3 -c "import datetime, zoneinfo; \
+print((datetime.datetime.now(zoneinfo.ZoneInfo('Europe/Berlin')).date() + datetime.timedelta(days=2)).isoformat())")
+STAMP=$(date -u +%Y%m%dT%H%M%S)
+run_day_ahead "dab-$DAY-$STAMP" "$DAY"
+show_run "dab-$DAY-$STAMP"
+run_activation "afrr-$STAMP"
+show_run "afrr-$STAMP"
+echo "time from the TSO's order to all set-points dispatched: $(ctl -o json runs show "afrr-$STAMP" |
+  /usr/bin/python3 -c 'import json,sys; print(json.loads(json.load(sys.stdin)["result_json"])["dispatch_ms"])') ms"
 echo
-echo "demo complete: $DAY_AHEAD_RUN_ID COMPLETED; the worker, the engine and PostgreSQL are stopped"
+echo "demo complete: the day-ahead bid and the activation COMPLETED; stopping everything"

@@ -9,7 +9,7 @@ PACKAGES=(
   libpqxx-dev libspdlog-dev nlohmann-json3-dev prometheus-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev libhowardhinnant-date-dev
   postgresql postgresql-contrib
-  python3 tzdata procps iproute2
+  python3 python3-grpcio python3-protobuf tzdata procps iproute2
 )
 
 missing=()

@@ -121,6 +121,16 @@ void TaskDispatcher::OnWorkAvailable(const std::string& namespace_name, const st
   cv_.notify_one();
 }
 
+void TaskDispatcher::OnWorkAvailableAfter(const std::string& namespace_name,
+                                          const std::string& queue, Millis delay) {
+  {
+    std::lock_guard lock(mu_);
+    announce_later_.emplace(Clock::now() + delay, namespace_name + "/" + queue);
+    rearm_ = true;
+  }
+  cv_.notify_one();
+}
+
 void TaskDispatcher::WakeAll() {
   {
     std::lock_guard lock(mu_);
@@ -147,12 +157,19 @@ void TaskDispatcher::Loop() {
     Clock::time_point wake = next_poll;
     for (const auto& lease : waiting_)
       wake = std::min(wake, lease->deadline);
+    if (!announce_later_.empty()) wake = std::min(wake, announce_later_.begin()->first);
     cv_.wait_until(lock, wake, [&] {
-      return stopping_ || has_new_ || wake_all_ || !announced_.empty() || Clock::now() >= wake;
+      return stopping_ || has_new_ || wake_all_ || rearm_ || !announced_.empty() ||
+             Clock::now() >= wake;
     });
     if (stopping_) break;
+    rearm_ = false;
 
     const Clock::time_point now = Clock::now();
+    while (!announce_later_.empty() && announce_later_.begin()->first <= now) {
+      announced_.insert(announce_later_.begin()->second);
+      announce_later_.erase(announce_later_.begin());
+    }
     const bool poll = wake_all_ || now >= next_poll;
     if (now >= next_poll) next_poll = now + options_.fallback_poll;
     std::vector<std::shared_ptr<PendingLease>> candidates, expired;

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,6 +70,8 @@ class TaskDispatcher final : public WorkListener {
   void Cancel(const std::shared_ptr<PendingLease>& lease);
 
   void OnWorkAvailable(const std::string& namespace_name, const std::string& queue) override;
+  void OnWorkAvailableAfter(const std::string& namespace_name, const std::string& queue,
+                            Millis delay) override;
   // Claim for every waiting request (e.g. after notifications may have been missed).
   void WakeAll();
 
@@ -96,8 +99,10 @@ class TaskDispatcher final : public WorkListener {
   std::condition_variable cv_;
   std::list<std::shared_ptr<PendingLease>> waiting_;  // FIFO
   std::set<std::string> announced_;                   // "<namespace>/<queue>" since the last pass
+  std::multimap<std::chrono::steady_clock::time_point, std::string> announce_later_;
   bool has_new_ = false;
   bool wake_all_ = false;
+  bool rearm_ = false;  // announce_later_ changed: recompute when to wake
   bool draining_ = false;
   bool stopping_ = false;
   std::thread thread_;

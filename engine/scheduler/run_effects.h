@@ -22,6 +22,13 @@ struct EventScope {
   std::optional<int> attempt;
 };
 
+// A queue that gets claimable work once a delay (a retry's backoff) has passed.
+struct DelayedWork {
+  std::string namespace_name;
+  std::string queue;
+  Millis delay{0};
+};
+
 struct TaskRequest {
   std::string frame;
   int64_t activation = 0;

@@ -207,6 +207,10 @@ void RunTransition::CloseRun(std::string_view status, const json& result, const 
   }
 }
 
+void RunTransition::NoteDelayedWork(const std::string& queue, Millis delay) {
+  delayed_work_.push_back({run_.namespace_name, queue, delay});
+}
+
 void RunTransition::NoteNewWork(const std::string& queue) {
   queues_with_new_work_.emplace(run_.namespace_name, queue);
 }

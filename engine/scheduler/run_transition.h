@@ -43,6 +43,7 @@ class RunTransition final : public RunEffects {
 
   // Queues claimable work of `queue` for the post-commit wake-up (and NOTIFY at Flush).
   void NoteNewWork(const std::string& queue);
+  void NoteDelayedWork(const std::string& queue, Millis delay);
   // Writes the run row (status, data, state, result/failure) and the events.
   void Flush();
 
@@ -51,6 +52,7 @@ class RunTransition final : public RunEffects {
   const std::set<std::pair<std::string, std::string>>& queues_with_new_work() const {
     return queues_with_new_work_;
   }
+  const std::vector<DelayedWork>& delayed_work() const { return delayed_work_; }
   const std::vector<persistence::PendingMessage>& messages() const { return messages_; }
 
   // RunEffects
@@ -86,6 +88,7 @@ class RunTransition final : public RunEffects {
   std::optional<TimePoint> now_;
   std::vector<persistence::EventRow> events_;
   std::set<std::pair<std::string, std::string>> queues_with_new_work_;
+  std::vector<DelayedWork> delayed_work_;
   std::vector<persistence::PendingMessage> messages_;
 };
 

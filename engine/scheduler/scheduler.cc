@@ -42,6 +42,7 @@ Status Scheduler::Open(pqxx::work& txn, persistence::RunRow run,
 
 void Scheduler::Capture(const RunTransition& transition, AfterCommit* after) {
   after->new_work = transition.queues_with_new_work();
+  after->delayed_work = transition.delayed_work();
   after->messages = transition.messages();
 }
 
@@ -67,6 +68,9 @@ void Scheduler::FollowUp(const AfterCommit& after) {
   if (listener_ != nullptr) {
     for (const auto& [ns, queue] : after.new_work)
       listener_->OnWorkAvailable(ns, queue);
+    for (const DelayedWork& work : after.delayed_work) {
+      listener_->OnWorkAvailableAfter(work.namespace_name, work.queue, work.delay);
+    }
   }
   // Deliver messages at once; a message's delivery may leave further ones (a grandparent).
   std::deque<persistence::PendingMessage> pending(after.messages.begin(), after.messages.end());
@@ -364,7 +368,11 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
     payload["retry_delay_ms"] = decision.delay.count();
     payload["retry_at"] = FormatRfc3339(retry_at);
     tr.Record(event_type, actor, payload, ScopeOf(task));
-    if (decision.delay.count() == 0) tr.NoteNewWork(task.queue);
+    if (decision.delay.count() == 0) {
+      tr.NoteNewWork(task.queue);
+    } else {
+      tr.NoteDelayedWork(task.queue, decision.delay);
+    }
     return {true, retry_at};
   }
   persistence::MarkTaskFailed(tr.txn(), task.id, failure_json.dump());

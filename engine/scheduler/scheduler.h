@@ -21,9 +21,11 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/transaction>
 
+#include "common/duration.h"
 #include "common/status.h"
 #include "common/time.h"
 #include "engine/definitions/definition_registry.h"
+#include "engine/scheduler/run_effects.h"
 #include "persistence/connection_pool.h"
 #include "persistence/message_store.h"
 #include "persistence/rows.h"
@@ -37,6 +39,9 @@ class WorkListener {
  public:
   virtual ~WorkListener() = default;
   virtual void OnWorkAvailable(const std::string& namespace_name, const std::string& queue) = 0;
+  // Work becomes claimable after `delay` (a retry's backoff).
+  virtual void OnWorkAvailableAfter(const std::string& namespace_name, const std::string& queue,
+                                    Millis delay) = 0;
 };
 
 struct StartRunParams {
@@ -102,6 +107,7 @@ class Scheduler {
   // What a committed transition leaves to do.
   struct AfterCommit {
     std::set<std::pair<std::string, std::string>> new_work;
+    std::vector<DelayedWork> delayed_work;
     std::vector<persistence::PendingMessage> messages;
   };
   // Locks the run to change (writing it to *run), or leaves *run empty to skip the transition.

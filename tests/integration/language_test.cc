@@ -269,5 +269,47 @@ TEST_F(LanguageTest, DaylightSavingDaysHaveTheirQuarterHourCounts) {
   }
 }
 
+TEST_F(LanguageTest, RunsStayPinnedToTheirDefinitionVersion) {
+  Define("versioned", R"js([{"name": "a", "kind": "task", "task_type": "t", "task_queue": "q"},
+                            {"name": "old_b", "kind": "task", "task_type": "t", "task_queue": "q"}])js");
+  Start(engine_, "v1-run", "versioned");
+  const v1::LeasedTask a = Next("a");
+  // Version 2 renames the second step; the running run keeps version 1's steps.
+  ASSERT_TRUE(Register(engine_, R"js({"name": "versioned", "version": 2, "steps": [
+      {"name": "a", "kind": "task", "task_type": "t", "task_queue": "q"},
+      {"name": "new_b", "kind": "task", "task_type": "t", "task_queue": "q"}]})js")
+                  .ok());
+  CompleteLeased(engine_, a, "1");
+  CompleteLeased(engine_, Next("old_b"), "2");
+  EXPECT_EQ(WaitClosed(engine_, "v1-run").definition_version(), 1);
+  Start(engine_, "v2-run", "versioned");
+  CompleteLeased(engine_, Next("a"), "1");
+  CompleteLeased(engine_, Next("new_b"), "2");
+  EXPECT_EQ(WaitClosed(engine_, "v2-run").definition_version(), 2);
+}
+
+// A retry is dispatched when its backoff ends, not at the next fallback poll.
+TEST(Dispatch, RetryIsDispatchedWhenItsBackoffEnds) {
+  TestDatabase db;
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.dispatch_fallback_poll = Millis(20'000);
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, SequenceDefinition("r", {{"s", "t"}},
+                                                  R"({"retry": {"initial_interval": "300ms"}})"))
+                  .ok());
+  Start(engine, "r1", "r");
+  const v1::LeasedTask first = LeaseOne(engine, "q", "w");
+  v1::FailTaskRequest fail;
+  fail.set_task_id(first.task_id());
+  fail.set_lease_epoch(first.lease_epoch());
+  fail.set_error_type("Transient");
+  v1::FailTaskResponse failed;
+  ASSERT_TRUE(engine.workers().FailTask(Ctx().get(), fail, &failed).ok());
+  const auto before = std::chrono::steady_clock::now();
+  const v1::LeasedTask second = LeaseOne(engine, "q", "w", std::chrono::seconds(10));
+  EXPECT_EQ(second.attempt(), 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace gridflow::testing

@@ -1,0 +1,129 @@
+# shellcheck shell=bash
+# The three energy examples (examples/), run end to end with the real binaries, the simulated
+# exchange/TSO (examples/simulator) and the Python client. Used by scripts/demo.sh and by the test
+# suite (tests/e2e/energy_examples_test.sh). Source processes.sh first.
+#
+#   start_examples BUILD_DIR STATE_DIR DATABASE_URL   # engine, simulator, worker; registers
+#   run_day_ahead ID DELIVERY_DAY [SAFETY_MARGIN]     # starts a bid (Python client) and waits
+#   run_activation ID                                 # a TSO activation with four assets
+#   run_settlement ID                                 # metering, invoice mismatch, dispute
+#   show_run ID                                       # the run and its history (gridflowctl)
+#   stop_examples                                     # stops what start_examples started
+
+EXAMPLE_PIDS=()
+EXAMPLES_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+stop_examples() {
+  local pid
+  for pid in "${EXAMPLE_PIDS[@]}"; do stop_process "$pid"; done
+  EXAMPLE_PIDS=()
+}
+
+py_client() {
+  GRIDFLOW_PYTHON_PATH=$EXAMPLE_BIN/python /usr/bin/python3 \
+    "$EXAMPLES_ROOT/examples/python/gridflow_client.py" --address "$GRIDFLOW_ADDRESS" "$@"
+}
+
+ctl() { "$EXAMPLE_BIN/cli/gridflowctl" --address "$GRIDFLOW_ADDRESS" "$@"; }
+
+start_examples() {
+  EXAMPLE_BIN=$1
+  EXAMPLE_STATE=$2
+  local database_url=$3 simulator_port handlers type handler_flags=()
+  mkdir -p "$EXAMPLE_STATE"
+  export GRIDFLOW_ADDRESS=127.0.0.1:$(free_port)
+  simulator_port=$(free_port)
+  export GRIDFLOW_SIMULATOR_URL=http://127.0.0.1:$simulator_port
+  export GRIDFLOW_ALERTS_FILE=$EXAMPLE_STATE/alerts.jsonl
+
+  echo "== starting gridflow-engine on $GRIDFLOW_ADDRESS (log: $EXAMPLE_STATE/engine.log)"
+  "$EXAMPLE_BIN/engine/gridflow-engine" --listen "$GRIDFLOW_ADDRESS" --database-url "$database_url" \
+    >"$EXAMPLE_STATE/engine.log" 2>&1 &
+  EXAMPLE_PIDS+=($!)
+  wait_for_engine "$EXAMPLE_BIN/cli/gridflowctl" "$GRIDFLOW_ADDRESS" 30 ||
+    { tail -n 20 "$EXAMPLE_STATE/engine.log" >&2; return 1; }
+
+  echo "== starting the simulated exchange, TSO and assets on port $simulator_port"
+  GRIDFLOW_PYTHON_PATH=$EXAMPLE_BIN/python /usr/bin/python3 "$EXAMPLES_ROOT/examples/simulator/simulator.py" \
+    --port "$simulator_port" --engine "$GRIDFLOW_ADDRESS" --exchange-fail-first 1 \
+    >"$EXAMPLE_STATE/simulator.log" 2>&1 &
+  EXAMPLE_PIDS+=($!)
+
+  echo "== starting gridflow-worker with the example handlers (log: $EXAMPLE_STATE/worker.log)"
+  handlers=$EXAMPLES_ROOT/examples/handlers/energy.py
+  for type in forecast optimise submit_bid submit_default_bid withdraw_bid nominate raise_alert \
+    acknowledge_activation setpoint confirm_activation report_activation validate_metering \
+    compute_period reconcile open_dispute close_settlement; do
+    handler_flags+=(--handler "$type=/usr/bin/python3 $handlers $type")
+  done
+  "$EXAMPLE_BIN/worker/gridflow-worker" --address "$GRIDFLOW_ADDRESS" --concurrency 16 \
+    --queue trading --queue exchange --queue ops --queue tso --queue assets --queue reporting \
+    --queue settlement "${handler_flags[@]}" >"$EXAMPLE_STATE/worker.log" 2>&1 &
+  EXAMPLE_PIDS+=($!)
+
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -fs "$GRIDFLOW_SIMULATOR_URL/health" >/dev/null 2>&1 && break
+    /usr/bin/python3 -c "import urllib.request; urllib.request.urlopen('$GRIDFLOW_SIMULATOR_URL/health')" \
+      >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+
+  echo "== registering the energy workflows"
+  ctl definitions apply "$EXAMPLES_ROOT/examples/day-ahead/definition.json" \
+    "$EXAMPLES_ROOT/examples/activation/definition.json" "$EXAMPLES_ROOT/examples/settlement/definition.json"
+}
+
+run_day_ahead() {
+  local id=$1 day=$2 margin=${3:-30m} input
+  input=$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['delivery_day']=sys.argv[2]; \
+d['safety_margin']=sys.argv[3]; print(json.dumps(d))" "$EXAMPLES_ROOT/examples/day-ahead/input.json" "$day" "$margin")
+  echo "== day-ahead bid $id for delivery on $day (started by the Python client)"
+  py_client --identity bid-optimiser start day-ahead-bid --id "$id" --input "$input"
+  ctl runs wait "$id" --timeout 2m
+}
+
+run_activation() {
+  local id=$1 input
+  input=$(/usr/bin/python3 -c "import datetime,json,sys; print(json.dumps({'activation_id': sys.argv[1], \
+'tso': 'TenneT', 'product': 'aFRR', 'direction': 'up', 'mw': 25.0, 'ack_within': '5s', \
+'received_at': datetime.datetime.now(datetime.timezone.utc).isoformat(), \
+'assets': [{'id': 'bess-1', 'share': 0.4}, {'id': 'bess-2', 'share': 0.3}, {'id': 'chp-7', 'share': 0.2}, \
+{'id': 'pv-hybrid-3', 'share': 0.1}]}))" "$id")
+  echo "== activation order $id from the TSO (started by the Python client)"
+  py_client --identity tso-gateway start activation-order --id "$id" --input "$input"
+  ctl runs wait "$id" --timeout 1m
+}
+
+run_settlement() {
+  local id=$1
+  echo "== imbalance settlement $id"
+  ctl runs start imbalance-settlement --id "$id" --input '{"settlement_day": "2026-11-24", "bidding_zone": "DE-LU",
+    "periods": 96, "imbalance_price_eur_mwh": 120.5, "tolerance_eur": 1.0}'
+  /usr/bin/python3 - "$GRIDFLOW_SIMULATOR_URL" "$id" <<'PY'
+import json, sys, time, urllib.request
+url, run = sys.argv[1], sys.argv[2]
+def post(path, body):
+    req = urllib.request.Request(url + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=10))
+post("/metering/publish", {"workflow_id": run, "day": "2026-11-24", "periods": 96})
+print("metering data published")
+post("/tso/invoices", {"workflow_id": run, "total_eur": 99999.0})  # does not match: a dispute follows
+print("TSO invoice sent")
+PY
+  local i
+  for ((i = 0; i < 300; i++)); do
+    ctl -o json runs show "$id" | grep -q '"current_step": "resolution"' && break
+    sleep 0.1
+  done
+  ctl --identity settlement-analyst runs signal "$id" dispute_resolved \
+    --payload '{"decision": "accept TSO invoice", "ticket": "DSP-1"}' --dedup-id resolution-1
+  ctl runs wait "$id" --timeout 1m
+}
+
+show_run() {
+  ctl runs show "$1" | grep -v '^input\|^result'
+  echo
+  ctl runs history "$1"
+  echo
+}

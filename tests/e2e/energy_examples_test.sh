@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# End-to-end: the three energy processes with the real engine, worker, CLI, simulator and Python
+# client against the suite's PostgreSQL (a database of its own). Covers the normal day-ahead path
+# (with a retried submission), a DST day (92 quarter-hours), a missed safety deadline (fallback and
+# alert), a TSO activation, and an imbalance settlement with a disputed invoice.
+set -euo pipefail
+BUILD_DIR=$1
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$ROOT/scripts/lib/processes.sh"
+source "$ROOT/scripts/lib/examples.sh"
+
+: "${GRIDFLOW_TEST_DATABASE_URL:?run the suite with scripts/test.sh}"
+DB=gf_e2e_$$_$RANDOM
+STATE=$(mktemp -d)
+psql "$GRIDFLOW_TEST_DATABASE_URL" -qc "CREATE DATABASE $DB"
+cleanup() {
+  stop_examples
+  psql "$GRIDFLOW_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
+  rm -rf "$STATE"
+}
+trap cleanup EXIT
+
+start_examples "$BUILD_DIR" "$STATE" "${GRIDFLOW_TEST_DATABASE_URL%/*}/$DB"
+DAY=$(/usr/bin/python3 -c "import datetime, zoneinfo; \
+print((datetime.datetime.now(zoneinfo.ZoneInfo('Europe/Berlin')).date() + datetime.timedelta(days=2)).isoformat())")
+run_day_ahead dab-normal "$DAY"
+run_day_ahead dab-dst 2027-03-28
+run_day_ahead dab-late "$DAY" 7d  # the safety deadline (gate closure - 7 days) has passed
+run_activation afrr-1
+run_settlement settlement-1
+for id in dab-normal dab-dst dab-late afrr-1 settlement-1; do
+  ctl -o json runs history "$id" >"$STATE/$id.history.json"
+  ctl -o json runs show "$id" >"$STATE/$id.run.json"
+done
+/usr/bin/python3 "$ROOT/tests/e2e/check_examples.py" "$STATE"

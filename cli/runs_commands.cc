@@ -98,7 +98,7 @@ int List(Session& session, const std::string& status_name, const std::string& de
       upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (!v1::RunStatus_Parse("RUN_STATUS_" + upper, &status)) {
       std::cerr << "gridflowctl: --status: unknown status '" << status_name
-                << "' (running, cancelling, completed, failed, cancelled)\n";
+                << "' (running, cancelling, compensating, completed, failed, cancelled)\n";
       return kExitUsage;
     }
     request.set_status(status);
@@ -310,7 +310,7 @@ void AddRunCommands(CLI::App& app, Session& session) {
   auto list = std::make_shared<ListArgs>();
   auto* list_cmd = group->add_subcommand("list", "list runs, newest first");
   list_cmd->add_option("--status", list->status,
-                       "running, cancelling, completed, failed, cancelled");
+                       "running, cancelling, compensating, completed, failed, cancelled");
   list_cmd->add_option("--definition", list->definition, "only runs of this definition");
   list_cmd->add_option("--limit", list->limit, "runs per page")
       ->check(CLI::Range(1, 1000))

@@ -38,6 +38,39 @@ Status RunTransition::Open(pqxx::transaction_base& txn, persistence::RunRow run,
   return Status::Ok();
 }
 
+Status RunTransition::Create(pqxx::transaction_base& txn,
+                             std::shared_ptr<const dsl::Definition> definition,
+                             DefinitionRegistry& registry, const NewRunSpec& spec,
+                             std::unique_ptr<RunTransition>* out) {
+  persistence::NewRun run;
+  run.namespace_name = spec.namespace_name;
+  run.workflow_id = spec.workflow_id;
+  run.definition_name = definition->name();
+  run.definition_version = definition->version();
+  run.input_json = Dump(spec.input);
+  run.data_json = Dump(json{{"input", spec.input}});
+  run.started_by = spec.started_by;
+  if (spec.parent_run_id) {
+    run.parent_run_id = spec.parent_run_id;
+    run.parent_frame = spec.parent_frame;
+    run.parent_activation = spec.parent_activation;
+  }
+  out->reset();
+  auto row = persistence::InsertRun(txn, run);
+  if (!row) return Status::Ok();  // the workflow id is taken
+  std::unique_ptr<RunTransition> transition;
+  if (Status s = Open(txn, std::move(*row), definition, registry, &transition); !s.ok()) return s;
+  transition->state_.depth = spec.depth;
+  json payload = {
+      {"definition", {{"name", definition->name()}, {"version", definition->version()}}},
+      {"input", spec.input}};
+  if (!spec.parent.is_null()) payload["parent"] = spec.parent;
+  transition->Record(events::kRunStarted, spec.started_by, payload, {});
+  transition->NewInterpreter().Start();
+  *out = std::move(transition);
+  return Status::Ok();
+}
+
 RunTransition::RunTransition(pqxx::transaction_base& txn, persistence::RunRow run,
                              std::shared_ptr<const dsl::Definition> definition,
                              DefinitionRegistry& registry)
@@ -138,36 +171,26 @@ Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child
   std::shared_ptr<const dsl::Definition> definition;
   Status s = registry_.Resolve(txn_, run_.namespace_name, r.definition, r.version, &definition);
   if (!s.ok()) return s;
-  persistence::NewRun child;
-  child.namespace_name = run_.namespace_name;
-  child.workflow_id = r.workflow_id;
-  child.definition_name = definition->name();
-  child.definition_version = definition->version();
-  child.input_json = Dump(r.input);
-  child.data_json = Dump(json{{"input", r.input}});
-  child.started_by = "run " + run_.workflow_id;
-  child.parent_run_id = run_.id;
-  child.parent_frame = r.frame;
-  child.parent_activation = r.activation;
-  auto row = persistence::InsertRun(txn_, child);
-  if (!row) {
+  NewRunSpec spec;
+  spec.namespace_name = run_.namespace_name;
+  spec.workflow_id = r.workflow_id;
+  spec.input = r.input;
+  spec.started_by = "run " + run_.workflow_id;
+  spec.parent = {{"workflow_id", run_.workflow_id}, {"run_id", run_.id}, {"step", r.step}};
+  spec.parent_run_id = run_.id;
+  spec.parent_frame = r.frame;
+  spec.parent_activation = r.activation;
+  spec.depth = state_.depth + 1;
+  std::unique_ptr<RunTransition> transition;
+  if (s = Create(txn_, definition, registry_, spec, &transition); !s.ok()) return s;
+  if (!transition) {
     return Status::AlreadyExists("workflow id '" + r.workflow_id + "' is already taken");
   }
-  std::unique_ptr<RunTransition> transition;
-  if (s = Open(txn_, *row, definition, registry_, &transition); !s.ok()) return s;
-  transition->state_.depth = state_.depth + 1;
-  transition->Record(
-      events::kRunStarted, child.started_by,
-      {{"definition", {{"name", definition->name()}, {"version", definition->version()}}},
-       {"input", r.input},
-       {"parent", {{"workflow_id", run_.workflow_id}, {"run_id", run_.id}, {"step", r.step}}}},
-      {});
-  transition->NewInterpreter().Start();
   transition->Flush();
   queues_with_new_work_.insert(transition->queues_with_new_work_.begin(),
                                transition->queues_with_new_work_.end());
   messages_.insert(messages_.end(), transition->messages_.begin(), transition->messages_.end());
-  *child_run_id = row->id;
+  *child_run_id = transition->run_.id;
   return Status::Ok();
 }
 

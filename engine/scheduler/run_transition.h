@@ -34,6 +34,24 @@ class RunTransition final : public RunEffects {
                      std::shared_ptr<const dsl::Definition> definition,
                      DefinitionRegistry& registry, std::unique_ptr<RunTransition>* out);
 
+  // What a new run starts from; the workflow id must be free (else *out stays empty).
+  struct NewRunSpec {
+    std::string namespace_name;
+    std::string workflow_id;
+    nlohmann::json input;
+    std::string started_by;
+    nlohmann::json parent;  // child runs: {workflow_id, run_id, step}; else null
+    std::optional<std::string> parent_run_id;
+    std::string parent_frame;
+    int64_t parent_activation = 0;
+    int depth = 0;
+  };
+  // Inserts the run, records RunStarted and lets the interpreter start it (not yet flushed).
+  static Status Create(pqxx::transaction_base& txn,
+                       std::shared_ptr<const dsl::Definition> definition,
+                       DefinitionRegistry& registry, const NewRunSpec& spec,
+                       std::unique_ptr<RunTransition>* out);
+
   pqxx::transaction_base& txn() { return txn_; }
   const persistence::RunRow& run() const { return run_; }
   const dsl::Definition& definition() const { return *definition_; }

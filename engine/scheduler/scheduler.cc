@@ -129,16 +129,17 @@ Status Scheduler::StartRun(const StartRunParams& p, persistence::RunRow* run, bo
     Status resolved =
         definitions_.Resolve(txn, p.namespace_name, p.definition_name, p.definition_version, &def);
     if (!resolved.ok()) return resolved;
-    persistence::NewRun new_run;
-    new_run.namespace_name = p.namespace_name;
-    new_run.workflow_id = p.workflow_id;
-    new_run.definition_name = def->name();
-    new_run.definition_version = def->version();
-    new_run.input_json = p.input_json;
-    new_run.data_json = json{{"input", input}}.dump();
-    new_run.started_by = p.identity;
-    auto inserted = persistence::InsertRun(txn, new_run);
-    if (!inserted) {
+    RunTransition::NewRunSpec spec;
+    spec.namespace_name = p.namespace_name;
+    spec.workflow_id = p.workflow_id;
+    spec.input = input;
+    spec.started_by = p.identity;
+    std::unique_ptr<RunTransition> transition;
+    if (Status created_status = RunTransition::Create(txn, def, definitions_, spec, &transition);
+        !created_status.ok()) {
+      return created_status;
+    }
+    if (!transition) {
       auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
       if (!existing) return Status::Unavailable("run insert conflicted; retry");
       const bool same =
@@ -156,17 +157,6 @@ Status Scheduler::StartRun(const StartRunParams& p, persistence::RunRow* run, bo
       *created = false;
       return Status::Ok();
     }
-    std::unique_ptr<RunTransition> transition;
-    if (Status opened =
-            RunTransition::Open(txn, std::move(*inserted), def, definitions_, &transition);
-        !opened.ok()) {
-      return opened;
-    }
-    transition->Record(
-        events::kRunStarted, p.identity,
-        {{"definition", {{"name", def->name()}, {"version", def->version()}}}, {"input", input}},
-        {});
-    transition->NewInterpreter().Start();
     transition->Flush();
     Capture(*transition, &after);
     *run = *persistence::FindRun(txn, p.namespace_name, p.workflow_id);

@@ -16,7 +16,8 @@ namespace gridflow::cli {
 Client::Client(const ClientOptions& options)
     : options_(options),
       channel_(grpc::CreateChannel(options.address, grpc::InsecureChannelCredentials())),
-      workflows_(v1::WorkflowService::NewStub(channel_)) {}
+      workflows_(v1::WorkflowService::NewStub(channel_)),
+      cluster_(v1::ClusterService::NewStub(channel_)) {}
 
 std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
   auto context = std::make_unique<grpc::ClientContext>();

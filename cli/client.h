@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/duration.h"
+#include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "gridflow/v1/workflow_service.grpc.pb.h"
 
 namespace gridflow::cli {
@@ -27,6 +28,7 @@ class Client {
   const ClientOptions& options() const { return options_; }
   bool json_output() const { return options_.output == "json"; }
   v1::WorkflowService::Stub& workflows() { return *workflows_; }
+  v1::ClusterService::Stub& cluster() { return *cluster_; }
   // A context with the per-call timeout.
   std::unique_ptr<grpc::ClientContext> NewContext() const;
 
@@ -37,6 +39,7 @@ class Client {
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkflowService::Stub> workflows_;
+  std::unique_ptr<v1::ClusterService::Stub> cluster_;
 };
 
 // A protobuf message as JSON with proto field names (stable for scripts).

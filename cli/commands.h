@@ -25,6 +25,7 @@ struct Session {
 
 void AddDefinitionCommands(CLI::App& app, Session& session);
 void AddRunCommands(CLI::App& app, Session& session);
+void AddClusterCommands(CLI::App& app, Session& session);
 
 // Shared formatting.
 std::string FormatTime(const google::protobuf::Timestamp& t);

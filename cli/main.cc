@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   });
   gridflow::cli::AddDefinitionCommands(app, session);
   gridflow::cli::AddRunCommands(app, session);
+  gridflow::cli::AddClusterCommands(app, session);
 
   try {
     app.parse(argc, argv);

@@ -35,6 +35,11 @@ class AdvisoryLock {
 
 }  // namespace
 
+int RecordedSchemaVersion(pqxx::transaction_base& txn) {
+  return txn.exec("SELECT COALESCE(max(version), 0) FROM gridflow_schema_migrations")[0][0]
+      .as<int>();
+}
+
 Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migrations,
                MigrationReport* report) {
   *report = MigrationReport{};
@@ -72,9 +77,7 @@ Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migra
       spdlog::info("applied schema migration {} ({})", m.version, m.name);
     }
     pqxx::work txn(connection, "schema version");
-    report->schema_version =
-        txn.exec("SELECT COALESCE(max(version), 0) FROM gridflow_schema_migrations")[0][0]
-            .as<int>();
+    report->schema_version = RecordedSchemaVersion(txn);
     txn.commit();
     return Status::Ok();
   } catch (const pqxx::broken_connection& e) {

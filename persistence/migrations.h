@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <pqxx/connection>
+#include <pqxx/transaction_base>
 
 #include "common/status.h"
 
@@ -28,6 +29,9 @@ struct MigrationReport {
   int applied = 0;         // migrations applied by this call
   int schema_version = 0;  // highest version recorded after the call
 };
+
+// The highest migration recorded in the database (0 when none).
+int RecordedSchemaVersion(pqxx::transaction_base& txn);
 
 Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migrations,
                MigrationReport* report);

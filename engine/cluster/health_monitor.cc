@@ -8,8 +8,8 @@ namespace gridflow::engine {
 
 namespace {
 // The services whose health follows the database, besides the server as a whole ("").
-constexpr const char* kServices[] = {"", "gridflow.v1.WorkflowService",
-                                     "gridflow.v1.WorkerService"};
+constexpr const char* kServices[] = {"", "gridflow.v1.WorkflowService", "gridflow.v1.WorkerService",
+                                     "gridflow.v1.ClusterService"};
 constexpr const char* kLivenessService = "liveness";
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "persistence/member_store.h"
+#include "persistence/migrations.h"
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
@@ -31,6 +32,7 @@ Membership::Membership(persistence::ConnectionPool& pool, std::string member_id,
     : pool_(pool),
       member_id_(std::move(member_id)),
       address_(std::move(address)),
+      heartbeat_interval_(heartbeat_interval),
       heartbeat_("membership heartbeat", heartbeat_interval, [this] { Beat(); }) {}
 
 Status Membership::Join() {
@@ -46,6 +48,14 @@ Status Membership::Join() {
   });
   if (s.ok()) heartbeat_.Start();
   return s;
+}
+
+Status Membership::ReadCluster(std::vector<persistence::MemberRow>* members, int* schema_version) {
+  return persistence::Transact(pool_, "read cluster", [&](pqxx::work& txn) {
+    *members = persistence::ListMembers(txn);
+    *schema_version = persistence::RecordedSchemaVersion(txn);
+    return Status::Ok();
+  });
 }
 
 void Membership::Beat() {

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/duration.h"
 #include "common/periodic_task.h"
 #include "common/status.h"
 #include "persistence/connection_pool.h"
+#include "persistence/rows.h"
 
 namespace gridflow::engine {
 
@@ -18,6 +20,10 @@ class Membership {
              Millis heartbeat_interval);
 
   const std::string& member_id() const { return member_id_; }
+  Millis heartbeat_interval() const { return heartbeat_interval_; }
+
+  // Every member the database knows, most recent heartbeat first, and the schema version.
+  Status ReadCluster(std::vector<persistence::MemberRow>* members, int* schema_version);
   // Registers this replica and starts beating.
   Status Join();
   void MarkDraining();
@@ -30,6 +36,7 @@ class Membership {
   persistence::ConnectionPool& pool_;
   const std::string member_id_;
   const std::string address_;
+  const Millis heartbeat_interval_;
   PeriodicTask heartbeat_;
 };
 

@@ -9,6 +9,7 @@
 #include "common/batch_loop.h"
 #include "common/logging.h"
 #include "engine/api/worker_service.h"
+#include "engine/api/cluster_service.h"
 #include "engine/api/workflow_service.h"
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
@@ -54,7 +55,8 @@ struct Engine::Parts {
         health(pool, c.health_check_interval),
         validator(pool, c.limits),
         workflow_service(validator, definitions, scheduler, reader),
-        worker_service(validator, dispatcher, scheduler) {}
+        worker_service(validator, dispatcher, scheduler),
+        cluster_service(membership, health) {}
 
   persistence::ConnectionPool pool;
   DefinitionRegistry definitions;
@@ -71,6 +73,7 @@ struct Engine::Parts {
   RequestValidator validator;
   WorkflowServiceImpl workflow_service;
   WorkerServiceImpl worker_service;
+  ClusterServiceImpl cluster_service;
 };
 
 Engine::Engine(EngineConfig config) : config_(std::move(config)) {}
@@ -115,6 +118,7 @@ Status Engine::Start() {
   builder.AddListeningPort(config_.listen_address, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&parts_->workflow_service);
   builder.RegisterService(&parts_->worker_service);
+  builder.RegisterService(&parts_->cluster_service);
   // Generous transport limit so that requests just over our own limits reach the validator and
   // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC
   // (RESOURCE_EXHAUSTED).

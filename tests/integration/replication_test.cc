@@ -1,0 +1,161 @@
+// Several engine replicas on one PostgreSQL: membership, cross-replica wake-ups through
+// LISTEN/NOTIFY, and background loops that cooperate without doing any work twice.
+#include <thread>
+
+#include "gridflow/v1/cluster_service.grpc.pb.h"
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+using nlohmann::json;
+
+v1::GetClusterStatusResponse ClusterStatus(TestEngine& engine) {
+  auto stub = v1::ClusterService::NewStub(engine.channel());
+  v1::GetClusterStatusRequest request;
+  v1::GetClusterStatusResponse response;
+  const grpc::Status s = stub->GetClusterStatus(Ctx().get(), request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return response;
+}
+
+engine::EngineConfig SlowPollConfig(const std::string& url) {
+  engine::EngineConfig config = FastEngineConfig(url);
+  config.dispatch_fallback_poll = Millis(30'000);  // only a notification can wake a long-poll
+  config.membership_heartbeat = Millis(200);
+  return config;
+}
+
+TEST(Replication, ClusterStatusReportsEveryReplicaAndTheDeadOnes) {
+  TestDatabase db;
+  TestEngine a(SlowPollConfig(db.url()));
+  auto b = std::make_unique<TestEngine>(SlowPollConfig(db.url()));
+  v1::GetClusterStatusResponse status = ClusterStatus(a);
+  EXPECT_TRUE(status.database_reachable());
+  EXPECT_EQ(status.schema_version(), 2);
+  ASSERT_EQ(status.members_size(), 2);
+  for (const auto& m : status.members())
+    EXPECT_TRUE(m.alive()) << m.member_id();
+
+  // A replica that stopped cleanly, and one whose process vanished (its heartbeat is old).
+  b.reset();
+  db.Query(
+      "INSERT INTO members (id, address, hostname, pid, version, heartbeat_at) VALUES "
+      "('ghost', '10.0.0.9:7233', 'gone', 1, '0.1.0', now() - interval '1 hour')");
+  status = ClusterStatus(a);
+  ASSERT_EQ(status.members_size(), 3);
+  int alive = 0, stopped = 0, dead = 0;
+  for (const auto& m : status.members()) {
+    if (m.has_stop_time()) {
+      ++stopped;
+    } else if (m.alive()) {
+      ++alive;
+    } else {
+      ++dead;
+      EXPECT_EQ(m.member_id(), "ghost");
+      EXPECT_GT(m.heartbeat_age().seconds(), 3500);
+    }
+  }
+  EXPECT_EQ(alive, 1);
+  EXPECT_EQ(stopped, 1);
+  EXPECT_EQ(dead, 1);
+
+  std::string out, err;
+  ASSERT_EQ(RunCommand({CtlBinary(), "--address", a.address(), "cluster", "status"}, &out, &err), 0)
+      << err;
+  EXPECT_NE(out.find("1 of 3 replicas alive"), std::string::npos) << out;
+  EXPECT_NE(out.find("dead"), std::string::npos) << out;
+}
+
+TEST(Replication, WorkStartedOnOneReplicaWakesAWorkerWaitingOnAnother) {
+  TestDatabase db;
+  TestEngine a(SlowPollConfig(db.url()));
+  TestEngine b(SlowPollConfig(db.url()));
+  ASSERT_TRUE(Register(a, SequenceDefinition("wake", {{"s", "t"}})).ok());
+  // Give both replicas' LISTEN connections time to come up; with a 30 s fallback poll only a
+  // notification can wake the waiting request.
+  std::this_thread::sleep_for(Millis(300));
+  v1::LeasedTask task;
+  std::chrono::steady_clock::duration waited{};
+  std::thread poller([&] {
+    const auto start = std::chrono::steady_clock::now();
+    task = LeaseOne(b, "q", "worker-on-b", std::chrono::seconds(20));
+    waited = std::chrono::steady_clock::now() - start;
+  });
+  std::this_thread::sleep_for(Millis(500));  // the poll is parked on replica B
+  const auto started = std::chrono::steady_clock::now();
+  Start(a, "cross-1", "wake");
+  poller.join();
+  ASSERT_FALSE(task.task_id().empty());
+  const auto latency = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(latency, std::chrono::seconds(2)) << "woken by a notification, not a poll";
+  EXPECT_GT(waited, Millis(400));  // it really was waiting
+}
+
+TEST(Replication, ExpiredLeasesAndDueTimersAreHandledOnceAcrossReplicas) {
+  TestDatabase db;
+  std::vector<std::unique_ptr<TestEngine>> replicas;
+  for (int i = 0; i < 3; ++i)
+    replicas.push_back(std::make_unique<TestEngine>(db.url()));
+  TestEngine& a = *replicas[0];
+  ASSERT_TRUE(
+      Register(a, SequenceDefinition("once", {{"s", "t"}},
+                                     R"({"timeouts": {"start_to_close": "1m", "heartbeat": "300ms"},
+                                                 "retry": {"initial_interval": "10ms"}})"))
+          .ok());
+  ASSERT_TRUE(Register(a, R"({"name": "tick", "version": 1, "steps": [
+      {"name": "wait", "kind": "timer", "duration": "1h"}, {"name": "done", "kind": "succeed"}]})")
+                  .ok());
+  for (int i = 0; i < 10; ++i) {
+    Start(a, "lease-" + std::to_string(i), "once");
+    Start(a, "timer-" + std::to_string(i), "tick");
+  }
+  for (int i = 0; i < 10; ++i)
+    LeaseOne(a, "q", "abandoning-worker");  // and never heartbeat
+  for (auto& r : replicas)
+    r->SetClockOffset(Millis(3'600'000 + 60'000));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(WaitClosed(a, "timer-" + std::to_string(i)).status(), v1::RUN_STATUS_COMPLETED);
+  }
+  // Every abandoned lease expired exactly once (the retry is then leased again here).
+  ASSERT_TRUE(Eventually([&] {
+    return db.Query("SELECT count(*) FROM events WHERE type = 'TaskLeaseExpired'") == "10";
+  }));
+  std::this_thread::sleep_for(Millis(500));  // give a double expiry the chance to show up
+  EXPECT_EQ(db.Query("SELECT count(*) FROM events WHERE type = 'TaskLeaseExpired'"), "10");
+  EXPECT_EQ(db.Query("SELECT count(*) FROM events WHERE type = 'TimerFired'"), "10");
+  EXPECT_EQ(db.Query("SELECT max(c) FROM (SELECT count(*) c FROM events WHERE type = "
+                     "'TaskLeaseExpired' GROUP BY task_id) t"),
+            "1");
+}
+
+TEST(Replication, DrainingReplicaAnswersWaitingPollsAndTheOthersCarryOn) {
+  TestDatabase db;
+  TestEngine survivor(SlowPollConfig(db.url()));
+  auto leaving = std::make_unique<TestEngine>(SlowPollConfig(db.url()));
+  ASSERT_TRUE(Register(survivor, SequenceDefinition("d", {{"s", "t"}})).ok());
+  grpc::Status poll_status;
+  v1::LeaseTasksResponse polled;
+  std::chrono::steady_clock::duration waited{};
+  std::thread poller([&] {
+    v1::LeaseTasksRequest request;
+    request.add_task_queues("q");
+    request.mutable_wait()->set_seconds(30);
+    const auto start = std::chrono::steady_clock::now();
+    poll_status =
+        leaving->workers().LeaseTasks(Ctx(std::chrono::seconds(40)).get(), request, &polled);
+    waited = std::chrono::steady_clock::now() - start;
+  });
+  std::this_thread::sleep_for(Millis(300));
+  leaving.reset();  // SIGTERM-like drain: the parked long-poll is answered at once, with no task
+  poller.join();
+  EXPECT_TRUE(poll_status.ok()) << poll_status.error_message();
+  EXPECT_EQ(polled.tasks_size(), 0);
+  EXPECT_LT(waited, std::chrono::seconds(10));
+  Start(survivor, "after-drain", "d");
+  CompleteLeased(survivor, LeaseOne(survivor, "q", "w"), "{}");
+  EXPECT_EQ(WaitClosed(survivor, "after-drain").status(), v1::RUN_STATUS_COMPLETED);
+}
+
+}  // namespace
+}  // namespace gridflow::testing

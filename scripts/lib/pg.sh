@@ -63,3 +63,53 @@ pg_stop() {
     pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
   fi
 }
+
+# pg_psql DIR SQL: runs SQL on the cluster in DIR (as gridflow, database gridflow); prints rows.
+pg_psql() {
+  local dir=$1 sql=$2
+  "$(pg_bindir)/psql" -h 127.0.0.1 -p "$(cat "$dir/port")" -U gridflow -d gridflow -qAt -c "$sql"
+}
+
+# pg_start_standby PRIMARY_DIR STANDBY_DIR: a streaming standby of the primary (base backup, then
+# start on its own free port); sets GRIDFLOW_STANDBY_PORT. Returns once it streams.
+pg_start_standby() {
+  local primary=$1 dir=$2 bindir port i
+  bindir=$(pg_bindir) || return 1
+  mkdir -p "$dir"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$dir"; fi
+  chmod 700 "$dir"
+  pg_as_owner "$bindir/pg_basebackup" -h 127.0.0.1 -p "$(cat "$primary/port")" -U gridflow \
+    -D "$dir/data" -R -X stream -c fast -d "application_name=standby" >"$dir/basebackup.log" 2>&1 ||
+    { cat "$dir/basebackup.log" >&2; return 1; }
+  port=$(pg_free_port)
+  pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null ||
+    { tail -n 20 "$dir/postgres.log" >&2; return 1; }
+  echo "$port" >"$dir/port"
+  export GRIDFLOW_STANDBY_PORT=$port
+  for ((i = 0; i < 100; i++)); do
+    [[ $(pg_psql "$primary" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") -ge 1 ]] &&
+      return 0
+    sleep 0.1
+  done
+  echo "pg.sh: the standby in $dir does not stream" >&2
+  return 1
+}
+
+# pg_kill DIR: stops the cluster at once, like a crash (no checkpoint).
+pg_kill() {
+  pg_as_owner "$(pg_bindir)/pg_ctl" -D "$1/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+# pg_restart DIR: a fast restart on the same port.
+pg_restart() {
+  local dir=$1
+  pg_as_owner "$(pg_bindir)/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -m fast -w -t 60 \
+    -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" \
+    restart >/dev/null
+}
+
+# pg_promote DIR: the standby in DIR becomes a primary.
+pg_promote() {
+  pg_as_owner "$(pg_bindir)/pg_ctl" -D "$1/data" -w -t 60 promote >/dev/null
+}

@@ -32,6 +32,14 @@ bool IsTransient(const grpc::Status& s) {
          s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
 
+// Calls spread over every address the target resolves to (e.g. a headless Service, or
+// "ipv4:10.0.0.1:7233,10.0.0.2:7233"); a replica that goes away is skipped until it is back.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
 void SetDeadline(grpc::ClientContext& context, Millis timeout) {
   context.set_deadline(std::chrono::system_clock::now() + timeout);
 }
@@ -44,7 +52,7 @@ class Worker::Impl {
       : options_(std::move(options)),
         identity_(options_.identity.empty() ? DefaultIdentity() : options_.identity),
         stub_(v1::WorkerService::NewStub(
-            grpc::CreateChannel(options_.address, grpc::InsecureChannelCredentials()))) {}
+            MakeChannel(options_.address))) {}
 
   ~Impl() { Shutdown(); }
 

@@ -28,6 +28,8 @@ namespace gridflow::worker {
 using Handler = std::function<TaskOutcome(TaskContext&)>;
 
 struct WorkerOptions {
+  // A gRPC target: "host:port", "dns:///engine.ns.svc:7233" (every address it resolves to), or
+  // "ipv4:10.0.0.1:7233,10.0.0.2:7233". Calls are spread round-robin over the replicas.
   std::string address = "localhost:7233";
   std::string namespace_name = "default";
   std::vector<std::string> task_queues = {"default"};

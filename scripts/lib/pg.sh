@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Ephemeral PostgreSQL clusters for the demo and the tests: a data folder of its own, a free loopback
 # port, the socket inside the folder. Source this file, then:
-#   pg_start DIR      # initdb (once) + start; sets GRIDFLOW_PG_URL, GRIDFLOW_PG_PORT
+#   pg_start DIR      # initdb (once) + start (on its previous port if it had one); sets
+#                     # GRIDFLOW_PG_URL, GRIDFLOW_PG_PORT
 #   pg_stop DIR       # fast shutdown; safe to call twice and from an EXIT trap
 # initdb/postgres refuse to run as root, so as root they run as the `postgres` system user.
 
@@ -39,7 +40,8 @@ pg_start() {
       >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
   fi
   for attempt in 1 2 3 4 5; do
-    port=$(pg_free_port)
+    # A restarted cluster keeps its port (clients keep their connection strings).
+    if [[ $attempt -eq 1 && -f "$dir/port" ]]; then port=$(cat "$dir/port"); else port=$(pg_free_port); fi
     if pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null; then
       break

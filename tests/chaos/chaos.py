@@ -1,0 +1,395 @@
+#!/usr/bin/python3
+"""Chaos test: several engine replicas and workers against one PostgreSQL, killed with SIGKILL at
+random while a few hundred runs execute (plus one PostgreSQL crash-restart and one rolling
+restart), then a checker proves that nothing was lost, done twice, or left stuck.
+
+    chaos.py --build-dir build [--duration 60] [--runs 200] [--engines 3] [--workers 4] [--seed N]
+
+Prints a summary line: runs, kills, re-executions, violations. Exit 0 only with no violation.
+The CI runs a short version; `--duration 1800` is the soak recorded in docs/reliability.md.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
+
+FINAL = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def log(message):
+    print(time.strftime("%H:%M:%S ") + message, flush=True)
+
+
+class PostgreSQL:
+    """An ephemeral cluster of the test's own, through scripts/lib/pg.sh."""
+
+    def __init__(self, directory):
+        self.dir = directory
+
+    def _pg(self, function):
+        subprocess.run(["bash", "-c", f"source {ROOT}/scripts/lib/pg.sh && {function} {self.dir}"],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def start(self):
+        self._pg("pg_start")
+        self.port = int(open(os.path.join(self.dir, "port")).read())
+        self.url = f"postgresql://gridflow@127.0.0.1:{self.port}/gridflow"
+
+    def crash_restart(self):
+        self._pg("pg_kill")  # immediate: like a crash, recovery replays the WAL
+        subprocess.run(["bash", "-c", f"source {ROOT}/scripts/lib/pg.sh && pg_start {self.dir}"],
+                       check=True, stdout=subprocess.DEVNULL)  # a new free port may be chosen...
+        port = int(open(os.path.join(self.dir, "port")).read())
+        if port != self.port:  # ...so move it back: engines keep their connection string
+            raise RuntimeError("PostgreSQL came back on another port")
+
+    def stop(self):
+        self._pg("pg_stop")
+
+    def query(self, sql):
+        out = subprocess.run([os.path.join(self.bindir(), "psql"), self.url, "-qAt", "-c", sql],
+                             check=True, capture_output=True, text=True).stdout
+        return out.strip()
+
+    @staticmethod
+    def bindir():
+        return subprocess.run(["bash", "-c", f"source {ROOT}/scripts/lib/pg.sh && pg_bindir"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+
+class Process:
+    """A replica or worker that can be killed and started again with the same command line."""
+
+    def __init__(self, name, argv, log_path, env=None):
+        self.name, self.argv, self.log_path, self.env = name, argv, log_path, env
+        self.proc = None
+
+    def start(self):
+        out = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True)
+
+    def kill(self):
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def terminate(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+DEFINITIONS = [
+    {"name": "chaos-seq", "version": 1, "steps": [
+        {"name": f"s{i}", "kind": "task", "task_type": "work", "task_queue": "chaos",
+         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
+         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}} for i in range(3)]},
+    {"name": "chaos-timer", "version": 1, "steps": [
+        {"name": "before", "kind": "task", "task_type": "work", "task_queue": "chaos",
+         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
+         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}},
+        {"name": "pause", "kind": "timer", "duration": "1s"},
+        {"name": "after", "kind": "task", "task_type": "work", "task_queue": "chaos",
+         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
+         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]},
+    {"name": "chaos-fanout", "version": 1, "steps": [
+        {"name": "each", "kind": "foreach", "items": "range(4)", "max_concurrency": 2, "steps": [
+            {"name": "item_work", "kind": "task", "task_type": "work", "task_queue": "chaos",
+             "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
+             "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]},
+        {"name": "both", "kind": "parallel", "branches": [
+            {"name": "a", "steps": [{"name": "a_work", "kind": "task", "task_type": "work",
+                                     "task_queue": "chaos", "retry": {"max_attempts": 50},
+                                     "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]},
+            {"name": "b", "steps": [{"name": "b_work", "kind": "task", "task_type": "work",
+                                     "task_queue": "chaos", "retry": {"max_attempts": 50},
+                                     "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]}]}]},
+    {"name": "chaos-signal", "version": 1, "steps": [
+        {"name": "prepare", "kind": "task", "task_type": "work", "task_queue": "chaos",
+         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
+         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}},
+        {"name": "go", "kind": "wait_signal", "signal": "go", "timeout": "10m"},
+        {"name": "finish", "kind": "task", "task_type": "work", "task_queue": "chaos",
+         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
+         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]},
+]
+
+
+class Chaos:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.state = tempfile.mkdtemp(prefix="gridflow-chaos-")
+        os.chmod(self.state, 0o755)
+        self.db = PostgreSQL(os.path.join(self.state, "pg"))
+        self.engines, self.workers = [], []
+        self.kills = {"engine": 0, "worker": 0}
+        self.pg_restarts = 0
+        self.rolling_restarts = 0
+        self.acknowledged = []  # workflow ids whose StartRun returned OK
+        self.unacknowledged = 0
+        self.lock = threading.Lock()
+        self.stop_faults = threading.Event()
+
+    # ---- set-up ----
+
+    def start(self):
+        log(f"state in {self.state}; seed {self.args.seed}")
+        self.db.start()
+        build = os.path.abspath(self.args.build_dir)
+        self.ports = [free_port() for _ in range(self.args.engines)]
+        self.target = "ipv4:" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+        for i, port in enumerate(self.ports):
+            p = Process(f"engine-{i}", [f"{build}/engine/gridflow-engine", "--listen", f"127.0.0.1:{port}",
+                                        "--database-url", self.db.url, "--member-id", f"chaos-engine-{i}",
+                                        "--lease-reaper-interval", "200ms", "--dispatch-fallback-poll", "500ms",
+                                        "--drain-grace", "5s", "--database-pool-size", "8"],
+                        os.path.join(self.state, f"engine-{i}.log"))
+            p.start()
+            self.engines.append(p)
+        self.wait_for_engines()
+        env = dict(os.environ, CHAOS_LOG=os.path.join(self.state, "executions.log"))
+        for i in range(self.args.workers):
+            p = Process(f"worker-{i}", [f"{build}/worker/gridflow-worker", "--address", self.target,
+                                        "--queue", "chaos", "--concurrency", "8", "--identity", f"chaos-worker-{i}",
+                                        "--poll-wait", "5s", "--shutdown-grace", "2s",
+                                        "--handler", f"work=bash {ROOT}/tests/chaos/handler.sh"],
+                        os.path.join(self.state, f"worker-{i}.log"), env)
+            p.start()
+            self.workers.append(p)
+        os.environ["GRIDFLOW_PYTHON_PATH"] = os.path.join(build, "python")
+        from gridflow_client import GridflowClient
+        self.client = GridflowClient(self.target, identity="chaos-client", timeout=5.0)
+        import grpc  # noqa: F401  round-robin over the replicas, as the workers do
+        self.client._channel = grpc.insecure_channel(self.target, options=[("grpc.lb_policy_name", "round_robin")])
+        from gridflow.v1 import workflow_service_pb2_grpc
+        self.client._stub = workflow_service_pb2_grpc.WorkflowServiceStub(self.client._channel)
+        for definition in DEFINITIONS:
+            self.retry(lambda d=definition: self.client.register(d))
+
+    def wait_for_engines(self):
+        ctl = os.path.join(os.path.abspath(self.args.build_dir), "cli", "gridflowctl")
+        for port in self.ports:
+            for _ in range(300):
+                if subprocess.run([ctl, "--address", f"127.0.0.1:{port}", "--timeout", "1s", "cluster", "status"],
+                                  capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+
+    def retry(self, call, attempts=100):
+        for attempt in range(attempts):
+            try:
+                return call()
+            except Exception:  # noqa: BLE001  any failure: the engine may be down; retry (idempotent)
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(min(0.05 * 2 ** attempt, 1.0))
+
+    # ---- load ----
+
+    def start_runs(self):
+        kinds = [d["name"] for d in DEFINITIONS]
+        spacing = max(self.args.duration * 0.8 / max(self.args.runs, 1), 0.005)
+        for i in range(self.args.runs):
+            kind = kinds[i % len(kinds)]
+            workflow_id = f"{kind}-{i}"
+            try:
+                self.retry(lambda: self.client.start_run(workflow_id, kind, {"i": i}), attempts=40)
+                with self.lock:
+                    self.acknowledged.append(workflow_id)
+                if kind == "chaos-signal":  # delivered twice: the dedup id makes it count once
+                    for _ in range(2):
+                        threading.Thread(target=self.send_go, args=(workflow_id,), daemon=True).start()
+            except Exception as e:  # noqa: BLE001
+                self.unacknowledged += 1
+                log(f"start of {workflow_id} never acknowledged: {e}")
+            time.sleep(spacing)
+
+    def send_go(self, workflow_id):
+        time.sleep(self.rng.uniform(0.1, 2.0))
+        self.retry(lambda: self.client.signal(workflow_id, "go", {"from": "chaos"}, dedup_id="go-" + workflow_id))
+
+    # ---- faults ----
+
+    def inject_faults(self):
+        end = time.time() + self.args.duration
+        pg_restart_at = time.time() + self.args.duration * 0.4
+        rolling_at = time.time() + self.args.duration * 0.7
+        while not self.stop_faults.is_set() and time.time() < end:
+            time.sleep(self.rng.uniform(1.0, 4.0))
+            if self.pg_restarts == 0 and time.time() > pg_restart_at:
+                log("fault: PostgreSQL crash and restart")
+                self.db.crash_restart()
+                self.pg_restarts += 1
+                continue
+            if self.rolling_restarts == 0 and time.time() > rolling_at:
+                log("fault: rolling restart of every engine (SIGTERM, drain, start)")
+                for engine in self.engines:
+                    engine.terminate()
+                    engine.start()
+                    time.sleep(1.0)
+                self.rolling_restarts += 1
+                continue
+            kind = self.rng.choice(["engine", "worker"])
+            victims = self.engines if kind == "engine" else self.workers
+            victim = self.rng.choice(victims)
+            log(f"fault: SIGKILL {victim.name}")
+            victim.kill()
+            self.kills[kind] += 1
+            time.sleep(self.rng.uniform(0.2, 2.0))
+            victim.start()
+
+    # ---- the end ----
+
+    def wait_for_runs(self, timeout):
+        deadline = time.time() + timeout
+        ids = "','".join(self.acknowledged)
+        while time.time() < deadline:
+            open_runs = int(self.db.query(
+                f"SELECT count(*) FROM runs WHERE workflow_id IN ('{ids}') AND status NOT IN "
+                "('COMPLETED','FAILED','CANCELLED')"))
+            if open_runs == 0:
+                return
+            time.sleep(1.0)
+
+    def check(self):
+        violations = []
+        q = self.db.query
+        ids = "','".join(self.acknowledged)
+        statuses = dict(tuple(line.split("|")) for line in q(
+            f"SELECT workflow_id, status FROM runs WHERE workflow_id IN ('{ids}')").splitlines() if line)
+        missing = [w for w in self.acknowledged if w not in statuses]
+        if missing:
+            violations.append(f"{len(missing)} acknowledged runs do not exist: {missing[:5]}")
+        not_final = [w for w, s in statuses.items() if s not in FINAL]
+        if not_final:
+            violations.append(f"{len(not_final)} runs not finished (stuck): {not_final[:5]}")
+        not_completed = [w for w, s in statuses.items() if s != "COMPLETED"]
+        if not_completed:
+            violations.append(f"{len(not_completed)} runs did not complete: {not_completed[:5]}")
+        doubles = q("SELECT count(*) FROM (SELECT task_id FROM events WHERE type = 'TaskCompleted' "
+                    "GROUP BY task_id HAVING count(*) > 1) d")
+        if doubles != "0":
+            violations.append(f"{doubles} tasks have more than one recorded completion")
+        gaps = q("SELECT count(*) FROM (SELECT run_id FROM events GROUP BY run_id "
+                 "HAVING min(seq) <> 1 OR max(seq) <> count(*)) g")
+        if gaps != "0":
+            violations.append(f"{gaps} runs have gaps in their history")
+        bad_ends = q("SELECT count(*) FROM runs r WHERE r.status IN ('COMPLETED','FAILED','CANCELLED') AND "
+                     "(SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.type IN "
+                     "('RunCompleted','RunFailed','RunCancelled')) <> 1 OR r.status IN "
+                     "('COMPLETED','FAILED','CANCELLED') AND (SELECT type FROM events e WHERE e.run_id = r.id "
+                     "ORDER BY seq DESC LIMIT 1) NOT IN ('RunCompleted','RunFailed','RunCancelled')")
+        if bad_ends != "0":
+            violations.append(f"{bad_ends} runs do not end with exactly one terminal event")
+        open_tasks = q("SELECT count(*) FROM tasks WHERE state IN ('PENDING','LEASED')")
+        if open_tasks != "0":
+            violations.append(f"{open_tasks} tasks are still queued or leased after every run ended")
+        pending_timers = q("SELECT count(*) FROM timers WHERE state = 'PENDING'")
+        if pending_timers != "0":
+            violations.append(f"{pending_timers} timers still pending")
+        versus_counts = q("SELECT count(*) FROM runs WHERE last_event_seq <> "
+                          "(SELECT count(*) FROM events e WHERE e.run_id = runs.id)")
+        if versus_counts != "0":
+            violations.append(f"{versus_counts} runs disagree with their history length")
+        signals = q("SELECT count(*) FROM (SELECT run_id FROM events WHERE type = 'SignalReceived' "
+                    "GROUP BY run_id HAVING count(*) > 1) s")
+        if signals != "0":
+            violations.append(f"{signals} runs applied a deduplicated signal twice")
+
+        # Every recorded completion came from a real, successful execution under that very lease.
+        executions = {}
+        for line in open(os.path.join(self.state, "executions.log")):
+            task, attempt, epoch, pid, outcome = line.split()
+            executions.setdefault((task, epoch), []).append(outcome)
+        completions = [tuple(line.split("|")) for line in q(
+            "SELECT task_id, payload->>'lease_epoch' FROM events WHERE type = 'TaskCompleted'").splitlines()]
+        phantom = [c for c in completions if "ok" not in executions.get(c, [])]
+        if phantom:
+            violations.append(f"{len(phantom)} completions without a matching execution: {phantom[:5]}")
+        total_executions = sum(len(v) for v in executions.values())
+        return violations, {
+            "runs": len(self.acknowledged), "completed": sum(1 for s in statuses.values() if s == "COMPLETED"),
+            "tasks": len(completions), "executions": total_executions,
+            "re_executions": total_executions - len(completions),
+            "lease_expiries": int(q("SELECT count(*) FROM events WHERE type = 'TaskLeaseExpired'")),
+        }
+
+    def shutdown(self, keep):
+        for p in self.workers + self.engines:
+            p.terminate(timeout=10)
+        self.db.stop()
+        if not keep:
+            shutil.rmtree(self.state, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--duration", type=float, default=60, help="seconds of fault injection")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--engines", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--keep", action="store_true", help="keep the state folder (logs)")
+    args = parser.parse_args()
+
+    chaos = Chaos(args)
+    violations = ["harness did not finish"]
+    try:
+        chaos.start()
+        faults = threading.Thread(target=chaos.inject_faults, daemon=True)
+        faults.start()
+        chaos.start_runs()
+        faults.join()
+        log("faults over; every engine and worker is up; waiting for the runs to finish")
+        for p in chaos.engines + chaos.workers:
+            if not p.alive():
+                p.start()
+        chaos.wait_for_runs(timeout=180)
+        time.sleep(2.0)  # let the last clean-ups (timers, messages) land
+        violations, figures = chaos.check()
+        kills = chaos.kills["engine"] + chaos.kills["worker"]
+        print(f"chaos: seed={args.seed} duration={args.duration:.0f}s runs={figures['runs']} "
+              f"completed={figures['completed']} tasks={figures['tasks']} kills={kills} "
+              f"(engines {chaos.kills['engine']}, workers {chaos.kills['worker']}) "
+              f"pg_restarts={chaos.pg_restarts} rolling_restarts={chaos.rolling_restarts} "
+              f"executions={figures['executions']} re-executions={figures['re_executions']} "
+              f"lease_expiries={figures['lease_expiries']} unacknowledged_starts={chaos.unacknowledged} "
+              f"violations={len(violations)}", flush=True)
+        for v in violations:
+            print("  violation: " + v, flush=True)
+    finally:
+        chaos.shutdown(keep=args.keep or bool(violations))
+        if violations:
+            print(f"state kept in {chaos.state}", flush=True)
+    return 0 if not violations else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -44,6 +44,13 @@ TEST(Health, NotServingWhenTheDatabaseIsUnreachable) {
   }));
   // The process itself is fine: liveness must not make Kubernetes restart it.
   EXPECT_EQ(Check(engine.channel(), "liveness"), grpc::health::v1::HealthCheckResponse::SERVING);
+  // Calls that need the database are answered UNAVAILABLE (retryable), never with a guess.
+  v1::StartRunRequest start;
+  start.set_workflow_id("while-down");
+  start.set_definition_name("anything");
+  v1::StartRunResponse started;
+  EXPECT_EQ(engine.workflows().StartRun(Ctx().get(), start, &started).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
   db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS true");
   EXPECT_TRUE(Eventually([&] {
     return Check(engine.channel(), "") == grpc::health::v1::HealthCheckResponse::SERVING;

@@ -202,13 +202,18 @@ class Chaos:
                 time.sleep(0.1)
 
     def retry(self, call, attempts=100):
+        """Retries what a client retry policy would (UNAVAILABLE, deadlines); every call used here is
+        idempotent (same workflow id, same dedup id), so a retry after an unknown outcome is safe."""
+        from gridflow_client import GridflowError
+        import grpc
         for attempt in range(attempts):
             try:
                 return call()
-            except Exception:  # noqa: BLE001  any failure: the engine may be down; retry (idempotent)
-                if attempt == attempts - 1:
+            except GridflowError as e:
+                if e.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or \
+                        attempt == attempts - 1:
                     raise
-                time.sleep(min(0.05 * 2 ** attempt, 1.0))
+            time.sleep(min(0.05 * 2 ** attempt, 1.0))
 
     # ---- load ----
 
@@ -231,8 +236,16 @@ class Chaos:
             time.sleep(spacing)
 
     def send_go(self, workflow_id):
+        from gridflow_client import GridflowError
+        import grpc
         time.sleep(self.rng.uniform(0.1, 2.0))
-        self.retry(lambda: self.client.signal(workflow_id, "go", {"from": "chaos"}, dedup_id="go-" + workflow_id))
+        try:
+            self.retry(lambda: self.client.signal(workflow_id, "go", {"from": "chaos"},
+                                                  dedup_id="go-" + workflow_id))
+        except GridflowError as e:
+            # The other delivery was consumed and the run already finished: that is the point.
+            if e.code != grpc.StatusCode.FAILED_PRECONDITION:
+                log(f"signal to {workflow_id} failed: {e}")
 
     # ---- faults ----
 

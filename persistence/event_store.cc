@@ -9,11 +9,19 @@
 namespace gridflow::persistence {
 
 void PrepareEventStatements(pqxx::connection& c) {
+  // One round trip: the insert, and the announcement (delivered at commit, to every replica).
   c.prepare("event_append",
-            "INSERT INTO events (run_id, seq, type, step, task_id, attempt, actor, payload) "
+            "WITH appended AS (INSERT INTO events (run_id, seq, type, step, task_id, attempt, "
+            "actor, payload) "
             "SELECT $1::uuid, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload "
             "FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, type text, step text, "
-            "task_id bigint, attempt integer, actor text, payload jsonb)");
+            "task_id bigint, attempt integer, actor text, payload jsonb)) "
+            "SELECT pg_notify('" +
+                std::string(kEventChannel) + "', $1::uuid::text)");
+  c.prepare("event_last_of_types",
+            "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at "
+            "FROM events WHERE run_id = $1::uuid AND type = ANY($2::text[]) ORDER BY seq DESC "
+            "LIMIT 1");
   c.prepare("event_list",
             "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at "
             "FROM events WHERE run_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3");
@@ -41,20 +49,35 @@ void AppendEvents(pqxx::transaction_base& txn, const std::string& run_id,
   txn.exec_prepared("event_append", run_id, batch);
 }
 
+namespace {
+
+EventRow ReadEvent(const pqxx::row& r) {
+  EventRow e;
+  e.seq = r[0].as<int64_t>();
+  e.type = r[1].as<std::string>();
+  e.step = OptionalText(r[2]);
+  if (!r[3].is_null()) e.task_id = r[3].as<int64_t>();
+  if (!r[4].is_null()) e.attempt = r[4].as<int>();
+  e.actor = r[5].as<std::string>();
+  e.payload_json = r[6].as<std::string>();
+  e.created_at = Timestamp(r[7]);
+  return e;
+}
+
+}  // namespace
+
+std::optional<EventRow> LastEventOfTypes(pqxx::transaction_base& txn, const std::string& run_id,
+                                         const std::vector<std::string>& types) {
+  const pqxx::result r = txn.exec_prepared("event_last_of_types", run_id, ToTextArray(types));
+  if (r.empty()) return std::nullopt;
+  return ReadEvent(r[0]);
+}
+
 std::vector<EventRow> ListEvents(pqxx::transaction_base& txn, const std::string& run_id,
                                  int64_t after_seq, int limit) {
   std::vector<EventRow> events;
   for (const pqxx::row& r : txn.exec_prepared("event_list", run_id, after_seq, limit)) {
-    EventRow e;
-    e.seq = r[0].as<int64_t>();
-    e.type = r[1].as<std::string>();
-    e.step = OptionalText(r[2]);
-    if (!r[3].is_null()) e.task_id = r[3].as<int64_t>();
-    if (!r[4].is_null()) e.attempt = r[4].as<int>();
-    e.actor = r[5].as<std::string>();
-    e.payload_json = r[6].as<std::string>();
-    e.created_at = Timestamp(r[7]);
-    events.push_back(std::move(e));
+    events.push_back(ReadEvent(r));
   }
   return events;
 }

@@ -14,13 +14,14 @@ void PrepareMemberStatements(pqxx::connection& c) {
       "ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, hostname = EXCLUDED.hostname, "
       "pid = EXCLUDED.pid, version = EXCLUDED.version, started_at = gf_now(), "
       "heartbeat_at = gf_now(), draining = false, stopped_at = NULL");
-  c.prepare("member_beat", "UPDATE members SET heartbeat_at = gf_now() WHERE id = $1");
+  c.prepare("member_beat",
+            "UPDATE members SET heartbeat_at = gf_now(), waiting_polls = $2::jsonb WHERE id = $1");
   c.prepare("member_draining", "UPDATE members SET draining = true WHERE id = $1");
   c.prepare("member_stopped",
             "UPDATE members SET draining = true, stopped_at = gf_now() WHERE id = $1");
   c.prepare("member_list",
             "SELECT id, address, hostname, pid, version, started_at, heartbeat_at, draining, "
-            "stopped_at, extract(epoch FROM gf_now() - heartbeat_at)::float8 "
+            "stopped_at, extract(epoch FROM gf_now() - heartbeat_at)::float8, waiting_polls::text "
             "FROM members ORDER BY heartbeat_at DESC");
 }
 
@@ -28,8 +29,9 @@ void RegisterMember(pqxx::transaction_base& txn, const MemberRow& m) {
   txn.exec_prepared("member_register", m.id, m.address, m.hostname, m.pid, m.version);
 }
 
-void BeatMember(pqxx::transaction_base& txn, const std::string& member_id) {
-  txn.exec_prepared("member_beat", member_id);
+void BeatMember(pqxx::transaction_base& txn, const std::string& member_id,
+                const std::string& waiting_polls_json) {
+  txn.exec_prepared("member_beat", member_id, waiting_polls_json);
 }
 
 void MarkMemberDraining(pqxx::transaction_base& txn, const std::string& member_id) {
@@ -54,6 +56,7 @@ std::vector<MemberRow> ListMembers(pqxx::transaction_base& txn) {
     m.draining = r[7].as<bool>();
     m.stopped_at = OptionalTimestamp(r[8]);
     m.seconds_since_heartbeat = r[9].as<double>();
+    m.waiting_polls_json = r[10].as<std::string>();
     members.push_back(std::move(m));
   }
   return members;

@@ -13,7 +13,9 @@ namespace gridflow::persistence {
 
 // Inserts or refreshes the member row (started now, not draining).
 void RegisterMember(pqxx::transaction_base& txn, const MemberRow& member);
-void BeatMember(pqxx::transaction_base& txn, const std::string& member_id);
+// Refreshes the heartbeat and the replica's waiting long-polls per queue (JSON object).
+void BeatMember(pqxx::transaction_base& txn, const std::string& member_id,
+                const std::string& waiting_polls_json);
 void MarkMemberDraining(pqxx::transaction_base& txn, const std::string& member_id);
 void MarkMemberStopped(pqxx::transaction_base& txn, const std::string& member_id);
 // Every member, most recent heartbeat first.

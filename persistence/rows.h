@@ -101,7 +101,11 @@ struct TaskRow {
   int64_t activation = 0;
   std::string kind = "step";
   bool cancel_requested = false;
+  std::optional<std::string> last_failure_json;
+  TimePoint created_at;
   // Computed against gf_now() when the row was read.
+  double queued_seconds = 0;   // since it became claimable (not_before)
+  double running_seconds = 0;  // since it was leased (0 when not leased)
   bool lease_expired = false;
   bool attempt_overdue = false;
 };
@@ -127,6 +131,15 @@ struct TimerRow {
   std::string state;  // PENDING, FIRED, CANCELLED
 };
 
+// The backlog of one task queue.
+struct QueueStats {
+  std::string queue;
+  int64_t pending = 0;  // queued, including retries in their backoff
+  int64_t due = 0;      // claimable now
+  int64_t leased = 0;
+  double oldest_due_seconds = 0;
+};
+
 struct MessageRow {
   int64_t id = 0;
   std::string run_id;
@@ -145,6 +158,7 @@ struct MemberRow {
   TimePoint heartbeat_at;
   bool draining = false;
   std::optional<TimePoint> stopped_at;
+  std::string waiting_polls_json = "{}";  // {"<namespace>/<queue>": long-polls waiting}
   double seconds_since_heartbeat = 0;
 };
 

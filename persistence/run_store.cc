@@ -1,5 +1,7 @@
 #include "persistence/run_store.h"
 
+#include <tuple>
+
 #include <pqxx/connection>
 #include <pqxx/result>
 
@@ -81,13 +83,31 @@ void PrepareRunStatements(pqxx::connection& c) {
             "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') "
             "THEN COALESCE(closed_at, gf_now()) END "
             "WHERE id = $1::uuid");
-  c.prepare("run_list",
-            "SELECT " + Columns(false) +
-                " FROM runs WHERE namespace = $1 AND ($2 = '' OR status = $2) "
-                "AND ($3 = '' OR definition_name = $3) "
-                "AND ($4::bigint IS NULL OR (created_at, id) < "
-                "(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid)) "
-                "ORDER BY created_at DESC, id DESC LIMIT $6");
+  // One prepared statement per order (ORDER BY cannot be a parameter).
+  for (const auto& [name, column, direction] :
+       {std::tuple{"run_list_created_desc", "created_at", "DESC"},
+        std::tuple{"run_list_created_asc", "created_at", "ASC"},
+        std::tuple{"run_list_updated_desc", "updated_at", "DESC"},
+        std::tuple{"run_list_updated_asc", "updated_at", "ASC"}}) {
+    const std::string col = column;
+    const std::string cmp = std::string(direction) == "DESC" ? "<" : ">";
+    c.prepare(name,
+              "SELECT " + Columns(false) +
+                  " FROM runs WHERE namespace = $1 AND ($2 = '' OR status = $2) "
+                  "AND ($3 = '' OR definition_name = $3) AND ($7 = 0 OR definition_version = $7) "
+                  "AND ($8::bigint IS NULL OR created_at >= timestamptz 'epoch' + $8::bigint * "
+                  "interval '1 microsecond') "
+                  "AND ($9::bigint IS NULL OR created_at < timestamptz 'epoch' + $9::bigint * "
+                  "interval '1 microsecond') "
+                  "AND ($10 = '' OR strpos(lower(workflow_id), lower($10)) > 0) "
+                  "AND ($11 = '' OR EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id "
+                  "AND t.queue = $11 AND t.state IN ('PENDING', 'LEASED'))) "
+                  "AND ($4::bigint IS NULL OR (" +
+                  col + ", id) " + cmp +
+                  " (timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid)) "
+                  "ORDER BY " +
+                  col + " " + direction + ", id " + direction + " LIMIT $6");
+  }
 }
 
 std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) {
@@ -129,16 +149,36 @@ void UpdateRun(pqxx::transaction_base& txn, const RunRow& run) {
 }
 
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
-  std::optional<int64_t> before_micros;
-  std::optional<std::string> before_id;
-  if (filter.before_created_at) {
-    before_micros = ToEpochMicros(*filter.before_created_at);
-    before_id = filter.before_id;
+  std::optional<int64_t> after_micros;
+  std::optional<std::string> after_id;
+  if (filter.after_time) {
+    after_micros = ToEpochMicros(*filter.after_time);
+    after_id = filter.after_id;
+  }
+  const auto micros = [](const std::optional<TimePoint>& t) -> std::optional<int64_t> {
+    if (!t) return std::nullopt;
+    return ToEpochMicros(*t);
+  };
+  const char* statement = "run_list_created_desc";
+  switch (filter.order) {
+    case RunListFilter::Order::kCreatedDesc:
+      statement = "run_list_created_desc";
+      break;
+    case RunListFilter::Order::kCreatedAsc:
+      statement = "run_list_created_asc";
+      break;
+    case RunListFilter::Order::kUpdatedDesc:
+      statement = "run_list_updated_desc";
+      break;
+    case RunListFilter::Order::kUpdatedAsc:
+      statement = "run_list_updated_asc";
+      break;
   }
   std::vector<RunRow> rows;
-  for (const pqxx::row& r :
-       txn.exec_prepared("run_list", filter.namespace_name, filter.status, filter.definition_name,
-                         before_micros, before_id, filter.limit)) {
+  for (const pqxx::row& r : txn.exec_prepared(
+           statement, filter.namespace_name, filter.status, filter.definition_name, after_micros,
+           after_id, filter.limit, filter.definition_version, micros(filter.created_after),
+           micros(filter.created_before), filter.workflow_id_contains, filter.task_queue)) {
     rows.push_back(ReadRun(r));
   }
   return rows;

@@ -49,16 +49,25 @@ std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string&
 void UpdateRun(pqxx::transaction_base& txn, const RunRow& run);
 
 struct RunListFilter {
+  enum class Order { kCreatedDesc, kCreatedAsc, kUpdatedDesc, kUpdatedAsc };
+
   std::string namespace_name;
   std::string status;           // empty: any
   std::string definition_name;  // empty: any
-  // Keyset cursor: only runs strictly older than (created_at, id), newest first.
-  std::optional<TimePoint> before_created_at;
-  std::string before_id;
+  int definition_version = 0;   // 0: any
+  std::optional<TimePoint> created_after;   // inclusive
+  std::optional<TimePoint> created_before;  // exclusive
+  std::string task_queue;            // only runs with a queued or leased task there; empty: any
+  std::string workflow_id_contains;  // case-insensitive; empty: any
+  Order order = Order::kCreatedDesc;
+  // Keyset cursor: only runs after (sort time, id) in the chosen order.
+  std::optional<TimePoint> after_time;
+  std::string after_id;
   int limit = 50;
 };
 
-// Summaries: data_json is left empty.
+// Summaries: data_json is left empty. The sort time of a row (for the next cursor) is its
+// created_at or updated_at, by the filter's order.
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter);
 
 }  // namespace gridflow::persistence

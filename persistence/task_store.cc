@@ -16,7 +16,10 @@ constexpr const char* kColumns =
     "(extract(epoch FROM t.heartbeat_timeout) * 1000)::bigint, t.lease_epoch, t.lease_owner, "
     "t.lease_expires_at, t.attempt_deadline, t.not_before, "
     "COALESCE(t.lease_expires_at <= gf_now(), false), COALESCE(t.attempt_deadline <= gf_now(), "
-    "false), t.frame, t.activation, t.kind, t.cancel_requested";
+    "false), t.frame, t.activation, t.kind, t.cancel_requested, t.last_failure::text, "
+    "t.created_at, "
+    "GREATEST(extract(epoch FROM gf_now() - t.not_before), 0)::float8, "
+    "COALESCE(extract(epoch FROM gf_now() - t.leased_at), 0)::float8";
 
 TaskRow ReadTask(const pqxx::row& r) {
   TaskRow t;
@@ -47,6 +50,10 @@ TaskRow ReadTask(const pqxx::row& r) {
   t.activation = r[24].as<int64_t>();
   t.kind = r[25].as<std::string>();
   t.cancel_requested = r[26].as<bool>();
+  t.last_failure_json = OptionalText(r[27]);
+  t.created_at = Timestamp(r[28]);
+  t.queued_seconds = r[29].as<double>();
+  t.running_seconds = r[30].as<double>();
   return t;
 }
 
@@ -119,6 +126,19 @@ void PrepareTaskStatements(pqxx::connection& c) {
   c.prepare("task_expired",
             "SELECT id, run_id::text FROM tasks WHERE state = 'LEASED' "
             "AND lease_expires_at <= gf_now() ORDER BY lease_expires_at LIMIT $1");
+  c.prepare("task_list_open", "SELECT " + cols +
+                                  " FROM tasks t WHERE t.run_id = $1::uuid AND t.state IN "
+                                  "('PENDING', 'LEASED') ORDER BY t.id");
+  c.prepare(
+      "task_queue_stats",
+      "SELECT CASE WHEN $1 = '' THEN namespace || '/' || queue ELSE queue END, "
+      "count(*) FILTER (WHERE state = 'PENDING'), "
+      "count(*) FILTER (WHERE state = 'PENDING' AND not_before <= gf_now()), "
+      "count(*) FILTER (WHERE state = 'LEASED'), "
+      "COALESCE(extract(epoch FROM gf_now() - min(not_before) FILTER (WHERE state = 'PENDING' "
+      "AND not_before <= gf_now())), 0)::float8 "
+      "FROM tasks WHERE ($1 = '' OR namespace = $1) AND state IN ('PENDING', 'LEASED') "
+      "GROUP BY 1 ORDER BY 1");
   c.prepare("task_notify", "SELECT pg_notify('" + std::string(kTaskChannel) + "', $1)");
 }
 
@@ -206,6 +226,20 @@ std::vector<TaskRow> CancelActivationTasks(pqxx::transaction_base& txn, const st
 
 std::vector<TaskRow> CancelOpenTasks(pqxx::transaction_base& txn, const std::string& run_id) {
   return ReadTasks(txn.exec_prepared("task_cancel_open", run_id));
+}
+
+std::vector<TaskRow> ListOpenTasks(pqxx::transaction_base& txn, const std::string& run_id) {
+  return ReadTasks(txn.exec_prepared("task_list_open", run_id));
+}
+
+std::vector<QueueStats> ListQueueStats(pqxx::transaction_base& txn,
+                                       const std::string& namespace_name) {
+  std::vector<QueueStats> stats;
+  for (const pqxx::row& r : txn.exec_prepared("task_queue_stats", namespace_name)) {
+    stats.push_back({r[0].as<std::string>(), r[1].as<int64_t>(), r[2].as<int64_t>(),
+                     r[3].as<int64_t>(), r[4].as<double>()});
+  }
+  return stats;
 }
 
 int CountLeasedTasks(pqxx::transaction_base& txn, const std::string& run_id) {

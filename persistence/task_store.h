@@ -64,6 +64,12 @@ std::vector<TaskRow> CancelActivationTasks(pqxx::transaction_base& txn, const st
                                            const std::string& frame, int64_t activation);
 // The run closes: every PENDING or LEASED task of it is CANCELLED. Returns them as they are now.
 std::vector<TaskRow> CancelOpenTasks(pqxx::transaction_base& txn, const std::string& run_id);
+// The run's PENDING and LEASED tasks, oldest first.
+std::vector<TaskRow> ListOpenTasks(pqxx::transaction_base& txn, const std::string& run_id);
+// Per queue of the namespace with open tasks: pending, due, leased, age of the oldest due task.
+// An empty namespace: every namespace's queues, named "<namespace>/<queue>".
+std::vector<QueueStats> ListQueueStats(pqxx::transaction_base& txn,
+                                       const std::string& namespace_name);
 // Step tasks of the run leased by workers (compensations not counted).
 int CountLeasedTasks(pqxx::transaction_base& txn, const std::string& run_id);
 

@@ -23,6 +23,9 @@ void PrepareTimerStatements(pqxx::connection& c) {
   c.prepare("timer_lock",
             "SELECT id, run_id::text, frame, activation, step, kind, fire_at, state FROM timers "
             "WHERE id = $1 FOR UPDATE");
+  c.prepare("timer_list_pending",
+            "SELECT id, run_id::text, frame, activation, step, kind, fire_at, state FROM timers "
+            "WHERE run_id = $1::uuid AND state = 'PENDING' ORDER BY fire_at");
   c.prepare("timer_fired", "UPDATE timers SET state = 'FIRED', fired_at = gf_now() WHERE id = $1");
 }
 
@@ -48,19 +51,35 @@ std::vector<DueTimer> FindDueTimers(pqxx::transaction_base& txn, int limit) {
   return due;
 }
 
+namespace {
+
+TimerRow ReadTimer(const pqxx::row& r) {
+  TimerRow t;
+  t.id = r[0].as<int64_t>();
+  t.run_id = r[1].as<std::string>();
+  t.frame = r[2].as<std::string>();
+  t.activation = r[3].as<int64_t>();
+  t.step = r[4].as<std::string>();
+  t.kind = r[5].as<std::string>();
+  t.fire_at = Timestamp(r[6]);
+  t.state = r[7].as<std::string>();
+  return t;
+}
+
+}  // namespace
+
 std::optional<TimerRow> LockTimer(pqxx::transaction_base& txn, int64_t timer_id) {
   const pqxx::result r = txn.exec_prepared("timer_lock", timer_id);
   if (r.empty()) return std::nullopt;
-  TimerRow t;
-  t.id = r[0][0].as<int64_t>();
-  t.run_id = r[0][1].as<std::string>();
-  t.frame = r[0][2].as<std::string>();
-  t.activation = r[0][3].as<int64_t>();
-  t.step = r[0][4].as<std::string>();
-  t.kind = r[0][5].as<std::string>();
-  t.fire_at = Timestamp(r[0][6]);
-  t.state = r[0][7].as<std::string>();
-  return t;
+  return ReadTimer(r[0]);
+}
+
+std::vector<TimerRow> ListPendingTimers(pqxx::transaction_base& txn, const std::string& run_id) {
+  std::vector<TimerRow> timers;
+  for (const pqxx::row& r : txn.exec_prepared("timer_list_pending", run_id)) {
+    timers.push_back(ReadTimer(r));
+  }
+  return timers;
 }
 
 void MarkTimerFired(pqxx::transaction_base& txn, int64_t timer_id) {

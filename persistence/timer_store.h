@@ -26,6 +26,8 @@ struct DueTimer {
 };
 // PENDING timers whose time has come (by gf_now()), earliest first; no locks taken.
 std::vector<DueTimer> FindDueTimers(pqxx::transaction_base& txn, int limit);
+// The run's PENDING timers, earliest first.
+std::vector<TimerRow> ListPendingTimers(pqxx::transaction_base& txn, const std::string& run_id);
 // SELECT ... FOR UPDATE; nullopt when gone.
 std::optional<TimerRow> LockTimer(pqxx::transaction_base& txn, int64_t timer_id);
 void MarkTimerFired(pqxx::transaction_base& txn, int64_t timer_id);

@@ -4,6 +4,7 @@
 
 #include "engine/api/proto_convert.h"
 #include "engine/api/rpc_boundary.h"
+#include "engine/cluster/queue_report.h"
 
 namespace gridflow::engine {
 
@@ -18,9 +19,6 @@ grpc::Status ClusterServiceImpl::GetClusterStatus(grpc::ServerContext*,
     resp->set_database_reachable(s.ok() && health_.database_reachable());
     if (!s.ok()) return s;  // UNAVAILABLE: the caller learns this replica lost its database
     resp->set_schema_version(schema_version);
-    // Alive: heartbeating within three intervals (two missed beats are tolerated).
-    const double alive_within =
-        3.0 * std::chrono::duration<double>(membership_.heartbeat_interval()).count();
     for (const persistence::MemberRow& m : members) {
       v1::Member* out = resp->add_members();
       out->set_member_id(m.id);
@@ -34,7 +32,29 @@ grpc::Status ClusterServiceImpl::GetClusterStatus(grpc::ServerContext*,
           static_cast<int64_t>(m.seconds_since_heartbeat * 1000));
       out->set_draining(m.draining);
       if (m.stopped_at) ToProto(*m.stopped_at, out->mutable_stop_time());
-      out->set_alive(!m.stopped_at && m.seconds_since_heartbeat < alive_within);
+      out->set_alive(membership_.IsAlive(m));
+    }
+    return Status::Ok();
+  });
+}
+
+grpc::Status ClusterServiceImpl::ListQueues(grpc::ServerContext*, const v1::ListQueuesRequest* req,
+                                            v1::ListQueuesResponse* resp) {
+  return ServeRpc("ListQueues", [&]() -> Status {
+    std::string ns;
+    Status s = validator_.Namespace(req->namespace_(), &ns);
+    if (!s.ok()) return s;
+    std::vector<QueueReport> queues;
+    if (s = ReadQueueReport(pool_, membership_, ns, &queues); !s.ok()) return s;
+    for (const QueueReport& q : queues) {
+      v1::QueueInfo* out = resp->add_queues();
+      out->set_name(q.stats.queue);
+      out->set_pending(q.stats.pending);
+      out->set_due(q.stats.due);
+      out->set_leased(q.stats.leased);
+      *out->mutable_oldest_due_age() = google::protobuf::util::TimeUtil::MillisecondsToDuration(
+          static_cast<int64_t>(q.stats.oldest_due_seconds * 1000));
+      out->set_waiting_polls(q.waiting_polls);
     }
     return Status::Ok();
   });

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/dsl/time_functions.h"
 #include "engine/scheduler/run_status.h"
 
 namespace gridflow::engine {
@@ -43,15 +44,7 @@ void ToProto(const persistence::RunRow& row, v1::Run* out) {
   out->set_data_json(row.data_json);
   if (row.current_step) out->set_current_step(*row.current_step);
   if (row.result_json) out->set_result_json(*row.result_json);
-  if (row.failure_json) {
-    const auto f = nlohmann::json::parse(*row.failure_json);
-    v1::Failure* failure = out->mutable_failure();
-    failure->set_step(f.value("step", ""));
-    failure->set_error_type(f.value("error_type", ""));
-    failure->set_message(f.value("message", ""));
-    failure->set_attempt(f.value("attempt", 0));
-    if (f.contains("details")) failure->set_details_json(f["details"].dump());
-  }
+  if (row.failure_json) FailureToProto(*row.failure_json, out->mutable_failure());
   out->set_started_by(row.started_by);
   if (row.cancel_requested_by) out->set_cancel_requested_by(*row.cancel_requested_by);
   ToProto(row.created_at, out->mutable_create_time());
@@ -94,6 +87,44 @@ void ToProto(const persistence::TaskRow& row, v1::LeasedTask* out) {
   out->set_definition_version(row.definition_version);
 }
 
+void FailureToProto(const std::string& failure_json, v1::Failure* out) {
+  const auto f = nlohmann::json::parse(failure_json, nullptr, false);
+  if (!f.is_object()) return;
+  if (f.contains("step")) out->set_step(f.value("step", ""));
+  out->set_error_type(f.value("error_type", ""));
+  out->set_message(f.value("message", ""));
+  if (f.contains("attempt")) out->set_attempt(f.value("attempt", 0));
+  if (f.contains("details")) out->set_details_json(f["details"].dump());
+}
+
+void ToProto(const persistence::TaskRow& row, v1::TaskInfo* out) {
+  out->set_task_id(std::to_string(row.id));
+  out->set_step(row.step);
+  out->set_task_type(row.task_type);
+  out->set_task_queue(row.queue);
+  out->set_state(row.state);
+  out->set_attempt(row.attempt);
+  out->set_max_attempts(row.max_attempts);
+  if (row.lease_owner) out->set_lease_owner(*row.lease_owner);
+  out->set_lease_epoch(row.lease_epoch);
+  if (row.lease_expires_at) ToProto(*row.lease_expires_at, out->mutable_lease_expire_time());
+  ToProto(row.not_before, out->mutable_not_before());
+  out->set_cancel_requested(row.cancel_requested);
+  out->set_kind(row.kind);
+  if (row.last_failure_json) FailureToProto(*row.last_failure_json, out->mutable_last_failure());
+  ToProto(row.created_at, out->mutable_create_time());
+}
+
+void ToProto(const persistence::TimerRow& row, const std::string& time_zone, v1::TimerInfo* out) {
+  out->set_step(row.step);
+  out->set_kind(row.kind);
+  ToProto(row.fire_at, out->mutable_fire_time());
+  std::string local;
+  if (!time_zone.empty() && dsl::FormatInZone(row.fire_at, time_zone, &local).ok()) {
+    out->set_fire_time_local(local);
+  }
+}
+
 v1::RunStatus RunStatusToProto(std::string_view stored) {
   if (stored == run_status::kRunning) return v1::RUN_STATUS_RUNNING;
   if (stored == run_status::kCancelling) return v1::RUN_STATUS_CANCELLING;
@@ -101,6 +132,7 @@ v1::RunStatus RunStatusToProto(std::string_view stored) {
   if (stored == run_status::kCompleted) return v1::RUN_STATUS_COMPLETED;
   if (stored == run_status::kFailed) return v1::RUN_STATUS_FAILED;
   if (stored == run_status::kCancelled) return v1::RUN_STATUS_CANCELLED;
+  if (stored == run_status::kTerminated) return v1::RUN_STATUS_TERMINATED;
   return v1::RUN_STATUS_UNSPECIFIED;
 }
 
@@ -118,6 +150,8 @@ std::string_view RunStatusToStored(v1::RunStatus status) {
       return run_status::kFailed;
     case v1::RUN_STATUS_CANCELLED:
       return run_status::kCancelled;
+    case v1::RUN_STATUS_TERMINATED:
+      return run_status::kTerminated;
     default:
       return "";
   }

@@ -1,5 +1,8 @@
 #include "engine/api/workflow_service.h"
 
+#include <cctype>
+#include <map>
+
 #include "engine/api/page_token.h"
 #include "engine/api/proto_convert.h"
 #include "engine/api/rpc_boundary.h"
@@ -31,6 +34,32 @@ bool ParseInt64(const std::string& text, int64_t* out) {
   } catch (const std::exception&) {
     return false;
   }
+}
+
+bool IsUuid(const std::string& text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash != (text[i] == '-')) return false;
+    if (!dash && !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
+}
+
+bool ParseRunOrder(const std::string& text, persistence::RunListFilter::Order* order) {
+  using Order = persistence::RunListFilter::Order;
+  static const std::map<std::string, Order> kOrders = {{"create_time desc", Order::kCreatedDesc},
+                                                       {"create_time asc", Order::kCreatedAsc},
+                                                       {"update_time desc", Order::kUpdatedDesc},
+                                                       {"update_time asc", Order::kUpdatedAsc}};
+  const auto it = kOrders.find(text);
+  if (it == kOrders.end()) return false;
+  *order = it->second;
+  return true;
+}
+
+TimePoint FromProto(const google::protobuf::Timestamp& t) {
+  return TimePoint(Micros(t.seconds() * 1'000'000 + t.nanos() / 1000));
 }
 
 }  // namespace
@@ -168,16 +197,42 @@ grpc::Status WorkflowServiceImpl::ListRuns(grpc::ServerContext*, const v1::ListR
       if (s = validator_.Name("definition_name", req->definition_name()); !s.ok()) return s;
       filter.definition_name = req->definition_name();
     }
+    if (req->definition_version() < 0) {
+      return Status::InvalidArgument("definition_version: must not be negative");
+    }
+    if (req->definition_version() > 0 && req->definition_name().empty()) {
+      return Status::InvalidArgument("definition_version: needs definition_name");
+    }
+    filter.definition_version = req->definition_version();
+    if (req->has_created_after()) filter.created_after = FromProto(req->created_after());
+    if (req->has_created_before()) filter.created_before = FromProto(req->created_before());
+    if (!req->task_queue().empty()) {
+      if (s = validator_.Name("task_queue", req->task_queue()); !s.ok()) return s;
+      filter.task_queue = req->task_queue();
+    }
+    if (s = validator_.Identifier("workflow_id_contains", req->workflow_id_contains(), false);
+        !s.ok()) {
+      return s;
+    }
+    filter.workflow_id_contains = req->workflow_id_contains();
+    const std::string order_by = req->order_by().empty() ? "create_time desc" : req->order_by();
+    if (!ParseRunOrder(order_by, &filter.order)) {
+      return Status::InvalidArgument("order_by: '" + order_by +
+                                     "' is not one of \"create_time desc\", \"create_time asc\", "
+                                     "\"update_time desc\", \"update_time asc\"");
+    }
     int page_size = 0;
     if (s = PageSize(req->page_size(), kDefaultPageSize, &page_size); !s.ok()) return s;
+    // The token carries the order it was made for: a cursor means nothing in another order.
     if (!req->page_token().empty()) {
-      const auto fields = DecodePageToken("runs", req->page_token(), 2);
+      const auto fields = DecodePageToken("runs", req->page_token(), 3);
       int64_t micros = 0;
-      if (!fields || !ParseInt64((*fields)[0], &micros) || (*fields)[1].size() != 36) {
+      if (!fields || (*fields)[0] != order_by || !ParseInt64((*fields)[1], &micros) ||
+          !IsUuid((*fields)[2])) {
         return BadToken();
       }
-      filter.before_created_at = persistence::FromEpochMicros(micros);
-      filter.before_id = (*fields)[1];
+      filter.after_time = persistence::FromEpochMicros(micros);
+      filter.after_id = (*fields)[2];
     }
     filter.limit = page_size + 1;
     std::vector<persistence::RunRow> runs;
@@ -187,10 +242,42 @@ grpc::Status WorkflowServiceImpl::ListRuns(grpc::ServerContext*, const v1::ListR
     for (const auto& run : runs)
       ToProto(run, resp->add_runs());
     if (more) {
+      const persistence::RunRow& last = runs.back();
+      const bool by_update = filter.order == persistence::RunListFilter::Order::kUpdatedDesc ||
+                             filter.order == persistence::RunListFilter::Order::kUpdatedAsc;
+      const TimePoint sort_time = by_update ? last.updated_at : last.created_at;
       resp->set_next_page_token(EncodePageToken(
-          "runs",
-          {std::to_string(persistence::ToEpochMicros(runs.back().created_at)), runs.back().id}));
+          "runs", {order_by, std::to_string(persistence::ToEpochMicros(sort_time)), last.id}));
     }
+    return Status::Ok();
+  });
+}
+
+grpc::Status WorkflowServiceImpl::DescribeRun(grpc::ServerContext*,
+                                              const v1::DescribeRunRequest* req,
+                                              v1::DescribeRunResponse* resp) {
+  return ServeRpc("DescribeRun", [&]() -> Status {
+    std::string ns;
+    Status s = validator_.Namespace(req->namespace_(), &ns);
+    if (!s.ok()) return s;
+    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
+    RunDescription d;
+    if (s = reader_.DescribeRun(ns, req->workflow_id(), &d); !s.ok()) return s;
+    ToProto(d.run, resp->mutable_run());
+    for (const auto& step : d.active_steps)
+      resp->add_active_steps(step);
+    for (const auto& task : d.open_tasks)
+      ToProto(task, resp->add_open_tasks());
+    for (const auto& timer : d.pending_timers)
+      ToProto(timer, d.time_zone, resp->add_pending_timers());
+    if (d.last_task_failure) {
+      const persistence::EventRow& e = *d.last_task_failure;
+      v1::Failure* failure = resp->mutable_last_task_failure();
+      FailureToProto(e.payload_json, failure);
+      if (e.step) failure->set_step(*e.step);
+      if (e.attempt) failure->set_attempt(*e.attempt);
+    }
+    resp->set_time_zone(d.time_zone);
     return Status::Ok();
   });
 }
@@ -259,6 +346,67 @@ grpc::Status WorkflowServiceImpl::CancelRun(grpc::ServerContext*, const v1::Canc
     ToProto(run, resp->mutable_run());
     return Status::Ok();
   });
+}
+
+grpc::ServerWriteReactor<v1::Event>* WorkflowServiceImpl::WatchHistory(
+    grpc::CallbackServerContext*, const v1::WatchHistoryRequest* req) {
+  std::string ns;
+  Status s = validator_.Namespace(req->namespace_(), &ns);
+  if (s.ok()) s = validator_.Identifier("workflow_id", req->workflow_id(), true);
+  if (s.ok() && req->after_sequence() < 0) {
+    s = Status::InvalidArgument("after_sequence: must not be negative");
+  }
+  if (!s.ok()) return RejectedStream(ToGrpcStatus(s));
+  return watches_.Watch(*req, ns);
+}
+
+grpc::Status WorkflowServiceImpl::TerminateRun(grpc::ServerContext*,
+                                               const v1::TerminateRunRequest* req,
+                                               v1::TerminateRunResponse* resp) {
+  return ServeRpc("TerminateRun", [&]() -> Status {
+    std::string ns;
+    Status s = validator_.Namespace(req->namespace_(), &ns);
+    if (!s.ok()) return s;
+    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
+    if (s = RequiredReason(req->reason()); !s.ok()) return s;
+    if (s = validator_.Identifier("identity", req->identity(), false); !s.ok()) return s;
+    persistence::RunRow run;
+    s = scheduler_.TerminateRun(ns, req->workflow_id(), req->reason(),
+                                validator_.Actor(req->identity()), &run);
+    if (!s.ok()) return s;
+    ToProto(run, resp->mutable_run());
+    return Status::Ok();
+  });
+}
+
+grpc::Status WorkflowServiceImpl::RetryRun(grpc::ServerContext*, const v1::RetryRunRequest* req,
+                                           v1::RetryRunResponse* resp) {
+  return ServeRpc("RetryRun", [&]() -> Status {
+    std::string ns;
+    Status s = validator_.Namespace(req->namespace_(), &ns);
+    if (!s.ok()) return s;
+    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
+    if (!req->from_step().empty()) {
+      if (s = validator_.Name("from_step", req->from_step()); !s.ok()) return s;
+    }
+    if (s = RequiredReason(req->reason()); !s.ok()) return s;
+    if (s = validator_.Identifier("identity", req->identity(), false); !s.ok()) return s;
+    persistence::RunRow run;
+    std::string step;
+    s = scheduler_.RetryRun(ns, req->workflow_id(), req->from_step(), req->reason(),
+                            validator_.Actor(req->identity()), &run, &step);
+    if (!s.ok()) return s;
+    ToProto(run, resp->mutable_run());
+    resp->set_from_step(step);
+    return Status::Ok();
+  });
+}
+
+Status WorkflowServiceImpl::RequiredReason(const std::string& reason) {
+  if (reason.find_first_not_of(" \t\n") == std::string::npos) {
+    return Status::InvalidArgument("reason: is required (it is recorded in the run's history)");
+  }
+  return validator_.Text("reason", reason);
 }
 
 }  // namespace gridflow::engine

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "persistence/migrations.h"
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
@@ -31,22 +32,35 @@ void HealthMonitor::Shutdown() {
 void HealthMonitor::Check() {
   persistence::TransactOptions once;
   once.max_attempts = 1;
+  const int expected = persistence::EmbeddedMigrations().back().version;
+  int recorded = 0;
   Status s = persistence::Transact(
       pool_, "health check",
-      [](pqxx::work& txn) {
-        txn.exec("SELECT 1");
+      [&](pqxx::work& txn) {
+        recorded = persistence::RecordedSchemaVersion(txn);
         return Status::Ok();
       },
       once);
   const bool reachable = s.ok();
+  // A schema behind this binary (restored from an old backup, migrations rolled back by hand)
+  // would make transitions fail: stop taking traffic. A newer one is an upgrade in progress.
+  const bool current = reachable && recorded >= expected;
   if (reachable != reachable_.exchange(reachable)) {
     if (reachable) {
-      spdlog::info("database reachable: serving");
+      spdlog::info("database reachable");
     } else {
       spdlog::error("database unreachable, reporting NOT_SERVING: {}", s.message());
     }
   }
-  if (!shut_down_) Publish(reachable);
+  if (reachable && current != schema_current_.exchange(current)) {
+    if (current) {
+      spdlog::info("schema at version {} (this binary needs {}): serving", recorded, expected);
+    } else {
+      spdlog::error("schema at version {} but this binary needs {}: reporting NOT_SERVING",
+                    recorded, expected);
+    }
+  }
+  if (!shut_down_) Publish(reachable && current);
 }
 
 void HealthMonitor::Publish(bool serving) {

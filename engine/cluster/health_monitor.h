@@ -1,6 +1,7 @@
 // HealthMonitor: drives grpc.health.v1. The server ("") and the gridflow.v1 services report
-// SERVING only while PostgreSQL answers, so load balancers and readiness probes route around a
-// replica that lost its database (checked every `interval` on a pooled connection). The service
+// SERVING only while PostgreSQL answers and its schema is at least the version this binary
+// embeds, so load balancers and readiness probes route around a replica that lost its database
+// (checked every `interval` on a pooled connection). The service
 // "liveness" reports SERVING while the process runs, whatever the database does: a liveness probe
 // must not restart replicas because PostgreSQL is failing over.
 #pragma once
@@ -32,6 +33,7 @@ class HealthMonitor {
   persistence::ConnectionPool& pool_;
   grpc::HealthCheckServiceInterface* health_ = nullptr;
   std::atomic<bool> reachable_{false};
+  std::atomic<bool> schema_current_{false};
   std::atomic<bool> shut_down_{false};
   PeriodicTask task_;
 };

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "persistence/member_store.h"
@@ -28,11 +29,12 @@ std::string MakeMemberId() {
 }
 
 Membership::Membership(persistence::ConnectionPool& pool, std::string member_id,
-                       std::string address, Millis heartbeat_interval)
+                       std::string address, Millis heartbeat_interval, WaitingPolls waiting_polls)
     : pool_(pool),
       member_id_(std::move(member_id)),
       address_(std::move(address)),
       heartbeat_interval_(heartbeat_interval),
+      waiting_polls_(std::move(waiting_polls)),
       heartbeat_("membership heartbeat", heartbeat_interval, [this] { Beat(); }) {}
 
 Status Membership::Join() {
@@ -50,6 +52,11 @@ Status Membership::Join() {
   return s;
 }
 
+bool Membership::IsAlive(const persistence::MemberRow& member) const {
+  const double alive_within = 3.0 * std::chrono::duration<double>(heartbeat_interval_).count();
+  return !member.stopped_at && member.seconds_since_heartbeat < alive_within;
+}
+
 Status Membership::ReadCluster(std::vector<persistence::MemberRow>* members, int* schema_version) {
   return persistence::Transact(pool_, "read cluster", [&](pqxx::work& txn) {
     *members = persistence::ListMembers(txn);
@@ -59,8 +66,9 @@ Status Membership::ReadCluster(std::vector<persistence::MemberRow>* members, int
 }
 
 void Membership::Beat() {
+  const nlohmann::json waiting = waiting_polls_ ? waiting_polls_() : std::map<std::string, int>{};
   Status s = persistence::Transact(pool_, "membership heartbeat", [&](pqxx::work& txn) {
-    persistence::BeatMember(txn, member_id_);
+    persistence::BeatMember(txn, member_id_, waiting.dump());
     return Status::Ok();
   });
   if (!s.ok()) spdlog::warn("membership heartbeat failed: {}", s.ToString());

@@ -3,6 +3,8 @@
 // decision in Gridflow depends on another replica being alive.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,12 +18,17 @@ namespace gridflow::engine {
 
 class Membership {
  public:
+  // What each heartbeat reports: the replica's waiting long-polls per "<namespace>/<queue>".
+  using WaitingPolls = std::function<std::map<std::string, int>()>;
+
   Membership(persistence::ConnectionPool& pool, std::string member_id, std::string address,
-             Millis heartbeat_interval);
+             Millis heartbeat_interval, WaitingPolls waiting_polls);
 
   const std::string& member_id() const { return member_id_; }
   Millis heartbeat_interval() const { return heartbeat_interval_; }
 
+  // Heartbeating within three intervals (two missed beats are tolerated) and not stopped.
+  bool IsAlive(const persistence::MemberRow& member) const;
   // Every member the database knows, most recent heartbeat first, and the schema version.
   Status ReadCluster(std::vector<persistence::MemberRow>* members, int* schema_version);
   // Registers this replica and starts beating.
@@ -37,6 +44,7 @@ class Membership {
   const std::string member_id_;
   const std::string address_;
   const Millis heartbeat_interval_;
+  const WaitingPolls waiting_polls_;
   PeriodicTask heartbeat_;
 };
 

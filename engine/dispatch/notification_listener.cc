@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <pqxx/notification>
 
+#include "persistence/event_store.h"
 #include "persistence/task_store.h"
 
 namespace gridflow::engine {
@@ -25,6 +26,19 @@ class TaskChannelReceiver final : public pqxx::notification_receiver {
   TaskDispatcher& dispatcher_;
 };
 
+class EventChannelReceiver final : public pqxx::notification_receiver {
+ public:
+  EventChannelReceiver(pqxx::connection& c, const NotificationListener::RunEventsCallback& callback)
+      : pqxx::notification_receiver(c, persistence::kEventChannel), callback_(callback) {}
+
+  void operator()(const std::string& run_id, int /*backend_pid*/) override {
+    if (callback_) callback_(run_id);
+  }
+
+ private:
+  const NotificationListener::RunEventsCallback& callback_;
+};
+
 }  // namespace
 
 void NotificationListener::Start() {
@@ -43,8 +57,9 @@ void NotificationListener::Loop() {
     Status s = pool_.OpenDedicated(&connection);
     if (s.ok()) {
       try {
-        TaskChannelReceiver receiver(*connection, dispatcher_);
-        connection->get_notifs();  // LISTEN is issued by the receiver
+        TaskChannelReceiver tasks(*connection, dispatcher_);
+        EventChannelReceiver events(*connection, on_run_events_);
+        connection->get_notifs();  // LISTEN is issued by the receivers
         listening_ = true;
         backoff = std::chrono::milliseconds(100);
         dispatcher_.WakeAll();  // anything announced while we were not listening

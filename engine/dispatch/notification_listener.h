@@ -1,11 +1,14 @@
-// NotificationListener: LISTENs on PostgreSQL's task channel over a dedicated connection and tells
-// the dispatcher which queues got work, so a task committed by any replica wakes the workers
-// long-polling on this one within milliseconds. When the connection breaks it reconnects with
+// NotificationListener: LISTENs on PostgreSQL's task and event channels over a dedicated
+// connection. It tells the dispatcher which queues got work, so a task committed by any replica
+// wakes the workers long-polling on this one within milliseconds, and tells `on_run_events` which
+// runs recorded events (for history streams). When the connection breaks it reconnects with
 // backoff and then wakes every waiting request, since notifications may have been missed.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <string>
 #include <thread>
 
 #include "engine/dispatch/task_dispatcher.h"
@@ -15,8 +18,11 @@ namespace gridflow::engine {
 
 class NotificationListener {
  public:
-  NotificationListener(persistence::ConnectionPool& pool, TaskDispatcher& dispatcher)
-      : pool_(pool), dispatcher_(dispatcher) {}
+  using RunEventsCallback = std::function<void(const std::string& run_id)>;
+
+  NotificationListener(persistence::ConnectionPool& pool, TaskDispatcher& dispatcher,
+                       RunEventsCallback on_run_events)
+      : pool_(pool), dispatcher_(dispatcher), on_run_events_(std::move(on_run_events)) {}
   ~NotificationListener() { Stop(); }
   NotificationListener(const NotificationListener&) = delete;
   NotificationListener& operator=(const NotificationListener&) = delete;
@@ -31,6 +37,7 @@ class NotificationListener {
 
   persistence::ConnectionPool& pool_;
   TaskDispatcher& dispatcher_;
+  const RunEventsCallback on_run_events_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> listening_{false};
   std::thread thread_;

@@ -83,6 +83,17 @@ size_t TaskDispatcher::waiting() const {
   return waiting_.size();
 }
 
+std::map<std::string, int> TaskDispatcher::WaitingByQueue() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, int> counts;
+  for (const auto& lease : waiting_) {
+    if (lease->answered) continue;
+    for (const auto& key : lease->queue_keys)
+      ++counts[key];
+  }
+  return counts;
+}
+
 std::shared_ptr<TaskDispatcher::PendingLease> TaskDispatcher::Prepare(LeaseRequest request,
                                                                       Clock::time_point deadline,
                                                                       LeaseCallback done) {

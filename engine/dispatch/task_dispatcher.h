@@ -80,6 +80,8 @@ class TaskDispatcher final : public WorkListener {
                    persistence::LeaseExtension* extension);
 
   size_t waiting() const;
+  // Waiting long-polls per "<namespace>/<queue>" (a request on two queues counts for both).
+  std::map<std::string, int> WaitingByQueue() const;
 
  private:
   void Loop();

@@ -1,5 +1,7 @@
 #include "engine/dsl/definition.h"
 
+#include "engine/dsl/time_functions.h"
+
 #include <algorithm>
 #include <functional>
 #include <initializer_list>
@@ -199,7 +201,7 @@ class DefinitionParser {
     if (!doc.is_object()) {
       return Status::InvalidArgument("definition: must be a JSON object, not " + TypeName(doc));
     }
-    Status s = CheckObject(doc, "", {"name", "version", "description", "steps"});
+    Status s = CheckObject(doc, "", {"name", "version", "description", "time_zone", "steps"});
     if (!s.ok()) return s;
     if (s = ReadName(doc, "", "name", true, &def_.name_); !s.ok()) return s;
     const auto version = doc.find("version");
@@ -212,10 +214,18 @@ class DefinitionParser {
     if (doc.contains("description") && !doc["description"].is_string()) {
       return Error("description", "must be a string");
     }
+    if (s = ReadString(doc, "", "time_zone", false, &def_.time_zone_); !s.ok()) return s;
+    if (doc.contains("time_zone") && !IsKnownTimeZone(def_.time_zone_)) {
+      return Error("time_zone", "unknown time zone '" + def_.time_zone_ +
+                                    "' (use an IANA name such as Europe/Brussels)");
+    }
     int root = 0;
     if (s = ParseBlock(doc, "", "steps", &root); !s.ok()) return s;
     for (size_t b = 0; b < def_.blocks_.size(); ++b) {
       if (s = CheckBlock(static_cast<int>(b)); !s.ok()) return s;
+      def_.block_owner_.push_back(owner_names_[b].empty()
+                                      ? -1
+                                      : static_cast<int>(def_.index_.at(owner_names_[b])));
     }
     def_.canonical_json_ = doc.dump();
     return Status::Ok();
@@ -230,6 +240,7 @@ class DefinitionParser {
     if (!steps->is_array() || steps->empty()) return Error(p, "must be a non-empty array of steps");
     *block = static_cast<int>(def_.blocks_.size());
     def_.blocks_.emplace_back();
+    owner_names_.push_back(owner_);
     for (size_t i = 0; i < steps->size(); ++i) {
       if (def_.steps_.size() >= Definition::kMaxSteps) {
         return Error(Index(p, i), "a definition may have at most " +
@@ -257,6 +268,17 @@ class DefinitionParser {
     if (!v.is_object()) return Error(path, "must be an object, not " + TypeName(v));
     Status s = ReadName(v, path, "name", true, &step->name);
     if (!s.ok()) return s;
+    // Blocks opened while reading this step (branches, a foreach body) belong to it.
+    const std::string outer_owner = owner_;
+    owner_ = step->name;
+    s = ReadStepFields(v, step);
+    owner_ = outer_owner;
+    return s;
+  }
+
+  Status ReadStepFields(const json& v, Step* step) {
+    const std::string& path = step->path;
+    Status s;
     for (std::string_view reserved : kReservedNames) {
       if (step->name == reserved) {
         return Error(Join(path, "name"), "'" + step->name + "' is reserved (run data uses it)");
@@ -552,6 +574,9 @@ class DefinitionParser {
   }
 
   Definition& def_;
+  // The step being read; blocks opened meanwhile record it as their owner ("" for the top level).
+  std::string owner_;
+  std::vector<std::string> owner_names_;
 };
 
 std::string_view StepKindName(StepKind kind) {
@@ -609,6 +634,12 @@ Status Definition::FromJson(const json& doc, Definition* out) {
 const Step* Definition::FindStep(std::string_view name) const {
   const auto it = index_.find(std::string(name));
   return it == index_.end() ? nullptr : &steps_[it->second];
+}
+
+const Step& Definition::TopLevelStepOf(const Step& step) const {
+  const Step* s = &step;
+  while (s->block != 0) s = &steps_[static_cast<size_t>(block_owner_[static_cast<size_t>(s->block)])];
+  return *s;
 }
 
 const Step* Definition::Next(const Step& step) const {

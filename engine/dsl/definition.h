@@ -122,6 +122,11 @@ class Definition {
 
   const std::string& name() const { return name_; }
   int version() const { return version_; }
+  // The definition's market time zone (IANA), for showing times; empty when it declares none.
+  const std::string& time_zone() const { return time_zone_; }
+  // The top-level step that is or contains `step` (for a step inside a branch or an iteration,
+  // the parallel or foreach step around it).
+  const Step& TopLevelStepOf(const Step& step) const;
   const std::vector<Step>& steps() const { return steps_; }
   // The first step of a block (block 0: the definition's first step).
   const Step& FirstStepOf(int block) const { return steps_[blocks_[block].front()]; }
@@ -140,6 +145,8 @@ class Definition {
   int version_ = 0;
   std::vector<Step> steps_;
   std::vector<std::vector<size_t>> blocks_;  // step indices per block, in document order
+  std::vector<int> block_owner_;             // per block: the step owning it (-1 for block 0)
+  std::string time_zone_;
   std::unordered_map<std::string, size_t> index_;
   std::string canonical_json_;
 };

@@ -170,6 +170,42 @@ void Interpreter::Cancel(const std::string& requested_by, const std::string& rea
   ExecutingTaskFinished();
 }
 
+void Interpreter::Terminate(const std::string& requested_by, const std::string& reason) {
+  if (status_ == run_status::kCompleted || status_ == run_status::kFailed ||
+      status_ == run_status::kCancelled || status_ == run_status::kTerminated) {
+    return;
+  }
+  state_.cancel_requested_by = requested_by;
+  state_.cancel_reason = reason;
+  if (state_.unwinding.active) {  // those after `next` ran; the one in flight may run again
+    state_.compensations.resize(static_cast<size_t>(state_.unwinding.next + 1));
+  }
+  CancelFrame(kRootFrame);
+  Close(std::string(run_status::kTerminated), nullptr,
+        {{"step", ""}, {"error_type", "gridflow.Terminated"}, {"message", reason}, {"attempt", 0}});
+}
+
+void Interpreter::Retry(const std::string& step, const std::string& requested_by,
+                        const std::string& reason) {
+  const std::string previous = status_;
+  // A failed or cancelled run ran all its compensations: they are spent. A terminated one kept
+  // those it never ran (see Terminate); they stay owed.
+  if (previous != run_status::kTerminated) state_.compensations.clear();
+  state_.frames.clear();
+  state_.unwinding = Unwinding{};
+  state_.cancel_requested_by.clear();
+  state_.cancel_reason.clear();
+  status_ = run_status::kRunning;
+  effects_.SetStatus(status_);
+  effects_.Record(events::kRunRetried, requested_by,
+                  {{"from_step", step}, {"reason", reason}, {"previous_status", previous}}, {});
+  Frame root;
+  root.id = kRootFrame;
+  state_.frames[root.id] = root;
+  queue_.push_back({Action::Kind::kEnter, root.id, step});
+  Drain();
+}
+
 void Interpreter::ExecutingTaskFinished() {
   if (status_ == run_status::kCancelling && effects_.CountExecutingTasks() == 0)
     FinishCancellation();
@@ -571,6 +607,10 @@ void Interpreter::Close(const std::string& status, const json& result, const jso
   } else if (status == run_status::kFailed) {
     effects_.Record(events::kRunFailed, Engine(), {{"failure", failure}},
                     EventScope{failure.value("step", ""), {}, {}});
+  } else if (status == run_status::kTerminated) {
+    effects_.Record(
+        events::kRunTerminated, state_.cancel_requested_by,
+        {{"terminated_by", state_.cancel_requested_by}, {"reason", state_.cancel_reason}}, {});
   } else {
     const std::string by =
         state_.cancel_requested_by.empty() ? Engine() : state_.cancel_requested_by;

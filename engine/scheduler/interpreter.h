@@ -56,6 +56,10 @@ class Interpreter {
   void Cancel(const std::string& requested_by, const std::string& reason);
   // While CANCELLING: a task that was executing reported; the run ends when none is left.
   void ExecutingTaskFinished();
+  // Ends the run at once as TERMINATED: everything it waits for is cancelled, no compensation.
+  void Terminate(const std::string& requested_by, const std::string& reason);
+  // A closed run continues from `step` (a top-level step) with its data as it is.
+  void Retry(const std::string& step, const std::string& requested_by, const std::string& reason);
 
  private:
   struct Action {

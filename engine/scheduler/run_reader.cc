@@ -1,7 +1,10 @@
 #include "engine/scheduler/run_reader.h"
 
 #include "engine/scheduler/errors.h"
+#include "engine/scheduler/run_state.h"
 #include "persistence/event_store.h"
+#include "persistence/task_store.h"
+#include "persistence/timer_store.h"
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
@@ -18,6 +21,41 @@ Status RunReader::GetRun(const std::string& ns, const std::string& workflow_id,
   if (s.ok() && !found) {
     return RunNotFound(ns, workflow_id);
   }
+  return s;
+}
+
+Status RunReader::DescribeRun(const std::string& ns, const std::string& workflow_id,
+                              RunDescription* d) {
+  bool found = false;
+  Status s = persistence::Transact(pool_, "describe run", [&](pqxx::work& txn) -> Status {
+    auto row = persistence::FindRun(txn, ns, workflow_id);
+    found = row.has_value();
+    if (!found) return Status::Ok();
+    *d = RunDescription{};
+    d->run = std::move(*row);
+    d->open_tasks = persistence::ListOpenTasks(txn, d->run.id);
+    d->pending_timers = persistence::ListPendingTimers(txn, d->run.id);
+    d->last_task_failure =
+        persistence::LastEventOfTypes(txn, d->run.id, {"TaskFailed", "TaskLeaseExpired"});
+    std::shared_ptr<const dsl::Definition> def;
+    if (definitions_.Resolve(txn, ns, d->run.definition_name, d->run.definition_version, &def)
+            .ok()) {
+      d->time_zone = def->time_zone();
+    }
+    RunState state;
+    if (FromJson(nlohmann::json::parse(d->run.state_json), &state).ok()) {
+      for (const auto& [id, frame] : state.frames) {
+        if (!frame.step.empty()) d->active_steps.push_back(frame.step + frame.key);
+      }
+      if (state.unwinding.active && state.unwinding.next >= 0 &&
+          state.unwinding.next < static_cast<int64_t>(state.compensations.size())) {
+        d->active_steps.push_back(
+            "compensating " + state.compensations[static_cast<size_t>(state.unwinding.next)].step);
+      }
+    }
+    return Status::Ok();
+  });
+  if (s.ok() && !found) return RunNotFound(ns, workflow_id);
   return s;
 }
 

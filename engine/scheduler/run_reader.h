@@ -1,23 +1,39 @@
 // RunReader: read-only views of runs and their history, for the API. Reads never lock.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "engine/definitions/definition_registry.h"
 #include "persistence/connection_pool.h"
 #include "persistence/rows.h"
 #include "persistence/run_store.h"
 
 namespace gridflow::engine {
 
+// A run with what it is doing now (DescribeRun).
+struct RunDescription {
+  persistence::RunRow run;
+  // Steps frames are at: "submit", "price_qh[3]" (an iteration), "compensating submit".
+  std::vector<std::string> active_steps;
+  std::vector<persistence::TaskRow> open_tasks;
+  std::vector<persistence::TimerRow> pending_timers;
+  std::optional<persistence::EventRow> last_task_failure;  // TaskFailed or TaskLeaseExpired
+  std::string time_zone;                                   // the definition's, if any
+};
+
 class RunReader {
  public:
-  explicit RunReader(persistence::ConnectionPool& pool) : pool_(pool) {}
+  RunReader(persistence::ConnectionPool& pool, DefinitionRegistry& definitions)
+      : pool_(pool), definitions_(definitions) {}
 
   // NOT_FOUND when there is no such run.
   Status GetRun(const std::string& namespace_name, const std::string& workflow_id,
                 persistence::RunRow* run);
+  Status DescribeRun(const std::string& namespace_name, const std::string& workflow_id,
+                     RunDescription* description);
   Status ListRuns(const persistence::RunListFilter& filter, std::vector<persistence::RunRow>* runs);
   // Events after `after_seq`, ascending, at most `limit`; also the run (for its status).
   Status GetHistory(const std::string& namespace_name, const std::string& workflow_id,
@@ -26,6 +42,7 @@ class RunReader {
 
  private:
   persistence::ConnectionPool& pool_;
+  DefinitionRegistry& definitions_;
 };
 
 }  // namespace gridflow::engine

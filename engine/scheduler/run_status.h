@@ -12,6 +12,7 @@ inline constexpr std::string_view kCompensating = "COMPENSATING";
 inline constexpr std::string_view kCompleted = "COMPLETED";
 inline constexpr std::string_view kFailed = "FAILED";
 inline constexpr std::string_view kCancelled = "CANCELLED";
+inline constexpr std::string_view kTerminated = "TERMINATED";
 }  // namespace run_status
 
 namespace task_state {
@@ -24,7 +25,7 @@ inline constexpr std::string_view kCancelled = "CANCELLED";
 
 inline bool IsClosedRunStatus(std::string_view status) {
   return status == run_status::kCompleted || status == run_status::kFailed ||
-         status == run_status::kCancelled;
+         status == run_status::kCancelled || status == run_status::kTerminated;
 }
 
 }  // namespace gridflow::engine

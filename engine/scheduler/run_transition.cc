@@ -206,6 +206,12 @@ int RunTransition::CountExecutingTasks() {
 
 void RunTransition::SetStatus(std::string_view status) {
   run_.status = std::string(status);
+  if (status == run_status::kRunning) {  // a retried run: its earlier outcome no longer stands
+    run_.result_json.reset();
+    run_.failure_json.reset();
+    run_.cancel_requested_by.reset();
+    run_.cancel_reason.reset();
+  }
 }
 
 void RunTransition::CloseRun(std::string_view status, const json& result, const json& failure) {

@@ -180,7 +180,7 @@ Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_i
         *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
         if (!*locked) return RunNotFound(ns, workflow_id);
         const std::string& status = (*locked)->status;
-        if (status == run_status::kCompleted || status == run_status::kFailed) {
+        if (IsClosedRunStatus(status) && status != run_status::kCancelled) {
           return Status::FailedPrecondition("run '" + workflow_id + "' is already " + status +
                                             "; only open runs can be cancelled");
         }
@@ -192,10 +192,99 @@ Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_i
         return Status::Ok();
       });
   if (!s.ok()) return s;
+  return ReadRun(ns, workflow_id, run);
+}
+
+Status Scheduler::ReadRun(const std::string& ns, const std::string& workflow_id,
+                          persistence::RunRow* run) {
   return persistence::Transact(pool_, "read run", [&](pqxx::work& txn) {
     *run = *persistence::FindRun(txn, ns, workflow_id);
     return Status::Ok();
   });
+}
+
+Status Scheduler::TerminateRun(const std::string& ns, const std::string& workflow_id,
+                               const std::string& reason, const std::string& identity,
+                               persistence::RunRow* run) {
+  Status s = Transition(
+      "terminate run",
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
+        if (!*locked) return RunNotFound(ns, workflow_id);
+        const std::string& status = (*locked)->status;
+        if (status == run_status::kTerminated) {
+          locked->reset();  // terminating it again changes nothing
+        } else if (IsClosedRunStatus(status)) {
+          return Status::FailedPrecondition("run '" + workflow_id + "' is already " + status +
+                                            "; only open runs can be terminated");
+        }
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) {
+        tr.NewInterpreter().Terminate(identity, reason);
+        spdlog::warn("run={} workflow_id={} terminated by {}: {}", tr.run().id, workflow_id,
+                     identity, reason);
+        return Status::Ok();
+      });
+  if (!s.ok()) return s;
+  return ReadRun(ns, workflow_id, run);
+}
+
+Status Scheduler::RetryRun(const std::string& ns, const std::string& workflow_id,
+                           const std::string& from_step, const std::string& reason,
+                           const std::string& identity, persistence::RunRow* run,
+                           std::string* step) {
+  Status s = Transition(
+      "retry run",
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
+        if (!*locked) return RunNotFound(ns, workflow_id);
+        const std::string& status = (*locked)->status;
+        if (status != run_status::kFailed && status != run_status::kCancelled &&
+            status != run_status::kTerminated) {
+          return Status::FailedPrecondition("run '" + workflow_id + "' is " + status +
+                                            "; only failed, cancelled or terminated runs can be "
+                                            "retried");
+        }
+        if ((*locked)->parent_run_id) {
+          return Status::FailedPrecondition("run '" + workflow_id +
+                                            "' is a child run; retry its parent instead");
+        }
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) -> Status {
+        const dsl::Definition& def = tr.definition();
+        if (!from_step.empty()) {
+          const dsl::Step* named = def.FindStep(from_step);
+          if (named == nullptr) {
+            return Status::InvalidArgument("from_step: " + def.name() + " v" +
+                                           std::to_string(def.version()) + " has no step '" +
+                                           from_step + "'");
+          }
+          if (named->block != 0) {
+            return Status::InvalidArgument("from_step: '" + from_step +
+                                           "' is inside a parallel or foreach step; retry from '" +
+                                           def.TopLevelStepOf(*named).name + "'");
+          }
+          *step = named->name;
+        } else {
+          const json failure = ParseOrNull(tr.run().failure_json.value_or(""));
+          const std::string failed = failure.is_object() ? failure.value("step", "") : "";
+          const dsl::Step* failed_step = failed.empty() ? nullptr : def.FindStep(failed);
+          if (failed_step == nullptr) {
+            return Status::InvalidArgument(
+                "from_step: is required: the run did not fail at a step (name the step to go on "
+                "from)");
+          }
+          *step = def.TopLevelStepOf(*failed_step).name;
+        }
+        tr.NewInterpreter().Retry(*step, identity, reason);
+        spdlog::info("run={} workflow_id={} retried from {} by {}: {}", tr.run().id, workflow_id,
+                     *step, identity, reason);
+        return Status::Ok();
+      });
+  if (!s.ok()) return s;
+  return ReadRun(ns, workflow_id, run);
 }
 
 Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_id,

@@ -91,6 +91,15 @@ class Scheduler {
   Status CancelRun(const std::string& namespace_name, const std::string& workflow_id,
                    const std::string& reason, const std::string& identity,
                    persistence::RunRow* run);
+  // Ends an open run at once as TERMINATED (no compensation). Terminating it again is a no-op.
+  Status TerminateRun(const std::string& namespace_name, const std::string& workflow_id,
+                      const std::string& reason, const std::string& identity,
+                      persistence::RunRow* run);
+  // Continues a FAILED, CANCELLED or TERMINATED run from `from_step` (a top-level step) or, when
+  // empty, from the top-level step where it failed. *step receives the step used.
+  Status RetryRun(const std::string& namespace_name, const std::string& workflow_id,
+                  const std::string& from_step, const std::string& reason,
+                  const std::string& identity, persistence::RunRow* run, std::string* step);
   Status SignalRun(const std::string& namespace_name, const std::string& workflow_id,
                    const std::string& signal_name, const std::string& payload_json,
                    const std::string& dedup_id, const std::string& identity, bool* accepted);
@@ -120,6 +129,8 @@ class Scheduler {
   void Capture(const RunTransition& transition, AfterCommit* after);
   void FollowUp(const AfterCommit& after);
   Status ProcessMessage(const persistence::PendingMessage& message, AfterCommit* after);
+  Status ReadRun(const std::string& namespace_name, const std::string& workflow_id,
+                 persistence::RunRow* run);
 
   // Locks the task's run and the task, checks the lease, and runs `apply` in that transition.
   using LeasedTaskBody = std::function<Status(RunTransition&, const persistence::TaskRow&)>;

@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "engine/api/worker_service.h"
 #include "engine/api/cluster_service.h"
+#include "engine/api/history_watch.h"
 #include "engine/api/workflow_service.h"
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
@@ -40,9 +41,10 @@ struct Engine::Parts {
       : pool(PoolOptions(c)),
         definitions(pool),
         scheduler(pool, definitions),
-        reader(pool),
+        reader(pool, definitions),
         dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
-        listener(pool, dispatcher),
+        watches(reader, kWatchFallbackPoll),
+        listener(pool, dispatcher, [this](const std::string& run_id) { watches.RunChanged(run_id); }),
         reaper("lease reaper", c.lease_reaper_interval, kBatch,
                [this](int batch, int* done) { return scheduler.ExpireLeases(batch, done); }),
         timers("timers", c.timer_interval, kBatch,
@@ -51,18 +53,20 @@ struct Engine::Parts {
             "run messages", c.message_interval, kBatch,
             [this](int batch, int* done) { return scheduler.ProcessPendingMessages(batch, done); }),
         membership(pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
-                   c.membership_heartbeat),
+                   c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); }),
         health(pool, c.health_check_interval),
         validator(pool, c.limits),
-        workflow_service(validator, definitions, scheduler, reader),
+        workflow_service(validator, definitions, scheduler, reader, watches),
         worker_service(validator, dispatcher, scheduler),
-        cluster_service(membership, health) {}
+        cluster_service(pool, validator, membership, health) {}
 
   persistence::ConnectionPool pool;
   DefinitionRegistry definitions;
   Scheduler scheduler;
   RunReader reader;
   TaskDispatcher dispatcher;
+  static constexpr Millis kWatchFallbackPoll{2000};
+  HistoryWatchHub watches;
   NotificationListener listener;
   static constexpr int kBatch = 100;
   BatchLoop reaper;
@@ -107,6 +111,7 @@ Status Engine::Start() {
 
   parts_->scheduler.SetWorkListener(&parts_->dispatcher);
   parts_->dispatcher.Start();
+  parts_->watches.Start();
   parts_->listener.Start();
   parts_->reaper.Start();
   parts_->timers.Start();
@@ -153,6 +158,7 @@ void Engine::Shutdown(Millis grace) {
     parts_->health.Shutdown();
   }
   parts_->dispatcher.Drain();
+  parts_->watches.Stop();  // history streams resume on another replica
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();

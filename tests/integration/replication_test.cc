@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "gridflow/v1/cluster_service.grpc.pb.h"
+#include "persistence/migrations.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -32,7 +33,7 @@ TEST(Replication, ClusterStatusReportsEveryReplicaAndTheDeadOnes) {
   auto b = std::make_unique<TestEngine>(SlowPollConfig(db.url()));
   v1::GetClusterStatusResponse status = ClusterStatus(a);
   EXPECT_TRUE(status.database_reachable());
-  EXPECT_EQ(status.schema_version(), 2);
+  EXPECT_EQ(status.schema_version(), persistence::EmbeddedMigrations().back().version);
   ASSERT_EQ(status.members_size(), 2);
   for (const auto& m : status.members())
     EXPECT_TRUE(m.alive()) << m.member_id();

@@ -1,0 +1,215 @@
+#include "engine/api/history_watch.h"
+
+#include <spdlog/spdlog.h>
+
+#include "engine/api/proto_convert.h"
+#include "engine/scheduler/run_status.h"
+
+namespace gridflow::engine {
+
+// One stream's state, shared by its reactor (gRPC threads) and the hub thread.
+struct HistoryWatchHub::WatchState {
+  std::recursive_mutex mu;
+  std::string namespace_name;
+  std::string workflow_id;
+  std::string run_id;      // known after the first read
+  int64_t queued_seq = 0;  // last event read from the database
+  std::deque<v1::Event> outbox;
+  v1::Event writing;  // the event of the write in flight
+  bool write_in_flight = false;
+  bool run_closed = false;                                 // the final event has been read
+  bool finished = false;                                   // Finish() was called
+  grpc::ServerWriteReactor<v1::Event>* reactor = nullptr;  // null once OnDone ran
+
+  // Writes the next queued event, or finishes once the run's final event went out.
+  void Pump() {
+    std::lock_guard lock(mu);
+    if (reactor == nullptr || finished || write_in_flight) return;
+    if (!outbox.empty()) {
+      writing = std::move(outbox.front());
+      outbox.pop_front();
+      write_in_flight = true;
+      reactor->StartWrite(&writing);
+    } else if (run_closed) {
+      finished = true;
+      reactor->Finish(grpc::Status::OK);
+    }
+  }
+
+  void FinishWith(const grpc::Status& status) {
+    std::lock_guard lock(mu);
+    if (reactor == nullptr || finished) return;
+    finished = true;
+    reactor->Finish(status);
+  }
+};
+
+namespace {
+
+class HistoryReactor final : public grpc::ServerWriteReactor<v1::Event> {
+ public:
+  HistoryReactor(HistoryWatchHub& hub, std::shared_ptr<HistoryWatchHub::WatchState> watch)
+      : hub_(hub), watch_(std::move(watch)) {}
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard lock(watch_->mu);
+      watch_->write_in_flight = false;
+    }
+    if (!ok) {
+      watch_->FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke"));
+      return;
+    }
+    watch_->Pump();
+  }
+
+  void OnCancel() override {
+    watch_->FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard lock(watch_->mu);
+      watch_->reactor = nullptr;
+    }
+    hub_.Remove(watch_);
+    delete this;
+  }
+
+ private:
+  HistoryWatchHub& hub_;
+  std::shared_ptr<HistoryWatchHub::WatchState> watch_;
+};
+
+class RejectedReactor final : public grpc::ServerWriteReactor<v1::Event> {
+ public:
+  explicit RejectedReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::Event>* RejectedStream(const grpc::Status& status) {
+  return new RejectedReactor(status);
+}
+
+HistoryWatchHub::HistoryWatchHub(RunReader& reader, Millis fallback_poll)
+    : reader_(reader), fallback_poll_(fallback_poll) {}
+
+HistoryWatchHub::~HistoryWatchHub() {
+  Stop();
+}
+
+void HistoryWatchHub::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void HistoryWatchHub::Stop() {
+  std::set<std::shared_ptr<WatchState>> left;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    left = watches_;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (const auto& watch : left) {
+    watch->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "the engine replica is shutting down; watch again with "
+                                   "after_sequence set to the last event received"));
+  }
+}
+
+void HistoryWatchHub::RunChanged(const std::string& run_id) {
+  {
+    std::lock_guard lock(mu_);
+    changed_runs_.insert(run_id);
+  }
+  cv_.notify_one();
+}
+
+grpc::ServerWriteReactor<v1::Event>* HistoryWatchHub::Watch(const v1::WatchHistoryRequest& request,
+                                                            const std::string& namespace_name) {
+  auto watch = std::make_shared<WatchState>();
+  watch->namespace_name = namespace_name;
+  watch->workflow_id = request.workflow_id();
+  watch->queued_seq = request.after_sequence();
+  auto* reactor = new HistoryReactor(*this, watch);
+  watch->reactor = reactor;
+  {
+    std::lock_guard lock(mu_);
+    watches_.insert(watch);
+    has_new_ = true;  // the first read happens on the hub thread
+  }
+  cv_.notify_one();
+  return reactor;
+}
+
+void HistoryWatchHub::Remove(const std::shared_ptr<WatchState>& watch) {
+  std::lock_guard lock(mu_);
+  watches_.erase(watch);
+}
+
+void HistoryWatchHub::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    const bool woken = cv_.wait_for(
+        lock, fallback_poll_, [this] { return stopping_ || has_new_ || !changed_runs_.empty(); });
+    if (stopping_) break;
+    // Woken: the new streams and those whose run changed. Timed out: every stream (the fallback
+    // for notifications lost while the LISTEN connection was down).
+    std::vector<std::shared_ptr<WatchState>> due;
+    for (const auto& watch : watches_) {
+      std::lock_guard watch_lock(watch->mu);
+      if (watch->finished) continue;
+      if (!woken || watch->run_id.empty() || changed_runs_.count(watch->run_id) > 0) {
+        due.push_back(watch);
+      }
+    }
+    has_new_ = false;
+    changed_runs_.clear();
+    lock.unlock();
+    for (const auto& watch : due)
+      Refresh(watch);
+    lock.lock();
+  }
+}
+
+void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {
+  std::string ns, workflow_id;
+  int64_t after = 0;
+  {
+    std::lock_guard lock(watch->mu);
+    if (watch->finished || watch->run_closed) return;
+    ns = watch->namespace_name;
+    workflow_id = watch->workflow_id;
+    after = watch->queued_seq;
+  }
+  while (true) {
+    std::vector<persistence::EventRow> events;
+    persistence::RunRow run;
+    const Status s = reader_.GetHistory(ns, workflow_id, after, 500, &events, &run);
+    if (!s.ok()) {
+      if (s.code() == StatusCode::kNotFound) watch->FinishWith(ToGrpcStatus(s));
+      return;  // a database hiccup: the next wake-up or poll tries again
+    }
+    {
+      std::lock_guard lock(watch->mu);
+      watch->run_id = run.id;
+      for (const auto& e : events) {
+        v1::Event event;
+        ToProto(e, &event);
+        watch->outbox.push_back(std::move(event));
+        watch->queued_seq = e.seq;
+      }
+      if (IsClosedRunStatus(run.status) && watch->queued_seq >= run.last_event_seq) {
+        watch->run_closed = true;
+      }
+      after = watch->queued_seq;
+    }
+    if (events.size() < 500) break;
+  }
+  watch->Pump();
+}
+
+}  // namespace gridflow::engine

@@ -1,0 +1,65 @@
+// WatchHistory: a run's history as a server stream. A stream sends the events recorded so far,
+// then each new one, and ends after the run's final event (or when the caller goes away).
+//
+// HistoryWatchHub wakes streams when their run records events: transitions committed by this
+// replica report their runs directly; other replicas' arrive as NOTIFY gridflow_events. One hub
+// thread reads the new events from the database and queues them on the stream; the stream writes
+// them one at a time (the callback API allows one outstanding write). A slow fallback poll covers
+// notifications lost while the LISTEN connection was down.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "common/duration.h"
+#include "engine/scheduler/run_reader.h"
+#include "gridflow/v1/workflow_service.grpc.pb.h"
+
+namespace gridflow::engine {
+
+// A stream that ends at once with `status` (e.g. a request that failed validation).
+grpc::ServerWriteReactor<v1::Event>* RejectedStream(const grpc::Status& status);
+
+class HistoryWatchHub {
+ public:
+  struct WatchState;
+
+  HistoryWatchHub(RunReader& reader, Millis fallback_poll);
+  ~HistoryWatchHub();
+
+  void Start();
+  // Ends every stream (UNAVAILABLE: the caller resumes on another replica) and stops the thread.
+  void Stop();
+  // Events were recorded for this run (by any replica).
+  void RunChanged(const std::string& run_id);
+
+  // Starts streaming `request`'s run to a new reactor.
+  grpc::ServerWriteReactor<v1::Event>* Watch(const v1::WatchHistoryRequest& request,
+                                             const std::string& namespace_name);
+
+  void Remove(const std::shared_ptr<WatchState>& watch);
+
+ private:
+  void Loop();
+  void Refresh(const std::shared_ptr<WatchState>& watch);
+
+  RunReader& reader_;
+  const Millis fallback_poll_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::shared_ptr<WatchState>> watches_;
+  std::set<std::string> changed_runs_;
+  bool has_new_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace gridflow::engine

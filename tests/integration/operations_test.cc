@@ -1,0 +1,433 @@
+// The operators' API: DescribeRun, TerminateRun, RetryRun, WatchHistory, ListRuns' filters and
+// orders, ListQueues, and health following the schema version.
+#include <google/protobuf/util/time_util.h>
+
+#include "gridflow/v1/cluster_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "persistence/migrations.h"
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+using json = nlohmann::json;
+using google::protobuf::util::TimeUtil;
+
+class OperationsTest : public ::testing::Test {
+ protected:
+  void Define(const std::string& name, const std::string& body) {
+    const grpc::Status s =
+        Register(engine_, R"({"name": ")" + name + R"(", "version": 1, )" + body + "}");
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  // a → b → c on queue "q", one attempt each.
+  void DefineThreeSteps() {
+    Define("three", R"js("steps": [
+      {"name": "a", "kind": "task", "task_type": "t", "task_queue": "q", "retry": {"max_attempts": 1}},
+      {"name": "b", "kind": "task", "task_type": "t", "task_queue": "q", "retry": {"max_attempts": 1}},
+      {"name": "c", "kind": "task", "task_type": "t", "task_queue": "q", "retry": {"max_attempts": 1}}
+    ])js");
+  }
+  v1::LeasedTask Next(const std::string& step) {
+    v1::LeasedTask task = LeaseOne(engine_, "q", "worker-7");
+    EXPECT_EQ(task.step(), step);
+    return task;
+  }
+  grpc::Status Fail(const v1::LeasedTask& task, const std::string& type) {
+    v1::FailTaskRequest request;
+    request.set_task_id(task.task_id());
+    request.set_lease_epoch(task.lease_epoch());
+    request.set_error_type(type);
+    request.set_message("exchange said no");
+    request.set_identity("worker-7");
+    v1::FailTaskResponse response;
+    return engine_.workers().FailTask(Ctx().get(), request, &response);
+  }
+  v1::DescribeRunResponse Describe(const std::string& workflow_id) {
+    v1::DescribeRunRequest request;
+    request.set_workflow_id(workflow_id);
+    v1::DescribeRunResponse response;
+    const grpc::Status s = engine_.workflows().DescribeRun(Ctx().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+  grpc::Status Terminate(const std::string& workflow_id, const std::string& reason,
+                         v1::TerminateRunResponse* response) {
+    v1::TerminateRunRequest request;
+    request.set_workflow_id(workflow_id);
+    request.set_reason(reason);
+    request.set_identity("operator-anna");
+    return engine_.workflows().TerminateRun(Ctx().get(), request, response);
+  }
+  grpc::Status Retry(const std::string& workflow_id, const std::string& from_step,
+                     const std::string& reason, v1::RetryRunResponse* response) {
+    v1::RetryRunRequest request;
+    request.set_workflow_id(workflow_id);
+    request.set_from_step(from_step);
+    request.set_reason(reason);
+    request.set_identity("operator-anna");
+    return engine_.workflows().RetryRun(Ctx().get(), request, response);
+  }
+  std::vector<std::string> ListIds(v1::ListRunsRequest request, std::string* next = nullptr) {
+    v1::ListRunsResponse response;
+    const grpc::Status s = engine_.workflows().ListRuns(Ctx().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> ids;
+    for (const auto& run : response.runs())
+      ids.push_back(run.workflow_id());
+    if (next != nullptr) *next = response.next_page_token();
+    return ids;
+  }
+
+  TestDatabase db_;
+  TestEngine engine_{db_.url()};
+};
+
+TEST_F(OperationsTest, DescribeShowsStepsTasksTimersAndTheLastFailure) {
+  Define("gate", R"js("time_zone": "Europe/Berlin", "steps": [
+    {"name": "bid", "kind": "parallel", "branches": [
+      {"name": "price", "steps": [{"name": "price_it", "kind": "task", "task_type": "t",
+        "task_queue": "q", "retry": {"max_attempts": 3, "initial_interval": "10ms"}}]},
+      {"name": "gate_wait", "steps": [{"name": "until_gate", "kind": "timer",
+        "until": "'2026-12-01T11:00:00Z'"}]}]},
+    {"name": "done", "kind": "succeed"}])js");
+  Start(engine_, "gate-1", "gate");
+  const v1::LeasedTask first = Next("price_it");
+  ASSERT_TRUE(Fail(first, "ExchangeUnavailable").ok());
+  const v1::LeasedTask second = Next("price_it");
+
+  const v1::DescribeRunResponse d = Describe("gate-1");
+  EXPECT_EQ(d.run().status(), v1::RUN_STATUS_RUNNING);
+  EXPECT_EQ(d.time_zone(), "Europe/Berlin");
+  std::vector<std::string> steps(d.active_steps().begin(), d.active_steps().end());
+  std::sort(steps.begin(), steps.end());
+  EXPECT_EQ(steps, (std::vector<std::string>{"bid", "price_it", "until_gate"}));
+  ASSERT_EQ(d.open_tasks_size(), 1);
+  const v1::TaskInfo& task = d.open_tasks(0);
+  EXPECT_EQ(task.task_id(), second.task_id());
+  EXPECT_EQ(task.state(), "LEASED");
+  EXPECT_EQ(task.attempt(), 2);
+  EXPECT_EQ(task.max_attempts(), 3);
+  EXPECT_EQ(task.lease_owner(), "worker-7");
+  EXPECT_EQ(task.lease_epoch(), second.lease_epoch());
+  EXPECT_EQ(task.last_failure().error_type(), "ExchangeUnavailable");
+  ASSERT_EQ(d.pending_timers_size(), 1);
+  EXPECT_EQ(d.pending_timers(0).step(), "until_gate");
+  EXPECT_EQ(d.pending_timers(0).kind(), "timer");
+  EXPECT_EQ(TimeUtil::ToString(d.pending_timers(0).fire_time()), "2026-12-01T11:00:00Z");
+  EXPECT_EQ(d.pending_timers(0).fire_time_local(), "2026-12-01T12:00:00+01:00");
+  EXPECT_EQ(d.last_task_failure().step(), "price_it");
+  EXPECT_EQ(d.last_task_failure().error_type(), "ExchangeUnavailable");
+  EXPECT_EQ(d.last_task_failure().message(), "exchange said no");
+  EXPECT_EQ(d.last_task_failure().attempt(), 1);
+
+  v1::DescribeRunRequest unknown;
+  unknown.set_workflow_id("nope");
+  v1::DescribeRunResponse ignored;
+  EXPECT_EQ(engine_.workflows().DescribeRun(Ctx().get(), unknown, &ignored).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(OperationsTest, TerminateEndsTheRunAtOnceAndRefusesItsWorkers) {
+  DefineThreeSteps();
+  Start(engine_, "t-1", "three");
+  const v1::LeasedTask a = Next("a");
+
+  v1::TerminateRunResponse response;
+  EXPECT_EQ(Terminate("t-1", "  ", &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(GetRun(engine_, "t-1").status(), v1::RUN_STATUS_RUNNING);
+
+  ASSERT_TRUE(Terminate("t-1", "exchange halted trading", &response).ok());
+  EXPECT_EQ(response.run().status(), v1::RUN_STATUS_TERMINATED);
+  EXPECT_EQ(response.run().failure().message(), "exchange halted trading");
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks WHERE state IN ('PENDING', 'LEASED')"), "0");
+
+  // The worker still holding the lease is refused.
+  v1::CompleteTaskRequest complete;
+  complete.set_task_id(a.task_id());
+  complete.set_lease_epoch(a.lease_epoch());
+  complete.set_result_json("{}");
+  v1::CompleteTaskResponse completed;
+  EXPECT_EQ(engine_.workers().CompleteTask(Ctx().get(), complete, &completed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  const auto history = History(engine_, "t-1");
+  ASSERT_FALSE(history.empty());
+  EXPECT_EQ(history.back().type(), "RunTerminated");
+  EXPECT_EQ(history.back().actor(), "operator-anna");
+  EXPECT_EQ(json::parse(history.back().payload_json())["reason"], "exchange halted trading");
+
+  // Again: a no-op. A completed run cannot be terminated.
+  ASSERT_TRUE(Terminate("t-1", "again", &response).ok());
+  EXPECT_EQ(History(engine_, "t-1").size(), history.size());
+  Start(engine_, "t-2", "three");
+  for (const char* step : {"a", "b", "c"})
+    CompleteLeased(engine_, Next(step), "{}");
+  WaitClosed(engine_, "t-2");
+  EXPECT_EQ(Terminate("t-2", "too late", &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(OperationsTest, RetryContinuesAFailedRunFromTheFailedStep) {
+  DefineThreeSteps();
+  Start(engine_, "r-1", "three");
+  CompleteLeased(engine_, Next("a"), R"({"forecast": 42})");
+  ASSERT_TRUE(Fail(Next("b"), "ExchangeRejected").ok());
+  ASSERT_EQ(WaitClosed(engine_, "r-1").status(), v1::RUN_STATUS_FAILED);
+
+  v1::RetryRunResponse response;
+  EXPECT_EQ(Retry("r-1", "", "", &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Retry("r-1", "no_such_step", "fixed", &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(GetRun(engine_, "r-1").status(), v1::RUN_STATUS_FAILED);
+
+  ASSERT_TRUE(Retry("r-1", "", "exchange fixed the price limits", &response).ok());
+  EXPECT_EQ(response.from_step(), "b");
+  EXPECT_EQ(response.run().status(), v1::RUN_STATUS_RUNNING);
+  EXPECT_FALSE(response.run().has_failure());
+  // A running run cannot be retried.
+  EXPECT_EQ(Retry("r-1", "", "twice", &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  CompleteLeased(engine_, Next("b"), "{}");
+  CompleteLeased(engine_, Next("c"), "{}");
+  const v1::Run run = WaitClosed(engine_, "r-1");
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(json::parse(run.data_json())["a"]["forecast"], 42);  // a's output stands
+
+  bool recorded = false;
+  for (const auto& e : History(engine_, "r-1")) {
+    if (e.type() != "RunRetried") continue;
+    recorded = true;
+    EXPECT_EQ(e.actor(), "operator-anna");
+    const auto payload = json::parse(e.payload_json());
+    EXPECT_EQ(payload["from_step"], "b");
+    EXPECT_EQ(payload["reason"], "exchange fixed the price limits");
+    EXPECT_EQ(payload["previous_status"], "FAILED");
+  }
+  EXPECT_TRUE(recorded);
+}
+
+TEST_F(OperationsTest, RetryATerminatedRunFromANamedStep) {
+  DefineThreeSteps();
+  Start(engine_, "r-2", "three");
+  CompleteLeased(engine_, Next("a"), "{}");
+  Next("b");
+  v1::TerminateRunResponse terminated;
+  ASSERT_TRUE(Terminate("r-2", "stuck worker", &terminated).ok());
+  v1::RetryRunResponse response;
+  ASSERT_TRUE(Retry("r-2", "a", "rerun the forecast", &response).ok());
+  EXPECT_EQ(response.from_step(), "a");
+  for (const char* step : {"a", "b", "c"})
+    CompleteLeased(engine_, Next(step), "{}");
+  EXPECT_EQ(WaitClosed(engine_, "r-2").status(), v1::RUN_STATUS_COMPLETED);
+}
+
+// Reads a WatchHistory stream on its own thread until it ends.
+struct StreamReader {
+  StreamReader(TestEngine& engine, const std::string& workflow_id, int64_t after) {
+    request.set_workflow_id(workflow_id);
+    request.set_after_sequence(after);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    thread = std::thread([this, &engine] {
+      auto reader = engine.workflows().WatchHistory(&context, request);
+      v1::Event event;
+      while (reader->Read(&event)) {
+        std::lock_guard lock(mu);
+        events.push_back(event);
+      }
+      status = reader->Finish();
+    });
+  }
+  ~StreamReader() {
+    context.TryCancel();
+    Wait();
+  }
+  // Until the stream ends.
+  void Wait() {
+    if (thread.joinable()) thread.join();
+  }
+  size_t count() {
+    std::lock_guard lock(mu);
+    return events.size();
+  }
+
+  v1::WatchHistoryRequest request;
+  grpc::ClientContext context;
+  std::mutex mu;
+  std::vector<v1::Event> events;
+  grpc::Status status;
+  std::thread thread;
+};
+
+TEST_F(OperationsTest, WatchHistoryStreamsEventsFromAnyReplicaUntilTheRunEnds) {
+  DefineThreeSteps();
+  TestEngine other(db_.url());  // the run advances on another replica
+  Start(engine_, "w-1", "three");
+  auto stream = std::make_unique<StreamReader>(engine_, "w-1", 0);
+  ASSERT_TRUE(Eventually([&] { return stream->count() == 2; }));  // RunStarted, TaskScheduled
+  for (const char* step : {"a", "b", "c"}) {
+    const v1::LeasedTask task = LeaseOne(other, "q", "w");
+    ASSERT_EQ(task.step(), step);
+    CompleteLeased(other, task, "{}");
+  }
+  stream->Wait();
+  EXPECT_TRUE(stream->status.ok()) << stream->status.error_message();
+  const auto history = History(engine_, "w-1");
+  ASSERT_EQ(stream->events.size(), history.size());
+  for (size_t i = 0; i < history.size(); ++i) {
+    EXPECT_EQ(stream->events[i].sequence(), static_cast<int64_t>(i + 1));
+    EXPECT_EQ(stream->events[i].type(), history[i].type());
+  }
+  EXPECT_EQ(stream->events.back().type(), "RunCompleted");
+
+  // Resuming after a sequence on a closed run: the rest, then the end.
+  StreamReader resumed(engine_, "w-1", static_cast<int64_t>(history.size()) - 2);
+  resumed.Wait();
+  EXPECT_TRUE(resumed.status.ok());
+  ASSERT_EQ(resumed.events.size(), 2u);
+  EXPECT_EQ(resumed.events[0].sequence(), static_cast<int64_t>(history.size()) - 1);
+
+  StreamReader unknown(engine_, "no-such-run", 0);
+  unknown.Wait();
+  EXPECT_EQ(unknown.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  StreamReader bad(engine_, "", 0);
+  bad.Wait();
+  EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(OperationsTest, ListRunsFiltersOrdersAndPages) {
+  DefineThreeSteps();
+  Define("other", R"js("steps": [{"name": "x", "kind": "task", "task_type": "t",
+                                   "task_queue": "elsewhere"}])js");
+  for (const char* id : {"bid-DE-1", "bid-DE-2", "bid-FR-1", "settle-1"})
+    Start(engine_, id, "three");
+  Start(engine_, "other-1", "other");
+  // bid-DE-1 moves on: it is now the most recently updated.
+  CompleteLeased(engine_, Next("a"), "{}");
+
+  v1::ListRunsRequest request;
+  request.set_workflow_id_contains("de-");
+  EXPECT_EQ(ListIds(request), (std::vector<std::string>{"bid-DE-2", "bid-DE-1"}));
+  request.set_order_by("create_time asc");
+  EXPECT_EQ(ListIds(request), (std::vector<std::string>{"bid-DE-1", "bid-DE-2"}));
+
+  request = {};
+  request.set_order_by("update_time desc");
+  EXPECT_EQ(ListIds(request).front(), "bid-DE-1");
+
+  request = {};
+  request.set_task_queue("elsewhere");
+  EXPECT_EQ(ListIds(request), (std::vector<std::string>{"other-1"}));
+
+  request = {};
+  request.set_definition_name("three");
+  request.set_definition_version(1);
+  EXPECT_EQ(ListIds(request).size(), 4u);
+  request.set_definition_version(2);
+  EXPECT_TRUE(ListIds(request).empty());
+
+  request = {};
+  *request.mutable_created_after() = TimeUtil::GetCurrentTime() + TimeUtil::SecondsToDuration(60);
+  EXPECT_TRUE(ListIds(request).empty());
+  request = {};
+  *request.mutable_created_before() = TimeUtil::GetCurrentTime() + TimeUtil::SecondsToDuration(60);
+  EXPECT_EQ(ListIds(request).size(), 5u);
+
+  // Pages in ascending order cover every run once; a token is only good for its order.
+  request = {};
+  request.set_order_by("create_time asc");
+  request.set_page_size(2);
+  std::vector<std::string> all;
+  std::string token;
+  do {
+    request.set_page_token(token);
+    const auto page = ListIds(request, &token);
+    all.insert(all.end(), page.begin(), page.end());
+  } while (!token.empty());
+  EXPECT_EQ(all,
+            (std::vector<std::string>{"bid-DE-1", "bid-DE-2", "bid-FR-1", "settle-1", "other-1"}));
+  request.set_page_token("");
+  ListIds(request, &token);
+  request.set_page_token(token);
+  request.set_order_by("update_time asc");
+  v1::ListRunsResponse response;
+  EXPECT_EQ(engine_.workflows().ListRuns(Ctx().get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  request = {};
+  request.set_order_by("workflow_id");
+  EXPECT_EQ(engine_.workflows().ListRuns(Ctx().get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request = {};
+  request.set_definition_version(1);
+  EXPECT_EQ(engine_.workflows().ListRuns(Ctx().get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(Queues, ListQueuesShowsDepthAgeLeasesAndWaitingWorkers) {
+  TestDatabase db;
+  auto config = FastEngineConfig(db.url());
+  config.membership_heartbeat = Millis(200);
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, SequenceDefinition("one", {{"a", "t"}})).ok());
+  for (const char* id : {"q-1", "q-2", "q-3"})
+    Start(engine, id, "one");
+  LeaseOne(engine, "q", "w");
+  // A worker long-polling another queue.
+  std::thread poller([&] { LeaseOne(engine, "idle", "w2", std::chrono::seconds(3)); });
+
+  auto stub = v1::ClusterService::NewStub(engine.channel());
+  v1::ListQueuesResponse response;
+  const auto queue = [&](const std::string& name) -> const v1::QueueInfo* {
+    for (const auto& q : response.queues())
+      if (q.name() == name) return &q;
+    return nullptr;
+  };
+  ASSERT_TRUE(Eventually([&] {
+    response.Clear();
+    v1::ListQueuesRequest request;
+    return stub->ListQueues(Ctx().get(), request, &response).ok() && queue("idle") != nullptr &&
+           queue("idle")->waiting_polls() == 1;
+  }));
+  ASSERT_NE(queue("q"), nullptr);
+  EXPECT_EQ(queue("q")->pending(), 2);
+  EXPECT_EQ(queue("q")->due(), 2);
+  EXPECT_EQ(queue("q")->leased(), 1);
+  EXPECT_GT(TimeUtil::DurationToMilliseconds(queue("q")->oldest_due_age()), 0);
+  EXPECT_EQ(queue("idle")->pending(), 0);
+  poller.join();
+
+  v1::ListQueuesRequest bad;
+  bad.set_namespace_("no-such-namespace");
+  EXPECT_EQ(stub->ListQueues(Ctx().get(), bad, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST(HealthSchema, NotServingWhileTheSchemaIsBehindThisBinary) {
+  TestDatabase db;
+  TestEngine engine(db.url());
+  auto health = grpc::health::v1::Health::NewStub(engine.channel());
+  const auto status = [&] {
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    return health->Check(Ctx().get(), request, &response).ok()
+               ? response.status()
+               : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  ASSERT_TRUE(
+      Eventually([&] { return status() == grpc::health::v1::HealthCheckResponse::SERVING; }));
+  const int latest = persistence::EmbeddedMigrations().back().version;
+  db.Query(
+      "CREATE TABLE saved_migration AS SELECT * FROM gridflow_schema_migrations WHERE version = " +
+      std::to_string(latest));
+  db.Query("DELETE FROM gridflow_schema_migrations WHERE version = " + std::to_string(latest));
+  EXPECT_TRUE(
+      Eventually([&] { return status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING; }));
+  db.Query("INSERT INTO gridflow_schema_migrations SELECT * FROM saved_migration");
+  EXPECT_TRUE(
+      Eventually([&] { return status() == grpc::health::v1::HealthCheckResponse::SERVING; }));
+}
+
+}  // namespace
+}  // namespace gridflow::testing

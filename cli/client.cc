@@ -13,15 +13,36 @@
 
 namespace gridflow::cli {
 
+namespace {
+
+std::shared_ptr<grpc::Channel> OpenChannel(const ClientOptions& o) {
+  if (!o.tls && o.tls_ca.empty() && o.tls_cert.empty()) {
+    return grpc::CreateChannel(o.address, grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions ssl;
+  // Without a CA file, the system's trust store is used.
+  if (!o.tls_ca.empty()) ReadFile(o.tls_ca, &ssl.pem_root_certs);
+  if (!o.tls_cert.empty() || !o.tls_key.empty()) {
+    ReadFile(o.tls_cert, &ssl.pem_cert_chain);
+    ReadFile(o.tls_key, &ssl.pem_private_key);
+  }
+  grpc::ChannelArguments args;
+  if (!o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
+  return grpc::CreateCustomChannel(o.address, grpc::SslCredentials(ssl), args);
+}
+
+}  // namespace
+
 Client::Client(const ClientOptions& options)
     : options_(options),
-      channel_(grpc::CreateChannel(options.address, grpc::InsecureChannelCredentials())),
+      channel_(OpenChannel(options)),
       workflows_(v1::WorkflowService::NewStub(channel_)),
       cluster_(v1::ClusterService::NewStub(channel_)) {}
 
-std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
+std::unique_ptr<grpc::ClientContext> Client::NewContext(bool with_timeout) const {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  if (with_timeout) context->set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
   return context;
 }
 
@@ -30,6 +51,11 @@ int Client::Fail(const grpc::Status& status, const std::string& what) const {
     case grpc::StatusCode::NOT_FOUND:
       std::cerr << "gridflowctl: " << what << ": not found: " << status.error_message() << "\n";
       return kExitNotFound;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      std::cerr << "gridflowctl: " << what << ": " << status.error_message()
+                << " (check --token / GRIDFLOW_TOKEN)\n";
+      return kExitRejected;
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       std::cerr << "gridflowctl: " << what << ": the engine at " << options_.address
@@ -48,10 +74,10 @@ int Client::Fail(const grpc::Status& status, const std::string& what) const {
   }
 }
 
-std::string ToJson(const google::protobuf::Message& message) {
+std::string ToJson(const google::protobuf::Message& message, bool indented) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
+  options.add_whitespace = indented;
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);

@@ -25,10 +25,13 @@ struct Session {
 
 void AddDefinitionCommands(CLI::App& app, Session& session);
 void AddRunCommands(CLI::App& app, Session& session);
+void AddQueueCommands(CLI::App& app, Session& session);
 void AddClusterCommands(CLI::App& app, Session& session);
+// `completion bash`: a completion script generated from the commands registered on `app`.
+void AddCompletionCommand(CLI::App& app, Session& session);
 
-// Shared formatting.
-std::string FormatTime(const google::protobuf::Timestamp& t);
-std::string StatusName(v1::RunStatus status);
+// runs show / runs history (run_view.cc).
+int ShowRun(Session& session, const std::string& workflow_id);
+int ShowHistory(Session& session, const std::string& workflow_id, bool follow);
 
 }  // namespace gridflow::cli

@@ -1,4 +1,4 @@
-// gridflowctl definitions apply|list|show
+// gridflowctl definitions apply|list|show|diff
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -6,7 +6,9 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/definition_diff.h"
 #include "cli/exit_codes.h"
+#include "cli/format.h"
 #include "cli/table.h"
 
 namespace gridflow::cli {
@@ -64,22 +66,70 @@ int List(Session& session, const std::string& name) {
   return kExitOk;
 }
 
-int Show(Session& session, const std::string& name, int version) {
-  Client& client = session.client();
+bool Fetch(Client& client, const std::string& name, int version, v1::Definition* definition,
+           int* exit_code) {
   v1::GetDefinitionRequest request;
   request.set_namespace_(client.options().namespace_name);
   request.set_name(name);
   request.set_version(version);
-  v1::Definition definition;
   const grpc::Status status =
-      client.workflows().GetDefinition(client.NewContext().get(), request, &definition);
-  if (!status.ok()) return client.Fail(status, "definition " + name);
+      client.workflows().GetDefinition(client.NewContext().get(), request, definition);
+  if (!status.ok()) {
+    *exit_code = client.Fail(
+        status, "definition " + name + (version > 0 ? " v" + std::to_string(version) : ""));
+  }
+  return status.ok();
+}
+
+int Show(Session& session, const std::string& name, int version) {
+  Client& client = session.client();
+  v1::Definition definition;
+  int code = kExitOk;
+  if (!Fetch(client, name, version, &definition, &code)) return code;
   if (client.json_output()) {
     std::cout << ToJson(definition) << "\n";
   } else {
     std::cout << definition.name() << " v" << definition.version() << ", registered "
               << FormatTime(definition.create_time()) << " by " << definition.created_by() << "\n"
               << nlohmann::json::parse(definition.definition_json()).dump(2) << "\n";
+  }
+  return kExitOk;
+}
+
+int Diff(Session& session, const std::string& name, int from, int to) {
+  Client& client = session.client();
+  v1::Definition a, b;
+  int code = kExitOk;
+  if (!Fetch(client, name, from, &a, &code) || !Fetch(client, name, to, &b, &code)) return code;
+  const auto changes = DiffDefinitions(nlohmann::json::parse(a.definition_json()),
+                                       nlohmann::json::parse(b.definition_json()));
+  if (client.json_output()) {
+    nlohmann::json out = {{"name", name},
+                          {"from_version", from},
+                          {"to_version", to},
+                          {"changes", nlohmann::json::array()}};
+    for (const JsonChange& c : changes) {
+      nlohmann::json change = {{"change", ChangeKindName(c.kind)}, {"path", c.path}};
+      if (c.kind != JsonChange::Kind::kAdded) change["from"] = c.from;
+      if (c.kind != JsonChange::Kind::kRemoved) change["to"] = c.to;
+      out["changes"].push_back(change);
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << name << " v" << from << " → v" << to << ": " << changes.size() << " change(s)\n";
+  for (const JsonChange& c : changes) {
+    switch (c.kind) {
+      case JsonChange::Kind::kAdded:
+        std::cout << "+ " << c.path << " = " << c.to.dump() << "\n";
+        break;
+      case JsonChange::Kind::kRemoved:
+        std::cout << "- " << c.path << " (was " << c.from.dump() << ")\n";
+        break;
+      case JsonChange::Kind::kChanged:
+        std::cout << "~ " << c.path << ": " << c.from.dump() << " → " << c.to.dump() << "\n";
+        break;
+    }
   }
   return kExitOk;
 }
@@ -107,6 +157,21 @@ void AddDefinitionCommands(CLI::App& app, Session& session) {
   show->add_option("--version", *version, "version (default: latest)");
   show->callback(
       [&session, show_name, version] { session.exit_code = Show(session, *show_name, *version); });
+
+  struct DiffArgs {
+    std::string name;
+    int from = 0, to = 0;
+  };
+  auto diff = std::make_shared<DiffArgs>();
+  auto* diff_cmd = group->add_subcommand(
+      "diff", "what changed between two versions (steps matched by name, not position)");
+  diff_cmd->add_option("name", diff->name, "definition name")->required();
+  diff_cmd->add_option("v1", diff->from, "the older version")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  diff_cmd->add_option("v2", diff->to, "the newer version")->required()->check(CLI::PositiveNumber);
+  diff_cmd->callback(
+      [&session, diff] { session.exit_code = Diff(session, diff->name, diff->from, diff->to); });
 }
 
 }  // namespace gridflow::cli

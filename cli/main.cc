@@ -4,37 +4,79 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/exit_codes.h"
 #include "common/duration.h"
 
 int main(int argc, char** argv) {
+  using gridflow::cli::kExitUsage;
   gridflow::cli::Session session;
-  session.options.identity = gridflow::cli::DefaultIdentity();
-  std::string timeout = "30s";
+  gridflow::cli::ClientOptions& options = session.options;
+  options.identity = gridflow::cli::DefaultIdentity();
 
+  // The configuration file gives the defaults that environment variables and flags override.
+  bool explicit_config = false;
+  std::string config_path = gridflow::cli::ConfigPath(argc, argv, &explicit_config);
+  std::string error;
+  if (!gridflow::cli::LoadConfigFile(config_path, explicit_config, &options, &error)) {
+    std::cerr << "gridflowctl: " << error << "\n";
+    return kExitUsage;
+  }
+
+  std::string timeout;
+  std::string token_file;
   CLI::App app{"gridflowctl: inspect and operate Gridflow workflow runs"};
   app.set_version_flag("--version", GRIDFLOW_VERSION);
   app.require_subcommand(1);
-  app.add_option("--address", session.options.address, "engine address (host:port)")
+  app.add_option("--config", config_path,
+                 "configuration file (default ~/.config/gridflow/gridflowctl.conf)")
+      ->envname("GRIDFLOW_CONFIG");
+  app.add_option("--address", options.address, "engine address (host:port)")
       ->envname("GRIDFLOW_ADDRESS")
       ->capture_default_str();
-  app.add_option("--namespace", session.options.namespace_name, "namespace (default: default)")
+  app.add_option("--namespace", options.namespace_name, "namespace (default: default)")
       ->envname("GRIDFLOW_NAMESPACE");
-  app.add_option("--identity", session.options.identity, "who you are, recorded in history")
+  app.add_option("--identity", options.identity, "who you are, recorded in history")
       ->envname("GRIDFLOW_IDENTITY")
       ->capture_default_str();
-  app.add_option("-o,--output", session.options.output, "table or json")
+  app.add_option("-o,--output", options.output, "table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
-  app.add_option("--timeout", timeout, "per-call timeout")->capture_default_str();
+  app.add_option("--timeout", timeout, "per-call timeout (default 30s)")
+      ->envname("GRIDFLOW_TIMEOUT");
+  app.add_flag("--tls", options.tls, "connect with TLS (the system's CAs unless --tls-ca)")
+      ->envname("GRIDFLOW_TLS");
+  app.add_option("--tls-ca", options.tls_ca, "PEM file of the CA that signed the engine's cert")
+      ->envname("GRIDFLOW_TLS_CA");
+  app.add_option("--tls-cert", options.tls_cert, "client certificate (PEM) for mutual TLS")
+      ->envname("GRIDFLOW_TLS_CERT");
+  app.add_option("--tls-key", options.tls_key, "client private key (PEM) for mutual TLS")
+      ->envname("GRIDFLOW_TLS_KEY");
+  app.add_option("--tls-server-name", options.tls_server_name,
+                 "name to check in the engine's certificate (default: the address' host)")
+      ->envname("GRIDFLOW_TLS_SERVER_NAME");
+  auto* token = app.add_option("--token", options.token, "bearer token sent with every call")
+                    ->envname("GRIDFLOW_TOKEN");
+  app.add_option("--token-file", token_file, "read the bearer token from this file")
+      ->envname("GRIDFLOW_TOKEN_FILE")
+      ->excludes(token);
   app.parse_complete_callback([&] {
-    const auto d = gridflow::ParseDuration(timeout);
-    if (!d) throw CLI::ValidationError("--timeout", "'" + timeout + "' is not a duration");
-    session.options.timeout = *d;
+    if (!timeout.empty()) {
+      const auto d = gridflow::ParseDuration(timeout);
+      if (!d) throw CLI::ValidationError("--timeout", "'" + timeout + "' is not a duration");
+      options.timeout = *d;
+    }
+    std::string token_error;
+    if (!token_file.empty() &&
+        !gridflow::cli::ReadTokenFile(token_file, &options.token, &token_error)) {
+      throw CLI::ValidationError("--token-file", token_error);
+    }
   });
   gridflow::cli::AddDefinitionCommands(app, session);
   gridflow::cli::AddRunCommands(app, session);
+  gridflow::cli::AddQueueCommands(app, session);
   gridflow::cli::AddClusterCommands(app, session);
+  gridflow::cli::AddCompletionCommand(app, session);
 
   try {
     app.parse(argc, argv);
@@ -46,7 +88,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return gridflow::cli::kExitUsage;
+    return kExitUsage;
   }
   return session.exit_code;
 }

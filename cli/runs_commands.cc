@@ -1,4 +1,4 @@
-// gridflowctl runs start|list|show|history|signal|cancel|wait
+// gridflowctl runs start|list|signal|cancel|terminate|retry|wait (show and history: run_view.cc)
 #include <google/protobuf/util/time_util.h>
 
 #include <fstream>
@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/format.h"
 #include "cli/table.h"
 #include "common/duration.h"
 
@@ -18,46 +19,12 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-bool IsClosed(v1::RunStatus s) {
-  return s == v1::RUN_STATUS_COMPLETED || s == v1::RUN_STATUS_FAILED ||
-         s == v1::RUN_STATUS_CANCELLED;
-}
-
-std::string Compact(const std::string& json_text) {
-  const auto doc = nlohmann::json::parse(json_text, nullptr, false);
-  return doc.is_discarded() ? json_text : doc.dump();
-}
-
 int GetRun(Client& client, const std::string& workflow_id, v1::Run* run) {
   v1::GetRunRequest request;
   request.set_namespace_(client.options().namespace_name);
   request.set_workflow_id(workflow_id);
   const grpc::Status status = client.workflows().GetRun(client.NewContext().get(), request, run);
   return status.ok() ? kExitOk : client.Fail(status, "run " + workflow_id);
-}
-
-void PrintRun(const v1::Run& r) {
-  const auto line = [](const char* key, const std::string& value) {
-    if (!value.empty()) std::cout << std::left << std::setw(16) << key << value << "\n";
-  };
-  line("workflow id", r.workflow_id());
-  line("run id", r.run_id());
-  line("definition", r.definition_name() + " v" + std::to_string(r.definition_version()));
-  line("status", StatusName(r.status()));
-  line("current step", r.current_step());
-  line("started", FormatTime(r.create_time()) + " by " + r.started_by());
-  line("updated", FormatTime(r.update_time()));
-  if (r.has_close_time()) line("closed", FormatTime(r.close_time()));
-  line("cancelled by", r.cancel_requested_by());
-  if (r.has_failure()) {
-    const v1::Failure& f = r.failure();
-    line("failure", f.error_type() + " at step " + f.step() +
-                        (f.attempt() > 0 ? " (attempt " + std::to_string(f.attempt()) + ")" : "") +
-                        ": " + f.message());
-  }
-  line("history", std::to_string(r.history_length()) + " events");
-  line("input", Compact(r.input_json()));
-  if (!r.result_json().empty()) line("result", Compact(r.result_json()));
 }
 
 int Start(Session& session, const std::string& definition, const std::string& workflow_id,
@@ -86,26 +53,52 @@ int Start(Session& session, const std::string& definition, const std::string& wo
   return kExitOk;
 }
 
-int List(Session& session, const std::string& status_name, const std::string& definition, int limit,
-         const std::string& page_token) {
+struct ListArgs {
+  std::string status, definition, since, until, queue, search, sort = "created", page_token;
+  int version = 0;
+  int limit = 50;
+  bool ascending = false;
+};
+
+int List(Session& session, const ListArgs& args) {
   Client& client = session.client();
   v1::ListRunsRequest request;
   request.set_namespace_(client.options().namespace_name);
-  if (!status_name.empty()) {
+  if (!args.status.empty()) {
     v1::RunStatus status;
     std::string upper;
-    for (char c : status_name)
+    for (char c : args.status)
       upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (!v1::RunStatus_Parse("RUN_STATUS_" + upper, &status)) {
-      std::cerr << "gridflowctl: --status: unknown status '" << status_name
-                << "' (running, cancelling, compensating, completed, failed, cancelled)\n";
+      std::cerr << "gridflowctl: --status: unknown status '" << args.status
+                << "' (running, cancelling, compensating, completed, failed, cancelled, "
+                   "terminated)\n";
       return kExitUsage;
     }
     request.set_status(status);
   }
-  request.set_definition_name(definition);
-  request.set_page_size(limit);
-  request.set_page_token(page_token);
+  request.set_definition_name(args.definition);
+  request.set_definition_version(args.version);
+  for (const auto& [flag, text, field] :
+       {std::tuple{"--since", &args.since, request.mutable_created_after()},
+        std::tuple{"--until", &args.until, request.mutable_created_before()}}) {
+    if (text->empty()) continue;
+    const auto instant = ParseInstant(*text);
+    if (!instant) {
+      std::cerr << "gridflowctl: " << flag << ": '" << *text
+                << "' is not an RFC 3339 time, a date or a duration ago\n";
+      return kExitUsage;
+    }
+    *field = *instant;
+  }
+  if (args.since.empty()) request.clear_created_after();
+  if (args.until.empty()) request.clear_created_before();
+  request.set_task_queue(args.queue);
+  request.set_workflow_id_contains(args.search);
+  request.set_order_by((args.sort == "updated" ? "update_time" : "create_time") +
+                       std::string(args.ascending ? " asc" : " desc"));
+  request.set_page_size(args.limit);
+  request.set_page_token(args.page_token);
   v1::ListRunsResponse response;
   const grpc::Status status =
       client.workflows().ListRuns(client.NewContext().get(), request, &response);
@@ -114,84 +107,18 @@ int List(Session& session, const std::string& status_name, const std::string& de
     std::cout << ToJson(response) << "\n";
     return kExitOk;
   }
-  Table table({"WORKFLOW ID", "DEFINITION", "STATUS", "STEP", "STARTED", "UPDATED"});
+  Table table({"WORKFLOW ID", "DEFINITION", "STATUS", "STEP", "STARTED (UTC)", "UPDATED"});
+  table.SetMaxWidths({30, 18, 12, 18, 20, 11});  // with the gaps: 119 columns
   for (const v1::Run& r : response.runs()) {
     table.AddRow({r.workflow_id(),
                   r.definition_name() + " v" + std::to_string(r.definition_version()),
                   StatusName(r.status()), r.current_step(), FormatTime(r.create_time()),
-                  FormatTime(r.update_time())});
+                  Ago(r.update_time())});
   }
-  table.Print(std::cout, 32);
+  table.Print(std::cout);
   if (!response.next_page_token().empty()) {
     std::cout << "more: --page-token " << response.next_page_token() << "\n";
   }
-  return kExitOk;
-}
-
-int Show(Session& session, const std::string& workflow_id) {
-  Client& client = session.client();
-  v1::Run run;
-  if (int code = GetRun(client, workflow_id, &run); code != kExitOk) return code;
-  if (client.json_output()) {
-    std::cout << ToJson(run) << "\n";
-  } else {
-    PrintRun(run);
-  }
-  return kExitOk;
-}
-
-std::string Summary(const v1::Event& e) {
-  const auto p = nlohmann::json::parse(e.payload_json(), nullptr, false);
-  if (p.is_discarded() || !p.is_object()) return e.payload_json();
-  if (p.contains("error_type")) {
-    std::string s = p.value("error_type", "") + ": " + p.value("message", "");
-    if (p.value("will_retry", false)) s += " (retry at " + p.value("retry_at", "") + ")";
-    return s;
-  }
-  if (p.contains("failure")) {
-    return p["failure"].value("error_type", "") + ": " + p["failure"].value("message", "");
-  }
-  if (e.type() == "TaskScheduled")
-    return "queue " + p.value("task_queue", "") + ", type " + p.value("task_type", "");
-  if (p.contains("result")) return p["result"].dump();
-  if (p.contains("signal_name")) return p.value("signal_name", "") + " " + p["payload"].dump();
-  if (p.contains("reason")) return p.value("reason", "");
-  if (p.contains("input")) return "input " + p["input"].dump();
-  return p.dump();
-}
-
-int History(Session& session, const std::string& workflow_id) {
-  Client& client = session.client();
-  v1::GetHistoryRequest request;
-  request.set_namespace_(client.options().namespace_name);
-  request.set_workflow_id(workflow_id);
-  request.set_page_size(1000);
-  v1::GetHistoryResponse all;
-  do {
-    v1::GetHistoryResponse page;
-    const grpc::Status status =
-        client.workflows().GetHistory(client.NewContext().get(), request, &page);
-    if (!status.ok()) return client.Fail(status, "history of " + workflow_id);
-    for (const auto& e : page.events())
-      *all.add_events() = e;
-    all.set_run_status(page.run_status());
-    request.set_page_token(page.next_page_token());
-  } while (!request.page_token().empty());
-  if (client.json_output()) {
-    std::cout << ToJson(all) << "\n";
-    return kExitOk;
-  }
-  Table table({"SEQ", "TIME", "+ELAPSED", "TYPE", "STEP", "ATTEMPT", "ACTOR", "DETAILS"});
-  const int64_t start =
-      all.events().empty() ? 0 : TimeUtil::TimestampToMilliseconds(all.events(0).time());
-  for (const v1::Event& e : all.events()) {
-    const int64_t elapsed = TimeUtil::TimestampToMilliseconds(e.time()) - start;
-    table.AddRow({std::to_string(e.sequence()), FormatTime(e.time()).substr(11),
-                  "+" + FormatDuration(Millis(elapsed)), e.type(), e.step(),
-                  e.attempt() > 0 ? std::to_string(e.attempt()) : "", e.actor(), Summary(e)});
-  }
-  table.Print(std::cout, 48);
-  std::cout << "run status: " << StatusName(all.run_status()) << "\n";
   return kExitOk;
 }
 
@@ -243,6 +170,47 @@ int Cancel(Session& session, const std::string& workflow_id, const std::string& 
   return kExitOk;
 }
 
+int Terminate(Session& session, const std::string& workflow_id, const std::string& reason) {
+  Client& client = session.client();
+  v1::TerminateRunRequest request;
+  request.set_namespace_(client.options().namespace_name);
+  request.set_workflow_id(workflow_id);
+  request.set_reason(reason);
+  request.set_identity(client.options().identity);
+  v1::TerminateRunResponse response;
+  const grpc::Status status =
+      client.workflows().TerminateRun(client.NewContext().get(), request, &response);
+  if (!status.ok()) return client.Fail(status, "terminate " + workflow_id);
+  if (client.json_output()) {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    std::cout << workflow_id << ": " << StatusName(response.run().status()) << "\n";
+  }
+  return kExitOk;
+}
+
+int Retry(Session& session, const std::string& workflow_id, const std::string& from_step,
+          const std::string& reason) {
+  Client& client = session.client();
+  v1::RetryRunRequest request;
+  request.set_namespace_(client.options().namespace_name);
+  request.set_workflow_id(workflow_id);
+  request.set_from_step(from_step);
+  request.set_reason(reason);
+  request.set_identity(client.options().identity);
+  v1::RetryRunResponse response;
+  const grpc::Status status =
+      client.workflows().RetryRun(client.NewContext().get(), request, &response);
+  if (!status.ok()) return client.Fail(status, "retry " + workflow_id);
+  if (client.json_output()) {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    std::cout << workflow_id << ": " << StatusName(response.run().status()) << " again, from step "
+              << response.from_step() << "\n";
+  }
+  return kExitOk;
+}
+
 int Wait(Session& session, const std::string& workflow_id, Millis timeout) {
   Client& client = session.client();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -267,21 +235,9 @@ int Wait(Session& session, const std::string& workflow_id, Millis timeout) {
 
 }  // namespace
 
-std::string FormatTime(const google::protobuf::Timestamp& t) {
-  if (t.seconds() == 0 && t.nanos() == 0) return "";
-  std::string text = TimeUtil::ToString(t);  // RFC 3339, UTC
-  const size_t dot = text.find('.');
-  if (dot != std::string::npos && text.size() > dot + 4) text = text.substr(0, dot + 4) + "Z";
-  return text;
-}
-
-std::string StatusName(v1::RunStatus status) {
-  const std::string& name = v1::RunStatus_Name(status);
-  return name.rfind("RUN_STATUS_", 0) == 0 ? name.substr(11) : name;
-}
-
 void AddRunCommands(CLI::App& app, Session& session) {
-  CLI::App* group = app.add_subcommand("runs", "start, inspect, signal and cancel runs");
+  CLI::App* group =
+      app.add_subcommand("runs", "start, list, inspect, signal, cancel, terminate and retry runs");
   group->require_subcommand(1);
 
   struct StartArgs {
@@ -303,32 +259,44 @@ void AddRunCommands(CLI::App& app, Session& session) {
                               start->input, start->input_file);
   });
 
-  struct ListArgs {
-    std::string status, definition, page_token;
-    int limit = 50;
-  };
   auto list = std::make_shared<ListArgs>();
-  auto* list_cmd = group->add_subcommand("list", "list runs, newest first");
+  auto* list_cmd = group->add_subcommand("list", "list runs, newest first, with filters");
   list_cmd->add_option("--status", list->status,
-                       "running, cancelling, compensating, completed, failed, cancelled");
+                       "running, cancelling, compensating, completed, failed, cancelled, "
+                       "terminated");
   list_cmd->add_option("--definition", list->definition, "only runs of this definition");
+  list_cmd->add_option("--version", list->version, "only runs of this definition version")
+      ->check(CLI::PositiveNumber)
+      ->needs(list_cmd->get_option("--definition"));
+  list_cmd->add_option("--since", list->since,
+                       "started at or after: RFC 3339 time, UTC date or duration ago (2h)");
+  list_cmd->add_option("--until", list->until, "started before (same forms as --since)");
+  list_cmd->add_option("--queue", list->queue, "only runs with a queued or leased task there");
+  list_cmd->add_option("--search", list->search, "text the workflow id contains (any case)");
+  list_cmd->add_option("--sort", list->sort, "created or updated")
+      ->check(CLI::IsMember({"created", "updated"}))
+      ->capture_default_str();
+  list_cmd->add_flag("--asc", list->ascending, "oldest first");
   list_cmd->add_option("--limit", list->limit, "runs per page")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   list_cmd->add_option("--page-token", list->page_token, "continue after a previous page");
-  list_cmd->callback([&session, list] {
-    session.exit_code =
-        List(session, list->status, list->definition, list->limit, list->page_token);
-  });
+  list_cmd->callback([&session, list] { session.exit_code = List(session, *list); });
 
   auto id = std::make_shared<std::string>();
-  auto* show_cmd = group->add_subcommand("show", "a run's status, step, failure and data");
+  auto* show_cmd = group->add_subcommand(
+      "show", "a run now: status, steps, open tasks and leases, timers, last error");
   show_cmd->add_option("workflow_id", *id, "workflow id")->required();
-  show_cmd->callback([&session, id] { session.exit_code = Show(session, *id); });
+  show_cmd->callback([&session, id] { session.exit_code = ShowRun(session, *id); });
 
-  auto* history_cmd = group->add_subcommand("history", "a run's full, ordered history");
+  auto follow = std::make_shared<bool>(false);
+  auto* history_cmd = group->add_subcommand(
+      "history", "a run's full, ordered history (-o json: the auditors' export)");
   history_cmd->add_option("workflow_id", *id, "workflow id")->required();
-  history_cmd->callback([&session, id] { session.exit_code = History(session, *id); });
+  history_cmd->add_flag("-f,--follow", *follow,
+                        "stream new events until the run ends (-o json: one event per line)");
+  history_cmd->callback(
+      [&session, id, follow] { session.exit_code = ShowHistory(session, *id, *follow); });
 
   struct SignalArgs {
     std::string name, payload, dedup_id;
@@ -350,6 +318,23 @@ void AddRunCommands(CLI::App& app, Session& session) {
   cancel_cmd->add_option("--reason", *reason, "why (recorded in history)");
   cancel_cmd->callback(
       [&session, id, reason] { session.exit_code = Cancel(session, *id, *reason); });
+
+  auto* terminate_cmd = group->add_subcommand(
+      "terminate", "end a run at once, without compensation (for runs cancel cannot end)");
+  terminate_cmd->add_option("workflow_id", *id, "workflow id")->required();
+  terminate_cmd->add_option("--reason", *reason, "why (required; recorded in history)")->required();
+  terminate_cmd->callback(
+      [&session, id, reason] { session.exit_code = Terminate(session, *id, *reason); });
+
+  auto from_step = std::make_shared<std::string>();
+  auto* retry_cmd = group->add_subcommand(
+      "retry", "continue a failed, cancelled or terminated run from the failed or a named step");
+  retry_cmd->add_option("workflow_id", *id, "workflow id")->required();
+  retry_cmd->add_option("--from-step", *from_step, "a top-level step (default: the failed one)");
+  retry_cmd->add_option("--reason", *reason, "why (required; recorded in history)")->required();
+  retry_cmd->callback([&session, id, from_step, reason] {
+    session.exit_code = Retry(session, *id, *from_step, *reason);
+  });
 
   auto timeout = std::make_shared<std::string>("5m");
   auto* wait_cmd =

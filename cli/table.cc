@@ -5,10 +5,8 @@
 namespace gridflow::cli {
 namespace {
 
-// Display width in characters (UTF-8 continuation bytes do not count).
 size_t Width(const std::string& s) {
-  return static_cast<size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return DisplayWidth(s);
 }
 
 std::string Cut(const std::string& s, size_t max) {
@@ -24,19 +22,31 @@ std::string Cut(const std::string& s, size_t max) {
 
 }  // namespace
 
+size_t DisplayWidth(const std::string& text) {
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+std::string PadTo(const std::string& text, size_t width) {
+  std::string cell = Cut(text, width);
+  cell.append(width - Width(cell), ' ');
+  return cell;
+}
+
 void Table::Print(std::ostream& out, size_t max_column) const {
   std::vector<size_t> widths(headers_.size());
   for (size_t i = 0; i < headers_.size(); ++i)
     widths[i] = Width(headers_[i]);
   for (const auto& row : rows_) {
     for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      widths[i] = std::max(widths[i], std::min(Width(row[i]), max_column));
+      widths[i] = std::max(widths[i], std::min(Width(row[i]), MaxWidth(i, max_column)));
     }
   }
   const auto print_row = [&](const std::vector<std::string>& cells) {
     std::string line;
     for (size_t i = 0; i < widths.size(); ++i) {
-      const std::string cell = i < cells.size() ? Cut(cells[i], max_column) : "";
+      const std::string cell = i < cells.size() ? Cut(cells[i], MaxWidth(i, max_column)) : "";
       line += cell;
       if (i + 1 < widths.size()) line += std::string(widths[i] - Width(cell) + 2, ' ');
     }

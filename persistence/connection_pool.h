@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/connection>
@@ -71,6 +72,13 @@ class ConnectionPool {
   int size() const { return options_.size; }
   int in_use() const;
 
+  // Told of every Transact on this pool when it returns: its name, how long it took (all attempts
+  // and waits for a connection), and its outcome. For metrics; set before the pool is used.
+  using TransactionObserver =
+      std::function<void(std::string_view name, double seconds, const Status& outcome)>;
+  void SetTransactionObserver(TransactionObserver observer) { observer_ = std::move(observer); }
+  const TransactionObserver& transaction_observer() const { return observer_; }
+
   // Test-only clock: every transaction from now on sees gf_now() moved by `offset` (a session
   // setting applied by Transact). Production engines never set it.
   void SetClockOffset(std::chrono::milliseconds offset) { clock_offset_ms_ = offset.count(); }
@@ -88,6 +96,7 @@ class ConnectionPool {
   int open_ = 0;  // idle + borrowed + being opened
   int borrowed_ = 0;
   std::atomic<int64_t> clock_offset_ms_{0};
+  TransactionObserver observer_;
 };
 
 }  // namespace gridflow::persistence

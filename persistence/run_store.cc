@@ -83,6 +83,19 @@ void PrepareRunStatements(pqxx::connection& c) {
             "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') "
             "THEN COALESCE(closed_at, gf_now()) END "
             "WHERE id = $1::uuid");
+  c.prepare("run_stuck_counts",
+            "SELECT definition_name, reason, count(DISTINCT run_id) FROM ("
+            " SELECT definition_name, 'task_unclaimed' AS reason, run_id FROM tasks"
+            " WHERE state = 'PENDING' AND not_before < gf_now() - $1 * interval '1 millisecond'"
+            " UNION ALL"
+            " SELECT r.definition_name, 'timer_overdue', t.run_id FROM timers t"
+            " JOIN runs r ON r.id = t.run_id"
+            " WHERE t.state = 'PENDING' AND t.fire_at < gf_now() - $1 * interval '1 millisecond'"
+            " UNION ALL"
+            " SELECT definition_name, 'not_closing', id FROM runs"
+            " WHERE status IN ('CANCELLING', 'COMPENSATING')"
+            " AND updated_at < gf_now() - $1 * interval '1 millisecond'"
+            ") stuck GROUP BY 1, 2 ORDER BY 1, 2");
   // One prepared statement per order (ORDER BY cannot be a parameter).
   for (const auto& [name, column, direction] :
        {std::tuple{"run_list_created_desc", "created_at", "DESC"},
@@ -182,6 +195,14 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
     rows.push_back(ReadRun(r));
   }
   return rows;
+}
+
+std::vector<StuckRuns> CountStuckRuns(pqxx::transaction_base& txn, int64_t threshold_ms) {
+  std::vector<StuckRuns> counts;
+  for (const pqxx::row& r : txn.exec_prepared("run_stuck_counts", threshold_ms)) {
+    counts.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>()});
+  }
+  return counts;
 }
 
 }  // namespace gridflow::persistence

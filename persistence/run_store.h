@@ -52,9 +52,9 @@ struct RunListFilter {
   enum class Order { kCreatedDesc, kCreatedAsc, kUpdatedDesc, kUpdatedAsc };
 
   std::string namespace_name;
-  std::string status;           // empty: any
-  std::string definition_name;  // empty: any
-  int definition_version = 0;   // 0: any
+  std::string status;                       // empty: any
+  std::string definition_name;              // empty: any
+  int definition_version = 0;               // 0: any
   std::optional<TimePoint> created_after;   // inclusive
   std::optional<TimePoint> created_before;  // exclusive
   std::string task_queue;            // only runs with a queued or leased task there; empty: any
@@ -69,5 +69,17 @@ struct RunListFilter {
 // Summaries: data_json is left empty. The sort time of a row (for the next cursor) is its
 // created_at or updated_at, by the filter's order.
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter);
+
+// Open runs that are not moving, by definition and reason, for the stuck-runs alert:
+//   task_unclaimed  a task claimable for longer than the threshold and no worker took it;
+//   timer_overdue   a timer due for longer than the threshold has not fired;
+//   not_closing     CANCELLING or COMPENSATING with no progress for longer than the threshold.
+// A run waiting for a signal is not stuck: it waits by design (give such waits a timeout).
+struct StuckRuns {
+  std::string definition;
+  std::string reason;
+  int64_t runs = 0;
+};
+std::vector<StuckRuns> CountStuckRuns(pqxx::transaction_base& txn, int64_t threshold_ms);
 
 }  // namespace gridflow::persistence

@@ -26,6 +26,9 @@ void PrepareTimerStatements(pqxx::connection& c) {
   c.prepare("timer_list_pending",
             "SELECT id, run_id::text, frame, activation, step, kind, fire_at, state FROM timers "
             "WHERE run_id = $1::uuid AND state = 'PENDING' ORDER BY fire_at");
+  c.prepare("timer_due_stats",
+            "SELECT count(*), COALESCE(extract(epoch FROM gf_now() - min(fire_at)), 0)::float8 "
+            "FROM timers WHERE state = 'PENDING' AND fire_at <= gf_now()");
   c.prepare("timer_fired", "UPDATE timers SET state = 'FIRED', fired_at = gf_now() WHERE id = $1");
 }
 
@@ -84,6 +87,11 @@ std::vector<TimerRow> ListPendingTimers(pqxx::transaction_base& txn, const std::
 
 void MarkTimerFired(pqxx::transaction_base& txn, int64_t timer_id) {
   txn.exec_prepared("timer_fired", timer_id);
+}
+
+DueTimerStats ReadDueTimerStats(pqxx::transaction_base& txn) {
+  const pqxx::row r = txn.exec_prepared1("timer_due_stats");
+  return {r[0].as<int64_t>(), r[1].as<double>()};
 }
 
 }  // namespace gridflow::persistence

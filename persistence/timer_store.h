@@ -28,6 +28,12 @@ struct DueTimer {
 std::vector<DueTimer> FindDueTimers(pqxx::transaction_base& txn, int limit);
 // The run's PENDING timers, earliest first.
 std::vector<TimerRow> ListPendingTimers(pqxx::transaction_base& txn, const std::string& run_id);
+// Timers whose time has come but that have not fired yet, and how late the oldest one is.
+struct DueTimerStats {
+  int64_t due = 0;
+  double max_lag_seconds = 0;
+};
+DueTimerStats ReadDueTimerStats(pqxx::transaction_base& txn);
 // SELECT ... FOR UPDATE; nullopt when gone.
 std::optional<TimerRow> LockTimer(pqxx::transaction_base& txn, int64_t timer_id);
 void MarkTimerFired(pqxx::transaction_base& txn, int64_t timer_id);

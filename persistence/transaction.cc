@@ -31,10 +31,9 @@ std::string FirstLine(const std::string& text) {
   return text.substr(0, text.find('\n'));
 }
 
-}  // namespace
-
-Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
-                const TransactOptions& options) {
+// Transact without the observer: every attempt, until one commits or the budget is spent.
+Status RunWithRetries(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
+                      const TransactOptions& options) {
   std::chrono::milliseconds backoff = options.first_backoff;
   std::string last_error;
   for (int attempt = 1; attempt <= options.max_attempts; ++attempt) {
@@ -96,6 +95,20 @@ Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBo
                  options.max_attempts, last_error);
   }
   return Status::Unavailable("database unavailable (" + std::string(name) + "): " + last_error);
+}
+
+}  // namespace
+
+Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
+                const TransactOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  Status status = RunWithRetries(pool, name, body, options);
+  if (const auto& observer = pool.transaction_observer()) {
+    observer(name,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+             status);
+  }
+  return status;
 }
 
 }  // namespace gridflow::persistence

@@ -35,6 +35,6 @@ show_run "dab-$DAY-$STAMP"
 run_activation "afrr-$STAMP"
 show_run "afrr-$STAMP"
 echo "time from the TSO's order to all set-points dispatched: $(ctl -o json runs show "afrr-$STAMP" |
-  /usr/bin/python3 -c 'import json,sys; print(json.loads(json.load(sys.stdin)["result_json"])["dispatch_ms"])') ms"
+  /usr/bin/python3 -c 'import json,sys; print(json.loads(json.load(sys.stdin)["run"]["result_json"])["dispatch_ms"])') ms"
 echo
 echo "demo complete: the day-ahead bid and the activation COMPLETED; stopping everything"

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gridflow/v1/worker_service.grpc.pb.h"
+#include "worker/worker_metrics.h"
 
 namespace gridflow::worker {
 namespace {
@@ -51,8 +52,11 @@ class Worker::Impl {
   explicit Impl(WorkerOptions options)
       : options_(std::move(options)),
         identity_(options_.identity.empty() ? DefaultIdentity() : options_.identity),
-        stub_(v1::WorkerService::NewStub(
-            MakeChannel(options_.address))) {}
+        stub_(v1::WorkerService::NewStub(MakeChannel(options_.address))) {
+    if (options_.metrics) {
+      metrics_ = std::make_unique<WorkerMetrics>(*options_.metrics, options_.max_concurrent_tasks);
+    }
+  }
 
   ~Impl() { Shutdown(); }
 
@@ -78,6 +82,8 @@ class Worker::Impl {
   void ExecutorLoop();
   void HeartbeatLoop();
   void Execute(const std::shared_ptr<TaskContext>& context);
+  // Counts a finished attempt (no-op without a metrics registry).
+  void CountFinished(const TaskContext& context, const char* outcome, double seconds);
   // Reports the outcome, retrying transient errors. Returns the final gRPC status.
   grpc::Status Report(const TaskContext& context, const TaskOutcome& outcome);
   void ReleaseRemaining();
@@ -96,6 +102,7 @@ class Worker::Impl {
   std::map<std::string, Running> running_;  // by task id
   std::deque<std::shared_ptr<TaskContext>> queue_;
   WorkerStats stats_;
+  std::unique_ptr<WorkerMetrics> metrics_;  // null without WorkerOptions::metrics
 };
 
 Status Worker::Impl::Run() {
@@ -180,6 +187,9 @@ void Worker::Impl::PollLoop() {
       std::lock_guard lock(mu_);
       poll_context_ = nullptr;
     }
+    if (metrics_) {
+      metrics_->Polled(!status.ok() ? "error" : response.tasks().empty() ? "empty" : "tasks");
+    }
     if (!status.ok()) {
       if (status.error_code() == grpc::StatusCode::CANCELLED) continue;  // Shutdown(), see loop top
       spdlog::warn("worker {}: LeaseTasks failed ({}): {}; retrying in {}", identity_,
@@ -204,6 +214,10 @@ void Worker::Impl::PollLoop() {
       queue_.push_back(context_ptr);
       ++stats_.leased;
     }
+    if (metrics_) {
+      metrics_->TasksLeased(response.tasks_size());
+      metrics_->SetRunning(running_.size());
+    }
     changed_.notify_all();
   }
 }
@@ -224,6 +238,7 @@ void Worker::Impl::ExecutorLoop() {
 
 void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   const std::string& id = context->task_id();
+  const auto started = Clock::now();
   TaskOutcome outcome;
   const auto handler = handlers_.find(context->task_type());
   if (handler == handlers_.end()) {
@@ -253,14 +268,28 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
                    status.error_message());
     }
   }
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   std::lock_guard lock(mu_);
   running_.erase(id);
+  const bool success = outcome.kind == TaskOutcome::Kind::kSuccess;
   if (rejected) {
     ++stats_.rejected;
   } else if (!context->released()) {
-    ++(outcome.kind == TaskOutcome::Kind::kSuccess ? stats_.completed : stats_.failed);
+    ++(success ? stats_.completed : stats_.failed);
   }
+  CountFinished(*context,
+                rejected              ? "rejected"
+                : context->released() ? "released"
+                : success             ? "completed"
+                                      : "failed",
+                seconds);
   changed_.notify_all();
+}
+
+void Worker::Impl::CountFinished(const TaskContext& context, const char* outcome, double seconds) {
+  if (!metrics_) return;
+  metrics_->TaskFinished(context.task().task_queue(), context.task_type(), outcome, seconds);
+  metrics_->SetRunning(running_.size());
 }
 
 grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome& outcome) {
@@ -339,8 +368,10 @@ void Worker::Impl::HeartbeatLoop() {
         spdlog::warn("task={} step={}: lease lost: {}", context->task_id(), context->step(),
                      status.error_message());
         context->MarkLeaseLost();
+        if (metrics_) metrics_->HeartbeatFailed(true);
       } else {
         spdlog::warn("task={}: heartbeat failed: {}", context->task_id(), status.error_message());
+        if (metrics_) metrics_->HeartbeatFailed(false);
       }
     }
   }

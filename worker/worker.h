@@ -20,6 +20,11 @@
 #include <vector>
 
 #include "common/duration.h"
+
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
+
 #include "common/status.h"
 #include "worker/task_context.h"
 
@@ -42,6 +47,9 @@ struct WorkerOptions {
   Millis shutdown_grace{30'000};
   // Heartbeat interval for steps without a heartbeat timeout (to learn of cancellation).
   Millis idle_heartbeat_interval{10'000};
+  // When set, the worker's metrics (gridflow_worker_*) are registered here; serve it with
+  // gridflow::MetricsEndpoint.
+  std::shared_ptr<prometheus::Registry> metrics;
 };
 
 struct WorkerStats {

@@ -150,6 +150,11 @@ void HistoryWatchHub::Remove(const std::shared_ptr<WatchState>& watch) {
   watches_.erase(watch);
 }
 
+size_t HistoryWatchHub::streams() const {
+  std::lock_guard lock(mu_);
+  return watches_.size();
+}
+
 void HistoryWatchHub::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {

@@ -46,6 +46,8 @@ class HistoryWatchHub {
                                              const std::string& namespace_name);
 
   void Remove(const std::shared_ptr<WatchState>& watch);
+  // Streams open now.
+  size_t streams() const;
 
  private:
   void Loop();
@@ -53,7 +55,7 @@ class HistoryWatchHub {
 
   RunReader& reader_;
   const Millis fallback_poll_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::shared_ptr<WatchState>> watches_;
   std::set<std::string> changed_runs_;

@@ -242,13 +242,15 @@ void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& can
 
 Status TaskDispatcher::Claim(const LeaseRequest& request,
                              std::vector<persistence::TaskRow>* tasks) {
-  return persistence::Transact(pool_, "lease tasks", [&](pqxx::work& txn) {
+  const Status s = persistence::Transact(pool_, "lease tasks", [&](pqxx::work& txn) {
     *tasks = persistence::ClaimTasks(txn, request.namespace_name, request.queues,
                                      request.task_types, request.max_tasks, request.identity);
     std::sort(tasks->begin(), tasks->end(),
               [](const auto& a, const auto& b) { return a.id < b.id; });
     return Status::Ok();
   });
+  if (s.ok() && !tasks->empty() && observer_ != nullptr) observer_->Leased(*tasks);
+  return s;
 }
 
 void TaskDispatcher::ReleaseUndelivered(const LeaseRequest& request,

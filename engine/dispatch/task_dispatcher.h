@@ -53,6 +53,8 @@ class TaskDispatcher final : public WorkListener {
   TaskDispatcher(persistence::ConnectionPool& pool, Scheduler& scheduler, Options options);
   ~TaskDispatcher() override;
 
+  // Told of every committed claim (metrics). Set before Start.
+  void SetFactsObserver(FactsObserver* observer) { observer_ = observer; }
   void Start();
   // Answers every waiting request with no tasks and stops the thread.
   void Stop();
@@ -96,6 +98,7 @@ class TaskDispatcher final : public WorkListener {
   persistence::ConnectionPool& pool_;
   Scheduler& scheduler_;
   const Options options_;
+  FactsObserver* observer_ = nullptr;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -66,6 +66,7 @@ Status RunTransition::Create(pqxx::transaction_base& txn,
       {"input", spec.input}};
   if (!spec.parent.is_null()) payload["parent"] = spec.parent;
   transition->Record(events::kRunStarted, spec.started_by, payload, {});
+  transition->facts_.runs_started.push_back(definition->name());
   transition->NewInterpreter().Start();
   *out = std::move(transition);
   return Status::Ok();
@@ -124,6 +125,7 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
                   {"idempotency_key", r.idempotency_key}};
   if (r.compensation) payload["compensation"] = true;
   Record(events::kTaskScheduled, events::kEngineActor, payload, EventScope{r.step, task_id, 1});
+  facts_.tasks_scheduled.push_back({run_.namespace_name, spec.task_queue, spec.task_type});
   NoteNewWork(spec.task_queue);
 }
 
@@ -190,6 +192,7 @@ Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child
   queues_with_new_work_.insert(transition->queues_with_new_work_.begin(),
                                transition->queues_with_new_work_.end());
   messages_.insert(messages_.end(), transition->messages_.begin(), transition->messages_.end());
+  facts_.Merge(transition->facts_);
   *child_run_id = transition->run_.id;
   return Status::Ok();
 }
@@ -216,6 +219,8 @@ void RunTransition::SetStatus(std::string_view status) {
 
 void RunTransition::CloseRun(std::string_view status, const json& result, const json& failure) {
   run_.status = std::string(status);
+  facts_.runs_closed.push_back({run_.definition_name, run_.status,
+                                std::chrono::duration<double>(Now() - run_.created_at).count()});
   if (!result.is_null()) run_.result_json = Dump(result);
   if (!failure.is_null()) run_.failure_json = Dump(failure);
   for (const persistence::TaskRow& task : persistence::CancelOpenTasks(txn_, run_.id)) {

@@ -20,6 +20,7 @@
 #include "engine/scheduler/interpreter.h"
 #include "engine/scheduler/run_effects.h"
 #include "engine/scheduler/run_state.h"
+#include "engine/scheduler/transition_facts.h"
 #include "persistence/message_store.h"
 #include "persistence/rows.h"
 
@@ -72,6 +73,9 @@ class RunTransition final : public RunEffects {
   }
   const std::vector<DelayedWork>& delayed_work() const { return delayed_work_; }
   const std::vector<persistence::PendingMessage>& messages() const { return messages_; }
+  // What this transition did, for metrics after the commit (child runs' facts included).
+  TransitionFacts& facts() { return facts_; }
+  const TransitionFacts& facts() const { return facts_; }
 
   // RunEffects
   TimePoint Now() override;
@@ -108,6 +112,7 @@ class RunTransition final : public RunEffects {
   std::set<std::pair<std::string, std::string>> queues_with_new_work_;
   std::vector<DelayedWork> delayed_work_;
   std::vector<persistence::PendingMessage> messages_;
+  TransitionFacts facts_;
 };
 
 }  // namespace gridflow::engine

@@ -20,6 +20,18 @@ using nlohmann::json;
 
 namespace {
 
+// Counts a failed or expired attempt for metrics (reported after the commit).
+void CountFailedAttempt(RunTransition& tr, const persistence::TaskRow& task, const char* event_type,
+                        bool will_retry) {
+  TransitionFacts::Task fact{task.namespace_name, task.queue, task.task_type, task.running_seconds,
+                             will_retry};
+  if (std::string_view(event_type) == events::kTaskLeaseExpired) {
+    tr.facts().leases_expired.push_back(std::move(fact));
+  } else {
+    tr.facts().tasks_failed.push_back(std::move(fact));
+  }
+}
+
 json ParseOrNull(const std::string& text) {
   return text.empty() ? json(nullptr) : json::parse(text);
 }
@@ -41,6 +53,7 @@ Status Scheduler::Open(pqxx::work& txn, persistence::RunRow run,
 }
 
 void Scheduler::Capture(const RunTransition& transition, AfterCommit* after) {
+  after->facts = transition.facts();
   after->new_work = transition.queues_with_new_work();
   after->delayed_work = transition.delayed_work();
   after->messages = transition.messages();
@@ -65,6 +78,7 @@ Status Scheduler::Transition(const char* what, const LockFn& lock, const BodyFn&
 }
 
 void Scheduler::FollowUp(const AfterCommit& after) {
+  if (observer_ != nullptr) observer_->Committed(after.facts);
   if (listener_ != nullptr) {
     for (const auto& [ns, queue] : after.new_work)
       listener_->OnWorkAvailable(ns, queue);
@@ -318,6 +332,7 @@ Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_i
             {"signal_name", signal_name}, {"payload", payload}, {"signal_id", *signal_id}};
         if (!dedup_id.empty()) event["dedup_id"] = dedup_id;
         tr.Record(events::kSignalReceived, identity, event, {});
+        tr.facts().signals_received.push_back(tr.run().definition_name);
         tr.NewInterpreter().SignalArrived(signal_name);
         return Status::Ok();
       });
@@ -364,6 +379,8 @@ Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_
             {"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}};
         if (task.cancel_requested) payload["cancel_requested"] = true;  // recorded, not acted on
         tr.Record(events::kTaskCompleted, lease.identity, payload, ScopeOf(task));
+        tr.facts().tasks_completed.push_back(
+            {task.namespace_name, task.queue, task.task_type, task.running_seconds});
         Interpreter interpreter = tr.NewInterpreter();
         if (task.kind == "compensation") {
           interpreter.CompensationCompleted(task.activation);
@@ -428,6 +445,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
     payload["will_retry"] = false;
     payload["reason"] = "the run no longer needs this task";
     tr.Record(event_type, actor, payload, ScopeOf(task));
+    CountFailedAttempt(tr, task, event_type, payload.value("will_retry", false));
     interpreter.ExecutingTaskFinished();
     return {};
   }
@@ -447,6 +465,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
     payload["retry_delay_ms"] = decision.delay.count();
     payload["retry_at"] = FormatRfc3339(retry_at);
     tr.Record(event_type, actor, payload, ScopeOf(task));
+    CountFailedAttempt(tr, task, event_type, payload.value("will_retry", false));
     if (decision.delay.count() == 0) {
       tr.NoteNewWork(task.queue);
     } else {
@@ -458,6 +477,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   payload["will_retry"] = false;
   payload["reason"] = decision.reason;
   tr.Record(event_type, actor, payload, ScopeOf(task));
+  CountFailedAttempt(tr, task, event_type, payload.value("will_retry", false));
   const RunFailure run_failure{task.step, failure.error_type, failure.message, details,
                                task.attempt};
   if (task.kind == "compensation") {

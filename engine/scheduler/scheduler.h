@@ -26,6 +26,7 @@
 #include "common/time.h"
 #include "engine/definitions/definition_registry.h"
 #include "engine/scheduler/run_effects.h"
+#include "engine/scheduler/transition_facts.h"
 #include "persistence/connection_pool.h"
 #include "persistence/message_store.h"
 #include "persistence/rows.h"
@@ -79,6 +80,8 @@ class Scheduler {
 
   // Set once, before serving.
   void SetWorkListener(WorkListener* listener) { listener_ = listener; }
+  // Told what each committed transition did (metrics). Set before serving.
+  void SetFactsObserver(FactsObserver* observer) { observer_ = observer; }
 
   // Starts a run, or returns the existing one with the same workflow id (created = false) when its
   // definition and input match; ALREADY_EXISTS when they differ.
@@ -115,6 +118,7 @@ class Scheduler {
  private:
   // What a committed transition leaves to do.
   struct AfterCommit {
+    TransitionFacts facts;
     std::set<std::pair<std::string, std::string>> new_work;
     std::vector<DelayedWork> delayed_work;
     std::vector<persistence::PendingMessage> messages;
@@ -145,6 +149,7 @@ class Scheduler {
   persistence::ConnectionPool& pool_;
   DefinitionRegistry& definitions_;
   WorkListener* listener_ = nullptr;
+  FactsObserver* observer_ = nullptr;
 };
 
 }  // namespace gridflow::engine

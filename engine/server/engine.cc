@@ -8,15 +8,19 @@
 
 #include "common/batch_loop.h"
 #include "common/logging.h"
-#include "engine/api/worker_service.h"
+#include "common/metrics_endpoint.h"
 #include "engine/api/cluster_service.h"
 #include "engine/api/history_watch.h"
+#include "engine/api/worker_service.h"
 #include "engine/api/workflow_service.h"
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
 #include "engine/definitions/definition_registry.h"
 #include "engine/dispatch/notification_listener.h"
 #include "engine/dispatch/task_dispatcher.h"
+#include "engine/metrics/engine_metrics.h"
+#include "engine/metrics/rpc_metrics_interceptor.h"
+#include "engine/metrics/state_gauges.h"
 #include "engine/scheduler/run_reader.h"
 #include "engine/scheduler/scheduler.h"
 #include "persistence/migrations.h"
@@ -38,13 +42,15 @@ persistence::ConnectionPool::Options PoolOptions(const EngineConfig& c) {
 // Everything a replica owns, in construction order (destroyed in reverse).
 struct Engine::Parts {
   explicit Parts(const EngineConfig& c)
-      : pool(PoolOptions(c)),
+      : metrics_endpoint(metrics.registry()),
+        pool(PoolOptions(c)),
         definitions(pool),
         scheduler(pool, definitions),
         reader(pool, definitions),
         dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
         watches(reader, kWatchFallbackPoll),
-        listener(pool, dispatcher, [this](const std::string& run_id) { watches.RunChanged(run_id); }),
+        listener(pool, dispatcher,
+                 [this](const std::string& run_id) { watches.RunChanged(run_id); }),
         reaper("lease reaper", c.lease_reaper_interval, kBatch,
                [this](int batch, int* done) { return scheduler.ExpireLeases(batch, done); }),
         timers("timers", c.timer_interval, kBatch,
@@ -58,8 +64,16 @@ struct Engine::Parts {
         validator(pool, c.limits),
         workflow_service(validator, definitions, scheduler, reader, watches),
         worker_service(validator, dispatcher, scheduler),
-        cluster_service(pool, validator, membership, health) {}
+        cluster_service(pool, validator, membership, health),
+        state_gauges(pool, membership, health, metrics, c.metrics_refresh, c.stuck_after,
+                     [this] { metrics.SetHistoryStreams(watches.streams()); }) {
+    pool.SetTransactionObserver([this](std::string_view name, double seconds, const Status& s) {
+      metrics.TransactionFinished(name, seconds, s);
+    });
+  }
 
+  EngineMetrics metrics;
+  MetricsEndpoint metrics_endpoint;
   persistence::ConnectionPool pool;
   DefinitionRegistry definitions;
   Scheduler scheduler;
@@ -78,6 +92,7 @@ struct Engine::Parts {
   WorkflowServiceImpl workflow_service;
   WorkerServiceImpl worker_service;
   ClusterServiceImpl cluster_service;
+  StateGauges state_gauges;
 };
 
 Engine::Engine(EngineConfig config) : config_(std::move(config)) {}
@@ -88,6 +103,10 @@ Engine::~Engine() {
 
 const std::string& Engine::member_id() const {
   return parts_->membership.member_id();
+}
+
+int Engine::metrics_port() const {
+  return parts_->metrics_endpoint.port();
 }
 
 Status Engine::Start() {
@@ -109,7 +128,15 @@ Status Engine::Start() {
                  report.applied);
   }
 
+  if (!config_.metrics_listen.empty()) {
+    if (Status s = parts_->metrics_endpoint.Start(config_.metrics_listen); !s.ok()) return s;
+    spdlog::info("metrics on http://{}:{}/metrics",
+                 config_.metrics_listen.substr(0, config_.metrics_listen.rfind(':')),
+                 parts_->metrics_endpoint.port());
+  }
   parts_->scheduler.SetWorkListener(&parts_->dispatcher);
+  parts_->scheduler.SetFactsObserver(&parts_->metrics);
+  parts_->dispatcher.SetFactsObserver(&parts_->metrics);
   parts_->dispatcher.Start();
   parts_->watches.Start();
   parts_->listener.Start();
@@ -120,6 +147,9 @@ Status Engine::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(parts_->metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddListeningPort(config_.listen_address, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&parts_->workflow_service);
   builder.RegisterService(&parts_->worker_service);
@@ -138,6 +168,7 @@ Status Engine::Start() {
   Status s = parts_->membership.Join();
   if (!s.ok()) return s;
   parts_->health.Start(server_->GetHealthCheckService());
+  parts_->state_gauges.Start();
   started_ = true;
   spdlog::info("gridflow-engine {} serving on port {} as member {}", GRIDFLOW_VERSION, port_,
                parts_->membership.member_id());
@@ -163,6 +194,7 @@ void Engine::Shutdown(Millis grace) {
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();
   }
+  parts_->state_gauges.Stop();
   parts_->reaper.Stop();
   parts_->timers.Stop();
   parts_->messages.Stop();

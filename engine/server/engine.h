@@ -29,6 +29,10 @@ struct EngineConfig {
   Millis health_check_interval{2000};
   ApiLimits limits;
   std::string member_id;  // empty: generated
+  // Prometheus /metrics: where to listen ("0.0.0.0:9464"; port 0 picks one); empty: no endpoint.
+  std::string metrics_listen;
+  Millis metrics_refresh{15'000};  // how often the gauges of shared state are read
+  Millis stuck_after{300'000};     // a run not moving for this long counts as stuck
 };
 
 class Engine {
@@ -42,6 +46,8 @@ class Engine {
   // The port the server listens on (useful with a ":0" listen address).
   int port() const { return port_; }
   const std::string& member_id() const;
+  // The /metrics port (0 when metrics_listen is empty).
+  int metrics_port() const;
   // Drains and stops; waits at most `grace` for in-flight calls. Idempotent.
   void Shutdown(Millis grace);
 

@@ -44,6 +44,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--member-id", config.member_id, "this replica's id (default: host-pid-random)")
       ->envname("GRIDFLOW_MEMBER_ID");
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "serve Prometheus metrics at http://<address>/metrics (e.g. 0.0.0.0:9464); "
+                 "empty: off")
+      ->envname("GRIDFLOW_METRICS_LISTEN");
+  gridflow::AddDurationFlag(app, "--metrics-refresh", &config.metrics_refresh,
+                            "how often the gauges of queues, timers and stuck runs are read");
+  gridflow::AddDurationFlag(app, "--stuck-after", &config.stuck_after,
+                            "a run whose task, timer or cancellation has not moved for this long "
+                            "counts in gridflow_stuck_runs");
   gridflow::AddLoggingFlags(app, &logging);
   CLI11_PARSE(app, argc, argv);
 

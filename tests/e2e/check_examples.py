@@ -9,14 +9,14 @@ STATE = sys.argv[1]
 
 def load(run_id):
     history = json.load(open(os.path.join(STATE, run_id + ".history.json")))
-    run = json.load(open(os.path.join(STATE, run_id + ".run.json")))
+    run = json.load(open(os.path.join(STATE, run_id + ".run.json")))["run"]  # runs show: DescribeRun
     return run, history["events"]
 
 
 def check_history(run_id, events):
     seqs = [int(e["sequence"]) for e in events]
     assert seqs == list(range(1, len(events) + 1)), f"{run_id}: gap in history {seqs}"
-    terminal = [e for e in events if e["type"] in ("RunCompleted", "RunFailed", "RunCancelled")]
+    terminal = [e for e in events if e["type"] in ("RunCompleted", "RunFailed", "RunCancelled", "RunTerminated")]
     assert len(terminal) == 1 and events[-1] is terminal[0], f"{run_id}: not one final event at the end"
 
 

@@ -248,8 +248,10 @@ std::string SequenceDefinition(const std::string& name,
 namespace {
 
 worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& identity,
-                                       int concurrency) {
+                                       int concurrency,
+                                       std::shared_ptr<prometheus::Registry> metrics) {
   worker::WorkerOptions options;
+  options.metrics = std::move(metrics);
   options.address = engine.address();
   options.task_queues = {"q"};
   options.identity = identity;
@@ -263,8 +265,8 @@ worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& id
 
 InProcessWorker::InProcessWorker(TestEngine& engine, const std::string& identity,
                                  const std::map<std::string, worker::Handler>& handlers,
-                                 int concurrency)
-    : worker_(InProcessOptions(engine, identity, concurrency)) {
+                                 int concurrency, std::shared_ptr<prometheus::Registry> metrics)
+    : worker_(InProcessOptions(engine, identity, concurrency, std::move(metrics))) {
   for (const auto& [type, handler] : handlers)
     worker_.Register(type, handler);
   thread_ = std::thread([this] {

@@ -56,6 +56,7 @@ class TestEngine {
   std::string address() const { return "127.0.0.1:" + std::to_string(engine_->port()); }
   v1::WorkflowService::Stub& workflows() { return *workflows_; }
   v1::WorkerService::Stub& workers() { return *workers_; }
+  engine::Engine& engine() { return *engine_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
   // Moves the engine's clock forward (test-only clock; see Engine::SetClockOffset).
   void SetClockOffset(Millis offset) { engine_->SetClockOffset(offset); }
@@ -102,8 +103,10 @@ std::string SequenceDefinition(const std::string& name,
 // An SDK worker polling queue "q" of `engine`, running on its own thread until destroyed.
 class InProcessWorker {
  public:
+  // `metrics`: where the worker registers its metrics (none when null).
   InProcessWorker(TestEngine& engine, const std::string& identity,
-                  const std::map<std::string, worker::Handler>& handlers, int concurrency = 2);
+                  const std::map<std::string, worker::Handler>& handlers, int concurrency = 2,
+                  std::shared_ptr<prometheus::Registry> metrics = nullptr);
   ~InProcessWorker();  // Shutdown() + wait for Run() to return
   worker::Worker& worker() { return worker_; }
 

@@ -4,6 +4,7 @@
 //   gridflow-worker --address localhost:7233 --queue trading
 //                   --handler forecast='python3 handlers/forecast.py' --handler
 //                   submit_bid=./submit.sh
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -13,6 +14,7 @@
 #include "common/cli_flags.h"
 #include "common/duration.h"
 #include "common/logging.h"
+#include "common/metrics_endpoint.h"
 #include "common/termination_signals.h"
 #include "worker/runtime/command_handler.h"
 #include "worker/worker.h"
@@ -48,6 +50,11 @@ int main(int argc, char** argv) {
   gridflow::AddDurationFlag(app, "--shutdown-grace", &options.shutdown_grace,
                             "on SIGTERM, how long running tasks may finish before their leases "
                             "are released");
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve Prometheus metrics at http://<address>/metrics (e.g. 0.0.0.0:9465); "
+                 "empty: off")
+      ->envname("GRIDFLOW_METRICS_LISTEN");
   gridflow::AddLoggingFlags(app, &logging);
   CLI11_PARSE(app, argc, argv);
 
@@ -55,6 +62,16 @@ int main(int argc, char** argv) {
       !s.ok()) {
     std::fprintf(stderr, "gridflow-worker: %s\n", s.message().c_str());
     return 2;
+  }
+  std::unique_ptr<gridflow::MetricsEndpoint> metrics;
+  if (!metrics_listen.empty()) {
+    options.metrics = std::make_shared<prometheus::Registry>();
+    metrics = std::make_unique<gridflow::MetricsEndpoint>(options.metrics);
+    if (gridflow::Status s = metrics->Start(metrics_listen); !s.ok()) {
+      spdlog::critical("{}", s.ToString());
+      return 1;
+    }
+    spdlog::info("metrics on port {}", metrics->port());
   }
   gridflow::worker::Worker worker(options);
   for (const std::string& spec : handler_specs) {

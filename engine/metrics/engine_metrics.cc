@@ -1,0 +1,230 @@
+#include "engine/metrics/engine_metrics.h"
+
+#include "common/metrics_endpoint.h"
+
+namespace gridflow::engine {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+template <typename Builder>
+auto& Family(Builder builder, const char* name, const char* help, prometheus::Registry& r) {
+  return builder.Name(name).Help(help).Register(r);
+}
+
+// The queue's namespace and name from ListQueueStats' "<namespace>/<queue>".
+std::pair<std::string, std::string> SplitQueue(const std::string& key) {
+  const size_t slash = key.find('/');
+  if (slash == std::string::npos) return {"", key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+}  // namespace
+
+EngineMetrics::EngineMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      runs_started_(Family(BuildCounter(), "gridflow_runs_started_total",
+                           "Runs started (child runs included), by definition.", *registry_)),
+      runs_closed_(Family(BuildCounter(), "gridflow_runs_closed_total",
+                          "Runs that ended, by definition and final status (COMPLETED, FAILED, "
+                          "CANCELLED, TERMINATED).",
+                          *registry_)),
+      run_duration_(Family(BuildHistogram(), "gridflow_run_duration_seconds",
+                           "Runs' end-to-end duration, start to close, by definition and status.",
+                           *registry_)),
+      tasks_scheduled_(Family(BuildCounter(), "gridflow_tasks_scheduled_total",
+                              "Tasks queued for workers, by namespace, queue and task type.",
+                              *registry_)),
+      tasks_leased_(Family(BuildCounter(), "gridflow_tasks_leased_total",
+                           "Task attempts handed to workers under a lease.", *registry_)),
+      tasks_completed_(Family(BuildCounter(), "gridflow_tasks_completed_total",
+                              "Task attempts that completed.", *registry_)),
+      tasks_failed_(Family(BuildCounter(), "gridflow_tasks_failed_total",
+                           "Task attempts that failed; will_retry tells whether another attempt "
+                           "follows.",
+                           *registry_)),
+      leases_expired_(Family(BuildCounter(), "gridflow_task_leases_expired_total",
+                             "Task attempts whose lease expired (worker lost or too slow).",
+                             *registry_)),
+      schedule_to_start_(Family(BuildHistogram(), "gridflow_task_schedule_to_start_seconds",
+                                "Time from a task becoming claimable to a worker leasing it.",
+                                *registry_)),
+      task_execution_(Family(BuildHistogram(), "gridflow_task_execution_seconds",
+                             "Time from lease to the attempt's outcome (completed or failed).",
+                             *registry_)),
+      signals_received_(Family(BuildCounter(), "gridflow_signals_received_total",
+                               "Signals accepted by runs (repeated deliveries not counted), by "
+                               "definition.",
+                               *registry_)),
+      rpcs_(Family(BuildCounter(), "gridflow_rpcs_total",
+                   "RPCs answered, by method and gRPC status code.", *registry_)),
+      rpc_duration_(Family(BuildHistogram(), "gridflow_rpc_duration_seconds",
+                           "RPC handling time, by method (long-polls and streams included).",
+                           *registry_)),
+      transaction_duration_(Family(BuildHistogram(), "gridflow_db_transaction_seconds",
+                                   "Database transactions, retries included, by operation.",
+                                   *registry_)),
+      transaction_errors_(Family(BuildCounter(), "gridflow_db_transaction_errors_total",
+                                 "Database transactions that did not commit for a database "
+                                 "reason, by operation and status code.",
+                                 *registry_)),
+      queue_depth_(Family(BuildGauge(), "gridflow_queue_depth",
+                          "Queued tasks (including retries in their backoff) per queue.",
+                          *registry_)),
+      queue_due_(Family(BuildGauge(), "gridflow_queue_due", "Queued tasks claimable now per queue.",
+                        *registry_)),
+      queue_leased_(Family(BuildGauge(), "gridflow_queue_leased",
+                           "Tasks leased to workers per queue.", *registry_)),
+      queue_oldest_age_(Family(BuildGauge(), "gridflow_queue_oldest_task_age_seconds",
+                               "How long the oldest claimable task of the queue has waited.",
+                               *registry_)),
+      timers_due_(Family(BuildGauge(), "gridflow_timers_due",
+                         "Timers whose time has come but which have not fired.", *registry_)
+                      .Add({})),
+      timer_lag_(Family(BuildGauge(), "gridflow_timer_lag_seconds",
+                        "How late the most overdue unfired timer is.", *registry_)
+                     .Add({})),
+      stuck_runs_(Family(BuildGauge(), "gridflow_stuck_runs",
+                         "Open runs that are not moving, by definition and reason "
+                         "(task_unclaimed, timer_overdue, not_closing).",
+                         *registry_)),
+      members_alive_(Family(BuildGauge(), "gridflow_cluster_members_alive",
+                            "Engine replicas heartbeating (draining ones included).", *registry_)
+                         .Add({})),
+      members_draining_(Family(BuildGauge(), "gridflow_cluster_members_draining",
+                               "Engine replicas draining before they stop.", *registry_)
+                            .Add({})),
+      pool_in_use_(Family(BuildGauge(), "gridflow_db_pool_connections_in_use",
+                          "Database connections of this replica's pool borrowed now.", *registry_)
+                       .Add({})),
+      pool_size_(Family(BuildGauge(), "gridflow_db_pool_connections_max",
+                        "Size of this replica's database connection pool.", *registry_)
+                     .Add({})),
+      database_up_(Family(BuildGauge(), "gridflow_database_up",
+                          "1 while this replica reaches its database, else 0.", *registry_)
+                       .Add({})),
+      history_streams_(Family(BuildGauge(), "gridflow_history_streams",
+                              "WatchHistory streams open on this replica.", *registry_)
+                           .Add({})) {}
+
+void EngineMetrics::Committed(const TransitionFacts& facts) {
+  for (const auto& definition : facts.runs_started)
+    runs_started_.Add({{"definition", definition}}).Increment();
+  for (const auto& run : facts.runs_closed) {
+    const prometheus::Labels labels = {{"definition", run.definition}, {"status", run.status}};
+    runs_closed_.Add(labels).Increment();
+    run_duration_.Add(labels, DurationBuckets()).Observe(run.seconds);
+  }
+  const auto task_labels = [](const TransitionFacts::Task& t) {
+    return prometheus::Labels{
+        {"namespace", t.namespace_name}, {"queue", t.queue}, {"task_type", t.task_type}};
+  };
+  for (const auto& task : facts.tasks_scheduled)
+    tasks_scheduled_.Add(task_labels(task)).Increment();
+  for (const auto& task : facts.tasks_completed) {
+    tasks_completed_.Add(task_labels(task)).Increment();
+    task_execution_.Add(task_labels(task), DurationBuckets()).Observe(task.seconds);
+  }
+  for (const auto& task : facts.tasks_failed) {
+    prometheus::Labels labels = task_labels(task);
+    task_execution_.Add(labels, DurationBuckets()).Observe(task.seconds);
+    labels["will_retry"] = task.will_retry ? "true" : "false";
+    tasks_failed_.Add(labels).Increment();
+  }
+  for (const auto& task : facts.leases_expired)
+    leases_expired_.Add(task_labels(task)).Increment();
+  for (const auto& definition : facts.signals_received)
+    signals_received_.Add({{"definition", definition}}).Increment();
+}
+
+void EngineMetrics::Leased(const std::vector<persistence::TaskRow>& tasks) {
+  for (const auto& task : tasks) {
+    const prometheus::Labels labels = {
+        {"namespace", task.namespace_name}, {"queue", task.queue}, {"task_type", task.task_type}};
+    tasks_leased_.Add(labels).Increment();
+    schedule_to_start_
+        .Add({{"namespace", task.namespace_name}, {"queue", task.queue}}, LatencyBuckets())
+        .Observe(task.queued_seconds);
+  }
+}
+
+void EngineMetrics::RpcFinished(const std::string& method, int code, double seconds) {
+  rpcs_.Add({{"method", method}, {"code", std::to_string(code)}}).Increment();
+  rpc_duration_.Add({{"method", method}}, LatencyBuckets()).Observe(seconds);
+}
+
+void EngineMetrics::TransactionFinished(std::string_view name, double seconds,
+                                        const Status& outcome) {
+  const std::string operation(name);
+  transaction_duration_.Add({{"operation", operation}}, LatencyBuckets()).Observe(seconds);
+  // Refusals a body returns on purpose (NOT_FOUND, FAILED_PRECONDITION) are answers, not errors.
+  if (outcome.code() == StatusCode::kUnavailable || outcome.code() == StatusCode::kInternal) {
+    transaction_errors_
+        .Add({{"operation", operation}, {"code", std::string(StatusCodeName(outcome.code()))}})
+        .Increment();
+  }
+}
+
+void EngineMetrics::SetHistoryStreams(size_t streams) {
+  history_streams_.Set(static_cast<double>(streams));
+}
+
+void EngineMetrics::SetQueues(const std::vector<persistence::QueueStats>& queues) {
+  std::lock_guard lock(mu_);
+  std::set<std::pair<std::string, std::string>> now;
+  for (const auto& q : queues) {
+    const auto key = SplitQueue(q.queue);
+    now.insert(key);
+    const prometheus::Labels labels = {{"namespace", key.first}, {"queue", key.second}};
+    queue_depth_.Add(labels).Set(static_cast<double>(q.pending));
+    queue_due_.Add(labels).Set(static_cast<double>(q.due));
+    queue_leased_.Add(labels).Set(static_cast<double>(q.leased));
+    queue_oldest_age_.Add(labels).Set(q.oldest_due_seconds);
+  }
+  for (const auto& key : seen_queues_) {
+    if (now.count(key) > 0) continue;  // an emptied queue reads 0, not its last value
+    const prometheus::Labels labels = {{"namespace", key.first}, {"queue", key.second}};
+    for (auto* family : {&queue_depth_, &queue_due_, &queue_leased_, &queue_oldest_age_})
+      family->Add(labels).Set(0);
+  }
+  seen_queues_.insert(now.begin(), now.end());
+}
+
+void EngineMetrics::SetDueTimers(const persistence::DueTimerStats& timers) {
+  timers_due_.Set(static_cast<double>(timers.due));
+  timer_lag_.Set(timers.max_lag_seconds);
+}
+
+void EngineMetrics::SetStuckRuns(const std::vector<persistence::StuckRuns>& stuck) {
+  std::lock_guard lock(mu_);
+  std::set<std::pair<std::string, std::string>> now;
+  for (const auto& s : stuck) {
+    now.insert({s.definition, s.reason});
+    stuck_runs_.Add({{"definition", s.definition}, {"reason", s.reason}})
+        .Set(static_cast<double>(s.runs));
+  }
+  for (const auto& [definition, reason] : seen_stuck_) {
+    if (now.count({definition, reason}) == 0) {
+      stuck_runs_.Add({{"definition", definition}, {"reason", reason}}).Set(0);
+    }
+  }
+  seen_stuck_.insert(now.begin(), now.end());
+}
+
+void EngineMetrics::SetMembers(int alive, int draining) {
+  members_alive_.Set(alive);
+  members_draining_.Set(draining);
+}
+
+void EngineMetrics::SetPool(int in_use, int size) {
+  pool_in_use_.Set(in_use);
+  pool_size_.Set(size);
+}
+
+void EngineMetrics::SetDatabaseUp(bool up) {
+  database_up_.Set(up ? 1 : 0);
+}
+
+}  // namespace gridflow::engine

@@ -1,0 +1,199 @@
+// /metrics of an engine replica and of a worker, scraped over HTTP after a known workload: the
+// counters must hold exactly what happened, the gauges what the database holds.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <prometheus/registry.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <sstream>
+
+#include "common/metrics_endpoint.h"
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+// GET http://127.0.0.1:<port><path>; the response body ("" on failure).
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request =
+      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return "";
+  }
+  std::string response;
+  char buffer[8192];
+  for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;)
+    response.append(buffer, static_cast<size_t>(n));
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// The value of the sample `name` whose labels include `labels`; -1 when there is none.
+double Sample(const std::string& text, const std::string& name,
+              const std::map<std::string, std::string>& labels = {}) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t brace = line.find('{');
+    const size_t space = line.rfind(' ');
+    const std::string sample_name = line.substr(0, std::min(brace, line.find(' ')));
+    if (sample_name != name) continue;
+    std::map<std::string, std::string> found;
+    if (brace != std::string::npos) {
+      const std::string inside = line.substr(brace + 1, line.rfind('}') - brace - 1);
+      size_t at = 0;
+      while (at < inside.size()) {
+        const size_t eq = inside.find('=', at);
+        const size_t end = inside.find('"', eq + 2);
+        found[inside.substr(at, eq - at)] = inside.substr(eq + 2, end - eq - 2);
+        at = end + 2;  // past '",'
+      }
+    }
+    bool match = true;
+    for (const auto& [key, value] : labels)
+      match = match && found.count(key) > 0 && found[key] == value;
+    if (match) return std::stod(line.substr(space + 1));
+  }
+  return -1;
+}
+
+engine::EngineConfig MetricsConfig(const std::string& url) {
+  auto config = FastEngineConfig(url);
+  config.metrics_listen = "127.0.0.1:0";
+  config.metrics_refresh = Millis(100);
+  config.stuck_after = Millis(300);
+  return config;
+}
+
+TEST(Metrics, CountersAndGaugesAfterAKnownWorkload) {
+  TestDatabase db;
+  TestEngine engine(MetricsConfig(db.url()));
+  const int port = engine.engine().metrics_port();
+  ASSERT_GT(port, 0);
+  ASSERT_TRUE(Register(engine, SequenceDefinition("settle", {{"meter", "t"}, {"invoice", "t"}},
+                                                  R"({"retry": {"max_attempts": 3,
+                                                       "initial_interval": "10ms"}})"))
+                  .ok());
+
+  // Worker metrics on an endpoint of their own.
+  auto worker_registry = std::make_shared<prometheus::Registry>();
+  MetricsEndpoint worker_endpoint(worker_registry);
+  ASSERT_TRUE(worker_endpoint.Start("127.0.0.1:0").ok());
+  std::atomic<int> calls{0};
+  {
+    InProcessWorker worker(engine, "metered-worker",
+                           {{"t",
+                             [&](worker::TaskContext&) {
+                               // The very first attempt fails once (retryable); everything else
+                               // succeeds.
+                               return calls.fetch_add(1) == 0
+                                          ? worker::TaskOutcome::Failure("MeterTimeout", "slow")
+                                          : worker::TaskOutcome::Success("{}");
+                             }}},
+                           2, worker_registry);
+    for (const char* id : {"s-1", "s-2", "s-3"})
+      Start(engine, id, "settle");
+    for (const char* id : {"s-1", "s-2", "s-3"})
+      ASSERT_EQ(WaitClosed(engine, id).status(), v1::RUN_STATUS_COMPLETED);
+  }
+
+  const std::string text = HttpGet(port, "/metrics");
+  ASSERT_FALSE(text.empty());
+  const std::map<std::string, std::string> task = {
+      {"namespace", "default"}, {"queue", "q"}, {"task_type", "t"}};
+  EXPECT_EQ(Sample(text, "gridflow_runs_started_total", {{"definition", "settle"}}), 3);
+  EXPECT_EQ(Sample(text, "gridflow_runs_closed_total",
+                   {{"definition", "settle"}, {"status", "COMPLETED"}}),
+            3);
+  EXPECT_EQ(Sample(text, "gridflow_run_duration_seconds_count",
+                   {{"definition", "settle"}, {"status", "COMPLETED"}}),
+            3);
+  EXPECT_EQ(Sample(text, "gridflow_tasks_scheduled_total", task), 6);
+  EXPECT_EQ(Sample(text, "gridflow_tasks_leased_total", task), 7);
+  EXPECT_EQ(Sample(text, "gridflow_tasks_completed_total", task), 6);
+  auto retrying = task;
+  retrying["will_retry"] = "true";
+  EXPECT_EQ(Sample(text, "gridflow_tasks_failed_total", retrying), 1);
+  EXPECT_EQ(Sample(text, "gridflow_task_execution_seconds_count", task), 7);
+  EXPECT_EQ(Sample(text, "gridflow_task_schedule_to_start_seconds_count",
+                   {{"namespace", "default"}, {"queue", "q"}}),
+            7);
+  EXPECT_EQ(Sample(text, "gridflow_rpcs_total",
+                   {{"method", "/gridflow.v1.WorkflowService/StartRun"}, {"code", "0"}}),
+            3);
+  EXPECT_EQ(Sample(text, "gridflow_rpcs_total",
+                   {{"method", "/gridflow.v1.WorkerService/CompleteTask"}, {"code", "0"}}),
+            6);
+  EXPECT_GE(Sample(text, "gridflow_db_transaction_seconds_count", {{"operation", "start run"}}), 3);
+  EXPECT_EQ(Sample(text, "gridflow_db_pool_connections_max"), 8);
+
+  const std::string worker_text = HttpGet(worker_endpoint.port(), "/metrics");
+  EXPECT_EQ(Sample(worker_text, "gridflow_worker_tasks_total",
+                   {{"queue", "q"}, {"task_type", "t"}, {"outcome", "completed"}}),
+            6);
+  EXPECT_EQ(Sample(worker_text, "gridflow_worker_tasks_total",
+                   {{"queue", "q"}, {"task_type", "t"}, {"outcome", "failed"}}),
+            1);
+  EXPECT_EQ(Sample(worker_text, "gridflow_worker_tasks_leased_total"), 7);
+  EXPECT_EQ(Sample(worker_text, "gridflow_worker_slots"), 2);
+}
+
+TEST(Metrics, GaugesShowBacklogStuckRunsAndMembers) {
+  TestDatabase db;
+  TestEngine engine(MetricsConfig(db.url()));
+  const int port = engine.engine().metrics_port();
+  ASSERT_TRUE(Register(engine, SequenceDefinition("bid", {{"submit", "t"}})).ok());
+  for (const char* id : {"b-1", "b-2"})
+    Start(engine, id, "bid");
+  v1::SignalRunRequest signal;
+  signal.set_workflow_id("b-1");
+  signal.set_signal_name("exchange_ack");
+  v1::SignalRunResponse signalled;
+  ASSERT_TRUE(engine.workflows().SignalRun(Ctx().get(), signal, &signalled).ok());
+
+  // Nobody polls queue "q": after stuck_after (300 ms) both runs count as stuck.
+  const std::map<std::string, std::string> queue = {{"namespace", "default"}, {"queue", "q"}};
+  std::string text;
+  ASSERT_TRUE(Eventually([&] {
+    text = HttpGet(port, "/metrics");
+    return Sample(text, "gridflow_stuck_runs",
+                  {{"definition", "bid"}, {"reason", "task_unclaimed"}}) == 2;
+  })) << text;
+  EXPECT_EQ(Sample(text, "gridflow_queue_depth", queue), 2);
+  EXPECT_EQ(Sample(text, "gridflow_queue_due", queue), 2);
+  EXPECT_GT(Sample(text, "gridflow_queue_oldest_task_age_seconds", queue), 0.2);
+  EXPECT_EQ(Sample(text, "gridflow_cluster_members_alive"), 1);
+  EXPECT_EQ(Sample(text, "gridflow_database_up"), 1);
+  EXPECT_EQ(Sample(text, "gridflow_timers_due"), 0);
+  EXPECT_EQ(Sample(text, "gridflow_signals_received_total", {{"definition", "bid"}}), 1);
+
+  // Work drains: the gauges of the emptied queue go back to 0 and nothing is stuck.
+  for (int i = 0; i < 2; ++i)
+    CompleteLeased(engine, LeaseOne(engine, "q", "w"), "{}");
+  ASSERT_TRUE(Eventually([&] {
+    text = HttpGet(port, "/metrics");
+    return Sample(text, "gridflow_queue_depth", queue) == 0 &&
+           Sample(text, "gridflow_stuck_runs",
+                  {{"definition", "bid"}, {"reason", "task_unclaimed"}}) == 0;
+  })) << text;
+  EXPECT_EQ(Sample(text, "gridflow_queue_leased", queue), 0);
+  // No label carries a run or task id.
+  EXPECT_EQ(text.find("b-1"), std::string::npos);
+  EXPECT_EQ(text.find("run_id"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gridflow::testing

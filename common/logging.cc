@@ -38,6 +38,8 @@ class JsonFormatter final : public spdlog::formatter {
         {"thread", msg.thread_id},
         {"msg", std::string(msg.payload.data(), msg.payload.size())},
     };
+    for (auto& [key, value] : LogContextFields({msg.payload.data(), msg.payload.size()}))
+      line[key] = std::move(value);
     const std::string text =
         line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     dest.append(text.data(), text.data() + text.size());
@@ -74,6 +76,30 @@ Status ConfigureLogging(std::string_view component, std::string_view level,
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   return Status::Ok();
+}
+
+std::vector<std::pair<std::string, std::string>> LogContextFields(std::string_view message) {
+  static const std::pair<std::string_view, const char*> kKeys[] = {
+      {"run=", "run_id"}, {"task=", "task_id"}, {"step=", "step"}, {"workflow_id=", "workflow_id"}};
+  std::vector<std::pair<std::string, std::string>> fields;
+  size_t at = 0;
+  while (at < message.size()) {
+    bool matched = false;
+    for (const auto& [prefix, field] : kKeys) {
+      if (message.substr(at, prefix.size()) != prefix) continue;
+      const size_t start = at + prefix.size();
+      size_t end = message.find_first_of(" :,", start);
+      if (end == std::string_view::npos) end = message.size();
+      fields.emplace_back(field, std::string(message.substr(start, end - start)));
+      at = end;
+      while (at < message.size() && message[at] == ' ')
+        ++at;
+      matched = true;
+      break;
+    }
+    if (!matched) break;  // only the leading context, never words further in the message
+  }
+  return fields;
 }
 
 std::string RedactConnectionString(std::string_view dsn) {

@@ -22,5 +22,15 @@ TEST(ConfigureLogging, RejectsUnknownLevelAndFormat) {
   EXPECT_TRUE(ConfigureLogging("test", "warn", "text").ok());
 }
 
+TEST(LogContextFields, TheLeadingRunContextBecomesFields) {
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(LogContextFields("run=0b1c task=42 step=submit failed for good: x (run=zz)"),
+            (Fields{{"run_id", "0b1c"}, {"task_id", "42"}, {"step", "submit"}}));
+  EXPECT_EQ(LogContextFields("task=7: heartbeat failed"), (Fields{{"task_id", "7"}}));
+  EXPECT_EQ(LogContextFields("run=a workflow_id=bid-1 started"),
+            (Fields{{"run_id", "a"}, {"workflow_id", "bid-1"}}));
+  EXPECT_TRUE(LogContextFields("draining: no new long-polls").empty());
+}
+
 }  // namespace
 }  // namespace gridflow

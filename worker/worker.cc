@@ -258,14 +258,15 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   bool rejected = false;
   if (context->released() || context->lease_lost()) {
     rejected = context->lease_lost();
-    spdlog::info("task={} step={} finished after its lease was {}; outcome not reported", id,
-                 context->step(), context->released() ? "released" : "lost");
+    spdlog::info("run={} task={} step={} finished after its lease was {}; outcome not reported",
+                 context->task().run_id(), id, context->step(),
+                 context->released() ? "released" : "lost");
   } else {
     const grpc::Status status = Report(*context, outcome);
     if (!status.ok()) {
       rejected = true;
-      spdlog::warn("task={} step={} outcome not recorded: {}", id, context->step(),
-                   status.error_message());
+      spdlog::warn("run={} task={} step={} outcome not recorded: {}", context->task().run_id(), id,
+                   context->step(), status.error_message());
     }
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -360,17 +361,18 @@ void Worker::Impl::HeartbeatLoop() {
       const grpc::Status status = stub_->Heartbeat(&rpc, request, &response);
       if (status.ok()) {
         if (response.cancel_requested() && !context->cancel_requested()) {
-          spdlog::info("task={} step={}: run cancelled, asking the handler to stop",
-                       context->task_id(), context->step());
+          spdlog::info("run={} task={} step={}: run cancelled, asking the handler to stop",
+                       context->task().run_id(), context->task_id(), context->step());
           context->MarkCancelRequested();
         }
       } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-        spdlog::warn("task={} step={}: lease lost: {}", context->task_id(), context->step(),
-                     status.error_message());
+        spdlog::warn("run={} task={} step={}: lease lost: {}", context->task().run_id(),
+                     context->task_id(), context->step(), status.error_message());
         context->MarkLeaseLost();
         if (metrics_) metrics_->HeartbeatFailed(true);
       } else {
-        spdlog::warn("task={}: heartbeat failed: {}", context->task_id(), status.error_message());
+        spdlog::warn("run={} task={}: heartbeat failed: {}", context->task().run_id(),
+                     context->task_id(), status.error_message());
         if (metrics_) metrics_->HeartbeatFailed(false);
       }
     }
@@ -398,8 +400,8 @@ void Worker::Impl::ReleaseRemaining() {
     const grpc::Status status = stub_->ReleaseTask(&rpc, request, &response);
     std::lock_guard lock(mu_);
     if (status.ok()) ++stats_.released;
-    spdlog::info("task={} step={} released at shutdown: {}", context->task_id(), context->step(),
-                 status.ok() ? "ok" : status.error_message());
+    spdlog::info("run={} task={} step={} released at shutdown: {}", context->task().run_id(),
+                 context->task_id(), context->step(), status.ok() ? "ok" : status.error_message());
   }
 }
 

@@ -260,8 +260,10 @@ void TaskDispatcher::ReleaseUndelivered(const LeaseRequest& request,
     Status s = scheduler_.ReleaseTask(ref, "the lease request ended before delivery");
     if (!s.ok()) {
       // The lease will expire and the task will be retried then.
-      spdlog::warn("task={} could not be released after an abandoned lease request: {}", task.id,
-                   s.ToString());
+      spdlog::warn(
+          "run={} task={} step={} could not be released after an abandoned lease "
+          "request: {}",
+          task.run_id, task.id, task.step, s.ToString());
     }
   }
 }

@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libhowardhinnant-date-dev
   postgresql postgresql-contrib
   python3 python3-grpcio python3-protobuf tzdata procps iproute2
+  prometheus  # for promtool: the alert rules' unit tests (the server is not started)
 )
 
 missing=()

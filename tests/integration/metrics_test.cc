@@ -7,10 +7,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "common/metrics_endpoint.h"
+#include "engine/metrics/engine_metrics.h"
 #include "tests/integration/test_env.h"
+#include "worker/worker_metrics.h"
 
 namespace gridflow::testing {
 namespace {
@@ -193,6 +198,61 @@ TEST(Metrics, GaugesShowBacklogStuckRunsAndMembers) {
   // No label carries a run or task id.
   EXPECT_EQ(text.find("b-1"), std::string::npos);
   EXPECT_EQ(text.find("run_id"), std::string::npos);
+}
+
+// Every metric the dashboard and the alert rules query is one the engine or the worker declares.
+TEST(Metrics, DashboardAndAlertsQueryOnlyDeclaredMetrics) {
+  // Labelled families are exported once they have a series: give each one.
+  engine::EngineMetrics engine_metrics;
+  engine::TransitionFacts facts;
+  const engine::TransitionFacts::Task task{"default", "q", "t", 1.0, true};
+  facts.runs_started = {"d"};
+  facts.runs_closed = {{"d", "COMPLETED", 2.0}};
+  facts.tasks_scheduled = facts.tasks_completed = facts.tasks_failed =
+      facts.leases_expired = {task};
+  facts.signals_received = {"d"};
+  engine_metrics.Committed(facts);
+  persistence::TaskRow leased;
+  leased.namespace_name = "default";
+  leased.queue = "q";
+  leased.task_type = "t";
+  engine_metrics.Leased({leased});
+  engine_metrics.RpcFinished("/gridflow.v1.WorkflowService/StartRun", 0, 0.01);
+  engine_metrics.TransactionFinished("start run", 0.01, Status::Unavailable("down"));
+  engine_metrics.SetQueues({{"default/q", 1, 1, 0, 1.0}});
+  engine_metrics.SetStuckRuns({{"d", "task_unclaimed", 1}});
+  prometheus::Registry worker_registry;
+  worker::WorkerMetrics worker_metrics(worker_registry, 1);
+  worker_metrics.TaskFinished("q", "t", "completed", 0.5);
+  worker_metrics.Polled("empty");
+  worker_metrics.HeartbeatFailed(false);
+  std::set<std::string> declared;
+  for (const prometheus::Registry* registry : {engine_metrics.registry().get(), &worker_registry}) {
+    for (const prometheus::MetricFamily& family : registry->Collect())
+      declared.insert(family.name);
+  }
+  ASSERT_GT(declared.size(), 30u);
+  const std::regex kName(R"(gridflow_[a-z_]+)");
+  int queried = 0;
+  for (const char* file :
+       {"deploy/monitoring/gridflow-dashboard.json", "deploy/monitoring/gridflow-alerts.yaml"}) {
+    std::ifstream in(std::string(GRIDFLOW_SOURCE_DIR) + "/" + file);
+    ASSERT_TRUE(in) << file;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), kName);
+         it != std::sregex_iterator(); ++it) {
+      std::string name = it->str();
+      for (const std::string suffix : {"_bucket", "_count", "_sum"}) {
+        if (declared.count(name) == 0 && name.size() > suffix.size() &&
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+          name.resize(name.size() - suffix.size());
+        }
+      }
+      EXPECT_EQ(declared.count(name), 1u) << file << " queries " << name << ", not declared";
+      ++queried;
+    }
+  }
+  EXPECT_GT(queried, 30);
 }
 
 }  // namespace

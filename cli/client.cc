@@ -13,36 +13,15 @@
 
 namespace gridflow::cli {
 
-namespace {
-
-std::shared_ptr<grpc::Channel> OpenChannel(const ClientOptions& o) {
-  if (!o.tls && o.tls_ca.empty() && o.tls_cert.empty()) {
-    return grpc::CreateChannel(o.address, grpc::InsecureChannelCredentials());
-  }
-  grpc::SslCredentialsOptions ssl;
-  // Without a CA file, the system's trust store is used.
-  if (!o.tls_ca.empty()) ReadFile(o.tls_ca, &ssl.pem_root_certs);
-  if (!o.tls_cert.empty() || !o.tls_key.empty()) {
-    ReadFile(o.tls_cert, &ssl.pem_cert_chain);
-    ReadFile(o.tls_key, &ssl.pem_private_key);
-  }
-  grpc::ChannelArguments args;
-  if (!o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
-  return grpc::CreateCustomChannel(o.address, grpc::SslCredentials(ssl), args);
-}
-
-}  // namespace
-
-Client::Client(const ClientOptions& options)
+Client::Client(const ClientOptions& options, std::shared_ptr<grpc::Channel> channel)
     : options_(options),
-      channel_(OpenChannel(options)),
+      channel_(std::move(channel)),
       workflows_(v1::WorkflowService::NewStub(channel_)),
       cluster_(v1::ClusterService::NewStub(channel_)) {}
 
 std::unique_ptr<grpc::ClientContext> Client::NewContext(bool with_timeout) const {
   auto context = std::make_unique<grpc::ClientContext>();
   if (with_timeout) context->set_deadline(std::chrono::system_clock::now() + options_.timeout);
-  if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
   return context;
 }
 
@@ -58,7 +37,7 @@ int Client::Fail(const grpc::Status& status, const std::string& what) const {
       return kExitRejected;
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      std::cerr << "gridflowctl: " << what << ": the engine at " << options_.address
+      std::cerr << "gridflowctl: " << what << ": the engine at " << options_.transport.address
                 << " is unavailable (" << status.error_message()
                 << "); check --address / GRIDFLOW_ADDRESS and that the engine is running\n";
       return kExitUnavailable;

@@ -12,10 +12,10 @@ namespace gridflow::cli {
 
 struct Session {
   ClientOptions options;
+  std::shared_ptr<grpc::Channel> channel;  // opened once the command line was parsed
   int exit_code = 0;
-  // Connects on first use (after the command line was parsed).
   Client& client() {
-    if (!client_) client_ = std::make_unique<Client>(options);
+    if (!client_) client_ = std::make_unique<Client>(options, channel);
     return *client_;
   }
 

@@ -74,11 +74,12 @@ bool LoadConfigFile(const std::string& path, bool must_exist, ClientOptions* o,
     }
     const std::string key = Trim(line.substr(0, eq));
     const std::string value = Unquote(Trim(line.substr(eq + 1)));
+    ClientTransport& t = o->transport;
     std::map<std::string, std::string*> text_keys = {
-        {"address", &o->address},   {"namespace", &o->namespace_name},
-        {"identity", &o->identity}, {"tls_ca", &o->tls_ca},
-        {"tls_cert", &o->tls_cert}, {"tls_key", &o->tls_key},
-        {"token", &o->token},       {"tls_server_name", &o->tls_server_name},
+        {"address", &t.address},    {"namespace", &o->namespace_name},
+        {"identity", &o->identity}, {"tls_ca", &t.tls_ca},
+        {"tls_cert", &t.tls_cert},  {"tls_key", &t.tls_key},
+        {"token", &t.token},        {"tls_server_name", &t.tls_server_name},
         {"token_file", &token_file}};
     if (auto it = text_keys.find(key); it != text_keys.end()) {
       *it->second = value;
@@ -100,13 +101,13 @@ bool LoadConfigFile(const std::string& path, bool must_exist, ClientOptions* o,
         *error = where + "tls must be true or false";
         return false;
       }
-      o->tls = value == "true";
+      o->transport.tls = value == "true";
     } else {
       *error = where + "unknown key '" + key + "'";
       return false;
     }
   }
-  if (!token_file.empty() && !ReadTokenFile(token_file, &o->token, error)) return false;
+  if (!token_file.empty() && !ReadTokenFile(token_file, &o->transport.token, error)) return false;
   return true;
 }
 

@@ -33,13 +33,13 @@ TEST_F(ConfigFileTest, SettingsApplyAndTheTokenFileIsRead) {
   ClientOptions options;
   std::string error;
   ASSERT_TRUE(LoadConfigFile(path_, true, &options, &error)) << error;
-  EXPECT_EQ(options.address, "engine.grid.example:7233");
+  EXPECT_EQ(options.transport.address, "engine.grid.example:7233");
   EXPECT_EQ(options.namespace_name, "trading");
   EXPECT_EQ(options.timeout, Millis(10'000));
-  EXPECT_TRUE(options.tls);
-  EXPECT_EQ(options.tls_ca, "/etc/gridflow/ca.pem");
+  EXPECT_TRUE(options.transport.tls);
+  EXPECT_EQ(options.transport.tls_ca, "/etc/gridflow/ca.pem");
   EXPECT_EQ(options.output, "json");
-  EXPECT_EQ(options.token, "s3cret-token");
+  EXPECT_EQ(options.transport.token, "s3cret-token");
 }
 
 TEST_F(ConfigFileTest, MistakesNameTheLine) {

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path,
                  "configuration file (default ~/.config/gridflow/gridflowctl.conf)")
       ->envname("GRIDFLOW_CONFIG");
-  app.add_option("--address", options.address, "engine address (host:port)")
+  gridflow::ClientTransport& transport = options.transport;
+  app.add_option("--address", transport.address, "engine address (host:port)")
       ->envname("GRIDFLOW_ADDRESS")
       ->capture_default_str();
   app.add_option("--namespace", options.namespace_name, "namespace (default: default)")
@@ -44,18 +45,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--timeout", timeout, "per-call timeout (default 30s)")
       ->envname("GRIDFLOW_TIMEOUT");
-  app.add_flag("--tls", options.tls, "connect with TLS (the system's CAs unless --tls-ca)")
+  app.add_flag("--tls", transport.tls, "connect with TLS (the system's CAs unless --tls-ca)")
       ->envname("GRIDFLOW_TLS");
-  app.add_option("--tls-ca", options.tls_ca, "PEM file of the CA that signed the engine's cert")
+  app.add_option("--tls-ca", transport.tls_ca, "PEM file of the CA that signed the engine's cert")
       ->envname("GRIDFLOW_TLS_CA");
-  app.add_option("--tls-cert", options.tls_cert, "client certificate (PEM) for mutual TLS")
+  app.add_option("--tls-cert", transport.tls_cert, "client certificate (PEM) for mutual TLS")
       ->envname("GRIDFLOW_TLS_CERT");
-  app.add_option("--tls-key", options.tls_key, "client private key (PEM) for mutual TLS")
+  app.add_option("--tls-key", transport.tls_key, "client private key (PEM) for mutual TLS")
       ->envname("GRIDFLOW_TLS_KEY");
-  app.add_option("--tls-server-name", options.tls_server_name,
+  app.add_option("--tls-server-name", transport.tls_server_name,
                  "name to check in the engine's certificate (default: the address' host)")
       ->envname("GRIDFLOW_TLS_SERVER_NAME");
-  auto* token = app.add_option("--token", options.token, "bearer token sent with every call")
+  auto* token = app.add_option("--token", transport.token, "bearer token sent with every call")
                     ->envname("GRIDFLOW_TOKEN");
   app.add_option("--token-file", token_file, "read the bearer token from this file")
       ->envname("GRIDFLOW_TOKEN_FILE")
@@ -68,8 +69,13 @@ int main(int argc, char** argv) {
     }
     std::string token_error;
     if (!token_file.empty() &&
-        !gridflow::cli::ReadTokenFile(token_file, &options.token, &token_error)) {
+        !gridflow::cli::ReadTokenFile(token_file, &transport.token, &token_error)) {
       throw CLI::ValidationError("--token-file", token_error);
+    }
+    if (gridflow::Status s =
+            gridflow::OpenClientChannel(transport, /*round_robin=*/false, &session.channel);
+        !s.ok()) {
+      throw CLI::ValidationError("connection settings", s.message());
     }
   });
   gridflow::cli::AddDefinitionCommands(app, session);

@@ -35,12 +35,6 @@ bool IsTransient(const grpc::Status& s) {
 
 // Calls spread over every address the target resolves to (e.g. a headless Service, or
 // "ipv4:10.0.0.1:7233,10.0.0.2:7233"); a replica that goes away is skipped until it is back.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetLoadBalancingPolicyName("round_robin");
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
 void SetDeadline(grpc::ClientContext& context, Millis timeout) {
   context.set_deadline(std::chrono::system_clock::now() + timeout);
 }
@@ -52,7 +46,8 @@ class Worker::Impl {
   explicit Impl(WorkerOptions options)
       : options_(std::move(options)),
         identity_(options_.identity.empty() ? DefaultIdentity() : options_.identity),
-        stub_(v1::WorkerService::NewStub(MakeChannel(options_.address))) {
+        channel_status_(OpenClientChannel(options_.transport, /*round_robin=*/true, &channel_)),
+        stub_(channel_ ? v1::WorkerService::NewStub(channel_) : nullptr) {
     if (options_.metrics) {
       metrics_ = std::make_unique<WorkerMetrics>(*options_.metrics, options_.max_concurrent_tasks);
     }
@@ -91,6 +86,8 @@ class Worker::Impl {
 
   const WorkerOptions options_;
   const std::string identity_;
+  std::shared_ptr<grpc::Channel> channel_;
+  const Status channel_status_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   std::map<std::string, Handler> handlers_;
 
@@ -108,13 +105,14 @@ class Worker::Impl {
 Status Worker::Impl::Run() {
   if (handlers_.empty())
     return Status::InvalidArgument("register at least one handler before Run()");
+  if (!channel_status_.ok()) return channel_status_;
   std::vector<std::thread> executors;
   for (int i = 0; i < options_.max_concurrent_tasks; ++i) {
     executors.emplace_back([this] { ExecutorLoop(); });
   }
   std::thread heartbeats([this] { HeartbeatLoop(); });
   spdlog::info("worker {} polling {} queue(s) on {} for {} task type(s), concurrency {}", identity_,
-               options_.task_queues.size(), options_.address, handlers_.size(),
+               options_.task_queues.size(), options_.transport.address, handlers_.size(),
                options_.max_concurrent_tasks);
 
   PollLoop();

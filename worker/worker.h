@@ -4,7 +4,8 @@
 // SIGTERM) stops polling, lets running handlers finish for `shutdown_grace`, then releases the
 // leases of those still running so other workers take them at once.
 //
-//   gridflow::worker::Worker worker({.address = "localhost:7233", .task_queues = {"trading"}});
+//   gridflow::worker::Worker worker({.transport = {.address = "localhost:7233"},
+//                                    .task_queues = {"trading"}});
 //   worker.Register("submit_bid", [](gridflow::worker::TaskContext& ctx) {
 //     return gridflow::worker::TaskOutcome::Success(R"({"accepted": true})");
 //   });
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/client_channel.h"
 #include "common/duration.h"
 
 namespace prometheus {
@@ -33,9 +35,10 @@ namespace gridflow::worker {
 using Handler = std::function<TaskOutcome(TaskContext&)>;
 
 struct WorkerOptions {
-  // A gRPC target: "host:port", "dns:///engine.ns.svc:7233" (every address it resolves to), or
-  // "ipv4:10.0.0.1:7233,10.0.0.2:7233". Calls are spread round-robin over the replicas.
-  std::string address = "localhost:7233";
+  // The engine: a gRPC target ("host:port", "dns:///engine.ns.svc:7233" for every address it
+  // resolves to, "ipv4:10.0.0.1:7233,10.0.0.2:7233"), TLS and token. Calls are spread
+  // round-robin over the replicas.
+  ClientTransport transport;
   std::string namespace_name = "default";
   std::vector<std::string> task_queues = {"default"};
   // Recorded as the lease holder and in history; default "<hostname>:<pid>".
@@ -71,7 +74,7 @@ class Worker {
   void Register(const std::string& task_type, Handler handler);
 
   // Serves tasks until Shutdown(); returns once running handlers finished or were released.
-  // INVALID_ARGUMENT without handlers.
+  // INVALID_ARGUMENT without handlers or with unusable connection settings (TLS files).
   Status Run();
   // Thread-safe; returns at once (Run() returns when the drain is over).
   void Shutdown();

@@ -150,7 +150,9 @@ Status Engine::Start() {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(parts_->metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  builder.AddListeningPort(config_.listen_address, grpc::InsecureServerCredentials(), &port_);
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (Status s = MakeServerCredentials(config_.security, &credentials); !s.ok()) return s;
+  builder.AddListeningPort(config_.listen_address, credentials, &port_);
   builder.RegisterService(&parts_->workflow_service);
   builder.RegisterService(&parts_->worker_service);
   builder.RegisterService(&parts_->cluster_service);

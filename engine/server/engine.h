@@ -13,11 +13,13 @@
 #include "common/duration.h"
 #include "common/status.h"
 #include "engine/api/request_validator.h"
+#include "engine/server/server_credentials.h"
 
 namespace gridflow::engine {
 
 struct EngineConfig {
   std::string listen_address = "0.0.0.0:7233";
+  ServerSecurity security;  // TLS, client certificates, bearer tokens; default plaintext
   // libpq connection string or URI; multi-host strings work. Holds secrets: never log it as is.
   std::string database_url;
   int database_pool_size = 16;

@@ -24,6 +24,18 @@ int main(int argc, char** argv) {
   app.add_option("--listen", config.listen_address, "gRPC listen address")
       ->envname("GRIDFLOW_LISTEN")
       ->capture_default_str();
+  app.add_option("--tls-cert", config.security.tls_cert_file,
+                 "serve TLS with this PEM certificate chain (and --tls-key)")
+      ->envname("GRIDFLOW_TLS_CERT");
+  app.add_option("--tls-key", config.security.tls_key_file, "PEM private key of --tls-cert")
+      ->envname("GRIDFLOW_TLS_KEY");
+  app.add_option("--tls-client-ca", config.security.tls_client_ca_file,
+                 "require client certificates signed by this CA (mutual TLS)")
+      ->envname("GRIDFLOW_TLS_CLIENT_CA");
+  app.add_option("--auth-tokens-file", config.security.tokens_file,
+                 "require a bearer token from this file on every call but health checks; one "
+                 "token per line, optionally followed by a name (needs TLS)")
+      ->envname("GRIDFLOW_AUTH_TOKENS_FILE");
   app.add_option("--database-url", config.database_url,
                  "PostgreSQL connection string or URI; multi-host strings with "
                  "target_session_attrs=read-write are supported")

@@ -252,7 +252,7 @@ worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& id
                                        std::shared_ptr<prometheus::Registry> metrics) {
   worker::WorkerOptions options;
   options.metrics = std::move(metrics);
-  options.address = engine.address();
+  options.transport.address = engine.address();
   options.task_queues = {"q"};
   options.identity = identity;
   options.max_concurrent_tasks = concurrency;

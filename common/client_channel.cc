@@ -1,0 +1,70 @@
+#include "common/client_channel.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace gridflow {
+namespace {
+
+Status ReadPem(const std::string& what, const std::string& path, std::string* pem) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument(what + ": cannot read " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  *pem = buffer.str();
+  return Status::Ok();
+}
+
+// Adds the bearer token to every call's metadata.
+class BearerToken final : public grpc::MetadataCredentialsPlugin {
+ public:
+  explicit BearerToken(std::string token) : header_("Bearer " + std::move(token)) {}
+  grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
+                           std::multimap<grpc::string, grpc::string>* metadata) override {
+    metadata->emplace("authorization", header_);
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::string header_;
+};
+
+}  // namespace
+
+Status OpenClientChannel(const ClientTransport& t, bool round_robin,
+                         std::shared_ptr<grpc::Channel>* channel) {
+  grpc::ChannelArguments args;
+  if (round_robin) args.SetLoadBalancingPolicyName("round_robin");
+  if (!t.uses_tls()) {
+    if (!t.token.empty()) {
+      return Status::InvalidArgument(
+          "a token is only sent over TLS: add --tls (or --tls-ca) to connect with TLS");
+    }
+    *channel = grpc::CreateCustomChannel(t.address, grpc::InsecureChannelCredentials(), args);
+    return Status::Ok();
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!t.tls_ca.empty()) {
+    if (Status s = ReadPem("tls_ca", t.tls_ca, &ssl.pem_root_certs); !s.ok()) return s;
+  }
+  if (t.tls_cert.empty() != t.tls_key.empty()) {
+    return Status::InvalidArgument("a client certificate needs both tls_cert and tls_key");
+  }
+  if (!t.tls_cert.empty()) {
+    if (Status s = ReadPem("tls_cert", t.tls_cert, &ssl.pem_cert_chain); !s.ok()) return s;
+    if (Status s = ReadPem("tls_key", t.tls_key, &ssl.pem_private_key); !s.ok()) return s;
+  }
+  if (!t.tls_server_name.empty()) args.SetSslTargetNameOverride(t.tls_server_name);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(ssl);
+  if (!t.token.empty()) {
+    credentials = grpc::CompositeChannelCredentials(
+        credentials, grpc::MetadataCredentialsFromPlugin(std::make_unique<BearerToken>(t.token)));
+  }
+  *channel = grpc::CreateCustomChannel(t.address, credentials, args);
+  return Status::Ok();
+}
+
+}  // namespace gridflow

@@ -1,0 +1,34 @@
+// How Gridflow's clients (gridflowctl, the worker SDK) reach an engine: the target, TLS and a
+// bearer token. One place, so every client offers the same settings with the same meaning.
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace gridflow {
+
+struct ClientTransport {
+  // A gRPC target: "host:port", "dns:///engine.ns.svc:7233", "ipv4:10.0.0.1:7233,10.0.0.2:7233".
+  std::string address = "localhost:7233";
+  // TLS is on when `tls` is set or any TLS file is given. Without tls_ca the system's CAs are
+  // trusted; tls_cert + tls_key present a client certificate (mutual TLS).
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key;
+  std::string tls_server_name;  // the name to check in the engine's certificate
+  // Sent as "authorization: Bearer <token>" on every call; only over TLS.
+  std::string token;
+
+  bool uses_tls() const { return tls || !tls_ca.empty() || !tls_cert.empty(); }
+};
+
+// A channel to the engine. `round_robin`: spread calls over every address the target resolves
+// to (workers; replicas behind a headless service). INVALID_ARGUMENT when a TLS file cannot be
+// read, a client certificate comes without its key, or a token is given without TLS.
+Status OpenClientChannel(const ClientTransport& transport, bool round_robin,
+                         std::shared_ptr<grpc::Channel>* channel);
+
+}  // namespace gridflow

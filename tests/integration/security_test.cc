@@ -1,0 +1,162 @@
+// Transport security end to end: an engine serving TLS with bearer tokens or client
+// certificates, reached by gridflowctl (a subprocess) and by the worker SDK.
+#include <filesystem>
+#include <fstream>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A CA, a server certificate for localhost / 127.0.0.1 and a client certificate, made with the
+// openssl command in a temporary folder.
+class Certificates {
+ public:
+  Certificates() : dir_(fs::temp_directory_path() / ("gf-tls-" + std::to_string(getpid()))) {
+    fs::create_directories(dir_);
+    const std::string script = R"sh(
+set -e
+cd ")sh" + dir_.string() + R"sh("
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+key ca.key
+openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj "/CN=Gridflow test CA"
+for who in server client; do
+  key $who.key
+  openssl req -new -key $who.key -out $who.csr -subj "/CN=$who"
+done
+printf "subjectAltName=DNS:localhost,IP:127.0.0.1\n" > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+  -days 2 -extfile server.ext 2>/dev/null
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem \
+  -days 2 2>/dev/null
+printf "s3cret-ops anna\n# retired: old-token\ns3cret-workers workers\n" > tokens
+)sh";
+    std::string out, err;
+    EXPECT_EQ(RunCommand({"/bin/bash", "-c", script}, &out, &err), 0) << err;
+  }
+  ~Certificates() { fs::remove_all(dir_); }
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+
+ private:
+  fs::path dir_;
+};
+
+engine::EngineConfig SecureConfig(const std::string& url, const Certificates& certs) {
+  auto config = FastEngineConfig(url);
+  config.security.tls_cert_file = certs.Path("server.pem");
+  config.security.tls_key_file = certs.Path("server.key");
+  return config;
+}
+
+grpc::health::v1::HealthCheckResponse::ServingStatus HealthOverTls(const std::string& address,
+                                                                   const Certificates& certs) {
+  ClientTransport transport;
+  transport.address = address;
+  transport.tls_ca = certs.Path("ca.pem");
+  std::shared_ptr<grpc::Channel> channel;
+  EXPECT_TRUE(OpenClientChannel(transport, false, &channel).ok());
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status s =
+      grpc::health::v1::Health::NewStub(channel)->Check(Ctx().get(), request, &response);
+  return s.ok() ? response.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  int Ctl(std::vector<std::string> args, std::string* err = nullptr) {
+    std::vector<std::string> argv = {CtlBinary(), "--address", address_, "--timeout", "5s"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out, ignored;
+    const int code = RunCommand(argv, &out, err != nullptr ? err : &ignored);
+    last_out_ = out;
+    return code;
+  }
+
+  Certificates certs_;
+  TestDatabase db_;
+  std::string address_;
+  std::string last_out_;
+};
+
+TEST_F(SecurityTest, BearerTokensOverTls) {
+  auto config = SecureConfig(db_.url(), certs_);
+  config.security.tokens_file = certs_.Path("tokens");
+  TestEngine engine(config);
+  address_ = engine.address();
+  const std::string ca = certs_.Path("ca.pem");
+  std::ofstream(certs_.Path("def.json")) << SequenceDefinition("secured", {{"a", "t"}});
+
+  std::string err;
+  ASSERT_EQ(Ctl({"--tls-ca", ca, "--token", "s3cret-ops", "definitions", "apply",
+                 certs_.Path("def.json")},
+                &err),
+            0)
+      << err;
+  EXPECT_EQ(Ctl({"--tls-ca", ca, "runs", "list"}, &err), 1);  // no token
+  EXPECT_NE(err.find("bearer token is required"), std::string::npos) << err;
+  EXPECT_EQ(Ctl({"--tls-ca", ca, "--token", "old-token", "runs", "list"}, &err), 1);
+  EXPECT_EQ(Ctl({"runs", "list"}, &err), 4);                           // plaintext to a TLS port
+  EXPECT_EQ(Ctl({"--token", "s3cret-ops", "runs", "list"}, &err), 2);  // a token needs TLS
+  EXPECT_NE(err.find("only sent over TLS"), std::string::npos) << err;
+  // Probes and load balancers check health without a token.
+  EXPECT_EQ(HealthOverTls(address_, certs_), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  // The operator starts a run; a worker with its own token over TLS completes it.
+  std::ofstream(certs_.Path("token")) << "s3cret-ops\n";
+  ASSERT_EQ(Ctl({"--tls-ca", ca, "--token-file", certs_.Path("token"), "--identity", "anna", "runs",
+                 "start", "secured", "--id", "sec-1"},
+                &err),
+            0)
+      << err;
+  worker::WorkerOptions options;
+  options.transport.address = address_;
+  options.transport.tls_ca = ca;
+  options.transport.token = "s3cret-workers";
+  options.task_queues = {"q"};
+  options.poll_wait = Millis(1000);
+  worker::Worker worker(options);
+  worker.Register("t", [](worker::TaskContext&) { return worker::TaskOutcome::Success("{}"); });
+  std::thread running([&] { EXPECT_TRUE(worker.Run().ok()); });
+  EXPECT_EQ(
+      Ctl({"--tls-ca", ca, "--token", "s3cret-ops", "runs", "wait", "sec-1", "--timeout", "20s"},
+          &err),
+      0)
+      << err;
+  worker.Shutdown();
+  running.join();
+  EXPECT_EQ(worker.stats().completed, 1);
+}
+
+TEST_F(SecurityTest, MutualTlsRefusesClientsWithoutACertificate) {
+  auto config = SecureConfig(db_.url(), certs_);
+  config.security.tls_client_ca_file = certs_.Path("ca.pem");
+  TestEngine engine(config);
+  address_ = engine.address();
+  const std::string ca = certs_.Path("ca.pem");
+  std::string err;
+  EXPECT_EQ(Ctl({"--tls-ca", ca, "runs", "list"}, &err), 4);
+  EXPECT_EQ(Ctl({"--tls-ca", ca, "--tls-cert", certs_.Path("client.pem"), "--tls-key",
+                 certs_.Path("client.key"), "runs", "list"},
+                &err),
+            0)
+      << err;
+  EXPECT_EQ(Ctl({"--tls-ca", ca, "--tls-cert", certs_.Path("client.pem"), "runs", "list"}, &err),
+            2);  // a certificate without its key
+}
+
+TEST_F(SecurityTest, TokensWithoutTlsAreRefusedAtStart) {
+  auto config = FastEngineConfig(db_.url());
+  config.security.tokens_file = certs_.Path("tokens");
+  engine::Engine engine(config);
+  const Status s = engine.Start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("need TLS"), std::string::npos) << s.message();
+  engine.Shutdown(Millis(0));
+}
+
+}  // namespace
+}  // namespace gridflow::testing

@@ -17,9 +17,10 @@ constexpr const char* kLivenessService = "liveness";
 HealthMonitor::HealthMonitor(persistence::ConnectionPool& pool, Millis interval)
     : pool_(pool), task_("health monitor", interval, [this] { Check(); }) {}
 
-void HealthMonitor::Start(grpc::HealthCheckServiceInterface* health) {
-  health_ = health;
-  health_->SetServingStatus(kLivenessService, true);
+void HealthMonitor::Start(std::vector<grpc::HealthCheckServiceInterface*> targets) {
+  targets_ = std::move(targets);
+  for (grpc::HealthCheckServiceInterface* target : targets_)
+    target->SetServingStatus(kLivenessService, true);
   task_.Start();
 }
 
@@ -64,9 +65,10 @@ void HealthMonitor::Check() {
 }
 
 void HealthMonitor::Publish(bool serving) {
-  if (health_ == nullptr) return;
-  for (const char* service : kServices)
-    health_->SetServingStatus(service, serving);
+  for (grpc::HealthCheckServiceInterface* target : targets_) {
+    for (const char* service : kServices)
+      target->SetServingStatus(service, serving);
+  }
 }
 
 }  // namespace gridflow::engine

@@ -90,6 +90,12 @@ class FakeEffects final : public RunEffects {
     }
     throw std::runtime_error("no task for step " + step);
   }
+  const json& LastPayload(const std::string& event) const {
+    for (size_t i = events.size(); i-- > 0;) {
+      if (events[i] == event) return payloads[i];
+    }
+    throw std::runtime_error("no event " + event);
+  }
   size_t Count(const std::string& event) const {
     return static_cast<size_t>(std::count(events.begin(), events.end(), event));
   }
@@ -391,6 +397,58 @@ TEST(Interpreter, CancellationWaitsForExecutingTasksThenCompensates) {
   run.Complete("book", nullptr);
   EXPECT_EQ(run.status(), "CANCELLED");
   EXPECT_EQ(run.effects.payloads.back()["requested_by"], "operator-anna");
+}
+
+TEST(Interpreter, RetryAfterFailureRestartsFromTheStepWithSpentCompensationsCleared) {
+  TestRun run(Steps(R"js([
+      {"name": "book", "kind": "task", "task_type": "book", "compensate": {"task_type": "unbook"}},
+      {"name": "work", "kind": "task", "task_type": "work"}])js"));
+  run.Complete("book", 1);
+  run.Fail("work", "AssetOffline");
+  run.Complete("book", nullptr);  // unbook ran
+  ASSERT_EQ(run.status(), "FAILED");
+  run.Step([](Interpreter& i) { i.Retry("work", "operator-anna", "asset back online"); });
+  EXPECT_EQ(run.status(), "RUNNING");
+  EXPECT_EQ(run.effects.LastPayload("RunRetried"), json({{"from_step", "work"},
+                                                         {"reason", "asset back online"},
+                                                         {"previous_status", "FAILED"}}));
+  EXPECT_EQ(run.effects.tasks.back().task_type, "work");
+  run.Fail("work", "AssetOffline");  // book's compensation is spent: nothing left to undo
+  EXPECT_EQ(run.status(), "FAILED");
+  size_t unbooks = 0;
+  for (const ScheduledTask& t : run.effects.tasks)
+    unbooks += t.task_type == "unbook" ? 1 : 0;
+  EXPECT_EQ(unbooks, 1u);
+}
+
+TEST(Interpreter, TerminateDuringCompensationKeepsTheUnrunOnesOwedAfterRetry) {
+  TestRun run(Steps(R"js([
+      {"name": "reserve", "kind": "task", "task_type": "reserve",
+       "compensate": {"task_type": "release"}},
+      {"name": "submit", "kind": "task", "task_type": "submit",
+       "compensate": {"task_type": "withdraw"}},
+      {"name": "confirm", "kind": "task", "task_type": "confirm"}])js"));
+  run.Complete("reserve", 1);
+  run.Complete("submit", 2);
+  run.Fail("confirm", "ExchangeDown");
+  run.Complete("submit", nullptr);  // withdraw ran; release is in flight
+  ASSERT_EQ(run.effects.tasks.back().task_type, "release");
+  run.Step([](Interpreter& i) { i.Terminate("operator-anna", "gate closed"); });
+  EXPECT_EQ(run.status(), "TERMINATED");
+  EXPECT_EQ(run.effects.events.back(), "RunTerminated");
+  EXPECT_EQ(run.effects.payloads.back()["terminated_by"], "operator-anna");
+
+  run.Step([](Interpreter& i) { i.Retry("confirm", "operator-anna", "exchange is back"); });
+  EXPECT_EQ(run.effects.LastPayload("RunRetried")["previous_status"], "TERMINATED");
+  run.Fail("confirm", "ExchangeDown");
+  EXPECT_EQ(run.status(), "COMPENSATING");
+  EXPECT_EQ(run.effects.tasks.back().task_type, "release");  // owed; withdraw is not run again
+  run.Complete("reserve", nullptr);
+  EXPECT_EQ(run.status(), "FAILED");
+  size_t withdraws = 0;
+  for (const ScheduledTask& t : run.effects.tasks)
+    withdraws += t.task_type == "withdraw" ? 1 : 0;
+  EXPECT_EQ(withdraws, 1u);
 }
 
 TEST(Interpreter, ChildRunsStartAndTheirEndContinuesTheParent) {

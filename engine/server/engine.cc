@@ -167,9 +167,21 @@ Status Engine::Start() {
   if (!server_ || port_ == 0) {
     return Status::Unavailable("cannot listen on " + config_.listen_address);
   }
+  std::vector<grpc::HealthCheckServiceInterface*> health_targets{server_->GetHealthCheckService()};
+  if (!config_.health_listen.empty()) {
+    grpc::ServerBuilder health_builder;  // the default health service and reflection only
+    health_builder.AddListeningPort(config_.health_listen, grpc::InsecureServerCredentials(),
+                                    &health_port_);
+    health_server_ = health_builder.BuildAndStart();
+    if (!health_server_ || health_port_ == 0) {
+      return Status::Unavailable("cannot listen on " + config_.health_listen + " (health)");
+    }
+    health_targets.push_back(health_server_->GetHealthCheckService());
+    spdlog::info("health checks (plaintext) on port {}", health_port_);
+  }
   Status s = parts_->membership.Join();
   if (!s.ok()) return s;
-  parts_->health.Start(server_->GetHealthCheckService());
+  parts_->health.Start(std::move(health_targets));
   parts_->state_gauges.Start();
   started_ = true;
   spdlog::info("gridflow-engine {} serving on port {} as member {}", GRIDFLOW_VERSION, port_,
@@ -195,6 +207,10 @@ void Engine::Shutdown(Millis grace) {
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();
+  }
+  if (health_server_) {  // last: liveness answers until the API has drained
+    health_server_->Shutdown(std::chrono::system_clock::now());
+    health_server_->Wait();
   }
   parts_->state_gauges.Stop();
   parts_->reaper.Stop();

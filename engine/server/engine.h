@@ -31,6 +31,9 @@ struct EngineConfig {
   Millis health_check_interval{2000};
   ApiLimits limits;
   std::string member_id;  // empty: generated
+  // A second, plaintext port serving only grpc.health.v1 ("0.0.0.0:7234"; empty: none), for probes
+  // that cannot present TLS or tokens (Kubernetes' gRPC probes). It reveals nothing but health.
+  std::string health_listen;
   // Prometheus /metrics: where to listen ("0.0.0.0:9464"; port 0 picks one); empty: no endpoint.
   std::string metrics_listen;
   Millis metrics_refresh{15'000};  // how often the gauges of shared state are read
@@ -48,6 +51,8 @@ class Engine {
   // The port the server listens on (useful with a ":0" listen address).
   int port() const { return port_; }
   const std::string& member_id() const;
+  // The health-only port (0 when health_listen is empty).
+  int health_port() const { return health_port_; }
   // The /metrics port (0 when metrics_listen is empty).
   int metrics_port() const;
   // Drains and stops; waits at most `grace` for in-flight calls. Idempotent.
@@ -62,7 +67,9 @@ class Engine {
   EngineConfig config_;
   std::unique_ptr<Parts> parts_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;  // health_listen's
   int port_ = 0;
+  int health_port_ = 0;
   bool started_ = false;
   bool stopped_ = false;
 };

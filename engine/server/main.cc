@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
                  "require a bearer token from this file on every call but health checks; one "
                  "token per line, optionally followed by a name (needs TLS)")
       ->envname("GRIDFLOW_AUTH_TOKENS_FILE");
+  app.add_option("--health-listen", config.health_listen,
+                 "also serve grpc.health.v1 alone, in plaintext, on this address (e.g. "
+                 "0.0.0.0:7234) for probes that cannot use TLS or tokens; empty: off")
+      ->envname("GRIDFLOW_HEALTH_LISTEN");
   app.add_option("--database-url", config.database_url,
                  "PostgreSQL connection string or URI; multi-host strings with "
                  "target_session_attrs=read-write are supported")

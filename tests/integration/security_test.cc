@@ -3,6 +3,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/integration/test_env.h"
 
@@ -146,6 +149,38 @@ TEST_F(SecurityTest, MutualTlsRefusesClientsWithoutACertificate) {
       << err;
   EXPECT_EQ(Ctl({"--tls-ca", ca, "--tls-cert", certs_.Path("client.pem"), "runs", "list"}, &err),
             2);  // a certificate without its key
+}
+
+// Kubernetes' gRPC probes speak plaintext without tokens: the health-only port serves them while
+// the API stays behind mutual TLS.
+TEST_F(SecurityTest, PlaintextHealthPortServesProbesButNotTheApi) {
+  auto config = SecureConfig(db_.url(), certs_);
+  config.security.tls_client_ca_file = certs_.Path("ca.pem");
+  config.health_listen = "127.0.0.1:0";
+  TestEngine engine(config);
+  ASSERT_NE(engine.engine().health_port(), 0);
+  const std::string health_address = "127.0.0.1:" + std::to_string(engine.engine().health_port());
+  auto channel = grpc::CreateChannel(health_address, grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  for (const std::string service : {"", "gridflow.v1.WorkflowService", "liveness"}) {
+    EXPECT_TRUE(Eventually([&] {
+      grpc::health::v1::HealthCheckRequest request;
+      request.set_service(service);
+      grpc::health::v1::HealthCheckResponse response;
+      return health->Check(Ctx().get(), request, &response).ok() &&
+             response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+    })) << service;
+  }
+  v1::ListRunsRequest list;
+  v1::ListRunsResponse runs;
+  const grpc::Status s = v1::WorkflowService::NewStub(channel)->ListRuns(Ctx().get(), list, &runs);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
+
+  engine.engine().Shutdown(Millis(0));  // drain: readiness fails before the process exits
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  EXPECT_FALSE(health->Check(Ctx(std::chrono::seconds(2)).get(), request, &response).ok() &&
+               response.status() == grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 TEST_F(SecurityTest, TokensWithoutTlsAreRefusedAtStart) {

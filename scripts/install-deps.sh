@@ -3,15 +3,36 @@
 # Idempotent: packages already present are left alone and apt is not touched at all then.
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config ccache git
+# What compiling the binaries needs (also the container images' build stage: deploy/docker).
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libpqxx-dev libspdlog-dev nlohmann-json3-dev prometheus-cpp-dev libcli11-dev
-  libgtest-dev libgmock-dev libhowardhinnant-date-dev
-  postgresql postgresql-contrib
-  python3 python3-grpcio python3-protobuf tzdata procps iproute2
-  prometheus  # for promtool: the alert rules' unit tests (the server is not started)
+  libhowardhinnant-date-dev tzdata
 )
+# What the tests, the demo and the chart check need besides.
+TEST_PACKAGES=(
+  libgtest-dev libgmock-dev
+  postgresql postgresql-contrib
+  python3 python3-grpcio python3-protobuf python3-yaml procps iproute2 openssl
+  prometheus  # for promtool: the alert rules' unit tests (the server is not started)
+  # tools/helm-render (Go, GOPATH mode, Debian's libraries): renders the Helm chart offline
+  golang-go golang-github-masterminds-sprig-dev golang-github-xeipuuv-gojsonschema-dev
+  golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev
+)
+
+# Usage: install-deps.sh [build|all]   (default: all)
+case "${1:-all}" in
+  build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+  all) PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  *)
+    echo "usage: install-deps.sh [build|all]" >&2
+    exit 2
+    ;;
+esac
+# tools/chart-check validates manifests with npm packages: Node.js from Debian unless one is there
+# already (an existing install may come with its own npm, which Debian's npm would conflict with).
+if [[ ${1:-all} == all ]] && ! command -v npm >/dev/null; then PACKAGES+=(nodejs npm); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -117,15 +117,24 @@ Status Engine::Start() {
   spdlog::info("connecting to {}", RedactConnectionString(config_.database_url));
   parts_ = std::make_unique<Parts>(config_);
 
-  {
-    std::unique_ptr<pqxx::connection> connection;
-    Status s = parts_->pool.OpenDedicated(&connection);
-    if (!s.ok()) return s;
-    persistence::MigrationReport report;
-    s = persistence::Migrate(*connection, persistence::EmbeddedMigrations(), &report);
-    if (!s.ok()) return s;
-    spdlog::info("schema at version {} ({} migration(s) applied now)", report.schema_version,
-                 report.applied);
+  // A replica may start while PostgreSQL fails over or starts beside it: retry what is
+  // retryable (UNAVAILABLE) with backoff until database_wait ends; anything else (a refused
+  // password, an edited migration) fails at once.
+  const auto give_up = std::chrono::steady_clock::now() + config_.database_wait;
+  Millis backoff{250};
+  for (;;) {
+    const Status s = ConnectAndMigrate();
+    if (s.ok()) break;
+    if (s.code() != StatusCode::kUnavailable ||
+        std::chrono::steady_clock::now() + backoff > give_up) {
+      return s;
+    }
+    spdlog::warn("database not ready, retrying in {}: {}", FormatDuration(backoff), s.message());
+    std::unique_lock lock(start_mu_);
+    if (start_cv_.wait_for(lock, backoff, [this] { return start_aborted_; })) {
+      return Status::Unavailable("start aborted while waiting for the database: " + s.message());
+    }
+    backoff = std::min(backoff * 2, Millis(5000));
   }
 
   if (!config_.metrics_listen.empty()) {
@@ -187,6 +196,24 @@ Status Engine::Start() {
   spdlog::info("gridflow-engine {} serving on port {} as member {}", GRIDFLOW_VERSION, port_,
                parts_->membership.member_id());
   return Status::Ok();
+}
+
+Status Engine::ConnectAndMigrate() {
+  std::unique_ptr<pqxx::connection> connection;
+  Status s = parts_->pool.OpenDedicated(&connection);
+  if (!s.ok()) return s;
+  persistence::MigrationReport report;
+  s = persistence::Migrate(*connection, persistence::EmbeddedMigrations(), &report);
+  if (!s.ok()) return s;
+  spdlog::info("schema at version {} ({} migration(s) applied now)", report.schema_version,
+               report.applied);
+  return Status::Ok();
+}
+
+void Engine::AbortStart() {
+  std::lock_guard lock(start_mu_);
+  start_aborted_ = true;
+  start_cv_.notify_all();
 }
 
 void Engine::SetClockOffset(Millis offset) {

@@ -5,6 +5,9 @@
 // Used by the gridflow-engine binary and, in-process, by the integration tests.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
+
 #include <grpcpp/server.h>
 
 #include <memory>
@@ -38,6 +41,9 @@ struct EngineConfig {
   std::string metrics_listen;
   Millis metrics_refresh{15'000};  // how often the gauges of shared state are read
   Millis stuck_after{300'000};     // a run not moving for this long counts as stuck
+  // How long Start() keeps trying while PostgreSQL is unreachable (a failover, a database
+  // starting beside the engine) before it gives up; 0: fail at once.
+  Millis database_wait{0};
 };
 
 class Engine {
@@ -47,7 +53,11 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  // Connects (waiting up to database_wait), migrates, and starts serving.
   Status Start();
+  // Makes a Start() that is waiting for the database give up now (from another thread, e.g. on
+  // SIGTERM). Harmless at any other time.
+  void AbortStart();
   // The port the server listens on (useful with a ":0" listen address).
   int port() const { return port_; }
   const std::string& member_id() const;
@@ -65,7 +75,12 @@ class Engine {
  private:
   struct Parts;
   EngineConfig config_;
+  Status ConnectAndMigrate();
+
   std::unique_ptr<Parts> parts_;
+  std::mutex start_mu_;
+  std::condition_variable start_cv_;
+  bool start_aborted_ = false;  // guarded by start_mu_
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> health_server_;  // health_listen's
   int port_ = 0;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <thread>
 
 #include "common/cli_flags.h"
 #include "common/duration.h"
@@ -48,6 +49,10 @@ int main(int argc, char** argv) {
       ->envname("GRIDFLOW_DATABASE_POOL_SIZE")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  config.database_wait = gridflow::Millis(60'000);
+  gridflow::AddDurationFlag(app, "--database-wait", &config.database_wait,
+                            "at start, how long to keep retrying while PostgreSQL is unreachable")
+      ->envname("GRIDFLOW_DATABASE_WAIT");
   gridflow::AddDurationFlag(app, "--lease-reaper-interval", &config.lease_reaper_interval,
                             "how often expired leases are looked for");
   gridflow::AddDurationFlag(app, "--dispatch-fallback-poll", &config.dispatch_fallback_poll,
@@ -79,13 +84,24 @@ int main(int argc, char** argv) {
   }
 
   gridflow::engine::Engine engine(config);
-  if (gridflow::Status s = engine.Start(); !s.ok()) {
-    spdlog::critical("cannot start: {}", s.ToString());
+  // A signal while Start() waits for the database ends the wait; after Start() it drains.
+  std::atomic<bool> start_over{false};
+  std::atomic<int> early_signal{0};
+  std::thread start_watch([&] {
+    early_signal = gridflow::WaitForTerminationSignal(start_over);
+    if (early_signal != 0) engine.AbortStart();
+  });
+  const gridflow::Status started = engine.Start();
+  start_over = true;
+  start_watch.join();
+  if (!started.ok()) {
+    spdlog::critical("cannot start: {}", started.ToString());
     engine.Shutdown(gridflow::Millis(0));
-    return 1;
+    return early_signal != 0 ? 0 : 1;
   }
   std::atomic<bool> never{false};
-  const int signal = gridflow::WaitForTerminationSignal(never);
+  const int signal =
+      early_signal != 0 ? early_signal.load() : gridflow::WaitForTerminationSignal(never);
   spdlog::info("received signal {}", signal);
   engine.Shutdown(drain_grace);
   return 0;

@@ -3,6 +3,7 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "persistence/migrations.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -55,6 +56,52 @@ TEST(Health, NotServingWhenTheDatabaseIsUnreachable) {
   EXPECT_TRUE(Eventually([&] {
     return Check(engine.channel(), "") == grpc::health::v1::HealthCheckResponse::SERVING;
   }));
+}
+
+// A replica started while its database refuses connections (a failover, PostgreSQL starting
+// beside it) waits for it instead of exiting; an abort (SIGTERM) ends the wait at once.
+TEST(Startup, WaitsForTheDatabaseThenServes) {
+  TestDatabase db;
+  db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS false");
+  auto config = FastEngineConfig(db.url());
+  config.listen_address = "127.0.0.1:0";
+  config.database_wait = Millis(30'000);
+  engine::Engine engine(config);
+  std::atomic<bool> started{false};
+  Status start_status;
+  std::thread starting([&] {
+    start_status = engine.Start();
+    started = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // several failed attempts
+  EXPECT_FALSE(started.load());
+  db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS true");
+  EXPECT_TRUE(Eventually([&] { return started.load(); }));
+  starting.join();
+  EXPECT_TRUE(start_status.ok()) << start_status.ToString();
+  EXPECT_EQ(db.Query("SELECT max(version) FROM gridflow_schema_migrations"),
+            std::to_string(persistence::EmbeddedMigrations().back().version));
+  engine.Shutdown(Millis(0));
+}
+
+TEST(Startup, AbortEndsTheWaitForTheDatabase) {
+  TestDatabase db;
+  db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS false");
+  auto config = FastEngineConfig(db.url());
+  config.database_wait = Millis(60'000);
+  engine::Engine engine(config);
+  const auto begin = std::chrono::steady_clock::now();
+  std::thread aborter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    engine.AbortStart();
+  });
+  const Status s = engine.Start();
+  aborter.join();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("aborted"), std::string::npos) << s.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(10));
+  engine.Shutdown(Millis(0));
+  db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS true");
 }
 
 }  // namespace

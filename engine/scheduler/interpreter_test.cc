@@ -96,6 +96,11 @@ class FakeEffects final : public RunEffects {
     }
     throw std::runtime_error("no event " + event);
   }
+  size_t CountTasks(const std::string& task_type) const {
+    return static_cast<size_t>(
+        std::count_if(tasks.begin(), tasks.end(),
+                      [&](const ScheduledTask& t) { return t.task_type == task_type; }));
+  }
   size_t Count(const std::string& event) const {
     return static_cast<size_t>(std::count(events.begin(), events.end(), event));
   }
@@ -415,10 +420,7 @@ TEST(Interpreter, RetryAfterFailureRestartsFromTheStepWithSpentCompensationsClea
   EXPECT_EQ(run.effects.tasks.back().task_type, "work");
   run.Fail("work", "AssetOffline");  // book's compensation is spent: nothing left to undo
   EXPECT_EQ(run.status(), "FAILED");
-  size_t unbooks = 0;
-  for (const ScheduledTask& t : run.effects.tasks)
-    unbooks += t.task_type == "unbook" ? 1 : 0;
-  EXPECT_EQ(unbooks, 1u);
+  EXPECT_EQ(run.effects.CountTasks("unbook"), 1u);
 }
 
 TEST(Interpreter, TerminateDuringCompensationKeepsTheUnrunOnesOwedAfterRetry) {
@@ -445,10 +447,7 @@ TEST(Interpreter, TerminateDuringCompensationKeepsTheUnrunOnesOwedAfterRetry) {
   EXPECT_EQ(run.effects.tasks.back().task_type, "release");  // owed; withdraw is not run again
   run.Complete("reserve", nullptr);
   EXPECT_EQ(run.status(), "FAILED");
-  size_t withdraws = 0;
-  for (const ScheduledTask& t : run.effects.tasks)
-    withdraws += t.task_type == "withdraw" ? 1 : 0;
-  EXPECT_EQ(withdraws, 1u);
+  EXPECT_EQ(run.effects.CountTasks("withdraw"), 1u);
 }
 
 TEST(Interpreter, ChildRunsStartAndTheirEndContinuesTheParent) {

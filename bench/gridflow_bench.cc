@@ -178,11 +178,11 @@ bool Throughput(const BenchOptions& o, v1::WorkflowService::Stub& stub, const st
   for (auto& t : starters)
     t.join();
   const double start_seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-  // Done when the engine has no open run of this definition left (polled every 10 ms).
+  // Done when the engine has no open run of this definition left (polled every 50 ms).
   const auto give_up = Clock::now() + std::chrono::seconds(300);
   int open = 1;
   while (ok && (open = OpenRuns(stub, name)) != 0 && Clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
   const int completed = CompletedRuns(stub, name);

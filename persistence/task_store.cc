@@ -70,12 +70,16 @@ void PrepareTaskStatements(pqxx::connection& c) {
       "$13 * interval '1 millisecond', $14, $15, $16) RETURNING id");
   c.prepare(
       "task_claim",
+      // One ordered scan of tasks_pending per queue (a plain `queue = ANY(...)` makes the
+      // planner fetch and sort every pending task of the namespace on each claim).
       "WITH candidates AS ("
-      " SELECT id FROM tasks"
-      " WHERE state = 'PENDING' AND namespace = $1 AND queue = ANY($2::text[])"
-      " AND not_before <= gf_now()"
-      " AND (cardinality($3::text[]) = 0 OR task_type = ANY($3::text[]))"
-      " ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+      " SELECT c.id FROM unnest($2::text[]) AS q(name) CROSS JOIN LATERAL ("
+      "  SELECT id, not_before FROM tasks"
+      "  WHERE state = 'PENDING' AND namespace = $1 AND queue = q.name"
+      "  AND not_before <= gf_now()"
+      "  AND (cardinality($3::text[]) = 0 OR task_type = ANY($3::text[]))"
+      "  ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED) AS c"
+      " ORDER BY c.not_before, c.id LIMIT $4) "
       "UPDATE tasks t SET state = 'LEASED', lease_epoch = t.lease_epoch + 1, lease_owner = $5,"
       " leased_at = gf_now(), attempt_deadline = gf_now() + t.start_to_close,"
       " lease_expires_at = gf_now() + LEAST(COALESCE(t.heartbeat_timeout, t.start_to_close),"

@@ -198,9 +198,11 @@ def main():
                                         ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
                     elif os.path.exists(os.path.join(ROOT, source)):
                         shutil.copy2(os.path.join(ROOT, source), target)
+            run = " ".join(a for k, a in build.instructions if k == "RUN")
+            definitions = re.findall(r"(?<=\s)-D\S+", run)  # the stage's own cache settings
             configure = subprocess.run(
-                ["cmake", "-S", src, "-B", os.path.join(context, "build"), "-G", "Ninja",
-                 "-DGRIDFLOW_BUILD_TESTS=OFF"], capture_output=True, text=True)
+                ["cmake", "-S", src, "-B", os.path.join(context, "build"), "-G", "Ninja"] +
+                definitions, capture_output=True, text=True)
             if configure.returncode != 0:
                 yield_error("the build stage's sources do not configure:\n" + configure.stderr[-2000:])
             else:

@@ -1,4 +1,6 @@
 // Leases and fencing, retries and their exhaustion, through the raw WorkerService API.
+#include <set>
+
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -236,6 +238,36 @@ TEST_F(LeasesTest, AWaitingLeaseIsAnsweredAsSoonAsWorkArrives) {
   starter.join();
   EXPECT_FALSE(task.task_id().empty());
   EXPECT_LT(waited, std::chrono::seconds(5));  // woken by the start, not by the 10 s wait
+}
+
+// A worker polling several queues gets the oldest pending tasks among all of them, at most
+// max_tasks per claim.
+TEST_F(LeasesTest, ClaimsTheOldestTasksAcrossQueuesUpToTheBatchSize) {
+  for (const std::string queue : {"qa", "qb"}) {
+    nlohmann::json def = {{"name", "def-" + queue}, {"version", 1}};
+    def["steps"] = {{{"name", "s"}, {"kind", "task"}, {"task_type", "t"}, {"task_queue", queue}}};
+    ASSERT_TRUE(Register(engine_, def.dump()).ok());
+  }
+  for (const std::string id : {"a1", "b1", "a2", "b2", "a3"}) {
+    Start(engine_, id, id[0] == 'a' ? "def-qa" : "def-qb");
+  }
+  auto claim = [&](int max_tasks) {
+    v1::LeaseTasksRequest request;
+    request.add_task_queues("qa");
+    request.add_task_queues("qb");
+    request.set_max_tasks(max_tasks);
+    request.set_identity("w");
+    request.mutable_wait()->set_nanos(200'000'000);
+    v1::LeaseTasksResponse response;
+    EXPECT_TRUE(engine_.workers().LeaseTasks(Ctx().get(), request, &response).ok());
+    std::set<std::string> ids;
+    for (const auto& task : response.tasks())
+      ids.insert(task.workflow_id());
+    return ids;
+  };
+  EXPECT_EQ(claim(3), (std::set<std::string>{"a1", "b1", "a2"}));
+  EXPECT_EQ(claim(10), (std::set<std::string>{"b2", "a3"}));
+  EXPECT_TRUE(claim(10).empty());
 }
 
 TEST_F(LeasesTest, BadLeaseRequestsAreRejected) {

@@ -1,7 +1,8 @@
 // The engine's transport security: TLS with the replica's certificate, optionally requiring
 // client certificates (mutual TLS), and optionally bearer tokens. Tokens need TLS (they are never
 // accepted in plaintext). grpc.health.v1 answers without a token, so load balancers and probes
-// need no secret.
+// need no secret. Certificates, the client CA and the tokens file are re-read while the replica
+// runs (every `reload_interval`), so rotating them needs no restart.
 #pragma once
 
 #include <grpcpp/security/server_credentials.h>
@@ -9,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "common/duration.h"
 #include "common/status.h"
 
 namespace gridflow::engine {
@@ -21,6 +23,8 @@ struct ServerSecurity {
   // of this file: one per line, optionally followed by a name for the logs ("<token> <name>");
   // '#' starts a comment.
   std::string tokens_file;
+  // How often the files above are checked for changes (TLS files: whole seconds, at least 1).
+  Millis reload_interval{10'000};
 };
 
 // INVALID_ARGUMENT when a file cannot be read, holds no token, or tokens come without TLS.

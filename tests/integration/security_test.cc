@@ -36,6 +36,13 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out s
 openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem \
   -days 2 2>/dev/null
 printf "s3cret-ops anna\n# retired: old-token\ns3cret-workers workers\n" > tokens
+# A second CA and a server certificate it signed: what a rotation installs.
+key ca2.key
+openssl req -x509 -new -key ca2.key -out ca2.pem -days 2 -subj "/CN=Gridflow test CA 2"
+key server2.key
+openssl req -new -key server2.key -out server2.csr -subj "/CN=server"
+openssl x509 -req -in server2.csr -CA ca2.pem -CAkey ca2.key -CAcreateserial -out server2.pem \
+  -days 2 -extfile server.ext 2>/dev/null
 )sh";
     std::string out, err;
     EXPECT_EQ(RunCommand({"/bin/bash", "-c", script}, &out, &err), 0) << err;
@@ -181,6 +188,47 @@ TEST_F(SecurityTest, PlaintextHealthPortServesProbesButNotTheApi) {
   grpc::health::v1::HealthCheckResponse response;
   EXPECT_FALSE(health->Check(Ctx(std::chrono::seconds(2)).get(), request, &response).ok() &&
                response.status() == grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+// Rotation without a restart: a new tokens file and a renewed certificate take effect while the
+// replica runs.
+TEST_F(SecurityTest, RotatedTokensAndCertificatesApplyWithoutARestart) {
+  fs::copy_file(certs_.Path("server.pem"), certs_.Path("live.pem"));
+  fs::copy_file(certs_.Path("server.key"), certs_.Path("live.key"));
+  fs::copy_file(certs_.Path("tokens"), certs_.Path("live-tokens"));
+  auto config = FastEngineConfig(db_.url());
+  config.security.tls_cert_file = certs_.Path("live.pem");
+  config.security.tls_key_file = certs_.Path("live.key");
+  config.security.tokens_file = certs_.Path("live-tokens");
+  config.security.reload_interval = Millis(1000);
+  TestEngine engine(config);
+  address_ = engine.address();
+  const std::string ca = certs_.Path("ca.pem");
+  ASSERT_EQ(Ctl({"--tls-ca", ca, "--token", "s3cret-ops", "runs", "list"}), 0);
+
+  // Tokens: the new one works and the retired one stops working.
+  {
+    std::ofstream(certs_.Path("live-tokens.new")) << "n3w-token anna\n";
+    fs::rename(certs_.Path("live-tokens.new"), certs_.Path("live-tokens"));
+  }
+  EXPECT_TRUE(Eventually([&] {
+    return Ctl({"--tls-ca", ca, "--token", "n3w-token", "runs", "list"}) == 0;
+  }));
+  EXPECT_EQ(Ctl({"--tls-ca", ca, "--token", "s3cret-ops", "runs", "list"}), 1);
+  // A broken tokens file keeps the tokens in force.
+  std::ofstream(certs_.Path("live-tokens")) << "# nothing\n";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(Ctl({"--tls-ca", ca, "--token", "n3w-token", "runs", "list"}), 0);
+
+  // Certificates: after the renewal, new connections are served with the new certificate.
+  fs::copy_file(certs_.Path("server2.key"), certs_.Path("live.key"),
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(certs_.Path("server2.pem"), certs_.Path("live.pem"),
+                fs::copy_options::overwrite_existing);
+  EXPECT_TRUE(Eventually([&] {
+    return Ctl({"--tls-ca", certs_.Path("ca2.pem"), "--token", "n3w-token", "runs", "list"}) == 0;
+  }));
+  EXPECT_NE(Ctl({"--tls-ca", ca, "--token", "n3w-token", "runs", "list"}), 0);
 }
 
 TEST_F(SecurityTest, TokensWithoutTlsAreRefusedAtStart) {

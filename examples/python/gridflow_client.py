@@ -38,9 +38,24 @@ class GridflowError(Exception):
         self.code = code
 
 
+def open_channel(address, tls_ca=None, tls_cert=None, tls_key=None, token=None, tls=False):
+    """A channel to the engine: plaintext, or TLS (with the system's CAs unless tls_ca) with an
+    optional client certificate (mutual TLS) and bearer token. A token is only sent over TLS."""
+    if not (tls or tls_ca or tls_cert or token):
+        return grpc.insecure_channel(address)
+    if bool(tls_cert) != bool(tls_key):
+        raise ValueError("a client certificate needs its key (tls_cert and tls_key)")
+    read = lambda path: open(path, "rb").read() if path else None
+    credentials = grpc.ssl_channel_credentials(read(tls_ca), read(tls_key), read(tls_cert))
+    if token:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(token))
+    return grpc.secure_channel(address, credentials)
+
+
 class GridflowClient:
-    def __init__(self, address, namespace="", identity="python-client", timeout=10.0):
-        self._channel = grpc.insecure_channel(address)
+    def __init__(self, address, namespace="", identity="python-client", timeout=10.0, channel=None):
+        self._channel = channel or grpc.insecure_channel(address)
         self._stub = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)
         self.namespace = namespace
         self.identity = identity
@@ -102,6 +117,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", default=os.environ.get("GRIDFLOW_ADDRESS", "localhost:7233"))
     parser.add_argument("--identity", default="python-client")
+    env = os.environ.get
+    parser.add_argument("--tls", action="store_true", default=bool(env("GRIDFLOW_TLS")),
+                        help="connect with TLS (the system's CAs unless --tls-ca)")
+    parser.add_argument("--tls-ca", default=env("GRIDFLOW_TLS_CA"), help="CA of the engine's certificate")
+    parser.add_argument("--tls-cert", default=env("GRIDFLOW_TLS_CERT"), help="client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", default=env("GRIDFLOW_TLS_KEY"), help="client key (mutual TLS)")
+    parser.add_argument("--token", default=env("GRIDFLOW_TOKEN"), help="bearer token (needs TLS)")
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start a run")
     start.add_argument("definition")
@@ -118,7 +140,13 @@ def main():
     wait.add_argument("--timeout", type=float, default=60)
     args = parser.parse_args()
 
-    client = GridflowClient(args.address, identity=args.identity)
+    try:
+        channel = open_channel(args.address, args.tls_ca, args.tls_cert, args.tls_key, args.token,
+                               args.tls)
+    except (OSError, ValueError) as e:
+        print(f"gridflow_client: {e}", file=sys.stderr)
+        return 2
+    client = GridflowClient(args.address, identity=args.identity, channel=channel)
     try:
         if args.command == "start":
             run_input = json.load(open(args.input_file)) if args.input_file else json.loads(args.input)

@@ -122,6 +122,26 @@ TEST_F(SecurityTest, BearerTokensOverTls) {
                 &err),
             0)
       << err;
+  // The Python example client (as a trading app would use it) over TLS with a token.
+  std::string out;
+  ASSERT_EQ(RunCommand({"/usr/bin/env", std::string("GRIDFLOW_PYTHON_PATH=") + GRIDFLOW_PYTHON_DIR,
+                        "/usr/bin/python3",
+                        std::string(GRIDFLOW_SOURCE_DIR) + "/examples/python/gridflow_client.py",
+                        "--address", address_, "--tls-ca", ca, "--token", "s3cret-ops", "start",
+                        "secured", "--id", "sec-py"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_NE(out.find("started sec-py"), std::string::npos) << out;
+  EXPECT_NE(
+      RunCommand({"/usr/bin/env", std::string("GRIDFLOW_PYTHON_PATH=") + GRIDFLOW_PYTHON_DIR,
+                  "/usr/bin/python3",
+                  std::string(GRIDFLOW_SOURCE_DIR) + "/examples/python/gridflow_client.py",
+                  "--address", address_, "--tls-ca", ca, "start", "secured", "--id", "sec-py-2"},
+                 &out, &err),
+      0);  // no token
+  EXPECT_NE(err.find("UNAUTHENTICATED"), std::string::npos) << err;
+
   worker::WorkerOptions options;
   options.transport.address = address_;
   options.transport.tls_ca = ca;
@@ -136,9 +156,14 @@ TEST_F(SecurityTest, BearerTokensOverTls) {
           &err),
       0)
       << err;
+  EXPECT_EQ(
+      Ctl({"--tls-ca", ca, "--token", "s3cret-ops", "runs", "wait", "sec-py", "--timeout", "20s"},
+          &err),
+      0)
+      << err;
   worker.Shutdown();
   running.join();
-  EXPECT_EQ(worker.stats().completed, 1);
+  EXPECT_EQ(worker.stats().completed, 2);  // sec-1 and sec-py
 }
 
 TEST_F(SecurityTest, MutualTlsRefusesClientsWithoutACertificate) {

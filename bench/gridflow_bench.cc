@@ -123,7 +123,7 @@ int CompletedRuns(v1::WorkflowService::Stub& stub, const std::string& definition
 class WorkerPool {
  public:
   WorkerPool(const BenchOptions& o, const std::string& queue,
-             std::function<void(gridflow::worker::TaskContext&)> on_task) {
+             const std::function<void(gridflow::worker::TaskContext&)>& on_task) {
     for (int i = 0; i < o.workers; ++i) {
       gridflow::worker::WorkerOptions options;
       options.transport.address = o.address;
@@ -168,6 +168,7 @@ bool Throughput(const BenchOptions& o, v1::WorkflowService::Stub& stub, const st
   std::atomic<int> next{0};
   std::atomic<bool> ok{true};
   std::vector<std::thread> starters;
+  starters.reserve(static_cast<size_t>(o.starters));
   for (int i = 0; i < o.starters; ++i) {
     starters.emplace_back([&] {
       for (int n = next++; n < o.runs; n = next++) {
@@ -201,7 +202,8 @@ bool Throughput(const BenchOptions& o, v1::WorkflowService::Stub& stub, const st
 
 double Percentile(std::vector<double> sorted, double p) {
   if (sorted.empty()) return 0;
-  const size_t index = std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()));
+  const size_t index =
+      std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())));
   return sorted[index];
 }
 
@@ -227,6 +229,7 @@ bool Latency(const BenchOptions& o, v1::WorkflowService::Stub& stub, const std::
   std::atomic<int> next{0};
   std::atomic<bool> ok{true};
   std::vector<std::thread> callers;
+  callers.reserve(4);
   for (int i = 0; i < 4; ++i) {
     callers.emplace_back([&] {
       for (int n = next++; n < total; n = next++) {

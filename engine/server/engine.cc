@@ -123,7 +123,7 @@ Status Engine::Start() {
   const auto give_up = std::chrono::steady_clock::now() + config_.database_wait;
   Millis backoff{250};
   for (;;) {
-    const Status s = ConnectAndMigrate();
+    Status s = ConnectAndMigrate();
     if (s.ok()) break;
     if (s.code() != StatusCode::kUnavailable ||
         std::chrono::steady_clock::now() + backoff > give_up) {
@@ -168,7 +168,7 @@ Status Engine::Start() {
   // Generous transport limit so that requests just over our own limits reach the validator and
   // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC
   // (RESOURCE_EXHAUSTED).
-  constexpr size_t kMiB = 1024 * 1024;
+  constexpr size_t kMiB = size_t{1024} * 1024;
   const int max_message = static_cast<int>(
       4 * std::max(config_.limits.max_payload_bytes, config_.limits.max_definition_bytes) + kMiB);
   builder.SetMaxReceiveMessageSize(max_message);

@@ -9,8 +9,8 @@
 namespace gridflow::testing {
 namespace {
 
-grpc::health::v1::HealthCheckResponse::ServingStatus Check(std::shared_ptr<grpc::Channel> channel,
-                                                           const std::string& service) {
+grpc::health::v1::HealthCheckResponse::ServingStatus Check(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(service);

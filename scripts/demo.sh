@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh Debian 12 machine: install what is missing, build, start a
-# local PostgreSQL (an ephemeral cluster under .gridflow/demo on a free port), the engine, a worker
+# local PostgreSQL (an ephemeral cluster in a folder under /tmp, on a free port), the engine, a worker
 # with the example handlers and the simulated exchange/TSO; run a day-ahead bid and a TSO
 # activation end to end and print their histories. Leaves nothing running when it ends.
 set -euo pipefail
@@ -13,17 +13,21 @@ source "$ROOT/scripts/lib/examples.sh"
 echo "== building"
 "$ROOT/scripts/build.sh" gridflow-engine gridflow-worker gridflowctl gridflow_python
 
-STATE=$ROOT/.gridflow/demo
+STATE=$ROOT/.gridflow/demo  # logs of the engine, worker and simulator
 rm -rf "$STATE"
 mkdir -p "$STATE"
+# PostgreSQL runs as the postgres user, which may not enter the clone (root's home is private on
+# Debian): its cluster lives under /tmp.
+PG_DIR=$(mktemp -d /tmp/gridflow-demo-pg.XXXXXX)
 cleanup() {
   stop_examples
-  pg_stop "$STATE/pg"
+  pg_stop "$PG_DIR"
+  rm -rf "$PG_DIR"
 }
 trap cleanup EXIT
 
 echo "== starting PostgreSQL"
-pg_start "$STATE/pg"
+pg_start "$PG_DIR"
 start_examples "${GRIDFLOW_BUILD_DIR:-$ROOT/build}" "$STATE" "$GRIDFLOW_PG_URL"
 
 # Deliver the day after tomorrow (market time), so gate closure is still ahead.

@@ -23,7 +23,8 @@ pg_free_port() {
 # Runs a PostgreSQL binary as the owner of the cluster (postgres when we are root).
 pg_as_owner() {
   if [[ $(id -u) -eq 0 ]]; then
-    runuser -u postgres -- "$@"
+    # From / : the caller's folder may be private to root (a clone in /root).
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi

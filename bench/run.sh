@@ -6,13 +6,22 @@
 # docs/benchmarks.md by hand, with that header.
 #
 #   bench/run.sh            the full run (a few minutes)
+#   bench/run.sh --peers    the full run, plus graphile-worker and pg-boss (npm, bench/peers)
 #   bench/run.sh --quick    small sizes: a smoke check that the benchmark works (CTest runs it)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/pg.sh"
 BUILD_DIR=${GRIDFLOW_BUILD_DIR:-$ROOT/build}
-QUICK=0
-if [[ ${1:-} == --quick ]]; then QUICK=1; fi
+QUICK=0 PEERS=0
+case ${1:-} in
+  --quick) QUICK=1 ;;
+  --peers) PEERS=1 ;;
+  "") ;;
+  *)
+    echo "usage: bench/run.sh [--quick|--peers]" >&2
+    exit 2
+    ;;
+esac
 
 if ((QUICK)); then
   BENCH_ARGS=(--runs 60 --steps 2 --starters 4 --workers 1 --concurrency 8 --rate 40 --seconds 2)
@@ -66,6 +75,17 @@ if [[ -z $TPS ]]; then
   exit 1
 fi
 
+if ((PEERS)); then
+  echo "== peers: graphile-worker and pg-boss (bench/peers)" >&2
+  (cd "$ROOT/bench/peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  for db in peer_graphile peer_pgboss; do
+    "$BIN/createdb" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow "$db"
+  done
+  PEER_URL="postgresql://gridflow@127.0.0.1:$GRIDFLOW_PG_PORT"
+  node "$ROOT/bench/peers/peers.mjs" --graphile "$PEER_URL/peer_graphile" --pgboss "$PEER_URL/peer_pgboss" \
+    --jobs 9000 --rate 200 --seconds 20 --concurrency 64 >"$WORK/peers.tsv"
+fi
+
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 MEM=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 PGV=$("$BIN/postgres" --version | awk '{print $3}')
@@ -78,5 +98,10 @@ echo "|---|---:|---|"
 while IFS=$'\t' read -r name value unit; do
   echo "| gridflow: $name | $value | $unit |"
 done <"$WORK/bench.tsv"
+if ((PEERS)); then
+  while IFS=$'\t' read -r name value unit; do
+    echo "| peer: $name | $value | $unit |"
+  done <"$WORK/peers.tsv"
+fi
 echo "| pgbench: step transaction (8 clients) | $TPS | tps |"
 echo "| pgbench: step transaction latency | $LAT | ms (average) |"

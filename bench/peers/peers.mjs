@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// Peer PostgreSQL job queues on the same machine and PostgreSQL as gridflow-bench, measured the
+// same way where the models allow (bench/run.sh --peers runs this; benchmark only):
+//   drain    --jobs no-op jobs inserted up front, then workers with --concurrency handlers drain
+//            them: jobs/s from the start of the workers until the last job ran;
+//   latency  jobs added at a steady --rate for --seconds; the time from the add call until the
+//            handler runs: p50, p99, max.
+// Each queue runs in its own database (URLs from --graphile and --pgboss). Prints one line per
+// measure: "name<TAB>value<TAB>unit". Exits 1 when a job is missing.
+import { Logger, run, makeWorkerUtils } from "graphile-worker";
+import PgBoss from "pg-boss";
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, arg, i, all) => {
+    if (arg.startsWith("--")) pairs.push([arg.slice(2), all[i + 1]]);
+    return pairs;
+  }, []));
+const JOBS = Number(args.jobs ?? 9000);
+const RATE = Number(args.rate ?? 200);
+const SECONDS = Number(args.seconds ?? 20);
+const CONCURRENCY = Number(args.concurrency ?? 32);
+
+const print = (name, value, unit) => console.log(`${name}\t${value.toFixed(2)}\t${unit}`);
+const now = () => performance.timeOrigin + performance.now();  // sub-millisecond, one process
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+
+function latencyReport(name, latencies, expected) {
+  if (latencies.length !== expected) {
+    throw new Error(`${name}: ${latencies.length} of ${expected} jobs ran`);
+  }
+  const sorted = [...latencies].sort((a, b) => a - b);
+  print(`${name}_latency_p50_ms[${RATE}/s]`, percentile(sorted, 0.5), "ms");
+  print(`${name}_latency_p99_ms[${RATE}/s]`, percentile(sorted, 0.99), "ms");
+  print(`${name}_latency_max_ms[${RATE}/s]`, sorted[sorted.length - 1], "ms");
+}
+
+// Adds `total` jobs at RATE per second, open loop (an add never waits for the previous one).
+async function addAtRate(total, add) {
+  const begin = performance.now();
+  const pending = [];
+  for (let n = 0; n < total; n++) {
+    const due = begin + (n * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(add(n));
+  }
+  await Promise.all(pending);
+}
+
+async function waitFor(condition, timeoutMs) {
+  const giveUp = performance.now() + timeoutMs;
+  while (!condition() && performance.now() < giveUp) await sleep(5);
+  return condition();
+}
+
+async function graphileWorker(url) {
+  const utils = await makeWorkerUtils({ connectionString: url, logger: new Logger(() => () => {}) });
+  await utils.migrate();
+  // Drain a pre-filled queue.
+  await utils.withPgClient((client) =>
+    client.query(
+      "SELECT graphile_worker.add_job('noop', json_build_object('i', g)) FROM generate_series(1, $1) g",
+      [JOBS]));
+  let done = 0;
+  const latencies = [];
+  const begin = performance.now();
+  const runner = await run({
+    connectionString: url, concurrency: CONCURRENCY, noHandleSignals: true, pollInterval: 1000,
+    logger: new Logger(() => () => {}),  // stdout carries the results only
+    taskList: {
+      noop: async (payload) => {
+        done++;
+        if (payload.t !== undefined) latencies.push(now() - payload.t);
+      },
+    },
+  });
+  if (!(await waitFor(() => done >= JOBS, 300_000))) throw new Error(`graphile-worker: ${done} of ${JOBS} jobs ran`);
+  print(`graphile_worker_drain_jobs_per_s[${JOBS}]`, JOBS / ((performance.now() - begin) / 1000), "jobs/s");
+  // Latency at a steady rate.
+  const total = Math.round(RATE * SECONDS);
+  done = 0;
+  await addAtRate(total, (n) => utils.addJob("noop", { n, t: now() }));
+  await waitFor(() => done >= total, 60_000);
+  latencyReport("graphile_worker", latencies, total);
+  await runner.stop();
+  await utils.release();
+}
+
+async function pgBoss(url) {
+  const boss = new PgBoss({ connectionString: url, max: 10 });
+  boss.on("error", (e) => console.error("pg-boss:", e.message));
+  await boss.start();
+  const queue = "noop";
+  for (let inserted = 0; inserted < JOBS; inserted += 1000) {
+    const batch = Array.from({ length: Math.min(1000, JOBS - inserted) }, (_, i) => ({
+      name: queue, data: { i: inserted + i } }));
+    await boss.insert(batch);
+  }
+  let done = 0;
+  const latencies = [];
+  const begin = performance.now();
+  // pg-boss polls: the smallest check interval it allows (100 ms), fetching in teams.
+  await boss.work(queue, { teamSize: CONCURRENCY, teamConcurrency: CONCURRENCY, newJobCheckInterval: 100 },
+    async (job) => {
+      done++;
+      if (job.data.t !== undefined) latencies.push(now() - job.data.t);
+    });
+  if (!(await waitFor(() => done >= JOBS, 300_000))) throw new Error(`pg-boss: ${done} of ${JOBS} jobs ran`);
+  print(`pg_boss_drain_jobs_per_s[${JOBS}]`, JOBS / ((performance.now() - begin) / 1000), "jobs/s");
+  const total = Math.round(RATE * SECONDS);
+  done = 0;
+  await addAtRate(total, (n) => boss.send(queue, { n, t: now() }));
+  await waitFor(() => done >= total, 60_000);
+  latencyReport("pg_boss", latencies, total);
+  await boss.stop({ graceful: true, timeout: 5000 });
+}
+
+try {
+  if (args.graphile) await graphileWorker(args.graphile);
+  if (args.pgboss) await pgBoss(args.pgboss);
+  process.exit(0);
+} catch (e) {
+  console.error(e.message);
+  process.exit(1);
+}

@@ -42,6 +42,9 @@ struct RunRow {
   std::optional<std::string> parent_run_id;
   std::optional<std::string> parent_frame;
   std::optional<int64_t> parent_activation;
+  // gf_now() of the transaction that inserted or locked the row (InsertRun, LockRun*): a
+  // transition's clock, read with the lock instead of in a round trip of its own.
+  std::optional<TimePoint> transaction_now;
 };
 
 struct EventRow {

@@ -17,6 +17,9 @@ constexpr const char* kColumns =
     "cancel_reason, last_event_seq, created_at, updated_at, closed_at, $STATE, "
     "parent_run_id::text, parent_frame, parent_activation";
 
+// Appended to the columns by the statements that insert or lock a run for a transition.
+constexpr const char* kClockColumn = ", gf_now()";
+
 std::string Columns(bool with_data) {
   std::string cols = kColumns;
   cols.replace(cols.find("$DATA"), 5, with_data ? "data::text" : "NULL::text");
@@ -48,6 +51,7 @@ RunRow ReadRun(const pqxx::row& r) {
   run.parent_run_id = OptionalText(r[19]);
   run.parent_frame = OptionalText(r[20]);
   if (!r[21].is_null()) run.parent_activation = r[21].as<int64_t>();
+  if (r.size() > 22) run.transaction_now = Timestamp(r[22]);  // kClockColumn
   return run;
 }
 
@@ -60,20 +64,22 @@ std::optional<RunRow> First(const pqxx::result& r) {
 
 void PrepareRunStatements(pqxx::connection& c) {
   const std::string cols = Columns(true);
+  const std::string cols_clock = cols + kClockColumn;
   c.prepare("run_insert",
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
             "status, input, data, started_by, parent_run_id, parent_frame, parent_activation) "
             "VALUES (gen_random_uuid(), $1, $2, $3, $4, 'RUNNING', $5::jsonb, $6::jsonb, $7, "
             "$8::uuid, $9, $10) "
             "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
-                cols);
+                cols_clock);
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
   c.prepare("run_input_equals", "SELECT input = $2::jsonb FROM runs WHERE id = $1::uuid");
-  c.prepare("run_lock", "SELECT " + cols + " FROM runs WHERE id = $1::uuid FOR UPDATE");
+  c.prepare("run_lock", "SELECT " + cols_clock + " FROM runs WHERE id = $1::uuid FOR UPDATE");
   c.prepare("run_try_lock",
-            "SELECT " + cols + " FROM runs WHERE id = $1::uuid FOR UPDATE SKIP LOCKED");
-  c.prepare("run_lock_by_wid",
-            "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2 FOR UPDATE");
+            "SELECT " + cols_clock + " FROM runs WHERE id = $1::uuid FOR UPDATE SKIP LOCKED");
+  c.prepare(
+      "run_lock_by_wid",
+      "SELECT " + cols_clock + " FROM runs WHERE namespace = $1 AND workflow_id = $2 FOR UPDATE");
   c.prepare("run_update",
             "UPDATE runs SET status = $2, data = $3::jsonb, current_step = $4, "
             "result = $5::jsonb, failure = $6::jsonb, cancel_requested_by = $7, "

@@ -82,6 +82,7 @@ Interpreter RunTransition::NewInterpreter() {
 }
 
 TimePoint RunTransition::Now() {
+  if (!now_) now_ = run_.transaction_now;  // read with the run's lock: no round trip
   if (!now_) now_ = persistence::DatabaseNow(txn_);
   return *now_;
 }

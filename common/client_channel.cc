@@ -2,6 +2,10 @@
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include <algorithm>
 
 #include <fstream>
 #include <sstream>
@@ -46,19 +50,31 @@ Status OpenClientChannel(const ClientTransport& t, bool round_robin,
     *channel = grpc::CreateCustomChannel(t.address, grpc::InsecureChannelCredentials(), args);
     return Status::Ok();
   }
-  grpc::SslCredentialsOptions ssl;
-  if (!t.tls_ca.empty()) {
-    if (Status s = ReadPem("tls_ca", t.tls_ca, &ssl.pem_root_certs); !s.ok()) return s;
-  }
   if (t.tls_cert.empty() != t.tls_key.empty()) {
     return Status::InvalidArgument("a client certificate needs both tls_cert and tls_key");
   }
+  // Read once here for clear errors; gRPC's file watcher then re-reads them.
+  std::string pem;
+  if (!t.tls_ca.empty()) {
+    if (Status s = ReadPem("tls_ca", t.tls_ca, &pem); !s.ok()) return s;
+  }
   if (!t.tls_cert.empty()) {
-    if (Status s = ReadPem("tls_cert", t.tls_cert, &ssl.pem_cert_chain); !s.ok()) return s;
-    if (Status s = ReadPem("tls_key", t.tls_key, &ssl.pem_private_key); !s.ok()) return s;
+    if (Status s = ReadPem("tls_cert", t.tls_cert, &pem); !s.ok()) return s;
+    if (Status s = ReadPem("tls_key", t.tls_key, &pem); !s.ok()) return s;
   }
   if (!t.tls_server_name.empty()) args.SetSslTargetNameOverride(t.tls_server_name);
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(ssl);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (t.tls_ca.empty() && t.tls_cert.empty()) {
+    credentials = grpc::SslCredentials(grpc::SslCredentialsOptions{});  // the system's CAs
+  } else {
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        t.tls_key, t.tls_cert, t.tls_ca, static_cast<unsigned int>(std::max(1, t.reload_seconds)));
+    grpc::experimental::TlsChannelCredentialsOptions options;
+    options.set_certificate_provider(provider);
+    if (!t.tls_ca.empty()) options.watch_root_certs();  // otherwise the system's CAs
+    if (!t.tls_cert.empty()) options.watch_identity_key_cert_pairs();
+    credentials = grpc::experimental::TlsCredentials(options);
+  }
   if (!t.token.empty()) {
     credentials = grpc::CompositeChannelCredentials(
         credentials, grpc::MetadataCredentialsFromPlugin(std::make_unique<BearerToken>(t.token)));

@@ -21,6 +21,9 @@ struct ClientTransport {
   std::string tls_server_name;  // the name to check in the engine's certificate
   // Sent as "authorization: Bearer <token>" on every call; only over TLS.
   std::string token;
+  // tls_ca, tls_cert and tls_key are re-read this often (whole seconds, at least 1): renewed
+  // certificates apply to new connections of a long-running client (a worker) without a restart.
+  int reload_seconds = 60;
 
   bool uses_tls() const { return tls || !tls_ca.empty() || !tls_cert.empty(); }
 };

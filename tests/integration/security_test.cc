@@ -43,6 +43,10 @@ key server2.key
 openssl req -new -key server2.key -out server2.csr -subj "/CN=server"
 openssl x509 -req -in server2.csr -CA ca2.pem -CAkey ca2.key -CAcreateserial -out server2.pem \
   -days 2 -extfile server.ext 2>/dev/null
+key client2.key
+openssl req -new -key client2.key -out client2.csr -subj "/CN=client2"
+openssl x509 -req -in client2.csr -CA ca2.pem -CAkey ca2.key -CAcreateserial -out client2.pem \
+  -days 2 2>/dev/null
 )sh";
     std::string out, err;
     EXPECT_EQ(RunCommand({"/bin/bash", "-c", script}, &out, &err), 0) << err;
@@ -254,6 +258,50 @@ TEST_F(SecurityTest, RotatedTokensAndCertificatesApplyWithoutARestart) {
     return Ctl({"--tls-ca", certs_.Path("ca2.pem"), "--token", "n3w-token", "runs", "list"}) == 0;
   }));
   EXPECT_NE(Ctl({"--tls-ca", ca, "--token", "n3w-token", "runs", "list"}), 0);
+}
+
+// A worker's renewed client certificate applies without restarting the worker: it starts with a
+// certificate the engine does not trust, then its files are replaced with a trusted one.
+TEST_F(SecurityTest, WorkersPickUpRenewedClientCertificates) {
+  auto config = SecureConfig(db_.url(), certs_);
+  config.security.tls_client_ca_file = certs_.Path("ca.pem");
+  TestEngine engine(config);
+  address_ = engine.address();
+  const std::string ca = certs_.Path("ca.pem");
+  const std::vector<std::string> mtls = {"--tls-ca",   ca,
+                                         "--tls-cert", certs_.Path("client.pem"),
+                                         "--tls-key",  certs_.Path("client.key")};
+  std::ofstream(certs_.Path("def.json")) << SequenceDefinition("renewal", {{"a", "t"}});
+  std::vector<std::string> apply = mtls;
+  apply.insert(apply.end(), {"definitions", "apply", certs_.Path("def.json")});
+  ASSERT_EQ(Ctl(apply), 0);
+  std::vector<std::string> start = mtls;
+  start.insert(start.end(), {"runs", "start", "renewal", "--id", "renew-1"});
+  ASSERT_EQ(Ctl(start), 0);
+
+  fs::copy_file(certs_.Path("client2.pem"), certs_.Path("worker.pem"));
+  fs::copy_file(certs_.Path("client2.key"), certs_.Path("worker.key"));
+  worker::WorkerOptions options;
+  options.transport.address = address_;
+  options.transport.tls_ca = ca;
+  options.transport.tls_cert = certs_.Path("worker.pem");
+  options.transport.tls_key = certs_.Path("worker.key");
+  options.transport.reload_seconds = 1;
+  options.task_queues = {"q"};
+  options.poll_wait = Millis(1000);
+  worker::Worker worker(options);
+  worker.Register("t", [](worker::TaskContext&) { return worker::TaskOutcome::Success("{}"); });
+  std::thread running([&] { EXPECT_TRUE(worker.Run().ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(worker.stats().completed, 0);  // the engine refuses the untrusted certificate
+
+  fs::copy_file(certs_.Path("client.key"), certs_.Path("worker.key"),
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(certs_.Path("client.pem"), certs_.Path("worker.pem"),
+                fs::copy_options::overwrite_existing);
+  EXPECT_TRUE(Eventually([&] { return worker.stats().completed == 1; }, std::chrono::seconds(40)));
+  worker.Shutdown();
+  running.join();
 }
 
 TEST_F(SecurityTest, TokensWithoutTlsAreRefusedAtStart) {

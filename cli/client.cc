@@ -5,11 +5,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cli/exit_codes.h"
+#include "common/file.h"
 
 namespace gridflow::cli {
 
@@ -64,14 +63,10 @@ std::string ToJson(const google::protobuf::Message& message, bool indented) {
 }
 
 bool ReadFile(const std::string& path, std::string* text) {
-  std::ifstream in(path);
-  if (!in) {
+  if (!ReadTextFile("file", path, text).ok()) {
     std::cerr << "gridflowctl: cannot read " << path << "\n";
     return false;
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  *text = buffer.str();
   return true;
 }
 

@@ -45,19 +45,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--timeout", timeout, "per-call timeout (default 30s)")
       ->envname("GRIDFLOW_TIMEOUT");
-  app.add_flag("--tls", transport.tls, "connect with TLS (the system's CAs unless --tls-ca)")
-      ->envname("GRIDFLOW_TLS");
-  app.add_option("--tls-ca", transport.tls_ca, "PEM file of the CA that signed the engine's cert")
-      ->envname("GRIDFLOW_TLS_CA");
-  app.add_option("--tls-cert", transport.tls_cert, "client certificate (PEM) for mutual TLS")
-      ->envname("GRIDFLOW_TLS_CERT");
-  app.add_option("--tls-key", transport.tls_key, "client private key (PEM) for mutual TLS")
-      ->envname("GRIDFLOW_TLS_KEY");
-  app.add_option("--tls-server-name", transport.tls_server_name,
-                 "name to check in the engine's certificate (default: the address' host)")
-      ->envname("GRIDFLOW_TLS_SERVER_NAME");
-  auto* token = app.add_option("--token", transport.token, "bearer token sent with every call")
-                    ->envname("GRIDFLOW_TOKEN");
+  CLI::Option* token = gridflow::AddTransportFlags(app, &transport);
   app.add_option("--token-file", token_file, "read the bearer token from this file")
       ->envname("GRIDFLOW_TOKEN_FILE")
       ->excludes(token);

@@ -1,5 +1,7 @@
 #include "common/client_channel.h"
 
+#include <CLI/CLI.hpp>
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
@@ -7,20 +9,10 @@
 
 #include <algorithm>
 
-#include <fstream>
-#include <sstream>
+#include "common/file.h"
 
 namespace gridflow {
 namespace {
-
-Status ReadPem(const std::string& what, const std::string& path, std::string* pem) {
-  std::ifstream in(path);
-  if (!in) return Status::InvalidArgument(what + ": cannot read " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  *pem = buffer.str();
-  return Status::Ok();
-}
 
 // Adds the bearer token to every call's metadata.
 class BearerToken final : public grpc::MetadataCredentialsPlugin {
@@ -56,11 +48,11 @@ Status OpenClientChannel(const ClientTransport& t, bool round_robin,
   // Read once here for clear errors; gRPC's file watcher then re-reads them.
   std::string pem;
   if (!t.tls_ca.empty()) {
-    if (Status s = ReadPem("tls_ca", t.tls_ca, &pem); !s.ok()) return s;
+    if (Status s = ReadTextFile("tls_ca", t.tls_ca, &pem); !s.ok()) return s;
   }
   if (!t.tls_cert.empty()) {
-    if (Status s = ReadPem("tls_cert", t.tls_cert, &pem); !s.ok()) return s;
-    if (Status s = ReadPem("tls_key", t.tls_key, &pem); !s.ok()) return s;
+    if (Status s = ReadTextFile("tls_cert", t.tls_cert, &pem); !s.ok()) return s;
+    if (Status s = ReadTextFile("tls_key", t.tls_key, &pem); !s.ok()) return s;
   }
   if (!t.tls_server_name.empty()) args.SetSslTargetNameOverride(t.tls_server_name);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
@@ -81,6 +73,22 @@ Status OpenClientChannel(const ClientTransport& t, bool round_robin,
   }
   *channel = grpc::CreateCustomChannel(t.address, credentials, args);
   return Status::Ok();
+}
+
+CLI::Option* AddTransportFlags(CLI::App& app, ClientTransport* t) {
+  app.add_flag("--tls", t->tls, "connect with TLS (the system's CAs unless --tls-ca)")
+      ->envname("GRIDFLOW_TLS");
+  app.add_option("--tls-ca", t->tls_ca, "PEM file of the CA that signed the engine's cert")
+      ->envname("GRIDFLOW_TLS_CA");
+  app.add_option("--tls-cert", t->tls_cert, "client certificate (PEM) for mutual TLS")
+      ->envname("GRIDFLOW_TLS_CERT");
+  app.add_option("--tls-key", t->tls_key, "client private key (PEM) for mutual TLS")
+      ->envname("GRIDFLOW_TLS_KEY");
+  app.add_option("--tls-server-name", t->tls_server_name,
+                 "name to check in the engine's certificate (default: the address' host)")
+      ->envname("GRIDFLOW_TLS_SERVER_NAME");
+  return app.add_option("--token", t->token, "bearer token sent with every call (needs TLS)")
+      ->envname("GRIDFLOW_TOKEN");
 }
 
 }  // namespace gridflow

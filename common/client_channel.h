@@ -9,6 +9,11 @@
 
 #include "common/status.h"
 
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
 namespace gridflow {
 
 struct ClientTransport {
@@ -33,5 +38,9 @@ struct ClientTransport {
 // read, a client certificate comes without its key, or a token is given without TLS.
 Status OpenClientChannel(const ClientTransport& transport, bool round_robin,
                          std::shared_ptr<grpc::Channel>* channel);
+
+// The flags (and GRIDFLOW_* variables) every client offers for *t but the address: --tls,
+// --tls-ca, --tls-cert, --tls-key, --tls-server-name, --token. Returns the --token option.
+CLI::Option* AddTransportFlags(CLI::App& app, ClientTransport* t);
 
 }  // namespace gridflow

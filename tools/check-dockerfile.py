@@ -28,6 +28,13 @@ BASE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1", "zlib1g", "libzstd1", "libl
                  "libcrypt1", "libselinux1", "libpcre2-8-0", "libgmp10", "libacl1", "libattr1"}
 
 
+ERRORS = []
+
+
+def report_error(message):
+    ERRORS.append(message)
+
+
 class Stage:
     def __init__(self, name, base):
         self.name, self.base = name, base
@@ -109,7 +116,7 @@ def linked_packages(binary):
             if package:
                 packages.add(package)
             else:
-                yield_error(f"{binary}: cannot tell which package holds {m.group(1)}")
+                report_error(f"{binary}: cannot tell which package holds {m.group(1)}")
     return packages
 
 
@@ -127,13 +134,6 @@ def dependencies(packages):
         elif line and not line.startswith("|") and ":" not in line:
             found.add(line.strip("<>"))
     return found
-
-
-ERRORS = []
-
-
-def yield_error(message):
-    ERRORS.append(message)
 
 
 def main():
@@ -154,15 +154,15 @@ def main():
                 continue
             for source in sources:
                 if not os.path.exists(os.path.join(ROOT, source)):
-                    yield_error(f"stage {stage.name}: COPY {source}: no such file in the repository")
+                    report_error(f"stage {stage.name}: COPY {source}: no such file in the repository")
                 elif ignored(source, patterns):
-                    yield_error(f"stage {stage.name}: COPY {source}: excluded by .dockerignore")
+                    report_error(f"stage {stage.name}: COPY {source}: excluded by .dockerignore")
 
     # The build stage: targets built, binaries copied to /out.
     build = by_name.get("build")
     produced = {}  # name in /out -> path in the CMake build dir
     if not build:
-        yield_error("no stage named build")
+        report_error("no stage named build")
     else:
         run = " ".join(a for k, a in build.instructions if k == "RUN")
         targets = re.findall(r"--target((?:\s+[\w-]+)+)", run)
@@ -171,13 +171,13 @@ def main():
             for path in copy.group(1).split():
                 name = os.path.basename(path)
                 if name not in targets:
-                    yield_error(f"build stage copies {path} but builds no target {name}")
+                    report_error(f"build stage copies {path} but builds no target {name}")
                 local = os.path.join(build_dir, os.path.relpath(path, "/build"))
                 if not os.access(local, os.X_OK):
-                    yield_error(f"build stage copies {path}: {local} is not built here")
+                    report_error(f"build stage copies {path}: {local} is not built here")
                 produced[name] = local
         if not produced:
-            yield_error("build stage copies no binary to /out")
+            report_error("build stage copies no binary to /out")
 
     # The build stage's sources alone configure, and define the targets it builds (a CMake file
     # reaching outside what the stage copies would break the image build only).
@@ -204,12 +204,12 @@ def main():
                 ["cmake", "-S", src, "-B", os.path.join(context, "build"), "-G", "Ninja"] +
                 definitions, capture_output=True, text=True)
             if configure.returncode != 0:
-                yield_error("the build stage's sources do not configure:\n" + configure.stderr[-2000:])
+                report_error("the build stage's sources do not configure:\n" + configure.stderr[-2000:])
             else:
                 plan = subprocess.run(["ninja", "-C", os.path.join(context, "build"), "-n"] +
                                       sorted(produced), capture_output=True, text=True)
                 if plan.returncode != 0:
-                    yield_error("the build stage cannot build its targets:\n" + plan.stdout[-2000:])
+                    report_error("the build stage cannot build its targets:\n" + plan.stdout[-2000:])
 
     # Later stages: what they copy from the build and what they run.
     def chain(stage):
@@ -226,17 +226,17 @@ def main():
                     for source in sources:
                         name = os.path.basename(source)
                         if not source.startswith("/out/") or name not in produced:
-                            yield_error(f"stage {stage.name}: COPY --from=build {source}: not produced")
+                            report_error(f"stage {stage.name}: COPY --from=build {source}: not produced")
                         else:
                             linked |= linked_packages(produced[name])
                 elif source_stage and source_stage not in by_name:
-                    yield_error(f"stage {stage.name}: COPY --from={source_stage}: no such stage")
+                    report_error(f"stage {stage.name}: COPY --from={source_stage}: no such stage")
             if keyword == "ENTRYPOINT":
                 binary = shlex.split(argument.replace("[", " ").replace("]", " ").replace(",", " "))[0]
                 copied = [copy_sources(a)[2] for s in chain(stage) for k, a in s.instructions
                           if k == "COPY"]
                 if binary not in copied:
-                    yield_error(f"stage {stage.name}: ENTRYPOINT {binary} is never copied in")
+                    report_error(f"stage {stage.name}: ENTRYPOINT {binary} is never copied in")
 
     # Runtime libraries.
     runtime = by_name.get("runtime")
@@ -246,12 +246,12 @@ def main():
         installed = set(m.group(1).split()) if m else set()
         available = dependencies(installed) | BASE_PACKAGES if installed else BASE_PACKAGES
         for package in sorted(linked - available):
-            yield_error(f"runtime stage: the binaries link a library of {package}, not installed")
+            report_error(f"runtime stage: the binaries link a library of {package}, not installed")
         for needed in ("tzdata", "ca-certificates"):
             if needed not in installed:
-                yield_error(f"runtime stage must install {needed}")
+                report_error(f"runtime stage must install {needed}")
     else:
-        yield_error("no stage named runtime")
+        report_error("no stage named runtime")
 
     # Images named by the usage lines and the chart are targets; final images are not root.
     with open(DOCKERFILE) as f:
@@ -259,7 +259,7 @@ def main():
     images = {image: target for target, image in usage}
     for target, _ in usage:
         if target not in by_name:
-            yield_error(f"usage line builds --target {target}: no such stage")
+            report_error(f"usage line builds --target {target}: no such stage")
     chart_values = []
     chart = os.path.join(ROOT, "deploy", "helm", "gridflow")
     for folder, _, files in os.walk(chart):
@@ -269,13 +269,13 @@ def main():
         with open(path) as f:
             for repository in re.findall(r"repository:\s*(gridflow/\S+)", f.read()):
                 if repository not in images:
-                    yield_error(f"{os.path.relpath(path, ROOT)}: image {repository} is built by no "
+                    report_error(f"{os.path.relpath(path, ROOT)}: image {repository} is built by no "
                                 f"Dockerfile target")
     for target in images.values():
         stage = by_name.get(target)
         users = [a for s in chain(stage) for k, a in reversed(s.instructions) if k == "USER"]
         if not users or users[0].split(":")[0] in ("root", "0"):
-            yield_error(f"image target {target} runs as root")
+            report_error(f"image target {target} runs as root")
 
     if ERRORS:
         for e in ERRORS:

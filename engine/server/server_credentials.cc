@@ -8,27 +8,19 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
 
+#include "common/file.h"
+
 namespace gridflow::engine {
 namespace {
-
-Status ReadFile(const char* what, const std::string& path, std::string* text) {
-  std::ifstream in(path);
-  if (!in) return Status::InvalidArgument(std::string(what) + ": cannot read " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  *text = buffer.str();
-  return Status::Ok();
-}
 
 // token → name
 Status ReadTokens(const std::string& path, std::map<std::string, std::string>* tokens) {
   std::string text;
-  if (Status s = ReadFile("tokens file", path, &text); !s.ok()) return s;
+  if (Status s = ReadTextFile("tokens file", path, &text); !s.ok()) return s;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     line.erase(std::min(line.find('#'), line.size()));
@@ -141,10 +133,12 @@ Status MakeServerCredentials(const ServerSecurity& security,
   // Read once here for clear start-up errors; gRPC's file watcher then re-reads them, so
   // renewed certificates (cert-manager) apply to new connections without a restart.
   std::string ignored;
-  if (Status s = ReadFile("TLS certificate", security.tls_cert_file, &ignored); !s.ok()) return s;
-  if (Status s = ReadFile("TLS key", security.tls_key_file, &ignored); !s.ok()) return s;
+  if (Status s = ReadTextFile("TLS certificate", security.tls_cert_file, &ignored); !s.ok())
+    return s;
+  if (Status s = ReadTextFile("TLS key", security.tls_key_file, &ignored); !s.ok()) return s;
   if (!security.tls_client_ca_file.empty()) {
-    if (Status s = ReadFile("client CA", security.tls_client_ca_file, &ignored); !s.ok()) return s;
+    if (Status s = ReadTextFile("client CA", security.tls_client_ca_file, &ignored); !s.ok())
+      return s;
   }
   const auto seconds = static_cast<unsigned int>(std::max<int64_t>(
       1, std::chrono::duration_cast<std::chrono::seconds>(security.reload_interval).count()));

@@ -104,39 +104,31 @@ class Process:
         return self.proc is not None and self.proc.poll() is None
 
 
+QUICK_RETRY = {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"}
+
+
+def work(name, retry=QUICK_RETRY):
+    """A task step on the chaos queue that outlives killed workers (short heartbeat, many tries)."""
+    return {"name": name, "kind": "task", "task_type": "work", "task_queue": "chaos",
+            "retry": retry, "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}
+
+
 DEFINITIONS = [
-    {"name": "chaos-seq", "version": 1, "steps": [
-        {"name": f"s{i}", "kind": "task", "task_type": "work", "task_queue": "chaos",
-         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
-         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}} for i in range(3)]},
+    {"name": "chaos-seq", "version": 1, "steps": [work(f"s{i}") for i in range(3)]},
     {"name": "chaos-timer", "version": 1, "steps": [
-        {"name": "before", "kind": "task", "task_type": "work", "task_queue": "chaos",
-         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
-         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}},
+        work("before"),
         {"name": "pause", "kind": "timer", "duration": "1s"},
-        {"name": "after", "kind": "task", "task_type": "work", "task_queue": "chaos",
-         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
-         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]},
+        work("after")]},
     {"name": "chaos-fanout", "version": 1, "steps": [
-        {"name": "each", "kind": "foreach", "items": "range(4)", "max_concurrency": 2, "steps": [
-            {"name": "item_work", "kind": "task", "task_type": "work", "task_queue": "chaos",
-             "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
-             "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]},
+        {"name": "each", "kind": "foreach", "items": "range(4)", "max_concurrency": 2,
+         "steps": [work("item_work")]},
         {"name": "both", "kind": "parallel", "branches": [
-            {"name": "a", "steps": [{"name": "a_work", "kind": "task", "task_type": "work",
-                                     "task_queue": "chaos", "retry": {"max_attempts": 50},
-                                     "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]},
-            {"name": "b", "steps": [{"name": "b_work", "kind": "task", "task_type": "work",
-                                     "task_queue": "chaos", "retry": {"max_attempts": 50},
-                                     "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]}]}]},
+            {"name": "a", "steps": [work("a_work", retry={"max_attempts": 50})]},
+            {"name": "b", "steps": [work("b_work", retry={"max_attempts": 50})]}]}]},
     {"name": "chaos-signal", "version": 1, "steps": [
-        {"name": "prepare", "kind": "task", "task_type": "work", "task_queue": "chaos",
-         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
-         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}},
+        work("prepare"),
         {"name": "go", "kind": "wait_signal", "signal": "go", "timeout": "10m"},
-        {"name": "finish", "kind": "task", "task_type": "work", "task_queue": "chaos",
-         "retry": {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"},
-         "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}]},
+        work("finish")]},
 ]
 
 
@@ -305,35 +297,34 @@ class Chaos:
         not_completed = [w for w, s in statuses.items() if s != "COMPLETED"]
         if not_completed:
             violations.append(f"{len(not_completed)} runs did not complete: {not_completed[:5]}")
-        doubles = q("SELECT count(*) FROM (SELECT task_id FROM events WHERE type = 'TaskCompleted' "
-                    "GROUP BY task_id HAVING count(*) > 1) d")
-        if doubles != "0":
-            violations.append(f"{doubles} tasks have more than one recorded completion")
-        gaps = q("SELECT count(*) FROM (SELECT run_id FROM events GROUP BY run_id "
-                 "HAVING min(seq) <> 1 OR max(seq) <> count(*)) g")
-        if gaps != "0":
-            violations.append(f"{gaps} runs have gaps in their history")
-        bad_ends = q("SELECT count(*) FROM runs r WHERE r.status IN ('COMPLETED','FAILED','CANCELLED') AND "
-                     "(SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.type IN "
-                     "('RunCompleted','RunFailed','RunCancelled')) <> 1 OR r.status IN "
-                     "('COMPLETED','FAILED','CANCELLED') AND (SELECT type FROM events e WHERE e.run_id = r.id "
-                     "ORDER BY seq DESC LIMIT 1) NOT IN ('RunCompleted','RunFailed','RunCancelled')")
-        if bad_ends != "0":
-            violations.append(f"{bad_ends} runs do not end with exactly one terminal event")
-        open_tasks = q("SELECT count(*) FROM tasks WHERE state IN ('PENDING','LEASED')")
-        if open_tasks != "0":
-            violations.append(f"{open_tasks} tasks are still queued or leased after every run ended")
-        pending_timers = q("SELECT count(*) FROM timers WHERE state = 'PENDING'")
-        if pending_timers != "0":
-            violations.append(f"{pending_timers} timers still pending")
-        versus_counts = q("SELECT count(*) FROM runs WHERE last_event_seq <> "
-                          "(SELECT count(*) FROM events e WHERE e.run_id = runs.id)")
-        if versus_counts != "0":
-            violations.append(f"{versus_counts} runs disagree with their history length")
-        signals = q("SELECT count(*) FROM (SELECT run_id FROM events WHERE type = 'SignalReceived' "
-                    "GROUP BY run_id HAVING count(*) > 1) s")
-        if signals != "0":
-            violations.append(f"{signals} runs applied a deduplicated signal twice")
+        # Each query counts the rows that break an invariant; every count must be 0.
+        counted = [
+            ("SELECT count(*) FROM (SELECT task_id FROM events WHERE type = 'TaskCompleted' "
+             "GROUP BY task_id HAVING count(*) > 1) d",
+             "tasks have more than one recorded completion"),
+            ("SELECT count(*) FROM (SELECT run_id FROM events GROUP BY run_id "
+             "HAVING min(seq) <> 1 OR max(seq) <> count(*)) g",
+             "runs have gaps in their history"),
+            ("SELECT count(*) FROM runs r WHERE r.status IN ('COMPLETED','FAILED','CANCELLED') AND "
+             "(SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.type IN "
+             "('RunCompleted','RunFailed','RunCancelled')) <> 1 OR r.status IN "
+             "('COMPLETED','FAILED','CANCELLED') AND (SELECT type FROM events e WHERE e.run_id = r.id "
+             "ORDER BY seq DESC LIMIT 1) NOT IN ('RunCompleted','RunFailed','RunCancelled')",
+             "runs do not end with exactly one terminal event"),
+            ("SELECT count(*) FROM tasks WHERE state IN ('PENDING','LEASED')",
+             "tasks are still queued or leased after every run ended"),
+            ("SELECT count(*) FROM timers WHERE state = 'PENDING'", "timers still pending"),
+            ("SELECT count(*) FROM runs WHERE last_event_seq <> "
+             "(SELECT count(*) FROM events e WHERE e.run_id = runs.id)",
+             "runs disagree with their history length"),
+            ("SELECT count(*) FROM (SELECT run_id FROM events WHERE type = 'SignalReceived' "
+             "GROUP BY run_id HAVING count(*) > 1) s",
+             "runs applied a deduplicated signal twice"),
+        ]
+        for sql, what in counted:
+            count = q(sql)
+            if count != "0":
+                violations.append(f"{count} {what}")
 
         # Every recorded completion came from a real, successful execution under that very lease.
         executions = {}

@@ -127,23 +127,24 @@ TEST_F(SecurityTest, BearerTokensOverTls) {
             0)
       << err;
   // The Python example client (as a trading app would use it) over TLS with a token.
+  auto python_client = [&](std::vector<std::string> args, std::string* out) {
+    std::vector<std::string> argv = {
+        "/usr/bin/env",
+        std::string("GRIDFLOW_PYTHON_PATH=") + GRIDFLOW_PYTHON_DIR,
+        "/usr/bin/python3",
+        std::string(GRIDFLOW_SOURCE_DIR) + "/examples/python/gridflow_client.py",
+        "--address",
+        address_,
+        "--tls-ca",
+        ca};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, out, &err);
+  };
   std::string out;
-  ASSERT_EQ(RunCommand({"/usr/bin/env", std::string("GRIDFLOW_PYTHON_PATH=") + GRIDFLOW_PYTHON_DIR,
-                        "/usr/bin/python3",
-                        std::string(GRIDFLOW_SOURCE_DIR) + "/examples/python/gridflow_client.py",
-                        "--address", address_, "--tls-ca", ca, "--token", "s3cret-ops", "start",
-                        "secured", "--id", "sec-py"},
-                       &out, &err),
-            0)
+  ASSERT_EQ(python_client({"--token", "s3cret-ops", "start", "secured", "--id", "sec-py"}, &out), 0)
       << err;
   EXPECT_NE(out.find("started sec-py"), std::string::npos) << out;
-  EXPECT_NE(
-      RunCommand({"/usr/bin/env", std::string("GRIDFLOW_PYTHON_PATH=") + GRIDFLOW_PYTHON_DIR,
-                  "/usr/bin/python3",
-                  std::string(GRIDFLOW_SOURCE_DIR) + "/examples/python/gridflow_client.py",
-                  "--address", address_, "--tls-ca", ca, "start", "secured", "--id", "sec-py-2"},
-                 &out, &err),
-      0);  // no token
+  EXPECT_NE(python_client({"start", "secured", "--id", "sec-py-2"}, &out), 0);  // no token
   EXPECT_NE(err.find("UNAUTHENTICATED"), std::string::npos) << err;
 
   worker::WorkerOptions options;

@@ -112,27 +112,35 @@ func capabilities(kubeVersion string, extra []string) map[string]interface{} {
 
 // ---- values ----
 
-// readYAML parses YAML into JSON-shaped data (map[string]interface{}, float64 numbers), as helm
-// does by converting YAML to JSON: `eq .Values.n 3` is false in helm and here alike.
+// decodeYAML parses a YAML map into JSON-shaped data (map[string]interface{}, float64 numbers), as
+// helm does by converting YAML to JSON: `eq .Values.n 3` is false in helm and here alike.
+func decodeYAML(raw []byte) (map[string]interface{}, error) {
+	var doc interface{}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	out := map[string]interface{}{}
+	if doc == nil {
+		return out, nil
+	}
+	asJSON, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(asJSON, &out); err != nil {
+		return nil, fmt.Errorf("the top level must be a map: %v", err)
+	}
+	return out, nil
+}
+
 func readYAML(path string) (map[string]interface{}, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var doc interface{}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if doc == nil {
-		return map[string]interface{}{}, nil
-	}
-	asJSON, err := json.Marshal(doc)
+	out, err := decodeYAML(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	var out map[string]interface{}
-	if err := json.Unmarshal(asJSON, &out); err != nil {
-		return nil, fmt.Errorf("%s: the top level must be a map: %v", path, err)
 	}
 	return out, nil
 }
@@ -236,15 +244,9 @@ func toYAML(v interface{}) string {
 }
 
 func fromYAML(s string) map[string]interface{} {
-	var doc interface{}
-	out := map[string]interface{}{}
-	if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
-		out["Error"] = err.Error()
-		return out
-	}
-	asJSON, _ := json.Marshal(doc)
-	if err := json.Unmarshal(asJSON, &out); err != nil {
-		out["Error"] = err.Error()
+	out, err := decodeYAML([]byte(s))
+	if err != nil {
+		return map[string]interface{}{"Error": err.Error()}
 	}
 	return out
 }

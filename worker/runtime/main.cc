@@ -35,19 +35,7 @@ int main(int argc, char** argv) {
                  "engine: host:port, or dns:///name:port to spread over every replica")
       ->envname("GRIDFLOW_ADDRESS")
       ->capture_default_str();
-  app.add_flag("--tls", transport.tls, "connect with TLS (the system's CAs unless --tls-ca)")
-      ->envname("GRIDFLOW_TLS");
-  app.add_option("--tls-ca", transport.tls_ca, "PEM file of the CA that signed the engine's cert")
-      ->envname("GRIDFLOW_TLS_CA");
-  app.add_option("--tls-cert", transport.tls_cert, "client certificate (PEM) for mutual TLS")
-      ->envname("GRIDFLOW_TLS_CERT");
-  app.add_option("--tls-key", transport.tls_key, "client private key (PEM) for mutual TLS")
-      ->envname("GRIDFLOW_TLS_KEY");
-  app.add_option("--tls-server-name", transport.tls_server_name,
-                 "name to check in the engine's certificate")
-      ->envname("GRIDFLOW_TLS_SERVER_NAME");
-  app.add_option("--token", transport.token, "bearer token sent with every call (needs TLS)")
-      ->envname("GRIDFLOW_TOKEN");
+  gridflow::AddTransportFlags(app, &transport);
   app.add_option("--namespace", options.namespace_name, "namespace")
       ->envname("GRIDFLOW_NAMESPACE")
       ->capture_default_str();

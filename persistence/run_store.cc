@@ -86,7 +86,7 @@ void PrepareRunStatements(pqxx::connection& c) {
             "cancel_reason = $9, state = $10::jsonb, last_event_seq = $8, row_version = "
             "row_version + 1, updated_at = "
             "gf_now(), "
-            "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') "
+            "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED') "
             "THEN COALESCE(closed_at, gf_now()) END "
             "WHERE id = $1::uuid");
   c.prepare("run_stuck_counts",

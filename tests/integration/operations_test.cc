@@ -140,6 +140,7 @@ TEST_F(OperationsTest, TerminateEndsTheRunAtOnceAndRefusesItsWorkers) {
   ASSERT_TRUE(Terminate("t-1", "exchange halted trading", &response).ok());
   EXPECT_EQ(response.run().status(), v1::RUN_STATUS_TERMINATED);
   EXPECT_EQ(response.run().failure().message(), "exchange halted trading");
+  EXPECT_TRUE(response.run().has_close_time());  // closed like any other final status
   EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks WHERE state IN ('PENDING', 'LEASED')"), "0");
 
   // The worker still holding the lease is refused.

@@ -2,13 +2,15 @@
 
 #include <google/protobuf/util/time_util.h>
 
-#include <regex>
+#include "common/time.h"
 
 namespace gridflow::cli {
 
 using google::protobuf::util::TimeUtil;
 
 namespace {
+constexpr Millis kClockSkewTolerance{5000};
+
 bool IsSet(const google::protobuf::Timestamp& t) {
   return t.seconds() != 0 || t.nanos() != 0;
 }
@@ -58,7 +60,11 @@ std::string ShortDuration(Millis d) {
 std::string Ago(const google::protobuf::Timestamp& t) {
   if (!IsSet(t)) return "";
   const int64_t now = TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime());
-  return ShortDuration(Millis(now - TimeUtil::TimestampToMilliseconds(t))) + " ago";
+  const int64_t ago = now - TimeUtil::TimestampToMilliseconds(t);
+  // The engine stamps times with PostgreSQL's clock; this machine's may lag it a little.
+  if (ago < 0)
+    return ago > -kClockSkewTolerance.count() ? "just now" : "in " + ShortDuration(Millis(-ago));
+  return ShortDuration(Millis(ago)) + " ago";
 }
 
 std::string StatusName(v1::RunStatus status) {
@@ -66,16 +72,13 @@ std::string StatusName(v1::RunStatus status) {
   return name.rfind("RUN_STATUS_", 0) == 0 ? name.substr(11) : name;
 }
 
-bool IsClosed(v1::RunStatus s) {
-  return s == v1::RUN_STATUS_COMPLETED || s == v1::RUN_STATUS_FAILED ||
-         s == v1::RUN_STATUS_CANCELLED || s == v1::RUN_STATUS_TERMINATED;
-}
-
 std::optional<google::protobuf::Timestamp> ParseInstant(const std::string& text) {
-  google::protobuf::Timestamp t;
-  if (TimeUtil::FromString(text, &t)) return t;
-  static const std::regex kDate(R"(\d{4}-\d{2}-\d{2})");
-  if (std::regex_match(text, kDate) && TimeUtil::FromString(text + "T00:00:00Z", &t)) return t;
+  if (const auto t = ParseTimestamp(text)) {
+    return TimeUtil::MicrosecondsToTimestamp(t->time_since_epoch().count());
+  }
+  if (const auto day = ParseDate(text)) {
+    return TimeUtil::SecondsToTimestamp(int64_t{*day} * 86400);
+  }
   if (const auto ago = ParseDuration(text)) {
     return TimeUtil::MillisecondsToTimestamp(
         TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime()) - ago->count());

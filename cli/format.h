@@ -18,11 +18,11 @@ std::string FormatTime(const google::protobuf::Timestamp& t);
 std::string FormatClock(const google::protobuf::Timestamp& t);
 // A duration rounded for reading: "350ms", "41s", "12m5s", "3h5m", "2d4h".
 std::string ShortDuration(Millis d);
-// How long ago `t` was, by this machine's clock: "12m5s ago"; "" for an unset timestamp.
+// How long ago `t` was, by this machine's clock: "12m5s ago"; "just now" when `t` is up to 5 s
+// ahead (the engine's clock is PostgreSQL's), "in 3m" further ahead; "" for an unset timestamp.
 std::string Ago(const google::protobuf::Timestamp& t);
 // RUNNING, FAILED, ... (the enum name without its prefix).
 std::string StatusName(v1::RunStatus status);
-bool IsClosed(v1::RunStatus status);
 
 // An instant as operators type it: RFC 3339 ("2026-11-25T11:00:00Z", "...+01:00"), a UTC date
 // ("2026-11-25"), or a duration meaning that long ago ("2h"). nullopt when it is none of these.

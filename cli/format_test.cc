@@ -3,6 +3,8 @@
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
+#include "gridflow/v1/run_status.h"
+
 namespace gridflow::cli {
 namespace {
 
@@ -38,10 +40,17 @@ TEST(Format, InstantsAsOperatorsTypeThem) {
   EXPECT_FALSE(ParseInstant("2026-13-45").has_value());
 }
 
+TEST(Format, AgoNeverPrintsANegativeAge) {
+  const int64_t now = TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime());
+  EXPECT_EQ(Ago(TimeUtil::MillisecondsToTimestamp(now + 445)), "just now");
+  EXPECT_EQ(Ago(TimeUtil::MillisecondsToTimestamp(now + 3 * 60'000 + 500)), "in 3m");
+  EXPECT_EQ(Ago(TimeUtil::MillisecondsToTimestamp(now - 41'200)).substr(0, 3), "41s");
+}
+
 TEST(Format, StatusNames) {
   EXPECT_EQ(StatusName(v1::RUN_STATUS_TERMINATED), "TERMINATED");
-  EXPECT_TRUE(IsClosed(v1::RUN_STATUS_TERMINATED));
-  EXPECT_FALSE(IsClosed(v1::RUN_STATUS_COMPENSATING));
+  EXPECT_TRUE(v1::IsClosedRunStatus(v1::RUN_STATUS_TERMINATED));
+  EXPECT_FALSE(v1::IsClosedRunStatus(v1::RUN_STATUS_COMPENSATING));
 }
 
 }  // namespace

@@ -15,8 +15,6 @@
 
 namespace gridflow::persistence {
 
-// Parses a UTC timestamptz in PostgreSQL's ISO output format. Throws std::invalid_argument.
-TimePoint ParseTimestamp(std::string_view text);
 // Microseconds since the Unix epoch, for parameters: `timestamptz 'epoch' + $n * interval '1 us'`.
 int64_t ToEpochMicros(TimePoint t);
 TimePoint FromEpochMicros(int64_t micros);
@@ -24,7 +22,7 @@ TimePoint FromEpochMicros(int64_t micros);
 // A text[] literal ("{\"a\",\"b\"}") for array parameters; every element is quoted and escaped.
 std::string ToTextArray(const std::vector<std::string>& values);
 
-// Reading nullable columns.
+// Reading columns; a timestamptz that is not a timestamp throws std::invalid_argument.
 std::optional<std::string> OptionalText(const pqxx::field& f);
 std::optional<TimePoint> OptionalTimestamp(const pqxx::field& f);
 TimePoint Timestamp(const pqxx::field& f);

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common/duration.h"
+#include "common/json_text.h"
 #include "engine/dsl/time_functions.h"
 
 namespace gridflow::dsl {
@@ -45,9 +46,10 @@ Status Int(const Args& a, size_t i, int64_t* out) {
 
 Status Instant(const Args& a, size_t i, TimePoint* out) {
   if (!a[i].is_string()) return TypeError(i, "an instant (RFC 3339 text)", a[i]);
-  const auto t = ParseInstant(a[i].get<std::string>());
+  const auto t = ParseTimestamp(a[i].get<std::string>());
   if (!t)
-    return Status::InvalidArgument("'" + a[i].get<std::string>() + "' is not an RFC 3339 instant");
+    return Status::InvalidArgument("'" + QuotePrefix(a[i].get<std::string>()) +
+                                   "' is not an RFC 3339 instant");
   *out = *t;
   return Status::Ok();
 }
@@ -182,7 +184,7 @@ Status NumberOf(const Args& a, const FunctionContext&, json* out) {
   if (Status st = Str(a, 0, &s); !st.ok()) return st;
   const json parsed = json::parse(s, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_number()) {
-    return Status::InvalidArgument("'" + s + "' is not a number");
+    return Status::InvalidArgument("'" + QuotePrefix(s) + "' is not a number");
   }
   *out = parsed;
   return Status::Ok();
@@ -283,7 +285,8 @@ Status TimeAdd(const Args& a, const FunctionContext&, json* out) {
   const bool negative = !text.empty() && text[0] == '-';
   const auto d =
       ParseDuration(negative ? std::string_view(text).substr(1) : std::string_view(text));
-  if (!d) return Status::InvalidArgument("'" + text + "' is not a duration (e.g. 30m, -1h)");
+  if (!d)
+    return Status::InvalidArgument("'" + QuotePrefix(text) + "' is not a duration (e.g. 30m, -1h)");
   *out = FormatRfc3339(negative ? t - *d : t + *d);
   return Status::Ok();
 }
@@ -300,7 +303,7 @@ Status DurationMs(const Args& a, const FunctionContext&, json* out) {
   std::string text;
   if (Status s = Str(a, 0, &text); !s.ok()) return s;
   const auto d = ParseDuration(text);
-  if (!d) return Status::InvalidArgument("'" + text + "' is not a duration");
+  if (!d) return Status::InvalidArgument("'" + QuotePrefix(text) + "' is not a duration");
   *out = d->count();
   return Status::Ok();
 }
@@ -311,7 +314,8 @@ Status DateAdd(const Args& a, const FunctionContext&, json* out) {
   if (Status s = Str(a, 0, &text); !s.ok()) return s;
   if (Status s = Int(a, 1, &days); !s.ok()) return s;
   const auto day = ParseDate(text);
-  if (!day) return Status::InvalidArgument("'" + text + "' is not a date (YYYY-MM-DD)");
+  if (!day)
+    return Status::InvalidArgument("'" + QuotePrefix(text) + "' is not a date (YYYY-MM-DD)");
   if (days < -100'000 || days > 100'000) return Status::InvalidArgument("too many days");
   *out = FormatDate(*day + static_cast<int>(days));
   return Status::Ok();
@@ -433,7 +437,7 @@ Status CheckLiteral(Literal what, const std::string& value) {
   switch (what) {
     case Literal::kDate:
       if (!ParseDate(value))
-        return Status::InvalidArgument("'" + value + "' is not a date (YYYY-MM-DD)");
+        return Status::InvalidArgument("'" + QuotePrefix(value) + "' is not a date (YYYY-MM-DD)");
       return Status::Ok();
     case Literal::kZone:
       if (!IsKnownTimeZone(value)) {
@@ -451,7 +455,8 @@ Status CheckLiteral(Literal what, const std::string& value) {
           what == Literal::kSignedDuration && !value.empty() && value[0] == '-'
               ? std::string_view(value).substr(1)
               : std::string_view(value);
-      if (!ParseDuration(text)) return Status::InvalidArgument("'" + value + "' is not a duration");
+      if (!ParseDuration(text))
+        return Status::InvalidArgument("'" + QuotePrefix(value) + "' is not a duration");
       return Status::Ok();
     }
   }

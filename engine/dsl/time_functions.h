@@ -1,5 +1,6 @@
 // Wall-clock time for definitions: instants (UTC, RFC 3339), calendar dates, IANA time zones
-// (from the operating system's tz database, DST-correct), and market gate closures.
+// (from the operating system's tz database through TimeZone, DST-correct for any year), and market
+// gate closures. Instants and dates are parsed by common/time.h (ParseTimestamp, ParseDate).
 #pragma once
 
 #include <optional>
@@ -11,13 +12,6 @@
 #include "common/time.h"
 
 namespace gridflow::dsl {
-
-// "2026-11-25T14:28:42Z", "2026-11-25T15:28:42.5+01:00" → UTC. nullopt when malformed.
-std::optional<TimePoint> ParseInstant(std::string_view text);
-
-// A local date "YYYY-MM-DD" as days since the epoch; nullopt when malformed or not a real date.
-std::optional<int> ParseDate(std::string_view text);
-std::string FormatDate(int days_since_epoch);
 
 // The instant when the wall clock in `zone` shows `date` `time_of_day` ("12:00" or "12:00:30").
 // In a DST gap the time is moved forward by the gap; in a repeated hour the first one is taken.

@@ -1,8 +1,11 @@
 #include "engine/api/request_validator.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
 #include "engine/dsl/definition.h"
 #include "persistence/definition_store.h"
 #include "persistence/transaction.h"
@@ -23,6 +26,9 @@ Status RequestValidator::Namespace(const std::string& requested, std::string* re
     if (known_namespaces_.count(*resolved) > 0) return Status::Ok();
   }
   if (resolved->size() > 63) return Invalid("namespace", "is longer than 63 characters");
+  for (unsigned char c : *resolved) {
+    if (c < 0x20 || c == 0x7F) return Invalid("namespace", "must not contain control characters");
+  }
   bool exists = false;
   Status s = persistence::Transact(pool_, "check namespace", [&](pqxx::work& txn) {
     exists = persistence::NamespaceExists(txn, *resolved);
@@ -50,35 +56,23 @@ Status RequestValidator::Identifier(const char* field, const std::string& value,
 Status RequestValidator::Name(const char* field, const std::string& value) const {
   if (value.empty()) return Invalid(field, "is required");
   if (!dsl::IsValidName(value)) {
-    return Invalid(field, "'" + value +
+    return Invalid(field, "'" + QuotePrefix(value) +
                               "' is not a valid name (a letter, then letters, digits, "
                               "'_', '-' or '.'; at most 128 characters)");
   }
   return Status::Ok();
 }
 
-Status RequestValidator::Json(const char* field, const std::string& text, bool allow_empty) const {
-  if (text.empty()) return allow_empty ? Status::Ok() : Invalid(field, "is required");
-  if (text.size() > limits_.max_payload_bytes) {
-    return Invalid(field, "is " + std::to_string(text.size()) + " bytes; the limit is " +
-                              std::to_string(limits_.max_payload_bytes) + " bytes");
+Status RequestValidator::Json(const char* field, const std::string& text, bool allow_empty,
+                              nlohmann::json* value) const {
+  if (text.empty()) {
+    if (value != nullptr) *value = nullptr;
+    return allow_empty ? Status::Ok() : Invalid(field, "is required");
   }
-  // PostgreSQL's jsonb cannot store U+0000; refuse it here rather than fail in the database.
-  bool has_nul = false;
-  const auto find_nul = [&has_nul](int, nlohmann::json::parse_event_t event,
-                                   nlohmann::json& value) {
-    if ((event == nlohmann::json::parse_event_t::value ||
-         event == nlohmann::json::parse_event_t::key) &&
-        value.is_string() && value.get_ref<const std::string&>().find('\0') != std::string::npos) {
-      has_nul = true;
-    }
-    return true;
-  };
-  if (nlohmann::json::parse(text, find_nul, /*allow_exceptions=*/false).is_discarded()) {
-    return Invalid(field, "is not valid JSON");
-  }
-  if (has_nul) return Invalid(field, "must not contain the character U+0000 (\\u0000)");
-  return Status::Ok();
+  nlohmann::json parsed;
+  Status s = ParseJsonText(field, text, {limits_.max_payload_bytes, limits_.max_json_depth},
+                           value != nullptr ? value : &parsed);
+  return s;
 }
 
 Status RequestValidator::Text(const char* field, const std::string& text) const {
@@ -88,10 +82,36 @@ Status RequestValidator::Text(const char* field, const std::string& text) const 
   return Status::Ok();
 }
 
+Status RequestValidator::Timestamp(const char* field, const google::protobuf::Timestamp& value,
+                                   TimePoint* out) const {
+  using google::protobuf::util::TimeUtil;
+  if (value.seconds() < TimeUtil::kTimestampMinSeconds ||
+      value.seconds() > TimeUtil::kTimestampMaxSeconds || value.nanos() < 0 ||
+      value.nanos() > 999'999'999) {
+    return Invalid(field,
+                   "is not a valid timestamp (0001-01-01T00:00:00Z to "
+                   "9999-12-31T23:59:59Z, nanos 0 to 999999999)");
+  }
+  *out = TimePoint(Micros(value.seconds() * 1'000'000 + value.nanos() / 1000));
+  return Status::Ok();
+}
+
+Status RequestValidator::NonNegativeDuration(const char* field,
+                                             const google::protobuf::Duration& value,
+                                             Millis* out) const {
+  using google::protobuf::util::TimeUtil;
+  if (value.seconds() < 0 || value.nanos() < 0) return Invalid(field, "must not be negative");
+  if (value.seconds() > TimeUtil::kDurationMaxSeconds || value.nanos() > 999'999'999) {
+    return Invalid(field, "is not a valid duration");
+  }
+  *out = Millis(value.seconds() * 1000 + value.nanos() / 1'000'000);
+  return Status::Ok();
+}
+
 Status RequestValidator::TaskId(const std::string& text, int64_t* id) const {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *id);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size() || *id <= 0) {
-    return Invalid("task_id", "'" + text.substr(0, 64) + "' is not a task id");
+    return Invalid("task_id", "'" + QuotePrefix(text) + "' is not a task id");
   }
   return Status::Ok();
 }

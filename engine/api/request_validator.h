@@ -7,7 +7,13 @@
 #include <string>
 #include <string_view>
 
+#include <google/protobuf/duration.pb.h>
+#include <google/protobuf/timestamp.pb.h>
+#include <nlohmann/json.hpp>
+
+#include "common/duration.h"
 #include "common/status.h"
+#include "common/time.h"
 #include "persistence/connection_pool.h"
 
 namespace gridflow::engine {
@@ -17,6 +23,7 @@ struct ApiLimits {
   size_t max_definition_bytes = 1024 * 1024;
   size_t max_id_bytes = 256;     // workflow ids, dedup ids, identities
   size_t max_text_bytes = 4096;  // error messages, reasons
+  int max_json_depth = 64;       // arrays and objects inside one another, in any JSON field
 };
 
 class RequestValidator {
@@ -36,9 +43,17 @@ class RequestValidator {
   Status Identifier(const char* field, const std::string& value, bool required) const;
   // A name in definitions' naming rules (signal names, queues, task types).
   Status Name(const char* field, const std::string& value) const;
-  // JSON text within the payload limit. Empty is allowed (means null) when `allow_empty`.
-  Status Json(const char* field, const std::string& text, bool allow_empty) const;
+  // JSON text within the payload and depth limits (common/json_text.h). Empty is allowed (means
+  // null) when `allow_empty`. The parsed value goes to *value when given.
+  Status Json(const char* field, const std::string& text, bool allow_empty,
+              nlohmann::json* value = nullptr) const;
   Status Text(const char* field, const std::string& text) const;
+  // A protobuf Timestamp within 0001-01-01..9999-12-31 with nanos in [0, 1e9).
+  Status Timestamp(const char* field, const google::protobuf::Timestamp& value,
+                   TimePoint* out) const;
+  // A protobuf Duration that is not negative and within protobuf's range.
+  Status NonNegativeDuration(const char* field, const google::protobuf::Duration& value,
+                             Millis* out) const;
   // A task id as the API carries it (decimal text) to its number.
   Status TaskId(const std::string& text, int64_t* id) const;
   // The actor to record: the caller's identity, or "anonymous".

@@ -1,11 +1,13 @@
 #include "engine/dsl/definition.h"
 
-#include "engine/dsl/time_functions.h"
-
 #include <algorithm>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <set>
+
+#include "common/json_text.h"
+#include "engine/dsl/time_functions.h"
 
 namespace gridflow::dsl {
 namespace {
@@ -63,7 +65,7 @@ Status ReadName(const json& obj, const std::string& path, const char* key, bool 
   Status s = ReadString(obj, path, key, required, out);
   if (!s.ok()) return s;
   if (obj.contains(key) && !IsValidName(*out)) {
-    return Error(Join(path, key), "'" + *out +
+    return Error(Join(path, key), "'" + QuotePrefix(*out) +
                                       "' is not a valid name (a letter, then letters, digits, '_', "
                                       "'-' or '.'; at most 128 characters)");
   }
@@ -78,8 +80,8 @@ Status ReadDuration(const json& obj, const std::string& path, const char* key, M
   if (!it->is_string()) return Error(p, "must be a duration string such as \"30s\"");
   const auto d = ParseDuration(it->get<std::string>());
   if (!d) {
-    return Error(p,
-                 "'" + it->get<std::string>() + "' is not a duration (e.g. 250ms, 30s, 5m, 1h30m)");
+    return Error(p, "'" + QuotePrefix(it->get<std::string>()) +
+                        "' is not a duration (e.g. 250ms, 30s, 5m, 1h30m)");
   }
   if (d->count() <= 0) return Error(p, "must be greater than zero");
   if (*d > max) return Error(p, "must be at most " + FormatDuration(max));
@@ -223,9 +225,8 @@ class DefinitionParser {
     if (s = ParseBlock(doc, "", "steps", &root); !s.ok()) return s;
     for (size_t b = 0; b < def_.blocks_.size(); ++b) {
       if (s = CheckBlock(static_cast<int>(b)); !s.ok()) return s;
-      def_.block_owner_.push_back(owner_names_[b].empty()
-                                      ? -1
-                                      : static_cast<int>(def_.index_.at(owner_names_[b])));
+      def_.block_owner_.push_back(
+          owner_names_[b].empty() ? -1 : static_cast<int>(def_.index_.at(owner_names_[b])));
     }
     def_.canonical_json_ = doc.dump();
     return Status::Ok();
@@ -281,7 +282,8 @@ class DefinitionParser {
     Status s;
     for (std::string_view reserved : kReservedNames) {
       if (step->name == reserved) {
-        return Error(Join(path, "name"), "'" + step->name + "' is reserved (run data uses it)");
+        return Error(Join(path, "name"),
+                     "'" + QuotePrefix(step->name) + "' is reserved (run data uses it)");
       }
     }
     std::string kind;
@@ -484,7 +486,7 @@ class DefinitionParser {
       if (it == def_.index_.end())
         return Error(from.path + "." + field, "names no step: '" + name + "'");
       if (def_.steps_[it->second].block != block) {
-        return Error(from.path + "." + field, "'" + name +
+        return Error(from.path + "." + field, "'" + QuotePrefix(name) +
                                                   "' is in another block; jumps stay within the "
                                                   "steps list they are in");
       }
@@ -614,11 +616,8 @@ bool IsValidName(std::string_view name) {
 
 Status Definition::Parse(std::string_view json_text, Definition* out) {
   json doc;
-  try {
-    doc = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    return Status::InvalidArgument("definition is not valid JSON: " + std::string(e.what()));
-  }
+  const JsonLimits limits{std::numeric_limits<size_t>::max(), kMaxJsonDepth};
+  if (Status s = ParseJsonText("definition_json", json_text, limits, &doc); !s.ok()) return s;
   return FromJson(doc, out);
 }
 
@@ -638,7 +637,8 @@ const Step* Definition::FindStep(std::string_view name) const {
 
 const Step& Definition::TopLevelStepOf(const Step& step) const {
   const Step* s = &step;
-  while (s->block != 0) s = &steps_[static_cast<size_t>(block_owner_[static_cast<size_t>(s->block)])];
+  while (s->block != 0)
+    s = &steps_[static_cast<size_t>(block_owner_[static_cast<size_t>(s->block)])];
   return *s;
 }
 

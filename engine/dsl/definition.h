@@ -116,7 +116,11 @@ class Definition {
   static constexpr size_t kMaxSteps = 1000;
   static constexpr int kMaxAttempts = 100;
   static constexpr int kMaxConcurrency = 1000;
+  // Arrays and objects inside one another in a definition's JSON (checked before parsing).
+  static constexpr int kMaxJsonDepth = 64;
 
+  // Parses and validates JSON text (size is the caller's limit; depth, UTF-8 and U+0000 are
+  // checked here). Errors start with the JSON path of the problem or "definition_json:".
   static Status Parse(std::string_view json_text, Definition* out);
   static Status FromJson(const nlohmann::json& doc, Definition* out);
 

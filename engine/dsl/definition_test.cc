@@ -89,6 +89,19 @@ TEST(Definition, RejectsMalformedJson) {
   EXPECT_NE(s.message().find("not valid JSON"), std::string::npos) << s.message();
 }
 
+TEST(Definition, DeepNestingAndNulAreRefusedBeforeParsing) {
+  Definition d;
+  const std::string deep =
+      R"({"name": "x", "version": 1, "steps": [{"name": "a", "kind": "succeed", "result": )" +
+      std::string(60'000, '[') + std::string(60'000, ']') + "}]}";
+  Status s = Definition::Parse(deep, &d);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message().rfind("definition_json: is nested more than 64 levels deep", 0), 0u)
+      << s.message().substr(0, 200);
+  s = Definition::Parse(R"({"name": "x\u0000", "version": 1, "steps": []})", &d);
+  EXPECT_EQ(s.message(), "definition_json: must not contain the character U+0000 (\\u0000)");
+}
+
 struct InvalidCase {
   const char* label;
   std::function<void(json&)> mutate;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/json_text.h"
 #include "engine/dsl/functions.h"
 
 namespace gridflow::dsl {
@@ -19,6 +20,7 @@ struct Expression::Node {
   std::vector<std::string> pointer;  // kPointer: reference tokens (unescaped)
   std::string op;                    // kUnary, kBinary: the operator; kMember, kCall: the name
   std::vector<std::shared_ptr<const Node>> children;
+  int height = 1;  // of the tree below and including this node
 };
 
 namespace {
@@ -26,10 +28,25 @@ namespace {
 using Node = Expression::Node;
 using NodePtr = std::shared_ptr<const Node>;
 
-constexpr int kMaxDepth = 64;
-
+constexpr int kMaxDepth = 64;  // parentheses, brackets, calls and unary operators
 Status ErrorAt(size_t column, const std::string& message) {
   return Status::InvalidArgument("column " + std::to_string(column) + ": " + message);
+}
+
+// Chains of binary operators, indexes and member accesses build trees as tall as they are long;
+// evaluation (and destruction) recurse over them, so their height is bounded too.
+constexpr int kMaxHeight = 256;
+
+int HeightOver(const std::vector<NodePtr>& children) {
+  int height = 0;
+  for (const auto& child : children)
+    height = std::max(height, child->height);
+  return height + 1;
+}
+
+Status TooTall(size_t column) {
+  return ErrorAt(column, "expression nested too deeply (more than " + std::to_string(kMaxHeight) +
+                             " operators inside one another)");
 }
 
 enum class Tok { kEnd, kNumber, kString, kIdent, kPointer, kPunct };
@@ -113,7 +130,8 @@ class Lexer {
     t->type = Tok::kNumber;
     t->number = json::parse(digits, nullptr, false);
     if (t->number.is_discarded() || (!real && !t->number.is_number_integer())) {
-      return ErrorAt(t->column, "'" + digits + "' is not a number this language can hold");
+      return ErrorAt(t->column,
+                     "'" + QuotePrefix(digits) + "' is not a number this language can hold");
     }
     return Status::Ok();
   }
@@ -227,6 +245,7 @@ class Parser {
     n->op = op;
     n->column = column;
     n->children = {std::move(l), std::move(r)};
+    n->height = HeightOver(n->children);
     return n;
   }
 
@@ -247,6 +266,7 @@ class Parser {
       NodePtr right;
       if (s = (this->*next)(&right, depth); !s.ok()) return s;
       *out = MakeBinary(op, column, *out, right);
+      if ((*out)->height > kMaxHeight) return TooTall(column);
     }
   }
 
@@ -265,6 +285,7 @@ class Parser {
     NodePtr child;
     if (s = Not(&child, depth + 1); !s.ok()) return s;
     n->children = {child};
+    n->height = HeightOver(n->children);
     *out = n;
     return Status::Ok();
   }
@@ -279,6 +300,7 @@ class Parser {
       NodePtr right;
       if (s = Additive(&right, depth); !s.ok()) return s;
       *out = MakeBinary(std::string(op), column, *out, right);
+      if ((*out)->height > kMaxHeight) return TooTall(column);
       break;
     }
     return Status::Ok();
@@ -303,6 +325,7 @@ class Parser {
     NodePtr child;
     if (s = Unary(&child, depth + 1); !s.ok()) return s;
     n->children = {child};
+    n->height = HeightOver(n->children);
     *out = n;
     return Status::Ok();
   }
@@ -330,6 +353,8 @@ class Parser {
         n->children = {*out};
         if (s = Advance(); !s.ok()) return s;
       }
+      n->height = HeightOver(n->children);
+      if (n->height > kMaxHeight) return TooTall(n->column);
       *out = n;
     }
     return Status::Ok();
@@ -373,6 +398,7 @@ class Parser {
           NodePtr arg;
           if (s = Or(&arg, depth + 1); !s.ok()) return s;
           n->children.push_back(arg);
+          n->height = std::max(n->height, arg->height + 1);
           if (!IsPunct(")") && (s = Expect(",")).ok() == false) return s;
         }
         if (s = CheckArity(name, n->children.size()); !s.ok())
@@ -401,6 +427,7 @@ class Parser {
             NodePtr element;
             if (s = Or(&element, depth + 1); !s.ok()) return s;
             n->children.push_back(element);
+            n->height = std::max(n->height, element->height + 1);
             if (!IsPunct("]") && (s = Expect(",")).ok() == false) return s;
           }
           *out = n;

@@ -186,6 +186,27 @@ TEST(Expression, EvaluationIsBounded) {
   EXPECT_FALSE(Expression::Parse(std::string(Expression::kMaxLength + 1, '1'), &long_one).ok());
 }
 
+// Chains as long as the length limit allows build trees that evaluation would recurse over.
+TEST(Expression, LongChainsAreRefusedNotRecursedOver) {
+  const auto chain = [](const std::string& first, const std::string& link, int n) {
+    std::string text = first;
+    for (int i = 0; i < n; ++i)
+      text += link;
+    return text;
+  };
+  for (const std::string& text :
+       {chain("1", "+1", 4000), chain("$/a", "[0]", 2000), chain("$/a", ".b", 4000),
+        chain("(", "(", 100) + "1" + std::string(101, ')'), chain("-", "-", 100) + "1",
+        chain("!", "!", 100) + "true", chain("len(", "len(", 100) + "1" + std::string(101, ')')}) {
+    Expression e;
+    const Status s = Expression::Parse(text, &e);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << text.substr(0, 40);
+    EXPECT_NE(s.message().find("nested too deeply"), std::string::npos) << s.message();
+  }
+  Expression fine;
+  EXPECT_TRUE(Expression::Parse(chain("1", "+1", 200), &fine).ok());
+}
+
 TEST(Template, EvaluatesExpressionLeavesAndEscapes) {
   Template t;
   ASSERT_TRUE(

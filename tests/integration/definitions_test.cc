@@ -50,7 +50,7 @@ TEST_F(DefinitionsTest, InvalidDefinitionsAreRejectedWithThePathAndStoreNothing)
     std::string message_prefix;
   };
   const std::vector<Case> cases = {
-      {"{\"name\": \"x\"", "definition is not valid JSON"},
+      {"{\"name\": \"x\"", "definition_json: is not valid JSON"},
       {R"({"name":"x","version":1,"steps":[{"name":"a","kind":"wait","task_type":"t"}]})",
        "steps[0].kind: unknown step kind 'wait'"},
       {R"({"name":"x","version":1,"steps":[{"name":"a","kind":"task","task_type":"t","next":"b"}]})",

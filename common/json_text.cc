@@ -1,0 +1,98 @@
+#include "common/json_text.h"
+
+namespace gridflow {
+namespace {
+
+Status Invalid(std::string_view field, const std::string& message) {
+  return Status::InvalidArgument(std::string(field) + ": " + message);
+}
+
+// nlohmann's messages end with "; last read: '<token>'", which may be a whole oversized string:
+// keep the description only.
+std::string ParseErrorMessage(const nlohmann::json::parse_error& e) {
+  std::string message = e.what();
+  if (const size_t pos = message.find("; last read"); pos != std::string::npos) {
+    message.resize(pos);
+  }
+  if (const size_t pos = message.find("] "); pos != std::string::npos) message.erase(0, pos + 2);
+  return QuotePrefix(message, 200);
+}
+
+}  // namespace
+
+int JsonNestingDepth(std::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
+        if (++depth > deepest) {
+          deepest = depth;
+          if (deepest > limit) return limit + 1;
+        }
+        break;
+      case ']':
+      case '}':
+        --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return deepest;
+}
+
+std::string QuotePrefix(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t end = max_bytes;
+  // Step back over UTF-8 continuation bytes so a character is never cut in half.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+    --end;
+  return std::string(text.substr(0, end)) + "...";
+}
+
+Status ParseJsonText(std::string_view field, std::string_view text, const JsonLimits& limits,
+                     nlohmann::json* out) {
+  if (text.size() > limits.max_bytes) {
+    return Invalid(field, "is " + std::to_string(text.size()) + " bytes; the limit is " +
+                              std::to_string(limits.max_bytes) + " bytes");
+  }
+  if (JsonNestingDepth(text, limits.max_depth) > limits.max_depth) {
+    return Invalid(field, "is nested more than " + std::to_string(limits.max_depth) +
+                              " levels deep (arrays and objects inside one another); that is "
+                              "the limit");
+  }
+  bool has_nul = false;
+  const auto find_nul = [&has_nul](int, nlohmann::json::parse_event_t event,
+                                   nlohmann::json& value) {
+    if ((event == nlohmann::json::parse_event_t::value ||
+         event == nlohmann::json::parse_event_t::key) &&
+        value.is_string() && value.get_ref<const std::string&>().find('\0') != std::string::npos) {
+      has_nul = true;
+    }
+    return true;
+  };
+  try {
+    *out = nlohmann::json::parse(text, find_nul);
+  } catch (const nlohmann::json::parse_error& e) {
+    return Invalid(field, "is not valid JSON: " + ParseErrorMessage(e));
+  }
+  if (has_nul) return Invalid(field, "must not contain the character U+0000 (\\u0000)");
+  return Status::Ok();
+}
+
+}  // namespace gridflow

@@ -3,15 +3,22 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "engine/api/proto_convert.h"
-#include "engine/api/rpc_boundary.h"
 #include "engine/cluster/queue_report.h"
 
 namespace gridflow::engine {
 
-grpc::Status ClusterServiceImpl::GetClusterStatus(grpc::ServerContext*,
-                                                  const v1::GetClusterStatusRequest*,
-                                                  v1::GetClusterStatusResponse* resp) {
-  return ServeRpc("GetClusterStatus", [&]() -> Status {
+ClusterServiceImpl::ClusterServiceImpl(WorkPool& pool, persistence::ConnectionPool& database,
+                                       RequestValidator& validator, Membership& membership,
+                                       HealthMonitor& health)
+    : database_(database), validator_(validator), membership_(membership), health_(health) {
+  UnaryOnPool("GetClusterStatus", pool, this, &ClusterServiceImpl::GetClusterStatus);
+  UnaryOnPool("ListQueues", pool, this, &ClusterServiceImpl::ListQueues);
+  VerifyAllServed();
+}
+
+Status ClusterServiceImpl::GetClusterStatus(const v1::GetClusterStatusRequest&,
+                                            v1::GetClusterStatusResponse* resp) {
+  {
     resp->set_answered_by(membership_.member_id());
     std::vector<persistence::MemberRow> members;
     int schema_version = 0;
@@ -35,17 +42,17 @@ grpc::Status ClusterServiceImpl::GetClusterStatus(grpc::ServerContext*,
       out->set_alive(membership_.IsAlive(m));
     }
     return Status::Ok();
-  });
+  }
 }
 
-grpc::Status ClusterServiceImpl::ListQueues(grpc::ServerContext*, const v1::ListQueuesRequest* req,
-                                            v1::ListQueuesResponse* resp) {
-  return ServeRpc("ListQueues", [&]() -> Status {
+Status ClusterServiceImpl::ListQueues(const v1::ListQueuesRequest& req,
+                                      v1::ListQueuesResponse* resp) {
+  {
     std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
+    Status s = validator_.Namespace(req.namespace_(), &ns);
     if (!s.ok()) return s;
     std::vector<QueueReport> queues;
-    if (s = ReadQueueReport(pool_, membership_, ns, &queues); !s.ok()) return s;
+    if (s = ReadQueueReport(database_, membership_, ns, &queues); !s.ok()) return s;
     for (const QueueReport& q : queues) {
       v1::QueueInfo* out = resp->add_queues();
       out->set_name(q.stats.queue);
@@ -57,7 +64,7 @@ grpc::Status ClusterServiceImpl::ListQueues(grpc::ServerContext*, const v1::List
       out->set_waiting_polls(q.waiting_polls);
     }
     return Status::Ok();
-  });
+  }
 }
 
 }  // namespace gridflow::engine

@@ -2,6 +2,8 @@
 // answering replica's database, and of the task queues.
 #pragma once
 
+#include "common/work_pool.h"
+#include "engine/api/callback_service.h"
 #include "engine/api/request_validator.h"
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
@@ -9,20 +11,17 @@
 
 namespace gridflow::engine {
 
-class ClusterServiceImpl final : public v1::ClusterService::Service {
+class ClusterServiceImpl final : public CallbackService<v1::ClusterService> {
  public:
-  ClusterServiceImpl(persistence::ConnectionPool& pool, RequestValidator& validator,
-                     Membership& membership, HealthMonitor& health)
-      : pool_(pool), validator_(validator), membership_(membership), health_(health) {}
-
-  grpc::Status GetClusterStatus(grpc::ServerContext* context,
-                                const v1::GetClusterStatusRequest* request,
-                                v1::GetClusterStatusResponse* response) override;
-  grpc::Status ListQueues(grpc::ServerContext* context, const v1::ListQueuesRequest* request,
-                          v1::ListQueuesResponse* response) override;
+  ClusterServiceImpl(WorkPool& pool, persistence::ConnectionPool& database,
+                     RequestValidator& validator, Membership& membership, HealthMonitor& health);
 
  private:
-  persistence::ConnectionPool& pool_;
+  Status GetClusterStatus(const v1::GetClusterStatusRequest& req,
+                          v1::GetClusterStatusResponse* resp);
+  Status ListQueues(const v1::ListQueuesRequest& req, v1::ListQueuesResponse* resp);
+
+  persistence::ConnectionPool& database_;
   RequestValidator& validator_;
   Membership& membership_;
   HealthMonitor& health_;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/api/proto_convert.h"
+#include "engine/api/request_decoder.h"
 #include "engine/scheduler/run_status.h"
 
 namespace gridflow::engine {
@@ -12,14 +13,14 @@ struct HistoryWatchHub::WatchState {
   std::recursive_mutex mu;
   std::string namespace_name;
   std::string workflow_id;
-  std::string run_id;      // known after the first read
-  int64_t queued_seq = 0;  // last event read from the database
-  std::deque<v1::Event> outbox;
-  v1::Event writing;  // the event of the write in flight
+  std::string run_id;                   // known after the first read
+  int64_t queued_seq = 0;               // last event read from the database
+  std::deque<grpc::ByteBuffer> outbox;  // serialized v1::Event messages
+  grpc::ByteBuffer writing;             // the event of the write in flight
   bool write_in_flight = false;
-  bool run_closed = false;                                 // the final event has been read
-  bool finished = false;                                   // Finish() was called
-  grpc::ServerWriteReactor<v1::Event>* reactor = nullptr;  // null once OnDone ran
+  bool run_closed = false;                                        // the final event has been read
+  bool finished = false;                                          // Finish() was called
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* reactor = nullptr;  // null once OnDone ran
 
   // Writes the next queued event, or finishes once the run's final event went out.
   void Pump() {
@@ -46,7 +47,7 @@ struct HistoryWatchHub::WatchState {
 
 namespace {
 
-class HistoryReactor final : public grpc::ServerWriteReactor<v1::Event> {
+class HistoryReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   HistoryReactor(HistoryWatchHub& hub, std::shared_ptr<HistoryWatchHub::WatchState> watch)
       : hub_(hub), watch_(std::move(watch)) {}
@@ -81,17 +82,7 @@ class HistoryReactor final : public grpc::ServerWriteReactor<v1::Event> {
   std::shared_ptr<HistoryWatchHub::WatchState> watch_;
 };
 
-class RejectedReactor final : public grpc::ServerWriteReactor<v1::Event> {
- public:
-  explicit RejectedReactor(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
-
 }  // namespace
-
-grpc::ServerWriteReactor<v1::Event>* RejectedStream(const grpc::Status& status) {
-  return new RejectedReactor(status);
-}
 
 HistoryWatchHub::HistoryWatchHub(RunReader& reader, Millis fallback_poll)
     : reader_(reader), fallback_poll_(fallback_poll) {}
@@ -128,8 +119,8 @@ void HistoryWatchHub::RunChanged(const std::string& run_id) {
   cv_.notify_one();
 }
 
-grpc::ServerWriteReactor<v1::Event>* HistoryWatchHub::Watch(const v1::WatchHistoryRequest& request,
-                                                            const std::string& namespace_name) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* HistoryWatchHub::Watch(
+    const v1::WatchHistoryRequest& request, const std::string& namespace_name) {
   auto watch = std::make_shared<WatchState>();
   watch->namespace_name = namespace_name;
   watch->workflow_id = request.workflow_id();
@@ -204,7 +195,9 @@ void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {
       for (const auto& e : events) {
         v1::Event event;
         ToProto(e, &event);
-        watch->outbox.push_back(std::move(event));
+        grpc::ByteBuffer bytes;
+        EncodeMessage(event, &bytes);
+        watch->outbox.push_back(std::move(bytes));
         watch->queued_seq = e.seq;
       }
       if (IsClosedRunStatus(run.status) && watch->queued_seq >= run.last_event_seq) {

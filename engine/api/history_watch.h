@@ -21,29 +21,29 @@
 
 #include "common/duration.h"
 #include "engine/scheduler/run_reader.h"
+#include "engine/scheduler/scheduler.h"
 #include "gridflow/v1/workflow_service.grpc.pb.h"
 
 namespace gridflow::engine {
 
-// A stream that ends at once with `status` (e.g. a request that failed validation).
-grpc::ServerWriteReactor<v1::Event>* RejectedStream(const grpc::Status& status);
-
-class HistoryWatchHub {
+class HistoryWatchHub final : public HistoryListener {
  public:
   struct WatchState;
 
   HistoryWatchHub(RunReader& reader, Millis fallback_poll);
-  ~HistoryWatchHub();
+  ~HistoryWatchHub() override;
 
   void Start();
   // Ends every stream (UNAVAILABLE: the caller resumes on another replica) and stops the thread.
   void Stop();
   // Events were recorded for this run (by any replica).
   void RunChanged(const std::string& run_id);
+  // HistoryListener: this replica committed events of the run.
+  void HistoryGrew(const std::string& run_id) override { RunChanged(run_id); }
 
-  // Starts streaming `request`'s run to a new reactor.
-  grpc::ServerWriteReactor<v1::Event>* Watch(const v1::WatchHistoryRequest& request,
-                                             const std::string& namespace_name);
+  // Starts streaming `request`'s run to a new reactor (serialized v1::Event messages).
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(const v1::WatchHistoryRequest& request,
+                                                    const std::string& namespace_name);
 
   void Remove(const std::shared_ptr<WatchState>& watch);
   // Streams open now.

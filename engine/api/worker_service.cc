@@ -6,12 +6,9 @@
 #include <chrono>
 
 #include "engine/api/proto_convert.h"
-#include "engine/api/rpc_boundary.h"
 
 namespace gridflow::engine {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 constexpr int kMaxTasksPerLease = 100;
 // Answer a long-poll this long before the caller's own deadline, so the answer still reaches it.
@@ -36,66 +33,50 @@ Status ValidateLeaseRequest(RequestValidator& validator, const v1::LeaseTasksReq
                                    std::to_string(kMaxTasksPerLease));
   }
   out->max_tasks = std::max(1, req.max_tasks());
-  if (req.wait().seconds() < 0 || req.wait().nanos() < 0) {
-    return Status::InvalidArgument("wait: must not be negative");
-  }
   if (s = validator.Identifier("identity", req.identity(), false); !s.ok()) return s;
   out->identity = validator.Actor(req.identity());
   return Status::Ok();
 }
 
-// Answers one LeaseTasks call when the dispatcher has an answer for it.
-class LeaseReactor final : public grpc::ServerUnaryReactor {
- public:
-  LeaseReactor(TaskDispatcher& dispatcher, v1::LeaseTasksResponse* response)
-      : dispatcher_(dispatcher), response_(response) {}
-
-  void Start(LeaseRequest request, std::chrono::steady_clock::time_point deadline) {
-    lease_ = dispatcher_.Prepare(
-        std::move(request), deadline,
-        [this](const Status& status, const std::vector<persistence::TaskRow>& tasks) {
-          for (const auto& task : tasks)
-            ToProto(task, response_->add_tasks());
-          Finish(ToGrpcStatus(status));
-        });
-    dispatcher_.Submit(lease_);  // `this` may be gone once the answer was sent: touch nothing after
-  }
-
-  void OnCancel() override { dispatcher_.Cancel(lease_); }
-  void OnDone() override { delete this; }
-
- private:
-  TaskDispatcher& dispatcher_;
-  v1::LeaseTasksResponse* response_;
-  std::shared_ptr<TaskDispatcher::PendingLease> lease_;
-};
-
 }  // namespace
 
-grpc::ServerUnaryReactor* WorkerServiceImpl::LeaseTasks(grpc::CallbackServerContext* context,
-                                                        const v1::LeaseTasksRequest* request,
-                                                        v1::LeaseTasksResponse* response) {
+WorkerServiceImpl::WorkerServiceImpl(WorkPool& pool, RequestValidator& validator,
+                                     TaskDispatcher& dispatcher, Scheduler& scheduler)
+    : validator_(validator), dispatcher_(dispatcher), scheduler_(scheduler) {
+  using Self = WorkerServiceImpl;
+  Unary<v1::LeaseTasksRequest, v1::LeaseTasksResponse>("LeaseTasks",
+                                                       [this](auto* call) { LeaseTasks(call); });
+  UnaryOnPool("Heartbeat", pool, this, &Self::Heartbeat);
+  UnaryOnPool("CompleteTask", pool, this, &Self::CompleteTask);
+  UnaryOnPool("FailTask", pool, this, &Self::FailTask);
+  UnaryOnPool("ReleaseTask", pool, this, &Self::ReleaseTask);
+  VerifyAllServed();
+}
+
+void WorkerServiceImpl::LeaseTasks(UnaryCall<v1::LeaseTasksRequest, v1::LeaseTasksResponse>* call) {
+  const v1::LeaseTasksRequest& request = call->request();
   LeaseRequest lease;
-  Status s;
-  try {
-    s = ValidateLeaseRequest(validator_, *request, &lease);
-  } catch (const std::exception& e) {
-    s = Status::Internal(std::string("LeaseTasks failed unexpectedly: ") + e.what());
-  }
+  Millis wait{0};
+  Status s = ValidateLeaseRequest(validator_, request, &lease);
+  if (s.ok()) s = validator_.NonNegativeDuration("wait", request.wait(), &wait);
   if (!s.ok()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
+    call->Finish(s);
+    return;
   }
   const auto now_steady = std::chrono::steady_clock::now();
-  auto wait = std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(request->wait()));
-  wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxWait));
-  const auto caller_left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      context->deadline() - std::chrono::system_clock::now());
-  wait = std::max(std::chrono::milliseconds(0), std::min(wait, caller_left - kDeadlineMargin));
-  auto* reactor = new LeaseReactor(dispatcher_, response);
-  reactor->Start(std::move(lease), now_steady + wait);
-  return reactor;
+  wait = std::min(wait, kMaxWait);
+  const auto caller_left = std::chrono::duration_cast<Millis>(call->context().deadline() -
+                                                              std::chrono::system_clock::now());
+  wait = std::max(Millis(0), std::min(wait, caller_left - kDeadlineMargin));
+  auto pending = dispatcher_.Prepare(
+      std::move(lease), now_steady + wait,
+      [call](const Status& status, const std::vector<persistence::TaskRow>& tasks) {
+        for (const auto& task : tasks)
+          ToProto(task, call->response().add_tasks());
+        call->Finish(status);
+      });
+  call->OnCancelled([this, pending] { dispatcher_.Cancel(pending); });
+  dispatcher_.Submit(pending);  // the call may be answered (and gone) once this returns
 }
 
 Status WorkerServiceImpl::ReadLease(const std::string& ns, const std::string& task_id,
@@ -110,67 +91,54 @@ Status WorkerServiceImpl::ReadLease(const std::string& ns, const std::string& ta
   return Status::Ok();
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
-                                          v1::HeartbeatResponse* resp) {
-  return ServeRpc("Heartbeat", [&]() -> Status {
-    LeaseRef lease;
-    Status s =
-        ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(), &lease);
-    if (!s.ok()) return s;
-    if (s = validator_.Json("details_json", req->details_json(), true); !s.ok()) return s;
-    std::optional<std::string> details;
-    if (!req->details_json().empty()) details = req->details_json();
-    persistence::LeaseExtension extension;
-    if (s = dispatcher_.Heartbeat(lease, details, &extension); !s.ok()) return s;
-    resp->set_cancel_requested(extension.cancel_requested);
-    ToProto(extension.lease_expires_at, resp->mutable_lease_expire_time());
-    return Status::Ok();
-  });
+Status WorkerServiceImpl::Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatResponse* resp) {
+  LeaseRef lease;
+  Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
+  if (!s.ok()) return s;
+  if (s = validator_.Json("details_json", req.details_json(), true); !s.ok()) return s;
+  std::optional<std::string> details;
+  if (!req.details_json().empty()) details = req.details_json();
+  persistence::LeaseExtension extension;
+  if (s = dispatcher_.Heartbeat(lease, details, &extension); !s.ok()) return s;
+  resp->set_cancel_requested(extension.cancel_requested);
+  ToProto(extension.lease_expires_at, resp->mutable_lease_expire_time());
+  return Status::Ok();
 }
 
-grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext*,
-                                             const v1::CompleteTaskRequest* req,
-                                             v1::CompleteTaskResponse*) {
-  return ServeRpc("CompleteTask", [&]() -> Status {
-    LeaseRef lease;
-    Status s =
-        ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(), &lease);
-    if (!s.ok()) return s;
-    if (s = validator_.Json("result_json", req->result_json(), true); !s.ok()) return s;
-    return scheduler_.CompleteTask(lease, req->result_json());
-  });
+Status WorkerServiceImpl::CompleteTask(const v1::CompleteTaskRequest& req,
+                                       v1::CompleteTaskResponse* resp) {
+  LeaseRef lease;
+  Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
+  if (!s.ok()) return s;
+  if (s = validator_.Json("result_json", req.result_json(), true); !s.ok()) return s;
+  bool duplicate = false;
+  if (s = scheduler_.CompleteTask(lease, req.result_json(), &duplicate); !s.ok()) return s;
+  resp->set_duplicate(duplicate);
+  return Status::Ok();
 }
 
-grpc::Status WorkerServiceImpl::FailTask(grpc::ServerContext*, const v1::FailTaskRequest* req,
-                                         v1::FailTaskResponse* resp) {
-  return ServeRpc("FailTask", [&]() -> Status {
-    LeaseRef lease;
-    Status s =
-        ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(), &lease);
-    if (!s.ok()) return s;
-    if (s = validator_.Name("error_type", req->error_type()); !s.ok()) return s;
-    if (s = validator_.Text("message", req->message()); !s.ok()) return s;
-    if (s = validator_.Json("details_json", req->details_json(), true); !s.ok()) return s;
-    TaskFailureReport failure{req->error_type(), req->message(), req->details_json(),
-                              req->non_retryable()};
-    RetryOutcome outcome;
-    if (s = scheduler_.FailTask(lease, failure, &outcome); !s.ok()) return s;
-    resp->set_will_retry(outcome.will_retry);
-    if (outcome.retry_at) ToProto(*outcome.retry_at, resp->mutable_retry_time());
-    return Status::Ok();
-  });
+Status WorkerServiceImpl::FailTask(const v1::FailTaskRequest& req, v1::FailTaskResponse* resp) {
+  LeaseRef lease;
+  Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
+  if (!s.ok()) return s;
+  if (s = validator_.Name("error_type", req.error_type()); !s.ok()) return s;
+  if (s = validator_.Text("message", req.message()); !s.ok()) return s;
+  if (s = validator_.Json("details_json", req.details_json(), true); !s.ok()) return s;
+  TaskFailureReport failure{req.error_type(), req.message(), req.details_json(),
+                            req.non_retryable()};
+  RetryOutcome outcome;
+  if (s = scheduler_.FailTask(lease, failure, &outcome); !s.ok()) return s;
+  resp->set_will_retry(outcome.will_retry);
+  if (outcome.retry_at) ToProto(*outcome.retry_at, resp->mutable_retry_time());
+  return Status::Ok();
 }
 
-grpc::Status WorkerServiceImpl::ReleaseTask(grpc::ServerContext*, const v1::ReleaseTaskRequest* req,
-                                            v1::ReleaseTaskResponse*) {
-  return ServeRpc("ReleaseTask", [&]() -> Status {
-    LeaseRef lease;
-    Status s =
-        ReadLease(req->namespace_(), req->task_id(), req->lease_epoch(), req->identity(), &lease);
-    if (!s.ok()) return s;
-    if (s = validator_.Text("reason", req->reason()); !s.ok()) return s;
-    return scheduler_.ReleaseTask(lease, req->reason());
-  });
+Status WorkerServiceImpl::ReleaseTask(const v1::ReleaseTaskRequest& req, v1::ReleaseTaskResponse*) {
+  LeaseRef lease;
+  Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
+  if (!s.ok()) return s;
+  if (s = validator_.Text("reason", req.reason()); !s.ok()) return s;
+  return scheduler_.ReleaseTask(lease, req.reason());
 }
 
 }  // namespace gridflow::engine

@@ -1,8 +1,10 @@
-// gridflow.v1.WorkerService. LeaseTasks is a long-poll served on gRPC's callback API: a waiting
-// worker holds a reactor, not a thread, until the dispatcher answers it. The other methods are
-// short synchronous calls.
+// gridflow.v1.WorkerService, on the callback API (callback_service.h). LeaseTasks is a long-poll:
+// a waiting worker holds a reactor, not a thread, until the dispatcher answers it. The other
+// methods run their transaction on the RPC pool.
 #pragma once
 
+#include "common/work_pool.h"
+#include "engine/api/callback_service.h"
 #include "engine/api/request_validator.h"
 #include "engine/dispatch/task_dispatcher.h"
 #include "engine/scheduler/scheduler.h"
@@ -10,28 +12,21 @@
 
 namespace gridflow::engine {
 
-class WorkerServiceImpl final
-    : public v1::WorkerService::WithCallbackMethod_LeaseTasks<v1::WorkerService::Service> {
+class WorkerServiceImpl final : public CallbackService<v1::WorkerService> {
  public:
   // Longest wait a LeaseTasks call may ask for.
   static constexpr Millis kMaxWait{60'000};
 
-  WorkerServiceImpl(RequestValidator& validator, TaskDispatcher& dispatcher, Scheduler& scheduler)
-      : validator_(validator), dispatcher_(dispatcher), scheduler_(scheduler) {}
-
-  grpc::ServerUnaryReactor* LeaseTasks(grpc::CallbackServerContext* context,
-                                       const v1::LeaseTasksRequest* request,
-                                       v1::LeaseTasksResponse* response) override;
-  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
-                         v1::HeartbeatResponse* response) override;
-  grpc::Status CompleteTask(grpc::ServerContext* context, const v1::CompleteTaskRequest* request,
-                            v1::CompleteTaskResponse* response) override;
-  grpc::Status FailTask(grpc::ServerContext* context, const v1::FailTaskRequest* request,
-                        v1::FailTaskResponse* response) override;
-  grpc::Status ReleaseTask(grpc::ServerContext* context, const v1::ReleaseTaskRequest* request,
-                           v1::ReleaseTaskResponse* response) override;
+  WorkerServiceImpl(WorkPool& pool, RequestValidator& validator, TaskDispatcher& dispatcher,
+                    Scheduler& scheduler);
 
  private:
+  void LeaseTasks(UnaryCall<v1::LeaseTasksRequest, v1::LeaseTasksResponse>* call);
+  Status Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatResponse* resp);
+  Status CompleteTask(const v1::CompleteTaskRequest& req, v1::CompleteTaskResponse* resp);
+  Status FailTask(const v1::FailTaskRequest& req, v1::FailTaskResponse* resp);
+  Status ReleaseTask(const v1::ReleaseTaskRequest& req, v1::ReleaseTaskResponse* resp);
+
   // Validates the namespace, task id and identity every lease-holding call carries.
   Status ReadLease(const std::string& ns, const std::string& task_id, int64_t epoch,
                    const std::string& identity, LeaseRef* lease);

@@ -5,7 +5,6 @@
 
 #include "engine/api/page_token.h"
 #include "engine/api/proto_convert.h"
-#include "engine/api/rpc_boundary.h"
 
 namespace gridflow::engine {
 namespace {
@@ -58,348 +57,347 @@ bool ParseRunOrder(const std::string& text, persistence::RunListFilter::Order* o
   return true;
 }
 
-TimePoint FromProto(const google::protobuf::Timestamp& t) {
-  return TimePoint(Micros(t.seconds() * 1'000'000 + t.nanos() / 1000));
-}
-
 }  // namespace
 
-grpc::Status WorkflowServiceImpl::RegisterDefinition(grpc::ServerContext*,
-                                                     const v1::RegisterDefinitionRequest* req,
-                                                     v1::RegisterDefinitionResponse* resp) {
-  return ServeRpc("RegisterDefinition", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("identity", req->identity(), false); !s.ok()) return s;
-    if (req->definition_json().empty()) {
-      return Status::InvalidArgument("definition_json: is required");
-    }
-    if (req->definition_json().size() > validator_.limits().max_definition_bytes) {
-      return Status::InvalidArgument(
-          "definition_json: is " + std::to_string(req->definition_json().size()) +
-          " bytes; the limit is " + std::to_string(validator_.limits().max_definition_bytes));
-    }
-    persistence::DefinitionRow stored;
-    bool created = false;
-    s = definitions_.Register(ns, req->definition_json(), validator_.Actor(req->identity()),
-                              &stored, &created);
-    if (!s.ok()) return s;
-    ToProto(stored, resp->mutable_definition());
-    resp->set_created(created);
-    return Status::Ok();
-  });
+WorkflowServiceImpl::WorkflowServiceImpl(WorkPool& pool, RequestValidator& validator,
+                                         DefinitionRegistry& definitions, Scheduler& scheduler,
+                                         RunReader& reader, HistoryWatchHub& watches)
+    : validator_(validator),
+      definitions_(definitions),
+      scheduler_(scheduler),
+      reader_(reader),
+      watches_(watches) {
+  using Self = WorkflowServiceImpl;
+  UnaryOnPool("RegisterDefinition", pool, this, &Self::RegisterDefinition);
+  UnaryOnPool("GetDefinition", pool, this, &Self::GetDefinition);
+  UnaryOnPool("ListDefinitions", pool, this, &Self::ListDefinitions);
+  UnaryOnPool("StartRun", pool, this, &Self::StartRun);
+  UnaryOnPool("GetRun", pool, this, &Self::GetRun);
+  UnaryOnPool("ListRuns", pool, this, &Self::ListRuns);
+  UnaryOnPool("DescribeRun", pool, this, &Self::DescribeRun);
+  UnaryOnPool("GetHistory", pool, this, &Self::GetHistory);
+  UnaryOnPool("SignalRun", pool, this, &Self::SignalRun);
+  UnaryOnPool("CancelRun", pool, this, &Self::CancelRun);
+  UnaryOnPool("TerminateRun", pool, this, &Self::TerminateRun);
+  UnaryOnPool("RetryRun", pool, this, &Self::RetryRun);
+  ServerStream<v1::WatchHistoryRequest, v1::Event>(
+      "WatchHistory", [this](grpc::CallbackServerContext*, const v1::WatchHistoryRequest& r) {
+        return WatchHistory(r);
+      });
+  VerifyAllServed();
 }
 
-grpc::Status WorkflowServiceImpl::GetDefinition(grpc::ServerContext*,
-                                                const v1::GetDefinitionRequest* req,
-                                                v1::Definition* resp) {
-  return ServeRpc("GetDefinition", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Name("name", req->name()); !s.ok()) return s;
-    if (req->version() < 0) return Status::InvalidArgument("version: must not be negative");
-    persistence::DefinitionRow row;
-    if (s = definitions_.Get(ns, req->name(), req->version(), &row); !s.ok()) return s;
-    ToProto(row, resp);
-    return Status::Ok();
-  });
-}
-
-grpc::Status WorkflowServiceImpl::ListDefinitions(grpc::ServerContext*,
-                                                  const v1::ListDefinitionsRequest* req,
-                                                  v1::ListDefinitionsResponse* resp) {
-  return ServeRpc("ListDefinitions", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (!req->name().empty()) {
-      if (s = validator_.Name("name", req->name()); !s.ok()) return s;
-    }
-    int page_size = 0;
-    if (s = PageSize(req->page_size(), kDefaultPageSize, &page_size); !s.ok()) return s;
-    std::string after_name;
-    int64_t after_version = 0;
-    if (!req->page_token().empty()) {
-      const auto fields = DecodePageToken("defs", req->page_token(), 2);
-      if (!fields || !ParseInt64((*fields)[1], &after_version)) return BadToken();
-      after_name = (*fields)[0];
-    }
-    std::vector<persistence::DefinitionRow> rows;
-    s = definitions_.List(ns, req->name(), after_name, static_cast<int>(after_version),
-                          page_size + 1, &rows);
-    if (!s.ok()) return s;
-    const bool more = static_cast<int>(rows.size()) > page_size;
-    if (more) rows.resize(page_size);
-    for (const auto& row : rows)
-      ToProto(row, resp->add_definitions());
-    if (more) {
-      resp->set_next_page_token(
-          EncodePageToken("defs", {rows.back().name, std::to_string(rows.back().version)}));
-    }
-    return Status::Ok();
-  });
-}
-
-grpc::Status WorkflowServiceImpl::StartRun(grpc::ServerContext*, const v1::StartRunRequest* req,
-                                           v1::StartRunResponse* resp) {
-  return ServeRpc("StartRun", [&]() -> Status {
-    StartRunParams params;
-    Status s = validator_.Namespace(req->namespace_(), &params.namespace_name);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
-    if (s = validator_.Name("definition_name", req->definition_name()); !s.ok()) return s;
-    if (req->definition_version() < 0) {
-      return Status::InvalidArgument("definition_version: must not be negative (0 means latest)");
-    }
-    if (s = validator_.Json("input_json", req->input_json(), true); !s.ok()) return s;
-    if (s = validator_.Identifier("identity", req->identity(), false); !s.ok()) return s;
-    params.workflow_id = req->workflow_id();
-    params.definition_name = req->definition_name();
-    params.definition_version = req->definition_version();
-    params.input_json = req->input_json().empty() ? "null" : req->input_json();
-    params.identity = validator_.Actor(req->identity());
-    persistence::RunRow run;
-    bool created = false;
-    if (s = scheduler_.StartRun(params, &run, &created); !s.ok()) return s;
-    ToProto(run, resp->mutable_run());
-    resp->set_created(created);
-    return Status::Ok();
-  });
-}
-
-grpc::Status WorkflowServiceImpl::GetRun(grpc::ServerContext*, const v1::GetRunRequest* req,
-                                         v1::Run* resp) {
-  return ServeRpc("GetRun", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
-    persistence::RunRow run;
-    if (s = reader_.GetRun(ns, req->workflow_id(), &run); !s.ok()) return s;
-    ToProto(run, resp);
-    return Status::Ok();
-  });
-}
-
-grpc::Status WorkflowServiceImpl::ListRuns(grpc::ServerContext*, const v1::ListRunsRequest* req,
-                                           v1::ListRunsResponse* resp) {
-  return ServeRpc("ListRuns", [&]() -> Status {
-    persistence::RunListFilter filter;
-    Status s = validator_.Namespace(req->namespace_(), &filter.namespace_name);
-    if (!s.ok()) return s;
-    if (!v1::RunStatus_IsValid(req->status())) {
-      return Status::InvalidArgument("status: unknown run status " + std::to_string(req->status()));
-    }
-    filter.status = std::string(RunStatusToStored(req->status()));
-    if (!req->definition_name().empty()) {
-      if (s = validator_.Name("definition_name", req->definition_name()); !s.ok()) return s;
-      filter.definition_name = req->definition_name();
-    }
-    if (req->definition_version() < 0) {
-      return Status::InvalidArgument("definition_version: must not be negative");
-    }
-    if (req->definition_version() > 0 && req->definition_name().empty()) {
-      return Status::InvalidArgument("definition_version: needs definition_name");
-    }
-    filter.definition_version = req->definition_version();
-    if (req->has_created_after()) filter.created_after = FromProto(req->created_after());
-    if (req->has_created_before()) filter.created_before = FromProto(req->created_before());
-    if (!req->task_queue().empty()) {
-      if (s = validator_.Name("task_queue", req->task_queue()); !s.ok()) return s;
-      filter.task_queue = req->task_queue();
-    }
-    if (s = validator_.Identifier("workflow_id_contains", req->workflow_id_contains(), false);
-        !s.ok()) {
-      return s;
-    }
-    filter.workflow_id_contains = req->workflow_id_contains();
-    const std::string order_by = req->order_by().empty() ? "create_time desc" : req->order_by();
-    if (!ParseRunOrder(order_by, &filter.order)) {
-      return Status::InvalidArgument("order_by: '" + order_by +
-                                     "' is not one of \"create_time desc\", \"create_time asc\", "
-                                     "\"update_time desc\", \"update_time asc\"");
-    }
-    int page_size = 0;
-    if (s = PageSize(req->page_size(), kDefaultPageSize, &page_size); !s.ok()) return s;
-    // The token carries the order it was made for: a cursor means nothing in another order.
-    if (!req->page_token().empty()) {
-      const auto fields = DecodePageToken("runs", req->page_token(), 3);
-      int64_t micros = 0;
-      if (!fields || (*fields)[0] != order_by || !ParseInt64((*fields)[1], &micros) ||
-          !IsUuid((*fields)[2])) {
-        return BadToken();
-      }
-      filter.after_time = persistence::FromEpochMicros(micros);
-      filter.after_id = (*fields)[2];
-    }
-    filter.limit = page_size + 1;
-    std::vector<persistence::RunRow> runs;
-    if (s = reader_.ListRuns(filter, &runs); !s.ok()) return s;
-    const bool more = static_cast<int>(runs.size()) > page_size;
-    if (more) runs.resize(page_size);
-    for (const auto& run : runs)
-      ToProto(run, resp->add_runs());
-    if (more) {
-      const persistence::RunRow& last = runs.back();
-      const bool by_update = filter.order == persistence::RunListFilter::Order::kUpdatedDesc ||
-                             filter.order == persistence::RunListFilter::Order::kUpdatedAsc;
-      const TimePoint sort_time = by_update ? last.updated_at : last.created_at;
-      resp->set_next_page_token(EncodePageToken(
-          "runs", {order_by, std::to_string(persistence::ToEpochMicros(sort_time)), last.id}));
-    }
-    return Status::Ok();
-  });
-}
-
-grpc::Status WorkflowServiceImpl::DescribeRun(grpc::ServerContext*,
-                                              const v1::DescribeRunRequest* req,
-                                              v1::DescribeRunResponse* resp) {
-  return ServeRpc("DescribeRun", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
-    RunDescription d;
-    if (s = reader_.DescribeRun(ns, req->workflow_id(), &d); !s.ok()) return s;
-    ToProto(d.run, resp->mutable_run());
-    for (const auto& step : d.active_steps)
-      resp->add_active_steps(step);
-    for (const auto& task : d.open_tasks)
-      ToProto(task, resp->add_open_tasks());
-    for (const auto& timer : d.pending_timers)
-      ToProto(timer, d.time_zone, resp->add_pending_timers());
-    if (d.last_task_failure) {
-      const persistence::EventRow& e = *d.last_task_failure;
-      v1::Failure* failure = resp->mutable_last_task_failure();
-      FailureToProto(e.payload_json, failure);
-      if (e.step) failure->set_step(*e.step);
-      if (e.attempt) failure->set_attempt(*e.attempt);
-    }
-    resp->set_time_zone(d.time_zone);
-    return Status::Ok();
-  });
-}
-
-grpc::Status WorkflowServiceImpl::GetHistory(grpc::ServerContext*, const v1::GetHistoryRequest* req,
-                                             v1::GetHistoryResponse* resp) {
-  return ServeRpc("GetHistory", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
-    int page_size = 0;
-    if (s = PageSize(req->page_size(), kDefaultHistoryPageSize, &page_size); !s.ok()) return s;
-    int64_t after_seq = 0;
-    if (!req->page_token().empty()) {
-      const auto fields = DecodePageToken("history", req->page_token(), 1);
-      if (!fields || !ParseInt64((*fields)[0], &after_seq) || after_seq < 0) return BadToken();
-    }
-    std::vector<persistence::EventRow> events;
-    persistence::RunRow run;
-    s = reader_.GetHistory(ns, req->workflow_id(), after_seq, page_size, &events, &run);
-    if (!s.ok()) return s;
-    for (const auto& e : events)
-      ToProto(e, resp->add_events());
-    resp->set_run_status(RunStatusToProto(run.status));
-    if (!events.empty() && events.back().seq < run.last_event_seq) {
-      resp->set_next_page_token(EncodePageToken("history", {std::to_string(events.back().seq)}));
-    }
-    return Status::Ok();
-  });
-}
-
-grpc::Status WorkflowServiceImpl::SignalRun(grpc::ServerContext*, const v1::SignalRunRequest* req,
-                                            v1::SignalRunResponse* resp) {
-  return ServeRpc("SignalRun", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
-    if (s = validator_.Name("signal_name", req->signal_name()); !s.ok()) return s;
-    if (s = validator_.Json("payload_json", req->payload_json(), true); !s.ok()) return s;
-    if (s = validator_.Identifier("dedup_id", req->dedup_id(), false); !s.ok()) return s;
-    if (s = validator_.Identifier("identity", req->identity(), false); !s.ok()) return s;
-    bool accepted = false;
-    s = scheduler_.SignalRun(ns, req->workflow_id(), req->signal_name(), req->payload_json(),
-                             req->dedup_id(), validator_.Actor(req->identity()), &accepted);
-    if (!s.ok()) return s;
-    resp->set_accepted(accepted);
-    return Status::Ok();
-  });
-}
-
-grpc::Status WorkflowServiceImpl::CancelRun(grpc::ServerContext*, const v1::CancelRunRequest* req,
-                                            v1::CancelRunResponse* resp) {
-  return ServeRpc("CancelRun", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
-    if (s = validator_.Text("reason", req->reason()); !s.ok()) return s;
-    if (s = validator_.Identifier("identity", req->identity(), false); !s.ok()) return s;
-    persistence::RunRow run;
-    s = scheduler_.CancelRun(ns, req->workflow_id(), req->reason(),
-                             validator_.Actor(req->identity()), &run);
-    if (!s.ok()) return s;
-    ToProto(run, resp->mutable_run());
-    return Status::Ok();
-  });
-}
-
-grpc::ServerWriteReactor<v1::Event>* WorkflowServiceImpl::WatchHistory(
-    grpc::CallbackServerContext*, const v1::WatchHistoryRequest* req) {
+Status WorkflowServiceImpl::RegisterDefinition(const v1::RegisterDefinitionRequest& req,
+                                               v1::RegisterDefinitionResponse* resp) {
   std::string ns;
-  Status s = validator_.Namespace(req->namespace_(), &ns);
-  if (s.ok()) s = validator_.Identifier("workflow_id", req->workflow_id(), true);
-  if (s.ok() && req->after_sequence() < 0) {
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
+  if (req.definition_json().empty()) {
+    return Status::InvalidArgument("definition_json: is required");
+  }
+  if (req.definition_json().size() > validator_.limits().max_definition_bytes) {
+    return Status::InvalidArgument(
+        "definition_json: is " + std::to_string(req.definition_json().size()) +
+        " bytes; the limit is " + std::to_string(validator_.limits().max_definition_bytes));
+  }
+  persistence::DefinitionRow stored;
+  bool created = false;
+  s = definitions_.Register(ns, req.definition_json(), validator_.Actor(req.identity()), &stored,
+                            &created);
+  if (!s.ok()) return s;
+  ToProto(stored, resp->mutable_definition());
+  resp->set_created(created);
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::GetDefinition(const v1::GetDefinitionRequest& req,
+                                          v1::Definition* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Name("name", req.name()); !s.ok()) return s;
+  if (req.version() < 0) return Status::InvalidArgument("version: must not be negative");
+  persistence::DefinitionRow row;
+  if (s = definitions_.Get(ns, req.name(), req.version(), &row); !s.ok()) return s;
+  ToProto(row, resp);
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::ListDefinitions(const v1::ListDefinitionsRequest& req,
+                                            v1::ListDefinitionsResponse* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (!req.name().empty()) {
+    if (s = validator_.Name("name", req.name()); !s.ok()) return s;
+  }
+  int page_size = 0;
+  if (s = PageSize(req.page_size(), kDefaultPageSize, &page_size); !s.ok()) return s;
+  std::string after_name;
+  int64_t after_version = 0;
+  if (!req.page_token().empty()) {
+    const auto fields = DecodePageToken("defs", req.page_token(), 2);
+    if (!fields || !ParseInt64((*fields)[1], &after_version)) return BadToken();
+    after_name = (*fields)[0];
+  }
+  std::vector<persistence::DefinitionRow> rows;
+  s = definitions_.List(ns, req.name(), after_name, static_cast<int>(after_version), page_size + 1,
+                        &rows);
+  if (!s.ok()) return s;
+  const bool more = static_cast<int>(rows.size()) > page_size;
+  if (more) rows.resize(page_size);
+  for (const auto& row : rows)
+    ToProto(row, resp->add_definitions());
+  if (more) {
+    resp->set_next_page_token(
+        EncodePageToken("defs", {rows.back().name, std::to_string(rows.back().version)}));
+  }
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::StartRun(const v1::StartRunRequest& req, v1::StartRunResponse* resp) {
+  StartRunParams params;
+  Status s = validator_.Namespace(req.namespace_(), &params.namespace_name);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  if (s = validator_.Name("definition_name", req.definition_name()); !s.ok()) return s;
+  if (req.definition_version() < 0) {
+    return Status::InvalidArgument("definition_version: must not be negative (0 means latest)");
+  }
+  if (s = validator_.Json("input_json", req.input_json(), true); !s.ok()) return s;
+  if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
+  params.workflow_id = req.workflow_id();
+  params.definition_name = req.definition_name();
+  params.definition_version = req.definition_version();
+  params.input_json = req.input_json().empty() ? "null" : req.input_json();
+  params.identity = validator_.Actor(req.identity());
+  persistence::RunRow run;
+  bool created = false;
+  if (s = scheduler_.StartRun(params, &run, &created); !s.ok()) return s;
+  ToProto(run, resp->mutable_run());
+  resp->set_created(created);
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::GetRun(const v1::GetRunRequest& req, v1::Run* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  persistence::RunRow run;
+  if (s = reader_.GetRun(ns, req.workflow_id(), &run); !s.ok()) return s;
+  ToProto(run, resp);
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRunsResponse* resp) {
+  persistence::RunListFilter filter;
+  Status s = validator_.Namespace(req.namespace_(), &filter.namespace_name);
+  if (!s.ok()) return s;
+  if (!v1::RunStatus_IsValid(req.status())) {
+    return Status::InvalidArgument("status: unknown run status " + std::to_string(req.status()));
+  }
+  filter.status = std::string(RunStatusToStored(req.status()));
+  if (!req.definition_name().empty()) {
+    if (s = validator_.Name("definition_name", req.definition_name()); !s.ok()) return s;
+    filter.definition_name = req.definition_name();
+  }
+  if (req.definition_version() < 0) {
+    return Status::InvalidArgument("definition_version: must not be negative");
+  }
+  if (req.definition_version() > 0 && req.definition_name().empty()) {
+    return Status::InvalidArgument("definition_version: needs definition_name");
+  }
+  filter.definition_version = req.definition_version();
+  if (req.has_created_after()) {
+    TimePoint t;
+    if (s = validator_.Timestamp("created_after", req.created_after(), &t); !s.ok()) return s;
+    filter.created_after = t;
+  }
+  if (req.has_created_before()) {
+    TimePoint t;
+    if (s = validator_.Timestamp("created_before", req.created_before(), &t); !s.ok()) return s;
+    filter.created_before = t;
+  }
+  if (!req.task_queue().empty()) {
+    if (s = validator_.Name("task_queue", req.task_queue()); !s.ok()) return s;
+    filter.task_queue = req.task_queue();
+  }
+  if (s = validator_.Identifier("workflow_id_contains", req.workflow_id_contains(), false);
+      !s.ok()) {
+    return s;
+  }
+  filter.workflow_id_contains = req.workflow_id_contains();
+  const std::string order_by = req.order_by().empty() ? "create_time desc" : req.order_by();
+  if (!ParseRunOrder(order_by, &filter.order)) {
+    return Status::InvalidArgument("order_by: '" + order_by +
+                                   "' is not one of \"create_time desc\", \"create_time asc\", "
+                                   "\"update_time desc\", \"update_time asc\"");
+  }
+  int page_size = 0;
+  if (s = PageSize(req.page_size(), kDefaultPageSize, &page_size); !s.ok()) return s;
+  // The token carries the order it was made for: a cursor means nothing in another order.
+  if (!req.page_token().empty()) {
+    const auto fields = DecodePageToken("runs", req.page_token(), 3);
+    int64_t micros = 0;
+    if (!fields || (*fields)[0] != order_by || !ParseInt64((*fields)[1], &micros) ||
+        !IsUuid((*fields)[2])) {
+      return BadToken();
+    }
+    filter.after_time = persistence::FromEpochMicros(micros);
+    filter.after_id = (*fields)[2];
+  }
+  filter.limit = page_size + 1;
+  std::vector<persistence::RunRow> runs;
+  if (s = reader_.ListRuns(filter, &runs); !s.ok()) return s;
+  const bool more = static_cast<int>(runs.size()) > page_size;
+  if (more) runs.resize(page_size);
+  for (const auto& run : runs)
+    ToProto(run, resp->add_runs());
+  if (more) {
+    const persistence::RunRow& last = runs.back();
+    const bool by_update = filter.order == persistence::RunListFilter::Order::kUpdatedDesc ||
+                           filter.order == persistence::RunListFilter::Order::kUpdatedAsc;
+    const TimePoint sort_time = by_update ? last.updated_at : last.created_at;
+    resp->set_next_page_token(EncodePageToken(
+        "runs", {order_by, std::to_string(persistence::ToEpochMicros(sort_time)), last.id}));
+  }
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::DescribeRun(const v1::DescribeRunRequest& req,
+                                        v1::DescribeRunResponse* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  RunDescription d;
+  if (s = reader_.DescribeRun(ns, req.workflow_id(), &d); !s.ok()) return s;
+  ToProto(d.run, resp->mutable_run());
+  for (const auto& step : d.active_steps)
+    resp->add_active_steps(step);
+  for (const auto& task : d.open_tasks)
+    ToProto(task, resp->add_open_tasks());
+  for (const auto& timer : d.pending_timers)
+    ToProto(timer, d.time_zone, resp->add_pending_timers());
+  if (d.last_task_failure) {
+    const persistence::EventRow& e = *d.last_task_failure;
+    v1::Failure* failure = resp->mutable_last_task_failure();
+    FailureToProto(e.payload_json, failure);
+    if (e.step) failure->set_step(*e.step);
+    if (e.attempt) failure->set_attempt(*e.attempt);
+  }
+  resp->set_time_zone(d.time_zone);
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::GetHistory(const v1::GetHistoryRequest& req,
+                                       v1::GetHistoryResponse* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  int page_size = 0;
+  if (s = PageSize(req.page_size(), kDefaultHistoryPageSize, &page_size); !s.ok()) return s;
+  int64_t after_seq = 0;
+  if (!req.page_token().empty()) {
+    const auto fields = DecodePageToken("history", req.page_token(), 1);
+    if (!fields || !ParseInt64((*fields)[0], &after_seq) || after_seq < 0) return BadToken();
+  }
+  std::vector<persistence::EventRow> events;
+  persistence::RunRow run;
+  s = reader_.GetHistory(ns, req.workflow_id(), after_seq, page_size, &events, &run);
+  if (!s.ok()) return s;
+  for (const auto& e : events)
+    ToProto(e, resp->add_events());
+  resp->set_run_status(RunStatusToProto(run.status));
+  if (!events.empty() && events.back().seq < run.last_event_seq) {
+    resp->set_next_page_token(EncodePageToken("history", {std::to_string(events.back().seq)}));
+  }
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::SignalRun(const v1::SignalRunRequest& req,
+                                      v1::SignalRunResponse* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  if (s = validator_.Name("signal_name", req.signal_name()); !s.ok()) return s;
+  if (s = validator_.Json("payload_json", req.payload_json(), true); !s.ok()) return s;
+  if (s = validator_.Identifier("dedup_id", req.dedup_id(), false); !s.ok()) return s;
+  if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
+  bool accepted = false;
+  s = scheduler_.SignalRun(ns, req.workflow_id(), req.signal_name(), req.payload_json(),
+                           req.dedup_id(), validator_.Actor(req.identity()), &accepted);
+  if (!s.ok()) return s;
+  resp->set_accepted(accepted);
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::CancelRun(const v1::CancelRunRequest& req,
+                                      v1::CancelRunResponse* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  if (s = validator_.Text("reason", req.reason()); !s.ok()) return s;
+  if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
+  persistence::RunRow run;
+  s = scheduler_.CancelRun(ns, req.workflow_id(), req.reason(), validator_.Actor(req.identity()),
+                           &run);
+  if (!s.ok()) return s;
+  ToProto(run, resp->mutable_run());
+  return Status::Ok();
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* WorkflowServiceImpl::WatchHistory(
+    const v1::WatchHistoryRequest& req) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (s.ok()) s = validator_.Identifier("workflow_id", req.workflow_id(), true);
+  if (s.ok() && req.after_sequence() < 0) {
     s = Status::InvalidArgument("after_sequence: must not be negative");
   }
-  if (!s.ok()) return RejectedStream(ToGrpcStatus(s));
-  return watches_.Watch(*req, ns);
+  if (!s.ok()) return EndedStream(ToGrpcStatus(s));
+  return watches_.Watch(req, ns);
 }
 
-grpc::Status WorkflowServiceImpl::TerminateRun(grpc::ServerContext*,
-                                               const v1::TerminateRunRequest* req,
-                                               v1::TerminateRunResponse* resp) {
-  return ServeRpc("TerminateRun", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
-    if (s = RequiredReason(req->reason()); !s.ok()) return s;
-    if (s = validator_.Identifier("identity", req->identity(), false); !s.ok()) return s;
-    persistence::RunRow run;
-    s = scheduler_.TerminateRun(ns, req->workflow_id(), req->reason(),
-                                validator_.Actor(req->identity()), &run);
-    if (!s.ok()) return s;
-    ToProto(run, resp->mutable_run());
-    return Status::Ok();
-  });
+Status WorkflowServiceImpl::TerminateRun(const v1::TerminateRunRequest& req,
+                                         v1::TerminateRunResponse* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  if (s = RequiredReason(req.reason()); !s.ok()) return s;
+  if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
+  persistence::RunRow run;
+  s = scheduler_.TerminateRun(ns, req.workflow_id(), req.reason(), validator_.Actor(req.identity()),
+                              &run);
+  if (!s.ok()) return s;
+  ToProto(run, resp->mutable_run());
+  return Status::Ok();
 }
 
-grpc::Status WorkflowServiceImpl::RetryRun(grpc::ServerContext*, const v1::RetryRunRequest* req,
-                                           v1::RetryRunResponse* resp) {
-  return ServeRpc("RetryRun", [&]() -> Status {
-    std::string ns;
-    Status s = validator_.Namespace(req->namespace_(), &ns);
-    if (!s.ok()) return s;
-    if (s = validator_.Identifier("workflow_id", req->workflow_id(), true); !s.ok()) return s;
-    if (!req->from_step().empty()) {
-      if (s = validator_.Name("from_step", req->from_step()); !s.ok()) return s;
-    }
-    if (s = RequiredReason(req->reason()); !s.ok()) return s;
-    if (s = validator_.Identifier("identity", req->identity(), false); !s.ok()) return s;
-    persistence::RunRow run;
-    std::string step;
-    s = scheduler_.RetryRun(ns, req->workflow_id(), req->from_step(), req->reason(),
-                            validator_.Actor(req->identity()), &run, &step);
-    if (!s.ok()) return s;
-    ToProto(run, resp->mutable_run());
-    resp->set_from_step(step);
-    return Status::Ok();
-  });
+Status WorkflowServiceImpl::RetryRun(const v1::RetryRunRequest& req, v1::RetryRunResponse* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  if (!req.from_step().empty()) {
+    if (s = validator_.Name("from_step", req.from_step()); !s.ok()) return s;
+  }
+  if (s = RequiredReason(req.reason()); !s.ok()) return s;
+  if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
+  persistence::RunRow run;
+  std::string step;
+  s = scheduler_.RetryRun(ns, req.workflow_id(), req.from_step(), req.reason(),
+                          validator_.Actor(req.identity()), &run, &step);
+  if (!s.ok()) return s;
+  ToProto(run, resp->mutable_run());
+  resp->set_from_step(step);
+  return Status::Ok();
 }
 
 Status WorkflowServiceImpl::RequiredReason(const std::string& reason) {

@@ -1,9 +1,11 @@
 // gridflow.v1.WorkflowService: validates requests and hands them to the registry, scheduler and
-// reader (Temporal's "frontend" role). Synchronous handlers: each call does a bounded amount of
-// database work on gRPC's thread pool. WatchHistory is the exception: a callback stream fed by
-// the HistoryWatchHub, holding no thread while it waits.
+// reader (Temporal's "frontend" role). Served on the callback API (callback_service.h): bodies
+// that read or write the database run on the RPC pool; WatchHistory is a stream fed by the
+// HistoryWatchHub, holding no thread while it waits.
 #pragma once
 
+#include "common/work_pool.h"
+#include "engine/api/callback_service.h"
 #include "engine/api/history_watch.h"
 #include "engine/api/request_validator.h"
 #include "engine/definitions/definition_registry.h"
@@ -13,47 +15,27 @@
 
 namespace gridflow::engine {
 
-class WorkflowServiceImpl final
-    : public v1::WorkflowService::WithCallbackMethod_WatchHistory<v1::WorkflowService::Service> {
+class WorkflowServiceImpl final : public CallbackService<v1::WorkflowService> {
  public:
-  WorkflowServiceImpl(RequestValidator& validator, DefinitionRegistry& definitions,
-                      Scheduler& scheduler, RunReader& reader, HistoryWatchHub& watches)
-      : validator_(validator),
-        definitions_(definitions),
-        scheduler_(scheduler),
-        reader_(reader),
-        watches_(watches) {}
-
-  grpc::Status RegisterDefinition(grpc::ServerContext* context,
-                                  const v1::RegisterDefinitionRequest* request,
-                                  v1::RegisterDefinitionResponse* response) override;
-  grpc::Status GetDefinition(grpc::ServerContext* context, const v1::GetDefinitionRequest* request,
-                             v1::Definition* response) override;
-  grpc::Status ListDefinitions(grpc::ServerContext* context,
-                               const v1::ListDefinitionsRequest* request,
-                               v1::ListDefinitionsResponse* response) override;
-  grpc::Status StartRun(grpc::ServerContext* context, const v1::StartRunRequest* request,
-                        v1::StartRunResponse* response) override;
-  grpc::Status GetRun(grpc::ServerContext* context, const v1::GetRunRequest* request,
-                      v1::Run* response) override;
-  grpc::Status ListRuns(grpc::ServerContext* context, const v1::ListRunsRequest* request,
-                        v1::ListRunsResponse* response) override;
-  grpc::Status DescribeRun(grpc::ServerContext* context, const v1::DescribeRunRequest* request,
-                           v1::DescribeRunResponse* response) override;
-  grpc::Status GetHistory(grpc::ServerContext* context, const v1::GetHistoryRequest* request,
-                          v1::GetHistoryResponse* response) override;
-  grpc::ServerWriteReactor<v1::Event>* WatchHistory(
-      grpc::CallbackServerContext* context, const v1::WatchHistoryRequest* request) override;
-  grpc::Status SignalRun(grpc::ServerContext* context, const v1::SignalRunRequest* request,
-                         v1::SignalRunResponse* response) override;
-  grpc::Status CancelRun(grpc::ServerContext* context, const v1::CancelRunRequest* request,
-                         v1::CancelRunResponse* response) override;
-  grpc::Status TerminateRun(grpc::ServerContext* context, const v1::TerminateRunRequest* request,
-                            v1::TerminateRunResponse* response) override;
-  grpc::Status RetryRun(grpc::ServerContext* context, const v1::RetryRunRequest* request,
-                        v1::RetryRunResponse* response) override;
+  WorkflowServiceImpl(WorkPool& pool, RequestValidator& validator, DefinitionRegistry& definitions,
+                      Scheduler& scheduler, RunReader& reader, HistoryWatchHub& watches);
 
  private:
+  Status RegisterDefinition(const v1::RegisterDefinitionRequest& req,
+                            v1::RegisterDefinitionResponse* resp);
+  Status GetDefinition(const v1::GetDefinitionRequest& req, v1::Definition* resp);
+  Status ListDefinitions(const v1::ListDefinitionsRequest& req, v1::ListDefinitionsResponse* resp);
+  Status StartRun(const v1::StartRunRequest& req, v1::StartRunResponse* resp);
+  Status GetRun(const v1::GetRunRequest& req, v1::Run* resp);
+  Status ListRuns(const v1::ListRunsRequest& req, v1::ListRunsResponse* resp);
+  Status DescribeRun(const v1::DescribeRunRequest& req, v1::DescribeRunResponse* resp);
+  Status GetHistory(const v1::GetHistoryRequest& req, v1::GetHistoryResponse* resp);
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHistory(const v1::WatchHistoryRequest& req);
+  Status SignalRun(const v1::SignalRunRequest& req, v1::SignalRunResponse* resp);
+  Status CancelRun(const v1::CancelRunRequest& req, v1::CancelRunResponse* resp);
+  Status TerminateRun(const v1::TerminateRunRequest& req, v1::TerminateRunResponse* resp);
+  Status RetryRun(const v1::RetryRunRequest& req, v1::RetryRunResponse* resp);
+
   // Operators' interventions must say why: the reason is what auditors read later.
   Status RequiredReason(const std::string& reason);
 

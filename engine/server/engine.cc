@@ -1,5 +1,6 @@
 #include "engine/server/engine.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -62,9 +63,10 @@ struct Engine::Parts {
                    c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); }),
         health(pool, c.health_check_interval),
         validator(pool, c.limits),
-        workflow_service(validator, definitions, scheduler, reader, watches),
-        worker_service(validator, dispatcher, scheduler),
-        cluster_service(pool, validator, membership, health),
+        rpc_pool("rpc", c.database_pool_size),
+        workflow_service(rpc_pool, validator, definitions, scheduler, reader, watches),
+        worker_service(rpc_pool, validator, dispatcher, scheduler),
+        cluster_service(rpc_pool, pool, validator, membership, health),
         state_gauges(pool, membership, health, metrics, c.metrics_refresh, c.stuck_after,
                      [this] { metrics.SetHistoryStreams(watches.streams()); }) {
     pool.SetTransactionObserver([this](std::string_view name, double seconds, const Status& s) {
@@ -89,6 +91,8 @@ struct Engine::Parts {
   Membership membership;
   HealthMonitor health;
   RequestValidator validator;
+  // Runs the RPC bodies that block on the database: gRPC's threads never wait (callback API).
+  WorkPool rpc_pool;
   WorkflowServiceImpl workflow_service;
   WorkerServiceImpl worker_service;
   ClusterServiceImpl cluster_service;
@@ -108,6 +112,24 @@ const std::string& Engine::member_id() const {
 int Engine::metrics_port() const {
   return parts_->metrics_endpoint.port();
 }
+
+namespace {
+
+// Protobuf logs an ERROR line for every request with a string field that is not UTF-8; such a
+// request is answered INVALID_ARGUMENT naming the field, so the line is only noise a caller
+// could provoke at will.
+void RouteProtobufLogs() {
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel level, const char* file, int line, const std::string& text) {
+        if (level >= google::protobuf::LOGLEVEL_FATAL) {
+          spdlog::critical("protobuf {}:{}: {}", file, line, text);
+        } else {
+          spdlog::debug("protobuf {}:{}: {}", file, line, text);
+        }
+      });
+}
+
+}  // namespace
 
 Status Engine::Start() {
   if (config_.database_url.empty()) {
@@ -145,6 +167,7 @@ Status Engine::Start() {
   }
   parts_->scheduler.SetWorkListener(&parts_->dispatcher);
   parts_->scheduler.SetFactsObserver(&parts_->metrics);
+  parts_->scheduler.SetHistoryListener(&parts_->watches);
   parts_->dispatcher.SetFactsObserver(&parts_->metrics);
   parts_->dispatcher.Start();
   parts_->watches.Start();
@@ -153,6 +176,7 @@ Status Engine::Start() {
   parts_->timers.Start();
   parts_->messages.Start();
 
+  RouteProtobufLogs();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -161,6 +185,9 @@ Status Engine::Start() {
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (Status s = MakeServerCredentials(config_.security, &credentials); !s.ok()) return s;
+  // gRPC sets SO_REUSEPORT by default: a second replica (or a stale process) could then bind the
+  // same port and silently take a share of the calls. One port, one engine.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config_.listen_address, credentials, &port_);
   builder.RegisterService(&parts_->workflow_service);
   builder.RegisterService(&parts_->worker_service);
@@ -174,11 +201,13 @@ Status Engine::Start() {
   builder.SetMaxReceiveMessageSize(max_message);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
-    return Status::Unavailable("cannot listen on " + config_.listen_address);
+    return Status::Unavailable("cannot listen on " + config_.listen_address +
+                               " (in use by another process, or not an address of this host)");
   }
   std::vector<grpc::HealthCheckServiceInterface*> health_targets{server_->GetHealthCheckService()};
   if (!config_.health_listen.empty()) {
     grpc::ServerBuilder health_builder;  // the default health service and reflection only
+    health_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     health_builder.AddListeningPort(config_.health_listen, grpc::InsecureServerCredentials(),
                                     &health_port_);
     health_server_ = health_builder.BuildAndStart();
@@ -235,6 +264,7 @@ void Engine::Shutdown(Millis grace) {
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();
   }
+  parts_->rpc_pool.Stop();
   if (health_server_) {  // last: liveness answers until the API has drained
     health_server_->Shutdown(std::chrono::system_clock::now());
     health_server_->Wait();

@@ -104,6 +104,23 @@ TEST(Startup, AbortEndsTheWaitForTheDatabase) {
   db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS true");
 }
 
+// gRPC's default SO_REUSEPORT would let a second engine bind the same port and take a share of
+// the calls; the second one must refuse to start instead, saying why.
+TEST(Startup, RefusesAPortAnotherEngineListensOn) {
+  TestDatabase db;
+  TestEngine first(db.url());
+  std::string out, err;
+  const int code = RunCommand({EngineBinary(), "--listen", first.address(), "--database-url",
+                               db.url(), "--log-format", "text"},
+                              &out, &err);
+  EXPECT_EQ(code, 1) << out << err;
+  const std::string log = out + err;
+  EXPECT_NE(log.find("cannot start:"), std::string::npos) << log;
+  EXPECT_NE(log.find("cannot listen on " + first.address()), std::string::npos) << log;
+  // The first engine still has its port to itself.
+  EXPECT_EQ(Check(first.channel(), ""), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
 }  // namespace
 }  // namespace gridflow::testing
 

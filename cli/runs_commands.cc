@@ -13,6 +13,7 @@
 #include "cli/format.h"
 #include "cli/table.h"
 #include "common/duration.h"
+#include "gridflow/v1/run_status.h"
 
 namespace gridflow::cli {
 namespace {
@@ -217,7 +218,7 @@ int Wait(Session& session, const std::string& workflow_id, Millis timeout) {
   v1::Run run;
   while (true) {
     if (int code = GetRun(client, workflow_id, &run); code != kExitOk) return code;
-    if (IsClosed(run.status())) break;
+    if (v1::IsClosedRunStatus(run.status())) break;
     if (std::chrono::steady_clock::now() >= deadline) {
       std::cerr << "gridflowctl: run " << workflow_id << " still " << StatusName(run.status())
                 << " after " << FormatDuration(timeout) << "\n";

@@ -86,8 +86,7 @@ void PrepareRunStatements(pqxx::connection& c) {
             "cancel_reason = $9, state = $10::jsonb, last_event_seq = $8, row_version = "
             "row_version + 1, updated_at = "
             "gf_now(), "
-            "closed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED') "
-            "THEN COALESCE(closed_at, gf_now()) END "
+            "closed_at = CASE WHEN $11 THEN COALESCE(closed_at, gf_now()) END "
             "WHERE id = $1::uuid");
   c.prepare("run_stuck_counts",
             "SELECT definition_name, reason, count(DISTINCT run_id) FROM ("
@@ -161,10 +160,10 @@ std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string&
   return First(txn.exec_prepared("run_try_lock", run_id));
 }
 
-void UpdateRun(pqxx::transaction_base& txn, const RunRow& run) {
+void UpdateRun(pqxx::transaction_base& txn, const RunRow& run, bool closed) {
   txn.exec_prepared("run_update", run.id, run.status, run.data_json, run.current_step,
                     run.result_json, run.failure_json, run.cancel_requested_by, run.last_event_seq,
-                    run.cancel_reason, run.state_json);
+                    run.cancel_reason, run.state_json, closed);
 }
 
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {

@@ -45,8 +45,8 @@ std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,
 std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string& run_id);
 
 // Writes the mutable state of a locked run: status, data, interpreter state, current step, result,
-// failure, cancellation, last_event_seq. Sets closed_at when the status is final.
-void UpdateRun(pqxx::transaction_base& txn, const RunRow& run);
+// failure, cancellation, last_event_seq. `closed`: the status is final (closed_at is set once).
+void UpdateRun(pqxx::transaction_base& txn, const RunRow& run, bool closed);
 
 struct RunListFilter {
   enum class Order { kCreatedDesc, kCreatedAsc, kUpdatedDesc, kUpdatedAsc };

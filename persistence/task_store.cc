@@ -80,7 +80,11 @@ void PrepareTaskStatements(pqxx::connection& c) {
       "  AND (cardinality($3::text[]) = 0 OR task_type = ANY($3::text[]))"
       "  ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED) AS c"
       " ORDER BY c.not_before, c.id LIMIT $4) "
-      "UPDATE tasks t SET state = 'LEASED', lease_epoch = t.lease_epoch + 1, lease_owner = $5,"
+      // The fencing token: above every earlier one of this row, and drawn from the clock so a new
+      // row of the same idempotency key (RetryRun), or a database restored from a backup, never
+      // hands out a token a worker may still hold (docs/reliability.md, "Fencing tokens").
+      "UPDATE tasks t SET state = 'LEASED', lease_epoch = GREATEST(t.lease_epoch + 1,"
+      " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint), lease_owner = $5,"
       " leased_at = gf_now(), attempt_deadline = gf_now() + t.start_to_close,"
       " lease_expires_at = gf_now() + LEAST(COALESCE(t.heartbeat_timeout, t.start_to_close),"
       " t.start_to_close), heartbeat_details = NULL, updated_at = gf_now() "
@@ -98,6 +102,8 @@ void PrepareTaskStatements(pqxx::connection& c) {
   c.prepare("task_complete",
             "UPDATE tasks SET state = 'COMPLETED', output = $2::jsonb, lease_expires_at = NULL, "
             "updated_at = gf_now() WHERE id = $1");
+  c.prepare("task_output_equals",
+            "SELECT COALESCE(output = $2::jsonb, false) FROM tasks WHERE id = $1");
   c.prepare("task_fail",
             "UPDATE tasks SET state = 'FAILED', last_failure = $2::jsonb, lease_expires_at = NULL, "
             "updated_at = gf_now() WHERE id = $1");
@@ -193,6 +199,10 @@ std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
 void MarkTaskCompleted(pqxx::transaction_base& txn, int64_t task_id,
                        const std::string& output_json) {
   txn.exec_prepared("task_complete", task_id, output_json);
+}
+
+bool TaskOutputEquals(pqxx::transaction_base& txn, int64_t task_id, const std::string& json_text) {
+  return txn.exec_prepared1("task_output_equals", task_id, json_text)[0].as<bool>();
 }
 
 void MarkTaskFailed(pqxx::transaction_base& txn, int64_t task_id, const std::string& failure_json) {

@@ -47,6 +47,8 @@ std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
                                           int64_t lease_epoch,
                                           const std::optional<std::string>& details_json);
 
+// Whether the task's recorded output equals `json_text` (as JSON values).
+bool TaskOutputEquals(pqxx::transaction_base& txn, int64_t task_id, const std::string& json_text);
 void MarkTaskCompleted(pqxx::transaction_base& txn, int64_t task_id,
                        const std::string& output_json);
 void MarkTaskFailed(pqxx::transaction_base& txn, int64_t task_id, const std::string& failure_json);

@@ -171,10 +171,7 @@ void Interpreter::Cancel(const std::string& requested_by, const std::string& rea
 }
 
 void Interpreter::Terminate(const std::string& requested_by, const std::string& reason) {
-  if (status_ == run_status::kCompleted || status_ == run_status::kFailed ||
-      status_ == run_status::kCancelled || status_ == run_status::kTerminated) {
-    return;
-  }
+  if (IsClosedRunStatus(status_)) return;
   state_.cancel_requested_by = requested_by;
   state_.cancel_reason = reason;
   if (state_.unwinding.active) {  // those after `next` ran; the one in flight may run again
@@ -688,7 +685,7 @@ bool Interpreter::EvalInstant(const Frame& frame, const Step& step, const dsl::E
   json value;
   const Status s = e.Evaluate(Scope(frame), &value);
   std::optional<TimePoint> instant;
-  if (s.ok() && value.is_string()) instant = dsl::ParseInstant(value.get<std::string>());
+  if (s.ok() && value.is_string()) instant = ParseTimestamp(value.get<std::string>());
   if (instant) {
     *out = *instant;
     return true;

@@ -193,6 +193,8 @@ Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child
   queues_with_new_work_.insert(transition->queues_with_new_work_.begin(),
                                transition->queues_with_new_work_.end());
   messages_.insert(messages_.end(), transition->messages_.begin(), transition->messages_.end());
+  runs_with_new_events_.insert(transition->runs_with_new_events_.begin(),
+                               transition->runs_with_new_events_.end());
   facts_.Merge(transition->facts_);
   *child_run_id = transition->run_.id;
   return Status::Ok();
@@ -266,7 +268,8 @@ void RunTransition::Flush() {
   } else {
     run_.current_step.reset();
   }
-  persistence::UpdateRun(txn_, run_);
+  persistence::UpdateRun(txn_, run_, IsClosedRunStatus(run_.status));
+  if (!events_.empty()) runs_with_new_events_.insert(run_.id);
   persistence::AppendEvents(txn_, run_.id, events_);
   events_.clear();
   for (const auto& [ns, queue] : queues_with_new_work_)

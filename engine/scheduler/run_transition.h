@@ -73,6 +73,8 @@ class RunTransition final : public RunEffects {
   }
   const std::vector<DelayedWork>& delayed_work() const { return delayed_work_; }
   const std::vector<persistence::PendingMessage>& messages() const { return messages_; }
+  // Runs whose history this transition appended to (its own, and child runs it started).
+  const std::set<std::string>& runs_with_new_events() const { return runs_with_new_events_; }
   // What this transition did, for metrics after the commit (child runs' facts included).
   TransitionFacts& facts() { return facts_; }
   const TransitionFacts& facts() const { return facts_; }
@@ -112,6 +114,7 @@ class RunTransition final : public RunEffects {
   std::set<std::pair<std::string, std::string>> queues_with_new_work_;
   std::vector<DelayedWork> delayed_work_;
   std::vector<persistence::PendingMessage> messages_;
+  std::set<std::string> runs_with_new_events_;
   TransitionFacts facts_;
 };
 

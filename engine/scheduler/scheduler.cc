@@ -57,6 +57,7 @@ void Scheduler::Capture(const RunTransition& transition, AfterCommit* after) {
   after->new_work = transition.queues_with_new_work();
   after->delayed_work = transition.delayed_work();
   after->messages = transition.messages();
+  after->runs_with_new_events = transition.runs_with_new_events();
 }
 
 Status Scheduler::Transition(const char* what, const LockFn& lock, const BodyFn& body) {
@@ -79,6 +80,10 @@ Status Scheduler::Transition(const char* what, const LockFn& lock, const BodyFn&
 
 void Scheduler::FollowUp(const AfterCommit& after) {
   if (observer_ != nullptr) observer_->Committed(after.facts);
+  if (history_listener_ != nullptr) {
+    for (const std::string& run_id : after.runs_with_new_events)
+      history_listener_->HistoryGrew(run_id);
+  }
   if (listener_ != nullptr) {
     for (const auto& [ns, queue] : after.new_work)
       listener_->OnWorkAvailable(ns, queue);
@@ -102,6 +107,10 @@ void Scheduler::FollowUp(const AfterCommit& after) {
     if (listener_ != nullptr) {
       for (const auto& [ns, queue] : next.new_work)
         listener_->OnWorkAvailable(ns, queue);
+    }
+    if (history_listener_ != nullptr) {
+      for (const std::string& run_id : next.runs_with_new_events)
+        history_listener_->HistoryGrew(run_id);
     }
     pending.insert(pending.end(), next.messages.begin(), next.messages.end());
   }
@@ -156,16 +165,24 @@ Status Scheduler::StartRun(const StartRunParams& p, persistence::RunRow* run, bo
     if (!transition) {
       auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
       if (!existing) return Status::Unavailable("run insert conflicted; retry");
-      const bool same =
-          existing->definition_name == p.definition_name &&
-          (p.definition_version == 0 || existing->definition_version == p.definition_version) &&
-          persistence::RunInputEquals(txn, existing->id, p.input_json);
-      if (!same) {
+      // Say what differs: the definition, its version, or the input.
+      std::string difference;
+      if (existing->definition_name != p.definition_name) {
+        difference =
+            "of definition '" + existing->definition_name + "', not '" + p.definition_name + "'";
+      } else if (p.definition_version != 0 &&
+                 existing->definition_version != p.definition_version) {
+        difference = "of " + existing->definition_name + " version " +
+                     std::to_string(existing->definition_version) + ", not version " +
+                     std::to_string(p.definition_version);
+      } else if (!persistence::RunInputEquals(txn, existing->id, p.input_json)) {
+        difference = "of " + existing->definition_name + " v" +
+                     std::to_string(existing->definition_version) + " with a different input";
+      }
+      if (!difference.empty()) {
         return Status::AlreadyExists("workflow id '" + p.workflow_id +
                                      "' is already used in namespace '" + p.namespace_name +
-                                     "' by a run of " + existing->definition_name + " v" +
-                                     std::to_string(existing->definition_version) +
-                                     " with a different input; choose another workflow id");
+                                     "' by a run " + difference + "; choose another workflow id");
       }
       *run = std::move(*existing);
       *created = false;
@@ -341,13 +358,13 @@ Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_i
 // ---- worker-facing transitions ----
 
 Status Scheduler::WithLeasedTask(const char* what, const LeaseRef& lease,
-                                 bool idempotent_completion, const LeasedTaskBody& apply) {
+                                 const std::string* completion, bool* duplicate,
+                                 const LeasedTaskBody& apply) {
   std::optional<persistence::TaskRow> task;
-  bool already_completed = false;
   return Transition(
       what,
       [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
-        already_completed = false;
+        if (duplicate != nullptr) *duplicate = false;
         const auto found = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
         if (!found) return UnknownTask(lease.namespace_name, lease.task_id);
         *locked = persistence::LockRun(txn, found->run_id);  // lock order: run, then task
@@ -355,9 +372,16 @@ Status Scheduler::WithLeasedTask(const char* what, const LeaseRef& lease,
         if (!*locked || !task) {
           return Status::Internal("task " + std::to_string(lease.task_id) + " vanished");
         }
-        if (idempotent_completion && task->state == task_state::kCompleted &&
+        if (completion != nullptr && task->state == task_state::kCompleted &&
             task->lease_epoch == lease.lease_epoch) {
-          already_completed = true;  // a retried CompleteTask whose first call committed
+          // A retried CompleteTask whose first call committed, or a contradiction.
+          if (!persistence::TaskOutputEquals(txn, task->id, *completion)) {
+            return Status::FailedPrecondition(
+                "task " + std::to_string(task->id) +
+                " was already completed under this lease with a different result; the result "
+                "recorded first stands");
+          }
+          *duplicate = true;
           locked->reset();
           return Status::Ok();
         }
@@ -369,12 +393,14 @@ Status Scheduler::WithLeasedTask(const char* what, const LeaseRef& lease,
       [&](RunTransition& tr) { return apply(tr, *task); });
 }
 
-Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_json) {
+Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_json,
+                               bool* duplicate) {
   const json result = ParseOrNull(result_json);
+  const std::string stored = result.dump();
   return WithLeasedTask(
-      "complete task", lease, /*idempotent_completion=*/true,
+      "complete task", lease, &stored, duplicate,
       [&](RunTransition& tr, const persistence::TaskRow& task) -> Status {
-        persistence::MarkTaskCompleted(tr.txn(), task.id, result.dump());
+        persistence::MarkTaskCompleted(tr.txn(), task.id, stored);
         json payload = {
             {"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}};
         if (task.cancel_requested) payload["cancel_requested"] = true;  // recorded, not acted on
@@ -395,7 +421,7 @@ Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_
 
 Status Scheduler::FailTask(const LeaseRef& lease, const TaskFailureReport& failure,
                            RetryOutcome* outcome) {
-  return WithLeasedTask("fail task", lease, /*idempotent_completion=*/false,
+  return WithLeasedTask("fail task", lease, nullptr, nullptr,
                         [&](RunTransition& tr, const persistence::TaskRow& task) {
                           *outcome =
                               HandleFailedAttempt(tr, task, events::kTaskFailed, lease.identity,
@@ -406,7 +432,7 @@ Status Scheduler::FailTask(const LeaseRef& lease, const TaskFailureReport& failu
 
 Status Scheduler::ReleaseTask(const LeaseRef& lease, const std::string& reason) {
   return WithLeasedTask(
-      "release task", lease, /*idempotent_completion=*/false,
+      "release task", lease, nullptr, nullptr,
       [&](RunTransition& tr, const persistence::TaskRow& task) {
         if (task.cancel_requested || tr.run().status == run_status::kCancelling) {
           persistence::MarkTaskCancelled(tr.txn(), task.id);

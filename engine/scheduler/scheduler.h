@@ -45,6 +45,13 @@ class WorkListener {
                                     Millis delay) = 0;
 };
 
+// Told after a commit which runs' histories grew (this replica's history watchers wake at once).
+class HistoryListener {
+ public:
+  virtual ~HistoryListener() = default;
+  virtual void HistoryGrew(const std::string& run_id) = 0;
+};
+
 struct StartRunParams {
   std::string namespace_name;
   std::string workflow_id;
@@ -82,12 +89,16 @@ class Scheduler {
   void SetWorkListener(WorkListener* listener) { listener_ = listener; }
   // Told what each committed transition did (metrics). Set before serving.
   void SetFactsObserver(FactsObserver* observer) { observer_ = observer; }
+  // Set before serving.
+  void SetHistoryListener(HistoryListener* listener) { history_listener_ = listener; }
 
   // Starts a run, or returns the existing one with the same workflow id (created = false) when its
   // definition and input match; ALREADY_EXISTS when they differ.
   Status StartRun(const StartRunParams& params, persistence::RunRow* run, bool* created);
 
-  Status CompleteTask(const LeaseRef& lease, const std::string& result_json);
+  // *duplicate: the same result was already recorded under this lease (nothing changed). A
+  // different result under the same lease is FAILED_PRECONDITION.
+  Status CompleteTask(const LeaseRef& lease, const std::string& result_json, bool* duplicate);
   Status FailTask(const LeaseRef& lease, const TaskFailureReport& failure, RetryOutcome* outcome);
   Status ReleaseTask(const LeaseRef& lease, const std::string& reason);
 
@@ -122,6 +133,7 @@ class Scheduler {
     std::set<std::pair<std::string, std::string>> new_work;
     std::vector<DelayedWork> delayed_work;
     std::vector<persistence::PendingMessage> messages;
+    std::set<std::string> runs_with_new_events;
   };
   // Locks the run to change (writing it to *run), or leaves *run empty to skip the transition.
   using LockFn = std::function<Status(pqxx::work&, std::optional<persistence::RunRow>*)>;
@@ -138,8 +150,10 @@ class Scheduler {
 
   // Locks the task's run and the task, checks the lease, and runs `apply` in that transition.
   using LeasedTaskBody = std::function<Status(RunTransition&, const persistence::TaskRow&)>;
-  Status WithLeasedTask(const char* what, const LeaseRef& lease, bool idempotent_completion,
-                        const LeasedTaskBody& apply);
+  // `completion`: the result of a CompleteTask, which may repeat one already recorded under the
+  // same lease (then *duplicate is set and nothing changes).
+  Status WithLeasedTask(const char* what, const LeaseRef& lease, const std::string* completion,
+                        bool* duplicate, const LeasedTaskBody& apply);
   Status ExpireLease(int64_t task_id, const std::string& run_id, bool* expired);
   // A failed attempt (reported, or a lost lease): retry per the policy, or let the run handle it.
   RetryOutcome HandleFailedAttempt(RunTransition& transition, const persistence::TaskRow& task,
@@ -150,6 +164,7 @@ class Scheduler {
   DefinitionRegistry& definitions_;
   WorkListener* listener_ = nullptr;
   FactsObserver* observer_ = nullptr;
+  HistoryListener* history_listener_ = nullptr;
 };
 
 }  // namespace gridflow::engine

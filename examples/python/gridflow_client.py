@@ -27,7 +27,8 @@ for candidate in (os.environ.get("GRIDFLOW_PYTHON_PATH"),
 import grpc  # noqa: E402
 from gridflow.v1 import types_pb2, workflow_service_pb2, workflow_service_pb2_grpc  # noqa: E402
 
-CLOSED = {types_pb2.RUN_STATUS_COMPLETED, types_pb2.RUN_STATUS_FAILED, types_pb2.RUN_STATUS_CANCELLED}
+CLOSED = {types_pb2.RUN_STATUS_COMPLETED, types_pb2.RUN_STATUS_FAILED, types_pb2.RUN_STATUS_CANCELLED,
+          types_pb2.RUN_STATUS_TERMINATED}
 
 
 class GridflowError(Exception):

@@ -60,7 +60,7 @@ TEST_F(LeasesTest, LeasedTaskCarriesWhatAHandlerNeeds) {
   const auto run = Start(engine_, "bid-1", "bid", R"({"mw": 5})").run();
   const v1::LeasedTask task = LeaseOne(engine_, "q", "w1");
   ASSERT_FALSE(task.task_id().empty());
-  EXPECT_EQ(task.lease_epoch(), 1);
+  EXPECT_GT(task.lease_epoch(), 0);
   EXPECT_EQ(task.attempt(), 1);
   EXPECT_EQ(task.max_attempts(), 3);
   EXPECT_EQ(task.workflow_id(), "bid-1");
@@ -79,7 +79,7 @@ TEST_F(LeasesTest, StaleEpochIsRejectedAndChangesNothing) {
   RegisterStep(3);
   Start(engine_, "bid-1", "bid");
   const v1::LeasedTask first = LeaseOne(engine_, "q", "slow-worker");
-  ASSERT_EQ(first.lease_epoch(), 1);
+  ASSERT_GT(first.lease_epoch(), 0);
   // No heartbeat: the lease expires, the task is retried and leased again at epoch 2.
   v1::LeasedTask second;
   ASSERT_TRUE(Eventually([&] {
@@ -87,23 +87,24 @@ TEST_F(LeasesTest, StaleEpochIsRejectedAndChangesNothing) {
     return !second.task_id().empty();
   }));
   EXPECT_EQ(second.task_id(), first.task_id());
-  EXPECT_EQ(second.lease_epoch(), 2);
+  EXPECT_GT(second.lease_epoch(), first.lease_epoch());
   EXPECT_EQ(second.attempt(), 2);
   EXPECT_EQ(second.idempotency_key(), first.idempotency_key());
 
   const size_t events_before = History(engine_, "bid-1").size();
   const std::string data_before = db_.Query("SELECT data::text FROM runs");
   const grpc::Status stale =
-      Complete(first, 1, R"({"order": "from the old lease"})", "slow-worker");
+      Complete(first, first.lease_epoch(), R"({"order": "from the old lease"})", "slow-worker");
   EXPECT_EQ(stale.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(stale.error_message().find("stale"), std::string::npos) << stale.error_message();
-  EXPECT_EQ(Heartbeat(first, 1).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Heartbeat(first, first.lease_epoch()).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(Fail(first, "X", "late").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(History(engine_, "bid-1").size(), events_before);
   EXPECT_EQ(db_.Query("SELECT data::text FROM runs"), data_before);
   EXPECT_EQ(db_.Query("SELECT state FROM tasks"), "LEASED");
 
-  ASSERT_TRUE(Complete(second, 2, R"({"order": "EX-2"})", "fast-worker").ok());
+  ASSERT_TRUE(Complete(second, second.lease_epoch(), R"({"order": "EX-2"})", "fast-worker").ok());
   const v1::Run run = WaitClosed(engine_, "bid-1");
   EXPECT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
   EXPECT_EQ(nlohmann::json::parse(run.result_json())["submit"]["order"], "EX-2");
@@ -142,10 +143,23 @@ TEST_F(LeasesTest, RepeatedCompletionUnderTheSameLeaseIsAcknowledgedOnce) {
   Start(engine_, "bid-1", "bid");
   const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
   ASSERT_TRUE(Complete(task, task.lease_epoch(), R"({"n": 1})").ok());
-  ASSERT_TRUE(
-      Complete(task, task.lease_epoch(), R"({"n": 1})").ok());  // the retry of a lost answer
+  // The retry of a lost answer: acknowledged, and said to be a duplicate.
+  v1::CompleteTaskRequest again;
+  again.set_task_id(task.task_id());
+  again.set_lease_epoch(task.lease_epoch());
+  again.set_result_json(R"({ "n" : 1 })");
+  v1::CompleteTaskResponse answer;
+  ASSERT_TRUE(engine_.workers().CompleteTask(Ctx().get(), again, &answer).ok());
+  EXPECT_TRUE(answer.duplicate());
+  // A different result under the same lease contradicts the recorded one: refused, not silently
+  // acknowledged, and the first result stands.
+  const grpc::Status conflict = Complete(task, task.lease_epoch(), R"({"n": 2})");
+  EXPECT_EQ(conflict.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(conflict.error_message().find("different result"), std::string::npos)
+      << conflict.error_message();
   const auto types = EventTypes(History(engine_, "bid-1"));
   EXPECT_EQ(std::count(types.begin(), types.end(), "TaskCompleted"), 1);
+  EXPECT_EQ(db_.Query("SELECT output->>'n' FROM tasks"), "1");
 }
 
 TEST_F(LeasesTest, HeartbeatsKeepTheLeaseAlive) {
@@ -221,7 +235,7 @@ TEST_F(LeasesTest, ReleasedTaskIsLeasedAgainForTheSameAttempt) {
   const v1::LeasedTask again = LeaseOne(engine_, "q", "staying");
   EXPECT_EQ(again.task_id(), task.task_id());
   EXPECT_EQ(again.attempt(), 1);
-  EXPECT_EQ(again.lease_epoch(), 2);
+  EXPECT_GT(again.lease_epoch(), task.lease_epoch());
   const auto types = EventTypes(History(engine_, "bid-1"));
   EXPECT_EQ(types.back(), "TaskReleased");
 }

@@ -42,6 +42,15 @@ TEST_F(RunsTest, StartIsIdempotentPerWorkflowId) {
   const grpc::Status s = engine_.workflows().StartRun(Ctx().get(), request, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_NE(s.error_message().find("different input"), std::string::npos) << s.error_message();
+
+  // Same id, another definition: the message names the definition, not the input.
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("other", {{"a", "a"}})).ok());
+  request.set_definition_name("other");
+  request.set_input_json(R"({"mw": 10, "zone": "DE"})");
+  const grpc::Status other = engine_.workflows().StartRun(Ctx().get(), request, &response);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(other.error_message().find("of definition 'two-step', not 'other'"), std::string::npos)
+      << other.error_message();
   EXPECT_EQ(RunCount(), "1");
   EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks"), "1");
 }

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "gridflow/v1/run_status.h"
+
 namespace gridflow::testing {
 namespace {
 
@@ -179,8 +181,7 @@ v1::Run WaitClosed(TestEngine& e, const std::string& workflow_id,
   const bool closed = Eventually(
       [&] {
         run = GetRun(e, workflow_id);
-        return run.status() == v1::RUN_STATUS_COMPLETED || run.status() == v1::RUN_STATUS_FAILED ||
-               run.status() == v1::RUN_STATUS_CANCELLED;
+        return v1::IsClosedRunStatus(run.status());
       },
       timeout);
   EXPECT_TRUE(closed) << "run " << workflow_id << " still " << v1::RunStatus_Name(run.status());

@@ -57,10 +57,10 @@ TEST_F(WorkerProcessTest, ExternalCommandCompletesTheTask) {
 }
 
 TEST_F(WorkerProcessTest, KilledWorkersTaskCompletesOnAnotherWorker) {
-  // The first execution (lease epoch 1) hangs; any later one answers at once.
+  // The first attempt hangs; any later one answers at once.
   const std::string command =
-      "if [ \"$GRIDFLOW_LEASE_EPOCH\" = 1 ]; then echo $$ > " + (dir_ / "hung.pid").string() +
-      "; exec sleep 120; fi; echo \"{\\\"by_epoch\\\": $GRIDFLOW_LEASE_EPOCH}\"";
+      "if [ \"$GRIDFLOW_ATTEMPT\" = 1 ]; then echo $$ > " + (dir_ / "hung.pid").string() +
+      "; exec sleep 120; fi; echo \"{\\\"by_attempt\\\": $GRIDFLOW_ATTEMPT}\"";
   auto doomed = StartWorker("doomed-worker", command);
   Start(engine_, "act-1", "dispatch", "{}");
   ASSERT_TRUE(Eventually([&] { return fs::exists(dir_ / "hung.pid"); }));
@@ -75,7 +75,7 @@ TEST_F(WorkerProcessTest, KilledWorkersTaskCompletesOnAnotherWorker) {
   auto rescuer = StartWorker("rescuer-worker", command);
   const v1::Run run = WaitClosed(engine_, "act-1", std::chrono::seconds(30));
   ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
-  EXPECT_EQ(nlohmann::json::parse(run.result_json())["setpoint"]["by_epoch"], 2);
+  EXPECT_EQ(nlohmann::json::parse(run.result_json())["setpoint"]["by_attempt"], 2);
 
   const auto events = History(engine_, "act-1");
   EXPECT_EQ(EventTypes(events),
@@ -88,8 +88,9 @@ TEST_F(WorkerProcessTest, KilledWorkersTaskCompletesOnAnotherWorker) {
 }
 
 TEST_F(WorkerProcessTest, SigtermReleasesARunningTaskForAnotherWorker) {
-  const std::string command = "if [ \"$GRIDFLOW_LEASE_EPOCH\" = 1 ]; then touch " +
-                              (dir_ / "started").string() +
+  // The first execution hangs (a release keeps the attempt number, so a marker file tells).
+  const std::string started = (dir_ / "started").string();
+  const std::string command = "if [ ! -e " + started + " ]; then touch " + started +
                               "; exec sleep 120; fi; echo '{\"ok\": true}'";
   auto leaving = StartWorker("leaving-worker", command);
   Start(engine_, "act-1", "dispatch", "{}");

@@ -72,7 +72,8 @@ void PrintTasks(const v1::DescribeRunResponse& d) {
                 ShortDuration(Millis(TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime()) -
                                      TimeUtil::TimestampToMilliseconds(t.not_before())));
     }
-    const std::string step = t.kind() == "compensation" ? t.step() + " (compensate)" : t.step();
+    const std::string step =
+        t.step() + t.iteration() + (t.kind() == "compensation" ? " (compensate)" : "");
     table.AddRow({t.task_id(), step, t.task_type(), t.task_queue(), state,
                   std::to_string(t.attempt()) + "/" + std::to_string(t.max_attempts()),
                   t.lease_owner(), waiting});
@@ -136,7 +137,7 @@ void PrintTimelineHeader() {
 
 void PrintTimelineRow(const v1::Event& e, int64_t start_ms) {
   const int64_t elapsed = TimeUtil::TimestampToMilliseconds(e.time()) - start_ms;
-  std::string step = e.step();
+  std::string step = e.step() + e.iteration();  // "setpoint[3]"
   if (e.attempt() > 0) step += "#" + std::to_string(e.attempt());
   std::string details = PadTo(Summary(e), 120 - 86);
   details.erase(details.find_last_not_of(' ') + 1);

@@ -12,18 +12,19 @@ void PrepareEventStatements(pqxx::connection& c) {
   // One round trip: the insert, and the announcement (delivered at commit, to every replica).
   c.prepare("event_append",
             "WITH appended AS (INSERT INTO events (run_id, seq, type, step, task_id, attempt, "
-            "actor, payload) "
-            "SELECT $1::uuid, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload "
+            "actor, payload, iteration) "
+            "SELECT $1::uuid, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload, "
+            "COALESCE(e.iteration, '') "
             "FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, type text, step text, "
-            "task_id bigint, attempt integer, actor text, payload jsonb)) "
+            "task_id bigint, attempt integer, actor text, payload jsonb, iteration text)) "
             "SELECT pg_notify('" +
                 std::string(kEventChannel) + "', $1::uuid::text)");
   c.prepare("event_last_of_types",
-            "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at "
+            "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration "
             "FROM events WHERE run_id = $1::uuid AND type = ANY($2::text[]) ORDER BY seq DESC "
             "LIMIT 1");
   c.prepare("event_list",
-            "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at "
+            "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration "
             "FROM events WHERE run_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3");
 }
 
@@ -37,6 +38,7 @@ void AppendEvents(pqxx::transaction_base& txn, const std::string& run_id,
     if (e.step) fields["step"] = *e.step;
     if (e.task_id) fields["task_id"] = *e.task_id;
     if (e.attempt) fields["attempt"] = *e.attempt;
+    if (!e.iteration.empty()) fields["iteration"] = e.iteration;
     std::string object = fields.dump();
     object.pop_back();  // the closing brace
     object += ",\"payload\":";
@@ -61,6 +63,7 @@ EventRow ReadEvent(const pqxx::row& r) {
   e.actor = r[5].as<std::string>();
   e.payload_json = r[6].as<std::string>();
   e.created_at = Timestamp(r[7]);
+  e.iteration = r[8].as<std::string>();
   return e;
 }
 

@@ -55,7 +55,8 @@ struct EventRow {
   std::optional<int> attempt;
   std::string actor;
   std::string payload_json = "{}";
-  TimePoint created_at;  // set by the database on insert
+  TimePoint created_at;   // set by the database on insert
+  std::string iteration;  // the foreach iteration ("[3]"), "" outside one
 };
 
 // A task to insert: one execution of a task step.
@@ -76,6 +77,7 @@ struct NewTask {
   std::string frame = "0";
   int64_t activation = 0;
   std::string kind = "step";  // or "compensation"
+  std::string iteration;      // the foreach iteration ("[3]"), "" outside one
 };
 
 struct TaskRow {
@@ -111,6 +113,7 @@ struct TaskRow {
   double running_seconds = 0;  // since it was leased (0 when not leased)
   bool lease_expired = false;
   bool attempt_overdue = false;
+  std::string iteration;
 };
 
 struct SignalRow {

@@ -19,7 +19,7 @@ constexpr const char* kColumns =
     "false), t.frame, t.activation, t.kind, t.cancel_requested, t.last_failure::text, "
     "t.created_at, "
     "GREATEST(extract(epoch FROM gf_now() - t.not_before), 0)::float8, "
-    "COALESCE(extract(epoch FROM gf_now() - t.leased_at), 0)::float8";
+    "COALESCE(extract(epoch FROM gf_now() - t.leased_at), 0)::float8, t.iteration";
 
 TaskRow ReadTask(const pqxx::row& r) {
   TaskRow t;
@@ -54,6 +54,7 @@ TaskRow ReadTask(const pqxx::row& r) {
   t.created_at = Timestamp(r[28]);
   t.queued_seconds = r[29].as<double>();
   t.running_seconds = r[30].as<double>();
+  t.iteration = r[31].as<std::string>();
   return t;
 }
 
@@ -65,9 +66,9 @@ void PrepareTaskStatements(pqxx::connection& c) {
       "task_insert",
       "INSERT INTO tasks (run_id, namespace, workflow_id, definition_name, definition_version, "
       "queue, task_type, step, idempotency_key, input, state, max_attempts, start_to_close, "
-      "heartbeat_timeout, frame, activation, kind) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, "
-      "$9, $10::jsonb, 'PENDING', $11, $12 * interval '1 millisecond', "
-      "$13 * interval '1 millisecond', $14, $15, $16) RETURNING id");
+      "heartbeat_timeout, frame, activation, kind, iteration) VALUES ($1::uuid, $2, $3, $4, $5, "
+      "$6, $7, $8, $9, $10::jsonb, 'PENDING', $11, $12 * interval '1 millisecond', "
+      "$13 * interval '1 millisecond', $14, $15, $16, $17) RETURNING id");
   c.prepare(
       "task_claim",
       // One ordered scan of tasks_pending per queue (a plain `queue = ANY(...)` makes the
@@ -157,7 +158,7 @@ int64_t InsertTask(pqxx::transaction_base& txn, const NewTask& t) {
       .exec_prepared1("task_insert", t.run_id, t.namespace_name, t.workflow_id, t.definition_name,
                       t.definition_version, t.queue, t.task_type, t.step, t.idempotency_key,
                       t.input_json, t.max_attempts, t.start_to_close_ms, t.heartbeat_timeout_ms,
-                      t.frame, t.activation, t.kind)[0]
+                      t.frame, t.activation, t.kind, t.iteration)[0]
       .as<int64_t>();
 }
 

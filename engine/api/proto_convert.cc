@@ -62,6 +62,7 @@ void ToProto(const persistence::EventRow& row, v1::Event* out) {
   out->set_actor(row.actor);
   out->set_payload_json(row.payload_json);
   ToProto(row.created_at, out->mutable_time());
+  out->set_iteration(row.iteration);
 }
 
 void ToProto(const persistence::TaskRow& row, v1::LeasedTask* out) {
@@ -85,6 +86,7 @@ void ToProto(const persistence::TaskRow& row, v1::LeasedTask* out) {
   if (row.attempt_deadline) ToProto(*row.attempt_deadline, out->mutable_attempt_deadline());
   out->set_definition_name(row.definition_name);
   out->set_definition_version(row.definition_version);
+  out->set_iteration(row.iteration);
 }
 
 void FailureToProto(const std::string& failure_json, v1::Failure* out) {
@@ -113,6 +115,7 @@ void ToProto(const persistence::TaskRow& row, v1::TaskInfo* out) {
   out->set_kind(row.kind);
   if (row.last_failure_json) FailureToProto(*row.last_failure_json, out->mutable_last_failure());
   ToProto(row.created_at, out->mutable_create_time());
+  out->set_iteration(row.iteration);
 }
 
 void ToProto(const persistence::TimerRow& row, const std::string& time_zone, v1::TimerInfo* out) {

@@ -24,8 +24,9 @@ const char* Engine() {
   return events::kEngineActor;
 }
 
-EventScope At(const Step& step) {
-  return EventScope{step.name, {}, {}};
+// Events about a step carry the foreach iteration they belong to ("[3]", "[2][0]").
+EventScope At(const Frame& frame, const Step& step) {
+  return EventScope{step.name, {}, {}, frame.key};
 }
 
 }  // namespace
@@ -58,7 +59,8 @@ void Interpreter::Start() {
 void Interpreter::TaskCompleted(const std::string& frame_id, int64_t activation,
                                 const json& result) {
   Frame* f = FindFrame(frame_id);
-  if (f == nullptr || f->wait.kind != "task" || f->wait.activation != activation) return;  // stale
+  if (f == nullptr || f->wait.kind != WaitKind::kTask || f->wait.activation != activation)
+    return;  // stale
   if (f->wait.has_timer) effects_.CancelTimers(f->id, activation);
   StepSucceeded(*f, *definition_.FindStep(f->step), result);
   Drain();
@@ -67,29 +69,28 @@ void Interpreter::TaskCompleted(const std::string& frame_id, int64_t activation,
 void Interpreter::TaskFailed(const std::string& frame_id, int64_t activation,
                              const RunFailure& failure) {
   Frame* f = FindFrame(frame_id);
-  if (f == nullptr || f->wait.kind != "task" || f->wait.activation != activation) return;
+  if (f == nullptr || f->wait.kind != WaitKind::kTask || f->wait.activation != activation) return;
   Fail(failure);
   Drain();
 }
 
-void Interpreter::TimerFired(const std::string& frame_id, int64_t activation,
-                             const std::string& kind) {
+void Interpreter::TimerFired(const std::string& frame_id, int64_t activation, TimerKind kind) {
   Frame* f = FindFrame(frame_id);
   if (f == nullptr || f->wait.activation != activation || !running()) return;
   const Step& step = *definition_.FindStep(f->step);
-  if (kind == "timer" && f->wait.kind == "timer") {
-    effects_.Record(events::kTimerFired, Engine(), json::object(), At(step));
+  if (kind == TimerKind::kTimer && f->wait.kind == WaitKind::kTimer) {
+    effects_.Record(events::kTimerFired, Engine(), json::object(), At(*f, step));
     StepSucceeded(*f, step, {{"fired_at", FormatRfc3339(effects_.Now())}});
-  } else if (kind == "signal_timeout" && f->wait.kind == "signal") {
-    effects_.Record(events::kSignalTimedOut, Engine(), {{"signal", step.signal}}, At(step));
+  } else if (kind == TimerKind::kSignalTimeout && f->wait.kind == WaitKind::kSignal) {
+    effects_.Record(events::kSignalTimedOut, Engine(), {{"signal", step.signal}}, At(*f, step));
     if (!step.on_timeout.empty()) {
       queue_.push_back({Action::Kind::kEnter, f->id, step.on_timeout});
     } else {
       Fail({step.name, "gridflow.SignalTimeout", "no signal '" + step.signal + "' arrived in time",
             nullptr, 0});
     }
-  } else if (kind == "deadline" && f->wait.kind == "task") {
-    effects_.Record(events::kDeadlinePassed, Engine(), {{"next", step.on_deadline}}, At(step));
+  } else if (kind == TimerKind::kDeadline && f->wait.kind == WaitKind::kTask) {
+    effects_.Record(events::kDeadlinePassed, Engine(), {{"next", step.on_deadline}}, At(*f, step));
     effects_.CancelTask(f->id, activation);
     if (!step.on_deadline.empty()) {
       queue_.push_back({Action::Kind::kEnter, f->id, step.on_deadline});
@@ -104,7 +105,8 @@ void Interpreter::TimerFired(const std::string& frame_id, int64_t activation,
 void Interpreter::SignalArrived(const std::string& name) {
   std::vector<Frame*> waiting;
   for (auto& [id, frame] : state_.frames) {
-    if (frame.wait.kind == "signal" && frame.wait.signal == name) waiting.push_back(&frame);
+    if (frame.wait.kind == WaitKind::kSignal && frame.wait.signal == name)
+      waiting.push_back(&frame);
   }
   std::sort(waiting.begin(), waiting.end(),
             [](const Frame* a, const Frame* b) { return a->wait.activation < b->wait.activation; });
@@ -115,7 +117,7 @@ void Interpreter::SignalArrived(const std::string& name) {
     if (f->wait.has_timer) effects_.CancelTimers(f->id, f->wait.activation);
     effects_.Record(events::kSignalConsumed, Engine(),
                     {{"signal", name}, {"signal_id", signal->id}, {"sent_by", signal->sent_by}},
-                    At(step));
+                    At(*f, step));
     StepSucceeded(*f, step, signal->payload);
   }
   Drain();
@@ -124,10 +126,11 @@ void Interpreter::SignalArrived(const std::string& name) {
 void Interpreter::ChildRunClosed(const std::string& frame_id, int64_t activation,
                                  std::string_view status, const json& result, const json& failure) {
   Frame* f = FindFrame(frame_id);
-  if (f == nullptr || f->wait.kind != "child_run" || f->wait.activation != activation) return;
+  if (f == nullptr || f->wait.kind != WaitKind::kChildRun || f->wait.activation != activation)
+    return;
   const Step& step = *definition_.FindStep(f->step);
   effects_.Record(events::kChildRunClosed, Engine(),
-                  {{"workflow_id", f->wait.child_workflow_id}, {"status", status}}, At(step));
+                  {{"workflow_id", f->wait.child_workflow_id}, {"status", status}}, At(*f, step));
   if (status == run_status::kCompleted) {
     StepSucceeded(*f, step, result);
   } else {
@@ -152,7 +155,7 @@ void Interpreter::CompensationFailed(int64_t activation, const RunFailure& failu
   Unwinding& u = state_.unwinding;
   if (!u.active || u.activation != activation) return;
   effects_.Record(events::kCompensationFailed, Engine(), {{"failure", failure.ToJson()}},
-                  EventScope{failure.step, {}, {}});
+                  EventScope{failure.step, {}, {}, ""});
   u.failed_compensations.push_back(failure.ToJson());
   --u.next;
   NextCompensation();
@@ -242,197 +245,221 @@ void Interpreter::Enter(const std::string& frame_id, const std::string& step_nam
 
 bool Interpreter::EnterStep(Frame& f, const Step& step) {
   switch (step.kind) {
-    case StepKind::kTask: {
-      json input;
-      if (!EvalTemplate(f, step, step.task.input, "input", &input)) return false;
-      TimePoint deadline{};
-      if (step.deadline) {
-        if (!EvalInstant(f, step, *step.deadline, "deadline", &deadline)) return false;
-        if (deadline <= effects_.Now()) {
-          effects_.Record(events::kDeadlinePassed, Engine(),
-                          {{"deadline", FormatRfc3339(deadline)},
-                           {"before_start", true},
-                           {"next", step.on_deadline}},
-                          At(step));
-          if (!step.on_deadline.empty()) {
-            queue_.push_back({Action::Kind::kEnter, f.id, step.on_deadline});
-          } else {
-            Fail({step.name, "gridflow.DeadlineExceeded",
-                  "the deadline " + FormatRfc3339(deadline) + " had passed before the step started",
-                  nullptr, 0});
-          }
-          return false;
-        }
-      }
-      f.wait.kind = "task";
-      f.wait.activation = NextActivation();
-      f.wait.has_timer = step.deadline.has_value();
-      effects_.ScheduleTask(
-          {f.id, f.wait.activation, step.name, &step.task, input, Key(f, step.name), false});
-      if (step.deadline) {
-        effects_.StartTimer({f.id, f.wait.activation, step.name, "deadline", deadline});
-      }
-      return false;
-    }
-    case StepKind::kTimer: {
-      TimePoint at =
-          effects_.Now() + std::chrono::duration_cast<Micros>(step.duration.value_or(Millis(0)));
-      if (step.until && !EvalInstant(f, step, *step.until, "until", &at)) return false;
-      f.wait.kind = "timer";
-      f.wait.activation = NextActivation();
-      effects_.StartTimer({f.id, f.wait.activation, step.name, "timer", at});
-      effects_.Record(events::kTimerStarted, Engine(), {{"fire_at", FormatRfc3339(at)}}, At(step));
-      return false;
-    }
-    case StepKind::kWaitSignal: {
-      f.wait.kind = "signal";
-      f.wait.signal = step.signal;
-      f.wait.activation = NextActivation();
-      if (const auto signal = effects_.TakeSignal(step.signal, step.name)) {
-        effects_.Record(
-            events::kSignalConsumed, Engine(),
-            {{"signal", step.signal}, {"signal_id", signal->id}, {"sent_by", signal->sent_by}},
-            At(step));
-        StepSucceeded(f, step, signal->payload);
-        return true;
-      }
-      json payload = {{"signal", step.signal}};
-      if (step.timeout || step.timeout_at) {
-        TimePoint at =
-            effects_.Now() + std::chrono::duration_cast<Micros>(step.timeout.value_or(Millis(0)));
-        if (step.timeout_at && !EvalInstant(f, step, *step.timeout_at, "timeout_at", &at))
-          return false;
-        f.wait.has_timer = true;
-        effects_.StartTimer({f.id, f.wait.activation, step.name, "signal_timeout", at});
-        payload["timeout_at"] = FormatRfc3339(at);
-      }
-      effects_.Record(events::kSignalWaitStarted, Engine(), payload, At(step));
-      return false;
-    }
-    case StepKind::kChoice: {
-      const dsl::EvalContext scope = Scope(f);
-      for (size_t i = 0; i < step.choices.size(); ++i) {
-        json matched;
-        const Status s = step.choices[i].when.Evaluate(scope, &matched);
-        const std::string field = "choices[" + std::to_string(i) + "].when";
-        if (!s.ok() || !matched.is_boolean()) {
-          Fail({step.name, "gridflow.ExpressionError",
-                field + ": " +
-                    (s.ok() ? "must give true or false, not " + std::string(matched.type_name())
-                            : s.message()),
-                nullptr, 0});
-          return false;
-        }
-        if (matched.get<bool>()) {
-          effects_.Record(events::kChoiceMade, Engine(),
-                          {{"choice", i}, {"next", step.choices[i].next}}, At(step));
-          queue_.push_back({Action::Kind::kEnter, f.id, step.choices[i].next});
-          return true;
-        }
-      }
-      if (step.default_next.empty()) {
-        Fail({step.name, "gridflow.NoChoiceMatched", "no choice matched and there is no default",
-              nullptr, 0});
-        return false;
-      }
-      effects_.Record(events::kChoiceMade, Engine(),
-                      {{"choice", "default"}, {"next", step.default_next}}, At(step));
-      queue_.push_back({Action::Kind::kEnter, f.id, step.default_next});
-      return true;
-    }
-    case StepKind::kParallel: {
-      f.wait.kind = "branches";
-      f.wait.activation = NextActivation();
-      f.wait.outputs = json::object();
-      json names = json::array();
-      for (const dsl::Branch& branch : step.branches)
-        names.push_back(branch.name);
-      effects_.Record(events::kParallelStarted, Engine(),
-                      {{"branches", names}, {"join", step.join_first ? "first" : "all"}}, At(step));
-      const std::string parent_id = f.id;
-      for (const dsl::Branch& branch : step.branches) {
-        Frame& child = NewFrame(*FindFrame(parent_id), branch.block, "");
-        child.branch = branch.name;
-        FindFrame(parent_id)->wait.frames.push_back(child.id);
-        queue_.push_back(
-            {Action::Kind::kEnter, child.id, definition_.FirstStepOf(branch.block).name});
-      }
-      return false;
-    }
-    case StepKind::kForeach: {
-      json items;
-      const Status s = step.items->Evaluate(Scope(f), &items);
-      if (!s.ok() || !items.is_array()) {
-        Fail({step.name, "gridflow.ExpressionError",
-              "items: " + (s.ok() ? "must give an array, not " + std::string(items.type_name())
-                                  : s.message()),
-              nullptr, 0});
-        return false;
-      }
-      effects_.Record(events::kForeachStarted, Engine(),
-                      {{"items", items.size()}, {"max_concurrency", step.max_concurrency}},
-                      At(step));
-      if (items.empty()) {
-        effects_.Record(events::kForeachCompleted, Engine(), {{"items", 0}}, At(step));
-        StepSucceeded(f, step, json::array());
-        return true;
-      }
-      f.wait.kind = "foreach";
-      f.wait.activation = NextActivation();
-      f.wait.outputs = json::array();
-      for (size_t i = 0; i < items.size(); ++i)
-        f.wait.outputs.push_back(nullptr);
-      f.wait.items = std::move(items);
-      StartIterations(f.id, step);
-      return false;
-    }
-    case StepKind::kChild: {
-      json input;
-      if (!EvalTemplate(f, step, step.task.input, "input", &input)) return false;
-      f.wait.kind = "child_run";
-      f.wait.activation = NextActivation();
-      const int64_t visit = f.visits[step.name];
-      f.wait.child_workflow_id = run_.workflow_id + "/" + step.name + f.key +
-                                 (visit > 1 ? "#" + std::to_string(visit) : "");
-      std::string child_run_id;
-      const Status s =
-          effects_.StartChildRun({f.id, f.wait.activation, step.name, f.wait.child_workflow_id,
-                                  step.child_definition, step.child_version, input},
-                                 &child_run_id);
-      if (!s.ok()) {
-        Fail({step.name, "gridflow.ChildStartFailed", s.message(), nullptr, 0});
-        return false;
-      }
-      f.wait.child_run_id = child_run_id;
-      effects_.Record(events::kChildRunStarted, Engine(),
-                      {{"workflow_id", f.wait.child_workflow_id},
-                       {"run_id", child_run_id},
-                       {"definition", step.child_definition}},
-                      At(step));
-      return false;
-    }
-    case StepKind::kSucceed: {
-      json result = f.parent.empty() ? data_ : f.last_output;
-      if (step.result.present() && !EvalTemplate(f, step, step.result, "result", &result))
-        return false;
-      if (f.parent.empty()) {
-        Close(std::string(run_status::kCompleted), result, nullptr);
+    case StepKind::kTask:
+      return EnterTask(f, step);
+    case StepKind::kTimer:
+      return EnterTimer(f, step);
+    case StepKind::kWaitSignal:
+      return EnterWaitSignal(f, step);
+    case StepKind::kChoice:
+      return EnterChoice(f, step);
+    case StepKind::kParallel:
+      return EnterParallel(f, step);
+    case StepKind::kForeach:
+      return EnterForeach(f, step);
+    case StepKind::kChild:
+      return EnterChild(f, step);
+    case StepKind::kSucceed:
+      return EnterSucceed(f, step);
+    case StepKind::kFail:
+      return EnterFail(f, step);
+  }
+  return false;
+}
+
+bool Interpreter::EnterTask(Frame& f, const Step& step) {
+  json input;
+  if (!EvalTemplate(f, step, step.task.input, "input", &input)) return false;
+  TimePoint deadline{};
+  if (step.deadline) {
+    if (!EvalInstant(f, step, *step.deadline, "deadline", &deadline)) return false;
+    if (deadline <= effects_.Now()) {
+      effects_.Record(events::kDeadlinePassed, Engine(),
+                      {{"deadline", FormatRfc3339(deadline)},
+                       {"before_start", true},
+                       {"next", step.on_deadline}},
+                      At(f, step));
+      if (!step.on_deadline.empty()) {
+        queue_.push_back({Action::Kind::kEnter, f.id, step.on_deadline});
       } else {
-        f.last_output = result;
-        f.step.clear();
-        queue_.push_back({Action::Kind::kFrameEnded, f.id, ""});
+        Fail({step.name, "gridflow.DeadlineExceeded",
+              "the deadline " + FormatRfc3339(deadline) + " had passed before the step started",
+              nullptr, 0});
       }
-      return true;
-    }
-    case StepKind::kFail: {
-      json message = "";
-      if (step.message.present() && !EvalTemplate(f, step, step.message, "message", &message))
-        return false;
-      Fail({step.name, step.error_type,
-            message.is_string() ? message.get<std::string>() : message.dump(), nullptr, 0});
       return false;
     }
   }
+  f.wait.kind = WaitKind::kTask;
+  f.wait.activation = NextActivation();
+  f.wait.has_timer = step.deadline.has_value();
+  effects_.ScheduleTask(
+      {f.id, f.wait.activation, step.name, &step.task, input, Key(f, step.name), false, f.key});
+  if (step.deadline) {
+    effects_.StartTimer({f.id, f.wait.activation, step.name, TimerKind::kDeadline, deadline});
+  }
+  return false;
+}
+
+bool Interpreter::EnterTimer(Frame& f, const Step& step) {
+  TimePoint at =
+      effects_.Now() + std::chrono::duration_cast<Micros>(step.duration.value_or(Millis(0)));
+  if (step.until && !EvalInstant(f, step, *step.until, "until", &at)) return false;
+  f.wait.kind = WaitKind::kTimer;
+  f.wait.activation = NextActivation();
+  effects_.StartTimer({f.id, f.wait.activation, step.name, TimerKind::kTimer, at});
+  effects_.Record(events::kTimerStarted, Engine(), {{"fire_at", FormatRfc3339(at)}}, At(f, step));
+  return false;
+}
+
+bool Interpreter::EnterWaitSignal(Frame& f, const Step& step) {
+  f.wait.kind = WaitKind::kSignal;
+  f.wait.signal = step.signal;
+  f.wait.activation = NextActivation();
+  if (const auto signal = effects_.TakeSignal(step.signal, step.name)) {
+    effects_.Record(
+        events::kSignalConsumed, Engine(),
+        {{"signal", step.signal}, {"signal_id", signal->id}, {"sent_by", signal->sent_by}},
+        At(f, step));
+    StepSucceeded(f, step, signal->payload);
+    return true;
+  }
+  json payload = {{"signal", step.signal}};
+  if (step.timeout || step.timeout_at) {
+    TimePoint at =
+        effects_.Now() + std::chrono::duration_cast<Micros>(step.timeout.value_or(Millis(0)));
+    if (step.timeout_at && !EvalInstant(f, step, *step.timeout_at, "timeout_at", &at)) return false;
+    f.wait.has_timer = true;
+    effects_.StartTimer({f.id, f.wait.activation, step.name, TimerKind::kSignalTimeout, at});
+    payload["timeout_at"] = FormatRfc3339(at);
+  }
+  effects_.Record(events::kSignalWaitStarted, Engine(), payload, At(f, step));
+  return false;
+}
+
+bool Interpreter::EnterChoice(Frame& f, const Step& step) {
+  const dsl::EvalContext scope = Scope(f);
+  for (size_t i = 0; i < step.choices.size(); ++i) {
+    json matched;
+    const Status s = step.choices[i].when.Evaluate(scope, &matched);
+    const std::string field = "choices[" + std::to_string(i) + "].when";
+    if (!s.ok() || !matched.is_boolean()) {
+      Fail({step.name, "gridflow.ExpressionError",
+            field + ": " +
+                (s.ok() ? "must give true or false, not " + std::string(matched.type_name())
+                        : s.message()),
+            nullptr, 0});
+      return false;
+    }
+    if (matched.get<bool>()) {
+      effects_.Record(events::kChoiceMade, Engine(),
+                      {{"choice", i}, {"next", step.choices[i].next}}, At(f, step));
+      queue_.push_back({Action::Kind::kEnter, f.id, step.choices[i].next});
+      return true;
+    }
+  }
+  if (step.default_next.empty()) {
+    Fail({step.name, "gridflow.NoChoiceMatched", "no choice matched and there is no default",
+          nullptr, 0});
+    return false;
+  }
+  effects_.Record(events::kChoiceMade, Engine(),
+                  {{"choice", "default"}, {"next", step.default_next}}, At(f, step));
+  queue_.push_back({Action::Kind::kEnter, f.id, step.default_next});
+  return true;
+}
+
+bool Interpreter::EnterParallel(Frame& f, const Step& step) {
+  f.wait.kind = WaitKind::kBranches;
+  f.wait.activation = NextActivation();
+  f.wait.outputs = json::object();
+  json names = json::array();
+  for (const dsl::Branch& branch : step.branches)
+    names.push_back(branch.name);
+  effects_.Record(events::kParallelStarted, Engine(),
+                  {{"branches", names}, {"join", step.join_first ? "first" : "all"}}, At(f, step));
+  const std::string parent_id = f.id;
+  for (const dsl::Branch& branch : step.branches) {
+    Frame& child = NewFrame(*FindFrame(parent_id), branch.block, "");
+    child.branch = branch.name;
+    FindFrame(parent_id)->wait.frames.push_back(child.id);
+    queue_.push_back({Action::Kind::kEnter, child.id, definition_.FirstStepOf(branch.block).name});
+  }
+  return false;
+}
+
+bool Interpreter::EnterForeach(Frame& f, const Step& step) {
+  json items;
+  const Status s = step.items->Evaluate(Scope(f), &items);
+  if (!s.ok() || !items.is_array()) {
+    Fail({step.name, "gridflow.ExpressionError",
+          "items: " +
+              (s.ok() ? "must give an array, not " + std::string(items.type_name()) : s.message()),
+          nullptr, 0});
+    return false;
+  }
+  effects_.Record(events::kForeachStarted, Engine(),
+                  {{"items", items.size()}, {"max_concurrency", step.max_concurrency}},
+                  At(f, step));
+  if (items.empty()) {
+    effects_.Record(events::kForeachCompleted, Engine(), {{"items", 0}}, At(f, step));
+    StepSucceeded(f, step, json::array());
+    return true;
+  }
+  f.wait.kind = WaitKind::kForeach;
+  f.wait.activation = NextActivation();
+  f.wait.outputs = json::array();
+  for (size_t i = 0; i < items.size(); ++i)
+    f.wait.outputs.push_back(nullptr);
+  f.wait.items = std::move(items);
+  StartIterations(f.id, step);
+  return false;
+}
+
+bool Interpreter::EnterChild(Frame& f, const Step& step) {
+  json input;
+  if (!EvalTemplate(f, step, step.task.input, "input", &input)) return false;
+  f.wait.kind = WaitKind::kChildRun;
+  f.wait.activation = NextActivation();
+  const int64_t visit = f.visits[step.name];
+  f.wait.child_workflow_id =
+      run_.workflow_id + "/" + step.name + f.key + (visit > 1 ? "#" + std::to_string(visit) : "");
+  std::string child_run_id;
+  const Status s =
+      effects_.StartChildRun({f.id, f.wait.activation, step.name, f.wait.child_workflow_id,
+                              step.child_definition, step.child_version, input},
+                             &child_run_id);
+  if (!s.ok()) {
+    Fail({step.name, "gridflow.ChildStartFailed", s.message(), nullptr, 0});
+    return false;
+  }
+  f.wait.child_run_id = child_run_id;
+  effects_.Record(events::kChildRunStarted, Engine(),
+                  {{"workflow_id", f.wait.child_workflow_id},
+                   {"run_id", child_run_id},
+                   {"definition", step.child_definition}},
+                  At(f, step));
+  return false;
+}
+
+bool Interpreter::EnterSucceed(Frame& f, const Step& step) {
+  json result = f.parent.empty() ? data_ : f.last_output;
+  if (step.result.present() && !EvalTemplate(f, step, step.result, "result", &result)) return false;
+  if (f.parent.empty()) {
+    Close(std::string(run_status::kCompleted), result, nullptr);
+  } else {
+    f.last_output = result;
+    f.step.clear();
+    queue_.push_back({Action::Kind::kFrameEnded, f.id, ""});
+  }
+  return true;
+}
+
+bool Interpreter::EnterFail(Frame& f, const Step& step) {
+  json message = "";
+  if (step.message.present() && !EvalTemplate(f, step, step.message, "message", &message))
+    return false;
+  Fail({step.name, step.error_type,
+        message.is_string() ? message.get<std::string>() : message.dump(), nullptr, 0});
   return false;
 }
 
@@ -463,7 +490,7 @@ void Interpreter::StepSucceeded(Frame& f, const Step& step, const json& output) 
   if (step.kind == StepKind::kTask && step.compensate) {
     json input;
     if (!EvalTemplate(f, step, step.compensate->input, "compensate.input", &input)) return;
-    state_.compensations.push_back({step.name, input, Key(f, step.name)});
+    state_.compensations.push_back({step.name, input, Key(f, step.name), f.key});
   }
   f.wait = Wait{};
   if (const Step* next = definition_.Next(step)) {
@@ -486,7 +513,7 @@ void Interpreter::FrameEnded(const std::string& frame_id) {
   if (parent == nullptr) return;
   const Step& step = *definition_.FindStep(parent->step);
   json output = f->last_output;
-  if (parent->wait.kind == "foreach" && step.output.present() &&
+  if (parent->wait.kind == WaitKind::kForeach && step.output.present() &&
       !EvalTemplate(*f, step, step.output, "output", &output)) {
     return;
   }
@@ -497,9 +524,9 @@ void Interpreter::FrameEnded(const std::string& frame_id) {
   auto& running = parent->wait.frames;
   running.erase(std::remove(running.begin(), running.end(), frame_id), running.end());
 
-  if (parent->wait.kind == "branches") {
+  if (parent->wait.kind == WaitKind::kBranches) {
     parent->wait.outputs[branch] = output;
-    effects_.Record(events::kBranchCompleted, Engine(), {{"branch", branch}}, At(step));
+    effects_.Record(events::kBranchCompleted, Engine(), {{"branch", branch}}, At(*parent, step));
     if (step.join_first) {
       const std::vector<std::string> others = parent->wait.frames;
       for (const std::string& other : others)
@@ -508,17 +535,17 @@ void Interpreter::FrameEnded(const std::string& frame_id) {
       parent->wait.frames.clear();
     }
     if (parent->wait.frames.empty()) {
-      effects_.Record(events::kParallelCompleted, Engine(), json::object(), At(step));
+      effects_.Record(events::kParallelCompleted, Engine(), json::object(), At(*parent, step));
       StepSucceeded(*parent, step, parent->wait.outputs);
     }
-  } else if (parent->wait.kind == "foreach") {
+  } else if (parent->wait.kind == WaitKind::kForeach) {
     parent->wait.outputs[static_cast<size_t>(index)] = output;
     ++parent->wait.done;
     StartIterations(parent_id, step);
     parent = FindFrame(parent_id);
     if (parent->wait.done == static_cast<int64_t>(parent->wait.items.size())) {
       effects_.Record(events::kForeachCompleted, Engine(), {{"items", parent->wait.done}},
-                      At(step));
+                      At(*parent, step));
       StepSucceeded(*parent, step, parent->wait.outputs);
     }
   }
@@ -528,11 +555,12 @@ void Interpreter::CancelFrame(const std::string& frame_id) {
   Frame* f = FindFrame(frame_id);
   if (f == nullptr) return;
   const Wait wait = f->wait;
-  if (wait.kind == "task") effects_.CancelTask(frame_id, wait.activation);
-  if (wait.has_timer || wait.kind == "timer") effects_.CancelTimers(frame_id, wait.activation);
+  if (wait.kind == WaitKind::kTask) effects_.CancelTask(frame_id, wait.activation);
+  if (wait.has_timer || wait.kind == WaitKind::kTimer)
+    effects_.CancelTimers(frame_id, wait.activation);
   for (const std::string& child : wait.frames)
     CancelFrame(child);
-  if (wait.kind == "child_run") {
+  if (wait.kind == WaitKind::kChildRun) {
     effects_.CancelChildRun(wait.child_run_id, "its parent run stopped waiting for it");
   }
   state_.frames.erase(frame_id);
@@ -590,7 +618,7 @@ void Interpreter::NextCompensation() {
   const Step& step = *definition_.FindStep(c.step);
   u.activation = NextActivation();
   effects_.ScheduleTask({kCompensationFrame, u.activation, c.step, &*step.compensate, c.input,
-                         c.key + ":compensate", true});
+                         c.key + ":compensate", true, c.iteration});
 }
 
 void Interpreter::Close(const std::string& status, const json& result, const json& failure) {
@@ -603,7 +631,7 @@ void Interpreter::Close(const std::string& status, const json& result, const jso
     effects_.Record(events::kRunCompleted, Engine(), {{"result", result}}, {});
   } else if (status == run_status::kFailed) {
     effects_.Record(events::kRunFailed, Engine(), {{"failure", failure}},
-                    EventScope{failure.value("step", ""), {}, {}});
+                    EventScope{failure.value("step", ""), {}, {}, ""});
   } else if (status == run_status::kTerminated) {
     effects_.Record(
         events::kRunTerminated, state_.cancel_requested_by,

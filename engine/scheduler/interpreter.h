@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/dsl/definition.h"
+#include "engine/scheduler/kinds.h"
 #include "engine/scheduler/run_effects.h"
 #include "engine/scheduler/run_state.h"
 
@@ -47,7 +48,7 @@ class Interpreter {
   void TaskCompleted(const std::string& frame, int64_t activation, const nlohmann::json& result);
   // The task failed for good (no retry left, or not retryable).
   void TaskFailed(const std::string& frame, int64_t activation, const RunFailure& failure);
-  void TimerFired(const std::string& frame, int64_t activation, const std::string& kind);
+  void TimerFired(const std::string& frame, int64_t activation, TimerKind kind);
   void SignalArrived(const std::string& name);
   void ChildRunClosed(const std::string& frame, int64_t activation, std::string_view status,
                       const nlohmann::json& result, const nlohmann::json& failure);
@@ -71,8 +72,18 @@ class Interpreter {
 
   void Drain();
   void Enter(const std::string& frame_id, const std::string& step_name);
-  // Returns true when the step completed at once (the frame goes on), false when it waits.
+  // Returns true when the step completed at once (the frame goes on), false when it waits. One
+  // function per step kind.
   bool EnterStep(Frame& frame, const dsl::Step& step);
+  bool EnterTask(Frame& frame, const dsl::Step& step);
+  bool EnterTimer(Frame& frame, const dsl::Step& step);
+  bool EnterWaitSignal(Frame& frame, const dsl::Step& step);
+  bool EnterChoice(Frame& frame, const dsl::Step& step);
+  bool EnterParallel(Frame& frame, const dsl::Step& step);
+  bool EnterForeach(Frame& frame, const dsl::Step& step);
+  bool EnterChild(Frame& frame, const dsl::Step& step);
+  bool EnterSucceed(Frame& frame, const dsl::Step& step);
+  bool EnterFail(Frame& frame, const dsl::Step& step);
   void StartIterations(const std::string& frame_id, const dsl::Step& step);
   void StepSucceeded(Frame& frame, const dsl::Step& step, const nlohmann::json& output);
   void FrameEnded(const std::string& frame_id);

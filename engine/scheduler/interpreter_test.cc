@@ -346,7 +346,7 @@ TEST(Interpreter, DeadlinesCancelTheTaskAndTakeTheBranch) {
   TestRun early(def, {{"day", "2026-11-27"}});  // deadline 2026-11-26T10:30Z: in the future
   ASSERT_EQ(early.effects.tasks[0].step, "submit");
   ASSERT_EQ(early.effects.timers.size(), 1u);
-  EXPECT_EQ(early.effects.timers[0].kind, "deadline");
+  EXPECT_EQ(early.effects.timers[0].kind, TimerKind::kDeadline);
   EXPECT_EQ(FormatRfc3339(early.effects.timers[0].fire_at), "2026-11-26T10:30:00.000000Z");
   early.FireTimer(0);
   EXPECT_EQ(early.effects.cancelled_tasks.size(), 1u);

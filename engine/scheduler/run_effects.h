@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "common/time.h"
 #include "engine/dsl/definition.h"
+#include "engine/scheduler/kinds.h"
 
 namespace gridflow::engine {
 
@@ -20,6 +21,7 @@ struct EventScope {
   std::optional<std::string> step;
   std::optional<int64_t> task_id;
   std::optional<int> attempt;
+  std::string iteration;  // inside a foreach: "[3]" (nested: "[2][0]"); "" elsewhere
 };
 
 // A queue that gets claimable work once a delay (a retry's backoff) has passed.
@@ -37,13 +39,14 @@ struct TaskRequest {
   nlohmann::json input;
   std::string idempotency_key;
   bool compensation = false;
+  std::string iteration;  // the foreach iteration of the step ("[3]"), "" outside one
 };
 
 struct TimerRequest {
   std::string frame;
   int64_t activation = 0;
   std::string step;
-  std::string kind;  // "timer", "signal_timeout", "deadline"
+  TimerKind kind = TimerKind::kTimer;
   TimePoint fire_at;
 };
 

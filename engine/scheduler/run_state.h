@@ -15,12 +15,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "engine/scheduler/kinds.h"
 
 namespace gridflow::engine {
 
 struct Wait {
-  // "" (not waiting), "task", "timer", "signal", "branches", "foreach", "child_run".
-  std::string kind;
+  WaitKind kind = WaitKind::kNone;
   int64_t activation = 0;
   bool has_timer = false;           // task: a deadline timer; signal: a timeout timer
   std::string signal;               // signal
@@ -50,8 +50,9 @@ struct Frame {
 // A completed step's compensation, kept until the run ends.
 struct Compensation {
   std::string step;
-  nlohmann::json input;  // evaluated when the step completed
-  std::string key;       // idempotency key of the step's execution
+  nlohmann::json input;   // evaluated when the step completed
+  std::string key;        // idempotency key of the step's execution
+  std::string iteration;  // the foreach iteration of the step ("[3]"), "" outside one
 };
 
 // The run is running its compensations before it closes.

@@ -23,7 +23,7 @@ std::string Dump(const json& j) {
 }  // namespace
 
 EventScope ScopeOf(const persistence::TaskRow& task) {
-  return EventScope{task.step, task.id, task.attempt};
+  return EventScope{task.step, task.id, task.attempt, task.iteration};
 }
 
 Status RunTransition::Open(pqxx::transaction_base& txn, persistence::RunRow run,
@@ -95,6 +95,7 @@ void RunTransition::Record(const char* type, const std::string& actor, const jso
   e.step = scope.step;
   e.task_id = scope.task_id;
   e.attempt = scope.attempt;
+  e.iteration = scope.iteration;
   e.actor = actor;
   e.payload_json = Dump(payload);
   events_.push_back(std::move(e));
@@ -118,14 +119,16 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
   if (spec.heartbeat_timeout) task.heartbeat_timeout_ms = spec.heartbeat_timeout->count();
   task.frame = r.frame;
   task.activation = r.activation;
-  task.kind = r.compensation ? "compensation" : "step";
+  task.kind = std::string(ToStored(r.compensation ? TaskKind::kCompensation : TaskKind::kStep));
+  task.iteration = r.iteration;
   const int64_t task_id = persistence::InsertTask(txn_, task);
   json payload = {{"task_queue", spec.task_queue},
                   {"task_type", spec.task_type},
                   {"max_attempts", spec.retry.max_attempts},
                   {"idempotency_key", r.idempotency_key}};
   if (r.compensation) payload["compensation"] = true;
-  Record(events::kTaskScheduled, events::kEngineActor, payload, EventScope{r.step, task_id, 1});
+  Record(events::kTaskScheduled, events::kEngineActor, payload,
+         EventScope{r.step, task_id, 1, r.iteration});
   facts_.tasks_scheduled.push_back({run_.namespace_name, spec.task_queue, spec.task_type});
   NoteNewWork(spec.task_queue);
 }
@@ -150,7 +153,7 @@ void RunTransition::StartTimer(const TimerRequest& r) {
   timer.frame = r.frame;
   timer.activation = r.activation;
   timer.step = r.step;
-  timer.kind = r.kind;
+  timer.kind = std::string(ToStored(r.kind));
   timer.fire_at = r.fire_at;
   persistence::InsertTimer(txn_, timer);
 }
@@ -203,7 +206,9 @@ Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child
 void RunTransition::CancelChildRun(const std::string& child_run_id, const std::string& reason) {
   const json payload = {{"reason", reason}, {"requested_by", "run " + run_.workflow_id}};
   messages_.push_back(
-      {persistence::InsertMessage(txn_, child_run_id, "cancel", Dump(payload)), child_run_id});
+      {persistence::InsertMessage(txn_, child_run_id, std::string(ToStored(MessageKind::kCancel)),
+                                  Dump(payload)),
+       child_run_id});
 }
 
 int RunTransition::CountExecutingTasks() {
@@ -238,9 +243,10 @@ void RunTransition::CloseRun(std::string_view status, const json& result, const 
                           {"status", status},
                           {"result", result},
                           {"failure", failure}};
-    messages_.push_back(
-        {persistence::InsertMessage(txn_, *run_.parent_run_id, "child_closed", Dump(payload)),
-         *run_.parent_run_id});
+    messages_.push_back({persistence::InsertMessage(
+                             txn_, *run_.parent_run_id,
+                             std::string(ToStored(MessageKind::kChildClosed)), Dump(payload)),
+                         *run_.parent_run_id});
   }
 }
 

@@ -128,11 +128,12 @@ Status Scheduler::ProcessMessage(const persistence::PendingMessage& message, Aft
     if (Status s = Open(txn, std::move(*run), &transition); !s.ok()) return s;
     const json payload = json::parse(row->payload_json);
     Interpreter interpreter = transition->NewInterpreter();
-    if (row->kind == "child_closed") {
+    const auto kind = MessageKindFromStored(row->kind);
+    if (kind == MessageKind::kChildClosed) {
       interpreter.ChildRunClosed(
           payload.value("frame", ""), payload.value("activation", int64_t{0}),
           payload.value("status", ""), payload["result"], payload["failure"]);
-    } else if (row->kind == "cancel") {
+    } else if (kind == MessageKind::kCancel) {
       interpreter.Cancel(payload.value("requested_by", "engine"), payload.value("reason", ""));
     }
     transition->Flush();
@@ -408,7 +409,7 @@ Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_
         tr.facts().tasks_completed.push_back(
             {task.namespace_name, task.queue, task.task_type, task.running_seconds});
         Interpreter interpreter = tr.NewInterpreter();
-        if (task.kind == "compensation") {
+        if (TaskKindFromStored(task.kind) == TaskKind::kCompensation) {
           interpreter.CompensationCompleted(task.activation);
         } else {
           interpreter.TaskCompleted(task.frame, task.activation, result);
@@ -478,8 +479,9 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   const dsl::Step* step = tr.definition().FindStep(task.step);
   dsl::RetryPolicy policy;
   if (step != nullptr) {
-    policy = task.kind == "compensation" && step->compensate ? step->compensate->retry
-                                                             : step->task.retry;
+    policy = TaskKindFromStored(task.kind) == TaskKind::kCompensation && step->compensate
+                 ? step->compensate->retry
+                 : step->task.retry;
   }
   const dsl::RetryDecision decision =
       dsl::DecideRetry(policy, task.attempt, failure.error_type, failure.non_retryable);
@@ -506,7 +508,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   CountFailedAttempt(tr, task, event_type, payload.value("will_retry", false));
   const RunFailure run_failure{task.step, failure.error_type, failure.message, details,
                                task.attempt};
-  if (task.kind == "compensation") {
+  if (TaskKindFromStored(task.kind) == TaskKind::kCompensation) {
     interpreter.CompensationFailed(task.activation, run_failure);
   } else {
     interpreter.TaskFailed(task.frame, task.activation, run_failure);
@@ -596,7 +598,12 @@ Status Scheduler::FireDueTimers(int limit, int* done) {
         },
         [&](RunTransition& tr) {
           persistence::MarkTimerFired(tr.txn(), timer->id);
-          tr.NewInterpreter().TimerFired(timer->frame, timer->activation, timer->kind);
+          const auto kind = TimerKindFromStored(timer->kind);
+          if (!kind) {
+            return Status::Internal("timer " + std::to_string(timer->id) + " has kind '" +
+                                    timer->kind + "', unknown to this engine");
+          }
+          tr.NewInterpreter().TimerFired(timer->frame, timer->activation, *kind);
           ++*done;
           return Status::Ok();
         });

@@ -171,6 +171,15 @@ TEST_F(LanguageTest, ParallelBranchesAndForeachRunWithRealWorkers) {
   for (int i = 0; i < 12; ++i)
     EXPECT_EQ(data["per_qh"][i], 40 + i);
   EXPECT_LE(max_running.load(), 4);  // the foreach's concurrency limit held
+  // Each iteration's history events name their item; steps outside the foreach none.
+  std::map<std::string, int> completed;
+  for (const v1::Event& e : History(engine_, "f1")) {
+    if (e.type() == "TaskCompleted") ++completed[e.step() + e.iteration()];
+  }
+  for (int i = 0; i < 12; ++i)
+    EXPECT_EQ(completed["price[" + std::to_string(i) + "]"], 1) << i;
+  EXPECT_EQ(completed["bess"], 1);
+  EXPECT_EQ(completed["chp_unit"], 1);
 }
 
 TEST_F(LanguageTest, ChildRunsReturnTheirResultToTheParent) {

@@ -173,7 +173,8 @@ TEST_F(OperationsTest, RetryContinuesAFailedRunFromTheFailedStep) {
   DefineThreeSteps();
   Start(engine_, "r-1", "three");
   CompleteLeased(engine_, Next("a"), R"({"forecast": 42})");
-  ASSERT_TRUE(Fail(Next("b"), "ExchangeRejected").ok());
+  const v1::LeasedTask failed = Next("b");
+  ASSERT_TRUE(Fail(failed, "ExchangeRejected").ok());
   ASSERT_EQ(WaitClosed(engine_, "r-1").status(), v1::RUN_STATUS_FAILED);
 
   v1::RetryRunResponse response;
@@ -190,7 +191,13 @@ TEST_F(OperationsTest, RetryContinuesAFailedRunFromTheFailedStep) {
   EXPECT_EQ(Retry("r-1", "", "twice", &response).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 
-  CompleteLeased(engine_, Next("b"), "{}");
+  // The retried step keeps its idempotency key and gets a higher fencing token than any lease
+  // the key had before: a venue deduplicating on (key, highest token) accepts it.
+  const v1::LeasedTask again = Next("b");
+  EXPECT_EQ(again.idempotency_key(), failed.idempotency_key());
+  EXPECT_NE(again.task_id(), failed.task_id());
+  EXPECT_GT(again.lease_epoch(), failed.lease_epoch());
+  CompleteLeased(engine_, again, "{}");
   CompleteLeased(engine_, Next("c"), "{}");
   const v1::Run run = WaitClosed(engine_, "r-1");
   EXPECT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);

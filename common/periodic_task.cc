@@ -25,9 +25,18 @@ void PeriodicTask::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void PeriodicTask::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
 void PeriodicTask::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
+    woken_ = false;
     lock.unlock();
     try {
       tick_();
@@ -35,7 +44,7 @@ void PeriodicTask::Loop() {
       spdlog::error("{}: {}", name_, e.what());
     }
     lock.lock();
-    cv_.wait_for(lock, interval_, [this] { return stopping_; });
+    cv_.wait_for(lock, interval_, [this] { return stopping_ || woken_; });
   }
 }
 

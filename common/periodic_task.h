@@ -1,6 +1,7 @@
-// PeriodicTask: runs a function on its own thread every `interval` until stopped. For background
-// loops (lease expiry, membership heartbeats, health checks). Exceptions thrown by the function
-// are caught and logged, never cross the thread boundary.
+// PeriodicTask: runs a function on its own thread every `interval` until stopped, and at once when
+// woken. For background loops (lease expiry, membership heartbeats, health checks, history
+// watches). Exceptions thrown by the function are caught and logged, never cross the thread
+// boundary.
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,8 @@ class PeriodicTask {
   void Start();
   // Waits for a tick in progress to finish. Idempotent.
   void Stop();
+  // Runs the next tick now (or right after the one in progress) instead of after the interval.
+  void Wake();
 
  private:
   void Loop();
@@ -32,6 +35,7 @@ class PeriodicTask {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool woken_ = false;
   std::thread thread_;
 };
 

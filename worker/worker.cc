@@ -190,6 +190,10 @@ void Worker::Impl::PollLoop() {
     }
     if (!status.ok()) {
       if (status.error_code() == grpc::StatusCode::CANCELLED) continue;  // Shutdown(), see loop top
+      {
+        std::lock_guard lock(mu_);
+        ++stats_.poll_errors;
+      }
       spdlog::warn("worker {}: LeaseTasks failed ({}): {}; retrying in {}", identity_,
                    static_cast<int>(status.error_code()), status.error_message(),
                    FormatDuration(backoff));

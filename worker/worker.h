@@ -60,7 +60,8 @@ struct WorkerStats {
   int64_t completed = 0;
   int64_t failed = 0;
   int64_t released = 0;
-  int64_t rejected = 0;  // outcomes the engine refused (lease lost)
+  int64_t rejected = 0;     // outcomes the engine refused (lease lost)
+  int64_t poll_errors = 0;  // LeaseTasks calls that failed (engine unreachable, credentials refused)
 };
 
 class Worker {

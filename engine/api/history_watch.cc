@@ -85,14 +85,17 @@ class HistoryReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 }  // namespace
 
 HistoryWatchHub::HistoryWatchHub(RunReader& reader, Millis fallback_poll)
-    : reader_(reader), fallback_poll_(fallback_poll) {}
+    : reader_(reader),
+      fallback_poll_(fallback_poll),
+      last_full_refresh_(std::chrono::steady_clock::now()),
+      task_("history watches", fallback_poll, [this] { Tick(); }) {}
 
 HistoryWatchHub::~HistoryWatchHub() {
   Stop();
 }
 
 void HistoryWatchHub::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  task_.Start();
 }
 
 void HistoryWatchHub::Stop() {
@@ -102,8 +105,7 @@ void HistoryWatchHub::Stop() {
     stopping_ = true;
     left = watches_;
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  task_.Stop();
   for (const auto& watch : left) {
     watch->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                    "the engine replica is shutting down; watch again with "
@@ -114,9 +116,10 @@ void HistoryWatchHub::Stop() {
 void HistoryWatchHub::RunChanged(const std::string& run_id) {
   {
     std::lock_guard lock(mu_);
+    if (watches_.empty()) return;  // nobody watches: nothing to do
     changed_runs_.insert(run_id);
   }
-  cv_.notify_one();
+  task_.Wake();
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* HistoryWatchHub::Watch(
@@ -129,10 +132,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* HistoryWatchHub::Watch(
   watch->reactor = reactor;
   {
     std::lock_guard lock(mu_);
-    watches_.insert(watch);
-    has_new_ = true;  // the first read happens on the hub thread
+    watches_.insert(watch);  // its first read happens on the hub thread, which this wakes
   }
-  cv_.notify_one();
+  task_.Wake();
   return reactor;
 }
 
@@ -146,29 +148,27 @@ size_t HistoryWatchHub::streams() const {
   return watches_.size();
 }
 
-void HistoryWatchHub::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    const bool woken = cv_.wait_for(
-        lock, fallback_poll_, [this] { return stopping_ || has_new_ || !changed_runs_.empty(); });
-    if (stopping_) break;
-    // Woken: the new streams and those whose run changed. Timed out: every stream (the fallback
-    // for notifications lost while the LISTEN connection was down).
-    std::vector<std::shared_ptr<WatchState>> due;
+void HistoryWatchHub::Tick() {
+  std::vector<std::shared_ptr<WatchState>> due;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    // Woken: the new streams and those whose run changed. Every fallback_poll: every stream (for
+    // notifications lost while the LISTEN connection was down).
+    const auto now = std::chrono::steady_clock::now();
+    const bool full = now - last_full_refresh_ >= fallback_poll_;
+    if (full) last_full_refresh_ = now;
     for (const auto& watch : watches_) {
       std::lock_guard watch_lock(watch->mu);
       if (watch->finished) continue;
-      if (!woken || watch->run_id.empty() || changed_runs_.count(watch->run_id) > 0) {
+      if (full || watch->run_id.empty() || changed_runs_.count(watch->run_id) > 0) {
         due.push_back(watch);
       }
     }
-    has_new_ = false;
     changed_runs_.clear();
-    lock.unlock();
-    for (const auto& watch : due)
-      Refresh(watch);
-    lock.lock();
   }
+  for (const auto& watch : due)
+    Refresh(watch);
 }
 
 void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {

@@ -3,9 +3,10 @@
 //
 // HistoryWatchHub wakes streams when their run records events: transitions committed by this
 // replica report their runs directly; other replicas' arrive as NOTIFY gridflow_events. One hub
-// thread reads the new events from the database and queues them on the stream; the stream writes
-// them one at a time (the callback API allows one outstanding write). A slow fallback poll covers
-// notifications lost while the LISTEN connection was down.
+// thread (a PeriodicTask, woken by both) reads the new events from the database and queues them
+// on the stream; the stream writes them one at a time (the callback API allows one outstanding
+// write). Its periodic tick, every `fallback_poll`, looks at every stream: it covers notifications
+// lost while the LISTEN connection was down.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "common/duration.h"
+#include "common/periodic_task.h"
 #include "engine/scheduler/run_reader.h"
 #include "engine/scheduler/scheduler.h"
 #include "gridflow/v1/workflow_service.grpc.pb.h"
@@ -50,18 +52,17 @@ class HistoryWatchHub final : public HistoryListener {
   size_t streams() const;
 
  private:
-  void Loop();
+  void Tick();
   void Refresh(const std::shared_ptr<WatchState>& watch);
 
   RunReader& reader_;
   const Millis fallback_poll_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::set<std::shared_ptr<WatchState>> watches_;
   std::set<std::string> changed_runs_;
-  bool has_new_ = false;
   bool stopping_ = false;
-  std::thread thread_;
+  std::chrono::steady_clock::time_point last_full_refresh_;
+  PeriodicTask task_;
 };
 
 }  // namespace gridflow::engine

@@ -46,7 +46,11 @@ void NotificationListener::Start() {
 }
 
 void NotificationListener::Stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stopped_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -72,9 +76,9 @@ void NotificationListener::Loop() {
     } else {
       spdlog::warn("task notifications unavailable: {}", s.message());
     }
-    for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stopping_;
-         waited += std::chrono::milliseconds(50)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    {
+      std::unique_lock lock(mu_);
+      if (stopped_.wait_for(lock, backoff, [this] { return stopping_.load(); })) break;
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }

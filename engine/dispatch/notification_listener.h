@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -38,6 +40,8 @@ class NotificationListener {
   persistence::ConnectionPool& pool_;
   TaskDispatcher& dispatcher_;
   const RunEventsCallback on_run_events_;
+  std::mutex mu_;
+  std::condition_variable stopped_;  // ends the wait between reconnection attempts
   std::atomic<bool> stopping_{false};
   std::atomic<bool> listening_{false};
   std::thread thread_;

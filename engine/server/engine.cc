@@ -109,6 +109,14 @@ const std::string& Engine::member_id() const {
   return parts_->membership.member_id();
 }
 
+size_t Engine::waiting_long_polls() const {
+  return parts_ ? parts_->dispatcher.waiting() : 0;
+}
+
+bool Engine::listening() const {
+  return parts_ && parts_->listener.listening();
+}
+
 int Engine::metrics_port() const {
   return parts_->metrics_endpoint.port();
 }
@@ -145,6 +153,7 @@ Status Engine::Start() {
   const auto give_up = std::chrono::steady_clock::now() + config_.database_wait;
   Millis backoff{250};
   for (;;) {
+    ++start_attempts_;
     Status s = ConnectAndMigrate();
     if (s.ok()) break;
     if (s.code() != StatusCode::kUnavailable ||

@@ -5,6 +5,7 @@
 // Used by the gridflow-engine binary and, in-process, by the integration tests.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -68,6 +69,13 @@ class Engine {
   // Drains and stops; waits at most `grace` for in-flight calls. Idempotent.
   void Shutdown(Millis grace);
 
+  // What tests (and operators' logs) can wait on instead of sleeping:
+  // LeaseTasks calls parked here now; whether LISTEN is up (notifications from other replicas
+  // arrive); how many times Start() has tried to reach the database.
+  size_t waiting_long_polls() const;
+  bool listening() const;
+  int start_attempts() const { return start_attempts_.load(); }
+
   // Test-only: moves this replica's clock (gf_now() in its transactions) forward by `offset`, so
   // tests can reach deadlines and timers days away without waiting.
   void SetClockOffset(Millis offset);
@@ -78,6 +86,7 @@ class Engine {
   Status ConnectAndMigrate();
 
   std::unique_ptr<Parts> parts_;
+  std::atomic<int> start_attempts_{0};
   std::mutex start_mu_;
   std::condition_variable start_cv_;
   bool start_aborted_ = false;  // guarded by start_mu_

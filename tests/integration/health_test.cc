@@ -73,8 +73,8 @@ TEST(Startup, WaitsForTheDatabaseThenServes) {
     start_status = engine.Start();
     started = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // several failed attempts
-  EXPECT_FALSE(started.load());
+  ASSERT_TRUE(Eventually([&] { return engine.start_attempts() >= 3; }));
+  EXPECT_FALSE(started.load());  // several failed attempts, and still waiting
   db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS true");
   EXPECT_TRUE(Eventually([&] { return started.load(); }));
   starting.join();
@@ -92,7 +92,7 @@ TEST(Startup, AbortEndsTheWaitForTheDatabase) {
   engine::Engine engine(config);
   const auto begin = std::chrono::steady_clock::now();
   std::thread aborter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    Eventually([&] { return engine.start_attempts() >= 1; });  // it is waiting
     engine.AbortStart();
   });
   const Status s = engine.Start();

@@ -171,10 +171,35 @@ TEST_F(LeasesTest, HeartbeatsKeepTheLeaseAlive) {
     v1::HeartbeatResponse response;
     ASSERT_TRUE(Heartbeat(task, task.lease_epoch(), &response).ok());
     EXPECT_FALSE(response.cancel_requested());
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));  // a worker's heartbeat pace
   }
   EXPECT_TRUE(Complete(task, task.lease_epoch(), "{}").ok());
   EXPECT_EQ(WaitClosed(engine_, "bid-1").status(), v1::RUN_STATUS_COMPLETED);
+}
+
+// An attempt that outlives its start-to-close timeout loses its lease even while it heartbeats;
+// the attempt fails with gridflow.StartToCloseTimeout and the retry policy applies.
+TEST_F(LeasesTest, AnAttemptPastItsStartToCloseTimeoutIsRetried) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("slow", {{"work", "work"}},
+                                                   R"({"timeouts": {"start_to_close": "10m"},
+                                                       "retry": {"max_attempts": 2}})"))
+                  .ok());
+  Start(engine_, "slow-1", "slow");
+  const v1::LeasedTask first = LeaseOne(engine_, "q", "slow-worker");
+  ASSERT_FALSE(first.task_id().empty());
+  ASSERT_TRUE(Heartbeat(first, first.lease_epoch()).ok());
+  engine_.SetClockOffset(Millis(10 * 60'000 + 1'000));
+  const v1::Event expired = WaitForEvent(engine_, "slow-1", "TaskLeaseExpired");
+  const auto payload = nlohmann::json::parse(expired.payload_json());
+  EXPECT_EQ(payload["error_type"], "gridflow.StartToCloseTimeout");
+  EXPECT_EQ(payload["timeout"], "start_to_close");
+  EXPECT_EQ(payload["will_retry"], true);
+  EXPECT_EQ(Heartbeat(first, first.lease_epoch()).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  const v1::LeasedTask second = LeaseOne(engine_, "q", "w");
+  EXPECT_EQ(second.attempt(), 2);
+  ASSERT_TRUE(Complete(second, second.lease_epoch(), "{}").ok());
+  EXPECT_EQ(WaitClosed(engine_, "slow-1").status(), v1::RUN_STATUS_COMPLETED);
 }
 
 TEST_F(LeasesTest, ExhaustedRetriesFailTheRunWithTheLastError) {
@@ -241,17 +266,20 @@ TEST_F(LeasesTest, ReleasedTaskIsLeasedAgainForTheSameAttempt) {
 }
 
 TEST_F(LeasesTest, AWaitingLeaseIsAnsweredAsSoonAsWorkArrives) {
-  RegisterStep(3);
-  std::thread starter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    Start(engine_, "bid-1", "bid");
-  });
-  const auto before = std::chrono::steady_clock::now();
-  const v1::LeasedTask task = LeaseOne(engine_, "q", "w", std::chrono::seconds(10));
-  const auto waited = std::chrono::steady_clock::now() - before;
-  starter.join();
+  // A fallback poll far longer than the bound below: only the wake-up can answer in time.
+  auto config = FastEngineConfig(db_.url());
+  config.dispatch_fallback_poll = Millis(60'000);
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, SequenceDefinition("wake", {{"s", "t"}})).ok());
+  v1::LeasedTask task;
+  std::thread poller([&] { task = LeaseOne(engine, "q", "w", std::chrono::seconds(30)); });
+  ASSERT_TRUE(Eventually([&] { return engine.engine().waiting_long_polls() == 1; }));
+  const auto started = std::chrono::steady_clock::now();
+  Start(engine, "wake-1", "wake");
+  poller.join();
+  const auto latency = std::chrono::steady_clock::now() - started;
   EXPECT_FALSE(task.task_id().empty());
-  EXPECT_LT(waited, std::chrono::seconds(5));  // woken by the start, not by the 10 s wait
+  EXPECT_LT(latency, std::chrono::seconds(2));  // woken by the commit, not by a poll or the wait
 }
 
 // A worker polling several queues gets the oldest pending tasks among all of them, at most

@@ -106,6 +106,8 @@ expect_failure "tokens without TLS" "needs tls.enabled" \
   "$RENDER" --chart "$CHART" -f "$(bad_values $'auth:\n  tokensSecret: t')"
 expect_failure "a Kubernetes older than the chart supports" "incompatible with Kubernetes" \
   "$RENDER" --chart "$CHART" --kube-version 1.24.0
+expect_failure "handlers on the bare worker image" "holds only the worker binary" \
+  "$RENDER" --chart "$CHART" -f "$(bad_values $'workers:\n  - name: w\n    image:\n      repository: registry.example.com/gridflow/gridflow-worker\n      tag: ""\n    replicas: 1\n    queues: [q]\n    concurrency: 1\n    handlers:\n      t: "python3 /h.py"\n    shutdownGraceSeconds: 25\n    terminationGracePeriodSeconds: 35\n    metricsPort: 9465\n    logLevel: info\n    logFormat: json\n    extraArgs: []\n    extraEnv: []\n    resources: {}\n    autoscaling:\n      enabled: false\n      minReplicas: 1\n      maxReplicas: 2\n      targetCPUUtilizationPercentage: 70\n    podDisruptionBudget:\n      enabled: true\n      maxUnavailable: 1\n    podAnnotations: {}\n    podLabels: {}\n    nodeSelector: {}\n    tolerations: []')"
 expect_failure "a missing database secret" "database.existingSecret: String length" \
   "$RENDER" --chart "$CHART" -f "$(bad_values $'database:\n  existingSecret: ""')"
 

@@ -70,7 +70,7 @@ def optimise(task):
 
 
 def submit_bid(task):
-    order = post("/exchange/orders", {**venue_identity(), "market": task["market"],
+    order = post("/exchange/orders", {**venue_identity(), "portfolio": task["portfolio"], "market": task["market"],
                                       "delivery_day": task["delivery_day"], "bids": task["bids"]})
     return {"order_id": order["order_id"], "client_order_id": order["client_order_id"],
             "quarter_hours": order["quarter_hours"]}
@@ -78,14 +78,18 @@ def submit_bid(task):
 
 def submit_default_bid(task):
     bids = task.get("bids") or [{"qh": i, "volume_mw": 0.0, "price_eur_mwh": -500.0} for i in range(96)]
-    order = post("/exchange/orders", {**venue_identity(), "market": task["market"], "fallback": True,
-                                      "replaces": task.get("replaces"), "delivery_day": task["delivery_day"],
-                                      "bids": bids})
+    # The exchange keeps one active order per portfolio, market and day: this one replaces whatever
+    # was booked, and (having the newer fencing token) cannot be displaced by a late original.
+    order = post("/exchange/orders", {**venue_identity(), "portfolio": task["portfolio"], "market": task["market"],
+                                      "fallback": True, "replaces": task.get("replaces"),
+                                      "delivery_day": task["delivery_day"], "bids": bids})
     return {"order_id": order["order_id"], "fallback": True, "reason": task.get("reason")}
 
 
 def withdraw_bid(task):
-    return {"withdrawn": task.get("order_id")}
+    """The submission's compensation (the run failed or was cancelled): take the order off the book."""
+    order = post(f"/exchange/orders/{task['order_id']}/withdraw", venue_identity())
+    return {"withdrawn": order["order_id"], "status": order["status"]}
 
 
 def nominate(task):

@@ -88,6 +88,17 @@ class GridflowClient:
         return self._call(self._stub.GetRun, workflow_service_pb2.GetRunRequest(
             namespace=self.namespace, workflow_id=workflow_id))
 
+    def describe(self, workflow_id):
+        """The run with its current steps, open tasks (lease holders) and pending timers."""
+        return self._call(self._stub.DescribeRun, workflow_service_pb2.DescribeRunRequest(
+            namespace=self.namespace, workflow_id=workflow_id))
+
+    def cancel(self, workflow_id, reason):
+        """Asks the run to stop; its completed steps' compensations run before it ends CANCELLED."""
+        return self._call(self._stub.CancelRun, workflow_service_pb2.CancelRunRequest(
+            namespace=self.namespace, workflow_id=workflow_id, reason=reason,
+            identity=self.identity)).run
+
     def history(self, workflow_id):
         events, token = [], ""
         while True:

@@ -3,11 +3,21 @@
 offline. HTTP/JSON on localhost; it answers the example handlers and, like the real counterparts,
 calls back into Gridflow with signals (through the Python client).
 
-Exchange  POST /exchange/orders       {client_order_id, fencing_token, workflow_id, bids, ...}
-          Idempotent on client_order_id; a lower fencing token than one already seen is refused
-          (409): a superseded attempt cannot overwrite a newer one. Soon after accepting an order
-          it signals the run: exchange_ack, then auction_results.
+Exchange  POST /exchange/orders       {client_order_id, fencing_token, workflow_id, portfolio, market,
+                                        delivery_day, bids, fallback?, replaces?}
+          A portfolio has at most one active order per market and delivery day, as on a real
+          day-ahead exchange: a new order replaces the active one (which becomes "replaced").
+          Idempotent on client_order_id. Fenced: a submission whose fencing token is lower than
+          that of the same client order, or than that of the active order it would replace, is
+          refused (409) - a worker that lost its lease cannot book after its successor, and a late
+          original cannot displace the fallback that replaced it. Soon after accepting an order it
+          signals the run: exchange_ack, then auction_results (for an order still active).
           --exchange-fail-first N: the first N submissions of each order get 503 (to show retries).
+          POST /exchange/orders/<order_id>/withdraw {client_order_id, fencing_token}: the order
+          stops being active (idempotent); GET /exchange/book: every order with its status.
+Test hooks POST /admin/workflows/<workflow_id> {"hold_first_submission": bool, "fail_first": N,
+          "ack_delay": seconds}: per-run behaviour; a held submission waits (unanswered) until
+          POST /admin/workflows/<workflow_id>/release. GET /admin/held: held submissions.
 TSO       POST /tso/acknowledgements, /tso/confirmations, /tso/reports
 Assets    POST /assets/<id>/setpoint   {mw, activation_id}
 Metering  POST /metering/publish       {workflow_id, day, periods} -> signal metering_data
@@ -35,9 +45,14 @@ class World:
         self.ack_delay = ack_delay
         self.lock = threading.Lock()
         self.orders = {}        # client_order_id -> order
+        self.slots = {}         # (portfolio, market, delivery_day) -> client_order_id of the active order
         self.attempts = {}      # client_order_id -> submissions seen
+        self.refused = []       # submissions refused for a stale fencing token
         self.setpoints = []
         self.tso = []
+        self.behaviour = {}     # workflow_id -> {"hold_first_submission", "fail_first", "ack_delay"}
+        self.holds = {}         # workflow_id -> threading.Event released by the test
+        self.held = []          # client_order_ids waiting in a hold
 
     def later(self, delay, fn, *args):
         timer = threading.Timer(delay, fn, args)
@@ -53,32 +68,84 @@ class World:
                 print(f"simulator: signal {name} to {workflow_id} failed ({e}); retrying", file=sys.stderr)
                 time.sleep(min(0.1 * 2 ** attempt, 2))
 
+    def setting(self, workflow_id, name, default):
+        return self.behaviour.get(workflow_id, {}).get(name, default)
+
+    def hold_if_asked(self, body):
+        """A test hook: the first submission of a held run waits until the test releases it, as if
+        the request had been stuck in the network."""
+        workflow_id, key = body.get("workflow_id"), body["client_order_id"]
+        with self.lock:
+            first = key not in self.attempts and key not in self.held
+            hold = first and not body.get("fallback") and self.setting(workflow_id, "hold_first_submission", False)
+            if not hold:
+                return
+            event = self.holds.setdefault(workflow_id, threading.Event())
+            self.held.append(key)
+        event.wait(timeout=120)
+        with self.lock:
+            self.held.remove(key)
+
     def submit_order(self, body):
+        self.hold_if_asked(body)
         key = body["client_order_id"]
         token = int(body.get("fencing_token", 0))
+        workflow_id = body["workflow_id"]
+        slot = (body.get("portfolio", workflow_id), body.get("market"), body.get("delivery_day"))
         with self.lock:
             self.attempts[key] = self.attempts.get(key, 0) + 1
-            if self.attempts[key] <= self.fail_first:
+            if self.attempts[key] <= self.setting(workflow_id, "fail_first", self.fail_first):
                 return 503, {"error": "exchange gateway timeout"}
             existing = self.orders.get(key)
             if existing is not None:
                 if token < existing["fencing_token"]:
-                    return 409, {"error": f"stale fencing token {token} < {existing['fencing_token']}"}
+                    return self.refuse(key, token, f"stale fencing token {token} < {existing['fencing_token']} "
+                                                   f"for client order {key}")
                 existing["fencing_token"] = token
                 return 200, existing  # the same order: an exchange never books it twice
+            active = self.orders.get(self.slots.get(slot))
+            if active is not None and active["status"] == "active" and active["fencing_token"] > token:
+                return self.refuse(key, token, f"stale fencing token {token}: order {active['order_id']} "
+                                               f"(token {active['fencing_token']}) holds this portfolio's bid")
             bids = body.get("bids", [])
             order = {"order_id": f"EX-{len(self.orders) + 1:05d}", "client_order_id": key,
-                     "fencing_token": token, "quarter_hours": len(bids), "status": "received",
-                     "fallback": bool(body.get("fallback", False))}
+                     "workflow_id": workflow_id, "portfolio": slot[0], "market": slot[1],
+                     "delivery_day": slot[2], "fencing_token": token, "quarter_hours": len(bids),
+                     "status": "active", "fallback": bool(body.get("fallback", False)),
+                     "replaces": body.get("replaces")}
+            if active is not None and active["status"] == "active":
+                active["status"] = "replaced"
+                active["replaced_by"] = order["order_id"]
             self.orders[key] = order
-        workflow_id = body["workflow_id"]
+            self.slots[slot] = key
+            ack_delay = self.setting(workflow_id, "ack_delay", self.ack_delay)
         cleared = [round(b.get("volume_mw", 0) * 0.9, 2) for b in bids]
-        self.later(self.ack_delay, self.signal, workflow_id, "exchange_ack",
+        self.later(ack_delay, self.signal, workflow_id, "exchange_ack",
                    {"order_id": order["order_id"], "accepted": len(bids) > 0}, "ack-" + order["order_id"])
-        self.later(self.ack_delay * 2, self.signal, workflow_id, "auction_results",
-                   {"order_id": order["order_id"], "cleared_mw": cleared,
-                    "cleared_mwh": round(sum(cleared) / 4, 2)}, "results-" + order["order_id"])
+        self.later(ack_delay * 2, self.publish_results, order, cleared)
         return 200, order
+
+    def refuse(self, key, token, message):
+        self.refused.append({"client_order_id": key, "fencing_token": token, "reason": message})
+        return 409, {"error": message}
+
+    def publish_results(self, order, cleared):
+        with self.lock:
+            if order["status"] != "active":
+                return  # replaced or withdrawn: no results for it
+        self.signal(order["workflow_id"], "auction_results",
+                    {"order_id": order["order_id"], "cleared_mw": cleared,
+                     "cleared_mwh": round(sum(cleared) / 4, 2)}, "results-" + order["order_id"])
+
+    def withdraw_order(self, order_id, body):
+        with self.lock:
+            order = next((o for o in self.orders.values() if o["order_id"] == order_id), None)
+            if order is None:
+                return 404, {"error": f"no order {order_id}"}
+            if order["status"] == "active":
+                order["status"] = "withdrawn"
+                order["withdrawn_by"] = body.get("client_order_id")
+            return 200, order
 
 
 def make_handler(world):
@@ -101,6 +168,12 @@ def make_handler(world):
                 with world.lock:
                     return self.reply(200, {"orders": len(world.orders), "setpoints": len(world.setpoints),
                                             "tso_messages": len(world.tso)})
+            if self.path == "/exchange/book":
+                with world.lock:
+                    return self.reply(200, {"orders": list(world.orders.values()), "refused": world.refused})
+            if self.path == "/admin/held":
+                with world.lock:
+                    return self.reply(200, {"held": list(world.held)})
             if self.path.startswith("/exchange/orders/"):
                 key = self.path.rsplit("/", 1)[1]
                 with world.lock:
@@ -113,6 +186,17 @@ def make_handler(world):
             body = json.loads(self.rfile.read(length) or b"{}")
             if self.path == "/exchange/orders":
                 return self.reply(*world.submit_order(body))
+            if self.path.startswith("/exchange/orders/") and self.path.endswith("/withdraw"):
+                return self.reply(*world.withdraw_order(self.path.split("/")[3], body))
+            if self.path.startswith("/admin/workflows/"):
+                parts = self.path.split("/")
+                workflow_id = parts[3]
+                with world.lock:
+                    if len(parts) > 4 and parts[4] == "release":
+                        world.holds.setdefault(workflow_id, threading.Event()).set()
+                    else:
+                        world.behaviour[workflow_id] = body
+                return self.reply(200, {"ok": True})
             if self.path.startswith("/assets/") and self.path.endswith("/setpoint"):
                 asset = self.path.split("/")[2]
                 ack = {"asset": asset, "mw": body.get("mw"), "activation_id": body.get("activation_id"),

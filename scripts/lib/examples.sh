@@ -4,6 +4,7 @@
 # suite (tests/e2e/energy_examples_test.sh). Source processes.sh first.
 #
 #   start_examples BUILD_DIR STATE_DIR DATABASE_URL   # engine, simulator, worker; registers
+#                                                     # (the worker: EXAMPLE_WORKER_PID, _IDENTITY)
 #   run_day_ahead ID DELIVERY_DAY [SAFETY_MARGIN]     # starts a bid (Python client) and waits
 #   run_activation ID                                 # a TSO activation with four assets
 #   run_settlement ID                                 # metering, invoice mismatch, dispute
@@ -11,6 +12,8 @@
 #   stop_examples                                     # stops what start_examples started
 
 EXAMPLE_PIDS=()
+EXAMPLE_WORKER_PID=
+EXAMPLE_WORKER_IDENTITY=examples-worker
 EXAMPLES_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 stop_examples() {
@@ -57,8 +60,10 @@ start_examples() {
     handler_flags+=(--handler "$type=/usr/bin/python3 $handlers $type")
   done
   "$EXAMPLE_BIN/worker/gridflow-worker" --address "$GRIDFLOW_ADDRESS" --concurrency 16 \
+    --identity "$EXAMPLE_WORKER_IDENTITY" \
     --queue trading --queue exchange --queue ops --queue tso --queue assets --queue reporting \
     --queue settlement "${handler_flags[@]}" >"$EXAMPLE_STATE/worker.log" 2>&1 &
+  EXAMPLE_WORKER_PID=$!
   EXAMPLE_PIDS+=($!)
 
   local i

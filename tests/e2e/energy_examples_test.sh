@@ -2,7 +2,8 @@
 # End-to-end: the three energy processes with the real engine, worker, CLI, simulator and Python
 # client against the suite's PostgreSQL (a database of its own). Covers the normal day-ahead path
 # (with a retried submission), a DST day (92 quarter-hours), a missed safety deadline (fallback and
-# alert), a TSO activation, and an imbalance settlement with a disputed invoice.
+# alert), a TSO activation, an imbalance settlement with a disputed invoice, and the exchange's
+# side of the day-ahead bid (tests/e2e/venue_scenarios.py).
 set -euo pipefail
 BUILD_DIR=$1
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -33,3 +34,8 @@ for id in dab-normal dab-dst dab-late afrr-1 settlement-1; do
   ctl -o json runs show "$id" >"$STATE/$id.run.json"
 done
 /usr/bin/python3 "$ROOT/tests/e2e/check_examples.py" "$STATE"
+# What the day-ahead example promises about the exchange: one order per day (a late original
+# cannot displace the fallback), a cancelled run's bid withdrawn, a zombie worker refused.
+GRIDFLOW_PYTHON_PATH=$BUILD_DIR/python /usr/bin/python3 "$ROOT/tests/e2e/venue_scenarios.py" \
+  --engine "$GRIDFLOW_ADDRESS" --simulator "$GRIDFLOW_SIMULATOR_URL" --build-dir "$BUILD_DIR" \
+  --state "$STATE" --worker-pid "$EXAMPLE_WORKER_PID" --worker-identity "$EXAMPLE_WORKER_IDENTITY"

@@ -26,7 +26,7 @@ import zoneinfo
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "python"))
 from gridflow_client import GridflowClient, GridflowError  # noqa: E402
-from gridflow.v1 import types_pb2  # noqa: E402
+from gridflow.v1 import types_pb2, workflow_service_pb2  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 FAILURES = []
@@ -134,6 +134,18 @@ class Scenarios:
                        if json.loads(e.payload_json).get("result", {}).get("status") == "withdrawn"]
         expect(len(compensated) == 1, f"{wid}: no completed withdraw_bid compensation in the history")
 
+    def terminated(self):
+        """An operator terminates a run: a client waiting for it sees it end (TERMINATED is final)."""
+        wid = "venue-terminated"
+        self.behave(wid, fail_first=0, ack_delay=600)
+        self.start(wid, "pf-terminated")
+        wait_until("the run to wait for the acknowledgement",
+                   lambda: self.client.get_run(wid).current_step == "exchange_ack")
+        self.client._call(self.client._stub.TerminateRun, workflow_service_pb2.TerminateRunRequest(
+            workflow_id=wid, reason="venue outage drill", identity="operator"))
+        run = self.client.wait(wid, timeout=10)
+        expect(run.status == types_pb2.RUN_STATUS_TERMINATED, f"{wid}: {run.status}")
+
     def zombie(self):
         wid, portfolio = "venue-zombie", "pf-zombie"
         self.behave(wid, hold_first_submission=True, fail_first=0)
@@ -198,7 +210,7 @@ def main():
     parser.add_argument("--worker-identity", required=True)
     args = parser.parse_args()
     scenarios = Scenarios(args)
-    for name in ("late_original", "cancelled", "zombie"):
+    for name in ("late_original", "cancelled", "terminated", "zombie"):
         print(f"== venue scenario: {name}", flush=True)
         getattr(scenarios, name)()
     if FAILURES:

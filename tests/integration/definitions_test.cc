@@ -51,6 +51,9 @@ TEST_F(DefinitionsTest, InvalidDefinitionsAreRejectedWithThePathAndStoreNothing)
   };
   const std::vector<Case> cases = {
       {"{\"name\": \"x\"", "definition_json: is not valid JSON"},
+      // PostgreSQL's jsonb cannot hold U+0000: refused before the database sees it.
+      {R"({"name":"x\u0000","version":1,"steps":[{"name":"a","kind":"succeed"}]})",
+       "definition_json: must not contain the character U+0000"},
       {R"({"name":"x","version":1,"steps":[{"name":"a","kind":"wait","task_type":"t"}]})",
        "steps[0].kind: unknown step kind 'wait'"},
       {R"({"name":"x","version":1,"steps":[{"name":"a","kind":"task","task_type":"t","next":"b"}]})",

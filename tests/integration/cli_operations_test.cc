@@ -129,6 +129,22 @@ TEST_F(CliOperationsTest, HistoryFollowStreamsUntilTheRunEnds) {
     EXPECT_LE(DisplayWidthOf(row), 120u) << row;
 }
 
+// A foreach's events show which item they belong to: setpoint[0], setpoint[1], ...
+TEST_F(CliOperationsTest, HistoryTableNamesTheForeachItem) {
+  ASSERT_TRUE(Register(engine_, R"js({"name": "fan", "version": 1, "steps": [
+      {"name": "each", "kind": "foreach", "items": "range(2)",
+       "steps": [{"name": "setpoint", "kind": "task", "task_type": "t", "task_queue": "q"}]}]})js")
+                  .ok());
+  Start(engine_, "fan-1", "fan");
+  for (int i = 0; i < 2; ++i)
+    CompleteLeased(engine_, LeaseOne(engine_, "q", "w"), "{}");
+  WaitClosed(engine_, "fan-1");
+  std::string out;
+  ASSERT_EQ(Ctl({"runs", "history", "fan-1"}, &out), 0);
+  EXPECT_NE(out.find("setpoint[0]#1"), std::string::npos) << out;
+  EXPECT_NE(out.find("setpoint[1]#1"), std::string::npos) << out;
+}
+
 TEST_F(CliOperationsTest, TerminateAndRetryNeedAReasonAndAreRecorded) {
   Start(engine_, "bid-3", "day-ahead-bid");
   std::string out, err;

@@ -38,6 +38,8 @@ void PrepareDefinitionStatements(pqxx::connection& c) {
   c.prepare("def_get_latest", "SELECT " + cols +
                                   " FROM definitions WHERE namespace = $1 AND name = $2 "
                                   "ORDER BY version DESC LIMIT 1");
+  c.prepare("def_latest_version",
+            "SELECT max(version) FROM definitions WHERE namespace = $1 AND name = $2");
   c.prepare("def_list", "SELECT " + cols +
                             " FROM definitions WHERE namespace = $1 AND ($2 = '' OR name = $2) "
                             "AND (name, version) > ($3, $4) ORDER BY name, version LIMIT $5");
@@ -45,6 +47,14 @@ void PrepareDefinitionStatements(pqxx::connection& c) {
 
 bool NamespaceExists(pqxx::transaction_base& txn, const std::string& namespace_name) {
   return !txn.exec_prepared("ns_exists", namespace_name).empty();
+}
+
+std::optional<int> LatestDefinitionVersion(pqxx::transaction_base& txn,
+                                           const std::string& namespace_name,
+                                           const std::string& name) {
+  const pqxx::result r = txn.exec_prepared("def_latest_version", namespace_name, name);
+  if (r.empty() || r[0][0].is_null()) return std::nullopt;
+  return r[0][0].as<int>();
 }
 
 DefinitionInsert InsertDefinition(pqxx::transaction_base& txn, const DefinitionRow& row,

@@ -21,6 +21,10 @@ DefinitionInsert InsertDefinition(pqxx::transaction_base& txn, const DefinitionR
                                   DefinitionRow* stored);
 
 // version 0 means the latest version.
+// The highest registered version of a definition; nullopt when there is none.
+std::optional<int> LatestDefinitionVersion(pqxx::transaction_base& txn,
+                                           const std::string& namespace_name,
+                                           const std::string& name);
 std::optional<DefinitionRow> FindDefinition(pqxx::transaction_base& txn,
                                             const std::string& namespace_name,
                                             const std::string& name, int version);

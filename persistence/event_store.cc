@@ -1,6 +1,5 @@
 #include "persistence/event_store.h"
 
-#include <nlohmann/json.hpp>
 #include <pqxx/connection>
 #include <pqxx/result>
 
@@ -9,16 +8,6 @@
 namespace gridflow::persistence {
 
 void PrepareEventStatements(pqxx::connection& c) {
-  // One round trip: the insert, and the announcement (delivered at commit, to every replica).
-  c.prepare("event_append",
-            "WITH appended AS (INSERT INTO events (run_id, seq, type, step, task_id, attempt, "
-            "actor, payload, iteration) "
-            "SELECT $1::uuid, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload, "
-            "COALESCE(e.iteration, '') "
-            "FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, type text, step text, "
-            "task_id bigint, attempt integer, actor text, payload jsonb, iteration text)) "
-            "SELECT pg_notify('" +
-                std::string(kEventChannel) + "', $1::uuid::text)");
   c.prepare("event_last_of_types",
             "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration "
             "FROM events WHERE run_id = $1::uuid AND type = ANY($2::text[]) ORDER BY seq DESC "
@@ -26,29 +15,6 @@ void PrepareEventStatements(pqxx::connection& c) {
   c.prepare("event_list",
             "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration "
             "FROM events WHERE run_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3");
-}
-
-void AppendEvents(pqxx::transaction_base& txn, const std::string& run_id,
-                  const std::vector<EventRow>& events) {
-  if (events.empty()) return;
-  // The payloads are already JSON text: splice them in rather than parse them again.
-  std::string batch = "[";
-  for (const EventRow& e : events) {
-    nlohmann::json fields = {{"seq", e.seq}, {"type", e.type}, {"actor", e.actor}};
-    if (e.step) fields["step"] = *e.step;
-    if (e.task_id) fields["task_id"] = *e.task_id;
-    if (e.attempt) fields["attempt"] = *e.attempt;
-    if (!e.iteration.empty()) fields["iteration"] = e.iteration;
-    std::string object = fields.dump();
-    object.pop_back();  // the closing brace
-    object += ",\"payload\":";
-    object += e.payload_json;
-    object += '}';
-    if (batch.size() > 1) batch += ',';
-    batch += object;
-  }
-  batch += ']';
-  txn.exec_prepared("event_append", run_id, batch);
 }
 
 namespace {

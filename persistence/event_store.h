@@ -13,14 +13,9 @@
 
 namespace gridflow::persistence {
 
-// Appending events announces the run id on this channel (NOTIFY, delivered at commit), so history
-// streams on every replica see new events at once.
+// Appending events (WriteSet) announces the run id on this channel (NOTIFY, delivered at
+// commit), so history streams on every replica see new events at once.
 inline constexpr const char* kEventChannel = "gridflow_events";
-
-// Inserts `events` (their seq already assigned; payload_json must be valid JSON) in one statement,
-// and announces the run on kEventChannel.
-void AppendEvents(pqxx::transaction_base& txn, const std::string& run_id,
-                  const std::vector<EventRow>& events);
 
 // The run's most recent event of one of `types` (e.g. its last failed attempt), if any.
 std::optional<EventRow> LastEventOfTypes(pqxx::transaction_base& txn, const std::string& run_id,

@@ -5,6 +5,7 @@
 #include <pqxx/connection>
 #include <pqxx/result>
 
+#include "persistence/json_records.h"
 #include "persistence/statements.h"
 
 namespace gridflow::persistence {
@@ -73,6 +74,20 @@ void PrepareRunStatements(pqxx::connection& c) {
             "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
                 cols_clock);
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
+  // Several runs in one statement, in id order: every transaction that locks more than one run
+  // locks them in this order, so two never wait for each other.
+  c.prepare("run_lock_many", "SELECT " + cols_clock +
+                                 " FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE");
+  c.prepare("run_insert_many",
+            "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
+            "status, input, data, started_by) "
+            "SELECT gen_random_uuid(), n.namespace, n.workflow_id, n.definition_name, "
+            "n.definition_version, 'RUNNING', COALESCE(n.input, 'null'::jsonb), n.data, "
+            "n.started_by FROM json_to_recordset($1::json) AS n(namespace text, workflow_id text, "
+            "definition_name text, definition_version integer, input jsonb, data jsonb, "
+            "started_by text) "
+            "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
+                cols_clock);
   c.prepare("run_input_equals", "SELECT input = $2::jsonb FROM runs WHERE id = $1::uuid");
   c.prepare("run_lock", "SELECT " + cols_clock + " FROM runs WHERE id = $1::uuid FOR UPDATE");
   c.prepare("run_try_lock",
@@ -80,14 +95,6 @@ void PrepareRunStatements(pqxx::connection& c) {
   c.prepare(
       "run_lock_by_wid",
       "SELECT " + cols_clock + " FROM runs WHERE namespace = $1 AND workflow_id = $2 FOR UPDATE");
-  c.prepare("run_update",
-            "UPDATE runs SET status = $2, data = $3::jsonb, current_step = $4, "
-            "result = $5::jsonb, failure = $6::jsonb, cancel_requested_by = $7, "
-            "cancel_reason = $9, state = $10::jsonb, last_event_seq = $8, row_version = "
-            "row_version + 1, updated_at = "
-            "gf_now(), "
-            "closed_at = CASE WHEN $11 THEN COALESCE(closed_at, gf_now()) END "
-            "WHERE id = $1::uuid");
   c.prepare("run_stuck_counts",
             "SELECT definition_name, reason, count(DISTINCT run_id) FROM ("
             " SELECT definition_name, 'task_unclaimed' AS reason, run_id FROM tasks"
@@ -135,6 +142,31 @@ std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) 
                                  run.parent_activation));
 }
 
+std::vector<RunRow> LockRuns(pqxx::transaction_base& txn, const std::vector<std::string>& run_ids) {
+  std::vector<RunRow> runs;
+  for (const pqxx::row& r : txn.exec_prepared("run_lock_many", ToTextArray(run_ids)))
+    runs.push_back(ReadRun(r));
+  return runs;
+}
+
+std::vector<RunRow> InsertRuns(pqxx::transaction_base& txn, const std::vector<NewRun>& runs) {
+  JsonRecords records;
+  for (const NewRun& n : runs) {
+    records.Add()
+        .Text("namespace", n.namespace_name)
+        .Text("workflow_id", n.workflow_id)
+        .Text("definition_name", n.definition_name)
+        .Int("definition_version", n.definition_version)
+        .Json("input", n.input_json)
+        .Json("data", n.data_json)
+        .Text("started_by", n.started_by);
+  }
+  std::vector<RunRow> inserted;
+  for (const pqxx::row& r : txn.exec_prepared("run_insert_many", records.Finish()))
+    inserted.push_back(ReadRun(r));
+  return inserted;
+}
+
 std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,
                               const std::string& workflow_id) {
   return First(txn.exec_prepared("run_find", namespace_name, workflow_id));
@@ -158,12 +190,6 @@ std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,
 
 std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string& run_id) {
   return First(txn.exec_prepared("run_try_lock", run_id));
-}
-
-void UpdateRun(pqxx::transaction_base& txn, const RunRow& run, bool closed) {
-  txn.exec_prepared("run_update", run.id, run.status, run.data_json, run.current_step,
-                    run.result_json, run.failure_json, run.cancel_requested_by, run.last_event_seq,
-                    run.cancel_reason, run.state_json, closed);
 }
 
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {

@@ -36,6 +36,12 @@ std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& na
 bool RunInputEquals(pqxx::transaction_base& txn, const std::string& run_id,
                     const std::string& input_json);
 
+// Locks the runs that exist among `run_ids` (in id order, the lock order of every transaction that
+// locks several runs) and returns them.
+std::vector<RunRow> LockRuns(pqxx::transaction_base& txn, const std::vector<std::string>& run_ids);
+// Inserts RUNNING runs in one statement (no parents: child runs use InsertRun); returns those
+// inserted — a run whose workflow id is taken in its namespace is left out.
+std::vector<RunRow> InsertRuns(pqxx::transaction_base& txn, const std::vector<NewRun>& runs);
 // SELECT ... FOR UPDATE. nullopt when there is no such run.
 std::optional<RunRow> LockRun(pqxx::transaction_base& txn, const std::string& run_id);
 std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,
@@ -43,10 +49,6 @@ std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,
                                           const std::string& workflow_id);
 // FOR UPDATE SKIP LOCKED: nullopt also when another transaction holds the run.
 std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string& run_id);
-
-// Writes the mutable state of a locked run: status, data, interpreter state, current step, result,
-// failure, cancellation, last_event_seq. `closed`: the status is final (closed_at is set once).
-void UpdateRun(pqxx::transaction_base& txn, const RunRow& run, bool closed);
 
 struct RunListFilter {
   enum class Order { kCreatedDesc, kCreatedAsc, kUpdatedDesc, kUpdatedAsc };

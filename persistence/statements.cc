@@ -12,6 +12,7 @@ void PrepareStatements(pqxx::connection& c) {
   PrepareTimerStatements(c);
   PrepareMessageStatements(c);
   PrepareClockStatements(c);
+  PrepareWriteSetStatements(c);
 }
 
 }  // namespace gridflow::persistence

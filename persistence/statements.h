@@ -18,5 +18,6 @@ void PrepareMemberStatements(pqxx::connection& c);
 void PrepareTimerStatements(pqxx::connection& c);
 void PrepareMessageStatements(pqxx::connection& c);
 void PrepareClockStatements(pqxx::connection& c);
+void PrepareWriteSetStatements(pqxx::connection& c);
 
 }  // namespace gridflow::persistence

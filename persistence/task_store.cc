@@ -63,13 +63,6 @@ TaskRow ReadTask(const pqxx::row& r) {
 void PrepareTaskStatements(pqxx::connection& c) {
   const std::string cols = kColumns;
   c.prepare(
-      "task_insert",
-      "INSERT INTO tasks (run_id, namespace, workflow_id, definition_name, definition_version, "
-      "queue, task_type, step, idempotency_key, input, state, max_attempts, start_to_close, "
-      "heartbeat_timeout, frame, activation, kind, iteration) VALUES ($1::uuid, $2, $3, $4, $5, "
-      "$6, $7, $8, $9, $10::jsonb, 'PENDING', $11, $12 * interval '1 millisecond', "
-      "$13 * interval '1 millisecond', $14, $15, $16, $17) RETURNING id");
-  c.prepare(
       "task_claim",
       // One ordered scan of tasks_pending per queue (a plain `queue = ANY(...)` makes the
       // planner fetch and sort every pending task of the namespace on each claim).
@@ -92,7 +85,14 @@ void PrepareTaskStatements(pqxx::connection& c) {
       "FROM candidates c WHERE t.id = c.id RETURNING " +
           cols);
   c.prepare("task_find", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 AND t.namespace = $2");
-  c.prepare("task_lock", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 FOR UPDATE");
+  c.prepare("task_runs",
+            "SELECT id, namespace, run_id::text FROM tasks WHERE id = ANY($1::bigint[])");
+  // The open tasks of runs, without their input (transitions do not need it).
+  std::string open_cols = cols;
+  open_cols.replace(open_cols.find("t.input::text"), 13, "''::text");
+  c.prepare("task_open_of_runs", "SELECT " + open_cols +
+                                     " FROM tasks t WHERE t.run_id = ANY($1::uuid[]) "
+                                     "AND t.state IN ('PENDING', 'LEASED')");
   c.prepare("task_extend_lease",
             "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
             "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
@@ -100,40 +100,8 @@ void PrepareTaskStatements(pqxx::connection& c) {
             "WHERE t.id = $2 AND t.namespace = $1 AND t.lease_epoch = $3 AND t.state = 'LEASED' "
             "RETURNING t.lease_expires_at, t.cancel_requested OR "
             "(SELECT r.status = 'CANCELLING' FROM runs r WHERE r.id = t.run_id)");
-  c.prepare("task_complete",
-            "UPDATE tasks SET state = 'COMPLETED', output = $2::jsonb, lease_expires_at = NULL, "
-            "updated_at = gf_now() WHERE id = $1");
   c.prepare("task_output_equals",
             "SELECT COALESCE(output = $2::jsonb, false) FROM tasks WHERE id = $1");
-  c.prepare("task_fail",
-            "UPDATE tasks SET state = 'FAILED', last_failure = $2::jsonb, lease_expires_at = NULL, "
-            "updated_at = gf_now() WHERE id = $1");
-  c.prepare("task_cancel",
-            "UPDATE tasks SET state = 'CANCELLED', lease_expires_at = NULL, updated_at = gf_now() "
-            "WHERE id = $1");
-  c.prepare("task_retry",
-            "UPDATE tasks SET state = 'PENDING', attempt = attempt + 1, last_failure = $3::jsonb, "
-            "not_before = gf_now() + $2 * interval '1 millisecond', lease_owner = NULL, "
-            "lease_expires_at = NULL, attempt_deadline = NULL, updated_at = gf_now() "
-            "WHERE id = $1 RETURNING not_before");
-  c.prepare(
-      "task_release",
-      "UPDATE tasks SET state = 'PENDING', not_before = gf_now(), lease_owner = NULL, "
-      "lease_expires_at = NULL, attempt_deadline = NULL, updated_at = gf_now() WHERE id = $1");
-  c.prepare("task_cancel_activation",
-            "UPDATE tasks t SET state = CASE WHEN t.state = 'PENDING' THEN 'CANCELLED' "
-            "ELSE t.state END, cancel_requested = t.cancel_requested OR t.state = 'LEASED', "
-            "updated_at = gf_now() WHERE t.run_id = $1::uuid AND t.frame = $2 "
-            "AND t.activation = $3 AND t.state IN ('PENDING', 'LEASED') RETURNING " +
-                cols);
-  c.prepare(
-      "task_cancel_open",
-      "UPDATE tasks t SET state = 'CANCELLED', lease_expires_at = NULL, updated_at = gf_now() "
-      "WHERE t.run_id = $1::uuid AND t.state IN ('PENDING', 'LEASED') RETURNING " +
-          cols);
-  c.prepare("task_count_leased",
-            "SELECT count(*) FROM tasks WHERE run_id = $1::uuid AND state = 'LEASED' "
-            "AND kind = 'step'");
   c.prepare("task_expired",
             "SELECT id, run_id::text FROM tasks WHERE state = 'LEASED' "
             "AND lease_expires_at <= gf_now() ORDER BY lease_expires_at LIMIT $1");
@@ -150,16 +118,6 @@ void PrepareTaskStatements(pqxx::connection& c) {
       "AND not_before <= gf_now())), 0)::float8 "
       "FROM tasks WHERE ($1 = '' OR namespace = $1) AND state IN ('PENDING', 'LEASED') "
       "GROUP BY 1 ORDER BY 1");
-  c.prepare("task_notify", "SELECT pg_notify('" + std::string(kTaskChannel) + "', $1)");
-}
-
-int64_t InsertTask(pqxx::transaction_base& txn, const NewTask& t) {
-  return txn
-      .exec_prepared1("task_insert", t.run_id, t.namespace_name, t.workflow_id, t.definition_name,
-                      t.definition_version, t.queue, t.task_type, t.step, t.idempotency_key,
-                      t.input_json, t.max_attempts, t.start_to_close_ms, t.heartbeat_timeout_ms,
-                      t.frame, t.activation, t.kind, t.iteration)[0]
-      .as<int64_t>();
 }
 
 std::vector<TaskRow> ClaimTasks(pqxx::transaction_base& txn, const std::string& namespace_name,
@@ -181,10 +139,25 @@ std::optional<TaskRow> FindTask(pqxx::transaction_base& txn, const std::string& 
   return ReadTask(r[0]);
 }
 
-std::optional<TaskRow> LockTask(pqxx::transaction_base& txn, int64_t task_id) {
-  const pqxx::result r = txn.exec_prepared("task_lock", task_id);
-  if (r.empty()) return std::nullopt;
-  return ReadTask(r[0]);
+std::vector<TaskLocation> FindTaskRuns(pqxx::transaction_base& txn,
+                                       const std::vector<int64_t>& task_ids) {
+  std::string ids = "{";
+  for (size_t i = 0; i < task_ids.size(); ++i)
+    ids += (i > 0 ? "," : "") + std::to_string(task_ids[i]);
+  ids += "}";
+  std::vector<TaskLocation> found;
+  for (const pqxx::row& r : txn.exec_prepared("task_runs", ids)) {
+    found.push_back({r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<std::string>()});
+  }
+  return found;
+}
+
+std::vector<TaskRow> LoadOpenTasks(pqxx::transaction_base& txn,
+                                   const std::vector<std::string>& run_ids) {
+  std::vector<TaskRow> tasks;
+  for (const pqxx::row& r : txn.exec_prepared("task_open_of_runs", ToTextArray(run_ids)))
+    tasks.push_back(ReadTask(r));
+  return tasks;
 }
 
 std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
@@ -197,30 +170,8 @@ std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
   return LeaseExtension{Timestamp(r[0][0]), !r[0][1].is_null() && r[0][1].as<bool>()};
 }
 
-void MarkTaskCompleted(pqxx::transaction_base& txn, int64_t task_id,
-                       const std::string& output_json) {
-  txn.exec_prepared("task_complete", task_id, output_json);
-}
-
 bool TaskOutputEquals(pqxx::transaction_base& txn, int64_t task_id, const std::string& json_text) {
   return txn.exec_prepared1("task_output_equals", task_id, json_text)[0].as<bool>();
-}
-
-void MarkTaskFailed(pqxx::transaction_base& txn, int64_t task_id, const std::string& failure_json) {
-  txn.exec_prepared("task_fail", task_id, failure_json);
-}
-
-void MarkTaskCancelled(pqxx::transaction_base& txn, int64_t task_id) {
-  txn.exec_prepared("task_cancel", task_id);
-}
-
-TimePoint RequeueTaskForRetry(pqxx::transaction_base& txn, int64_t task_id, int64_t delay_ms,
-                              const std::string& failure_json) {
-  return Timestamp(txn.exec_prepared1("task_retry", task_id, delay_ms, failure_json)[0]);
-}
-
-void RequeueReleasedTask(pqxx::transaction_base& txn, int64_t task_id) {
-  txn.exec_prepared("task_release", task_id);
 }
 
 namespace {
@@ -233,15 +184,6 @@ std::vector<TaskRow> ReadTasks(const pqxx::result& result) {
 }
 
 }  // namespace
-
-std::vector<TaskRow> CancelActivationTasks(pqxx::transaction_base& txn, const std::string& run_id,
-                                           const std::string& frame, int64_t activation) {
-  return ReadTasks(txn.exec_prepared("task_cancel_activation", run_id, frame, activation));
-}
-
-std::vector<TaskRow> CancelOpenTasks(pqxx::transaction_base& txn, const std::string& run_id) {
-  return ReadTasks(txn.exec_prepared("task_cancel_open", run_id));
-}
 
 std::vector<TaskRow> ListOpenTasks(pqxx::transaction_base& txn, const std::string& run_id) {
   return ReadTasks(txn.exec_prepared("task_list_open", run_id));
@@ -257,21 +199,12 @@ std::vector<QueueStats> ListQueueStats(pqxx::transaction_base& txn,
   return stats;
 }
 
-int CountLeasedTasks(pqxx::transaction_base& txn, const std::string& run_id) {
-  return txn.exec_prepared1("task_count_leased", run_id)[0].as<int>();
-}
-
 std::vector<ExpiredLease> FindExpiredLeases(pqxx::transaction_base& txn, int limit) {
   std::vector<ExpiredLease> leases;
   for (const pqxx::row& r : txn.exec_prepared("task_expired", limit)) {
     leases.push_back({r[0].as<int64_t>(), r[1].as<std::string>()});
   }
   return leases;
-}
-
-void NotifyTaskQueue(pqxx::transaction_base& txn, const std::string& namespace_name,
-                     const std::string& queue) {
-  txn.exec_prepared("task_notify", namespace_name + "/" + queue);
 }
 
 }  // namespace gridflow::persistence

@@ -8,21 +8,12 @@
 namespace gridflow::persistence {
 
 void PrepareTimerStatements(pqxx::connection& c) {
-  c.prepare("timer_insert",
-            "INSERT INTO timers (run_id, frame, activation, step, kind, fire_at, state) "
-            "VALUES ($1::uuid, $2, $3, $4, $5, "
-            "timestamptz 'epoch' + $6::bigint * interval '1 microsecond', 'PENDING')");
-  c.prepare("timer_cancel",
-            "UPDATE timers SET state = 'CANCELLED' WHERE run_id = $1::uuid AND frame = $2 "
-            "AND activation = $3 AND state = 'PENDING'");
-  c.prepare("timer_cancel_run",
-            "UPDATE timers SET state = 'CANCELLED' WHERE run_id = $1::uuid AND state = 'PENDING'");
   c.prepare("timer_due",
             "SELECT id, run_id::text FROM timers WHERE state = 'PENDING' AND fire_at <= gf_now() "
             "ORDER BY fire_at LIMIT $1");
-  c.prepare("timer_lock",
+  c.prepare("timer_pending_of_runs",
             "SELECT id, run_id::text, frame, activation, step, kind, fire_at, state FROM timers "
-            "WHERE id = $1 FOR UPDATE");
+            "WHERE run_id = ANY($1::uuid[]) AND state = 'PENDING'");
   c.prepare("timer_list_pending",
             "SELECT id, run_id::text, frame, activation, step, kind, fire_at, state FROM timers "
             "WHERE run_id = $1::uuid AND state = 'PENDING' ORDER BY fire_at");
@@ -30,20 +21,6 @@ void PrepareTimerStatements(pqxx::connection& c) {
             "SELECT count(*), COALESCE(extract(epoch FROM gf_now() - min(fire_at)), 0)::float8 "
             "FROM timers WHERE state = 'PENDING' AND fire_at <= gf_now()");
   c.prepare("timer_fired", "UPDATE timers SET state = 'FIRED', fired_at = gf_now() WHERE id = $1");
-}
-
-void InsertTimer(pqxx::transaction_base& txn, const TimerRow& t) {
-  txn.exec_prepared("timer_insert", t.run_id, t.frame, t.activation, t.step, t.kind,
-                    ToEpochMicros(t.fire_at));
-}
-
-void CancelTimers(pqxx::transaction_base& txn, const std::string& run_id, const std::string& frame,
-                  int64_t activation) {
-  txn.exec_prepared("timer_cancel", run_id, frame, activation);
-}
-
-void CancelRunTimers(pqxx::transaction_base& txn, const std::string& run_id) {
-  txn.exec_prepared("timer_cancel_run", run_id);
 }
 
 std::vector<DueTimer> FindDueTimers(pqxx::transaction_base& txn, int limit) {
@@ -71,10 +48,12 @@ TimerRow ReadTimer(const pqxx::row& r) {
 
 }  // namespace
 
-std::optional<TimerRow> LockTimer(pqxx::transaction_base& txn, int64_t timer_id) {
-  const pqxx::result r = txn.exec_prepared("timer_lock", timer_id);
-  if (r.empty()) return std::nullopt;
-  return ReadTimer(r[0]);
+std::vector<TimerRow> LoadPendingTimers(pqxx::transaction_base& txn,
+                                        const std::vector<std::string>& run_ids) {
+  std::vector<TimerRow> timers;
+  for (const pqxx::row& r : txn.exec_prepared("timer_pending_of_runs", ToTextArray(run_ids)))
+    timers.push_back(ReadTimer(r));
+  return timers;
 }
 
 std::vector<TimerRow> ListPendingTimers(pqxx::transaction_base& txn, const std::string& run_id) {

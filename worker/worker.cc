@@ -80,9 +80,18 @@ class Worker::Impl {
   // Counts a finished attempt (no-op without a metrics registry).
   void CountFinished(const TaskContext& context, const char* outcome, double seconds);
   // Reports the outcome, retrying transient errors. Returns the final gRPC status.
-  grpc::Status Report(const TaskContext& context, const TaskOutcome& outcome);
+  // Reports the outcome; a completion may bring the run's next tasks, leased to this worker
+  // (eager dispatch), into *next.
+  grpc::Status Report(const TaskContext& context, const TaskOutcome& outcome,
+                      std::vector<v1::LeasedTask>* next);
+  // Takes a task leased to this worker: running, and queued for an executor. Under mu_.
+  void AddLeased(const v1::LeasedTask& task);
   void ReleaseRemaining();
   void SleepUnlessShuttingDown(Millis d);
+  bool ShuttingDown() {
+    std::lock_guard lock(mu_);
+    return shutting_down_;
+  }
 
   const WorkerOptions options_;
   const std::string identity_;
@@ -203,25 +212,28 @@ void Worker::Impl::PollLoop() {
     }
     backoff = Millis(100);
     std::lock_guard lock(mu_);
-    for (const v1::LeasedTask& task : response.tasks()) {
-      auto context_ptr = std::make_shared<TaskContext>(task);
-      Running running;
-      running.context = context_ptr;
-      const int64_t hb_ms =
-          task.heartbeat_timeout().seconds() * 1000 + task.heartbeat_timeout().nanos() / 1'000'000;
-      running.heartbeat_interval = hb_ms > 0 ? std::max(kMinHeartbeatInterval, Millis(hb_ms / 3))
-                                             : options_.idle_heartbeat_interval;
-      running.next_heartbeat = Clock::now() + running.heartbeat_interval;
-      running_[task.task_id()] = running;
-      queue_.push_back(context_ptr);
-      ++stats_.leased;
-    }
+    for (const v1::LeasedTask& task : response.tasks())
+      AddLeased(task);
     if (metrics_) {
       metrics_->TasksLeased(response.tasks_size());
       metrics_->SetRunning(running_.size());
     }
     changed_.notify_all();
   }
+}
+
+void Worker::Impl::AddLeased(const v1::LeasedTask& task) {
+  auto context_ptr = std::make_shared<TaskContext>(task);
+  Running running;
+  running.context = context_ptr;
+  const int64_t hb_ms =
+      task.heartbeat_timeout().seconds() * 1000 + task.heartbeat_timeout().nanos() / 1'000'000;
+  running.heartbeat_interval = hb_ms > 0 ? std::max(kMinHeartbeatInterval, Millis(hb_ms / 3))
+                                         : options_.idle_heartbeat_interval;
+  running.next_heartbeat = Clock::now() + running.heartbeat_interval;
+  running_[task.task_id()] = running;
+  queue_.push_back(context_ptr);
+  ++stats_.leased;
 }
 
 void Worker::Impl::ExecutorLoop() {
@@ -258,13 +270,14 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   }
 
   bool rejected = false;
+  std::vector<v1::LeasedTask> next;
   if (context->released() || context->lease_lost()) {
     rejected = context->lease_lost();
     spdlog::info("run={} task={} step={} finished after its lease was {}; outcome not reported",
                  context->task().run_id(), id, context->step(),
                  context->released() ? "released" : "lost");
   } else {
-    const grpc::Status status = Report(*context, outcome);
+    const grpc::Status status = Report(*context, outcome, &next);
     if (!status.ok()) {
       rejected = true;
       spdlog::warn("run={} task={} step={} outcome not recorded: {}", context->task().run_id(), id,
@@ -274,6 +287,9 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   std::lock_guard lock(mu_);
   running_.erase(id);
+  for (const v1::LeasedTask& task : next)  // the slot this task frees goes to its successor
+    AddLeased(task);
+  if (metrics_ && !next.empty()) metrics_->TasksLeased(static_cast<int>(next.size()));
   const bool success = outcome.kind == TaskOutcome::Kind::kSuccess;
   if (rejected) {
     ++stats_.rejected;
@@ -295,7 +311,8 @@ void Worker::Impl::CountFinished(const TaskContext& context, const char* outcome
   metrics_->SetRunning(running_.size());
 }
 
-grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome& outcome) {
+grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome& outcome,
+                                  std::vector<v1::LeasedTask>* next) {
   Millis backoff{100};
   grpc::Status status;
   for (int attempt = 1; attempt <= kReportAttempts; ++attempt) {
@@ -308,13 +325,22 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
       request.set_lease_epoch(context.lease_epoch());
       request.set_result_json(outcome.result_json);
       request.set_identity(identity_);
+      if (options_.eager_next_tasks && !ShuttingDown()) {
+        request.set_max_next_tasks(1);  // the slot this completion frees
+        for (const auto& q : options_.task_queues)
+          request.add_task_queues(q);
+        for (const auto& [type, handler] : handlers_)
+          request.add_task_types(type);
+      }
       v1::CompleteTaskResponse response;
       status = stub_->CompleteTask(&rpc, request, &response);
       if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
         // The handler produced something the engine refuses (e.g. not JSON): report that instead.
         return Report(context,
-                      TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()));
+                      TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()),
+                      next);
       }
+      if (status.ok()) next->assign(response.next_tasks().begin(), response.next_tasks().end());
     } else {
       v1::FailTaskRequest request;
       request.set_namespace_(options_.namespace_name);

@@ -50,6 +50,10 @@ struct WorkerOptions {
   Millis shutdown_grace{30'000};
   // Heartbeat interval for steps without a heartbeat timeout (to learn of cancellation).
   Millis idle_heartbeat_interval{10'000};
+  // Eager dispatch: each completion asks the engine to hand over, in its answer, the task it
+  // schedules next on these queues (a run's next step), leased to this worker — no poll between
+  // two steps of a run. Off: every task comes through a long-poll.
+  bool eager_next_tasks = true;
   // When set, the worker's metrics (gridflow_worker_*) are registered here; serve it with
   // gridflow::MetricsEndpoint.
   std::shared_ptr<prometheus::Registry> metrics;

@@ -59,9 +59,12 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   // What to do when the caller goes away before the answer (a long-poll's clean-up). Set it before
   // the handler returns; it runs on a gRPC thread.
   void OnCancelled(std::function<void()> action) { on_cancel_ = std::move(action); }
+  // Whether the caller went away (cancelled, deadline passed, connection lost) so far.
+  bool cancelled() const { return cancelled_.load(); }
 
  private:
   void OnCancel() override {
+    cancelled_ = true;
     if (on_cancel_) on_cancel_();
   }
   void OnDone() override { delete this; }
@@ -72,6 +75,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   Request request_;
   Response response_;
   std::atomic<bool> finished_{false};
+  std::atomic<bool> cancelled_{false};
   std::function<void()> on_cancel_;
 };
 

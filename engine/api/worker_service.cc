@@ -47,8 +47,10 @@ WorkerServiceImpl::WorkerServiceImpl(WorkPool& pool, RequestValidator& validator
   Unary<v1::LeaseTasksRequest, v1::LeaseTasksResponse>("LeaseTasks",
                                                        [this](auto* call) { LeaseTasks(call); });
   UnaryOnPool("Heartbeat", pool, this, &Self::Heartbeat);
-  UnaryOnPool("CompleteTask", pool, this, &Self::CompleteTask);
-  UnaryOnPool("FailTask", pool, this, &Self::FailTask);
+  Unary<v1::CompleteTaskRequest, v1::CompleteTaskResponse>(
+      "CompleteTask", [this](auto* call) { CompleteTask(call); });
+  Unary<v1::FailTaskRequest, v1::FailTaskResponse>("FailTask",
+                                                   [this](auto* call) { FailTask(call); });
   UnaryOnPool("ReleaseTask", pool, this, &Self::ReleaseTask);
   VerifyAllServed();
 }
@@ -105,32 +107,76 @@ Status WorkerServiceImpl::Heartbeat(const v1::HeartbeatRequest& req, v1::Heartbe
   return Status::Ok();
 }
 
-Status WorkerServiceImpl::CompleteTask(const v1::CompleteTaskRequest& req,
-                                       v1::CompleteTaskResponse* resp) {
+// Group-committed: validated here, answered by the scheduler once its transaction committed.
+void WorkerServiceImpl::CompleteTask(
+    UnaryCall<v1::CompleteTaskRequest, v1::CompleteTaskResponse>* call) {
+  const v1::CompleteTaskRequest& req = call->request();
   LeaseRef lease;
+  nlohmann::json result;
+  NextTaskRequest next;
   Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
-  if (!s.ok()) return s;
-  if (s = validator_.Json("result_json", req.result_json(), true); !s.ok()) return s;
-  bool duplicate = false;
-  if (s = scheduler_.CompleteTask(lease, req.result_json(), &duplicate); !s.ok()) return s;
-  resp->set_duplicate(duplicate);
-  return Status::Ok();
+  if (s.ok()) s = validator_.Json("result_json", req.result_json(), true, &result);
+  if (s.ok() && (req.max_next_tasks() < 0 || req.max_next_tasks() > kMaxTasksPerLease)) {
+    s = Status::InvalidArgument("max_next_tasks: must be between 0 and " +
+                                std::to_string(kMaxTasksPerLease));
+  }
+  if (s.ok() && req.max_next_tasks() > 0) {
+    next.max_tasks = req.max_next_tasks();
+    if (req.task_queues().empty()) {
+      s = Status::InvalidArgument("task_queues: name the queues this worker takes next tasks of");
+    }
+    for (const std::string& q : req.task_queues()) {
+      if (s.ok()) s = validator_.Name("task_queues", q);
+      next.queues.push_back(q);
+    }
+    for (const std::string& t : req.task_types()) {
+      if (s.ok()) s = validator_.Name("task_types", t);
+      next.task_types.push_back(t);
+    }
+  }
+  if (!s.ok()) {
+    call->Finish(s);
+    return;
+  }
+  scheduler_.CompleteTask(
+      std::move(lease), std::move(result), std::move(next),
+      [this, call](const Status& status, bool duplicate,
+                   const std::vector<persistence::TaskRow>& next_tasks) {
+        if (status.ok()) {
+          call->response().set_duplicate(duplicate);
+          for (const auto& task : next_tasks)
+            ToProto(task, call->response().add_next_tasks());
+        }
+        if (!next_tasks.empty() && call->cancelled()) {
+          dispatcher_.ReleaseUndelivered(call->request().identity(), next_tasks);
+        }
+        call->Finish(status);
+      });
 }
 
-Status WorkerServiceImpl::FailTask(const v1::FailTaskRequest& req, v1::FailTaskResponse* resp) {
+void WorkerServiceImpl::FailTask(UnaryCall<v1::FailTaskRequest, v1::FailTaskResponse>* call) {
+  const v1::FailTaskRequest& req = call->request();
   LeaseRef lease;
   Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
-  if (!s.ok()) return s;
-  if (s = validator_.Name("error_type", req.error_type()); !s.ok()) return s;
-  if (s = validator_.Text("message", req.message()); !s.ok()) return s;
-  if (s = validator_.Json("details_json", req.details_json(), true); !s.ok()) return s;
+  if (s.ok()) s = validator_.Name("error_type", req.error_type());
+  if (s.ok()) s = validator_.Text("message", req.message());
+  if (s.ok()) s = validator_.Json("details_json", req.details_json(), true);
+  if (!s.ok()) {
+    call->Finish(s);
+    return;
+  }
   TaskFailureReport failure{req.error_type(), req.message(), req.details_json(),
                             req.non_retryable()};
-  RetryOutcome outcome;
-  if (s = scheduler_.FailTask(lease, failure, &outcome); !s.ok()) return s;
-  resp->set_will_retry(outcome.will_retry);
-  if (outcome.retry_at) ToProto(*outcome.retry_at, resp->mutable_retry_time());
-  return Status::Ok();
+  scheduler_.FailTask(std::move(lease), std::move(failure),
+                      [call](const Status& status, const RetryOutcome& outcome) {
+                        if (status.ok()) {
+                          call->response().set_will_retry(outcome.will_retry);
+                          if (outcome.retry_at) {
+                            ToProto(*outcome.retry_at, call->response().mutable_retry_time());
+                          }
+                        }
+                        call->Finish(status);
+                      });
 }
 
 Status WorkerServiceImpl::ReleaseTask(const v1::ReleaseTaskRequest& req, v1::ReleaseTaskResponse*) {

@@ -23,8 +23,8 @@ class WorkerServiceImpl final : public CallbackService<v1::WorkerService> {
  private:
   void LeaseTasks(UnaryCall<v1::LeaseTasksRequest, v1::LeaseTasksResponse>* call);
   Status Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatResponse* resp);
-  Status CompleteTask(const v1::CompleteTaskRequest& req, v1::CompleteTaskResponse* resp);
-  Status FailTask(const v1::FailTaskRequest& req, v1::FailTaskResponse* resp);
+  void CompleteTask(UnaryCall<v1::CompleteTaskRequest, v1::CompleteTaskResponse>* call);
+  void FailTask(UnaryCall<v1::FailTaskRequest, v1::FailTaskResponse>* call);
   Status ReleaseTask(const v1::ReleaseTaskRequest& req, v1::ReleaseTaskResponse* resp);
 
   // Validates the namespace, task id and identity every lease-holding call carries.

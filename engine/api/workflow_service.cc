@@ -71,7 +71,8 @@ WorkflowServiceImpl::WorkflowServiceImpl(WorkPool& pool, RequestValidator& valid
   UnaryOnPool("RegisterDefinition", pool, this, &Self::RegisterDefinition);
   UnaryOnPool("GetDefinition", pool, this, &Self::GetDefinition);
   UnaryOnPool("ListDefinitions", pool, this, &Self::ListDefinitions);
-  UnaryOnPool("StartRun", pool, this, &Self::StartRun);
+  Unary<v1::StartRunRequest, v1::StartRunResponse>("StartRun",
+                                                   [this](auto* call) { StartRun(call); });
   UnaryOnPool("GetRun", pool, this, &Self::GetRun);
   UnaryOnPool("ListRuns", pool, this, &Self::ListRuns);
   UnaryOnPool("DescribeRun", pool, this, &Self::DescribeRun);
@@ -156,28 +157,34 @@ Status WorkflowServiceImpl::ListDefinitions(const v1::ListDefinitionsRequest& re
   return Status::Ok();
 }
 
-Status WorkflowServiceImpl::StartRun(const v1::StartRunRequest& req, v1::StartRunResponse* resp) {
+// Group-committed: validated here, answered by the scheduler once its transaction committed.
+void WorkflowServiceImpl::StartRun(UnaryCall<v1::StartRunRequest, v1::StartRunResponse>* call) {
+  const v1::StartRunRequest& req = call->request();
   StartRunParams params;
   Status s = validator_.Namespace(req.namespace_(), &params.namespace_name);
-  if (!s.ok()) return s;
-  if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
-  if (s = validator_.Name("definition_name", req.definition_name()); !s.ok()) return s;
-  if (req.definition_version() < 0) {
-    return Status::InvalidArgument("definition_version: must not be negative (0 means latest)");
+  if (s.ok()) s = validator_.Identifier("workflow_id", req.workflow_id(), true);
+  if (s.ok()) s = validator_.Name("definition_name", req.definition_name());
+  if (s.ok() && req.definition_version() < 0) {
+    s = Status::InvalidArgument("definition_version: must not be negative (0 means latest)");
   }
-  if (s = validator_.Json("input_json", req.input_json(), true); !s.ok()) return s;
-  if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
+  if (s.ok()) s = validator_.Json("input_json", req.input_json(), true, &params.input);
+  if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
+  if (!s.ok()) {
+    call->Finish(s);
+    return;
+  }
   params.workflow_id = req.workflow_id();
   params.definition_name = req.definition_name();
   params.definition_version = req.definition_version();
-  params.input_json = req.input_json().empty() ? "null" : req.input_json();
   params.identity = validator_.Actor(req.identity());
-  persistence::RunRow run;
-  bool created = false;
-  if (s = scheduler_.StartRun(params, &run, &created); !s.ok()) return s;
-  ToProto(run, resp->mutable_run());
-  resp->set_created(created);
-  return Status::Ok();
+  scheduler_.StartRun(std::move(params), [call](const Status& status,
+                                                const persistence::RunRow& run, bool created) {
+    if (status.ok()) {
+      ToProto(run, call->response().mutable_run());
+      call->response().set_created(created);
+    }
+    call->Finish(status);
+  });
 }
 
 Status WorkflowServiceImpl::GetRun(const v1::GetRunRequest& req, v1::Run* resp) {

@@ -25,7 +25,7 @@ class WorkflowServiceImpl final : public CallbackService<v1::WorkflowService> {
                             v1::RegisterDefinitionResponse* resp);
   Status GetDefinition(const v1::GetDefinitionRequest& req, v1::Definition* resp);
   Status ListDefinitions(const v1::ListDefinitionsRequest& req, v1::ListDefinitionsResponse* resp);
-  Status StartRun(const v1::StartRunRequest& req, v1::StartRunResponse* resp);
+  void StartRun(UnaryCall<v1::StartRunRequest, v1::StartRunResponse>* call);
   Status GetRun(const v1::GetRunRequest& req, v1::Run* resp);
   Status ListRuns(const v1::ListRunsRequest& req, v1::ListRunsResponse* resp);
   Status DescribeRun(const v1::DescribeRunRequest& req, v1::DescribeRunResponse* resp);

@@ -82,20 +82,22 @@ Status DefinitionRegistry::List(const std::string& namespace_name, const std::st
 Status DefinitionRegistry::Resolve(pqxx::transaction_base& txn, const std::string& namespace_name,
                                    const std::string& name, int version,
                                    std::shared_ptr<const dsl::Definition>* out) {
-  if (version != 0) {
-    if (auto cached = Cached(CacheKey(namespace_name, name, version))) {
-      *out = std::move(cached);
-      return Status::Ok();
+  if (version == 0) {  // the latest: its number is read every time, its body only once
+    const auto latest = persistence::LatestDefinitionVersion(txn, namespace_name, name);
+    if (!latest) {
+      return Status::NotFound(Describe(name, version) + " is not registered in namespace '" +
+                              namespace_name + "'");
     }
+    version = *latest;
+  }
+  if (auto cached = Cached(CacheKey(namespace_name, name, version))) {
+    *out = std::move(cached);
+    return Status::Ok();
   }
   const auto row = persistence::FindDefinition(txn, namespace_name, name, version);
   if (!row) {
     return Status::NotFound(Describe(name, version) + " is not registered in namespace '" +
                             namespace_name + "'");
-  }
-  if (auto cached = Cached(CacheKey(namespace_name, name, row->version))) {
-    *out = std::move(cached);
-    return Status::Ok();
   }
   auto def = std::make_shared<dsl::Definition>();
   Status s = dsl::Definition::Parse(row->body_json, def.get());

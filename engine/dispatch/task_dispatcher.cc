@@ -19,8 +19,19 @@ struct TaskDispatcher::PendingLease {
   std::string signature;
   std::vector<std::string> queue_keys;  // "<namespace>/<queue>"
   bool answered = false;                // guarded by mu_
+  bool reserved = false;                // guarded by mu_: a transaction may answer it
+  bool claiming = false;                // guarded by mu_: the dispatcher claims for it now
   bool tried = false;                   // dispatcher thread only
 };
+
+namespace {
+
+// A waiting poll reserved by a transaction.
+struct MatchedPoll final : TaskRecipient {
+  std::shared_ptr<TaskDispatcher::PendingLease> lease;
+};
+
+}  // namespace
 
 namespace {
 
@@ -83,6 +94,47 @@ size_t TaskDispatcher::waiting() const {
   return waiting_.size();
 }
 
+std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTask& task) {
+  std::lock_guard lock(mu_);
+  if (draining_ || stopping_) return nullptr;
+  for (const auto& lease : waiting_) {
+    const LeaseRequest& r = lease->request;
+    if (lease->answered || lease->reserved || lease->claiming ||
+        r.namespace_name != task.namespace_name) {
+      continue;
+    }
+    if (std::find(r.queues.begin(), r.queues.end(), task.queue) == r.queues.end()) continue;
+    if (!r.task_types.empty() &&
+        std::find(r.task_types.begin(), r.task_types.end(), task.task_type) ==
+            r.task_types.end()) {
+      continue;
+    }
+    lease->reserved = true;
+    auto poll = std::make_shared<MatchedPoll>();
+    poll->identity = r.identity;
+    poll->namespace_name = r.namespace_name;
+    poll->queues = r.queues;
+    poll->task_types = r.task_types;
+    poll->room = r.max_tasks;
+    poll->lease = lease;
+    return poll;
+  }
+  return nullptr;
+}
+
+void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
+  const auto poll = std::static_pointer_cast<MatchedPoll>(recipient);
+  {
+    std::lock_guard lock(mu_);
+    poll->lease->reserved = false;
+  }
+  if (poll->tasks.empty()) {
+    cv_.notify_one();  // it waits again (or its deadline passed meanwhile)
+    return;
+  }
+  if (!Finish(poll->lease, Status::Ok(), poll->tasks)) ReleaseUndelivered(poll->identity, poll->tasks);
+}
+
 std::map<std::string, int> TaskDispatcher::WaitingByQueue() const {
   std::lock_guard lock(mu_);
   std::map<std::string, int> counts;
@@ -142,6 +194,21 @@ void TaskDispatcher::OnWorkAvailableAfter(const std::string& namespace_name,
   cv_.notify_one();
 }
 
+void TaskDispatcher::OnWorkerSilent(const std::string& identity) {
+  std::vector<std::shared_ptr<PendingLease>> silent;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& lease : waiting_) {
+      if (!lease->answered && !lease->reserved && !lease->claiming &&
+          lease->request.identity == identity) {
+        silent.push_back(lease);
+      }
+    }
+  }
+  for (const auto& lease : silent)
+    Finish(lease, Status::Ok(), {});
+}
+
 void TaskDispatcher::WakeAll() {
   {
     std::lock_guard lock(mu_);
@@ -190,6 +257,10 @@ void TaskDispatcher::Loop() {
         it = waiting_.erase(it);
         continue;
       }
+      if (lease->reserved) {  // a transaction answers it, or gives it back
+        ++it;
+        continue;
+      }
       if (lease->tried && now >= lease->deadline) {
         expired.push_back(lease);
         it = waiting_.erase(it);
@@ -217,26 +288,36 @@ void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& can
   for (const auto& lease : candidates) {
     {
       std::lock_guard lock(mu_);
-      if (lease->answered) continue;
+      if (lease->answered || lease->reserved) continue;
+      lease->claiming = true;  // no transaction reserves it meanwhile
     }
-    lease->tried = true;
-    std::vector<persistence::TaskRow> tasks;
-    if (exhausted.count(lease->signature) == 0) {
-      Status s = Claim(lease->request, &tasks);
-      if (!s.ok()) {
-        Finish(lease, s, {});
-        continue;
-      }
-      if (static_cast<int>(tasks.size()) < lease->request.max_tasks) {
-        exhausted.insert(lease->signature);
-      }
+    ServeOne(lease, &exhausted);
+    std::lock_guard lock(mu_);
+    lease->claiming = false;
+  }
+}
+
+void TaskDispatcher::ServeOne(const std::shared_ptr<PendingLease>& lease,
+                              std::set<std::string>* exhausted) {
+  lease->tried = true;
+  std::vector<persistence::TaskRow> tasks;
+  if (exhausted->count(lease->signature) == 0) {
+    Status s = Claim(lease->request, &tasks);
+    if (!s.ok()) {
+      Finish(lease, s, {});
+      return;
     }
-    if (!tasks.empty()) {
-      const std::vector<persistence::TaskRow> copy = tasks;
-      if (!Finish(lease, Status::Ok(), std::move(tasks))) ReleaseUndelivered(lease->request, copy);
-    } else if (Clock::now() >= lease->deadline) {
-      Finish(lease, Status::Ok(), {});
+    if (static_cast<int>(tasks.size()) < lease->request.max_tasks) {
+      exhausted->insert(lease->signature);
     }
+  }
+  if (!tasks.empty()) {
+    const std::vector<persistence::TaskRow> copy = tasks;
+    if (!Finish(lease, Status::Ok(), std::move(tasks))) {
+      ReleaseUndelivered(lease->request.identity, copy);
+    }
+  } else if (Clock::now() >= lease->deadline) {
+    Finish(lease, Status::Ok(), {});
   }
 }
 
@@ -253,10 +334,10 @@ Status TaskDispatcher::Claim(const LeaseRequest& request,
   return s;
 }
 
-void TaskDispatcher::ReleaseUndelivered(const LeaseRequest& request,
+void TaskDispatcher::ReleaseUndelivered(const std::string& identity,
                                         const std::vector<persistence::TaskRow>& tasks) {
   for (const persistence::TaskRow& task : tasks) {
-    const LeaseRef ref{request.namespace_name, task.id, task.lease_epoch, request.identity};
+    const LeaseRef ref{task.namespace_name, task.id, task.lease_epoch, identity};
     Status s = scheduler_.ReleaseTask(ref, "the lease request ended before delivery");
     if (!s.ok()) {
       // The lease will expire and the task will be retried then.

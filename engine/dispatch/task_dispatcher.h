@@ -1,5 +1,9 @@
 // TaskDispatcher: hands queued tasks to workers under leases (Temporal's "matching" role).
 //
+// It is also the scheduler's PollMatcher: a transaction that schedules a task may take a poll
+// waiting here (Reserve) and insert the task already leased to it; after the commit the poll is
+// answered (Deliver) — no NOTIFY, no claim. A reserved poll is answered by nothing else.
+//
 // LeaseTasks is a long-poll: Lease() registers the request and answers it exactly once, on the
 // dispatcher's thread, with tasks as soon as any can be claimed, with none when the deadline
 // passes, or CANCELLED after Cancel(). Waiting requests cost no thread and no database work: the
@@ -41,7 +45,7 @@ struct LeaseRequest {
 
 using LeaseCallback = std::function<void(Status, std::vector<persistence::TaskRow>)>;
 
-class TaskDispatcher final : public WorkListener {
+class TaskDispatcher final : public WorkListener, public PollMatcher {
  public:
   struct Options {
     // Claim attempts for waiting requests when nothing was announced (a safety net, not the path
@@ -74,8 +78,17 @@ class TaskDispatcher final : public WorkListener {
   void OnWorkAvailable(const std::string& namespace_name, const std::string& queue) override;
   void OnWorkAvailableAfter(const std::string& namespace_name, const std::string& queue,
                             Millis delay) override;
+  void OnWorkerSilent(const std::string& identity) override;
   // Claim for every waiting request (e.g. after notifications may have been missed).
   void WakeAll();
+
+  // PollMatcher
+  std::shared_ptr<TaskRecipient> Reserve(const persistence::NewTask& task) override;
+  void Deliver(const std::shared_ptr<TaskRecipient>& poll) override;
+
+  // Gives back tasks leased to `identity` that never reached it (its call went away).
+  void ReleaseUndelivered(const std::string& identity,
+                          const std::vector<persistence::TaskRow>& tasks);
 
   // Extends a lease; FAILED_PRECONDITION when it is no longer held.
   Status Heartbeat(const LeaseRef& lease, const std::optional<std::string>& details_json,
@@ -88,12 +101,11 @@ class TaskDispatcher final : public WorkListener {
  private:
   void Loop();
   void Serve(const std::vector<std::shared_ptr<PendingLease>>& candidates);
+  void ServeOne(const std::shared_ptr<PendingLease>& lease, std::set<std::string>* exhausted);
   Status Claim(const LeaseRequest& request, std::vector<persistence::TaskRow>* tasks);
   // Answers `lease` unless it was answered already; returns whether this call answered it.
   bool Finish(const std::shared_ptr<PendingLease>& lease, Status status,
               std::vector<persistence::TaskRow> tasks);
-  void ReleaseUndelivered(const LeaseRequest& request,
-                          const std::vector<persistence::TaskRow>& tasks);
 
   persistence::ConnectionPool& pool_;
   Scheduler& scheduler_;

@@ -1,9 +1,11 @@
 #include "engine/scheduler/run_transition.h"
 
+#include <algorithm>
+
 #include "engine/scheduler/events.h"
+#include "engine/scheduler/kinds.h"
 #include "engine/scheduler/run_status.h"
 #include "persistence/clock.h"
-#include "persistence/event_store.h"
 #include "persistence/message_store.h"
 #include "persistence/run_store.h"
 #include "persistence/signal_store.h"
@@ -26,65 +28,155 @@ EventScope ScopeOf(const persistence::TaskRow& task) {
   return EventScope{task.step, task.id, task.attempt, task.iteration};
 }
 
-Status RunTransition::Open(pqxx::transaction_base& txn, persistence::RunRow run,
+RunTransition::RunTransition(TransitionContext& ctx, persistence::RunRow run,
+                             std::shared_ptr<const dsl::Definition> definition)
+    : ctx_(ctx), run_(std::move(run)), definition_(std::move(definition)) {}
+
+Status RunTransition::Open(TransitionContext& ctx, persistence::RunRow run,
                            std::shared_ptr<const dsl::Definition> definition,
-                           DefinitionRegistry& registry, std::unique_ptr<RunTransition>* out) {
-  std::unique_ptr<RunTransition> t(
-      new RunTransition(txn, std::move(run), std::move(definition), registry));
+                           std::optional<std::vector<persistence::TaskRow>> open_tasks,
+                           std::optional<std::vector<persistence::TimerRow>> pending_timers,
+                           std::unique_ptr<RunTransition>* out) {
+  std::unique_ptr<RunTransition> t(new RunTransition(ctx, std::move(run), std::move(definition)));
   Status s = FromJson(json::parse(t->run_.state_json), &t->state_);
   if (!s.ok()) return Status::Internal("run " + t->run_.workflow_id + ": " + s.message());
   t->data_ = json::parse(t->run_.data_json);
+  t->open_tasks_ = std::move(open_tasks);
+  if (pending_timers) {
+    t->pending_timers_.emplace();
+    for (persistence::TimerRow& timer : *pending_timers)
+      t->pending_timers_->push_back({std::move(timer), std::nullopt});
+  }
   *out = std::move(t);
   return Status::Ok();
 }
 
-Status RunTransition::Create(pqxx::transaction_base& txn,
-                             std::shared_ptr<const dsl::Definition> definition,
-                             DefinitionRegistry& registry, const NewRunSpec& spec,
-                             std::unique_ptr<RunTransition>* out) {
-  persistence::NewRun run;
-  run.namespace_name = spec.namespace_name;
-  run.workflow_id = spec.workflow_id;
-  run.definition_name = definition->name();
-  run.definition_version = definition->version();
-  run.input_json = Dump(spec.input);
-  run.data_json = Dump(json{{"input", spec.input}});
-  run.started_by = spec.started_by;
-  if (spec.parent_run_id) {
-    run.parent_run_id = spec.parent_run_id;
-    run.parent_frame = spec.parent_frame;
-    run.parent_activation = spec.parent_activation;
-  }
-  out->reset();
-  auto row = persistence::InsertRun(txn, run);
-  if (!row) return Status::Ok();  // the workflow id is taken
+Status RunTransition::Start(TransitionContext& ctx, persistence::RunRow inserted,
+                            std::shared_ptr<const dsl::Definition> definition,
+                            const NewRunSpec& spec, std::unique_ptr<RunTransition>* out) {
   std::unique_ptr<RunTransition> transition;
-  if (Status s = Open(txn, std::move(*row), definition, registry, &transition); !s.ok()) return s;
+  Status s = Open(ctx, std::move(inserted), definition, std::vector<persistence::TaskRow>{},
+                  std::vector<persistence::TimerRow>{}, &transition);
+  if (!s.ok()) return s;
   transition->state_.depth = spec.depth;
   json payload = {
       {"definition", {{"name", definition->name()}, {"version", definition->version()}}},
       {"input", spec.input}};
   if (!spec.parent.is_null()) payload["parent"] = spec.parent;
   transition->Record(events::kRunStarted, spec.started_by, payload, {});
-  transition->facts_.runs_started.push_back(definition->name());
+  ctx.facts().runs_started.push_back(definition->name());
   transition->NewInterpreter().Start();
   *out = std::move(transition);
   return Status::Ok();
 }
 
-RunTransition::RunTransition(pqxx::transaction_base& txn, persistence::RunRow run,
-                             std::shared_ptr<const dsl::Definition> definition,
-                             DefinitionRegistry& registry)
-    : txn_(txn), run_(std::move(run)), definition_(std::move(definition)), registry_(registry) {}
-
 Interpreter RunTransition::NewInterpreter() {
   return Interpreter(*definition_, {run_.id, run_.workflow_id}, run_.status, state_, data_, *this);
 }
 
+// ---- the run's open tasks and pending timers ----
+
+std::vector<persistence::TaskRow>& RunTransition::OpenTasks() {
+  if (!open_tasks_) open_tasks_ = persistence::LoadOpenTasks(txn(), {run_.id});
+  return *open_tasks_;
+}
+
+std::vector<RunTransition::OpenTimer>& RunTransition::PendingTimers() {
+  if (!pending_timers_) {
+    pending_timers_.emplace();
+    for (persistence::TimerRow& timer : persistence::LoadPendingTimers(txn(), {run_.id}))
+      pending_timers_->push_back({std::move(timer), std::nullopt});
+  }
+  return *pending_timers_;
+}
+
+const persistence::TaskRow* RunTransition::OpenTask(int64_t task_id) {
+  for (const persistence::TaskRow& task : OpenTasks()) {
+    if (task.id == task_id) return &task;
+  }
+  return nullptr;
+}
+
+void RunTransition::Forget(int64_t task_id) {
+  auto& open = OpenTasks();
+  open.erase(std::remove_if(open.begin(), open.end(),
+                            [&](const persistence::TaskRow& t) { return t.id == task_id; }),
+             open.end());
+}
+
+void RunTransition::TaskCompleted(const persistence::TaskRow& task,
+                                  const std::string& output_json) {
+  ctx_.writes().CompleteTask(task.id, output_json);
+  Forget(task.id);
+}
+
+void RunTransition::TaskFailed(const persistence::TaskRow& task, const std::string& failure_json) {
+  ctx_.writes().FailTask(task.id, failure_json);
+  Forget(task.id);
+}
+
+void RunTransition::TaskRetried(const persistence::TaskRow& task, Millis delay,
+                                const std::string& failure_json) {
+  ctx_.writes().RetryTask(task.id, delay.count(), failure_json);
+  for (persistence::TaskRow& open : OpenTasks()) {
+    if (open.id != task.id) continue;
+    open.state = "PENDING";
+    ++open.attempt;
+    open.lease_owner.reset();
+  }
+}
+
+void RunTransition::TaskReleased(const persistence::TaskRow& task) {
+  ctx_.writes().ReleaseTask(task.id);
+  for (persistence::TaskRow& open : OpenTasks()) {
+    if (open.id != task.id) continue;
+    open.state = "PENDING";
+    open.lease_owner.reset();
+  }
+}
+
+void RunTransition::TaskCancelled(const persistence::TaskRow& task) {
+  ctx_.writes().CancelTask(task.id);
+  Forget(task.id);
+}
+
+std::optional<persistence::TimerRow> RunTransition::PendingTimer(int64_t timer_id) {
+  for (const auto& pending : PendingTimers()) {
+    if (pending.row.id == timer_id && !pending.inserted) return pending.row;
+  }
+  return std::nullopt;
+}
+
+void RunTransition::TimerFired(const persistence::TimerRow& timer) {
+  persistence::MarkTimerFired(txn(), timer.id);
+  auto& pending = PendingTimers();
+  pending.erase(std::remove_if(pending.begin(), pending.end(),
+                               [&](const OpenTimer& p) { return p.row.id == timer.id; }),
+                pending.end());
+}
+
+void RunTransition::CancelPendingTimers(
+    const std::function<bool(const persistence::TimerRow&)>& which) {
+  auto& pending = PendingTimers();
+  for (auto it = pending.begin(); it != pending.end();) {
+    if (!which(it->row)) {
+      ++it;
+      continue;
+    }
+    if (it->inserted) {
+      ctx_.writes().CancelInsertedTimer(*it->inserted);
+    } else {
+      ctx_.writes().CancelTimer(it->row.id);
+    }
+    it = pending.erase(it);
+  }
+}
+
+// ---- RunEffects ----
+
 TimePoint RunTransition::Now() {
-  if (!now_) now_ = run_.transaction_now;  // read with the run's lock: no round trip
-  if (!now_) now_ = persistence::DatabaseNow(txn_);
-  return *now_;
+  if (!run_.transaction_now) run_.transaction_now = persistence::DatabaseNow(txn());
+  return *run_.transaction_now;
 }
 
 void RunTransition::Record(const char* type, const std::string& actor, const json& payload,
@@ -121,25 +213,54 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
   task.activation = r.activation;
   task.kind = std::string(ToStored(r.compensation ? TaskKind::kCompensation : TaskKind::kStep));
   task.iteration = r.iteration;
-  const int64_t task_id = persistence::InsertTask(txn_, task);
+  auto& open = OpenTasks();  // read before this transaction adds to it
+  const int64_t id = ctx_.NewTaskId();
+  const std::optional<std::string> owner = ctx_.Place(id, task);
+  ctx_.writes().InsertTask(id, task, owner);
+
+  persistence::TaskRow row;
+  row.id = id;
+  row.run_id = run_.id;
+  row.namespace_name = run_.namespace_name;
+  row.queue = task.queue;
+  row.task_type = task.task_type;
+  row.step = task.step;
+  row.state = owner ? "LEASED" : "PENDING";
+  row.lease_owner = owner;
+  row.max_attempts = task.max_attempts;
+  row.frame = task.frame;
+  row.activation = task.activation;
+  row.kind = task.kind;
+  row.iteration = task.iteration;
+  open.push_back(std::move(row));
+
   json payload = {{"task_queue", spec.task_queue},
                   {"task_type", spec.task_type},
                   {"max_attempts", spec.retry.max_attempts},
                   {"idempotency_key", r.idempotency_key}};
   if (r.compensation) payload["compensation"] = true;
   Record(events::kTaskScheduled, events::kEngineActor, payload,
-         EventScope{r.step, task_id, 1, r.iteration});
-  facts_.tasks_scheduled.push_back({run_.namespace_name, spec.task_queue, spec.task_type});
-  NoteNewWork(spec.task_queue);
+         EventScope{r.step, id, 1, r.iteration});
+  facts().tasks_scheduled.push_back(
+      {run_.namespace_name, spec.task_queue, spec.task_type, 0, false, ""});
+  if (!owner) NoteNewWork(spec.task_queue);
 }
 
 void RunTransition::CancelTask(const std::string& frame, int64_t activation) {
-  for (const persistence::TaskRow& task :
-       persistence::CancelActivationTasks(txn_, run_.id, frame, activation)) {
-    if (task.state == "CANCELLED") {
+  std::vector<persistence::TaskRow> matching;
+  for (const persistence::TaskRow& task : OpenTasks()) {
+    if (task.frame == frame && task.activation == activation) matching.push_back(task);
+  }
+  for (const persistence::TaskRow& task : matching) {
+    if (task.state == "PENDING") {
+      TaskCancelled(task);
       Record(events::kTaskCancelled, events::kEngineActor, {{"reason", "no longer needed"}},
              ScopeOf(task));
     } else {
+      ctx_.writes().RequestTaskCancel(task.id);
+      for (persistence::TaskRow& open : OpenTasks()) {
+        if (open.id == task.id) open.cancel_requested = true;
+      }
       Record(events::kTaskCancelRequested, events::kEngineActor,
              {{"worker", task.lease_owner.value_or("")}, {"lease_epoch", task.lease_epoch}},
              ScopeOf(task));
@@ -148,23 +269,28 @@ void RunTransition::CancelTask(const std::string& frame, int64_t activation) {
 }
 
 void RunTransition::StartTimer(const TimerRequest& r) {
-  persistence::TimerRow timer;
-  timer.run_id = run_.id;
-  timer.frame = r.frame;
-  timer.activation = r.activation;
-  timer.step = r.step;
-  timer.kind = std::string(ToStored(r.kind));
-  timer.fire_at = r.fire_at;
-  persistence::InsertTimer(txn_, timer);
+  OpenTimer timer;
+  timer.row.run_id = run_.id;
+  timer.row.frame = r.frame;
+  timer.row.activation = r.activation;
+  timer.row.step = r.step;
+  timer.row.kind = std::string(ToStored(r.kind));
+  timer.row.fire_at = r.fire_at;
+  timer.row.state = "PENDING";
+  auto& pending = PendingTimers();
+  timer.inserted = ctx_.writes().InsertTimer(timer.row);
+  pending.push_back(std::move(timer));
 }
 
 void RunTransition::CancelTimers(const std::string& frame, int64_t activation) {
-  persistence::CancelTimers(txn_, run_.id, frame, activation);
+  CancelPendingTimers([&](const persistence::TimerRow& t) {
+    return t.frame == frame && t.activation == activation;
+  });
 }
 
 std::optional<ConsumedSignal> RunTransition::TakeSignal(const std::string& name,
                                                         const std::string& step) {
-  const auto signal = persistence::TakeSignal(txn_, run_.id, name, step);
+  const auto signal = persistence::TakeSignal(txn(), run_.id, name, step);
   if (!signal) return std::nullopt;
   return ConsumedSignal{signal->id, json::parse(signal->payload_json), signal->sent_by};
 }
@@ -175,44 +301,47 @@ Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child
                                       std::to_string(kMaxChildDepth) + " levels deep");
   }
   std::shared_ptr<const dsl::Definition> definition;
-  Status s = registry_.Resolve(txn_, run_.namespace_name, r.definition, r.version, &definition);
+  Status s =
+      ctx_.registry().Resolve(txn(), run_.namespace_name, r.definition, r.version, &definition);
   if (!s.ok()) return s;
+  persistence::NewRun run;
+  run.namespace_name = run_.namespace_name;
+  run.workflow_id = r.workflow_id;
+  run.definition_name = definition->name();
+  run.definition_version = definition->version();
+  run.input_json = Dump(r.input);
+  run.data_json = Dump(json{{"input", r.input}});
+  run.started_by = "run " + run_.workflow_id;
+  run.parent_run_id = run_.id;
+  run.parent_frame = r.frame;
+  run.parent_activation = r.activation;
+  auto row = persistence::InsertRun(txn(), run);
+  if (!row) return Status::AlreadyExists("workflow id '" + r.workflow_id + "' is already taken");
   NewRunSpec spec;
-  spec.namespace_name = run_.namespace_name;
-  spec.workflow_id = r.workflow_id;
   spec.input = r.input;
-  spec.started_by = "run " + run_.workflow_id;
+  spec.started_by = run.started_by;
   spec.parent = {{"workflow_id", run_.workflow_id}, {"run_id", run_.id}, {"step", r.step}};
-  spec.parent_run_id = run_.id;
-  spec.parent_frame = r.frame;
-  spec.parent_activation = r.activation;
   spec.depth = state_.depth + 1;
-  std::unique_ptr<RunTransition> transition;
-  if (s = Create(txn_, definition, registry_, spec, &transition); !s.ok()) return s;
-  if (!transition) {
-    return Status::AlreadyExists("workflow id '" + r.workflow_id + "' is already taken");
-  }
-  transition->Flush();
-  queues_with_new_work_.insert(transition->queues_with_new_work_.begin(),
-                               transition->queues_with_new_work_.end());
-  messages_.insert(messages_.end(), transition->messages_.begin(), transition->messages_.end());
-  runs_with_new_events_.insert(transition->runs_with_new_events_.begin(),
-                               transition->runs_with_new_events_.end());
-  facts_.Merge(transition->facts_);
-  *child_run_id = transition->run_.id;
+  std::unique_ptr<RunTransition> child;
+  if (s = Start(ctx_, std::move(*row), definition, spec, &child); !s.ok()) return s;
+  child->Flush();
+  *child_run_id = child->run_.id;
   return Status::Ok();
 }
 
 void RunTransition::CancelChildRun(const std::string& child_run_id, const std::string& reason) {
   const json payload = {{"reason", reason}, {"requested_by", "run " + run_.workflow_id}};
-  messages_.push_back(
-      {persistence::InsertMessage(txn_, child_run_id, std::string(ToStored(MessageKind::kCancel)),
+  ctx_.NoteMessage(
+      {persistence::InsertMessage(txn(), child_run_id, std::string(ToStored(MessageKind::kCancel)),
                                   Dump(payload)),
        child_run_id});
 }
 
 int RunTransition::CountExecutingTasks() {
-  return persistence::CountLeasedTasks(txn_, run_.id);
+  const auto& open = OpenTasks();
+  return static_cast<int>(std::count_if(open.begin(), open.end(), [](const auto& t) {
+    return t.state == "LEASED" && t.kind == ToStored(TaskKind::kStep);
+  }));
 }
 
 void RunTransition::SetStatus(std::string_view status) {
@@ -227,15 +356,17 @@ void RunTransition::SetStatus(std::string_view status) {
 
 void RunTransition::CloseRun(std::string_view status, const json& result, const json& failure) {
   run_.status = std::string(status);
-  facts_.runs_closed.push_back({run_.definition_name, run_.status,
-                                std::chrono::duration<double>(Now() - run_.created_at).count()});
+  facts().runs_closed.push_back({run_.definition_name, run_.status,
+                                 std::chrono::duration<double>(Now() - run_.created_at).count()});
   if (!result.is_null()) run_.result_json = Dump(result);
   if (!failure.is_null()) run_.failure_json = Dump(failure);
-  for (const persistence::TaskRow& task : persistence::CancelOpenTasks(txn_, run_.id)) {
+  const std::vector<persistence::TaskRow> open = OpenTasks();
+  for (const persistence::TaskRow& task : open) {
+    TaskCancelled(task);
     Record(events::kTaskCancelled, events::kEngineActor, {{"reason", "the run ended"}},
            ScopeOf(task));
   }
-  persistence::CancelRunTimers(txn_, run_.id);
+  CancelPendingTimers([](const persistence::TimerRow&) { return true; });
   if (run_.parent_run_id) {
     const json payload = {{"frame", run_.parent_frame.value_or("")},
                           {"activation", run_.parent_activation.value_or(0)},
@@ -243,22 +374,23 @@ void RunTransition::CloseRun(std::string_view status, const json& result, const 
                           {"status", status},
                           {"result", result},
                           {"failure", failure}};
-    messages_.push_back({persistence::InsertMessage(
-                             txn_, *run_.parent_run_id,
-                             std::string(ToStored(MessageKind::kChildClosed)), Dump(payload)),
-                         *run_.parent_run_id});
+    ctx_.NoteMessage({persistence::InsertMessage(txn(), *run_.parent_run_id,
+                                                 std::string(ToStored(MessageKind::kChildClosed)),
+                                                 Dump(payload)),
+                      *run_.parent_run_id});
   }
 }
 
 void RunTransition::NoteDelayedWork(const std::string& queue, Millis delay) {
-  delayed_work_.push_back({run_.namespace_name, queue, delay});
+  ctx_.NoteDelayedWork(run_.namespace_name, queue, delay);
 }
 
 void RunTransition::NoteNewWork(const std::string& queue) {
-  queues_with_new_work_.emplace(run_.namespace_name, queue);
+  ctx_.NoteNewWork(run_.namespace_name, queue);
 }
 
 void RunTransition::Flush() {
+  if (skipped_ && events_.empty()) return;
   run_.data_json = Dump(data_);
   run_.state_json = Dump(ToJson(state_));
   if (!state_.cancel_requested_by.empty()) {
@@ -274,12 +406,10 @@ void RunTransition::Flush() {
   } else {
     run_.current_step.reset();
   }
-  persistence::UpdateRun(txn_, run_, IsClosedRunStatus(run_.status));
-  if (!events_.empty()) runs_with_new_events_.insert(run_.id);
-  persistence::AppendEvents(txn_, run_.id, events_);
+  ctx_.writes().UpdateRun(run_, IsClosedRunStatus(run_.status));
+  if (!events_.empty()) ctx_.NoteHistory(run_.id);
+  ctx_.writes().AppendEvents(run_.id, std::move(events_));
   events_.clear();
-  for (const auto& [ns, queue] : queues_with_new_work_)
-    persistence::NotifyTaskQueue(txn_, ns, queue);
 }
 
 }  // namespace gridflow::engine

@@ -1,15 +1,16 @@
 // RunTransition: one step of one run's state machine, inside the transaction that holds the run's
-// row lock. It loads the run's interpreter state and data, implements RunEffects on the database
-// (tasks, timers, signals, child runs, messages, history), and Flush() writes the run row and
-// the events; the caller's transaction then commits all of it or nothing.
+// row lock. It loads the run's interpreter state and data, implements RunEffects in memory, and
+// records what changes in its TransitionContext's WriteSet: task rows (new, completed, failed,
+// retried, cancelled), timers, the run row and the history events. Nothing is written until the
+// context flushes, in one statement for the whole transaction; what a transition must know of its
+// run's rows — the open tasks and pending timers — it reads once (or is given by a batch) and then
+// keeps up to date in memory.
 // Not thread-safe; lives for one transaction attempt.
 #pragma once
 
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,8 +21,7 @@
 #include "engine/scheduler/interpreter.h"
 #include "engine/scheduler/run_effects.h"
 #include "engine/scheduler/run_state.h"
-#include "engine/scheduler/transition_facts.h"
-#include "persistence/message_store.h"
+#include "engine/scheduler/transition_context.h"
 #include "persistence/rows.h"
 
 namespace gridflow::engine {
@@ -30,54 +30,56 @@ EventScope ScopeOf(const persistence::TaskRow& task);
 
 class RunTransition final : public RunEffects {
  public:
-  // INTERNAL when the run's stored state cannot be read.
-  static Status Open(pqxx::transaction_base& txn, persistence::RunRow run,
+  // A locked run. `open_tasks` / `pending_timers`: the run's PENDING and LEASED tasks and its
+  // PENDING timers when the caller loaded them (a batch does, for all its runs in one statement);
+  // nullopt: read on first need. INTERNAL when the run's stored state cannot be read.
+  static Status Open(TransitionContext& ctx, persistence::RunRow run,
                      std::shared_ptr<const dsl::Definition> definition,
-                     DefinitionRegistry& registry, std::unique_ptr<RunTransition>* out);
+                     std::optional<std::vector<persistence::TaskRow>> open_tasks,
+                     std::optional<std::vector<persistence::TimerRow>> pending_timers,
+                     std::unique_ptr<RunTransition>* out);
 
-  // What a new run starts from; the workflow id must be free (else *out stays empty).
+  // What a new run starts from; its row was just inserted (persistence::InsertRun or InsertRuns).
   struct NewRunSpec {
-    std::string namespace_name;
-    std::string workflow_id;
     nlohmann::json input;
     std::string started_by;
     nlohmann::json parent;  // child runs: {workflow_id, run_id, step}; else null
-    std::optional<std::string> parent_run_id;
-    std::string parent_frame;
-    int64_t parent_activation = 0;
     int depth = 0;
   };
-  // Inserts the run, records RunStarted and lets the interpreter start it (not yet flushed).
-  static Status Create(pqxx::transaction_base& txn,
-                       std::shared_ptr<const dsl::Definition> definition,
-                       DefinitionRegistry& registry, const NewRunSpec& spec,
-                       std::unique_ptr<RunTransition>* out);
+  // Records RunStarted and lets the interpreter start the run (not yet flushed).
+  static Status Start(TransitionContext& ctx, persistence::RunRow inserted,
+                      std::shared_ptr<const dsl::Definition> definition, const NewRunSpec& spec,
+                      std::unique_ptr<RunTransition>* out);
 
-  pqxx::transaction_base& txn() { return txn_; }
+  pqxx::transaction_base& txn() { return ctx_.txn(); }
+  TransitionContext& context() { return ctx_; }
   const persistence::RunRow& run() const { return run_; }
   const dsl::Definition& definition() const { return *definition_; }
   RunState& state() { return state_; }
+  TransitionFacts& facts() { return ctx_.facts(); }
   // An interpreter over this run's state, data and effects, at the run's current status.
   Interpreter NewInterpreter();
 
-  // Queues claimable work of `queue` for the post-commit wake-up (and NOTIFY at Flush).
+  // The run's open task with this id, as known in this transition; nullptr when it is not open.
+  const persistence::TaskRow* OpenTask(int64_t task_id);
+  // Outcomes of a task of this run (recorded in the WriteSet; the open-task view follows).
+  void TaskCompleted(const persistence::TaskRow& task, const std::string& output_json);
+  void TaskFailed(const persistence::TaskRow& task, const std::string& failure_json);
+  void TaskRetried(const persistence::TaskRow& task, Millis delay, const std::string& failure_json);
+  void TaskReleased(const persistence::TaskRow& task);
+  void TaskCancelled(const persistence::TaskRow& task);
+  // The run's pending timer with this id; nullopt when it is not pending.
+  std::optional<persistence::TimerRow> PendingTimer(int64_t timer_id);
+  // A pending timer of this run fired (recorded at once; it leaves the pending view).
+  void TimerFired(const persistence::TimerRow& timer);
+  // The transition found nothing to do: Flush writes nothing (the run row keeps its update time).
+  void Skip() { skipped_ = true; }
+
+  // Queues claimable work of `queue` for the post-commit wake-up (and NOTIFY at commit).
   void NoteNewWork(const std::string& queue);
   void NoteDelayedWork(const std::string& queue, Millis delay);
-  // Writes the run row (status, data, state, result/failure) and the events.
+  // Hands the run row and its events to the WriteSet.
   void Flush();
-
-  // Queues that received claimable tasks, and messages left for other runs, in this transition
-  // (including child runs it started); the caller acts on them after the commit.
-  const std::set<std::pair<std::string, std::string>>& queues_with_new_work() const {
-    return queues_with_new_work_;
-  }
-  const std::vector<DelayedWork>& delayed_work() const { return delayed_work_; }
-  const std::vector<persistence::PendingMessage>& messages() const { return messages_; }
-  // Runs whose history this transition appended to (its own, and child runs it started).
-  const std::set<std::string>& runs_with_new_events() const { return runs_with_new_events_; }
-  // What this transition did, for metrics after the commit (child runs' facts included).
-  TransitionFacts& facts() { return facts_; }
-  const TransitionFacts& facts() const { return facts_; }
 
   // RunEffects
   TimePoint Now() override;
@@ -100,22 +102,28 @@ class RunTransition final : public RunEffects {
   static constexpr int kMaxChildDepth = 16;
 
  private:
-  RunTransition(pqxx::transaction_base& txn, persistence::RunRow run,
-                std::shared_ptr<const dsl::Definition> definition, DefinitionRegistry& registry);
+  // A pending timer: loaded (id) or started in this transaction (WriteSet handle).
+  struct OpenTimer {
+    persistence::TimerRow row;
+    std::optional<size_t> inserted;
+  };
 
-  pqxx::transaction_base& txn_;
+  RunTransition(TransitionContext& ctx, persistence::RunRow run,
+                std::shared_ptr<const dsl::Definition> definition);
+  std::vector<persistence::TaskRow>& OpenTasks();
+  std::vector<OpenTimer>& PendingTimers();
+  void Forget(int64_t task_id);
+  void CancelPendingTimers(const std::function<bool(const persistence::TimerRow&)>& which);
+
+  TransitionContext& ctx_;
   persistence::RunRow run_;
   std::shared_ptr<const dsl::Definition> definition_;
-  DefinitionRegistry& registry_;
   RunState state_;
   nlohmann::json data_;
-  std::optional<TimePoint> now_;
   std::vector<persistence::EventRow> events_;
-  std::set<std::pair<std::string, std::string>> queues_with_new_work_;
-  std::vector<DelayedWork> delayed_work_;
-  std::vector<persistence::PendingMessage> messages_;
-  std::set<std::string> runs_with_new_events_;
-  TransitionFacts facts_;
+  std::optional<std::vector<persistence::TaskRow>> open_tasks_;
+  std::optional<std::vector<OpenTimer>> pending_timers_;
+  bool skipped_ = false;
 };
 
 }  // namespace gridflow::engine

@@ -6,8 +6,11 @@
 
 #include "engine/scheduler/errors.h"
 #include "engine/scheduler/events.h"
+#include "engine/scheduler/group_committer.h"
+#include "engine/scheduler/kinds.h"
 #include "engine/scheduler/run_status.h"
 #include "engine/scheduler/run_transition.h"
+#include "persistence/message_store.h"
 #include "persistence/run_store.h"
 #include "persistence/signal_store.h"
 #include "persistence/task_store.h"
@@ -23,8 +26,8 @@ namespace {
 // Counts a failed or expired attempt for metrics (reported after the commit).
 void CountFailedAttempt(RunTransition& tr, const persistence::TaskRow& task, const char* event_type,
                         bool will_retry) {
-  TransitionFacts::Task fact{task.namespace_name, task.queue, task.task_type, task.running_seconds,
-                             will_retry};
+  TransitionFacts::Task fact{task.namespace_name,  task.queue, task.task_type,
+                             task.running_seconds, will_retry, task.lease_owner.value_or("")};
   if (std::string_view(event_type) == events::kTaskLeaseExpired) {
     tr.facts().leases_expired.push_back(std::move(fact));
   } else {
@@ -36,60 +39,97 @@ json ParseOrNull(const std::string& text) {
   return text.empty() ? json(nullptr) : json::parse(text);
 }
 
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool IsCompensation(const persistence::TaskRow& task) {
+  return TaskKindFromStored(task.kind) == TaskKind::kCompensation;
+}
+
 }  // namespace
 
-Scheduler::Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& definitions)
-    : pool_(pool), definitions_(definitions) {}
+Scheduler::Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& definitions,
+                     Options options)
+    : pool_(pool),
+      definitions_(definitions),
+      options_(options),
+      committer_(
+          std::make_unique<GroupCommitter>(*this, options.commit_threads, options.max_batch)) {}
+
+Scheduler::~Scheduler() {
+  Stop();
+}
+
+void Scheduler::Stop() {
+  if (committer_) committer_->Stop();
+}
 
 // ---- the transition machinery ----
 
-Status Scheduler::Open(pqxx::work& txn, persistence::RunRow run,
+Status Scheduler::Open(TransitionContext& ctx, persistence::RunRow run,
+                       std::optional<std::vector<persistence::TaskRow>> open_tasks,
+                       std::optional<std::vector<persistence::TimerRow>> pending_timers,
                        std::unique_ptr<RunTransition>* out) {
   std::shared_ptr<const dsl::Definition> def;
-  Status s = definitions_.Resolve(txn, run.namespace_name, run.definition_name,
+  Status s = definitions_.Resolve(ctx.txn(), run.namespace_name, run.definition_name,
                                   run.definition_version, &def);
   if (!s.ok()) return s;
-  return RunTransition::Open(txn, std::move(run), std::move(def), definitions_, out);
+  return RunTransition::Open(ctx, std::move(run), std::move(def), std::move(open_tasks),
+                             std::move(pending_timers), out);
 }
 
-void Scheduler::Capture(const RunTransition& transition, AfterCommit* after) {
-  after->facts = transition.facts();
-  after->new_work = transition.queues_with_new_work();
-  after->delayed_work = transition.delayed_work();
-  after->messages = transition.messages();
-  after->runs_with_new_events = transition.runs_with_new_events();
-}
-
-Status Scheduler::Transition(const char* what, const LockFn& lock, const BodyFn& body) {
-  AfterCommit after;
-  Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
-    after = AfterCommit{};
+Status Scheduler::ApplyTransition(const char* what, const LockFn& lock, const BodyFn& body,
+                                  AfterCommit* after) {
+  std::optional<TransitionContext> ctx;
+  const Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
+    ctx.emplace(txn, definitions_, matcher_);
     std::optional<persistence::RunRow> run;
     Status locked = lock(txn, &run);
     if (!locked.ok() || !run) return locked;
     std::unique_ptr<RunTransition> transition;
-    if (Status opened = Open(txn, std::move(*run), &transition); !opened.ok()) return opened;
+    if (Status opened = Open(*ctx, std::move(*run), std::nullopt, std::nullopt, &transition);
+        !opened.ok()) {
+      return opened;
+    }
     if (Status applied = body(*transition); !applied.ok()) return applied;
     transition->Flush();
-    Capture(*transition, &after);
+    ctx->Flush();
     return Status::Ok();
   });
-  if (s.ok()) FollowUp(after);
+  if (s.ok() && ctx) *after = ctx->TakeAfterCommit();
   return s;
 }
 
-void Scheduler::FollowUp(const AfterCommit& after) {
-  if (observer_ != nullptr) observer_->Committed(after.facts);
-  if (history_listener_ != nullptr) {
-    for (const std::string& run_id : after.runs_with_new_events)
-      history_listener_->HistoryGrew(run_id);
+Status Scheduler::Transition(const char* what, const LockFn& lock, const BodyFn& body) {
+  AfterCommit after;
+  const Status s = ApplyTransition(what, lock, body, &after);
+  if (s.ok()) FollowUp(std::move(after));
+  return s;
+}
+
+void Scheduler::FollowUp(AfterCommit after) {
+  if (observer_ != nullptr) {
+    observer_->Committed(after.facts);
+    if (!after.leased.empty()) observer_->Leased(after.leased);
+  }
+  if (matcher_ != nullptr) {
+    for (const auto& poll : after.polls)
+      matcher_->Deliver(poll);
   }
   if (listener_ != nullptr) {
+    for (const auto& expired : after.facts.leases_expired) {
+      if (!expired.worker.empty()) listener_->OnWorkerSilent(expired.worker);
+    }
     for (const auto& [ns, queue] : after.new_work)
       listener_->OnWorkAvailable(ns, queue);
     for (const DelayedWork& work : after.delayed_work) {
       listener_->OnWorkAvailableAfter(work.namespace_name, work.queue, work.delay);
     }
+  }
+  if (history_listener_ != nullptr) {
+    for (const std::string& run_id : after.runs_with_new_events)
+      history_listener_->HistoryGrew(run_id);
   }
   // Deliver messages at once; a message's delivery may leave further ones (a grandparent).
   std::deque<persistence::PendingMessage> pending(after.messages.begin(), after.messages.end());
@@ -104,104 +144,44 @@ void Scheduler::FollowUp(const AfterCommit& after) {
                    s.ToString());
       continue;
     }
-    if (listener_ != nullptr) {
-      for (const auto& [ns, queue] : next.new_work)
-        listener_->OnWorkAvailable(ns, queue);
-    }
-    if (history_listener_ != nullptr) {
-      for (const std::string& run_id : next.runs_with_new_events)
-        history_listener_->HistoryGrew(run_id);
-    }
     pending.insert(pending.end(), next.messages.begin(), next.messages.end());
+    next.messages.clear();
+    FollowUp(std::move(next));
   }
 }
 
 Status Scheduler::ProcessMessage(const persistence::PendingMessage& message, AfterCommit* after) {
-  return persistence::Transact(pool_, "deliver message", [&](pqxx::work& txn) -> Status {
-    *after = AfterCommit{};
-    auto run = persistence::LockRun(txn, message.run_id);  // lock order: run, then its messages
-    const auto row = persistence::LockMessage(txn, message.message_id);
-    if (!run || !row || row->processed) return Status::Ok();
-    persistence::MarkMessageProcessed(txn, message.message_id);
-    if (IsClosedRunStatus(run->status)) return Status::Ok();
-    std::unique_ptr<RunTransition> transition;
-    if (Status s = Open(txn, std::move(*run), &transition); !s.ok()) return s;
-    const json payload = json::parse(row->payload_json);
-    Interpreter interpreter = transition->NewInterpreter();
-    const auto kind = MessageKindFromStored(row->kind);
-    if (kind == MessageKind::kChildClosed) {
-      interpreter.ChildRunClosed(
-          payload.value("frame", ""), payload.value("activation", int64_t{0}),
-          payload.value("status", ""), payload["result"], payload["failure"]);
-    } else if (kind == MessageKind::kCancel) {
-      interpreter.Cancel(payload.value("requested_by", "engine"), payload.value("reason", ""));
-    }
-    transition->Flush();
-    Capture(*transition, after);
-    return Status::Ok();
-  });
+  std::optional<persistence::MessageRow> row;
+  return ApplyTransition(
+      "deliver message",
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRun(txn, message.run_id);  // lock order: run, then messages
+        row = persistence::LockMessage(txn, message.message_id);
+        if (!*locked || !row || row->processed) {
+          locked->reset();
+          return Status::Ok();
+        }
+        persistence::MarkMessageProcessed(txn, message.message_id);
+        if (IsClosedRunStatus((*locked)->status)) locked->reset();
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) {
+        const json payload = json::parse(row->payload_json);
+        Interpreter interpreter = tr.NewInterpreter();
+        const auto kind = MessageKindFromStored(row->kind);
+        if (kind == MessageKind::kChildClosed) {
+          interpreter.ChildRunClosed(
+              payload.value("frame", ""), payload.value("activation", int64_t{0}),
+              payload.value("status", ""), payload["result"], payload["failure"]);
+        } else if (kind == MessageKind::kCancel) {
+          interpreter.Cancel(payload.value("requested_by", "engine"), payload.value("reason", ""));
+        }
+        return Status::Ok();
+      },
+      after);
 }
 
 // ---- client-facing transitions ----
-
-Status Scheduler::StartRun(const StartRunParams& p, persistence::RunRow* run, bool* created) {
-  const json input = json::parse(p.input_json);
-  AfterCommit after;
-  Status s = persistence::Transact(pool_, "start run", [&](pqxx::work& txn) -> Status {
-    after = AfterCommit{};
-    std::shared_ptr<const dsl::Definition> def;
-    Status resolved =
-        definitions_.Resolve(txn, p.namespace_name, p.definition_name, p.definition_version, &def);
-    if (!resolved.ok()) return resolved;
-    RunTransition::NewRunSpec spec;
-    spec.namespace_name = p.namespace_name;
-    spec.workflow_id = p.workflow_id;
-    spec.input = input;
-    spec.started_by = p.identity;
-    std::unique_ptr<RunTransition> transition;
-    if (Status created_status = RunTransition::Create(txn, def, definitions_, spec, &transition);
-        !created_status.ok()) {
-      return created_status;
-    }
-    if (!transition) {
-      auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
-      if (!existing) return Status::Unavailable("run insert conflicted; retry");
-      // Say what differs: the definition, its version, or the input.
-      std::string difference;
-      if (existing->definition_name != p.definition_name) {
-        difference =
-            "of definition '" + existing->definition_name + "', not '" + p.definition_name + "'";
-      } else if (p.definition_version != 0 &&
-                 existing->definition_version != p.definition_version) {
-        difference = "of " + existing->definition_name + " version " +
-                     std::to_string(existing->definition_version) + ", not version " +
-                     std::to_string(p.definition_version);
-      } else if (!persistence::RunInputEquals(txn, existing->id, p.input_json)) {
-        difference = "of " + existing->definition_name + " v" +
-                     std::to_string(existing->definition_version) + " with a different input";
-      }
-      if (!difference.empty()) {
-        return Status::AlreadyExists("workflow id '" + p.workflow_id +
-                                     "' is already used in namespace '" + p.namespace_name +
-                                     "' by a run " + difference + "; choose another workflow id");
-      }
-      *run = std::move(*existing);
-      *created = false;
-      return Status::Ok();
-    }
-    transition->Flush();
-    Capture(*transition, &after);
-    *run = *persistence::FindRun(txn, p.namespace_name, p.workflow_id);
-    *created = true;
-    return Status::Ok();
-  });
-  if (s.ok() && *created) {
-    spdlog::info("run={} workflow_id={} started ({} v{})", run->id, run->workflow_id,
-                 run->definition_name, run->definition_version);
-    FollowUp(after);
-  }
-  return s;
-}
 
 Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_id,
                             const std::string& reason, const std::string& identity,
@@ -358,91 +338,55 @@ Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_i
 
 // ---- worker-facing transitions ----
 
-Status Scheduler::WithLeasedTask(const char* what, const LeaseRef& lease,
-                                 const std::string* completion, bool* duplicate,
-                                 const LeasedTaskBody& apply) {
-  std::optional<persistence::TaskRow> task;
-  return Transition(
-      what,
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
-        if (duplicate != nullptr) *duplicate = false;
-        const auto found = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
-        if (!found) return UnknownTask(lease.namespace_name, lease.task_id);
-        *locked = persistence::LockRun(txn, found->run_id);  // lock order: run, then task
-        task = persistence::LockTask(txn, lease.task_id);
-        if (!*locked || !task) {
-          return Status::Internal("task " + std::to_string(lease.task_id) + " vanished");
-        }
-        if (completion != nullptr && task->state == task_state::kCompleted &&
-            task->lease_epoch == lease.lease_epoch) {
-          // A retried CompleteTask whose first call committed, or a contradiction.
-          if (!persistence::TaskOutputEquals(txn, task->id, *completion)) {
-            return Status::FailedPrecondition(
-                "task " + std::to_string(task->id) +
-                " was already completed under this lease with a different result; the result "
-                "recorded first stands");
-          }
-          *duplicate = true;
-          locked->reset();
-          return Status::Ok();
-        }
-        if (task->state != task_state::kLeased || task->lease_epoch != lease.lease_epoch) {
-          return StaleLease(*task, lease.lease_epoch);
-        }
-        return Status::Ok();
-      },
-      [&](RunTransition& tr) { return apply(tr, *task); });
-}
-
-Status Scheduler::CompleteTask(const LeaseRef& lease, const std::string& result_json,
-                               bool* duplicate) {
-  const json result = ParseOrNull(result_json);
-  const std::string stored = result.dump();
-  return WithLeasedTask(
-      "complete task", lease, &stored, duplicate,
-      [&](RunTransition& tr, const persistence::TaskRow& task) -> Status {
-        persistence::MarkTaskCompleted(tr.txn(), task.id, stored);
-        json payload = {
-            {"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}};
-        if (task.cancel_requested) payload["cancel_requested"] = true;  // recorded, not acted on
-        tr.Record(events::kTaskCompleted, lease.identity, payload, ScopeOf(task));
-        tr.facts().tasks_completed.push_back(
-            {task.namespace_name, task.queue, task.task_type, task.running_seconds});
-        Interpreter interpreter = tr.NewInterpreter();
-        if (TaskKindFromStored(task.kind) == TaskKind::kCompensation) {
-          interpreter.CompensationCompleted(task.activation);
-        } else {
-          interpreter.TaskCompleted(task.frame, task.activation, result);
-          interpreter.ExecutingTaskFinished();
-        }
-        spdlog::debug("run={} task={} step={} completed", task.run_id, task.id, task.step);
-        return Status::Ok();
-      });
-}
-
-Status Scheduler::FailTask(const LeaseRef& lease, const TaskFailureReport& failure,
-                           RetryOutcome* outcome) {
-  return WithLeasedTask("fail task", lease, nullptr, nullptr,
-                        [&](RunTransition& tr, const persistence::TaskRow& task) {
-                          *outcome =
-                              HandleFailedAttempt(tr, task, events::kTaskFailed, lease.identity,
-                                                  failure, {{"worker", lease.identity}});
-                          return Status::Ok();
-                        });
+void Scheduler::ApplyCompletion(RunTransition& tr, const persistence::TaskRow& task,
+                                const LeaseRef& lease, const std::string& result_json,
+                                const json& result) {
+  tr.TaskCompleted(task, result_json);
+  json payload = {
+      {"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}};
+  if (task.cancel_requested) payload["cancel_requested"] = true;  // recorded, not acted on
+  tr.Record(events::kTaskCompleted, lease.identity, payload, ScopeOf(task));
+  tr.facts().tasks_completed.push_back(
+      {task.namespace_name, task.queue, task.task_type, task.running_seconds, false, ""});
+  Interpreter interpreter = tr.NewInterpreter();
+  if (IsCompensation(task)) {
+    interpreter.CompensationCompleted(task.activation);
+  } else {
+    interpreter.TaskCompleted(task.frame, task.activation, result);
+    interpreter.ExecutingTaskFinished();
+  }
 }
 
 Status Scheduler::ReleaseTask(const LeaseRef& lease, const std::string& reason) {
-  return WithLeasedTask(
-      "release task", lease, nullptr, nullptr,
-      [&](RunTransition& tr, const persistence::TaskRow& task) {
+  return Transition(
+      "release task",
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        const auto found = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
+        if (!found) return UnknownTask(lease.namespace_name, lease.task_id);
+        if (found->state != task_state::kLeased || found->lease_epoch != lease.lease_epoch) {
+          return StaleLease(*found, lease.lease_epoch);
+        }
+        *locked = persistence::LockRun(txn, found->run_id);  // lock order: run, then task
+        if (!*locked) return Status::Internal("run " + found->run_id + " vanished");
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) -> Status {
+        const persistence::TaskRow* open = tr.OpenTask(lease.task_id);
+        if (open == nullptr || open->state != task_state::kLeased ||
+            open->lease_epoch != lease.lease_epoch) {
+          const auto now = persistence::FindTask(tr.txn(), lease.namespace_name, lease.task_id);
+          return now ? StaleLease(*now, lease.lease_epoch)
+                     : UnknownTask(lease.namespace_name, lease.task_id);
+        }
+        const persistence::TaskRow task = *open;
         if (task.cancel_requested || tr.run().status == run_status::kCancelling) {
-          persistence::MarkTaskCancelled(tr.txn(), task.id);
+          tr.TaskCancelled(task);
           tr.Record(events::kTaskCancelled, lease.identity,
                     {{"reason", "released after its cancellation was requested"}}, ScopeOf(task));
           tr.NewInterpreter().ExecutingTaskFinished();
           return Status::Ok();
         }
-        persistence::RequeueReleasedTask(tr.txn(), task.id);
+        tr.TaskReleased(task);
         tr.Record(
             events::kTaskReleased, lease.identity,
             {{"reason", reason}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}},
@@ -468,32 +412,30 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   Interpreter interpreter = tr.NewInterpreter();
 
   if (task.cancel_requested || tr.run().status == run_status::kCancelling) {
-    persistence::MarkTaskFailed(tr.txn(), task.id, failure_json.dump());
+    tr.TaskFailed(task, Dump(failure_json));
     payload["will_retry"] = false;
     payload["reason"] = "the run no longer needs this task";
     tr.Record(event_type, actor, payload, ScopeOf(task));
-    CountFailedAttempt(tr, task, event_type, payload.value("will_retry", false));
+    CountFailedAttempt(tr, task, event_type, false);
     interpreter.ExecutingTaskFinished();
     return {};
   }
   const dsl::Step* step = tr.definition().FindStep(task.step);
   dsl::RetryPolicy policy;
   if (step != nullptr) {
-    policy = TaskKindFromStored(task.kind) == TaskKind::kCompensation && step->compensate
-                 ? step->compensate->retry
-                 : step->task.retry;
+    policy = IsCompensation(task) && step->compensate ? step->compensate->retry : step->task.retry;
   }
   const dsl::RetryDecision decision =
       dsl::DecideRetry(policy, task.attempt, failure.error_type, failure.non_retryable);
   if (decision.retry) {
-    const TimePoint retry_at = persistence::RequeueTaskForRetry(
-        tr.txn(), task.id, decision.delay.count(), failure_json.dump());
+    tr.TaskRetried(task, decision.delay, Dump(failure_json));
+    const TimePoint retry_at = tr.Now() + std::chrono::duration_cast<Micros>(decision.delay);
     payload["will_retry"] = true;
     payload["next_attempt"] = task.attempt + 1;
     payload["retry_delay_ms"] = decision.delay.count();
     payload["retry_at"] = FormatRfc3339(retry_at);
     tr.Record(event_type, actor, payload, ScopeOf(task));
-    CountFailedAttempt(tr, task, event_type, payload.value("will_retry", false));
+    CountFailedAttempt(tr, task, event_type, true);
     if (decision.delay.count() == 0) {
       tr.NoteNewWork(task.queue);
     } else {
@@ -501,14 +443,14 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
     }
     return {true, retry_at};
   }
-  persistence::MarkTaskFailed(tr.txn(), task.id, failure_json.dump());
+  tr.TaskFailed(task, Dump(failure_json));
   payload["will_retry"] = false;
   payload["reason"] = decision.reason;
   tr.Record(event_type, actor, payload, ScopeOf(task));
-  CountFailedAttempt(tr, task, event_type, payload.value("will_retry", false));
+  CountFailedAttempt(tr, task, event_type, false);
   const RunFailure run_failure{task.step, failure.error_type, failure.message, details,
                                task.attempt};
-  if (TaskKindFromStored(task.kind) == TaskKind::kCompensation) {
+  if (IsCompensation(task)) {
     interpreter.CompensationFailed(task.activation, run_failure);
   } else {
     interpreter.TaskFailed(task.frame, task.activation, run_failure);
@@ -537,7 +479,6 @@ Status Scheduler::ExpireLeases(int limit, int* done) {
 }
 
 Status Scheduler::ExpireLease(int64_t task_id, const std::string& run_id, bool* expired) {
-  std::optional<persistence::TaskRow> task;
   return Transition(
       "expire lease",
       [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
@@ -545,34 +486,37 @@ Status Scheduler::ExpireLease(int64_t task_id, const std::string& run_id, bool* 
         // A run held by another transaction (a completion, another replica's reaper) decides the
         // task's fate itself; look again next round if the lease is still over.
         *locked = persistence::TryLockRun(txn, run_id);
-        if (!*locked) return Status::Ok();
-        task = persistence::LockTask(txn, task_id);
-        if (!task || task->state != task_state::kLeased || !task->lease_expired) locked->reset();
         return Status::Ok();
       },
       [&](RunTransition& tr) {
-        const std::string owner = task->lease_owner.value_or("unknown");
+        const persistence::TaskRow* open = tr.OpenTask(task_id);
+        if (open == nullptr || open->state != task_state::kLeased || !open->lease_expired) {
+          tr.Skip();  // completed, released or heartbeated meanwhile
+          return Status::Ok();
+        }
+        const persistence::TaskRow task = *open;
+        const std::string owner = task.lease_owner.value_or("unknown");
         TaskFailureReport failure;
         json payload = {{"lease_owner", owner}};
-        if (task->attempt_overdue) {
+        if (task.attempt_overdue) {
           failure.error_type = "gridflow.StartToCloseTimeout";
-          failure.message = "attempt " + std::to_string(task->attempt) +
+          failure.message = "attempt " + std::to_string(task.attempt) +
                             " exceeded its start-to-close timeout of " +
-                            FormatDuration(Millis(task->start_to_close_ms)) + " (worker " + owner +
+                            FormatDuration(Millis(task.start_to_close_ms)) + " (worker " + owner +
                             ")";
           payload["timeout"] = "start_to_close";
         } else {
           failure.error_type = "gridflow.HeartbeatTimeout";
           failure.message = "worker " + owner + " sent no heartbeat within " +
-                            FormatDuration(Millis(task->heartbeat_timeout_ms.value_or(0))) +
+                            FormatDuration(Millis(task.heartbeat_timeout_ms.value_or(0))) +
                             "; its lease ended";
           payload["timeout"] = "heartbeat";
         }
-        HandleFailedAttempt(tr, *task, events::kTaskLeaseExpired, events::kEngineActor, failure,
+        HandleFailedAttempt(tr, task, events::kTaskLeaseExpired, events::kEngineActor, failure,
                             payload);
         *expired = true;
-        spdlog::warn("run={} task={} step={} lease of {} (epoch {}) expired: {}", task->run_id,
-                     task->id, task->step, owner, task->lease_epoch, failure.error_type);
+        spdlog::warn("run={} task={} step={} lease of {} (epoch {}) expired: {}", task.run_id,
+                     task.id, task.step, owner, task.lease_epoch, failure.error_type);
         return Status::Ok();
       });
 }
@@ -586,23 +530,24 @@ Status Scheduler::FireDueTimers(int limit, int* done) {
   });
   if (!s.ok()) return s;
   for (const persistence::DueTimer& candidate : due) {
-    std::optional<persistence::TimerRow> timer;
     s = Transition(
         "fire timer",
         [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
           *locked = persistence::TryLockRun(txn, candidate.run_id);
-          if (!*locked) return Status::Ok();
-          timer = persistence::LockTimer(txn, candidate.timer_id);
-          if (!timer || timer->state != "PENDING") locked->reset();
           return Status::Ok();
         },
         [&](RunTransition& tr) {
-          persistence::MarkTimerFired(tr.txn(), timer->id);
+          const auto timer = tr.PendingTimer(candidate.timer_id);
+          if (!timer) {
+            tr.Skip();  // fired or cancelled meanwhile
+            return Status::Ok();
+          }
           const auto kind = TimerKindFromStored(timer->kind);
           if (!kind) {
             return Status::Internal("timer " + std::to_string(timer->id) + " has kind '" +
                                     timer->kind + "', unknown to this engine");
           }
+          tr.TimerFired(*timer);
           tr.NewInterpreter().TimerFired(timer->frame, timer->activation, *kind);
           ++*done;
           return Status::Ok();
@@ -623,7 +568,7 @@ Status Scheduler::ProcessPendingMessages(int limit, int* done) {
   for (const persistence::PendingMessage& message : pending) {
     AfterCommit after;
     if (s = ProcessMessage(message, &after); !s.ok()) return s;
-    FollowUp(after);
+    FollowUp(std::move(after));
     ++*done;
   }
   return Status::Ok();

@@ -1,10 +1,17 @@
-// Scheduler: owns the runs' state machine (Temporal's "history" role). Every method is one
-// transition of one run, executed as ONE PostgreSQL transaction that locks the run row, records
-// what happened (a task outcome, a signal, a timer), lets the Interpreter advance the run, and
-// writes the tasks, timers, history and run state that follow. A method returns only after that
-// transaction committed (or rolled back: then nothing changed). After the commit it wakes this
-// replica's waiting workers and delivers the messages the transition left for other runs (a child
-// run's end to its parent, a cancellation to a child).
+// Scheduler: owns the runs' state machine (Temporal's "history" role). Every change to a run is a
+// transition applied in a PostgreSQL transaction that holds the run's row lock: it records what
+// happened (a task outcome, a signal, a timer), lets the Interpreter advance the run, and writes
+// the tasks, timers, history and run state that follow — in one statement (WriteSet). A caller is
+// answered only after that transaction committed (or rolled back: then nothing changed). After the
+// commit it wakes this replica's waiting workers, hands out tasks leased in the transaction, and
+// delivers the messages the transition left for other runs.
+//
+// The hot calls — StartRun, CompleteTask, FailTask — are group-committed: calls that arrive while
+// a transaction is in flight are gathered and applied together in the next one (one lock
+// statement for all their runs, in id order; one write statement), each answered with its own
+// outcome; a lone call is never delayed. A call that cannot be applied (stale lease, unknown task,
+// a taken workflow id) is answered alone and the others still commit; a batch the database
+// refuses as a whole is retried call by call. Everything else is a transition of its own.
 //
 // Lease fencing: an outcome for a task is accepted only from the holder of its current lease
 // (task id + lease epoch while the task is LEASED); anything else is FAILED_PRECONDITION.
@@ -26,6 +33,7 @@
 #include "common/time.h"
 #include "engine/definitions/definition_registry.h"
 #include "engine/scheduler/run_effects.h"
+#include "engine/scheduler/transition_context.h"
 #include "engine/scheduler/transition_facts.h"
 #include "persistence/connection_pool.h"
 #include "persistence/message_store.h"
@@ -33,6 +41,7 @@
 
 namespace gridflow::engine {
 
+class GroupCommitter;
 class RunTransition;
 
 // Told after a commit that claimable tasks were queued (this replica's waiting workers wake).
@@ -43,6 +52,10 @@ class WorkListener {
   // Work becomes claimable after `delay` (a retry's backoff).
   virtual void OnWorkAvailableAfter(const std::string& namespace_name, const std::string& queue,
                                     Millis delay) = 0;
+  // A lease of this worker expired for want of heartbeats: it may be frozen or partitioned, so its
+  // waiting long-polls must not be handed more work (they are answered with none; a live worker
+  // simply polls again).
+  virtual void OnWorkerSilent(const std::string& identity) = 0;
 };
 
 // Told after a commit which runs' histories grew (this replica's history watchers wake at once).
@@ -57,7 +70,7 @@ struct StartRunParams {
   std::string workflow_id;
   std::string definition_name;
   int definition_version = 0;  // 0: latest
-  std::string input_json;      // valid JSON
+  nlohmann::json input;
   std::string identity;
 };
 
@@ -81,27 +94,53 @@ struct RetryOutcome {
   std::optional<TimePoint> retry_at;
 };
 
+// A worker's request to be handed, with its completion's answer, the tasks that completion
+// schedules (eager dispatch), up to `max_tasks` of these queues and types.
+struct NextTaskRequest {
+  int max_tasks = 0;
+  std::vector<std::string> queues;
+  std::vector<std::string> task_types;  // empty: any
+};
+
+using StartRunDone = std::function<void(const Status&, const persistence::RunRow& run, bool created)>;
+using CompleteTaskDone = std::function<void(const Status&, bool duplicate,
+                                            const std::vector<persistence::TaskRow>& next_tasks)>;
+using FailTaskDone = std::function<void(const Status&, const RetryOutcome&)>;
+
 class Scheduler {
  public:
-  Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& definitions);
+  struct Options {
+    int commit_threads = 2;  // transactions of gathered calls in flight at once
+    int max_batch = 256;     // calls applied in one transaction at most
+  };
+
+  Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& definitions, Options options);
+  ~Scheduler();
 
   // Set once, before serving.
   void SetWorkListener(WorkListener* listener) { listener_ = listener; }
   // Told what each committed transition did (metrics). Set before serving.
   void SetFactsObserver(FactsObserver* observer) { observer_ = observer; }
-  // Set before serving.
   void SetHistoryListener(HistoryListener* listener) { history_listener_ = listener; }
+  // Long-polls on this replica that new tasks may be handed to directly. Set before serving.
+  void SetPollMatcher(PollMatcher* matcher) { matcher_ = matcher; }
+  // Stops taking group-committed calls (they are answered UNAVAILABLE) after the ones queued.
+  void Stop();
+
+  // ---- group-committed; `done` runs once, after the commit, on a committer thread ----
 
   // Starts a run, or returns the existing one with the same workflow id (created = false) when its
-  // definition and input match; ALREADY_EXISTS when they differ.
-  Status StartRun(const StartRunParams& params, persistence::RunRow* run, bool* created);
-
-  // *duplicate: the same result was already recorded under this lease (nothing changed). A
+  // definition and input match; ALREADY_EXISTS (saying what differs) when they do not.
+  void StartRun(StartRunParams params, StartRunDone done);
+  // `duplicate`: the same result was already recorded under this lease (nothing changed). A
   // different result under the same lease is FAILED_PRECONDITION.
-  Status CompleteTask(const LeaseRef& lease, const std::string& result_json, bool* duplicate);
-  Status FailTask(const LeaseRef& lease, const TaskFailureReport& failure, RetryOutcome* outcome);
-  Status ReleaseTask(const LeaseRef& lease, const std::string& reason);
+  void CompleteTask(LeaseRef lease, nlohmann::json result, NextTaskRequest next,
+                    CompleteTaskDone done);
+  void FailTask(LeaseRef lease, TaskFailureReport failure, FailTaskDone done);
 
+  // ---- single transitions, answered when they return ----
+
+  Status ReleaseTask(const LeaseRef& lease, const std::string& reason);
   Status CancelRun(const std::string& namespace_name, const std::string& workflow_id,
                    const std::string& reason, const std::string& identity,
                    persistence::RunRow* run);
@@ -126,45 +165,59 @@ class Scheduler {
   // Messages between runs not yet applied (their sender's replica died before delivering them).
   Status ProcessPendingMessages(int limit, int* done);
 
+ public:
+  // A group-committed call in flight (scheduler_call.h; internal to the scheduler).
+  struct Call;
+
  private:
-  // What a committed transition leaves to do.
-  struct AfterCommit {
-    TransitionFacts facts;
-    std::set<std::pair<std::string, std::string>> new_work;
-    std::vector<DelayedWork> delayed_work;
-    std::vector<persistence::PendingMessage> messages;
-    std::set<std::string> runs_with_new_events;
-  };
+  friend class GroupCommitter;
+
+  using AfterCommit = TransitionContext::AfterCommit;
   // Locks the run to change (writing it to *run), or leaves *run empty to skip the transition.
   using LockFn = std::function<Status(pqxx::work&, std::optional<persistence::RunRow>*)>;
   using BodyFn = std::function<Status(RunTransition&)>;
 
-  // The one path of every transition after StartRun: lock, open, body, flush, commit, follow up.
+  // The one path of every single transition: lock, open, body, flush, commit, follow up.
   Status Transition(const char* what, const LockFn& lock, const BodyFn& body);
-  Status Open(pqxx::work& txn, persistence::RunRow run, std::unique_ptr<RunTransition>* out);
-  void Capture(const RunTransition& transition, AfterCommit* after);
-  void FollowUp(const AfterCommit& after);
+  // The same without the follow-up, which is left in *after.
+  Status ApplyTransition(const char* what, const LockFn& lock, const BodyFn& body,
+                         AfterCommit* after);
+  // Opens a locked run's transition (its definition resolved). `open_tasks`, `pending_timers`:
+  // when the caller loaded them; nullopt: read on first need.
+  Status Open(TransitionContext& ctx, persistence::RunRow run,
+              std::optional<std::vector<persistence::TaskRow>> open_tasks,
+              std::optional<std::vector<persistence::TimerRow>> pending_timers,
+              std::unique_ptr<RunTransition>* out);
+  void FollowUp(AfterCommit after);
   Status ProcessMessage(const persistence::PendingMessage& message, AfterCommit* after);
   Status ReadRun(const std::string& namespace_name, const std::string& workflow_id,
                  persistence::RunRow* run);
-
-  // Locks the task's run and the task, checks the lease, and runs `apply` in that transition.
-  using LeasedTaskBody = std::function<Status(RunTransition&, const persistence::TaskRow&)>;
-  // `completion`: the result of a CompleteTask, which may repeat one already recorded under the
-  // same lease (then *duplicate is set and nothing changes).
-  Status WithLeasedTask(const char* what, const LeaseRef& lease, const std::string* completion,
-                        bool* duplicate, const LeasedTaskBody& apply);
   Status ExpireLease(int64_t task_id, const std::string& run_id, bool* expired);
+
+  // Group commit (scheduler_batch.cc): applies `calls` in one transaction and answers each.
+  void RunBatch(std::vector<std::unique_ptr<Call>> calls);
+  Status ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>& calls,
+                    std::optional<TransitionContext>& ctx);
+  void Submit(std::unique_ptr<Call> call);
+
+  // What a completion does to its run (shared by the batch and by tests of it).
+  static void ApplyCompletion(RunTransition& tr, const persistence::TaskRow& task,
+                              const LeaseRef& lease, const std::string& result_json,
+                              const nlohmann::json& result);
   // A failed attempt (reported, or a lost lease): retry per the policy, or let the run handle it.
-  RetryOutcome HandleFailedAttempt(RunTransition& transition, const persistence::TaskRow& task,
-                                   const char* event_type, const std::string& actor,
-                                   const TaskFailureReport& failure, nlohmann::json event_payload);
+  static RetryOutcome HandleFailedAttempt(RunTransition& tr, const persistence::TaskRow& task,
+                                          const char* event_type, const std::string& actor,
+                                          const TaskFailureReport& failure,
+                                          nlohmann::json event_payload);
 
   persistence::ConnectionPool& pool_;
   DefinitionRegistry& definitions_;
+  const Options options_;
   WorkListener* listener_ = nullptr;
   FactsObserver* observer_ = nullptr;
   HistoryListener* history_listener_ = nullptr;
+  PollMatcher* matcher_ = nullptr;
+  std::unique_ptr<GroupCommitter> committer_;
 };
 
 }  // namespace gridflow::engine

@@ -18,6 +18,7 @@ struct TransitionFacts {
     std::string task_type;
     double seconds = 0;  // completed / failed: how long the attempt ran
     bool will_retry = false;
+    std::string worker;  // leases expired: who held it
   };
   struct ClosedRun {
     std::string definition;

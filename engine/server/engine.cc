@@ -46,7 +46,7 @@ struct Engine::Parts {
       : metrics_endpoint(metrics.registry()),
         pool(PoolOptions(c)),
         definitions(pool),
-        scheduler(pool, definitions),
+        scheduler(pool, definitions, {c.commit_threads, c.max_batch}),
         reader(pool, definitions),
         dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
         watches(reader, kWatchFallbackPoll),
@@ -177,6 +177,7 @@ Status Engine::Start() {
   parts_->scheduler.SetWorkListener(&parts_->dispatcher);
   parts_->scheduler.SetFactsObserver(&parts_->metrics);
   parts_->scheduler.SetHistoryListener(&parts_->watches);
+  parts_->scheduler.SetPollMatcher(&parts_->dispatcher);
   parts_->dispatcher.SetFactsObserver(&parts_->metrics);
   parts_->dispatcher.Start();
   parts_->watches.Start();
@@ -274,6 +275,7 @@ void Engine::Shutdown(Millis grace) {
     server_->Wait();
   }
   parts_->rpc_pool.Stop();
+  parts_->scheduler.Stop();  // after the server: in-flight calls wait for their commit
   if (health_server_) {  // last: liveness answers until the API has drained
     health_server_->Shutdown(std::chrono::system_clock::now());
     health_server_->Wait();

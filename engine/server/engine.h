@@ -27,6 +27,10 @@ struct EngineConfig {
   // libpq connection string or URI; multi-host strings work. Holds secrets: never log it as is.
   std::string database_url;
   int database_pool_size = 16;
+  // Group commit: transactions of gathered StartRun/CompleteTask/FailTask calls in flight at once,
+  // and the most calls one transaction applies.
+  int commit_threads = 2;
+  int max_batch = 256;
   Millis lease_reaper_interval{500};
   Millis timer_interval{100};    // timer lag is at most this
   Millis message_interval{500};  // for messages whose sender died before delivering them

@@ -53,6 +53,11 @@ int main(int argc, char** argv) {
       ->envname("GRIDFLOW_DATABASE_POOL_SIZE")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  app.add_option("--commit-threads", config.commit_threads,
+                 "group commit: transactions of gathered calls in flight at once")
+      ->envname("GRIDFLOW_COMMIT_THREADS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   config.database_wait = gridflow::Millis(60'000);
   gridflow::AddDurationFlag(app, "--database-wait", &config.database_wait,
                             "at start, how long to keep retrying while PostgreSQL is unreachable")

@@ -205,7 +205,7 @@ TEST(Metrics, DashboardAndAlertsQueryOnlyDeclaredMetrics) {
   // Labelled families are exported once they have a series: give each one.
   engine::EngineMetrics engine_metrics;
   engine::TransitionFacts facts;
-  const engine::TransitionFacts::Task task{"default", "q", "t", 1.0, true};
+  const engine::TransitionFacts::Task task{"default", "q", "t", 1.0, true, "w"};
   facts.runs_started = {"d"};
   facts.runs_closed = {{"d", "COMPLETED", 2.0}};
   facts.tasks_scheduled = facts.tasks_completed = facts.tasks_failed =

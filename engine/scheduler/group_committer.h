@@ -1,0 +1,43 @@
+// GroupCommitter: the queue in front of the scheduler's group-committed calls. Calls wait here
+// while the committer threads are busy; a free thread takes everything queued (up to the batch
+// limit) and applies it in one transaction (Scheduler::RunBatch). Nothing waits for company: a
+// call that finds a thread free is applied at once, alone — batches grow only when calls arrive
+// faster than transactions commit, which is exactly when they pay.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/scheduler/scheduler.h"
+
+namespace gridflow::engine {
+
+class GroupCommitter {
+ public:
+  GroupCommitter(Scheduler& scheduler, int threads, int max_batch);
+  ~GroupCommitter();  // Stop()
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Queues a call; false once stopped (the call was not taken).
+  bool Submit(std::unique_ptr<Scheduler::Call> call);
+  // Applies what is queued, then joins the threads. Idempotent.
+  void Stop();
+
+ private:
+  void Loop();
+
+  Scheduler& scheduler_;
+  const size_t max_batch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Scheduler::Call>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace gridflow::engine

@@ -1,0 +1,337 @@
+// Scheduler: group commit of StartRun, CompleteTask and FailTask (see scheduler.h). One
+// transaction per batch: find the runs of the tasks, lock them (one statement, id order), load
+// their open tasks and pending timers (one statement each), insert the new runs (one statement),
+// advance every run in memory, write everything (one statement), commit.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "engine/scheduler/errors.h"
+#include "engine/scheduler/events.h"
+#include "engine/scheduler/group_committer.h"
+#include "engine/scheduler/kinds.h"
+#include "engine/scheduler/run_status.h"
+#include "engine/scheduler/run_transition.h"
+#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/scheduler_call.h"
+#include "persistence/run_store.h"
+#include "persistence/task_store.h"
+#include "persistence/timer_store.h"
+#include "persistence/transaction.h"
+
+namespace gridflow::engine {
+
+using nlohmann::json;
+
+namespace {
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool IsTaskCall(const Scheduler::Call& call) {
+  return call.kind != Scheduler::Call::Kind::kStart;
+}
+
+// A task call whose task is not LEASED under the caller's epoch (or not open at all): a retried
+// completion already recorded — the same result is a duplicate, another a contradiction — or a
+// stale lease.
+void AnswerNotLeased(pqxx::transaction_base& txn, Scheduler::Call& call) {
+  const auto task = persistence::FindTask(txn, call.lease.namespace_name, call.lease.task_id);
+  if (!task) {
+    call.Answer(UnknownTask(call.lease.namespace_name, call.lease.task_id));
+    return;
+  }
+  if (call.kind == Scheduler::Call::Kind::kComplete && task->state == task_state::kCompleted &&
+      task->lease_epoch == call.lease.lease_epoch) {
+    if (!persistence::TaskOutputEquals(txn, task->id, call.result_json)) {
+      call.Answer(Status::FailedPrecondition(
+          "task " + std::to_string(task->id) +
+          " was already completed under this lease with a different result; the result "
+          "recorded first stands"));
+      return;
+    }
+    call.reply.duplicate = true;  // a retried CompleteTask whose first call committed
+    call.Answer(Status::Ok());
+    return;
+  }
+  call.Answer(StaleLease(*task, call.lease.lease_epoch));
+}
+
+// The transaction's name in metrics and logs: what its calls are.
+const char* BatchName(const std::vector<std::unique_ptr<Scheduler::Call>>& calls) {
+  const auto kind = calls.front()->kind;
+  for (const auto& call : calls) {
+    if (call->kind != kind) return "transition batch";
+  }
+  switch (kind) {
+    case Scheduler::Call::Kind::kStart:
+      return "start run";
+    case Scheduler::Call::Kind::kComplete:
+      return "complete task";
+    case Scheduler::Call::Kind::kFail:
+      return "fail task";
+  }
+  return "transition batch";
+}
+
+}  // namespace
+
+void Scheduler::Submit(std::unique_ptr<Call> call) {
+  if (committer_ && committer_->Submit(std::move(call))) return;
+  // Stopped: the call (if it was not taken) is answered by its destructor or here.
+  if (call) call->Deliver(Status::Unavailable("this engine replica is shutting down; retry"));
+}
+
+void Scheduler::StartRun(StartRunParams params, StartRunDone done) {
+  auto call = std::make_unique<Call>();
+  call->kind = Call::Kind::kStart;
+  call->start = std::move(params);
+  call->start_done = std::move(done);
+  Submit(std::move(call));
+}
+
+void Scheduler::CompleteTask(LeaseRef lease, json result, NextTaskRequest next,
+                             CompleteTaskDone done) {
+  auto call = std::make_unique<Call>();
+  call->kind = Call::Kind::kComplete;
+  call->lease = std::move(lease);
+  call->result = std::move(result);
+  call->result_json = Dump(call->result);
+  call->next = std::move(next);
+  call->complete_done = std::move(done);
+  Submit(std::move(call));
+}
+
+void Scheduler::FailTask(LeaseRef lease, TaskFailureReport failure, FailTaskDone done) {
+  auto call = std::make_unique<Call>();
+  call->kind = Call::Kind::kFail;
+  call->lease = std::move(lease);
+  call->failure = std::move(failure);
+  call->fail_done = std::move(done);
+  Submit(std::move(call));
+}
+
+void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls) {
+  if (calls.empty()) return;
+  std::optional<TransitionContext> ctx;
+  const Status s = persistence::Transact(
+      pool_, BatchName(calls), [&](pqxx::work& txn) { return ApplyBatch(txn, calls, ctx); });
+  if (s.ok()) {
+    AfterCommit after = ctx->TakeAfterCommit();
+    ctx.reset();
+    for (auto& call : calls)
+      call->Deliver();
+    for (const auto& call : calls) {
+      if (call->kind == Call::Kind::kStart && call->reply.created) {
+        spdlog::info("run={} workflow_id={} started ({} v{})", call->reply.run.id,
+                     call->reply.run.workflow_id, call->reply.run.definition_name,
+                     call->reply.run.definition_version);
+      }
+    }
+    FollowUp(std::move(after));
+    return;
+  }
+  ctx.reset();  // gives back long-polls reserved by the failed attempt
+  // UNAVAILABLE: the database is unreachable, or the commit's outcome is unknown; either way every
+  // call gets it (each is safe to retry). Any other failure of a batch is retried call by call,
+  // so one call's bad value cannot fail the others.
+  if (calls.size() == 1 || s.code() == StatusCode::kUnavailable) {
+    for (auto& call : calls)
+      call->Deliver(s);
+    return;
+  }
+  spdlog::warn("a batch of {} transitions failed ({}); applying them one by one", calls.size(),
+               s.ToString());
+  for (auto& call : calls) {
+    std::vector<std::unique_ptr<Call>> single;
+    single.push_back(std::move(call));
+    RunBatch(std::move(single));
+  }
+}
+
+Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>& calls,
+                             std::optional<TransitionContext>& ctx) {
+  ctx.emplace(txn, definitions_, matcher_);
+  ctx->ExpectNewTasks(static_cast<int>(calls.size()));
+  for (auto& call : calls)
+    call->ResetAttempt();
+
+  // 1. The runs of the task calls (a task's run never changes: read without locks).
+  std::vector<int64_t> task_ids;
+  for (const auto& call : calls) {
+    if (IsTaskCall(*call)) task_ids.push_back(call->lease.task_id);
+  }
+  std::map<int64_t, persistence::TaskLocation> located;
+  if (!task_ids.empty()) {
+    for (auto& where : persistence::FindTaskRuns(txn, task_ids))
+      located[where.task_id] = std::move(where);
+  }
+  std::set<std::string> run_ids;
+  for (auto& call : calls) {
+    if (!IsTaskCall(*call)) continue;
+    const auto it = located.find(call->lease.task_id);
+    if (it == located.end() || it->second.namespace_name != call->lease.namespace_name) {
+      call->Answer(UnknownTask(call->lease.namespace_name, call->lease.task_id));
+      continue;
+    }
+    call->run_id = it->second.run_id;
+    run_ids.insert(call->run_id);
+  }
+
+  // 2. Lock them (id order), then read their open tasks and pending timers.
+  const std::vector<std::string> ids(run_ids.begin(), run_ids.end());
+  std::map<std::string, persistence::RunRow> locked;
+  std::map<std::string, std::vector<persistence::TaskRow>> open_tasks;
+  std::map<std::string, std::vector<persistence::TimerRow>> pending_timers;
+  if (!ids.empty()) {
+    for (auto& run : persistence::LockRuns(txn, ids))
+      locked[run.id] = std::move(run);
+    for (auto& task : persistence::LoadOpenTasks(txn, ids))
+      open_tasks[task.run_id].push_back(std::move(task));
+    for (auto& timer : persistence::LoadPendingTimers(txn, ids))
+      pending_timers[timer.run_id].push_back(std::move(timer));
+  }
+
+  // 3. Advance each run with its calls, in call order.
+  for (const std::string& run_id : ids) {
+    std::vector<Call*> on_run;
+    for (auto& call : calls) {
+      if (!call->reply.set && call->run_id == run_id) on_run.push_back(call.get());
+    }
+    const auto row = locked.find(run_id);
+    if (row == locked.end()) {
+      for (Call* call : on_run)
+        call->Answer(Status::Internal("run " + run_id + " vanished"));
+      continue;
+    }
+    std::unique_ptr<RunTransition> tr;
+    const Status opened = Open(*ctx, row->second, std::move(open_tasks[run_id]),
+                               std::move(pending_timers[run_id]), &tr);
+    if (!opened.ok()) {
+      for (Call* call : on_run)
+        call->Answer(opened);
+      continue;
+    }
+    for (Call* call : on_run) {
+      const persistence::TaskRow* open = tr->OpenTask(call->lease.task_id);
+      if (open == nullptr || open->state != task_state::kLeased ||
+          open->lease_epoch != call->lease.lease_epoch) {
+        AnswerNotLeased(txn, *call);
+        continue;
+      }
+      const persistence::TaskRow task = *open;
+      if (call->kind == Call::Kind::kComplete) {
+        ctx->SetEagerRecipient(call->recipient ? &*call->recipient : nullptr);
+        ApplyCompletion(*tr, task, call->lease, call->result_json, call->result);
+        ctx->SetEagerRecipient(nullptr);
+      } else {
+        call->reply.retry =
+            HandleFailedAttempt(*tr, task, events::kTaskFailed, call->lease.identity, call->failure,
+                                {{"worker", call->lease.identity}});
+      }
+      call->Answer(Status::Ok());
+    }
+    tr->Flush();
+  }
+
+  // 4. New runs: insert them (one statement; a taken workflow id is left out), then start them.
+  // Definitions first: the same one, asked for by many starts, is resolved once.
+  std::map<std::tuple<std::string, std::string, int>, std::shared_ptr<const dsl::Definition>> defs;
+  std::vector<Call*> starts;
+  std::vector<persistence::NewRun> new_runs;
+  for (auto& call : calls) {
+    if (call->kind != Call::Kind::kStart) continue;
+    const StartRunParams& p = call->start;
+    const auto key = std::make_tuple(p.namespace_name, p.definition_name, p.definition_version);
+    auto def = defs.find(key);
+    if (def == defs.end()) {
+      std::shared_ptr<const dsl::Definition> resolved;
+      const Status s = definitions_.Resolve(txn, p.namespace_name, p.definition_name,
+                                            p.definition_version, &resolved);
+      if (!s.ok()) {
+        call->Answer(s);
+        continue;
+      }
+      def = defs.emplace(key, std::move(resolved)).first;
+    }
+    persistence::NewRun run;
+    run.namespace_name = p.namespace_name;
+    run.workflow_id = p.workflow_id;
+    run.definition_name = def->second->name();
+    run.definition_version = def->second->version();
+    run.input_json = Dump(p.input);
+    run.data_json = Dump(json{{"input", p.input}});
+    run.started_by = p.identity;
+    new_runs.push_back(std::move(run));
+    starts.push_back(call.get());
+  }
+  std::map<std::pair<std::string, std::string>, persistence::RunRow> inserted;
+  if (!new_runs.empty()) {
+    for (auto& run : persistence::InsertRuns(txn, new_runs)) {
+      inserted[{run.namespace_name, run.workflow_id}] = std::move(run);
+    }
+  }
+  for (Call* call : starts) {
+    const StartRunParams& p = call->start;
+    const auto row = inserted.find({p.namespace_name, p.workflow_id});
+    if (row == inserted.end()) continue;  // taken: compared with the existing run below
+    call->owns_new_run = true;
+    const auto def =
+        defs.at(std::make_tuple(p.namespace_name, p.definition_name, p.definition_version));
+    RunTransition::NewRunSpec spec;
+    spec.input = p.input;
+    spec.started_by = p.identity;
+    std::unique_ptr<RunTransition> tr;
+    const Status s = RunTransition::Start(*ctx, std::move(row->second), def, spec, &tr);
+    inserted.erase(row);  // a second start of the same id in this batch finds it taken
+    if (!s.ok()) {
+      call->Answer(s);
+      continue;
+    }
+    tr->Flush();
+    call->reply.run = tr->run();
+    call->reply.created = true;
+    call->Answer(Status::Ok());
+  }
+
+  // 5. Everything in one statement.
+  ctx->Flush();
+
+  // 6. Starts of a taken workflow id: the same run (same definition and input) or a conflict.
+  for (Call* call : starts) {
+    if (call->reply.set) continue;
+    const StartRunParams& p = call->start;
+    auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
+    if (!existing) {
+      call->Answer(Status::Unavailable("run insert conflicted; retry"));
+      continue;
+    }
+    std::string difference;
+    if (existing->definition_name != p.definition_name) {
+      difference =
+          "of definition '" + existing->definition_name + "', not '" + p.definition_name + "'";
+    } else if (p.definition_version != 0 && existing->definition_version != p.definition_version) {
+      difference = "of " + existing->definition_name + " version " +
+                   std::to_string(existing->definition_version) + ", not version " +
+                   std::to_string(p.definition_version);
+    } else if (!persistence::RunInputEquals(txn, existing->id, Dump(p.input))) {
+      difference = "of " + existing->definition_name + " v" +
+                   std::to_string(existing->definition_version) + " with a different input";
+    }
+    if (!difference.empty()) {
+      call->Answer(Status::AlreadyExists(
+          "workflow id '" + p.workflow_id + "' is already used in namespace '" + p.namespace_name +
+          "' by a run " + difference + "; choose another workflow id"));
+      continue;
+    }
+    call->reply.run = std::move(*existing);
+    call->reply.created = false;
+    call->Answer(Status::Ok());
+  }
+  return Status::Ok();
+}
+
+}  // namespace gridflow::engine

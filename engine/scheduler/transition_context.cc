@@ -1,0 +1,112 @@
+#include "engine/scheduler/transition_context.h"
+
+#include <algorithm>
+
+namespace gridflow::engine {
+
+bool TaskRecipient::Accepts(const persistence::NewTask& task) const {
+  if (room <= 0 || task.namespace_name != namespace_name) return false;
+  if (std::find(queues.begin(), queues.end(), task.queue) == queues.end()) return false;
+  return task_types.empty() ||
+         std::find(task_types.begin(), task_types.end(), task.task_type) != task_types.end();
+}
+
+TransitionContext::TransitionContext(pqxx::transaction_base& txn, DefinitionRegistry& registry,
+                                     PollMatcher* matcher)
+    : txn_(txn), registry_(registry), matcher_(matcher) {}
+
+TransitionContext::~TransitionContext() {
+  if (taken_ || matcher_ == nullptr) return;
+  for (const auto& poll : after_.polls) {  // the transaction did not commit: give them back
+    poll->tasks.clear();
+    matcher_->Deliver(poll);
+  }
+}
+
+int64_t TransitionContext::NewTaskId() {
+  if (task_ids_.empty()) {
+    const int block = std::max({expected_tasks_, 8, static_cast<int>(placed_.size())});
+    for (const int64_t id : persistence::AllocateTaskIds(txn_, block))
+      task_ids_.push_back(id);
+    expected_tasks_ = 0;
+  }
+  const int64_t id = task_ids_.front();
+  task_ids_.pop_front();
+  return id;
+}
+
+std::optional<std::string> TransitionContext::Place(int64_t id, const persistence::NewTask& task) {
+  TaskRecipient* recipient = nullptr;
+  if (eager_ != nullptr && eager_->Accepts(task)) {
+    recipient = eager_;
+  } else if (matcher_ != nullptr) {
+    for (const auto& poll : after_.polls) {
+      if (poll->Accepts(task)) {
+        recipient = poll.get();
+        break;
+      }
+    }
+    if (recipient == nullptr) {
+      if (auto poll = matcher_->Reserve(task)) {
+        after_.polls.push_back(poll);
+        recipient = poll.get();
+      }
+    }
+  }
+  if (recipient == nullptr) return std::nullopt;
+  --recipient->room;
+  placed_[id] = {task, recipient};
+  return recipient->identity;
+}
+
+void TransitionContext::NoteNewWork(const std::string& namespace_name, const std::string& queue) {
+  after_.new_work.emplace(namespace_name, queue);
+  writes_.NotifyQueue(namespace_name + "/" + queue);
+}
+
+void TransitionContext::NoteDelayedWork(const std::string& namespace_name, const std::string& queue,
+                                        Millis delay) {
+  after_.delayed_work.push_back({namespace_name, queue, delay});
+}
+
+void TransitionContext::Flush() {
+  for (const persistence::WriteSet::Leased& lease : writes_.Flush(txn_)) {
+    const auto placed = placed_.find(lease.id);
+    if (placed == placed_.end()) continue;
+    const persistence::NewTask& t = placed->second.first;
+    persistence::TaskRow row;
+    row.id = lease.id;
+    row.run_id = t.run_id;
+    row.namespace_name = t.namespace_name;
+    row.workflow_id = t.workflow_id;
+    row.definition_name = t.definition_name;
+    row.definition_version = t.definition_version;
+    row.queue = t.queue;
+    row.task_type = t.task_type;
+    row.step = t.step;
+    row.idempotency_key = t.idempotency_key;
+    row.input_json = t.input_json;
+    row.state = "LEASED";
+    row.attempt = 1;
+    row.max_attempts = t.max_attempts;
+    row.start_to_close_ms = t.start_to_close_ms;
+    row.heartbeat_timeout_ms = t.heartbeat_timeout_ms;
+    row.lease_epoch = lease.lease_epoch;
+    row.lease_owner = placed->second.second->identity;
+    row.lease_expires_at = lease.lease_expires_at;
+    row.attempt_deadline = lease.attempt_deadline;
+    row.frame = t.frame;
+    row.activation = t.activation;
+    row.kind = t.kind;
+    row.iteration = t.iteration;
+    placed->second.second->tasks.push_back(row);
+    after_.leased.push_back(std::move(row));
+  }
+}
+
+TransitionContext::AfterCommit TransitionContext::TakeAfterCommit() {
+  taken_ = true;
+  return std::move(after_);
+}
+
+}  // namespace gridflow::engine

@@ -1,0 +1,123 @@
+// TransitionContext: what the transitions of one transaction share. The transaction itself; the
+// rows they will write (one WriteSet, flushed in one statement); ids for new tasks; where new
+// tasks go; and what is left to do once the transaction committed (facts for metrics, queues to
+// wake, messages to deliver, history watchers to wake, leased tasks to hand out).
+//
+// Where a new task goes, in this order:
+//   1. the worker whose call scheduled it, when that call asked for its next tasks (eager
+//      dispatch: the answer to CompleteTask carries them, no long-poll needed);
+//   2. a long-poll waiting on this replica for that queue and type (the poll is answered right
+//      after the commit, without a claim);
+//   3. its queue: PENDING, announced with NOTIFY for any replica's workers to claim.
+// In 1 and 2 the task is inserted LEASED to that worker in the same transaction.
+//
+// One context per transaction attempt: when a transaction is retried, a fresh one is made and
+// the old one's reservations of long-polls are given back (destructor).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "common/duration.h"
+#include "engine/scheduler/run_effects.h"
+#include "engine/scheduler/transition_facts.h"
+#include "persistence/message_store.h"
+#include "persistence/rows.h"
+#include "persistence/write_set.h"
+
+namespace gridflow::engine {
+
+class DefinitionRegistry;
+
+// A worker (or one of its long-polls) that takes tasks leased to it in the transaction.
+struct TaskRecipient {
+  std::string identity;  // the lease owner
+  std::string namespace_name;
+  std::vector<std::string> queues;
+  std::vector<std::string> task_types;  // empty: any
+  int room = 0;                         // tasks it may still take
+  std::vector<persistence::TaskRow> tasks;  // after the commit: what it got
+
+  bool Accepts(const persistence::NewTask& task) const;
+};
+
+// Long-polls waiting on this replica, reserved for a transaction (implemented by the dispatcher).
+class PollMatcher {
+ public:
+  virtual ~PollMatcher() = default;
+  // A waiting poll that takes this task, reserved (no other transaction or claim answers it);
+  // nullptr when none waits.
+  virtual std::shared_ptr<TaskRecipient> Reserve(const persistence::NewTask& task) = 0;
+  // Ends a reservation: answers the poll with its tasks, or, with none, lets it wait again.
+  virtual void Deliver(const std::shared_ptr<TaskRecipient>& poll) = 0;
+};
+
+class TransitionContext {
+ public:
+  // `matcher` may be null (no long-polls are handed tasks directly).
+  TransitionContext(pqxx::transaction_base& txn, DefinitionRegistry& registry,
+                    PollMatcher* matcher);
+  ~TransitionContext();  // gives back reservations not delivered
+  TransitionContext(const TransitionContext&) = delete;
+  TransitionContext& operator=(const TransitionContext&) = delete;
+
+  pqxx::transaction_base& txn() { return txn_; }
+  DefinitionRegistry& registry() { return registry_; }
+  persistence::WriteSet& writes() { return writes_; }
+  TransitionFacts& facts() { return after_.facts; }
+
+  // Ids for new tasks come in blocks; a hint saves round trips when many will be needed.
+  void ExpectNewTasks(int count) { expected_tasks_ = std::max(expected_tasks_, count); }
+  int64_t NewTaskId();
+
+  // Eager dispatch: while the call of `recipient` is applied, new tasks go to it first.
+  void SetEagerRecipient(TaskRecipient* recipient) { eager_ = recipient; }
+  // Where a new task goes: its lease owner, or nullopt for its queue (then announced).
+  std::optional<std::string> Place(int64_t id, const persistence::NewTask& task);
+
+  void NoteNewWork(const std::string& namespace_name, const std::string& queue);
+  void NoteDelayedWork(const std::string& namespace_name, const std::string& queue, Millis delay);
+  void NoteMessage(persistence::PendingMessage message) {
+    after_.messages.push_back(std::move(message));
+  }
+  void NoteHistory(const std::string& run_id) { after_.runs_with_new_events.insert(run_id); }
+
+  // Writes everything (one statement) and routes the leased tasks to their recipients.
+  void Flush();
+
+  // What the commit leaves to do; taken once, after the commit.
+  struct AfterCommit {
+    TransitionFacts facts;
+    std::set<std::pair<std::string, std::string>> new_work;  // (namespace, queue)
+    std::vector<DelayedWork> delayed_work;
+    std::vector<persistence::PendingMessage> messages;
+    std::set<std::string> runs_with_new_events;
+    std::vector<std::shared_ptr<TaskRecipient>> polls;  // reserved long-polls to deliver
+    std::vector<persistence::TaskRow> leased;           // every task handed out, for metrics
+  };
+  AfterCommit TakeAfterCommit();
+
+ private:
+  pqxx::transaction_base& txn_;
+  DefinitionRegistry& registry_;
+  PollMatcher* matcher_;
+  persistence::WriteSet writes_;
+  std::deque<int64_t> task_ids_;
+  int expected_tasks_ = 0;
+  TaskRecipient* eager_ = nullptr;
+  // Tasks inserted LEASED: their row and recipient, routed after Flush.
+  std::map<int64_t, std::pair<persistence::NewTask, TaskRecipient*>> placed_;
+  AfterCommit after_;
+  bool taken_ = false;
+};
+
+}  // namespace gridflow::engine

@@ -1,0 +1,289 @@
+#include "persistence/write_set.h"
+
+#include <pqxx/connection>
+#include <pqxx/result>
+
+#include "persistence/event_store.h"
+#include "persistence/json_records.h"
+#include "persistence/statements.h"
+#include "persistence/task_store.h"
+
+namespace gridflow::persistence {
+namespace {
+
+const char* OpName(int op) {
+  static constexpr const char* kNames[] = {"complete", "fail",   "retry",
+                                           "release",  "cancel", "cancel_request"};
+  return kNames[op];
+}
+
+}  // namespace
+
+void PrepareWriteSetStatements(pqxx::connection& c) {
+  c.prepare("task_ids",
+            "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, $1)");
+  // One statement for everything a transaction writes. Data-modifying CTEs all run (on the same
+  // snapshot: no two of them touch the same row); the NOTIFY CTE runs because the final SELECT
+  // reads it. A JSON null arrives as SQL NULL, hence the COALESCEs for JSON columns whose value
+  // may be the JSON null.
+  c.prepare(
+      "write_set_flush",
+      "WITH new_tasks AS ("
+      " INSERT INTO tasks (id, run_id, namespace, workflow_id, definition_name, "
+      " definition_version, queue, task_type, step, idempotency_key, input, state, max_attempts, "
+      " start_to_close, heartbeat_timeout, frame, activation, kind, iteration, lease_owner, "
+      " lease_epoch, leased_at, attempt_deadline, lease_expires_at) OVERRIDING SYSTEM VALUE"
+      " SELECT n.id, n.run_id, n.namespace, n.workflow_id, n.definition_name, "
+      " n.definition_version, n.queue, n.task_type, n.step, n.idempotency_key, "
+      " COALESCE(n.input, 'null'::jsonb), n.state, n.max_attempts, "
+      " n.start_to_close_ms * interval '1 millisecond', "
+      " n.heartbeat_timeout_ms * interval '1 millisecond', n.frame, n.activation, n.kind, "
+      " n.iteration, n.lease_owner,"
+      // A lease's epoch: PostgreSQL's clock in microseconds (task_store.cc, task_claim).
+      " CASE WHEN n.state = 'LEASED' THEN (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+      " ELSE 0 END,"
+      " CASE WHEN n.state = 'LEASED' THEN gf_now() END,"
+      " CASE WHEN n.state = 'LEASED' THEN gf_now() + n.start_to_close_ms * interval '1 millisecond'"
+      " END,"
+      " CASE WHEN n.state = 'LEASED' THEN gf_now() + LEAST(COALESCE(n.heartbeat_timeout_ms,"
+      " n.start_to_close_ms), n.start_to_close_ms) * interval '1 millisecond' END"
+      " FROM json_to_recordset($1::json) AS n(id bigint, run_id uuid, namespace text,"
+      " workflow_id text, definition_name text, definition_version integer, queue text,"
+      " task_type text, step text, idempotency_key text, input jsonb, state text,"
+      " max_attempts integer, start_to_close_ms bigint, heartbeat_timeout_ms bigint, frame text,"
+      " activation bigint, kind text, iteration text, lease_owner text)"
+      " RETURNING id, state, lease_epoch, lease_expires_at, attempt_deadline),"
+      " task_updates AS ("
+      " UPDATE tasks t SET"
+      " state = CASE u.op WHEN 'complete' THEN 'COMPLETED' WHEN 'fail' THEN 'FAILED'"
+      "  WHEN 'cancel' THEN 'CANCELLED' WHEN 'retry' THEN 'PENDING' WHEN 'release' THEN 'PENDING'"
+      "  ELSE t.state END,"
+      " output = CASE WHEN u.op = 'complete' THEN COALESCE(u.json, 'null'::jsonb) ELSE t.output"
+      "  END,"
+      " last_failure = CASE WHEN u.op IN ('fail', 'retry') THEN u.json ELSE t.last_failure END,"
+      " attempt = CASE WHEN u.op = 'retry' THEN t.attempt + 1 ELSE t.attempt END,"
+      " not_before = CASE WHEN u.op = 'retry' THEN gf_now() + u.delay_ms * interval"
+      "  '1 millisecond' WHEN u.op = 'release' THEN gf_now() ELSE t.not_before END,"
+      " lease_owner = CASE WHEN u.op IN ('retry', 'release') THEN NULL ELSE t.lease_owner END,"
+      " lease_expires_at = CASE WHEN u.op = 'cancel_request' THEN t.lease_expires_at END,"
+      " attempt_deadline = CASE WHEN u.op IN ('retry', 'release') THEN NULL"
+      "  ELSE t.attempt_deadline END,"
+      " cancel_requested = t.cancel_requested OR u.op = 'cancel_request',"
+      " updated_at = gf_now()"
+      " FROM json_to_recordset($2::json) AS u(id bigint, op text, json jsonb, delay_ms bigint)"
+      " WHERE t.id = u.id),"
+      " run_updates AS ("
+      " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
+      " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
+      " cancel_reason = u.cancel_reason, state = u.state, last_event_seq = u.last_event_seq,"
+      " row_version = r.row_version + 1, updated_at = gf_now(),"
+      " closed_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) END"
+      " FROM json_to_recordset($3::json) AS u(id uuid, status text, data jsonb,"
+      " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
+      " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean)"
+      " WHERE r.id = u.id),"
+      " new_events AS ("
+      " INSERT INTO events (run_id, seq, type, step, task_id, attempt, actor, payload, iteration)"
+      " SELECT e.run_id, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload,"
+      " COALESCE(e.iteration, '') FROM json_to_recordset($4::json) AS e(run_id uuid, seq bigint,"
+      " type text, step text, task_id bigint, attempt integer, actor text, payload jsonb,"
+      " iteration text)),"
+      " new_timers AS ("
+      " INSERT INTO timers (run_id, frame, activation, step, kind, fire_at, state)"
+      " SELECT m.run_id, m.frame, m.activation, m.step, m.kind,"
+      " timestamptz 'epoch' + m.fire_at_us * interval '1 microsecond', 'PENDING'"
+      " FROM json_to_recordset($5::json) AS m(run_id uuid, frame text, activation bigint,"
+      " step text, kind text, fire_at_us bigint)),"
+      " cancelled_timers AS ("
+      " UPDATE timers SET state = 'CANCELLED' WHERE id = ANY($6::bigint[]) AND state = 'PENDING'),"
+      " notified AS ("
+      " SELECT count(pg_notify('" +
+          std::string(kTaskChannel) +
+          "', k)) AS n FROM unnest($7::text[]) k"
+          " UNION ALL SELECT count(pg_notify('" +
+          std::string(kEventChannel) +
+          "', k)) FROM unnest($8::text[]) k)"
+          " SELECT l.id, l.lease_epoch, l.lease_expires_at, l.attempt_deadline"
+          " FROM (SELECT sum(n) FROM notified) x LEFT JOIN LATERAL ("
+          " SELECT id, lease_epoch, lease_expires_at, attempt_deadline FROM new_tasks"
+          " WHERE state = 'LEASED') l ON true");
+}
+
+void WriteSet::InsertTask(int64_t id, const NewTask& task, std::optional<std::string> lease_owner) {
+  inserted_index_[id] = task_inserts_.size();
+  task_inserts_.push_back({id, task, std::move(lease_owner), false});
+}
+
+void WriteSet::Update(int64_t id, TaskUpdate update) {
+  if (const auto it = inserted_index_.find(id); it != inserted_index_.end()) {
+    // Inserted by this same set: only a cancellation can reach it before it was written.
+    TaskInsert& insert = task_inserts_[it->second];
+    if (update.op == Op::kCancel || update.op == Op::kCancelRequest) insert.cancelled = true;
+    return;
+  }
+  const auto existing = task_updates_.find(id);
+  if (existing != task_updates_.end() && update.op == Op::kCancelRequest &&
+      existing->second.op != Op::kCancelRequest) {
+    return;  // a final update stands
+  }
+  task_updates_[id] = std::move(update);
+}
+
+void WriteSet::CompleteTask(int64_t id, std::string output_json) {
+  Update(id, {Op::kComplete, std::move(output_json), 0});
+}
+void WriteSet::FailTask(int64_t id, std::string failure_json) {
+  Update(id, {Op::kFail, std::move(failure_json), 0});
+}
+void WriteSet::RetryTask(int64_t id, int64_t delay_ms, std::string failure_json) {
+  Update(id, {Op::kRetry, std::move(failure_json), delay_ms});
+}
+void WriteSet::ReleaseTask(int64_t id) {
+  Update(id, {Op::kRelease, "", 0});
+}
+void WriteSet::CancelTask(int64_t id) {
+  Update(id, {Op::kCancel, "", 0});
+}
+void WriteSet::RequestTaskCancel(int64_t id) {
+  Update(id, {Op::kCancelRequest, "", 0});
+}
+
+void WriteSet::UpdateRun(const RunRow& run, bool closed) {
+  run_updates_[run.id] = {run, closed};
+}
+
+void WriteSet::AppendEvents(const std::string& run_id, std::vector<EventRow> events) {
+  if (events.empty()) return;
+  runs_with_events_.insert(run_id);
+  for (EventRow& e : events) {
+    events_.push_back(std::move(e));
+    event_runs_.push_back(run_id);
+  }
+}
+
+size_t WriteSet::InsertTimer(const TimerRow& timer) {
+  timer_inserts_.push_back({timer, false});
+  return timer_inserts_.size() - 1;
+}
+
+void WriteSet::CancelInsertedTimer(size_t handle) {
+  timer_inserts_.at(handle).cancelled = true;
+}
+
+void WriteSet::CancelTimer(int64_t id) {
+  timer_cancellations_.insert(id);
+}
+
+bool WriteSet::empty() const {
+  return task_inserts_.empty() && task_updates_.empty() && run_updates_.empty() &&
+         events_.empty() && timer_inserts_.empty() && timer_cancellations_.empty() &&
+         queue_notifications_.empty();
+}
+
+std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) {
+  std::vector<Leased> leased;
+  if (empty()) return leased;
+  JsonRecords tasks;
+  for (const TaskInsert& i : task_inserts_) {
+    const NewTask& t = i.task;
+    tasks.Add()
+        .Int("id", i.id)
+        .Text("run_id", t.run_id)
+        .Text("namespace", t.namespace_name)
+        .Text("workflow_id", t.workflow_id)
+        .Text("definition_name", t.definition_name)
+        .Int("definition_version", t.definition_version)
+        .Text("queue", t.queue)
+        .Text("task_type", t.task_type)
+        .Text("step", t.step)
+        .Text("idempotency_key", t.idempotency_key)
+        .Json("input", t.input_json)
+        .Text("state", i.cancelled ? "CANCELLED" : i.lease_owner ? "LEASED" : "PENDING")
+        .Int("max_attempts", t.max_attempts)
+        .Int("start_to_close_ms", t.start_to_close_ms)
+        .Int("heartbeat_timeout_ms", t.heartbeat_timeout_ms)
+        .Text("frame", t.frame)
+        .Int("activation", t.activation)
+        .Text("kind", t.kind)
+        .Text("iteration", t.iteration)
+        .NullableText("lease_owner", i.cancelled ? std::nullopt : i.lease_owner);
+  }
+  JsonRecords updates;
+  for (const auto& [id, u] : task_updates_) {
+    updates.Add().Int("id", id).Text("op", OpName(static_cast<int>(u.op)));
+    if (!u.json.empty()) updates.Json("json", u.json);
+    if (u.op == Op::kRetry) updates.Int("delay_ms", u.delay_ms);
+  }
+  JsonRecords runs;
+  for (const auto& [id, update] : run_updates_) {
+    const RunRow& r = update.first;
+    runs.Add()
+        .Text("id", r.id)
+        .Text("status", r.status)
+        .Json("data", r.data_json)
+        .NullableText("current_step", r.current_step)
+        .NullableJson("result", r.result_json)
+        .NullableJson("failure", r.failure_json)
+        .NullableText("cancel_requested_by", r.cancel_requested_by)
+        .NullableText("cancel_reason", r.cancel_reason)
+        .Json("state", r.state_json)
+        .Int("last_event_seq", r.last_event_seq)
+        .Bool("closed", update.second);
+  }
+  JsonRecords events;
+  for (size_t i = 0; i < events_.size(); ++i) {
+    const EventRow& e = events_[i];
+    events.Add()
+        .Text("run_id", event_runs_[i])
+        .Int("seq", e.seq)
+        .Text("type", e.type)
+        .NullableText("step", e.step)
+        .Int("task_id", e.task_id)
+        .Int("attempt", e.attempt ? std::optional<int64_t>(*e.attempt) : std::nullopt)
+        .Text("actor", e.actor)
+        .Json("payload", e.payload_json);
+    if (!e.iteration.empty()) events.Text("iteration", e.iteration);
+  }
+  JsonRecords timers;
+  for (const TimerInsert& i : timer_inserts_) {
+    if (i.cancelled) continue;
+    timers.Add()
+        .Text("run_id", i.timer.run_id)
+        .Text("frame", i.timer.frame)
+        .Int("activation", i.timer.activation)
+        .Text("step", i.timer.step)
+        .Text("kind", i.timer.kind)
+        .Int("fire_at_us", ToEpochMicros(i.timer.fire_at));
+  }
+  std::vector<std::string> cancelled_timers;
+  for (const int64_t id : timer_cancellations_)
+    cancelled_timers.push_back(std::to_string(id));
+  const std::vector<std::string> queue_keys(queue_notifications_.begin(),
+                                            queue_notifications_.end());
+  const std::vector<std::string> event_runs(runs_with_events_.begin(), runs_with_events_.end());
+  const pqxx::result r = txn.exec_prepared(
+      "write_set_flush", tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(),
+      timers.Finish(), "{" + [&] {
+        std::string ids;
+        for (const auto& id : cancelled_timers)
+          ids += (ids.empty() ? "" : ",") + id;
+        return ids;
+      }() + "}",
+      ToTextArray(queue_keys), ToTextArray(event_runs));
+  for (const pqxx::row& row : r) {
+    if (row[0].is_null()) continue;
+    leased.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), Timestamp(row[2]),
+                      Timestamp(row[3])});
+  }
+  return leased;
+}
+
+std::vector<int64_t> AllocateTaskIds(pqxx::transaction_base& txn, int count) {
+  std::vector<int64_t> ids;
+  if (count <= 0) return ids;
+  for (const pqxx::row& r : txn.exec_prepared("task_ids", count))
+    ids.push_back(r[0].as<int64_t>());
+  return ids;
+}
+
+}  // namespace gridflow::persistence

@@ -1,0 +1,97 @@
+// WriteSet: what one transaction writes to tasks, runs, events and timers, gathered while the
+// engine advances runs in memory and written by ONE statement at the end (Flush): set-based
+// inserts and updates (json_to_recordset), plus the NOTIFYs, in a single round trip however many
+// runs the transaction advanced. Inserted tasks carry ids drawn beforehand (AllocateTaskIds), so
+// their history events can name them.
+//
+// Several updates of one task in a set collapse into the last one (a cancellation request never
+// replaces a final update); an update of a task inserted in the same set changes the insert.
+// Not thread-safe; one per transaction attempt.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "persistence/rows.h"
+
+namespace gridflow::persistence {
+
+class WriteSet {
+ public:
+  // A task to insert. With `lease_owner` it is inserted LEASED to that worker (eager dispatch: the
+  // engine hands it out in the same transaction), its epoch drawn like a claim's.
+  void InsertTask(int64_t id, const NewTask& task, std::optional<std::string> lease_owner);
+
+  void CompleteTask(int64_t id, std::string output_json);
+  void FailTask(int64_t id, std::string failure_json);
+  // Back to PENDING for attempt + 1, due `delay_ms` after the transaction's gf_now().
+  void RetryTask(int64_t id, int64_t delay_ms, std::string failure_json);
+  // Back to PENDING at once for the same attempt.
+  void ReleaseTask(int64_t id);
+  void CancelTask(int64_t id);
+  // A LEASED task the run no longer needs: its worker learns it by heartbeat.
+  void RequestTaskCancel(int64_t id);
+
+  void UpdateRun(const RunRow& run, bool closed);
+  void AppendEvents(const std::string& run_id, std::vector<EventRow> events);
+
+  // Returns a handle for CancelInsertedTimer.
+  size_t InsertTimer(const TimerRow& timer);
+  void CancelInsertedTimer(size_t handle);
+  void CancelTimer(int64_t id);
+
+  // NOTIFY gridflow_tasks "<namespace>/<queue>" at commit.
+  void NotifyQueue(const std::string& key) { queue_notifications_.insert(key); }
+
+  bool empty() const;
+
+  struct Leased {
+    int64_t id = 0;
+    int64_t lease_epoch = 0;
+    TimePoint lease_expires_at;
+    TimePoint attempt_deadline;
+  };
+  // Writes everything in one statement; returns the lease of each task inserted LEASED.
+  std::vector<Leased> Flush(pqxx::transaction_base& txn);
+
+ private:
+  enum class Op { kComplete, kFail, kRetry, kRelease, kCancel, kCancelRequest };
+  struct TaskUpdate {
+    Op op = Op::kComplete;
+    std::string json;  // output (complete) or failure (fail, retry)
+    int64_t delay_ms = 0;
+  };
+  struct TaskInsert {
+    int64_t id = 0;
+    NewTask task;
+    std::optional<std::string> lease_owner;
+    bool cancelled = false;
+  };
+  struct TimerInsert {
+    TimerRow timer;
+    bool cancelled = false;
+  };
+  void Update(int64_t id, TaskUpdate update);
+
+  std::vector<TaskInsert> task_inserts_;
+  std::map<int64_t, size_t> inserted_index_;  // task id -> position in task_inserts_
+  std::map<int64_t, TaskUpdate> task_updates_;
+  std::map<std::string, std::pair<RunRow, bool>> run_updates_;  // by run id
+  std::vector<EventRow> events_;
+  std::vector<std::string> event_runs_;  // run id of each event
+  std::set<std::string> runs_with_events_;
+  std::vector<TimerInsert> timer_inserts_;
+  std::set<int64_t> timer_cancellations_;
+  std::set<std::string> queue_notifications_;
+};
+
+// Draws `count` ids for new tasks from the tasks' identity sequence.
+std::vector<int64_t> AllocateTaskIds(pqxx::transaction_base& txn, int count);
+
+}  // namespace gridflow::persistence

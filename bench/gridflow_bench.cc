@@ -213,6 +213,7 @@ bool Latency(const BenchOptions& o, v1::WorkflowService::Stub& stub, const std::
   std::mutex mu;
   std::map<std::string, Clock::time_point> called;  // workflow id -> StartRun call time
   std::vector<double> latencies_ms;
+  std::vector<double> start_ms;  // how long each StartRun call took
   WorkerPool pool(o, name, [&](gridflow::worker::TaskContext& ctx) {
     const auto now = Clock::now();
     std::lock_guard lock(mu);
@@ -236,11 +237,15 @@ bool Latency(const BenchOptions& o, v1::WorkflowService::Stub& stub, const std::
         std::this_thread::sleep_until(begin +
                                       std::chrono::duration_cast<Clock::duration>(interval * n));
         const std::string id = name + "-" + std::to_string(n);
+        const auto call = Clock::now();
         {
           std::lock_guard lock(mu);
-          called[id] = Clock::now();
+          called[id] = call;
         }
         if (!StartRun(stub, name, id)) ok = false;
+        const double took = std::chrono::duration<double, std::milli>(Clock::now() - call).count();
+        std::lock_guard lock(mu);
+        start_ms.push_back(took);
       }
     });
   }
@@ -265,6 +270,9 @@ bool Latency(const BenchOptions& o, v1::WorkflowService::Stub& stub, const std::
   Print(std::string("dispatch_p50_ms[") + rate + "/s]", Percentile(sorted, 0.50), "ms");
   Print(std::string("dispatch_p99_ms[") + rate + "/s]", Percentile(sorted, 0.99), "ms");
   Print(std::string("dispatch_max_ms[") + rate + "/s]", sorted.back(), "ms");
+  std::sort(start_ms.begin(), start_ms.end());
+  Print(std::string("start_call_p50_ms[") + rate + "/s]", Percentile(start_ms, 0.50), "ms");
+  Print(std::string("start_call_p99_ms[") + rate + "/s]", Percentile(start_ms, 0.99), "ms");
   return true;
 }
 

@@ -76,16 +76,23 @@ void PrepareRunStatements(pqxx::connection& c) {
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
   // Several runs in one statement, in id order: every transaction that locks more than one run
   // locks them in this order, so two never wait for each other.
-  c.prepare("run_lock_many", "SELECT " + cols_clock +
-                                 " FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE");
+  c.prepare("run_lock_of_tasks",
+            "SELECT " + cols_clock +
+                " FROM runs WHERE id IN (SELECT run_id FROM tasks WHERE id = ANY($1::bigint[])) "
+                "ORDER BY id FOR UPDATE");
   c.prepare("run_insert_many",
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
             "status, input, data, started_by) "
             "SELECT gen_random_uuid(), n.namespace, n.workflow_id, n.definition_name, "
-            "n.definition_version, 'RUNNING', COALESCE(n.input, 'null'::jsonb), n.data, "
-            "n.started_by FROM json_to_recordset($1::json) AS n(namespace text, workflow_id text, "
+            "d.version, 'RUNNING', COALESCE(n.input, 'null'::jsonb), n.data, n.started_by "
+            "FROM json_to_recordset($1::json) AS n(namespace text, workflow_id text, "
             "definition_name text, definition_version integer, input jsonb, data jsonb, "
             "started_by text) "
+            // The version asked for, or the latest (0): read here, not in a round trip of its own.
+            "CROSS JOIN LATERAL (SELECT max(version) AS version FROM definitions "
+            " WHERE namespace = n.namespace AND name = n.definition_name "
+            " AND (n.definition_version = 0 OR version = n.definition_version)) d "
+            "WHERE d.version IS NOT NULL "
             "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
                 cols_clock);
   c.prepare("run_input_equals", "SELECT input = $2::jsonb FROM runs WHERE id = $1::uuid");
@@ -142,9 +149,14 @@ std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) 
                                  run.parent_activation));
 }
 
-std::vector<RunRow> LockRuns(pqxx::transaction_base& txn, const std::vector<std::string>& run_ids) {
+std::vector<RunRow> LockRunsOfTasks(pqxx::transaction_base& txn,
+                                    const std::vector<int64_t>& task_ids) {
+  std::string ids = "{";
+  for (size_t i = 0; i < task_ids.size(); ++i)
+    ids += (i > 0 ? "," : "") + std::to_string(task_ids[i]);
+  ids += "}";
   std::vector<RunRow> runs;
-  for (const pqxx::row& r : txn.exec_prepared("run_lock_many", ToTextArray(run_ids)))
+  for (const pqxx::row& r : txn.exec_prepared("run_lock_of_tasks", ids))
     runs.push_back(ReadRun(r));
   return runs;
 }
@@ -156,7 +168,7 @@ std::vector<RunRow> InsertRuns(pqxx::transaction_base& txn, const std::vector<Ne
         .Text("namespace", n.namespace_name)
         .Text("workflow_id", n.workflow_id)
         .Text("definition_name", n.definition_name)
-        .Int("definition_version", n.definition_version)
+        .Int("definition_version", n.definition_version)  // 0: the latest
         .Json("input", n.input_json)
         .Json("data", n.data_json)
         .Text("started_by", n.started_by);

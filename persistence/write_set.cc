@@ -71,7 +71,9 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " cancel_requested = t.cancel_requested OR u.op = 'cancel_request',"
       " updated_at = gf_now()"
       " FROM json_to_recordset($2::json) AS u(id bigint, op text, json jsonb, delay_ms bigint)"
-      " WHERE t.id = u.id),"
+      // The ids again as an array: the plan looks them up in the primary key whatever it
+      // guesses of the recordset's size.
+      " WHERE t.id = u.id AND t.id = ANY($9::bigint[])),"
       " run_updates AS ("
       " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
       " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
@@ -81,7 +83,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " FROM json_to_recordset($3::json) AS u(id uuid, status text, data jsonb,"
       " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
       " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean)"
-      " WHERE r.id = u.id),"
+      " WHERE r.id = u.id AND r.id = ANY($10::uuid[])),"
       " new_events AS ("
       " INSERT INTO events (run_id, seq, type, step, task_id, attempt, actor, payload, iteration)"
       " SELECT e.run_id, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload,"
@@ -261,15 +263,15 @@ std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) {
   const std::vector<std::string> queue_keys(queue_notifications_.begin(),
                                             queue_notifications_.end());
   const std::vector<std::string> event_runs(runs_with_events_.begin(), runs_with_events_.end());
+  std::vector<std::string> updated_tasks, updated_runs;
+  for (const auto& [id, u] : task_updates_)
+    updated_tasks.push_back(std::to_string(id));
+  for (const auto& [id, update] : run_updates_)
+    updated_runs.push_back(id);
   const pqxx::result r = txn.exec_prepared(
       "write_set_flush", tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(),
-      timers.Finish(), "{" + [&] {
-        std::string ids;
-        for (const auto& id : cancelled_timers)
-          ids += (ids.empty() ? "" : ",") + id;
-        return ids;
-      }() + "}",
-      ToTextArray(queue_keys), ToTextArray(event_runs));
+      timers.Finish(), ToTextArray(cancelled_timers), ToTextArray(queue_keys),
+      ToTextArray(event_runs), ToTextArray(updated_tasks), ToTextArray(updated_runs));
   for (const pqxx::row& row : r) {
     if (row[0].is_null()) continue;
     leased.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), Timestamp(row[2]),
@@ -278,12 +280,16 @@ std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) {
   return leased;
 }
 
-std::vector<int64_t> AllocateTaskIds(pqxx::transaction_base& txn, int count) {
-  std::vector<int64_t> ids;
-  if (count <= 0) return ids;
-  for (const pqxx::row& r : txn.exec_prepared("task_ids", count))
-    ids.push_back(r[0].as<int64_t>());
-  return ids;
+int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {
+  std::lock_guard lock(mu_);
+  if (free_.empty()) {
+    const pqxx::result r = txn.exec_prepared("task_ids", block_);
+    for (auto row = r.rbegin(); row != r.rend(); ++row)  // handed out from the back, lowest first
+      free_.push_back((*row)[0].as<int64_t>());
+  }
+  const int64_t id = free_.back();
+  free_.pop_back();
+  return id;
 }
 
 }  // namespace gridflow::persistence

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -91,7 +92,20 @@ class WriteSet {
   std::set<std::string> queue_notifications_;
 };
 
-// Draws `count` ids for new tasks from the tasks' identity sequence.
-std::vector<int64_t> AllocateTaskIds(pqxx::transaction_base& txn, int count);
+// Ids for new tasks, drawn from the tasks' identity sequence in blocks and handed out to any
+// transaction of the process, so most transactions need no round trip for them. A sequence is not
+// transactional: ids of a rolled-back transaction are simply never used (ids have gaps).
+// Thread-safe.
+class TaskIdPool {
+ public:
+  explicit TaskIdPool(int block = 256) : block_(block) {}
+  // An unused id; draws the next block through `txn` when the pool is empty.
+  int64_t Next(pqxx::transaction_base& txn);
+
+ private:
+  const int block_;
+  std::mutex mu_;
+  std::vector<int64_t> free_;
+};
 
 }  // namespace gridflow::persistence

@@ -83,7 +83,7 @@ Status Scheduler::ApplyTransition(const char* what, const LockFn& lock, const Bo
                                   AfterCommit* after) {
   std::optional<TransitionContext> ctx;
   const Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
-    ctx.emplace(txn, definitions_, matcher_);
+    ctx.emplace(txn, definitions_, task_ids_, matcher_);
     std::optional<persistence::RunRow> run;
     Status locked = lock(txn, &run);
     if (!locked.ok() || !run) return locked;

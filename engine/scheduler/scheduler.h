@@ -38,6 +38,7 @@
 #include "persistence/connection_pool.h"
 #include "persistence/message_store.h"
 #include "persistence/rows.h"
+#include "persistence/write_set.h"
 
 namespace gridflow::engine {
 
@@ -217,6 +218,7 @@ class Scheduler {
   FactsObserver* observer_ = nullptr;
   HistoryListener* history_listener_ = nullptr;
   PollMatcher* matcher_ = nullptr;
+  persistence::TaskIdPool task_ids_;
   std::unique_ptr<GroupCommitter> committer_;
 };
 

@@ -18,7 +18,6 @@
 #include "engine/scheduler/scheduler_call.h"
 #include "persistence/run_store.h"
 #include "persistence/task_store.h"
-#include "persistence/timer_store.h"
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
@@ -154,62 +153,54 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls) {
 
 Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>& calls,
                              std::optional<TransitionContext>& ctx) {
-  ctx.emplace(txn, definitions_, matcher_);
-  ctx->ExpectNewTasks(static_cast<int>(calls.size()));
+  ctx.emplace(txn, definitions_, task_ids_, matcher_);
   for (auto& call : calls)
     call->ResetAttempt();
 
-  // 1. The runs of the task calls (a task's run never changes: read without locks).
+  // 1. Lock the runs of the task calls (one statement, id order; a task's run never changes, so
+  // the statement finds them itself), then read their open tasks (one statement).
   std::vector<int64_t> task_ids;
   for (const auto& call : calls) {
     if (IsTaskCall(*call)) task_ids.push_back(call->lease.task_id);
   }
-  std::map<int64_t, persistence::TaskLocation> located;
+  std::vector<persistence::RunRow> locked;
+  std::map<std::string, std::vector<persistence::TaskRow>> open_tasks;
   if (!task_ids.empty()) {
-    for (auto& where : persistence::FindTaskRuns(txn, task_ids))
-      located[where.task_id] = std::move(where);
+    locked = persistence::LockRunsOfTasks(txn, task_ids);
+    std::vector<std::string> run_ids;
+    for (const auto& run : locked)
+      run_ids.push_back(run.id);
+    if (!run_ids.empty()) {
+      for (auto& task : persistence::LoadOpenTasks(txn, run_ids))
+        open_tasks[task.run_id].push_back(std::move(task));
+    }
   }
-  std::set<std::string> run_ids;
+  // A call whose task is open belongs to that task's run; any other is answered on its own (a
+  // retried completion, a stale lease, an unknown task).
   for (auto& call : calls) {
     if (!IsTaskCall(*call)) continue;
-    const auto it = located.find(call->lease.task_id);
-    if (it == located.end() || it->second.namespace_name != call->lease.namespace_name) {
-      call->Answer(UnknownTask(call->lease.namespace_name, call->lease.task_id));
-      continue;
+    for (const auto& [run_id, tasks] : open_tasks) {
+      for (const persistence::TaskRow& task : tasks) {
+        if (task.id == call->lease.task_id &&
+            task.namespace_name == call->lease.namespace_name) {
+          call->run_id = run_id;
+        }
+      }
     }
-    call->run_id = it->second.run_id;
-    run_ids.insert(call->run_id);
+    if (call->run_id.empty()) AnswerNotLeased(txn, *call);
   }
 
-  // 2. Lock them (id order), then read their open tasks and pending timers.
-  const std::vector<std::string> ids(run_ids.begin(), run_ids.end());
-  std::map<std::string, persistence::RunRow> locked;
-  std::map<std::string, std::vector<persistence::TaskRow>> open_tasks;
-  std::map<std::string, std::vector<persistence::TimerRow>> pending_timers;
-  if (!ids.empty()) {
-    for (auto& run : persistence::LockRuns(txn, ids))
-      locked[run.id] = std::move(run);
-    for (auto& task : persistence::LoadOpenTasks(txn, ids))
-      open_tasks[task.run_id].push_back(std::move(task));
-    for (auto& timer : persistence::LoadPendingTimers(txn, ids))
-      pending_timers[timer.run_id].push_back(std::move(timer));
-  }
-
-  // 3. Advance each run with its calls, in call order.
-  for (const std::string& run_id : ids) {
+  // 2. Advance each run with its calls, in call order.
+  for (persistence::RunRow& run : locked) {
     std::vector<Call*> on_run;
     for (auto& call : calls) {
-      if (!call->reply.set && call->run_id == run_id) on_run.push_back(call.get());
+      if (!call->reply.set && call->run_id == run.id) on_run.push_back(call.get());
     }
-    const auto row = locked.find(run_id);
-    if (row == locked.end()) {
-      for (Call* call : on_run)
-        call->Answer(Status::Internal("run " + run_id + " vanished"));
-      continue;
-    }
+    if (on_run.empty()) continue;
+    const std::string run_id = run.id;
     std::unique_ptr<RunTransition> tr;
-    const Status opened = Open(*ctx, row->second, std::move(open_tasks[run_id]),
-                               std::move(pending_timers[run_id]), &tr);
+    const Status opened =
+        Open(*ctx, std::move(run), std::move(open_tasks[run_id]), std::nullopt, &tr);
     if (!opened.ok()) {
       for (Call* call : on_run)
         call->Answer(opened);
@@ -228,40 +219,27 @@ Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>
         ApplyCompletion(*tr, task, call->lease, call->result_json, call->result);
         ctx->SetEagerRecipient(nullptr);
       } else {
-        call->reply.retry =
-            HandleFailedAttempt(*tr, task, events::kTaskFailed, call->lease.identity, call->failure,
-                                {{"worker", call->lease.identity}});
+        call->reply.retry = HandleFailedAttempt(*tr, task, events::kTaskFailed,
+                                                call->lease.identity, call->failure,
+                                                {{"worker", call->lease.identity}});
       }
       call->Answer(Status::Ok());
     }
     tr->Flush();
   }
 
-  // 4. New runs: insert them (one statement; a taken workflow id is left out), then start them.
-  // Definitions first: the same one, asked for by many starts, is resolved once.
-  std::map<std::tuple<std::string, std::string, int>, std::shared_ptr<const dsl::Definition>> defs;
+  // 3. New runs: inserted in one statement (the definition's latest version resolved in it; a
+  // taken workflow id or an unknown definition is left out), then started.
   std::vector<Call*> starts;
   std::vector<persistence::NewRun> new_runs;
   for (auto& call : calls) {
     if (call->kind != Call::Kind::kStart) continue;
     const StartRunParams& p = call->start;
-    const auto key = std::make_tuple(p.namespace_name, p.definition_name, p.definition_version);
-    auto def = defs.find(key);
-    if (def == defs.end()) {
-      std::shared_ptr<const dsl::Definition> resolved;
-      const Status s = definitions_.Resolve(txn, p.namespace_name, p.definition_name,
-                                            p.definition_version, &resolved);
-      if (!s.ok()) {
-        call->Answer(s);
-        continue;
-      }
-      def = defs.emplace(key, std::move(resolved)).first;
-    }
     persistence::NewRun run;
     run.namespace_name = p.namespace_name;
     run.workflow_id = p.workflow_id;
-    run.definition_name = def->second->name();
-    run.definition_version = def->second->version();
+    run.definition_name = p.definition_name;
+    run.definition_version = p.definition_version;
     run.input_json = Dump(p.input);
     run.data_json = Dump(json{{"input", p.input}});
     run.started_by = p.identity;
@@ -277,16 +255,17 @@ Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>
   for (Call* call : starts) {
     const StartRunParams& p = call->start;
     const auto row = inserted.find({p.namespace_name, p.workflow_id});
-    if (row == inserted.end()) continue;  // taken: compared with the existing run below
-    call->owns_new_run = true;
-    const auto def =
-        defs.at(std::make_tuple(p.namespace_name, p.definition_name, p.definition_version));
+    if (row == inserted.end()) continue;  // answered below
+    persistence::RunRow run = std::move(row->second);
+    inserted.erase(row);  // a second start of the same id in this batch finds it taken
+    std::shared_ptr<const dsl::Definition> def;
+    Status s = definitions_.Resolve(txn, run.namespace_name, run.definition_name,
+                                    run.definition_version, &def);
     RunTransition::NewRunSpec spec;
     spec.input = p.input;
     spec.started_by = p.identity;
     std::unique_ptr<RunTransition> tr;
-    const Status s = RunTransition::Start(*ctx, std::move(row->second), def, spec, &tr);
-    inserted.erase(row);  // a second start of the same id in this batch finds it taken
+    if (s.ok()) s = RunTransition::Start(*ctx, std::move(run), def, spec, &tr);
     if (!s.ok()) {
       call->Answer(s);
       continue;
@@ -297,23 +276,28 @@ Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>
     call->Answer(Status::Ok());
   }
 
-  // 5. Everything in one statement.
+  // 4. Everything in one statement.
   ctx->Flush();
 
-  // 6. Starts of a taken workflow id: the same run (same definition and input) or a conflict.
+  // 5. Starts left out: the workflow id is taken — by the same run (same definition and input)
+  // or by another — or the definition does not exist.
   for (Call* call : starts) {
     if (call->reply.set) continue;
     const StartRunParams& p = call->start;
     auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
     if (!existing) {
-      call->Answer(Status::Unavailable("run insert conflicted; retry"));
+      std::shared_ptr<const dsl::Definition> def;
+      const Status s = definitions_.Resolve(txn, p.namespace_name, p.definition_name,
+                                            p.definition_version, &def);
+      call->Answer(s.ok() ? Status::Unavailable("run insert conflicted; retry") : s);
       continue;
     }
     std::string difference;
     if (existing->definition_name != p.definition_name) {
       difference =
           "of definition '" + existing->definition_name + "', not '" + p.definition_name + "'";
-    } else if (p.definition_version != 0 && existing->definition_version != p.definition_version) {
+    } else if (p.definition_version != 0 &&
+               existing->definition_version != p.definition_version) {
       difference = "of " + existing->definition_name + " version " +
                    std::to_string(existing->definition_version) + ", not version " +
                    std::to_string(p.definition_version);
@@ -322,9 +306,10 @@ Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>
                    std::to_string(existing->definition_version) + " with a different input";
     }
     if (!difference.empty()) {
-      call->Answer(Status::AlreadyExists(
-          "workflow id '" + p.workflow_id + "' is already used in namespace '" + p.namespace_name +
-          "' by a run " + difference + "; choose another workflow id"));
+      call->Answer(Status::AlreadyExists("workflow id '" + p.workflow_id +
+                                         "' is already used in namespace '" + p.namespace_name +
+                                         "' by a run " + difference +
+                                         "; choose another workflow id"));
       continue;
     }
     call->reply.run = std::move(*existing);

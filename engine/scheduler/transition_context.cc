@@ -12,8 +12,8 @@ bool TaskRecipient::Accepts(const persistence::NewTask& task) const {
 }
 
 TransitionContext::TransitionContext(pqxx::transaction_base& txn, DefinitionRegistry& registry,
-                                     PollMatcher* matcher)
-    : txn_(txn), registry_(registry), matcher_(matcher) {}
+                                     persistence::TaskIdPool& task_ids, PollMatcher* matcher)
+    : txn_(txn), registry_(registry), matcher_(matcher), task_ids_(task_ids) {}
 
 TransitionContext::~TransitionContext() {
   if (taken_ || matcher_ == nullptr) return;
@@ -21,18 +21,6 @@ TransitionContext::~TransitionContext() {
     poll->tasks.clear();
     matcher_->Deliver(poll);
   }
-}
-
-int64_t TransitionContext::NewTaskId() {
-  if (task_ids_.empty()) {
-    const int block = std::max({expected_tasks_, 8, static_cast<int>(placed_.size())});
-    for (const int64_t id : persistence::AllocateTaskIds(txn_, block))
-      task_ids_.push_back(id);
-    expected_tasks_ = 0;
-  }
-  const int64_t id = task_ids_.front();
-  task_ids_.pop_front();
-  return id;
 }
 
 std::optional<std::string> TransitionContext::Place(int64_t id, const persistence::NewTask& task) {

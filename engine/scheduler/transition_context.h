@@ -65,7 +65,7 @@ class TransitionContext {
  public:
   // `matcher` may be null (no long-polls are handed tasks directly).
   TransitionContext(pqxx::transaction_base& txn, DefinitionRegistry& registry,
-                    PollMatcher* matcher);
+                    persistence::TaskIdPool& task_ids, PollMatcher* matcher);
   ~TransitionContext();  // gives back reservations not delivered
   TransitionContext(const TransitionContext&) = delete;
   TransitionContext& operator=(const TransitionContext&) = delete;
@@ -75,9 +75,7 @@ class TransitionContext {
   persistence::WriteSet& writes() { return writes_; }
   TransitionFacts& facts() { return after_.facts; }
 
-  // Ids for new tasks come in blocks; a hint saves round trips when many will be needed.
-  void ExpectNewTasks(int count) { expected_tasks_ = std::max(expected_tasks_, count); }
-  int64_t NewTaskId();
+  int64_t NewTaskId() { return task_ids_.Next(txn_); }
 
   // Eager dispatch: while the call of `recipient` is applied, new tasks go to it first.
   void SetEagerRecipient(TaskRecipient* recipient) { eager_ = recipient; }
@@ -110,9 +108,8 @@ class TransitionContext {
   pqxx::transaction_base& txn_;
   DefinitionRegistry& registry_;
   PollMatcher* matcher_;
+  persistence::TaskIdPool& task_ids_;
   persistence::WriteSet writes_;
-  std::deque<int64_t> task_ids_;
-  int expected_tasks_ = 0;
   TaskRecipient* eager_ = nullptr;
   // Tasks inserted LEASED: their row and recipient, routed after Flush.
   std::map<int64_t, std::pair<persistence::NewTask, TaskRecipient*>> placed_;

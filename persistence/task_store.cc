@@ -108,16 +108,20 @@ void PrepareTaskStatements(pqxx::connection& c) {
   c.prepare("task_list_open", "SELECT " + cols +
                                   " FROM tasks t WHERE t.run_id = $1::uuid AND t.state IN "
                                   "('PENDING', 'LEASED') ORDER BY t.id");
-  c.prepare(
-      "task_queue_stats",
-      "SELECT CASE WHEN $1 = '' THEN namespace || '/' || queue ELSE queue END, "
-      "count(*) FILTER (WHERE state = 'PENDING'), "
-      "count(*) FILTER (WHERE state = 'PENDING' AND not_before <= gf_now()), "
-      "count(*) FILTER (WHERE state = 'LEASED'), "
-      "COALESCE(extract(epoch FROM gf_now() - min(not_before) FILTER (WHERE state = 'PENDING' "
-      "AND not_before <= gf_now())), 0)::float8 "
-      "FROM tasks WHERE ($1 = '' OR namespace = $1) AND state IN ('PENDING', 'LEASED') "
-      "GROUP BY 1 ORDER BY 1");
+  c.prepare("task_queue_stats",
+            // Live tasks only, each state through its partial index: the cost follows the queues'
+            // depth, never the number of finished tasks.
+            "SELECT CASE WHEN $1 = '' THEN namespace || '/' || queue ELSE queue END, "
+            "count(*) FILTER (WHERE leased IS NULL), "
+            "count(*) FILTER (WHERE leased IS NULL AND not_before <= gf_now()), "
+            "count(*) FILTER (WHERE leased), "
+            "COALESCE(extract(epoch FROM gf_now() - min(not_before) FILTER (WHERE leased IS NULL "
+            "AND not_before <= gf_now())), 0)::float8 "
+            "FROM (SELECT namespace, queue, not_before, NULL::boolean AS leased FROM tasks "
+            " WHERE state = 'PENDING' AND ($1 = '' OR namespace = $1)"
+            " UNION ALL SELECT namespace, queue, NULL, true FROM tasks"
+            " WHERE state = 'LEASED' AND ($1 = '' OR namespace = $1)) live "
+            "GROUP BY 1 ORDER BY 1");
 }
 
 std::vector<TaskRow> ClaimTasks(pqxx::transaction_base& txn, const std::string& namespace_name,

@@ -78,7 +78,9 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
       " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
       " cancel_reason = u.cancel_reason, state = u.state, last_event_seq = u.last_event_seq,"
-      " row_version = r.row_version + 1, updated_at = gf_now(),"
+      " row_version = r.row_version + 1,"
+      // A closed run's last change is its closing (ListRuns orders closed runs by closed_at).
+      " updated_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) ELSE gf_now() END,"
       " closed_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) END"
       " FROM json_to_recordset($3::json) AS u(id uuid, status text, data jsonb,"
       " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
@@ -200,7 +202,9 @@ std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) {
         .Text("step", t.step)
         .Text("idempotency_key", t.idempotency_key)
         .Json("input", t.input_json)
-        .Text("state", i.cancelled ? "CANCELLED" : i.lease_owner ? "LEASED" : "PENDING")
+        .Text("state", i.cancelled     ? "CANCELLED"
+                       : i.lease_owner ? "LEASED"
+                                       : "PENDING")
         .Int("max_attempts", t.max_attempts)
         .Int("start_to_close_ms", t.start_to_close_ms)
         .Int("heartbeat_timeout_ms", t.heartbeat_timeout_ms)
@@ -274,8 +278,8 @@ std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) {
       ToTextArray(event_runs), ToTextArray(updated_tasks), ToTextArray(updated_runs));
   for (const pqxx::row& row : r) {
     if (row[0].is_null()) continue;
-    leased.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), Timestamp(row[2]),
-                      Timestamp(row[3])});
+    leased.push_back(
+        {row[0].as<int64_t>(), row[1].as<int64_t>(), Timestamp(row[2]), Timestamp(row[3])});
   }
   return leased;
 }

@@ -230,7 +230,8 @@ Status Engine::Start() {
   Status s = parts_->membership.Join();
   if (!s.ok()) return s;
   parts_->health.Start(std::move(health_targets));
-  parts_->state_gauges.Start();
+  // The gauges read the database; without a /metrics port nobody would read them.
+  if (!config_.metrics_listen.empty()) parts_->state_gauges.Start();
   started_ = true;
   spdlog::info("gridflow-engine {} serving on port {} as member {}", GRIDFLOW_VERSION, port_,
                parts_->membership.member_id());
@@ -276,7 +277,7 @@ void Engine::Shutdown(Millis grace) {
   }
   parts_->rpc_pool.Stop();
   parts_->scheduler.Stop();  // after the server: in-flight calls wait for their commit
-  if (health_server_) {  // last: liveness answers until the API has drained
+  if (health_server_) {      // last: liveness answers until the API has drained
     health_server_->Shutdown(std::chrono::system_clock::now());
     health_server_->Wait();
   }

@@ -373,6 +373,53 @@ TEST_F(OperationsTest, ListRunsFiltersOrdersAndPages) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(OperationsTest, ListRunsByUpdateMergesOpenAndClosedRuns) {
+  DefineThreeSteps();
+  Define("other", R"js("steps": [{"name": "x", "kind": "task", "task_type": "t",
+                                   "task_queue": "elsewhere"}])js");
+  Start(engine_, "u-open-early", "other");  // never moves
+  Start(engine_, "u-closed", "three");
+  for (const char* step : {"a", "b", "c"})
+    CompleteLeased(engine_, Next(step), "{}");
+  WaitClosed(engine_, "u-closed");
+  Start(engine_, "u-open-late", "three");
+  CompleteLeased(engine_, Next("a"), "{}");  // the latest change of all
+
+  v1::ListRunsRequest request;
+  request.set_order_by("update_time desc");
+  const std::vector<std::string> newest_first = {"u-open-late", "u-closed", "u-open-early"};
+  EXPECT_EQ(ListIds(request), newest_first);
+  request.set_order_by("update_time asc");
+  EXPECT_EQ(ListIds(request),
+            (std::vector<std::string>{"u-open-early", "u-closed", "u-open-late"}));
+
+  // Pages of one, across the open and the closed runs, in order and each once.
+  request.set_order_by("update_time desc");
+  request.set_page_size(1);
+  std::vector<std::string> all;
+  std::string token;
+  do {
+    request.set_page_token(token);
+    const auto page = ListIds(request, &token);
+    all.insert(all.end(), page.begin(), page.end());
+  } while (!token.empty());
+  EXPECT_EQ(all, newest_first);
+
+  // A closed run's last change is its closing.
+  const v1::Run closed = GetRun(engine_, "u-closed");
+  EXPECT_EQ(closed.update_time().seconds(), closed.close_time().seconds());
+  EXPECT_EQ(closed.update_time().nanos(), closed.close_time().nanos());
+
+  // Search text is matched literally: LIKE's wildcards are not wildcards here.
+  request = {};
+  request.set_workflow_id_contains("%");
+  EXPECT_TRUE(ListIds(request).empty());
+  request.set_workflow_id_contains("u_open");
+  EXPECT_TRUE(ListIds(request).empty());
+  request.set_workflow_id_contains("U-OPEN");
+  EXPECT_EQ(ListIds(request).size(), 2u);
+}
+
 TEST(Queues, ListQueuesShowsDepthAgeLeasesAndWaitingWorkers) {
   TestDatabase db;
   auto config = FastEngineConfig(db.url());

@@ -47,16 +47,15 @@ Status ConnectionPool::OpenDedicated(std::unique_ptr<pqxx::connection>* out) con
   try {
     auto c = std::make_unique<pqxx::connection>(options_.dsn);
     pqxx::nontransaction setup(*c, "session setup");
-    setup.exec("SET TimeZone = 'UTC'");
     // Every statement is prepared with parameters whose values do not change the best plan (ids,
     // arrays, JSON records): plan once per connection, not for each of the first executions. A
     // plan made while a table is still small must not scan it whole once it is large: every
-    // query of the engine is written for an index, so sequential scans are priced out.
-    setup.exec("SET plan_cache_mode = force_generic_plan");
-    setup.exec("SET enable_seqscan = off");
-    // Short statements only: compiling one (which a priced-out scan of a small table such as
-    // members would otherwise trigger) costs ~100 ms and never pays back.
-    setup.exec("SET jit = off");
+    // query of the engine is written for an index, so sequential scans are priced out. Short
+    // statements only: compiling one (which a priced-out scan of a small table such as members
+    // would otherwise trigger) costs ~100 ms and never pays back, so no JIT.
+    setup.exec(
+        "SET TimeZone = 'UTC'; SET plan_cache_mode = force_generic_plan; "
+        "SET enable_seqscan = off; SET jit = off");
     setup.exec("SET application_name = " + setup.quote(options_.application_name));
     for (const std::string& setting : options_.session_settings)
       setup.exec(setting);

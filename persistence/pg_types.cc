@@ -21,6 +21,13 @@ TimePoint FromEpochMicros(int64_t micros) {
   return TimePoint(Micros(micros));
 }
 
+std::string ToIdArray(const std::vector<int64_t>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i)
+    out += (i > 0 ? "," : "") + std::to_string(ids[i]);
+  return out + "}";
+}
+
 std::string ToTextArray(const std::vector<std::string>& values) {
   std::string out = "{";
   for (size_t i = 0; i < values.size(); ++i) {

@@ -21,6 +21,8 @@ TimePoint FromEpochMicros(int64_t micros);
 
 // A text[] literal ("{\"a\",\"b\"}") for array parameters; every element is quoted and escaped.
 std::string ToTextArray(const std::vector<std::string>& values);
+// A bigint[] literal: {1,2,3}.
+std::string ToIdArray(const std::vector<int64_t>& ids);
 
 // Reading columns; a timestamptz that is not a timestamp throws std::invalid_argument.
 std::optional<std::string> OptionalText(const pqxx::field& f);

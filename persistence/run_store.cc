@@ -125,19 +125,11 @@ std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) 
                                  run.parent_activation));
 }
 
-std::vector<RunRow> LockRunsOfTasks(pqxx::transaction_base& txn,
-                                    const std::vector<int64_t>& task_ids) {
-  std::string ids = "{";
-  for (size_t i = 0; i < task_ids.size(); ++i)
-    ids += (i > 0 ? "," : "") + std::to_string(task_ids[i]);
-  ids += "}";
-  std::vector<RunRow> runs;
-  for (const pqxx::row& r : txn.exec_prepared("run_lock_of_tasks", ids))
-    runs.push_back(ReadRun(r));
-  return runs;
+Statement LockRunsOfTasks(const std::vector<int64_t>& task_ids) {
+  return {"run_lock_of_tasks", {ToIdArray(task_ids)}};
 }
 
-std::vector<RunRow> InsertRuns(pqxx::transaction_base& txn, const std::vector<NewRun>& runs) {
+Statement InsertRuns(const std::vector<NewRun>& runs) {
   JsonRecords records;
   for (const NewRun& n : runs) {
     records.Add()
@@ -149,10 +141,14 @@ std::vector<RunRow> InsertRuns(pqxx::transaction_base& txn, const std::vector<Ne
         .Json("data", n.data_json)
         .Text("started_by", n.started_by);
   }
-  std::vector<RunRow> inserted;
-  for (const pqxx::row& r : txn.exec_prepared("run_insert_many", records.Finish()))
-    inserted.push_back(ReadRun(r));
-  return inserted;
+  return {"run_insert_many", {records.Finish()}};
+}
+
+std::vector<RunRow> ReadRuns(const pqxx::result& result) {
+  std::vector<RunRow> runs;
+  for (const pqxx::row& r : result)
+    runs.push_back(ReadRun(r));
+  return runs;
 }
 
 std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,

@@ -9,6 +9,7 @@
 
 #include <pqxx/transaction_base>
 
+#include "persistence/pipelined_work.h"
 #include "persistence/rows.h"
 
 namespace gridflow::persistence {
@@ -36,15 +37,17 @@ std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& na
 bool RunInputEquals(pqxx::transaction_base& txn, const std::string& run_id,
                     const std::string& input_json);
 
-// Locks the runs of these tasks (in id order, the lock order of every transaction that locks
-// several runs) and returns them. A task's run never changes, so no task lock is needed to find it.
-std::vector<RunRow> LockRunsOfTasks(pqxx::transaction_base& txn,
-                                    const std::vector<int64_t>& task_ids);
+// Statements to send in a PipelinedWork group. Locks the runs of these tasks (in id order, the
+// lock order of every transaction that locks several runs) and returns them. A task's run never
+// changes, so no task lock is needed to find it.
+Statement LockRunsOfTasks(const std::vector<int64_t>& task_ids);
 // Inserts RUNNING runs in one statement (no parents: child runs use InsertRun); a definition
 // version of 0 is the latest, read in the same statement. Returns those inserted: a run whose
 // workflow id is taken in its namespace, or whose definition (version) does not exist, is left
 // out.
-std::vector<RunRow> InsertRuns(pqxx::transaction_base& txn, const std::vector<NewRun>& runs);
+Statement InsertRuns(const std::vector<NewRun>& runs);
+// The rows those two statements return.
+std::vector<RunRow> ReadRuns(const pqxx::result& result);
 // SELECT ... FOR UPDATE. nullopt when there is no such run.
 std::optional<RunRow> LockRun(pqxx::transaction_base& txn, const std::string& run_id);
 std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,

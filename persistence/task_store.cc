@@ -85,14 +85,16 @@ void PrepareTaskStatements(pqxx::connection& c) {
       "FROM candidates c WHERE t.id = c.id RETURNING " +
           cols);
   c.prepare("task_find", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 AND t.namespace = $2");
-  c.prepare("task_runs",
-            "SELECT id, namespace, run_id::text FROM tasks WHERE id = ANY($1::bigint[])");
   // The open tasks of runs, without their input (transitions do not need it).
   std::string open_cols = cols;
   open_cols.replace(open_cols.find("t.input::text"), 13, "''::text");
   c.prepare("task_open_of_runs", "SELECT " + open_cols +
                                      " FROM tasks t WHERE t.run_id = ANY($1::uuid[]) "
                                      "AND t.state IN ('PENDING', 'LEASED')");
+  c.prepare("task_open_of_tasks",
+            "SELECT " + open_cols +
+                " FROM tasks t WHERE t.run_id IN (SELECT run_id FROM tasks WHERE id = "
+                "ANY($1::bigint[])) AND t.state IN ('PENDING', 'LEASED')");
   c.prepare("task_extend_lease",
             "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
             "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
@@ -143,25 +145,20 @@ std::optional<TaskRow> FindTask(pqxx::transaction_base& txn, const std::string& 
   return ReadTask(r[0]);
 }
 
-std::vector<TaskLocation> FindTaskRuns(pqxx::transaction_base& txn,
-                                       const std::vector<int64_t>& task_ids) {
-  std::string ids = "{";
-  for (size_t i = 0; i < task_ids.size(); ++i)
-    ids += (i > 0 ? "," : "") + std::to_string(task_ids[i]);
-  ids += "}";
-  std::vector<TaskLocation> found;
-  for (const pqxx::row& r : txn.exec_prepared("task_runs", ids)) {
-    found.push_back({r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<std::string>()});
-  }
-  return found;
+Statement OpenTasksOfTasks(const std::vector<int64_t>& task_ids) {
+  return {"task_open_of_tasks", {ToIdArray(task_ids)}};
+}
+
+std::vector<TaskRow> ReadTasks(const pqxx::result& result) {
+  std::vector<TaskRow> tasks;
+  for (const pqxx::row& r : result)
+    tasks.push_back(ReadTask(r));
+  return tasks;
 }
 
 std::vector<TaskRow> LoadOpenTasks(pqxx::transaction_base& txn,
                                    const std::vector<std::string>& run_ids) {
-  std::vector<TaskRow> tasks;
-  for (const pqxx::row& r : txn.exec_prepared("task_open_of_runs", ToTextArray(run_ids)))
-    tasks.push_back(ReadTask(r));
-  return tasks;
+  return ReadTasks(txn.exec_prepared("task_open_of_runs", ToTextArray(run_ids)));
 }
 
 std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
@@ -177,17 +174,6 @@ std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
 bool TaskOutputEquals(pqxx::transaction_base& txn, int64_t task_id, const std::string& json_text) {
   return txn.exec_prepared1("task_output_equals", task_id, json_text)[0].as<bool>();
 }
-
-namespace {
-
-std::vector<TaskRow> ReadTasks(const pqxx::result& result) {
-  std::vector<TaskRow> tasks;
-  for (const pqxx::row& r : result)
-    tasks.push_back(ReadTask(r));
-  return tasks;
-}
-
-}  // namespace
 
 std::vector<TaskRow> ListOpenTasks(pqxx::transaction_base& txn, const std::string& run_id) {
   return ReadTasks(txn.exec_prepared("task_list_open", run_id));

@@ -10,6 +10,7 @@
 
 #include <pqxx/transaction_base>
 
+#include "persistence/pipelined_work.h"
 #include "persistence/rows.h"
 
 namespace gridflow::persistence {
@@ -30,18 +31,14 @@ std::vector<TaskRow> ClaimTasks(pqxx::transaction_base& txn, const std::string& 
 std::optional<TaskRow> FindTask(pqxx::transaction_base& txn, const std::string& namespace_name,
                                 int64_t task_id);
 
-// Where tasks belong, read without locking (a task's run never changes): to lock the runs first.
-struct TaskLocation {
-  int64_t task_id = 0;
-  std::string namespace_name;
-  std::string run_id;
-};
-std::vector<TaskLocation> FindTaskRuns(pqxx::transaction_base& txn,
-                                       const std::vector<int64_t>& task_ids);
 // The PENDING and LEASED tasks of runs whose rows the caller locked, without their input
 // (input_json is left empty): what a transition needs to know of a run's tasks.
 std::vector<TaskRow> LoadOpenTasks(pqxx::transaction_base& txn,
                                    const std::vector<std::string>& run_ids);
+// The same for the runs of these tasks, as a statement to send after the one locking those runs
+// (LockRunsOfTasks, in the same group); read with ReadTasks.
+Statement OpenTasksOfTasks(const std::vector<int64_t>& task_ids);
+std::vector<TaskRow> ReadTasks(const pqxx::result& result);
 struct LeaseExtension {
   TimePoint lease_expires_at;
   bool cancel_requested = false;  // the run is CANCELLING, or no longer wants this task

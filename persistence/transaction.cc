@@ -31,8 +31,11 @@ std::string FirstLine(const std::string& text) {
   return text.substr(0, text.find('\n'));
 }
 
-// Transact without the observer: every attempt, until one commits or the budget is spent.
-Status RunWithRetries(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
+// Runs `attempt` (one whole transaction on a borrowed connection) until one commits or the budget
+// is spent, classifying what it throws.
+using Attempt = std::function<Status(pqxx::connection&)>;
+
+Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Attempt& attempt_once,
                       const TransactOptions& options) {
   std::chrono::milliseconds backoff = options.first_backoff;
   std::string last_error;
@@ -48,18 +51,7 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Transac
       continue;
     }
     try {
-      pqxx::work txn(lease.connection(), std::string(name));
-      if (const auto offset = pool.clock_offset(); offset.count() != 0) {
-        txn.exec("SET LOCAL gridflow.clock_offset = '" + std::to_string(offset.count()) +
-                 " milliseconds'");
-      }
-      Status status = body(txn);
-      if (!status.ok()) {
-        txn.abort();
-        return status;
-      }
-      txn.commit();
-      return Status::Ok();
+      return attempt_once(lease.connection());
     } catch (const pqxx::in_doubt_error& e) {
       lease.MarkBroken();
       spdlog::error("transaction {}: connection lost during COMMIT; outcome unknown: {}", name,
@@ -97,18 +89,64 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Transac
   return Status::Unavailable("database unavailable (" + std::string(name) + "): " + last_error);
 }
 
-}  // namespace
+std::string ClockOffsetSetting(const ConnectionPool& pool) {
+  const auto offset = pool.clock_offset();
+  if (offset.count() == 0) return "";
+  return "SET LOCAL gridflow.clock_offset = '" + std::to_string(offset.count()) + " milliseconds'";
+}
 
-Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
-                const TransactOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
-  Status status = RunWithRetries(pool, name, body, options);
+Status Observed(ConnectionPool& pool, std::string_view name,
+                std::chrono::steady_clock::time_point started, Status status) {
   if (const auto& observer = pool.transaction_observer()) {
     observer(name,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
              status);
   }
   return status;
+}
+
+}  // namespace
+
+Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
+                const TransactOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string clock = ClockOffsetSetting(pool);
+  Status status = RunWithRetries(
+      pool, name,
+      [&](pqxx::connection& c) {
+        pqxx::work txn(c, std::string(name));
+        if (!clock.empty()) txn.exec(clock);
+        Status s = body(txn);
+        if (!s.ok()) {
+          txn.abort();
+          return s;
+        }
+        txn.commit();
+        return Status::Ok();
+      },
+      options);
+  return Observed(pool, name, started, std::move(status));
+}
+
+Status TransactPipelined(ConnectionPool& pool, std::string_view name, const PipelinedBody& body,
+                         const TransactOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string clock = ClockOffsetSetting(pool);
+  Status status = RunWithRetries(
+      pool, name,
+      [&](pqxx::connection& c) {
+        PipelinedWork work(c, std::string(name));
+        if (!clock.empty()) {
+          work.Send({});
+          work.txn().exec(clock);
+        }
+        Status s = body(work);
+        if (!s.ok()) return s;  // ~PipelinedWork rolls back
+        if (!work.committed()) work.Commit();
+        return Status::Ok();
+      },
+      options);
+  return Observed(pool, name, started, std::move(status));
 }
 
 }  // namespace gridflow::persistence

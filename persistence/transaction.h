@@ -21,6 +21,7 @@
 
 #include "common/status.h"
 #include "persistence/connection_pool.h"
+#include "persistence/pipelined_work.h"
 
 namespace gridflow::persistence {
 
@@ -34,5 +35,11 @@ using TransactionBody = std::function<Status(pqxx::work&)>;
 
 Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
                 const TransactOptions& options = {});
+
+// The same for a PipelinedWork (pipelined_work.h): `body` sends its statements in groups, the
+// last one with COMMIT (or leaves the COMMIT to this function); any other Status rolls back.
+using PipelinedBody = std::function<Status(PipelinedWork&)>;
+Status TransactPipelined(ConnectionPool& pool, std::string_view name, const PipelinedBody& body,
+                         const TransactOptions& options = {});
 
 }  // namespace gridflow::persistence

@@ -184,9 +184,24 @@ bool WriteSet::empty() const {
          queue_notifications_.empty();
 }
 
-std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) {
+std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) const {
+  const std::optional<Statement> statement = FlushStatement();
+  if (!statement) return {};
+  return ReadLeased(Execute(txn, *statement));
+}
+
+std::vector<WriteSet::Leased> WriteSet::ReadLeased(const pqxx::result& result) {
   std::vector<Leased> leased;
-  if (empty()) return leased;
+  for (const pqxx::row& row : result) {
+    if (row[0].is_null()) continue;
+    leased.push_back(
+        {row[0].as<int64_t>(), row[1].as<int64_t>(), Timestamp(row[2]), Timestamp(row[3])});
+  }
+  return leased;
+}
+
+std::optional<Statement> WriteSet::FlushStatement() const {
+  if (empty()) return std::nullopt;
   JsonRecords tasks;
   for (const TaskInsert& i : task_inserts_) {
     const NewTask& t = i.task;
@@ -272,16 +287,11 @@ std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) {
     updated_tasks.push_back(std::to_string(id));
   for (const auto& [id, update] : run_updates_)
     updated_runs.push_back(id);
-  const pqxx::result r = txn.exec_prepared(
-      "write_set_flush", tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(),
-      timers.Finish(), ToTextArray(cancelled_timers), ToTextArray(queue_keys),
-      ToTextArray(event_runs), ToTextArray(updated_tasks), ToTextArray(updated_runs));
-  for (const pqxx::row& row : r) {
-    if (row[0].is_null()) continue;
-    leased.push_back(
-        {row[0].as<int64_t>(), row[1].as<int64_t>(), Timestamp(row[2]), Timestamp(row[3])});
-  }
-  return leased;
+  return Statement{
+      "write_set_flush",
+      {tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(), timers.Finish(),
+       ToTextArray(cancelled_timers), ToTextArray(queue_keys), ToTextArray(event_runs),
+       ToTextArray(updated_tasks), ToTextArray(updated_runs)}};
 }
 
 int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {

@@ -19,6 +19,7 @@
 
 #include <pqxx/transaction_base>
 
+#include "persistence/pipelined_work.h"
 #include "persistence/rows.h"
 
 namespace gridflow::persistence {
@@ -59,7 +60,11 @@ class WriteSet {
     TimePoint attempt_deadline;
   };
   // Writes everything in one statement; returns the lease of each task inserted LEASED.
-  std::vector<Leased> Flush(pqxx::transaction_base& txn);
+  std::vector<Leased> Flush(pqxx::transaction_base& txn) const;
+  // The same statement, to send in a PipelinedWork group (nullopt: nothing to write), and the
+  // leases in its result.
+  std::optional<Statement> FlushStatement() const;
+  static std::vector<Leased> ReadLeased(const pqxx::result& result);
 
  private:
   enum class Op { kComplete, kFail, kRetry, kRelease, kCancel, kCancelRequest };

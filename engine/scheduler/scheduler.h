@@ -37,6 +37,7 @@
 #include "engine/scheduler/transition_facts.h"
 #include "persistence/connection_pool.h"
 #include "persistence/message_store.h"
+#include "persistence/pipelined_work.h"
 #include "persistence/rows.h"
 #include "persistence/write_set.h"
 
@@ -103,7 +104,8 @@ struct NextTaskRequest {
   std::vector<std::string> task_types;  // empty: any
 };
 
-using StartRunDone = std::function<void(const Status&, const persistence::RunRow& run, bool created)>;
+using StartRunDone =
+    std::function<void(const Status&, const persistence::RunRow& run, bool created)>;
 using CompleteTaskDone = std::function<void(const Status&, bool duplicate,
                                             const std::vector<persistence::TaskRow>& next_tasks)>;
 using FailTaskDone = std::function<void(const Status&, const RetryOutcome&)>;
@@ -197,8 +199,11 @@ class Scheduler {
 
   // Group commit (scheduler_batch.cc): applies `calls` in one transaction and answers each.
   void RunBatch(std::vector<std::unique_ptr<Call>> calls);
-  Status ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>& calls,
+  Status ApplyBatch(persistence::PipelinedWork& work, std::vector<std::unique_ptr<Call>>& calls,
                     std::optional<TransitionContext>& ctx);
+  // A start whose run was not inserted: the same run started before (answered with it), a taken
+  // workflow id (ALREADY_EXISTS naming the difference) or an unknown definition.
+  void AnswerTakenWorkflowId(pqxx::transaction_base& txn, Call& call);
   void Submit(std::unique_ptr<Call> call);
 
   // What a completion does to its run (shared by the batch and by tests of it).

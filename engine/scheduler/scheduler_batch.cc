@@ -116,8 +116,9 @@ void Scheduler::FailTask(LeaseRef lease, TaskFailureReport failure, FailTaskDone
 void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls) {
   if (calls.empty()) return;
   std::optional<TransitionContext> ctx;
-  const Status s = persistence::Transact(
-      pool_, BatchName(calls), [&](pqxx::work& txn) { return ApplyBatch(txn, calls, ctx); });
+  const Status s = persistence::TransactPipelined(
+      pool_, BatchName(calls),
+      [&](persistence::PipelinedWork& work) { return ApplyBatch(work, calls, ctx); });
   if (s.ok()) {
     AfterCommit after = ctx->TakeAfterCommit();
     ctx.reset();
@@ -151,46 +152,72 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls) {
   }
 }
 
-Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>& calls,
+Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
+                             std::vector<std::unique_ptr<Call>>& calls,
                              std::optional<TransitionContext>& ctx) {
+  pqxx::transaction_base& txn = work.txn();
   ctx.emplace(txn, definitions_, task_ids_, matcher_);
   for (auto& call : calls)
     call->ResetAttempt();
 
-  // 1. Lock the runs of the task calls (one statement, id order; a task's run never changes, so
-  // the statement finds them itself), then read their open tasks (one statement).
+  // 1. One round trip, with BEGIN: lock the runs of the task calls (id order; a task's run never
+  // changes, so the statement finds them itself) and read their open tasks; insert the new runs
+  // (the definition's latest version resolved in the statement; a taken workflow id or an
+  // unknown definition is left out).
   std::vector<int64_t> task_ids;
-  for (const auto& call : calls) {
-    if (IsTaskCall(*call)) task_ids.push_back(call->lease.task_id);
+  std::vector<Call*> starts;
+  std::vector<persistence::NewRun> new_runs;
+  for (auto& call : calls) {
+    if (IsTaskCall(*call)) {
+      task_ids.push_back(call->lease.task_id);
+      continue;
+    }
+    const StartRunParams& p = call->start;
+    persistence::NewRun run;
+    run.namespace_name = p.namespace_name;
+    run.workflow_id = p.workflow_id;
+    run.definition_name = p.definition_name;
+    run.definition_version = p.definition_version;
+    run.input_json = Dump(p.input);
+    run.data_json = Dump(json{{"input", p.input}});
+    run.started_by = p.identity;
+    new_runs.push_back(std::move(run));
+    starts.push_back(call.get());
   }
+  std::vector<persistence::Statement> first;
+  if (!task_ids.empty()) {
+    first.push_back(persistence::LockRunsOfTasks(task_ids));
+    first.push_back(persistence::OpenTasksOfTasks(task_ids));
+  }
+  if (!new_runs.empty()) first.push_back(persistence::InsertRuns(new_runs));
+  const std::vector<pqxx::result> read = work.Send(first);
   std::vector<persistence::RunRow> locked;
   std::map<std::string, std::vector<persistence::TaskRow>> open_tasks;
+  std::map<std::pair<std::string, std::string>, persistence::RunRow> inserted;
   if (!task_ids.empty()) {
-    locked = persistence::LockRunsOfTasks(txn, task_ids);
-    std::vector<std::string> run_ids;
-    for (const auto& run : locked)
-      run_ids.push_back(run.id);
-    if (!run_ids.empty()) {
-      for (auto& task : persistence::LoadOpenTasks(txn, run_ids))
-        open_tasks[task.run_id].push_back(std::move(task));
-    }
+    locked = persistence::ReadRuns(read[0]);
+    for (auto& task : persistence::ReadTasks(read[1]))
+      open_tasks[task.run_id].push_back(std::move(task));
   }
-  // A call whose task is open belongs to that task's run; any other is answered on its own (a
-  // retried completion, a stale lease, an unknown task).
+  if (!new_runs.empty()) {
+    for (auto& run : persistence::ReadRuns(read.back()))
+      inserted[{run.namespace_name, run.workflow_id}] = std::move(run);
+  }
+
+  // 2. A task call whose task is open belongs to that task's run; any other is answered on its
+  // own (a retried completion, a stale lease, an unknown task). Each run advances with its calls,
+  // in call order.
   for (auto& call : calls) {
     if (!IsTaskCall(*call)) continue;
     for (const auto& [run_id, tasks] : open_tasks) {
       for (const persistence::TaskRow& task : tasks) {
-        if (task.id == call->lease.task_id &&
-            task.namespace_name == call->lease.namespace_name) {
+        if (task.id == call->lease.task_id && task.namespace_name == call->lease.namespace_name) {
           call->run_id = run_id;
         }
       }
     }
     if (call->run_id.empty()) AnswerNotLeased(txn, *call);
   }
-
-  // 2. Advance each run with its calls, in call order.
   for (persistence::RunRow& run : locked) {
     std::vector<Call*> on_run;
     for (auto& call : calls) {
@@ -219,39 +246,16 @@ Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>
         ApplyCompletion(*tr, task, call->lease, call->result_json, call->result);
         ctx->SetEagerRecipient(nullptr);
       } else {
-        call->reply.retry = HandleFailedAttempt(*tr, task, events::kTaskFailed,
-                                                call->lease.identity, call->failure,
-                                                {{"worker", call->lease.identity}});
+        call->reply.retry =
+            HandleFailedAttempt(*tr, task, events::kTaskFailed, call->lease.identity, call->failure,
+                                {{"worker", call->lease.identity}});
       }
       call->Answer(Status::Ok());
     }
     tr->Flush();
   }
 
-  // 3. New runs: inserted in one statement (the definition's latest version resolved in it; a
-  // taken workflow id or an unknown definition is left out), then started.
-  std::vector<Call*> starts;
-  std::vector<persistence::NewRun> new_runs;
-  for (auto& call : calls) {
-    if (call->kind != Call::Kind::kStart) continue;
-    const StartRunParams& p = call->start;
-    persistence::NewRun run;
-    run.namespace_name = p.namespace_name;
-    run.workflow_id = p.workflow_id;
-    run.definition_name = p.definition_name;
-    run.definition_version = p.definition_version;
-    run.input_json = Dump(p.input);
-    run.data_json = Dump(json{{"input", p.input}});
-    run.started_by = p.identity;
-    new_runs.push_back(std::move(run));
-    starts.push_back(call.get());
-  }
-  std::map<std::pair<std::string, std::string>, persistence::RunRow> inserted;
-  if (!new_runs.empty()) {
-    for (auto& run : persistence::InsertRuns(txn, new_runs)) {
-      inserted[{run.namespace_name, run.workflow_id}] = std::move(run);
-    }
-  }
+  // 3. The new runs start.
   for (Call* call : starts) {
     const StartRunParams& p = call->start;
     const auto row = inserted.find({p.namespace_name, p.workflow_id});
@@ -276,47 +280,52 @@ Status Scheduler::ApplyBatch(pqxx::work& txn, std::vector<std::unique_ptr<Call>>
     call->Answer(Status::Ok());
   }
 
-  // 4. Everything in one statement.
-  ctx->Flush();
-
-  // 5. Starts left out: the workflow id is taken — by the same run (same definition and input)
+  // 4. Starts left out: the workflow id is taken — by the same run (same definition and input)
   // or by another — or the definition does not exist.
   for (Call* call : starts) {
-    if (call->reply.set) continue;
-    const StartRunParams& p = call->start;
-    auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
-    if (!existing) {
-      std::shared_ptr<const dsl::Definition> def;
-      const Status s = definitions_.Resolve(txn, p.namespace_name, p.definition_name,
-                                            p.definition_version, &def);
-      call->Answer(s.ok() ? Status::Unavailable("run insert conflicted; retry") : s);
-      continue;
-    }
-    std::string difference;
-    if (existing->definition_name != p.definition_name) {
-      difference =
-          "of definition '" + existing->definition_name + "', not '" + p.definition_name + "'";
-    } else if (p.definition_version != 0 &&
-               existing->definition_version != p.definition_version) {
-      difference = "of " + existing->definition_name + " version " +
-                   std::to_string(existing->definition_version) + ", not version " +
-                   std::to_string(p.definition_version);
-    } else if (!persistence::RunInputEquals(txn, existing->id, Dump(p.input))) {
-      difference = "of " + existing->definition_name + " v" +
-                   std::to_string(existing->definition_version) + " with a different input";
-    }
-    if (!difference.empty()) {
-      call->Answer(Status::AlreadyExists("workflow id '" + p.workflow_id +
-                                         "' is already used in namespace '" + p.namespace_name +
-                                         "' by a run " + difference +
-                                         "; choose another workflow id"));
-      continue;
-    }
-    call->reply.run = std::move(*existing);
-    call->reply.created = false;
-    call->Answer(Status::Ok());
+    if (!call->reply.set) AnswerTakenWorkflowId(txn, *call);
+  }
+
+  // 5. Everything written in one statement, in one round trip with COMMIT.
+  if (const std::optional<persistence::Statement> writes = ctx->FlushStatement()) {
+    ctx->Flushed(work.Send({*writes}, /*commit=*/true).front());
+  } else {
+    work.Commit();
   }
   return Status::Ok();
+}
+
+void Scheduler::AnswerTakenWorkflowId(pqxx::transaction_base& txn, Call& call) {
+  const StartRunParams& p = call.start;
+  auto existing = persistence::FindRun(txn, p.namespace_name, p.workflow_id);
+  if (!existing) {
+    std::shared_ptr<const dsl::Definition> def;
+    const Status s =
+        definitions_.Resolve(txn, p.namespace_name, p.definition_name, p.definition_version, &def);
+    call.Answer(s.ok() ? Status::Unavailable("run insert conflicted; retry") : s);
+    return;
+  }
+  std::string difference;
+  if (existing->definition_name != p.definition_name) {
+    difference =
+        "of definition '" + existing->definition_name + "', not '" + p.definition_name + "'";
+  } else if (p.definition_version != 0 && existing->definition_version != p.definition_version) {
+    difference = "of " + existing->definition_name + " version " +
+                 std::to_string(existing->definition_version) + ", not version " +
+                 std::to_string(p.definition_version);
+  } else if (!persistence::RunInputEquals(txn, existing->id, Dump(p.input))) {
+    difference = "of " + existing->definition_name + " v" +
+                 std::to_string(existing->definition_version) + " with a different input";
+  }
+  if (!difference.empty()) {
+    call.Answer(Status::AlreadyExists("workflow id '" + p.workflow_id +
+                                      "' is already used in namespace '" + p.namespace_name +
+                                      "' by a run " + difference + "; choose another workflow id"));
+    return;
+  }
+  call.reply.run = std::move(*existing);
+  call.reply.created = false;
+  call.Answer(Status::Ok());
 }
 
 }  // namespace gridflow::engine

@@ -58,7 +58,16 @@ void TransitionContext::NoteDelayedWork(const std::string& namespace_name, const
 }
 
 void TransitionContext::Flush() {
-  for (const persistence::WriteSet::Leased& lease : writes_.Flush(txn_)) {
+  const std::optional<persistence::Statement> statement = writes_.FlushStatement();
+  if (statement) Flushed(persistence::Execute(txn_, *statement));
+}
+
+std::optional<persistence::Statement> TransitionContext::FlushStatement() const {
+  return writes_.FlushStatement();
+}
+
+void TransitionContext::Flushed(const pqxx::result& result) {
+  for (const persistence::WriteSet::Leased& lease : persistence::WriteSet::ReadLeased(result)) {
     const auto placed = placed_.find(lease.id);
     if (placed == placed_.end()) continue;
     const persistence::NewTask& t = placed->second.first;

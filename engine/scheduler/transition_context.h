@@ -43,8 +43,8 @@ struct TaskRecipient {
   std::string identity;  // the lease owner
   std::string namespace_name;
   std::vector<std::string> queues;
-  std::vector<std::string> task_types;  // empty: any
-  int room = 0;                         // tasks it may still take
+  std::vector<std::string> task_types;      // empty: any
+  int room = 0;                             // tasks it may still take
   std::vector<persistence::TaskRow> tasks;  // after the commit: what it got
 
   bool Accepts(const persistence::NewTask& task) const;
@@ -91,6 +91,10 @@ class TransitionContext {
 
   // Writes everything (one statement) and routes the leased tasks to their recipients.
   void Flush();
+  // The same in two halves, for a PipelinedWork that sends the statement with its COMMIT:
+  // the statement (nullopt: nothing to write), then its result.
+  std::optional<persistence::Statement> FlushStatement() const;
+  void Flushed(const pqxx::result& result);
 
   // What the commit leaves to do; taken once, after the commit.
   struct AfterCommit {

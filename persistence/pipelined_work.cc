@@ -1,0 +1,94 @@
+#include "persistence/pipelined_work.h"
+
+#include <optional>
+
+#include <pqxx/except>
+#include <pqxx/pipeline>
+#include <pqxx/prepared_statement>
+
+namespace gridflow::persistence {
+namespace {
+
+std::string Render(pqxx::transaction_base& txn, const Statement& s) {
+  std::string sql = "EXECUTE " + s.name;
+  if (!s.params.empty()) {
+    sql += "(";
+    for (size_t i = 0; i < s.params.size(); ++i) {
+      if (i > 0) sql += ", ";
+      sql += txn.quote(s.params[i]);
+    }
+    sql += ")";
+  }
+  return sql;
+}
+
+}  // namespace
+
+pqxx::result Execute(pqxx::transaction_base& txn, const Statement& statement) {
+  return txn.exec_prepared(statement.name, pqxx::prepare::make_dynamic_params(statement.params));
+}
+
+const std::vector<std::string>& PipelinedStatementNames() {
+  // Registered by run_store.cc, task_store.cc and write_set.cc with the other statements.
+  static const std::vector<std::string> kNames = {"run_lock_of_tasks", "task_open_of_tasks",
+                                                  "run_insert_many", "write_set_flush"};
+  return kNames;
+}
+
+void PreparePipelinedStatements(pqxx::connection& c) {
+  for (const std::string& name : PipelinedStatementNames())
+    c.prepare_now(name);
+}
+
+PipelinedWork::PipelinedWork(pqxx::connection& c, const std::string& name) : txn_(c, name) {
+  PreparePipelinedStatements(c);  // once per connection; a lookup afterwards
+}
+
+PipelinedWork::~PipelinedWork() {
+  if (!begun_ || committed_) return;
+  try {
+    txn_.exec("ROLLBACK");
+  } catch (const std::exception&) {
+    // The connection is gone: the server rolls the transaction back itself.
+  }
+}
+
+std::vector<pqxx::result> PipelinedWork::Send(const std::vector<Statement>& statements,
+                                              bool commit) {
+  std::vector<pqxx::result> results;
+  std::vector<pqxx::pipeline::query_id> ids;
+  try {
+    pqxx::pipeline group(txn_);
+    group.retain(static_cast<int>(statements.size()) + 2);  // all in one round trip
+    if (!begun_) {
+      group.insert("BEGIN");
+      begun_ = true;
+    }
+    for (const Statement& s : statements)
+      ids.push_back(group.insert(Render(txn_, s)));
+    std::optional<pqxx::pipeline::query_id> commit_id;
+    if (commit) commit_id = group.insert("COMMIT");
+    group.complete();
+    for (const auto id : ids)
+      results.push_back(group.retrieve(id));
+    if (commit_id) {
+      group.retrieve(*commit_id);
+      committed_ = true;
+    }
+  } catch (const pqxx::broken_connection& e) {
+    // COMMIT was on its way: it may have been carried out before the connection broke.
+    if (commit) throw pqxx::in_doubt_error(e.what());
+    throw;
+  }
+  return results;
+}
+
+void PipelinedWork::Commit() {
+  Send({}, true);
+}
+
+pqxx::transaction_base& PipelinedWork::txn() {
+  return txn_;
+}
+
+}  // namespace gridflow::persistence

@@ -1,0 +1,63 @@
+// PipelinedWork: a transaction that costs two round trips when it reads, decides, then writes.
+//
+// Statements go to the server in groups, each group one multi-statement query of EXECUTEs of
+// prepared statements: one round trip for the group. BEGIN travels with the first group and COMMIT
+// with the last, so "lock and read; compute; write and commit" is two round trips, not six. Only
+// statements listed by PipelinedStatementNames() can be sent this way (prepared on the server
+// when a connection first runs a PipelinedWork); anything else goes through txn() one statement at
+// a time, once the transaction has begun.
+//
+// Failures throw what libpqxx throws; a broken connection during the group that carries COMMIT
+// throws pqxx::in_doubt_error (the commit may or may not have happened). Run it through
+// TransactPipelined (transaction.h), which classifies and retries like Transact.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+namespace gridflow::persistence {
+
+// A prepared statement and its parameters as text (SQL NULL is never needed by these).
+struct Statement {
+  std::string name;
+  std::vector<std::string> params;
+};
+
+// Runs one statement on its own (the path for callers outside a pipeline).
+pqxx::result Execute(pqxx::transaction_base& txn, const Statement& statement);
+
+// The statements a PipelinedWork may send in a group.
+const std::vector<std::string>& PipelinedStatementNames();
+// Prepares those not yet prepared on the server, so that EXECUTE finds them.
+void PreparePipelinedStatements(pqxx::connection& c);
+
+class PipelinedWork {
+ public:
+  PipelinedWork(pqxx::connection& c, const std::string& name);
+  ~PipelinedWork();  // rolls back a transaction that began and did not commit
+  PipelinedWork(const PipelinedWork&) = delete;
+  PipelinedWork& operator=(const PipelinedWork&) = delete;
+
+  // Sends `statements` in one round trip — after BEGIN if the transaction has not begun, and
+  // followed by COMMIT when `commit` — and returns their results in order.
+  std::vector<pqxx::result> Send(const std::vector<Statement>& statements, bool commit = false);
+  // Sends COMMIT alone (when the last group was sent without it).
+  void Commit();
+
+  // For statements one at a time; only between the first Send and the commit.
+  pqxx::transaction_base& txn();
+  bool begun() const { return begun_; }
+  bool committed() const { return committed_; }
+
+ private:
+  pqxx::nontransaction txn_;
+  bool begun_ = false;
+  bool committed_ = false;
+};
+
+}  // namespace gridflow::persistence

@@ -34,6 +34,7 @@
 
 #include "bench/bench_client.h"
 #include "common/client_channel.h"
+#include "common/grpc_process.h"
 
 namespace gridflow::bench {
 namespace {
@@ -334,6 +335,7 @@ std::vector<int> ParsePids(const std::string& text) {
 
 int main(int argc, char** argv) {
   using namespace gridflow::bench;
+  gridflow::DisableMutexDeadlockDetection();
   BenchOptions o;
   std::string engine_pids;
   int postmaster_pid = 0;

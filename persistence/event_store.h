@@ -13,9 +13,6 @@
 
 namespace gridflow::persistence {
 
-// Appending events (WriteSet) announces the run id on this channel (NOTIFY, delivered at
-// commit), so history streams on every replica see new events at once.
-inline constexpr const char* kEventChannel = "gridflow_events";
 
 // The run's most recent event of one of `types` (e.g. its last failed attempt), if any.
 std::optional<EventRow> LastEventOfTypes(pqxx::transaction_base& txn, const std::string& run_id,

@@ -1,5 +1,6 @@
 #include "persistence/run_store.h"
 
+#include <map>
 #include <tuple>
 
 #include <pqxx/connection>
@@ -96,6 +97,8 @@ void PrepareRunStatements(pqxx::connection& c) {
             "WHERE d.version IS NOT NULL "
             "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
                 cols_clock);
+  c.prepare("run_last_event_seqs",
+            "SELECT id::text, last_event_seq FROM runs WHERE id = ANY($1::uuid[])");
   c.prepare("run_input_equals", "SELECT input = $2::jsonb FROM runs WHERE id = $1::uuid");
   c.prepare("run_lock", "SELECT " + cols_clock + " FROM runs WHERE id = $1::uuid FOR UPDATE");
   c.prepare("run_try_lock",
@@ -123,6 +126,14 @@ std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) 
                                  run.definition_name, run.definition_version, run.input_json,
                                  run.data_json, run.started_by, run.parent_run_id, run.parent_frame,
                                  run.parent_activation));
+}
+
+std::map<std::string, int64_t> ReadLastEventSeqs(pqxx::transaction_base& txn,
+                                                 const std::vector<std::string>& run_ids) {
+  std::map<std::string, int64_t> seqs;
+  for (const pqxx::row& r : txn.exec_prepared("run_last_event_seqs", ToTextArray(run_ids)))
+    seqs[r[0].as<std::string>()] = r[1].as<int64_t>();
+  return seqs;
 }
 
 Statement LockRunsOfTasks(const std::vector<int64_t>& task_ids) {

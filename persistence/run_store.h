@@ -3,6 +3,7 @@
 // run row, then its task rows.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,10 @@ std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& na
 // True when the stored input equals `input_json` as JSON (key order and spacing do not matter).
 bool RunInputEquals(pqxx::transaction_base& txn, const std::string& run_id,
                     const std::string& input_json);
+
+// The sequence of each run's last history event (runs that do not exist are left out).
+std::map<std::string, int64_t> ReadLastEventSeqs(pqxx::transaction_base& txn,
+                                                 const std::vector<std::string>& run_ids);
 
 // Statements to send in a PipelinedWork group. Locks the runs of these tasks (in id order, the
 // lock order of every transaction that locks several runs) and returns them. A task's run never

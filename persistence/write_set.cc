@@ -73,7 +73,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " FROM json_to_recordset($2::json) AS u(id bigint, op text, json jsonb, delay_ms bigint)"
       // The ids again as an array: the plan looks them up in the primary key whatever it
       // guesses of the recordset's size.
-      " WHERE t.id = u.id AND t.id = ANY($9::bigint[])),"
+      " WHERE t.id = u.id AND t.id = ANY($8::bigint[])),"
       " run_updates AS ("
       " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
       " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
@@ -85,7 +85,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " FROM json_to_recordset($3::json) AS u(id uuid, status text, data jsonb,"
       " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
       " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean)"
-      " WHERE r.id = u.id AND r.id = ANY($10::uuid[])),"
+      " WHERE r.id = u.id AND r.id = ANY($9::uuid[])),"
       " new_events AS ("
       " INSERT INTO events (run_id, seq, type, step, task_id, attempt, actor, payload, iteration)"
       " SELECT e.run_id, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload,"
@@ -103,10 +103,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " notified AS ("
       " SELECT count(pg_notify('" +
           std::string(kTaskChannel) +
-          "', k)) AS n FROM unnest($7::text[]) k"
-          " UNION ALL SELECT count(pg_notify('" +
-          std::string(kEventChannel) +
-          "', k)) FROM unnest($8::text[]) k)"
+          "', k)) AS n FROM unnest($7::text[]) k)"
           " SELECT l.id, l.lease_epoch, l.lease_expires_at, l.attempt_deadline"
           " FROM (SELECT sum(n) FROM notified) x LEFT JOIN LATERAL ("
           " SELECT id, lease_epoch, lease_expires_at, attempt_deadline FROM new_tasks"
@@ -158,7 +155,6 @@ void WriteSet::UpdateRun(const RunRow& run, bool closed) {
 
 void WriteSet::AppendEvents(const std::string& run_id, std::vector<EventRow> events) {
   if (events.empty()) return;
-  runs_with_events_.insert(run_id);
   for (EventRow& e : events) {
     events_.push_back(std::move(e));
     event_runs_.push_back(run_id);
@@ -281,17 +277,15 @@ std::optional<Statement> WriteSet::FlushStatement() const {
     cancelled_timers.push_back(std::to_string(id));
   const std::vector<std::string> queue_keys(queue_notifications_.begin(),
                                             queue_notifications_.end());
-  const std::vector<std::string> event_runs(runs_with_events_.begin(), runs_with_events_.end());
   std::vector<std::string> updated_tasks, updated_runs;
   for (const auto& [id, u] : task_updates_)
     updated_tasks.push_back(std::to_string(id));
   for (const auto& [id, update] : run_updates_)
     updated_runs.push_back(id);
-  return Statement{
-      "write_set_flush",
-      {tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(), timers.Finish(),
-       ToTextArray(cancelled_timers), ToTextArray(queue_keys), ToTextArray(event_runs),
-       ToTextArray(updated_tasks), ToTextArray(updated_runs)}};
+  return Statement{"write_set_flush",
+                   {tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(),
+                    timers.Finish(), ToTextArray(cancelled_timers), ToTextArray(queue_keys),
+                    ToTextArray(updated_tasks), ToTextArray(updated_runs)}};
 }
 
 int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {

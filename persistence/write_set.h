@@ -91,7 +91,6 @@ class WriteSet {
   std::map<std::string, std::pair<RunRow, bool>> run_updates_;  // by run id
   std::vector<EventRow> events_;
   std::vector<std::string> event_runs_;  // run id of each event
-  std::set<std::string> runs_with_events_;
   std::vector<TimerInsert> timer_inserts_;
   std::set<int64_t> timer_cancellations_;
   std::set<std::string> queue_notifications_;

@@ -84,11 +84,8 @@ class HistoryReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 }  // namespace
 
-HistoryWatchHub::HistoryWatchHub(RunReader& reader, Millis fallback_poll)
-    : reader_(reader),
-      fallback_poll_(fallback_poll),
-      last_full_refresh_(std::chrono::steady_clock::now()),
-      task_("history watches", fallback_poll, [this] { Tick(); }) {}
+HistoryWatchHub::HistoryWatchHub(RunReader& reader, Millis poll)
+    : reader_(reader), task_("history watches", poll, [this] { Tick(); }) {}
 
 HistoryWatchHub::~HistoryWatchHub() {
   Stop();
@@ -150,22 +147,37 @@ size_t HistoryWatchHub::streams() const {
 
 void HistoryWatchHub::Tick() {
   std::vector<std::shared_ptr<WatchState>> due;
+  std::vector<std::shared_ptr<WatchState>> others;  // to check against the database
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
-    // Woken: the new streams and those whose run changed. Every fallback_poll: every stream (for
-    // notifications lost while the LISTEN connection was down).
-    const auto now = std::chrono::steady_clock::now();
-    const bool full = now - last_full_refresh_ >= fallback_poll_;
-    if (full) last_full_refresh_ = now;
     for (const auto& watch : watches_) {
       std::lock_guard watch_lock(watch->mu);
-      if (watch->finished) continue;
-      if (full || watch->run_id.empty() || changed_runs_.count(watch->run_id) > 0) {
-        due.push_back(watch);
+      if (watch->finished || watch->run_closed) continue;
+      if (watch->run_id.empty() || changed_runs_.count(watch->run_id) > 0) {
+        due.push_back(watch);  // new, or its run changed on this replica
+      } else {
+        others.push_back(watch);
       }
     }
     changed_runs_.clear();
+  }
+  // Events recorded by other replicas: each watched run's last sequence against what its stream
+  // has read.
+  if (!others.empty()) {
+    std::vector<std::string> run_ids;
+    for (const auto& watch : others) {
+      std::lock_guard watch_lock(watch->mu);
+      run_ids.push_back(watch->run_id);
+    }
+    std::map<std::string, int64_t> last;
+    if (reader_.LastEventSeqs(run_ids, &last).ok()) {
+      for (const auto& watch : others) {
+        std::lock_guard watch_lock(watch->mu);
+        const auto seq = last.find(watch->run_id);
+        if (seq != last.end() && seq->second > watch->queued_seq) due.push_back(watch);
+      }
+    }
   }
   for (const auto& watch : due)
     Refresh(watch);

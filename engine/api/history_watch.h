@@ -2,11 +2,11 @@
 // then each new one, and ends after the run's final event (or when the caller goes away).
 //
 // HistoryWatchHub wakes streams when their run records events: transitions committed by this
-// replica report their runs directly; other replicas' arrive as NOTIFY gridflow_events. One hub
-// thread (a PeriodicTask, woken by both) reads the new events from the database and queues them
-// on the stream; the stream writes them one at a time (the callback API allows one outstanding
-// write). Its periodic tick, every `fallback_poll`, looks at every stream: it covers notifications
-// lost while the LISTEN connection was down.
+// replica report their runs directly (at once); for the others' it reads, every `poll`, the last
+// event sequence of every watched run (one statement, only while streams are open) — no NOTIFY,
+// so appending history costs nothing when nobody watches, and no notification can be lost. One
+// hub thread (a PeriodicTask) reads the new events from the database and queues them on the
+// stream; the stream writes them one at a time (the callback API allows one outstanding write).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -32,13 +32,13 @@ class HistoryWatchHub final : public HistoryListener {
  public:
   struct WatchState;
 
-  HistoryWatchHub(RunReader& reader, Millis fallback_poll);
+  HistoryWatchHub(RunReader& reader, Millis poll);
   ~HistoryWatchHub() override;
 
   void Start();
   // Ends every stream (UNAVAILABLE: the caller resumes on another replica) and stops the thread.
   void Stop();
-  // Events were recorded for this run (by any replica).
+  // Events were recorded for this run.
   void RunChanged(const std::string& run_id);
   // HistoryListener: this replica committed events of the run.
   void HistoryGrew(const std::string& run_id) override { RunChanged(run_id); }
@@ -56,12 +56,11 @@ class HistoryWatchHub final : public HistoryListener {
   void Refresh(const std::shared_ptr<WatchState>& watch);
 
   RunReader& reader_;
-  const Millis fallback_poll_;
+
   mutable std::mutex mu_;
   std::set<std::shared_ptr<WatchState>> watches_;
   std::set<std::string> changed_runs_;
   bool stopping_ = false;
-  std::chrono::steady_clock::time_point last_full_refresh_;
   PeriodicTask task_;
 };
 

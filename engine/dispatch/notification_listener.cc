@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <pqxx/notification>
 
-#include "persistence/event_store.h"
 #include "persistence/task_store.h"
 
 namespace gridflow::engine {
@@ -24,19 +23,6 @@ class TaskChannelReceiver final : public pqxx::notification_receiver {
 
  private:
   TaskDispatcher& dispatcher_;
-};
-
-class EventChannelReceiver final : public pqxx::notification_receiver {
- public:
-  EventChannelReceiver(pqxx::connection& c, const NotificationListener::RunEventsCallback& callback)
-      : pqxx::notification_receiver(c, persistence::kEventChannel), callback_(callback) {}
-
-  void operator()(const std::string& run_id, int /*backend_pid*/) override {
-    if (callback_) callback_(run_id);
-  }
-
- private:
-  const NotificationListener::RunEventsCallback& callback_;
 };
 
 }  // namespace
@@ -62,7 +48,6 @@ void NotificationListener::Loop() {
     if (s.ok()) {
       try {
         TaskChannelReceiver tasks(*connection, dispatcher_);
-        EventChannelReceiver events(*connection, on_run_events_);
         connection->get_notifs();  // LISTEN is issued by the receivers
         listening_ = true;
         backoff = std::chrono::milliseconds(100);

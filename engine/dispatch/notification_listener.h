@@ -1,14 +1,13 @@
-// NotificationListener: LISTENs on PostgreSQL's task and event channels over a dedicated
-// connection. It tells the dispatcher which queues got work, so a task committed by any replica
-// wakes the workers long-polling on this one within milliseconds, and tells `on_run_events` which
-// runs recorded events (for history streams). When the connection breaks it reconnects with
+// NotificationListener: LISTENs on PostgreSQL's task channel over a dedicated connection. It tells
+// the dispatcher which queues got work, so a task committed by any replica wakes the workers
+// long-polling on this one within milliseconds. When the connection breaks it reconnects with
 // backoff and then wakes every waiting request, since notifications may have been missed.
+// (History streams do not use NOTIFY: HistoryWatchHub polls the runs it watches.)
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -20,11 +19,8 @@ namespace gridflow::engine {
 
 class NotificationListener {
  public:
-  using RunEventsCallback = std::function<void(const std::string& run_id)>;
-
-  NotificationListener(persistence::ConnectionPool& pool, TaskDispatcher& dispatcher,
-                       RunEventsCallback on_run_events)
-      : pool_(pool), dispatcher_(dispatcher), on_run_events_(std::move(on_run_events)) {}
+  NotificationListener(persistence::ConnectionPool& pool, TaskDispatcher& dispatcher)
+      : pool_(pool), dispatcher_(dispatcher) {}
   ~NotificationListener() { Stop(); }
   NotificationListener(const NotificationListener&) = delete;
   NotificationListener& operator=(const NotificationListener&) = delete;
@@ -39,7 +35,6 @@ class NotificationListener {
 
   persistence::ConnectionPool& pool_;
   TaskDispatcher& dispatcher_;
-  const RunEventsCallback on_run_events_;
   std::mutex mu_;
   std::condition_variable stopped_;  // ends the wait between reconnection attempts
   std::atomic<bool> stopping_{false};

@@ -86,4 +86,17 @@ Status RunReader::GetHistory(const std::string& ns, const std::string& workflow_
   return s;
 }
 
+Status RunReader::LastEventSeqs(const std::vector<std::string>& run_ids,
+                                std::map<std::string, int64_t>* seqs) {
+  persistence::TransactOptions once;
+  once.max_attempts = 1;  // the caller polls: its next round is the retry
+  return persistence::Transact(
+      pool_, "read last events",
+      [&](pqxx::work& txn) {
+        *seqs = persistence::ReadLastEventSeqs(txn, run_ids);
+        return Status::Ok();
+      },
+      once);
+}
+
 }  // namespace gridflow::engine

@@ -1,6 +1,7 @@
 // RunReader: read-only views of runs and their history, for the API. Reads never lock.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ class RunReader {
   Status GetHistory(const std::string& namespace_name, const std::string& workflow_id,
                     int64_t after_seq, int limit, std::vector<persistence::EventRow>* events,
                     persistence::RunRow* run);
+  // The sequence of each run's last event (for history streams: has anything been added?).
+  Status LastEventSeqs(const std::vector<std::string>& run_ids,
+                       std::map<std::string, int64_t>* seqs);
 
  private:
   persistence::ConnectionPool& pool_;

@@ -49,9 +49,8 @@ struct Engine::Parts {
         scheduler(pool, definitions, {c.commit_threads, c.max_batch}),
         reader(pool, definitions),
         dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
-        watches(reader, kWatchFallbackPoll),
-        listener(pool, dispatcher,
-                 [this](const std::string& run_id) { watches.RunChanged(run_id); }),
+        watches(reader, kWatchPoll),
+        listener(pool, dispatcher),
         reaper("lease reaper", c.lease_reaper_interval, kBatch,
                [this](int batch, int* done) { return scheduler.ExpireLeases(batch, done); }),
         timers("timers", c.timer_interval, kBatch,
@@ -81,7 +80,8 @@ struct Engine::Parts {
   Scheduler scheduler;
   RunReader reader;
   TaskDispatcher dispatcher;
-  static constexpr Millis kWatchFallbackPoll{2000};
+  // How often history streams look for events other replicas recorded.
+  static constexpr Millis kWatchPoll{250};
   HistoryWatchHub watches;
   NotificationListener listener;
   static constexpr int kBatch = 100;

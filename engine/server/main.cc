@@ -9,12 +9,14 @@
 
 #include "common/cli_flags.h"
 #include "common/duration.h"
+#include "common/grpc_process.h"
 #include "common/logging.h"
 #include "common/termination_signals.h"
 #include "engine/server/engine.h"
 
 int main(int argc, char** argv) {
   gridflow::BlockTerminationSignals();  // before any thread exists
+  gridflow::DisableMutexDeadlockDetection();
 
   gridflow::engine::EngineConfig config;
   gridflow::LoggingFlags logging;

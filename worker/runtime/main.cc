@@ -13,6 +13,7 @@
 
 #include "common/cli_flags.h"
 #include "common/duration.h"
+#include "common/grpc_process.h"
 #include "common/logging.h"
 #include "common/metrics_endpoint.h"
 #include "common/termination_signals.h"
@@ -21,7 +22,8 @@
 
 int main(int argc, char** argv) {
   gridflow::BlockTerminationSignals();  // before any thread exists
-  std::signal(SIGPIPE, SIG_IGN);        // commands may close their stdin early
+  gridflow::DisableMutexDeadlockDetection();
+  std::signal(SIGPIPE, SIG_IGN);  // commands may close their stdin early
 
   gridflow::worker::WorkerOptions options;
   std::vector<std::string> handler_specs;

@@ -99,7 +99,8 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " FROM json_to_recordset($5::json) AS m(run_id uuid, frame text, activation bigint,"
       " step text, kind text, fire_at_us bigint)),"
       " cancelled_timers AS ("
-      " UPDATE timers SET state = 'CANCELLED' WHERE id = ANY($6::bigint[]) AND state = 'PENDING'),"
+      " UPDATE timers SET state = 'CANCELLED' WHERE state = 'PENDING'"
+      " AND (id = ANY($6::bigint[]) OR run_id = ANY($10::uuid[]))),"
       " notified AS ("
       " SELECT count(pg_notify('" +
           std::string(kTaskChannel) +
@@ -170,6 +171,10 @@ void WriteSet::CancelInsertedTimer(size_t handle) {
   timer_inserts_.at(handle).cancelled = true;
 }
 
+void WriteSet::CancelTimersOfRun(const std::string& run_id) {
+  runs_timers_cancelled_.insert(run_id);
+}
+
 void WriteSet::CancelTimer(int64_t id) {
   timer_cancellations_.insert(id);
 }
@@ -177,7 +182,7 @@ void WriteSet::CancelTimer(int64_t id) {
 bool WriteSet::empty() const {
   return task_inserts_.empty() && task_updates_.empty() && run_updates_.empty() &&
          events_.empty() && timer_inserts_.empty() && timer_cancellations_.empty() &&
-         queue_notifications_.empty();
+         runs_timers_cancelled_.empty() && queue_notifications_.empty();
 }
 
 std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) const {
@@ -285,7 +290,8 @@ std::optional<Statement> WriteSet::FlushStatement() const {
   return Statement{"write_set_flush",
                    {tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(),
                     timers.Finish(), ToTextArray(cancelled_timers), ToTextArray(queue_keys),
-                    ToTextArray(updated_tasks), ToTextArray(updated_runs)}};
+                    ToTextArray(updated_tasks), ToTextArray(updated_runs),
+                    ToTextArray({runs_timers_cancelled_.begin(), runs_timers_cancelled_.end()})}};
 }
 
 int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {

@@ -47,6 +47,8 @@ class WriteSet {
   size_t InsertTimer(const TimerRow& timer);
   void CancelInsertedTimer(size_t handle);
   void CancelTimer(int64_t id);
+  // Every timer of the run still PENDING in the database (a closing run's, without reading them).
+  void CancelTimersOfRun(const std::string& run_id);
 
   // NOTIFY gridflow_tasks "<namespace>/<queue>" at commit.
   void NotifyQueue(const std::string& key) { queue_notifications_.insert(key); }
@@ -93,6 +95,7 @@ class WriteSet {
   std::vector<std::string> event_runs_;  // run id of each event
   std::vector<TimerInsert> timer_inserts_;
   std::set<int64_t> timer_cancellations_;
+  std::set<std::string> runs_timers_cancelled_;
   std::set<std::string> queue_notifications_;
 };
 

@@ -366,7 +366,11 @@ void RunTransition::CloseRun(std::string_view status, const json& result, const 
     Record(events::kTaskCancelled, events::kEngineActor, {{"reason", "the run ended"}},
            ScopeOf(task));
   }
-  CancelPendingTimers([](const persistence::TimerRow&) { return true; });
+  if (pending_timers_) {
+    CancelPendingTimers([](const persistence::TimerRow&) { return true; });
+  } else {
+    ctx_.writes().CancelTimersOfRun(run_.id);  // none read: cancelled in SQL, not read first
+  }
   if (run_.parent_run_id) {
     const json payload = {{"frame", run_.parent_frame.value_or("")},
                           {"activation", run_.parent_activation.value_or(0)},

@@ -169,6 +169,27 @@ TEST_F(OperationsTest, TerminateEndsTheRunAtOnceAndRefusesItsWorkers) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST_F(OperationsTest, AClosingRunLeavesNoTimerPending) {
+  // A deadline timer and a parallel timer branch: both pending when the run is terminated.
+  Define("timed", R"js("steps": [{"name": "both", "kind": "parallel", "branches": [
+      {"name": "work", "steps": [{"name": "a", "kind": "task", "task_type": "t",
+        "task_queue": "q", "deadline": "time_add(now(), '1h')"}]},
+      {"name": "wait", "steps": [{"name": "later", "kind": "timer", "duration": "2h"}]}]}])js");
+  Start(engine_, "timed-1", "timed");
+  const std::string run = GetRun(engine_, "timed-1").run_id();
+  EXPECT_EQ(
+      db_.Query("SELECT count(*) FROM timers WHERE state = 'PENDING' AND run_id = '" + run + "'"),
+      "2");
+  v1::TerminateRunResponse response;
+  ASSERT_TRUE(Terminate("timed-1", "venue closed", &response).ok());
+  EXPECT_EQ(
+      db_.Query("SELECT count(*) FROM timers WHERE state = 'PENDING' AND run_id = '" + run + "'"),
+      "0");
+  EXPECT_EQ(
+      db_.Query("SELECT count(*) FROM timers WHERE state = 'CANCELLED' AND run_id = '" + run + "'"),
+      "2");
+}
+
 TEST_F(OperationsTest, RetryContinuesAFailedRunFromTheFailedStep) {
   DefineThreeSteps();
   Start(engine_, "r-1", "three");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,14 @@ namespace gridflow {
 
 using Micros = std::chrono::microseconds;
 using TimePoint = std::chrono::sys_time<Micros>;
+
+// Microseconds since the Unix epoch (how instants are stored in JSON state and SQL parameters).
+inline int64_t ToEpochMicros(TimePoint t) {
+  return t.time_since_epoch().count();
+}
+inline TimePoint FromEpochMicros(int64_t micros) {
+  return TimePoint(Micros(micros));
+}
 
 // "2026-11-25T14:28:42.123456Z"
 std::string FormatRfc3339(TimePoint t);

@@ -13,14 +13,6 @@ TimePoint ReadTimestamp(const pqxx::field& f) {
 
 }  // namespace
 
-int64_t ToEpochMicros(TimePoint t) {
-  return t.time_since_epoch().count();
-}
-
-TimePoint FromEpochMicros(int64_t micros) {
-  return TimePoint(Micros(micros));
-}
-
 std::string ToIdArray(const std::vector<int64_t>& ids) {
   std::string out = "{";
   for (size_t i = 0; i < ids.size(); ++i)

@@ -15,9 +15,10 @@
 
 namespace gridflow::persistence {
 
-// Microseconds since the Unix epoch, for parameters: `timestamptz 'epoch' + $n * interval '1 us'`.
-int64_t ToEpochMicros(TimePoint t);
-TimePoint FromEpochMicros(int64_t micros);
+// Instants go to SQL as gridflow::ToEpochMicros (common/time.h):
+// `timestamptz 'epoch' + $n * interval '1 microsecond'`.
+using gridflow::FromEpochMicros;
+using gridflow::ToEpochMicros;
 
 // A text[] literal ("{\"a\",\"b\"}") for array parameters; every element is quoted and escaped.
 std::string ToTextArray(const std::vector<std::string>& values);

@@ -120,7 +120,7 @@ Status ReadTemplate(const json& obj, const std::string& path, const char* key, T
 Status ReadRetry(const json& v, const std::string& path, RetryPolicy* retry) {
   Status s = CheckObject(v, path,
                          {"max_attempts", "initial_interval", "backoff_coefficient", "max_interval",
-                          "non_retryable_error_types"});
+                          "non_retryable_error_types", "jitter"});
   if (!s.ok()) return s;
   if (const auto it = v.find("max_attempts"); it != v.end()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 ||
@@ -158,12 +158,20 @@ Status ReadRetry(const json& v, const std::string& path, RetryPolicy* retry) {
       retry->non_retryable_error_types.push_back(e.get<std::string>());
     }
   }
+  if (const auto it = v.find("jitter"); it != v.end()) {
+    if (!it->is_boolean()) return Error(Join(path, "jitter"), "must be true or false");
+    retry->jitter = it->get<bool>();
+  }
   return Status::Ok();
 }
 
 Status ReadTimeouts(const json& v, const std::string& path, TaskSpec* task) {
-  Status s = CheckObject(v, path, {"start_to_close", "heartbeat"});
+  Status s = CheckObject(v, path, {"start_to_close", "heartbeat", "schedule_to_start"});
   if (!s.ok()) return s;
+  if (s = ReadDuration(v, path, "schedule_to_start", kMaxTimeout, &task->schedule_to_start);
+      !s.ok()) {
+    return s;
+  }
   if (s = ReadDuration(v, path, "start_to_close", kMaxTimeout, &task->start_to_close); !s.ok()) {
     return s;
   }
@@ -178,11 +186,53 @@ Status ReadTimeouts(const json& v, const std::string& path, TaskSpec* task) {
   return Status::Ok();
 }
 
+Status ReadCircuitBreaker(const json& v, const std::string& path, CircuitBreakerPolicy* out) {
+  Status s = CheckObject(v, path, {"failure_rate", "min_attempts", "window", "cool_down"});
+  if (!s.ok()) return s;
+  if (const auto it = v.find("failure_rate"); it != v.end()) {
+    if (!it->is_number() || it->get<double>() <= 0.0 || it->get<double>() > 1.0) {
+      return Error(Join(path, "failure_rate"), "must be a number above 0 and at most 1");
+    }
+    out->failure_rate = it->get<double>();
+  }
+  if (const auto it = v.find("min_attempts"); it != v.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 100000) {
+      return Error(Join(path, "min_attempts"), "must be an integer between 1 and 100000");
+    }
+    out->min_attempts = it->get<int>();
+  }
+  if (s = ReadDuration(v, path, "window", kMaxTimeout, &out->window); !s.ok()) return s;
+  if (s = ReadDuration(v, path, "cool_down", kMaxTimeout, &out->cool_down); !s.ok()) return s;
+  if (out->window < Millis(1000)) return Error(Join(path, "window"), "must be at least 1s");
+  if (out->cool_down < Millis(100)) {
+    return Error(Join(path, "cool_down"), "must be at least 100ms");
+  }
+  return Status::Ok();
+}
+
+// `task_queue`: a queue name, or "=expression" giving one per task (routing per item).
+Status ReadTaskQueue(const json& v, const std::string& path, TaskSpec* task) {
+  const auto it = v.find("task_queue");
+  if (it != v.end() && it->is_string()) {
+    const std::string& text = it->get_ref<const std::string&>();
+    if (text.rfind('=', 0) == 0 && text.rfind("==", 0) != 0) {
+      return Template::Compile(*it, Join(path, "task_queue"), &task->queue_template);
+    }
+  }
+  return ReadName(v, path, "task_queue", false, &task->task_queue);
+}
+
 // The fields shared by task steps and compensations.
 Status ReadTaskSpec(const json& v, const std::string& path, TaskSpec* task) {
   Status s = ReadName(v, path, "task_type", true, &task->task_type);
   if (!s.ok()) return s;
-  if (s = ReadName(v, path, "task_queue", false, &task->task_queue); !s.ok()) return s;
+  if (s = ReadTaskQueue(v, path, task); !s.ok()) return s;
+  if (v.contains("circuit_breaker")) {
+    task->circuit_breaker.emplace();
+    s = ReadCircuitBreaker(v["circuit_breaker"], Join(path, "circuit_breaker"),
+                           &*task->circuit_breaker);
+    if (!s.ok()) return s;
+  }
   if (v.contains("retry")) {
     if (s = ReadRetry(v["retry"], Join(path, "retry"), &task->retry); !s.ok()) return s;
   }
@@ -203,7 +253,8 @@ class DefinitionParser {
     if (!doc.is_object()) {
       return Status::InvalidArgument("definition: must be a JSON object, not " + TypeName(doc));
     }
-    Status s = CheckObject(doc, "", {"name", "version", "description", "time_zone", "steps"});
+    Status s =
+        CheckObject(doc, "", {"name", "version", "description", "time_zone", "deadline", "steps"});
     if (!s.ok()) return s;
     if (s = ReadName(doc, "", "name", true, &def_.name_); !s.ok()) return s;
     const auto version = doc.find("version");
@@ -217,6 +268,7 @@ class DefinitionParser {
       return Error("description", "must be a string");
     }
     if (s = ReadString(doc, "", "time_zone", false, &def_.time_zone_); !s.ok()) return s;
+    if (s = ReadExpression(doc, "", "deadline", false, &def_.deadline_); !s.ok()) return s;
     if (doc.contains("time_zone") && !IsKnownTimeZone(def_.time_zone_)) {
       return Error("time_zone", "unknown time zone '" + def_.time_zone_ +
                                     "' (use an IANA name such as Europe/Brussels)");
@@ -321,10 +373,17 @@ class DefinitionParser {
     step->kind = StepKind::kTask;
     Status s = CheckObject(v, path,
                            {"name", "kind", "description", "next", "task_type", "task_queue",
-                            "retry", "timeouts", "input", "deadline", "on_deadline", "compensate"});
+                            "retry", "timeouts", "input", "deadline", "on_deadline", "compensate",
+                            "priority", "dispatch_by", "circuit_breaker"});
     if (!s.ok()) return s;
     if (s = ReadTaskSpec(v, path, &step->task); !s.ok()) return s;
     if (s = ReadExpression(v, path, "deadline", false, &step->deadline); !s.ok()) return s;
+    if (s = ReadExpression(v, path, "dispatch_by", false, &step->dispatch_by); !s.ok()) return s;
+    if (s = ReadTemplate(v, path, "priority", &step->priority); !s.ok()) return s;
+    if (step->priority.present() && step->priority.constant() &&
+        !PriorityClass(step->priority.literal())) {
+      return Error(Join(path, "priority"), kPriorityExpected);
+    }
     if (s = ReadName(v, path, "on_deadline", false, &step->on_deadline); !s.ok()) return s;
     if (!step->on_deadline.empty() && !step->deadline) {
       return Error(Join(path, "on_deadline"), "needs a deadline");
@@ -338,6 +397,10 @@ class DefinitionParser {
       }
       TaskSpec compensation;
       if (s = ReadTaskSpec(v["compensate"], p, &compensation); !s.ok()) return s;
+      if (compensation.queue_template.present()) {
+        // An undo runs after the step's scope is gone: its queue is fixed.
+        return Error(Join(p, "task_queue"), "must be a queue name (no expression)");
+      }
       step->compensate = std::move(compensation);
     }
     return ReadNext(v, step);
@@ -644,6 +707,20 @@ const Step& Definition::TopLevelStepOf(const Step& step) const {
 
 const Step* Definition::Next(const Step& step) const {
   return step.next.empty() ? nullptr : FindStep(step.next);
+}
+
+}  // namespace gridflow::dsl
+
+namespace gridflow::dsl {
+
+std::optional<int> PriorityClass(const nlohmann::json& value) {
+  if (value.is_number_integer()) {
+    const int64_t p = value.get<int64_t>();
+    if (p >= kUrgentPriority && p <= kLowestPriority) return static_cast<int>(p);
+    return std::nullopt;
+  }
+  if (!value.is_string() || value.get_ref<const std::string&>().size() < 2) return std::nullopt;
+  return PriorityFromText(value.get_ref<const std::string&>());  // a name, not a digit string
 }
 
 }  // namespace gridflow::dsl

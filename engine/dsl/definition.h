@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/duration.h"
+#include "common/priority.h"
 #include "common/status.h"
 #include "engine/dsl/expression.h"
 #include "engine/dsl/retry_policy.h"
@@ -41,10 +42,32 @@ enum class StepKind {
 
 std::string_view StepKindName(StepKind kind);
 
+// Dispatch classes (common/priority.h; docs/dsl.md, "Priorities and deadlines").
+using gridflow::kDefaultPriority;
+using gridflow::kLowestPriority;
+using gridflow::kUrgentPriority;
+using gridflow::PriorityName;
+inline constexpr const char* kPriorityExpected =
+    "must be 0 to 4 or one of urgent, high, normal, low, bulk";
+// The class of a priority value (an integer 0-4 or a class name); nullopt for anything else.
+std::optional<int> PriorityClass(const nlohmann::json& value);
+
+// When a task type's attempts fail this often, the engine stops dispatching it for a while
+// (docs/dispatch.md, "Circuit breakers").
+struct CircuitBreakerPolicy {
+  double failure_rate = 0.5;  // failed share of the attempts in the window that opens it
+  int min_attempts = 10;      // attempts in the window before the rate counts
+  Millis window{60'000};
+  Millis cool_down{30'000};  // open this long before one probe attempt
+};
+
 // What a task step (or a compensation) runs.
 struct TaskSpec {
   std::string task_type;
   std::string task_queue = "default";
+  Template queue_template;      // "=expression": the queue of each task, instead of task_queue
+  Millis schedule_to_start{0};  // 0: none; a task nobody took in this time fails its attempt
+  std::optional<CircuitBreakerPolicy> circuit_breaker;
   RetryPolicy retry;
   Millis start_to_close{300'000};
   std::optional<Millis> heartbeat_timeout;
@@ -71,8 +94,10 @@ struct Step {
 
   // kTask
   TaskSpec task;
-  std::optional<Expression> deadline;  // an instant
-  std::string on_deadline;             // empty: a missed deadline fails the run
+  std::optional<Expression> deadline;     // an instant
+  std::string on_deadline;                // empty: a missed deadline fails the run
+  Template priority;                      // absent: kDefaultPriority
+  std::optional<Expression> dispatch_by;  // an instant: dispatch before it
   std::optional<TaskSpec> compensate;
 
   // kTimer: one of the two
@@ -128,6 +153,9 @@ class Definition {
   int version() const { return version_; }
   // The definition's market time zone (IANA), for showing times; empty when it declares none.
   const std::string& time_zone() const { return time_zone_; }
+  // The run's deadline (an instant, evaluated when the run starts); every task's dispatch
+  // deadline is at most this, and the run fails when it passes.
+  const std::optional<Expression>& deadline() const { return deadline_; }
   // The top-level step that is or contains `step` (for a step inside a branch or an iteration,
   // the parallel or foreach step around it).
   const Step& TopLevelStepOf(const Step& step) const;
@@ -151,6 +179,7 @@ class Definition {
   std::vector<std::vector<size_t>> blocks_;  // step indices per block, in document order
   std::vector<int> block_owner_;             // per block: the step owning it (-1 for block 0)
   std::string time_zone_;
+  std::optional<Expression> deadline_;
   std::unordered_map<std::string, size_t> index_;
   std::string canonical_json_;
 };

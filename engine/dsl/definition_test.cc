@@ -169,8 +169,22 @@ TEST(Definition, RejectsInvalidDefinitionsNamingThePath) {
          d["steps"][1]["retry"]["non_retryable_error_types"] = {"A", ""};
        },
        "steps[1].retry.non_retryable_error_types[1]: must be a non-empty string"},
-      {"unknown retry field", [](json& d) { d["steps"][1]["retry"]["jitter"] = true; },
-       "steps[1].retry.jitter: unknown field"},
+      {"unknown retry field", [](json& d) { d["steps"][1]["retry"]["spread"] = true; },
+       "steps[1].retry.spread: unknown field"},
+      {"jitter not a boolean", [](json& d) { d["steps"][1]["retry"]["jitter"] = "yes"; },
+       "steps[1].retry.jitter: must be true or false"},
+      {"priority not a class", [](json& d) { d["steps"][1]["priority"] = 9; },
+       "steps[1].priority: must be 0 to 4"},
+      {"compensation queue expression",
+       [](json& d) {
+         d["steps"][1]["compensate"] = {{"task_type", "undo"}, {"task_queue", "=$/input/q"}};
+       },
+       "steps[1].compensate.task_queue: must be a queue name"},
+      {"breaker rate out of range",
+       [](json& d) {
+         d["steps"][1]["circuit_breaker"] = {{"failure_rate", 1.5}};
+       },
+       "steps[1].circuit_breaker.failure_rate:"},
       {"zero timeout", [](json& d) { d["steps"][1]["timeouts"]["start_to_close"] = "0s"; },
        "steps[1].timeouts.start_to_close: must be greater than zero"},
       {"heartbeat longer than attempt",

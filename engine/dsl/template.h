@@ -27,6 +27,9 @@ class Template {
   static Status Compile(const nlohmann::json& doc, const std::string& path, Template* out);
 
   bool present() const { return present_; }
+  // No expression in it: its value is literal().
+  bool constant() const { return expressions_.empty(); }
+  const nlohmann::json& literal() const { return doc_; }
   Status Evaluate(const EvalContext& context, nlohmann::json* out) const;
 
  private:

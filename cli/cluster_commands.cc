@@ -1,4 +1,4 @@
-// gridflowctl cluster status, queues list
+// gridflowctl cluster status
 #include <google/protobuf/util/time_util.h>
 
 #include <iostream>
@@ -48,42 +48,7 @@ int Status(Session& session) {
   return kExitOk;
 }
 
-int ListQueues(Session& session) {
-  Client& client = session.client();
-  v1::ListQueuesRequest request;
-  request.set_namespace_(client.options().namespace_name);
-  v1::ListQueuesResponse response;
-  const grpc::Status status =
-      client.cluster().ListQueues(client.NewContext().get(), request, &response);
-  if (!status.ok()) return client.Fail(status, "list queues");
-  if (client.json_output()) {
-    std::cout << ToJson(response) << "\n";
-    return kExitOk;
-  }
-  Table table({"QUEUE", "DEPTH", "DUE NOW", "OLDEST DUE", "LEASED", "WORKERS POLLING"});
-  table.SetMaxWidths({40, 8, 8, 12, 8, 15});
-  for (const v1::QueueInfo& q : response.queues()) {
-    const int64_t oldest = TimeUtil::DurationToMilliseconds(q.oldest_due_age());
-    table.AddRow({q.name(), std::to_string(q.pending()), std::to_string(q.due()),
-                  q.due() > 0 ? ShortDuration(Millis(oldest)) : "-", std::to_string(q.leased()),
-                  std::to_string(q.waiting_polls())});
-  }
-  table.Print(std::cout);
-  if (response.queues().empty()) std::cout << "no queued tasks and no workers polling\n";
-  return kExitOk;
-}
-
 }  // namespace
-
-void AddQueueCommands(CLI::App& app, Session& session) {
-  CLI::App* group = app.add_subcommand("queues", "task queues");
-  group->require_subcommand(1);
-  group
-      ->add_subcommand("list",
-                       "queues with their depth, oldest task's age, leased tasks and the workers "
-                       "long-polling them")
-      ->callback([&session] { session.exit_code = ListQueues(session); });
-}
 
 void AddClusterCommands(CLI::App& app, Session& session) {
   CLI::App* group = app.add_subcommand("cluster", "the engine replicas");

@@ -16,6 +16,7 @@ class Table {
  public:
   explicit Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
   void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  size_t rows() const { return rows_.size(); }
   // Per-column limits (overriding Print's `max_column`), so a table can be made to fit 120 columns.
   void SetMaxWidths(std::vector<size_t> widths) { max_widths_ = std::move(widths); }
   // Columns wider than their limit are cut with "…".

@@ -78,6 +78,9 @@ struct NewTask {
   int64_t activation = 0;
   std::string kind = "step";  // or "compensation"
   std::string iteration;      // the foreach iteration ("[3]"), "" outside one
+  int priority = 2;           // class, 0 (urgent) to 4 (bulk): claim order, reserved slots
+  std::optional<TimePoint> dispatch_deadline;   // claims take earlier deadlines first
+  std::optional<int64_t> schedule_to_start_ms;  // an attempt nobody takes in time fails
 };
 
 struct TaskRow {
@@ -113,7 +116,18 @@ struct TaskRow {
   double running_seconds = 0;  // since it was leased (0 when not leased)
   bool lease_expired = false;
   bool attempt_overdue = false;
+  bool start_overdue = false;  // PENDING past its schedule-to-start deadline
   std::string iteration;
+  int priority = 2;       // the class claims order by now (ageing lifts it)
+  int base_priority = 2;  // the class its step gave it
+  std::optional<TimePoint> dispatch_deadline;
+};
+
+// A circuit breaker of a task type that changed state ("closed", "open", "half_open").
+struct BreakerChange {
+  std::string namespace_name;
+  std::string task_type;
+  std::string state;
 };
 
 struct SignalRow {

@@ -13,6 +13,7 @@ void PrepareStatements(pqxx::connection& c) {
   PrepareMessageStatements(c);
   PrepareClockStatements(c);
   PrepareWriteSetStatements(c);
+  PrepareDispatchControlStatements(c);
 }
 
 }  // namespace gridflow::persistence

@@ -19,5 +19,6 @@ void PrepareTimerStatements(pqxx::connection& c);
 void PrepareMessageStatements(pqxx::connection& c);
 void PrepareClockStatements(pqxx::connection& c);
 void PrepareWriteSetStatements(pqxx::connection& c);
+void PrepareDispatchControlStatements(pqxx::connection& c);
 
 }  // namespace gridflow::persistence

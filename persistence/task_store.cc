@@ -19,42 +19,49 @@ constexpr const char* kColumns =
     "false), t.frame, t.activation, t.kind, t.cancel_requested, t.last_failure::text, "
     "t.created_at, "
     "GREATEST(extract(epoch FROM gf_now() - t.not_before), 0)::float8, "
-    "COALESCE(extract(epoch FROM gf_now() - t.leased_at), 0)::float8, t.iteration";
+    "COALESCE(extract(epoch FROM gf_now() - t.leased_at), 0)::float8, t.iteration, t.priority, "
+    "t.base_priority, t.dispatch_deadline, "
+    "COALESCE(t.state = 'PENDING' AND t.start_deadline <= gf_now(), false)";
 
-TaskRow ReadTask(const pqxx::row& r) {
+// The columns of kColumns, from the row's column `at` on.
+TaskRow ReadTask(const pqxx::row& r, int at = 0) {
   TaskRow t;
-  t.id = r[0].as<int64_t>();
-  t.run_id = r[1].as<std::string>();
-  t.namespace_name = r[2].as<std::string>();
-  t.workflow_id = r[3].as<std::string>();
-  t.definition_name = r[4].as<std::string>();
-  t.definition_version = r[5].as<int>();
-  t.queue = r[6].as<std::string>();
-  t.task_type = r[7].as<std::string>();
-  t.step = r[8].as<std::string>();
-  t.idempotency_key = r[9].as<std::string>();
-  t.input_json = r[10].as<std::string>();
-  t.state = r[11].as<std::string>();
-  t.attempt = r[12].as<int>();
-  t.max_attempts = r[13].as<int>();
-  t.start_to_close_ms = r[14].as<int64_t>();
-  if (!r[15].is_null()) t.heartbeat_timeout_ms = r[15].as<int64_t>();
-  t.lease_epoch = r[16].as<int64_t>();
-  t.lease_owner = OptionalText(r[17]);
-  t.lease_expires_at = OptionalTimestamp(r[18]);
-  t.attempt_deadline = OptionalTimestamp(r[19]);
-  t.not_before = Timestamp(r[20]);
-  t.lease_expired = r[21].as<bool>();
-  t.attempt_overdue = r[22].as<bool>();
-  t.frame = r[23].as<std::string>();
-  t.activation = r[24].as<int64_t>();
-  t.kind = r[25].as<std::string>();
-  t.cancel_requested = r[26].as<bool>();
-  t.last_failure_json = OptionalText(r[27]);
-  t.created_at = Timestamp(r[28]);
-  t.queued_seconds = r[29].as<double>();
-  t.running_seconds = r[30].as<double>();
-  t.iteration = r[31].as<std::string>();
+  t.id = r[at + 0].as<int64_t>();
+  t.run_id = r[at + 1].as<std::string>();
+  t.namespace_name = r[at + 2].as<std::string>();
+  t.workflow_id = r[at + 3].as<std::string>();
+  t.definition_name = r[at + 4].as<std::string>();
+  t.definition_version = r[at + 5].as<int>();
+  t.queue = r[at + 6].as<std::string>();
+  t.task_type = r[at + 7].as<std::string>();
+  t.step = r[at + 8].as<std::string>();
+  t.idempotency_key = r[at + 9].as<std::string>();
+  t.input_json = r[at + 10].as<std::string>();
+  t.state = r[at + 11].as<std::string>();
+  t.attempt = r[at + 12].as<int>();
+  t.max_attempts = r[at + 13].as<int>();
+  t.start_to_close_ms = r[at + 14].as<int64_t>();
+  if (!r[at + 15].is_null()) t.heartbeat_timeout_ms = r[at + 15].as<int64_t>();
+  t.lease_epoch = r[at + 16].as<int64_t>();
+  t.lease_owner = OptionalText(r[at + 17]);
+  t.lease_expires_at = OptionalTimestamp(r[at + 18]);
+  t.attempt_deadline = OptionalTimestamp(r[at + 19]);
+  t.not_before = Timestamp(r[at + 20]);
+  t.lease_expired = r[at + 21].as<bool>();
+  t.attempt_overdue = r[at + 22].as<bool>();
+  t.frame = r[at + 23].as<std::string>();
+  t.activation = r[at + 24].as<int64_t>();
+  t.kind = r[at + 25].as<std::string>();
+  t.cancel_requested = r[at + 26].as<bool>();
+  t.last_failure_json = OptionalText(r[at + 27]);
+  t.created_at = Timestamp(r[at + 28]);
+  t.queued_seconds = r[at + 29].as<double>();
+  t.running_seconds = r[at + 30].as<double>();
+  t.iteration = r[at + 31].as<std::string>();
+  t.priority = r[at + 32].as<int>();
+  t.base_priority = r[at + 33].as<int>();
+  t.dispatch_deadline = OptionalTimestamp(r[at + 34]);
+  t.start_overdue = r[at + 35].as<bool>();
   return t;
 }
 
@@ -62,28 +69,99 @@ TaskRow ReadTask(const pqxx::row& r) {
 
 void PrepareTaskStatements(pqxx::connection& c) {
   const std::string cols = kColumns;
+  // Claim order: class, then dispatch deadline (none last), then age — the tasks_pending index's
+  // order. Dispatch controls of the namespace (docs/dispatch.md) are read first and locked in one
+  // order (claims of other replicas on the same controls wait here, never deadlock): a paused
+  // queue takes nothing, a paused type or an open circuit is skipped, a half-open circuit lets one
+  // probe through, a rate limit caps the claim at its whole tokens and spends them.
+  // $1 namespace, $2 queues, $3 types (empty: any), $4 tasks of any class, $5 owner, $6 more
+  // tasks only of base class <= $7 (reserved slots).
+  const std::string order = "priority, dispatch_deadline, not_before, id";
   c.prepare(
       "task_claim",
+      "WITH ctl AS MATERIALIZED ("
+      " SELECT d.scope, d.name, d.paused, d.breaker_state, d.breaker_probe_task,"
+      " d.rate_per_second, CASE WHEN d.rate_per_second IS NOT NULL THEN LEAST(d.burst::float8,"
+      " d.tokens + d.rate_per_second * GREATEST(extract(epoch FROM gf_now() - d.refilled_at), 0))"
+      " END AS available"
+      " FROM dispatch_controls d WHERE d.namespace = $1"
+      " AND ((d.scope = 'queue' AND d.name = ANY($2::text[])) OR (d.scope = 'task_type'"
+      " AND (cardinality($3::text[]) = 0 OR d.name = ANY($3::text[]))))"
+      " ORDER BY d.scope, d.name FOR UPDATE),"
+      " type_caps AS ("
+      " SELECT name, CASE WHEN paused OR breaker_state = 'open'"
+      "  OR (breaker_state = 'half_open' AND breaker_probe_task IS NOT NULL) THEN 0"
+      "  ELSE LEAST(CASE WHEN breaker_state = 'half_open' THEN 1 END, floor(available)) END"
+      "  AS cap FROM ctl WHERE scope = 'task_type'),"
+      " blocked AS (SELECT COALESCE(array_agg(name), '{}') AS types FROM type_caps"
+      "  WHERE cap <= 0),"
+      " queue_caps AS ("
+      " SELECT q.name, CASE WHEN c.paused THEN 0 WHEN c.available IS NOT NULL"
+      "  THEN LEAST($4::integer + $6::integer, floor(c.available))::integer ELSE $4::integer + "
+      "$6::integer END AS cap"
+      " FROM unnest($2::text[]) AS q(name) LEFT JOIN ctl c ON c.scope = 'queue'"
+      "  AND c.name = q.name),"
       // One ordered scan of tasks_pending per queue (a plain `queue = ANY(...)` makes the
       // planner fetch and sort every pending task of the namespace on each claim).
-      "WITH candidates AS ("
-      " SELECT c.id FROM unnest($2::text[]) AS q(name) CROSS JOIN LATERAL ("
-      "  SELECT id, not_before FROM tasks"
-      "  WHERE state = 'PENDING' AND namespace = $1 AND queue = q.name"
+      " candidates AS ("
+      " SELECT c.* FROM queue_caps q CROSS JOIN LATERAL ("
+      "  SELECT id, queue, task_type, base_priority, priority, dispatch_deadline, not_before"
+      "  FROM tasks WHERE state = 'PENDING' AND namespace = $1 AND queue = q.name"
       "  AND not_before <= gf_now()"
       "  AND (cardinality($3::text[]) = 0 OR task_type = ANY($3::text[]))"
-      "  ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED) AS c"
-      " ORDER BY c.not_before, c.id LIMIT $4) "
-      // The fencing token: above every earlier one of this row, and drawn from the clock so a new
-      // row of the same idempotency key (RetryRun), or a database restored from a backup, never
-      // hands out a token a worker may still hold (docs/reliability.md, "Fencing tokens").
-      "UPDATE tasks t SET state = 'LEASED', lease_epoch = GREATEST(t.lease_epoch + 1,"
-      " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint), lease_owner = $5,"
-      " leased_at = gf_now(), attempt_deadline = gf_now() + t.start_to_close,"
-      " lease_expires_at = gf_now() + LEAST(COALESCE(t.heartbeat_timeout, t.start_to_close),"
-      " t.start_to_close), heartbeat_details = NULL, updated_at = gf_now() "
-      "FROM candidates c WHERE t.id = c.id RETURNING " +
-          cols);
+      "  AND task_type <> ALL((SELECT types FROM blocked)::text[])"
+      "  ORDER BY " +
+          order +
+          " LIMIT q.cap FOR UPDATE SKIP LOCKED) AS c WHERE q.cap > 0),"
+          " within_type AS ("
+          " SELECT c.*, row_number() OVER (PARTITION BY c.task_type ORDER BY " +
+          order +
+          ") AS nth,"
+          " t.cap AS type_cap FROM candidates c LEFT JOIN type_caps t ON t.name = c.task_type),"
+          " ranked AS ("
+          " SELECT w.*, row_number() OVER (ORDER BY " +
+          order +
+          ") AS rank,"
+          " row_number() OVER (PARTITION BY w.base_priority <= $7::integer ORDER BY " +
+          order +
+          ")"
+          " AS rank_in_kind FROM within_type w WHERE w.type_cap IS NULL OR w.nth <= w.type_cap),"
+          " chosen AS ("
+          " SELECT id, queue, task_type FROM ranked WHERE rank <= $4::integer + $6::integer"
+          " AND (rank_in_kind <= $4::integer OR ($6::integer > 0 AND base_priority <= "
+          "$7::integer))),"
+          // The fencing token: above every earlier one of this row, and drawn from the clock so a
+          // new row of the same idempotency key (RetryRun), or a database restored from a backup,
+          // never hands out a token a worker may still hold (docs/reliability.md, "Fencing
+          // tokens").
+          " claimed AS ("
+          " UPDATE tasks t SET state = 'LEASED', lease_epoch = GREATEST(t.lease_epoch + 1,"
+          " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint), lease_owner = $5,"
+          " leased_at = gf_now(), attempt_deadline = gf_now() + t.start_to_close,"
+          " lease_expires_at = gf_now() + LEAST(COALESCE(t.heartbeat_timeout, t.start_to_close),"
+          " t.start_to_close), heartbeat_details = NULL, updated_at = gf_now() "
+          " FROM chosen c WHERE t.id = c.id RETURNING " +
+          cols +
+          "),"
+          " used AS ("
+          " SELECT c.scope, c.name, c.available, c.rate_per_second, c.breaker_state,"
+          " (SELECT count(*) FROM chosen x WHERE (c.scope = 'queue' AND x.queue = c.name)"
+          "  OR (c.scope = 'task_type' AND x.task_type = c.name)) AS n,"
+          " (SELECT min(x.id) FROM chosen x WHERE c.scope = 'task_type'"
+          "  AND x.task_type = c.name) AS first_id FROM ctl c),"
+          " spent AS ("
+          " UPDATE dispatch_controls d SET"
+          " tokens = CASE WHEN u.available IS NOT NULL THEN u.available - u.n ELSE d.tokens END,"
+          " refilled_at = CASE WHEN u.available IS NOT NULL THEN gf_now() ELSE d.refilled_at END,"
+          " breaker_probe_task = CASE WHEN u.breaker_state = 'half_open' THEN u.first_id"
+          "  ELSE d.breaker_probe_task END"
+          " FROM used u WHERE u.n > 0 AND d.namespace = $1 AND d.scope = u.scope"
+          " AND d.name = u.name),"
+          // How long until a rate-limited queue or type of this claim has a whole token again.
+          " refill AS ("
+          " SELECT min((1 - (available - n)) / rate_per_second) AS seconds FROM used"
+          " WHERE available IS NOT NULL AND available - n < 1)"
+          " SELECT r.seconds, t.* FROM refill r LEFT JOIN claimed t ON true");
   c.prepare("task_find", "SELECT " + cols + " FROM tasks t WHERE t.id = $1 AND t.namespace = $2");
   // The open tasks of runs, without their input (transitions do not need it).
   std::string open_cols = cols;
@@ -126,16 +204,18 @@ void PrepareTaskStatements(pqxx::connection& c) {
             "GROUP BY 1 ORDER BY 1");
 }
 
-std::vector<TaskRow> ClaimTasks(pqxx::transaction_base& txn, const std::string& namespace_name,
-                                const std::vector<std::string>& queues,
-                                const std::vector<std::string>& types, int limit,
-                                const std::string& owner) {
-  std::vector<TaskRow> tasks;
-  for (const pqxx::row& r : txn.exec_prepared("task_claim", namespace_name, ToTextArray(queues),
-                                              ToTextArray(types), limit, owner)) {
-    tasks.push_back(ReadTask(r));
+ClaimResult ClaimTasks(pqxx::transaction_base& txn, const ClaimRequest& request) {
+  ClaimResult result;
+  for (const pqxx::row& r :
+       txn.exec_prepared("task_claim", request.namespace_name, ToTextArray(request.queues),
+                         ToTextArray(request.types), request.limit, request.owner, request.reserved,
+                         request.reserved_class)) {
+    if (!r[0].is_null()) {
+      result.refill_in = Millis(static_cast<int64_t>(r[0].as<double>() * 1000.0) + 1);
+    }
+    if (!r[1].is_null()) result.tasks.push_back(ReadTask(r, 1));
   }
-  return tasks;
+  return result;
 }
 
 std::optional<TaskRow> FindTask(pqxx::transaction_base& txn, const std::string& namespace_name,

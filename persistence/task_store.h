@@ -10,6 +10,7 @@
 
 #include <pqxx/transaction_base>
 
+#include "common/duration.h"
 #include "persistence/pipelined_work.h"
 #include "persistence/rows.h"
 
@@ -18,13 +19,26 @@ namespace gridflow::persistence {
 // NOTIFY channel on which new claimable work is announced; the payload is "<namespace>/<queue>".
 inline constexpr const char* kTaskChannel = "gridflow_tasks";
 
-// Leases up to `limit` due PENDING tasks of `queues` (and of `types`, unless empty) to `owner`,
-// oldest first. The lease lasts the heartbeat timeout (or the whole start-to-close timeout when the
-// step has none), never past the attempt deadline.
-std::vector<TaskRow> ClaimTasks(pqxx::transaction_base& txn, const std::string& namespace_name,
-                                const std::vector<std::string>& queues,
-                                const std::vector<std::string>& types, int limit,
-                                const std::string& owner);
+struct ClaimRequest {
+  std::string namespace_name;
+  std::vector<std::string> queues;
+  std::vector<std::string> types;  // empty: any
+  int limit = 1;                   // tasks of any class
+  int reserved = 0;                // more tasks, only of base class <= reserved_class
+  int reserved_class = 0;
+  std::string owner;
+};
+struct ClaimResult {
+  std::vector<TaskRow> tasks;
+  // When a rate limit of these queues or types has a whole token again (none is left now).
+  std::optional<Millis> refill_in;
+};
+// Leases due PENDING tasks of the request's queues (and types) to its owner, most urgent class
+// first, then earliest dispatch deadline, then oldest, within the namespace's dispatch controls
+// (pauses, rate limits, circuit breakers; docs/dispatch.md). The lease lasts the heartbeat
+// timeout (or the whole start-to-close timeout when the step has none), never past the attempt
+// deadline.
+ClaimResult ClaimTasks(pqxx::transaction_base& txn, const ClaimRequest& request);
 
 // The task as it is, read without locking (e.g. to find its run and lock that first). nullopt when
 // the task does not exist in that namespace.

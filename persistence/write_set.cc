@@ -26,32 +26,72 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
   // snapshot: no two of them touch the same row); the NOTIFY CTE runs because the final SELECT
   // reads it. A JSON null arrives as SQL NULL, hence the COALESCEs for JSON columns whose value
   // may be the JSON null.
+  // A circuit breaker's next state from the attempts of this statement (o) and its row (d): in
+  // SET, d is the row as it was (docs/dispatch.md, "Circuit breakers").
+  const std::string fresh =
+      "(d.breaker_state <> 'closed' OR d.window_started_at IS NULL"
+      " OR d.window_started_at + d.breaker_window <= gf_now())";
+  const std::string attempts =
+      "(CASE WHEN " + fresh + " THEN 0 ELSE d.window_attempts END + o.attempts)";
+  const std::string failures =
+      "(CASE WHEN " + fresh + " THEN 0 ELSE d.window_failures END + o.failures)";
+  const std::string trips = "(d.breaker_state = 'closed' AND " + attempts +
+                            " >= d.breaker_min_attempts AND " + failures +
+                            " >= d.breaker_failure_rate * " + attempts + ")";
+  const std::string probe_ok =
+      "(d.breaker_state = 'half_open' AND d.breaker_probe_task = ANY(o.succeeded))";
+  const std::string probe_failed =
+      "(d.breaker_state = 'half_open' AND d.breaker_probe_task = ANY(o.failed))";
+  const std::string changes = "(" + trips + " OR " + probe_ok + " OR " + probe_failed + ")";
+  // One statement for everything a transaction writes. Data-modifying CTEs all run (on the same
+  // snapshot: no two of them touch the same row); the NOTIFY CTE runs because the final SELECT
+  // reads it. A JSON null arrives as SQL NULL, hence the COALESCEs for JSON columns whose value
+  // may be the JSON null.
   c.prepare(
       "write_set_flush",
-      "WITH new_tasks AS ("
-      " INSERT INTO tasks (id, run_id, namespace, workflow_id, definition_name, "
-      " definition_version, queue, task_type, step, idempotency_key, input, state, max_attempts, "
-      " start_to_close, heartbeat_timeout, frame, activation, kind, iteration, lease_owner, "
-      " lease_epoch, leased_at, attempt_deadline, lease_expires_at) OVERRIDING SYSTEM VALUE"
-      " SELECT n.id, n.run_id, n.namespace, n.workflow_id, n.definition_name, "
-      " n.definition_version, n.queue, n.task_type, n.step, n.idempotency_key, "
-      " COALESCE(n.input, 'null'::jsonb), n.state, n.max_attempts, "
-      " n.start_to_close_ms * interval '1 millisecond', "
-      " n.heartbeat_timeout_ms * interval '1 millisecond', n.frame, n.activation, n.kind, "
-      " n.iteration, n.lease_owner,"
-      // A lease's epoch: PostgreSQL's clock in microseconds (task_store.cc, task_claim).
-      " CASE WHEN n.state = 'LEASED' THEN (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
-      " ELSE 0 END,"
-      " CASE WHEN n.state = 'LEASED' THEN gf_now() END,"
-      " CASE WHEN n.state = 'LEASED' THEN gf_now() + n.start_to_close_ms * interval '1 millisecond'"
-      " END,"
-      " CASE WHEN n.state = 'LEASED' THEN gf_now() + LEAST(COALESCE(n.heartbeat_timeout_ms,"
-      " n.start_to_close_ms), n.start_to_close_ms) * interval '1 millisecond' END"
+      "WITH incoming AS ("
+      " SELECT n.*, CASE WHEN n.state <> 'LEASED' THEN n.state"
+      // Eager dispatch only where a claim would have taken this task now: nothing controls its
+      // queue or type, and nothing more urgent of its queue is waiting.
+      "  WHEN EXISTS (SELECT 1 FROM dispatch_controls d WHERE d.namespace = n.namespace"
+      "   AND ((d.scope = 'queue' AND d.name = n.queue)"
+      "   OR (d.scope = 'task_type' AND d.name = n.task_type))"
+      "   AND (d.paused OR d.rate_per_second IS NOT NULL OR d.breaker_state <> 'closed'))"
+      "  OR EXISTS (SELECT 1 FROM tasks p WHERE p.state = 'PENDING'"
+      "   AND p.namespace = n.namespace AND p.queue = n.queue AND p.priority < n.priority"
+      "   AND p.not_before <= gf_now()) THEN 'PENDING'"
+      "  ELSE 'LEASED' END AS placed"
       " FROM json_to_recordset($1::json) AS n(id bigint, run_id uuid, namespace text,"
       " workflow_id text, definition_name text, definition_version integer, queue text,"
       " task_type text, step text, idempotency_key text, input jsonb, state text,"
       " max_attempts integer, start_to_close_ms bigint, heartbeat_timeout_ms bigint, frame text,"
-      " activation bigint, kind text, iteration text, lease_owner text)"
+      " activation bigint, kind text, iteration text, lease_owner text, priority smallint,"
+      " dispatch_deadline_us bigint, schedule_to_start_ms bigint)),"
+      " new_tasks AS ("
+      " INSERT INTO tasks (id, run_id, namespace, workflow_id, definition_name, "
+      " definition_version, queue, task_type, step, idempotency_key, input, state, max_attempts, "
+      " start_to_close, heartbeat_timeout, frame, activation, kind, iteration, lease_owner, "
+      " lease_epoch, leased_at, attempt_deadline, lease_expires_at, priority, base_priority,"
+      " dispatch_deadline, schedule_to_start, start_deadline) OVERRIDING SYSTEM VALUE"
+      " SELECT n.id, n.run_id, n.namespace, n.workflow_id, n.definition_name, "
+      " n.definition_version, n.queue, n.task_type, n.step, n.idempotency_key, "
+      " COALESCE(n.input, 'null'::jsonb), n.placed, n.max_attempts, "
+      " n.start_to_close_ms * interval '1 millisecond', "
+      " n.heartbeat_timeout_ms * interval '1 millisecond', n.frame, n.activation, n.kind, "
+      " n.iteration, CASE WHEN n.placed = 'LEASED' THEN n.lease_owner END,"
+      // A lease's epoch: PostgreSQL's clock in microseconds (task_store.cc, task_claim).
+      " CASE WHEN n.placed = 'LEASED' THEN"
+      " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint ELSE 0 END,"
+      " CASE WHEN n.placed = 'LEASED' THEN gf_now() END,"
+      " CASE WHEN n.placed = 'LEASED' THEN"
+      " gf_now() + n.start_to_close_ms * interval '1 millisecond' END,"
+      " CASE WHEN n.placed = 'LEASED' THEN gf_now() + LEAST(COALESCE(n.heartbeat_timeout_ms,"
+      " n.start_to_close_ms), n.start_to_close_ms) * interval '1 millisecond' END,"
+      " COALESCE(n.priority, 2), COALESCE(n.priority, 2),"
+      " timestamptz 'epoch' + n.dispatch_deadline_us * interval '1 microsecond',"
+      " n.schedule_to_start_ms * interval '1 millisecond',"
+      " gf_now() + n.schedule_to_start_ms * interval '1 millisecond'"
+      " FROM incoming n"
       " RETURNING id, state, lease_epoch, lease_expires_at, attempt_deadline),"
       " task_updates AS ("
       " UPDATE tasks t SET"
@@ -64,6 +104,11 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " attempt = CASE WHEN u.op = 'retry' THEN t.attempt + 1 ELSE t.attempt END,"
       " not_before = CASE WHEN u.op = 'retry' THEN gf_now() + u.delay_ms * interval"
       "  '1 millisecond' WHEN u.op = 'release' THEN gf_now() ELSE t.not_before END,"
+      // A new attempt waits from its start again, at its step's class (ageing starts over).
+      " start_deadline = CASE WHEN u.op = 'retry' THEN gf_now() + u.delay_ms * interval"
+      "  '1 millisecond' + t.schedule_to_start WHEN u.op = 'release'"
+      "  THEN gf_now() + t.schedule_to_start ELSE t.start_deadline END,"
+      " priority = CASE WHEN u.op = 'retry' THEN t.base_priority ELSE t.priority END,"
       " lease_owner = CASE WHEN u.op IN ('retry', 'release') THEN NULL ELSE t.lease_owner END,"
       " lease_expires_at = CASE WHEN u.op = 'cancel_request' THEN t.lease_expires_at END,"
       " attempt_deadline = CASE WHEN u.op IN ('retry', 'release') THEN NULL"
@@ -101,14 +146,60 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " cancelled_timers AS ("
       " UPDATE timers SET state = 'CANCELLED' WHERE state = 'PENDING'"
       " AND (id = ANY($6::bigint[]) OR run_id = ANY($10::uuid[]))),"
-      " notified AS ("
-      " SELECT count(pg_notify('" +
+      " outcomes AS ("
+      " SELECT a.namespace, a.task_type, count(*) AS attempts,"
+      " count(*) FILTER (WHERE NOT a.succeeded) AS failures,"
+      " COALESCE(array_agg(a.task_id) FILTER (WHERE a.succeeded), '{}') AS succeeded,"
+      " COALESCE(array_agg(a.task_id) FILTER (WHERE NOT a.succeeded), '{}') AS failed"
+      " FROM json_to_recordset($11::json) AS a(namespace text, task_type text, task_id bigint,"
+      " succeeded boolean) GROUP BY a.namespace, a.task_type),"
+      " breakers AS ("
+      " UPDATE dispatch_controls d SET"
+      " breaker_state = CASE WHEN " +
+          trips + " OR " + probe_failed + " THEN 'open' WHEN " + probe_ok +
+          " THEN 'closed' ELSE d.breaker_state END,"
+          " breaker_changed_at = CASE WHEN " +
+          changes +
+          " THEN gf_now() ELSE d.breaker_changed_at"
+          " END,"
+          " breaker_probe_task = CASE WHEN " +
+          changes +
+          " THEN NULL ELSE d.breaker_probe_task END,"
+          " window_started_at = CASE WHEN " +
+          changes +
+          " OR d.breaker_state <> 'closed' THEN NULL"
+          " WHEN " +
+          fresh +
+          " THEN gf_now() ELSE d.window_started_at END,"
+          " window_attempts = CASE WHEN " +
+          changes +
+          " OR d.breaker_state <> 'closed' THEN 0"
+          " ELSE " +
+          attempts +
+          " END,"
+          " window_failures = CASE WHEN " +
+          changes +
+          " OR d.breaker_state <> 'closed' THEN 0"
+          " ELSE " +
+          failures +
+          " END,"
+          " updated_at = gf_now()"
+          " FROM outcomes o WHERE d.namespace = o.namespace AND d.scope = 'task_type'"
+          " AND d.name = o.task_type AND d.breaker_failure_rate IS NOT NULL"
+          " RETURNING d.namespace, d.name, d.breaker_state,"
+          " d.breaker_changed_at = gf_now() AS changed),"
+          " notified AS ("
+          " SELECT count(pg_notify('" +
           std::string(kTaskChannel) +
-          "', k)) AS n FROM unnest($7::text[]) k)"
-          " SELECT l.id, l.lease_epoch, l.lease_expires_at, l.attempt_deadline"
-          " FROM (SELECT sum(n) FROM notified) x LEFT JOIN LATERAL ("
-          " SELECT id, lease_epoch, lease_expires_at, attempt_deadline FROM new_tasks"
-          " WHERE state = 'LEASED') l ON true");
+          "', k)) AS n FROM (SELECT unnest($7::text[]) AS k UNION"
+          // Tasks meant for a worker but left in their queue: announced like any new work.
+          " SELECT namespace || '/' || queue FROM incoming"
+          " WHERE state = 'LEASED' AND placed = 'PENDING') keys)"
+          " SELECT 'lease', id, lease_epoch, lease_expires_at, attempt_deadline, NULL, NULL, NULL"
+          " FROM new_tasks WHERE state = 'LEASED'"
+          " UNION ALL SELECT 'breaker', NULL, NULL, NULL, NULL, namespace, name, breaker_state"
+          " FROM breakers WHERE changed"
+          " UNION ALL SELECT 'notified', n, NULL, NULL, NULL, NULL, NULL, NULL FROM notified");
 }
 
 void WriteSet::InsertTask(int64_t id, const NewTask& task, std::optional<std::string> lease_owner) {
@@ -150,6 +241,11 @@ void WriteSet::RequestTaskCancel(int64_t id) {
   Update(id, {Op::kCancelRequest, "", 0});
 }
 
+void WriteSet::CountAttempt(const std::string& namespace_name, const std::string& task_type,
+                            int64_t task_id, bool succeeded) {
+  attempts_.push_back({namespace_name, task_type, task_id, succeeded});
+}
+
 void WriteSet::UpdateRun(const RunRow& run, bool closed) {
   run_updates_[run.id] = {run, closed};
 }
@@ -182,7 +278,7 @@ void WriteSet::CancelTimer(int64_t id) {
 bool WriteSet::empty() const {
   return task_inserts_.empty() && task_updates_.empty() && run_updates_.empty() &&
          events_.empty() && timer_inserts_.empty() && timer_cancellations_.empty() &&
-         runs_timers_cancelled_.empty() && queue_notifications_.empty();
+         runs_timers_cancelled_.empty() && queue_notifications_.empty() && attempts_.empty();
 }
 
 std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) const {
@@ -194,11 +290,21 @@ std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) const
 std::vector<WriteSet::Leased> WriteSet::ReadLeased(const pqxx::result& result) {
   std::vector<Leased> leased;
   for (const pqxx::row& row : result) {
-    if (row[0].is_null()) continue;
+    if (row[0].as<std::string>() != "lease") continue;
     leased.push_back(
-        {row[0].as<int64_t>(), row[1].as<int64_t>(), Timestamp(row[2]), Timestamp(row[3])});
+        {row[1].as<int64_t>(), row[2].as<int64_t>(), Timestamp(row[3]), Timestamp(row[4])});
   }
   return leased;
+}
+
+std::vector<BreakerChange> WriteSet::ReadBreakerChanges(const pqxx::result& result) {
+  std::vector<BreakerChange> changes;
+  for (const pqxx::row& row : result) {
+    if (row[0].as<std::string>() != "breaker") continue;
+    changes.push_back(
+        {row[5].as<std::string>(), row[6].as<std::string>(), row[7].as<std::string>()});
+  }
+  return changes;
 }
 
 std::optional<Statement> WriteSet::FlushStatement() const {
@@ -228,7 +334,20 @@ std::optional<Statement> WriteSet::FlushStatement() const {
         .Int("activation", t.activation)
         .Text("kind", t.kind)
         .Text("iteration", t.iteration)
-        .NullableText("lease_owner", i.cancelled ? std::nullopt : i.lease_owner);
+        .NullableText("lease_owner", i.cancelled ? std::nullopt : i.lease_owner)
+        .Int("priority", t.priority)
+        .Int("dispatch_deadline_us",
+             t.dispatch_deadline ? std::optional<int64_t>(ToEpochMicros(*t.dispatch_deadline))
+                                 : std::nullopt)
+        .Int("schedule_to_start_ms", t.schedule_to_start_ms);
+  }
+  JsonRecords attempts;
+  for (const Attempt& a : attempts_) {
+    attempts.Add()
+        .Text("namespace", a.namespace_name)
+        .Text("task_type", a.task_type)
+        .Int("task_id", a.task_id)
+        .Bool("succeeded", a.succeeded);
   }
   JsonRecords updates;
   for (const auto& [id, u] : task_updates_) {
@@ -291,7 +410,8 @@ std::optional<Statement> WriteSet::FlushStatement() const {
                    {tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(),
                     timers.Finish(), ToTextArray(cancelled_timers), ToTextArray(queue_keys),
                     ToTextArray(updated_tasks), ToTextArray(updated_runs),
-                    ToTextArray({runs_timers_cancelled_.begin(), runs_timers_cancelled_.end()})}};
+                    ToTextArray({runs_timers_cancelled_.begin(), runs_timers_cancelled_.end()}),
+                    attempts.Finish()}};
 }
 
 int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {

@@ -27,7 +27,9 @@ namespace gridflow::persistence {
 class WriteSet {
  public:
   // A task to insert. With `lease_owner` it is inserted LEASED to that worker (eager dispatch: the
-  // engine hands it out in the same transaction), its epoch drawn like a claim's.
+  // engine hands it out in the same transaction), its epoch drawn like a claim's — unless the
+  // statement finds its queue or type under a dispatch control (paused, rate-limited, circuit not
+  // closed) or a more urgent task of its queue waiting: then it is inserted PENDING and announced.
   void InsertTask(int64_t id, const NewTask& task, std::optional<std::string> lease_owner);
 
   void CompleteTask(int64_t id, std::string output_json);
@@ -39,6 +41,11 @@ class WriteSet {
   void CancelTask(int64_t id);
   // A LEASED task the run no longer needs: its worker learns it by heartbeat.
   void RequestTaskCancel(int64_t id);
+
+  // An attempt of a task type ended (success or failure): counted by the type's circuit breaker,
+  // when it has one, in the same statement.
+  void CountAttempt(const std::string& namespace_name, const std::string& task_type,
+                    int64_t task_id, bool succeeded);
 
   void UpdateRun(const RunRow& run, bool closed);
   void AppendEvents(const std::string& run_id, std::vector<EventRow> events);
@@ -67,6 +74,8 @@ class WriteSet {
   // leases in its result.
   std::optional<Statement> FlushStatement() const;
   static std::vector<Leased> ReadLeased(const pqxx::result& result);
+  // The circuit breakers the statement moved to another state.
+  static std::vector<BreakerChange> ReadBreakerChanges(const pqxx::result& result);
 
  private:
   enum class Op { kComplete, kFail, kRetry, kRelease, kCancel, kCancelRequest };
@@ -93,6 +102,13 @@ class WriteSet {
   std::map<std::string, std::pair<RunRow, bool>> run_updates_;  // by run id
   std::vector<EventRow> events_;
   std::vector<std::string> event_runs_;  // run id of each event
+  struct Attempt {
+    std::string namespace_name;
+    std::string task_type;
+    int64_t task_id = 0;
+    bool succeeded = false;
+  };
+  std::vector<Attempt> attempts_;
   std::vector<TimerInsert> timer_inserts_;
   std::set<int64_t> timer_cancellations_;
   std::set<std::string> runs_timers_cancelled_;

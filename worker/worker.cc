@@ -69,10 +69,30 @@ class Worker::Impl {
  private:
   struct Running {
     std::shared_ptr<TaskContext> context;
+    bool reserved = false;  // holds a reserved slot
     Millis heartbeat_interval{0};
     Clock::time_point next_heartbeat;
   };
 
+  // Free ordinary and reserved slots (mu_ held).
+  int FreeSlots() const {
+    return options_.max_concurrent_tasks - static_cast<int>(running_.size()) + reserved_in_use_;
+  }
+  int FreeReservedSlots() const { return options_.reserved_slots - reserved_in_use_; }
+  // Drops a finished task and gives back its slot (mu_ held).
+  void Forget(const std::string& id) {
+    const auto it = running_.find(id);
+    if (it == running_.end()) return;
+    if (it->second.reserved) --reserved_in_use_;
+    running_.erase(it);
+  }
+  // Whether the task holds an ordinary slot (its completion may ask for the next task: eager
+  // dispatch fills only ordinary slots).
+  bool InOrdinarySlot(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    const auto it = running_.find(id);
+    return it != running_.end() && !it->second.reserved;
+  }
   void PollLoop();
   void ExecutorLoop();
   void HeartbeatLoop();
@@ -106,6 +126,7 @@ class Worker::Impl {
   bool executors_stop_ = false;
   grpc::ClientContext* poll_context_ = nullptr;
   std::map<std::string, Running> running_;  // by task id
+  int reserved_in_use_ = 0;                 // of running_, those in reserved slots
   std::deque<std::shared_ptr<TaskContext>> queue_;
   WorkerStats stats_;
   std::unique_ptr<WorkerMetrics> metrics_;  // null without WorkerOptions::metrics
@@ -116,13 +137,15 @@ Status Worker::Impl::Run() {
     return Status::InvalidArgument("register at least one handler before Run()");
   if (!channel_status_.ok()) return channel_status_;
   std::vector<std::thread> executors;
-  for (int i = 0; i < options_.max_concurrent_tasks; ++i) {
+  for (int i = 0; i < options_.max_concurrent_tasks + options_.reserved_slots; ++i) {
     executors.emplace_back([this] { ExecutorLoop(); });
   }
   std::thread heartbeats([this] { HeartbeatLoop(); });
-  spdlog::info("worker {} polling {} queue(s) on {} for {} task type(s), concurrency {}", identity_,
-               options_.task_queues.size(), options_.transport.address, handlers_.size(),
-               options_.max_concurrent_tasks);
+  spdlog::info(
+      "worker {} polling {} queue(s) on {} for {} task type(s), concurrency {} (+{} reserved for "
+      "class {} and more urgent)",
+      identity_, options_.task_queues.size(), options_.transport.address, handlers_.size(),
+      options_.max_concurrent_tasks, options_.reserved_slots, options_.reserved_priority);
 
   PollLoop();
 
@@ -161,13 +184,14 @@ void Worker::Impl::PollLoop() {
   Millis backoff{100};
   while (true) {
     int free_slots = 0;
+    int free_reserved = 0;
     {
       std::unique_lock lock(mu_);
-      changed_.wait(lock, [this] {
-        return shutting_down_ || static_cast<int>(running_.size()) < options_.max_concurrent_tasks;
-      });
+      changed_.wait(
+          lock, [this] { return shutting_down_ || FreeSlots() > 0 || FreeReservedSlots() > 0; });
       if (shutting_down_) return;
-      free_slots = options_.max_concurrent_tasks - static_cast<int>(running_.size());
+      free_slots = FreeSlots();
+      free_reserved = FreeReservedSlots();
     }
     v1::LeaseTasksRequest request;
     request.set_namespace_(options_.namespace_name);
@@ -176,6 +200,10 @@ void Worker::Impl::PollLoop() {
     for (const auto& [type, handler] : handlers_)
       request.add_task_types(type);
     request.set_max_tasks(free_slots);
+    if (free_reserved > 0) {
+      request.set_reserved_slots(free_reserved);
+      request.set_reserved_priority(options_.reserved_priority);
+    }
     request.set_identity(identity_);
     request.mutable_wait()->set_seconds(options_.poll_wait.count() / 1000);
     request.mutable_wait()->set_nanos(static_cast<int32_t>(options_.poll_wait.count() % 1000) *
@@ -231,6 +259,9 @@ void Worker::Impl::AddLeased(const v1::LeasedTask& task) {
   running.heartbeat_interval = hb_ms > 0 ? std::max(kMinHeartbeatInterval, Millis(hb_ms / 3))
                                          : options_.idle_heartbeat_interval;
   running.next_heartbeat = Clock::now() + running.heartbeat_interval;
+  // An ordinary slot while one is free; else a reserved one (the engine sent it for that).
+  running.reserved = FreeSlots() <= 0;
+  if (running.reserved) ++reserved_in_use_;
   running_[task.task_id()] = running;
   queue_.push_back(context_ptr);
   ++stats_.leased;
@@ -286,7 +317,7 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   std::lock_guard lock(mu_);
-  running_.erase(id);
+  Forget(id);
   for (const v1::LeasedTask& task : next)  // the slot this task frees goes to its successor
     AddLeased(task);
   if (metrics_ && !next.empty()) metrics_->TasksLeased(static_cast<int>(next.size()));
@@ -325,7 +356,7 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
       request.set_lease_epoch(context.lease_epoch());
       request.set_result_json(outcome.result_json);
       request.set_identity(identity_);
-      if (options_.eager_next_tasks && !ShuttingDown()) {
+      if (options_.eager_next_tasks && !ShuttingDown() && InOrdinarySlot(context.task_id())) {
         request.set_max_next_tasks(1);  // the slot this completion frees
         for (const auto& q : options_.task_queues)
           request.add_task_queues(q);
@@ -337,8 +368,7 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
       if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
         // The handler produced something the engine refuses (e.g. not JSON): report that instead.
         return Report(context,
-                      TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()),
-                      next);
+                      TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()), next);
       }
       if (status.ok()) next->assign(response.next_tasks().begin(), response.next_tasks().end());
     } else {

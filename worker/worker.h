@@ -44,6 +44,11 @@ struct WorkerOptions {
   // Recorded as the lease holder and in history; default "<hostname>:<pid>".
   std::string identity;
   int max_concurrent_tasks = 4;
+  // Reserved capacity (docs/dispatch.md): this many slots more, taken only by tasks whose class
+  // is reserved_priority or more urgent (0 urgent .. 4 bulk), so a flood of bulk work never holds
+  // the slot an activation needs.
+  int reserved_slots = 0;
+  int reserved_priority = 0;
   // Longest long-poll; the engine caps it at 60 s.
   Millis poll_wait{30'000};
   // After Shutdown(), how long running handlers may take before their leases are released.
@@ -64,8 +69,9 @@ struct WorkerStats {
   int64_t completed = 0;
   int64_t failed = 0;
   int64_t released = 0;
-  int64_t rejected = 0;     // outcomes the engine refused (lease lost)
-  int64_t poll_errors = 0;  // LeaseTasks calls that failed (engine unreachable, credentials refused)
+  int64_t rejected = 0;  // outcomes the engine refused (lease lost)
+  int64_t poll_errors =
+      0;  // LeaseTasks calls that failed (engine unreachable, credentials refused)
 };
 
 class Worker {

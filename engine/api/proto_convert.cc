@@ -87,6 +87,8 @@ void ToProto(const persistence::TaskRow& row, v1::LeasedTask* out) {
   out->set_definition_name(row.definition_name);
   out->set_definition_version(row.definition_version);
   out->set_iteration(row.iteration);
+  out->set_priority(row.base_priority);
+  if (row.dispatch_deadline) ToProto(*row.dispatch_deadline, out->mutable_dispatch_deadline());
 }
 
 void FailureToProto(const std::string& failure_json, v1::Failure* out) {
@@ -116,6 +118,9 @@ void ToProto(const persistence::TaskRow& row, v1::TaskInfo* out) {
   if (row.last_failure_json) FailureToProto(*row.last_failure_json, out->mutable_last_failure());
   ToProto(row.created_at, out->mutable_create_time());
   out->set_iteration(row.iteration);
+  out->set_priority(row.priority);
+  out->set_base_priority(row.base_priority);
+  if (row.dispatch_deadline) ToProto(*row.dispatch_deadline, out->mutable_dispatch_deadline());
 }
 
 void ToProto(const persistence::TimerRow& row, const std::string& time_zone, v1::TimerInfo* out) {

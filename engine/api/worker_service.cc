@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "engine/api/proto_convert.h"
+#include "engine/dsl/definition.h"
 
 namespace gridflow::engine {
 namespace {
@@ -33,6 +34,19 @@ Status ValidateLeaseRequest(RequestValidator& validator, const v1::LeaseTasksReq
                                    std::to_string(kMaxTasksPerLease));
   }
   out->max_tasks = std::max(1, req.max_tasks());
+  if (req.reserved_slots() < 0 || req.reserved_slots() > kMaxTasksPerLease) {
+    return Status::InvalidArgument("reserved_slots: must be between 0 and " +
+                                   std::to_string(kMaxTasksPerLease));
+  }
+  if (req.reserved_priority() < dsl::kUrgentPriority ||
+      req.reserved_priority() > dsl::kLowestPriority) {
+    return Status::InvalidArgument(
+        "reserved_priority: must be a class from 0 (urgent) to 4 (bulk)");
+  }
+  // 0 means 1 for callers that reserve nothing; with reserved slots, 0 is "only those".
+  if (req.max_tasks() == 0 && req.reserved_slots() > 0) out->max_tasks = 0;
+  out->reserved_slots = req.reserved_slots();
+  out->reserved_class = req.reserved_priority();
   if (s = validator.Identifier("identity", req.identity(), false); !s.ok()) return s;
   out->identity = validator.Actor(req.identity());
   return Status::Ok();
@@ -138,20 +152,20 @@ void WorkerServiceImpl::CompleteTask(
     call->Finish(s);
     return;
   }
-  scheduler_.CompleteTask(
-      std::move(lease), std::move(result), std::move(next),
-      [this, call](const Status& status, bool duplicate,
-                   const std::vector<persistence::TaskRow>& next_tasks) {
-        if (status.ok()) {
-          call->response().set_duplicate(duplicate);
-          for (const auto& task : next_tasks)
-            ToProto(task, call->response().add_next_tasks());
-        }
-        if (!next_tasks.empty() && call->cancelled()) {
-          dispatcher_.ReleaseUndelivered(call->request().identity(), next_tasks);
-        }
-        call->Finish(status);
-      });
+  scheduler_.CompleteTask(std::move(lease), std::move(result), std::move(next),
+                          [this, call](const Status& status, bool duplicate,
+                                       const std::vector<persistence::TaskRow>& next_tasks) {
+                            if (status.ok()) {
+                              call->response().set_duplicate(duplicate);
+                              for (const auto& task : next_tasks)
+                                ToProto(task, call->response().add_next_tasks());
+                            }
+                            if (!next_tasks.empty() && call->cancelled()) {
+                              dispatcher_.ReleaseUndelivered(call->request().identity(),
+                                                             next_tasks);
+                            }
+                            call->Finish(status);
+                          });
 }
 
 void WorkerServiceImpl::FailTask(UnaryCall<v1::FailTaskRequest, v1::FailTaskResponse>* call) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "persistence/definition_store.h"
+#include "persistence/dispatch_control_store.h"
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
@@ -14,6 +15,20 @@ std::string CacheKey(const std::string& ns, const std::string& name, int version
 
 std::string Describe(const std::string& name, int version) {
   return "definition '" + name + "'" + (version == 0 ? "" : " version " + std::to_string(version));
+}
+
+// A step's circuit_breaker configures its task type's breaker in the namespace (the last
+// definition registered wins; an operator's configuration is never replaced).
+void ConfigureBreakers(pqxx::transaction_base& txn, const std::string& namespace_name,
+                       const dsl::Definition& def) {
+  for (const dsl::Step& step : def.steps()) {
+    if (step.kind != dsl::StepKind::kTask || !step.task.circuit_breaker) continue;
+    const dsl::CircuitBreakerPolicy& p = *step.task.circuit_breaker;
+    persistence::SetBreaker(
+        txn, namespace_name, step.task.task_type,
+        persistence::BreakerConfig{p.failure_rate, p.min_attempts, p.window, p.cool_down},
+        "definition " + def.name() + " v" + std::to_string(def.version()), false);
+  }
 }
 
 }  // namespace
@@ -34,6 +49,9 @@ Status DefinitionRegistry::Register(const std::string& namespace_name, std::stri
   persistence::DefinitionInsert outcome{};
   s = persistence::Transact(pool_, "register definition", [&](pqxx::work& txn) {
     outcome = persistence::InsertDefinition(txn, row, stored);
+    if (outcome == persistence::DefinitionInsert::kInserted) {
+      ConfigureBreakers(txn, namespace_name, *def);
+    }
     return Status::Ok();
   });
   if (!s.ok()) return s;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/scheduler/errors.h"
+#include "persistence/dispatch_control_store.h"
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
@@ -104,9 +105,9 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTas
       continue;
     }
     if (std::find(r.queues.begin(), r.queues.end(), task.queue) == r.queues.end()) continue;
+    if (r.max_tasks == 0 && task.priority > r.reserved_class) continue;  // reserved slots only
     if (!r.task_types.empty() &&
-        std::find(r.task_types.begin(), r.task_types.end(), task.task_type) ==
-            r.task_types.end()) {
+        std::find(r.task_types.begin(), r.task_types.end(), task.task_type) == r.task_types.end()) {
       continue;
     }
     lease->reserved = true;
@@ -116,6 +117,8 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTas
     poll->queues = r.queues;
     poll->task_types = r.task_types;
     poll->room = r.max_tasks;
+    poll->reserved_room = r.reserved_slots;
+    poll->reserved_class = r.reserved_class;
     poll->lease = lease;
     return poll;
   }
@@ -132,7 +135,8 @@ void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
     cv_.notify_one();  // it waits again (or its deadline passed meanwhile)
     return;
   }
-  if (!Finish(poll->lease, Status::Ok(), poll->tasks)) ReleaseUndelivered(poll->identity, poll->tasks);
+  if (!Finish(poll->lease, Status::Ok(), poll->tasks))
+    ReleaseUndelivered(poll->identity, poll->tasks);
 }
 
 std::map<std::string, int> TaskDispatcher::WaitingByQueue() const {
@@ -307,7 +311,7 @@ void TaskDispatcher::ServeOne(const std::shared_ptr<PendingLease>& lease,
       Finish(lease, s, {});
       return;
     }
-    if (static_cast<int>(tasks.size()) < lease->request.max_tasks) {
+    if (static_cast<int>(tasks.size()) < lease->request.max_tasks + lease->request.reserved_slots) {
       exhausted->insert(lease->signature);
     }
   }
@@ -323,14 +327,49 @@ void TaskDispatcher::ServeOne(const std::shared_ptr<PendingLease>& lease,
 
 Status TaskDispatcher::Claim(const LeaseRequest& request,
                              std::vector<persistence::TaskRow>* tasks) {
+  persistence::ClaimRequest claim{
+      request.namespace_name, request.queues,         request.task_types, request.max_tasks,
+      request.reserved_slots, request.reserved_class, request.identity};
+  persistence::ClaimResult result;
   const Status s = persistence::Transact(pool_, "lease tasks", [&](pqxx::work& txn) {
-    *tasks = persistence::ClaimTasks(txn, request.namespace_name, request.queues,
-                                     request.task_types, request.max_tasks, request.identity);
-    std::sort(tasks->begin(), tasks->end(),
-              [](const auto& a, const auto& b) { return a.id < b.id; });
+    result = persistence::ClaimTasks(txn, claim);
     return Status::Ok();
   });
-  if (s.ok() && !tasks->empty() && observer_ != nullptr) observer_->Leased(*tasks);
+  if (!s.ok()) return s;
+  *tasks = std::move(result.tasks);
+  if (!tasks->empty() && observer_ != nullptr) observer_->Leased(*tasks);
+  if (result.refill_in) {
+    // A rate limit ran out of tokens: claim again when the next one is there (no NOTIFY tells).
+    for (const std::string& queue : request.queues)
+      OnWorkAvailableAfter(request.namespace_name, queue, *result.refill_in);
+  }
+  return s;
+}
+
+Status TaskDispatcher::MaintainControls(Millis ageing) {
+  TransitionFacts facts;
+  int aged = 0;
+  const Status s = persistence::Transact(pool_, "dispatch upkeep", [&](pqxx::work& txn) {
+    facts.breaker_changes = persistence::HalfOpenCooledBreakers(txn);
+    // Ageing more often than a tenth of its step changes nothing worth the scan.
+    const auto now = Clock::now();
+    if (ageing.count() > 0 && now >= next_ageing_) {
+      aged = persistence::AgePriorities(txn, ageing, 10'000);
+      next_ageing_ = now + std::max(Millis(1000), ageing / 10);
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  for (const persistence::BreakerChange& change : facts.breaker_changes) {
+    spdlog::warn("circuit breaker of task type {}/{} is now {}: one probe attempt may go",
+                 change.namespace_name, change.task_type, change.state);
+  }
+  if (aged > 0) spdlog::debug("ageing lifted {} queued tasks one class or more", aged);
+  if (!facts.breaker_changes.empty()) {
+    if (observer_ != nullptr) observer_->Committed(facts);
+    WakeAll();
+  }
+  if (aged > 0) WakeAll();
   return s;
 }
 

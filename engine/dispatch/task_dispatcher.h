@@ -40,6 +40,9 @@ struct LeaseRequest {
   std::vector<std::string> queues;
   std::vector<std::string> task_types;  // empty: any
   int max_tasks = 1;
+  // Reserved capacity: up to this many more tasks, only of base class <= reserved_class.
+  int reserved_slots = 0;
+  int reserved_class = 0;
   std::string identity;
 };
 
@@ -74,6 +77,12 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   void Submit(const std::shared_ptr<PendingLease>& lease);
   // The caller went away: answers CANCELLED unless already answered.
   void Cancel(const std::shared_ptr<PendingLease>& lease);
+
+  // Dispatch upkeep (any replica, idempotent; docs/dispatch.md): open circuits whose cool-down
+  // passed turn half-open (a probe may go), lost probes are replaced, and with `ageing` > 0
+  // queued tasks are lifted one class per `ageing` waited. Waiting polls are woken when a
+  // circuit lets work through.
+  Status MaintainControls(Millis ageing);
 
   void OnWorkAvailable(const std::string& namespace_name, const std::string& queue) override;
   void OnWorkAvailableAfter(const std::string& namespace_name, const std::string& queue,
@@ -113,6 +122,8 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   FactsObserver* observer_ = nullptr;
 
   mutable std::mutex mu_;
+  // When MaintainControls ages tasks next (its own thread only).
+  std::chrono::steady_clock::time_point next_ageing_{};
   std::condition_variable cv_;
   std::list<std::shared_ptr<PendingLease>> waiting_;  // FIFO
   std::set<std::string> announced_;                   // "<namespace>/<queue>" since the last pass

@@ -1,5 +1,7 @@
 #include "engine/metrics/engine_metrics.h"
 
+#include <array>
+
 #include "common/metrics_endpoint.h"
 
 namespace gridflow::engine {
@@ -58,6 +60,18 @@ EngineMetrics::EngineMetrics()
                                "Signals accepted by runs (repeated deliveries not counted), by "
                                "definition.",
                                *registry_)),
+      circuit_transitions_(Family(BuildCounter(), "gridflow_circuit_transitions_total",
+                                  "Circuit breaker state changes of task types, by the state "
+                                  "entered (open, half_open, closed).",
+                                  *registry_)),
+      circuit_state_(Family(BuildGauge(), "gridflow_circuit_state",
+                            "A task type's circuit breaker: 0 closed, 1 half-open (one probe), "
+                            "2 open (not dispatched).",
+                            *registry_)),
+      dispatch_paused_(Family(BuildGauge(), "gridflow_dispatch_paused",
+                              "1 while an operator has paused a queue or task type (scope queue "
+                              "or task_type), else 0.",
+                              *registry_)),
       rpcs_(Family(BuildCounter(), "gridflow_rpcs_total",
                    "RPCs answered, by method and gRPC status code.", *registry_)),
       rpc_duration_(Family(BuildHistogram(), "gridflow_rpc_duration_seconds",
@@ -137,6 +151,20 @@ void EngineMetrics::Committed(const TransitionFacts& facts) {
     leases_expired_.Add(task_labels(task)).Increment();
   for (const auto& definition : facts.signals_received)
     signals_received_.Add({{"definition", definition}}).Increment();
+  for (const auto& change : facts.breaker_changes) {
+    circuit_transitions_
+        .Add({{"namespace", change.namespace_name},
+              {"task_type", change.task_type},
+              {"state", change.state}})
+        .Increment();
+    SetCircuit(change.namespace_name, change.task_type, change.state);
+  }
+}
+
+void EngineMetrics::SetCircuit(const std::string& namespace_name, const std::string& task_type,
+                               const std::string& state) {
+  const double value = state == "open" ? 2 : state == "half_open" ? 1 : 0;
+  circuit_state_.Add({{"namespace", namespace_name}, {"task_type", task_type}}).Set(value);
 }
 
 void EngineMetrics::Leased(const std::vector<persistence::TaskRow>& tasks) {
@@ -190,6 +218,30 @@ void EngineMetrics::SetQueues(const std::vector<persistence::QueueStats>& queues
       family->Add(labels).Set(0);
   }
   seen_queues_.insert(now.begin(), now.end());
+}
+
+void EngineMetrics::SetDispatchControls(const std::vector<persistence::DispatchControl>& controls) {
+  std::lock_guard lock(mu_);
+  std::set<std::pair<std::string, std::string>> circuits;
+  std::set<std::array<std::string, 3>> paused;
+  for (const auto& c : controls) {
+    if (c.breaker) {
+      circuits.insert({c.namespace_name, c.name});
+      SetCircuit(c.namespace_name, c.name, c.breaker_state);
+    }
+    if (c.paused) paused.insert({c.namespace_name, c.scope, c.name});
+  }
+  for (const auto& [ns, type] : seen_circuits_) {
+    if (circuits.count({ns, type}) == 0) SetCircuit(ns, type, "closed");
+  }
+  seen_circuits_.insert(circuits.begin(), circuits.end());
+  for (const auto& key : paused)
+    dispatch_paused_.Add({{"namespace", key[0]}, {"scope", key[1]}, {"name", key[2]}}).Set(1);
+  for (const auto& key : seen_paused_) {
+    if (paused.count(key) > 0) continue;
+    dispatch_paused_.Add({{"namespace", key[0]}, {"scope", key[1]}, {"name", key[2]}}).Set(0);
+  }
+  seen_paused_.insert(paused.begin(), paused.end());
 }
 
 void EngineMetrics::SetDueTimers(const persistence::DueTimerStats& timers) {

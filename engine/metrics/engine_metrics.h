@@ -13,6 +13,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -22,6 +23,7 @@
 
 #include "common/status.h"
 #include "engine/scheduler/transition_facts.h"
+#include "persistence/dispatch_control_store.h"
 #include "persistence/rows.h"
 #include "persistence/run_store.h"
 #include "persistence/timer_store.h"
@@ -51,6 +53,11 @@ class EngineMetrics final : public FactsObserver {
   void SetMembers(int alive, int draining);
   void SetPool(int in_use, int size);
   void SetDatabaseUp(bool up);
+  // A task type's circuit breaker state ("closed", "half_open", "open").
+  void SetCircuit(const std::string& namespace_name, const std::string& task_type,
+                  const std::string& state);
+  // Pauses and circuits as the database has them (circuits gone read closed, pauses 0).
+  void SetDispatchControls(const std::vector<persistence::DispatchControl>& controls);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -66,6 +73,9 @@ class EngineMetrics final : public FactsObserver {
   prometheus::Family<prometheus::Histogram>& schedule_to_start_;
   prometheus::Family<prometheus::Histogram>& task_execution_;
   prometheus::Family<prometheus::Counter>& signals_received_;
+  prometheus::Family<prometheus::Counter>& circuit_transitions_;
+  prometheus::Family<prometheus::Gauge>& circuit_state_;
+  prometheus::Family<prometheus::Gauge>& dispatch_paused_;
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
   prometheus::Family<prometheus::Histogram>& transaction_duration_;
@@ -86,6 +96,8 @@ class EngineMetrics final : public FactsObserver {
 
   std::mutex mu_;  // guards the label sets seen, so gauges of emptied queues go back to 0
   std::set<std::pair<std::string, std::string>> seen_queues_;
+  std::set<std::pair<std::string, std::string>> seen_circuits_;  // (namespace, task type)
+  std::set<std::array<std::string, 3>> seen_paused_;             // (namespace, scope, name)
   std::set<std::pair<std::string, std::string>> seen_stuck_;
 };
 

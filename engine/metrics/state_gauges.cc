@@ -28,6 +28,7 @@ void StateGauges::Refresh() {
   std::vector<persistence::QueueStats> queues;
   persistence::DueTimerStats timers;
   std::vector<persistence::StuckRuns> stuck;
+  std::vector<persistence::DispatchControl> controls;
   int alive = 0, draining = 0;
   persistence::TransactOptions once;
   once.max_attempts = 1;  // the next refresh is the retry
@@ -37,6 +38,7 @@ void StateGauges::Refresh() {
         queues = persistence::ListQueueStats(txn, "");
         timers = persistence::ReadDueTimerStats(txn);
         stuck = persistence::CountStuckRuns(txn, stuck_after_.count());
+        controls = persistence::ListDispatchControls(txn, "");
         alive = draining = 0;
         for (const persistence::MemberRow& m : persistence::ListMembers(txn)) {
           if (!membership_.IsAlive(m)) continue;
@@ -53,6 +55,7 @@ void StateGauges::Refresh() {
   metrics_.SetQueues(queues);
   metrics_.SetDueTimers(timers);
   metrics_.SetStuckRuns(stuck);
+  metrics_.SetDispatchControls(controls);
   metrics_.SetMembers(alive, draining);
 }
 

@@ -9,6 +9,8 @@ inline constexpr const char* kTaskScheduled = "TaskScheduled";
 inline constexpr const char* kTaskCompleted = "TaskCompleted";
 inline constexpr const char* kTaskFailed = "TaskFailed";
 inline constexpr const char* kTaskLeaseExpired = "TaskLeaseExpired";
+// A queued attempt no worker started within the step's schedule-to-start timeout.
+inline constexpr const char* kTaskStartTimedOut = "TaskStartTimedOut";
 inline constexpr const char* kTaskReleased = "TaskReleased";
 inline constexpr const char* kTaskCancelled = "TaskCancelled";
 inline constexpr const char* kTaskCancelRequested = "TaskCancelRequested";

@@ -52,8 +52,38 @@ void Interpreter::Start() {
   Frame root;
   root.id = kRootFrame;
   state_.frames[root.id] = root;
+  if (definition_.deadline() && !StartRunDeadline(state_.frames[root.id])) {
+    Drain();
+    return;
+  }
   queue_.push_back({Action::Kind::kEnter, root.id, definition_.first_step().name});
   Drain();
+}
+
+bool Interpreter::StartRunDeadline(const Frame& root) {
+  json value;
+  const Status s = definition_.deadline()->Evaluate(Scope(root), &value);
+  std::optional<TimePoint> at;
+  if (s.ok() && value.is_string()) at = ParseTimestamp(value.get<std::string>());
+  if (!at) {
+    Fail({"", "gridflow.ExpressionError",
+          "deadline: " +
+              (s.ok() ? "must give an RFC 3339 instant, not " + value.dump() : s.message()),
+          nullptr, 0});
+    return false;
+  }
+  if (*at <= effects_.Now()) {
+    effects_.Record(events::kDeadlinePassed, Engine(),
+                    json{{"deadline", FormatRfc3339(*at)}, {"run", true}, {"before_start", true}},
+                    {});
+    Fail({"", "gridflow.DeadlineExceeded",
+          "the run's deadline " + FormatRfc3339(*at) + " had passed before it started", nullptr,
+          0});
+    return false;
+  }
+  state_.deadline_us = ToEpochMicros(*at);
+  effects_.StartTimer({root.id, 0, "", TimerKind::kRunDeadline, *at});
+  return true;
 }
 
 void Interpreter::TaskCompleted(const std::string& frame_id, int64_t activation,
@@ -75,6 +105,16 @@ void Interpreter::TaskFailed(const std::string& frame_id, int64_t activation,
 }
 
 void Interpreter::TimerFired(const std::string& frame_id, int64_t activation, TimerKind kind) {
+  if (kind == TimerKind::kRunDeadline) {
+    if (!running()) return;
+    effects_.Record(
+        events::kDeadlinePassed, Engine(),
+        json{{"deadline", FormatRfc3339(FromEpochMicros(state_.deadline_us))}, {"run", true}}, {});
+    Fail({"", "gridflow.DeadlineExceeded", "the run did not complete before its deadline", nullptr,
+          0});
+    Drain();
+    return;
+  }
   Frame* f = FindFrame(frame_id);
   if (f == nullptr || f->wait.activation != activation || !running()) return;
   const Step& step = *definition_.FindStep(f->step);
@@ -289,11 +329,21 @@ bool Interpreter::EnterTask(Frame& f, const Step& step) {
       return false;
     }
   }
+  TaskRequest request{f.id,        0,
+                      step.name,   &step.task,
+                      input,       Key(f, step.name),
+                      false,       f.key,
+                      "",          dsl::kDefaultPriority,
+                      std::nullopt};
+  if (!Route(f, step, step.deadline ? std::optional<TimePoint>(deadline) : std::nullopt,
+             &request)) {
+    return false;
+  }
   f.wait.kind = WaitKind::kTask;
   f.wait.activation = NextActivation();
   f.wait.has_timer = step.deadline.has_value();
-  effects_.ScheduleTask(
-      {f.id, f.wait.activation, step.name, &step.task, input, Key(f, step.name), false, f.key});
+  request.activation = f.wait.activation;
+  effects_.ScheduleTask(request);
   if (step.deadline) {
     effects_.StartTimer({f.id, f.wait.activation, step.name, TimerKind::kDeadline, deadline});
   }
@@ -617,8 +667,24 @@ void Interpreter::NextCompensation() {
   const Compensation& c = state_.compensations[static_cast<size_t>(u.next)];
   const Step& step = *definition_.FindStep(c.step);
   u.activation = NextActivation();
-  effects_.ScheduleTask({kCompensationFrame, u.activation, c.step, &*step.compensate, c.input,
-                         c.key + ":compensate", true, c.iteration});
+  TaskRequest request{kCompensationFrame,
+                      u.activation,
+                      c.step,
+                      &*step.compensate,
+                      c.input,
+                      c.key + ":compensate",
+                      true,
+                      c.iteration,
+                      "",
+                      dsl::kDefaultPriority,
+                      std::nullopt};
+  request.queue = step.compensate->task_queue;
+  // An undo runs at the class its step declared (when that is a constant), or normal.
+  if (step.priority.present() && step.priority.constant()) {
+    request.priority = dsl::PriorityClass(step.priority.literal()).value_or(dsl::kDefaultPriority);
+  }
+  if (state_.deadline_us != 0) request.dispatch_deadline = FromEpochMicros(state_.deadline_us);
+  effects_.ScheduleTask(request);
 }
 
 void Interpreter::Close(const std::string& status, const json& result, const json& failure) {
@@ -706,6 +772,44 @@ bool Interpreter::EvalTemplate(const Frame& frame, const Step& step, const dsl::
   Fail(
       {step.name, "gridflow.ExpressionError", std::string(field) + ": " + s.message(), nullptr, 0});
   return false;
+}
+
+bool Interpreter::Route(const Frame& frame, const Step& step,
+                        std::optional<TimePoint> step_deadline, TaskRequest* request) {
+  request->queue = step.task.task_queue;
+  if (step.task.queue_template.present()) {
+    json queue;
+    if (!EvalTemplate(frame, step, step.task.queue_template, "task_queue", &queue)) return false;
+    if (!queue.is_string() || !dsl::IsValidName(queue.get<std::string>())) {
+      Fail({step.name, "gridflow.ExpressionError",
+            "task_queue: must give a queue name, not " + queue.dump(), nullptr, 0});
+      return false;
+    }
+    request->queue = queue.get<std::string>();
+  }
+  request->priority = dsl::kDefaultPriority;
+  if (step.priority.present()) {
+    json priority;
+    if (!EvalTemplate(frame, step, step.priority, "priority", &priority)) return false;
+    const auto cls = dsl::PriorityClass(priority);
+    if (!cls) {
+      Fail({step.name, "gridflow.ExpressionError",
+            std::string("priority: ") + dsl::kPriorityExpected + ", not " + priority.dump(),
+            nullptr, 0});
+      return false;
+    }
+    request->priority = *cls;
+  }
+  std::optional<TimePoint> deadline = step_deadline;
+  const auto earliest = [&](TimePoint t) { deadline = deadline ? std::min(*deadline, t) : t; };
+  if (step.dispatch_by) {
+    TimePoint by;
+    if (!EvalInstant(frame, step, *step.dispatch_by, "dispatch_by", &by)) return false;
+    earliest(by);
+  }
+  if (state_.deadline_us != 0) earliest(FromEpochMicros(state_.deadline_us));
+  request->dispatch_deadline = deadline;
+  return true;
 }
 
 bool Interpreter::EvalInstant(const Frame& frame, const Step& step, const dsl::Expression& e,

@@ -106,6 +106,13 @@ class Interpreter {
   // Evaluation helpers: on failure they fail the run and return false.
   bool EvalTemplate(const Frame& frame, const dsl::Step& step, const dsl::Template& t,
                     const char* field, nlohmann::json* out);
+  // The run's deadline (the definition's `deadline`): evaluated, checked, its timer set; false
+  // when the run failed instead.
+  bool StartRunDeadline(const Frame& root);
+  // A task's queue, priority and dispatch deadline, evaluated into `request`; false when an
+  // expression failed the run.
+  bool Route(const Frame& frame, const dsl::Step& step, std::optional<TimePoint> step_deadline,
+             TaskRequest* request);
   bool EvalInstant(const Frame& frame, const dsl::Step& step, const dsl::Expression& e,
                    const char* field, TimePoint* out);
 

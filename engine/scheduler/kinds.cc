@@ -24,10 +24,11 @@ std::optional<Kind> Parse(const std::array<std::pair<Kind, std::string_view>, N>
 }
 
 // The stored names are the schema's CHECK constraints' values.
-constexpr std::array<std::pair<TimerKind, std::string_view>, 3> kTimerKinds{{
+constexpr std::array<std::pair<TimerKind, std::string_view>, 4> kTimerKinds{{
     {TimerKind::kTimer, "timer"},
     {TimerKind::kSignalTimeout, "signal_timeout"},
     {TimerKind::kDeadline, "deadline"},
+    {TimerKind::kRunDeadline, "run_deadline"},
 }};
 constexpr std::array<std::pair<TaskKind, std::string_view>, 2> kTaskKinds{{
     {TaskKind::kStep, "step"},

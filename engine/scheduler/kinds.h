@@ -13,7 +13,8 @@ namespace gridflow::engine {
 enum class WaitKind { kNone, kTask, kTimer, kSignal, kBranches, kForeach, kChildRun };
 
 // Why a timer row exists (timers.kind).
-enum class TimerKind { kTimer, kSignalTimeout, kDeadline };
+// kRunDeadline: the run's own deadline (the definition's `deadline`), on the root frame.
+enum class TimerKind { kTimer, kSignalTimeout, kDeadline, kRunDeadline };
 std::string_view ToStored(TimerKind kind);
 std::optional<TimerKind> TimerKindFromStored(std::string_view stored);
 

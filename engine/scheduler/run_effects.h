@@ -40,6 +40,9 @@ struct TaskRequest {
   std::string idempotency_key;
   bool compensation = false;
   std::string iteration;  // the foreach iteration of the step ("[3]"), "" outside one
+  std::string queue;      // evaluated (the spec's task_queue or its expression)
+  int priority = 2;       // evaluated class, 0 (urgent) to 4 (bulk)
+  std::optional<TimePoint> dispatch_deadline;
 };
 
 struct TimerRequest {

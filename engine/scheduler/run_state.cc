@@ -21,7 +21,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Unwinding, active, outcome, fail
                                                 activation, failed_compensations)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunState, next_activation, next_frame, frames,
                                                 compensations, unwinding, cancel_requested_by,
-                                                cancel_reason, depth)
+                                                cancel_reason, depth, deadline_us)
 
 nlohmann::json ToJson(const RunState& state) {
   return state;

@@ -74,6 +74,9 @@ struct RunState {
   std::string cancel_requested_by;
   std::string cancel_reason;
   int depth = 0;  // 0 for a run started by a client; a child run is its parent's depth + 1
+  // The run's deadline (microseconds since the epoch), 0 without one: caps every task's
+  // dispatch deadline.
+  int64_t deadline_us = 0;
 };
 
 nlohmann::json ToJson(const RunState& state);

@@ -107,7 +107,12 @@ void RunTransition::Forget(int64_t task_id) {
 void RunTransition::TaskCompleted(const persistence::TaskRow& task,
                                   const std::string& output_json) {
   ctx_.writes().CompleteTask(task.id, output_json);
+  ctx_.writes().CountAttempt(task.namespace_name, task.task_type, task.id, true);
   Forget(task.id);
+}
+
+void RunTransition::AttemptFailed(const persistence::TaskRow& task) {
+  ctx_.writes().CountAttempt(task.namespace_name, task.task_type, task.id, false);
 }
 
 void RunTransition::TaskFailed(const persistence::TaskRow& task, const std::string& failure_json) {
@@ -201,7 +206,7 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
   task.workflow_id = run_.workflow_id;
   task.definition_name = run_.definition_name;
   task.definition_version = run_.definition_version;
-  task.queue = spec.task_queue;
+  task.queue = r.queue;
   task.task_type = spec.task_type;
   task.step = r.step;
   task.idempotency_key = r.idempotency_key;
@@ -213,6 +218,10 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
   task.activation = r.activation;
   task.kind = std::string(ToStored(r.compensation ? TaskKind::kCompensation : TaskKind::kStep));
   task.iteration = r.iteration;
+  task.priority = r.priority;
+  task.dispatch_deadline = r.dispatch_deadline;
+  if (spec.schedule_to_start.count() > 0)
+    task.schedule_to_start_ms = spec.schedule_to_start.count();
   auto& open = OpenTasks();  // read before this transaction adds to it
   const int64_t id = ctx_.NewTaskId();
   const std::optional<std::string> owner = ctx_.Place(id, task);
@@ -232,18 +241,21 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
   row.activation = task.activation;
   row.kind = task.kind;
   row.iteration = task.iteration;
+  row.priority = row.base_priority = task.priority;
+  row.dispatch_deadline = task.dispatch_deadline;
   open.push_back(std::move(row));
 
-  json payload = {{"task_queue", spec.task_queue},
+  json payload = {{"task_queue", r.queue},
                   {"task_type", spec.task_type},
                   {"max_attempts", spec.retry.max_attempts},
                   {"idempotency_key", r.idempotency_key}};
+  if (r.priority != dsl::kDefaultPriority) payload["priority"] = dsl::PriorityName(r.priority);
+  if (r.dispatch_deadline) payload["dispatch_deadline"] = FormatRfc3339(*r.dispatch_deadline);
   if (r.compensation) payload["compensation"] = true;
   Record(events::kTaskScheduled, events::kEngineActor, payload,
          EventScope{r.step, id, 1, r.iteration});
-  facts().tasks_scheduled.push_back(
-      {run_.namespace_name, spec.task_queue, spec.task_type, 0, false, ""});
-  if (!owner) NoteNewWork(spec.task_queue);
+  facts().tasks_scheduled.push_back({run_.namespace_name, r.queue, spec.task_type, 0, false, ""});
+  if (!owner) NoteNewWork(r.queue);
 }
 
 void RunTransition::CancelTask(const std::string& frame, int64_t activation) {

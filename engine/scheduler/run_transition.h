@@ -65,6 +65,8 @@ class RunTransition final : public RunEffects {
   // Outcomes of a task of this run (recorded in the WriteSet; the open-task view follows).
   void TaskCompleted(const persistence::TaskRow& task, const std::string& output_json);
   void TaskFailed(const persistence::TaskRow& task, const std::string& failure_json);
+  // An attempt that ran failed (for its type's circuit breaker; completions count themselves).
+  void AttemptFailed(const persistence::TaskRow& task);
   void TaskRetried(const persistence::TaskRow& task, Millis delay, const std::string& failure_json);
   void TaskReleased(const persistence::TaskRow& task);
   void TaskCancelled(const persistence::TaskRow& task);

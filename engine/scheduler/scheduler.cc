@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <random>
 
 #include "engine/scheduler/errors.h"
 #include "engine/scheduler/events.h"
@@ -10,6 +11,7 @@
 #include "engine/scheduler/kinds.h"
 #include "engine/scheduler/run_status.h"
 #include "engine/scheduler/run_transition.h"
+#include "persistence/dispatch_control_store.h"
 #include "persistence/message_store.h"
 #include "persistence/run_store.h"
 #include "persistence/signal_store.h"
@@ -22,6 +24,32 @@ namespace gridflow::engine {
 using nlohmann::json;
 
 namespace {
+
+// A uniform draw from [0, 1), for retry jitter.
+double Random01() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+}
+
+// Background work in two steps: `find` lists candidates (task and run ids) in a transaction of
+// its own, then `handle` decides each in its run's transition; *done counts those handled.
+template <typename Find, typename Handle>
+Status HandleFoundTasks(persistence::ConnectionPool& pool, const char* what, const Find& find,
+                        const Handle& handle, int* done) {
+  *done = 0;
+  decltype(find(std::declval<pqxx::work&>())) candidates;
+  Status s = persistence::Transact(pool, what, [&](pqxx::work& txn) {
+    candidates = find(txn);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  for (const auto& c : candidates) {
+    bool handled = false;
+    if (s = handle(c.task_id, c.run_id, &handled); !s.ok()) return s;
+    if (handled) ++*done;
+  }
+  return Status::Ok();
+}
 
 // Counts a failed or expired attempt for metrics (reported after the commit).
 void CountFailedAttempt(RunTransition& tr, const persistence::TaskRow& task, const char* event_type,
@@ -109,6 +137,10 @@ Status Scheduler::Transition(const char* what, const LockFn& lock, const BodyFn&
 }
 
 void Scheduler::FollowUp(AfterCommit after) {
+  for (const persistence::BreakerChange& change : after.facts.breaker_changes) {
+    spdlog::warn("circuit breaker of task type {}/{} is now {}", change.namespace_name,
+                 change.task_type, change.state);
+  }
   if (observer_ != nullptr) {
     observer_->Committed(after.facts);
     if (!after.leased.empty()) observer_->Leased(after.leased);
@@ -409,6 +441,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   payload["message"] = failure.message;
   payload["lease_epoch"] = task.lease_epoch;
   if (!details.is_null()) payload["details"] = details;
+  if (failure.attempt_ran) tr.AttemptFailed(task);
   Interpreter interpreter = tr.NewInterpreter();
 
   if (task.cancel_requested || tr.run().status == run_status::kCancelling) {
@@ -426,7 +459,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
     policy = IsCompensation(task) && step->compensate ? step->compensate->retry : step->task.retry;
   }
   const dsl::RetryDecision decision =
-      dsl::DecideRetry(policy, task.attempt, failure.error_type, failure.non_retryable);
+      dsl::DecideRetry(policy, task.attempt, failure.error_type, failure.non_retryable, Random01());
   if (decision.retry) {
     tr.TaskRetried(task, decision.delay, Dump(failure_json));
     const TimePoint retry_at = tr.Now() + std::chrono::duration_cast<Micros>(decision.delay);
@@ -463,19 +496,13 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
 // ---- background work ----
 
 Status Scheduler::ExpireLeases(int limit, int* done) {
-  *done = 0;
-  std::vector<persistence::ExpiredLease> candidates;
-  Status s = persistence::Transact(pool_, "find expired leases", [&](pqxx::work& txn) {
-    candidates = persistence::FindExpiredLeases(txn, limit);
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
-  for (const persistence::ExpiredLease& lease : candidates) {
-    bool expired = false;
-    if (s = ExpireLease(lease.task_id, lease.run_id, &expired); !s.ok()) return s;
-    if (expired) ++*done;
-  }
-  return Status::Ok();
+  return HandleFoundTasks(
+      pool_, "find expired leases",
+      [&](pqxx::work& txn) { return persistence::FindExpiredLeases(txn, limit); },
+      [this](int64_t task, const std::string& run, bool* handled) {
+        return ExpireLease(task, run, handled);
+      },
+      done);
 }
 
 Status Scheduler::ExpireLease(int64_t task_id, const std::string& run_id, bool* expired) {
@@ -517,6 +544,51 @@ Status Scheduler::ExpireLease(int64_t task_id, const std::string& run_id, bool* 
         *expired = true;
         spdlog::warn("run={} task={} step={} lease of {} (epoch {}) expired: {}", task.run_id,
                      task.id, task.step, owner, task.lease_epoch, failure.error_type);
+        return Status::Ok();
+      });
+}
+
+Status Scheduler::FailOverdueStarts(int limit, int* done) {
+  return HandleFoundTasks(
+      pool_, "find overdue starts",
+      [&](pqxx::work& txn) { return persistence::FindOverdueStarts(txn, limit); },
+      [this](int64_t task, const std::string& run, bool* handled) {
+        return FailOverdueStart(task, run, handled);
+      },
+      done);
+}
+
+Status Scheduler::FailOverdueStart(int64_t task_id, const std::string& run_id, bool* failed) {
+  return Transition(
+      "schedule-to-start timeout",
+      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *failed = false;
+        *locked = persistence::TryLockRun(txn, run_id);  // busy: next round
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) {
+        const persistence::TaskRow* open = tr.OpenTask(task_id);
+        if (open == nullptr || open->state != task_state::kPending || !open->start_overdue) {
+          tr.Skip();  // claimed, cancelled or already handled meanwhile
+          return Status::Ok();
+        }
+        const persistence::TaskRow task = *open;
+        const dsl::Step* step = tr.definition().FindStep(task.step);
+        const dsl::TaskSpec* spec = step == nullptr                            ? nullptr
+                                    : IsCompensation(task) && step->compensate ? &*step->compensate
+                                                                               : &step->task;
+        const std::string timeout =
+            spec != nullptr ? FormatDuration(spec->schedule_to_start) : "its schedule-to-start";
+        TaskFailureReport failure;
+        failure.error_type = "gridflow.ScheduleToStartTimeout";
+        failure.message = "no worker started attempt " + std::to_string(task.attempt) + " within " +
+                          timeout + " on queue " + task.queue;
+        failure.attempt_ran = false;
+        HandleFailedAttempt(tr, task, events::kTaskStartTimedOut, events::kEngineActor, failure,
+                            {{"timeout", "schedule_to_start"}});
+        *failed = true;
+        spdlog::warn("run={} task={} step={} not started in time on queue {}", task.run_id, task.id,
+                     task.step, task.queue);
         return Status::Ok();
       });
 }

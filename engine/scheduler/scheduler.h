@@ -89,6 +89,8 @@ struct TaskFailureReport {
   std::string message;
   std::string details_json;  // valid JSON or empty
   bool non_retryable = false;
+  // False when no worker ran the attempt (schedule-to-start): circuit breakers do not count it.
+  bool attempt_ran = true;
 };
 
 struct RetryOutcome {
@@ -163,6 +165,9 @@ class Scheduler {
   // Background work, run by every replica; each counts what it did in *done.
   // Leases whose holder stopped heartbeating (or ran out of time): retried or failed.
   Status ExpireLeases(int limit, int* done);
+  // Fails the attempts of queued tasks no worker started within their step's schedule-to-start
+  // timeout (gridflow.ScheduleToStartTimeout; the retry policy decides what follows).
+  Status FailOverdueStarts(int limit, int* done);
   // Timers whose time has come.
   Status FireDueTimers(int limit, int* done);
   // Messages between runs not yet applied (their sender's replica died before delivering them).
@@ -196,6 +201,7 @@ class Scheduler {
   Status ReadRun(const std::string& namespace_name, const std::string& workflow_id,
                  persistence::RunRow* run);
   Status ExpireLease(int64_t task_id, const std::string& run_id, bool* expired);
+  Status FailOverdueStart(int64_t task_id, const std::string& run_id, bool* failed);
 
   // Group commit (scheduler_batch.cc): applies `calls` in one transaction and answers each.
   void RunBatch(std::vector<std::unique_ptr<Call>> calls);

@@ -54,8 +54,14 @@ struct Scheduler::Call {
     run_id.clear();
     owns_new_run = false;
     if (kind == Kind::kComplete && next.max_tasks > 0) {
-      recipient = TaskRecipient{lease.identity, lease.namespace_name, next.queues,
-                                next.task_types, next.max_tasks, {}};
+      recipient = TaskRecipient{lease.identity,
+                                lease.namespace_name,
+                                next.queues,
+                                next.task_types,
+                                next.max_tasks,
+                                0,
+                                0,
+                                {}};
     } else {
       recipient.reset();
     }
@@ -75,8 +81,7 @@ struct Scheduler::Call {
         start_done(status, reply.run, reply.created);
         break;
       case Kind::kComplete:
-        complete_done(status, reply.duplicate,
-                      status.ok() && recipient ? recipient->tasks : kNone);
+        complete_done(status, reply.duplicate, status.ok() && recipient ? recipient->tasks : kNone);
         break;
       case Kind::kFail:
         fail_done(status, reply.retry);

@@ -5,7 +5,8 @@
 namespace gridflow::engine {
 
 bool TaskRecipient::Accepts(const persistence::NewTask& task) const {
-  if (room <= 0 || task.namespace_name != namespace_name) return false;
+  if (task.namespace_name != namespace_name) return false;
+  if (room <= 0 && (reserved_room <= 0 || task.priority > reserved_class)) return false;
   if (std::find(queues.begin(), queues.end(), task.queue) == queues.end()) return false;
   return task_types.empty() ||
          std::find(task_types.begin(), task_types.end(), task.task_type) != task_types.end();
@@ -42,7 +43,11 @@ std::optional<std::string> TransitionContext::Place(int64_t id, const persistenc
     }
   }
   if (recipient == nullptr) return std::nullopt;
-  --recipient->room;
+  if (recipient->room > 0) {
+    --recipient->room;
+  } else {
+    --recipient->reserved_room;
+  }
   placed_[id] = {task, recipient};
   return recipient->identity;
 }
@@ -67,6 +72,8 @@ std::optional<persistence::Statement> TransitionContext::FlushStatement() const 
 }
 
 void TransitionContext::Flushed(const pqxx::result& result) {
+  for (persistence::BreakerChange& change : persistence::WriteSet::ReadBreakerChanges(result))
+    after_.facts.breaker_changes.push_back(std::move(change));
   for (const persistence::WriteSet::Leased& lease : persistence::WriteSet::ReadLeased(result)) {
     const auto placed = placed_.find(lease.id);
     if (placed == placed_.end()) continue;
@@ -96,6 +103,8 @@ void TransitionContext::Flushed(const pqxx::result& result) {
     row.activation = t.activation;
     row.kind = t.kind;
     row.iteration = t.iteration;
+    row.priority = row.base_priority = t.priority;
+    row.dispatch_deadline = t.dispatch_deadline;
     placed->second.second->tasks.push_back(row);
     after_.leased.push_back(std::move(row));
   }

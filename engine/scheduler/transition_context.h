@@ -43,8 +43,10 @@ struct TaskRecipient {
   std::string identity;  // the lease owner
   std::string namespace_name;
   std::vector<std::string> queues;
-  std::vector<std::string> task_types;      // empty: any
-  int room = 0;                             // tasks it may still take
+  std::vector<std::string> task_types;  // empty: any
+  int room = 0;                         // tasks of any class it may still take
+  int reserved_room = 0;                // and of base class <= reserved_class
+  int reserved_class = 0;
   std::vector<persistence::TaskRow> tasks;  // after the commit: what it got
 
   bool Accepts(const persistence::NewTask& task) const;

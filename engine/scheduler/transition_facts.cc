@@ -17,6 +17,7 @@ void TransitionFacts::Merge(const TransitionFacts& other) {
   Append(tasks_failed, other.tasks_failed);
   Append(leases_expired, other.leases_expired);
   Append(signals_received, other.signals_received);
+  Append(breaker_changes, other.breaker_changes);
 }
 
 }  // namespace gridflow::engine

@@ -33,6 +33,7 @@ struct TransitionFacts {
   std::vector<Task> tasks_failed;
   std::vector<Task> leases_expired;
   std::vector<std::string> signals_received;  // definition names
+  std::vector<persistence::BreakerChange> breaker_changes;
 
   // Appends `other`'s facts (a child run started in the same transaction).
   void Merge(const TransitionFacts& other);

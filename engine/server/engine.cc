@@ -10,6 +10,7 @@
 #include "common/batch_loop.h"
 #include "common/logging.h"
 #include "common/metrics_endpoint.h"
+#include "common/periodic_task.h"
 #include "engine/api/cluster_service.h"
 #include "engine/api/history_watch.h"
 #include "engine/api/worker_service.h"
@@ -53,6 +54,14 @@ struct Engine::Parts {
         listener(pool, dispatcher),
         reaper("lease reaper", c.lease_reaper_interval, kBatch,
                [this](int batch, int* done) { return scheduler.ExpireLeases(batch, done); }),
+        start_timeouts(
+            "schedule-to-start timeouts", c.lease_reaper_interval, kBatch,
+            [this](int batch, int* done) { return scheduler.FailOverdueStarts(batch, done); }),
+        dispatch_upkeep("dispatch upkeep", c.dispatch_upkeep_interval,
+                        [this, ageing = c.priority_ageing] {
+                          const Status s = dispatcher.MaintainControls(ageing);
+                          if (!s.ok()) spdlog::warn("dispatch upkeep: {}", s.ToString());
+                        }),
         timers("timers", c.timer_interval, kBatch,
                [this](int batch, int* done) { return scheduler.FireDueTimers(batch, done); }),
         messages(
@@ -86,6 +95,8 @@ struct Engine::Parts {
   NotificationListener listener;
   static constexpr int kBatch = 100;
   BatchLoop reaper;
+  BatchLoop start_timeouts;
+  PeriodicTask dispatch_upkeep;
   BatchLoop timers;
   BatchLoop messages;
   Membership membership;
@@ -183,6 +194,8 @@ Status Engine::Start() {
   parts_->watches.Start();
   parts_->listener.Start();
   parts_->reaper.Start();
+  parts_->start_timeouts.Start();
+  parts_->dispatch_upkeep.Start();
   parts_->timers.Start();
   parts_->messages.Start();
 
@@ -283,6 +296,8 @@ void Engine::Shutdown(Millis grace) {
   }
   parts_->state_gauges.Stop();
   parts_->reaper.Stop();
+  parts_->start_timeouts.Stop();
+  parts_->dispatch_upkeep.Stop();
   parts_->timers.Stop();
   parts_->messages.Stop();
   parts_->listener.Stop();

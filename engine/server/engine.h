@@ -35,6 +35,10 @@ struct EngineConfig {
   Millis timer_interval{100};    // timer lag is at most this
   Millis message_interval{500};  // for messages whose sender died before delivering them
   Millis dispatch_fallback_poll{1000};
+  // Ageing: a queued task is claimed one class more urgent per this much waiting (never above
+  // high unless its step made it urgent); 0 turns ageing off (docs/dispatch.md).
+  Millis priority_ageing{60'000};
+  Millis dispatch_upkeep_interval{1000};  // circuits turning half-open, ageing
   Millis membership_heartbeat{5000};
   Millis health_check_interval{2000};
   ApiLimits limits;

@@ -68,6 +68,10 @@ int main(int argc, char** argv) {
                             "how often expired leases are looked for");
   gridflow::AddDurationFlag(app, "--dispatch-fallback-poll", &config.dispatch_fallback_poll,
                             "claim attempts for waiting workers when no work was announced");
+  gridflow::AddDurationFlag(app, "--priority-ageing", &config.priority_ageing,
+                            "a queued task is claimed one class more urgent per this much waiting "
+                            "(0: no ageing)")
+      ->envname("GRIDFLOW_PRIORITY_AGEING");
   gridflow::AddDurationFlag(app, "--drain-grace", &drain_grace,
                             "on SIGTERM, how long in-flight calls may take to finish");
   app.add_option("--max-payload-bytes", config.limits.max_payload_bytes,

@@ -185,6 +185,32 @@ TEST_F(CliOperationsTest, QueuesListShowsTheBacklog) {
   EXPECT_EQ(queues[0]["leased"], "1");
 }
 
+TEST_F(CliOperationsTest, QueuesPauseLimitAndBreakerAreShownAndRecorded) {
+  std::string out, err;
+  EXPECT_NE(Ctl({"queues", "pause", "q"}, &out, &err), 0);  // --reason is required
+  ASSERT_EQ(Ctl({"queues", "pause", "q", "--reason", "EPEX outage"}, &out), 0) << out;
+  EXPECT_NE(out.find("PAUSED by operator-anna: EPEX outage"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"queues", "limit", "set", "--task-type", "forecast", "--rate", "5"}, &out), 0);
+  ASSERT_EQ(
+      Ctl({"queues", "breaker", "set", "--task-type", "forecast", "--min-attempts", "4"}, &out), 0);
+  Start(engine_, "bid-6", "day-ahead-bid");
+  EXPECT_TRUE(LeaseOne(engine_, "q", "w", std::chrono::milliseconds(300)).task_id().empty());
+  ASSERT_EQ(Ctl({"queues", "list"}, &out), 0);
+  EXPECT_NE(out.find("PAUSED by operator-anna: EPEX outage"), std::string::npos) << out;
+  EXPECT_NE(out.find("limit 5/s burst 5"), std::string::npos) << out;
+  EXPECT_NE(out.find("circuit closed (0/0 failed; opens at 50% of 4)"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"-o", "json", "queues", "list"}, &out), 0);
+  const json controls = json::parse(out)["controls"];
+  ASSERT_EQ(controls.size(), 2u) << out;
+  EXPECT_EQ(controls[0]["paused_by"], "operator-anna");
+  ASSERT_EQ(Ctl({"queues", "resume", "q"}, &out), 0);
+  EXPECT_EQ(LeaseOne(engine_, "q", "w").workflow_id(), "bid-6");
+  ASSERT_EQ(Ctl({"queues", "limit", "clear", "--task-type", "forecast"}, &out), 0);
+  ASSERT_EQ(Ctl({"queues", "breaker", "clear", "--task-type", "forecast"}, &out), 0);
+  EXPECT_NE(out.find("no dispatch control"), std::string::npos) << out;
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM dispatch_controls"), "0");
+}
+
 TEST_F(CliOperationsTest, DefinitionsDiffMatchesStepsByName) {
   json v2 = json::parse(SequenceDefinition("day-ahead-bid",
                                            {{"forecast", "forecast"}, {"submit", "submit"}},

@@ -14,6 +14,7 @@
 
 #include "common/metrics_endpoint.h"
 #include "engine/metrics/engine_metrics.h"
+#include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "tests/integration/test_env.h"
 #include "worker/worker_metrics.h"
 
@@ -209,6 +210,62 @@ TEST(Metrics, GaugesShowBacklogStuckRunsAndMembers) {
   EXPECT_EQ(text.find("run_id"), std::string::npos);
 }
 
+TEST(Metrics, CircuitsAndPausesAreGaugedAndCounted) {
+  TestDatabase db;
+  TestEngine engine(MetricsConfig(db.url()));
+  const int port = engine.engine().metrics_port();
+  ASSERT_TRUE(Register(engine, SequenceDefinition("bid", {{"submit", "venue"}},
+                                                  R"({"retry": {"max_attempts": 5,
+                                                       "initial_interval": "10ms"},
+                                                      "circuit_breaker": {"min_attempts": 2,
+                                                       "failure_rate": 1.0,
+                                                       "cool_down": "1h"}})"))
+                  .ok());
+  Start(engine, "b-1", "bid");
+  for (int i = 0; i < 2; ++i) {
+    const v1::LeasedTask t = LeaseOne(engine, "q", "w");
+    ASSERT_FALSE(t.task_id().empty());
+    v1::FailTaskRequest fail;
+    fail.set_task_id(t.task_id());
+    fail.set_lease_epoch(t.lease_epoch());
+    fail.set_error_type("VenueUnavailable");
+    v1::FailTaskResponse failed;
+    ASSERT_TRUE(engine.workers().FailTask(Ctx().get(), fail, &failed).ok());
+  }
+  const std::map<std::string, std::string> venue = {{"namespace", "default"},
+                                                    {"task_type", "venue"}};
+  std::string text;
+  ASSERT_TRUE(Eventually([&] {
+    text = HttpGet(port, "/metrics");
+    return Sample(text, "gridflow_circuit_state", venue) == 2;
+  })) << text;
+  auto open = venue;
+  open["state"] = "open";
+  EXPECT_EQ(Sample(text, "gridflow_circuit_transitions_total", open), 1);
+  // A pause shows as 1 until it is resumed.
+  auto cluster = v1::ClusterService::NewStub(engine.channel());
+  v1::PauseDispatchRequest pause;
+  pause.set_scope(v1::DISPATCH_SCOPE_QUEUE);
+  pause.set_name("q");
+  pause.set_reason("test");
+  v1::DispatchControlResponse answer;
+  ASSERT_TRUE(cluster->PauseDispatch(Ctx().get(), pause, &answer).ok());
+  const std::map<std::string, std::string> paused = {
+      {"namespace", "default"}, {"scope", "queue"}, {"name", "q"}};
+  ASSERT_TRUE(Eventually([&] {
+    text = HttpGet(port, "/metrics");
+    return Sample(text, "gridflow_dispatch_paused", paused) == 1;
+  })) << text;
+  v1::ResumeDispatchRequest resume;
+  resume.set_scope(v1::DISPATCH_SCOPE_QUEUE);
+  resume.set_name("q");
+  ASSERT_TRUE(cluster->ResumeDispatch(Ctx().get(), resume, &answer).ok());
+  ASSERT_TRUE(Eventually([&] {
+    text = HttpGet(port, "/metrics");
+    return Sample(text, "gridflow_dispatch_paused", paused) == 0;
+  })) << text;
+}
+
 // Every metric the dashboard and the alert rules query is one the engine or the worker declares.
 TEST(Metrics, DashboardAndAlertsQueryOnlyDeclaredMetrics) {
   // Labelled families are exported once they have a series: give each one.
@@ -220,7 +277,14 @@ TEST(Metrics, DashboardAndAlertsQueryOnlyDeclaredMetrics) {
   facts.tasks_scheduled = facts.tasks_completed = facts.tasks_failed =
       facts.leases_expired = {task};
   facts.signals_received = {"d"};
+  facts.breaker_changes = {{"default", "t", "open"}};
   engine_metrics.Committed(facts);
+  persistence::DispatchControl paused;
+  paused.namespace_name = "default";
+  paused.scope = "queue";
+  paused.name = "q";
+  paused.paused = true;
+  engine_metrics.SetDispatchControls({paused});
   persistence::TaskRow leased;
   leased.namespace_name = "default";
   leased.queue = "q";

@@ -89,7 +89,7 @@ TEST_F(OperationsTest, DescribeShowsStepsTasksTimersAndTheLastFailure) {
       {"name": "price", "steps": [{"name": "price_it", "kind": "task", "task_type": "t",
         "task_queue": "q", "retry": {"max_attempts": 3, "initial_interval": "10ms"}}]},
       {"name": "gate_wait", "steps": [{"name": "until_gate", "kind": "timer",
-        "until": "'2026-12-01T11:00:00Z'"}]}]},
+        "until": "'2036-12-01T11:00:00Z'"}]}]},
     {"name": "done", "kind": "succeed"}])js");
   Start(engine_, "gate-1", "gate");
   const v1::LeasedTask first = Next("price_it");
@@ -114,8 +114,8 @@ TEST_F(OperationsTest, DescribeShowsStepsTasksTimersAndTheLastFailure) {
   ASSERT_EQ(d.pending_timers_size(), 1);
   EXPECT_EQ(d.pending_timers(0).step(), "until_gate");
   EXPECT_EQ(d.pending_timers(0).kind(), "timer");
-  EXPECT_EQ(TimeUtil::ToString(d.pending_timers(0).fire_time()), "2026-12-01T11:00:00Z");
-  EXPECT_EQ(d.pending_timers(0).fire_time_local(), "2026-12-01T12:00:00+01:00");
+  EXPECT_EQ(TimeUtil::ToString(d.pending_timers(0).fire_time()), "2036-12-01T11:00:00Z");
+  EXPECT_EQ(d.pending_timers(0).fire_time_local(), "2036-12-01T12:00:00+01:00");
   EXPECT_EQ(d.last_task_failure().step(), "price_it");
   EXPECT_EQ(d.last_task_failure().error_type(), "ExchangeUnavailable");
   EXPECT_EQ(d.last_task_failure().message(), "exchange said no");

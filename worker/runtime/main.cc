@@ -16,6 +16,7 @@
 #include "common/grpc_process.h"
 #include "common/logging.h"
 #include "common/metrics_endpoint.h"
+#include "common/priority.h"
 #include "common/termination_signals.h"
 #include "worker/runtime/command_handler.h"
 #include "worker/worker.h"
@@ -49,6 +50,11 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", options.max_concurrent_tasks, "tasks run at once")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  std::string reserve;
+  app.add_option("--reserve", reserve,
+                 "CLASS=N: N more slots, only for tasks of CLASS or more urgent "
+                 "(urgent, high, normal, low, bulk; e.g. urgent=4)")
+      ->envname("GRIDFLOW_WORKER_RESERVE");
   app.add_option("--identity", options.identity, "worker identity (default host:pid)")
       ->envname("GRIDFLOW_WORKER_IDENTITY");
   gridflow::AddDurationFlag(app, "--poll-wait", &options.poll_wait, "longest long-poll");
@@ -63,6 +69,21 @@ int main(int argc, char** argv) {
   gridflow::AddLoggingFlags(app, &logging);
   CLI11_PARSE(app, argc, argv);
 
+  if (!reserve.empty()) {
+    const size_t eq = reserve.find('=');
+    const auto cls = gridflow::PriorityFromText(reserve.substr(0, eq));
+    int slots = 0;
+    if (eq == std::string::npos || !cls ||
+        !CLI::detail::lexical_cast(reserve.substr(eq + 1), slots) || slots < 1 || slots > 1000) {
+      std::fprintf(stderr,
+                   "gridflow-worker: --reserve '%s' is not CLASS=N (a class urgent..bulk, N 1 to "
+                   "1000)\n",
+                   reserve.c_str());
+      return 2;
+    }
+    options.reserved_priority = *cls;
+    options.reserved_slots = slots;
+  }
   if (gridflow::Status s = gridflow::ConfigureLogging("worker", logging.level, logging.format);
       !s.ok()) {
     std::fprintf(stderr, "gridflow-worker: %s\n", s.message().c_str());

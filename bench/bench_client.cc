@@ -101,6 +101,8 @@ WorkerPool::WorkerPool(const BenchOptions& o, const std::vector<std::string>& qu
     options.transport.address = o.address;
     options.task_queues = queues;
     options.max_concurrent_tasks = o.concurrency;
+    options.reserved_slots = o.reserved;
+    options.reserved_priority = 0;  // urgent
     options.identity = "bench-worker-" + std::to_string(i);
     options.poll_wait = Millis(5000);
     options.shutdown_grace = Millis(5000);

@@ -33,6 +33,8 @@ struct BenchOptions {
   int orders = 200;         // fan-out: orders started (at `order_rate` per second)
   double order_rate = 10;   // fan-out: orders per second
   double background = 0.5;  // fan-out: background load, as a share of the measured throughput
+  int backlog = 10'000;     // priority: bulk tasks queued before the activations
+  int reserved = 0;         // slots per worker reserved for urgent tasks
   std::vector<std::string> modes = {"throughput", "latency"};
 };
 

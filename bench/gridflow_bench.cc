@@ -16,6 +16,11 @@
 //               StartRun until all its set-point handlers have started (p50, p99), on an idle
 //               engine and beside a background load of 3-step runs at --background times the
 //               throughput measured before (throughput mode first, else 150 steps/s).
+//   priority    one-step urgent activations at --order-rate for --seconds, StartRun until the
+//               handler runs (p50, p99): first on an idle engine, then behind --backlog queued
+//               bulk tasks on the same queue that keep every ordinary worker slot busy (bulk
+//               handlers take 200 ms), the workers holding --reserved slots for urgent work
+//               (default 2 in this mode).
 //
 // Prints one line per measure: "name<TAB>value<TAB>unit<TAB>engine cores<TAB>PostgreSQL
 // cores<TAB>engine RSS MB" (the last three over the measure's interval; "-" without
@@ -321,6 +326,75 @@ bool Fanout(Context& c) {
   return true;
 }
 
+// A one-step definition on `queue` at dispatch class `priority`.
+std::string ClassDefinition(const std::string& name, const std::string& queue,
+                            const std::string& type, const std::string& priority) {
+  return nlohmann::json{{"name", name},
+                        {"version", 1},
+                        {"steps",
+                         {{{"name", "work"},
+                           {"kind", "task"},
+                           {"task_type", type},
+                           {"task_queue", queue},
+                           {"priority", priority}}}}}
+      .dump();
+}
+
+bool Priority(Context& c) {
+  BenchOptions o = c.o;
+  if (o.reserved == 0) o.reserved = 2;
+  const std::string queue = "bench-priority-" + c.tag;
+  const std::string bulk = "bench-bulk-" + c.tag;
+  if (!Register(c.stub, ClassDefinition(bulk, queue, "settle", "bulk"))) return false;
+  std::atomic<int64_t> urgent_handled{0};
+  std::map<std::string, std::unique_ptr<Arrivals>> arrivals;
+  std::mutex mu;
+  WorkerPool pool(o, {queue}, {"settle", "activate"}, [&](worker::TaskContext& ctx) {
+    if (ctx.task_type() == "settle") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // settlement work
+      return;
+    }
+    std::lock_guard lock(mu);
+    for (auto& [definition, a] : arrivals) {
+      if (ctx.workflow_id().rfind(definition, 0) == 0)
+        a->Handled(ctx.workflow_id(), ctx.attempt(), 1);
+    }
+    ++urgent_handled;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // workers are polling
+  const int total = static_cast<int>(o.order_rate * o.seconds);
+  for (const bool loaded : {false, true}) {
+    const std::string name =
+        std::string("bench-urgent-") + (loaded ? "behind-backlog-" : "idle-") + c.tag;
+    if (!Register(c.stub, ClassDefinition(name, queue, "activate", "urgent"))) return false;
+    Arrivals* a;
+    {
+      std::lock_guard lock(mu);
+      a = (arrivals[name + "-"] = std::make_unique<Arrivals>()).get();
+    }
+    if (loaded && !StartAll(c, bulk, o.backlog)) return false;
+    c.meter.Start();
+    urgent_handled = 0;
+    if (!StartAtRate(c, name, "{}", total, o.order_rate, *a, nullptr)) return false;
+    const auto give_up = Clock::now() + std::chrono::seconds(120);
+    while (urgent_handled < total && Clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const ResourceUsage usage = c.meter.Stop();
+    const std::vector<double> sorted = a->SortedLatencies();
+    if (static_cast<int>(sorted.size()) != total) {
+      std::fprintf(stderr, "priority: %zu of %d activations reached a handler\n", sorted.size(),
+                   total);
+      return false;
+    }
+    const std::string label = "[" + RateTag(o.order_rate) + ", " +
+                              (loaded ? "behind " + std::to_string(o.backlog) + " bulk" : "idle") +
+                              "]";
+    Print(std::string("urgent_dispatch_p50_ms") + label, Percentile(sorted, 0.50), "ms", usage);
+    Print(std::string("urgent_dispatch_p99_ms") + label, Percentile(sorted, 0.99), "ms", usage);
+  }
+  return true;  // the backlog drains as the pool shuts down or in later modes; not measured
+}
+
 std::vector<int> ParsePids(const std::string& text) {
   std::vector<int> pids;
   std::stringstream in(text);
@@ -342,7 +416,7 @@ int main(int argc, char** argv) {
   std::string modes = "throughput,latency";
   CLI::App app{"gridflow-bench: throughput, drain, dispatch latency and fan-out of an engine"};
   app.add_option("--address", o.address, "engine (gRPC target)")->capture_default_str();
-  app.add_option("--modes", modes, "comma-separated: throughput, drain, latency, fanout")
+  app.add_option("--modes", modes, "comma-separated: throughput, drain, latency, fanout, priority")
       ->capture_default_str();
   app.add_option("--runs", o.runs, "throughput, drain: runs to start")->capture_default_str();
   app.add_option("--steps", o.steps, "throughput, drain: task steps per run")
@@ -358,6 +432,10 @@ int main(int argc, char** argv) {
   app.add_option("--order-rate", o.order_rate, "fanout: orders per second")->capture_default_str();
   app.add_option("--background", o.background,
                  "fanout: background load as a share of the measured throughput")
+      ->capture_default_str();
+  app.add_option("--backlog", o.backlog, "priority: bulk tasks queued ahead")
+      ->capture_default_str();
+  app.add_option("--reserved", o.reserved, "slots per worker reserved for urgent tasks")
       ->capture_default_str();
   app.add_option("--engine-pids", engine_pids, "engine processes to meter (comma-separated)");
   app.add_option("--postmaster-pid", postmaster_pid, "PostgreSQL's postmaster, to meter");
@@ -388,6 +466,8 @@ int main(int argc, char** argv) {
       ok = Latency(c);
     } else if (mode == "fanout") {
       ok = Fanout(c);
+    } else if (mode == "priority") {
+      ok = Priority(c);
     } else {
       std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
       return 2;

@@ -39,16 +39,16 @@ done
 
 if ((QUICK)); then
   BENCH_ARGS=(--runs 60 --steps 2 --starters 4 --workers 1 --concurrency 8 --rate 40 --seconds 2
-    --orders 5 --order-rate 5 --fanout 5)
-  MODES=throughput,drain,latency,fanout
+    --orders 5 --order-rate 5 --fanout 5 --backlog 200)
+  MODES=throughput,drain,latency,fanout,priority
   PGBENCH_SECONDS=2
   GROWTH_COMPLETED=2000 GROWTH_OPEN=500
 else
   "$ROOT/scripts/install-deps.sh"
   "$ROOT/scripts/build.sh" gridflow-engine gridflow-bench gridflowctl
   BENCH_ARGS=(--runs 3000 --steps 3 --starters 16 --workers 2 --concurrency 32 --rate 250
-    --seconds 20 --orders 200 --order-rate 10 --fanout 20)
-  MODES=throughput,drain,latency,fanout
+    --seconds 20 --orders 200 --order-rate 10 --fanout 20 --backlog 10000)
+  MODES=throughput,drain,latency,fanout,priority
   PGBENCH_SECONDS=30
 fi
 
@@ -208,6 +208,7 @@ echo
 echo "| ratio | value |"
 echo "|---|---:|"
 echo "| Gridflow steps/s ÷ pgbench one-statement step tps | $(ratio "$STEPS" "$(value "pgbench: step, one statement (")") |"
+echo "| urgent dispatch p99 behind the bulk backlog ÷ idle | $(ratio "$(value "urgent_dispatch_p99_ms" "bulk]")" "$(value "urgent_dispatch_p99_ms" "idle]")") |"
 if ((PEERS)); then
   GW_DRAIN=$(value "peer: graphile_worker_drain")
   GW_P99=$(value "peer: graphile_worker_latency_p99")

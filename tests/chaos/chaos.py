@@ -107,21 +107,26 @@ class Process:
 QUICK_RETRY = {"max_attempts": 50, "initial_interval": "100ms", "max_interval": "1s"}
 
 
-def work(name, retry=QUICK_RETRY):
-    """A task step on the chaos queue that outlives killed workers (short heartbeat, many tries)."""
-    return {"name": name, "kind": "task", "task_type": "work", "task_queue": "chaos",
+def work(name, retry=QUICK_RETRY, priority=None):
+    """A task step on the chaos queue that outlives killed workers (short heartbeat, many tries).
+    `priority`: a class, or an expression giving one (the mix of urgent and bulk work)."""
+    step = {"name": name, "kind": "task", "task_type": "work", "task_queue": "chaos",
             "retry": retry, "timeouts": {"start_to_close": "20s", "heartbeat": "2s"}}
+    if priority is not None:
+        step["priority"] = priority
+    return step
 
 
 DEFINITIONS = [
-    {"name": "chaos-seq", "version": 1, "steps": [work(f"s{i}") for i in range(3)]},
+    {"name": "chaos-seq", "version": 1, "steps": [
+        work("s0", priority="urgent"), work("s1", priority="bulk"), work("s2", priority="high")]},
     {"name": "chaos-timer", "version": 1, "steps": [
         work("before"),
         {"name": "pause", "kind": "timer", "duration": "1s"},
         work("after")]},
     {"name": "chaos-fanout", "version": 1, "steps": [
         {"name": "each", "kind": "foreach", "items": "range(4)", "max_concurrency": 2,
-         "steps": [work("item_work")]},
+         "steps": [work("item_work", priority="=$/index")]},
         {"name": "both", "kind": "parallel", "branches": [
             {"name": "a", "steps": [work("a_work", retry={"max_attempts": 50})]},
             {"name": "b", "steps": [work("b_work", retry={"max_attempts": 50})]}]}]},
@@ -143,6 +148,7 @@ class Chaos:
         self.kills = {"engine": 0, "worker": 0}
         self.pg_restarts = 0
         self.rolling_restarts = 0
+        self.pauses = 0
         self.acknowledged = []  # workflow ids whose StartRun returned OK
         self.unacknowledged = 0
         self.lock = threading.Lock()
@@ -170,6 +176,8 @@ class Chaos:
             p = Process(f"worker-{i}", [f"{build}/worker/gridflow-worker", "--address", self.target,
                                         "--queue", "chaos", "--concurrency", "8", "--identity", f"chaos-worker-{i}",
                                         "--poll-wait", "5s", "--shutdown-grace", "2s",
+                                        # half the workers keep two slots for urgent work
+                                        *(["--reserve", "urgent=2"] if i % 2 == 0 else []),
                                         "--handler", f"work=bash {ROOT}/tests/chaos/handler.sh"],
                         os.path.join(self.state, f"worker-{i}.log"), env)
             p.start()
@@ -192,6 +200,17 @@ class Chaos:
                                   capture_output=True).returncode == 0:
                     break
                 time.sleep(0.1)
+
+    def ctl(self, *argv):
+        """gridflowctl against any replica that answers (engines may be down: try each, retry)."""
+        ctl = os.path.join(os.path.abspath(self.args.build_dir), "cli", "gridflowctl")
+        for attempt in range(100):
+            port = self.ports[attempt % len(self.ports)]
+            if subprocess.run([ctl, "--address", f"127.0.0.1:{port}", "--timeout", "3s", *argv],
+                              capture_output=True).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"gridflowctl {' '.join(argv)} failed on every replica")
 
     def retry(self, call, attempts=100):
         """Retries what a client retry policy would (UNAVAILABLE, deadlines); every call used here is
@@ -245,12 +264,20 @@ class Chaos:
         end = time.time() + self.args.duration
         pg_restart_at = time.time() + self.args.duration * 0.4
         rolling_at = time.time() + self.args.duration * 0.7
+        pause_at = time.time() + self.args.duration * 0.55
         while not self.stop_faults.is_set() and time.time() < end:
             time.sleep(self.rng.uniform(1.0, 4.0))
             if self.pg_restarts == 0 and time.time() > pg_restart_at:
                 log("fault: PostgreSQL crash and restart")
                 self.db.crash_restart()
                 self.pg_restarts += 1
+                continue
+            if self.pauses == 0 and time.time() > pause_at:
+                log("fault: the chaos queue paused by an operator for 3 s, then resumed")
+                self.ctl("queues", "pause", "chaos", "--reason", "chaos harness")
+                time.sleep(3.0)
+                self.ctl("queues", "resume", "chaos")
+                self.pauses += 1
                 continue
             if self.rolling_restarts == 0 and time.time() > rolling_at:
                 log("fault: rolling restart of every engine (SIGTERM, drain, start)")
@@ -314,6 +341,7 @@ class Chaos:
             ("SELECT count(*) FROM tasks WHERE state IN ('PENDING','LEASED')",
              "tasks are still queued or leased after every run ended"),
             ("SELECT count(*) FROM timers WHERE state = 'PENDING'", "timers still pending"),
+            ("SELECT count(*) FROM dispatch_controls WHERE paused", "queues still paused after the resume"),
             ("SELECT count(*) FROM runs WHERE last_event_seq <> "
              "(SELECT count(*) FROM events e WHERE e.run_id = runs.id)",
              "runs disagree with their history length"),
@@ -383,6 +411,7 @@ def main():
               f"completed={figures['completed']} tasks={figures['tasks']} kills={kills} "
               f"(engines {chaos.kills['engine']}, workers {chaos.kills['worker']}) "
               f"pg_restarts={chaos.pg_restarts} rolling_restarts={chaos.rolling_restarts} "
+              f"pauses={chaos.pauses} "
               f"executions={figures['executions']} re-executions={figures['re_executions']} "
               f"lease_expiries={figures['lease_expiries']} unacknowledged_starts={chaos.unacknowledged} "
               f"violations={len(violations)}", flush=True)

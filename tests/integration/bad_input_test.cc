@@ -129,6 +129,40 @@ TEST_F(BadInputTest, DeeplyNestedJsonIsRefusedInEveryJsonField) {
   EXPECT_EQ(db_.Query("SELECT state FROM tasks"), "LEASED");
 }
 
+// Found by fuzz/fuzz_json_text.cc: a number beyond double's range ended the replica.
+TEST_F(BadInputTest, NumbersBeyondRangeAreRefusedInEveryJsonField) {
+  Start(engine_, "open", "two-step");
+  const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
+  ASSERT_FALSE(task.task_id().empty());
+  const std::string runs = db_.Query("SELECT count(*) FROM runs");
+  const std::string events = db_.Query("SELECT count(*) FROM events");
+  const std::string huge = R"({"mw": 888888888888e850956297025341212})";
+
+  v1::StartRunRequest start;
+  start.set_workflow_id("huge");
+  start.set_definition_name("two-step");
+  start.set_input_json(huge);
+  v1::StartRunResponse started;
+  ExpectInvalid(engine_.workflows().StartRun(Ctx().get(), start, &started),
+                "input_json: is not valid JSON");
+  v1::RegisterDefinitionRequest define;
+  define.set_definition_json(R"({"name": "d", "version": 1e999, "steps": []})");
+  v1::RegisterDefinitionResponse defined;
+  ExpectInvalid(engine_.workflows().RegisterDefinition(Ctx().get(), define, &defined),
+                "definition_json: is not valid JSON");
+  v1::CompleteTaskRequest complete;
+  complete.set_task_id(task.task_id());
+  complete.set_lease_epoch(task.lease_epoch());
+  complete.set_result_json("-1e400");
+  v1::CompleteTaskResponse completed;
+  ExpectInvalid(engine_.workers().CompleteTask(Ctx().get(), complete, &completed),
+                "result_json: is not valid JSON");
+  ExpectUnchanged(runs, events);
+  EXPECT_EQ(db_.Query("SELECT state FROM tasks"), "LEASED");
+  // The replica is still serving.
+  EXPECT_EQ(GetRun(engine_, "open").status(), v1::RUN_STATUS_RUNNING);
+}
+
 TEST_F(BadInputTest, StringsThatAreNotUtf8AreRefusedNamingTheField) {
   v1::StartRunRequest start;
   start.set_workflow_id("@@@@");

@@ -16,6 +16,7 @@ TEST_PACKAGES=(
   postgresql postgresql-contrib
   python3 python3-grpcio python3-protobuf python3-yaml procps iproute2 openssl
   prometheus  # for promtool: the alert rules' unit tests (the server is not started)
+  clang-14 libclang-rt-14-dev  # libFuzzer and the sanitizers: fuzz/ (scripts/fuzz.sh)
   # tools/helm-render (Go, GOPATH mode, Debian's libraries): renders the Helm chart offline
   golang-go golang-github-masterminds-sprig-dev golang-github-xeipuuv-gojsonschema-dev
   golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev

@@ -13,6 +13,7 @@ struct HistoryWatchHub::WatchState {
   std::recursive_mutex mu;
   std::string namespace_name;
   std::string workflow_id;
+  std::string client;                   // who opened it (limits per client)
   std::string run_id;                   // known after the first read
   int64_t queued_seq = 0;               // last event read from the database
   std::deque<grpc::ByteBuffer> outbox;  // serialized v1::Event messages
@@ -120,24 +121,32 @@ void HistoryWatchHub::RunChanged(const std::string& run_id) {
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* HistoryWatchHub::Watch(
-    const v1::WatchHistoryRequest& request, const std::string& namespace_name) {
+    const v1::WatchHistoryRequest& request, const std::string& namespace_name,
+    const std::string& client, int max_per_client) {
   auto watch = std::make_shared<WatchState>();
   watch->namespace_name = namespace_name;
   watch->workflow_id = request.workflow_id();
+  watch->client = client;
   watch->queued_seq = request.after_sequence();
-  auto* reactor = new HistoryReactor(*this, watch);
-  watch->reactor = reactor;
   {
     std::lock_guard lock(mu_);
+    int& open = per_client_[client];
+    if (open >= max_per_client) {
+      if (open == 0) per_client_.erase(client);
+      return nullptr;
+    }
+    ++open;
+    watch->reactor = new HistoryReactor(*this, watch);
     watches_.insert(watch);  // its first read happens on the hub thread, which this wakes
   }
   task_.Wake();
-  return reactor;
+  return watch->reactor;
 }
 
 void HistoryWatchHub::Remove(const std::shared_ptr<WatchState>& watch) {
   std::lock_guard lock(mu_);
-  watches_.erase(watch);
+  if (watches_.erase(watch) == 0) return;
+  if (--per_client_[watch->client] <= 0) per_client_.erase(watch->client);
 }
 
 size_t HistoryWatchHub::streams() const {

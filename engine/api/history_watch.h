@@ -43,9 +43,11 @@ class HistoryWatchHub final : public HistoryListener {
   // HistoryListener: this replica committed events of the run.
   void HistoryGrew(const std::string& run_id) override { RunChanged(run_id); }
 
-  // Starts streaming `request`'s run to a new reactor (serialized v1::Event messages).
+  // Starts streaming `request`'s run to a new reactor (serialized v1::Event messages); nullptr
+  // when `client` already holds `max_per_client` streams here.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(const v1::WatchHistoryRequest& request,
-                                                    const std::string& namespace_name);
+                                                    const std::string& namespace_name,
+                                                    const std::string& client, int max_per_client);
 
   void Remove(const std::shared_ptr<WatchState>& watch);
   // Streams open now.
@@ -59,6 +61,7 @@ class HistoryWatchHub final : public HistoryListener {
 
   mutable std::mutex mu_;
   std::set<std::shared_ptr<WatchState>> watches_;
+  std::map<std::string, int> per_client_;  // open streams by client
   std::set<std::string> changed_runs_;
   bool stopping_ = false;
   PeriodicTask task_;

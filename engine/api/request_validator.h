@@ -24,6 +24,8 @@ struct ApiLimits {
   size_t max_id_bytes = 256;     // workflow ids, dedup ids, identities
   size_t max_text_bytes = 4096;  // error messages, reasons
   int max_json_depth = 64;       // arrays and objects inside one another, in any JSON field
+  // WatchHistory streams one client (its network address) may hold open on one replica.
+  int max_watches_per_client = 100;
 };
 
 class RequestValidator {

@@ -13,6 +13,13 @@ constexpr int kDefaultPageSize = 50;
 constexpr int kDefaultHistoryPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 
+// A caller's network address without its port ("ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7"): the
+// client a per-client limit counts (all connections from one host count together).
+std::string ClientAddress(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  return colon == std::string::npos || colon < 5 ? peer : peer.substr(0, colon);
+}
+
 Status PageSize(int requested, int default_size, int* size) {
   if (requested < 0) return Status::InvalidArgument("page_size: must not be negative");
   *size = requested == 0 ? default_size : std::min(requested, kMaxPageSize);
@@ -82,8 +89,9 @@ WorkflowServiceImpl::WorkflowServiceImpl(WorkPool& pool, RequestValidator& valid
   UnaryOnPool("TerminateRun", pool, this, &Self::TerminateRun);
   UnaryOnPool("RetryRun", pool, this, &Self::RetryRun);
   ServerStream<v1::WatchHistoryRequest, v1::Event>(
-      "WatchHistory", [this](grpc::CallbackServerContext*, const v1::WatchHistoryRequest& r) {
-        return WatchHistory(r);
+      "WatchHistory",
+      [this](grpc::CallbackServerContext* context, const v1::WatchHistoryRequest& r) {
+        return WatchHistory(r, ClientAddress(context->peer()));
       });
   VerifyAllServed();
 }
@@ -177,14 +185,14 @@ void WorkflowServiceImpl::StartRun(UnaryCall<v1::StartRunRequest, v1::StartRunRe
   params.definition_name = req.definition_name();
   params.definition_version = req.definition_version();
   params.identity = validator_.Actor(req.identity());
-  scheduler_.StartRun(std::move(params), [call](const Status& status,
-                                                const persistence::RunRow& run, bool created) {
-    if (status.ok()) {
-      ToProto(run, call->response().mutable_run());
-      call->response().set_created(created);
-    }
-    call->Finish(status);
-  });
+  scheduler_.StartRun(std::move(params),
+                      [call](const Status& status, const persistence::RunRow& run, bool created) {
+                        if (status.ok()) {
+                          ToProto(run, call->response().mutable_run());
+                          call->response().set_created(created);
+                        }
+                        call->Finish(status);
+                      });
 }
 
 Status WorkflowServiceImpl::GetRun(const v1::GetRunRequest& req, v1::Run* resp) {
@@ -360,7 +368,7 @@ Status WorkflowServiceImpl::CancelRun(const v1::CancelRunRequest& req,
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* WorkflowServiceImpl::WatchHistory(
-    const v1::WatchHistoryRequest& req) {
+    const v1::WatchHistoryRequest& req, const std::string& client) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
   if (s.ok()) s = validator_.Identifier("workflow_id", req.workflow_id(), true);
@@ -368,7 +376,13 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* WorkflowServiceImpl::WatchHistory(
     s = Status::InvalidArgument("after_sequence: must not be negative");
   }
   if (!s.ok()) return EndedStream(ToGrpcStatus(s));
-  return watches_.Watch(req, ns);
+  const int limit = validator_.limits().max_watches_per_client;
+  if (auto* stream = watches_.Watch(req, ns, client, limit)) return stream;
+  return EndedStream(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                   "this client already holds " + std::to_string(limit) +
+                       " history streams on this replica; close some (or ask the operator to raise "
+                       "--max-watches-per-client)"));
 }
 
 Status WorkflowServiceImpl::TerminateRun(const v1::TerminateRunRequest& req,

@@ -30,7 +30,9 @@ class WorkflowServiceImpl final : public CallbackService<v1::WorkflowService> {
   Status ListRuns(const v1::ListRunsRequest& req, v1::ListRunsResponse* resp);
   Status DescribeRun(const v1::DescribeRunRequest& req, v1::DescribeRunResponse* resp);
   Status GetHistory(const v1::GetHistoryRequest& req, v1::GetHistoryResponse* resp);
-  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHistory(const v1::WatchHistoryRequest& req);
+  // `client`: the caller's address, for the per-client stream limit.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHistory(const v1::WatchHistoryRequest& req,
+                                                           const std::string& client);
   Status SignalRun(const v1::SignalRunRequest& req, v1::SignalRunResponse* resp);
   Status CancelRun(const v1::CancelRunRequest& req, v1::CancelRunResponse* resp);
   Status TerminateRun(const v1::TerminateRunRequest& req, v1::TerminateRunResponse* resp);

@@ -70,13 +70,18 @@ int main(int argc, char** argv) {
                             "claim attempts for waiting workers when no work was announced");
   gridflow::AddDurationFlag(app, "--priority-ageing", &config.priority_ageing,
                             "a queued task is claimed one class more urgent per this much waiting "
-                            "(0: no ageing)")
+                            "(0s: no ageing)")
       ->envname("GRIDFLOW_PRIORITY_AGEING");
   gridflow::AddDurationFlag(app, "--drain-grace", &drain_grace,
                             "on SIGTERM, how long in-flight calls may take to finish");
   app.add_option("--max-payload-bytes", config.limits.max_payload_bytes,
                  "largest run input, task result or signal payload")
       ->envname("GRIDFLOW_MAX_PAYLOAD_BYTES")
+      ->capture_default_str();
+  app.add_option("--max-watches-per-client", config.limits.max_watches_per_client,
+                 "WatchHistory streams one client address may hold open on this replica")
+      ->envname("GRIDFLOW_MAX_WATCHES_PER_CLIENT")
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   app.add_option("--member-id", config.member_id, "this replica's id (default: host-pid-random)")
       ->envname("GRIDFLOW_MEMBER_ID");

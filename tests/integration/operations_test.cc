@@ -325,6 +325,30 @@ TEST_F(OperationsTest, WatchHistoryStreamsEventsFromAnyReplicaUntilTheRunEnds) {
   EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST(WatchLimits, AClientHoldsAtMostItsShareOfHistoryStreams) {
+  TestDatabase db;
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.limits.max_watches_per_client = 2;
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, SequenceDefinition("bid", {{"submit", "t"}})).ok());
+  Start(engine, "w-1", "bid");
+  auto first = std::make_unique<StreamReader>(engine, "w-1", 0);
+  StreamReader second(engine, "w-1", 0);
+  ASSERT_TRUE(Eventually([&] { return first->count() == 2 && second.count() == 2; }));
+  {
+    StreamReader third(engine, "w-1", 0);
+    third.Wait();
+    EXPECT_EQ(third.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(third.status.error_message().find("--max-watches-per-client"), std::string::npos);
+  }
+  first.reset();  // one closes: the client may open another
+  std::unique_ptr<StreamReader> fourth;
+  ASSERT_TRUE(Eventually([&] {
+    fourth = std::make_unique<StreamReader>(engine, "w-1", 0);
+    return Eventually([&] { return fourth->count() == 2; }, std::chrono::milliseconds(500));
+  }));
+}
+
 TEST_F(OperationsTest, ListRunsFiltersOrdersAndPages) {
   DefineThreeSteps();
   Define("other", R"js("steps": [{"name": "x", "kind": "task", "task_type": "t",

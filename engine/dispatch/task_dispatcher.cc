@@ -365,11 +365,8 @@ Status TaskDispatcher::MaintainControls(Millis ageing) {
                  change.namespace_name, change.task_type, change.state);
   }
   if (aged > 0) spdlog::debug("ageing lifted {} queued tasks one class or more", aged);
-  if (!facts.breaker_changes.empty()) {
-    if (observer_ != nullptr) observer_->Committed(facts);
-    WakeAll();
-  }
-  if (aged > 0) WakeAll();
+  if (!facts.breaker_changes.empty() && observer_ != nullptr) observer_->Committed(facts);
+  if (!facts.breaker_changes.empty() || aged > 0) WakeAll();
   return s;
 }
 

@@ -78,6 +78,17 @@ class OperationsTest : public ::testing::Test {
     if (next != nullptr) *next = response.next_page_token();
     return ids;
   }
+  // Every page of `request`, following its tokens, in order.
+  std::vector<std::string> AllPages(v1::ListRunsRequest request) {
+    std::vector<std::string> all;
+    std::string token;
+    do {
+      request.set_page_token(token);
+      const auto page = ListIds(request, &token);
+      all.insert(all.end(), page.begin(), page.end());
+    } while (!token.empty());
+    return all;
+  }
 
   TestDatabase db_;
   TestEngine engine_{db_.url()};
@@ -391,16 +402,10 @@ TEST_F(OperationsTest, ListRunsFiltersOrdersAndPages) {
   request = {};
   request.set_order_by("create_time asc");
   request.set_page_size(2);
-  std::vector<std::string> all;
-  std::string token;
-  do {
-    request.set_page_token(token);
-    const auto page = ListIds(request, &token);
-    all.insert(all.end(), page.begin(), page.end());
-  } while (!token.empty());
+  const std::vector<std::string> all = AllPages(request);
   EXPECT_EQ(all,
             (std::vector<std::string>{"bid-DE-1", "bid-DE-2", "bid-FR-1", "settle-1", "other-1"}));
-  request.set_page_token("");
+  std::string token;
   ListIds(request, &token);
   request.set_page_token(token);
   request.set_order_by("update_time asc");
@@ -441,13 +446,7 @@ TEST_F(OperationsTest, ListRunsByUpdateMergesOpenAndClosedRuns) {
   // Pages of one, across the open and the closed runs, in order and each once.
   request.set_order_by("update_time desc");
   request.set_page_size(1);
-  std::vector<std::string> all;
-  std::string token;
-  do {
-    request.set_page_token(token);
-    const auto page = ListIds(request, &token);
-    all.insert(all.end(), page.begin(), page.end());
-  } while (!token.empty());
+  const std::vector<std::string> all = AllPages(request);
   EXPECT_EQ(all, newest_first);
 
   // A closed run's last change is its closing.

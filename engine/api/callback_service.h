@@ -2,6 +2,9 @@
 //
 //  - Requests are decoded here (request_decoder.h), so a string field that is not UTF-8 is
 //    INVALID_ARGUMENT naming the field rather than gRPC's INTERNAL with no message.
+//  - Every call is then authorized (engine/auth/authorizer.h) before its handler runs; the
+//    handler finds who called in UnaryCall::caller(). A method without an access rule aborts
+//    the start-up.
 //  - No gRPC thread waits on the database. A handler answers at once (validation errors), or hands
 //    the call to what answers it later: the RPC pool for bodies that block (RunOnPool), the task
 //    dispatcher for long-polls, the transition committer for group-committed transitions.
@@ -32,6 +35,7 @@
 #include "common/work_pool.h"
 #include "engine/api/proto_convert.h"
 #include "engine/api/request_decoder.h"
+#include "engine/auth/authorizer.h"
 
 namespace gridflow::engine {
 
@@ -39,19 +43,26 @@ namespace gridflow::engine {
 template <typename Request, typename Response>
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(const char* method, grpc::CallbackServerContext* context, grpc::ByteBuffer* out)
-      : method_(method), context_(context), out_(out) {}
+  UnaryCall(const char* method, grpc::CallbackServerContext* context, grpc::ByteBuffer* out,
+            Authorizer& authorizer)
+      : method_(method), context_(context), out_(out), authorizer_(authorizer) {}
 
   const char* method() const { return method_; }
   grpc::CallbackServerContext& context() { return *context_; }
   Request& request() { return request_; }
   Response& response() { return response_; }
+  // Who called, as authorized (set before the handler runs).
+  const Caller& caller() const { return caller_; }
+  Caller* mutable_caller() { return &caller_; }
 
   // Answers the call: the response when `status` is OK, the status alone otherwise. Only the
   // first call counts. The call may be gone as soon as this returns: touch nothing after it.
   void Finish(const Status& status) {
     if (finished_.exchange(true)) return;
     if (status.code() == StatusCode::kInternal) spdlog::error("{}: {}", method_, status.message());
+    if (status.code() == StatusCode::kPermissionDenied) {
+      authorizer_.Denied(method_, caller_, status.message());
+    }
     if (status.ok()) EncodeMessage(response_, out_);
     grpc::ServerUnaryReactor::Finish(ToGrpcStatus(status));
   }
@@ -72,6 +83,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   const char* method_;
   grpc::CallbackServerContext* context_;
   grpc::ByteBuffer* out_;
+  Authorizer& authorizer_;
+  Caller caller_;
   Request request_;
   Response response_;
   std::atomic<bool> finished_{false};
@@ -103,6 +116,8 @@ void RunOnPool(WorkPool& pool, UnaryCall<Request, Response>* call,
 template <typename Api>
 class CallbackService : public Api::Service {
  protected:
+  explicit CallbackService(Authorizer& authorizer) : authorizer_(authorizer) {}
+
   // `handler(UnaryCall<Request, Response>*)` runs on a gRPC thread once the request is decoded; it
   // must not block, and it arranges for the call to be finished exactly once.
   template <typename Request, typename Response, typename Handler>
@@ -110,12 +125,17 @@ class CallbackService : public Api::Service {
     const int index = MethodIndex(method, Request::descriptor(), Response::descriptor());
     this->MarkMethodRawCallback(
         index, new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-                   [method, handler](grpc::CallbackServerContext* context,
-                                     const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
-                     auto* call = new UnaryCall<Request, Response>(method, context, out);
-                     const Status decoded = DecodeMessage(*in, &call->request());
-                     if (!decoded.ok()) {
-                       call->Finish(decoded);
+                   [this, method, handler](grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+                     auto* call =
+                         new UnaryCall<Request, Response>(method, context, out, authorizer_);
+                     Status admitted = DecodeMessage(*in, &call->request());
+                     if (admitted.ok()) {
+                       admitted = authorizer_.Authorize(method, *context, call->request(),
+                                                        call->mutable_caller());
+                     }
+                     if (!admitted.ok()) {
+                       call->Finish(admitted);
                        return static_cast<grpc::ServerUnaryReactor*>(call);
                      }
                      try {
@@ -139,6 +159,16 @@ class CallbackService : public Api::Service {
       });
     });
   }
+  // The same, for a body that needs to know who called (to record it, or to filter by it).
+  template <typename Self, typename Request, typename Response>
+  void UnaryOnPool(const char* method, WorkPool& pool, Self* self,
+                   Status (Self::*body)(const Caller&, const Request&, Response*)) {
+    Unary<Request, Response>(method, [&pool, self, body](UnaryCall<Request, Response>* call) {
+      RunOnPool<Request, Response>(pool, call, [self, body, call](const Request& r, Response* out) {
+        return (self->*body)(call->caller(), r, out);
+      });
+    });
+  }
 
   // A server-streaming method: `handler(context, const Request&)` returns the stream's reactor
   // (writing serialized messages). A request that does not decode gets an ended stream.
@@ -148,11 +178,18 @@ class CallbackService : public Api::Service {
     this->MarkMethodRawCallback(
         index,
         new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-            [handler](grpc::CallbackServerContext* context,
-                      const grpc::ByteBuffer* in) -> grpc::ServerWriteReactor<grpc::ByteBuffer>* {
+            [this, method, handler](
+                grpc::CallbackServerContext* context,
+                const grpc::ByteBuffer* in) -> grpc::ServerWriteReactor<grpc::ByteBuffer>* {
               Request request;
               const Status decoded = DecodeMessage(*in, &request);
               if (!decoded.ok()) return EndedStream(ToGrpcStatus(decoded));
+              Caller caller;
+              const Status allowed = authorizer_.Authorize(method, *context, request, &caller);
+              if (!allowed.ok()) {
+                authorizer_.Denied(method, caller, allowed.message());
+                return EndedStream(ToGrpcStatus(allowed));
+              }
               return handler(context, request);
             }));
   }
@@ -198,10 +235,16 @@ class CallbackService : public Api::Service {
                        name);
       std::abort();
     }
+    if (!Authorizer::Knows(name)) {
+      spdlog::critical("{}.{} has no access rule (engine/auth/authorizer.cc)",
+                       Api::service_full_name(), name);
+      std::abort();
+    }
     served_.insert(method->index());
     return method->index();
   }
 
+  Authorizer& authorizer_;
   std::set<int> served_;
 };
 

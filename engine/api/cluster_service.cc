@@ -4,6 +4,7 @@
 
 #include "engine/api/proto_convert.h"
 #include "engine/cluster/queue_report.h"
+#include "engine/scheduler/actor.h"
 #include "persistence/dispatch_control_store.h"
 #include "persistence/transaction.h"
 
@@ -74,10 +75,15 @@ constexpr Millis kMaxBreakerDuration{7LL * 24 * 3600 * 1000};
 
 }  // namespace
 
-ClusterServiceImpl::ClusterServiceImpl(WorkPool& pool, persistence::ConnectionPool& database,
+ClusterServiceImpl::ClusterServiceImpl(WorkPool& pool, Authorizer& authorizer,
+                                       persistence::ConnectionPool& database,
                                        RequestValidator& validator, Membership& membership,
                                        HealthMonitor& health)
-    : database_(database), validator_(validator), membership_(membership), health_(health) {
+    : CallbackService(authorizer),
+      database_(database),
+      validator_(validator),
+      membership_(membership),
+      health_(health) {
   UnaryOnPool("GetClusterStatus", pool, this, &ClusterServiceImpl::GetClusterStatus);
   UnaryOnPool("ListQueues", pool, this, &ClusterServiceImpl::ListQueues);
   UnaryOnPool("PauseDispatch", pool, this, &ClusterServiceImpl::PauseDispatch);
@@ -163,13 +169,13 @@ Status ClusterServiceImpl::ChangeControl(const char* what, const std::string& ns
   return Status::Ok();
 }
 
-Status ClusterServiceImpl::PauseDispatch(const v1::PauseDispatchRequest& req,
+Status ClusterServiceImpl::PauseDispatch(const Caller& caller, const v1::PauseDispatchRequest& req,
                                          v1::DispatchControlResponse* resp) {
   std::string ns, scope;
   Status s = ReadTarget(validator_, req, &ns, &scope);
   if (s.ok()) s = validator_.Text("reason", req.reason());
   if (!s.ok()) return s;
-  const std::string by = validator_.Actor(req.identity());
+  const std::string by = Actor{caller.principal, req.identity()}.Describe();
   s = ChangeControl(
       "pause dispatch", ns, scope, req.name(),
       [&](pqxx::transaction_base& txn) {
@@ -183,7 +189,8 @@ Status ClusterServiceImpl::PauseDispatch(const v1::PauseDispatchRequest& req,
   return s;
 }
 
-Status ClusterServiceImpl::ResumeDispatch(const v1::ResumeDispatchRequest& req,
+Status ClusterServiceImpl::ResumeDispatch(const Caller& caller,
+                                          const v1::ResumeDispatchRequest& req,
                                           v1::DispatchControlResponse* resp) {
   std::string ns, scope;
   Status s = ReadTarget(validator_, req, &ns, &scope);
@@ -196,12 +203,12 @@ Status ClusterServiceImpl::ResumeDispatch(const v1::ResumeDispatchRequest& req,
       resp);
   if (s.ok()) {
     spdlog::warn("dispatch of {} {}/{} resumed by {}", scope, ns, req.name(),
-                 validator_.Actor(req.identity()));
+                 Actor{caller.principal, req.identity()}.Describe());
   }
   return s;
 }
 
-Status ClusterServiceImpl::SetRateLimit(const v1::SetRateLimitRequest& req,
+Status ClusterServiceImpl::SetRateLimit(const Caller& caller, const v1::SetRateLimitRequest& req,
                                         v1::DispatchControlResponse* resp) {
   std::string ns, scope;
   Status s = ReadTarget(validator_, req, &ns, &scope);
@@ -226,14 +233,15 @@ Status ClusterServiceImpl::SetRateLimit(const v1::SetRateLimitRequest& req,
       resp);
   if (s.ok()) {
     spdlog::info("rate limit of {} {}/{} set by {}: {}", scope, ns, req.name(),
-                 validator_.Actor(req.identity()),
+                 Actor{caller.principal, req.identity()}.Describe(),
                  limit ? std::to_string(limit->first) + "/s, burst " + std::to_string(limit->second)
                        : std::string("none"));
   }
   return s;
 }
 
-Status ClusterServiceImpl::SetCircuitBreaker(const v1::SetCircuitBreakerRequest& req,
+Status ClusterServiceImpl::SetCircuitBreaker(const Caller& caller,
+                                             const v1::SetCircuitBreakerRequest& req,
                                              v1::DispatchControlResponse* resp) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
@@ -288,7 +296,7 @@ Status ClusterServiceImpl::SetCircuitBreaker(const v1::SetCircuitBreakerRequest&
                  req.reset()   ? "closed"
                  : req.clear() ? "removed"
                                : "configured",
-                 validator_.Actor(req.identity()));
+                 Actor{caller.principal, req.identity()}.Describe());
   }
   return s;
 }

@@ -17,17 +17,20 @@ namespace gridflow::engine {
 
 class ClusterServiceImpl final : public CallbackService<v1::ClusterService> {
  public:
-  ClusterServiceImpl(WorkPool& pool, persistence::ConnectionPool& database,
+  ClusterServiceImpl(WorkPool& pool, Authorizer& authorizer, persistence::ConnectionPool& database,
                      RequestValidator& validator, Membership& membership, HealthMonitor& health);
 
  private:
   Status GetClusterStatus(const v1::GetClusterStatusRequest& req,
                           v1::GetClusterStatusResponse* resp);
   Status ListQueues(const v1::ListQueuesRequest& req, v1::ListQueuesResponse* resp);
-  Status PauseDispatch(const v1::PauseDispatchRequest& req, v1::DispatchControlResponse* resp);
-  Status ResumeDispatch(const v1::ResumeDispatchRequest& req, v1::DispatchControlResponse* resp);
-  Status SetRateLimit(const v1::SetRateLimitRequest& req, v1::DispatchControlResponse* resp);
-  Status SetCircuitBreaker(const v1::SetCircuitBreakerRequest& req,
+  Status PauseDispatch(const Caller& caller, const v1::PauseDispatchRequest& req,
+                       v1::DispatchControlResponse* resp);
+  Status ResumeDispatch(const Caller& caller, const v1::ResumeDispatchRequest& req,
+                        v1::DispatchControlResponse* resp);
+  Status SetRateLimit(const Caller& caller, const v1::SetRateLimitRequest& req,
+                      v1::DispatchControlResponse* resp);
+  Status SetCircuitBreaker(const Caller& caller, const v1::SetCircuitBreakerRequest& req,
                            v1::DispatchControlResponse* resp);
   // Runs `change` on the control (scope, name) of namespace `ns` in one transaction and answers
   // with the control as it is afterwards.

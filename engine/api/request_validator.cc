@@ -116,7 +116,7 @@ Status RequestValidator::TaskId(const std::string& text, int64_t* id) const {
   return Status::Ok();
 }
 
-std::string RequestValidator::Actor(const std::string& identity) const {
+std::string RequestValidator::WorkerName(const std::string& identity) const {
   return identity.empty() ? kAnonymous : identity;
 }
 

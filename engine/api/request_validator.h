@@ -58,8 +58,8 @@ class RequestValidator {
                              Millis* out) const;
   // A task id as the API carries it (decimal text) to its number.
   Status TaskId(const std::string& text, int64_t* id) const;
-  // The actor to record: the caller's identity, or "anonymous".
-  std::string Actor(const std::string& identity) const;
+  // A worker's name as it claims it (the lease holder): its identity, or "anonymous".
+  std::string WorkerName(const std::string& identity) const;
 
  private:
   persistence::ConnectionPool& pool_;

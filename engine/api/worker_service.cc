@@ -48,15 +48,19 @@ Status ValidateLeaseRequest(RequestValidator& validator, const v1::LeaseTasksReq
   out->reserved_slots = req.reserved_slots();
   out->reserved_class = req.reserved_priority();
   if (s = validator.Identifier("identity", req.identity(), false); !s.ok()) return s;
-  out->identity = validator.Actor(req.identity());
+  out->identity = validator.WorkerName(req.identity());
   return Status::Ok();
 }
 
 }  // namespace
 
-WorkerServiceImpl::WorkerServiceImpl(WorkPool& pool, RequestValidator& validator,
-                                     TaskDispatcher& dispatcher, Scheduler& scheduler)
-    : validator_(validator), dispatcher_(dispatcher), scheduler_(scheduler) {
+WorkerServiceImpl::WorkerServiceImpl(WorkPool& pool, Authorizer& authorizer,
+                                     RequestValidator& validator, TaskDispatcher& dispatcher,
+                                     Scheduler& scheduler)
+    : CallbackService(authorizer),
+      validator_(validator),
+      dispatcher_(dispatcher),
+      scheduler_(scheduler) {
   using Self = WorkerServiceImpl;
   Unary<v1::LeaseTasksRequest, v1::LeaseTasksResponse>("LeaseTasks",
                                                        [this](auto* call) { LeaseTasks(call); });
@@ -95,21 +99,26 @@ void WorkerServiceImpl::LeaseTasks(UnaryCall<v1::LeaseTasksRequest, v1::LeaseTas
   dispatcher_.Submit(pending);  // the call may be answered (and gone) once this returns
 }
 
-Status WorkerServiceImpl::ReadLease(const std::string& ns, const std::string& task_id,
-                                    int64_t epoch, const std::string& identity, LeaseRef* lease) {
+Status WorkerServiceImpl::ReadLease(const Caller& caller, const std::string& ns,
+                                    const std::string& task_id, int64_t epoch,
+                                    const std::string& identity, LeaseRef* lease) {
   Status s = validator_.Namespace(ns, &lease->namespace_name);
   if (!s.ok()) return s;
   if (s = validator_.TaskId(task_id, &lease->task_id); !s.ok()) return s;
   if (epoch <= 0) return Status::InvalidArgument("lease_epoch: must be the epoch of a lease (> 0)");
   lease->lease_epoch = epoch;
   if (s = validator_.Identifier("identity", identity, false); !s.ok()) return s;
-  lease->identity = validator_.Actor(identity);
+  lease->identity = validator_.WorkerName(identity);
+  lease->principal = caller.principal;
+  lease->queues = caller.queues;
   return Status::Ok();
 }
 
-Status WorkerServiceImpl::Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatResponse* resp) {
+Status WorkerServiceImpl::Heartbeat(const Caller& caller, const v1::HeartbeatRequest& req,
+                                    v1::HeartbeatResponse* resp) {
   LeaseRef lease;
-  Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
+  Status s =
+      ReadLease(caller, req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
   if (!s.ok()) return s;
   if (s = validator_.Json("details_json", req.details_json(), true); !s.ok()) return s;
   std::optional<std::string> details;
@@ -128,7 +137,8 @@ void WorkerServiceImpl::CompleteTask(
   LeaseRef lease;
   nlohmann::json result;
   NextTaskRequest next;
-  Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
+  Status s = ReadLease(call->caller(), req.namespace_(), req.task_id(), req.lease_epoch(),
+                       req.identity(), &lease);
   if (s.ok()) s = validator_.Json("result_json", req.result_json(), true, &result);
   if (s.ok() && (req.max_next_tasks() < 0 || req.max_next_tasks() > kMaxTasksPerLease)) {
     s = Status::InvalidArgument("max_next_tasks: must be between 0 and " +
@@ -171,7 +181,8 @@ void WorkerServiceImpl::CompleteTask(
 void WorkerServiceImpl::FailTask(UnaryCall<v1::FailTaskRequest, v1::FailTaskResponse>* call) {
   const v1::FailTaskRequest& req = call->request();
   LeaseRef lease;
-  Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
+  Status s = ReadLease(call->caller(), req.namespace_(), req.task_id(), req.lease_epoch(),
+                       req.identity(), &lease);
   if (s.ok()) s = validator_.Name("error_type", req.error_type());
   if (s.ok()) s = validator_.Text("message", req.message());
   if (s.ok()) s = validator_.Json("details_json", req.details_json(), true);
@@ -193,9 +204,11 @@ void WorkerServiceImpl::FailTask(UnaryCall<v1::FailTaskRequest, v1::FailTaskResp
                       });
 }
 
-Status WorkerServiceImpl::ReleaseTask(const v1::ReleaseTaskRequest& req, v1::ReleaseTaskResponse*) {
+Status WorkerServiceImpl::ReleaseTask(const Caller& caller, const v1::ReleaseTaskRequest& req,
+                                      v1::ReleaseTaskResponse*) {
   LeaseRef lease;
-  Status s = ReadLease(req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
+  Status s =
+      ReadLease(caller, req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
   if (!s.ok()) return s;
   if (s = validator_.Text("reason", req.reason()); !s.ok()) return s;
   return scheduler_.ReleaseTask(lease, req.reason());

@@ -17,19 +17,22 @@ class WorkerServiceImpl final : public CallbackService<v1::WorkerService> {
   // Longest wait a LeaseTasks call may ask for.
   static constexpr Millis kMaxWait{60'000};
 
-  WorkerServiceImpl(WorkPool& pool, RequestValidator& validator, TaskDispatcher& dispatcher,
-                    Scheduler& scheduler);
+  WorkerServiceImpl(WorkPool& pool, Authorizer& authorizer, RequestValidator& validator,
+                    TaskDispatcher& dispatcher, Scheduler& scheduler);
 
  private:
   void LeaseTasks(UnaryCall<v1::LeaseTasksRequest, v1::LeaseTasksResponse>* call);
-  Status Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatResponse* resp);
+  Status Heartbeat(const Caller& caller, const v1::HeartbeatRequest& req,
+                   v1::HeartbeatResponse* resp);
   void CompleteTask(UnaryCall<v1::CompleteTaskRequest, v1::CompleteTaskResponse>* call);
   void FailTask(UnaryCall<v1::FailTaskRequest, v1::FailTaskResponse>* call);
-  Status ReleaseTask(const v1::ReleaseTaskRequest& req, v1::ReleaseTaskResponse* resp);
+  Status ReleaseTask(const Caller& caller, const v1::ReleaseTaskRequest& req,
+                     v1::ReleaseTaskResponse* resp);
 
-  // Validates the namespace, task id and identity every lease-holding call carries.
-  Status ReadLease(const std::string& ns, const std::string& task_id, int64_t epoch,
-                   const std::string& identity, LeaseRef* lease);
+  // Validates the namespace, task id and identity every lease-holding call carries; the lease
+  // carries the caller's principal and queues on.
+  Status ReadLease(const Caller& caller, const std::string& ns, const std::string& task_id,
+                   int64_t epoch, const std::string& identity, LeaseRef* lease);
 
   RequestValidator& validator_;
   TaskDispatcher& dispatcher_;

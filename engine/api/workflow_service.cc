@@ -66,10 +66,12 @@ bool ParseRunOrder(const std::string& text, persistence::RunListFilter::Order* o
 
 }  // namespace
 
-WorkflowServiceImpl::WorkflowServiceImpl(WorkPool& pool, RequestValidator& validator,
+WorkflowServiceImpl::WorkflowServiceImpl(WorkPool& pool, Authorizer& authorizer,
+                                         RequestValidator& validator,
                                          DefinitionRegistry& definitions, Scheduler& scheduler,
                                          RunReader& reader, HistoryWatchHub& watches)
-    : validator_(validator),
+    : CallbackService(authorizer),
+      validator_(validator),
       definitions_(definitions),
       scheduler_(scheduler),
       reader_(reader),
@@ -96,7 +98,8 @@ WorkflowServiceImpl::WorkflowServiceImpl(WorkPool& pool, RequestValidator& valid
   VerifyAllServed();
 }
 
-Status WorkflowServiceImpl::RegisterDefinition(const v1::RegisterDefinitionRequest& req,
+Status WorkflowServiceImpl::RegisterDefinition(const Caller& caller,
+                                               const v1::RegisterDefinitionRequest& req,
                                                v1::RegisterDefinitionResponse* resp) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
@@ -112,8 +115,8 @@ Status WorkflowServiceImpl::RegisterDefinition(const v1::RegisterDefinitionReque
   }
   persistence::DefinitionRow stored;
   bool created = false;
-  s = definitions_.Register(ns, req.definition_json(), validator_.Actor(req.identity()), &stored,
-                            &created);
+  s = definitions_.Register(ns, req.definition_json(),
+                            Actor{caller.principal, req.identity()}.Describe(), &stored, &created);
   if (!s.ok()) return s;
   ToProto(stored, resp->mutable_definition());
   resp->set_created(created);
@@ -184,7 +187,7 @@ void WorkflowServiceImpl::StartRun(UnaryCall<v1::StartRunRequest, v1::StartRunRe
   params.workflow_id = req.workflow_id();
   params.definition_name = req.definition_name();
   params.definition_version = req.definition_version();
-  params.identity = validator_.Actor(req.identity());
+  params.actor = Actor{call->caller().principal, req.identity()};
   scheduler_.StartRun(std::move(params),
                       [call](const Status& status, const persistence::RunRow& run, bool created) {
                         if (status.ok()) {
@@ -333,7 +336,7 @@ Status WorkflowServiceImpl::GetHistory(const v1::GetHistoryRequest& req,
   return Status::Ok();
 }
 
-Status WorkflowServiceImpl::SignalRun(const v1::SignalRunRequest& req,
+Status WorkflowServiceImpl::SignalRun(const Caller& caller, const v1::SignalRunRequest& req,
                                       v1::SignalRunResponse* resp) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
@@ -345,13 +348,13 @@ Status WorkflowServiceImpl::SignalRun(const v1::SignalRunRequest& req,
   if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
   bool accepted = false;
   s = scheduler_.SignalRun(ns, req.workflow_id(), req.signal_name(), req.payload_json(),
-                           req.dedup_id(), validator_.Actor(req.identity()), &accepted);
+                           req.dedup_id(), Actor{caller.principal, req.identity()}, &accepted);
   if (!s.ok()) return s;
   resp->set_accepted(accepted);
   return Status::Ok();
 }
 
-Status WorkflowServiceImpl::CancelRun(const v1::CancelRunRequest& req,
+Status WorkflowServiceImpl::CancelRun(const Caller& caller, const v1::CancelRunRequest& req,
                                       v1::CancelRunResponse* resp) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
@@ -360,8 +363,8 @@ Status WorkflowServiceImpl::CancelRun(const v1::CancelRunRequest& req,
   if (s = validator_.Text("reason", req.reason()); !s.ok()) return s;
   if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
   persistence::RunRow run;
-  s = scheduler_.CancelRun(ns, req.workflow_id(), req.reason(), validator_.Actor(req.identity()),
-                           &run);
+  s = scheduler_.CancelRun(ns, req.workflow_id(), req.reason(),
+                           Actor{caller.principal, req.identity()}, &run);
   if (!s.ok()) return s;
   ToProto(run, resp->mutable_run());
   return Status::Ok();
@@ -385,7 +388,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* WorkflowServiceImpl::WatchHistory(
                        "--max-watches-per-client)"));
 }
 
-Status WorkflowServiceImpl::TerminateRun(const v1::TerminateRunRequest& req,
+Status WorkflowServiceImpl::TerminateRun(const Caller& caller, const v1::TerminateRunRequest& req,
                                          v1::TerminateRunResponse* resp) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
@@ -394,14 +397,15 @@ Status WorkflowServiceImpl::TerminateRun(const v1::TerminateRunRequest& req,
   if (s = RequiredReason(req.reason()); !s.ok()) return s;
   if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
   persistence::RunRow run;
-  s = scheduler_.TerminateRun(ns, req.workflow_id(), req.reason(), validator_.Actor(req.identity()),
-                              &run);
+  s = scheduler_.TerminateRun(ns, req.workflow_id(), req.reason(),
+                              Actor{caller.principal, req.identity()}, &run);
   if (!s.ok()) return s;
   ToProto(run, resp->mutable_run());
   return Status::Ok();
 }
 
-Status WorkflowServiceImpl::RetryRun(const v1::RetryRunRequest& req, v1::RetryRunResponse* resp) {
+Status WorkflowServiceImpl::RetryRun(const Caller& caller, const v1::RetryRunRequest& req,
+                                     v1::RetryRunResponse* resp) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
   if (!s.ok()) return s;
@@ -414,7 +418,7 @@ Status WorkflowServiceImpl::RetryRun(const v1::RetryRunRequest& req, v1::RetryRu
   persistence::RunRow run;
   std::string step;
   s = scheduler_.RetryRun(ns, req.workflow_id(), req.from_step(), req.reason(),
-                          validator_.Actor(req.identity()), &run, &step);
+                          Actor{caller.principal, req.identity()}, &run, &step);
   if (!s.ok()) return s;
   ToProto(run, resp->mutable_run());
   resp->set_from_step(step);

@@ -17,11 +17,12 @@ namespace gridflow::engine {
 
 class WorkflowServiceImpl final : public CallbackService<v1::WorkflowService> {
  public:
-  WorkflowServiceImpl(WorkPool& pool, RequestValidator& validator, DefinitionRegistry& definitions,
-                      Scheduler& scheduler, RunReader& reader, HistoryWatchHub& watches);
+  WorkflowServiceImpl(WorkPool& pool, Authorizer& authorizer, RequestValidator& validator,
+                      DefinitionRegistry& definitions, Scheduler& scheduler, RunReader& reader,
+                      HistoryWatchHub& watches);
 
  private:
-  Status RegisterDefinition(const v1::RegisterDefinitionRequest& req,
+  Status RegisterDefinition(const Caller& caller, const v1::RegisterDefinitionRequest& req,
                             v1::RegisterDefinitionResponse* resp);
   Status GetDefinition(const v1::GetDefinitionRequest& req, v1::Definition* resp);
   Status ListDefinitions(const v1::ListDefinitionsRequest& req, v1::ListDefinitionsResponse* resp);
@@ -33,10 +34,13 @@ class WorkflowServiceImpl final : public CallbackService<v1::WorkflowService> {
   // `client`: the caller's address, for the per-client stream limit.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHistory(const v1::WatchHistoryRequest& req,
                                                            const std::string& client);
-  Status SignalRun(const v1::SignalRunRequest& req, v1::SignalRunResponse* resp);
-  Status CancelRun(const v1::CancelRunRequest& req, v1::CancelRunResponse* resp);
-  Status TerminateRun(const v1::TerminateRunRequest& req, v1::TerminateRunResponse* resp);
-  Status RetryRun(const v1::RetryRunRequest& req, v1::RetryRunResponse* resp);
+  Status SignalRun(const Caller& caller, const v1::SignalRunRequest& req,
+                   v1::SignalRunResponse* resp);
+  Status CancelRun(const Caller& caller, const v1::CancelRunRequest& req,
+                   v1::CancelRunResponse* resp);
+  Status TerminateRun(const Caller& caller, const v1::TerminateRunRequest& req,
+                      v1::TerminateRunResponse* resp);
+  Status RetryRun(const Caller& caller, const v1::RetryRunRequest& req, v1::RetryRunResponse* resp);
 
   // Operators' interventions must say why: the reason is what auditors read later.
   Status RequiredReason(const std::string& reason);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/scheduler/errors.h"
+#include "engine/scheduler/events.h"
 #include "persistence/dispatch_control_store.h"
 #include "persistence/transaction.h"
 
@@ -373,7 +374,8 @@ Status TaskDispatcher::MaintainControls(Millis ageing) {
 void TaskDispatcher::ReleaseUndelivered(const std::string& identity,
                                         const std::vector<persistence::TaskRow>& tasks) {
   for (const persistence::TaskRow& task : tasks) {
-    const LeaseRef ref{task.namespace_name, task.id, task.lease_epoch, identity};
+    const LeaseRef ref{task.namespace_name,  task.id,     task.lease_epoch, identity,
+                       events::kEngineActor, std::nullopt};
     Status s = scheduler_.ReleaseTask(ref, "the lease request ended before delivery");
     if (!s.ok()) {
       // The lease will expire and the task will be retried then.
@@ -391,6 +393,12 @@ Status TaskDispatcher::Heartbeat(const LeaseRef& lease,
   std::optional<persistence::TaskRow> current;
   bool extended = false;
   Status s = persistence::Transact(pool_, "heartbeat", [&](pqxx::work& txn) {
+    if (lease.queues) {  // a caller limited to some queues: look before extending
+      current = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
+      if (current) {
+        if (Status denied = QueueAllowed(lease, *current); !denied.ok()) return denied;
+      }
+    }
     auto result = persistence::ExtendLease(txn, lease.namespace_name, lease.task_id,
                                            lease.lease_epoch, details_json);
     extended = result.has_value();

@@ -74,6 +74,9 @@ EngineMetrics::EngineMetrics()
                               *registry_)),
       rpcs_(Family(BuildCounter(), "gridflow_rpcs_total",
                    "RPCs answered, by method and gRPC status code.", *registry_)),
+      access_denied_(Family(BuildCounter(), "gridflow_access_denied_total",
+                            "Calls refused PERMISSION_DENIED by the access policy, by method.",
+                            *registry_)),
       rpc_duration_(Family(BuildHistogram(), "gridflow_rpc_duration_seconds",
                            "RPC handling time, by method (long-polls and streams included).",
                            *registry_)),
@@ -181,6 +184,10 @@ void EngineMetrics::Leased(const std::vector<persistence::TaskRow>& tasks) {
 void EngineMetrics::RpcFinished(const std::string& method, int code, double seconds) {
   rpcs_.Add({{"method", method}, {"code", std::to_string(code)}}).Increment();
   rpc_duration_.Add({{"method", method}}, LatencyBuckets()).Observe(seconds);
+}
+
+void EngineMetrics::AccessDenied(const std::string& method) {
+  access_denied_.Add({{"method", method}}).Increment();
 }
 
 void EngineMetrics::TransactionFinished(std::string_view name, double seconds,

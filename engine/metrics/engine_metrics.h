@@ -42,6 +42,8 @@ class EngineMetrics final : public FactsObserver {
 
   // An RPC answered: full method name ("/gridflow.v1.WorkerService/LeaseTasks"), status code.
   void RpcFinished(const std::string& method, int code, double seconds);
+  // A call refused by the access policy (method name, e.g. "CancelRun").
+  void AccessDenied(const std::string& method);
   // A database transaction returned (its Transact name is a fixed string).
   void TransactionFinished(std::string_view name, double seconds, const Status& outcome);
   void SetHistoryStreams(size_t streams);
@@ -77,6 +79,7 @@ class EngineMetrics final : public FactsObserver {
   prometheus::Family<prometheus::Gauge>& circuit_state_;
   prometheus::Family<prometheus::Gauge>& dispatch_paused_;
   prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Family<prometheus::Counter>& access_denied_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
   prometheus::Family<prometheus::Histogram>& transaction_duration_;
   prometheus::Family<prometheus::Counter>& transaction_errors_;

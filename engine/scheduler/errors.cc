@@ -1,12 +1,19 @@
 #include "engine/scheduler/errors.h"
 
 #include "engine/scheduler/run_status.h"
+#include "engine/scheduler/scheduler.h"
 
 namespace gridflow::engine {
 
 Status RunNotFound(const std::string& namespace_name, const std::string& workflow_id) {
   return Status::NotFound("no run with workflow id '" + workflow_id + "' in namespace '" +
                           namespace_name + "'");
+}
+
+Status QueueAllowed(const LeaseRef& lease, const persistence::TaskRow& task) {
+  if (!lease.queues || lease.queues->count(task.queue) > 0) return Status::Ok();
+  return Status::PermissionDenied(lease.principal + " may not work on tasks of queue '" +
+                                  task.queue + "' in namespace '" + lease.namespace_name + "'");
 }
 
 Status UnknownTask(const std::string& namespace_name, int64_t task_id) {

@@ -201,11 +201,12 @@ void Interpreter::CompensationFailed(int64_t activation, const RunFailure& failu
   NextCompensation();
 }
 
-void Interpreter::Cancel(const std::string& requested_by, const std::string& reason) {
+void Interpreter::Cancel(const Actor& requested_by, const std::string& reason) {
   if (!running()) return;
-  state_.cancel_requested_by = requested_by;
+  state_.cancel_requested_by = requested_by.principal;
   state_.cancel_reason = reason;
-  effects_.Record(events::kRunCancelRequested, requested_by, {{"reason", reason}}, {});
+  effects_.Record(events::kRunCancelRequested, requested_by.principal,
+                  requested_by.Detailed({{"reason", reason}}), {});
   CancelFrame(kRootFrame);
   queue_.clear();
   status_ = run_status::kCancelling;
@@ -213,10 +214,11 @@ void Interpreter::Cancel(const std::string& requested_by, const std::string& rea
   ExecutingTaskFinished();
 }
 
-void Interpreter::Terminate(const std::string& requested_by, const std::string& reason) {
+void Interpreter::Terminate(const Actor& requested_by, const std::string& reason) {
   if (IsClosedRunStatus(status_)) return;
-  state_.cancel_requested_by = requested_by;
+  state_.cancel_requested_by = requested_by.principal;
   state_.cancel_reason = reason;
+  terminated_by_ = requested_by;
   if (state_.unwinding.active) {  // those after `next` ran; the one in flight may run again
     state_.compensations.resize(static_cast<size_t>(state_.unwinding.next + 1));
   }
@@ -225,7 +227,7 @@ void Interpreter::Terminate(const std::string& requested_by, const std::string& 
         {{"step", ""}, {"error_type", "gridflow.Terminated"}, {"message", reason}, {"attempt", 0}});
 }
 
-void Interpreter::Retry(const std::string& step, const std::string& requested_by,
+void Interpreter::Retry(const std::string& step, const Actor& requested_by,
                         const std::string& reason) {
   const std::string previous = status_;
   // A failed or cancelled run ran all its compensations: they are spent. A terminated one kept
@@ -237,8 +239,10 @@ void Interpreter::Retry(const std::string& step, const std::string& requested_by
   state_.cancel_reason.clear();
   status_ = run_status::kRunning;
   effects_.SetStatus(status_);
-  effects_.Record(events::kRunRetried, requested_by,
-                  {{"from_step", step}, {"reason", reason}, {"previous_status", previous}}, {});
+  effects_.Record(events::kRunRetried, requested_by.principal,
+                  requested_by.Detailed(
+                      {{"from_step", step}, {"reason", reason}, {"previous_status", previous}}),
+                  {});
   Frame root;
   root.id = kRootFrame;
   state_.frames[root.id] = root;
@@ -699,9 +703,10 @@ void Interpreter::Close(const std::string& status, const json& result, const jso
     effects_.Record(events::kRunFailed, Engine(), {{"failure", failure}},
                     EventScope{failure.value("step", ""), {}, {}, ""});
   } else if (status == run_status::kTerminated) {
-    effects_.Record(
-        events::kRunTerminated, state_.cancel_requested_by,
-        {{"terminated_by", state_.cancel_requested_by}, {"reason", state_.cancel_reason}}, {});
+    effects_.Record(events::kRunTerminated, state_.cancel_requested_by,
+                    terminated_by_.Detailed({{"terminated_by", state_.cancel_requested_by},
+                                             {"reason", state_.cancel_reason}}),
+                    {});
   } else {
     const std::string by =
         state_.cancel_requested_by.empty() ? Engine() : state_.cancel_requested_by;

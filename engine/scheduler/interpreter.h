@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/dsl/definition.h"
+#include "engine/scheduler/actor.h"
 #include "engine/scheduler/kinds.h"
 #include "engine/scheduler/run_effects.h"
 #include "engine/scheduler/run_state.h"
@@ -54,13 +55,13 @@ class Interpreter {
                       const nlohmann::json& result, const nlohmann::json& failure);
   void CompensationCompleted(int64_t activation);
   void CompensationFailed(int64_t activation, const RunFailure& failure);
-  void Cancel(const std::string& requested_by, const std::string& reason);
+  void Cancel(const Actor& requested_by, const std::string& reason);
   // While CANCELLING: a task that was executing reported; the run ends when none is left.
   void ExecutingTaskFinished();
   // Ends the run at once as TERMINATED: everything it waits for is cancelled, no compensation.
-  void Terminate(const std::string& requested_by, const std::string& reason);
+  void Terminate(const Actor& requested_by, const std::string& reason);
   // A closed run continues from `step` (a top-level step) with its data as it is.
-  void Retry(const std::string& step, const std::string& requested_by, const std::string& reason);
+  void Retry(const std::string& step, const Actor& requested_by, const std::string& reason);
 
  private:
   struct Action {
@@ -123,6 +124,7 @@ class Interpreter {
   nlohmann::json& data_;
   RunEffects& effects_;
   std::deque<Action> queue_;
+  Actor terminated_by_;  // set by Terminate for the RunTerminated event Close records
 };
 
 }  // namespace gridflow::engine

@@ -392,7 +392,7 @@ TEST(Interpreter, CancellationWaitsForExecutingTasksThenCompensates) {
       {"name": "work", "kind": "task", "task_type": "work"}])js"));
   run.Complete("book", 1);
   run.effects.executing = 1;  // "work" is leased by a worker
-  run.Step([](Interpreter& i) { i.Cancel("operator-anna", "TSO withdrew"); });
+  run.Step([](Interpreter& i) { i.Cancel(Actor{"token:ops", "operator-anna"}, "TSO withdrew"); });
   EXPECT_EQ(run.status(), "CANCELLING");
   EXPECT_EQ(run.effects.cancelled_tasks.size(), 1u);
   run.effects.executing = 0;  // the worker reported
@@ -412,7 +412,9 @@ TEST(Interpreter, RetryAfterFailureRestartsFromTheStepWithSpentCompensationsClea
   run.Fail("work", "AssetOffline");
   run.Complete("book", nullptr);  // unbook ran
   ASSERT_EQ(run.status(), "FAILED");
-  run.Step([](Interpreter& i) { i.Retry("work", "operator-anna", "asset back online"); });
+  run.Step([](Interpreter& i) {
+    i.Retry("work", Actor{"token:ops", "operator-anna"}, "asset back online");
+  });
   EXPECT_EQ(run.status(), "RUNNING");
   EXPECT_EQ(run.effects.LastPayload("RunRetried"), json({{"from_step", "work"},
                                                          {"reason", "asset back online"},
@@ -435,12 +437,15 @@ TEST(Interpreter, TerminateDuringCompensationKeepsTheUnrunOnesOwedAfterRetry) {
   run.Fail("confirm", "ExchangeDown");
   run.Complete("submit", nullptr);  // withdraw ran; release is in flight
   ASSERT_EQ(run.effects.tasks.back().task_type, "release");
-  run.Step([](Interpreter& i) { i.Terminate("operator-anna", "gate closed"); });
+  run.Step([](Interpreter& i) { i.Terminate(Actor{"token:ops", "operator-anna"}, "gate closed"); });
   EXPECT_EQ(run.status(), "TERMINATED");
   EXPECT_EQ(run.effects.events.back(), "RunTerminated");
-  EXPECT_EQ(run.effects.payloads.back()["terminated_by"], "operator-anna");
+  EXPECT_EQ(run.effects.payloads.back()["terminated_by"], "token:ops");
+  EXPECT_EQ(run.effects.payloads.back()["client_identity"], "operator-anna");
 
-  run.Step([](Interpreter& i) { i.Retry("confirm", "operator-anna", "exchange is back"); });
+  run.Step([](Interpreter& i) {
+    i.Retry("confirm", Actor{"token:ops", "operator-anna"}, "exchange is back");
+  });
   EXPECT_EQ(run.effects.LastPayload("RunRetried")["previous_status"], "TERMINATED");
   run.Fail("confirm", "ExchangeDown");
   EXPECT_EQ(run.status(), "COMPENSATING");

@@ -63,6 +63,7 @@ Status RunTransition::Start(TransitionContext& ctx, persistence::RunRow inserted
       {"definition", {{"name", definition->name()}, {"version", definition->version()}}},
       {"input", spec.input}};
   if (!spec.parent.is_null()) payload["parent"] = spec.parent;
+  if (!spec.client_identity.empty()) payload["client_identity"] = spec.client_identity;
   transition->Record(events::kRunStarted, spec.started_by, payload, {});
   ctx.facts().runs_started.push_back(definition->name());
   transition->NewInterpreter().Start();

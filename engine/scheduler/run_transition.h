@@ -43,7 +43,8 @@ class RunTransition final : public RunEffects {
   struct NewRunSpec {
     nlohmann::json input;
     std::string started_by;
-    nlohmann::json parent;  // child runs: {workflow_id, run_id, step}; else null
+    std::string client_identity;  // what the starting client claimed to be, if anything
+    nlohmann::json parent;        // child runs: {workflow_id, run_id, step}; else null
     int depth = 0;
   };
   // Records RunStarted and lets the interpreter start the run (not yet flushed).

@@ -206,7 +206,8 @@ Status Scheduler::ProcessMessage(const persistence::PendingMessage& message, Aft
               payload.value("frame", ""), payload.value("activation", int64_t{0}),
               payload.value("status", ""), payload["result"], payload["failure"]);
         } else if (kind == MessageKind::kCancel) {
-          interpreter.Cancel(payload.value("requested_by", "engine"), payload.value("reason", ""));
+          interpreter.Cancel(Actor{payload.value("requested_by", events::kEngineActor), ""},
+                             payload.value("reason", ""));
         }
         return Status::Ok();
       },
@@ -216,7 +217,7 @@ Status Scheduler::ProcessMessage(const persistence::PendingMessage& message, Aft
 // ---- client-facing transitions ----
 
 Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_id,
-                            const std::string& reason, const std::string& identity,
+                            const std::string& reason, const Actor& actor,
                             persistence::RunRow* run) {
   Status s = Transition(
       "cancel run",
@@ -232,7 +233,7 @@ Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_i
         return Status::Ok();
       },
       [&](RunTransition& tr) {
-        tr.NewInterpreter().Cancel(identity, reason);
+        tr.NewInterpreter().Cancel(actor, reason);
         return Status::Ok();
       });
   if (!s.ok()) return s;
@@ -248,7 +249,7 @@ Status Scheduler::ReadRun(const std::string& ns, const std::string& workflow_id,
 }
 
 Status Scheduler::TerminateRun(const std::string& ns, const std::string& workflow_id,
-                               const std::string& reason, const std::string& identity,
+                               const std::string& reason, const Actor& actor,
                                persistence::RunRow* run) {
   Status s = Transition(
       "terminate run",
@@ -265,9 +266,9 @@ Status Scheduler::TerminateRun(const std::string& ns, const std::string& workflo
         return Status::Ok();
       },
       [&](RunTransition& tr) {
-        tr.NewInterpreter().Terminate(identity, reason);
+        tr.NewInterpreter().Terminate(actor, reason);
         spdlog::warn("run={} workflow_id={} terminated by {}: {}", tr.run().id, workflow_id,
-                     identity, reason);
+                     actor.principal, reason);
         return Status::Ok();
       });
   if (!s.ok()) return s;
@@ -276,8 +277,7 @@ Status Scheduler::TerminateRun(const std::string& ns, const std::string& workflo
 
 Status Scheduler::RetryRun(const std::string& ns, const std::string& workflow_id,
                            const std::string& from_step, const std::string& reason,
-                           const std::string& identity, persistence::RunRow* run,
-                           std::string* step) {
+                           const Actor& actor, persistence::RunRow* run, std::string* step) {
   Status s = Transition(
       "retry run",
       [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
@@ -322,9 +322,9 @@ Status Scheduler::RetryRun(const std::string& ns, const std::string& workflow_id
           }
           *step = def.TopLevelStepOf(*failed_step).name;
         }
-        tr.NewInterpreter().Retry(*step, identity, reason);
+        tr.NewInterpreter().Retry(*step, actor, reason);
         spdlog::info("run={} workflow_id={} retried from {} by {}: {}", tr.run().id, workflow_id,
-                     *step, identity, reason);
+                     *step, actor.principal, reason);
         return Status::Ok();
       });
   if (!s.ok()) return s;
@@ -333,8 +333,7 @@ Status Scheduler::RetryRun(const std::string& ns, const std::string& workflow_id
 
 Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_id,
                             const std::string& signal_name, const std::string& payload_json,
-                            const std::string& dedup_id, const std::string& identity,
-                            bool* accepted) {
+                            const std::string& dedup_id, const Actor& actor, bool* accepted) {
   const json payload = ParseOrNull(payload_json);
   return Transition(
       "signal run",
@@ -354,14 +353,14 @@ Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_i
         signal.name = signal_name;
         signal.payload_json = payload.dump();
         if (!dedup_id.empty()) signal.dedup_id = dedup_id;
-        signal.sent_by = identity;
+        signal.sent_by = actor.principal;
         const auto signal_id = persistence::InsertSignal(tr.txn(), signal);
         *accepted = signal_id.has_value();
         if (!*accepted) return Status::Ok();  // a repeated delivery: applied once already
         json event = {
             {"signal_name", signal_name}, {"payload", payload}, {"signal_id", *signal_id}};
         if (!dedup_id.empty()) event["dedup_id"] = dedup_id;
-        tr.Record(events::kSignalReceived, identity, event, {});
+        tr.Record(events::kSignalReceived, actor.principal, actor.Detailed(event), {});
         tr.facts().signals_received.push_back(tr.run().definition_name);
         tr.NewInterpreter().SignalArrived(signal_name);
         return Status::Ok();
@@ -377,7 +376,7 @@ void Scheduler::ApplyCompletion(RunTransition& tr, const persistence::TaskRow& t
   json payload = {
       {"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}};
   if (task.cancel_requested) payload["cancel_requested"] = true;  // recorded, not acted on
-  tr.Record(events::kTaskCompleted, lease.identity, payload, ScopeOf(task));
+  tr.Record(events::kTaskCompleted, lease.principal, payload, ScopeOf(task));
   tr.facts().tasks_completed.push_back(
       {task.namespace_name, task.queue, task.task_type, task.running_seconds, false, ""});
   Interpreter interpreter = tr.NewInterpreter();
@@ -395,6 +394,7 @@ Status Scheduler::ReleaseTask(const LeaseRef& lease, const std::string& reason) 
       [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
         const auto found = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
         if (!found) return UnknownTask(lease.namespace_name, lease.task_id);
+        if (Status s = QueueAllowed(lease, *found); !s.ok()) return s;
         if (found->state != task_state::kLeased || found->lease_epoch != lease.lease_epoch) {
           return StaleLease(*found, lease.lease_epoch);
         }
@@ -413,14 +413,14 @@ Status Scheduler::ReleaseTask(const LeaseRef& lease, const std::string& reason) 
         const persistence::TaskRow task = *open;
         if (task.cancel_requested || tr.run().status == run_status::kCancelling) {
           tr.TaskCancelled(task);
-          tr.Record(events::kTaskCancelled, lease.identity,
+          tr.Record(events::kTaskCancelled, lease.principal,
                     {{"reason", "released after its cancellation was requested"}}, ScopeOf(task));
           tr.NewInterpreter().ExecutingTaskFinished();
           return Status::Ok();
         }
         tr.TaskReleased(task);
         tr.Record(
-            events::kTaskReleased, lease.identity,
+            events::kTaskReleased, lease.principal,
             {{"reason", reason}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}},
             ScopeOf(task));
         tr.NoteNewWork(task.queue);

@@ -32,6 +32,7 @@
 #include "common/status.h"
 #include "common/time.h"
 #include "engine/definitions/definition_registry.h"
+#include "engine/scheduler/actor.h"
 #include "engine/scheduler/run_effects.h"
 #include "engine/scheduler/transition_context.h"
 #include "engine/scheduler/transition_facts.h"
@@ -73,7 +74,7 @@ struct StartRunParams {
   std::string definition_name;
   int definition_version = 0;  // 0: latest
   nlohmann::json input;
-  std::string identity;
+  Actor actor;
 };
 
 // The caller's claim on a leased task.
@@ -81,7 +82,11 @@ struct LeaseRef {
   std::string namespace_name;
   int64_t task_id = 0;
   int64_t lease_epoch = 0;
-  std::string identity;
+  std::string identity;   // the worker's name as it claims it: the lease holder
+  std::string principal;  // who the engine authenticated: the events' actor
+  // The queues the caller may work on (its worker grants); nullopt: any. A task of another
+  // queue is PERMISSION_DENIED.
+  std::optional<std::set<std::string>> queues;
 };
 
 struct TaskFailureReport {
@@ -147,20 +152,18 @@ class Scheduler {
 
   Status ReleaseTask(const LeaseRef& lease, const std::string& reason);
   Status CancelRun(const std::string& namespace_name, const std::string& workflow_id,
-                   const std::string& reason, const std::string& identity,
-                   persistence::RunRow* run);
+                   const std::string& reason, const Actor& actor, persistence::RunRow* run);
   // Ends an open run at once as TERMINATED (no compensation). Terminating it again is a no-op.
   Status TerminateRun(const std::string& namespace_name, const std::string& workflow_id,
-                      const std::string& reason, const std::string& identity,
-                      persistence::RunRow* run);
+                      const std::string& reason, const Actor& actor, persistence::RunRow* run);
   // Continues a FAILED, CANCELLED or TERMINATED run from `from_step` (a top-level step) or, when
   // empty, from the top-level step where it failed. *step receives the step used.
   Status RetryRun(const std::string& namespace_name, const std::string& workflow_id,
-                  const std::string& from_step, const std::string& reason,
-                  const std::string& identity, persistence::RunRow* run, std::string* step);
+                  const std::string& from_step, const std::string& reason, const Actor& actor,
+                  persistence::RunRow* run, std::string* step);
   Status SignalRun(const std::string& namespace_name, const std::string& workflow_id,
                    const std::string& signal_name, const std::string& payload_json,
-                   const std::string& dedup_id, const std::string& identity, bool* accepted);
+                   const std::string& dedup_id, const Actor& actor, bool* accepted);
 
   // Background work, run by every replica; each counts what it did in *done.
   // Leases whose holder stopped heartbeating (or ran out of time): retried or failed.

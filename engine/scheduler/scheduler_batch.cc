@@ -43,6 +43,10 @@ void AnswerNotLeased(pqxx::transaction_base& txn, Scheduler::Call& call) {
     call.Answer(UnknownTask(call.lease.namespace_name, call.lease.task_id));
     return;
   }
+  if (Status s = QueueAllowed(call.lease, *task); !s.ok()) {
+    call.Answer(s);
+    return;
+  }
   if (call.kind == Scheduler::Call::Kind::kComplete && task->state == task_state::kCompleted &&
       task->lease_epoch == call.lease.lease_epoch) {
     if (!persistence::TaskOutputEquals(txn, task->id, call.result_json)) {
@@ -180,7 +184,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     run.definition_version = p.definition_version;
     run.input_json = Dump(p.input);
     run.data_json = Dump(json{{"input", p.input}});
-    run.started_by = p.identity;
+    run.started_by = p.actor.principal;
     new_runs.push_back(std::move(run));
     starts.push_back(call.get());
   }
@@ -233,8 +237,15 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
         call->Answer(opened);
       continue;
     }
+    bool applied = false;
     for (Call* call : on_run) {
       const persistence::TaskRow* open = tr->OpenTask(call->lease.task_id);
+      if (open != nullptr) {
+        if (Status s = QueueAllowed(call->lease, *open); !s.ok()) {
+          call->Answer(s);
+          continue;
+        }
+      }
       if (open == nullptr || open->state != task_state::kLeased ||
           open->lease_epoch != call->lease.lease_epoch) {
         AnswerNotLeased(txn, *call);
@@ -247,11 +258,13 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
         ctx->SetEagerRecipient(nullptr);
       } else {
         call->reply.retry =
-            HandleFailedAttempt(*tr, task, events::kTaskFailed, call->lease.identity, call->failure,
-                                {{"worker", call->lease.identity}});
+            HandleFailedAttempt(*tr, task, events::kTaskFailed, call->lease.principal,
+                                call->failure, {{"worker", call->lease.identity}});
       }
       call->Answer(Status::Ok());
+      applied = true;
     }
+    if (!applied) tr->Skip();  // refused or stale calls only: the run is not written at all
     tr->Flush();
   }
 
@@ -267,7 +280,8 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
                                     run.definition_version, &def);
     RunTransition::NewRunSpec spec;
     spec.input = p.input;
-    spec.started_by = p.identity;
+    spec.started_by = p.actor.principal;
+    spec.client_identity = p.actor.client_identity;
     std::unique_ptr<RunTransition> tr;
     if (s.ok()) s = RunTransition::Start(*ctx, std::move(run), def, spec, &tr);
     if (!s.ok()) {

@@ -15,6 +15,7 @@
 #include "engine/api/history_watch.h"
 #include "engine/api/worker_service.h"
 #include "engine/api/workflow_service.h"
+#include "engine/auth/authorizer.h"
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
 #include "engine/definitions/definition_registry.h"
@@ -43,7 +44,8 @@ persistence::ConnectionPool::Options PoolOptions(const EngineConfig& c) {
 
 // Everything a replica owns, in construction order (destroyed in reverse).
 struct Engine::Parts {
-  explicit Parts(const EngineConfig& c)
+  Parts(const EngineConfig& c, std::unique_ptr<Authorizer::PolicyFile> policy,
+        std::shared_ptr<TokenDirectory> tokens_in)
       : metrics_endpoint(metrics.registry()),
         pool(PoolOptions(c)),
         definitions(pool),
@@ -71,10 +73,12 @@ struct Engine::Parts {
                    c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); }),
         health(pool, c.health_check_interval),
         validator(pool, c.limits),
+        tokens(std::move(tokens_in)),
+        authorizer(std::move(policy), tokens, &metrics),
         rpc_pool("rpc", c.database_pool_size),
-        workflow_service(rpc_pool, validator, definitions, scheduler, reader, watches),
-        worker_service(rpc_pool, validator, dispatcher, scheduler),
-        cluster_service(rpc_pool, pool, validator, membership, health),
+        workflow_service(rpc_pool, authorizer, validator, definitions, scheduler, reader, watches),
+        worker_service(rpc_pool, authorizer, validator, dispatcher, scheduler),
+        cluster_service(rpc_pool, authorizer, pool, validator, membership, health),
         state_gauges(pool, membership, health, metrics, c.metrics_refresh, c.stuck_after,
                      [this] { metrics.SetHistoryStreams(watches.streams()); }) {
     pool.SetTransactionObserver([this](std::string_view name, double seconds, const Status& s) {
@@ -102,6 +106,8 @@ struct Engine::Parts {
   Membership membership;
   HealthMonitor health;
   RequestValidator validator;
+  std::shared_ptr<TokenDirectory> tokens;  // null: the engine takes no tokens
+  Authorizer authorizer;
   // Runs the RPC bodies that block on the database: gRPC's threads never wait (callback API).
   WorkPool rpc_pool;
   WorkflowServiceImpl workflow_service;
@@ -156,7 +162,19 @@ Status Engine::Start() {
         "no database configured (--database-url or GRIDFLOW_DATABASE_URL)");
   }
   spdlog::info("connecting to {}", RedactConnectionString(config_.database_url));
-  parts_ = std::make_unique<Parts>(config_);
+  std::unique_ptr<Authorizer::PolicyFile> policy;
+  if (Status s = Authorizer::LoadPolicy(config_.access_policy_file,
+                                        config_.security.reload_interval, &policy);
+      !s.ok()) {
+    return s;
+  }
+  std::shared_ptr<TokenDirectory> tokens;
+  if (Status s = TokenDirectory::Load(config_.security.tokens_file,
+                                      config_.security.reload_interval, &tokens);
+      !s.ok()) {
+    return s;
+  }
+  parts_ = std::make_unique<Parts>(config_, std::move(policy), std::move(tokens));
 
   // A replica may start while PostgreSQL fails over or starts beside it: retry what is
   // retryable (UNAVAILABLE) with backoff until database_wait ends; anything else (a refused
@@ -207,7 +225,8 @@ Status Engine::Start() {
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(parts_->metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::shared_ptr<grpc::ServerCredentials> credentials;
-  if (Status s = MakeServerCredentials(config_.security, &credentials); !s.ok()) return s;
+  if (Status s = MakeServerCredentials(config_.security, parts_->tokens, &credentials); !s.ok())
+    return s;
   // gRPC sets SO_REUSEPORT by default: a second replica (or a stale process) could then bind the
   // same port and silently take a share of the calls. One port, one engine.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -24,6 +24,9 @@ namespace gridflow::engine {
 struct EngineConfig {
   std::string listen_address = "0.0.0.0:7233";
   ServerSecurity security;  // TLS, client certificates, bearer tokens; default plaintext
+  // Who may do what (engine/auth/access_policy.h), re-read like the tokens file; empty: every
+  // caller may do everything.
+  std::string access_policy_file;
   // libpq connection string or URI; multi-host strings work. Holds secrets: never log it as is.
   std::string database_url;
   int database_pool_size = 16;

@@ -39,9 +39,13 @@ int main(int argc, char** argv) {
                  "require a bearer token from this file on every call but health checks; one "
                  "token per line, optionally followed by a name (needs TLS)")
       ->envname("GRIDFLOW_AUTH_TOKENS_FILE");
+  app.add_option("--access-policy-file", config.access_policy_file,
+                 "grant roles per namespace to principals (JSON, docs/security.md); without it "
+                 "every caller may do everything")
+      ->envname("GRIDFLOW_ACCESS_POLICY_FILE");
   gridflow::AddDurationFlag(app, "--security-reload", &config.security.reload_interval,
-                            "how often certificates, the client CA and the tokens file are "
-                            "checked for changes (rotation without restart)")
+                            "how often certificates, the client CA, the tokens file and the "
+                            "access policy are checked for changes (rotation without restart)")
       ->envname("GRIDFLOW_SECURITY_RELOAD");
   app.add_option("--health-listen", config.health_listen,
                  "also serve grpc.health.v1 alone, in plaintext, on this address (e.g. "

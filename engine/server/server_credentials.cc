@@ -7,12 +7,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <sstream>
 
 #include "common/file.h"
+#include "common/reloading_file.h"
 
 namespace gridflow::engine {
 namespace {
@@ -28,96 +28,74 @@ Status ReadTokens(const std::string& path, std::map<std::string, std::string>* t
     std::string token, name;
     if (!(words >> token)) continue;
     words >> name;
-    (*tokens)[token] = name.empty() ? "token" : name;
+    (*tokens)[token] = name.empty() ? "unnamed" : name;
   }
   if (tokens->empty()) return Status::InvalidArgument("tokens file " + path + " holds no token");
   return Status::Ok();
 }
 
-// Accepts calls that carry a known bearer token; health checks pass without one. The tokens file
-// is re-read when it changes (checked at most once per reload interval, on a call); a file that
-// cannot be read or holds no token leaves the previous tokens in force.
+// Accepts calls that carry a known bearer token; health checks pass without one. With client
+// certificates (mutual TLS) a token is optional: a call without one is authenticated by its
+// certificate. A token that is not known is refused either way. The header is left on the call:
+// the principal lookup (engine/auth/principal.h) names the caller by it. (The AuthContext is
+// per connection in gRPC, so a property set here would leak into the connection's other calls.)
 class BearerTokenProcessor final : public grpc::AuthMetadataProcessor {
  public:
-  using Tokens = std::map<std::string, std::string>;
-
-  BearerTokenProcessor(std::string path, Tokens tokens, Millis reload_interval)
-      : path_(std::move(path)),
-        reload_interval_(reload_interval),
-        tokens_(std::make_shared<const Tokens>(std::move(tokens))),
-        version_(FileVersion(path_)),
-        checked_(std::chrono::steady_clock::now()) {}
+  BearerTokenProcessor(std::shared_ptr<TokenDirectory> tokens, bool token_required)
+      : tokens_(std::move(tokens)), token_required_(token_required) {}
 
   bool IsBlocking() const override { return false; }
 
-  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
-                       OutputMetadata* consumed, OutputMetadata*) override {
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext*, OutputMetadata*,
+                       OutputMetadata*) override {
     const auto path = metadata.find(":path");
     if (path != metadata.end() &&
         std::string(path->second.data(), path->second.size()).rfind("/grpc.health.v1.Health/", 0) ==
             0) {
       return grpc::Status::OK;
     }
-    const std::shared_ptr<const Tokens> tokens = CurrentTokens();
     const auto header = metadata.find("authorization");
+    if (header == metadata.end() && !token_required_) return grpc::Status::OK;
     if (header != metadata.end()) {
       const std::string value(header->second.data(), header->second.size());
-      constexpr std::string_view kBearer = "Bearer ";
-      if (value.rfind(kBearer, 0) == 0) {
-        const auto known = tokens->find(value.substr(kBearer.size()));
-        if (known != tokens->end()) {
-          context->AddProperty("gridflow_client", known->second);
-          context->SetPeerIdentityPropertyName("gridflow_client");
-          consumed->insert({"authorization", value});
-          return grpc::Status::OK;
-        }
-      }
+      if (tokens_->NameOf(BearerToken(value))) return grpc::Status::OK;
     }
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "a valid bearer token is required (authorization: Bearer <token>)");
   }
 
  private:
-  // Modification time and size: Kubernetes replaces a Secret's files by swapping a symbolic
-  // link, which changes both.
-  static std::pair<int64_t, uintmax_t> FileVersion(const std::string& path) {
-    std::error_code error;
-    const auto time = std::filesystem::last_write_time(path, error);
-    const auto size = std::filesystem::file_size(path, error);
-    if (error) return {0, 0};
-    return {static_cast<int64_t>(time.time_since_epoch().count()), size};
-  }
-
-  std::shared_ptr<const Tokens> CurrentTokens() {
-    std::lock_guard lock(mu_);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - checked_ < reload_interval_) return tokens_;
-    checked_ = now;
-    const auto version = FileVersion(path_);
-    if (version == version_) return tokens_;
-    Tokens fresh;
-    if (Status s = ReadTokens(path_, &fresh); !s.ok()) {
-      spdlog::error("tokens file changed but is unusable, keeping the previous tokens: {}",
-                    s.message());
-      return tokens_;  // version_ unchanged: tried again at the next check
-    }
-    version_ = version;
-    tokens_ = std::make_shared<const Tokens>(std::move(fresh));
-    spdlog::info("tokens file {} reloaded: {} token(s)", path_, tokens_->size());
-    return tokens_;
-  }
-
-  const std::string path_;
-  const Millis reload_interval_;
-  std::mutex mu_;
-  std::shared_ptr<const Tokens> tokens_;           // guarded by mu_
-  std::pair<int64_t, uintmax_t> version_;          // guarded by mu_
-  std::chrono::steady_clock::time_point checked_;  // guarded by mu_
+  std::shared_ptr<TokenDirectory> tokens_;
+  const bool token_required_;
 };
 
 }  // namespace
 
-Status MakeServerCredentials(const ServerSecurity& security,
+std::string BearerToken(const std::string& authorization) {
+  constexpr std::string_view kBearer = "Bearer ";
+  return authorization.rfind(kBearer, 0) == 0 ? authorization.substr(kBearer.size()) : "";
+}
+
+Status TokenDirectory::Load(const std::string& path, Millis reload,
+                            std::shared_ptr<TokenDirectory>* out) {
+  out->reset();
+  if (path.empty()) return Status::Ok();
+  Tokens tokens;
+  if (Status s = ReadTokens(path, &tokens); !s.ok()) return s;
+  *out = std::make_shared<TokenDirectory>(std::make_unique<ReloadingFile<Tokens>>(
+      "tokens file", path, std::move(tokens), reload, ReadTokens));
+  return Status::Ok();
+}
+
+std::optional<std::string> TokenDirectory::NameOf(const std::string& token) {
+  if (token.empty()) return std::nullopt;
+  const std::shared_ptr<const Tokens> tokens = file_->Current();
+  const auto known = tokens->find(token);
+  if (known == tokens->end()) return std::nullopt;
+  return known->second;
+}
+
+Status MakeServerCredentials(const ServerSecurity& security, std::shared_ptr<TokenDirectory> tokens,
                              std::shared_ptr<grpc::ServerCredentials>* out) {
   if (security.tls_cert_file.empty() != security.tls_key_file.empty()) {
     return Status::InvalidArgument("TLS needs both a certificate and its key");
@@ -152,11 +130,9 @@ Status MakeServerCredentials(const ServerSecurity& security,
   }
   std::shared_ptr<grpc::ServerCredentials> credentials =
       grpc::experimental::TlsServerCredentials(options);
-  if (!security.tokens_file.empty()) {
-    std::map<std::string, std::string> tokens;
-    if (Status s = ReadTokens(security.tokens_file, &tokens); !s.ok()) return s;
+  if (tokens) {
     credentials->SetAuthMetadataProcessor(std::make_shared<BearerTokenProcessor>(
-        security.tokens_file, std::move(tokens), security.reload_interval));
+        std::move(tokens), security.tls_client_ca_file.empty()));
   }
   *out = std::move(credentials);
   return Status::Ok();

@@ -180,8 +180,9 @@ class Scenarios:
             expect(len(orders) == 1, f"{wid}: the exchange should hold one order, holds {orders}")
             completed = self.events(wid, "TaskCompleted", "submit")
             expired = self.events(wid, "TaskLeaseExpired", "submit")
-            expect(len(completed) == 1 and completed[0].actor != owner,
-                   f"{wid}: one completion, by the other worker ({[e.actor for e in completed]})")
+            completers = [json.loads(e.payload_json)["worker"] for e in completed]
+            expect(len(completed) == 1 and completers[0] != owner,
+                   f"{wid}: one completion, by the other worker ({completers})")
             expect(expired and all(json.loads(e.payload_json)["lease_owner"] == owner for e in expired),
                    f"{wid}: the frozen worker's lease (and only its) should have expired")
             token = json.loads(completed[0].payload_json)["lease_epoch"]

@@ -58,7 +58,8 @@ TEST_F(CancelSignalTest, CancellationReachesAHeartbeatingWorker) {
   v1::CancelRunResponse response;
   ASSERT_TRUE(Cancel("afrr-1", "operator-anna", &response).ok());
   EXPECT_EQ(response.run().status(), v1::RUN_STATUS_CANCELLING);
-  EXPECT_EQ(response.run().cancel_requested_by(), "operator-anna");
+  // No authentication on this engine: the principal is "anonymous", the claim a detail.
+  EXPECT_EQ(response.run().cancel_requested_by(), "anonymous");
 
   const v1::Run run = WaitClosed(engine_, "afrr-1");
   EXPECT_EQ(run.status(), v1::RUN_STATUS_CANCELLED);
@@ -67,12 +68,13 @@ TEST_F(CancelSignalTest, CancellationReachesAHeartbeatingWorker) {
   EXPECT_EQ(EventTypes(events),
             (std::vector<std::string>{"RunStarted", "TaskScheduled", "RunCancelRequested",
                                       "TaskCancelRequested", "TaskFailed", "RunCancelled"}));
-  EXPECT_EQ(events[2].actor(), "operator-anna");
+  EXPECT_EQ(events[2].actor(), "anonymous");
+  EXPECT_EQ(nlohmann::json::parse(events[2].payload_json())["client_identity"], "operator-anna");
   EXPECT_EQ(nlohmann::json::parse(events[2].payload_json())["reason"],
             "TSO withdrew the activation");
   EXPECT_EQ(nlohmann::json::parse(events[3].payload_json())["worker"], "dispatcher-1");
   EXPECT_EQ(nlohmann::json::parse(events[4].payload_json())["error_type"], "gridflow.Cancelled");
-  EXPECT_EQ(events[5].actor(), "operator-anna");
+  EXPECT_EQ(events[5].actor(), "anonymous");
 
   // Cancelling again is a no-op; the history does not grow.
   ASSERT_TRUE(Cancel("afrr-1", "operator-bob", &response).ok());
@@ -127,7 +129,8 @@ TEST_F(CancelSignalTest, SignalsAreRecordedOncePerDedupId) {
   EXPECT_EQ(payload["signal_name"], "exchange_ack");
   EXPECT_EQ(payload["payload"]["accepted"], true);
   EXPECT_EQ(payload["dedup_id"], "ack-42");
-  EXPECT_EQ(events[2].actor(), "exchange-gateway");
+  EXPECT_EQ(events[2].actor(), "anonymous");
+  EXPECT_EQ(payload["client_identity"], "exchange-gateway");
   EXPECT_EQ(db_.Query("SELECT count(*) FROM signals"), "2");
 
   v1::SignalRunRequest bad;

@@ -162,9 +162,11 @@ TEST_F(CliOperationsTest, TerminateAndRetryNeedAReasonAndAreRecorded) {
   bool terminated = false, retried = false;
   const json history = json::parse(out);
   for (const auto& e : history["events"]) {
-    terminated |= e["type"] == "RunTerminated" && e["actor"] == "operator-anna";
-    retried |= e["type"] == "RunRetried" && e["actor"] == "operator-anna" &&
-               json::parse(e["payload_json"].get<std::string>())["reason"] == "halt lifted";
+    const json payload = json::parse(e["payload_json"].get<std::string>());
+    terminated |= e["type"] == "RunTerminated" && e["actor"] == "anonymous" &&
+                  payload["client_identity"] == "operator-anna";
+    retried |= e["type"] == "RunRetried" && e["actor"] == "anonymous" &&
+               payload["client_identity"] == "operator-anna" && payload["reason"] == "halt lifted";
   }
   EXPECT_TRUE(terminated);
   EXPECT_TRUE(retried);
@@ -189,20 +191,20 @@ TEST_F(CliOperationsTest, QueuesPauseLimitAndBreakerAreShownAndRecorded) {
   std::string out, err;
   EXPECT_NE(Ctl({"queues", "pause", "q"}, &out, &err), 0);  // --reason is required
   ASSERT_EQ(Ctl({"queues", "pause", "q", "--reason", "EPEX outage"}, &out), 0) << out;
-  EXPECT_NE(out.find("PAUSED by operator-anna: EPEX outage"), std::string::npos) << out;
+  EXPECT_NE(out.find("PAUSED by anonymous (operator-anna): EPEX outage"), std::string::npos) << out;
   ASSERT_EQ(Ctl({"queues", "limit", "set", "--task-type", "forecast", "--rate", "5"}, &out), 0);
   ASSERT_EQ(
       Ctl({"queues", "breaker", "set", "--task-type", "forecast", "--min-attempts", "4"}, &out), 0);
   Start(engine_, "bid-6", "day-ahead-bid");
   EXPECT_TRUE(LeaseOne(engine_, "q", "w", std::chrono::milliseconds(300)).task_id().empty());
   ASSERT_EQ(Ctl({"queues", "list"}, &out), 0);
-  EXPECT_NE(out.find("PAUSED by operator-anna: EPEX outage"), std::string::npos) << out;
+  EXPECT_NE(out.find("PAUSED by anonymous (operator-anna): EPEX outage"), std::string::npos) << out;
   EXPECT_NE(out.find("limit 5/s burst 5"), std::string::npos) << out;
   EXPECT_NE(out.find("circuit closed (0/0 failed; opens at 50% of 4)"), std::string::npos) << out;
   ASSERT_EQ(Ctl({"-o", "json", "queues", "list"}, &out), 0);
   const json controls = json::parse(out)["controls"];
   ASSERT_EQ(controls.size(), 2u) << out;
-  EXPECT_EQ(controls[0]["paused_by"], "operator-anna");
+  EXPECT_EQ(controls[0]["paused_by"], "anonymous (operator-anna)");
   ASSERT_EQ(Ctl({"queues", "resume", "q"}, &out), 0);
   EXPECT_EQ(LeaseOne(engine_, "q", "w").workflow_id(), "bid-6");
   ASSERT_EQ(Ctl({"queues", "limit", "clear", "--task-type", "forecast"}, &out), 0);

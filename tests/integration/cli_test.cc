@@ -18,7 +18,7 @@ TEST_F(CliTest, DefinitionsApplyListShow) {
   ASSERT_EQ(Ctl({"-o", "json", "definitions", "show", "day-ahead-bid"}, &out), 0);
   const auto shown = nlohmann::json::parse(out);
   EXPECT_EQ(shown["name"], "day-ahead-bid");
-  EXPECT_EQ(shown["created_by"], "operator-anna");
+  EXPECT_EQ(shown["created_by"], "anonymous (operator-anna)");
 }
 
 TEST_F(CliTest, RunsStartShowHistorySignalCancel) {
@@ -50,9 +50,12 @@ TEST_F(CliTest, RunsStartShowHistorySignalCancel) {
   const auto history = nlohmann::json::parse(out);
   ASSERT_EQ(history["events"].size(), 6u);
   EXPECT_EQ(history["events"][0]["type"], "RunStarted");
-  EXPECT_EQ(history["events"][0]["actor"], "operator-anna");
+  EXPECT_EQ(history["events"][0]["actor"], "anonymous");  // the principal: no authentication here
+  EXPECT_EQ(nlohmann::json::parse(
+                history["events"][0]["payload_json"].get<std::string>())["client_identity"],
+            "operator-anna");
   EXPECT_EQ(history["events"][5]["type"], "RunCancelled");
-  EXPECT_EQ(history["events"][5]["actor"], "operator-anna");
+  EXPECT_EQ(history["events"][5]["actor"], "anonymous");
   EXPECT_EQ(history["run_status"], "RUN_STATUS_CANCELLED");
 
   ASSERT_EQ(Ctl({"runs", "history", "dab-1"}, &out), 0);

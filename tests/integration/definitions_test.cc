@@ -23,7 +23,7 @@ TEST_F(DefinitionsTest, RegisteringIsIdempotentAndVersionsAreImmutable) {
   v1::RegisterDefinitionResponse response;
   ASSERT_TRUE(RegisterResponse(v1, &response).ok());
   EXPECT_TRUE(response.created());
-  EXPECT_EQ(response.definition().created_by(), "alice");
+  EXPECT_EQ(response.definition().created_by(), "anonymous (alice)");
 
   // Same content, other key order and spacing: unchanged.
   auto doc = nlohmann::json::parse(v1);

@@ -60,7 +60,7 @@ class DispatchTest : public ::testing::Test {
     const grpc::Status s = cluster().PauseDispatch(Ctx().get(), request, &response);
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_TRUE(response.control().paused());
-    EXPECT_EQ(response.control().paused_by(), "operator-anna");
+    EXPECT_EQ(response.control().paused_by(), "anonymous (operator-anna)");
   }
   void Resume(v1::DispatchScope scope, const std::string& name) {
     v1::ResumeDispatchRequest request;

@@ -21,32 +21,6 @@
 namespace gridflow::testing {
 namespace {
 
-// GET http://127.0.0.1:<port><path>; the response body ("" on failure).
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request =
-      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return "";
-  }
-  std::string response;
-  char buffer[8192];
-  for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;)
-    response.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
-
 // The value of the sample `name` whose labels include `labels`; -1 when there is none.
 double Sample(const std::string& text, const std::string& name,
               const std::map<std::string, std::string>& labels = {}) {

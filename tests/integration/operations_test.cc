@@ -166,7 +166,8 @@ TEST_F(OperationsTest, TerminateEndsTheRunAtOnceAndRefusesItsWorkers) {
   const auto history = History(engine_, "t-1");
   ASSERT_FALSE(history.empty());
   EXPECT_EQ(history.back().type(), "RunTerminated");
-  EXPECT_EQ(history.back().actor(), "operator-anna");
+  EXPECT_EQ(history.back().actor(), "anonymous");
+  EXPECT_EQ(json::parse(history.back().payload_json())["client_identity"], "operator-anna");
   EXPECT_EQ(json::parse(history.back().payload_json())["reason"], "exchange halted trading");
 
   // Again: a no-op. A completed run cannot be terminated.
@@ -239,8 +240,9 @@ TEST_F(OperationsTest, RetryContinuesAFailedRunFromTheFailedStep) {
   for (const auto& e : History(engine_, "r-1")) {
     if (e.type() != "RunRetried") continue;
     recorded = true;
-    EXPECT_EQ(e.actor(), "operator-anna");
+    EXPECT_EQ(e.actor(), "anonymous");
     const auto payload = json::parse(e.payload_json());
+    EXPECT_EQ(payload["client_identity"], "operator-anna");
     EXPECT_EQ(payload["from_step"], "b");
     EXPECT_EQ(payload["reason"], "exchange fixed the price limits");
     EXPECT_EQ(payload["previous_status"], "FAILED");

@@ -131,8 +131,12 @@ TEST_F(RunsTest, TwoStepRunCompletesWithACompleteOrderedHistory) {
                 google::protobuf::util::TimeUtil::TimestampToMicroseconds(events[i - 1].time()));
     }
   }
-  EXPECT_EQ(events[0].actor(), "test-client");
-  EXPECT_EQ(events[2].actor(), "worker-1");
+  // No authentication here: the actor is the principal "anonymous"; what clients claimed to be
+  // is kept beside it.
+  EXPECT_EQ(events[0].actor(), "anonymous");
+  EXPECT_EQ(nlohmann::json::parse(events[0].payload_json())["client_identity"], "test-client");
+  EXPECT_EQ(events[2].actor(), "anonymous");
+  EXPECT_EQ(nlohmann::json::parse(events[2].payload_json())["worker"], "worker-1");
   EXPECT_EQ(events[2].step(), "forecast");
   EXPECT_EQ(events[2].attempt(), 1);
   EXPECT_EQ(events[4].step(), "submit");

@@ -82,7 +82,7 @@ TEST_F(WorkerProcessTest, KilledWorkersTaskCompletesOnAnotherWorker) {
             (std::vector<std::string>{"RunStarted", "TaskScheduled", "TaskLeaseExpired",
                                       "TaskCompleted", "RunCompleted"}));
   EXPECT_EQ(nlohmann::json::parse(events[2].payload_json())["lease_owner"], "doomed-worker");
-  EXPECT_EQ(events[3].actor(), "rescuer-worker");
+  EXPECT_EQ(nlohmann::json::parse(events[3].payload_json())["worker"], "rescuer-worker");
   EXPECT_EQ(events[3].attempt(), 2);
   EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks WHERE state = 'LEASED'"), "0");
 }

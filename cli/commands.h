@@ -30,6 +30,9 @@ void AddClusterCommands(CLI::App& app, Session& session);
 // `completion bash`: a completion script generated from the commands registered on `app`.
 void AddCompletionCommand(CLI::App& app, Session& session);
 
+// runs verify / runs export (run_audit.cc), registered on the `runs` group.
+void AddRunAuditCommands(CLI::App& runs, Session& session);
+
 // runs show / runs history (run_view.cc).
 int ShowRun(Session& session, const std::string& workflow_id);
 int ShowHistory(Session& session, const std::string& workflow_id, bool follow);

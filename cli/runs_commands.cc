@@ -240,6 +240,7 @@ void AddRunCommands(CLI::App& app, Session& session) {
   CLI::App* group =
       app.add_subcommand("runs", "start, list, inspect, signal, cancel, terminate and retry runs");
   group->require_subcommand(1);
+  AddRunAuditCommands(*group, session);
 
   struct StartArgs {
     std::string definition, workflow_id, input, input_file;

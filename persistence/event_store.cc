@@ -8,13 +8,17 @@
 namespace gridflow::persistence {
 
 void PrepareEventStatements(pqxx::connection& c) {
-  c.prepare("event_last_of_types",
-            "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration "
-            "FROM events WHERE run_id = $1::uuid AND type = ANY($2::text[]) ORDER BY seq DESC "
-            "LIMIT 1");
-  c.prepare("event_list",
-            "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration "
-            "FROM events WHERE run_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3");
+  c.prepare(
+      "event_last_of_types",
+      "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration, "
+      "COALESCE(encode(hash, 'hex'), '') "
+      "FROM events WHERE run_id = $1::uuid AND type = ANY($2::text[]) ORDER BY seq DESC "
+      "LIMIT 1");
+  c.prepare(
+      "event_list",
+      "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration, "
+      "COALESCE(encode(hash, 'hex'), '') "
+      "FROM events WHERE run_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3");
 }
 
 namespace {
@@ -30,6 +34,7 @@ EventRow ReadEvent(const pqxx::row& r) {
   e.payload_json = r[6].as<std::string>();
   e.created_at = Timestamp(r[7]);
   e.iteration = r[8].as<std::string>();
+  e.hash = r[9].as<std::string>();
   return e;
 }
 

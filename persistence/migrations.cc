@@ -46,11 +46,15 @@ Status Migrate(pqxx::connection& connection, const std::vector<Migration>& migra
   try {
     AdvisoryLock lock(connection);
     {
+      // Created only when missing: a runtime role (no CREATE on the schema) checks the version
+      // of a schema that is current without being refused.
       pqxx::work txn(connection, "migrations table");
-      txn.exec(
-          "CREATE TABLE IF NOT EXISTS gridflow_schema_migrations ("
-          " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-          " applied_at timestamptz NOT NULL DEFAULT now())");
+      if (txn.exec("SELECT to_regclass('gridflow_schema_migrations') IS NULL")[0][0].as<bool>()) {
+        txn.exec(
+            "CREATE TABLE gridflow_schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())");
+      }
       txn.commit();
     }
     for (const Migration& m : migrations) {

@@ -42,6 +42,8 @@ struct RunRow {
   std::optional<std::string> parent_run_id;
   std::optional<std::string> parent_frame;
   std::optional<int64_t> parent_activation;
+  // The hash of the last event, hex (the head of the history's chain); "" before the first.
+  std::string history_head;
   // gf_now() of the transaction that inserted or locked the row (InsertRun, LockRun*): a
   // transition's clock, read with the lock instead of in a round trip of its own.
   std::optional<TimePoint> transaction_now;
@@ -57,6 +59,7 @@ struct EventRow {
   std::string payload_json = "{}";
   TimePoint created_at;   // set by the database on insert
   std::string iteration;  // the foreach iteration ("[3]"), "" outside one
+  std::string hash;       // the chain link, hex, set by the database ("" before migration 8)
 };
 
 // A task to insert: one execution of a task step.

@@ -18,7 +18,8 @@ constexpr const char* kColumns =
     "id::text, namespace, workflow_id, definition_name, definition_version, status, input::text, "
     "$DATA, current_step, result::text, failure::text, started_by, cancel_requested_by, "
     "cancel_reason, last_event_seq, created_at, updated_at, closed_at, $STATE, "
-    "parent_run_id::text, parent_frame, parent_activation";
+    "parent_run_id::text, parent_frame, parent_activation, COALESCE(encode(history_head, 'hex'), "
+    "'')";
 
 // Appended to the columns by the statements that insert or lock a run for a transition.
 constexpr const char* kClockColumn = ", gf_now()";
@@ -54,7 +55,8 @@ RunRow ReadRun(const pqxx::row& r) {
   run.parent_run_id = OptionalText(r[19]);
   run.parent_frame = OptionalText(r[20]);
   if (!r[21].is_null()) run.parent_activation = r[21].as<int64_t>();
-  if (r.size() > 22) run.transaction_now = Timestamp(r[22]);  // kClockColumn
+  run.history_head = r[22].as<std::string>();
+  if (r.size() > 23) run.transaction_now = Timestamp(r[23]);  // kClockColumn
   return run;
 }
 

@@ -28,7 +28,8 @@ trap cleanup EXIT
 
 echo "== starting PostgreSQL"
 pg_start "$PG_DIR"
-start_examples "${GRIDFLOW_BUILD_DIR:-$ROOT/build}" "$STATE" "$GRIDFLOW_PG_URL"
+# The engine serves as a role that can only append to history; it migrates as the owner.
+start_examples "${GRIDFLOW_BUILD_DIR:-$ROOT/build}" "$STATE" "$GRIDFLOW_PG_URL" "$(pg_runtime_login "$PG_DIR")"
 
 # Deliver the day after tomorrow (market time), so gate closure is still ahead.
 DAY=$(/usr/bin/python3 -c "import datetime, zoneinfo; \

@@ -37,6 +37,7 @@ void ToProto(const persistence::RunRow& row, v1::Run* out) {
   out->set_namespace_(row.namespace_name);
   out->set_workflow_id(row.workflow_id);
   out->set_run_id(row.id);
+  out->set_history_head(row.history_head);
   out->set_definition_name(row.definition_name);
   out->set_definition_version(row.definition_version);
   out->set_status(RunStatusToProto(row.status));
@@ -63,6 +64,7 @@ void ToProto(const persistence::EventRow& row, v1::Event* out) {
   out->set_payload_json(row.payload_json);
   ToProto(row.created_at, out->mutable_time());
   out->set_iteration(row.iteration);
+  out->set_hash(row.hash);
 }
 
 void ToProto(const persistence::TaskRow& row, v1::LeasedTask* out) {

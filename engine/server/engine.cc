@@ -6,6 +6,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
+#include <pqxx/connection>
 
 #include "common/batch_loop.h"
 #include "common/logging.h"
@@ -272,7 +273,16 @@ Status Engine::Start() {
 
 Status Engine::ConnectAndMigrate() {
   std::unique_ptr<pqxx::connection> connection;
-  Status s = parts_->pool.OpenDedicated(&connection);
+  Status s;
+  if (config_.migration_database_url.empty()) {
+    s = parts_->pool.OpenDedicated(&connection);
+  } else {
+    try {  // the owner role: the runtime role may not change the schema
+      connection = std::make_unique<pqxx::connection>(config_.migration_database_url);
+    } catch (const std::exception& e) {
+      s = Status::Unavailable(std::string("cannot connect to PostgreSQL to migrate: ") + e.what());
+    }
+  }
   if (!s.ok()) return s;
   persistence::MigrationReport report;
   s = persistence::Migrate(*connection, persistence::EmbeddedMigrations(), &report);

@@ -29,6 +29,9 @@ struct EngineConfig {
   std::string access_policy_file;
   // libpq connection string or URI; multi-host strings work. Holds secrets: never log it as is.
   std::string database_url;
+  // Where schema migrations are applied from: the owner role's connection (docs/security.md,
+  // "Database roles"); empty: database_url (one role owns and runs).
+  std::string migration_database_url;
   int database_pool_size = 16;
   // Group commit: transactions of gathered StartRun/CompleteTask/FailTask calls in flight at once,
   // and the most calls one transaction applies.

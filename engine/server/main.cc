@@ -55,6 +55,11 @@ int main(int argc, char** argv) {
                  "PostgreSQL connection string or URI; multi-host strings with "
                  "target_session_attrs=read-write are supported")
       ->envname("GRIDFLOW_DATABASE_URL");
+  app.add_option("--migration-database-url", config.migration_database_url,
+                 "connection for applying schema migrations, as the role that owns the schema; "
+                 "--database-url then names the runtime role, which may only append to history "
+                 "(default: --database-url for both)")
+      ->envname("GRIDFLOW_MIGRATION_DATABASE_URL");
   app.add_option("--database-pool-size", config.database_pool_size, "connections per replica")
       ->envname("GRIDFLOW_DATABASE_POOL_SIZE")
       ->check(CLI::Range(1, 1000))

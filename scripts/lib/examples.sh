@@ -32,7 +32,14 @@ ctl() { "$EXAMPLE_BIN/cli/gridflowctl" --address "$GRIDFLOW_ADDRESS" "$@"; }
 start_examples() {
   EXAMPLE_BIN=$1
   EXAMPLE_STATE=$2
-  local database_url=$3 simulator_port handlers type handler_flags=()
+  # $4, when given: the runtime role's URL; the engine then migrates as $3 (the owner) and serves
+  # as $4 (docs/security.md, "Database roles").
+  local database_url=$3 runtime_url=${4:-} simulator_port handlers type handler_flags=() db_flags
+  if [[ -n "$runtime_url" ]]; then
+    db_flags=(--migration-database-url "$database_url" --database-url "$runtime_url")
+  else
+    db_flags=(--database-url "$database_url")
+  fi
   mkdir -p "$EXAMPLE_STATE"
   export GRIDFLOW_ADDRESS=127.0.0.1:$(free_port)
   simulator_port=$(free_port)
@@ -40,7 +47,7 @@ start_examples() {
   export GRIDFLOW_ALERTS_FILE=$EXAMPLE_STATE/alerts.jsonl
 
   echo "== starting gridflow-engine on $GRIDFLOW_ADDRESS (log: $EXAMPLE_STATE/engine.log)"
-  "$EXAMPLE_BIN/engine/gridflow-engine" --listen "$GRIDFLOW_ADDRESS" --database-url "$database_url" \
+  "$EXAMPLE_BIN/engine/gridflow-engine" --listen "$GRIDFLOW_ADDRESS" "${db_flags[@]}" \
     >"$EXAMPLE_STATE/engine.log" 2>&1 &
   EXAMPLE_PIDS+=($!)
   wait_for_engine "$EXAMPLE_BIN/cli/gridflowctl" "$GRIDFLOW_ADDRESS" 30 ||

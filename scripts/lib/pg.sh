@@ -116,3 +116,14 @@ pg_restart() {
 pg_promote() {
   pg_as_owner "$(pg_bindir)/pg_ctl" -D "$1/data" -w -t 60 promote >/dev/null
 }
+
+# pg_runtime_login DIR: makes the engine's runtime login role on the cluster in DIR (docs/security.md,
+# "Database roles": gridflow_engine, a member of gridflow_runtime, which may only append to history)
+# and prints the connection URI for it. Engines then migrate as the owner (GRIDFLOW_PG_URL) and serve
+# as this role.
+pg_runtime_login() {
+  local dir=$1
+  pg_psql "$dir" "DO \$\$ BEGIN CREATE ROLE gridflow_runtime NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$;
+DO \$\$ BEGIN CREATE ROLE gridflow_engine LOGIN IN ROLE gridflow_runtime; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$;" >/dev/null
+  echo "postgresql://gridflow_engine@127.0.0.1:$(cat "$dir/port")/gridflow"
+}

@@ -54,6 +54,27 @@ TestDatabase::TestDatabase() : admin_url_(AdminUrl()) {
   pqxx::connection admin(admin_url_);
   pqxx::nontransaction(admin).exec("CREATE DATABASE " + name_);
   url_ = WithDatabase(admin_url_, name_);
+  // The engine's two roles (docs/security.md): tests run engines as the runtime login role and
+  // migrate as the owner, as a production deployment does. Roles belong to the cluster: made
+  // once, by whichever test gets there first.
+  for (const char* role :
+       {"gridflow_runtime NOLOGIN", "gridflow_engine LOGIN IN ROLE gridflow_runtime"}) {
+    pqxx::nontransaction(admin).exec(std::string("DO $$ BEGIN CREATE ROLE ") + role +
+                                     "; EXCEPTION WHEN duplicate_object OR unique_violation THEN "
+                                     "NULL; END $$");
+  }
+}
+
+std::string TestDatabase::runtime_url() const {
+  return RuntimeUrl(url_);
+}
+
+std::string RuntimeUrl(const std::string& owner_url) {
+  const size_t scheme = owner_url.find("://");
+  const size_t at = owner_url.find('@', scheme);
+  if (scheme == std::string::npos || at == std::string::npos) return owner_url;
+  const size_t user_end = std::min(at, owner_url.find(':', scheme + 3));
+  return owner_url.substr(0, scheme + 3) + kRuntimeLogin + owner_url.substr(user_end);
 }
 
 TestDatabase::~TestDatabase() {
@@ -84,7 +105,8 @@ std::string TestDatabase::QueryOn(const std::string& url, const std::string& sql
 engine::EngineConfig FastEngineConfig(const std::string& database_url) {
   engine::EngineConfig config;
   config.listen_address = "127.0.0.1:0";
-  config.database_url = database_url;
+  config.database_url = RuntimeUrl(database_url);
+  config.migration_database_url = database_url;
   config.database_pool_size = 8;
   config.lease_reaper_interval = Millis(100);
   config.dispatch_fallback_poll = Millis(200);

@@ -28,7 +28,9 @@ class TestDatabase {
  public:
   TestDatabase();
   ~TestDatabase();
-  const std::string& url() const { return url_; }
+  const std::string& url() const { return url_; }  // as the owner (a superuser here)
+  // The same database as the engine's runtime login role (RuntimeUrl).
+  std::string runtime_url() const;
   const std::string& name() const { return name_; }
   // Runs SQL on the test database and returns the first column of the first row ("" if none).
   std::string Query(const std::string& sql) const;
@@ -43,7 +45,13 @@ class TestDatabase {
   std::string url_;
 };
 
-// Engine settings that make lease expiry and retries quick enough to test.
+// The login role engines run as in tests: a member of gridflow_runtime (migration 0008).
+inline constexpr const char* kRuntimeLogin = "gridflow_engine";
+// `owner_url` with its user replaced by kRuntimeLogin.
+std::string RuntimeUrl(const std::string& owner_url);
+
+// Engine settings that make lease expiry and retries quick enough to test; the engine runs as
+// the runtime role and migrates as the owner.
 engine::EngineConfig FastEngineConfig(const std::string& database_url);
 
 // An engine replica running in this process.

@@ -10,6 +10,7 @@
 #include "common/client_channel.h"
 #include "common/duration.h"
 #include "gridflow/v1/cluster_service.grpc.pb.h"
+#include "gridflow/v1/namespace_service.grpc.pb.h"
 #include "gridflow/v1/workflow_service.grpc.pb.h"
 
 namespace gridflow::cli {
@@ -31,6 +32,7 @@ class Client {
   bool json_output() const { return options_.output == "json"; }
   v1::WorkflowService::Stub& workflows() { return *workflows_; }
   v1::ClusterService::Stub& cluster() { return *cluster_; }
+  v1::NamespaceService::Stub& namespaces() { return *namespaces_; }
   // A context with the per-call timeout (none for streams that last as long as what they
   // follow).
   std::unique_ptr<grpc::ClientContext> NewContext(bool with_timeout = true) const;
@@ -43,6 +45,7 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkflowService::Stub> workflows_;
   std::unique_ptr<v1::ClusterService::Stub> cluster_;
+  std::unique_ptr<v1::NamespaceService::Stub> namespaces_;
 };
 
 // A protobuf message as JSON with proto field names (stable for scripts): indented, or on one

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   gridflow::cli::AddRunCommands(app, session);
   gridflow::cli::AddQueueCommands(app, session);
   gridflow::cli::AddClusterCommands(app, session);
+  gridflow::cli::AddNamespaceCommands(app, session);
   gridflow::cli::AddCompletionCommand(app, session);
 
   try {

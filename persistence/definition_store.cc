@@ -25,7 +25,6 @@ DefinitionRow ReadDefinition(const pqxx::row& r) {
 
 void PrepareDefinitionStatements(pqxx::connection& c) {
   const std::string cols = kColumns;
-  c.prepare("ns_exists", "SELECT 1 FROM namespaces WHERE name = $1");
   c.prepare("def_insert",
             "INSERT INTO definitions (namespace, name, version, body, created_by) "
             "VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT DO NOTHING RETURNING " +
@@ -43,10 +42,6 @@ void PrepareDefinitionStatements(pqxx::connection& c) {
   c.prepare("def_list", "SELECT " + cols +
                             " FROM definitions WHERE namespace = $1 AND ($2 = '' OR name = $2) "
                             "AND (name, version) > ($3, $4) ORDER BY name, version LIMIT $5");
-}
-
-bool NamespaceExists(pqxx::transaction_base& txn, const std::string& namespace_name) {
-  return !txn.exec_prepared("ns_exists", namespace_name).empty();
 }
 
 std::optional<int> LatestDefinitionVersion(pqxx::transaction_base& txn,

@@ -11,8 +11,6 @@
 
 namespace gridflow::persistence {
 
-bool NamespaceExists(pqxx::transaction_base& txn, const std::string& namespace_name);
-
 enum class DefinitionInsert { kInserted, kSameContent, kDifferentContent };
 
 // Inserts `row` unless (namespace, name, version) exists, and says which happened (content is

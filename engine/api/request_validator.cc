@@ -29,15 +29,47 @@ Status RequestValidator::Namespace(const std::string& requested, std::string* re
   for (unsigned char c : *resolved) {
     if (c < 0x20 || c == 0x7F) return Invalid("namespace", "must not contain control characters");
   }
-  bool exists = false;
+  std::optional<persistence::NamespaceRow> row;
   Status s = persistence::Transact(pool_, "check namespace", [&](pqxx::work& txn) {
-    exists = persistence::NamespaceExists(txn, *resolved);
+    row = persistence::FindNamespace(txn, *resolved);
     return Status::Ok();
   });
   if (!s.ok()) return s;
-  if (!exists) return Status::NotFound("namespace '" + *resolved + "' does not exist");
+  if (!row) return Status::NotFound("namespace '" + *resolved + "' does not exist");
+  Remember(*row);
+  return Status::Ok();
+}
+
+Status RequestValidator::AcceptsNewWork(const std::string& namespace_name) {
   std::lock_guard lock(mu_);
-  known_namespaces_.insert(*resolved);
+  const auto it = known_namespaces_.find(namespace_name);
+  if (it == known_namespaces_.end() || !it->second.deprecated) return Status::Ok();
+  return Status::FailedPrecondition("namespace '" + namespace_name +
+                                    "' is deprecated and takes no new runs or definitions (" +
+                                    it->second.reason + ")");
+}
+
+std::string RequestValidator::TimeZoneOf(const std::string& namespace_name) {
+  std::lock_guard lock(mu_);
+  const auto it = known_namespaces_.find(namespace_name);
+  return it == known_namespaces_.end() ? "" : it->second.time_zone;
+}
+
+void RequestValidator::Remember(const persistence::NamespaceRow& row) {
+  std::lock_guard lock(mu_);
+  known_namespaces_[row.name] = {row.deprecated_at.has_value(), row.deprecated_reason.value_or(""),
+                                 row.time_zone};
+}
+
+Status RequestValidator::RefreshNamespaces() {
+  std::vector<persistence::NamespaceRow> rows;
+  Status s = persistence::Transact(pool_, "read namespaces", [&](pqxx::work& txn) {
+    rows = persistence::ListNamespaces(txn, true);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  for (const auto& row : rows)
+    Remember(row);
   return Status::Ok();
 }
 

@@ -2,8 +2,8 @@
 // INVALID_ARGUMENT naming the field (or NOT_FOUND for an unknown namespace), and changes nothing.
 #pragma once
 
+#include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 
@@ -15,6 +15,7 @@
 #include "common/status.h"
 #include "common/time.h"
 #include "persistence/connection_pool.h"
+#include "persistence/namespace_store.h"
 
 namespace gridflow::engine {
 
@@ -40,6 +41,16 @@ class RequestValidator {
 
   // "" means the default namespace; NOT_FOUND for one that does not exist (known ones are cached).
   Status Namespace(const std::string& requested, std::string* resolved);
+  // FAILED_PRECONDITION when the (known) namespace is deprecated: no new runs or definitions.
+  // Reads the cache only: a deprecation made on another replica applies here after the next
+  // RefreshNamespaces().
+  Status AcceptsNewWork(const std::string& namespace_name);
+  // The namespace's default time zone ("" when it has none).
+  std::string TimeZoneOf(const std::string& namespace_name);
+  // Updates the cache with a namespace just created or changed on this replica.
+  void Remember(const persistence::NamespaceRow& row);
+  // Re-reads every namespace (the engine does so every few seconds).
+  Status RefreshNamespaces();
   // An identifier chosen by callers (workflow id, dedup id): 1..max_id_bytes bytes, no control
   // characters. `required`: whether empty is an error.
   Status Identifier(const char* field, const std::string& value, bool required) const;
@@ -64,8 +75,13 @@ class RequestValidator {
  private:
   persistence::ConnectionPool& pool_;
   const ApiLimits limits_;
+  struct KnownNamespace {
+    bool deprecated = false;
+    std::string reason;
+    std::string time_zone;
+  };
   std::mutex mu_;
-  std::set<std::string> known_namespaces_;
+  std::map<std::string, KnownNamespace> known_namespaces_;  // guarded by mu_
 };
 
 }  // namespace gridflow::engine

@@ -104,6 +104,7 @@ Status WorkflowServiceImpl::RegisterDefinition(const Caller& caller,
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
   if (!s.ok()) return s;
+  if (s = validator_.AcceptsNewWork(ns); !s.ok()) return s;
   if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
   if (req.definition_json().empty()) {
     return Status::InvalidArgument("definition_json: is required");
@@ -173,6 +174,7 @@ void WorkflowServiceImpl::StartRun(UnaryCall<v1::StartRunRequest, v1::StartRunRe
   const v1::StartRunRequest& req = call->request();
   StartRunParams params;
   Status s = validator_.Namespace(req.namespace_(), &params.namespace_name);
+  if (s.ok()) s = validator_.AcceptsNewWork(params.namespace_name);
   if (s.ok()) s = validator_.Identifier("workflow_id", req.workflow_id(), true);
   if (s.ok()) s = validator_.Name("definition_name", req.definition_name());
   if (s.ok() && req.definition_version() < 0) {
@@ -292,6 +294,7 @@ Status WorkflowServiceImpl::DescribeRun(const v1::DescribeRunRequest& req,
   if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
   RunDescription d;
   if (s = reader_.DescribeRun(ns, req.workflow_id(), &d); !s.ok()) return s;
+  if (d.time_zone.empty()) d.time_zone = validator_.TimeZoneOf(ns);  // the namespace's default
   ToProto(d.run, resp->mutable_run());
   for (const auto& step : d.active_steps)
     resp->add_active_steps(step);

@@ -14,6 +14,7 @@
 #include "common/periodic_task.h"
 #include "engine/api/cluster_service.h"
 #include "engine/api/history_watch.h"
+#include "engine/api/namespace_service.h"
 #include "engine/api/worker_service.h"
 #include "engine/api/workflow_service.h"
 #include "engine/auth/authorizer.h"
@@ -80,6 +81,12 @@ struct Engine::Parts {
         workflow_service(rpc_pool, authorizer, validator, definitions, scheduler, reader, watches),
         worker_service(rpc_pool, authorizer, validator, dispatcher, scheduler),
         cluster_service(rpc_pool, authorizer, pool, validator, membership, health),
+        namespace_service(rpc_pool, authorizer, pool, validator),
+        namespace_refresh("namespaces", kNamespaceRefresh,
+                          [this] {
+                            const Status s = validator.RefreshNamespaces();
+                            if (!s.ok()) spdlog::warn("namespaces: {}", s.ToString());
+                          }),
         state_gauges(pool, membership, health, metrics, c.metrics_refresh, c.stuck_after,
                      [this] { metrics.SetHistoryStreams(watches.streams()); }) {
     pool.SetTransactionObserver([this](std::string_view name, double seconds, const Status& s) {
@@ -114,6 +121,10 @@ struct Engine::Parts {
   WorkflowServiceImpl workflow_service;
   WorkerServiceImpl worker_service;
   ClusterServiceImpl cluster_service;
+  NamespaceServiceImpl namespace_service;
+  // How soon a namespace deprecated on another replica stops taking new runs here.
+  static constexpr Millis kNamespaceRefresh{5000};
+  PeriodicTask namespace_refresh;
   StateGauges state_gauges;
 };
 
@@ -215,6 +226,7 @@ Status Engine::Start() {
   parts_->reaper.Start();
   parts_->start_timeouts.Start();
   parts_->dispatch_upkeep.Start();
+  parts_->namespace_refresh.Start();
   parts_->timers.Start();
   parts_->messages.Start();
 
@@ -235,6 +247,7 @@ Status Engine::Start() {
   builder.RegisterService(&parts_->workflow_service);
   builder.RegisterService(&parts_->worker_service);
   builder.RegisterService(&parts_->cluster_service);
+  builder.RegisterService(&parts_->namespace_service);
   // Generous transport limit so that requests just over our own limits reach the validator and
   // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC
   // (RESOURCE_EXHAUSTED).
@@ -327,6 +340,7 @@ void Engine::Shutdown(Millis grace) {
   parts_->reaper.Stop();
   parts_->start_timeouts.Stop();
   parts_->dispatch_upkeep.Stop();
+  parts_->namespace_refresh.Stop();
   parts_->timers.Stop();
   parts_->messages.Stop();
   parts_->listener.Stop();

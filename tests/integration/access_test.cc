@@ -6,11 +6,13 @@
 #include <map>
 #include <set>
 
+#include <google/protobuf/util/time_util.h>
 #include <grpcpp/create_channel.h>
 #include <nlohmann/json.hpp>
 
 #include "common/client_channel.h"
 #include "gridflow/v1/cluster_service.grpc.pb.h"
+#include "gridflow/v1/namespace_service.grpc.pb.h"
 #include "tests/integration/test_certificates.h"
 #include "tests/integration/test_env.h"
 
@@ -41,9 +43,10 @@ constexpr const char* kTokens =
 
 // What each role may call, written out from the documented table (docs/security.md), not from
 // the engine's code.
-const std::set<std::string> kRead = {"GetDefinition", "ListDefinitions",  "GetRun",
-                                     "ListRuns",      "DescribeRun",      "GetHistory",
-                                     "WatchHistory",  "GetClusterStatus", "ListQueues"};
+const std::set<std::string> kRead = {"GetDefinition",  "ListDefinitions",  "GetRun",
+                                     "ListRuns",       "DescribeRun",      "GetHistory",
+                                     "WatchHistory",   "ListQueues",       "GetClusterStatus",
+                                     "ListNamespaces", "DescribeNamespace"};
 const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat", "CompleteTask", "FailTask",
                                      "ReleaseTask"};
 const std::set<std::string> kOperate = {"CancelRun",        "TerminateRun",   "RetryRun",
@@ -68,9 +71,10 @@ std::set<std::string> Allowed(const std::string& role) {
     add(kRead);
     add(kWork);
     add(kOperate);
-    add({"StartRun", "SignalRun", "RegisterDefinition"});
+    add({"StartRun", "SignalRun", "RegisterDefinition", "CreateNamespace", "UpdateNamespace"});
   }
-  if (role == "elsewhere") add({"GetClusterStatus"});  // a role anywhere reads the cluster
+  // Read in some namespace is enough to see the cluster and the list of namespaces.
+  if (role == "elsewhere") add({"GetClusterStatus", "ListNamespaces"});
   return allowed;
 }
 
@@ -120,7 +124,8 @@ class AccessTest : public ::testing::Test {
         " (SELECT count(*) FROM events),"
         " (SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM tasks t),"
         " (SELECT count(*) FROM definitions), (SELECT count(*) FROM signals),"
-        " (SELECT md5(string_agg(d::text, ',' ORDER BY d.name)) FROM dispatch_controls d))");
+        " (SELECT md5(string_agg(d::text, ',' ORDER BY d.name)) FROM dispatch_controls d),"
+        " (SELECT md5(string_agg(n::text, ',' ORDER BY n.name)) FROM namespaces n))");
   }
 
   Certificates certs_;
@@ -138,6 +143,7 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
   auto workflows = std::shared_ptr(v1::WorkflowService::NewStub(channel));
   auto workers = std::shared_ptr(v1::WorkerService::NewStub(channel));
   auto cluster = std::shared_ptr(v1::ClusterService::NewStub(channel));
+  auto namespaces = std::shared_ptr(v1::NamespaceService::NewStub(channel));
   std::map<std::string, Call> calls;
   calls["RegisterDefinition"] = [=](grpc::ClientContext* c) {
     v1::RegisterDefinitionRequest r;
@@ -300,6 +306,29 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
     v1::DispatchControlResponse out;
     return cluster->SetCircuitBreaker(c, r, &out);
   };
+  calls["CreateNamespace"] = [=](grpc::ClientContext* c) {
+    v1::CreateNamespaceRequest r;
+    static int created = 0;
+    r.set_name("made-in-matrix-" + std::to_string(++created));
+    v1::Namespace out;
+    return namespaces->CreateNamespace(c, r, &out);
+  };
+  calls["ListNamespaces"] = [=](grpc::ClientContext* c) {
+    v1::ListNamespacesRequest r;
+    v1::ListNamespacesResponse out;
+    return namespaces->ListNamespaces(c, r, &out);
+  };
+  calls["DescribeNamespace"] = [=](grpc::ClientContext* c) {
+    v1::DescribeNamespaceRequest r;
+    v1::Namespace out;
+    return namespaces->DescribeNamespace(c, r, &out);
+  };
+  calls["UpdateNamespace"] = [=](grpc::ClientContext* c) {
+    v1::UpdateNamespaceRequest r;
+    r.set_description("changed in the matrix");
+    v1::Namespace out;
+    return namespaces->UpdateNamespace(c, r, &out);
+  };
   return calls;
 }
 
@@ -338,7 +367,7 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
       {"elsewhere", "t-elsewhere"}, {"anonymous", ""}};
   const auto secure_calls = EveryMethod(secure_channel_, task);
   const auto plain_calls = EveryMethod(plain_->channel(), task);
-  EXPECT_EQ(secure_calls.size(), 24u);  // every method of the three services
+  EXPECT_EQ(secure_calls.size(), 28u);  // every method of the four services
   int denied = 0;
   for (const auto& [role, token] : callers) {
     const auto allowed = Allowed(role);
@@ -357,7 +386,96 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
       EXPECT_EQ(Fingerprint(), before) << role << " " << method << " changed the database";
     }
   }
-  EXPECT_GT(denied, 80);
+  EXPECT_GT(denied, 100);
+}
+
+TEST_F(AccessTest, NamespacesAreManagedObjectsAndListsShowOnlyReadableOnes) {
+  auto namespaces = v1::NamespaceService::NewStub(secure_channel_);
+  v1::CreateNamespaceRequest create;
+  create.set_name("trading");
+  create.set_description("day-ahead and intraday desk");
+  create.set_time_zone("Europe/Berlin");
+  *create.mutable_closed_run_retention() =
+      google::protobuf::util::TimeUtil::HoursToDuration(24 * 400);
+  v1::Namespace made;
+  grpc::Status s = namespaces->CreateNamespace(As("t-admin").get(), create, &made);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(made.created_by(), "token:admin");
+  EXPECT_EQ(namespaces->CreateNamespace(As("t-admin").get(), create, &made).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  create.set_name("Bad Name");
+  EXPECT_EQ(namespaces->CreateNamespace(As("t-admin").get(), create, &made).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  create.set_name("tz");
+  create.set_time_zone("Mars/Olympus");
+  s = namespaces->CreateNamespace(As("t-admin").get(), create, &made);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("time_zone"), std::string::npos);
+
+  // The reader reads "default" only: the list shows it alone.
+  v1::ListNamespacesRequest list;
+  v1::ListNamespacesResponse listed;
+  ASSERT_TRUE(namespaces->ListNamespaces(As("t-reader").get(), list, &listed).ok());
+  ASSERT_EQ(listed.namespaces_size(), 1);
+  EXPECT_EQ(listed.namespaces(0).name(), "default");
+  ASSERT_TRUE(namespaces->ListNamespaces(As("t-admin").get(), list, &listed).ok());
+  EXPECT_EQ(listed.namespaces_size(), 2);
+
+  // A run in the new namespace, then deprecation: no new runs or definitions, open runs go on.
+  auto workflows = v1::WorkflowService::NewStub(secure_channel_);
+  v1::RegisterDefinitionRequest def;
+  def.set_namespace_("trading");
+  def.set_definition_json(SequenceDefinition("bid", {{"a", "t"}}));
+  v1::RegisterDefinitionResponse registered;
+  ASSERT_TRUE(workflows->RegisterDefinition(As("t-admin").get(), def, &registered).ok());
+  v1::StartRunRequest start;
+  start.set_namespace_("trading");
+  start.set_definition_name("bid");
+  start.set_workflow_id("open-before");
+  v1::StartRunResponse started;
+  ASSERT_TRUE(workflows->StartRun(As("t-admin").get(), start, &started).ok());
+
+  v1::UpdateNamespaceRequest deprecate;
+  deprecate.set_namespace_("trading");
+  deprecate.set_deprecated(true);
+  v1::Namespace updated;
+  EXPECT_EQ(namespaces->UpdateNamespace(As("t-admin").get(), deprecate, &updated).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // a reason is required
+  deprecate.set_reason("desk merged into balancing");
+  ASSERT_TRUE(namespaces->UpdateNamespace(As("t-admin").get(), deprecate, &updated).ok());
+  EXPECT_TRUE(updated.deprecated());
+  EXPECT_EQ(updated.description(), "day-ahead and intraday desk");  // unset fields unchanged
+  start.set_workflow_id("started-after");
+  s = workflows->StartRun(As("t-admin").get(), start, &started);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("deprecated"), std::string::npos) << s.error_message();
+  EXPECT_EQ(workflows->RegisterDefinition(As("t-admin").get(), def, &registered).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(namespaces->ListNamespaces(As("t-admin").get(), list, &listed).ok());
+  EXPECT_EQ(listed.namespaces_size(), 1);  // deprecated ones only with include_deprecated
+  // The open run goes on: a worker completes it.
+  auto workers = v1::WorkerService::NewStub(secure_channel_);
+  v1::LeaseTasksRequest lease;
+  lease.set_namespace_("trading");
+  lease.add_task_queues("q");
+  v1::LeaseTasksResponse leased;
+  ASSERT_TRUE(workers->LeaseTasks(As("t-admin").get(), lease, &leased).ok());
+  ASSERT_EQ(leased.tasks_size(), 1);
+  v1::CompleteTaskRequest complete;
+  complete.set_namespace_("trading");
+  complete.set_task_id(leased.tasks(0).task_id());
+  complete.set_lease_epoch(leased.tasks(0).lease_epoch());
+  v1::CompleteTaskResponse completed;
+  EXPECT_TRUE(workers->CompleteTask(As("t-admin").get(), complete, &completed).ok());
+
+  // Reinstated, it takes runs again.
+  v1::UpdateNamespaceRequest reinstate;
+  reinstate.set_namespace_("trading");
+  reinstate.set_deprecated(false);
+  ASSERT_TRUE(namespaces->UpdateNamespace(As("t-admin").get(), reinstate, &updated).ok());
+  EXPECT_FALSE(updated.deprecated());
+  EXPECT_TRUE(workflows->StartRun(As("t-admin").get(), start, &started).ok());
+  EXPECT_EQ(db_.Query("SELECT updated_by FROM namespaces WHERE name = 'trading'"), "token:admin");
 }
 
 TEST_F(AccessTest, HistoryNamesTheAuthenticatedPrincipalsWhateverClientsClaim) {

@@ -304,4 +304,35 @@ TEST_F(CliOperationsTest, EveryCommandHasHelpAndBashCompletionKnowsThem) {
 }
 
 }  // namespace
+TEST_F(CliOperationsTest, NamespacesAreCreatedShownDeprecatedAndReinstated) {
+  std::string out, err;
+  ASSERT_EQ(Ctl({"namespaces", "create", "trading", "--description", "day-ahead desk",
+                 "--time-zone", "Europe/Berlin", "--retention", "400d"},
+                &out, &err),
+            0)
+      << err;
+  EXPECT_NE(out.find("keep closed runs 400d"), std::string::npos) << out;
+  EXPECT_NE(out.find("by anonymous (operator-anna)"), std::string::npos) << out;
+  EXPECT_NE(Ctl({"namespaces", "create", "trading"}, &out, &err), 0);  // taken
+  ASSERT_EQ(Ctl({"namespaces", "list"}, &out), 0);
+  EXPECT_NE(out.find("Europe/Berlin"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"namespaces", "deprecate", "trading", "--reason", "desk merged"}, &out), 0);
+  EXPECT_NE(out.find("DEPRECATED: desk merged"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"-o", "json", "namespaces", "list"}, &out), 0);
+  EXPECT_EQ(json::parse(out)["namespaces"].size(), 1u) << out;  // default only
+  ASSERT_EQ(Ctl({"-o", "json", "namespaces", "list", "--all"}, &out), 0);
+  EXPECT_EQ(json::parse(out)["namespaces"].size(), 2u) << out;
+  EXPECT_NE(Ctl({"--namespace", "trading", "definitions", "apply", definition_file_.string()}, &out,
+                &err),
+            0);
+  EXPECT_NE(err.find("deprecated"), std::string::npos) << err;
+  ASSERT_EQ(Ctl({"namespaces", "reinstate", "trading"}, &out), 0);
+  ASSERT_EQ(Ctl({"namespaces", "update", "trading", "--retention", "0s"}, &out), 0);
+  EXPECT_NE(out.find("keep closed runs forever"), std::string::npos) << out;
+  EXPECT_EQ(Ctl({"--namespace", "trading", "definitions", "apply", definition_file_.string()}, &out,
+                &err),
+            0)
+      << err;
+}
+
 }  // namespace gridflow::testing

@@ -401,7 +401,7 @@ TEST(Interpreter, CancellationWaitsForExecutingTasksThenCompensates) {
   EXPECT_EQ(run.effects.tasks.back().task_type, "unbook");
   run.Complete("book", nullptr);
   EXPECT_EQ(run.status(), "CANCELLED");
-  EXPECT_EQ(run.effects.payloads.back()["requested_by"], "operator-anna");
+  EXPECT_EQ(run.effects.payloads.back()["requested_by"], "token:ops");  // the principal
 }
 
 TEST(Interpreter, RetryAfterFailureRestartsFromTheStepWithSpentCompensationsCleared) {
@@ -418,7 +418,8 @@ TEST(Interpreter, RetryAfterFailureRestartsFromTheStepWithSpentCompensationsClea
   EXPECT_EQ(run.status(), "RUNNING");
   EXPECT_EQ(run.effects.LastPayload("RunRetried"), json({{"from_step", "work"},
                                                          {"reason", "asset back online"},
-                                                         {"previous_status", "FAILED"}}));
+                                                         {"previous_status", "FAILED"},
+                                                         {"client_identity", "operator-anna"}}));
   EXPECT_EQ(run.effects.tasks.back().task_type, "work");
   run.Fail("work", "AssetOffline");  // book's compensation is spent: nothing left to undo
   EXPECT_EQ(run.status(), "FAILED");

@@ -21,7 +21,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_examples "$BUILD_DIR" "$STATE" "${GRIDFLOW_TEST_DATABASE_URL%/*}/$DB"
+# The engine serves as the runtime login role (may only append to history) and migrates as the
+# owner (docs/security.md, "Database roles"); roles belong to the cluster, made once.
+for role in "gridflow_runtime NOLOGIN" "gridflow_engine LOGIN IN ROLE gridflow_runtime"; do
+  psql "$GRIDFLOW_TEST_DATABASE_URL" -qc \
+    "DO \$\$ BEGIN CREATE ROLE $role; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END \$\$"
+done
+OWNER_URL=${GRIDFLOW_TEST_DATABASE_URL%/*}/$DB
+start_examples "$BUILD_DIR" "$STATE" "$OWNER_URL" "${OWNER_URL/:\/\/gridflow@/://gridflow_engine@}"
 DAY=$(/usr/bin/python3 -c "import datetime, zoneinfo; \
 print((datetime.datetime.now(zoneinfo.ZoneInfo('Europe/Berlin')).date() + datetime.timedelta(days=2)).isoformat())")
 run_day_ahead dab-normal "$DAY"
@@ -34,6 +41,9 @@ for id in dab-normal dab-dst dab-late afrr-1 settlement-1; do
   ctl -o json runs show "$id" >"$STATE/$id.run.json"
 done
 /usr/bin/python3 "$ROOT/tests/e2e/check_examples.py" "$STATE"
+# Every history the energy processes wrote is an intact hash chain (docs/security.md).
+ctl runs verify --all | tee "$STATE/verify.txt"
+grep -q ", 0 broken" "$STATE/verify.txt"
 # What the day-ahead example promises about the exchange: one order per day (a late original
 # cannot displace the fallback), a cancelled run's bid withdrawn, a zombie worker refused.
 GRIDFLOW_PYTHON_PATH=$BUILD_DIR/python /usr/bin/python3 "$ROOT/tests/e2e/venue_scenarios.py" \

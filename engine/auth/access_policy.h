@@ -61,8 +61,6 @@ class AccessPolicy {
   static Status Parse(const std::string& json_text, AccessPolicy* out);
   static Status Load(const std::string& path, AccessPolicy* out);
 
-  bool open() const { return open_; }
-
   // OK, or PERMISSION_DENIED naming the principal, the permission and the namespace. For
   // kWork, *queues receives the queues the caller may work on (nullopt: any).
   Status Check(const std::string& principal, Permission permission, Scope scope,

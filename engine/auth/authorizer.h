@@ -61,8 +61,6 @@ class Authorizer {
   // A call answered PERMISSION_DENIED: logs and counts it.
   void Denied(const std::string& method, const Caller& caller, const std::string& why);
 
-  bool open() const { return policy_ == nullptr; }
-
  private:
   std::shared_ptr<const AccessPolicy> Policy();
 

@@ -411,6 +411,11 @@ TEST_F(AccessTest, NamespacesAreManagedObjectsAndListsShowOnlyReadableOnes) {
   s = namespaces->CreateNamespace(As("t-admin").get(), create, &made);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("time_zone"), std::string::npos);
+  create.set_time_zone("");
+  create.set_description(std::string(5000, 'd'));  // over the 4 KiB text limit
+  s = namespaces->CreateNamespace(As("t-admin").get(), create, &made);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("description"), std::string::npos) << s.error_message();
 
   // The reader reads "default" only: the list shows it alone.
   v1::ListNamespacesRequest list;

@@ -10,6 +10,9 @@
 namespace gridflow::persistence {
 namespace {
 
+// "gf-ageing" in ASCII: the advisory lock of the ageing pass (migrations.cc has its own key).
+constexpr int64_t kAgeingLockKey = 0x67662d61676569;
+
 // Rows that no longer configure anything go (a closed breaker without configuration included).
 constexpr const char* kDropEmpty =
     "DELETE FROM dispatch_controls WHERE namespace = $1 AND scope = $2 AND name = $3"
@@ -97,6 +100,8 @@ void PrepareDispatchControlStatements(pqxx::connection& c) {
   // $1 seconds per class lifted, $2 at most this many tasks.
   const std::string lifted =
       "GREATEST(1, base_priority - floor(extract(epoch FROM gf_now() - not_before) / $1)::int)";
+  c.prepare("dispatch_age_lock",
+            "SELECT pg_try_advisory_xact_lock(" + std::to_string(kAgeingLockKey) + ")");
   c.prepare(
       "dispatch_age",
       "UPDATE tasks t SET priority = a.lifted FROM (SELECT id, " + lifted +
@@ -203,6 +208,9 @@ std::vector<BreakerChange> HalfOpenCooledBreakers(pqxx::transaction_base& txn) {
 }
 
 int AgePriorities(pqxx::transaction_base& txn, Millis step, int limit) {
+  // Replicas' passes would find the same tasks (SKIP LOCKED keeps them from lifting one twice,
+  // not from scanning twice): one pass at a time.
+  if (!txn.exec_prepared("dispatch_age_lock")[0][0].as<bool>()) return 0;
   const double seconds = static_cast<double>(step.count()) / 1000.0;
   return static_cast<int>(txn.exec_prepared("dispatch_age", seconds, limit).affected_rows());
 }

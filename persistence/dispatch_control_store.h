@@ -75,7 +75,9 @@ std::vector<DispatchControl> ListDispatchControls(pqxx::transaction_base& txn,
 // cancelled) lets another probe through.
 std::vector<BreakerChange> HalfOpenCooledBreakers(pqxx::transaction_base& txn);
 // Ageing: a PENDING task that has been claimable for n whole `step`s is claimed as if its class
-// were n more urgent, never above high (1) unless its step made it urgent. Returns tasks lifted.
+// were n more urgent, never above high (1) unless its step made it urgent. Lifts at most `limit`
+// tasks, the longest waiting first, and only while no other replica's pass is under way (a
+// transaction-scoped advisory lock): returns the tasks lifted, 0 when another pass held the lock.
 int AgePriorities(pqxx::transaction_base& txn, Millis step, int limit);
 
 struct OverdueStart {

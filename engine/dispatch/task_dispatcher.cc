@@ -37,6 +37,10 @@ struct MatchedPoll final : TaskRecipient {
 
 namespace {
 
+// Ageing: tasks lifted per pass at most, and how soon a pass that found a full batch comes back.
+constexpr int kAgeingBatch = 1000;
+constexpr Millis kAgeingCatchUp{250};
+
 std::string Signature(const LeaseRequest& r) {
   std::vector<std::string> queues = r.queues, types = r.task_types;
   std::sort(queues.begin(), queues.end());
@@ -355,8 +359,11 @@ Status TaskDispatcher::MaintainControls(Millis ageing) {
     // Ageing more often than a tenth of its step changes nothing worth the scan.
     const auto now = Clock::now();
     if (ageing.count() > 0 && now >= next_ageing_) {
-      aged = persistence::AgePriorities(txn, ageing, 10'000);
-      next_ageing_ = now + std::max(Millis(1000), ageing / 10);
+      // Small passes: a large backlog is lifted over several passes instead of by one long
+      // transaction that competes with the hot path (a full pass comes back sooner).
+      aged = persistence::AgePriorities(txn, ageing, kAgeingBatch);
+      next_ageing_ =
+          now + (aged == kAgeingBatch ? kAgeingCatchUp : std::max(Millis(1000), ageing / 10));
     }
     return Status::Ok();
   });

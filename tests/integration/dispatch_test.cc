@@ -7,8 +7,13 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
+
+#include <pqxx/pqxx>
 
 #include "gridflow/v1/cluster_service.grpc.pb.h"
+#include "persistence/dispatch_control_store.h"
+#include "persistence/statements.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -466,6 +471,34 @@ TEST_F(DispatchTest, AWaitingBulkTaskAgesAboveNormalWork) {
   Start(ageing, "fresh-normal", "trade");
   EXPECT_EQ(LeaseOne(ageing, "q", "w").workflow_id(), "old-bulk");
   EXPECT_EQ(db_.Query("SELECT base_priority FROM tasks WHERE workflow_id = 'old-bulk'"), "4");
+}
+
+TEST_F(DispatchTest, AgeingLiftsABacklogInBoundedPassesOneReplicaAtATime) {
+  ASSERT_TRUE(Register(engine_, OneStep("settle", "settle", "q", {{"priority", "bulk"}})).ok());
+  for (const char* id : {"bulk-1", "bulk-2", "bulk-3"})
+    Start(engine_, id, "settle");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto lifted = [&] { return db_.Query("SELECT count(*) FROM tasks WHERE priority < 4"); };
+  pqxx::connection first(db_.url());
+  pqxx::connection second(db_.url());
+  persistence::PrepareStatements(first);
+  persistence::PrepareStatements(second);
+  pqxx::work pass(first);
+  // At most `limit` per pass, the longest waiting first.
+  EXPECT_EQ(persistence::AgePriorities(pass, Millis(1), 2), 2);
+  {
+    // Another replica's pass while this one is under way finds the lock taken and does nothing.
+    pqxx::work concurrent(second);
+    EXPECT_EQ(persistence::AgePriorities(concurrent, Millis(1), 2), 0);
+    concurrent.commit();
+  }
+  pass.commit();
+  EXPECT_EQ(lifted(), "2");
+  EXPECT_EQ(db_.Query("SELECT workflow_id FROM tasks WHERE priority = 4"), "bulk-3");
+  pqxx::work next(second);
+  EXPECT_EQ(persistence::AgePriorities(next, Millis(1), 2), 1);
+  next.commit();
+  EXPECT_EQ(lifted(), "3");
 }
 
 TEST_F(DispatchTest, BadDispatchRequestsAreRejectedNamingTheField) {

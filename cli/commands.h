@@ -28,6 +28,7 @@ void AddRunCommands(CLI::App& app, Session& session);
 void AddQueueCommands(CLI::App& app, Session& session);
 void AddClusterCommands(CLI::App& app, Session& session);
 void AddNamespaceCommands(CLI::App& app, Session& session);
+void AddScheduleCommands(CLI::App& app, Session& session);
 // `completion bash`: a completion script generated from the commands registered on `app`.
 void AddCompletionCommand(CLI::App& app, Session& session);
 

@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   gridflow::cli::AddQueueCommands(app, session);
   gridflow::cli::AddClusterCommands(app, session);
   gridflow::cli::AddNamespaceCommands(app, session);
+  gridflow::cli::AddScheduleCommands(app, session);
   gridflow::cli::AddCompletionCommand(app, session);
 
   try {

@@ -98,4 +98,8 @@ Status ParseJsonText(std::string_view field, std::string_view text, const JsonLi
   return Status::Ok();
 }
 
+std::string DumpJson(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace gridflow

@@ -29,6 +29,10 @@ Status ParseJsonText(std::string_view field, std::string_view text, const JsonLi
 // that follows reports what is wrong with it.
 int JsonNestingDepth(std::string_view text, int limit);
 
+// JSON as stored (jsonb columns, state): compact; an invalid UTF-8 sequence inside a string
+// (none should reach here) becomes U+FFFD rather than an exception.
+std::string DumpJson(const nlohmann::json& value);
+
 // At most `max_bytes` of `text` for an error message, cut on a UTF-8 character boundary, with
 // "..." when something was left out.
 std::string QuotePrefix(std::string_view text, size_t max_bytes = 64);

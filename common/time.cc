@@ -32,6 +32,12 @@ std::string FormatRfc3339(TimePoint t) {
   return buffer;
 }
 
+std::string FormatRfc3339Seconds(TimePoint t) {
+  std::string text = FormatRfc3339(std::chrono::floor<std::chrono::seconds>(t));
+  text.erase(19, 7);  // ".000000"
+  return text;
+}
+
 std::optional<int> ParseDate(std::string_view text) {
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
   const auto y = Digits(text, 0, 4), m = Digits(text, 5, 2), d = Digits(text, 8, 2);

@@ -23,6 +23,8 @@ inline TimePoint FromEpochMicros(int64_t micros) {
 
 // "2026-11-25T14:28:42.123456Z"
 std::string FormatRfc3339(TimePoint t);
+// "2026-11-25T14:28:42Z": whole seconds, the fraction cut.
+std::string FormatRfc3339Seconds(TimePoint t);
 
 // An instant with its offset, as RFC 3339 writes it ("2026-11-25T14:28:42Z",
 // "2026-11-25T15:28:42.5+01:00") or as PostgreSQL prints a timestamptz ("2026-11-25

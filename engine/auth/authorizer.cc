@@ -53,6 +53,20 @@ const std::map<std::string, MethodRule>& Rules() {
       {"ListNamespaces", {P::kRead, Scope::kAnyNamespace}},
       {"DescribeNamespace", {P::kRead, ns}},
       {"UpdateNamespace", {P::kAdminister, ns}},
+      // ScheduleService
+      {"CreateSchedule", {P::kDefine, ns}},
+      {"UpdateSchedule", {P::kDefine, ns}},
+      {"DeleteSchedule", {P::kDefine, ns}},
+      {"DescribeSchedule", {P::kRead, ns}},
+      {"ListSchedules", {P::kRead, ns}},
+      {"PauseSchedule", {P::kOperate, ns}},
+      {"ResumeSchedule", {P::kOperate, ns}},
+      {"TriggerSchedule", {P::kOperate, ns}},
+      {"BackfillSchedule", {P::kOperate, ns}},
+      {"PutCalendar", {P::kDefine, ns}},
+      {"DeleteCalendar", {P::kDefine, ns}},
+      {"GetCalendar", {P::kRead, ns}},
+      {"ListCalendars", {P::kRead, ns}},
   };
   return kRules;
 }

@@ -103,6 +103,17 @@ EngineMetrics::EngineMetrics()
       timer_lag_(Family(BuildGauge(), "gridflow_timer_lag_seconds",
                         "How late the most overdue unfired timer is.", *registry_)
                      .Add({})),
+      schedule_firings_(Family(BuildCounter(), "gridflow_schedule_firings_total",
+                               "Nominal times of schedules handled, by outcome (started, "
+                               "already_started, buffered, skipped_overlap, skipped_missed, "
+                               "skipped_calendar, failed).",
+                               *registry_)),
+      schedule_lateness_(Family(BuildHistogram(), "gridflow_schedule_lateness_seconds",
+                                "How long after its fire time a schedule's nominal time was "
+                                "handled.",
+                                *registry_)),
+      schedules_(Family(BuildGauge(), "gridflow_schedules",
+                        "Schedules by state (active, paused).", *registry_)),
       stuck_runs_(Family(BuildGauge(), "gridflow_stuck_runs",
                          "Open runs that are not moving, by definition and reason "
                          "(task_unclaimed, timer_overdue, not_closing).",
@@ -254,6 +265,16 @@ void EngineMetrics::SetDispatchControls(const std::vector<persistence::DispatchC
 void EngineMetrics::SetDueTimers(const persistence::DueTimerStats& timers) {
   timers_due_.Set(static_cast<double>(timers.due));
   timer_lag_.Set(timers.max_lag_seconds);
+}
+
+void EngineMetrics::SetSchedules(int64_t paused, int64_t active) {
+  schedules_.Add({{"state", "paused"}}).Set(static_cast<double>(paused));
+  schedules_.Add({{"state", "active"}}).Set(static_cast<double>(active));
+}
+
+void EngineMetrics::ScheduleFired(const std::string& outcome, double lateness_seconds) {
+  schedule_firings_.Add({{"outcome", outcome}}).Increment();
+  schedule_lateness_.Add({}, LatencyBuckets()).Observe(lateness_seconds);
 }
 
 void EngineMetrics::SetStuckRuns(const std::vector<persistence::StuckRuns>& stuck) {

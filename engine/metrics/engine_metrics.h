@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/schedules/schedule_observer.h"
 #include "engine/scheduler/transition_facts.h"
 #include "persistence/dispatch_control_store.h"
 #include "persistence/rows.h"
@@ -30,7 +31,7 @@
 
 namespace gridflow::engine {
 
-class EngineMetrics final : public FactsObserver {
+class EngineMetrics final : public FactsObserver, public ScheduleObserver {
  public:
   EngineMetrics();
 
@@ -51,6 +52,10 @@ class EngineMetrics final : public FactsObserver {
   // State read from the database (StateGauges).
   void SetQueues(const std::vector<persistence::QueueStats>& queues);
   void SetDueTimers(const persistence::DueTimerStats& timers);
+  void SetSchedules(int64_t paused, int64_t active);
+
+  // ScheduleObserver
+  void ScheduleFired(const std::string& outcome, double lateness_seconds) override;
   void SetStuckRuns(const std::vector<persistence::StuckRuns>& stuck);
   void SetMembers(int alive, int draining);
   void SetPool(int in_use, int size);
@@ -89,6 +94,9 @@ class EngineMetrics final : public FactsObserver {
   prometheus::Family<prometheus::Gauge>& queue_oldest_age_;
   prometheus::Gauge& timers_due_;
   prometheus::Gauge& timer_lag_;
+  prometheus::Family<prometheus::Counter>& schedule_firings_;
+  prometheus::Family<prometheus::Histogram>& schedule_lateness_;
+  prometheus::Family<prometheus::Gauge>& schedules_;
   prometheus::Family<prometheus::Gauge>& stuck_runs_;
   prometheus::Gauge& members_alive_;
   prometheus::Gauge& members_draining_;

@@ -1,3 +1,4 @@
+#include "common/json_text.h"
 #include "engine/scheduler/run_transition.h"
 
 #include <algorithm>
@@ -15,14 +16,6 @@
 namespace gridflow::engine {
 
 using nlohmann::json;
-
-namespace {
-
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-}  // namespace
 
 EventScope ScopeOf(const persistence::TaskRow& task) {
   return EventScope{task.step, task.id, task.attempt, task.iteration};
@@ -195,7 +188,7 @@ void RunTransition::Record(const char* type, const std::string& actor, const jso
   e.attempt = scope.attempt;
   e.iteration = scope.iteration;
   e.actor = actor;
-  e.payload_json = Dump(payload);
+  e.payload_json = DumpJson(payload);
   events_.push_back(std::move(e));
 }
 
@@ -211,7 +204,7 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
   task.task_type = spec.task_type;
   task.step = r.step;
   task.idempotency_key = r.idempotency_key;
-  task.input_json = Dump(r.input);
+  task.input_json = DumpJson(r.input);
   task.max_attempts = spec.retry.max_attempts;
   task.start_to_close_ms = spec.start_to_close.count();
   if (spec.heartbeat_timeout) task.heartbeat_timeout_ms = spec.heartbeat_timeout->count();
@@ -322,8 +315,8 @@ Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child
   run.workflow_id = r.workflow_id;
   run.definition_name = definition->name();
   run.definition_version = definition->version();
-  run.input_json = Dump(r.input);
-  run.data_json = Dump(json{{"input", r.input}});
+  run.input_json = DumpJson(r.input);
+  run.data_json = DumpJson(json{{"input", r.input}});
   run.started_by = "run " + run_.workflow_id;
   run.parent_run_id = run_.id;
   run.parent_frame = r.frame;
@@ -346,7 +339,7 @@ void RunTransition::CancelChildRun(const std::string& child_run_id, const std::s
   const json payload = {{"reason", reason}, {"requested_by", "run " + run_.workflow_id}};
   ctx_.NoteMessage(
       {persistence::InsertMessage(txn(), child_run_id, std::string(ToStored(MessageKind::kCancel)),
-                                  Dump(payload)),
+                                  DumpJson(payload)),
        child_run_id});
 }
 
@@ -371,8 +364,8 @@ void RunTransition::CloseRun(std::string_view status, const json& result, const 
   run_.status = std::string(status);
   facts().runs_closed.push_back({run_.definition_name, run_.status,
                                  std::chrono::duration<double>(Now() - run_.created_at).count()});
-  if (!result.is_null()) run_.result_json = Dump(result);
-  if (!failure.is_null()) run_.failure_json = Dump(failure);
+  if (!result.is_null()) run_.result_json = DumpJson(result);
+  if (!failure.is_null()) run_.failure_json = DumpJson(failure);
   const std::vector<persistence::TaskRow> open = OpenTasks();
   for (const persistence::TaskRow& task : open) {
     TaskCancelled(task);
@@ -393,7 +386,7 @@ void RunTransition::CloseRun(std::string_view status, const json& result, const 
                           {"failure", failure}};
     ctx_.NoteMessage({persistence::InsertMessage(txn(), *run_.parent_run_id,
                                                  std::string(ToStored(MessageKind::kChildClosed)),
-                                                 Dump(payload)),
+                                                 DumpJson(payload)),
                       *run_.parent_run_id});
   }
 }
@@ -408,8 +401,8 @@ void RunTransition::NoteNewWork(const std::string& queue) {
 
 void RunTransition::Flush() {
   if (skipped_ && events_.empty()) return;
-  run_.data_json = Dump(data_);
-  run_.state_json = Dump(ToJson(state_));
+  run_.data_json = DumpJson(data_);
+  run_.state_json = DumpJson(ToJson(state_));
   if (!state_.cancel_requested_by.empty()) {
     run_.cancel_requested_by = state_.cancel_requested_by;
     run_.cancel_reason = state_.cancel_reason;

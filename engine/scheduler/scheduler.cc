@@ -1,3 +1,4 @@
+#include "common/json_text.h"
 #include "engine/scheduler/scheduler.h"
 
 #include <spdlog/spdlog.h>
@@ -65,10 +66,6 @@ void CountFailedAttempt(RunTransition& tr, const persistence::TaskRow& task, con
 
 json ParseOrNull(const std::string& text) {
   return text.empty() ? json(nullptr) : json::parse(text);
-}
-
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 bool IsCompensation(const persistence::TaskRow& task) {
@@ -445,7 +442,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   Interpreter interpreter = tr.NewInterpreter();
 
   if (task.cancel_requested || tr.run().status == run_status::kCancelling) {
-    tr.TaskFailed(task, Dump(failure_json));
+    tr.TaskFailed(task, DumpJson(failure_json));
     payload["will_retry"] = false;
     payload["reason"] = "the run no longer needs this task";
     tr.Record(event_type, actor, payload, ScopeOf(task));
@@ -461,7 +458,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
   const dsl::RetryDecision decision =
       dsl::DecideRetry(policy, task.attempt, failure.error_type, failure.non_retryable, Random01());
   if (decision.retry) {
-    tr.TaskRetried(task, decision.delay, Dump(failure_json));
+    tr.TaskRetried(task, decision.delay, DumpJson(failure_json));
     const TimePoint retry_at = tr.Now() + std::chrono::duration_cast<Micros>(decision.delay);
     payload["will_retry"] = true;
     payload["next_attempt"] = task.attempt + 1;
@@ -476,7 +473,7 @@ RetryOutcome Scheduler::HandleFailedAttempt(RunTransition& tr, const persistence
     }
     return {true, retry_at};
   }
-  tr.TaskFailed(task, Dump(failure_json));
+  tr.TaskFailed(task, DumpJson(failure_json));
   payload["will_retry"] = false;
   payload["reason"] = decision.reason;
   tr.Record(event_type, actor, payload, ScopeOf(task));

@@ -148,6 +148,21 @@ class Scheduler {
                     CompleteTaskDone done);
   void FailTask(LeaseRef lease, TaskFailureReport failure, FailTaskDone done);
 
+  // ---- inside a caller's transaction ----
+
+  // What a commit leaves to do (wake workers, deliver messages); pass it to FollowUp.
+  using AfterCommit = TransitionContext::AfterCommit;
+  // Starts a run inside `txn` (a schedule's firing): the run and what the caller writes commit
+  // together or not at all. *created is false when the workflow id is taken; *run is then the
+  // run holding it, unchanged. After the commit, call FollowUp(*after).
+  Status StartRunIn(pqxx::transaction_base& txn, const StartRunParams& params,
+                    persistence::RunRow* run, bool* created, AfterCommit* after);
+  // Asks an open run to cancel, inside `txn` (delivered after the commit, through *after).
+  void RequestCancelIn(pqxx::transaction_base& txn, const std::string& run_id,
+                       const std::string& reason, const std::string& requested_by,
+                       AfterCommit* after);
+  void FollowUp(AfterCommit after);
+
   // ---- single transitions, answered when they return ----
 
   Status ReleaseTask(const LeaseRef& lease, const std::string& reason);
@@ -183,7 +198,6 @@ class Scheduler {
  private:
   friend class GroupCommitter;
 
-  using AfterCommit = TransitionContext::AfterCommit;
   // Locks the run to change (writing it to *run), or leaves *run empty to skip the transition.
   using LockFn = std::function<Status(pqxx::work&, std::optional<persistence::RunRow>*)>;
   using BodyFn = std::function<Status(RunTransition&)>;
@@ -199,7 +213,6 @@ class Scheduler {
               std::optional<std::vector<persistence::TaskRow>> open_tasks,
               std::optional<std::vector<persistence::TimerRow>> pending_timers,
               std::unique_ptr<RunTransition>* out);
-  void FollowUp(AfterCommit after);
   Status ProcessMessage(const persistence::PendingMessage& message, AfterCommit* after);
   Status ReadRun(const std::string& namespace_name, const std::string& workflow_id,
                  persistence::RunRow* run);

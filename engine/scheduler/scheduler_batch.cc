@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "common/json_text.h"
 #include "engine/scheduler/errors.h"
 #include "engine/scheduler/events.h"
 #include "engine/scheduler/group_committer.h"
@@ -25,10 +26,6 @@ namespace gridflow::engine {
 using nlohmann::json;
 
 namespace {
-
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 bool IsTaskCall(const Scheduler::Call& call) {
   return call.kind != Scheduler::Call::Kind::kStart;
@@ -102,7 +99,7 @@ void Scheduler::CompleteTask(LeaseRef lease, json result, NextTaskRequest next,
   call->kind = Call::Kind::kComplete;
   call->lease = std::move(lease);
   call->result = std::move(result);
-  call->result_json = Dump(call->result);
+  call->result_json = DumpJson(call->result);
   call->next = std::move(next);
   call->complete_done = std::move(done);
   Submit(std::move(call));
@@ -182,8 +179,8 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     run.workflow_id = p.workflow_id;
     run.definition_name = p.definition_name;
     run.definition_version = p.definition_version;
-    run.input_json = Dump(p.input);
-    run.data_json = Dump(json{{"input", p.input}});
+    run.input_json = DumpJson(p.input);
+    run.data_json = DumpJson(json{{"input", p.input}});
     run.started_by = p.actor.principal;
     new_runs.push_back(std::move(run));
     starts.push_back(call.get());
@@ -327,7 +324,7 @@ void Scheduler::AnswerTakenWorkflowId(pqxx::transaction_base& txn, Call& call) {
     difference = "of " + existing->definition_name + " version " +
                  std::to_string(existing->definition_version) + ", not version " +
                  std::to_string(p.definition_version);
-  } else if (!persistence::RunInputEquals(txn, existing->id, Dump(p.input))) {
+  } else if (!persistence::RunInputEquals(txn, existing->id, DumpJson(p.input))) {
     difference = "of " + existing->definition_name + " v" +
                  std::to_string(existing->definition_version) + " with a different input";
   }

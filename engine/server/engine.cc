@@ -15,6 +15,7 @@
 #include "engine/api/cluster_service.h"
 #include "engine/api/history_watch.h"
 #include "engine/api/namespace_service.h"
+#include "engine/api/schedule_service.h"
 #include "engine/api/worker_service.h"
 #include "engine/api/workflow_service.h"
 #include "engine/auth/authorizer.h"
@@ -71,6 +72,9 @@ struct Engine::Parts {
         messages(
             "run messages", c.message_interval, kBatch,
             [this](int batch, int* done) { return scheduler.ProcessPendingMessages(batch, done); }),
+        firer(pool, scheduler, &metrics),
+        schedules("schedules", c.schedule_interval, kScheduleBatch,
+                  [this](int batch, int* done) { return firer.FireDue(batch, done); }),
         membership(pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
                    c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); }),
         health(pool, c.health_check_interval),
@@ -82,6 +86,7 @@ struct Engine::Parts {
         worker_service(rpc_pool, authorizer, validator, dispatcher, scheduler),
         cluster_service(rpc_pool, authorizer, pool, validator, membership, health),
         namespace_service(rpc_pool, authorizer, pool, validator),
+        schedule_service(rpc_pool, authorizer, pool, validator, definitions, firer),
         namespace_refresh("namespaces", kNamespaceRefresh,
                           [this] {
                             const Status s = validator.RefreshNamespaces();
@@ -111,6 +116,9 @@ struct Engine::Parts {
   PeriodicTask dispatch_upkeep;
   BatchLoop timers;
   BatchLoop messages;
+  ScheduleFirer firer;
+  static constexpr int kScheduleBatch = 16;  // schedules fired per transaction
+  BatchLoop schedules;
   Membership membership;
   HealthMonitor health;
   RequestValidator validator;
@@ -122,6 +130,7 @@ struct Engine::Parts {
   WorkerServiceImpl worker_service;
   ClusterServiceImpl cluster_service;
   NamespaceServiceImpl namespace_service;
+  ScheduleServiceImpl schedule_service;
   // How soon a namespace deprecated on another replica stops taking new runs here.
   static constexpr Millis kNamespaceRefresh{5000};
   PeriodicTask namespace_refresh;
@@ -229,6 +238,7 @@ Status Engine::Start() {
   parts_->namespace_refresh.Start();
   parts_->timers.Start();
   parts_->messages.Start();
+  parts_->schedules.Start();
 
   RouteProtobufLogs();
   grpc::EnableDefaultHealthCheckService(true);
@@ -248,6 +258,7 @@ Status Engine::Start() {
   builder.RegisterService(&parts_->worker_service);
   builder.RegisterService(&parts_->cluster_service);
   builder.RegisterService(&parts_->namespace_service);
+  builder.RegisterService(&parts_->schedule_service);
   // Generous transport limit so that requests just over our own limits reach the validator and
   // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC
   // (RESOURCE_EXHAUSTED).
@@ -342,6 +353,7 @@ void Engine::Shutdown(Millis grace) {
   parts_->dispatch_upkeep.Stop();
   parts_->namespace_refresh.Stop();
   parts_->timers.Stop();
+  parts_->schedules.Stop();
   parts_->messages.Stop();
   parts_->listener.Stop();
   parts_->dispatcher.Stop();

@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
                             "a queued task is claimed one class more urgent per this much waiting "
                             "(0s: no ageing)")
       ->envname("GRIDFLOW_PRIORITY_AGEING");
+  gridflow::AddDurationFlag(app, "--schedule-interval", &config.schedule_interval,
+                            "how often due schedules are looked for (their largest lateness)")
+      ->envname("GRIDFLOW_SCHEDULE_INTERVAL");
   gridflow::AddDurationFlag(app, "--drain-grace", &drain_grace,
                             "on SIGTERM, how long in-flight calls may take to finish");
   app.add_option("--max-payload-bytes", config.limits.max_payload_bytes,

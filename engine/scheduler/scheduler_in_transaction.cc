@@ -1,0 +1,65 @@
+// Scheduler: transitions inside a caller's transaction (see scheduler.h), for work that must
+// commit together with the caller's own writes — a schedule's firing starts its run this way.
+#include "common/json_text.h"
+#include "engine/scheduler/kinds.h"
+#include "engine/scheduler/run_transition.h"
+#include "engine/scheduler/scheduler.h"
+#include "persistence/message_store.h"
+#include "persistence/run_store.h"
+
+namespace gridflow::engine {
+
+using nlohmann::json;
+
+Status Scheduler::StartRunIn(pqxx::transaction_base& txn, const StartRunParams& params,
+                             persistence::RunRow* run, bool* created, AfterCommit* after) {
+  std::shared_ptr<const dsl::Definition> definition;
+  Status s = definitions_.Resolve(txn, params.namespace_name, params.definition_name,
+                                  params.definition_version, &definition);
+  if (!s.ok()) return s;
+  persistence::NewRun row;
+  row.namespace_name = params.namespace_name;
+  row.workflow_id = params.workflow_id;
+  row.definition_name = definition->name();
+  row.definition_version = definition->version();
+  row.input_json = DumpJson(params.input);
+  row.data_json = DumpJson(json{{"input", params.input}});
+  row.started_by = params.actor.principal;
+  std::optional<persistence::RunRow> inserted = persistence::InsertRun(txn, row);
+  if (!inserted) {
+    std::optional<persistence::RunRow> existing =
+        persistence::FindRun(txn, params.namespace_name, params.workflow_id);
+    if (!existing) return Status::Unavailable("run insert conflicted; retry");
+    *run = std::move(*existing);
+    *created = false;
+    return Status::Ok();
+  }
+  // No long-poll is handed the first task directly: it is queued and announced after the commit
+  // (the caller's transaction may still roll back after this returns).
+  TransitionContext ctx(txn, definitions_, task_ids_, /*matcher=*/nullptr);
+  RunTransition::NewRunSpec spec;
+  spec.input = params.input;
+  spec.started_by = params.actor.principal;
+  spec.client_identity = params.actor.client_identity;
+  std::unique_ptr<RunTransition> transition;
+  s = RunTransition::Start(ctx, std::move(*inserted), definition, spec, &transition);
+  if (!s.ok()) return s;
+  transition->Flush();
+  ctx.Flush();
+  *run = transition->run();
+  *created = true;
+  *after = ctx.TakeAfterCommit();
+  return Status::Ok();
+}
+
+void Scheduler::RequestCancelIn(pqxx::transaction_base& txn, const std::string& run_id,
+                                const std::string& reason, const std::string& requested_by,
+                                AfterCommit* after) {
+  const json payload = {{"reason", reason}, {"requested_by", requested_by}};
+  after->messages.push_back(
+      {persistence::InsertMessage(txn, run_id, std::string(ToStored(MessageKind::kCancel)),
+                                  DumpJson(payload)),
+       run_id});
+}
+
+}  // namespace gridflow::engine

@@ -1,0 +1,368 @@
+#include "engine/schedules/schedule_firer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
+
+#include "common/duration.h"
+#include "persistence/clock.h"
+#include "persistence/transaction.h"
+
+namespace gridflow::engine {
+namespace {
+
+using nlohmann::json;
+using persistence::FiringRow;
+using persistence::ScheduleRow;
+
+// Nominal times handled per schedule and pass: a backlog is worked through over several passes.
+constexpr int kPerPass = 100;
+// Missed nominal times counted one by one before the rest is skipped in one jump.
+constexpr int kMaxMissedCounted = 10'000;
+// Runs per transaction of a backfill.
+constexpr int kBackfillChunk = 500;
+
+std::string Describe(TimePoint t) {
+  return FormatRfc3339Seconds(t);
+}
+
+double Seconds(std::chrono::microseconds d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+Status ParseSpec(const ScheduleRow& row, ScheduleSpec* spec) {
+  json body;
+  try {
+    body = json::parse(row.spec_json);
+  } catch (const json::exception& e) {
+    return Status::Internal(std::string("stored spec is not JSON: ") + e.what());
+  }
+  return ScheduleSpec::Parse(body, spec);
+}
+
+std::optional<Calendar> LoadCalendar(pqxx::transaction_base& txn,
+                                     const std::string& namespace_name, const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  const auto row = persistence::FindCalendar(txn, namespace_name, name);
+  if (!row) {
+    spdlog::warn("schedules: calendar {}/{} does not exist; firing as if every day were a "
+                 "business day",
+                 namespace_name, name);
+    return std::nullopt;
+  }
+  Calendar calendar;
+  if (!Calendar::FromJson(name, json::parse(row->body_json), &calendar).ok()) return std::nullopt;
+  return calendar;
+}
+
+// The nominal time `at` of `spec` with what its run is told (delivery day, period).
+Nominal NominalAt(const ScheduleSpec& spec, TimePoint at) {
+  std::optional<Nominal> n = spec.NextNominal(at - Micros(1));
+  if (n && n->at == at) return *n;
+  return Nominal{at, {}, std::nullopt, std::nullopt, std::nullopt};
+}
+
+}  // namespace
+
+ScheduleFirer::ScheduleFirer(persistence::ConnectionPool& pool, Scheduler& scheduler,
+                             ScheduleObserver* observer)
+    : pool_(pool), scheduler_(scheduler), observer_(observer) {}
+
+void ScheduleFirer::NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
+                                 pqxx::transaction_base& txn, const std::string& namespace_name,
+                                 TimePoint after, std::optional<Nominal>* nominal,
+                                 std::optional<TimePoint>* fire_at) {
+  *nominal = spec.NextNominal(after);
+  fire_at->reset();
+  if (!*nominal) return;
+  const std::optional<Calendar> calendar = LoadCalendar(txn, namespace_name, spec.calendar());
+  bool skip = false;
+  const TimePoint at =
+      spec.FireAt(schedule_id, **nominal, calendar ? &*calendar : nullptr, &skip);
+  // A nominal time the calendar skips is recorded as skipped at its own time.
+  *fire_at = skip ? (*nominal)->at : at;
+}
+
+void ScheduleFirer::StartFor(pqxx::transaction_base& txn, const ScheduleRow& row,
+                             const ScheduleSpec& spec, const Nominal& nominal,
+                             const std::string& outcome, FiringRow* firing,
+                             std::vector<Scheduler::AfterCommit>* after) {
+  StartRunParams params;
+  params.namespace_name = row.namespace_name;
+  params.workflow_id = ScheduleSpec::WorkflowId(row.id, nominal.at);
+  params.definition_name = spec.definition();
+  params.definition_version = spec.version();
+  params.input = spec.RunInput(row.id, nominal);
+  params.actor = Actor{"schedule:" + row.id, ""};
+  firing->workflow_id = params.workflow_id;
+  persistence::RunRow run;
+  bool created = false;
+  Scheduler::AfterCommit started;
+  // A savepoint: a start that fails half-way leaves nothing of itself in the transaction.
+  Status s;
+  {
+    pqxx::subtransaction start(dynamic_cast<pqxx::dbtransaction&>(txn), "schedule_start");
+    s = scheduler_.StartRunIn(start, params, &run, &created, &started);
+    if (s.ok()) {
+      start.commit();
+    } else {
+      start.abort();
+    }
+  }
+  if (!s.ok()) {
+    firing->outcome = "failed";
+    firing->detail = s.message();
+    return;
+  }
+  after->push_back(std::move(started));
+  firing->run_id = run.id;
+  firing->outcome = created ? outcome : "already_started";
+  if (!created) firing->detail = "a run with this workflow id existed (" + run.status + ")";
+}
+
+void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, TimePoint now,
+                                 std::vector<FiringRow>* recorded,
+                                 std::vector<Scheduler::AfterCommit>* after) {
+  ScheduleSpec spec;
+  if (const Status s = ParseSpec(row, &spec); !s.ok()) {
+    spdlog::error("schedule {}/{}: {}; pausing it", row.namespace_name, row.id, s.ToString());
+    persistence::SetSchedulePaused(txn, row.namespace_name, row.id, true,
+                                   "paused by the engine: " + s.message(), "engine");
+    return;
+  }
+  persistence::ScheduleProgress p{row.next_nominal,     row.next_fire_at, row.last_nominal,
+                                  row.buffered_nominal, row.last_run_id,  row.runs_started};
+  bool last_open = row.last_run_open;
+  const std::optional<Calendar> calendar = LoadCalendar(txn, row.namespace_name, spec.calendar());
+  const auto record = [&](FiringRow firing) {
+    if (firing.outcome == "started" && firing.run_id) {
+      p.last_run_id = firing.run_id;
+      ++p.runs_started;
+      last_open = true;
+    }
+    persistence::RecordFiring(txn, firing);
+    recorded->push_back(std::move(firing));
+  };
+  const auto base = [&](const Nominal& n, TimePoint fire_at) {
+    FiringRow f;
+    f.namespace_name = row.namespace_name;
+    f.schedule_id = row.id;
+    f.nominal_at = n.at;
+    f.fire_at = fire_at;
+    f.fired_at = now;
+    return f;
+  };
+
+  // 1. A buffered nominal time goes as soon as the run before it closed.
+  if (p.buffered_nominal && !last_open) {
+    const Nominal n = NominalAt(spec, *p.buffered_nominal);
+    FiringRow f = base(n, *p.buffered_nominal);
+    StartFor(txn, row, spec, n, "started", &f, after);
+    f.detail = "buffered until the previous run closed" + (f.detail.empty() ? "" : "; " + f.detail);
+    record(std::move(f));
+    p.buffered_nominal.reset();
+  }
+
+  // 2. Due nominal times, in order.
+  for (int handled = 0; handled < kPerPass && p.next_nominal && p.next_fire_at &&
+                        *p.next_fire_at <= now;
+       ++handled) {
+    if (spec.max_runs() && p.runs_started >= *spec.max_runs()) {
+      p.next_nominal.reset();
+      p.next_fire_at.reset();
+      break;
+    }
+    const Nominal n = NominalAt(spec, *p.next_nominal);
+    FiringRow f = base(n, *p.next_fire_at);
+    bool calendar_skip = false;
+    spec.FireAt(row.id, n, calendar ? &*calendar : nullptr, &calendar_skip);
+    std::optional<Nominal> next;
+    std::optional<TimePoint> next_fire;
+    if (calendar_skip) {
+      f.outcome = "skipped_calendar";
+      f.detail = "not a business day in calendar " + spec.calendar();
+    } else if (now - *p.next_fire_at > spec.catch_up_window()) {
+      // Everything older than the catch-up window is skipped, recorded once.
+      int missed = 1;
+      TimePoint last = n.at;
+      NextFiring(spec, row.id, txn, row.namespace_name, n.at, &next, &next_fire);
+      while (next && next_fire && now - *next_fire > spec.catch_up_window() &&
+             missed < kMaxMissedCounted) {
+        ++missed;
+        last = next->at;
+        NextFiring(spec, row.id, txn, row.namespace_name, next->at, &next, &next_fire);
+      }
+      if (missed == kMaxMissedCounted && next) {
+        NextFiring(spec, row.id, txn, row.namespace_name, now - spec.catch_up_window(), &next,
+                   &next_fire);
+      }
+      f.outcome = "skipped_missed";
+      f.detail = std::to_string(missed) + (missed == kMaxMissedCounted ? " or more" : "") +
+                 " nominal time(s) from " + Describe(n.at) + " to " + Describe(last) +
+                 " missed: older than the catch-up window (" +
+                 FormatDuration(spec.catch_up_window()) + ")";
+    } else if (last_open && spec.overlap() == OverlapPolicy::kSkip) {
+      f.outcome = "skipped_overlap";
+      f.detail = "run " + p.last_run_id.value_or("") + " is still open";
+    } else if (last_open && spec.overlap() == OverlapPolicy::kBufferOne) {
+      if (p.buffered_nominal) {
+        f.outcome = "skipped_overlap";
+        f.detail = "a firing is already buffered (" + Describe(*p.buffered_nominal) + ")";
+      } else {
+        f.outcome = "buffered";
+        f.detail = "waits for run " + p.last_run_id.value_or("") + " to close";
+        p.buffered_nominal = n.at;
+      }
+    } else {
+      if (last_open && spec.overlap() == OverlapPolicy::kCancelRunning && p.last_run_id) {
+        Scheduler::AfterCommit cancel;
+        scheduler_.RequestCancelIn(txn, *p.last_run_id,
+                                   "superseded by the firing of " + Describe(n.at),
+                                   "schedule:" + row.id, &cancel);
+        after->push_back(std::move(cancel));
+      }
+      StartFor(txn, row, spec, n, "started", &f, after);
+    }
+    const bool started = f.outcome == "started";
+    record(std::move(f));
+    if (observer_ != nullptr) {
+      observer_->ScheduleFired(recorded->back().outcome,
+                               Seconds(now - recorded->back().fire_at));
+    }
+    p.last_nominal = recorded->back().nominal_at;
+    if (recorded->back().outcome != "skipped_missed") {
+      NextFiring(spec, row.id, txn, row.namespace_name, n.at, &next, &next_fire);
+    }
+    if (started && spec.max_runs() && p.runs_started >= *spec.max_runs()) next.reset();
+    p.next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
+    p.next_fire_at = next ? next_fire : std::nullopt;
+  }
+  persistence::AdvanceSchedule(txn, row.namespace_name, row.id, p);
+}
+
+Status ScheduleFirer::FireDue(int batch, int* done) {
+  std::vector<FiringRow> recorded;
+  std::vector<Scheduler::AfterCommit> after;
+  const Status s = persistence::Transact(pool_, "fire schedules", [&](pqxx::work& txn) {
+    recorded.clear();
+    after.clear();
+    const std::vector<ScheduleRow> due = persistence::ClaimDueSchedules(txn, batch);
+    const TimePoint now = persistence::DatabaseNow(txn);
+    for (const ScheduleRow& row : due)
+      FireSchedule(txn, row, now, &recorded, &after);
+    *done = static_cast<int>(due.size());
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  for (Scheduler::AfterCommit& a : after)
+    scheduler_.FollowUp(std::move(a));
+  for (const FiringRow& f : recorded) {
+    const auto log = f.outcome == "failed" ? spdlog::level::warn : spdlog::level::info;
+    spdlog::log(log, "schedule {}/{} nominal {}: {}{}{}", f.namespace_name, f.schedule_id,
+                Describe(f.nominal_at), f.outcome, f.workflow_id ? " " + *f.workflow_id : "",
+                f.detail.empty() ? "" : " (" + f.detail + ")");
+  }
+  return Status::Ok();
+}
+
+Status ScheduleFirer::Trigger(const std::string& namespace_name, const std::string& id,
+                              const std::string& by, FiringRow* firing) {
+  std::vector<Scheduler::AfterCommit> after;
+  const Status s = persistence::Transact(pool_, "trigger schedule", [&](pqxx::work& txn) {
+    after.clear();
+    std::optional<ScheduleRow> row = persistence::FindSchedule(txn, namespace_name, id, true);
+    if (!row) return Status::NotFound("schedule '" + id + "' does not exist");
+    ScheduleSpec spec;
+    if (Status parsed = ParseSpec(*row, &spec); !parsed.ok()) return parsed;
+    const TimePoint now = std::chrono::floor<std::chrono::seconds>(persistence::DatabaseNow(txn));
+    const Nominal n{now, {}, std::nullopt, std::nullopt, std::nullopt};
+    FiringRow f;
+    f.namespace_name = namespace_name;
+    f.schedule_id = id;
+    f.nominal_at = now;
+    f.fire_at = now;
+    f.fired_at = now;
+    StartFor(txn, *row, spec, n, "triggered", &f, &after);
+    if (f.outcome == "failed") return Status::FailedPrecondition(f.detail);
+    f.detail = "triggered by " + by + (f.detail.empty() ? "" : "; " + f.detail);
+    persistence::RecordFiring(txn, f);
+    if (f.outcome == "triggered") {
+      persistence::ScheduleProgress p{row->next_nominal,     row->next_fire_at, row->last_nominal,
+                                      row->buffered_nominal, f.run_id,          row->runs_started};
+      persistence::AdvanceSchedule(txn, namespace_name, id, p);
+    }
+    *firing = f;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  for (Scheduler::AfterCommit& a : after)
+    scheduler_.FollowUp(std::move(a));
+  spdlog::info("schedule {}/{} triggered: {} {}", namespace_name, id, firing->outcome,
+               firing->workflow_id.value_or(""));
+  return Status::Ok();
+}
+
+Status ScheduleFirer::Backfill(const std::string& namespace_name, const std::string& id,
+                               TimePoint from, TimePoint to, const std::string& by,
+                               BackfillResult* result) {
+  *result = BackfillResult{};
+  TimePoint cursor = from - Micros(1);
+  int total = 0;
+  while (true) {
+    std::vector<Scheduler::AfterCommit> after;
+    BackfillResult chunk;
+    bool finished = false;
+    TimePoint chunk_cursor = cursor;
+    const Status s = persistence::Transact(pool_, "backfill schedule", [&](pqxx::work& txn) {
+      after.clear();
+      chunk = BackfillResult{};
+      chunk_cursor = cursor;
+      finished = false;
+      std::optional<ScheduleRow> row = persistence::FindSchedule(txn, namespace_name, id, true);
+      if (!row) return Status::NotFound("schedule '" + id + "' does not exist");
+      ScheduleSpec spec;
+      if (Status parsed = ParseSpec(*row, &spec); !parsed.ok()) return parsed;
+      const TimePoint now = persistence::DatabaseNow(txn);
+      for (int i = 0; i < kBackfillChunk; ++i) {
+        const std::optional<Nominal> n = spec.NextNominal(chunk_cursor);
+        if (!n || n->at > to || total + i >= kMaxBackfill) {
+          finished = true;
+          break;
+        }
+        chunk_cursor = n->at;
+        FiringRow f;
+        f.namespace_name = namespace_name;
+        f.schedule_id = id;
+        f.nominal_at = n->at;
+        f.fire_at = n->at;
+        f.fired_at = now;
+        StartFor(txn, *row, spec, *n, "backfilled", &f, &after);
+        f.detail = "backfill by " + by + (f.detail.empty() ? "" : "; " + f.detail);
+        if (f.outcome == "backfilled") ++chunk.started;
+        if (f.outcome == "already_started") ++chunk.already_started;
+        if (f.outcome == "failed") ++chunk.failed;
+        if (f.outcome != "failed") persistence::RecordFiring(txn, f);
+        chunk.firings.push_back(std::move(f));
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    for (Scheduler::AfterCommit& a : after)
+      scheduler_.FollowUp(std::move(a));
+    result->started += chunk.started;
+    result->already_started += chunk.already_started;
+    result->failed += chunk.failed;
+    for (FiringRow& f : chunk.firings) {
+      if (result->firings.size() < 100) result->firings.push_back(std::move(f));
+    }
+    total += static_cast<int>(chunk.firings.size());
+    cursor = chunk_cursor;
+    if (finished) break;
+  }
+  spdlog::info("schedule {}/{} backfilled from {} to {}: {} started, {} already there, {} failed",
+               namespace_name, id, Describe(from), Describe(to), result->started,
+               result->already_started, result->failed);
+  return Status::Ok();
+}
+
+}  // namespace gridflow::engine

@@ -1,0 +1,76 @@
+// ScheduleFirer: turns schedules' nominal times into runs (docs/schedules.md). Every replica runs
+// FireDue; each firing is ONE transaction that locks its schedule row (FOR UPDATE SKIP LOCKED: no
+// two replicas fire one schedule at once), starts the run with the deterministic workflow id
+// "<schedule id>@<nominal time>" (Scheduler::StartRunIn), records the firing and stores the next
+// fire time. A crash before the commit leaves nothing behind; a replayed firing finds its run
+// already there and records it as such — so every nominal time has at most one run, whatever
+// replicas die or restart.
+//
+// A firing later than the schedule's catch-up window is recorded as skipped, not fired. The
+// overlap policy decides what happens while the schedule's previous run is still open. Manual
+// triggers and backfills use the same ids: a backfill never starts a second run for a nominal
+// time that already has one.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "engine/scheduler/scheduler.h"
+#include "engine/schedules/schedule_observer.h"
+#include "engine/schedules/schedule_spec.h"
+#include "persistence/connection_pool.h"
+#include "persistence/schedule_store.h"
+
+namespace gridflow::engine {
+
+struct BackfillResult {
+  int started = 0;
+  int already_started = 0;
+  int failed = 0;
+  std::vector<persistence::FiringRow> firings;  // at most the first 100
+};
+
+class ScheduleFirer {
+ public:
+  ScheduleFirer(persistence::ConnectionPool& pool, Scheduler& scheduler,
+                ScheduleObserver* observer);
+
+  // Handles the firings due now of up to `batch` schedules; *done: schedules handled.
+  Status FireDue(int batch, int* done);
+  // Starts a run for the nominal time "now" (the database's clock, whole seconds), whatever the
+  // overlap policy; the schedule's own sequence is unchanged.
+  // `by`: who asked (recorded in the firing's detail).
+  Status Trigger(const std::string& namespace_name, const std::string& id, const std::string& by,
+                 persistence::FiringRow* firing);
+  // One run for every nominal time in [from, to] (at most 10,000) that has none.
+  Status Backfill(const std::string& namespace_name, const std::string& id, TimePoint from,
+                  TimePoint to, const std::string& by, BackfillResult* result);
+
+  // The next fire time after `after` and the nominal time it belongs to (nullopt: none left).
+  static void NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
+                           pqxx::transaction_base& txn, const std::string& namespace_name,
+                           TimePoint after, std::optional<Nominal>* nominal,
+                           std::optional<TimePoint>* fire_at);
+
+  static constexpr int kMaxBackfill = 10'000;
+
+ private:
+  // Starts the run of one nominal time; the outcome and run go into *firing.
+  void StartFor(pqxx::transaction_base& txn, const persistence::ScheduleRow& row,
+                const ScheduleSpec& spec, const Nominal& nominal, const std::string& outcome,
+                persistence::FiringRow* firing, std::vector<Scheduler::AfterCommit>* after);
+  // Everything due of one locked schedule.
+  void FireSchedule(pqxx::transaction_base& txn, persistence::ScheduleRow row, TimePoint now,
+                    std::vector<persistence::FiringRow>* recorded,
+                    std::vector<Scheduler::AfterCommit>* after);
+
+  persistence::ConnectionPool& pool_;
+  Scheduler& scheduler_;
+  ScheduleObserver* observer_;
+};
+
+}  // namespace gridflow::engine

@@ -1,0 +1,185 @@
+// ScheduleSpec and CronExpression without a database: parsing with errors naming the field, the
+// nominal times of each trigger kind, daylight saving time, calendars and jitter.
+#include "engine/schedules/schedule_spec.h"
+
+#include <gtest/gtest.h>
+
+namespace gridflow::engine {
+namespace {
+
+using nlohmann::json;
+
+TimePoint At(const char* rfc3339) {
+  return *ParseTimestamp(rfc3339);
+}
+
+ScheduleSpec Spec(const json& trigger, const json& extra = json::object()) {
+  json spec = {{"workflow", {{"definition", "bid"}}}, {"trigger", trigger}};
+  spec.update(extra);
+  ScheduleSpec out;
+  const Status s = ScheduleSpec::Parse(spec, &out);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+std::string Next(const ScheduleSpec& spec, const char* after) {
+  const auto n = spec.NextNominal(At(after));
+  return n ? FormatRfc3339Seconds(n->at) : "none";
+}
+
+Status ParseError(const json& spec) {
+  ScheduleSpec out;
+  return ScheduleSpec::Parse(spec, &out);
+}
+
+TEST(ScheduleSpec, BadSpecsAreRefusedNamingTheField) {
+  const json workflow = {{"definition", "bid"}};
+  const auto message = [&](const json& spec) { return ParseError(spec).message(); };
+  EXPECT_EQ(message(json::array()), "spec: must be a JSON object");
+  EXPECT_NE(message({{"trigger", {{"cron", "* * * * *"}}}}).find("workflow"), std::string::npos);
+  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"cron", "61 * * * *"}}}}),
+            "trigger.cron: minute: 61 is out of range 0-59");
+  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"cron", "* * *"}}}}).substr(0, 23),
+            "trigger.cron: expected ");
+  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"cron", "0 9-5 * * *"}}}}),
+            "trigger.cron: hour: range '9-5' runs backwards");
+  EXPECT_EQ(message({{"workflow", workflow},
+                     {"trigger", {{"cron", "0 6 * * *"}, {"time_zone", "Europe/Atlantis"}}}}),
+            "trigger.time_zone: unknown time zone 'Europe/Atlantis' (an IANA name such as "
+            "Europe/Berlin)");
+  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"cron", "* * * * *"}, {"every", "1m"}}}}),
+            "trigger: needs exactly one of cron, every, event");
+  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"every", "1m"}}}, {"overlap", "queue"}}),
+            "overlap: must be skip, buffer_one, cancel_running or allow_all");
+  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"every", "1m"}}}, {"overlapp", "x"}})
+                .substr(0, 24),
+            "overlapp: unknown field ");
+  EXPECT_EQ(message({{"workflow", workflow},
+                     {"trigger", {{"event", "gate_closure"}, {"market", "EPEX-XX"}}}})
+                .substr(0, 41),
+            "trigger.market: unknown market 'EPEX-XX' ");
+  EXPECT_EQ(message({{"workflow", {{"definition", "bid"}, {"input", {{"schedule", 1}}}}},
+                     {"trigger", {{"every", "1m"}}}}),
+            "workflow.input.schedule: is set by the schedule for each run");
+  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"every", "1m"}}}, {"max_runs", 0}}),
+            "max_runs: must be a whole number of at least 1");
+  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"every", "250ms"}}}}),
+            "trigger.every: must be whole seconds, at least 1s");
+}
+
+TEST(ScheduleSpec, CronInUtcAndWithSecondsNamesAndLists) {
+  EXPECT_EQ(Next(Spec({{"cron", "*/15 * * * *"}}), "2026-12-01T10:07:00Z"),
+            "2026-12-01T10:15:00Z");
+  EXPECT_EQ(Next(Spec({{"cron", "*/15 * * * *"}}), "2026-12-01T10:15:00Z"),
+            "2026-12-01T10:30:00Z");
+  EXPECT_EQ(Next(Spec({{"cron", "*/5 * * * * *"}}), "2026-12-01T10:00:03.5Z"),
+            "2026-12-01T10:00:05Z");
+  // Weekdays by name: 2026-12-05 is a Saturday.
+  EXPECT_EQ(Next(Spec({{"cron", "0 6 * * MON-FRI"}}), "2026-12-04T07:00:00Z"),
+            "2026-12-07T06:00:00Z");
+  EXPECT_EQ(Next(Spec({{"cron", "0 0 1 JAN,JUL *"}}), "2026-02-01T00:00:00Z"),
+            "2026-07-01T00:00:00Z");
+  // Both day fields restricted: either matches (the 15th, or any Sunday).
+  EXPECT_EQ(Next(Spec({{"cron", "0 0 15 * SUN"}}), "2026-12-01T00:00:00Z"),
+            "2026-12-06T00:00:00Z");
+  EXPECT_EQ(Next(Spec({{"cron", "@daily"}}), "2026-12-01T00:00:00Z"), "2026-12-02T00:00:00Z");
+  EXPECT_EQ(Next(Spec({{"cron", "0 0 30 2 *"}}), "2026-12-01T00:00:00Z"), "none");
+}
+
+TEST(ScheduleSpec, CronInBerlinAcrossDaylightSavingTime) {
+  const json daily = {{"cron", "30 2 * * *"}, {"time_zone", "Europe/Berlin"}};
+  // 2026-03-29: 02:30 does not exist; fired shifted forward by the gap, at 03:30 CEST.
+  EXPECT_EQ(Next(Spec(daily), "2026-03-28T02:00:00Z"), "2026-03-29T01:30:00Z");
+  EXPECT_EQ(Next(Spec(daily), "2026-03-29T01:30:00Z"), "2026-03-30T00:30:00Z");
+  // 2026-10-25: 02:30 happens twice; fired once, at the first (CEST).
+  EXPECT_EQ(Next(Spec(daily), "2026-10-24T01:00:00Z"), "2026-10-25T00:30:00Z");
+  EXPECT_EQ(Next(Spec(daily), "2026-10-25T00:30:00Z"), "2026-10-26T01:30:00Z");
+  // Every quarter-hour on the spring night: the skipped wall times land on 03:00-03:45, each
+  // fired once, in order.
+  const json quarters = {{"cron", "*/15 * * * *"}, {"time_zone", "Europe/Berlin"}};
+  std::vector<std::string> fired;
+  TimePoint t = At("2026-03-29T00:40:00Z");
+  for (int i = 0; i < 6; ++i) {
+    t = Spec(quarters).NextNominal(t)->at;
+    fired.push_back(FormatRfc3339Seconds(t));
+  }
+  EXPECT_EQ(fired, (std::vector<std::string>{"2026-03-29T00:45:00Z", "2026-03-29T01:00:00Z",
+                                             "2026-03-29T01:15:00Z", "2026-03-29T01:30:00Z",
+                                             "2026-03-29T01:45:00Z", "2026-03-29T02:00:00Z"}));
+}
+
+TEST(ScheduleSpec, IntervalsAreMultiplesOfTheirLengthMovedByTheOffset) {
+  const ScheduleSpec spec = Spec({{"every", "15m"}, {"offset", "5m"}});
+  EXPECT_EQ(Next(spec, "2026-12-01T10:05:00Z"), "2026-12-01T10:20:00Z");
+  EXPECT_EQ(Next(spec, "2026-12-01T10:04:59Z"), "2026-12-01T10:05:00Z");
+}
+
+TEST(ScheduleSpec, GateClosureMinus45MinutesForEveryDeliveryDay) {
+  const ScheduleSpec spec =
+      Spec({{"event", "gate_closure"}, {"market", "EPEX-DE-LU"}, {"offset", "-45m"}});
+  // Delivery day 2026-12-03: gate closure 2026-12-02 12:00 CET = 11:00Z; fired at 10:15Z.
+  const auto n = spec.NextNominal(At("2026-12-01T10:15:00Z"));
+  ASSERT_TRUE(n);
+  EXPECT_EQ(FormatRfc3339Seconds(n->at), "2026-12-02T10:15:00Z");
+  EXPECT_EQ(n->delivery_day, "2026-12-03");
+  const json input = spec.RunInput("da-bid", *n);
+  EXPECT_EQ(input["schedule"]["delivery_day"], "2026-12-03");
+  EXPECT_EQ(input["schedule"]["gate_closure"], "2026-12-02T11:00:00Z");
+  EXPECT_EQ(ScheduleSpec::WorkflowId("da-bid", n->at), "da-bid@2026-12-02T10:15:00Z");
+  // In summer the closure is 12:00 CEST = 10:00Z.
+  EXPECT_EQ(Next(spec, "2026-07-01T12:00:00Z"), "2026-07-02T09:15:00Z");
+}
+
+TEST(ScheduleSpec, SettlementPeriodsFireAfterTheirEnd) {
+  const ScheduleSpec spec = Spec(
+      {{"event", "settlement_period"}, {"period", "15m"}, {"offset", "15m"}, {"time_zone",
+                                                                             "Europe/Berlin"}});
+  const auto n = spec.NextNominal(At("2026-12-01T23:20:00Z"));
+  ASSERT_TRUE(n);
+  EXPECT_EQ(FormatRfc3339Seconds(n->at), "2026-12-01T23:30:00Z");
+  EXPECT_EQ(FormatRfc3339Seconds(*n->period_start), "2026-12-01T23:00:00Z");
+  // 23:00Z is midnight in Berlin: the period belongs to the next delivery day.
+  EXPECT_EQ(n->delivery_day, "2026-12-02");
+}
+
+TEST(ScheduleSpec, CalendarsSkipOrMoveNonBusinessDays) {
+  Calendar calendar;
+  ASSERT_TRUE(Calendar::FromJson("epex", {{"holidays", {"2026-12-25"}}}, &calendar).ok());
+  EXPECT_EQ(calendar.ToJson()["weekend"], json({"SUN", "SAT"}));
+  const json trigger = {{"cron", "0 6 * * *"}, {"time_zone", "Europe/Berlin"}};
+  bool skip = false;
+  const ScheduleSpec skipping = Spec(trigger, {{"calendar", "epex"}});
+  const auto christmas = skipping.NextNominal(At("2026-12-24T06:00:00Z"));
+  skipping.FireAt("s", *christmas, &calendar, &skip);
+  EXPECT_TRUE(skip);
+  const ScheduleSpec moving =
+      Spec(trigger, {{"calendar", "epex"}, {"on_non_business_day", "next_business_day"}});
+  // Friday 25th (holiday), then the weekend: moved to Monday 28th, 06:00 CET.
+  EXPECT_EQ(FormatRfc3339Seconds(moving.FireAt("s", *christmas, &calendar, &skip)),
+            "2026-12-28T05:00:00Z");
+  EXPECT_FALSE(skip);
+  Calendar bad;
+  EXPECT_EQ(Calendar::FromJson("x", {{"holidays", {"25.12.2026"}}}, &bad).message(),
+            "holidays: every entry must be a date (YYYY-MM-DD)");
+}
+
+TEST(ScheduleSpec, JitterIsTheSameOnEveryReplicaAndWithinItsBound) {
+  const ScheduleSpec spec = Spec({{"every", "1h"}}, {{"jitter", "30s"}});
+  const auto n = spec.NextNominal(At("2026-12-01T10:00:00Z"));
+  bool skip = false;
+  const TimePoint a = spec.FireAt("s", *n, nullptr, &skip);
+  EXPECT_EQ(a, spec.FireAt("s", *n, nullptr, &skip));
+  EXPECT_GE(a, n->at);
+  EXPECT_LT(a, n->at + std::chrono::seconds(30));
+}
+
+TEST(ScheduleSpec, StartAndEndBoundTheNominalTimes) {
+  const ScheduleSpec spec = Spec({{"every", "1h"}}, {{"start_at", "2026-12-05T00:00:00Z"},
+                                                     {"end_at", "2026-12-05T02:00:00Z"}});
+  EXPECT_EQ(Next(spec, "2026-12-01T00:00:00Z"), "2026-12-05T00:00:00Z");
+  EXPECT_EQ(Next(spec, "2026-12-05T01:00:00Z"), "2026-12-05T02:00:00Z");
+  EXPECT_EQ(Next(spec, "2026-12-05T02:00:00Z"), "none");
+}
+
+}  // namespace
+}  // namespace gridflow::engine

@@ -1,0 +1,106 @@
+// Schedules, their firings and business-day calendars (tables schedules, schedule_firings,
+// calendars; migration 10). The engine's ScheduleFirer and ScheduleService use these; they are
+// rare calls, so plain parameterised statements rather than prepared ones.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "common/time.h"
+
+namespace gridflow::persistence {
+
+struct ScheduleRow {
+  std::string namespace_name;
+  std::string id;
+  std::string spec_json;
+  std::string description;
+  bool paused = false;
+  std::string note;
+  std::optional<TimePoint> next_nominal;  // nullopt: no more firings
+  std::optional<TimePoint> next_fire_at;
+  std::optional<TimePoint> last_nominal;
+  std::optional<TimePoint> buffered_nominal;
+  std::optional<std::string> last_run_id;
+  int64_t runs_started = 0;
+  std::string created_by;
+  TimePoint created_at;
+  std::string updated_by;
+  TimePoint updated_at;
+  // Read by ClaimDueSchedules only: whether last_run_id's run is still open.
+  bool last_run_open = false;
+};
+
+// Where a firing leaves its schedule.
+struct ScheduleProgress {
+  std::optional<TimePoint> next_nominal;
+  std::optional<TimePoint> next_fire_at;
+  std::optional<TimePoint> last_nominal;
+  std::optional<TimePoint> buffered_nominal;
+  std::optional<std::string> last_run_id;
+  int64_t runs_started = 0;
+};
+
+struct FiringRow {
+  std::string namespace_name;
+  std::string schedule_id;
+  TimePoint nominal_at;
+  TimePoint fire_at;
+  TimePoint fired_at;  // read only (the database's clock when recorded)
+  std::string outcome;
+  std::optional<std::string> workflow_id;
+  std::optional<std::string> run_id;
+  std::string detail;
+};
+
+struct CalendarRow {
+  std::string namespace_name;
+  std::string name;
+  std::string body_json;
+  std::string description;
+  std::string updated_by;
+  TimePoint updated_at;
+};
+
+// False when the id is taken.
+bool InsertSchedule(pqxx::transaction_base& txn, const ScheduleRow& row);
+std::optional<ScheduleRow> FindSchedule(pqxx::transaction_base& txn,
+                                        const std::string& namespace_name, const std::string& id,
+                                        bool for_update);
+std::vector<ScheduleRow> ListSchedules(pqxx::transaction_base& txn,
+                                       const std::string& namespace_name);
+// Replaces spec, description and the next firing; the firing record stays.
+void ReplaceScheduleSpec(pqxx::transaction_base& txn, const ScheduleRow& row);
+void SetSchedulePaused(pqxx::transaction_base& txn, const std::string& namespace_name,
+                       const std::string& id, bool paused, const std::string& note,
+                       const std::string& by);
+bool DeleteSchedule(pqxx::transaction_base& txn, const std::string& namespace_name,
+                    const std::string& id);
+
+// Schedules that have something to do now — a firing due, or a buffered firing whose previous
+// run closed — locked, skipping those another replica holds.
+std::vector<ScheduleRow> ClaimDueSchedules(pqxx::transaction_base& txn, int limit);
+void AdvanceSchedule(pqxx::transaction_base& txn, const std::string& namespace_name,
+                     const std::string& id, const ScheduleProgress& progress);
+// Records (or, for a buffered nominal time that now fires, updates) a firing.
+void RecordFiring(pqxx::transaction_base& txn, const FiringRow& firing);
+std::vector<FiringRow> RecentFirings(pqxx::transaction_base& txn,
+                                     const std::string& namespace_name, const std::string& id,
+                                     int limit);
+// Schedules per state, for the gauges: {paused, active}.
+std::pair<int64_t, int64_t> CountSchedules(pqxx::transaction_base& txn);
+
+void PutCalendar(pqxx::transaction_base& txn, const CalendarRow& row);
+std::optional<CalendarRow> FindCalendar(pqxx::transaction_base& txn,
+                                        const std::string& namespace_name,
+                                        const std::string& name);
+std::vector<CalendarRow> ListCalendars(pqxx::transaction_base& txn,
+                                       const std::string& namespace_name);
+// False when there is no such calendar.
+bool DeleteCalendar(pqxx::transaction_base& txn, const std::string& namespace_name,
+                    const std::string& name);
+
+}  // namespace gridflow::persistence

@@ -150,9 +150,11 @@ void RecordFiring(pqxx::transaction_base& txn, const FiringRow& f) {
                   " outcome, workflow_id, run_id, detail) VALUES ($1, $2, " +
                       At(3) + ", " + At(4) +
                       ", $5, $6, $7::uuid, $8) ON CONFLICT (namespace, schedule_id, nominal_at)"
+                      // Only a buffered nominal time is recorded again (when it fires); a
+                      // replayed or backfilled one keeps its first record.
                       " DO UPDATE SET outcome = EXCLUDED.outcome, workflow_id ="
                       " EXCLUDED.workflow_id, run_id = EXCLUDED.run_id, detail = EXCLUDED.detail,"
-                      " fired_at = gf_now()",
+                      " fired_at = gf_now() WHERE schedule_firings.outcome = 'buffered'",
                   f.namespace_name, f.schedule_id, ToEpochMicros(f.nominal_at),
                   ToEpochMicros(f.fire_at), f.outcome, f.workflow_id, f.run_id, f.detail);
 }

@@ -85,7 +85,8 @@ bool DeleteSchedule(pqxx::transaction_base& txn, const std::string& namespace_na
 std::vector<ScheduleRow> ClaimDueSchedules(pqxx::transaction_base& txn, int limit);
 void AdvanceSchedule(pqxx::transaction_base& txn, const std::string& namespace_name,
                      const std::string& id, const ScheduleProgress& progress);
-// Records (or, for a buffered nominal time that now fires, updates) a firing.
+// Records a firing; a nominal time already recorded keeps its record, unless it was buffered
+// (then the firing that started it replaces it).
 void RecordFiring(pqxx::transaction_base& txn, const FiringRow& firing);
 std::vector<FiringRow> RecentFirings(pqxx::transaction_base& txn,
                                      const std::string& namespace_name, const std::string& id,

@@ -13,6 +13,7 @@
 #include "common/client_channel.h"
 #include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "gridflow/v1/namespace_service.grpc.pb.h"
+#include "gridflow/v1/schedule_service.grpc.pb.h"
 #include "tests/integration/test_certificates.h"
 #include "tests/integration/test_env.h"
 
@@ -46,12 +47,14 @@ constexpr const char* kTokens =
 const std::set<std::string> kRead = {"GetDefinition",  "ListDefinitions",  "GetRun",
                                      "ListRuns",       "DescribeRun",      "GetHistory",
                                      "WatchHistory",   "ListQueues",       "GetClusterStatus",
-                                     "ListNamespaces", "DescribeNamespace"};
+                                     "ListNamespaces", "DescribeNamespace", "DescribeSchedule",
+                                     "ListSchedules",  "GetCalendar",      "ListCalendars"};
 const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat", "CompleteTask", "FailTask",
                                      "ReleaseTask"};
 const std::set<std::string> kOperate = {"CancelRun",        "TerminateRun",   "RetryRun",
                                         "PauseDispatch",    "ResumeDispatch", "SetRateLimit",
-                                        "SetCircuitBreaker"};
+                                        "SetCircuitBreaker", "PauseSchedule", "ResumeSchedule",
+                                        "TriggerSchedule",  "BackfillSchedule"};
 
 std::set<std::string> Allowed(const std::string& role) {
   std::set<std::string> allowed;
@@ -71,7 +74,8 @@ std::set<std::string> Allowed(const std::string& role) {
     add(kRead);
     add(kWork);
     add(kOperate);
-    add({"StartRun", "SignalRun", "RegisterDefinition", "CreateNamespace", "UpdateNamespace"});
+    add({"StartRun", "SignalRun", "RegisterDefinition", "CreateNamespace", "UpdateNamespace",
+         "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "PutCalendar", "DeleteCalendar"});
   }
   // Read in some namespace is enough to see the cluster and the list of namespaces.
   if (role == "elsewhere") add({"GetClusterStatus", "ListNamespaces"});
@@ -125,7 +129,10 @@ class AccessTest : public ::testing::Test {
         " (SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM tasks t),"
         " (SELECT count(*) FROM definitions), (SELECT count(*) FROM signals),"
         " (SELECT md5(string_agg(d::text, ',' ORDER BY d.name)) FROM dispatch_controls d),"
-        " (SELECT md5(string_agg(n::text, ',' ORDER BY n.name)) FROM namespaces n))");
+        " (SELECT md5(string_agg(n::text, ',' ORDER BY n.name)) FROM namespaces n),"
+        " (SELECT md5(string_agg(s::text, ',' ORDER BY s.id)) FROM schedules s),"
+        " (SELECT count(*) FROM schedule_firings),"
+        " (SELECT md5(string_agg(c::text, ',' ORDER BY c.name)) FROM calendars c))");
   }
 
   Certificates certs_;
@@ -144,6 +151,7 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
   auto workers = std::shared_ptr(v1::WorkerService::NewStub(channel));
   auto cluster = std::shared_ptr(v1::ClusterService::NewStub(channel));
   auto namespaces = std::shared_ptr(v1::NamespaceService::NewStub(channel));
+  auto schedules = std::shared_ptr(v1::ScheduleService::NewStub(channel));
   std::map<std::string, Call> calls;
   calls["RegisterDefinition"] = [=](grpc::ClientContext* c) {
     v1::RegisterDefinitionRequest r;
@@ -329,6 +337,94 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
     v1::Namespace out;
     return namespaces->UpdateNamespace(c, r, &out);
   };
+  const std::string spec =
+      R"({"workflow": {"definition": "bid"}, "trigger": {"every": "1h"}, "overlap": "allow_all"})";
+  calls["CreateSchedule"] = [=](grpc::ClientContext* c) {
+    v1::CreateScheduleRequest r;
+    static int created = 0;
+    r.set_id("made-in-matrix-" + std::to_string(++created));
+    r.set_spec_json(spec);
+    v1::Schedule out;
+    return schedules->CreateSchedule(c, r, &out);
+  };
+  calls["UpdateSchedule"] = [=](grpc::ClientContext* c) {
+    v1::UpdateScheduleRequest r;
+    r.set_id("hourly");
+    r.set_spec_json(spec);
+    r.set_description("changed in the matrix");
+    v1::Schedule out;
+    return schedules->UpdateSchedule(c, r, &out);
+  };
+  calls["DeleteSchedule"] = [=](grpc::ClientContext* c) {
+    v1::DeleteScheduleRequest r;
+    r.set_id("doomed");
+    v1::DeleteScheduleResponse out;
+    return schedules->DeleteSchedule(c, r, &out);
+  };
+  calls["DescribeSchedule"] = [=](grpc::ClientContext* c) {
+    v1::DescribeScheduleRequest r;
+    r.set_id("hourly");
+    v1::Schedule out;
+    return schedules->DescribeSchedule(c, r, &out);
+  };
+  calls["ListSchedules"] = [=](grpc::ClientContext* c) {
+    v1::ListSchedulesRequest r;
+    v1::ListSchedulesResponse out;
+    return schedules->ListSchedules(c, r, &out);
+  };
+  calls["PauseSchedule"] = [=](grpc::ClientContext* c) {
+    v1::PauseScheduleRequest r;
+    r.set_id("hourly");
+    r.set_note("paused in the matrix");
+    v1::Schedule out;
+    return schedules->PauseSchedule(c, r, &out);
+  };
+  calls["ResumeSchedule"] = [=](grpc::ClientContext* c) {
+    v1::ResumeScheduleRequest r;
+    r.set_id("hourly");
+    r.set_note("resumed in the matrix");
+    v1::Schedule out;
+    return schedules->ResumeSchedule(c, r, &out);
+  };
+  calls["TriggerSchedule"] = [=](grpc::ClientContext* c) {
+    v1::TriggerScheduleRequest r;
+    r.set_id("hourly");
+    v1::TriggerScheduleResponse out;
+    return schedules->TriggerSchedule(c, r, &out);
+  };
+  calls["BackfillSchedule"] = [=](grpc::ClientContext* c) {
+    v1::BackfillScheduleRequest r;
+    r.set_id("hourly");
+    static int day = 0;
+    r.mutable_from()->set_seconds(1'700'000'000 + 86'400 * ++day);
+    r.mutable_to()->set_seconds(r.from().seconds() + 7'200);
+    v1::BackfillScheduleResponse out;
+    return schedules->BackfillSchedule(c, r, &out);
+  };
+  calls["PutCalendar"] = [=](grpc::ClientContext* c) {
+    v1::PutCalendarRequest r;
+    r.set_name("exchange");
+    r.set_body_json(R"({"holidays": ["2026-12-25"]})");
+    v1::Calendar out;
+    return schedules->PutCalendar(c, r, &out);
+  };
+  calls["GetCalendar"] = [=](grpc::ClientContext* c) {
+    v1::GetCalendarRequest r;
+    r.set_name("fixed");
+    v1::Calendar out;
+    return schedules->GetCalendar(c, r, &out);
+  };
+  calls["ListCalendars"] = [=](grpc::ClientContext* c) {
+    v1::ListCalendarsRequest r;
+    v1::ListCalendarsResponse out;
+    return schedules->ListCalendars(c, r, &out);
+  };
+  calls["DeleteCalendar"] = [=](grpc::ClientContext* c) {
+    v1::DeleteCalendarRequest r;
+    r.set_name("fixed");
+    v1::DeleteCalendarResponse out;
+    return schedules->DeleteCalendar(c, r, &out);
+  };
   return calls;
 }
 
@@ -350,6 +446,22 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
       ASSERT_TRUE(admin->StartRun(As("t-admin").get(), start, &started).ok());
     }
   }
+  {
+    auto schedules = v1::ScheduleService::NewStub(secure_channel_);
+    for (const std::string id : {"hourly", "doomed"}) {
+      v1::CreateScheduleRequest r;
+      r.set_id(id);
+      r.set_spec_json(R"({"workflow": {"definition": "bid"}, "trigger": {"every": "1h"}})");
+      v1::Schedule out;
+      const grpc::Status s = schedules->CreateSchedule(As("t-admin").get(), r, &out);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+    v1::PutCalendarRequest r;
+    r.set_name("fixed");
+    r.set_body_json(R"({"holidays": ["2026-12-24"]})");
+    v1::Calendar out;
+    ASSERT_TRUE(schedules->PutCalendar(As("t-admin").get(), r, &out).ok());
+  }
   v1::LeasedTask task;
   {
     auto workers = v1::WorkerService::NewStub(secure_channel_);
@@ -367,7 +479,7 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
       {"elsewhere", "t-elsewhere"}, {"anonymous", ""}};
   const auto secure_calls = EveryMethod(secure_channel_, task);
   const auto plain_calls = EveryMethod(plain_->channel(), task);
-  EXPECT_EQ(secure_calls.size(), 28u);  // every method of the four services
+  EXPECT_EQ(secure_calls.size(), 41u);  // every method of the five services
   int denied = 0;
   for (const auto& [role, token] : callers) {
     const auto allowed = Allowed(role);

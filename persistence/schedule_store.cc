@@ -183,10 +183,13 @@ std::vector<FiringRow> RecentFirings(pqxx::transaction_base& txn,
   return rows;
 }
 
-std::pair<int64_t, int64_t> CountSchedules(pqxx::transaction_base& txn) {
+ScheduleStats ReadScheduleStats(pqxx::transaction_base& txn) {
   const pqxx::row r = txn.exec1(
-      "SELECT count(*) FILTER (WHERE paused), count(*) FILTER (WHERE NOT paused) FROM schedules");
-  return {r[0].as<int64_t>(), r[1].as<int64_t>()};
+      "SELECT (SELECT count(*) FROM schedules WHERE paused),"
+      " (SELECT count(*) FROM schedules WHERE NOT paused),"
+      " COALESCE((SELECT extract(epoch FROM gf_now() - min(next_fire_at)) FROM schedules"
+      " WHERE NOT paused AND next_fire_at <= gf_now()), 0)::float8");
+  return {r[0].as<int64_t>(), r[1].as<int64_t>(), r[2].as<double>()};
 }
 
 void PutCalendar(pqxx::transaction_base& txn, const CalendarRow& row) {

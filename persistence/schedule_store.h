@@ -91,8 +91,14 @@ void RecordFiring(pqxx::transaction_base& txn, const FiringRow& firing);
 std::vector<FiringRow> RecentFirings(pqxx::transaction_base& txn,
                                      const std::string& namespace_name, const std::string& id,
                                      int limit);
-// Schedules per state, for the gauges: {paused, active}.
-std::pair<int64_t, int64_t> CountSchedules(pqxx::transaction_base& txn);
+// For the gauges: schedules per state, and how late the most overdue due firing is (0 if none);
+// through the due index, whatever the number of schedules or firings.
+struct ScheduleStats {
+  int64_t paused = 0;
+  int64_t active = 0;
+  double max_lag_seconds = 0;
+};
+ScheduleStats ReadScheduleStats(pqxx::transaction_base& txn);
 
 void PutCalendar(pqxx::transaction_base& txn, const CalendarRow& row);
 std::optional<CalendarRow> FindCalendar(pqxx::transaction_base& txn,

@@ -114,6 +114,9 @@ EngineMetrics::EngineMetrics()
                                 *registry_)),
       schedules_(Family(BuildGauge(), "gridflow_schedules",
                         "Schedules by state (active, paused).", *registry_)),
+      schedule_lag_(Family(BuildGauge(), "gridflow_schedule_lag_seconds",
+                           "How late the most overdue unfired schedule firing is.", *registry_)
+                        .Add({})),
       stuck_runs_(Family(BuildGauge(), "gridflow_stuck_runs",
                          "Open runs that are not moving, by definition and reason "
                          "(task_unclaimed, timer_overdue, not_closing).",
@@ -267,9 +270,10 @@ void EngineMetrics::SetDueTimers(const persistence::DueTimerStats& timers) {
   timer_lag_.Set(timers.max_lag_seconds);
 }
 
-void EngineMetrics::SetSchedules(int64_t paused, int64_t active) {
-  schedules_.Add({{"state", "paused"}}).Set(static_cast<double>(paused));
-  schedules_.Add({{"state", "active"}}).Set(static_cast<double>(active));
+void EngineMetrics::SetSchedules(const persistence::ScheduleStats& stats) {
+  schedules_.Add({{"state", "paused"}}).Set(static_cast<double>(stats.paused));
+  schedules_.Add({{"state", "active"}}).Set(static_cast<double>(stats.active));
+  schedule_lag_.Set(stats.max_lag_seconds);
 }
 
 void EngineMetrics::ScheduleFired(const std::string& outcome, double lateness_seconds) {

@@ -27,6 +27,7 @@
 #include "persistence/dispatch_control_store.h"
 #include "persistence/rows.h"
 #include "persistence/run_store.h"
+#include "persistence/schedule_store.h"
 #include "persistence/timer_store.h"
 
 namespace gridflow::engine {
@@ -52,7 +53,7 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver {
   // State read from the database (StateGauges).
   void SetQueues(const std::vector<persistence::QueueStats>& queues);
   void SetDueTimers(const persistence::DueTimerStats& timers);
-  void SetSchedules(int64_t paused, int64_t active);
+  void SetSchedules(const persistence::ScheduleStats& stats);
 
   // ScheduleObserver
   void ScheduleFired(const std::string& outcome, double lateness_seconds) override;
@@ -97,6 +98,7 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver {
   prometheus::Family<prometheus::Counter>& schedule_firings_;
   prometheus::Family<prometheus::Histogram>& schedule_lateness_;
   prometheus::Family<prometheus::Gauge>& schedules_;
+  prometheus::Gauge& schedule_lag_;
   prometheus::Family<prometheus::Gauge>& stuck_runs_;
   prometheus::Gauge& members_alive_;
   prometheus::Gauge& members_draining_;

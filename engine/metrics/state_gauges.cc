@@ -30,7 +30,7 @@ void StateGauges::Refresh() {
   persistence::DueTimerStats timers;
   std::vector<persistence::StuckRuns> stuck;
   std::vector<persistence::DispatchControl> controls;
-  std::pair<int64_t, int64_t> schedules;
+  persistence::ScheduleStats schedules;
   int alive = 0, draining = 0;
   persistence::TransactOptions once;
   once.max_attempts = 1;  // the next refresh is the retry
@@ -41,7 +41,7 @@ void StateGauges::Refresh() {
         timers = persistence::ReadDueTimerStats(txn);
         stuck = persistence::CountStuckRuns(txn, stuck_after_.count());
         controls = persistence::ListDispatchControls(txn, "");
-        schedules = persistence::CountSchedules(txn);
+        schedules = persistence::ReadScheduleStats(txn);
         alive = draining = 0;
         for (const persistence::MemberRow& m : persistence::ListMembers(txn)) {
           if (!membership_.IsAlive(m)) continue;
@@ -59,7 +59,7 @@ void StateGauges::Refresh() {
   metrics_.SetDueTimers(timers);
   metrics_.SetStuckRuns(stuck);
   metrics_.SetDispatchControls(controls);
-  metrics_.SetSchedules(schedules.first, schedules.second);
+  metrics_.SetSchedules(schedules);
   metrics_.SetMembers(alive, draining);
 }
 

@@ -268,6 +268,7 @@ TEST(Metrics, DashboardAndAlertsQueryOnlyDeclaredMetrics) {
   engine_metrics.TransactionFinished("start run", 0.01, Status::Unavailable("down"));
   engine_metrics.SetQueues({{"default/q", 1, 1, 0, 1.0}});
   engine_metrics.SetStuckRuns({{"d", "task_unclaimed", 1}});
+  engine_metrics.ScheduleFired("skipped_missed", 3.0);
   prometheus::Registry worker_registry;
   worker::WorkerMetrics worker_metrics(worker_registry, 1);
   worker_metrics.TaskFinished("q", "t", "completed", 0.5);

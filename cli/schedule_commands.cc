@@ -377,7 +377,7 @@ void AddScheduleCommands(CLI::App& app, Session& session) {
   resume_cmd->add_option("--note", a->note, "a note (recorded)");
   resume_cmd->callback([&session, a] { session.exit_code = SetPaused(session, *a, false); });
 
-  auto* trigger_cmd = group->add_subcommand("trigger", "start a run now");
+  auto* trigger_cmd = group->add_subcommand("trigger", "start the next nominal time's run now");
   id_arg(trigger_cmd);
   trigger_cmd->callback([&session, a] { session.exit_code = TriggerNow(session, *a); });
 

@@ -51,15 +51,13 @@ CalendarRow ReadCalendar(const pqxx::row& r) {
 }  // namespace
 
 bool InsertSchedule(pqxx::transaction_base& txn, const ScheduleRow& row) {
-  return txn
-             .exec_params("INSERT INTO schedules (namespace, id, spec, description, paused, note,"
-                          " next_nominal, next_fire_at, created_by, updated_by)"
-                          " VALUES ($1, $2, $3::jsonb, $4, $5, $6, " +
-                              At(7) + ", " + At(8) +
-                              ", $9, $9) ON CONFLICT (namespace, id) DO NOTHING",
-                          row.namespace_name, row.id, row.spec_json, row.description, row.paused,
-                          row.note, Micros(row.next_nominal), Micros(row.next_fire_at),
-                          row.created_by)
+  return txn.exec_params(
+                "INSERT INTO schedules (namespace, id, spec, description, paused, note,"
+                " next_nominal, next_fire_at, created_by, updated_by)"
+                " VALUES ($1, $2, $3::jsonb, $4, $5, $6, " +
+                    At(7) + ", " + At(8) + ", $9, $9) ON CONFLICT (namespace, id) DO NOTHING",
+                row.namespace_name, row.id, row.spec_json, row.description, row.paused, row.note,
+                Micros(row.next_nominal), Micros(row.next_fire_at), row.created_by)
              .affected_rows() == 1;
 }
 
@@ -146,22 +144,22 @@ void AdvanceSchedule(pqxx::transaction_base& txn, const std::string& namespace_n
 }
 
 void RecordFiring(pqxx::transaction_base& txn, const FiringRow& f) {
-  txn.exec_params("INSERT INTO schedule_firings (namespace, schedule_id, nominal_at, fire_at,"
-                  " outcome, workflow_id, run_id, detail) VALUES ($1, $2, " +
-                      At(3) + ", " + At(4) +
-                      ", $5, $6, $7::uuid, $8) ON CONFLICT (namespace, schedule_id, nominal_at)"
-                      // Only a buffered nominal time is recorded again (when it fires); a
-                      // replayed or backfilled one keeps its first record.
-                      " DO UPDATE SET outcome = EXCLUDED.outcome, workflow_id ="
-                      " EXCLUDED.workflow_id, run_id = EXCLUDED.run_id, detail = EXCLUDED.detail,"
-                      " fired_at = gf_now() WHERE schedule_firings.outcome = 'buffered'",
-                  f.namespace_name, f.schedule_id, ToEpochMicros(f.nominal_at),
-                  ToEpochMicros(f.fire_at), f.outcome, f.workflow_id, f.run_id, f.detail);
+  txn.exec_params(
+      "INSERT INTO schedule_firings (namespace, schedule_id, nominal_at, fire_at,"
+      " outcome, workflow_id, run_id, detail) VALUES ($1, $2, " +
+          At(3) + ", " + At(4) +
+          ", $5, $6, $7::uuid, $8) ON CONFLICT (namespace, schedule_id, nominal_at)"
+          // Only a buffered nominal time is recorded again (when it fires); a
+          // replayed or backfilled one keeps its first record.
+          " DO UPDATE SET outcome = EXCLUDED.outcome, workflow_id ="
+          " EXCLUDED.workflow_id, run_id = EXCLUDED.run_id, detail = EXCLUDED.detail,"
+          " fired_at = gf_now() WHERE schedule_firings.outcome = 'buffered'",
+      f.namespace_name, f.schedule_id, ToEpochMicros(f.nominal_at), ToEpochMicros(f.fire_at),
+      f.outcome, f.workflow_id, f.run_id, f.detail);
 }
 
-std::vector<FiringRow> RecentFirings(pqxx::transaction_base& txn,
-                                     const std::string& namespace_name, const std::string& id,
-                                     int limit) {
+std::vector<FiringRow> RecentFirings(pqxx::transaction_base& txn, const std::string& namespace_name,
+                                     const std::string& id, int limit) {
   std::vector<FiringRow> rows;
   for (const pqxx::row& r : txn.exec_params(
            "SELECT nominal_at, fire_at, fired_at, outcome, workflow_id, run_id::text, detail"
@@ -226,8 +224,8 @@ std::vector<CalendarRow> ListCalendars(pqxx::transaction_base& txn,
 
 bool DeleteCalendar(pqxx::transaction_base& txn, const std::string& namespace_name,
                     const std::string& name) {
-  return txn.exec_params("DELETE FROM calendars WHERE namespace = $1 AND name = $2",
-                         namespace_name, name)
+  return txn.exec_params("DELETE FROM calendars WHERE namespace = $1 AND name = $2", namespace_name,
+                         name)
              .affected_rows() == 1;
 }
 

@@ -88,9 +88,8 @@ void AdvanceSchedule(pqxx::transaction_base& txn, const std::string& namespace_n
 // Records a firing; a nominal time already recorded keeps its record, unless it was buffered
 // (then the firing that started it replaces it).
 void RecordFiring(pqxx::transaction_base& txn, const FiringRow& firing);
-std::vector<FiringRow> RecentFirings(pqxx::transaction_base& txn,
-                                     const std::string& namespace_name, const std::string& id,
-                                     int limit);
+std::vector<FiringRow> RecentFirings(pqxx::transaction_base& txn, const std::string& namespace_name,
+                                     const std::string& id, int limit);
 // For the gauges: schedules per state, and how late the most overdue due firing is (0 if none);
 // through the due index, whatever the number of schedules or firings.
 struct ScheduleStats {
@@ -102,8 +101,7 @@ ScheduleStats ReadScheduleStats(pqxx::transaction_base& txn);
 
 void PutCalendar(pqxx::transaction_base& txn, const CalendarRow& row);
 std::optional<CalendarRow> FindCalendar(pqxx::transaction_base& txn,
-                                        const std::string& namespace_name,
-                                        const std::string& name);
+                                        const std::string& namespace_name, const std::string& name);
 std::vector<CalendarRow> ListCalendars(pqxx::transaction_base& txn,
                                        const std::string& namespace_name);
 // False when there is no such calendar.

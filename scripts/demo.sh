@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh Debian 12 machine: install what is missing, build, start a
 # local PostgreSQL (an ephemeral cluster in a folder under /tmp, on a free port), the engine, a worker
-# with the example handlers and the simulated exchange/TSO; run a day-ahead bid and a TSO
-# activation end to end and print their histories. Leaves nothing running when it ends.
+# with the example handlers and the simulated exchange/TSO; run a day-ahead bid, the day-ahead
+# schedule (triggered) and a TSO activation end to end and print their histories. Leaves nothing running when it ends.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/pg.sh"
@@ -37,9 +37,10 @@ print((datetime.datetime.now(zoneinfo.ZoneInfo('Europe/Berlin')).date() + dateti
 STAMP=$(date -u +%Y%m%dT%H%M%S)
 run_day_ahead "dab-$DAY-$STAMP" "$DAY"
 show_run "dab-$DAY-$STAMP"
+run_scheduled_day_ahead "da-bid-solar-south"
 run_activation "afrr-$STAMP"
 show_run "afrr-$STAMP"
 echo "time from the TSO's order to all set-points dispatched: $(ctl -o json runs show "afrr-$STAMP" |
   /usr/bin/python3 -c 'import json,sys; print(json.loads(json.load(sys.stdin)["run"]["result_json"])["dispatch_ms"])') ms"
 echo
-echo "demo complete: the day-ahead bid and the activation COMPLETED; stopping everything"
+echo "demo complete: the day-ahead bids (by hand and by schedule) and the activation COMPLETED; stopping everything"

@@ -156,8 +156,8 @@ Status ScheduleServiceImpl::CreateSchedule(const Caller& caller,
                               &row.next_fire_at);
     if (next) row.next_nominal = next->at;
     if (!persistence::InsertSchedule(txn, row)) {
-      return Status::AlreadyExists("schedule '" + row.id + "' already exists in namespace '" +
-                                   ns + "'");
+      return Status::AlreadyExists("schedule '" + row.id + "' already exists in namespace '" + ns +
+                                   "'");
     }
     return Status::Ok();
   });
@@ -176,7 +176,8 @@ Status ScheduleServiceImpl::UpdateSchedule(const Caller& caller,
   if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
   if (!s.ok()) return s;
   s = persistence::Transact(database_, "update schedule", [&](pqxx::work& txn) {
-    std::optional<persistence::ScheduleRow> row = persistence::FindSchedule(txn, ns, req.id(), true);
+    std::optional<persistence::ScheduleRow> row =
+        persistence::FindSchedule(txn, ns, req.id(), true);
     if (!row) return Status::NotFound("schedule '" + req.id() + "' does not exist");
     ScheduleSpec spec;
     if (Status checked = CheckSpec(txn, ns, req.spec_json(), &spec); !checked.ok()) {
@@ -209,7 +210,8 @@ Status ScheduleServiceImpl::Describe(const std::string& ns, const std::string& i
     return Status::Ok();
   });
   if (!s.ok()) return s;
-  if (!row) return Status::NotFound("schedule '" + id + "' does not exist in namespace '" + ns + "'");
+  if (!row)
+    return Status::NotFound("schedule '" + id + "' does not exist in namespace '" + ns + "'");
   ScheduleToProto(*row, resp);
   for (const auto& f : recent)
     FiringToProto(f, resp->add_recent_firings());
@@ -279,8 +281,7 @@ Status ScheduleServiceImpl::SetPaused(const Caller& caller, const std::string& r
   return Describe(ns, id, 0, resp);
 }
 
-Status ScheduleServiceImpl::PauseSchedule(const Caller& caller,
-                                          const v1::PauseScheduleRequest& req,
+Status ScheduleServiceImpl::PauseSchedule(const Caller& caller, const v1::PauseScheduleRequest& req,
                                           v1::Schedule* resp) {
   return SetPaused(caller, req.namespace_(), req.id(), true, req.note(), req.identity(), resp);
 }
@@ -368,8 +369,12 @@ Status ScheduleServiceImpl::PutCalendar(const Caller& caller, const v1::PutCalen
   if (s = Calendar::FromJson(req.name(), body, &calendar); !s.ok()) {
     return Status::InvalidArgument("body_json: " + s.message());
   }
-  persistence::CalendarRow row{ns, req.name(), calendar.ToJson().dump(), req.description(),
-                               Actor{caller.principal, req.identity()}.Describe(), {}};
+  persistence::CalendarRow row{ns,
+                               req.name(),
+                               calendar.ToJson().dump(),
+                               req.description(),
+                               Actor{caller.principal, req.identity()}.Describe(),
+                               {}};
   std::optional<persistence::CalendarRow> stored;
   s = persistence::Transact(database_, "put calendar", [&](pqxx::work& txn) {
     persistence::PutCalendar(txn, row);

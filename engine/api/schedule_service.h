@@ -13,9 +13,9 @@ namespace gridflow::engine {
 
 class ScheduleServiceImpl final : public CallbackService<v1::ScheduleService> {
  public:
-  ScheduleServiceImpl(WorkPool& pool, Authorizer& authorizer,
-                      persistence::ConnectionPool& database, RequestValidator& validator,
-                      DefinitionRegistry& definitions, ScheduleFirer& firer);
+  ScheduleServiceImpl(WorkPool& pool, Authorizer& authorizer, persistence::ConnectionPool& database,
+                      RequestValidator& validator, DefinitionRegistry& definitions,
+                      ScheduleFirer& firer);
 
  private:
   Status CreateSchedule(const Caller& caller, const v1::CreateScheduleRequest& req,
@@ -28,8 +28,7 @@ class ScheduleServiceImpl final : public CallbackService<v1::ScheduleService> {
                        v1::Schedule* resp);
   Status ResumeSchedule(const Caller& caller, const v1::ResumeScheduleRequest& req,
                         v1::Schedule* resp);
-  Status TriggerSchedule(const v1::TriggerScheduleRequest& req,
-                         v1::TriggerScheduleResponse* resp);
+  Status TriggerSchedule(const v1::TriggerScheduleRequest& req, v1::TriggerScheduleResponse* resp);
   Status BackfillSchedule(const v1::BackfillScheduleRequest& req,
                           v1::BackfillScheduleResponse* resp);
   Status DeleteSchedule(const Caller& caller, const v1::DeleteScheduleRequest& req,

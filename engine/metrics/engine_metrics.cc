@@ -112,8 +112,8 @@ EngineMetrics::EngineMetrics()
                                 "How long after its fire time a schedule's nominal time was "
                                 "handled.",
                                 *registry_)),
-      schedules_(Family(BuildGauge(), "gridflow_schedules",
-                        "Schedules by state (active, paused).", *registry_)),
+      schedules_(Family(BuildGauge(), "gridflow_schedules", "Schedules by state (active, paused).",
+                        *registry_)),
       schedule_lag_(Family(BuildGauge(), "gridflow_schedule_lag_seconds",
                            "How late the most overdue unfired schedule firing is.", *registry_)
                         .Add({})),

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/schedules/schedule_observer.h"
 #include "engine/scheduler/transition_facts.h"
+#include "engine/schedules/schedule_observer.h"
 #include "persistence/dispatch_control_store.h"
 #include "persistence/rows.h"
 #include "persistence/run_store.h"

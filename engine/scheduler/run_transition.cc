@@ -1,5 +1,5 @@
-#include "common/json_text.h"
 #include "engine/scheduler/run_transition.h"
+#include "common/json_text.h"
 
 #include <algorithm>
 

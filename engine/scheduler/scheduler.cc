@@ -1,5 +1,5 @@
-#include "common/json_text.h"
 #include "engine/scheduler/scheduler.h"
+#include "common/json_text.h"
 
 #include <spdlog/spdlog.h>
 

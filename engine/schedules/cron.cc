@@ -23,9 +23,8 @@ struct Field {
 
 constexpr std::array<const char*, 12> kMonthNames = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                                      "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
-constexpr std::array<const char*, 12> kDayNames = {"SUN", "MON", "TUE", "WED", "THU",
-                                                   "FRI", "SAT", "",    "",    "",
-                                                   "",    ""};
+constexpr std::array<const char*, 12> kDayNames = {"SUN", "MON", "TUE", "WED", "THU", "FRI",
+                                                   "SAT", "",    "",    "",    "",    ""};
 
 std::vector<std::string_view> Split(std::string_view text, char sep) {
   std::vector<std::string_view> parts;
@@ -137,7 +136,8 @@ Status CronExpression::Parse(std::string_view text, CronExpression* out) {
   Status s = ParseField({"second", 0, 59, nullptr}, fields[0], &cron.seconds_, &any);
   if (s.ok()) s = ParseField({"minute", 0, 59, nullptr}, fields[1], &cron.minutes_, &any);
   if (s.ok()) s = ParseField({"hour", 0, 23, nullptr}, fields[2], &cron.hours_, &any);
-  if (s.ok()) s = ParseField({"day_of_month", 1, 31, nullptr}, fields[3], &cron.days_, &cron.any_day_);
+  if (s.ok())
+    s = ParseField({"day_of_month", 1, 31, nullptr}, fields[3], &cron.days_, &cron.any_day_);
   if (s.ok()) s = ParseField({"month", 1, 12, &kMonthNames}, fields[4], &cron.months_, &any);
   if (s.ok()) {
     s = ParseField({"day_of_week", 0, 6, &kDayNames}, fields[5], &cron.weekdays_,

@@ -40,14 +40,15 @@ Status ParseSpec(const ScheduleRow& row, ScheduleSpec* spec) {
   return ScheduleSpec::Parse(body, spec);
 }
 
-std::optional<Calendar> LoadCalendar(pqxx::transaction_base& txn,
-                                     const std::string& namespace_name, const std::string& name) {
+std::optional<Calendar> LoadCalendar(pqxx::transaction_base& txn, const std::string& namespace_name,
+                                     const std::string& name) {
   if (name.empty()) return std::nullopt;
   const auto row = persistence::FindCalendar(txn, namespace_name, name);
   if (!row) {
-    spdlog::warn("schedules: calendar {}/{} does not exist; firing as if every day were a "
-                 "business day",
-                 namespace_name, name);
+    spdlog::warn(
+        "schedules: calendar {}/{} does not exist; firing as if every day were a "
+        "business day",
+        namespace_name, name);
     return std::nullopt;
   }
   Calendar calendar;
@@ -69,16 +70,15 @@ ScheduleFirer::ScheduleFirer(persistence::ConnectionPool& pool, Scheduler& sched
     : pool_(pool), scheduler_(scheduler), observer_(observer) {}
 
 void ScheduleFirer::NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
-                                 pqxx::transaction_base& txn, const std::string& namespace_name,
-                                 TimePoint after, std::optional<Nominal>* nominal,
-                                 std::optional<TimePoint>* fire_at) {
+                               pqxx::transaction_base& txn, const std::string& namespace_name,
+                               TimePoint after, std::optional<Nominal>* nominal,
+                               std::optional<TimePoint>* fire_at) {
   *nominal = spec.NextNominal(after);
   fire_at->reset();
   if (!*nominal) return;
   const std::optional<Calendar> calendar = LoadCalendar(txn, namespace_name, spec.calendar());
   bool skip = false;
-  const TimePoint at =
-      spec.FireAt(schedule_id, **nominal, calendar ? &*calendar : nullptr, &skip);
+  const TimePoint at = spec.FireAt(schedule_id, **nominal, calendar ? &*calendar : nullptr, &skip);
   // A nominal time the calendar skips is recorded as skipped at its own time.
   *fire_at = skip ? (*nominal)->at : at;
 }
@@ -92,9 +92,13 @@ void ScheduleFirer::StartFor(pqxx::transaction_base& txn, const ScheduleRow& row
   params.workflow_id = ScheduleSpec::WorkflowId(row.id, nominal.at);
   params.definition_name = spec.definition();
   params.definition_version = spec.version();
-  params.input = spec.RunInput(row.id, nominal);
   params.actor = Actor{"schedule:" + row.id, ""};
   firing->workflow_id = params.workflow_id;
+  if (const Status s = spec.RunInput(row.id, nominal, &params.input); !s.ok()) {
+    firing->outcome = "failed";
+    firing->detail = s.message();
+    return;
+  }
   persistence::RunRow run;
   bool created = false;
   Scheduler::AfterCommit started;
@@ -164,8 +168,8 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
   }
 
   // 2. Due nominal times, in order.
-  for (int handled = 0; handled < kPerPass && p.next_nominal && p.next_fire_at &&
-                        *p.next_fire_at <= now;
+  for (int handled = 0;
+       handled < kPerPass && p.next_nominal && p.next_fire_at && *p.next_fire_at <= now;
        ++handled) {
     if (spec.max_runs() && p.runs_started >= *spec.max_runs()) {
       p.next_nominal.reset();
@@ -226,8 +230,7 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
     const bool started = f.outcome == "started";
     record(std::move(f));
     if (observer_ != nullptr) {
-      observer_->ScheduleFired(recorded->back().outcome,
-                               Seconds(now - recorded->back().fire_at));
+      observer_->ScheduleFired(recorded->back().outcome, Seconds(now - recorded->back().fire_at));
     }
     p.last_nominal = recorded->back().nominal_at;
     if (recorded->back().outcome != "skipped_missed") {
@@ -274,21 +277,26 @@ Status ScheduleFirer::Trigger(const std::string& namespace_name, const std::stri
     if (!row) return Status::NotFound("schedule '" + id + "' does not exist");
     ScheduleSpec spec;
     if (Status parsed = ParseSpec(*row, &spec); !parsed.ok()) return parsed;
-    const TimePoint now = std::chrono::floor<std::chrono::seconds>(persistence::DatabaseNow(txn));
-    const Nominal n{now, {}, std::nullopt, std::nullopt, std::nullopt};
+    if (!row->next_nominal) {
+      return Status::FailedPrecondition("schedule '" + id +
+                                        "' has no nominal time left (end_at or max_runs reached)");
+    }
+    // The next nominal time, ahead of its fire time: its regular firing then finds the run.
+    const Nominal n = NominalAt(spec, *row->next_nominal);
     FiringRow f;
     f.namespace_name = namespace_name;
     f.schedule_id = id;
-    f.nominal_at = now;
-    f.fire_at = now;
-    f.fired_at = now;
+    f.nominal_at = n.at;
+    f.fire_at = persistence::DatabaseNow(txn);
+    f.fired_at = f.fire_at;
     StartFor(txn, *row, spec, n, "triggered", &f, &after);
     if (f.outcome == "failed") return Status::FailedPrecondition(f.detail);
     f.detail = "triggered by " + by + (f.detail.empty() ? "" : "; " + f.detail);
     persistence::RecordFiring(txn, f);
     if (f.outcome == "triggered") {
-      persistence::ScheduleProgress p{row->next_nominal,     row->next_fire_at, row->last_nominal,
-                                      row->buffered_nominal, f.run_id,          row->runs_started};
+      persistence::ScheduleProgress p{row->next_nominal, row->next_fire_at,
+                                      row->last_nominal, row->buffered_nominal,
+                                      f.run_id,          row->runs_started + 1};
       persistence::AdvanceSchedule(txn, namespace_name, id, p);
     }
     *firing = f;

@@ -41,8 +41,8 @@ class ScheduleFirer {
 
   // Handles the firings due now of up to `batch` schedules; *done: schedules handled.
   Status FireDue(int batch, int* done);
-  // Starts a run for the nominal time "now" (the database's clock, whole seconds), whatever the
-  // overlap policy; the schedule's own sequence is unchanged.
+  // Starts the run of the schedule's next nominal time now, ahead of its fire time and whatever
+  // the overlap policy; when that nominal time comes, its firing finds the run and starts none.
   // `by`: who asked (recorded in the firing's detail).
   Status Trigger(const std::string& namespace_name, const std::string& id, const std::string& by,
                  persistence::FiringRow* firing);
@@ -52,9 +52,9 @@ class ScheduleFirer {
 
   // The next fire time after `after` and the nominal time it belongs to (nullopt: none left).
   static void NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
-                           pqxx::transaction_base& txn, const std::string& namespace_name,
-                           TimePoint after, std::optional<Nominal>* nominal,
-                           std::optional<TimePoint>* fire_at);
+                         pqxx::transaction_base& txn, const std::string& namespace_name,
+                         TimePoint after, std::optional<Nominal>* nominal,
+                         std::optional<TimePoint>* fire_at);
 
   static constexpr int kMaxBackfill = 10'000;
 

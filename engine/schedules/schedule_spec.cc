@@ -87,8 +87,7 @@ Status Zone(const json& object, const std::string& field, std::string* out) {
 }
 
 int DayOf(TimePoint t) {
-  return static_cast<int>(
-      std::chrono::floor<std::chrono::days>(t.time_since_epoch()).count());
+  return static_cast<int>(std::chrono::floor<std::chrono::days>(t.time_since_epoch()).count());
 }
 
 // FNV-1a: the same on every replica and every build, unlike std::hash.
@@ -120,10 +119,9 @@ Status Calendar::FromJson(const std::string& name, const json& body, Calendar* o
     if (!it->is_array()) return Invalid("weekend", "must be a list of weekdays (\"SAT\", \"SUN\")");
     calendar.weekend.clear();
     for (const json& day : *it) {
-      const auto found =
-          day.is_string()
-              ? std::find(kWeekdays.begin(), kWeekdays.end(), day.get_ref<const std::string&>())
-              : kWeekdays.end();
+      const auto found = day.is_string() ? std::find(kWeekdays.begin(), kWeekdays.end(),
+                                                     day.get_ref<const std::string&>())
+                                         : kWeekdays.end();
       if (found == kWeekdays.end()) {
         return Invalid("weekend", "weekdays are written SUN, MON, TUE, WED, THU, FRI, SAT");
       }
@@ -158,8 +156,7 @@ Status ScheduleSpec::Parse(const json& spec, ScheduleSpec* out) {
   if (!spec.is_object()) return Status::InvalidArgument("spec: must be a JSON object");
   Status s = OnlyKnownFields(spec, "",
                              {"workflow", "trigger", "overlap", "catch_up_window", "jitter",
-                              "calendar", "on_non_business_day", "start_at", "end_at",
-                              "max_runs"});
+                              "calendar", "on_non_business_day", "start_at", "end_at", "max_runs"});
   if (!s.ok()) return s;
   ScheduleSpec result;
 
@@ -185,7 +182,10 @@ Status ScheduleSpec::Parse(const json& spec, ScheduleSpec* out) {
     if (in->contains("schedule")) {
       return Invalid("workflow.input.schedule", "is set by the schedule for each run");
     }
-    result.input_ = *in;
+    if (s = dsl::Template::Compile(*in, "workflow.input", &result.input_); !s.ok()) return s;
+  } else {
+    s = dsl::Template::Compile(json::object(), "workflow.input", &result.input_);
+    if (!s.ok()) return s;
   }
 
   const auto trigger = spec.find("trigger");
@@ -262,8 +262,7 @@ Status ScheduleSpec::Parse(const json& spec, ScheduleSpec* out) {
   if (s = Duration(spec, "jitter", "jitter", false, &result.jitter_); !s.ok()) return s;
   if (s = Text(spec, "calendar", "calendar", false, &result.calendar_); !s.ok()) return s;
   std::string non_business = result.calendar_.empty() ? "" : "skip";
-  if (s = Text(spec, "on_non_business_day", "on_non_business_day", false, &non_business);
-      !s.ok()) {
+  if (s = Text(spec, "on_non_business_day", "on_non_business_day", false, &non_business); !s.ok()) {
     return s;
   }
   if (!non_business.empty() && result.calendar_.empty()) {
@@ -311,8 +310,11 @@ std::optional<Nominal> ScheduleSpec::NextTriggerTime(TimePoint after) const {
       const int64_t every = every_.count() * kMicrosPerMs;
       const int64_t shifted = ToEpochMicros(after) - offset_.count() * kMicrosPerMs;
       const int64_t k = (shifted >= 0 ? shifted / every : (shifted - every + 1) / every) + 1;
-      return Nominal{FromEpochMicros(k * every + offset_.count() * kMicrosPerMs), {},
-                     std::nullopt, std::nullopt, std::nullopt};
+      return Nominal{FromEpochMicros(k * every + offset_.count() * kMicrosPerMs),
+                     {},
+                     std::nullopt,
+                     std::nullopt,
+                     std::nullopt};
     }
     case Kind::kSettlementPeriod: {
       // Periods aligned on UTC multiples of their length (so on the local quarter-hours of every
@@ -322,8 +324,11 @@ std::optional<Nominal> ScheduleSpec::NextTriggerTime(TimePoint after) const {
       const int64_t shifted = ToEpochMicros(after) - offset_.count() * kMicrosPerMs;
       const int64_t end =
           ((shifted >= 0 ? shifted / period : (shifted - period + 1) / period) + 1) * period;
-      Nominal n{FromEpochMicros(end + offset_.count() * kMicrosPerMs), {}, std::nullopt,
-                FromEpochMicros(end - period), FromEpochMicros(end)};
+      Nominal n{FromEpochMicros(end + offset_.count() * kMicrosPerMs),
+                {},
+                std::nullopt,
+                FromEpochMicros(end - period),
+                FromEpochMicros(end)};
       if (!dsl::LocalDate(*n.period_start, zone_name_, &n.delivery_day).ok()) return std::nullopt;
       return n;
     }
@@ -371,8 +376,8 @@ TimePoint ScheduleSpec::FireAt(const std::string& schedule_id, const Nominal& no
   }
   if (jitter_.count() > 0) {
     const auto spread = static_cast<uint64_t>(jitter_.count());
-    at += Millis(static_cast<int64_t>(
-        StableHash(schedule_id + "@" + FormatRfc3339(nominal.at)) % spread));
+    at += Millis(
+        static_cast<int64_t>(StableHash(schedule_id + "@" + FormatRfc3339(nominal.at)) % spread));
   }
   return at;
 }
@@ -382,15 +387,24 @@ std::string ScheduleSpec::WorkflowId(const std::string& schedule_id, TimePoint n
   return schedule_id + "@" + FormatRfc3339Seconds(nominal);
 }
 
-json ScheduleSpec::RunInput(const std::string& schedule_id, const Nominal& nominal) const {
-  json input = input_;
+Status ScheduleSpec::RunInput(const std::string& schedule_id, const Nominal& nominal,
+                              json* out) const {
   json about = {{"id", schedule_id}, {"nominal_time", FormatRfc3339Seconds(nominal.at)}};
   if (!nominal.delivery_day.empty()) about["delivery_day"] = nominal.delivery_day;
   if (nominal.gate_closure) about["gate_closure"] = FormatRfc3339Seconds(*nominal.gate_closure);
   if (nominal.period_start) about["period_start"] = FormatRfc3339Seconds(*nominal.period_start);
   if (nominal.period_end) about["period_end"] = FormatRfc3339Seconds(*nominal.period_end);
+  const json scope = {{"schedule", about}};
+  dsl::EvalContext context;
+  context.scope = &scope;
+  context.now = nominal.at;
+  json input;
+  if (Status s = input_.Evaluate(context, &input); !s.ok()) {
+    return Status::InvalidArgument("workflow.input: " + s.message());
+  }
   input["schedule"] = std::move(about);
-  return input;
+  *out = std::move(input);
+  return Status::Ok();
 }
 
 }  // namespace gridflow::engine

@@ -15,6 +15,7 @@
 #include "common/duration.h"
 #include "common/status.h"
 #include "common/time.h"
+#include "engine/dsl/template.h"
 #include "engine/schedules/cron.h"
 
 namespace gridflow::engine {
@@ -52,11 +53,15 @@ class ScheduleSpec {
   // When the firing of `nominal` goes: its nominal time plus the schedule's jitter (the same on
   // every replica for the same nominal time), moved to the next business day by the calendar
   // when asked. *skip: the calendar says this nominal time is not fired at all.
-  TimePoint FireAt(const std::string& schedule_id, const Nominal& nominal,
-                   const Calendar* calendar, bool* skip) const;
+  TimePoint FireAt(const std::string& schedule_id, const Nominal& nominal, const Calendar* calendar,
+                   bool* skip) const;
   // The run's workflow id and input for `nominal`.
   static std::string WorkflowId(const std::string& schedule_id, TimePoint nominal);
-  nlohmann::json RunInput(const std::string& schedule_id, const Nominal& nominal) const;
+  // The run's input: the spec's workflow.input, whose "=..." strings are expressions over
+  // {"schedule": {id, nominal_time, delivery_day, gate_closure, period_start, period_end}}
+  // (docs/dsl.md), plus that "schedule" object itself.
+  Status RunInput(const std::string& schedule_id, const Nominal& nominal,
+                  nlohmann::json* out) const;
 
   const std::string& definition() const { return definition_; }
   int version() const { return version_; }
@@ -78,7 +83,7 @@ class ScheduleSpec {
   std::string market_;
   std::string definition_;
   int version_ = 0;
-  nlohmann::json input_ = nlohmann::json::object();
+  dsl::Template input_;
   OverlapPolicy overlap_ = OverlapPolicy::kSkip;
   Millis catch_up_window_{3'600'000};
   Millis jitter_{0};

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace gridflow::engine {
 namespace {
 
@@ -47,8 +49,9 @@ TEST(ScheduleSpec, BadSpecsAreRefusedNamingTheField) {
                      {"trigger", {{"cron", "0 6 * * *"}, {"time_zone", "Europe/Atlantis"}}}}),
             "trigger.time_zone: unknown time zone 'Europe/Atlantis' (an IANA name such as "
             "Europe/Berlin)");
-  EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"cron", "* * * * *"}, {"every", "1m"}}}}),
-            "trigger: needs exactly one of cron, every, event");
+  EXPECT_EQ(
+      message({{"workflow", workflow}, {"trigger", {{"cron", "* * * * *"}, {"every", "1m"}}}}),
+      "trigger: needs exactly one of cron, every, event");
   EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"every", "1m"}}}, {"overlap", "queue"}}),
             "overlap: must be skip, buffer_one, cancel_running or allow_all");
   EXPECT_EQ(message({{"workflow", workflow}, {"trigger", {{"every", "1m"}}}, {"overlapp", "x"}})
@@ -68,10 +71,8 @@ TEST(ScheduleSpec, BadSpecsAreRefusedNamingTheField) {
 }
 
 TEST(ScheduleSpec, CronInUtcAndWithSecondsNamesAndLists) {
-  EXPECT_EQ(Next(Spec({{"cron", "*/15 * * * *"}}), "2026-12-01T10:07:00Z"),
-            "2026-12-01T10:15:00Z");
-  EXPECT_EQ(Next(Spec({{"cron", "*/15 * * * *"}}), "2026-12-01T10:15:00Z"),
-            "2026-12-01T10:30:00Z");
+  EXPECT_EQ(Next(Spec({{"cron", "*/15 * * * *"}}), "2026-12-01T10:07:00Z"), "2026-12-01T10:15:00Z");
+  EXPECT_EQ(Next(Spec({{"cron", "*/15 * * * *"}}), "2026-12-01T10:15:00Z"), "2026-12-01T10:30:00Z");
   EXPECT_EQ(Next(Spec({{"cron", "*/5 * * * * *"}}), "2026-12-01T10:00:03.5Z"),
             "2026-12-01T10:00:05Z");
   // Weekdays by name: 2026-12-05 is a Saturday.
@@ -80,8 +81,7 @@ TEST(ScheduleSpec, CronInUtcAndWithSecondsNamesAndLists) {
   EXPECT_EQ(Next(Spec({{"cron", "0 0 1 JAN,JUL *"}}), "2026-02-01T00:00:00Z"),
             "2026-07-01T00:00:00Z");
   // Both day fields restricted: either matches (the 15th, or any Sunday).
-  EXPECT_EQ(Next(Spec({{"cron", "0 0 15 * SUN"}}), "2026-12-01T00:00:00Z"),
-            "2026-12-06T00:00:00Z");
+  EXPECT_EQ(Next(Spec({{"cron", "0 0 15 * SUN"}}), "2026-12-01T00:00:00Z"), "2026-12-06T00:00:00Z");
   EXPECT_EQ(Next(Spec({{"cron", "@daily"}}), "2026-12-01T00:00:00Z"), "2026-12-02T00:00:00Z");
   EXPECT_EQ(Next(Spec({{"cron", "0 0 30 2 *"}}), "2026-12-01T00:00:00Z"), "none");
 }
@@ -122,7 +122,8 @@ TEST(ScheduleSpec, GateClosureMinus45MinutesForEveryDeliveryDay) {
   ASSERT_TRUE(n);
   EXPECT_EQ(FormatRfc3339Seconds(n->at), "2026-12-02T10:15:00Z");
   EXPECT_EQ(n->delivery_day, "2026-12-03");
-  const json input = spec.RunInput("da-bid", *n);
+  json input;
+  ASSERT_TRUE(spec.RunInput("da-bid", *n, &input).ok());
   EXPECT_EQ(input["schedule"]["delivery_day"], "2026-12-03");
   EXPECT_EQ(input["schedule"]["gate_closure"], "2026-12-02T11:00:00Z");
   EXPECT_EQ(ScheduleSpec::WorkflowId("da-bid", n->at), "da-bid@2026-12-02T10:15:00Z");
@@ -130,10 +131,33 @@ TEST(ScheduleSpec, GateClosureMinus45MinutesForEveryDeliveryDay) {
   EXPECT_EQ(Next(spec, "2026-07-01T12:00:00Z"), "2026-07-02T09:15:00Z");
 }
 
+TEST(ScheduleSpec, TheRunInputMayTakeTheNominalTimesFieldsByExpression) {
+  ScheduleSpec spec;
+  ASSERT_TRUE(
+      ScheduleSpec::Parse(
+          {{"workflow",
+            {{"definition", "bid"},
+             {"input", {{"market", "EPEX-DE-LU"}, {"delivery_day", "=$/schedule/delivery_day"}}}}},
+           {"trigger", {{"event", "gate_closure"}, {"market", "EPEX-DE-LU"}}}},
+          &spec)
+          .ok());
+  json input;
+  ASSERT_TRUE(spec.RunInput("s", *spec.NextNominal(At("2026-12-01T12:00:00Z")), &input).ok());
+  EXPECT_EQ(input["delivery_day"], "2026-12-03");
+  EXPECT_EQ(input["market"], "EPEX-DE-LU");
+  EXPECT_EQ(input["schedule"]["id"], "s");
+  EXPECT_EQ(ParseError({{"workflow", {{"definition", "bid"}, {"input", {{"x", "=$/schedule/("}}}}},
+                        {"trigger", {{"every", "1h"}}}})
+                .message()
+                .substr(0, 23),
+            "workflow.input/x: colum");
+}
+
 TEST(ScheduleSpec, SettlementPeriodsFireAfterTheirEnd) {
-  const ScheduleSpec spec = Spec(
-      {{"event", "settlement_period"}, {"period", "15m"}, {"offset", "15m"}, {"time_zone",
-                                                                             "Europe/Berlin"}});
+  const ScheduleSpec spec = Spec({{"event", "settlement_period"},
+                                  {"period", "15m"},
+                                  {"offset", "15m"},
+                                  {"time_zone", "Europe/Berlin"}});
   const auto n = spec.NextNominal(At("2026-12-01T23:20:00Z"));
   ASSERT_TRUE(n);
   EXPECT_EQ(FormatRfc3339Seconds(n->at), "2026-12-01T23:30:00Z");
@@ -179,6 +203,33 @@ TEST(ScheduleSpec, StartAndEndBoundTheNominalTimes) {
   EXPECT_EQ(Next(spec, "2026-12-01T00:00:00Z"), "2026-12-05T00:00:00Z");
   EXPECT_EQ(Next(spec, "2026-12-05T01:00:00Z"), "2026-12-05T02:00:00Z");
   EXPECT_EQ(Next(spec, "2026-12-05T02:00:00Z"), "none");
+}
+
+ScheduleSpec Example(const std::string& path) {
+  std::ifstream in(std::string(GRIDFLOW_EXAMPLES_DIR) + "/" + path);
+  EXPECT_TRUE(in) << path;
+  ScheduleSpec spec;
+  const Status s = ScheduleSpec::Parse(json::parse(in), &spec);
+  EXPECT_TRUE(s.ok()) << path << ": " << s.ToString();
+  return spec;
+}
+
+TEST(ScheduleSpec, TheShippedExampleSchedules) {
+  // The day-ahead bid: 45 minutes before gate closure, for the delivery day of that closure.
+  const ScheduleSpec bid = Example("day-ahead/schedule.json");
+  EXPECT_EQ(bid.definition(), "day-ahead-bid");
+  const auto n = bid.NextNominal(At("2027-03-26T12:00:00Z"));
+  json input;
+  ASSERT_TRUE(bid.RunInput("da-bid-de", *n, &input).ok());
+  EXPECT_EQ(FormatRfc3339Seconds(n->at), "2027-03-27T10:15:00Z");
+  EXPECT_EQ(input["delivery_day"], "2027-03-28");  // a 23-hour day: 92 quarter-hours
+  // The settlement of each day, the morning after it (06:00 Berlin): yesterday's periods.
+  const ScheduleSpec settle = Example("settlement/schedule.json");
+  const auto m = settle.NextNominal(At("2027-03-28T12:00:00Z"));
+  ASSERT_TRUE(settle.RunInput("settle-de", *m, &input).ok());
+  EXPECT_EQ(FormatRfc3339Seconds(m->at), "2027-03-29T04:00:00Z");
+  EXPECT_EQ(input["settlement_day"], "2027-03-28");
+  EXPECT_EQ(input["periods"], 92);
 }
 
 }  // namespace

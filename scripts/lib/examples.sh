@@ -8,6 +8,7 @@
 #   run_day_ahead ID DELIVERY_DAY [SAFETY_MARGIN]     # starts a bid (Python client) and waits
 #   run_activation ID                                 # a TSO activation with four assets
 #   run_settlement ID                                 # metering, invoice mismatch, dispute
+#   run_scheduled_day_ahead SCHEDULE                  # the day-ahead schedule, triggered
 #   show_run ID                                       # the run and its history (gridflowctl)
 #   stop_examples                                     # stops what start_examples started
 
@@ -93,6 +94,20 @@ d['safety_margin']=sys.argv[3]; print(json.dumps(d))" "$EXAMPLES_ROOT/examples/d
   echo "== day-ahead bid $id for delivery on $day (started by the Python client)"
   py_client --identity bid-optimiser start day-ahead-bid --id "$id" --input "$input"
   ctl runs wait "$id" --timeout 2m
+}
+
+# The day-ahead schedule (examples/day-ahead/schedule.json: every delivery day, 45 min before gate
+# closure) created as SCHEDULE and triggered: its next delivery day's bid runs now.
+run_scheduled_day_ahead() {
+  local schedule=$1 id
+  echo "== schedule $schedule: the day-ahead bid of every delivery day, 45 min before gate closure"
+  ctl schedules create "$schedule" --file "$EXAMPLES_ROOT/examples/day-ahead/schedule.json" \
+    --description "EPEX DE-LU day-ahead bid of portfolio solar-south" >/dev/null
+  id=$(ctl -o json schedules trigger "$schedule" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["firing"]["workflow_id"])')
+  echo "triggered ahead of its time: $id"
+  ctl runs wait "$id" --timeout 2m
+  ctl schedules show "$schedule"
 }
 
 run_activation() {

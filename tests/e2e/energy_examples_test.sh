@@ -36,6 +36,7 @@ run_day_ahead dab-dst 2027-03-28
 run_day_ahead dab-late "$DAY" 7d  # the safety deadline (gate closure - 7 days) has passed
 run_activation afrr-1
 run_settlement settlement-1
+run_scheduled_day_ahead da-bid-solar-south
 for id in dab-normal dab-dst dab-late afrr-1 settlement-1; do
   ctl -o json runs history "$id" >"$STATE/$id.history.json"
   ctl -o json runs show "$id" >"$STATE/$id.run.json"

@@ -44,17 +44,16 @@ constexpr const char* kTokens =
 
 // What each role may call, written out from the documented table (docs/security.md), not from
 // the engine's code.
-const std::set<std::string> kRead = {"GetDefinition",  "ListDefinitions",  "GetRun",
-                                     "ListRuns",       "DescribeRun",      "GetHistory",
-                                     "WatchHistory",   "ListQueues",       "GetClusterStatus",
-                                     "ListNamespaces", "DescribeNamespace", "DescribeSchedule",
-                                     "ListSchedules",  "GetCalendar",      "ListCalendars"};
+const std::set<std::string> kRead = {
+    "GetDefinition",     "ListDefinitions",  "GetRun",        "ListRuns",         "DescribeRun",
+    "GetHistory",        "WatchHistory",     "ListQueues",    "GetClusterStatus", "ListNamespaces",
+    "DescribeNamespace", "DescribeSchedule", "ListSchedules", "GetCalendar",      "ListCalendars"};
 const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat", "CompleteTask", "FailTask",
                                      "ReleaseTask"};
-const std::set<std::string> kOperate = {"CancelRun",        "TerminateRun",   "RetryRun",
-                                        "PauseDispatch",    "ResumeDispatch", "SetRateLimit",
-                                        "SetCircuitBreaker", "PauseSchedule", "ResumeSchedule",
-                                        "TriggerSchedule",  "BackfillSchedule"};
+const std::set<std::string> kOperate = {"CancelRun",         "TerminateRun",    "RetryRun",
+                                        "PauseDispatch",     "ResumeDispatch",  "SetRateLimit",
+                                        "SetCircuitBreaker", "PauseSchedule",   "ResumeSchedule",
+                                        "TriggerSchedule",   "BackfillSchedule"};
 
 std::set<std::string> Allowed(const std::string& role) {
   std::set<std::string> allowed;

@@ -96,9 +96,8 @@ std::vector<std::string> Iterate(const engine::ScheduleSpec& spec, const char* f
 
 engine::ScheduleSpec Parsed(const json& trigger) {
   engine::ScheduleSpec spec;
-  const Status s =
-      engine::ScheduleSpec::Parse({{"workflow", {{"definition", "settle"}}}, {"trigger", trigger}},
-                                  &spec);
+  const Status s = engine::ScheduleSpec::Parse(
+      {{"workflow", {{"definition", "settle"}}}, {"trigger", trigger}}, &spec);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return spec;
 }
@@ -132,8 +131,7 @@ TEST_F(SchedulesTest, CronInBerlinEqualsPostgresReadingOfTheWallClockAcrossDst) 
                            "timestamp '2027-12-31 02:30', interval '1 day')"));
   // Every quarter-hour through each transition night.
   const auto quarters = Parsed({{"cron", "*/15 * * * *"}, {"time_zone", "Europe/Berlin"}});
-  for (const auto& [from, to, local_from, local_to] :
-       std::vector<std::array<const char*, 4>>{
+  for (const auto& [from, to, local_from, local_to] : std::vector<std::array<const char*, 4>>{
            {"2026-03-28T22:00:00Z", "2026-03-29T04:00:00Z", "2026-03-28 23:00", "2026-03-29 05:45"},
            {"2026-10-24T21:00:00Z", "2026-10-25T04:00:00Z", "2026-10-24 23:00", "2026-10-25 04:45"},
            {"2027-03-27T22:00:00Z", "2027-03-28T04:00:00Z", "2027-03-27 23:00", "2027-03-28 05:45"},
@@ -152,10 +150,10 @@ TEST_F(SchedulesTest, CronInBerlinEqualsPostgresReadingOfTheWallClockAcrossDst) 
 }
 
 TEST_F(SchedulesTest, GateClosureScheduleOver400DeliveryDaysStartsOneRunPerDay) {
-  const json spec = {{"workflow", {{"definition", "settle"}, {"input", {{"portfolio", "P-1"}}}}},
-                     {"trigger",
-                      {{"event", "gate_closure"}, {"market", "EPEX-DE-LU"}, {"offset", "-45m"}}},
-                     {"overlap", "allow_all"}};
+  const json spec = {
+      {"workflow", {{"definition", "settle"}, {"input", {{"portfolio", "P-1"}}}}},
+      {"trigger", {{"event", "gate_closure"}, {"market", "EPEX-DE-LU"}, {"offset", "-45m"}}},
+      {"overlap", "allow_all"}};
   ASSERT_TRUE(Create("da-bid", spec).ok());
   v1::BackfillScheduleRequest request;
   request.set_id("da-bid");
@@ -164,9 +162,8 @@ TEST_F(SchedulesTest, GateClosureScheduleOver400DeliveryDaysStartsOneRunPerDay) 
   *request.mutable_to() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
       ToEpochMicros(*ParseTimestamp("2028-02-04T23:59:59Z")) / 1000);
   v1::BackfillScheduleResponse response;
-  ASSERT_TRUE(schedules().BackfillSchedule(Ctx(std::chrono::seconds(120)).get(), request,
-                                           &response)
-                  .ok());
+  ASSERT_TRUE(
+      schedules().BackfillSchedule(Ctx(std::chrono::seconds(120)).get(), request, &response).ok());
   // Gate closures on 2027-01-01 .. 2028-02-04 belong to delivery days 2027-01-02 .. 2028-02-05.
   EXPECT_EQ(response.started(), 400);
   const std::string ours = "workflow_id LIKE 'da-bid@%'";
@@ -196,8 +193,8 @@ TEST_F(SchedulesTest, GateClosureScheduleOver400DeliveryDaysStartsOneRunPerDay) 
 }
 
 TEST_F(SchedulesTest, MissedFiringsWithinTheCatchUpWindowFireOnceOlderOnesAreSkipped) {
-  ASSERT_TRUE(Create("keep-up", Every("1h", {{"catch_up_window", "5h"}, {"overlap", "allow_all"}}))
-                  .ok());
+  ASSERT_TRUE(
+      Create("keep-up", Every("1h", {{"catch_up_window", "5h"}, {"overlap", "allow_all"}})).ok());
   ASSERT_TRUE(
       Create("strict", Every("1h", {{"catch_up_window", "100m"}, {"overlap", "allow_all"}})).ok());
   // The engine "was down" for three and a half fire times.
@@ -207,10 +204,8 @@ TEST_F(SchedulesTest, MissedFiringsWithinTheCatchUpWindowFireOnceOlderOnesAreSki
   ASSERT_TRUE(Eventually([&] { return Count("workflow_id LIKE 'strict@%'") == "2"; }));
   EXPECT_EQ(Outcomes("keep-up"),
             (std::vector<std::string>{"started", "started", "started", "started"}));
-  EXPECT_EQ(Outcomes("strict"),
-            (std::vector<std::string>{"skipped_missed", "started", "started"}));
-  EXPECT_EQ(Describe("strict").recent_firings(2).detail().substr(0, 22),
-            "2 nominal time(s) from");
+  EXPECT_EQ(Outcomes("strict"), (std::vector<std::string>{"skipped_missed", "started", "started"}));
+  EXPECT_EQ(Describe("strict").recent_firings(2).detail().substr(0, 22), "2 nominal time(s) from");
   // Nothing fires twice, however often the engine looks again.
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   EXPECT_EQ(Count("workflow_id LIKE 'keep-up@%'"), "4");
@@ -237,8 +232,9 @@ TEST_F(SchedulesTest, OverlapPoliciesDecideWhileThePreviousRunIsOpen) {
             (std::vector<std::string>{"started", "started", "started"}));
   EXPECT_EQ(Outcomes("allow_all"), (std::vector<std::string>{"started", "started", "started"}));
   // cancel_running: the first two runs were asked to cancel (and did: nothing to compensate).
-  ASSERT_TRUE(Eventually(
-      [&] { return Count("workflow_id LIKE 'cancel_running@%' AND status = 'CANCELLED'") == "2"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return Count("workflow_id LIKE 'cancel_running@%' AND status = 'CANCELLED'") == "2";
+  }));
   EXPECT_EQ(Count("workflow_id LIKE 'cancel_running@%' AND status = 'RUNNING'"), "1");
   EXPECT_EQ(Count("workflow_id LIKE 'allow_all@%' AND status = 'RUNNING'"), "3");
   // buffer_one: when the running one ends, the buffered nominal time fires.
@@ -274,7 +270,8 @@ TEST_F(SchedulesTest, PausedSchedulesWaitTriggerAndReplayedFiringsStartNoSecondR
   v1::Schedule resumed;
   ASSERT_TRUE(schedules().ResumeSchedule(Ctx().get(), resume, &resumed).ok());
   ASSERT_TRUE(Eventually([&] { return Count("workflow_id LIKE 'daily@%'") == "1"; }));
-  // A manual trigger: a run now, whatever the overlap policy.
+  // A manual trigger: the next nominal time's run, now, whatever the overlap policy.
+  const v1::Schedule waiting = Describe("daily");
   v1::TriggerScheduleRequest trigger;
   trigger.set_id("daily");
   trigger.set_identity("operator-anna");
@@ -282,15 +279,20 @@ TEST_F(SchedulesTest, PausedSchedulesWaitTriggerAndReplayedFiringsStartNoSecondR
   ASSERT_TRUE(schedules().TriggerSchedule(Ctx().get(), trigger, &triggered).ok());
   EXPECT_EQ(triggered.firing().outcome(), "triggered");
   EXPECT_EQ(triggered.firing().detail(), "triggered by operator-anna");
+  EXPECT_EQ(triggered.firing().nominal_time(), waiting.next_nominal_time());
+  EXPECT_EQ(Count("workflow_id LIKE 'daily@%'"), "2");
+  // When that nominal time comes, its firing finds the run.
+  engine_.SetClockOffset(PastNextFire("daily", offset));
+  ASSERT_TRUE(Eventually(
+      [&] { return Describe("daily").next_nominal_time() != waiting.next_nominal_time(); }));
   EXPECT_EQ(Count("workflow_id LIKE 'daily@%'"), "2");
   // A firing replayed (its nominal time handed back, as a crash before the commit would) finds
   // its run and starts none.
   const v1::Schedule before = Describe("daily");
   const std::string first = before.recent_firings(1).workflow_id();
   db_.Query("UPDATE schedules SET next_nominal = last_nominal, next_fire_at = last_nominal");
-  ASSERT_TRUE(Eventually([&] {
-    return Describe("daily").next_nominal_time() == before.next_nominal_time();
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Describe("daily").next_nominal_time() == before.next_nominal_time(); }));
   EXPECT_EQ(Outcomes("daily"), (std::vector<std::string>{"started", "triggered"}));
   EXPECT_EQ(Count("workflow_id = '" + first + "'"), "1");
   EXPECT_EQ(Count("workflow_id LIKE 'daily@%'"), "2");
@@ -334,9 +336,11 @@ TEST_F(SchedulesTest, CalendarsSkipHolidaysAsData) {
   // Every day a holiday: each firing is recorded as skipped, none starts a run.
   json holidays = json::array();
   for (int d = -2; d < 3; ++d) {
-    holidays.push_back(FormatDate(static_cast<int>(
-        std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()).time_since_epoch()
-            .count() + d)));
+    holidays.push_back(FormatDate(
+        static_cast<int>(std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())
+                             .time_since_epoch()
+                             .count() +
+                         d)));
   }
   put.set_body_json(json{{"weekend", json::array()}, {"holidays", holidays}}.dump());
   v1::Calendar calendar;

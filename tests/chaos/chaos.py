@@ -5,6 +5,9 @@ restart), then a checker proves that nothing was lost, done twice, or left stuck
 
     chaos.py --build-dir build [--duration 60] [--runs 200] [--engines 3] [--workers 4] [--seed N]
 
+A schedule fires every second meanwhile (docs/schedules.md): every nominal time in its range must
+have exactly one run, and each must complete.
+
 Prints a summary line: runs, kills, re-executions, violations. Exit 0 only with no violation.
 The CI runs a short version; `--duration 1800` is the soak recorded in docs/reliability.md.
 """
@@ -191,6 +194,7 @@ class Chaos:
         self.client._stub = workflow_service_pb2_grpc.WorkflowServiceStub(self.client._channel)
         for definition in DEFINITIONS:
             self.retry(lambda d=definition: self.client.register(d))
+        self.create_schedule()
 
     def wait_for_engines(self):
         ctl = os.path.join(os.path.abspath(self.args.build_dir), "cli", "gridflowctl")
@@ -211,6 +215,32 @@ class Chaos:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"gridflowctl {' '.join(argv)} failed on every replica")
+
+    SCHEDULE = "chaos-tick"
+
+    def create_schedule(self):
+        """A run of chaos-seq every second, from a few seconds from now until the load ends."""
+        now = int(time.time())
+        self.schedule_from = now + 3
+        self.schedule_to = now + int(self.args.duration * 0.8)
+        fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+        spec = {"workflow": {"definition": "chaos-seq", "input": {"tick": "=$/schedule/nominal_time"}},
+                "trigger": {"every": "1s"}, "overlap": "allow_all",
+                "start_at": fmt(self.schedule_from), "end_at": fmt(self.schedule_to)}
+        path = os.path.join(self.state, "schedule.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        ctl = os.path.join(os.path.abspath(self.args.build_dir), "cli", "gridflowctl")
+        for _ in range(100):
+            for port in self.ports:
+                done = subprocess.run([ctl, "--address", f"127.0.0.1:{port}", "--timeout", "3s",
+                                       "schedules", "create", self.SCHEDULE, "--file", path],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                # A create whose answer was lost finds its schedule on the retry.
+                if done.returncode == 0 or "already exists" in done.stderr:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError("the schedule could not be created")
 
     def retry(self, call, attempts=100):
         """Retries what a client retry policy would (UNAVAILABLE, deadlines); every call used here is
@@ -303,8 +333,8 @@ class Chaos:
         ids = "','".join(self.acknowledged)
         while time.time() < deadline:
             open_runs = int(self.db.query(
-                f"SELECT count(*) FROM runs WHERE workflow_id IN ('{ids}') AND status NOT IN "
-                "('COMPLETED','FAILED','CANCELLED')"))
+                f"SELECT count(*) FROM runs WHERE (workflow_id IN ('{ids}') OR workflow_id LIKE "
+                f"'{self.SCHEDULE}@%') AND status NOT IN ('COMPLETED','FAILED','CANCELLED')"))
             if open_runs == 0:
                 return
             time.sleep(1.0)
@@ -324,6 +354,27 @@ class Chaos:
         not_completed = [w for w, s in statuses.items() if s != "COMPLETED"]
         if not_completed:
             violations.append(f"{len(not_completed)} runs did not complete: {not_completed[:5]}")
+        # The schedule: exactly one run per nominal time (every second of its range), each completed.
+        expected = {self.SCHEDULE + "@" + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+                    for t in range(self.schedule_from, self.schedule_to + 1)}
+        scheduled = dict(tuple(line.split("|")) for line in q(
+            f"SELECT workflow_id, status FROM runs WHERE workflow_id LIKE '{self.SCHEDULE}@%'").splitlines()
+            if line)
+        missing_ticks = sorted(expected - scheduled.keys())
+        if missing_ticks:
+            violations.append(f"{len(missing_ticks)} nominal times of the schedule have no run: "
+                              f"{missing_ticks[:5]}")
+        extra_ticks = sorted(scheduled.keys() - expected)
+        if extra_ticks:
+            violations.append(f"{len(extra_ticks)} scheduled runs for no nominal time: {extra_ticks[:5]}")
+        unfinished_ticks = [w for w, s in scheduled.items() if s != "COMPLETED"]
+        if unfinished_ticks:
+            violations.append(f"{len(unfinished_ticks)} scheduled runs did not complete: "
+                              f"{unfinished_ticks[:5]}")
+        failed_firings = q("SELECT count(*) FROM schedule_firings WHERE outcome NOT IN "
+                           "('started', 'already_started')")
+        if failed_firings != "0":
+            violations.append(f"{failed_firings} schedule firings neither started nor found their run")
         # Each query counts the rows that break an invariant; every count must be 0.
         counted = [
             ("SELECT count(*) FROM (SELECT task_id FROM events WHERE type = 'TaskCompleted' "
@@ -370,6 +421,7 @@ class Chaos:
             "tasks": len(completions), "executions": total_executions,
             "re_executions": total_executions - len(completions),
             "lease_expiries": int(q("SELECT count(*) FROM events WHERE type = 'TaskLeaseExpired'")),
+            "scheduled": len(scheduled),
         }
 
     def shutdown(self, keep):
@@ -414,6 +466,7 @@ def main():
               f"pauses={chaos.pauses} "
               f"executions={figures['executions']} re-executions={figures['re_executions']} "
               f"lease_expiries={figures['lease_expiries']} unacknowledged_starts={chaos.unacknowledged} "
+              f"scheduled_runs={figures['scheduled']} "
               f"violations={len(violations)}", flush=True)
         for v in violations:
             print("  violation: " + v, flush=True)

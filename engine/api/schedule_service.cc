@@ -218,7 +218,11 @@ Status ScheduleServiceImpl::Describe(const std::string& ns, const std::string& i
   ScheduleSpec spec;
   if (row->next_nominal && ScheduleSpec::Parse(json::parse(row->spec_json), &spec).ok()) {
     TimePoint t = *row->next_nominal;
-    for (int i = 0; i < kUpcoming; ++i) {
+    int64_t upcoming = kUpcoming;
+    if (spec.max_runs()) {
+      upcoming = std::min(upcoming, std::max<int64_t>(0, *spec.max_runs() - row->runs_started - 1));
+    }
+    for (int64_t i = 0; i < upcoming; ++i) {
       const std::optional<Nominal> n = spec.NextNominal(t);
       if (!n) break;
       ToProto(n->at, resp->add_upcoming_nominal_times());

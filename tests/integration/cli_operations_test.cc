@@ -335,4 +335,66 @@ TEST_F(CliOperationsTest, NamespacesAreCreatedShownDeprecatedAndReinstated) {
       << err;
 }
 
+TEST_F(CliOperationsTest, SchedulesAndCalendarsFromTheCommandLine) {
+  const fs::path spec = fs::temp_directory_path() / ("gf-cli-sched-" + std::to_string(getpid()));
+  const fs::path calendar = spec.string() + "-cal";
+  std::ofstream(spec) << R"({"workflow": {"definition": "day-ahead-bid"},
+    "trigger": {"cron": "0 6 * * *", "time_zone": "Europe/Berlin"}, "max_runs": 2})";
+  std::ofstream(calendar) << R"({"weekend": ["SAT", "SUN"], "holidays": ["2026-12-25"]})";
+  std::string out, err;
+  ASSERT_EQ(Ctl({"calendars", "put", "epex", "--file", calendar.string()}, &out, &err), 0) << err;
+  ASSERT_EQ(Ctl({"-o", "json", "calendars", "list"}, &out), 0);
+  EXPECT_EQ(json::parse(out)["calendars"][0]["name"], "epex") << out;
+  ASSERT_EQ(Ctl({"schedules", "create", "settle-de", "--file", spec.string(), "--description",
+                 "daily settlement"},
+                &out, &err),
+            0)
+      << err;
+  EXPECT_NE(out.find("cron 0 6 * * * (Europe/Berlin)"), std::string::npos) << out;
+  EXPECT_NE(out.find("by anonymous (operator-anna)"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"-o", "json", "schedules", "show", "settle-de"}, &out), 0);
+  const json shown = json::parse(out);
+  EXPECT_EQ(shown["upcoming_nominal_times"].size(), 1u) << out;  // max_runs 2: one after the next
+  ASSERT_EQ(Ctl({"-o", "json", "schedules", "list"}, &out), 0);
+  EXPECT_EQ(json::parse(out)["schedules"].size(), 1u) << out;
+  // Pause needs a note; trigger starts the next nominal time's run.
+  EXPECT_EQ(Ctl({"schedules", "pause", "settle-de"}, &out, &err), 2);
+  ASSERT_EQ(Ctl({"schedules", "pause", "settle-de", "--note", "metering late"}, &out), 0);
+  EXPECT_NE(out.find("PAUSED: metering late"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"schedules", "resume", "settle-de"}, &out), 0);
+  ASSERT_EQ(Ctl({"-o", "json", "schedules", "trigger", "settle-de"}, &out, &err), 0) << err;
+  const json fired = json::parse(out)["firing"];
+  EXPECT_EQ(fired["outcome"], "triggered");
+  EXPECT_EQ(fired["nominal_time"], shown["next_nominal_time"]);
+  // Backfill: one run per nominal time in the range, and never a second.
+  ASSERT_EQ(Ctl({"-o", "json", "schedules", "backfill", "settle-de", "--from", "2026-11-01", "--to",
+                 "2026-11-03T23:00:00Z"},
+                &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(json::parse(out)["started"], 3) << out;
+  ASSERT_EQ(Ctl({"schedules", "backfill", "settle-de", "--from", "2026-11-01", "--to",
+                 "2026-11-03T23:00:00Z"},
+                &out),
+            0);
+  EXPECT_NE(out.find("0 started, 3 already had a run"), std::string::npos) << out;
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs WHERE workflow_id LIKE 'settle-de@%'"), "4");
+  // Update: a new spec with a calendar; a bad one is refused naming the field.
+  std::ofstream(spec) << R"({"workflow": {"definition": "day-ahead-bid"},
+    "trigger": {"cron": "0 7 * * *", "time_zone": "Europe/Berlin"}, "calendar": "epex"})";
+  ASSERT_EQ(Ctl({"schedules", "update", "settle-de", "--file", spec.string()}, &out, &err), 0)
+      << err;
+  EXPECT_NE(out.find("cron 0 7 * * *"), std::string::npos) << out;
+  std::ofstream(spec) << R"({"workflow": {"definition": "day-ahead-bid"},
+    "trigger": {"cron": "0 25 * * *"}})";
+  EXPECT_EQ(Ctl({"schedules", "update", "settle-de", "--file", spec.string()}, &out, &err), 1);
+  EXPECT_NE(err.find("trigger.cron: hour: 25 is out of range 0-23"), std::string::npos) << err;
+  ASSERT_EQ(Ctl({"schedules", "delete", "settle-de"}, &out), 0);
+  EXPECT_EQ(Ctl({"schedules", "show", "settle-de"}, &out, &err), 3);
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs WHERE workflow_id LIKE 'settle-de@%'"), "4");
+  ASSERT_EQ(Ctl({"calendars", "delete", "epex"}, &out), 0);
+  fs::remove(spec);
+  fs::remove(calendar);
+}
+
 }  // namespace gridflow::testing

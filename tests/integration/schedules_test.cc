@@ -212,6 +212,18 @@ TEST_F(SchedulesTest, MissedFiringsWithinTheCatchUpWindowFireOnceOlderOnesAreSki
   EXPECT_EQ(Describe("keep-up").runs_started(), 4);
 }
 
+TEST_F(SchedulesTest, MaxRunsEndsTheSchedule) {
+  ASSERT_TRUE(
+      Create("twice",
+             Every("1h", {{"max_runs", 2}, {"overlap", "allow_all"}, {"catch_up_window", "5h"}}))
+          .ok());
+  engine_.SetClockOffset(PastNextFire("twice", Millis(0)) + hours(3));
+  ASSERT_TRUE(Eventually([&] { return !Describe("twice").has_next_nominal_time(); }));
+  EXPECT_EQ(Count("workflow_id LIKE 'twice@%'"), "2");
+  EXPECT_EQ(Describe("twice").runs_started(), 2);
+  EXPECT_EQ(Outcomes("twice"), (std::vector<std::string>{"started", "started"}));
+}
+
 TEST_F(SchedulesTest, OverlapPoliciesDecideWhileThePreviousRunIsOpen) {
   for (const char* policy : {"skip", "buffer_one", "cancel_running", "allow_all"})
     ASSERT_TRUE(Create(policy, Every("1h", {{"overlap", policy}})).ok());

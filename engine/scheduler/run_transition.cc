@@ -44,6 +44,21 @@ Status RunTransition::Open(TransitionContext& ctx, persistence::RunRow run,
   return Status::Ok();
 }
 
+persistence::NewRun RunTransition::NewRunRow(const dsl::Definition& definition,
+                                             const std::string& namespace_name,
+                                             const std::string& workflow_id, const json& input,
+                                             const std::string& started_by) {
+  persistence::NewRun run;
+  run.namespace_name = namespace_name;
+  run.workflow_id = workflow_id;
+  run.definition_name = definition.name();
+  run.definition_version = definition.version();
+  run.input_json = DumpJson(input);
+  run.data_json = DumpJson(json{{"input", input}});
+  run.started_by = started_by;
+  return run;
+}
+
 Status RunTransition::Start(TransitionContext& ctx, persistence::RunRow inserted,
                             std::shared_ptr<const dsl::Definition> definition,
                             const NewRunSpec& spec, std::unique_ptr<RunTransition>* out) {
@@ -310,14 +325,8 @@ Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child
   Status s =
       ctx_.registry().Resolve(txn(), run_.namespace_name, r.definition, r.version, &definition);
   if (!s.ok()) return s;
-  persistence::NewRun run;
-  run.namespace_name = run_.namespace_name;
-  run.workflow_id = r.workflow_id;
-  run.definition_name = definition->name();
-  run.definition_version = definition->version();
-  run.input_json = DumpJson(r.input);
-  run.data_json = DumpJson(json{{"input", r.input}});
-  run.started_by = "run " + run_.workflow_id;
+  persistence::NewRun run = NewRunRow(*definition, run_.namespace_name, r.workflow_id, r.input,
+                                      "run " + run_.workflow_id);
   run.parent_run_id = run_.id;
   run.parent_frame = r.frame;
   run.parent_activation = r.activation;

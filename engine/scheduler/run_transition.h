@@ -23,6 +23,7 @@
 #include "engine/scheduler/run_state.h"
 #include "engine/scheduler/transition_context.h"
 #include "persistence/rows.h"
+#include "persistence/run_store.h"
 
 namespace gridflow::engine {
 
@@ -47,6 +48,11 @@ class RunTransition final : public RunEffects {
     nlohmann::json parent;        // child runs: {workflow_id, run_id, step}; else null
     int depth = 0;
   };
+  // The row of a new run of `definition` (the run's data starts as {"input": input}).
+  static persistence::NewRun NewRunRow(const dsl::Definition& definition,
+                                       const std::string& namespace_name,
+                                       const std::string& workflow_id, const nlohmann::json& input,
+                                       const std::string& started_by);
   // Records RunStarted and lets the interpreter start the run (not yet flushed).
   static Status Start(TransitionContext& ctx, persistence::RunRow inserted,
                       std::shared_ptr<const dsl::Definition> definition, const NewRunSpec& spec,

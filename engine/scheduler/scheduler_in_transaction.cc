@@ -17,15 +17,9 @@ Status Scheduler::StartRunIn(pqxx::transaction_base& txn, const StartRunParams& 
   Status s = definitions_.Resolve(txn, params.namespace_name, params.definition_name,
                                   params.definition_version, &definition);
   if (!s.ok()) return s;
-  persistence::NewRun row;
-  row.namespace_name = params.namespace_name;
-  row.workflow_id = params.workflow_id;
-  row.definition_name = definition->name();
-  row.definition_version = definition->version();
-  row.input_json = DumpJson(params.input);
-  row.data_json = DumpJson(json{{"input", params.input}});
-  row.started_by = params.actor.principal;
-  std::optional<persistence::RunRow> inserted = persistence::InsertRun(txn, row);
+  std::optional<persistence::RunRow> inserted = persistence::InsertRun(
+      txn, RunTransition::NewRunRow(*definition, params.namespace_name, params.workflow_id,
+                                    params.input, params.actor.principal));
   if (!inserted) {
     std::optional<persistence::RunRow> existing =
         persistence::FindRun(txn, params.namespace_name, params.workflow_id);

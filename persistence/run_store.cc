@@ -242,13 +242,18 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
              p.Add(ContainsPattern(filter.workflow_id_contains), "text") + ")";
   }
   if (!filter.task_queue.empty()) {
-    // Runs with a task waiting or running on the queue: read from the live tasks only.
+    // Runs with a task waiting or running on the queue: open runs, newest first (their own
+    // index), each checked against the queue's live tasks (read once, from the index alone). So
+    // the cost follows the open runs and the queue's depth, never the history.
     const std::string ns = p.Add(filter.namespace_name, "text");
     const std::string queue = p.Add(filter.task_queue, "text");
-    where += " AND id IN (SELECT run_id FROM tasks WHERE state = 'PENDING' AND namespace = " + ns +
-             " AND queue = " + queue +
-             " UNION SELECT run_id FROM tasks WHERE state = 'LEASED' AND namespace = " + ns +
-             " AND queue = " + queue + ")";
+    where +=
+        " AND closed_at IS NULL AND (EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id"
+        " AND t.state = 'PENDING' AND t.namespace = " +
+        ns + " AND t.queue = " + queue +
+        ") OR EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id AND t.state = 'LEASED'"
+        " AND t.namespace = " +
+        ns + " AND t.queue = " + queue + "))";
   }
   const bool by_update = filter.order == RunListFilter::Order::kUpdatedDesc ||
                          filter.order == RunListFilter::Order::kUpdatedAsc;

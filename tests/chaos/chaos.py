@@ -219,10 +219,10 @@ class Chaos:
     SCHEDULE = "chaos-tick"
 
     def create_schedule(self):
-        """A run of chaos-seq every second, from a few seconds from now until the load ends."""
+        """A run of chaos-seq every second, from a few seconds from now until the faults end."""
         now = int(time.time())
         self.schedule_from = now + 3
-        self.schedule_to = now + int(self.args.duration * 0.8)
+        self.schedule_to = now + int(self.args.duration)
         fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
         spec = {"workflow": {"definition": "chaos-seq", "input": {"tick": "=$/schedule/nominal_time"}},
                 "trigger": {"every": "1s"}, "overlap": "allow_all",

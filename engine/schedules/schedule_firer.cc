@@ -6,6 +6,7 @@
 
 #include "common/duration.h"
 #include "persistence/clock.h"
+#include "persistence/namespace_store.h"
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
@@ -97,6 +98,13 @@ void ScheduleFirer::StartFor(pqxx::transaction_base& txn, const ScheduleRow& row
   if (const Status s = spec.RunInput(row.id, nominal, &params.input); !s.ok()) {
     firing->outcome = "failed";
     firing->detail = s.message();
+    return;
+  }
+  // A deprecated namespace takes no new runs (docs/security.md), from schedules neither.
+  if (const auto ns = persistence::FindNamespace(txn, row.namespace_name);
+      ns && ns->deprecated_at) {
+    firing->outcome = "failed";
+    firing->detail = "namespace '" + row.namespace_name + "' is deprecated: it takes no new runs";
     return;
   }
   persistence::RunRow run;

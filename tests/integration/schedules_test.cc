@@ -342,6 +342,16 @@ TEST_F(SchedulesTest, BadSchedulesAreRefusedNamingTheFieldAndChangeNothing) {
   EXPECT_EQ(db_.Query("SELECT paused FROM schedules"), "f");
 }
 
+TEST_F(SchedulesTest, ADeprecatedNamespaceTakesNoScheduledRuns) {
+  ASSERT_TRUE(Create("hourly", Every("1h")).ok());
+  db_.Query("UPDATE namespaces SET deprecated_at = now(), deprecated_reason = 'desk closed'");
+  AdvanceTo(PastNextFire("hourly", Millis(0)), "hourly", 1);
+  EXPECT_EQ(Outcomes("hourly"), (std::vector<std::string>{"failed"}));
+  EXPECT_EQ(Describe("hourly").recent_firings(0).detail(),
+            "namespace 'default' is deprecated: it takes no new runs");
+  EXPECT_EQ(Count("workflow_id LIKE 'hourly@%'"), "0");
+}
+
 TEST_F(SchedulesTest, CalendarsSkipHolidaysAsData) {
   v1::PutCalendarRequest put;
   put.set_name("exchange");

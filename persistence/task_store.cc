@@ -189,19 +189,19 @@ void PrepareTaskStatements(pqxx::connection& c) {
                                   " FROM tasks t WHERE t.run_id = $1::uuid AND t.state IN "
                                   "('PENDING', 'LEASED') ORDER BY t.id");
   c.prepare("task_queue_stats",
-            // Live tasks only, each state through its partial index: the cost follows the queues'
-            // depth, never the number of finished tasks.
+            // Live tasks only, each state through its partial index (the queued ones from the
+            // index alone) and counted per queue before the two are merged: the cost follows the
+            // queues' depth, never the number of finished tasks.
             "SELECT CASE WHEN $1 = '' THEN namespace || '/' || queue ELSE queue END, "
-            "count(*) FILTER (WHERE leased IS NULL), "
-            "count(*) FILTER (WHERE leased IS NULL AND not_before <= gf_now()), "
-            "count(*) FILTER (WHERE leased), "
-            "COALESCE(extract(epoch FROM gf_now() - min(not_before) FILTER (WHERE leased IS NULL "
-            "AND not_before <= gf_now())), 0)::float8 "
-            "FROM (SELECT namespace, queue, not_before, NULL::boolean AS leased FROM tasks "
-            " WHERE state = 'PENDING' AND ($1 = '' OR namespace = $1)"
-            " UNION ALL SELECT namespace, queue, NULL, true FROM tasks"
-            " WHERE state = 'LEASED' AND ($1 = '' OR namespace = $1)) live "
-            "GROUP BY 1 ORDER BY 1");
+            "sum(queued)::bigint, sum(due)::bigint, sum(leased)::bigint, "
+            "COALESCE(extract(epoch FROM gf_now() - min(oldest)), 0)::float8 "
+            "FROM (SELECT namespace, queue, count(*) AS queued, "
+            " count(*) FILTER (WHERE not_before <= gf_now()) AS due, 0::bigint AS leased, "
+            " min(not_before) FILTER (WHERE not_before <= gf_now()) AS oldest FROM tasks"
+            " WHERE state = 'PENDING' AND ($1 = '' OR namespace = $1) GROUP BY namespace, queue"
+            " UNION ALL SELECT namespace, queue, 0, 0, count(*), NULL FROM tasks"
+            " WHERE state = 'LEASED' AND ($1 = '' OR namespace = $1) GROUP BY namespace, queue)"
+            " live GROUP BY namespace, queue ORDER BY 1");
 }
 
 ClaimResult ClaimTasks(pqxx::transaction_base& txn, const ClaimRequest& request) {

@@ -38,8 +38,8 @@ struct EngineConfig {
   int commit_threads = 2;
   int max_batch = 256;
   Millis lease_reaper_interval{500};
-  Millis timer_interval{100};    // timer lag is at most this
-  Millis message_interval{500};  // for messages whose sender died before delivering them
+  Millis timer_interval{100};     // timer lag is at most this
+  Millis message_interval{500};   // for messages whose sender died before delivering them
   Millis schedule_interval{250};  // a schedule fires at most this late (docs/schedules.md)
   Millis dispatch_fallback_poll{1000};
   // Ageing: a queued task is claimed one class more urgent per this much waiting (never above

@@ -152,8 +152,9 @@ Status ScheduleServiceImpl::CreateSchedule(const Caller& caller,
     }
     row.spec_json = req.spec_json();
     std::optional<Nominal> next;
-    ScheduleFirer::NextFiring(spec, row.id, txn, ns, persistence::DatabaseNow(txn), &next,
-                              &row.next_fire_at);
+    const auto calendar = ScheduleFirer::LoadCalendar(txn, ns, spec.calendar());
+    ScheduleFirer::NextFiring(spec, row.id, calendar ? &*calendar : nullptr,
+                              persistence::DatabaseNow(txn), &next, &row.next_fire_at);
     if (next) row.next_nominal = next->at;
     if (!persistence::InsertSchedule(txn, row)) {
       return Status::AlreadyExists("schedule '" + row.id + "' already exists in namespace '" + ns +
@@ -190,7 +191,9 @@ Status ScheduleServiceImpl::UpdateSchedule(const Caller& caller,
     const TimePoint now = persistence::DatabaseNow(txn);
     const TimePoint after = row->last_nominal ? std::max(*row->last_nominal, now) : now;
     std::optional<Nominal> next;
-    ScheduleFirer::NextFiring(spec, row->id, txn, ns, after, &next, &row->next_fire_at);
+    const auto calendar = ScheduleFirer::LoadCalendar(txn, ns, spec.calendar());
+    ScheduleFirer::NextFiring(spec, row->id, calendar ? &*calendar : nullptr, after, &next,
+                              &row->next_fire_at);
     row->next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
     persistence::ReplaceScheduleSpec(txn, *row);
     return Status::Ok();

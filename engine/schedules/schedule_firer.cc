@@ -41,8 +41,22 @@ Status ParseSpec(const ScheduleRow& row, ScheduleSpec* spec) {
   return ScheduleSpec::Parse(body, spec);
 }
 
-std::optional<Calendar> LoadCalendar(pqxx::transaction_base& txn, const std::string& namespace_name,
-                                     const std::string& name) {
+// The nominal time `at` of `spec` with what its run is told (delivery day, period).
+Nominal NominalAt(const ScheduleSpec& spec, TimePoint at) {
+  std::optional<Nominal> n = spec.NextNominal(at - Micros(1));
+  if (n && n->at == at) return *n;
+  return Nominal{at, {}, std::nullopt, std::nullopt, std::nullopt};
+}
+
+}  // namespace
+
+ScheduleFirer::ScheduleFirer(persistence::ConnectionPool& pool, Scheduler& scheduler,
+                             ScheduleObserver* observer)
+    : pool_(pool), scheduler_(scheduler), observer_(observer) {}
+
+std::optional<Calendar> ScheduleFirer::LoadCalendar(pqxx::transaction_base& txn,
+                                                    const std::string& namespace_name,
+                                                    const std::string& name) {
   if (name.empty()) return std::nullopt;
   const auto row = persistence::FindCalendar(txn, namespace_name, name);
   if (!row) {
@@ -57,29 +71,14 @@ std::optional<Calendar> LoadCalendar(pqxx::transaction_base& txn, const std::str
   return calendar;
 }
 
-// The nominal time `at` of `spec` with what its run is told (delivery day, period).
-Nominal NominalAt(const ScheduleSpec& spec, TimePoint at) {
-  std::optional<Nominal> n = spec.NextNominal(at - Micros(1));
-  if (n && n->at == at) return *n;
-  return Nominal{at, {}, std::nullopt, std::nullopt, std::nullopt};
-}
-
-}  // namespace
-
-ScheduleFirer::ScheduleFirer(persistence::ConnectionPool& pool, Scheduler& scheduler,
-                             ScheduleObserver* observer)
-    : pool_(pool), scheduler_(scheduler), observer_(observer) {}
-
 void ScheduleFirer::NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
-                               pqxx::transaction_base& txn, const std::string& namespace_name,
-                               TimePoint after, std::optional<Nominal>* nominal,
-                               std::optional<TimePoint>* fire_at) {
+                               const Calendar* calendar, TimePoint after,
+                               std::optional<Nominal>* nominal, std::optional<TimePoint>* fire_at) {
   *nominal = spec.NextNominal(after);
   fire_at->reset();
   if (!*nominal) return;
-  const std::optional<Calendar> calendar = LoadCalendar(txn, namespace_name, spec.calendar());
   bool skip = false;
-  const TimePoint at = spec.FireAt(schedule_id, **nominal, calendar ? &*calendar : nullptr, &skip);
+  const TimePoint at = spec.FireAt(schedule_id, **nominal, calendar, &skip);
   // A nominal time the calendar skips is recorded as skipped at its own time.
   *fire_at = skip ? (*nominal)->at : at;
 }
@@ -146,6 +145,7 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
                                   row.buffered_nominal, row.last_run_id,  row.runs_started};
   bool last_open = row.last_run_open;
   const std::optional<Calendar> calendar = LoadCalendar(txn, row.namespace_name, spec.calendar());
+  const Calendar* calendar_of = calendar ? &*calendar : nullptr;
   const auto record = [&](FiringRow firing) {
     if (firing.outcome == "started" && firing.run_id) {
       p.last_run_id = firing.run_id;
@@ -187,7 +187,7 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
     const Nominal n = NominalAt(spec, *p.next_nominal);
     FiringRow f = base(n, *p.next_fire_at);
     bool calendar_skip = false;
-    spec.FireAt(row.id, n, calendar ? &*calendar : nullptr, &calendar_skip);
+    spec.FireAt(row.id, n, calendar_of, &calendar_skip);
     std::optional<Nominal> next;
     std::optional<TimePoint> next_fire;
     if (calendar_skip) {
@@ -197,16 +197,15 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
       // Everything older than the catch-up window is skipped, recorded once.
       int missed = 1;
       TimePoint last = n.at;
-      NextFiring(spec, row.id, txn, row.namespace_name, n.at, &next, &next_fire);
+      NextFiring(spec, row.id, calendar_of, n.at, &next, &next_fire);
       while (next && next_fire && now - *next_fire > spec.catch_up_window() &&
              missed < kMaxMissedCounted) {
         ++missed;
         last = next->at;
-        NextFiring(spec, row.id, txn, row.namespace_name, next->at, &next, &next_fire);
+        NextFiring(spec, row.id, calendar_of, next->at, &next, &next_fire);
       }
       if (missed == kMaxMissedCounted && next) {
-        NextFiring(spec, row.id, txn, row.namespace_name, now - spec.catch_up_window(), &next,
-                   &next_fire);
+        NextFiring(spec, row.id, calendar_of, now - spec.catch_up_window(), &next, &next_fire);
       }
       f.outcome = "skipped_missed";
       f.detail = std::to_string(missed) + (missed == kMaxMissedCounted ? " or more" : "") +
@@ -242,7 +241,7 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
     }
     p.last_nominal = recorded->back().nominal_at;
     if (recorded->back().outcome != "skipped_missed") {
-      NextFiring(spec, row.id, txn, row.namespace_name, n.at, &next, &next_fire);
+      NextFiring(spec, row.id, calendar_of, n.at, &next, &next_fire);
     }
     if (started && spec.max_runs() && p.runs_started >= *spec.max_runs()) next.reset();
     p.next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;

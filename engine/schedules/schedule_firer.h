@@ -52,9 +52,12 @@ class ScheduleFirer {
 
   // The next fire time after `after` and the nominal time it belongs to (nullopt: none left).
   static void NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
-                         pqxx::transaction_base& txn, const std::string& namespace_name,
-                         TimePoint after, std::optional<Nominal>* nominal,
+                         const Calendar* calendar, TimePoint after, std::optional<Nominal>* nominal,
                          std::optional<TimePoint>* fire_at);
+  // The schedule's calendar `name` ("" : none; a missing one is logged and taken as none).
+  static std::optional<Calendar> LoadCalendar(pqxx::transaction_base& txn,
+                                              const std::string& namespace_name,
+                                              const std::string& name);
 
   static constexpr int kMaxBackfill = 10'000;
 

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/time.h"
 
 namespace gridflow::cli {
@@ -70,6 +72,22 @@ std::string Ago(const google::protobuf::Timestamp& t) {
 std::string StatusName(v1::RunStatus status) {
   const std::string& name = v1::RunStatus_Name(status);
   return name.rfind("RUN_STATUS_", 0) == 0 ? name.substr(11) : name;
+}
+
+std::string FormatAttributes(const v1::Run& run) {
+  const nlohmann::json values =
+      nlohmann::json::parse(run.search_attributes_json(), nullptr, /*allow_exceptions=*/false);
+  if (!values.is_object()) return "";
+  std::string text;
+  for (const auto& [name, value] : values.items()) {  // nlohmann orders keys
+    text += (text.empty() ? "" : " ") + name + "=" +
+            (value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  return text;
+}
+
+bool HasAttributes(const v1::Run& run) {
+  return !FormatAttributes(run).empty();
 }
 
 std::optional<google::protobuf::Timestamp> ParseInstant(const std::string& text) {

@@ -24,6 +24,11 @@ std::string Ago(const google::protobuf::Timestamp& t);
 // RUNNING, FAILED, ... (the enum name without its prefix).
 std::string StatusName(v1::RunStatus status);
 
+// A run's search attributes as "market=DE-LU delivery_day=2026-12-03" (names in order); "" when
+// it has none. HasAttributes: it has at least one.
+std::string FormatAttributes(const v1::Run& run);
+bool HasAttributes(const v1::Run& run);
+
 // An instant as operators type it: RFC 3339 ("2026-11-25T11:00:00Z", "...+01:00"), a UTC date
 // ("2026-11-25"), or a duration meaning that long ago ("2h"). nullopt when it is none of these.
 std::optional<google::protobuf::Timestamp> ParseInstant(const std::string& text);

@@ -48,6 +48,7 @@ void PrintSummary(const v1::DescribeRunResponse& d) {
   line("cancelled by", r.cancel_requested_by());
   if (r.has_failure()) line("run failure", DescribeFailure(r.failure()));
   if (d.has_last_task_failure()) line("last error", DescribeFailure(d.last_task_failure()));
+  line("attributes", FormatAttributes(r));
   line("history", std::to_string(r.history_length()) + " events");
   line("input", Compact(r.input_json()));
   if (!r.result_json().empty()) line("result", Compact(r.result_json()));

@@ -1,6 +1,7 @@
 // gridflowctl runs start|list|signal|cancel|terminate|retry|wait (show and history: run_view.cc)
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -55,7 +56,7 @@ int Start(Session& session, const std::string& definition, const std::string& wo
 }
 
 struct ListArgs {
-  std::string status, definition, since, until, queue, search, sort = "created", page_token;
+  std::string status, definition, since, until, queue, search, query, sort = "created", page_token;
   int version = 0;
   int limit = 50;
   bool ascending = false;
@@ -96,6 +97,7 @@ int List(Session& session, const ListArgs& args) {
   if (args.until.empty()) request.clear_created_before();
   request.set_task_queue(args.queue);
   request.set_workflow_id_contains(args.search);
+  request.set_query(args.query);
   request.set_order_by((args.sort == "updated" ? "update_time" : "create_time") +
                        std::string(args.ascending ? " asc" : " desc"));
   request.set_page_size(args.limit);
@@ -108,13 +110,28 @@ int List(Session& session, const ListArgs& args) {
     std::cout << ToJson(response) << "\n";
     return kExitOk;
   }
-  Table table({"WORKFLOW ID", "DEFINITION", "STATUS", "STEP", "STARTED (UTC)", "UPDATED"});
-  table.SetMaxWidths({30, 18, 12, 18, 20, 11});  // with the gaps: 119 columns
+  // Search attributes get a column when a listed run has any.
+  const bool attributes = std::any_of(response.runs().begin(), response.runs().end(),
+                                      [](const v1::Run& r) { return HasAttributes(r); });
+  std::vector<std::string> headers = {"WORKFLOW ID", "DEFINITION",    "STATUS",
+                                      "STEP",        "STARTED (UTC)", "UPDATED"};
+  std::vector<size_t> widths = {30, 18, 12, 18, 20, 11};  // with the gaps: 119 columns
+  if (attributes) {
+    headers.push_back("ATTRIBUTES");
+    widths.push_back(48);
+  }
+  Table table(headers);
+  table.SetMaxWidths(widths);
   for (const v1::Run& r : response.runs()) {
-    table.AddRow({r.workflow_id(),
-                  r.definition_name() + " v" + std::to_string(r.definition_version()),
-                  StatusName(r.status()), r.current_step(), FormatTime(r.create_time()),
-                  Ago(r.update_time())});
+    std::vector<std::string> row = {
+        r.workflow_id(),
+        r.definition_name() + " v" + std::to_string(r.definition_version()),
+        StatusName(r.status()),
+        r.current_step(),
+        FormatTime(r.create_time()),
+        Ago(r.update_time())};
+    if (attributes) row.push_back(FormatAttributes(r));
+    table.AddRow(row);
   }
   table.Print(std::cout);
   if (!response.next_page_token().empty()) {
@@ -275,6 +292,9 @@ void AddRunCommands(CLI::App& app, Session& session) {
   list_cmd->add_option("--until", list->until, "started before (same forms as --since)");
   list_cmd->add_option("--queue", list->queue, "only runs with a queued or leased task there");
   list_cmd->add_option("--search", list->search, "text the workflow id contains (any case)");
+  list_cmd->add_option("--query", list->query,
+                       "a query over run fields and search attributes (docs/search.md), e.g. "
+                       "\"market = 'DE-LU' AND status = 'FAILED'\"");
   list_cmd->add_option("--sort", list->sort, "created or updated")
       ->check(CLI::IsMember({"created", "updated"}))
       ->capture_default_str();

@@ -44,6 +44,8 @@ struct RunRow {
   std::optional<int64_t> parent_activation;
   // The hash of the last event, hex (the head of the history's chain); "" before the first.
   std::string history_head;
+  // The run's search attributes as a JSON object ({"market": "DE-LU", ...}; docs/search.md).
+  std::string search_attributes_json = "{}";
   // gf_now() of the transaction that inserted or locked the row (InsertRun, LockRun*): a
   // transition's clock, read with the lock instead of in a round trip of its own.
   std::optional<TimePoint> transaction_now;

@@ -1,6 +1,7 @@
 #include "persistence/run_store.h"
 
 #include <map>
+#include <stdexcept>
 #include <tuple>
 
 #include <pqxx/connection>
@@ -19,7 +20,7 @@ constexpr const char* kColumns =
     "$DATA, current_step, result::text, failure::text, started_by, cancel_requested_by, "
     "cancel_reason, last_event_seq, created_at, updated_at, closed_at, $STATE, "
     "parent_run_id::text, parent_frame, parent_activation, COALESCE(encode(history_head, 'hex'), "
-    "'')";
+    "''), search_attributes::text";
 
 // Appended to the columns by the statements that insert or lock a run for a transition.
 constexpr const char* kClockColumn = ", gf_now()";
@@ -56,7 +57,8 @@ RunRow ReadRun(const pqxx::row& r) {
   run.parent_frame = OptionalText(r[20]);
   if (!r[21].is_null()) run.parent_activation = r[21].as<int64_t>();
   run.history_head = r[22].as<std::string>();
-  if (r.size() > 23) run.transaction_now = Timestamp(r[23]);  // kClockColumn
+  run.search_attributes_json = r[23].as<std::string>();
+  if (r.size() > 24) run.transaction_now = Timestamp(r[24]);  // kClockColumn
   return run;
 }
 
@@ -220,13 +222,90 @@ std::string ContainsPattern(const std::string& text) {
   return pattern + "%";
 }
 
+// How values of a query type are stored: their SQL type, and run_attributes' column for them.
+struct ValueType {
+  const char* sql_type;
+  const char* attribute_column;
+};
+const ValueType& ValueTypeOf(const std::string& type) {
+  static const std::map<std::string, ValueType> kTypes = {
+      {"keyword", {"text", "keyword"}},
+      {"number", {"double precision", "number"}},
+      {"date", {"date", "day"}},
+      {"datetime", {"timestamptz", "instant"}},
+      {"bool", {"boolean", "flag"}}};
+  const auto it = kTypes.find(type);  // validated by the engine; anything else is refused
+  if (it == kTypes.end()) throw std::invalid_argument("query: unknown value type " + type);
+  return it->second;
+}
+
+// The runs column behind a run field of the query language.
+const char* RunFieldColumn(const std::string& field) {
+  static const std::map<std::string, const char*> kRunFields = {
+      {"status", "runs.status"},
+      {"definition", "runs.definition_name"},
+      {"version", "runs.definition_version"},
+      {"workflow_id", "runs.workflow_id"},
+      {"started_by", "runs.started_by"},
+      {"created_at", "runs.created_at"},
+      {"updated_at", "runs.updated_at"},
+      {"closed_at", "runs.closed_at"}};
+  const auto it = kRunFields.find(field);
+  if (it == kRunFields.end()) throw std::invalid_argument("query: unknown run field " + field);
+  return it->second;
+}
+
+const char* SqlOperator(const std::string& op) {
+  static const std::map<std::string, const char*> kOps = {{"=", "="},   {"!=", "<>"}, {"<", "<"},
+                                                          {"<=", "<="}, {">", ">"},   {">=", ">="}};
+  const auto it = kOps.find(op);
+  if (it == kOps.end()) throw std::invalid_argument("query: unknown operator " + op);
+  return it->second;
+}
+
+// SQL for a condition: names and operators come from the whitelists above, values are parameters.
+// A field without a value (an attribute not set, closed_at of an open run) satisfies no
+// comparison, so NOT of a comparison matches such runs.
+std::string ConditionSql(QueryParams& p, const std::string& namespace_param,
+                         const RunCondition& c) {
+  switch (c.kind) {
+    case RunCondition::Kind::kAnd:
+    case RunCondition::Kind::kOr: {
+      std::string sql = "(";
+      for (size_t i = 0; i < c.operands.size(); ++i) {
+        if (i > 0) sql += c.kind == RunCondition::Kind::kAnd ? " AND " : " OR ";
+        sql += ConditionSql(p, namespace_param, c.operands[i]);
+      }
+      return sql + ")";
+    }
+    case RunCondition::Kind::kNot:
+      return "NOT " + ConditionSql(p, namespace_param, c.operands.at(0));
+    case RunCondition::Kind::kCompare:
+    case RunCondition::Kind::kIn:
+      break;
+  }
+  const ValueType& value_type = ValueTypeOf(c.type);
+  const std::string type = value_type.sql_type;
+  std::string test;
+  if (c.kind == RunCondition::Kind::kIn) {
+    test = " = ANY(" + p.Add(ToTextArray(c.values), "text[]") + "::" + type + "[])";
+  } else {
+    test = std::string(" ") + SqlOperator(c.op) + " " + p.Add(c.values.at(0), type.c_str());
+  }
+  if (!c.attribute) return "COALESCE(" + std::string(RunFieldColumn(c.field)) + test + ", false)";
+  return "EXISTS (SELECT 1 FROM run_attributes a WHERE a.run_id = runs.id AND a.namespace = " +
+         namespace_param + " AND a.name = " + p.Add(c.field, "text") + " AND a." +
+         value_type.attribute_column + test + ")";
+}
+
 }  // namespace
 
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
   // Only the filters given are in the statement, so that each is planned for the index that
   // serves it (a catch-all statement with "$n = '' OR ..." would be planned for none).
   QueryParams p;
-  std::string where = "namespace = " + p.Add(filter.namespace_name, "text");
+  const std::string namespace_param = p.Add(filter.namespace_name, "text");
+  std::string where = "namespace = " + namespace_param;
   if (!filter.status.empty()) where += " AND status = " + p.Add(filter.status, "text");
   if (!filter.definition_name.empty())
     where += " AND definition_name = " + p.Add(filter.definition_name, "text");
@@ -240,6 +319,9 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
     // Served by the trigram index on lower(workflow_id) (migration 0006).
     where += " AND lower(workflow_id) LIKE lower(" +
              p.Add(ContainsPattern(filter.workflow_id_contains), "text") + ")";
+  }
+  if (filter.condition) {
+    where += " AND " + ConditionSql(p, namespace_param, *filter.condition);
   }
   if (!filter.task_queue.empty()) {
     // Runs with a task waiting or running on the queue: open runs, newest first (their own

@@ -12,6 +12,7 @@
 
 #include "persistence/pipelined_work.h"
 #include "persistence/rows.h"
+#include "persistence/run_condition.h"
 
 namespace gridflow::persistence {
 
@@ -72,6 +73,7 @@ struct RunListFilter {
   std::optional<TimePoint> created_before;  // exclusive
   std::string task_queue;            // only runs with a queued or leased task there; empty: any
   std::string workflow_id_contains;  // case-insensitive; empty: any
+  std::optional<RunCondition> condition;  // a query, ANDed with the filters above
   Order order = Order::kCreatedDesc;
   // Keyset cursor: only runs after (sort time, id) in the chosen order.
   std::optional<TimePoint> after_time;

@@ -131,6 +131,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
       " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
       " cancel_reason = u.cancel_reason, state = u.state, last_event_seq = u.last_event_seq,"
+      " search_attributes = COALESCE(u.search_attributes, r.search_attributes),"
       " row_version = r.row_version + 1,"
       " history_head = COALESCE((SELECT ne.hash FROM new_events ne WHERE ne.run_id = r.id"
       "  ORDER BY ne.seq DESC LIMIT 1), r.history_head),"
@@ -139,7 +140,8 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " closed_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) END"
       " FROM json_to_recordset($3::json) AS u(id uuid, status text, data jsonb,"
       " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
-      " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean)"
+      " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean,"
+      " search_attributes jsonb)"
       " WHERE r.id = u.id AND r.id = ANY($9::uuid[])),"
       " new_timers AS ("
       " INSERT INTO timers (run_id, frame, activation, step, kind, fire_at, state)"
@@ -147,6 +149,24 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " timestamptz 'epoch' + m.fire_at_us * interval '1 microsecond', 'PENDING'"
       " FROM json_to_recordset($5::json) AS m(run_id uuid, frame text, activation bigint,"
       " step text, kind text, fire_at_us bigint)),"
+      // Search attributes whose value changed: typed rows for queries (docs/search.md); a NULL
+      // value unsets one. The two CTEs touch different rows.
+      " attribute_rows AS (SELECT * FROM json_to_recordset($12::json) AS a(run_id uuid,"
+      " namespace text, name text, type text, value text)),"
+      " attributes_set AS ("
+      " INSERT INTO run_attributes (run_id, name, namespace, keyword, number, instant, day, flag)"
+      " SELECT run_id, name, namespace, CASE WHEN type = 'keyword' THEN value END,"
+      " CASE WHEN type = 'number' THEN value::double precision END,"
+      " CASE WHEN type = 'datetime' THEN value::timestamptz END,"
+      " CASE WHEN type = 'date' THEN value::date END,"
+      " CASE WHEN type = 'bool' THEN value::boolean END"
+      " FROM attribute_rows WHERE value IS NOT NULL"
+      " ON CONFLICT (run_id, name) DO UPDATE SET keyword = EXCLUDED.keyword,"
+      " number = EXCLUDED.number, instant = EXCLUDED.instant, day = EXCLUDED.day,"
+      " flag = EXCLUDED.flag),"
+      " attributes_unset AS ("
+      " DELETE FROM run_attributes d USING attribute_rows a"
+      " WHERE a.value IS NULL AND d.run_id = a.run_id AND d.name = a.name),"
       " cancelled_timers AS ("
       " UPDATE timers SET state = 'CANCELLED' WHERE state = 'PENDING'"
       " AND (id = ANY($6::bigint[]) OR run_id = ANY($10::uuid[]))),"
@@ -250,6 +270,10 @@ void WriteSet::CountAttempt(const std::string& namespace_name, const std::string
   attempts_.push_back({namespace_name, task_type, task_id, succeeded});
 }
 
+void WriteSet::SetAttribute(AttributeWrite write) {
+  attribute_writes_.push_back(std::move(write));
+}
+
 void WriteSet::UpdateRun(const RunRow& run, bool closed) {
   run_updates_[run.id] = {run, closed};
 }
@@ -282,7 +306,8 @@ void WriteSet::CancelTimer(int64_t id) {
 bool WriteSet::empty() const {
   return task_inserts_.empty() && task_updates_.empty() && run_updates_.empty() &&
          events_.empty() && timer_inserts_.empty() && timer_cancellations_.empty() &&
-         runs_timers_cancelled_.empty() && queue_notifications_.empty() && attempts_.empty();
+         runs_timers_cancelled_.empty() && queue_notifications_.empty() && attempts_.empty() &&
+         attribute_writes_.empty();
 }
 
 std::vector<WriteSet::Leased> WriteSet::Flush(pqxx::transaction_base& txn) const {
@@ -373,7 +398,8 @@ std::optional<Statement> WriteSet::FlushStatement() const {
         .NullableText("cancel_reason", r.cancel_reason)
         .Json("state", r.state_json)
         .Int("last_event_seq", r.last_event_seq)
-        .Bool("closed", update.second);
+        .Bool("closed", update.second)
+        .Json("search_attributes", r.search_attributes_json);
   }
   JsonRecords events;
   for (size_t i = 0; i < events_.size(); ++i) {
@@ -400,6 +426,15 @@ std::optional<Statement> WriteSet::FlushStatement() const {
         .Text("kind", i.timer.kind)
         .Int("fire_at_us", ToEpochMicros(i.timer.fire_at));
   }
+  JsonRecords attributes;
+  for (const AttributeWrite& a : attribute_writes_) {
+    attributes.Add()
+        .Text("run_id", a.run_id)
+        .Text("namespace", a.namespace_name)
+        .Text("name", a.name)
+        .Text("type", a.type)
+        .NullableText("value", a.value);
+  }
   std::vector<std::string> cancelled_timers;
   for (const int64_t id : timer_cancellations_)
     cancelled_timers.push_back(std::to_string(id));
@@ -415,7 +450,7 @@ std::optional<Statement> WriteSet::FlushStatement() const {
                     timers.Finish(), ToTextArray(cancelled_timers), ToTextArray(queue_keys),
                     ToTextArray(updated_tasks), ToTextArray(updated_runs),
                     ToTextArray({runs_timers_cancelled_.begin(), runs_timers_cancelled_.end()}),
-                    attempts.Finish()}};
+                    attempts.Finish(), attributes.Finish()}};
 }
 
 int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {

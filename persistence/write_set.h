@@ -47,7 +47,18 @@ class WriteSet {
   void CountAttempt(const std::string& namespace_name, const std::string& task_type,
                     int64_t task_id, bool succeeded);
 
+  // Writes the run row, its search_attributes included.
   void UpdateRun(const RunRow& run, bool closed);
+  // A search attribute of a run changed (docs/search.md): `type` is keyword, number, date,
+  // datetime or bool; `value` its canonical text, nullopt to unset it.
+  struct AttributeWrite {
+    std::string run_id;
+    std::string namespace_name;
+    std::string name;
+    std::string type;
+    std::optional<std::string> value;
+  };
+  void SetAttribute(AttributeWrite write);
   void AppendEvents(const std::string& run_id, std::vector<EventRow> events);
 
   // Returns a handle for CancelInsertedTimer.
@@ -109,6 +120,7 @@ class WriteSet {
     bool succeeded = false;
   };
   std::vector<Attempt> attempts_;
+  std::vector<AttributeWrite> attribute_writes_;
   std::vector<TimerInsert> timer_inserts_;
   std::set<int64_t> timer_cancellations_;
   std::set<std::string> runs_timers_cancelled_;

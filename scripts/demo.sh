@@ -37,6 +37,9 @@ print((datetime.datetime.now(zoneinfo.ZoneInfo('Europe/Berlin')).date() + dateti
 STAMP=$(date -u +%Y%m%dT%H%M%S)
 run_day_ahead "dab-$DAY-$STAMP" "$DAY"
 show_run "dab-$DAY-$STAMP"
+echo "== the day's bids, found by market and delivery day (search attributes, docs/search.md)"
+ctl runs list --query "market = 'EPEX-DE-LU' AND delivery_day = '$DAY'" | tee "$STATE/found.txt"
+grep -q "dab-$DAY-$STAMP" "$STATE/found.txt" || { echo "demo: the bid was not found by its search attributes" >&2; exit 1; }
 run_scheduled_day_ahead "da-bid-solar-south"
 run_activation "afrr-$STAMP"
 show_run "afrr-$STAMP"

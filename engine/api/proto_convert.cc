@@ -52,6 +52,7 @@ void ToProto(const persistence::RunRow& row, v1::Run* out) {
   ToProto(row.updated_at, out->mutable_update_time());
   if (row.closed_at) ToProto(*row.closed_at, out->mutable_close_time());
   out->set_history_length(row.last_event_seq);
+  out->set_search_attributes_json(row.search_attributes_json);
 }
 
 void ToProto(const persistence::EventRow& row, v1::Event* out) {

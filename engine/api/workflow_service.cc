@@ -5,6 +5,7 @@
 
 #include "engine/api/page_token.h"
 #include "engine/api/proto_convert.h"
+#include "engine/api/run_query.h"
 
 namespace gridflow::engine {
 namespace {
@@ -249,6 +250,13 @@ Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRun
     return s;
   }
   filter.workflow_id_contains = req.workflow_id_contains();
+  if (!req.query().empty()) {
+    std::map<std::string, std::string> types;
+    if (s = reader_.AttributeTypes(filter.namespace_name, &types); !s.ok()) return s;
+    persistence::RunCondition condition;
+    if (s = ParseRunQuery(req.query(), types, &condition); !s.ok()) return s;
+    filter.condition = std::move(condition);
+  }
   const std::string order_by = req.order_by().empty() ? "create_time desc" : req.order_by();
   if (!ParseRunOrder(order_by, &filter.order)) {
     return Status::InvalidArgument("order_by: '" + order_by +

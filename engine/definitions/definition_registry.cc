@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "persistence/attribute_store.h"
 #include "persistence/definition_store.h"
 #include "persistence/dispatch_control_store.h"
 #include "persistence/transaction.h"
@@ -31,6 +32,27 @@ void ConfigureBreakers(pqxx::transaction_base& txn, const std::string& namespace
   }
 }
 
+// Fixes the types of the definition's search attributes in the namespace; a name another
+// definition declared with another type is refused (the transaction rolls back).
+Status DeclareSearchAttributes(pqxx::transaction_base& txn, const std::string& namespace_name,
+                               const dsl::Definition& def) {
+  if (def.search_attributes().empty()) return Status::Ok();
+  std::vector<std::pair<std::string, std::string>> types;
+  for (const dsl::SearchAttribute& a : def.search_attributes())
+    types.emplace_back(a.name, std::string(dsl::AttributeTypeName(a.type)));
+  const auto conflict = persistence::DeclareAttributeTypes(
+      txn, namespace_name, Describe(def.name(), def.version()), types);
+  if (!conflict) return Status::Ok();
+  std::string declared;
+  for (const auto& [name, type] : types) {
+    if (name == conflict->name) declared = type;
+  }
+  return Status::InvalidArgument(
+      "search_attributes." + conflict->name + ".type: '" + conflict->name + "' is a " +
+      conflict->existing_type + " attribute in namespace '" + namespace_name + "' (declared by " +
+      conflict->declared_by + "), not a " + declared + "; use another name");
+}
+
 }  // namespace
 
 Status DefinitionRegistry::Register(const std::string& namespace_name, std::string_view json_text,
@@ -49,10 +71,9 @@ Status DefinitionRegistry::Register(const std::string& namespace_name, std::stri
   persistence::DefinitionInsert outcome{};
   s = persistence::Transact(pool_, "register definition", [&](pqxx::work& txn) {
     outcome = persistence::InsertDefinition(txn, row, stored);
-    if (outcome == persistence::DefinitionInsert::kInserted) {
-      ConfigureBreakers(txn, namespace_name, *def);
-    }
-    return Status::Ok();
+    if (outcome != persistence::DefinitionInsert::kInserted) return Status::Ok();
+    ConfigureBreakers(txn, namespace_name, *def);
+    return DeclareSearchAttributes(txn, namespace_name, *def);
   });
   if (!s.ok()) return s;
   *created = outcome == persistence::DefinitionInsert::kInserted;

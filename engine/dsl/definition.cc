@@ -253,8 +253,9 @@ class DefinitionParser {
     if (!doc.is_object()) {
       return Status::InvalidArgument("definition: must be a JSON object, not " + TypeName(doc));
     }
-    Status s =
-        CheckObject(doc, "", {"name", "version", "description", "time_zone", "deadline", "steps"});
+    Status s = CheckObject(
+        doc, "",
+        {"name", "version", "description", "time_zone", "deadline", "search_attributes", "steps"});
     if (!s.ok()) return s;
     if (s = ReadName(doc, "", "name", true, &def_.name_); !s.ok()) return s;
     const auto version = doc.find("version");
@@ -273,6 +274,7 @@ class DefinitionParser {
       return Error("time_zone", "unknown time zone '" + def_.time_zone_ +
                                     "' (use an IANA name such as Europe/Brussels)");
     }
+    if (s = ParseSearchAttributes(doc, &def_.search_attributes_); !s.ok()) return s;
     int root = 0;
     if (s = ParseBlock(doc, "", "steps", &root); !s.ok()) return s;
     for (size_t b = 0; b < def_.blocks_.size(); ++b) {

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "engine/dsl/expression.h"
 #include "engine/dsl/retry_policy.h"
+#include "engine/dsl/search_attributes.h"
 #include "engine/dsl/template.h"
 
 namespace gridflow::dsl {
@@ -156,6 +157,8 @@ class Definition {
   // The run's deadline (an instant, evaluated when the run starts); every task's dispatch
   // deadline is at most this, and the run fails when it passes.
   const std::optional<Expression>& deadline() const { return deadline_; }
+  // Declared search attributes (docs/search.md), in name order; empty when none.
+  const std::vector<SearchAttribute>& search_attributes() const { return search_attributes_; }
   // The top-level step that is or contains `step` (for a step inside a branch or an iteration,
   // the parallel or foreach step around it).
   const Step& TopLevelStepOf(const Step& step) const;
@@ -180,6 +183,7 @@ class Definition {
   std::vector<int> block_owner_;             // per block: the step owning it (-1 for block 0)
   std::string time_zone_;
   std::optional<Expression> deadline_;
+  std::vector<SearchAttribute> search_attributes_;
   std::unordered_map<std::string, size_t> index_;
   std::string canonical_json_;
 };

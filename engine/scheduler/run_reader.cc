@@ -2,6 +2,7 @@
 
 #include "engine/scheduler/errors.h"
 #include "engine/scheduler/run_state.h"
+#include "persistence/attribute_store.h"
 #include "persistence/event_store.h"
 #include "persistence/task_store.h"
 #include "persistence/timer_store.h"
@@ -63,6 +64,13 @@ Status RunReader::ListRuns(const persistence::RunListFilter& filter,
                            std::vector<persistence::RunRow>* runs) {
   return persistence::Transact(pool_, "list runs", [&](pqxx::work& txn) {
     *runs = persistence::ListRuns(txn, filter);
+    return Status::Ok();
+  });
+}
+
+Status RunReader::AttributeTypes(const std::string& ns, std::map<std::string, std::string>* types) {
+  return persistence::Transact(pool_, "read search attribute types", [&](pqxx::work& txn) {
+    *types = persistence::ReadAttributeTypes(txn, ns);
     return Status::Ok();
   });
 }

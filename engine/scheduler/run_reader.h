@@ -36,6 +36,9 @@ class RunReader {
   Status DescribeRun(const std::string& namespace_name, const std::string& workflow_id,
                      RunDescription* description);
   Status ListRuns(const persistence::RunListFilter& filter, std::vector<persistence::RunRow>* runs);
+  // The namespace's search attributes and their types (docs/search.md), for parsing queries.
+  Status AttributeTypes(const std::string& namespace_name,
+                        std::map<std::string, std::string>* types);
   // Events after `after_seq`, ascending, at most `limit`; also the run (for its status).
   Status GetHistory(const std::string& namespace_name, const std::string& workflow_id,
                     int64_t after_seq, int limit, std::vector<persistence::EventRow>* events,

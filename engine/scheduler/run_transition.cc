@@ -408,8 +408,39 @@ void RunTransition::NoteNewWork(const std::string& queue) {
   ctx_.NoteNewWork(run_.namespace_name, queue);
 }
 
+void RunTransition::UpdateSearchAttributes() {
+  const std::vector<dsl::SearchAttribute>& declared = definition_->search_attributes();
+  if (declared.empty()) return;
+  dsl::EvalContext context;
+  context.scope = &data_;
+  context.now = Now();
+  json values = json::object();
+  for (const dsl::SearchAttribute& a : declared) {
+    json value;
+    // A value that cannot be computed yet (a step that has not run) leaves the attribute unset.
+    if (!a.value.Evaluate(context, &value).ok()) continue;
+    if (auto typed = dsl::AttributeValue(a.type, value)) values[a.name] = std::move(*typed);
+  }
+  const json current = json::parse(run_.search_attributes_json);
+  if (values == current) return;
+  for (const dsl::SearchAttribute& a : declared) {
+    const auto now_it = values.find(a.name);
+    const auto was_it = current.find(a.name);
+    const json now = now_it == values.end() ? json() : *now_it;
+    const json was = was_it == current.end() ? json() : *was_it;
+    if (now == was) continue;
+    persistence::WriteSet::AttributeWrite write{run_.id, run_.namespace_name, a.name,
+                                                std::string(dsl::AttributeTypeName(a.type)),
+                                                std::nullopt};
+    if (!now.is_null()) write.value = now.is_string() ? now.get<std::string>() : now.dump();
+    ctx_.writes().SetAttribute(std::move(write));
+  }
+  run_.search_attributes_json = DumpJson(values);
+}
+
 void RunTransition::Flush() {
   if (skipped_ && events_.empty()) return;
+  UpdateSearchAttributes();
   run_.data_json = DumpJson(data_);
   run_.state_json = DumpJson(ToJson(state_));
   if (!state_.cancel_requested_by.empty()) {

@@ -122,6 +122,8 @@ class RunTransition final : public RunEffects {
   std::vector<persistence::TaskRow>& OpenTasks();
   std::vector<OpenTimer>& PendingTimers();
   void Forget(int64_t task_id);
+  // Re-evaluates the definition's search attributes over the run data; writes those that changed.
+  void UpdateSearchAttributes();
   void CancelPendingTimers(const std::function<bool(const persistence::TimerRow&)>& which);
 
   TransitionContext& ctx_;

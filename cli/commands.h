@@ -29,6 +29,8 @@ void AddQueueCommands(CLI::App& app, Session& session);
 void AddClusterCommands(CLI::App& app, Session& session);
 void AddNamespaceCommands(CLI::App& app, Session& session);
 void AddScheduleCommands(CLI::App& app, Session& session);
+// tasks dead-letter (task_commands.cc).
+void AddTaskCommands(CLI::App& app, Session& session);
 // `completion bash`: a completion script generated from the commands registered on `app`.
 void AddCompletionCommand(CLI::App& app, Session& session);
 

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   gridflow::cli::AddDefinitionCommands(app, session);
   gridflow::cli::AddRunCommands(app, session);
   gridflow::cli::AddQueueCommands(app, session);
+  gridflow::cli::AddTaskCommands(app, session);
   gridflow::cli::AddClusterCommands(app, session);
   gridflow::cli::AddNamespaceCommands(app, session);
   gridflow::cli::AddScheduleCommands(app, session);

@@ -1,5 +1,9 @@
 #include "engine/api/workflow_service.h"
 
+#include <spdlog/spdlog.h>
+
+#include <tuple>
+
 #include <cctype>
 #include <map>
 
@@ -13,6 +17,9 @@ namespace {
 constexpr int kDefaultPageSize = 50;
 constexpr int kDefaultHistoryPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+// Runs one RetryDeadLetters call retries: each is a transaction of its own.
+constexpr int kDefaultDeadLetterRetries = 100;
+constexpr int kMaxDeadLetterRetries = 1000;
 
 // A caller's network address without its port ("ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7"): the
 // client a per-client limit counts (all connections from one host count together).
@@ -91,6 +98,8 @@ WorkflowServiceImpl::WorkflowServiceImpl(WorkPool& pool, Authorizer& authorizer,
   UnaryOnPool("CancelRun", pool, this, &Self::CancelRun);
   UnaryOnPool("TerminateRun", pool, this, &Self::TerminateRun);
   UnaryOnPool("RetryRun", pool, this, &Self::RetryRun);
+  UnaryOnPool("ListDeadLetters", pool, this, &Self::ListDeadLetters);
+  UnaryOnPool("RetryDeadLetters", pool, this, &Self::RetryDeadLetters);
   ServerStream<v1::WatchHistoryRequest, v1::Event>(
       "WatchHistory",
       [this](grpc::CallbackServerContext* context, const v1::WatchHistoryRequest& r) {
@@ -433,6 +442,98 @@ Status WorkflowServiceImpl::RetryRun(const Caller& caller, const v1::RetryRunReq
   if (!s.ok()) return s;
   ToProto(run, resp->mutable_run());
   resp->set_from_step(step);
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::ListDeadLetters(const v1::ListDeadLettersRequest& req,
+                                            v1::ListDeadLettersResponse* resp) {
+  persistence::DeadLetterFilter filter;
+  Status s = validator_.Namespace(req.namespace_(), &filter.namespace_name);
+  if (!s.ok()) return s;
+  for (const auto& [field, value, out] :
+       {std::tuple{"task_queue", &req.task_queue(), &filter.queue},
+        std::tuple{"task_type", &req.task_type(), &filter.task_type},
+        std::tuple{"error_type", &req.error_type(), &filter.error_type}}) {
+    if (value->empty()) continue;
+    if (s = validator_.Name(field, *value); !s.ok()) return s;
+    *out = *value;
+  }
+  if (req.has_failed_after()) {
+    TimePoint t;
+    if (s = validator_.Timestamp("failed_after", req.failed_after(), &t); !s.ok()) return s;
+    filter.failed_after = t;
+  }
+  std::vector<persistence::DeadLetterGroupRow> groups;
+  if (s = reader_.ListDeadLetters(filter, &groups); !s.ok()) return s;
+  for (const persistence::DeadLetterGroupRow& g : groups) {
+    v1::DeadLetterGroup* out = resp->add_groups();
+    out->set_task_queue(g.queue);
+    out->set_task_type(g.task_type);
+    out->set_error_type(g.error_type);
+    out->set_tasks(g.tasks);
+    out->set_runs(g.runs);
+    ToProto(g.first_failure, out->mutable_first_failure_time());
+    ToProto(g.last_failure, out->mutable_last_failure_time());
+    for (const std::string& id : g.sample_workflow_ids)
+      out->add_sample_workflow_ids(id);
+    out->set_last_message(g.last_message);
+  }
+  return Status::Ok();
+}
+
+Status WorkflowServiceImpl::RetryDeadLetters(const Caller& caller,
+                                             const v1::RetryDeadLettersRequest& req,
+                                             v1::RetryDeadLettersResponse* resp) {
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (!s.ok()) return s;
+  for (const auto& [field, value] :
+       {std::pair{"task_queue", &req.task_queue()}, std::pair{"task_type", &req.task_type()},
+        std::pair{"error_type", &req.error_type()}}) {
+    if (s = validator_.Name(field, *value); !s.ok()) return s;
+  }
+  if (s = RequiredReason(req.reason()); !s.ok()) return s;
+  if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
+  if (req.limit() < 0 || req.limit() > kMaxDeadLetterRetries) {
+    return Status::InvalidArgument("limit: must be between 0 (the default, " +
+                                   std::to_string(kDefaultDeadLetterRetries) + ") and " +
+                                   std::to_string(kMaxDeadLetterRetries));
+  }
+  const int limit = req.limit() == 0 ? kDefaultDeadLetterRetries : req.limit();
+  std::string after;
+  if (!req.page_token().empty()) {
+    const auto fields = DecodePageToken("dead-letters", req.page_token(), 1);
+    if (!fields || !IsUuid((*fields)[0])) return BadToken();
+    after = (*fields)[0];
+  }
+  // One more than the page: whether the group goes on.
+  std::vector<std::pair<std::string, std::string>> runs;
+  s = reader_.DeadLetterRuns(ns, req.task_queue(), req.task_type(), req.error_type(), after,
+                             limit + 1, &runs);
+  if (!s.ok()) return s;
+  const bool more = static_cast<int>(runs.size()) > limit;
+  if (more) runs.resize(static_cast<size_t>(limit));
+  for (const auto& [run_id, workflow_id] : runs) {
+    persistence::RunRow run;
+    std::string step;
+    const Status retried = scheduler_.RetryRun(
+        ns, workflow_id, "", req.reason(), Actor{caller.principal, req.identity()}, &run, &step);
+    if (retried.ok()) {
+      resp->add_retried_workflow_ids(workflow_id);
+    } else if (retried.code() == StatusCode::kUnavailable) {
+      return retried;  // the database is gone: the caller retries the page (retried runs left it)
+    } else {
+      auto* refused = resp->add_refused();
+      refused->set_workflow_id(workflow_id);
+      refused->set_message(retried.ToString());
+    }
+  }
+  if (more) resp->set_next_page_token(EncodePageToken("dead-letters", {runs.back().first}));
+  if (!resp->retried_workflow_ids().empty()) {
+    spdlog::info("dead letters {}/{}/{} in namespace {}: {} runs retried by {}", req.task_queue(),
+                 req.task_type(), req.error_type(), ns, resp->retried_workflow_ids_size(),
+                 caller.principal);
+  }
   return Status::Ok();
 }
 

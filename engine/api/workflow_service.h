@@ -41,6 +41,9 @@ class WorkflowServiceImpl final : public CallbackService<v1::WorkflowService> {
   Status TerminateRun(const Caller& caller, const v1::TerminateRunRequest& req,
                       v1::TerminateRunResponse* resp);
   Status RetryRun(const Caller& caller, const v1::RetryRunRequest& req, v1::RetryRunResponse* resp);
+  Status ListDeadLetters(const v1::ListDeadLettersRequest& req, v1::ListDeadLettersResponse* resp);
+  Status RetryDeadLetters(const Caller& caller, const v1::RetryDeadLettersRequest& req,
+                          v1::RetryDeadLettersResponse* resp);
 
   // Operators' interventions must say why: the reason is what auditors read later.
   Status RequiredReason(const std::string& reason);

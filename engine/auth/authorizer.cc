@@ -35,6 +35,8 @@ const std::map<std::string, MethodRule>& Rules() {
       {"CancelRun", {P::kOperate, ns}},
       {"TerminateRun", {P::kOperate, ns}},
       {"RetryRun", {P::kOperate, ns}},
+      {"ListDeadLetters", {P::kRead, ns}},
+      {"RetryDeadLetters", {P::kOperate, ns}},
       // WorkerService
       {"LeaseTasks", {P::kWork, ns}},
       {"Heartbeat", {P::kWork, ns}},

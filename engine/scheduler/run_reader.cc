@@ -68,6 +68,24 @@ Status RunReader::ListRuns(const persistence::RunListFilter& filter,
   });
 }
 
+Status RunReader::ListDeadLetters(const persistence::DeadLetterFilter& filter,
+                                  std::vector<persistence::DeadLetterGroupRow>* groups) {
+  return persistence::Transact(pool_, "list dead letters", [&](pqxx::work& txn) {
+    *groups = persistence::ListDeadLetterGroups(txn, filter);
+    return Status::Ok();
+  });
+}
+
+Status RunReader::DeadLetterRuns(const std::string& ns, const std::string& queue,
+                                 const std::string& task_type, const std::string& error_type,
+                                 const std::string& after_run_id, int limit,
+                                 std::vector<std::pair<std::string, std::string>>* runs) {
+  return persistence::Transact(pool_, "list dead-letter runs", [&](pqxx::work& txn) {
+    *runs = persistence::DeadLetterRuns(txn, ns, queue, task_type, error_type, after_run_id, limit);
+    return Status::Ok();
+  });
+}
+
 Status RunReader::AttributeTypes(const std::string& ns, std::map<std::string, std::string>* types) {
   return persistence::Transact(pool_, "read search attribute types", [&](pqxx::work& txn) {
     *types = persistence::ReadAttributeTypes(txn, ns);

@@ -9,6 +9,7 @@
 #include "common/status.h"
 #include "engine/definitions/definition_registry.h"
 #include "persistence/connection_pool.h"
+#include "persistence/dead_letter_store.h"
 #include "persistence/rows.h"
 #include "persistence/run_store.h"
 
@@ -36,6 +37,14 @@ class RunReader {
   Status DescribeRun(const std::string& namespace_name, const std::string& workflow_id,
                      RunDescription* description);
   Status ListRuns(const persistence::RunListFilter& filter, std::vector<persistence::RunRow>* runs);
+  // The dead-letter view (persistence/dead_letter_store.h).
+  Status ListDeadLetters(const persistence::DeadLetterFilter& filter,
+                         std::vector<persistence::DeadLetterGroupRow>* groups);
+  // (run id, workflow id) of one group's runs after `after_run_id`, at most `limit`.
+  Status DeadLetterRuns(const std::string& namespace_name, const std::string& queue,
+                        const std::string& task_type, const std::string& error_type,
+                        const std::string& after_run_id, int limit,
+                        std::vector<std::pair<std::string, std::string>>* runs);
   // The namespace's search attributes and their types (docs/search.md), for parsing queries.
   Status AttributeTypes(const std::string& namespace_name,
                         std::map<std::string, std::string>* types);

@@ -47,13 +47,14 @@ constexpr const char* kTokens =
 const std::set<std::string> kRead = {
     "GetDefinition",     "ListDefinitions",  "GetRun",        "ListRuns",         "DescribeRun",
     "GetHistory",        "WatchHistory",     "ListQueues",    "GetClusterStatus", "ListNamespaces",
-    "DescribeNamespace", "DescribeSchedule", "ListSchedules", "GetCalendar",      "ListCalendars"};
+    "DescribeNamespace", "DescribeSchedule", "ListSchedules", "GetCalendar",      "ListCalendars",
+    "ListDeadLetters"};
 const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat", "CompleteTask", "FailTask",
                                      "ReleaseTask"};
-const std::set<std::string> kOperate = {"CancelRun",         "TerminateRun",    "RetryRun",
-                                        "PauseDispatch",     "ResumeDispatch",  "SetRateLimit",
-                                        "SetCircuitBreaker", "PauseSchedule",   "ResumeSchedule",
-                                        "TriggerSchedule",   "BackfillSchedule"};
+const std::set<std::string> kOperate = {
+    "CancelRun",      "TerminateRun",    "RetryRun",          "PauseDispatch",
+    "ResumeDispatch", "SetRateLimit",    "SetCircuitBreaker", "PauseSchedule",
+    "ResumeSchedule", "TriggerSchedule", "BackfillSchedule",  "RetryDeadLetters"};
 
 std::set<std::string> Allowed(const std::string& role) {
   std::set<std::string> allowed;
@@ -238,6 +239,20 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
     r.set_reason("matrix");
     v1::RetryRunResponse out;
     return workflows->RetryRun(c, r, &out);
+  };
+  calls["ListDeadLetters"] = [=](grpc::ClientContext* c) {
+    v1::ListDeadLettersRequest r;
+    v1::ListDeadLettersResponse out;
+    return workflows->ListDeadLetters(c, r, &out);
+  };
+  calls["RetryDeadLetters"] = [=](grpc::ClientContext* c) {
+    v1::RetryDeadLettersRequest r;
+    r.set_task_queue("bids");
+    r.set_task_type("t");
+    r.set_error_type("Matrix");
+    r.set_reason("matrix");
+    v1::RetryDeadLettersResponse out;
+    return workflows->RetryDeadLetters(c, r, &out);
   };
   calls["LeaseTasks"] = [=](grpc::ClientContext* c) {
     v1::LeaseTasksRequest r;
@@ -478,7 +493,7 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
       {"elsewhere", "t-elsewhere"}, {"anonymous", ""}};
   const auto secure_calls = EveryMethod(secure_channel_, task);
   const auto plain_calls = EveryMethod(plain_->channel(), task);
-  EXPECT_EQ(secure_calls.size(), 41u);  // every method of the five services
+  EXPECT_EQ(secure_calls.size(), 43u);  // every method of the five services
   int denied = 0;
   for (const auto& [role, token] : callers) {
     const auto allowed = Allowed(role);

@@ -111,6 +111,14 @@ expect_failure "handlers on the bare worker image" "holds only the worker binary
 expect_failure "a missing database secret" "database.existingSecret: String length" \
   "$RENDER" --chart "$CHART" -f "$(bad_values $'database:\n  existingSecret: ""')"
 
+WORKER_BASE=$'workers:\n  - name: w\n    image:\n      repository: energy/w\n    queues: [q]\n    concurrency: 1\n    handlers:\n      t: "x"\n    shutdownGraceSeconds: 25\n    terminationGracePeriodSeconds: 35\n    metricsPort: 9465\n    podDisruptionBudget:\n      enabled: true\n      maxUnavailable: 1\n    autoscaling:\n      enabled: true'
+expect_failure "scale to zero without KEDA" "minReplicas 0 needs metric keda" \
+  "$RENDER" --chart "$CHART" -f "$(bad_values "$WORKER_BASE"$'\n      metric: queue\n      minReplicas: 0\n      maxReplicas: 3')"
+expect_failure "KEDA without Prometheus" "prometheusAddress is required" \
+  "$RENDER" --chart "$CHART" -f "$(bad_values "$WORKER_BASE"$'\n      metric: keda\n      minReplicas: 0\n      maxReplicas: 3\n      prometheusAddress: ""')"
+expect_failure "an unknown autoscaling metric" "autoscaling.metric" \
+  "$RENDER" --chart "$CHART" -f "$(bad_values "$WORKER_BASE"$'\n      metric: memory\n      maxReplicas: 3')"
+
 # Broken copies of the chart: a template typo, a misspelt field, a wrong type, a broken reference.
 mutant() { # sed expression, template file → rendered output of a broken copy of the chart
   local copy=$WORK/mutant-$RANDOM
@@ -135,6 +143,8 @@ expect_failure "a mount of an undefined volume" "mounts undefined volume" \
   mutant 's/^        - name: tmp$/        - name: scratch/' workers.yaml
 expect_failure "a Service port naming no container port" "targetPort grpc" \
   mutant 's/- name: grpc$/- name: api/' engine-deployment.yaml
+expect_failure "an autoscaler of a Deployment not in the chart" "which is not in the chart" \
+  mutant 's/^    name: {{ $fullname }}-{{ $component }}$/    name: {{ $fullname }}-{{ $component }}x/' workers.yaml
 expect_failure "a selector that matches no pod" "selects no pods" \
   mutant 's/"component" "engine") | nindent 6/"component" "engin") | nindent 6/' engine-pdb.yaml
 expect_failure "a privileged container" "allowPrivilegeEscalation must be false" \

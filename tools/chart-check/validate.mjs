@@ -25,6 +25,7 @@ function modelModule(apiVersion, kind) {
   if (apiVersion.startsWith("monitoring.coreos.com/")) {
     return `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`;
   }
+  if (apiVersion.startsWith("keda.sh/")) return `@kubernetes-models/keda/${apiVersion}/${kind}`;
   return `kubernetes-models/${apiVersion}/${kind}`;
 }
 
@@ -248,13 +249,18 @@ function checkRules(docs, errors) {
         }
       }
     }
-    if (o.kind === "HorizontalPodAutoscaler") {
+    if (o.kind === "HorizontalPodAutoscaler" || o.kind === "ScaledObject") {
       const ref = o.spec?.scaleTargetRef ?? {};
-      const target = objects.find((t) => t.kind === ref.kind && t.metadata?.name === ref.name);
-      if (!target) errors.push(`${where}: scales ${ref.kind} ${ref.name}, which is not in the chart`);
+      const kind = ref.kind ?? "Deployment";  // KEDA's default
+      const target = objects.find((t) => t.kind === kind && t.metadata?.name === ref.name);
+      if (!target) errors.push(`${where}: scales ${kind} ${ref.name}, which is not in the chart`);
       else if (target.spec?.replicas !== undefined) {
         errors.push(`${where}: ${ref.name} must leave replicas to the autoscaler`);
       }
+      const scalers = objects.filter((t) => (t.kind === "HorizontalPodAutoscaler" ||
+                                             t.kind === "ScaledObject") &&
+                                            (t.spec?.scaleTargetRef?.name === ref.name));
+      if (scalers.length > 1) errors.push(`${where}: ${ref.name} has more than one autoscaler`);
     }
     if (o.kind === "ServiceMonitor") {
       const services = objects.filter((s) => s.kind === "Service" &&

@@ -15,7 +15,7 @@ namespace gridflow::cli {
 namespace {
 
 struct DeadLetterArgs {
-  std::string queue, task_type, error_type, since, reason;
+  std::string queue, task_type, error_type, since, reason, from_step;
   bool retry = false;
 };
 
@@ -80,6 +80,7 @@ int RetryDeadLetters(Session& session, const DeadLetterArgs& args) {
   request.set_task_type(args.task_type);
   request.set_error_type(args.error_type);
   request.set_reason(args.reason);
+  request.set_from_step(args.from_step);
   request.set_identity(client.options().identity);
   const bool terminal = isatty(STDOUT_FILENO) != 0 && !client.json_output();
   int retried = 0;
@@ -108,7 +109,8 @@ int RetryDeadLetters(Session& session, const DeadLetterArgs& args) {
   if (client.json_output()) return refused.empty() ? kExitOk : kExitRejected;
   if (terminal) std::cout << "\n";
   std::cout << "retried " << retried << " runs of " << args.queue << "/" << args.task_type << "/"
-            << args.error_type << " from their failed step";
+            << args.error_type << " from "
+            << (args.from_step.empty() ? "their failed step" : "step " + args.from_step);
   std::cout << (refused.empty() ? "\n" : "; refused:\n");
   for (const auto& r : refused)
     std::cout << "  " << r.workflow_id() << ": " << r.message() << "\n";
@@ -134,6 +136,10 @@ void AddTaskCommands(CLI::App& app, Session& session) {
                                "retry every run of the group (needs --queue, --task-type, "
                                "--error-type and --reason)");
   dead->add_option("--reason", args->reason, "why (recorded in each run's history)")->needs(retry);
+  dead->add_option("--from-step", args->from_step,
+                   "with --retry: the top-level step every run goes on from (default: each "
+                   "run's failed step)")
+      ->needs(retry);
   dead->callback([&session, args] {
     session.exit_code =
         args->retry ? RetryDeadLetters(session, *args) : ListDeadLetters(session, *args);

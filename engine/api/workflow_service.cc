@@ -492,6 +492,9 @@ Status WorkflowServiceImpl::RetryDeadLetters(const Caller& caller,
         std::pair{"error_type", &req.error_type()}}) {
     if (s = validator_.Name(field, *value); !s.ok()) return s;
   }
+  if (!req.from_step().empty()) {
+    if (s = validator_.Name("from_step", req.from_step()); !s.ok()) return s;
+  }
   if (s = RequiredReason(req.reason()); !s.ok()) return s;
   if (s = validator_.Identifier("identity", req.identity(), false); !s.ok()) return s;
   if (req.limit() < 0 || req.limit() > kMaxDeadLetterRetries) {
@@ -516,8 +519,9 @@ Status WorkflowServiceImpl::RetryDeadLetters(const Caller& caller,
   for (const auto& [run_id, workflow_id] : runs) {
     persistence::RunRow run;
     std::string step;
-    const Status retried = scheduler_.RetryRun(
-        ns, workflow_id, "", req.reason(), Actor{caller.principal, req.identity()}, &run, &step);
+    const Status retried =
+        scheduler_.RetryRun(ns, workflow_id, req.from_step(), req.reason(),
+                            Actor{caller.principal, req.identity()}, &run, &step);
     if (retried.ok()) {
       resp->add_retried_workflow_ids(workflow_id);
     } else if (retried.code() == StatusCode::kUnavailable) {

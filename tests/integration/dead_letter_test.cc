@@ -124,6 +124,43 @@ TEST_F(DeadLetterTest, GroupsMatchTheFailuresAndAGroupRetryDrainsIt) {
   EXPECT_TRUE(none.next_page_token().empty());
 }
 
+TEST_F(DeadLetterTest, AGroupRetryCanGoOnFromANamedStep) {
+  // The nomination was refused because the bid itself was wrong: submit again, then nominate.
+  for (const char* id : {"n-0", "n-1"}) {
+    Start(engine_, id, "bid");
+    CompleteLeased(engine_, LeaseOne(engine_, "exchange", "gateway"), "{}");
+    FailNext("tso", "NominationRefused");
+  }
+  v1::RetryDeadLettersRequest retry;
+  retry.set_task_queue("tso");
+  retry.set_task_type("nominate");
+  retry.set_error_type("NominationRefused");
+  retry.set_from_step("submit");
+  retry.set_reason("bids corrected");
+  v1::RetryDeadLettersResponse response;
+  ASSERT_TRUE(engine_.workflows().RetryDeadLetters(Ctx().get(), retry, &response).ok());
+  EXPECT_EQ(response.retried_workflow_ids_size(), 2);
+  for (const char* id : {"n-0", "n-1"}) {
+    const v1::Run run = GetRun(engine_, id);
+    EXPECT_EQ(run.status(), v1::RUN_STATUS_RUNNING);
+    EXPECT_EQ(run.current_step(), "submit");
+  }
+  // A step the definition does not have: each run is refused and stays a dead letter.
+  FailNext("exchange", "Rejected");
+  FailNext("exchange", "Rejected");
+  retry.set_task_queue("exchange");
+  retry.set_task_type("submit_bid");
+  retry.set_error_type("Rejected");
+  retry.set_from_step("nowhere");
+  v1::RetryDeadLettersResponse refused;
+  ASSERT_TRUE(engine_.workflows().RetryDeadLetters(Ctx().get(), retry, &refused).ok());
+  EXPECT_EQ(refused.retried_workflow_ids_size(), 0);
+  ASSERT_EQ(refused.refused_size(), 2);
+  EXPECT_NE(refused.refused(0).message().find("has no step 'nowhere'"), std::string::npos)
+      << refused.refused(0).message();
+  EXPECT_EQ(List("Rejected").groups(0).runs(), 2);
+}
+
 TEST_F(DeadLetterTest, BadRequestsNameTheField) {
   v1::RetryDeadLettersRequest retry;
   retry.set_task_queue("exchange");

@@ -68,6 +68,17 @@ json ParseOrNull(const std::string& text) {
   return text.empty() ? json(nullptr) : json::parse(text);
 }
 
+RunCommand NewCommand(RunCommand::Kind kind, const std::string& ns, const std::string& workflow_id,
+                      const std::string& reason, const Actor& actor) {
+  RunCommand command;
+  command.kind = kind;
+  command.namespace_name = ns;
+  command.workflow_id = workflow_id;
+  command.reason = reason;
+  command.actor = actor;
+  return command;
+}
+
 bool IsCompensation(const persistence::TaskRow& task) {
   return TaskKindFromStored(task.kind) == TaskKind::kCompensation;
 }
@@ -104,23 +115,27 @@ Status Scheduler::Open(TransitionContext& ctx, persistence::RunRow run,
                              std::move(pending_timers), out);
 }
 
+Status Scheduler::ApplyIn(TransitionContext& ctx, const LockFn& lock, const BodyFn& body) {
+  std::optional<persistence::RunRow> run;
+  Status locked = lock(ctx.txn(), &run);
+  if (!locked.ok() || !run) return locked;
+  std::unique_ptr<RunTransition> transition;
+  if (Status opened = Open(ctx, std::move(*run), std::nullopt, std::nullopt, &transition);
+      !opened.ok()) {
+    return opened;
+  }
+  if (Status applied = body(*transition); !applied.ok()) return applied;
+  transition->Flush();
+  ctx.Flush();
+  return Status::Ok();
+}
+
 Status Scheduler::ApplyTransition(const char* what, const LockFn& lock, const BodyFn& body,
                                   AfterCommit* after) {
   std::optional<TransitionContext> ctx;
   const Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
     ctx.emplace(txn, definitions_, task_ids_, matcher_);
-    std::optional<persistence::RunRow> run;
-    Status locked = lock(txn, &run);
-    if (!locked.ok() || !run) return locked;
-    std::unique_ptr<RunTransition> transition;
-    if (Status opened = Open(*ctx, std::move(*run), std::nullopt, std::nullopt, &transition);
-        !opened.ok()) {
-      return opened;
-    }
-    if (Status applied = body(*transition); !applied.ok()) return applied;
-    transition->Flush();
-    ctx->Flush();
-    return Status::Ok();
+    return ApplyIn(*ctx, lock, body);
   });
   if (s.ok() && ctx) *after = ctx->TakeAfterCommit();
   return s;
@@ -183,7 +198,7 @@ Status Scheduler::ProcessMessage(const persistence::PendingMessage& message, Aft
   std::optional<persistence::MessageRow> row;
   return ApplyTransition(
       "deliver message",
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+      [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
         *locked = persistence::LockRun(txn, message.run_id);  // lock order: run, then messages
         row = persistence::LockMessage(txn, message.message_id);
         if (!*locked || !row || row->processed) {
@@ -211,30 +226,85 @@ Status Scheduler::ProcessMessage(const persistence::PendingMessage& message, Aft
       after);
 }
 
-// ---- client-facing transitions ----
+// ---- operators' commands ----
+
+Status Scheduler::ApplyCommand(TransitionContext& ctx, const RunCommand& command,
+                               CommandOutcome* outcome) {
+  switch (command.kind) {
+    case RunCommand::Kind::kCancel:
+      return CancelIn(ctx, command);
+    case RunCommand::Kind::kTerminate:
+      return TerminateIn(ctx, command);
+    case RunCommand::Kind::kRetry:
+      return RetryIn(ctx, command, &outcome->from_step);
+    case RunCommand::Kind::kSignal:
+      return SignalIn(ctx, command, &outcome->accepted);
+  }
+  return Status::InvalidArgument("unknown run command");
+}
+
+Status Scheduler::ApplyCommandIn(pqxx::transaction_base& txn, const RunCommand& command,
+                                 CommandOutcome* outcome, AfterCommit* after) {
+  // No long-poll is handed a task directly: the caller's transaction may still roll back.
+  TransitionContext ctx(txn, definitions_, task_ids_, /*matcher=*/nullptr);
+  const Status s = ApplyCommand(ctx, command, outcome);
+  if (s.ok()) *after = ctx.TakeAfterCommit();
+  return s;
+}
+
+Status Scheduler::Command(const char* what, const RunCommand& command, CommandOutcome* outcome,
+                          persistence::RunRow* run) {
+  std::optional<TransitionContext> ctx;
+  Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
+    ctx.emplace(txn, definitions_, task_ids_, matcher_);
+    *outcome = CommandOutcome{};
+    return ApplyCommand(*ctx, command, outcome);
+  });
+  if (!s.ok()) return s;
+  FollowUp(ctx->TakeAfterCommit());
+  return run == nullptr ? Status::Ok() : ReadRun(command.namespace_name, command.workflow_id, run);
+}
 
 Status Scheduler::CancelRun(const std::string& ns, const std::string& workflow_id,
                             const std::string& reason, const Actor& actor,
                             persistence::RunRow* run) {
-  Status s = Transition(
-      "cancel run",
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
-        *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
-        if (!*locked) return RunNotFound(ns, workflow_id);
-        const std::string& status = (*locked)->status;
-        if (IsClosedRunStatus(status) && status != run_status::kCancelled) {
-          return Status::FailedPrecondition("run '" + workflow_id + "' is already " + status +
-                                            "; only open runs can be cancelled");
-        }
-        if (status != run_status::kRunning) locked->reset();  // cancelling it again changes nothing
-        return Status::Ok();
-      },
-      [&](RunTransition& tr) {
-        tr.NewInterpreter().Cancel(actor, reason);
-        return Status::Ok();
-      });
-  if (!s.ok()) return s;
-  return ReadRun(ns, workflow_id, run);
+  CommandOutcome outcome;
+  return Command("cancel run",
+                 NewCommand(RunCommand::Kind::kCancel, ns, workflow_id, reason, actor), &outcome,
+                 run);
+}
+
+Status Scheduler::TerminateRun(const std::string& ns, const std::string& workflow_id,
+                               const std::string& reason, const Actor& actor,
+                               persistence::RunRow* run) {
+  CommandOutcome outcome;
+  return Command("terminate run",
+                 NewCommand(RunCommand::Kind::kTerminate, ns, workflow_id, reason, actor), &outcome,
+                 run);
+}
+
+Status Scheduler::RetryRun(const std::string& ns, const std::string& workflow_id,
+                           const std::string& from_step, const std::string& reason,
+                           const Actor& actor, persistence::RunRow* run, std::string* step) {
+  RunCommand command = NewCommand(RunCommand::Kind::kRetry, ns, workflow_id, reason, actor);
+  command.from_step = from_step;
+  CommandOutcome outcome;
+  const Status s = Command("retry run", command, &outcome, run);
+  *step = outcome.from_step;
+  return s;
+}
+
+Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_id,
+                            const std::string& signal_name, const std::string& payload_json,
+                            const std::string& dedup_id, const Actor& actor, bool* accepted) {
+  RunCommand command = NewCommand(RunCommand::Kind::kSignal, ns, workflow_id, "", actor);
+  command.signal_name = signal_name;
+  command.payload_json = payload_json;
+  command.dedup_id = dedup_id;
+  CommandOutcome outcome;
+  const Status s = Command("signal run", command, &outcome, nullptr);
+  *accepted = outcome.accepted;
+  return s;
 }
 
 Status Scheduler::ReadRun(const std::string& ns, const std::string& workflow_id,
@@ -245,65 +315,79 @@ Status Scheduler::ReadRun(const std::string& ns, const std::string& workflow_id,
   });
 }
 
-Status Scheduler::TerminateRun(const std::string& ns, const std::string& workflow_id,
-                               const std::string& reason, const Actor& actor,
-                               persistence::RunRow* run) {
-  Status s = Transition(
-      "terminate run",
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
-        *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
-        if (!*locked) return RunNotFound(ns, workflow_id);
+Status Scheduler::CancelIn(TransitionContext& ctx, const RunCommand& c) {
+  return ApplyIn(
+      ctx,
+      [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRunByWorkflowId(txn, c.namespace_name, c.workflow_id);
+        if (!*locked) return RunNotFound(c.namespace_name, c.workflow_id);
+        const std::string& status = (*locked)->status;
+        if (IsClosedRunStatus(status) && status != run_status::kCancelled) {
+          return Status::FailedPrecondition("run '" + c.workflow_id + "' is already " + status +
+                                            "; only open runs can be cancelled");
+        }
+        if (status != run_status::kRunning) locked->reset();  // cancelling it again changes nothing
+        return Status::Ok();
+      },
+      [&](RunTransition& tr) {
+        tr.NewInterpreter().Cancel(c.actor, c.reason);
+        return Status::Ok();
+      });
+}
+
+Status Scheduler::TerminateIn(TransitionContext& ctx, const RunCommand& c) {
+  return ApplyIn(
+      ctx,
+      [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRunByWorkflowId(txn, c.namespace_name, c.workflow_id);
+        if (!*locked) return RunNotFound(c.namespace_name, c.workflow_id);
         const std::string& status = (*locked)->status;
         if (status == run_status::kTerminated) {
           locked->reset();  // terminating it again changes nothing
         } else if (IsClosedRunStatus(status)) {
-          return Status::FailedPrecondition("run '" + workflow_id + "' is already " + status +
+          return Status::FailedPrecondition("run '" + c.workflow_id + "' is already " + status +
                                             "; only open runs can be terminated");
         }
         return Status::Ok();
       },
       [&](RunTransition& tr) {
-        tr.NewInterpreter().Terminate(actor, reason);
-        spdlog::warn("run={} workflow_id={} terminated by {}: {}", tr.run().id, workflow_id,
-                     actor.principal, reason);
+        tr.NewInterpreter().Terminate(c.actor, c.reason);
+        spdlog::warn("run={} workflow_id={} terminated by {}: {}", tr.run().id, c.workflow_id,
+                     c.actor.principal, c.reason);
         return Status::Ok();
       });
-  if (!s.ok()) return s;
-  return ReadRun(ns, workflow_id, run);
 }
 
-Status Scheduler::RetryRun(const std::string& ns, const std::string& workflow_id,
-                           const std::string& from_step, const std::string& reason,
-                           const Actor& actor, persistence::RunRow* run, std::string* step) {
-  Status s = Transition(
-      "retry run",
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
-        *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
-        if (!*locked) return RunNotFound(ns, workflow_id);
+Status Scheduler::RetryIn(TransitionContext& ctx, const RunCommand& c, std::string* step) {
+  return ApplyIn(
+      ctx,
+      [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRunByWorkflowId(txn, c.namespace_name, c.workflow_id);
+        if (!*locked) return RunNotFound(c.namespace_name, c.workflow_id);
         const std::string& status = (*locked)->status;
         if (status != run_status::kFailed && status != run_status::kCancelled &&
             status != run_status::kTerminated) {
-          return Status::FailedPrecondition("run '" + workflow_id + "' is " + status +
+          return Status::FailedPrecondition("run '" + c.workflow_id + "' is " + status +
                                             "; only failed, cancelled or terminated runs can be "
                                             "retried");
         }
         if ((*locked)->parent_run_id) {
-          return Status::FailedPrecondition("run '" + workflow_id +
+          return Status::FailedPrecondition("run '" + c.workflow_id +
                                             "' is a child run; retry its parent instead");
         }
         return Status::Ok();
       },
       [&](RunTransition& tr) -> Status {
         const dsl::Definition& def = tr.definition();
-        if (!from_step.empty()) {
-          const dsl::Step* named = def.FindStep(from_step);
+        if (!c.from_step.empty()) {
+          const dsl::Step* named = def.FindStep(c.from_step);
           if (named == nullptr) {
             return Status::InvalidArgument("from_step: " + def.name() + " v" +
                                            std::to_string(def.version()) + " has no step '" +
-                                           from_step + "'");
+                                           c.from_step + "'");
           }
           if (named->block != 0) {
-            return Status::InvalidArgument("from_step: '" + from_step +
+            return Status::InvalidArgument("from_step: '" + c.from_step +
                                            "' is inside a parallel or foreach step; retry from '" +
                                            def.TopLevelStepOf(*named).name + "'");
           }
@@ -319,26 +403,22 @@ Status Scheduler::RetryRun(const std::string& ns, const std::string& workflow_id
           }
           *step = def.TopLevelStepOf(*failed_step).name;
         }
-        tr.NewInterpreter().Retry(*step, actor, reason);
-        spdlog::info("run={} workflow_id={} retried from {} by {}: {}", tr.run().id, workflow_id,
-                     *step, actor.principal, reason);
+        tr.NewInterpreter().Retry(*step, c.actor, c.reason);
+        spdlog::info("run={} workflow_id={} retried from {} by {}: {}", tr.run().id, c.workflow_id,
+                     *step, c.actor.principal, c.reason);
         return Status::Ok();
       });
-  if (!s.ok()) return s;
-  return ReadRun(ns, workflow_id, run);
 }
 
-Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_id,
-                            const std::string& signal_name, const std::string& payload_json,
-                            const std::string& dedup_id, const Actor& actor, bool* accepted) {
-  const json payload = ParseOrNull(payload_json);
-  return Transition(
-      "signal run",
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
-        *locked = persistence::LockRunByWorkflowId(txn, ns, workflow_id);
-        if (!*locked) return RunNotFound(ns, workflow_id);
+Status Scheduler::SignalIn(TransitionContext& ctx, const RunCommand& c, bool* accepted) {
+  const json payload = ParseOrNull(c.payload_json);
+  return ApplyIn(
+      ctx,
+      [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        *locked = persistence::LockRunByWorkflowId(txn, c.namespace_name, c.workflow_id);
+        if (!*locked) return RunNotFound(c.namespace_name, c.workflow_id);
         if (IsClosedRunStatus((*locked)->status)) {
-          return Status::FailedPrecondition("run '" + workflow_id + "' is already " +
+          return Status::FailedPrecondition("run '" + c.workflow_id + "' is already " +
                                             (*locked)->status +
                                             "; signals are accepted only by open runs");
         }
@@ -347,19 +427,19 @@ Status Scheduler::SignalRun(const std::string& ns, const std::string& workflow_i
       [&](RunTransition& tr) {
         persistence::SignalRow signal;
         signal.run_id = tr.run().id;
-        signal.name = signal_name;
+        signal.name = c.signal_name;
         signal.payload_json = payload.dump();
-        if (!dedup_id.empty()) signal.dedup_id = dedup_id;
-        signal.sent_by = actor.principal;
+        if (!c.dedup_id.empty()) signal.dedup_id = c.dedup_id;
+        signal.sent_by = c.actor.principal;
         const auto signal_id = persistence::InsertSignal(tr.txn(), signal);
         *accepted = signal_id.has_value();
         if (!*accepted) return Status::Ok();  // a repeated delivery: applied once already
         json event = {
-            {"signal_name", signal_name}, {"payload", payload}, {"signal_id", *signal_id}};
-        if (!dedup_id.empty()) event["dedup_id"] = dedup_id;
-        tr.Record(events::kSignalReceived, actor.principal, actor.Detailed(event), {});
+            {"signal_name", c.signal_name}, {"payload", payload}, {"signal_id", *signal_id}};
+        if (!c.dedup_id.empty()) event["dedup_id"] = c.dedup_id;
+        tr.Record(events::kSignalReceived, c.actor.principal, c.actor.Detailed(event), {});
         tr.facts().signals_received.push_back(tr.run().definition_name);
-        tr.NewInterpreter().SignalArrived(signal_name);
+        tr.NewInterpreter().SignalArrived(c.signal_name);
         return Status::Ok();
       });
 }
@@ -388,7 +468,7 @@ void Scheduler::ApplyCompletion(RunTransition& tr, const persistence::TaskRow& t
 Status Scheduler::ReleaseTask(const LeaseRef& lease, const std::string& reason) {
   return Transition(
       "release task",
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+      [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
         const auto found = persistence::FindTask(txn, lease.namespace_name, lease.task_id);
         if (!found) return UnknownTask(lease.namespace_name, lease.task_id);
         if (Status s = QueueAllowed(lease, *found); !s.ok()) return s;
@@ -505,7 +585,7 @@ Status Scheduler::ExpireLeases(int limit, int* done) {
 Status Scheduler::ExpireLease(int64_t task_id, const std::string& run_id, bool* expired) {
   return Transition(
       "expire lease",
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+      [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
         *expired = false;
         // A run held by another transaction (a completion, another replica's reaper) decides the
         // task's fate itself; look again next round if the lease is still over.
@@ -558,7 +638,7 @@ Status Scheduler::FailOverdueStarts(int limit, int* done) {
 Status Scheduler::FailOverdueStart(int64_t task_id, const std::string& run_id, bool* failed) {
   return Transition(
       "schedule-to-start timeout",
-      [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+      [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
         *failed = false;
         *locked = persistence::TryLockRun(txn, run_id);  // busy: next round
         return Status::Ok();
@@ -601,7 +681,7 @@ Status Scheduler::FireDueTimers(int limit, int* done) {
   for (const persistence::DueTimer& candidate : due) {
     s = Transition(
         "fire timer",
-        [&](pqxx::work& txn, std::optional<persistence::RunRow>* locked) -> Status {
+        [&](pqxx::transaction_base& txn, std::optional<persistence::RunRow>* locked) -> Status {
           *locked = persistence::TryLockRun(txn, candidate.run_id);
           return Status::Ok();
         },

@@ -111,6 +111,26 @@ struct NextTaskRequest {
   std::vector<std::string> task_types;  // empty: any
 };
 
+// An operator's command to one run: what CancelRun, TerminateRun, RetryRun and SignalRun do, and
+// what a batch operation does to each of its runs (docs/operations.md, "Batch operations").
+struct RunCommand {
+  enum class Kind { kCancel, kTerminate, kRetry, kSignal };
+  Kind kind = Kind::kCancel;
+  std::string namespace_name;
+  std::string workflow_id;
+  std::string reason;  // cancel, terminate, retry: recorded in the history
+  Actor actor;
+  std::string from_step;     // retry: a top-level step; empty: the one where the run failed
+  std::string signal_name;   // signal
+  std::string payload_json;  // signal: valid JSON, or empty for null
+  std::string dedup_id;      // signal: empty for none
+};
+
+struct CommandOutcome {
+  std::string from_step;  // retry: the step the run goes on from
+  bool accepted = true;   // signal: false when its dedup id was delivered before
+};
+
 using StartRunDone =
     std::function<void(const Status&, const persistence::RunRow& run, bool created)>;
 using CompleteTaskDone = std::function<void(const Status&, bool duplicate,
@@ -161,6 +181,10 @@ class Scheduler {
   void RequestCancelIn(pqxx::transaction_base& txn, const std::string& run_id,
                        const std::string& reason, const std::string& requested_by,
                        AfterCommit* after);
+  // Applies an operator's command inside `txn` (a batch operation's item, recorded in the same
+  // transaction). Errors as the single calls below; after the commit, FollowUp(*after).
+  Status ApplyCommandIn(pqxx::transaction_base& txn, const RunCommand& command,
+                        CommandOutcome* outcome, AfterCommit* after);
   void FollowUp(AfterCommit after);
 
   // ---- single transitions, answered when they return ----
@@ -199,10 +223,14 @@ class Scheduler {
   friend class GroupCommitter;
 
   // Locks the run to change (writing it to *run), or leaves *run empty to skip the transition.
-  using LockFn = std::function<Status(pqxx::work&, std::optional<persistence::RunRow>*)>;
+  using LockFn =
+      std::function<Status(pqxx::transaction_base&, std::optional<persistence::RunRow>*)>;
   using BodyFn = std::function<Status(RunTransition&)>;
 
-  // The one path of every single transition: lock, open, body, flush, commit, follow up.
+  // Lock, open, body and flush in `ctx`'s transaction: what every transition of a run does.
+  Status ApplyIn(TransitionContext& ctx, const LockFn& lock, const BodyFn& body);
+  // The one path of every single transition: ApplyIn in a transaction of its own, commit, follow
+  // up.
   Status Transition(const char* what, const LockFn& lock, const BodyFn& body);
   // The same without the follow-up, which is left in *after.
   Status ApplyTransition(const char* what, const LockFn& lock, const BodyFn& body,
@@ -214,6 +242,15 @@ class Scheduler {
               std::optional<std::vector<persistence::TimerRow>> pending_timers,
               std::unique_ptr<RunTransition>* out);
   Status ProcessMessage(const persistence::PendingMessage& message, AfterCommit* after);
+  // An operator's command: applied in `ctx` (ApplyCommand), or in a transaction of its own and
+  // followed up, reading the run into *run when it is not null (Command).
+  Status ApplyCommand(TransitionContext& ctx, const RunCommand& command, CommandOutcome* outcome);
+  Status Command(const char* what, const RunCommand& command, CommandOutcome* outcome,
+                 persistence::RunRow* run);
+  Status CancelIn(TransitionContext& ctx, const RunCommand& command);
+  Status TerminateIn(TransitionContext& ctx, const RunCommand& command);
+  Status RetryIn(TransitionContext& ctx, const RunCommand& command, std::string* step);
+  Status SignalIn(TransitionContext& ctx, const RunCommand& command, bool* accepted);
   Status ReadRun(const std::string& namespace_name, const std::string& workflow_id,
                  persistence::RunRow* run);
   Status ExpireLease(int64_t task_id, const std::string& run_id, bool* expired);

@@ -1,6 +1,8 @@
 #include "engine/api/page_token.h"
 
+#include <algorithm>
 #include <array>
+#include <stdexcept>
 
 namespace gridflow::engine {
 namespace {
@@ -72,6 +74,27 @@ std::optional<std::vector<std::string>> DecodePageToken(std::string_view kind,
   if (parts.size() != field_count + 1 || parts[0] != kind) return std::nullopt;
   parts.erase(parts.begin());
   return parts;
+}
+
+Status PageSize(int requested, int default_size, int* size) {
+  if (requested < 0) return Status::InvalidArgument("page_size: must not be negative");
+  *size = requested == 0 ? default_size : std::min(requested, kMaxPageSize);
+  return Status::Ok();
+}
+
+Status BadPageToken() {
+  return Status::InvalidArgument(
+      "page_token: not a token returned by this method (pass next_page_token unchanged)");
+}
+
+bool ParsePageInt64(const std::string& text, int64_t* out) {
+  try {
+    size_t used = 0;
+    *out = std::stoll(text, &used);
+    return used == text.size();
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 }  // namespace gridflow::engine

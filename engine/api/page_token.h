@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
+
 namespace gridflow::engine {
 
 // Encodes `fields` (which must not contain '\n') under `kind` ("runs", "defs", "history").
@@ -14,5 +16,14 @@ std::string EncodePageToken(std::string_view kind, const std::vector<std::string
 // nullopt when `token` is not a token of `kind` with `field_count` fields.
 std::optional<std::vector<std::string>> DecodePageToken(std::string_view kind,
                                                         std::string_view token, size_t field_count);
+
+// A List request's page_size: 0 means `default_size`; more than kMaxPageSize is cut to it;
+// negative is INVALID_ARGUMENT.
+inline constexpr int kMaxPageSize = 1000;
+Status PageSize(int requested, int default_size, int* size);
+// The answer to a page_token that DecodePageToken refused.
+Status BadPageToken();
+// A decimal field of a decoded token; false when it is not one.
+bool ParsePageInt64(const std::string& text, int64_t* out);
 
 }  // namespace gridflow::engine

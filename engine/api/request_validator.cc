@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "common/json_text.h"
 #include "engine/dsl/definition.h"
@@ -81,6 +82,17 @@ Status RequestValidator::Identifier(const char* field, const std::string& value,
   }
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7F) return Invalid(field, "must not contain control characters");
+  }
+  return Status::Ok();
+}
+
+Status RequestValidator::ObjectId(const char* field, const std::string& value) {
+  static const std::regex kId("[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}");
+  if (!std::regex_match(value, kId)) {
+    return Status::InvalidArgument(
+        std::string(field) +
+        ": must be 1 to 100 characters: letters, digits, '_', '.', ':', '-', starting with a "
+        "letter or digit");
   }
   return Status::Ok();
 }

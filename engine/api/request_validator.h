@@ -54,6 +54,9 @@ class RequestValidator {
   // An identifier chosen by callers (workflow id, dedup id): 1..max_id_bytes bytes, no control
   // characters. `required`: whether empty is an error.
   Status Identifier(const char* field, const std::string& value, bool required) const;
+  // The id of an API object a caller names (a schedule, a batch operation): 1 to 100 letters,
+  // digits, '_', '.', ':', '-', starting with a letter or digit.
+  static Status ObjectId(const char* field, const std::string& value);
   // A name in definitions' naming rules (signal names, queues, task types).
   Status Name(const char* field, const std::string& value) const;
   // JSON text within the payload and depth limits (common/json_text.h). Empty is allowed (means

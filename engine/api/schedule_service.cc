@@ -19,16 +19,6 @@ constexpr int kDefaultFirings = 20;
 constexpr int kMaxFirings = 1000;
 constexpr int kUpcoming = 5;
 
-Status ValidId(const std::string& id) {
-  static const std::regex kId("[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}");
-  if (!std::regex_match(id, kId)) {
-    return Status::InvalidArgument(
-        "id: must be 1 to 100 characters: letters, digits, '_', '.', ':', '-', starting with a "
-        "letter or digit");
-  }
-  return Status::Ok();
-}
-
 Status ValidCalendarName(const std::string& name) {
   static const std::regex kName("[A-Za-z0-9][A-Za-z0-9_.-]{0,62}");
   if (!std::regex_match(name, kName)) {
@@ -133,7 +123,7 @@ Status ScheduleServiceImpl::CreateSchedule(const Caller& caller,
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
   if (s.ok()) s = validator_.AcceptsNewWork(ns);
-  if (s.ok()) s = ValidId(req.id());
+  if (s.ok()) s = RequestValidator::ObjectId("id", req.id());
   if (s.ok()) s = validator_.Text("description", req.description());
   if (s.ok()) s = validator_.Text("note", req.note());
   if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
@@ -172,7 +162,7 @@ Status ScheduleServiceImpl::UpdateSchedule(const Caller& caller,
                                            v1::Schedule* resp) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
-  if (s.ok()) s = ValidId(req.id());
+  if (s.ok()) s = RequestValidator::ObjectId("id", req.id());
   if (s.ok() && req.has_description()) s = validator_.Text("description", req.description());
   if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
   if (!s.ok()) return s;
@@ -239,7 +229,7 @@ Status ScheduleServiceImpl::DescribeSchedule(const v1::DescribeScheduleRequest& 
                                              v1::Schedule* resp) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
-  if (s.ok()) s = ValidId(req.id());
+  if (s.ok()) s = RequestValidator::ObjectId("id", req.id());
   if (!s.ok()) return s;
   if (req.firings() < 0 || req.firings() > kMaxFirings) {
     return Status::InvalidArgument("firings: must be between 0 and 1000");
@@ -267,7 +257,7 @@ Status ScheduleServiceImpl::SetPaused(const Caller& caller, const std::string& r
                                       const std::string& identity, v1::Schedule* resp) {
   std::string ns;
   Status s = validator_.Namespace(requested_namespace, &ns);
-  if (s.ok()) s = ValidId(id);
+  if (s.ok()) s = RequestValidator::ObjectId("id", id);
   if (s.ok()) s = validator_.Text("note", note);
   if (s.ok()) s = validator_.Identifier("identity", identity, false);
   if (!s.ok()) return s;
@@ -304,7 +294,7 @@ Status ScheduleServiceImpl::TriggerSchedule(const v1::TriggerScheduleRequest& re
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
   if (s.ok()) s = validator_.AcceptsNewWork(ns);
-  if (s.ok()) s = ValidId(req.id());
+  if (s.ok()) s = RequestValidator::ObjectId("id", req.id());
   if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
   if (!s.ok()) return s;
   persistence::FiringRow firing;
@@ -322,7 +312,7 @@ Status ScheduleServiceImpl::BackfillSchedule(const v1::BackfillScheduleRequest& 
   TimePoint to;
   Status s = validator_.Namespace(req.namespace_(), &ns);
   if (s.ok()) s = validator_.AcceptsNewWork(ns);
-  if (s.ok()) s = ValidId(req.id());
+  if (s.ok()) s = RequestValidator::ObjectId("id", req.id());
   if (s.ok() && !req.has_from()) s = Status::InvalidArgument("from: is required");
   if (s.ok() && !req.has_to()) s = Status::InvalidArgument("to: is required");
   if (s.ok()) s = validator_.Timestamp("from", req.from(), &from);
@@ -347,7 +337,7 @@ Status ScheduleServiceImpl::DeleteSchedule(const Caller& caller,
                                            v1::DeleteScheduleResponse* /*resp*/) {
   std::string ns;
   Status s = validator_.Namespace(req.namespace_(), &ns);
-  if (s.ok()) s = ValidId(req.id());
+  if (s.ok()) s = RequestValidator::ObjectId("id", req.id());
   if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
   if (!s.ok()) return s;
   s = persistence::Transact(database_, "delete schedule", [&](pqxx::work& txn) {

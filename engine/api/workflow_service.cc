@@ -16,7 +16,6 @@ namespace {
 
 constexpr int kDefaultPageSize = 50;
 constexpr int kDefaultHistoryPageSize = 100;
-constexpr int kMaxPageSize = 1000;
 // Runs one RetryDeadLetters call retries: each is a transaction of its own.
 constexpr int kDefaultDeadLetterRetries = 100;
 constexpr int kMaxDeadLetterRetries = 1000;
@@ -26,28 +25,6 @@ constexpr int kMaxDeadLetterRetries = 1000;
 std::string ClientAddress(const std::string& peer) {
   const size_t colon = peer.rfind(':');
   return colon == std::string::npos || colon < 5 ? peer : peer.substr(0, colon);
-}
-
-Status PageSize(int requested, int default_size, int* size) {
-  if (requested < 0) return Status::InvalidArgument("page_size: must not be negative");
-  *size = requested == 0 ? default_size : std::min(requested, kMaxPageSize);
-  return Status::Ok();
-}
-
-Status BadToken() {
-  return Status::InvalidArgument(
-      "page_token: not a token returned by this method (pass next_page_token unchanged)");
-}
-
-// Parses a decimal field of a decoded page token.
-bool ParseInt64(const std::string& text, int64_t* out) {
-  try {
-    size_t used = 0;
-    *out = std::stoll(text, &used);
-    return used == text.size();
-  } catch (const std::exception&) {
-    return false;
-  }
 }
 
 bool IsUuid(const std::string& text) {
@@ -161,7 +138,7 @@ Status WorkflowServiceImpl::ListDefinitions(const v1::ListDefinitionsRequest& re
   int64_t after_version = 0;
   if (!req.page_token().empty()) {
     const auto fields = DecodePageToken("defs", req.page_token(), 2);
-    if (!fields || !ParseInt64((*fields)[1], &after_version)) return BadToken();
+    if (!fields || !ParsePageInt64((*fields)[1], &after_version)) return BadPageToken();
     after_name = (*fields)[0];
   }
   std::vector<persistence::DefinitionRow> rows;
@@ -278,9 +255,9 @@ Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRun
   if (!req.page_token().empty()) {
     const auto fields = DecodePageToken("runs", req.page_token(), 3);
     int64_t micros = 0;
-    if (!fields || (*fields)[0] != order_by || !ParseInt64((*fields)[1], &micros) ||
+    if (!fields || (*fields)[0] != order_by || !ParsePageInt64((*fields)[1], &micros) ||
         !IsUuid((*fields)[2])) {
-      return BadToken();
+      return BadPageToken();
     }
     filter.after_time = persistence::FromEpochMicros(micros);
     filter.after_id = (*fields)[2];
@@ -341,7 +318,8 @@ Status WorkflowServiceImpl::GetHistory(const v1::GetHistoryRequest& req,
   int64_t after_seq = 0;
   if (!req.page_token().empty()) {
     const auto fields = DecodePageToken("history", req.page_token(), 1);
-    if (!fields || !ParseInt64((*fields)[0], &after_seq) || after_seq < 0) return BadToken();
+    if (!fields || !ParsePageInt64((*fields)[0], &after_seq) || after_seq < 0)
+      return BadPageToken();
   }
   std::vector<persistence::EventRow> events;
   persistence::RunRow run;
@@ -506,7 +484,7 @@ Status WorkflowServiceImpl::RetryDeadLetters(const Caller& caller,
   std::string after;
   if (!req.page_token().empty()) {
     const auto fields = DecodePageToken("dead-letters", req.page_token(), 1);
-    if (!fields || !IsUuid((*fields)[0])) return BadToken();
+    if (!fields || !IsUuid((*fields)[0])) return BadPageToken();
     after = (*fields)[0];
   }
   // One more than the page: whether the group goes on.

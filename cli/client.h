@@ -9,6 +9,7 @@
 
 #include "common/client_channel.h"
 #include "common/duration.h"
+#include "gridflow/v1/batch_service.grpc.pb.h"
 #include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "gridflow/v1/namespace_service.grpc.pb.h"
 #include "gridflow/v1/schedule_service.grpc.pb.h"
@@ -35,6 +36,7 @@ class Client {
   v1::ClusterService::Stub& cluster() { return *cluster_; }
   v1::NamespaceService::Stub& namespaces() { return *namespaces_; }
   v1::ScheduleService::Stub& schedules() { return *schedules_; }
+  v1::BatchService::Stub& batches() { return *batches_; }
   // A context with the per-call timeout (none for streams that last as long as what they
   // follow).
   std::unique_ptr<grpc::ClientContext> NewContext(bool with_timeout = true) const;
@@ -49,6 +51,7 @@ class Client {
   std::unique_ptr<v1::ClusterService::Stub> cluster_;
   std::unique_ptr<v1::NamespaceService::Stub> namespaces_;
   std::unique_ptr<v1::ScheduleService::Stub> schedules_;
+  std::unique_ptr<v1::BatchService::Stub> batches_;
 };
 
 // A protobuf message as JSON with proto field names (stable for scripts): indented, or on one

@@ -31,6 +31,8 @@ void AddNamespaceCommands(CLI::App& app, Session& session);
 void AddScheduleCommands(CLI::App& app, Session& session);
 // tasks dead-letter (task_commands.cc).
 void AddTaskCommands(CLI::App& app, Session& session);
+// ops start|list|show|cancel: batch operations (ops_commands.cc).
+void AddOpsCommands(CLI::App& app, Session& session);
 // `completion bash`: a completion script generated from the commands registered on `app`.
 void AddCompletionCommand(CLI::App& app, Session& session);
 

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   gridflow::cli::AddClusterCommands(app, session);
   gridflow::cli::AddNamespaceCommands(app, session);
   gridflow::cli::AddScheduleCommands(app, session);
+  gridflow::cli::AddOpsCommands(app, session);
   gridflow::cli::AddCompletionCommand(app, session);
 
   try {

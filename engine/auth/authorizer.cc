@@ -69,6 +69,12 @@ const std::map<std::string, MethodRule>& Rules() {
       {"DeleteCalendar", {P::kDefine, ns}},
       {"GetCalendar", {P::kRead, ns}},
       {"ListCalendars", {P::kRead, ns}},
+      // BatchService
+      {"StartBatchOperation", {P::kOperate, ns}},
+      {"CancelBatchOperation", {P::kOperate, ns}},
+      {"GetBatchOperation", {P::kRead, ns}},
+      {"ListBatchOperations", {P::kRead, ns}},
+      {"ListBatchOperationItems", {P::kRead, ns}},
   };
   return kRules;
 }

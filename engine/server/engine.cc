@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/metrics_endpoint.h"
 #include "common/periodic_task.h"
+#include "engine/api/batch_service.h"
 #include "engine/api/cluster_service.h"
 #include "engine/api/history_watch.h"
 #include "engine/api/namespace_service.h"
@@ -19,6 +20,7 @@
 #include "engine/api/worker_service.h"
 #include "engine/api/workflow_service.h"
 #include "engine/auth/authorizer.h"
+#include "engine/batch/batch_runner.h"
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
 #include "engine/definitions/definition_registry.h"
@@ -75,6 +77,9 @@ struct Engine::Parts {
         firer(pool, scheduler, &metrics),
         schedules("schedules", c.schedule_interval, kScheduleBatch,
                   [this](int batch, int* done) { return firer.FireDue(batch, done); }),
+        batch_runner(pool, scheduler),
+        batch_items("batch operations", c.batch_interval, kBatch,
+                    [this](int batch, int* done) { return batch_runner.RunDue(batch, done); }),
         membership(pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
                    c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); }),
         health(pool, c.health_check_interval),
@@ -87,6 +92,7 @@ struct Engine::Parts {
         cluster_service(rpc_pool, authorizer, pool, validator, membership, health),
         namespace_service(rpc_pool, authorizer, pool, validator),
         schedule_service(rpc_pool, authorizer, pool, validator, definitions, firer),
+        batch_service(rpc_pool, authorizer, pool, validator),
         namespace_refresh("namespaces", kNamespaceRefresh,
                           [this] {
                             const Status s = validator.RefreshNamespaces();
@@ -119,6 +125,8 @@ struct Engine::Parts {
   ScheduleFirer firer;
   static constexpr int kScheduleBatch = 16;  // schedules fired per transaction
   BatchLoop schedules;
+  BatchRunner batch_runner;
+  BatchLoop batch_items;
   Membership membership;
   HealthMonitor health;
   RequestValidator validator;
@@ -131,6 +139,7 @@ struct Engine::Parts {
   ClusterServiceImpl cluster_service;
   NamespaceServiceImpl namespace_service;
   ScheduleServiceImpl schedule_service;
+  BatchServiceImpl batch_service;
   // How soon a namespace deprecated on another replica stops taking new runs here.
   static constexpr Millis kNamespaceRefresh{5000};
   PeriodicTask namespace_refresh;
@@ -239,6 +248,7 @@ Status Engine::Start() {
   parts_->timers.Start();
   parts_->messages.Start();
   parts_->schedules.Start();
+  parts_->batch_items.Start();
 
   RouteProtobufLogs();
   grpc::EnableDefaultHealthCheckService(true);
@@ -259,6 +269,7 @@ Status Engine::Start() {
   builder.RegisterService(&parts_->cluster_service);
   builder.RegisterService(&parts_->namespace_service);
   builder.RegisterService(&parts_->schedule_service);
+  builder.RegisterService(&parts_->batch_service);
   // Generous transport limit so that requests just over our own limits reach the validator and
   // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC
   // (RESOURCE_EXHAUSTED).
@@ -354,6 +365,7 @@ void Engine::Shutdown(Millis grace) {
   parts_->namespace_refresh.Stop();
   parts_->timers.Stop();
   parts_->schedules.Stop();
+  parts_->batch_items.Stop();
   parts_->messages.Stop();
   parts_->listener.Stop();
   parts_->dispatcher.Stop();

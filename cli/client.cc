@@ -19,7 +19,8 @@ Client::Client(const ClientOptions& options, std::shared_ptr<grpc::Channel> chan
       cluster_(v1::ClusterService::NewStub(channel_)),
       namespaces_(v1::NamespaceService::NewStub(channel_)),
       schedules_(v1::ScheduleService::NewStub(channel_)),
-      batches_(v1::BatchService::NewStub(channel_)) {}
+      batches_(v1::BatchService::NewStub(channel_)),
+      rollouts_(v1::RolloutService::NewStub(channel_)) {}
 
 std::unique_ptr<grpc::ClientContext> Client::NewContext(bool with_timeout) const {
   auto context = std::make_unique<grpc::ClientContext>();

@@ -12,6 +12,7 @@
 #include "gridflow/v1/batch_service.grpc.pb.h"
 #include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "gridflow/v1/namespace_service.grpc.pb.h"
+#include "gridflow/v1/rollout_service.grpc.pb.h"
 #include "gridflow/v1/schedule_service.grpc.pb.h"
 #include "gridflow/v1/workflow_service.grpc.pb.h"
 
@@ -37,6 +38,7 @@ class Client {
   v1::NamespaceService::Stub& namespaces() { return *namespaces_; }
   v1::ScheduleService::Stub& schedules() { return *schedules_; }
   v1::BatchService::Stub& batches() { return *batches_; }
+  v1::RolloutService::Stub& rollouts() { return *rollouts_; }
   // A context with the per-call timeout (none for streams that last as long as what they
   // follow).
   std::unique_ptr<grpc::ClientContext> NewContext(bool with_timeout = true) const;
@@ -52,6 +54,7 @@ class Client {
   std::unique_ptr<v1::NamespaceService::Stub> namespaces_;
   std::unique_ptr<v1::ScheduleService::Stub> schedules_;
   std::unique_ptr<v1::BatchService::Stub> batches_;
+  std::unique_ptr<v1::RolloutService::Stub> rollouts_;
 };
 
 // A protobuf message as JSON with proto field names (stable for scripts): indented, or on one

@@ -36,6 +36,9 @@ void AddOpsCommands(CLI::App& app, Session& session);
 // `completion bash`: a completion script generated from the commands registered on `app`.
 void AddCompletionCommand(CLI::App& app, Session& session);
 
+// definitions rollout start|status|promote|rollback (rollout_commands.cc), on `definitions`.
+void AddRolloutCommands(CLI::App& definitions, Session& session);
+
 // runs verify / runs export (run_audit.cc), registered on the `runs` group.
 void AddRunAuditCommands(CLI::App& runs, Session& session);
 

@@ -1,4 +1,4 @@
-// gridflowctl definitions apply|list|show|diff
+// gridflowctl definitions apply|list|show|diff (rollouts: rollout_commands.cc)
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -14,7 +14,7 @@
 namespace gridflow::cli {
 namespace {
 
-int Apply(Session& session, const std::vector<std::string>& files) {
+int Apply(Session& session, const std::vector<std::string>& files, bool candidate) {
   Client& client = session.client();
   for (const std::string& file : files) {
     std::string text;
@@ -23,6 +23,7 @@ int Apply(Session& session, const std::vector<std::string>& files) {
     request.set_namespace_(client.options().namespace_name);
     request.set_definition_json(text);
     request.set_identity(client.options().identity);
+    request.set_candidate(candidate);
     v1::RegisterDefinitionResponse response;
     const grpc::Status status =
         client.workflows().RegisterDefinition(client.NewContext().get(), request, &response);
@@ -32,7 +33,7 @@ int Apply(Session& session, const std::vector<std::string>& files) {
     } else {
       const v1::Definition& d = response.definition();
       std::cout << (response.created() ? "registered " : "unchanged  ") << d.name() << " v"
-                << d.version() << " (" << file << ")\n";
+                << d.version() << (d.candidate() ? " as a candidate" : "") << " (" << file << ")\n";
     }
   }
   return kExitOk;
@@ -44,7 +45,7 @@ int List(Session& session, const std::string& name) {
   request.set_namespace_(client.options().namespace_name);
   request.set_name(name);
   request.set_page_size(1000);
-  Table table({"NAME", "VERSION", "CREATED", "CREATED BY"});
+  Table table({"NAME", "VERSION", "CREATED", "CREATED BY", "CANDIDATE"});
   v1::ListDefinitionsResponse all;
   do {
     v1::ListDefinitionsResponse page;
@@ -53,8 +54,8 @@ int List(Session& session, const std::string& name) {
     if (!status.ok()) return client.Fail(status, "list definitions");
     for (const auto& d : page.definitions()) {
       *all.add_definitions() = d;
-      table.AddRow(
-          {d.name(), std::to_string(d.version()), FormatTime(d.create_time()), d.created_by()});
+      table.AddRow({d.name(), std::to_string(d.version()), FormatTime(d.create_time()),
+                    d.created_by(), d.candidate() ? "withheld from latest" : ""});
     }
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
@@ -142,8 +143,13 @@ void AddDefinitionCommands(CLI::App& app, Session& session) {
 
   auto* apply = group->add_subcommand("apply", "register definition files (JSON); idempotent");
   auto files = std::make_shared<std::vector<std::string>>();
+  auto candidate = std::make_shared<bool>(false);
   apply->add_option("files", *files, "definition files")->required()->check(CLI::ExistingFile);
-  apply->callback([&session, files] { session.exit_code = Apply(session, *files); });
+  apply->add_flag("--candidate", *candidate,
+                  "register new versions as candidates: not the latest until a rollout promotes "
+                  "them (docs/rollouts.md)");
+  apply->callback(
+      [&session, files, candidate] { session.exit_code = Apply(session, *files, *candidate); });
 
   auto* list = group->add_subcommand("list", "list definitions and their versions");
   auto name = std::make_shared<std::string>();
@@ -172,6 +178,7 @@ void AddDefinitionCommands(CLI::App& app, Session& session) {
   diff_cmd->add_option("v2", diff->to, "the newer version")->required()->check(CLI::PositiveNumber);
   diff_cmd->callback(
       [&session, diff] { session.exit_code = Diff(session, diff->name, diff->from, diff->to); });
+  AddRolloutCommands(*group, session);
 }
 
 }  // namespace gridflow::cli

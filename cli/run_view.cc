@@ -40,6 +40,9 @@ void PrintSummary(const v1::DescribeRunResponse& d) {
   line("run id", r.run_id());
   line("definition", r.definition_name() + " v" + std::to_string(r.definition_version()) +
                          (d.time_zone().empty() ? "" : " (market time " + d.time_zone() + ")"));
+  // Why this version, when a rollout chose it (docs/rollouts.md).
+  const std::string& why = r.version_reason();
+  if (!why.empty() && why != "latest" && why != "requested") line("version", why);
   line("status", StatusName(r.status()));
   line("at", active);
   line("started", FormatTime(r.create_time()) + " by " + r.started_by());

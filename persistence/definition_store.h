@@ -18,11 +18,15 @@ enum class DefinitionInsert { kInserted, kSameContent, kDifferentContent };
 DefinitionInsert InsertDefinition(pqxx::transaction_base& txn, const DefinitionRow& row,
                                   DefinitionRow* stored);
 
-// version 0 means the latest version.
-// The highest registered version of a definition; nullopt when there is none.
+// The version a start asking for the latest gets (docs/rollouts.md): during a canary rollout the
+// workflow id decides between candidate and stable (no workflow id: stable); otherwise the
+// highest version not withheld. *reason (when given) says which. nullopt when there is none.
 std::optional<int> LatestDefinitionVersion(pqxx::transaction_base& txn,
                                            const std::string& namespace_name,
-                                           const std::string& name);
+                                           const std::string& name,
+                                           const std::optional<std::string>& workflow_id,
+                                           std::string* reason);
+// version 0 means the latest version (as LatestDefinitionVersion without a workflow id).
 std::optional<DefinitionRow> FindDefinition(pqxx::transaction_base& txn,
                                             const std::string& namespace_name,
                                             const std::string& name, int version);

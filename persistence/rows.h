@@ -17,6 +17,9 @@ struct DefinitionRow {
   std::string body_json;
   std::string created_by;
   TimePoint created_at;
+  // A candidate not (or no longer) "latest": registered as one, or rolled back
+  // (docs/rollouts.md). Runs may still ask for it by number.
+  bool withheld = false;
 };
 
 struct RunRow {
@@ -46,6 +49,10 @@ struct RunRow {
   std::string history_head;
   // The run's search attributes as a JSON object ({"market": "DE-LU", ...}; docs/search.md).
   std::string search_attributes_json = "{}";
+  // Why the run got its definition version (docs/rollouts.md): "requested", "latest", or a
+  // rollout's routing ("canary: rollout 3 sends 10% of latest to version 4"); "" before
+  // migration 14.
+  std::string version_reason;
   // gf_now() of the transaction that inserted or locked the row (InsertRun, LockRun*): a
   // transition's clock, read with the lock instead of in a round trip of its own.
   std::optional<TimePoint> transaction_now;

@@ -21,7 +21,7 @@ constexpr const char* kColumns =
     "$DATA, current_step, result::text, failure::text, started_by, cancel_requested_by, "
     "cancel_reason, last_event_seq, created_at, updated_at, closed_at, $STATE, "
     "parent_run_id::text, parent_frame, parent_activation, COALESCE(encode(history_head, 'hex'), "
-    "''), search_attributes::text";
+    "''), search_attributes::text, COALESCE(version_reason, '')";
 
 // Appended to the columns by the statements that insert or lock a run for a transition.
 constexpr const char* kClockColumn = ", gf_now()";
@@ -59,7 +59,8 @@ RunRow ReadRun(const pqxx::row& r) {
   if (!r[21].is_null()) run.parent_activation = r[21].as<int64_t>();
   run.history_head = r[22].as<std::string>();
   run.search_attributes_json = r[23].as<std::string>();
-  if (r.size() > 24) run.transaction_now = Timestamp(r[24]);  // kClockColumn
+  run.version_reason = r[24].as<std::string>();
+  if (r.size() > 25) run.transaction_now = Timestamp(r[25]);  // kClockColumn
   return run;
 }
 
@@ -75,9 +76,10 @@ void PrepareRunStatements(pqxx::connection& c) {
   const std::string cols_clock = cols + kClockColumn;
   c.prepare("run_insert",
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
-            "status, input, data, started_by, parent_run_id, parent_frame, parent_activation) "
+            "status, input, data, started_by, parent_run_id, parent_frame, parent_activation, "
+            "version_reason) "
             "VALUES (gen_random_uuid(), $1, $2, $3, $4, 'RUNNING', $5::jsonb, $6::jsonb, $7, "
-            "$8::uuid, $9, $10) "
+            "$8::uuid, $9, $10, $11) "
             "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
                 cols_clock);
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
@@ -89,16 +91,21 @@ void PrepareRunStatements(pqxx::connection& c) {
                 "ORDER BY id FOR UPDATE");
   c.prepare("run_insert_many",
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
-            "status, input, data, started_by) "
+            "status, input, data, started_by, version_reason) "
             "SELECT gen_random_uuid(), n.namespace, n.workflow_id, n.definition_name, "
-            "d.version, 'RUNNING', COALESCE(n.input, 'null'::jsonb), n.data, n.started_by "
+            "d.version, 'RUNNING', COALESCE(n.input, 'null'::jsonb), n.data, n.started_by, "
+            "d.reason "
             "FROM json_to_recordset($1::json) AS n(namespace text, workflow_id text, "
             "definition_name text, definition_version integer, input jsonb, data jsonb, "
             "started_by text) "
-            // The version asked for, or the latest (0): read here, not in a round trip of its own.
-            "CROSS JOIN LATERAL (SELECT max(version) AS version FROM definitions "
-            " WHERE namespace = n.namespace AND name = n.definition_name "
-            " AND (n.definition_version = 0 OR version = n.definition_version)) d "
+            // The version asked for, or the one the latest routes this workflow id to (a canary
+            // rollout, docs/rollouts.md): read here, not in a round trip of its own.
+            "CROSS JOIN LATERAL (SELECT v.version, 'requested' AS reason FROM definitions v "
+            " WHERE n.definition_version <> 0 AND v.namespace = n.namespace "
+            " AND v.name = n.definition_name AND v.version = n.definition_version "
+            " UNION ALL SELECT g.version, g.reason "
+            " FROM gf_route_version(n.namespace, n.definition_name, n.workflow_id) g "
+            " WHERE n.definition_version = 0) d "
             "WHERE d.version IS NOT NULL "
             "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
                 cols_clock);
@@ -130,7 +137,7 @@ std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) 
   return First(txn.exec_prepared("run_insert", run.namespace_name, run.workflow_id,
                                  run.definition_name, run.definition_version, run.input_json,
                                  run.data_json, run.started_by, run.parent_run_id, run.parent_frame,
-                                 run.parent_activation));
+                                 run.parent_activation, run.version_reason));
 }
 
 std::map<std::string, int64_t> ReadLastEventSeqs(pqxx::transaction_base& txn,

@@ -27,6 +27,8 @@ struct NewRun {
   std::optional<std::string> parent_run_id;  // child runs: the run waiting for this one
   std::optional<std::string> parent_frame;
   std::optional<int64_t> parent_activation;
+  // Why definition_version (docs/rollouts.md): "requested", "latest", a rollout's routing.
+  std::string version_reason;
 };
 
 // Inserts a RUNNING run, or returns nullopt when the workflow id is taken in the namespace.

@@ -31,6 +31,7 @@ void ToProto(const persistence::DefinitionRow& row, v1::Definition* out) {
   out->set_definition_json(row.body_json);
   out->set_created_by(row.created_by);
   ToProto(row.created_at, out->mutable_create_time());
+  out->set_candidate(row.withheld);
 }
 
 void ToProto(const persistence::RunRow& row, v1::Run* out) {
@@ -53,6 +54,7 @@ void ToProto(const persistence::RunRow& row, v1::Run* out) {
   if (row.closed_at) ToProto(*row.closed_at, out->mutable_close_time());
   out->set_history_length(row.last_event_seq);
   out->set_search_attributes_json(row.search_attributes_json);
+  out->set_version_reason(row.version_reason);
 }
 
 void ToProto(const persistence::EventRow& row, v1::Event* out) {

@@ -104,7 +104,8 @@ Status WorkflowServiceImpl::RegisterDefinition(const Caller& caller,
   persistence::DefinitionRow stored;
   bool created = false;
   s = definitions_.Register(ns, req.definition_json(),
-                            Actor{caller.principal, req.identity()}.Describe(), &stored, &created);
+                            Actor{caller.principal, req.identity()}.Describe(), req.candidate(),
+                            &stored, &created);
   if (!s.ok()) return s;
   ToProto(stored, resp->mutable_definition());
   resp->set_created(created);

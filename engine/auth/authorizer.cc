@@ -69,6 +69,11 @@ const std::map<std::string, MethodRule>& Rules() {
       {"DeleteCalendar", {P::kDefine, ns}},
       {"GetCalendar", {P::kRead, ns}},
       {"ListCalendars", {P::kRead, ns}},
+      // RolloutService
+      {"StartRollout", {P::kDefine, ns}},
+      {"PromoteRollout", {P::kDefine, ns}},
+      {"RollbackRollout", {P::kOperate, ns}},
+      {"GetRollout", {P::kRead, ns}},
       // BatchService
       {"StartBatchOperation", {P::kOperate, ns}},
       {"CancelBatchOperation", {P::kOperate, ns}},

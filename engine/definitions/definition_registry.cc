@@ -56,8 +56,8 @@ Status DeclareSearchAttributes(pqxx::transaction_base& txn, const std::string& n
 }  // namespace
 
 Status DefinitionRegistry::Register(const std::string& namespace_name, std::string_view json_text,
-                                    const std::string& identity, persistence::DefinitionRow* stored,
-                                    bool* created) {
+                                    const std::string& identity, bool candidate,
+                                    persistence::DefinitionRow* stored, bool* created) {
   auto def = std::make_shared<dsl::Definition>();
   Status s = dsl::Definition::Parse(json_text, def.get());
   if (!s.ok()) return s;
@@ -68,6 +68,7 @@ Status DefinitionRegistry::Register(const std::string& namespace_name, std::stri
   row.version = def->version();
   row.body_json = def->canonical_json();
   row.created_by = identity;
+  row.withheld = candidate;
   persistence::DefinitionInsert outcome{};
   s = persistence::Transact(pool_, "register definition", [&](pqxx::work& txn) {
     outcome = persistence::InsertDefinition(txn, row, stored);
@@ -121,11 +122,30 @@ Status DefinitionRegistry::List(const std::string& namespace_name, const std::st
 Status DefinitionRegistry::Resolve(pqxx::transaction_base& txn, const std::string& namespace_name,
                                    const std::string& name, int version,
                                    std::shared_ptr<const dsl::Definition>* out) {
+  return ResolveRouted(txn, namespace_name, name, version, std::nullopt, out, nullptr);
+}
+
+Status DefinitionRegistry::ResolveForStart(pqxx::transaction_base& txn,
+                                           const std::string& namespace_name,
+                                           const std::string& name, int version,
+                                           const std::string& workflow_id,
+                                           std::shared_ptr<const dsl::Definition>* out,
+                                           std::string* reason) {
+  *reason = "requested";
+  return ResolveRouted(txn, namespace_name, name, version, workflow_id, out, reason);
+}
+
+Status DefinitionRegistry::ResolveRouted(pqxx::transaction_base& txn,
+                                         const std::string& namespace_name, const std::string& name,
+                                         int version, const std::optional<std::string>& workflow_id,
+                                         std::shared_ptr<const dsl::Definition>* out,
+                                         std::string* reason) {
   if (version == 0) {  // the latest: its number is read every time, its body only once
-    const auto latest = persistence::LatestDefinitionVersion(txn, namespace_name, name);
+    const auto latest =
+        persistence::LatestDefinitionVersion(txn, namespace_name, name, workflow_id, reason);
     if (!latest) {
       return Status::NotFound(Describe(name, version) + " is not registered in namespace '" +
-                              namespace_name + "'");
+                              namespace_name + "' (or only as a withheld candidate)");
     }
     version = *latest;
   }

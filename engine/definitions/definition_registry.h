@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,8 +26,11 @@ class DefinitionRegistry {
 
   // Validates and stores a definition. Same content as an existing version: OK, created = false.
   // Different content: ALREADY_EXISTS. Invalid: INVALID_ARGUMENT with the offending path.
+  // `candidate`: the new version is withheld from "latest" until a rollout promotes it
+  // (docs/rollouts.md).
   Status Register(const std::string& namespace_name, std::string_view json_text,
-                  const std::string& identity, persistence::DefinitionRow* stored, bool* created);
+                  const std::string& identity, bool candidate, persistence::DefinitionRow* stored,
+                  bool* created);
 
   // version 0: the latest. NOT_FOUND when absent.
   Status Get(const std::string& namespace_name, const std::string& name, int version,
@@ -39,8 +43,17 @@ class DefinitionRegistry {
   // The parsed definition, from the cache or read through `txn`. version 0: the latest.
   Status Resolve(pqxx::transaction_base& txn, const std::string& namespace_name,
                  const std::string& name, int version, std::shared_ptr<const dsl::Definition>* out);
+  // The same for a new run: version 0 is the version the latest routes `workflow_id` to (a canary
+  // rollout, docs/rollouts.md); *reason says why ("requested", "latest", the rollout's routing).
+  Status ResolveForStart(pqxx::transaction_base& txn, const std::string& namespace_name,
+                         const std::string& name, int version, const std::string& workflow_id,
+                         std::shared_ptr<const dsl::Definition>* out, std::string* reason);
 
  private:
+  Status ResolveRouted(pqxx::transaction_base& txn, const std::string& namespace_name,
+                       const std::string& name, int version,
+                       const std::optional<std::string>& workflow_id,
+                       std::shared_ptr<const dsl::Definition>* out, std::string* reason);
   std::shared_ptr<const dsl::Definition> Cached(const std::string& key);
   void Cache(const std::string& key, std::shared_ptr<const dsl::Definition> def);
 

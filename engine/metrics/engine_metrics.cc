@@ -117,6 +117,15 @@ EngineMetrics::EngineMetrics()
       schedule_lag_(Family(BuildGauge(), "gridflow_schedule_lag_seconds",
                            "How late the most overdue unfired schedule firing is.", *registry_)
                         .Add({})),
+      rollout_failure_ratio_(
+          Family(BuildGauge(), "gridflow_rollout_failure_ratio",
+                 "Failure rate of a running rollout's versions over its window at the last "
+                 "evaluation, by namespace, definition and role (candidate, stable).",
+                 *registry_)),
+      rollouts_ended_(Family(BuildCounter(), "gridflow_rollouts_ended_total",
+                             "Rollouts ended, by namespace, definition, outcome (promoted, "
+                             "rolled_back) and trigger (automatic, manual).",
+                             *registry_)),
       stuck_runs_(Family(BuildGauge(), "gridflow_stuck_runs",
                          "Open runs that are not moving, by definition and reason "
                          "(task_unclaimed, timer_overdue, not_closing).",
@@ -279,6 +288,26 @@ void EngineMetrics::SetSchedules(const persistence::ScheduleStats& stats) {
 void EngineMetrics::ScheduleFired(const std::string& outcome, double lateness_seconds) {
   schedule_firings_.Add({{"outcome", outcome}}).Increment();
   schedule_lateness_.Add({}, LatencyBuckets()).Observe(lateness_seconds);
+}
+
+void EngineMetrics::RolloutEvaluated(const persistence::RolloutRow& r) {
+  const auto set = [&](const char* role, int64_t failed, int64_t closed) {
+    rollout_failure_ratio_
+        .Add({{"namespace", r.namespace_name}, {"definition", r.name}, {"role", role}})
+        .Set(RolloutEvaluator::FailureRate(failed, closed));
+  };
+  set("candidate", r.candidate_failed, r.candidate_closed);
+  set("stable", r.stable_failed, r.stable_closed);
+}
+
+void EngineMetrics::RolloutEnded(const persistence::RolloutRow& r, const std::string& outcome,
+                                 bool automatic) {
+  rollouts_ended_
+      .Add({{"namespace", r.namespace_name},
+            {"definition", r.name},
+            {"outcome", outcome},
+            {"trigger", automatic ? "automatic" : "manual"}})
+      .Increment();
 }
 
 void EngineMetrics::SetStuckRuns(const std::vector<persistence::StuckRuns>& stuck) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/definitions/rollout_evaluator.h"
 #include "engine/scheduler/transition_facts.h"
 #include "engine/schedules/schedule_observer.h"
 #include "persistence/dispatch_control_store.h"
@@ -32,7 +33,7 @@
 
 namespace gridflow::engine {
 
-class EngineMetrics final : public FactsObserver, public ScheduleObserver {
+class EngineMetrics final : public FactsObserver, public ScheduleObserver, public RolloutObserver {
  public:
   EngineMetrics();
 
@@ -57,6 +58,10 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver {
 
   // ScheduleObserver
   void ScheduleFired(const std::string& outcome, double lateness_seconds) override;
+  // RolloutObserver
+  void RolloutEvaluated(const persistence::RolloutRow& rollout) override;
+  void RolloutEnded(const persistence::RolloutRow& rollout, const std::string& outcome,
+                    bool automatic) override;
   void SetStuckRuns(const std::vector<persistence::StuckRuns>& stuck);
   void SetMembers(int alive, int draining);
   void SetPool(int in_use, int size);
@@ -99,6 +104,8 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver {
   prometheus::Family<prometheus::Histogram>& schedule_lateness_;
   prometheus::Family<prometheus::Gauge>& schedules_;
   prometheus::Gauge& schedule_lag_;
+  prometheus::Family<prometheus::Gauge>& rollout_failure_ratio_;
+  prometheus::Family<prometheus::Counter>& rollouts_ended_;
   prometheus::Family<prometheus::Gauge>& stuck_runs_;
   prometheus::Gauge& members_alive_;
   prometheus::Gauge& members_draining_;

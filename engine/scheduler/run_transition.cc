@@ -70,6 +70,10 @@ Status RunTransition::Start(TransitionContext& ctx, persistence::RunRow inserted
   json payload = {
       {"definition", {{"name", definition->name()}, {"version", definition->version()}}},
       {"input", spec.input}};
+  // Which version the run got and why (a canary rollout's routing, docs/rollouts.md).
+  if (!transition->run_.version_reason.empty()) {
+    payload["definition"]["version_reason"] = transition->run_.version_reason;
+  }
   if (!spec.parent.is_null()) payload["parent"] = spec.parent;
   if (!spec.client_identity.empty()) payload["client_identity"] = spec.client_identity;
   transition->Record(events::kRunStarted, spec.started_by, payload, {});
@@ -322,11 +326,13 @@ Status RunTransition::StartChildRun(const ChildRunRequest& r, std::string* child
                                       std::to_string(kMaxChildDepth) + " levels deep");
   }
   std::shared_ptr<const dsl::Definition> definition;
-  Status s =
-      ctx_.registry().Resolve(txn(), run_.namespace_name, r.definition, r.version, &definition);
+  std::string version_reason;
+  Status s = ctx_.registry().ResolveForStart(txn(), run_.namespace_name, r.definition, r.version,
+                                             r.workflow_id, &definition, &version_reason);
   if (!s.ok()) return s;
   persistence::NewRun run = NewRunRow(*definition, run_.namespace_name, r.workflow_id, r.input,
                                       "run " + run_.workflow_id);
+  run.version_reason = version_reason;
   run.parent_run_id = run_.id;
   run.parent_frame = r.frame;
   run.parent_activation = r.activation;

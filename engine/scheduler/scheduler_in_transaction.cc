@@ -14,12 +14,15 @@ using nlohmann::json;
 Status Scheduler::StartRunIn(pqxx::transaction_base& txn, const StartRunParams& params,
                              persistence::RunRow* run, bool* created, AfterCommit* after) {
   std::shared_ptr<const dsl::Definition> definition;
-  Status s = definitions_.Resolve(txn, params.namespace_name, params.definition_name,
-                                  params.definition_version, &definition);
+  std::string version_reason;
+  Status s = definitions_.ResolveForStart(txn, params.namespace_name, params.definition_name,
+                                          params.definition_version, params.workflow_id,
+                                          &definition, &version_reason);
   if (!s.ok()) return s;
-  std::optional<persistence::RunRow> inserted = persistence::InsertRun(
-      txn, RunTransition::NewRunRow(*definition, params.namespace_name, params.workflow_id,
-                                    params.input, params.actor.principal));
+  persistence::NewRun new_run = RunTransition::NewRunRow(
+      *definition, params.namespace_name, params.workflow_id, params.input, params.actor.principal);
+  new_run.version_reason = version_reason;
+  std::optional<persistence::RunRow> inserted = persistence::InsertRun(txn, new_run);
   if (!inserted) {
     std::optional<persistence::RunRow> existing =
         persistence::FindRun(txn, params.namespace_name, params.workflow_id);

@@ -16,6 +16,7 @@
 #include "engine/api/cluster_service.h"
 #include "engine/api/history_watch.h"
 #include "engine/api/namespace_service.h"
+#include "engine/api/rollout_service.h"
 #include "engine/api/schedule_service.h"
 #include "engine/api/worker_service.h"
 #include "engine/api/workflow_service.h"
@@ -24,6 +25,7 @@
 #include "engine/cluster/health_monitor.h"
 #include "engine/cluster/membership.h"
 #include "engine/definitions/definition_registry.h"
+#include "engine/definitions/rollout_evaluator.h"
 #include "engine/dispatch/notification_listener.h"
 #include "engine/dispatch/task_dispatcher.h"
 #include "engine/metrics/engine_metrics.h"
@@ -77,6 +79,10 @@ struct Engine::Parts {
         firer(pool, scheduler, &metrics),
         schedules("schedules", c.schedule_interval, kScheduleBatch,
                   [this](int batch, int* done) { return firer.FireDue(batch, done); }),
+        rollout_evaluator(pool, c.rollout_interval, &metrics),
+        rollouts(
+            "rollouts", c.rollout_interval, kBatch,
+            [this](int batch, int* done) { return rollout_evaluator.EvaluateDue(batch, done); }),
         batch_runner(pool, scheduler),
         batch_items("batch operations", c.batch_interval, kBatch,
                     [this](int batch, int* done) { return batch_runner.RunDue(batch, done); }),
@@ -93,6 +99,7 @@ struct Engine::Parts {
         namespace_service(rpc_pool, authorizer, pool, validator),
         schedule_service(rpc_pool, authorizer, pool, validator, definitions, firer),
         batch_service(rpc_pool, authorizer, pool, validator),
+        rollout_service(rpc_pool, authorizer, pool, validator, &metrics),
         namespace_refresh("namespaces", kNamespaceRefresh,
                           [this] {
                             const Status s = validator.RefreshNamespaces();
@@ -125,6 +132,8 @@ struct Engine::Parts {
   ScheduleFirer firer;
   static constexpr int kScheduleBatch = 16;  // schedules fired per transaction
   BatchLoop schedules;
+  RolloutEvaluator rollout_evaluator;
+  BatchLoop rollouts;
   BatchRunner batch_runner;
   BatchLoop batch_items;
   Membership membership;
@@ -140,6 +149,7 @@ struct Engine::Parts {
   NamespaceServiceImpl namespace_service;
   ScheduleServiceImpl schedule_service;
   BatchServiceImpl batch_service;
+  RolloutServiceImpl rollout_service;
   // How soon a namespace deprecated on another replica stops taking new runs here.
   static constexpr Millis kNamespaceRefresh{5000};
   PeriodicTask namespace_refresh;
@@ -249,6 +259,7 @@ Status Engine::Start() {
   parts_->messages.Start();
   parts_->schedules.Start();
   parts_->batch_items.Start();
+  parts_->rollouts.Start();
 
   RouteProtobufLogs();
   grpc::EnableDefaultHealthCheckService(true);
@@ -270,6 +281,7 @@ Status Engine::Start() {
   builder.RegisterService(&parts_->namespace_service);
   builder.RegisterService(&parts_->schedule_service);
   builder.RegisterService(&parts_->batch_service);
+  builder.RegisterService(&parts_->rollout_service);
   // Generous transport limit so that requests just over our own limits reach the validator and
   // get INVALID_ARGUMENT naming the field; far larger ones are refused by gRPC
   // (RESOURCE_EXHAUSTED).
@@ -366,6 +378,7 @@ void Engine::Shutdown(Millis grace) {
   parts_->timers.Stop();
   parts_->schedules.Stop();
   parts_->batch_items.Stop();
+  parts_->rollouts.Stop();
   parts_->messages.Stop();
   parts_->listener.Stop();
   parts_->dispatcher.Stop();

@@ -38,10 +38,11 @@ struct EngineConfig {
   int commit_threads = 2;
   int max_batch = 256;
   Millis lease_reaper_interval{500};
-  Millis timer_interval{100};     // timer lag is at most this
-  Millis message_interval{500};   // for messages whose sender died before delivering them
-  Millis schedule_interval{250};  // a schedule fires at most this late (docs/schedules.md)
-  Millis batch_interval{200};     // how often batch operations look for due items
+  Millis timer_interval{100};       // timer lag is at most this
+  Millis message_interval{500};     // for messages whose sender died before delivering them
+  Millis schedule_interval{250};    // a schedule fires at most this late (docs/schedules.md)
+  Millis batch_interval{200};       // how often batch operations look for due items
+  Millis rollout_interval{10'000};  // how often a running canary rollout is evaluated
   Millis dispatch_fallback_poll{1000};
   // Ageing: a queued task is claimed one class more urgent per this much waiting (never above
   // high unless its step made it urgent); 0 turns ageing off (docs/dispatch.md).

@@ -14,6 +14,7 @@
 #include "gridflow/v1/batch_service.grpc.pb.h"
 #include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "gridflow/v1/namespace_service.grpc.pb.h"
+#include "gridflow/v1/rollout_service.grpc.pb.h"
 #include "gridflow/v1/schedule_service.grpc.pb.h"
 #include "tests/integration/test_certificates.h"
 #include "tests/integration/test_env.h"
@@ -63,14 +64,15 @@ const std::set<std::string> kRead = {"GetDefinition",
                                      "ListDeadLetters",
                                      "GetBatchOperation",
                                      "ListBatchOperations",
-                                     "ListBatchOperationItems"};
+                                     "ListBatchOperationItems",
+                                     "GetRollout"};
 const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat", "CompleteTask", "FailTask",
                                      "ReleaseTask"};
 const std::set<std::string> kOperate = {
-    "CancelRun",           "TerminateRun",        "RetryRun",          "PauseDispatch",
-    "ResumeDispatch",      "SetRateLimit",        "SetCircuitBreaker", "PauseSchedule",
-    "ResumeSchedule",      "TriggerSchedule",     "BackfillSchedule",  "RetryDeadLetters",
-    "StartBatchOperation", "CancelBatchOperation"};
+    "CancelRun",           "TerminateRun",         "RetryRun",          "PauseDispatch",
+    "ResumeDispatch",      "SetRateLimit",         "SetCircuitBreaker", "PauseSchedule",
+    "ResumeSchedule",      "TriggerSchedule",      "BackfillSchedule",  "RetryDeadLetters",
+    "StartBatchOperation", "CancelBatchOperation", "RollbackRollout"};
 
 std::set<std::string> Allowed(const std::string& role) {
   std::set<std::string> allowed;
@@ -91,7 +93,8 @@ std::set<std::string> Allowed(const std::string& role) {
     add(kWork);
     add(kOperate);
     add({"StartRun", "SignalRun", "RegisterDefinition", "CreateNamespace", "UpdateNamespace",
-         "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "PutCalendar", "DeleteCalendar"});
+         "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "PutCalendar", "DeleteCalendar",
+         "StartRollout", "PromoteRollout"});
   }
   // Read in some namespace is enough to see the cluster and the list of namespaces.
   if (role == "elsewhere") add({"GetClusterStatus", "ListNamespaces"});
@@ -149,7 +152,8 @@ class AccessTest : public ::testing::Test {
         " (SELECT md5(string_agg(s::text, ',' ORDER BY s.id)) FROM schedules s),"
         " (SELECT count(*) FROM schedule_firings),"
         " (SELECT md5(string_agg(c::text, ',' ORDER BY c.name)) FROM calendars c),"
-        " (SELECT md5(string_agg(b::text, ',' ORDER BY b.id)) FROM batch_operations b))");
+        " (SELECT md5(string_agg(b::text, ',' ORDER BY b.id)) FROM batch_operations b),"
+        " (SELECT md5(string_agg(o::text, ',' ORDER BY o.id)) FROM definition_rollouts o))");
   }
 
   Certificates certs_;
@@ -170,6 +174,7 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
   auto namespaces = std::shared_ptr(v1::NamespaceService::NewStub(channel));
   auto schedules = std::shared_ptr(v1::ScheduleService::NewStub(channel));
   auto batches = std::shared_ptr(v1::BatchService::NewStub(channel));
+  auto rollouts = std::shared_ptr(v1::RolloutService::NewStub(channel));
   std::map<std::string, Call> calls;
   calls["RegisterDefinition"] = [=](grpc::ClientContext* c) {
     v1::RegisterDefinitionRequest r;
@@ -489,6 +494,33 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
     v1::ListBatchOperationItemsResponse out;
     return batches->ListBatchOperationItems(c, r, &out);
   };
+  calls["StartRollout"] = [=](grpc::ClientContext* c) {
+    v1::StartRolloutRequest r;
+    r.set_definition_name("bid");
+    r.set_candidate_version(1);  // the latest: refused after the check, changing nothing
+    r.set_percent(10);
+    v1::Rollout out;
+    return rollouts->StartRollout(c, r, &out);
+  };
+  calls["GetRollout"] = [=](grpc::ClientContext* c) {
+    v1::GetRolloutRequest r;
+    r.set_definition_name("bid");
+    v1::Rollout out;
+    return rollouts->GetRollout(c, r, &out);
+  };
+  calls["PromoteRollout"] = [=](grpc::ClientContext* c) {
+    v1::EndRolloutRequest r;
+    r.set_definition_name("bid");
+    v1::Rollout out;
+    return rollouts->PromoteRollout(c, r, &out);
+  };
+  calls["RollbackRollout"] = [=](grpc::ClientContext* c) {
+    v1::EndRolloutRequest r;
+    r.set_definition_name("bid");
+    r.set_reason("access test");
+    v1::Rollout out;
+    return rollouts->RollbackRollout(c, r, &out);
+  };
   return calls;
 }
 
@@ -554,7 +586,7 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
       {"elsewhere", "t-elsewhere"}, {"anonymous", ""}};
   const auto secure_calls = EveryMethod(secure_channel_, task);
   const auto plain_calls = EveryMethod(plain_->channel(), task);
-  EXPECT_EQ(secure_calls.size(), 48u);  // every method of the six services
+  EXPECT_EQ(secure_calls.size(), 52u);  // every method of the seven services
   int denied = 0;
   for (const auto& [role, token] : callers) {
     const auto allowed = Allowed(role);

@@ -174,6 +174,19 @@ std::vector<RunRow> ReadRuns(const pqxx::result& result) {
   return runs;
 }
 
+std::vector<RunRow> LockRunsPastRetention(pqxx::transaction_base& txn, int limit) {
+  // Per namespace through runs_closed (namespace, closed_at): the cost follows the runs due.
+  return ReadRuns(txn.exec_params(
+      "SELECT " + Columns(true) +
+          " FROM runs WHERE id IN (SELECT r.id FROM namespaces n CROSS JOIN LATERAL"
+          " (SELECT id FROM runs WHERE namespace = n.name AND closed_at IS NOT NULL"
+          " AND closed_at < gf_now() - n.closed_run_retention"
+          " AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = runs.id)"
+          " ORDER BY closed_at LIMIT $1) r WHERE n.closed_run_retention IS NOT NULL)"
+          " ORDER BY closed_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+      limit));
+}
+
 std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,
                               const std::string& workflow_id) {
   return First(txn.exec_prepared("run_find", namespace_name, workflow_id));

@@ -56,6 +56,11 @@ Statement LockRunsOfTasks(const std::vector<int64_t>& task_ids);
 Statement InsertRuns(const std::vector<NewRun>& runs);
 // The rows those two statements return.
 std::vector<RunRow> ReadRuns(const pqxx::result& result);
+
+// Closed runs past their namespace's closed_run_retention (docs/operations.md, "Retention and
+// archive"), oldest closed first, with their data, locked (FOR UPDATE SKIP LOCKED: replicas
+// share the work). A parent waits until its child runs are gone.
+std::vector<RunRow> LockRunsPastRetention(pqxx::transaction_base& txn, int limit);
 // SELECT ... FOR UPDATE. nullopt when there is no such run.
 std::optional<RunRow> LockRun(pqxx::transaction_base& txn, const std::string& run_id);
 std::optional<RunRow> LockRunByWorkflowId(pqxx::transaction_base& txn,

@@ -2,6 +2,7 @@
 
 #include "engine/scheduler/errors.h"
 #include "engine/scheduler/run_state.h"
+#include "persistence/archive_store.h"
 #include "persistence/attribute_store.h"
 #include "persistence/event_store.h"
 #include "persistence/task_store.h"
@@ -19,9 +20,7 @@ Status RunReader::GetRun(const std::string& ns, const std::string& workflow_id,
     if (found) *run = std::move(*row);
     return Status::Ok();
   });
-  if (s.ok() && !found) {
-    return RunNotFound(ns, workflow_id);
-  }
+  if (s.ok() && !found) return Missing(ns, workflow_id);
   return s;
 }
 
@@ -56,7 +55,7 @@ Status RunReader::DescribeRun(const std::string& ns, const std::string& workflow
     }
     return Status::Ok();
   });
-  if (s.ok() && !found) return RunNotFound(ns, workflow_id);
+  if (s.ok() && !found) return Missing(ns, workflow_id);
   return s;
 }
 
@@ -106,10 +105,23 @@ Status RunReader::GetHistory(const std::string& ns, const std::string& workflow_
     }
     return Status::Ok();
   });
-  if (s.ok() && !found) {
-    return RunNotFound(ns, workflow_id);
-  }
+  if (s.ok() && !found) return Missing(ns, workflow_id);
   return s;
+}
+
+Status RunReader::Missing(const std::string& ns, const std::string& workflow_id) {
+  std::optional<persistence::ArchivedRunRow> archived;
+  Status s = persistence::Transact(pool_, "find archived run", [&](pqxx::work& txn) {
+    archived = persistence::FindArchivedRun(txn, ns, workflow_id);
+    return Status::Ok();
+  });
+  if (!s.ok() || !archived) return RunNotFound(ns, workflow_id);
+  return Status::NotFound(
+      "run '" + workflow_id + "' (" + archived->status + ", closed " +
+      FormatRfc3339Seconds(archived->closed_at) + ") was archived by retention on " +
+      FormatRfc3339Seconds(archived->archived_at) + " to " + archived->location +
+      " in the archive directory (" + std::to_string(archived->history_length) +
+      " events; check it with gridflowctl runs verify --file)");
 }
 
 Status RunReader::LastEventSeqs(const std::vector<std::string>& run_ids,

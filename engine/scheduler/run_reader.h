@@ -31,7 +31,7 @@ class RunReader {
   RunReader(persistence::ConnectionPool& pool, DefinitionRegistry& definitions)
       : pool_(pool), definitions_(definitions) {}
 
-  // NOT_FOUND when there is no such run.
+  // NOT_FOUND when there is no such run (naming its archive when retention archived it).
   Status GetRun(const std::string& namespace_name, const std::string& workflow_id,
                 persistence::RunRow* run);
   Status DescribeRun(const std::string& namespace_name, const std::string& workflow_id,
@@ -57,6 +57,9 @@ class RunReader {
                        std::map<std::string, int64_t>* seqs);
 
  private:
+  // NOT_FOUND for a run that is not there, saying where it went when retention archived it.
+  Status Missing(const std::string& namespace_name, const std::string& workflow_id);
+
   persistence::ConnectionPool& pool_;
   DefinitionRegistry& definitions_;
 };

@@ -31,6 +31,7 @@
 #include "engine/metrics/engine_metrics.h"
 #include "engine/metrics/rpc_metrics_interceptor.h"
 #include "engine/metrics/state_gauges.h"
+#include "engine/retention/retention_job.h"
 #include "engine/scheduler/run_reader.h"
 #include "engine/scheduler/scheduler.h"
 #include "persistence/migrations.h"
@@ -110,6 +111,18 @@ struct Engine::Parts {
     pool.SetTransactionObserver([this](std::string_view name, double seconds, const Status& s) {
       metrics.TransactionFinished(name, seconds, s);
     });
+    if (!c.archive_dir.empty()) {
+      // As the schema's owner: the runtime role may not delete history (docs/security.md).
+      persistence::ConnectionPool::Options owner = PoolOptions(c);
+      if (!c.migration_database_url.empty()) owner.dsn = c.migration_database_url;
+      owner.size = 1;
+      owner.application_name = "gridflow-engine-retention";
+      owner_pool = std::make_unique<persistence::ConnectionPool>(owner);
+      retention = std::make_unique<RetentionJob>(*owner_pool, c.archive_dir);
+      retention_loop = std::make_unique<BatchLoop>(
+          "retention", c.retention_interval, kRetentionBatch,
+          [this](int batch, int* done) { return retention->ArchiveDue(batch, done); });
+    }
   }
 
   EngineMetrics metrics;
@@ -154,6 +167,11 @@ struct Engine::Parts {
   static constexpr Millis kNamespaceRefresh{5000};
   PeriodicTask namespace_refresh;
   StateGauges state_gauges;
+  // Retention and archive (docs/operations.md), with an archive directory only.
+  static constexpr int kRetentionBatch = 100;  // runs archived per transaction
+  std::unique_ptr<persistence::ConnectionPool> owner_pool;
+  std::unique_ptr<RetentionJob> retention;
+  std::unique_ptr<BatchLoop> retention_loop;
 };
 
 Engine::Engine(EngineConfig config) : config_(std::move(config)) {}
@@ -260,6 +278,11 @@ Status Engine::Start() {
   parts_->schedules.Start();
   parts_->batch_items.Start();
   parts_->rollouts.Start();
+  if (parts_->retention_loop) {
+    parts_->retention_loop->Start();
+    spdlog::info("retention: closed runs past their namespace's retention are archived to {}",
+                 config_.archive_dir);
+  }
 
   RouteProtobufLogs();
   grpc::EnableDefaultHealthCheckService(true);
@@ -347,6 +370,7 @@ void Engine::AbortStart() {
 
 void Engine::SetClockOffset(Millis offset) {
   parts_->pool.SetClockOffset(offset);
+  if (parts_->owner_pool) parts_->owner_pool->SetClockOffset(offset);
 }
 
 void Engine::Shutdown(Millis grace) {
@@ -379,6 +403,7 @@ void Engine::Shutdown(Millis grace) {
   parts_->schedules.Stop();
   parts_->batch_items.Stop();
   parts_->rollouts.Stop();
+  if (parts_->retention_loop) parts_->retention_loop->Stop();
   parts_->messages.Stop();
   parts_->listener.Stop();
   parts_->dispatcher.Stop();

@@ -43,6 +43,10 @@ struct EngineConfig {
   Millis schedule_interval{250};    // a schedule fires at most this late (docs/schedules.md)
   Millis batch_interval{200};       // how often batch operations look for due items
   Millis rollout_interval{10'000};  // how often a running canary rollout is evaluated
+  // Retention (docs/operations.md, "Retention and archive"): where closed runs past their
+  // namespace's retention are archived before they are deleted; empty: nothing is deleted.
+  std::string archive_dir;
+  Millis retention_interval{60'000};
   Millis dispatch_fallback_poll{1000};
   // Ageing: a queued task is claimed one class more urgent per this much waiting (never above
   // high unless its step made it urgent); 0 turns ageing off (docs/dispatch.md).

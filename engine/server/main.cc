@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
                  "--database-url then names the runtime role, which may only append to history "
                  "(default: --database-url for both)")
       ->envname("GRIDFLOW_MIGRATION_DATABASE_URL");
+  app.add_option("--archive-dir", config.archive_dir,
+                 "archive closed runs past their namespace's retention here (JSON lines, with "
+                 "their hash chain), then delete them; a volume every replica mounts (default: "
+                 "none, nothing is deleted)")
+      ->envname("GRIDFLOW_ARCHIVE_DIR");
   app.add_option("--database-pool-size", config.database_pool_size, "connections per replica")
       ->envname("GRIDFLOW_DATABASE_POOL_SIZE")
       ->check(CLI::Range(1, 1000))

@@ -39,10 +39,12 @@ class AuditTest : public ::testing::Test {
   // owner's password could do).
   void Tamper(const std::string& sql) {
     db_.Query(
-        "ALTER TABLE events DISABLE TRIGGER events_append_only;"
+        "ALTER TABLE events DISABLE TRIGGER events_no_update;"
+        "ALTER TABLE events DISABLE TRIGGER events_delete_guard;"
         "ALTER TABLE events DISABLE TRIGGER events_chain;" +
         sql +
-        ";ALTER TABLE events ENABLE TRIGGER events_append_only;"
+        ";ALTER TABLE events ENABLE TRIGGER events_no_update;"
+        "ALTER TABLE events ENABLE TRIGGER events_delete_guard;"
         "ALTER TABLE events ENABLE TRIGGER events_chain");
   }
 
@@ -144,7 +146,13 @@ TEST_F(AuditTest, TheRuntimeRoleCanOnlyAppendToHistory) {
   EXPECT_TRUE(refused("DELETE FROM events WHERE run_id = '" + run_id + "'"));
   EXPECT_TRUE(refused("TRUNCATE events"));
   EXPECT_TRUE(refused("DROP TRIGGER events_chain ON events"));
-  EXPECT_TRUE(refused("DROP TRIGGER events_append_only ON events"));
+  EXPECT_TRUE(refused("DROP TRIGGER events_no_update ON events"));
+  EXPECT_TRUE(refused("DROP TRIGGER events_delete_guard ON events"));
+  {  // not even by declaring itself retention (docs/operations.md, "Retention and archive")
+    pqxx::work txn(runtime);
+    txn.exec("SET LOCAL gridflow.archiving = 'on'");
+    EXPECT_THROW(txn.exec("DELETE FROM events WHERE run_id = '" + run_id + "'"), pqxx::sql_error);
+  }
   EXPECT_TRUE(refused("ALTER TABLE events DISABLE TRIGGER events_chain"));
   EXPECT_TRUE(refused("DROP FUNCTION gf_events_chain() CASCADE"));
   EXPECT_TRUE(refused("CREATE TABLE sneaky (id int)"));

@@ -269,6 +269,11 @@ TEST(Metrics, DashboardAndAlertsQueryOnlyDeclaredMetrics) {
   engine_metrics.SetQueues({{"default/q", 1, 1, 0, 1.0}});
   engine_metrics.SetStuckRuns({{"d", "task_unclaimed", 1}});
   engine_metrics.ScheduleFired("skipped_missed", 3.0);
+  persistence::RolloutRow rollout;
+  rollout.namespace_name = "default";
+  rollout.name = "d";
+  engine_metrics.RolloutEvaluated(rollout);
+  engine_metrics.RolloutEnded(rollout, "rolled_back", true);
   prometheus::Registry worker_registry;
   worker::WorkerMetrics worker_metrics(worker_registry, 1);
   worker_metrics.TaskFinished("q", "t", "completed", 0.5);

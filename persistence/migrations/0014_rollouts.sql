@@ -50,29 +50,23 @@ CREATE UNIQUE INDEX definition_rollouts_running ON definition_rollouts (namespac
 -- decides, the same way every time: its bucket is the first 7 hex digits of md5(workflow id) as
 -- a number, modulo 100; buckets below the percentage go to the candidate. Without a rollout: the
 -- highest version not withheld. A NULL workflow id (GetDefinition) gets the stable version.
-CREATE FUNCTION gf_route_version(p_namespace text, p_name text, p_workflow_id text,
-                                 OUT version integer, OUT reason text)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  r definition_rollouts%ROWTYPE;
-BEGIN
-  SELECT * INTO r FROM definition_rollouts
-   WHERE namespace = p_namespace AND name = p_name AND state = 'RUNNING';
-  IF FOUND THEN
-    IF p_workflow_id IS NOT NULL
-       AND ('x' || substr(md5(p_workflow_id), 1, 7))::bit(28)::integer % 100 < r.percent THEN
-      version := r.candidate_version;
-      reason := format('canary: rollout %s sends %s%% of latest to version %s', r.id, r.percent,
-                       r.candidate_version);
-    ELSE
-      version := r.stable_version;
-      reason := format('stable: rollout %s sends %s%% of latest to version %s', r.id, r.percent,
-                       r.candidate_version);
-    END IF;
-    RETURN;
-  END IF;
-  SELECT max(d.version) INTO version FROM definitions d
-   WHERE d.namespace = p_namespace AND d.name = p_name AND NOT d.withheld;
-  reason := 'latest';
-END
+CREATE FUNCTION gf_route_version(p_namespace text, p_name text, p_workflow_id text)
+RETURNS TABLE (version integer, reason text)
+LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN r.id IS NULL THEN l.version
+              WHEN r.canary THEN r.candidate_version
+              ELSE r.stable_version END,
+         CASE WHEN r.id IS NULL THEN 'latest'
+              ELSE format('%s: rollout %s sends %s%% of latest to version %s',
+                          CASE WHEN r.canary THEN 'canary' ELSE 'stable' END, r.id, r.percent,
+                          r.candidate_version) END
+  FROM (SELECT max(d.version) AS version FROM definitions d
+         WHERE d.namespace = p_namespace AND d.name = p_name AND NOT d.withheld) l
+  LEFT JOIN (SELECT o.id, o.percent, o.candidate_version, o.stable_version,
+                    p_workflow_id IS NOT NULL AND
+                    ('x' || substr(md5(p_workflow_id), 1, 7))::bit(28)::integer % 100 < o.percent
+                      AS canary
+               FROM definition_rollouts o
+              WHERE o.namespace = p_namespace AND o.name = p_name AND o.state = 'RUNNING') r
+    ON true
 $$;

@@ -120,7 +120,7 @@ TEST_F(RolloutTest, RoutesAShareOfLatestStartsByWorkflowIdAndRecordsWhy) {
   EXPECT_EQ(LatestVersion(), 1);
 
   v1::Rollout rollout;
-  grpc::Status s = StartRollout(2, 30, &rollout);
+  grpc::Status s = StartRollout(2, 20, &rollout);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(rollout.state(), v1::ROLLOUT_STATE_RUNNING);
   EXPECT_EQ(rollout.stable_version(), 1);
@@ -131,22 +131,22 @@ TEST_F(RolloutTest, RoutesAShareOfLatestStartsByWorkflowIdAndRecordsWhy) {
   s = StartRollout(2, 50, &rollout);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
 
-  for (int i = 0; i < 200; ++i)
+  for (int i = 0; i < 1000; ++i)
     Start(engine_, "r-" + std::to_string(i), "bid");
   // Every run got the version its workflow id's bucket says (first 7 hex digits of md5, mod 100,
   // below the percentage: candidate), and says so.
   EXPECT_EQ(db_.Query("SELECT count(*) FROM runs WHERE workflow_id LIKE 'r-%' AND"
                       " (definition_version = 2) <> (('x' || substr(md5(workflow_id), 1, 7))"
-                      "::bit(28)::integer % 100 < 30)"),
+                      "::bit(28)::integer % 100 < 20)"),
             "0");
   const int canaries = std::stoi(db_.Query(
       "SELECT count(*) FROM runs WHERE workflow_id LIKE 'r-%' AND definition_version = 2"));
-  EXPECT_GT(canaries, 30);
-  EXPECT_LT(canaries, 90);
+  EXPECT_GT(canaries, 150);  // ~20 % of 1,000
+  EXPECT_LT(canaries, 250);
   EXPECT_EQ(db_.Query("SELECT count(*) FROM runs WHERE workflow_id LIKE 'r-%' AND NOT ("
                       "(definition_version = 2 AND version_reason = 'canary: rollout " +
                       std::to_string(rollout.id()) +
-                      " sends 30% of latest to version 2') OR (definition_version = 1 AND "
+                      " sends 20% of latest to version 2') OR (definition_version = 1 AND "
                       "version_reason LIKE 'stable: rollout %'))"),
             "0");
   // The reason is in the history too; a start that names its version is not routed.

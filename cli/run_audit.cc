@@ -8,12 +8,10 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/history_chain.h"
+#include "common/history_export.h"
 
 namespace gridflow::cli {
 namespace {
-
-constexpr const char* kExportFormat = "gridflow-history";
-constexpr int kExportVersion = 1;
 
 // The run and its whole history, paged.
 int ReadRunHistory(Client& client, const std::string& workflow_id, v1::Run* run,
@@ -117,9 +115,10 @@ int VerifyFile(Session& session, const std::string& path) {
   std::string line;
   nlohmann::json header;
   if (!std::getline(in, line) || !nlohmann::json::accept(line) ||
-      (header = nlohmann::json::parse(line)).value("format", "") != kExportFormat ||
-      header.value("version", 0) != kExportVersion) {
-    std::cerr << path << ": not a gridflow history export (version " << kExportVersion << ")\n";
+      (header = nlohmann::json::parse(line)).value("format", "") != kHistoryExportFormat ||
+      header.value("version", 0) != kHistoryExportVersion) {
+    std::cerr << path << ": not a gridflow history export (version " << kHistoryExportVersion
+              << ")\n";
     return kExitUsage;
   }
   std::vector<v1::Event> events;
@@ -153,14 +152,9 @@ int Export(Session& session, const std::string& workflow_id, const std::string& 
   std::ostream& out = file.is_open() ? file : std::cout;
   // The header pins the chain's head: kept apart from the database (a ticket, a WORM store), it
   // proves later that nothing in this history changed.
-  out << nlohmann::json{{"format", kExportFormat},
-                        {"version", kExportVersion},
-                        {"namespace", run.namespace_()},
-                        {"workflow_id", run.workflow_id()},
-                        {"run_id", run.run_id()},
-                        {"history_length", static_cast<int64_t>(events.size())},
-                        {"history_head", events.empty() ? "" : events.back().hash()},
-                        {"run_history_head", run.history_head()}}
+  out << HistoryExportHeaderJson({run.namespace_(), run.workflow_id(), run.run_id(),
+                                  static_cast<int64_t>(events.size()),
+                                  events.empty() ? "" : events.back().hash(), run.history_head()})
              .dump()
       << "\n";
   for (const v1::Event& e : events)

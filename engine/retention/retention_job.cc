@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/history_export.h"
 #include "engine/api/proto_convert.h"
 #include "persistence/archive_store.h"
 #include "persistence/event_store.h"
@@ -57,17 +58,13 @@ std::string RetentionJob::Render(const persistence::RunRow& run,
                                  const std::vector<persistence::EventRow>& events) {
   v1::Run run_proto;
   ToProto(run, &run_proto);
-  std::string out = nlohmann::json{{"format", "gridflow-history"},
-                                   {"version", 1},
-                                   {"namespace", run.namespace_name},
-                                   {"workflow_id", run.workflow_id},
-                                   {"run_id", run.id},
-                                   {"history_length", static_cast<int64_t>(events.size())},
-                                   {"history_head", events.empty() ? "" : events.back().hash},
-                                   {"run_history_head", run.history_head},
-                                   {"run", nlohmann::json::parse(ApiJson(run_proto))}}
-                        .dump() +
-                    "\n";
+  std::string out =
+      HistoryExportHeaderJson(
+          {run.namespace_name, run.workflow_id, run.id, static_cast<int64_t>(events.size()),
+           events.empty() ? "" : events.back().hash, run.history_head},
+          {{"run", nlohmann::json::parse(ApiJson(run_proto))}})
+          .dump() +
+      "\n";
   for (const persistence::EventRow& e : events) {
     v1::Event event;
     ToProto(e, &event);

@@ -118,6 +118,13 @@ Status RolloutServiceImpl::StartRollout(const Caller& caller, const v1::StartRol
           " is already the latest; register the new version as a candidate (gridflowctl "
           "definitions register FILE --candidate) and roll that out");
     }
+    if (row.candidate_version < *stable) {
+      // Promoting it could not make it the latest (the higher stable version would stay so).
+      return Status::FailedPrecondition(
+          "candidate_version: version " + std::to_string(row.candidate_version) +
+          " is older than the latest, version " + std::to_string(*stable) +
+          "; to go back to it, register its definition again as a new version");
+    }
     row.stable_version = *stable;
     if (!persistence::InsertRollout(txn, &row)) {
       return Status::FailedPrecondition("definition '" + row.name +

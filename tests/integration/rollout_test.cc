@@ -211,6 +211,10 @@ TEST_F(RolloutTest, PromotionByHandAndAfterASetTime) {
   s = StartRollout(2, 10, &rollout);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("already the latest"), std::string::npos) << s.error_message();
+  s = StartRollout(1, 10, &rollout);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("older than the latest"), std::string::npos)
+      << s.error_message();
 
   // Version 3 promotes itself a second after its start, once one of its runs closed.
   ASSERT_TRUE(RegisterCandidate(Bid(3, "submit_v3")).ok());

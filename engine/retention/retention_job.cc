@@ -36,12 +36,14 @@ Status Errno(const std::string& what, const std::string& path) {
   return Status::Unavailable("archive: cannot " + what + " " + path + ": " + std::strerror(errno));
 }
 
-Status SyncPath(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) return Errno("open", path);
-  const bool synced = ::fsync(fd) == 0;
+// Flushes everything written to the file system that holds `dir` (one call for a whole batch of
+// archives instead of an fsync per file and directory).
+Status SyncFileSystem(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("open", dir);
+  const bool synced = ::syncfs(fd) == 0;
   ::close(fd);
-  return synced ? Status::Ok() : Errno("fsync", path);
+  return synced ? Status::Ok() : Errno("sync", dir);
 }
 
 }  // namespace
@@ -73,7 +75,7 @@ std::string RetentionJob::Render(const persistence::RunRow& run,
   return out;
 }
 
-Status RetentionJob::WriteDurably(const std::string& location, const std::string& content) const {
+Status RetentionJob::WriteTemporary(const std::string& location, const std::string& content) const {
   const fs::path path = fs::path(archive_dir_) / location;
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
@@ -94,11 +96,18 @@ Status RetentionJob::WriteDurably(const std::string& location, const std::string
     }
     written += static_cast<size_t>(n);
   }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced) return Errno("fsync", tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("rename", tmp);
-  return SyncPath(path.parent_path().string(), O_RDONLY | O_DIRECTORY);
+  return ::close(fd) == 0 ? Status::Ok() : Errno("close", tmp);
+}
+
+Status RetentionJob::Publish(const std::vector<std::string>& locations) const {
+  // The contents on disk, then the names: a crash leaves whole archives or .tmp files, never a
+  // named archive with missing content.
+  if (Status s = SyncFileSystem(archive_dir_); !s.ok()) return s;
+  for (const std::string& location : locations) {
+    const std::string path = (fs::path(archive_dir_) / location).string();
+    if (::rename((path + ".tmp").c_str(), path.c_str()) != 0) return Errno("rename", path);
+  }
+  return SyncFileSystem(archive_dir_);
 }
 
 Status RetentionJob::ArchiveDue(int batch, int* done) {
@@ -109,6 +118,7 @@ Status RetentionJob::ArchiveDue(int batch, int* done) {
     const std::vector<persistence::RunRow> runs = persistence::LockRunsPastRetention(txn, batch);
     if (runs.empty()) return Status::Ok();
     std::vector<std::string> ids;
+    std::vector<std::string> locations;
     for (const persistence::RunRow& run : runs) {
       const std::vector<persistence::EventRow> events =
           persistence::ListEvents(txn, run.id, 0, std::numeric_limits<int>::max());
@@ -124,11 +134,13 @@ Status RetentionJob::ArchiveDue(int batch, int* done) {
       row.location = Location(run);
       row.history_length = static_cast<int64_t>(events.size());
       row.history_head = run.history_head;
-      // On disk before the run is deleted: the commit below never loses a run.
-      if (Status w = WriteDurably(row.location, Render(run, events)); !w.ok()) return w;
+      if (Status w = WriteTemporary(row.location, Render(run, events)); !w.ok()) return w;
       persistence::InsertArchivedRun(txn, row);
       ids.push_back(run.id);
+      locations.push_back(row.location);
     }
+    // On disk before the runs are deleted: the commit below never loses a run.
+    if (Status p = Publish(locations); !p.ok()) return p;
     persistence::DeleteRuns(txn, ids);
     archived = static_cast<int>(ids.size());
     return Status::Ok();

@@ -3,8 +3,9 @@
 // ArchiveDue; each batch is ONE transaction, on a connection of the owner role (the runtime role
 // cannot delete history), that locks the runs due (FOR UPDATE SKIP LOCKED), writes each run's
 // archive file (durably, before the commit), records where it went and deletes the run with its
-// history. A crash before the commit leaves the runs in place (and at most an archive file that
-// the next attempt writes again); a run is deleted only once its archive is on disk.
+// history. A crash before the commit leaves the runs in place (and at most archive files that the
+// next attempt writes again); a run is deleted only once its archive is on disk (one syncfs for
+// the batch's contents, renames, one more for the names).
 //
 // An archive file is a `gridflowctl runs export` file — a header line (format
 // "gridflow-history", version 1, the run's ids, history length and chain head, and the run
@@ -38,9 +39,11 @@ class RetentionJob {
                             const std::vector<persistence::EventRow>& events);
 
  private:
-  // Writes `content` to archive_dir/location durably: a temporary file, fsync, rename, fsync of
-  // the directory.
-  Status WriteDurably(const std::string& location, const std::string& content) const;
+  // Writes `content` to archive_dir/location + ".tmp".
+  Status WriteTemporary(const std::string& location, const std::string& content) const;
+  // Makes a batch's temporary files durable under their names: sync the file system, rename
+  // each, sync again.
+  Status Publish(const std::vector<std::string>& locations) const;
 
   persistence::ConnectionPool& pool_;
   const std::string archive_dir_;

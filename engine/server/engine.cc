@@ -119,9 +119,14 @@ struct Engine::Parts {
       owner.application_name = "gridflow-engine-retention";
       owner_pool = std::make_unique<persistence::ConnectionPool>(owner);
       retention = std::make_unique<RetentionJob>(*owner_pool, c.archive_dir);
-      retention_loop = std::make_unique<BatchLoop>(
-          "retention", c.retention_interval, kRetentionBatch,
-          [this](int batch, int* done) { return retention->ArchiveDue(batch, done); });
+      // One batch per tick, never back to back: retention is paced so that deleting a backlog
+      // leaves the hot path its CPU and I/O (docs/operations.md).
+      retention_loop = std::make_unique<PeriodicTask>(
+          "retention", c.retention_interval, [this, batch = c.retention_batch] {
+            int done = 0;
+            const Status s = retention->ArchiveDue(batch, &done);
+            if (!s.ok()) spdlog::warn("retention: {}", s.ToString());
+          });
     }
   }
 
@@ -168,10 +173,9 @@ struct Engine::Parts {
   PeriodicTask namespace_refresh;
   StateGauges state_gauges;
   // Retention and archive (docs/operations.md), with an archive directory only.
-  static constexpr int kRetentionBatch = 100;  // runs archived per transaction
   std::unique_ptr<persistence::ConnectionPool> owner_pool;
   std::unique_ptr<RetentionJob> retention;
-  std::unique_ptr<BatchLoop> retention_loop;
+  std::unique_ptr<PeriodicTask> retention_loop;
 };
 
 Engine::Engine(EngineConfig config) : config_(std::move(config)) {}

@@ -46,7 +46,10 @@ struct EngineConfig {
   // Retention (docs/operations.md, "Retention and archive"): where closed runs past their
   // namespace's retention are archived before they are deleted; empty: nothing is deleted.
   std::string archive_dir;
-  Millis retention_interval{60'000};
+  // At most retention_batch runs archived per retention_interval per replica: a backlog drains
+  // at that pace, leaving the hot path its resources.
+  Millis retention_interval{1000};
+  int retention_batch = 50;
   Millis dispatch_fallback_poll{1000};
   // Ageing: a queued task is claimed one class more urgent per this much waiting (never above
   // high unless its step made it urgent); 0 turns ageing off (docs/dispatch.md).

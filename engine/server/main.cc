@@ -65,6 +65,10 @@ int main(int argc, char** argv) {
                  "their hash chain), then delete them; a volume every replica mounts (default: "
                  "none, nothing is deleted)")
       ->envname("GRIDFLOW_ARCHIVE_DIR");
+  app.add_option("--retention-batch", config.retention_batch,
+                 "closed runs archived and deleted per transaction, one transaction per second "
+                 "per replica (the pace of retention)")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--database-pool-size", config.database_pool_size, "connections per replica")
       ->envname("GRIDFLOW_DATABASE_POOL_SIZE")
       ->check(CLI::Range(1, 1000))

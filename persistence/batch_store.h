@@ -43,7 +43,7 @@ struct BatchOperationRow {
   int64_t total = 0;
   int64_t succeeded = 0;
   int64_t failed = 0;
-  int64_t skipped = 0;  // items left when it was cancelled
+  int64_t skipped = 0;     // items left when it was cancelled
   std::string created_by;  // the principal
   std::string identity;    // the identity the client claimed
   TimePoint created_at;

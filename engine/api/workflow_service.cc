@@ -496,11 +496,10 @@ Status WorkflowServiceImpl::RetryDeadLetters(const Caller& caller,
   const bool more = static_cast<int>(runs.size()) > limit;
   if (more) runs.resize(static_cast<size_t>(limit));
   for (const auto& [run_id, workflow_id] : runs) {
-    persistence::RunRow run;
     std::string step;
     const Status retried =
         scheduler_.RetryRun(ns, workflow_id, req.from_step(), req.reason(),
-                            Actor{caller.principal, req.identity()}, &run, &step);
+                            Actor{caller.principal, req.identity()}, /*run=*/nullptr, &step);
     if (retried.ok()) {
       resp->add_retried_workflow_ids(workflow_id);
     } else if (retried.code() == StatusCode::kUnavailable) {

@@ -188,6 +188,7 @@ class Scheduler {
   void FollowUp(AfterCommit after);
 
   // ---- single transitions, answered when they return ----
+  // (*run, where asked for, receives the run as the transition left it; nullptr: not read.)
 
   Status ReleaseTask(const LeaseRef& lease, const std::string& reason);
   Status CancelRun(const std::string& namespace_name, const std::string& workflow_id,

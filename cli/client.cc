@@ -1,6 +1,5 @@
 #include "cli/client.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 
 #include "cli/exit_codes.h"
 #include "common/file.h"
+#include "gridflow/v1/api_json.h"
 
 namespace gridflow::cli {
 
@@ -57,13 +57,7 @@ int Client::Fail(const grpc::Status& status, const std::string& what) const {
 }
 
 std::string ToJson(const google::protobuf::Message& message, bool indented) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = indented;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
+  return v1::ApiJson(message, indented);
 }
 
 bool ReadFile(const std::string& path, std::string* text) {

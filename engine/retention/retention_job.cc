@@ -1,7 +1,6 @@
 #include "engine/retention/retention_job.h"
 
 #include <fcntl.h>
-#include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 
 #include "common/history_export.h"
 #include "engine/api/proto_convert.h"
+#include "gridflow/v1/api_json.h"
 #include "persistence/archive_store.h"
 #include "persistence/event_store.h"
 #include "persistence/run_store.h"
@@ -21,16 +21,6 @@ namespace gridflow::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-// The API's JSON of a message, on one line, as `gridflowctl runs export` writes it.
-std::string ApiJson(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
 
 Status Errno(const std::string& what, const std::string& path) {
   return Status::Unavailable("archive: cannot " + what + " " + path + ": " + std::strerror(errno));
@@ -64,13 +54,13 @@ std::string RetentionJob::Render(const persistence::RunRow& run,
       HistoryExportHeaderJson(
           {run.namespace_name, run.workflow_id, run.id, static_cast<int64_t>(events.size()),
            events.empty() ? "" : events.back().hash, run.history_head},
-          {{"run", nlohmann::json::parse(ApiJson(run_proto))}})
+          {{"run", nlohmann::json::parse(v1::ApiJson(run_proto))}})
           .dump() +
       "\n";
   for (const persistence::EventRow& e : events) {
     v1::Event event;
     ToProto(e, &event);
-    out += ApiJson(event) + "\n";
+    out += v1::ApiJson(event) + "\n";
   }
   return out;
 }

@@ -197,6 +197,7 @@ Status BatchServiceImpl::StartBatchOperation(const Caller& caller,
   if (!s.ok()) return s;
   if (row.id.empty()) row.id = NewOperationId();
   bool created = false;
+  std::optional<persistence::BatchOperationRow> stored;
   s = persistence::Transact(database_, "start batch operation", [&](pqxx::work& txn) -> Status {
     persistence::RunCondition condition;
     const Status parsed = ParseRunQuery(
@@ -204,9 +205,9 @@ Status BatchServiceImpl::StartBatchOperation(const Caller& caller,
     if (!parsed.ok()) return parsed;
     int64_t total = 0;
     created = persistence::InsertBatchOperation(txn, row, condition, &total);
-    if (created) return Status::Ok();
-    const auto existing = persistence::FindBatchOperation(txn, row.namespace_name, row.id, false);
-    if (existing && SameRequest(*existing, row)) return Status::Ok();
+    // The operation as stored (its snapshot's size, times), from this same transaction.
+    stored = persistence::FindBatchOperation(txn, row.namespace_name, row.id, false);
+    if (created || (stored && SameRequest(*stored, row))) return Status::Ok();
     return Status::AlreadyExists("id: batch operation '" + row.id +
                                  "' exists with a different kind, query or arguments");
   });
@@ -215,8 +216,8 @@ Status BatchServiceImpl::StartBatchOperation(const Caller& caller,
     spdlog::info("batch operation {}/{} ({}) started by {}: {}", row.namespace_name, row.id,
                  row.kind, caller.principal, row.query);
   }
-  if (s = Find(row.namespace_name, row.id, &row); s.ok()) OperationToProto(row, resp);
-  return s;
+  OperationToProto(*stored, resp);
+  return Status::Ok();
 }
 
 Status BatchServiceImpl::Find(const std::string& ns, const std::string& id,
@@ -328,9 +329,11 @@ Status BatchServiceImpl::CancelBatchOperation(const Caller& caller,
   if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
   if (!s.ok()) return s;
   const std::string by = Actor{caller.principal, req.identity()}.Describe();
+  std::optional<persistence::BatchOperationRow> op;
   s = persistence::Transact(database_, "cancel batch operation", [&](pqxx::work& txn) -> Status {
-    if (persistence::CancelBatchOperation(txn, ns, req.id(), by)) return Status::Ok();
-    const auto op = persistence::FindBatchOperation(txn, ns, req.id(), false);
+    const bool cancelled = persistence::CancelBatchOperation(txn, ns, req.id(), by);
+    op = persistence::FindBatchOperation(txn, ns, req.id(), false);
+    if (cancelled) return Status::Ok();
     if (!op) {
       return Status::NotFound("batch operation '" + req.id() + "' does not exist in namespace '" +
                               ns + "'");
@@ -339,9 +342,8 @@ Status BatchServiceImpl::CancelBatchOperation(const Caller& caller,
   });
   if (!s.ok()) return s;
   spdlog::info("batch operation {}/{} cancelled by {}", ns, req.id(), by);
-  persistence::BatchOperationRow row;
-  if (s = Find(ns, req.id(), &row); s.ok()) OperationToProto(row, resp);
-  return s;
+  OperationToProto(*op, resp);
+  return Status::Ok();
 }
 
 }  // namespace gridflow::engine

@@ -24,6 +24,9 @@ CREATE TEMP TABLE fill_tasks AS
 CREATE TEMP TABLE fill_events AS
   SELECT e.* FROM events e JOIN fill_template r ON e.run_id = r.id;
 
+-- The copies' history goes to the partitions of the months they started in (migration 16).
+SELECT gf_history_partitions_ensure(now() - :days * interval '1 day', now());
+
 CREATE TEMP TABLE fill_chunks AS
   SELECT c AS first FROM generate_series(1, :copies, 50000) c;
 
@@ -38,6 +41,7 @@ WITH ids AS (
   SELECT copy.* FROM ids CROSS JOIN fill_template r,
   LATERAL jsonb_populate_record(NULL::runs, to_jsonb(r) || jsonb_build_object(
             'id', ids.id, 'workflow_id', :prefix || ids.g, 'created_at', ids.created,
+            'history_key', ids.created,
             'updated_at', CASE WHEN r.closed_at IS NULL THEN ids.created
                                ELSE ids.created + (r.closed_at - r.created_at) END,
             'closed_at', ids.created + (r.closed_at - r.created_at))) copy
@@ -56,7 +60,8 @@ INSERT INTO events
 SELECT copy.* FROM ids CROSS JOIN fill_events e
 LEFT JOIN task_ids n ON n.run_id = ids.id AND n.template_task = e.task_id,
 LATERAL jsonb_populate_record(NULL::events, to_jsonb(e) || jsonb_build_object(
-          'run_id', ids.id, 'task_id', n.new_id, 'created_at', ids.created)) copy;
+          'run_id', ids.id, 'task_id', n.new_id, 'created_at', ids.created,
+          'history_key', ids.created)) copy;
 
 SELECT format('EXECUTE fill_chunk(%s, %s)', first, :copies) FROM fill_chunks ORDER BY first \gexec
 

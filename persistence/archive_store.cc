@@ -25,8 +25,12 @@ void DeleteRuns(pqxx::transaction_base& txn, const std::vector<std::string>& run
   const std::string ids = ToTextArray(run_ids);
   // The history's delete guard lets retention through, and only retention (migration 15).
   txn.exec("SET LOCAL gridflow.archiving = 'on'");
-  // Children of the runs first; run_attributes go with the runs (ON DELETE CASCADE).
-  for (const char* table : {"events", "tasks", "timers", "signals", "run_messages"}) {
+  // Children of the runs first; run_attributes go with the runs (ON DELETE CASCADE). History
+  // is deleted row by row only in the legacy partition (runs from before migration 16); a
+  // month's partition goes as a whole once its last run is gone (DropEmptyHistoryPartitions).
+  txn.exec_params("DELETE FROM events WHERE history_key = '-infinity' AND run_id = ANY($1::uuid[])",
+                  ids);
+  for (const char* table : {"tasks", "timers", "signals", "run_messages"}) {
     txn.exec_params(std::string("DELETE FROM ") + table + " WHERE run_id = ANY($1::uuid[])", ids);
   }
   txn.exec_params("DELETE FROM runs WHERE id = ANY($1::uuid[])", ids);

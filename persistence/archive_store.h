@@ -32,8 +32,9 @@ struct ArchivedRunRow {
 
 // Records the archive of a run (a repeated archive of the same run replaces the record).
 void InsertArchivedRun(pqxx::transaction_base& txn, const ArchivedRunRow& row);
-// Deletes runs and everything of theirs: history, tasks, timers, signals, messages, attributes.
-// Owner role only.
+// Deletes runs and everything of theirs: tasks, timers, signals, messages, attributes, and
+// their history where it lies in the legacy partition; a month's history partition goes whole
+// (history_partitions.h). Owner role only.
 void DeleteRuns(pqxx::transaction_base& txn, const std::vector<std::string>& run_ids);
 // The latest archive of a workflow id in a namespace, if any.
 std::optional<ArchivedRunRow> FindArchivedRun(pqxx::transaction_base& txn,

@@ -7,21 +7,13 @@
 
 namespace gridflow::persistence {
 
-void PrepareEventStatements(pqxx::connection& c) {
-  c.prepare(
-      "event_last_of_types",
-      "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration, "
-      "COALESCE(encode(hash, 'hex'), '') "
-      "FROM events WHERE run_id = $1::uuid AND type = ANY($2::text[]) ORDER BY seq DESC "
-      "LIMIT 1");
-  c.prepare(
-      "event_list",
-      "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration, "
-      "COALESCE(encode(hash, 'hex'), '') "
-      "FROM events WHERE run_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3");
-}
-
 namespace {
+
+// The partitions a run's history lies in (migration 16): its month's, and the legacy one (runs
+// from before partitioning, events of replicas that name no key). Naming them lets PostgreSQL
+// read those two instead of probing every month's index.
+const std::string kRunHistoryKeys =
+    "((SELECT history_key FROM runs WHERE id = $1::uuid), '-infinity')";
 
 EventRow ReadEvent(const pqxx::row& r) {
   EventRow e;
@@ -39,6 +31,23 @@ EventRow ReadEvent(const pqxx::row& r) {
 }
 
 }  // namespace
+
+void PrepareEventStatements(pqxx::connection& c) {
+  c.prepare(
+      "event_last_of_types",
+      "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration, "
+      "COALESCE(encode(hash, 'hex'), '') "
+      "FROM events WHERE run_id = $1::uuid AND history_key IN " +
+          kRunHistoryKeys +
+          " AND type = ANY($2::text[]) ORDER BY seq DESC "
+          "LIMIT 1");
+  c.prepare(
+      "event_list",
+      "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration, "
+      "COALESCE(encode(hash, 'hex'), '') "
+      "FROM events WHERE run_id = $1::uuid AND history_key IN " +
+          kRunHistoryKeys + " AND seq > $2 ORDER BY seq LIMIT $3");
+}
 
 std::optional<EventRow> LastEventOfTypes(pqxx::transaction_base& txn, const std::string& run_id,
                                          const std::vector<std::string>& types) {

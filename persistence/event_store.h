@@ -13,7 +13,6 @@
 
 namespace gridflow::persistence {
 
-
 // The run's most recent event of one of `types` (e.g. its last failed attempt), if any.
 std::optional<EventRow> LastEventOfTypes(pqxx::transaction_base& txn, const std::string& run_id,
                                          const std::vector<std::string>& types);

@@ -60,7 +60,8 @@ JsonRecords& JsonRecords::Text(std::string_view key, std::string_view value) {
   return *this;
 }
 
-JsonRecords& JsonRecords::NullableText(std::string_view key, const std::optional<std::string>& value) {
+JsonRecords& JsonRecords::NullableText(std::string_view key,
+                                       const std::optional<std::string>& value) {
   if (!value) {
     Key(key);
     text_ += "null";

@@ -120,9 +120,14 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       // guesses of the recordset's size.
       " WHERE t.id = u.id AND t.id = ANY($8::bigint[])),"
       " new_events AS ("
-      " INSERT INTO events (run_id, seq, type, step, task_id, attempt, actor, payload, iteration)"
+      " INSERT INTO events (run_id, seq, type, step, task_id, attempt, actor, payload, iteration,"
+      " history_key)"
       " SELECT e.run_id, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload,"
-      " COALESCE(e.iteration, '') FROM json_to_recordset($4::json) AS e(run_id uuid, seq bigint,"
+      // The run's history key places the event in its run's partition (migration 16); an event
+      // of no run (never written by the engine) goes where keyless writers' go, the legacy one.
+      " COALESCE(e.iteration, ''),"
+      " COALESCE((SELECT r.history_key FROM runs r WHERE r.id = e.run_id), '-infinity')"
+      " FROM json_to_recordset($4::json) AS e(run_id uuid, seq bigint,"
       " type text, step text, task_id bigint, attempt integer, actor text, payload jsonb,"
       " iteration text) ORDER BY e.run_id, e.seq"
       // The chain trigger (migration 8) hashes each event onto its predecessor's hash.

@@ -31,6 +31,7 @@
 #include "engine/metrics/engine_metrics.h"
 #include "engine/metrics/rpc_metrics_interceptor.h"
 #include "engine/metrics/state_gauges.h"
+#include "engine/retention/history_partition_job.h"
 #include "engine/retention/retention_job.h"
 #include "engine/scheduler/run_reader.h"
 #include "engine/scheduler/scheduler.h"
@@ -111,13 +112,22 @@ struct Engine::Parts {
     pool.SetTransactionObserver([this](std::string_view name, double seconds, const Status& s) {
       metrics.TransactionFinished(name, seconds, s);
     });
+    // As the schema's owner: the runtime role may neither change the schema nor delete history
+    // (docs/security.md). One connection, shared by the two jobs below.
+    persistence::ConnectionPool::Options owner = PoolOptions(c);
+    if (!c.migration_database_url.empty()) owner.dsn = c.migration_database_url;
+    owner.size = 1;
+    owner.application_name = "gridflow-engine-maintenance";
+    owner_pool = std::make_unique<persistence::ConnectionPool>(owner);
+    history_partitions = std::make_unique<HistoryPartitionJob>(*owner_pool);
+    history_partition_loop =
+        std::make_unique<PeriodicTask>("history partitions", c.history_partition_interval, [this] {
+          int created = 0;
+          int dropped = 0;
+          const Status s = history_partitions->Maintain(&created, &dropped);
+          if (!s.ok()) spdlog::warn("history partitions: {}", s.ToString());
+        });
     if (!c.archive_dir.empty()) {
-      // As the schema's owner: the runtime role may not delete history (docs/security.md).
-      persistence::ConnectionPool::Options owner = PoolOptions(c);
-      if (!c.migration_database_url.empty()) owner.dsn = c.migration_database_url;
-      owner.size = 1;
-      owner.application_name = "gridflow-engine-retention";
-      owner_pool = std::make_unique<persistence::ConnectionPool>(owner);
       retention = std::make_unique<RetentionJob>(*owner_pool, c.archive_dir);
       // One batch per tick, never back to back: retention is paced so that deleting a backlog
       // leaves the hot path its CPU and I/O (docs/operations.md).
@@ -174,6 +184,8 @@ struct Engine::Parts {
   StateGauges state_gauges;
   // Retention and archive (docs/operations.md), with an archive directory only.
   std::unique_ptr<persistence::ConnectionPool> owner_pool;
+  std::unique_ptr<HistoryPartitionJob> history_partitions;
+  std::unique_ptr<PeriodicTask> history_partition_loop;
   std::unique_ptr<RetentionJob> retention;
   std::unique_ptr<PeriodicTask> retention_loop;
 };
@@ -282,6 +294,7 @@ Status Engine::Start() {
   parts_->schedules.Start();
   parts_->batch_items.Start();
   parts_->rollouts.Start();
+  parts_->history_partition_loop->Start();
   if (parts_->retention_loop) {
     parts_->retention_loop->Start();
     spdlog::info("retention: closed runs past their namespace's retention are archived to {}",
@@ -374,7 +387,7 @@ void Engine::AbortStart() {
 
 void Engine::SetClockOffset(Millis offset) {
   parts_->pool.SetClockOffset(offset);
-  if (parts_->owner_pool) parts_->owner_pool->SetClockOffset(offset);
+  parts_->owner_pool->SetClockOffset(offset);
 }
 
 void Engine::Shutdown(Millis grace) {
@@ -407,6 +420,7 @@ void Engine::Shutdown(Millis grace) {
   parts_->schedules.Stop();
   parts_->batch_items.Stop();
   parts_->rollouts.Stop();
+  parts_->history_partition_loop->Stop();
   if (parts_->retention_loop) parts_->retention_loop->Stop();
   parts_->messages.Stop();
   parts_->listener.Stop();

@@ -50,6 +50,8 @@ struct EngineConfig {
   // at that pace, leaving the hot path its resources.
   Millis retention_interval{1000};
   int retention_batch = 50;
+  // How often a replica creates the coming months' history partitions and drops emptied ones.
+  Millis history_partition_interval{3'600'000};
   Millis dispatch_fallback_poll{1000};
   // Ageing: a queued task is claimed one class more urgent per this much waiting (never above
   // high unless its step made it urgent); 0 turns ageing off (docs/dispatch.md).

@@ -92,6 +92,95 @@ TEST(Migrations, HistoryIsAppendOnly) {
   EXPECT_THROW(pqxx::nontransaction(c).exec("DELETE FROM events"), pqxx::sql_error);
   EXPECT_THROW(pqxx::nontransaction(c).exec("TRUNCATE events CASCADE"), pqxx::sql_error);
   EXPECT_EQ(db.Query("SELECT count(*) FROM events"), "2");  // RunStarted, TaskScheduled
+  // The same for the month's partition itself, which the runtime role cannot even read.
+  const std::string partition = db.Query("SELECT tableoid::regclass::text FROM events LIMIT 1");
+  ASSERT_EQ(partition.rfind("events_y", 0), 0u) << partition;
+  EXPECT_THROW(pqxx::nontransaction(c).exec("DELETE FROM " + partition), pqxx::sql_error);
+  EXPECT_THROW(pqxx::nontransaction(c).exec("UPDATE " + partition + " SET actor = 'mallory'"),
+               pqxx::sql_error);
+  EXPECT_THROW(pqxx::nontransaction(c).exec("TRUNCATE " + partition), pqxx::sql_error);
+  EXPECT_EQ(db.Query("SELECT has_table_privilege('gridflow_runtime', '" + partition +
+                     "', 'DELETE') OR has_table_privilege('gridflow_runtime', '" + partition +
+                     "', 'SELECT')"),
+            "f");
+  EXPECT_EQ(db.Query("SELECT count(*) FROM events"), "2");
+}
+
+// Migration 16 partitions history: what was written before it becomes the legacy partition, its
+// chain intact and continued there.
+TEST(Migrations, HistoryFromBeforePartitioningBecomesTheLegacyPartition) {
+  TestDatabase db;
+  pqxx::connection c(db.url());
+  MigrationReport report;
+  std::vector<persistence::Migration> before = EmbeddedMigrations();
+  while (before.back().version >= 16)
+    before.pop_back();
+  ASSERT_TRUE(Migrate(c, before, &report).ok());
+  db.Query(
+      "INSERT INTO definitions (namespace, name, version, body, created_by) VALUES "
+      "('default', 'd', 1, '{}', 'test');"
+      "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, status,"
+      " input, data, started_by) VALUES ('00000000-0000-4000-8000-000000000001', 'default', "
+      "'old', 'd', 1, 'RUNNING', '{}', '{}', 'test');"
+      "INSERT INTO events (run_id, seq, type, actor) VALUES "
+      "('00000000-0000-4000-8000-000000000001', 1, 'RunStarted', 'test'),"
+      "('00000000-0000-4000-8000-000000000001', 2, 'TaskScheduled', 'test')");
+  const std::string hashes = "SELECT string_agg(encode(hash, 'hex'), ',' ORDER BY seq) FROM events";
+  const std::string before_hashes = db.Query(hashes);
+  ASSERT_TRUE(Migrate(c, EmbeddedMigrations(), &report).ok());
+  EXPECT_EQ(report.applied, static_cast<int>(EmbeddedMigrations().size() - before.size()));
+  EXPECT_EQ(db.Query("SELECT string_agg(DISTINCT tableoid::regclass::text || ' ' || "
+                     "history_key::text, ',') FROM events"),
+            "events_legacy -infinity");
+  EXPECT_EQ(db.Query("SELECT history_key::text FROM runs"), "-infinity");
+  EXPECT_EQ(db.Query(hashes), before_hashes);
+  // The run's next event lands beside its first ones and chains onto them.
+  db.Query(
+      "INSERT INTO events (run_id, seq, type, actor, history_key) VALUES "
+      "('00000000-0000-4000-8000-000000000001', 3, 'TaskStarted', 'test', '-infinity')");
+  EXPECT_EQ(db.Query("SELECT count(*) FROM events_legacy"), "3");
+  EXPECT_EQ(db.Query("SELECT e3.hash = sha256(e2.hash || convert_to(concat('36:', e3.run_id, "
+                     "'1:3', '11:TaskStarted', '0:', '0:', '0:', '4:test', '0:', "
+                     "length(m.micros), ':', m.micros, '2:{}'), 'UTF8')) FROM events e3 "
+                     "JOIN events e2 ON e2.run_id = e3.run_id AND e2.seq = 2 "
+                     "CROSS JOIN LATERAL (SELECT ((extract(epoch FROM e3.created_at) * "
+                     "1000000)::bigint)::text AS micros) m WHERE e3.seq = 3"),
+            "t");
+  // Runs created from now on get a key of their own: the time they were created.
+  EXPECT_EQ(db.Query("SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN "
+                     "pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+                     "WHERE d.adrelid = 'runs'::regclass AND a.attname = 'history_key'"),
+            "gf_now()");
+}
+
+// During a rolling upgrade across migration 16, replicas of the earlier release write events
+// without a history key: they land in the legacy partition, and the run's history stays whole,
+// in order and one chain.
+TEST(Migrations, EventsOfAWriterNamingNoHistoryKeyStayInTheRunsHistory) {
+  TestDatabase db;
+  TestEngine engine(db.url());
+  ASSERT_TRUE(Register(engine, SequenceDefinition("mixed", {{"a", "t"}, {"b", "t"}})).ok());
+  Start(engine, "mixed", "mixed");
+  // What the earlier release's write statement does for a signal: an event, the run's counter.
+  db.Query(
+      "WITH r AS (UPDATE runs SET last_event_seq = last_event_seq + 1 WHERE workflow_id = "
+      "'mixed' RETURNING id, last_event_seq) INSERT INTO events (run_id, seq, type, actor, "
+      "payload) SELECT id, last_event_seq, 'SignalReceived', 'old-replica', "
+      "'{\"name\": \"note\"}' FROM r");
+  EXPECT_EQ(db.Query("SELECT count(*) FROM events_legacy"), "1");
+  CompleteLeased(engine, LeaseOne(engine, "q", "w"), "{}");
+  CompleteLeased(engine, LeaseOne(engine, "q", "w"), "{}");
+  EXPECT_EQ(WaitClosed(engine, "mixed").status(), v1::RUN_STATUS_COMPLETED);
+  const std::vector<v1::Event> history = History(engine, "mixed");
+  ASSERT_GE(history.size(), 6u);
+  for (size_t i = 0; i < history.size(); ++i)
+    EXPECT_EQ(history[i].sequence(), static_cast<int64_t>(i + 1));
+  EXPECT_EQ(db.Query("SELECT count(*) FROM events"), std::to_string(history.size()));
+  std::string out, err;
+  EXPECT_EQ(RunCommand({CtlBinary(), "--address", engine.address(), "runs", "verify", "mixed"},
+                       &out, &err),
+            0)
+      << out << err;
 }
 
 }  // namespace

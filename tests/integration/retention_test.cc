@@ -1,7 +1,9 @@
 // Retention and archive (docs/operations.md, "Retention and archive") against a real PostgreSQL:
 // closed runs past the namespace's retention are archived (the archive verifies, a tampered one
 // does not) and deleted with their history, as the owner role; open runs and runs within
-// retention are untouched and their histories intact; an archived run says where it went.
+// retention are untouched and their histories intact; an archived run says where it went. History
+// lies in monthly partitions (migration 16): a month whose runs are all gone is dropped whole,
+// and history from before partitioning is deleted row by row.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +28,7 @@ class RetentionTest : public ::testing::Test {
     engine::EngineConfig config = FastEngineConfig(db.url());  // runtime role + owner for DDL
     config.archive_dir = archive.string();
     config.retention_interval = Millis(100);
+    config.history_partition_interval = Millis(100);
     return config;
   }
 
@@ -74,9 +77,10 @@ TEST_F(RetentionTest, ClosedRunsPastRetentionAreArchivedThenDeleted) {
   ASSERT_EQ(db_.Query("SELECT count(*) FROM archived_runs"), "3");
   EXPECT_EQ(db_.Query("SELECT string_agg(workflow_id, ',' ORDER BY workflow_id) FROM runs"),
             "open,recent");
-  EXPECT_EQ(db_.Query("SELECT count(*) FROM events e LEFT JOIN runs r ON r.id = e.run_id WHERE "
-                      "r.id IS NULL"),
-            "0");
+  // Their history stays in this month's partition until the month's last run goes (below).
+  EXPECT_EQ(db_.Query("SELECT count(DISTINCT e.run_id) FROM events e LEFT JOIN runs r ON "
+                      "r.id = e.run_id WHERE r.id IS NULL AND e.history_key > '-infinity'"),
+            "3");
   EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks t LEFT JOIN runs r ON r.id = t.run_id WHERE "
                       "r.id IS NULL"),
             "0");
@@ -123,6 +127,94 @@ TEST_F(RetentionTest, ClosedRunsPastRetentionAreArchivedThenDeleted) {
   const std::string denied =
       db_.Query("SELECT has_table_privilege('gridflow_runtime', 'events', 'DELETE')::text");
   EXPECT_EQ(denied, "false");
+}
+
+// The month a run started in names its history partition.
+std::string PartitionOf(TestDatabase& db, const std::string& workflow_id) {
+  return db.Query(
+      "SELECT DISTINCT e.tableoid::regclass::text FROM events e JOIN runs r ON r.id = e.run_id "
+      "WHERE r.workflow_id = '" +
+      workflow_id + "'");
+}
+
+void SetRetention(TestEngine& engine, int64_t seconds) {
+  auto namespaces = v1::NamespaceService::NewStub(engine.channel());
+  v1::UpdateNamespaceRequest update;
+  update.set_namespace_("default");
+  update.mutable_closed_run_retention()->set_seconds(seconds);
+  v1::Namespace updated;
+  ASSERT_TRUE(namespaces->UpdateNamespace(Ctx().get(), update, &updated).ok());
+}
+
+TEST_F(RetentionTest, AMonthWhoseRunsAreAllArchivedIsDroppedWhole) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("settle", {{"post", "post"}})).ok());
+  for (const std::string id : {"m-0", "m-1"})
+    Start(engine_, id, "settle");
+  Start(engine_, "open", "settle");
+  for (int i = 0; i < 2; ++i)
+    CompleteLeased(engine_, LeaseOne(engine_, "q", "w"), R"({"posted": true})");
+  const std::string month = PartitionOf(db_, "m-0");
+  ASSERT_EQ(month.rfind("events_y", 0), 0u) << month;
+  EXPECT_EQ(PartitionOf(db_, "open"), month);
+  SetRetention(engine_, 3600);
+  // Months later: the closed runs are past retention; the open one still holds the month.
+  engine_.SetClockOffset(Millis(int64_t{70} * 24 * 3600 * 1000));
+  ASSERT_TRUE(Eventually([&] { return db_.Query("SELECT count(*) FROM archived_runs") == "2"; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a few maintenance rounds
+  EXPECT_EQ(db_.Query("SELECT to_regclass('" + month + "') IS NOT NULL"), "t");
+  EXPECT_EQ(db_.Query("SELECT count(DISTINCT run_id) FROM " + month), "3");
+  // The coming months exist before any run starts in them.
+  EXPECT_EQ(db_.Query("SELECT to_regclass('events_' || to_char((now() + interval '72 days') AT "
+                      "TIME ZONE 'UTC', '\"y\"YYYY\"m\"MM')) IS NOT NULL"),
+            "t");
+  // Its last run closed and archived: the month goes, with every event in it, at once.
+  CompleteLeased(engine_, LeaseOne(engine_, "q", "w"), R"({"posted": true})");
+  engine_.SetClockOffset(Millis(int64_t{72} * 24 * 3600 * 1000));
+  ASSERT_TRUE(Eventually([&] { return db_.Query("SELECT count(*) FROM runs") == "0"; }));
+  ASSERT_TRUE(
+      Eventually([&] { return db_.Query("SELECT to_regclass('" + month + "') IS NULL") == "t"; }));
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM events"), "0");
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM archived_runs"), "3");
+  // Runs started now go to their own month, and their history verifies.
+  Start(engine_, "later", "settle");
+  CompleteLeased(engine_, LeaseOne(engine_, "q", "w"), R"({"posted": true})");
+  EXPECT_EQ(WaitClosed(engine_, "later").status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_GT(PartitionOf(db_, "later"), month);
+  std::string out;
+  EXPECT_EQ(Ctl({"runs", "verify", "--all"}, &out), 0) << out;
+}
+
+TEST_F(RetentionTest, HistoryFromBeforePartitioningIsDeletedRowByRow) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("settle", {{"a", "post"}, {"b", "post"}})).ok());
+  Start(engine_, "legacy", "settle");
+  CompleteLeased(engine_, LeaseOne(engine_, "q", "w"), R"({"posted": true})");
+  // Make it a run from before migration 16: key -infinity, history in the legacy partition
+  // (the chain's content does not include the key, so the hashes stay what they were).
+  const std::string month = PartitionOf(db_, "legacy");
+  db_.Query(
+      "BEGIN; SET LOCAL gridflow.archiving = 'on';"
+      "CREATE TEMP TABLE moved ON COMMIT DROP AS SELECT e.* FROM events e JOIN runs r ON "
+      "r.id = e.run_id WHERE r.workflow_id = 'legacy';"
+      "DELETE FROM events WHERE run_id IN (SELECT run_id FROM moved);"
+      "UPDATE runs SET history_key = '-infinity' WHERE workflow_id = 'legacy';"
+      "INSERT INTO events SELECT run_id, seq, type, step, task_id, attempt, actor, payload, "
+      "created_at, iteration, hash, '-infinity' FROM moved ORDER BY seq; COMMIT");
+  ASSERT_EQ(PartitionOf(db_, "legacy"), "events_legacy");
+  // It goes on where it was: the next events join its chain in the legacy partition.
+  CompleteLeased(engine_, LeaseOne(engine_, "q", "w"), R"({"posted": true})");
+  EXPECT_EQ(WaitClosed(engine_, "legacy").status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(PartitionOf(db_, "legacy"), "events_legacy");
+  std::string out;
+  EXPECT_EQ(Ctl({"runs", "verify", "legacy"}, &out), 0) << out;
+  // Archived, its rows are deleted one by one; the legacy partition stays, for writers that
+  // name no history key.
+  SetRetention(engine_, 3600);
+  engine_.SetClockOffset(Millis(int64_t{2} * 3600 * 1000));
+  ASSERT_TRUE(Eventually([&] { return db_.Query("SELECT count(*) FROM archived_runs") == "1"; }));
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM events"), "0");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // maintenance rounds
+  EXPECT_EQ(db_.Query("SELECT to_regclass('events_legacy') IS NOT NULL"), "t");
+  EXPECT_EQ(db_.Query("SELECT to_regclass('" + month + "') IS NOT NULL"), "t");
 }
 
 }  // namespace

@@ -5,8 +5,8 @@
 namespace gridflow {
 
 PeriodicTask::PeriodicTask(std::string name, std::chrono::milliseconds interval,
-                           std::function<void()> tick)
-    : name_(std::move(name)), interval_(interval), tick_(std::move(tick)) {}
+                           std::function<void()> tick, Pace pace)
+    : name_(std::move(name)), interval_(interval), pace_(pace), tick_(std::move(tick)) {}
 
 PeriodicTask::~PeriodicTask() {
   Stop();
@@ -38,13 +38,16 @@ void PeriodicTask::Loop() {
   while (!stopping_) {
     woken_ = false;
     lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
     try {
       tick_();
     } catch (const std::exception& e) {
       spdlog::error("{}: {}", name_, e.what());
     }
     lock.lock();
-    cv_.wait_for(lock, interval_, [this] { return stopping_ || woken_; });
+    const auto next =
+        (pace_ == Pace::kFromTickStart ? started : std::chrono::steady_clock::now()) + interval_;
+    cv_.wait_until(lock, next, [this] { return stopping_ || woken_; });
   }
 }
 

@@ -15,7 +15,13 @@ namespace gridflow {
 
 class PeriodicTask {
  public:
-  PeriodicTask(std::string name, std::chrono::milliseconds interval, std::function<void()> tick);
+  // kAfterTick: `interval` passes between the end of one tick and the start of the next.
+  // kFromTickStart: ticks start every `interval` (a tick that takes longer is followed at once):
+  // for work paced at so much per interval.
+  enum class Pace { kAfterTick, kFromTickStart };
+
+  PeriodicTask(std::string name, std::chrono::milliseconds interval, std::function<void()> tick,
+               Pace pace = Pace::kAfterTick);
   ~PeriodicTask();  // stops
   PeriodicTask(const PeriodicTask&) = delete;
   PeriodicTask& operator=(const PeriodicTask&) = delete;
@@ -31,6 +37,7 @@ class PeriodicTask {
 
   const std::string name_;
   const std::chrono::milliseconds interval_;
+  const Pace pace_;
   const std::function<void()> tick_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -129,14 +129,16 @@ struct Engine::Parts {
         });
     if (!c.archive_dir.empty()) {
       retention = std::make_unique<RetentionJob>(*owner_pool, c.archive_dir);
-      // One batch per tick, never back to back: retention is paced so that deleting a backlog
-      // leaves the hot path its CPU and I/O (docs/operations.md).
+      // One batch per interval, never back to back: retention is paced so that deleting a
+      // backlog leaves the hot path its CPU and I/O (docs/operations.md).
       retention_loop = std::make_unique<PeriodicTask>(
-          "retention", c.retention_interval, [this, batch = c.retention_batch] {
+          "retention", c.retention_interval,
+          [this, batch = c.retention_batch] {
             int done = 0;
             const Status s = retention->ArchiveDue(batch, &done);
             if (!s.ok()) spdlog::warn("retention: {}", s.ToString());
-          });
+          },
+          PeriodicTask::Pace::kFromTickStart);
     }
   }
 

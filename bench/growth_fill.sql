@@ -1,6 +1,7 @@
 -- Fills an engine's database with copies of one run, to measure the engine with a long history
 -- behind it (bench/run.sh --growth). Each copy gets a new run id, workflow id, task ids and
--- creation time (spread over the past :days days); every other column — history, tasks, state —
+-- creation time (spread over the :days days before the last two hours, so that a retention of an
+-- hour finds them all due); every other column — history, tasks, state —
 -- is the template's, so the copies are runs the engine itself could have written.
 --
 --   psql -v template="'<workflow id>'" -v copies=1000000 -v prefix="'growth-'" -v days=30 \
@@ -25,7 +26,7 @@ CREATE TEMP TABLE fill_events AS
   SELECT e.* FROM events e JOIN fill_template r ON e.run_id = r.id;
 
 -- The copies' history goes to the partitions of the months they started in (migration 16).
-SELECT gf_history_partitions_ensure(now() - :days * interval '1 day', now());
+SELECT gf_history_partitions_ensure(now() - (:days + 1) * interval '1 day', now());
 
 CREATE TEMP TABLE fill_chunks AS
   SELECT c AS first FROM generate_series(1, :copies, 50000) c;
@@ -34,7 +35,7 @@ CREATE TEMP TABLE fill_chunks AS
 PREPARE fill_chunk(bigint, bigint) AS
 WITH ids AS (
   SELECT g, gen_random_uuid() AS id,
-         now() - (random() * :days * interval '1 day') AS created
+         now() - interval '2 hours' - (random() * :days * interval '1 day') AS created
   FROM generate_series($1, LEAST($1 + 49999, $2)) g
 ), new_runs AS (
   INSERT INTO runs

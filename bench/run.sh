@@ -10,16 +10,27 @@
 #   bench/run.sh --replicas 3    plus the same against 3 replicas (beside one, in the same run)
 #   bench/run.sh --growth        plus the same again with 1M completed runs and 100k open runs
 #                                in the tables, and operator queries timed (long: ~20 minutes)
+#   bench/run.sh --retention     plus deletion under load: 1M closed runs copied in, steps/s
+#                                measured in rounds before and while retention archives and
+#                                deletes them, then the emptied months' partitions dropped
+#                                (long: 1M ÷ the pace. GRIDFLOW_BENCH_RETENTION_BATCH: runs per
+#                                second per replica, default 50 as in production;
+#                                GRIDFLOW_BENCH_RETENTION_ROUNDS: stop measuring after so many)
 #   bench/run.sh --quick         small sizes: a smoke check that the benchmark works (CTest)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/pg.sh"
 BUILD_DIR=${GRIDFLOW_BUILD_DIR:-$ROOT/build}
-QUICK=0 PEERS=0 REPLICAS=1 GROWTH=0
+QUICK=0 PEERS=0 REPLICAS=1 GROWTH=0 RETENTION=0
+RETENTION_RUNS=${GRIDFLOW_BENCH_RETENTION_RUNS:-1000000}
+RETENTION_BATCH=${GRIDFLOW_BENCH_RETENTION_BATCH:-50}
+RETENTION_PAUSE=${GRIDFLOW_BENCH_RETENTION_PAUSE:-60}  # seconds between measuring rounds
+RETENTION_BASE_ROUNDS=${GRIDFLOW_BENCH_RETENTION_BASE_ROUNDS:-5}  # rounds with retention off
+RETENTION_ROUNDS=${GRIDFLOW_BENCH_RETENTION_ROUNDS:-100000}  # at most, while it deletes
 GROWTH_COMPLETED=${GRIDFLOW_BENCH_GROWTH_COMPLETED:-1000000}
 GROWTH_OPEN=${GRIDFLOW_BENCH_GROWTH_OPEN:-100000}
 usage() {
-  echo "usage: bench/run.sh [--quick] [--peers] [--replicas N] [--growth]" >&2
+  echo "usage: bench/run.sh [--quick] [--peers] [--replicas N] [--growth] [--retention]" >&2
   exit 2
 }
 while (($#)); do
@@ -27,6 +38,7 @@ while (($#)); do
     --quick) QUICK=1 ;;
     --peers) PEERS=1 ;;
     --growth) GROWTH=1 ;;
+    --retention) RETENTION=1 ;;
     --replicas)
       [[ ${2:-} =~ ^[1-9][0-9]?$ ]] || usage
       REPLICAS=$2
@@ -42,7 +54,8 @@ if ((QUICK)); then
     --orders 5 --order-rate 5 --fanout 5 --backlog 200)
   MODES=throughput,drain,latency,fanout,priority
   PGBENCH_SECONDS=2
-  GROWTH_COMPLETED=2000 GROWTH_OPEN=500
+  GROWTH_COMPLETED=2000 GROWTH_OPEN=500 RETENTION_RUNS=300 RETENTION_BATCH=100 RETENTION_PAUSE=1
+  RETENTION_BASE_ROUNDS=1
 else
   "$ROOT/scripts/install-deps.sh"
   "$ROOT/scripts/build.sh" gridflow-engine gridflow-bench gridflowctl
@@ -68,10 +81,14 @@ BIN=$(pg_bindir)
 POSTMASTER=$(head -1 "$WORK/pg/data/postmaster.pid")
 PSQL=("$BIN/psql" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow -qAtX -v ON_ERROR_STOP=1)
 ADDRESSES=()
+ENGINE_ARGS=(--log-level warn)
+if ((RETENTION)); then
+  ENGINE_ARGS+=(--archive-dir "$WORK/archive" --retention-batch "$RETENTION_BATCH")
+fi
 for i in $(seq 1 "$REPLICAS"); do
   PORT=$(pg_free_port)
   "$BUILD_DIR/engine/gridflow-engine" --listen "127.0.0.1:$PORT" --database-url "$GRIDFLOW_PG_URL" \
-    --log-level warn >"$WORK/engine-$i.log" 2>&1 &
+    "${ENGINE_ARGS[@]}" >"$WORK/engine-$i.log" 2>&1 &
   ENGINE_PIDS+=($!)
   ADDRESSES+=("127.0.0.1:$PORT")
   for _ in $(seq 1 100); do
@@ -132,6 +149,14 @@ if ((PEERS)); then
     awk -F'\t' -v OFS='\t' '{ print "peer: " $1, $2, $3, "-", "-", "-" }' >>"$WORK/results.tsv"
 fi
 
+# fill TEMPLATE COPIES PREFIX: copies of a run the engine wrote, created over the past 30 days.
+COMPLETED_TEMPLATE=$("${PSQL[@]}" -d gridflow -c \
+  "SELECT workflow_id FROM runs WHERE status = 'COMPLETED' AND definition_name LIKE 'bench-throughput-%' LIMIT 1")
+fill() {
+  "${PSQL[@]}" -d gridflow -v template="'$1'" -v copies="$2" -v prefix="'$3'" -v days=30 \
+    -f "$ROOT/bench/growth_fill.sql" >/dev/null
+}
+
 if ((GROWTH)); then
   # Copies of runs the engine wrote itself: a completed one of the throughput mode, and an open
   # one (its task on a queue no worker polls).
@@ -143,12 +168,6 @@ EOF
   "$BUILD_DIR/cli/gridflowctl" --address "${ADDRESSES[0]}" definitions apply "$WORK/growth-open.json" >/dev/null
   "$BUILD_DIR/cli/gridflowctl" --address "${ADDRESSES[0]}" runs start growth-open \
     --id growth-open-template --input "{\"portfolio\": \"P-1\"}" >/dev/null
-  COMPLETED_TEMPLATE=$("${PSQL[@]}" -d gridflow -c \
-    "SELECT workflow_id FROM runs WHERE status = 'COMPLETED' AND definition_name LIKE 'bench-throughput-%' LIMIT 1")
-  fill() {
-    "${PSQL[@]}" -d gridflow -v template="'$1'" -v copies="$2" -v prefix="'$3'" -v days=30 \
-      -f "$ROOT/bench/growth_fill.sql" >/dev/null
-  }
   fill "$COMPLETED_TEMPLATE" "$GROWTH_COMPLETED" growth-done-
   fill growth-open-template "$GROWTH_OPEN" growth-open-
   bench " [+$GROWTH_COMPLETED closed runs]" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" throughput,latency
@@ -177,6 +196,53 @@ EOF
   operator "cluster status" cluster status
   RSS=$(awk '/VmRSS/ { print $2 / 1024 }' "/proc/${ENGINE_PIDS[0]}/status")
   printf 'engine RSS with %s open runs\t%s\tMB\t-\t-\t-\n' "$GROWTH_OPEN" "$RSS" >>"$WORK/results.tsv"
+fi
+
+if ((RETENTION)); then
+  # Closed runs from the 30 days before the last two hours: all past a retention of one hour as
+  # soon as it is set. Steps/s are measured for a few rounds with retention off, then round after
+  # round while it archives and deletes them (until all are gone, or the rounds allowed are used:
+  # then the pace and the time the rest would take are what is reported).
+  echo "== retention: $RETENTION_RUNS closed runs copied in; deleting $RETENTION_BATCH per second per replica" >&2
+  fill "$COMPLETED_TEMPLATE" "$RETENTION_RUNS" retention-
+  "${PSQL[@]}" -d gridflow -c "CHECKPOINT" >/dev/null
+  partitions() {
+    "${PSQL[@]}" -d gridflow -c "SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'events'::regclass" | sort
+  }
+  archived() { "${PSQL[@]}" -d gridflow -c "SELECT count(*) FROM archived_runs"; }
+  PARTITIONS_BEFORE=$(partitions)
+  for ROUND in $(seq 1 "$RETENTION_BASE_ROUNDS"); do
+    bench " [retention off, round $ROUND]" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" throughput
+    sleep "$RETENTION_PAUSE"
+  done
+  "$BUILD_DIR/cli/gridflowctl" --address "${ADDRESSES[0]}" namespaces update default --retention 1h >/dev/null
+  BEGIN=$(date +%s)
+  ROUND=0
+  while (($(archived) < RETENTION_RUNS && ROUND < RETENTION_ROUNDS)); do
+    ROUND=$((ROUND + 1))
+    bench " [retention deleting, round $ROUND]" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" throughput
+    sleep "$RETENTION_PAUSE"
+  done
+  DONE=$(archived) ELAPSED=$(($(date +%s) - BEGIN))
+  printf 'retention: closed runs archived and deleted meanwhile\t%s\truns in %s s\t-\t-\t-\n' "$DONE" "$ELAPSED" >>"$WORK/results.tsv"
+  if ((DONE >= RETENTION_RUNS)); then
+    # The emptied months go at the next partition check (at start, then hourly): force one.
+    kill "${ENGINE_PIDS[0]}" && wait "${ENGINE_PIDS[0]}" 2>/dev/null || true
+    "$BUILD_DIR/engine/gridflow-engine" --listen "${ADDRESSES[0]}" --database-url "$GRIDFLOW_PG_URL" \
+      "${ENGINE_ARGS[@]}" >"$WORK/engine-1b.log" 2>&1 &
+    ENGINE_PIDS[0]=$!
+    for _ in $(seq 1 100); do
+      [[ $(partitions) != "$PARTITIONS_BEFORE" ]] && break
+      sleep 0.1
+    done
+    DROPPED=$(comm -23 <(echo "$PARTITIONS_BEFORE") <(partitions) | paste -sd, -)
+    printf 'retention: month partitions dropped whole afterwards (%s)\t%s\tpartitions\t-\t-\t-\n' \
+      "${DROPPED:-none}" "$(echo -n "$DROPPED" | awk -F, '{ print NF }')" >>"$WORK/results.tsv"
+  else
+    awk -v done="$DONE" -v s="$ELAPSED" -v n="$RETENTION_RUNS" 'BEGIN {
+      printf "retention: time all %d would take at this pace\t%.1f\th\t-\t-\t-\n", n, n / (done / s) / 3600 }' \
+      >>"$WORK/results.tsv"
+  fi
 fi
 
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -220,6 +286,14 @@ if ((PEERS)); then
 fi
 if ((REPLICAS > 1)); then
   echo "| $REPLICAS replicas ÷ 1 replica, steps/s | $(ratio "$(value "throughput_steps_per_s" " [$REPLICAS replicas]")" "$STEPS") |"
+fi
+if ((RETENTION)); then
+  awk -F'\t' '
+    $1 ~ /^throughput_steps_per_s.*\[retention off/ { off += $2; n_off++ }
+    $1 ~ /^throughput_steps_per_s.*\[retention deleting/ {
+      on += $2; n_on++; if (n_on == 1 || $2 < worst) worst = $2 }
+    END { if (n_off && n_on) printf "| while retention deletes ÷ retention off, steps/s (means of %d and %d rounds; worst round) | %.2f; %.2f |\n", n_on, n_off, (on / n_on) / (off / n_off), worst / (off / n_off) }' \
+    "$WORK/results.tsv"
 fi
 if ((GROWTH)); then
   echo "| with history ÷ empty, steps/s | $(ratio "$(value "throughput_steps_per_s" " closed runs]")" "$STEPS") |"

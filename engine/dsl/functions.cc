@@ -6,6 +6,7 @@
 
 #include "common/duration.h"
 #include "common/json_text.h"
+#include "engine/dsl/market_rules.h"
 #include "engine/dsl/time_functions.h"
 
 namespace gridflow::dsl {
@@ -377,11 +378,61 @@ Status GateClosureFn(const Args& a, const FunctionContext&, json* out) {
   return Status::Ok();
 }
 
+// auction_gate_closure(market, day, auction): an intraday auction's closure (market_rules.h).
+Status AuctionGateClosureFn(const Args& a, const FunctionContext&, json* out) {
+  std::string market, day_text, auction;
+  if (Status s = Str(a, 0, &market); !s.ok()) return s;
+  if (Status s = Str(a, 1, &day_text); !s.ok()) return s;
+  if (Status s = Str(a, 2, &auction); !s.ok()) return s;
+  const auto day = ParseDate(day_text);
+  if (!day)
+    return Status::InvalidArgument("'" + QuotePrefix(day_text) + "' is not a date (YYYY-MM-DD)");
+  TimePoint t;
+  if (Status s =
+          CurrentMarketRules()->Closure(market, product::kIntradayAuction, auction, *day, &t);
+      !s.ok())
+    return s;
+  *out = FormatRfc3339(t);
+  return Status::Ok();
+}
+
+// The closure of a lead-time product for the delivery period starting at argument 1; argument 2
+// (optional) names the variant.
+Status PeriodClosure(const Args& a, std::string_view product, std::string_view default_variant,
+                     json* out) {
+  std::string market, variant(default_variant);
+  TimePoint start;
+  if (Status s = Str(a, 0, &market); !s.ok()) return s;
+  if (Status s = Instant(a, 1, &start); !s.ok()) return s;
+  if (a.size() > 2) {
+    if (Status s = Str(a, 2, &variant); !s.ok()) return s;
+  }
+  TimePoint t;
+  if (Status s = CurrentMarketRules()->ClosureBefore(market, product, variant, start, &t); !s.ok())
+    return s;
+  *out = FormatRfc3339(t);
+  return Status::Ok();
+}
+
+// intraday_gate_closure(market, period_start[, scope]): continuous intraday trading's closure
+// for a delivery period, cross_border (the default) or local.
+Status IntradayGateClosureFn(const Args& a, const FunctionContext&, json* out) {
+  return PeriodClosure(a, product::kIntradayContinuous, "cross_border", out);
+}
+
+// balancing_gate_closure(market, period_start[, product]): the balancing energy bid closure for a
+// delivery period, aFRR (the default) or mFRR.
+Status BalancingGateClosureFn(const Args& a, const FunctionContext&, json* out) {
+  return PeriodClosure(a, product::kBalancingEnergy, "aFRR", out);
+}
+
 constexpr size_t kMany = 64;
 
 const std::map<std::string, Spec>& Table() {
   static const std::map<std::string, Spec> kTable = {
       {"abs", {1, 1, Abs}},
+      {"auction_gate_closure", {3, 3, AuctionGateClosureFn}},
+      {"balancing_gate_closure", {2, 3, BalancingGateClosureFn}},
       {"ceil", {1, 1, Ceil}},
       {"concat", {1, kMany, Concat}},
       {"contains", {2, 2, Contains}},
@@ -392,6 +443,7 @@ const std::map<std::string, Spec>& Table() {
       {"gate_closure", {2, 2, GateClosureFn}},
       {"if", {3, 3, If}},
       {"instant", {1, 1, InstantOf}},
+      {"intraday_gate_closure", {2, 3, IntradayGateClosureFn}},
       {"keys", {1, 1, Keys}},
       {"len", {1, 1, Len}},
       {"local_date", {2, 2, LocalDateFn}},
@@ -416,7 +468,17 @@ const std::map<std::string, Spec>& Table() {
   return kTable;
 }
 
-enum class Literal { kDate, kZone, kMarket, kDuration, kSignedDuration };
+// kMarket: a day-ahead market; the others: a market with rules for that product.
+enum class Literal {
+  kDate,
+  kZone,
+  kMarket,
+  kAuctionMarket,
+  kIntradayMarket,
+  kBalancingMarket,
+  kDuration,
+  kSignedDuration
+};
 
 struct LiteralCheck {
   const char* function;
@@ -425,12 +487,21 @@ struct LiteralCheck {
 };
 
 constexpr LiteralCheck kLiteralChecks[] = {
-    {"date_add", 0, Literal::kDate},        {"local_time", 0, Literal::kDate},
-    {"local_time", 2, Literal::kZone},      {"local_date", 1, Literal::kZone},
-    {"to_zone", 1, Literal::kZone},         {"quarter_hours", 0, Literal::kDate},
-    {"quarter_hours", 1, Literal::kZone},   {"gate_closure", 0, Literal::kMarket},
-    {"gate_closure", 1, Literal::kDate},    {"time_add", 1, Literal::kSignedDuration},
+    {"date_add", 0, Literal::kDate},
+    {"local_time", 0, Literal::kDate},
+    {"local_time", 2, Literal::kZone},
+    {"local_date", 1, Literal::kZone},
+    {"to_zone", 1, Literal::kZone},
+    {"quarter_hours", 0, Literal::kDate},
+    {"quarter_hours", 1, Literal::kZone},
+    {"gate_closure", 0, Literal::kMarket},
+    {"gate_closure", 1, Literal::kDate},
+    {"time_add", 1, Literal::kSignedDuration},
     {"duration_ms", 0, Literal::kDuration},
+    {"auction_gate_closure", 0, Literal::kAuctionMarket},
+    {"auction_gate_closure", 1, Literal::kDate},
+    {"intraday_gate_closure", 0, Literal::kIntradayMarket},
+    {"balancing_gate_closure", 0, Literal::kBalancingMarket},
 };
 
 Status CheckLiteral(Literal what, const std::string& value) {
@@ -445,10 +516,14 @@ Status CheckLiteral(Literal what, const std::string& value) {
                                        "' (use an IANA name such as Europe/Berlin)");
       }
       return Status::Ok();
-    case Literal::kMarket: {
-      TimePoint ignored;
-      return GateClosure(value, "2026-01-01", &ignored);
-    }
+    case Literal::kMarket:
+      return CurrentMarketRules()->Knows(value, product::kDayAhead);
+    case Literal::kAuctionMarket:
+      return CurrentMarketRules()->Knows(value, product::kIntradayAuction);
+    case Literal::kIntradayMarket:
+      return CurrentMarketRules()->Knows(value, product::kIntradayContinuous);
+    case Literal::kBalancingMarket:
+      return CurrentMarketRules()->Knows(value, product::kBalancingEnergy);
     case Literal::kDuration:
     case Literal::kSignedDuration: {
       const std::string_view text =

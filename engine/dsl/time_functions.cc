@@ -1,9 +1,9 @@
 #include "engine/dsl/time_functions.h"
 
-#include <array>
 #include <cstdio>
 
 #include "common/json_text.h"
+#include "engine/dsl/market_rules.h"
 #include "engine/dsl/time_zone.h"
 
 namespace gridflow::dsl {
@@ -12,31 +12,6 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::minutes;
 using std::chrono::seconds;
-
-struct Market {
-  std::string_view name;
-  std::string_view zone;
-  std::string_view closure;  // local time on the day before delivery
-};
-
-// Day-ahead auctions. SDAC (the European single day-ahead coupling) closes at 12:00 CET/CEST for
-// every coupled bidding zone; Switzerland and Great Britain run their own auctions.
-constexpr std::array<Market, 14> kMarkets{{
-    {"SDAC", "Europe/Brussels", "12:00"},
-    {"EPEX-DE-LU", "Europe/Brussels", "12:00"},
-    {"EPEX-FR", "Europe/Brussels", "12:00"},
-    {"EPEX-NL", "Europe/Brussels", "12:00"},
-    {"EPEX-BE", "Europe/Brussels", "12:00"},
-    {"EPEX-AT", "Europe/Brussels", "12:00"},
-    {"EPEX-PL", "Europe/Brussels", "12:00"},
-    {"NORDPOOL-NO1", "Europe/Brussels", "12:00"},
-    {"NORDPOOL-SE3", "Europe/Brussels", "12:00"},
-    {"NORDPOOL-FI", "Europe/Brussels", "12:00"},
-    {"NORDPOOL-DK1", "Europe/Brussels", "12:00"},
-    {"OMIE-ES", "Europe/Brussels", "12:00"},
-    {"EPEX-CH", "Europe/Zurich", "11:00"},
-    {"EPEX-GB", "Europe/London", "09:20"},
-}};
 
 Status UnknownZone(std::string_view zone) {
   return Status::InvalidArgument("unknown time zone '" + std::string(zone) +
@@ -125,14 +100,7 @@ Status GateClosure(std::string_view market, std::string_view date_text, TimePoin
   if (!day)
     return Status::InvalidArgument("'" + QuotePrefix(std::string(date_text)) +
                                    "' is not a date (YYYY-MM-DD)");
-  for (const Market& m : kMarkets) {
-    if (m.name == market) return LocalTime(FormatDate(*day - 1), m.closure, m.zone, out);
-  }
-  std::string known;
-  for (const Market& m : kMarkets)
-    known += (known.empty() ? "" : ", ") + std::string(m.name);
-  return Status::InvalidArgument("unknown market '" + std::string(market) + "' (known: " + known +
-                                 ")");
+  return CurrentMarketRules()->Closure(market, product::kDayAhead, "", *day, out);
 }
 
 bool IsKnownTimeZone(std::string_view zone) {

@@ -1,6 +1,7 @@
 // Wall-clock time for definitions: instants (UTC, RFC 3339), calendar dates, IANA time zones
-// (from the operating system's tz database through TimeZone, DST-correct for any year), and market
-// gate closures. Instants and dates are parsed by common/time.h (ParseTimestamp, ParseDate).
+// (from the operating system's tz database through TimeZone, DST-correct for any year), and the
+// day-ahead gate closure (the other closures: market_rules.h). Instants and dates are parsed by
+// common/time.h (ParseTimestamp, ParseDate).
 #pragma once
 
 #include <optional>
@@ -32,7 +33,8 @@ struct QuarterHour {
 Status QuarterHours(std::string_view date, std::string_view zone, std::vector<QuarterHour>* out);
 
 // Day-ahead gate closure of `market` for delivery day `date` (e.g. SDAC markets: 12:00
-// Europe/Brussels the day before). NOT_FOUND-like INVALID_ARGUMENT for unknown markets.
+// Europe/Brussels the day before), by the market rules in force (market_rules.h).
+// INVALID_ARGUMENT for unknown markets.
 Status GateClosure(std::string_view market, std::string_view date, TimePoint* out);
 
 // Whether `zone` names a time zone in the tz database.

@@ -250,6 +250,13 @@ Status Engine::Start() {
       !s.ok()) {
     return s;
   }
+  if (!config_.market_rules_file.empty()) {
+    if (Status s = MarketRulesFile::Open(config_.market_rules_file,
+                                         config_.security.reload_interval, &market_rules_);
+        !s.ok()) {
+      return s;
+    }
+  }
   parts_ = std::make_unique<Parts>(config_, std::move(policy), std::move(tokens));
 
   // A replica may start while PostgreSQL fails over or starts beside it: retry what is

@@ -17,6 +17,7 @@
 #include "common/duration.h"
 #include "common/status.h"
 #include "engine/api/request_validator.h"
+#include "engine/server/market_rules_file.h"
 #include "engine/server/server_credentials.h"
 
 namespace gridflow::engine {
@@ -27,6 +28,9 @@ struct EngineConfig {
   // Who may do what (engine/auth/access_policy.h), re-read like the tokens file; empty: every
   // caller may do everything.
   std::string access_policy_file;
+  // Market rules added to the built-in ones (docs/market-rules.md), re-read like the tokens
+  // file; empty: the built-in rules alone.
+  std::string market_rules_file;
   // libpq connection string or URI; multi-host strings work. Holds secrets: never log it as is.
   std::string database_url;
   // Where schema migrations are applied from: the owner role's connection (docs/security.md,
@@ -111,6 +115,7 @@ class Engine {
   EngineConfig config_;
   Status ConnectAndMigrate();
 
+  std::unique_ptr<MarketRulesFile> market_rules_;
   std::unique_ptr<Parts> parts_;
   std::atomic<int> start_attempts_{0};
   std::mutex start_mu_;

@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
                  "--database-url then names the runtime role, which may only append to history "
                  "(default: --database-url for both)")
       ->envname("GRIDFLOW_MIGRATION_DATABASE_URL");
+  app.add_option("--market-rules", config.market_rules_file,
+                 "market rules (gate closures) added to the built-in ones, JSON; re-read when it "
+                 "changes; give every replica the same file (docs/market-rules.md)")
+      ->envname("GRIDFLOW_MARKET_RULES");
   app.add_option("--archive-dir", config.archive_dir,
                  "archive closed runs past their namespace's retention here (JSON lines, with "
                  "their hash chain), then delete them; a volume every replica mounts (default: "

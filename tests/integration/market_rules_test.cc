@@ -1,0 +1,87 @@
+// An engine's market rules file (docs/market-rules.md) against a real PostgreSQL: definitions
+// naming its markets are accepted (others refused, the market named), runs compute their times
+// with it, and a changed file is in force without a restart.
+#include <filesystem>
+#include <fstream>
+
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+void WriteRules(const fs::path& path, const std::string& lead) {
+  std::ofstream(path.string() + ".tmp")
+      << R"({"format": "gridflow-market-rules", "version": "lead-)" << lead << R"(",
+            "rules": [{"market": "DESK-ID", "product": "intraday_continuous",
+                       "variant": "cross_border", "zone": "Europe/Berlin", "lead": ")"
+      << lead << R"(", "valid_from": "2020-01-01"}]})";
+  fs::rename(path.string() + ".tmp", path);  // as a ConfigMap update swaps the file
+}
+
+std::string Definition(const std::string& name, const std::string& market) {
+  return R"js({"name": ")js" + name + R"js(", "version": 1, "steps": [
+      {"name": "until_closure", "kind": "timer",
+       "until": "intraday_gate_closure(')js" +
+         market + R"js(', $/input/start)"}]})js";
+}
+
+TEST(MarketRulesFileTest, AnEngineComputesWithItsRulesFileAndItsChanges) {
+  TestDatabase db;
+  const fs::path rules = fs::path(::testing::TempDir()) / ("gf-rules-" + db.name() + ".json");
+  WriteRules(rules, "45m");
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.market_rules_file = rules.string();
+  config.security.reload_interval = Millis(100);
+  TestEngine engine(config);
+
+  const grpc::Status registered = Register(engine, Definition("intraday-bid", "DESK-ID"));
+  ASSERT_TRUE(registered.ok()) << registered.error_message();
+  const grpc::Status refused = Register(engine, Definition("elsewhere", "NOWHERE-ID"));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused.error_message().find("unknown market 'NOWHERE-ID' for intraday_continuous"),
+            std::string::npos)
+      << refused.error_message();
+  const auto closure = [&](const std::string& workflow_id) {
+    return db.Query(
+        "SELECT to_char(t.fire_at AT TIME ZONE 'UTC', 'HH24:MI') FROM timers t JOIN runs r ON "
+        "r.id = t.run_id WHERE r.workflow_id = '" +
+        workflow_id + "'");
+  };
+  Start(engine, "qh-1", "intraday-bid", R"({"start": "2030-01-07T10:00:00Z"})");
+  EXPECT_EQ(closure("qh-1"), "09:15");
+
+  // The desk shortens the lead time: runs started after the file changed get the new closure.
+  WriteRules(rules, "30m");
+  int n = 0;
+  EXPECT_TRUE(Eventually([&] {
+    const std::string id = "qh-" + std::to_string(++n + 1);
+    Start(engine, id, "intraday-bid", R"({"start": "2030-01-07T10:00:00Z"})");
+    return closure(id) == "09:30";
+  }));
+  // An unusable file leaves the rules in force.
+  std::ofstream(rules) << "{ not json";
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  Start(engine, "qh-after-typo", "intraday-bid", R"({"start": "2030-01-07T10:00:00Z"})");
+  EXPECT_EQ(closure("qh-after-typo"), "09:30");
+  fs::remove(rules);
+}
+
+TEST(MarketRulesFileTest, AnEngineRefusesToStartWithAMalformedFile) {
+  TestDatabase db;
+  const fs::path rules = fs::path(::testing::TempDir()) / ("gf-bad-rules-" + db.name() + ".json");
+  std::ofstream(rules) << R"({"format": "gridflow-market-rules", "version": "v", "rules": [
+      {"market": "M", "product": "day_ahead", "zone": "Europe/Berlin", "days_before": 1,
+       "at": "12:00"}]})";
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.market_rules_file = rules.string();
+  engine::Engine engine(config);
+  const Status s = engine.Start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("rules[0].valid_from: is required"), std::string::npos) << s.message();
+  fs::remove(rules);
+}
+
+}  // namespace
+}  // namespace gridflow::testing

@@ -53,15 +53,23 @@ class ExamplesTest : public ::testing::Test {
 };
 
 TEST_F(ExamplesTest, DayAheadMissesItsSafetyDeadlineDuringSubmissionAndFallsBack) {
-  // Delivery 2026-12-03: gate closure 2026-12-02T11:00Z, safety deadline 10:30Z.
+  // Delivery the day after tomorrow: gate closure tomorrow 12:00 Brussels, safety deadline 30
+  // minutes before it (both in the future whenever the test runs).
   const json input = json::parse(ReadExample("day-ahead/input.json"));
   json run_input = input;
-  run_input["delivery_day"] = "2026-12-03";
+  const std::string delivery_day = db_.Query(  // not a DST day: 96 quarter-hours
+      "SELECT d::text FROM generate_series(current_date + 2, current_date + 4, interval '1 day') "
+      "g, LATERAL (SELECT g::date AS d) x WHERE ((d + 1)::timestamp AT TIME ZONE "
+      "'Europe/Berlin') - (d::timestamp AT TIME ZONE 'Europe/Berlin') = interval '24 hours' "
+      "ORDER BY d LIMIT 1");
+  run_input["delivery_day"] = delivery_day;
   Start(engine_, "dab-late", "day-ahead-bid", run_input.dump());
   ForecastAndOptimise(96);
   const v1::LeasedTask submit = Next("exchange", "submit");  // the exchange hangs...
-  const int64_t ms = std::stoll(db_.Query(
-      "SELECT (extract(epoch FROM '2026-12-02T10:31:00Z'::timestamptz - now()) * 1000)::bigint"));
+  const int64_t ms = std::stoll(
+      db_.Query("SELECT (extract(epoch FROM ((date '" + delivery_day +
+                "' - 1 + time '12:00') AT TIME ZONE 'Europe/Brussels') - interval '29 minutes' - "
+                "now()) * 1000)::bigint"));
   engine_.SetClockOffset(Millis(ms));  // ...past the safety deadline
 
   // A re-queued submission (see below) may be leased first; the fallback must follow regardless.

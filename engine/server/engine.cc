@@ -184,7 +184,8 @@ struct Engine::Parts {
   static constexpr Millis kNamespaceRefresh{5000};
   PeriodicTask namespace_refresh;
   StateGauges state_gauges;
-  // Retention and archive (docs/operations.md), with an archive directory only.
+  // The owner role's connection: history partitions (always), retention and archive
+  // (docs/operations.md; with an archive directory only).
   std::unique_ptr<persistence::ConnectionPool> owner_pool;
   std::unique_ptr<HistoryPartitionJob> history_partitions;
   std::unique_ptr<PeriodicTask> history_partition_loop;

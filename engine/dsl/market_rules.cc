@@ -1,6 +1,7 @@
 #include "engine/dsl/market_rules.h"
 
 #include <atomic>
+#include <filesystem>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -139,10 +140,12 @@ std::atomic<std::shared_ptr<const MarketRules>>& Current() {
 }  // namespace
 
 Status MarketRules::Parse(std::string_view json_text, MarketRules* out) {
-  const json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return Status::InvalidArgument("market rules: not a JSON object");
-  }
+  // A rules file is small and flat (three levels); the limits keep a wrong file from costing a
+  // replica its memory or stack.
+  json doc;
+  const JsonLimits limits{kMaxBytes, kMaxDepth};
+  if (Status s = ParseJsonText("market rules", json_text, limits, &doc); !s.ok()) return s;
+  if (!doc.is_object()) return Status::InvalidArgument("market rules: not a JSON object");
   if (doc.value("format", "") != kFormat) {
     return Status::InvalidArgument("format: must be \"" + std::string(kFormat) + "\"");
   }
@@ -325,6 +328,13 @@ void SetMarketRules(std::shared_ptr<const MarketRules> rules) {
 }
 
 Status LoadMarketRules(const std::string& path, MarketRules* out) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > MarketRules::kMaxBytes) {  // not read at all: it could be any size
+    return Status::InvalidArgument(path + ": market rules: is " + std::to_string(size) +
+                                   " bytes; the limit is " +
+                                   std::to_string(MarketRules::kMaxBytes));
+  }
   std::string text;
   if (Status s = ReadTextFile("market rules", path, &text); !s.ok()) return s;
   MarketRules extra;

@@ -61,6 +61,8 @@ class MarketRules {
   // A rules file (JSON, format "gridflow-market-rules"); INVALID_ARGUMENT naming the field
   // ("rules[3].lead: ...") for anything malformed.
   static Status Parse(std::string_view json_text, MarketRules* out);
+  static constexpr size_t kMaxBytes = 1 << 20;  // a rules file's size at most
+  static constexpr int kMaxDepth = 8;           // its objects and arrays nested at most
   // The rules shipped with Gridflow.
   static std::shared_ptr<const MarketRules> BuiltIn();
   // These rules with `extra`'s added (its overrides too); `extra`'s version names the result.

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/dsl/functions.h"
@@ -207,6 +210,23 @@ TEST(MarketRules, AMalformedRulesFileNamesTheField) {
   EXPECT_EQ(parse(head + R"(], "overrides": [{"market": "M", "product": "day_ahead",
       "day": "2026-01-01"}]})"),
             "overrides[0].closes_at: give either closes_at (an instant) or at (with days_before)");
+  // Bounded before anything recursive reads it: depth, and size.
+  const std::string deep = head + std::string(9, '[') + std::string(9, ']') + "]}";
+  EXPECT_NE(parse(deep).find("market rules: is nested more than 8 levels deep"), std::string::npos)
+      << parse(deep);
+  const std::string big = head + "], \"padding\": \"" + std::string(1 << 20, 'x') + "\"}";
+  EXPECT_NE(parse(big).find("market rules: is " + std::to_string(big.size()) + " bytes"),
+            std::string::npos)
+      << parse(big).substr(0, 200);
+}
+
+TEST(MarketRules, AnOversizedRulesFileIsNotRead) {
+  const std::string path = ::testing::TempDir() + "/gf-oversized-rules.json";
+  std::ofstream(path) << std::string(MarketRules::kMaxBytes + 1, ' ');
+  MarketRules rules;
+  const Status s = LoadMarketRules(path, &rules);
+  EXPECT_EQ(s.message(), path + ": market rules: is 1048577 bytes; the limit is 1048576");
+  std::remove(path.c_str());
 }
 
 TEST(MarketRules, TheFunctionsUseTheRulesInForce) {

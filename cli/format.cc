@@ -86,6 +86,15 @@ std::string FormatAttributes(const v1::Run& run) {
   return text;
 }
 
+std::string FormatRevision(const v1::Run& run) {
+  if (run.revision() == 0) return "";
+  std::string text = run.period() + " r" + std::to_string(run.revision());
+  if (!run.superseded_by_workflow_id().empty()) {
+    return text + ", superseded by " + run.superseded_by_workflow_id();
+  }
+  return text + " (latest)";
+}
+
 bool HasAttributes(const v1::Run& run) {
   return !FormatAttributes(run).empty();
 }

@@ -28,6 +28,9 @@ std::string StatusName(v1::RunStatus status);
 // it has none. HasAttributes: it has at least one.
 std::string FormatAttributes(const v1::Run& run);
 bool HasAttributes(const v1::Run& run);
+// A settlement revision as a list shows it: "2026-11 r2 (latest)" or "2026-11 r1, superseded
+// by <workflow id>"; "" for a run that is not a revision.
+std::string FormatRevision(const v1::Run& run);
 
 // An instant as operators type it: RFC 3339 ("2026-11-25T11:00:00Z", "...+01:00"), a UTC date
 // ("2026-11-25"), or a duration meaning that long ago ("2h"). nullopt when it is none of these.

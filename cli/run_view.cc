@@ -44,6 +44,11 @@ void PrintSummary(const v1::DescribeRunResponse& d) {
   const std::string& why = r.version_reason();
   if (!why.empty() && why != "latest" && why != "requested") line("version", why);
   line("status", StatusName(r.status()));
+  if (r.revision() > 0) {
+    line("revision", FormatRevision(r) + (r.supersedes_workflow_id().empty()
+                                              ? ""
+                                              : "; supersedes " + r.supersedes_workflow_id()));
+  }
   line("at", active);
   line("started", FormatTime(r.create_time()) + " by " + r.started_by());
   line("updated", FormatTime(r.update_time()) + " (" + Ago(r.update_time()) + ")");

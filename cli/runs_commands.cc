@@ -29,17 +29,25 @@ int GetRun(Client& client, const std::string& workflow_id, v1::Run* run) {
   return status.ok() ? kExitOk : client.Fail(status, "run " + workflow_id);
 }
 
-int Start(Session& session, const std::string& definition, const std::string& workflow_id,
-          int version, const std::string& input, const std::string& input_file) {
+struct StartArgs {
+  std::string definition, workflow_id, input, input_file, period;
+  int version = 0;
+  int revision = 0;
+};
+
+int Start(Session& session, const StartArgs& args) {
   Client& client = session.client();
-  std::string input_json = input;
-  if (!input_file.empty() && !ReadFile(input_file, &input_json)) return kExitUsage;
+  const std::string& workflow_id = args.workflow_id;
+  std::string input_json = args.input;
+  if (!args.input_file.empty() && !ReadFile(args.input_file, &input_json)) return kExitUsage;
   v1::StartRunRequest request;
   request.set_namespace_(client.options().namespace_name);
   request.set_workflow_id(workflow_id);
-  request.set_definition_name(definition);
-  request.set_definition_version(version);
+  request.set_definition_name(args.definition);
+  request.set_definition_version(args.version);
   request.set_input_json(input_json);
+  request.set_period(args.period);
+  request.set_revision(args.revision);
   request.set_identity(client.options().identity);
   v1::StartRunResponse response;
   const grpc::Status status =
@@ -48,18 +56,28 @@ int Start(Session& session, const std::string& definition, const std::string& wo
   if (client.json_output()) {
     std::cout << ToJson(response) << "\n";
   } else {
+    const v1::Run& run = response.run();
     std::cout << (response.created() ? "started " : "already started ") << workflow_id << " ("
-              << response.run().definition_name() << " v" << response.run().definition_version()
-              << ", run " << response.run().run_id() << ")\n";
+              << run.definition_name() << " v" << run.definition_version() << ", run "
+              << run.run_id() << ")\n";
+    if (run.revision() > 0) {
+      std::cout << "revision " << run.revision() << " of period " << run.period();
+      if (!run.supersedes_workflow_id().empty()) {
+        std::cout << ", supersedes " << run.supersedes_workflow_id();
+      }
+      std::cout << "\n";
+    }
   }
   return kExitOk;
 }
 
 struct ListArgs {
   std::string status, definition, since, until, queue, search, query, sort = "created", page_token;
+  std::string period;
   int version = 0;
   int limit = 50;
   bool ascending = false;
+  bool latest_revisions = false;
 };
 
 int List(Session& session, const ListArgs& args) {
@@ -98,6 +116,8 @@ int List(Session& session, const ListArgs& args) {
   request.set_task_queue(args.queue);
   request.set_workflow_id_contains(args.search);
   request.set_query(args.query);
+  request.set_period(args.period);
+  request.set_latest_revisions_only(args.latest_revisions);
   request.set_order_by((args.sort == "updated" ? "update_time" : "create_time") +
                        std::string(args.ascending ? " asc" : " desc"));
   request.set_page_size(args.limit);
@@ -113,9 +133,16 @@ int List(Session& session, const ListArgs& args) {
   // Search attributes get a column when a listed run has any.
   const bool attributes = std::any_of(response.runs().begin(), response.runs().end(),
                                       [](const v1::Run& r) { return HasAttributes(r); });
+  // So do settlement revisions: period, number, and whether a later one superseded it.
+  const bool revisions = std::any_of(response.runs().begin(), response.runs().end(),
+                                     [](const v1::Run& r) { return r.revision() > 0; });
   std::vector<std::string> headers = {"WORKFLOW ID", "DEFINITION",    "STATUS",
                                       "STEP",        "STARTED (UTC)", "UPDATED"};
   std::vector<size_t> widths = {30, 18, 12, 18, 20, 11};  // with the gaps: 119 columns
+  if (revisions) {
+    headers.push_back("REVISION");
+    widths.push_back(48);
+  }
   if (attributes) {
     headers.push_back("ATTRIBUTES");
     widths.push_back(48);
@@ -130,6 +157,7 @@ int List(Session& session, const ListArgs& args) {
         r.current_step(),
         FormatTime(r.create_time()),
         Ago(r.update_time())};
+    if (revisions) row.push_back(FormatRevision(r));
     if (attributes) row.push_back(FormatAttributes(r));
     table.AddRow(row);
   }
@@ -259,10 +287,6 @@ void AddRunCommands(CLI::App& app, Session& session) {
   group->require_subcommand(1);
   AddRunAuditCommands(*group, session);
 
-  struct StartArgs {
-    std::string definition, workflow_id, input, input_file;
-    int version = 0;
-  };
   auto start = std::make_shared<StartArgs>();
   auto* start_cmd = group->add_subcommand("start", "start a run (idempotent per workflow id)");
   start_cmd->add_option("definition", start->definition, "definition name")->required();
@@ -273,10 +297,14 @@ void AddRunCommands(CLI::App& app, Session& session) {
   start_cmd->add_option("--input-file", start->input_file, "input from a JSON file")
       ->excludes(input)
       ->check(CLI::ExistingFile);
-  start_cmd->callback([&session, start] {
-    session.exit_code = Start(session, start->definition, start->workflow_id, start->version,
-                              start->input, start->input_file);
-  });
+  auto* period = start_cmd->add_option(
+      "--period", start->period,
+      "start a settlement revision of this period (docs/revisions.md); needs --revision");
+  start_cmd->add_option("--revision", start->revision, "the revision number (1, 2, ...)")
+      ->check(CLI::PositiveNumber)
+      ->needs(period);
+  period->needs(start_cmd->get_option("--revision"));
+  start_cmd->callback([&session, start] { session.exit_code = Start(session, *start); });
 
   auto list = std::make_shared<ListArgs>();
   auto* list_cmd = group->add_subcommand("list", "list runs, newest first, with filters");
@@ -295,6 +323,10 @@ void AddRunCommands(CLI::App& app, Session& session) {
   list_cmd->add_option("--query", list->query,
                        "a query over run fields and search attributes (docs/search.md), e.g. "
                        "\"market = 'DE-LU' AND status = 'FAILED'\"");
+  list_cmd->add_option("--period", list->period,
+                       "only revisions of this period; with --definition: its chain of revisions");
+  list_cmd->add_flag("--latest-revisions", list->latest_revisions,
+                     "only the latest revision of each period");
   list_cmd->add_option("--sort", list->sort, "created or updated")
       ->check(CLI::IsMember({"created", "updated"}))
       ->capture_default_str();

@@ -53,6 +53,12 @@ struct RunRow {
   // rollout's routing ("canary: rollout 3 sends 10% of latest to version 4"); "" before
   // migration 14.
   std::string version_reason;
+  // Settlement revisions (docs/revisions.md): the run is revision `revision` of the series
+  // (definition_name, revision_period); revision 0 and empty strings for runs that are not.
+  std::string revision_period;
+  int revision = 0;
+  std::string supersedes;     // the workflow id of the revision this one replaced
+  std::string superseded_by;  // the workflow id of the revision that replaced this one
   // gf_now() of the transaction that inserted or locked the row (InsertRun, LockRun*): a
   // transition's clock, read with the lock instead of in a round trip of its own.
   std::optional<TimePoint> transaction_now;

@@ -21,7 +21,8 @@ constexpr const char* kColumns =
     "$DATA, current_step, result::text, failure::text, started_by, cancel_requested_by, "
     "cancel_reason, last_event_seq, created_at, updated_at, closed_at, $STATE, "
     "parent_run_id::text, parent_frame, parent_activation, COALESCE(encode(history_head, 'hex'), "
-    "''), search_attributes::text, COALESCE(version_reason, '')";
+    "''), search_attributes::text, COALESCE(version_reason, ''), COALESCE(revision_period, ''), "
+    "COALESCE(revision, 0), COALESCE(supersedes, ''), COALESCE(superseded_by, '')";
 
 // Appended to the columns by the statements that insert or lock a run for a transition.
 constexpr const char* kClockColumn = ", gf_now()";
@@ -60,7 +61,11 @@ RunRow ReadRun(const pqxx::row& r) {
   run.history_head = r[22].as<std::string>();
   run.search_attributes_json = r[23].as<std::string>();
   run.version_reason = r[24].as<std::string>();
-  if (r.size() > 25) run.transaction_now = Timestamp(r[25]);  // kClockColumn
+  run.revision_period = r[25].as<std::string>();
+  run.revision = r[26].as<int>();
+  run.supersedes = r[27].as<std::string>();
+  run.superseded_by = r[28].as<std::string>();
+  if (r.size() > 29) run.transaction_now = Timestamp(r[29]);  // kClockColumn
   return run;
 }
 
@@ -77,9 +82,9 @@ void PrepareRunStatements(pqxx::connection& c) {
   c.prepare("run_insert",
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
             "status, input, data, started_by, parent_run_id, parent_frame, parent_activation, "
-            "version_reason) "
+            "version_reason, revision_period, revision, supersedes) "
             "VALUES (gen_random_uuid(), $1, $2, $3, $4, 'RUNNING', $5::jsonb, $6::jsonb, $7, "
-            "$8::uuid, $9, $10, $11) "
+            "$8::uuid, $9, $10, $11, NULLIF($12, ''), NULLIF($13, 0), NULLIF($14, '')) "
             "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
                 cols_clock);
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
@@ -137,7 +142,8 @@ std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run) 
   return First(txn.exec_prepared("run_insert", run.namespace_name, run.workflow_id,
                                  run.definition_name, run.definition_version, run.input_json,
                                  run.data_json, run.started_by, run.parent_run_id, run.parent_frame,
-                                 run.parent_activation, run.version_reason));
+                                 run.parent_activation, run.version_reason, run.revision_period,
+                                 run.revision, run.supersedes));
 }
 
 std::map<std::string, int64_t> ReadLastEventSeqs(pqxx::transaction_base& txn,
@@ -244,6 +250,10 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
     where +=
         " AND definition_version = " + p.Add(std::to_string(filter.definition_version), "integer");
   }
+  if (!filter.revision_period.empty())
+    where += " AND revision_period = " + p.Add(filter.revision_period, "text");
+  // The latest revision of each period: a revision nothing superseded.
+  if (filter.latest_revisions_only) where += " AND revision IS NOT NULL AND superseded_by IS NULL";
   if (filter.created_after) where += " AND created_at >= " + MicrosParam(p, *filter.created_after);
   if (filter.created_before) where += " AND created_at < " + MicrosParam(p, *filter.created_before);
   if (!filter.workflow_id_contains.empty()) {

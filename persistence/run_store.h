@@ -29,6 +29,10 @@ struct NewRun {
   std::optional<int64_t> parent_activation;
   // Why definition_version (docs/rollouts.md): "requested", "latest", a rollout's routing.
   std::string version_reason;
+  // A settlement revision (docs/revisions.md): period and revision >= 1; empty and 0 otherwise.
+  std::string revision_period;
+  int revision = 0;
+  std::string supersedes;  // the workflow id of the revision it replaces; empty: none
 };
 
 // Inserts a RUNNING run, or returns nullopt when the workflow id is taken in the namespace.
@@ -78,8 +82,10 @@ struct RunListFilter {
   int definition_version = 0;               // 0: any
   std::optional<TimePoint> created_after;   // inclusive
   std::optional<TimePoint> created_before;  // exclusive
-  std::string task_queue;            // only runs with a queued or leased task there; empty: any
-  std::string workflow_id_contains;  // case-insensitive; empty: any
+  std::string task_queue;              // only runs with a queued or leased task there; empty: any
+  std::string workflow_id_contains;    // case-insensitive; empty: any
+  std::string revision_period;         // only revisions of this period; empty: any
+  bool latest_revisions_only = false;  // only revisions that no later revision superseded
   std::optional<RunCondition> condition;  // a query, ANDed with the filters above
   Order order = Order::kCreatedDesc;
   // Keyset cursor: only runs after (sort time, id) in the chosen order.

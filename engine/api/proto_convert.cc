@@ -55,6 +55,10 @@ void ToProto(const persistence::RunRow& row, v1::Run* out) {
   out->set_history_length(row.last_event_seq);
   out->set_search_attributes_json(row.search_attributes_json);
   out->set_version_reason(row.version_reason);
+  out->set_period(row.revision_period);
+  out->set_revision(row.revision);
+  out->set_supersedes_workflow_id(row.supersedes);
+  out->set_superseded_by_workflow_id(row.superseded_by);
 }
 
 void ToProto(const persistence::EventRow& row, v1::Event* out) {

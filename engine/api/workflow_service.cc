@@ -56,6 +56,7 @@ WorkflowServiceImpl::WorkflowServiceImpl(WorkPool& pool, Authorizer& authorizer,
                                          DefinitionRegistry& definitions, Scheduler& scheduler,
                                          RunReader& reader, HistoryWatchHub& watches)
     : CallbackService(authorizer),
+      pool_(pool),
       validator_(validator),
       definitions_(definitions),
       scheduler_(scheduler),
@@ -170,6 +171,7 @@ void WorkflowServiceImpl::StartRun(UnaryCall<v1::StartRunRequest, v1::StartRunRe
   }
   if (s.ok()) s = validator_.Json("input_json", req.input_json(), true, &params.input);
   if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
+  if (s.ok()) s = RevisionOfStart(req);
   if (!s.ok()) {
     call->Finish(s);
     return;
@@ -178,6 +180,23 @@ void WorkflowServiceImpl::StartRun(UnaryCall<v1::StartRunRequest, v1::StartRunRe
   params.definition_name = req.definition_name();
   params.definition_version = req.definition_version();
   params.actor = Actor{call->caller().principal, req.identity()};
+  params.revision_period = req.period();
+  params.revision = req.revision();
+  if (params.revision != 0) {
+    // A revision takes its series' lock in a transaction of its own, on the RPC pool.
+    RunOnPool<v1::StartRunRequest, v1::StartRunResponse>(
+        pool_, call, [this, params](const v1::StartRunRequest&, v1::StartRunResponse* resp) {
+          persistence::RunRow run;
+          bool created = false;
+          const Status started = scheduler_.StartRevision(params, &run, &created);
+          if (started.ok()) {
+            ToProto(run, resp->mutable_run());
+            resp->set_created(created);
+          }
+          return started;
+        });
+    return;
+  }
   scheduler_.StartRun(std::move(params),
                       [call](const Status& status, const persistence::RunRow& run, bool created) {
                         if (status.ok()) {
@@ -186,6 +205,15 @@ void WorkflowServiceImpl::StartRun(UnaryCall<v1::StartRunRequest, v1::StartRunRe
                         }
                         call->Finish(status);
                       });
+}
+
+Status WorkflowServiceImpl::RevisionOfStart(const v1::StartRunRequest& req) {
+  if (req.period().empty() && req.revision() == 0) return Status::Ok();
+  if (req.revision() < 1) {
+    return Status::InvalidArgument("revision: must be at least 1 when a period is given");
+  }
+  if (req.period().empty()) return Status::InvalidArgument("period: is required with a revision");
+  return RequestValidator::ObjectId("period", req.period());
 }
 
 Status WorkflowServiceImpl::GetRun(const v1::GetRunRequest& req, v1::Run* resp) {
@@ -237,6 +265,11 @@ Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRun
     return s;
   }
   filter.workflow_id_contains = req.workflow_id_contains();
+  if (!req.period().empty()) {
+    if (s = RequestValidator::ObjectId("period", req.period()); !s.ok()) return s;
+    filter.revision_period = req.period();
+  }
+  filter.latest_revisions_only = req.latest_revisions_only();
   if (!req.query().empty()) {
     std::map<std::string, std::string> types;
     if (s = reader_.AttributeTypes(filter.namespace_name, &types); !s.ok()) return s;

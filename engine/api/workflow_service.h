@@ -45,9 +45,12 @@ class WorkflowServiceImpl final : public CallbackService<v1::WorkflowService> {
   Status RetryDeadLetters(const Caller& caller, const v1::RetryDeadLettersRequest& req,
                           v1::RetryDeadLettersResponse* resp);
 
+  // A start's period and revision: both or neither (docs/revisions.md).
+  static Status RevisionOfStart(const v1::StartRunRequest& req);
   // Operators' interventions must say why: the reason is what auditors read later.
   Status RequiredReason(const std::string& reason);
 
+  WorkPool& pool_;
   RequestValidator& validator_;
   DefinitionRegistry& definitions_;
   Scheduler& scheduler_;

@@ -501,7 +501,8 @@ class Evaluator {
         for (size_t i = 0; i < n.children.size(); ++i) {
           if (Status s = Eval(*n.children[i], &args[i]); !s.ok()) return s;
         }
-        FunctionContext fc{context_.now, context_.limits.max_value_bytes, &steps_left_};
+        FunctionContext fc{context_.now, context_.limits.max_value_bytes, &steps_left_,
+                           context_.revision};
         Status s = CallFunction(n.op, args, fc, out);
         if (!s.ok()) return ErrorAt(n.column, n.op + "(): " + s.message());
         return Status::Ok();

@@ -35,6 +35,8 @@ struct EvalContext {
   const nlohmann::json* overlay = nullptr;
   TimePoint now{};
   EvalLimits limits{};
+  // The run's settlement revision, for revision() (docs/revisions.md); nullptr outside one.
+  const nlohmann::json* revision = nullptr;
 };
 
 // The scope as one document (overlay fields win), for when a whole scope must be materialised.

@@ -99,6 +99,23 @@ TEST(Expression, Functions) {
   EXPECT_EQ(Eval("string(12)"), "12");
 }
 
+TEST(Expression, RevisionIsTheRunsSettlementRevisionOrNull) {
+  EXPECT_EQ(Eval("revision()"), nullptr);
+  EXPECT_EQ(Eval("revision().number"), nullptr);
+  const json revision = {{"period", "2026-11-24"}, {"number", 2}, {"supersedes", "settle-r1"}};
+  Expression e;
+  ASSERT_TRUE(
+      Expression::Parse("concat(revision().period, '/r', string(revision().number))", &e).ok());
+  EvalContext c;
+  c.scope = &kData;
+  c.revision = &revision;
+  json out;
+  ASSERT_TRUE(e.Evaluate(c, &out).ok());
+  EXPECT_EQ(out, "2026-11-24/r2");
+  EXPECT_NE(EvalError("revision(1)").find("revision() takes 0 arguments, not 1"), std::string::npos)
+      << EvalError("revision(1)");
+}
+
 TEST(Expression, TimeFunctions) {
   EXPECT_EQ(Eval("now()"), "2026-11-25T14:28:42.123456Z");
   EXPECT_EQ(Eval("date_add('2026-03-01', -1)"), "2026-02-28");

@@ -271,6 +271,13 @@ Status Now(const Args&, const FunctionContext& c, json* out) {
   return Status::Ok();
 }
 
+// --- the run ---
+
+Status Revision(const Args&, const FunctionContext& c, json* out) {
+  *out = c.revision == nullptr ? json(nullptr) : *c.revision;
+  return Status::Ok();
+}
+
 Status InstantOf(const Args& a, const FunctionContext&, json* out) {
   TimePoint t;
   if (Status s = Instant(a, 0, &t); !s.ok()) return s;
@@ -455,6 +462,7 @@ const std::map<std::string, Spec>& Table() {
       {"number", {1, 1, NumberOf}},
       {"quarter_hours", {2, 2, QuarterHoursFn}},
       {"range", {1, 1, Range}},
+      {"revision", {0, 0, Revision}},
       {"round", {1, 2, Round}},
       {"seconds_between", {2, 2, SecondsBetween}},
       {"starts_with", {2, 2, StartsWith}},

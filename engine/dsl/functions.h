@@ -16,6 +16,8 @@ struct FunctionContext {
   TimePoint now;
   size_t max_value_bytes;
   int* steps_left;  // shared evaluation budget; functions that build collections spend from it
+  // The run's settlement revision (revision()); nullptr or null outside one.
+  const nlohmann::json* revision = nullptr;
 };
 
 bool IsKnownFunction(const std::string& name);

@@ -749,6 +749,7 @@ dsl::EvalContext Interpreter::Scope(const Frame& frame) const {
   context.scope = &data_;
   context.overlay = Locals(frame);
   context.now = effects_.Now();
+  context.revision = &run_.revision;
   return context;
 }
 
@@ -767,7 +768,8 @@ void Interpreter::SetOutput(Frame& frame, const std::string& step, const json& o
 std::string Interpreter::Key(const Frame& frame, const std::string& step) const {
   const auto visits = frame.visits.find(step);
   const int64_t visit = visits == frame.visits.end() ? 1 : visits->second;
-  return run_.run_id + ":" + step + frame.key + (visit > 1 ? "#" + std::to_string(visit) : "");
+  const std::string& prefix = run_.key_prefix.empty() ? run_.run_id : run_.key_prefix;
+  return prefix + ":" + step + frame.key + (visit > 1 ? "#" + std::to_string(visit) : "");
 }
 
 bool Interpreter::EvalTemplate(const Frame& frame, const Step& step, const dsl::Template& t,

@@ -35,6 +35,11 @@ struct RunFailure {
 struct RunIdentity {
   std::string run_id;
   std::string workflow_id;
+  // What tasks' idempotency keys start with: a revision's series and number; empty: the run id.
+  std::string key_prefix;
+  // A settlement revision's {"period", "number", "supersedes"} (the DSL's revision()); null
+  // for other runs.
+  nlohmann::json revision;
 };
 
 class Interpreter {

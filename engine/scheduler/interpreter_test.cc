@@ -120,7 +120,8 @@ class TestRun {
   void Step(const std::function<void(Interpreter&)>& event) {
     RunState state;
     ASSERT_TRUE(FromJson(state_json_, &state).ok());
-    Interpreter interpreter(definition_, {"run-1", "wf-1"}, effects.status, state, data_, effects);
+    Interpreter interpreter(definition_, {"run-1", "wf-1", "", nullptr}, effects.status, state,
+                            data_, effects);
     event(interpreter);
     state_json_ = ToJson(state);
   }

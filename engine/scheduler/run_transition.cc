@@ -75,6 +75,9 @@ Status RunTransition::Start(TransitionContext& ctx, persistence::RunRow inserted
     payload["definition"]["version_reason"] = transition->run_.version_reason;
   }
   if (!spec.parent.is_null()) payload["parent"] = spec.parent;
+  if (const json revision = RevisionOf(transition->run_); !revision.is_null()) {
+    payload["revision"] = revision;
+  }
   if (!spec.client_identity.empty()) payload["client_identity"] = spec.client_identity;
   transition->Record(events::kRunStarted, spec.started_by, payload, {});
   ctx.facts().runs_started.push_back(definition->name());
@@ -83,8 +86,22 @@ Status RunTransition::Start(TransitionContext& ctx, persistence::RunRow inserted
   return Status::Ok();
 }
 
+json RunTransition::RevisionOf(const persistence::RunRow& run) {
+  if (run.revision == 0) return nullptr;
+  return {{"period", run.revision_period},
+          {"number", run.revision},
+          {"supersedes", run.supersedes.empty() ? json(nullptr) : json(run.supersedes)}};
+}
+
 Interpreter RunTransition::NewInterpreter() {
-  return Interpreter(*definition_, {run_.id, run_.workflow_id}, run_.status, state_, data_, *this);
+  RunIdentity identity{run_.id, run_.workflow_id, "", RevisionOf(run_)};
+  // A revision's tasks are keyed by the revision, not the run (docs/revisions.md): a posting is
+  // made once per revision of the period.
+  if (run_.revision > 0) {
+    identity.key_prefix = run_.namespace_name + "/" + run_.definition_name + "/" +
+                          run_.revision_period + "/r" + std::to_string(run_.revision);
+  }
+  return Interpreter(*definition_, identity, run_.status, state_, data_, *this);
 }
 
 // ---- the run's open tasks and pending timers ----
@@ -420,6 +437,8 @@ void RunTransition::UpdateSearchAttributes() {
   dsl::EvalContext context;
   context.scope = &data_;
   context.now = Now();
+  const json revision = RevisionOf(run_);
+  context.revision = &revision;
   json values = json::object();
   for (const dsl::SearchAttribute& a : declared) {
     json value;

@@ -66,6 +66,8 @@ class RunTransition final : public RunEffects {
   TransitionFacts& facts() { return ctx_.facts(); }
   // An interpreter over this run's state, data and effects, at the run's current status.
   Interpreter NewInterpreter();
+  // A settlement revision's {"period", "number", "supersedes"}; null for other runs.
+  static nlohmann::json RevisionOf(const persistence::RunRow& run);
 
   // The run's open task with this id, as known in this transition; nullptr when it is not open.
   const persistence::TaskRow* OpenTask(int64_t task_id);

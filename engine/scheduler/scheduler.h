@@ -75,6 +75,10 @@ struct StartRunParams {
   int definition_version = 0;  // 0: latest
   nlohmann::json input;
   Actor actor;
+  // A settlement revision (docs/revisions.md): revision >= 1 of the series (definition_name,
+  // revision_period); 0 and empty for an ordinary run.
+  std::string revision_period;
+  int revision = 0;
 };
 
 // The caller's claim on a leased task.
@@ -167,6 +171,14 @@ class Scheduler {
   void CompleteTask(LeaseRef lease, nlohmann::json result, NextTaskRequest next,
                     CompleteTaskDone done);
   void FailTask(LeaseRef lease, TaskFailureReport failure, FailTaskDone done);
+
+  // Starts revision `params.revision` of its series in a transaction of its own (not
+  // group-committed: revisions are rare and each takes its series' lock). Older revisions still
+  // open are cancelled in the same transaction (their compensations run) and every older one is
+  // marked superseded. A revision not newer than the latest started is refused: the same one
+  // ALREADY_EXISTS, an older one FAILED_PRECONDITION. The same start again (same workflow id,
+  // definition, input and revision) returns the existing run (created = false).
+  Status StartRevision(const StartRunParams& params, persistence::RunRow* run, bool* created);
 
   // ---- inside a caller's transaction ----
 
@@ -264,6 +276,14 @@ class Scheduler {
   // A start whose run was not inserted: the same run started before (answered with it), a taken
   // workflow id (ALREADY_EXISTS naming the difference) or an unknown definition.
   void AnswerTakenWorkflowId(pqxx::transaction_base& txn, Call& call);
+  // OK when `existing` is what `params` would start (a repeated start); else ALREADY_EXISTS
+  // naming what differs.
+  static Status SameStart(pqxx::transaction_base& txn, const StartRunParams& params,
+                          const persistence::RunRow& existing);
+  // Resolves the definition, inserts the run and starts it in `ctx`. *run is left empty when
+  // the workflow id is taken.
+  Status StartIn(TransitionContext& ctx, const StartRunParams& params,
+                 const std::string& supersedes, std::optional<persistence::RunRow>* run);
   void Submit(std::unique_ptr<Call> call);
 
   // What a completion does to its run (shared by the batch and by tests of it).

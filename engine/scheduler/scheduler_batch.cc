@@ -316,27 +316,37 @@ void Scheduler::AnswerTakenWorkflowId(pqxx::transaction_base& txn, Call& call) {
     call.Answer(s.ok() ? Status::Unavailable("run insert conflicted; retry") : s);
     return;
   }
-  std::string difference;
-  if (existing->definition_name != p.definition_name) {
-    difference =
-        "of definition '" + existing->definition_name + "', not '" + p.definition_name + "'";
-  } else if (p.definition_version != 0 && existing->definition_version != p.definition_version) {
-    difference = "of " + existing->definition_name + " version " +
-                 std::to_string(existing->definition_version) + ", not version " +
-                 std::to_string(p.definition_version);
-  } else if (!persistence::RunInputEquals(txn, existing->id, DumpJson(p.input))) {
-    difference = "of " + existing->definition_name + " v" +
-                 std::to_string(existing->definition_version) + " with a different input";
-  }
-  if (!difference.empty()) {
-    call.Answer(Status::AlreadyExists("workflow id '" + p.workflow_id +
-                                      "' is already used in namespace '" + p.namespace_name +
-                                      "' by a run " + difference + "; choose another workflow id"));
+  if (Status same = SameStart(txn, p, *existing); !same.ok()) {
+    call.Answer(same);
     return;
   }
   call.reply.run = std::move(*existing);
   call.reply.created = false;
   call.Answer(Status::Ok());
+}
+
+Status Scheduler::SameStart(pqxx::transaction_base& txn, const StartRunParams& p,
+                            const persistence::RunRow& existing) {
+  std::string difference;
+  if (existing.definition_name != p.definition_name) {
+    difference =
+        "of definition '" + existing.definition_name + "', not '" + p.definition_name + "'";
+  } else if (p.definition_version != 0 && existing.definition_version != p.definition_version) {
+    difference = "of " + existing.definition_name + " version " +
+                 std::to_string(existing.definition_version) + ", not version " +
+                 std::to_string(p.definition_version);
+  } else if (existing.revision_period != p.revision_period || existing.revision != p.revision) {
+    difference = existing.revision == 0 ? std::string("that is not a revision")
+                                        : "for revision " + std::to_string(existing.revision) +
+                                              " of period '" + existing.revision_period + "'";
+  } else if (!persistence::RunInputEquals(txn, existing.id, DumpJson(p.input))) {
+    difference = "of " + existing.definition_name + " v" +
+                 std::to_string(existing.definition_version) + " with a different input";
+  }
+  if (difference.empty()) return Status::Ok();
+  return Status::AlreadyExists("workflow id '" + p.workflow_id +
+                               "' is already used in namespace '" + p.namespace_name +
+                               "' by a run " + difference + "; choose another workflow id");
 }
 
 }  // namespace gridflow::engine

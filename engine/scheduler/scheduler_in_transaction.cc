@@ -11,8 +11,9 @@ namespace gridflow::engine {
 
 using nlohmann::json;
 
-Status Scheduler::StartRunIn(pqxx::transaction_base& txn, const StartRunParams& params,
-                             persistence::RunRow* run, bool* created, AfterCommit* after) {
+Status Scheduler::StartIn(TransitionContext& ctx, const StartRunParams& params,
+                          const std::string& supersedes, std::optional<persistence::RunRow>* run) {
+  pqxx::transaction_base& txn = ctx.txn();
   std::shared_ptr<const dsl::Definition> definition;
   std::string version_reason;
   Status s = definitions_.ResolveForStart(txn, params.namespace_name, params.definition_name,
@@ -22,18 +23,14 @@ Status Scheduler::StartRunIn(pqxx::transaction_base& txn, const StartRunParams& 
   persistence::NewRun new_run = RunTransition::NewRunRow(
       *definition, params.namespace_name, params.workflow_id, params.input, params.actor.principal);
   new_run.version_reason = version_reason;
+  new_run.revision_period = params.revision_period;
+  new_run.revision = params.revision;
+  new_run.supersedes = supersedes;
   std::optional<persistence::RunRow> inserted = persistence::InsertRun(txn, new_run);
   if (!inserted) {
-    std::optional<persistence::RunRow> existing =
-        persistence::FindRun(txn, params.namespace_name, params.workflow_id);
-    if (!existing) return Status::Unavailable("run insert conflicted; retry");
-    *run = std::move(*existing);
-    *created = false;
+    run->reset();
     return Status::Ok();
   }
-  // No long-poll is handed the first task directly: it is queued and announced after the commit
-  // (the caller's transaction may still roll back after this returns).
-  TransitionContext ctx(txn, definitions_, task_ids_, /*matcher=*/nullptr);
   RunTransition::NewRunSpec spec;
   spec.input = params.input;
   spec.started_by = params.actor.principal;
@@ -44,6 +41,25 @@ Status Scheduler::StartRunIn(pqxx::transaction_base& txn, const StartRunParams& 
   transition->Flush();
   ctx.Flush();
   *run = transition->run();
+  return Status::Ok();
+}
+
+Status Scheduler::StartRunIn(pqxx::transaction_base& txn, const StartRunParams& params,
+                             persistence::RunRow* run, bool* created, AfterCommit* after) {
+  // No long-poll is handed the first task directly: it is queued and announced after the commit
+  // (the caller's transaction may still roll back after this returns).
+  TransitionContext ctx(txn, definitions_, task_ids_, /*matcher=*/nullptr);
+  std::optional<persistence::RunRow> started;
+  if (Status s = StartIn(ctx, params, "", &started); !s.ok()) return s;
+  if (!started) {
+    std::optional<persistence::RunRow> existing =
+        persistence::FindRun(txn, params.namespace_name, params.workflow_id);
+    if (!existing) return Status::Unavailable("run insert conflicted; retry");
+    *run = std::move(*existing);
+    *created = false;
+    return Status::Ok();
+  }
+  *run = std::move(*started);
   *created = true;
   *after = ctx.TakeAfterCommit();
   return Status::Ok();

@@ -153,6 +153,20 @@ def open_dispute(task):
     return {"dispute_id": "DSP-" + os.environ["GRIDFLOW_RUN_ID"][:8], "difference_eur": task["difference_eur"]}
 
 
+def post_settlement(task):
+    """Books a revision's provisional settlement. The idempotency key names the revision
+    (<namespace>/<definition>/<period>/r<n>:provisional): the ledger books it once per revision."""
+    total = round(sum(c["cost_eur"] for c in task["costs"]), 2)
+    revision = task.get("revision") or {}
+    return post("/ledger/postings", {**venue_identity(), "day": task["day"], "total_eur": total,
+                                     "revision": revision.get("number")})
+
+
+def reverse_settlement(task):
+    """Reverses a superseded (or failed) revision's provisional posting: the compensation."""
+    return post(f"/ledger/postings/{task['posting_id']}/reverse", venue_identity())
+
+
 def close_settlement(task):
     return {"closed": True, **task}
 
@@ -160,7 +174,8 @@ def close_settlement(task):
 HANDLERS = {f.__name__: f for f in (
     forecast, optimise, submit_bid, submit_default_bid, withdraw_bid, nominate, raise_alert,
     acknowledge_activation, setpoint, confirm_activation, report_activation,
-    validate_metering, compute_period, reconcile, open_dispute, close_settlement)}
+    validate_metering, compute_period, post_settlement, reverse_settlement, reconcile, open_dispute,
+    close_settlement)}
 
 
 def main():

@@ -73,11 +73,14 @@ class GridflowClient:
         return self._call(self._stub.RegisterDefinition, workflow_service_pb2.RegisterDefinitionRequest(
             namespace=self.namespace, definition_json=text, identity=self.identity))
 
-    def start_run(self, workflow_id, definition, run_input, version=0):
-        """Starts a run; repeating it with the same id and input returns the same run."""
+    def start_run(self, workflow_id, definition, run_input, version=0, period="", revision=0):
+        """Starts a run; repeating it with the same id and input returns the same run. With a
+        period and revision, the run is that settlement revision (docs/revisions.md): it
+        supersedes older revisions of the period, whose open runs are cancelled."""
         return self._call(self._stub.StartRun, workflow_service_pb2.StartRunRequest(
             namespace=self.namespace, workflow_id=workflow_id, definition_name=definition,
-            definition_version=version, input_json=json.dumps(run_input), identity=self.identity))
+            definition_version=version, input_json=json.dumps(run_input), identity=self.identity,
+            period=period, revision=revision))
 
     def signal(self, workflow_id, name, payload=None, dedup_id=""):
         return self._call(self._stub.SignalRun, workflow_service_pb2.SignalRunRequest(

@@ -20,7 +20,15 @@ Test hooks POST /admin/workflows/<workflow_id> {"hold_first_submission": bool, "
           POST /admin/workflows/<workflow_id>/release. GET /admin/held: held submissions.
 TSO       POST /tso/acknowledgements, /tso/confirmations, /tso/reports
 Assets    POST /assets/<id>/setpoint   {mw, activation_id}
-Metering  POST /metering/publish       {workflow_id, day, periods} -> signal metering_data
+Metering  POST /metering/publish       {workflow_id, day, periods, revision?} -> signal metering_data
+          POST /metering/revisions     {definition, workflow_id, day, revision, periods, input}:
+          a metering revision of the day (revision 1 preliminary, then corrections): starts that
+          settlement revision (period = day; docs/revisions.md), which supersedes the older
+          ones, then publishes the revision's data to it
+Ledger    POST /ledger/postings        {client_order_id, fencing_token, workflow_id, day, total_eur,
+                                        revision}: books a settlement; idempotent on client_order_id
+          POST /ledger/postings/<posting_id>/reverse {client_order_id}: reverses it (idempotent)
+          GET  /ledger                 every posting with its status
 Invoices  POST /tso/invoices           {workflow_id, total_eur}    -> signal tso_invoice
           GET  /health, GET /exchange/orders/<id>, GET /stats
 """
@@ -33,7 +41,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from gridflow_client import GridflowClient  # noqa: E402
+from gridflow_client import GridflowClient, GridflowError  # noqa: E402
 
 
 class World:
@@ -53,6 +61,7 @@ class World:
         self.behaviour = {}     # workflow_id -> {"hold_first_submission", "fail_first", "ack_delay"}
         self.holds = {}         # workflow_id -> threading.Event released by the test
         self.held = []          # client_order_ids waiting in a hold
+        self.postings = {}      # client_order_id -> ledger posting
 
     def later(self, delay, fn, *args):
         timer = threading.Timer(delay, fn, args)
@@ -125,6 +134,51 @@ class World:
         self.later(ack_delay * 2, self.publish_results, order, cleared)
         return 200, order
 
+    def start(self, workflow_id, definition, run_input, period, revision):
+        for attempt in range(20):  # the same start again returns the same run
+            try:
+                return self.client.start_run(workflow_id, definition, run_input, period=period,
+                                             revision=revision)
+            except GridflowError as e:
+                if e.code.name != "UNAVAILABLE":
+                    raise
+                print(f"simulator: start {workflow_id} failed ({e}); retrying", file=sys.stderr)
+                time.sleep(min(0.1 * 2 ** attempt, 2))
+        raise RuntimeError(f"could not start {workflow_id}")
+
+    def metering(self, body):
+        """The day's metered quarter-hours; a correction (revision > 1) revises them."""
+        revision = int(body.get("revision", 1))
+        correction = 0.25 * (revision - 1)
+        periods = [{"period": i, "metered_mwh": round(10 + (i % 7) * 0.5 + correction, 2),
+                    "nominated_mwh": 10.0} for i in range(int(body.get("periods", 96)))]
+        self.signal(body["workflow_id"], "metering_data",
+                    {"day": body.get("day"), "revision": revision, "periods": periods},
+                    f"metering-{body.get('day')}-r{revision}")
+        return len(periods)
+
+    def post_settlement(self, body):
+        key = body["client_order_id"]
+        with self.lock:
+            posting = self.postings.get(key)
+            if posting is None:
+                posting = {"posting_id": f"LG-{len(self.postings) + 1:05d}", "client_order_id": key,
+                           "workflow_id": body.get("workflow_id"), "day": body.get("day"),
+                           "revision": body.get("revision"), "total_eur": body.get("total_eur"),
+                           "status": "booked"}
+                self.postings[key] = posting
+            return 200, posting
+
+    def reverse_posting(self, posting_id, body):
+        with self.lock:
+            posting = next((p for p in self.postings.values() if p["posting_id"] == posting_id), None)
+            if posting is None:
+                return 404, {"error": f"no posting {posting_id}"}
+            if posting["status"] == "booked":
+                posting["status"] = "reversed"
+                posting["reversed_by"] = body.get("client_order_id")
+            return 200, posting
+
     def refuse(self, key, token, message):
         self.refused.append({"client_order_id": key, "fencing_token": token, "reason": message})
         return 409, {"error": message}
@@ -168,6 +222,9 @@ def make_handler(world):
                 with world.lock:
                     return self.reply(200, {"orders": len(world.orders), "setpoints": len(world.setpoints),
                                             "tso_messages": len(world.tso)})
+            if self.path == "/ledger":
+                with world.lock:
+                    return self.reply(200, {"postings": list(world.postings.values())})
             if self.path == "/exchange/book":
                 with world.lock:
                     return self.reply(200, {"orders": list(world.orders.values()), "refused": world.refused})
@@ -209,11 +266,20 @@ def make_handler(world):
                     world.tso.append({"kind": self.path.rsplit("/", 1)[1], **body})
                 return self.reply(200, {"ok": True, "received_at": time.time()})
             if self.path == "/metering/publish":
-                periods = [{"period": i, "metered_mwh": round(10 + (i % 7) * 0.5, 2),
-                            "nominated_mwh": 10.0} for i in range(int(body.get("periods", 96)))]
-                world.signal(body["workflow_id"], "metering_data", {"day": body.get("day"), "periods": periods},
-                             "metering-" + str(body.get("day")))
-                return self.reply(200, {"ok": True, "periods": len(periods)})
+                return self.reply(200, {"ok": True, "periods": world.metering(body)})
+            if self.path == "/metering/revisions":
+                try:
+                    started = world.start(body["workflow_id"], body["definition"], body.get("input", {}),
+                                          body["day"], int(body["revision"]))
+                except GridflowError as e:  # e.g. an older revision than one already settled
+                    return self.reply(409, {"error": str(e)})
+                periods = world.metering(body)
+                return self.reply(200, {"ok": True, "periods": periods, "created": started.created,
+                                        "supersedes": started.run.supersedes_workflow_id})
+            if self.path == "/ledger/postings":
+                return self.reply(*world.post_settlement(body))
+            if self.path.startswith("/ledger/postings/") and self.path.endswith("/reverse"):
+                return self.reply(*world.reverse_posting(self.path.split("/")[3], body))
             if self.path == "/tso/invoices":
                 world.signal(body["workflow_id"], "tso_invoice", {"total_eur": body.get("total_eur")},
                              "invoice-" + body["workflow_id"])

@@ -7,7 +7,8 @@
 #                                                     # (the worker: EXAMPLE_WORKER_PID, _IDENTITY)
 #   run_day_ahead ID DELIVERY_DAY [SAFETY_MARGIN]     # starts a bid (Python client) and waits
 #   run_activation ID                                 # a TSO activation with four assets
-#   run_settlement ID                                 # metering, invoice mismatch, dispute
+#   run_settlement ID                                 # metering revisions 1 (ID-r1) and 2 (ID),
+#                                                     # invoice mismatch, dispute
 #   run_scheduled_day_ahead SCHEDULE                  # the day-ahead schedule, triggered
 #   show_run ID                                       # the run and its history (gridflowctl)
 #   stop_examples                                     # stops what start_examples started
@@ -64,7 +65,7 @@ start_examples() {
   handlers=$EXAMPLES_ROOT/examples/handlers/energy.py
   for type in forecast optimise submit_bid submit_default_bid withdraw_bid nominate raise_alert \
     acknowledge_activation setpoint confirm_activation report_activation validate_metering \
-    compute_period reconcile open_dispute close_settlement; do
+    compute_period post_settlement reverse_settlement reconcile open_dispute close_settlement; do
     handler_flags+=(--handler "$type=/usr/bin/python3 $handlers $type")
   done
   "$EXAMPLE_BIN/worker/gridflow-worker" --address "$GRIDFLOW_ADDRESS" --concurrency 16 \
@@ -122,30 +123,61 @@ run_activation() {
   ctl runs wait "$id" --timeout 1m
 }
 
-run_settlement() {
-  local id=$1
-  echo "== imbalance settlement $id"
-  ctl runs start imbalance-settlement --id "$id" --input '{"settlement_day": "2026-11-24", "bidding_zone": "DE-LU",
-    "periods": 96, "imbalance_price_eur_mwh": 120.5, "tolerance_eur": 1.0}'
-  /usr/bin/python3 - "$GRIDFLOW_SIMULATOR_URL" "$id" <<'PY'
-import json, sys, time, urllib.request
-url, run = sys.argv[1], sys.argv[2]
-def post(path, body):
-    req = urllib.request.Request(url + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(req, timeout=10))
-post("/metering/publish", {"workflow_id": run, "day": "2026-11-24", "periods": 96})
-print("metering data published")
-post("/tso/invoices", {"workflow_id": run, "total_eur": 99999.0})  # does not match: a dispute follows
-print("TSO invoice sent")
-PY
+# Waits (up to a minute) until run ID is at STEP.
+wait_for_step() {
   local i
-  for ((i = 0; i < 300; i++)); do
-    ctl -o json runs show "$id" | grep -q '"current_step": "resolution"' && break
+  for ((i = 0; i < 600; i++)); do
+    ctl -o json runs show "$1" | /usr/bin/python3 -c \
+      'import json, sys; sys.exit(json.load(sys.stdin)["run"].get("current_step") != sys.argv[1])' \
+      "$2" && return 0
     sleep 0.1
   done
+  echo "run $1 did not reach step $2:" >&2
+  ctl runs show "$1" >&2
+  return 1
+}
+
+# The settlement of 2026-11-24 as the metering service revises it (docs/revisions.md): revision 1
+# (ID-r1) from the preliminary data books a provisional settlement and waits for the invoice;
+# the corrected data starts revision 2 (ID), which cancels revision 1 (its posting is reversed)
+# and goes on to the invoice, a dispute and a person's decision.
+run_settlement() {
+  local id=$1
+  echo "== imbalance settlement of 2026-11-24: preliminary metering (revision 1, $id-r1)"
+  settlement_revision "$id-r1" 1
+  wait_for_step "$id-r1" invoice
+  echo "== corrected metering: revision 2 ($id) supersedes $id-r1"
+  settlement_revision "$id" 2
+  /usr/bin/python3 - "$GRIDFLOW_SIMULATOR_URL" "$id" <<'PY'
+import json, sys, urllib.request
+url, run = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(url + "/tso/invoices", json.dumps({"workflow_id": run, "total_eur": 99999.0}).encode(),
+                             {"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=10)  # does not match: a dispute follows
+print("TSO invoice sent")
+PY
+  wait_for_step "$id" resolution
   ctl --identity settlement-analyst runs signal "$id" dispute_resolved \
     --payload '{"decision": "accept TSO invoice", "ticket": "DSP-1"}' --dedup-id resolution-1
   ctl runs wait "$id" --timeout 1m
+  ctl runs list --definition imbalance-settlement --period 2026-11-24
+}
+
+# The simulated metering service publishes revision REVISION of 2026-11-24 as run ID.
+settlement_revision() {
+  /usr/bin/python3 - "$GRIDFLOW_SIMULATOR_URL" "$1" "$2" <<'PY'
+import json, sys, urllib.request
+url, run, revision = sys.argv[1], sys.argv[2], int(sys.argv[3])
+body = {"definition": "imbalance-settlement", "workflow_id": run, "day": "2026-11-24",
+        "revision": revision, "periods": 96,
+        "input": {"settlement_day": "2026-11-24", "bidding_zone": "DE-LU", "periods": 96,
+                  "imbalance_price_eur_mwh": 120.5, "tolerance_eur": 1.0}}
+req = urllib.request.Request(url + "/metering/revisions", json.dumps(body).encode(),
+                             {"Content-Type": "application/json"})
+answer = json.load(urllib.request.urlopen(req, timeout=30))
+print(f"metering revision {revision} published; settlement run {run} started"
+      + (f", superseding {answer['supersedes']}" if answer["supersedes"] else ""))
+PY
 }
 
 show_run() {

@@ -82,12 +82,33 @@ def main():
                   and json.loads(e["payload_json"])["signal_name"] == "dispute_resolved"]
     expect(len(resolution) == 1 and claimed(resolution[0]) == "settlement-analyst",
            "settlement-1: the human decision is recorded with its actor")
+    # Settlement revisions: revision 2 (settlement-1) superseded revision 1 (settlement-1-r1),
+    # which was cancelled and compensated; the ledger booked one posting per revision and
+    # reversed revision 1's.
+    expect(r["revision"] == {"period": "2026-11-24", "number": 2, "supersedes": "settlement-1-r1"},
+           f"settlement-1 revision {r.get('revision')}")
+    old, old_events = load("settlement-1-r1")
+    check_history("settlement-1-r1", old_events)
+    expect(old["status"] == "RUN_STATUS_CANCELLED" and old.get("superseded_by_workflow_id") == "settlement-1",
+           f"settlement-1-r1: {old['status']}, superseded by {old.get('superseded_by_workflow_id')}")
+    expect("CompensationStarted" in types(old_events), "settlement-1-r1: no compensation ran")
+    postings = json.load(open(os.path.join(STATE, "ledger.json")))["postings"]
+    by_revision = {}
+    for p in postings:
+        by_revision.setdefault(p["revision"], []).append(p)
+    expect(sorted(by_revision) == [1, 2] and all(len(v) == 1 for v in by_revision.values()),
+           f"ledger: not one posting per revision: {postings}")
+    if sorted(by_revision) == [1, 2]:
+        expect(by_revision[1][0]["status"] == "reversed" and by_revision[2][0]["status"] == "booked",
+               f"ledger: revision 1 should be reversed, revision 2 booked: {postings}")
+        expect(by_revision[2][0]["client_order_id"] == "default/imbalance-settlement/2026-11-24/r2:provisional",
+               f"ledger: revision 2's key {by_revision[2][0]['client_order_id']}")
 
     if failures:
         print("energy examples: FAILED\n  " + "\n  ".join(failures))
         return 1
     print("energy examples: OK (day-ahead normal, DST day, missed deadline; activation in "
-          f"{result(load('afrr-1')[0])['dispatch_ms']} ms; settlement with dispute)")
+          f"{result(load('afrr-1')[0])['dispatch_ms']} ms; settlement revised once, with dispute)")
     return 0
 
 

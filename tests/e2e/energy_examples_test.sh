@@ -37,10 +37,12 @@ run_day_ahead dab-late "$DAY" 7d  # the safety deadline (gate closure - 7 days) 
 run_activation afrr-1
 run_settlement settlement-1
 run_scheduled_day_ahead da-bid-solar-south
-for id in dab-normal dab-dst dab-late afrr-1 settlement-1; do
+for id in dab-normal dab-dst dab-late afrr-1 settlement-1 settlement-1-r1; do
   ctl -o json runs history "$id" >"$STATE/$id.history.json"
   ctl -o json runs show "$id" >"$STATE/$id.run.json"
 done
+/usr/bin/python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())" \
+  "$GRIDFLOW_SIMULATOR_URL/ledger" >"$STATE/ledger.json"
 /usr/bin/python3 "$ROOT/tests/e2e/check_examples.py" "$STATE"
 # Every history the energy processes wrote is an intact hash chain (docs/security.md).
 ctl runs verify --all | tee "$STATE/verify.txt"

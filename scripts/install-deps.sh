@@ -15,6 +15,7 @@ TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   postgresql postgresql-contrib
   python3 python3-grpcio python3-protobuf python3-yaml procps iproute2 openssl
+  python3-venv python3-setuptools python3-wheel python3-pip  # sdk/python, pip-installed in a test
   prometheus  # for promtool: the alert rules' unit tests (the server is not started)
   clang-14 libclang-rt-14-dev  # libFuzzer and the sanitizers: fuzz/ (scripts/fuzz.sh)
   # tools/helm-render (Go, GOPATH mode, Debian's libraries): renders the Helm chart offline

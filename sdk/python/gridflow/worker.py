@@ -1,0 +1,368 @@
+"""The worker: leases tasks of its queues, runs their handlers, heartbeats while they run, and
+reports each outcome under the task's lease (docs/sdk-python.md).
+
+    worker = gridflow.Worker("localhost:7233", queues=["forecasting"], concurrency=8)
+
+    @worker.task("forecast")
+    def forecast(ctx):                      # a plain function runs on a thread of its own
+        ctx.progress({"done": 0.5})         # sent with the next heartbeat
+        return {"mw": [...]}
+
+    @worker.task("optimise")
+    async def optimise(ctx):                # a coroutine runs on the worker's event loop
+        ...
+
+    worker.run()                            # until SIGTERM/SIGINT or worker.shutdown()
+
+Execution is at-least-once: make handlers idempotent with ctx.idempotency_key and pass
+ctx.fencing_token to venues that accept one. A handler learns that it should stop (the run was
+cancelled, the lease was lost, or the worker is releasing it at shutdown) from ctx.cancelled,
+ctx.sleep() returning False, or — for coroutines — asyncio.CancelledError.
+"""
+import asyncio
+import concurrent.futures
+import inspect
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+import grpc
+
+from . import errors
+from ._metrics import Metrics
+from ._transport import Caller, open_channel
+from .v1 import worker_service_pb2 as wk, worker_service_pb2_grpc as wk_grpc
+
+log = logging.getLogger("gridflow.worker")
+
+
+def _seconds(duration):
+    return duration.seconds + duration.nanos / 1e9
+
+
+class TaskContext:
+    """One leased task as its handler sees it."""
+
+    def __init__(self, worker, task):
+        self._worker = worker
+        self.task = task  # the LeasedTask proto
+        self.task_id = task.task_id
+        self.lease_epoch = task.lease_epoch
+        self.namespace = task.namespace
+        self.workflow_id = task.workflow_id
+        self.run_id = task.run_id
+        self.step = task.step
+        self.task_type = task.task_type
+        self.queue = task.task_queue
+        self.attempt = task.attempt
+        self.max_attempts = task.max_attempts
+        self.idempotency_key = task.idempotency_key
+        self.definition_name = task.definition_name
+        self.definition_version = task.definition_version
+        self.iteration = task.iteration
+        self.input = json.loads(task.input_json) if task.input_json else None
+        hb = _seconds(task.heartbeat_timeout) if task.HasField("heartbeat_timeout") else 0.0
+        self.heartbeat_timeout = hb or None
+        self._interval = max(0.2, hb / 3) if hb else 10.0
+        self._next_heartbeat = time.monotonic() + self._interval
+        self._progress = None
+        self._stop = threading.Event()
+        self.stop_reason = ""  # "cancelled", "lease_lost" or "released" once stopped
+        self._future = None    # a coroutine handler's future, cancelled with the task
+
+    @property
+    def fencing_token(self):
+        """The lease epoch: grows with every lease of the task; pass it to venues as a fence."""
+        return self.lease_epoch
+
+    @property
+    def cancelled(self):
+        """True once the handler should stop: the run was cancelled, the lease was lost, or the
+        worker is shutting down and hands the task back."""
+        return self._stop.is_set()
+
+    @property
+    def lease_lost(self):
+        return self.stop_reason == "lease_lost"
+
+    def sleep(self, seconds):
+        """Sleeps; returns False (at once) when the handler should stop."""
+        return not self._stop.wait(seconds)
+
+    def progress(self, details):
+        """Progress (JSON-serialisable) sent with the next heartbeat; operators see it."""
+        self._progress = details
+
+    def heartbeat(self, details=None):
+        """Heartbeats now (the worker also does so in the background). Raises StaleLease when the
+        lease is gone; returns whether the run was cancelled."""
+        if details is not None:
+            self._progress = details
+        return self._worker._heartbeat(self, raise_stale=True)
+
+    def _halt(self, reason):
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            self._stop.set()
+            future = self._future
+            if future is not None:
+                future.cancel()
+
+
+class Worker:
+    def __init__(self, address=None, queues=("default",), namespace="default", identity=None,
+                 concurrency=4, tls=False, tls_ca=None, tls_cert=None, tls_key=None, token=None,
+                 tls_server_name=None, poll_wait=10.0, shutdown_grace=30.0, metrics_port=None,
+                 metrics_host="127.0.0.1", channel=None):
+        if channel is None and address is None:
+            raise ValueError("give an address (or a channel)")
+        self.namespace = namespace
+        self.queues = list(queues)
+        self.identity = identity or f"{socket.gethostname()}-{os.getpid()}"
+        self.concurrency = concurrency
+        self.poll_wait = poll_wait
+        self.shutdown_grace = shutdown_grace
+        self.channel = channel or open_channel(address, tls=tls, tls_ca=tls_ca, tls_cert=tls_cert,
+                                               tls_key=tls_key, token=token,
+                                               tls_server_name=tls_server_name)
+        self._stub = wk_grpc.WorkerServiceStub(self.channel)
+        self._caller = Caller(timeout=30.0, retry_timeout=60.0)
+        self._handlers = {}
+        self._running = {}  # task id -> TaskContext
+        self._lock = threading.Condition()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._poll = None
+        self._loop = None
+        self.metrics = Metrics()
+        self.metrics.set("gridflow_worker_slots", concurrency)
+        self.metrics.set("gridflow_worker_tasks_running", 0)
+        self._metrics_port = metrics_port
+        self._metrics_host = metrics_host
+        self.metrics_server = None
+
+    # ---- registration ----
+
+    def task(self, task_type):
+        """Decorator: registers the handler of `task_type` (a function or a coroutine function
+        taking the TaskContext and returning a JSON-serialisable result)."""
+        def register(fn):
+            self._handlers[task_type] = fn
+            return fn
+        return register
+
+    # ---- running ----
+
+    def run(self, install_signal_handlers=True):
+        """Serves until shutdown() (or SIGTERM/SIGINT when installed from the main thread): stops
+        polling, lets running handlers finish for `shutdown_grace` seconds, then releases the
+        tasks still running so another worker takes them at once (their handlers are told to
+        stop through the context; one that does not is abandoned, its outcome dropped)."""
+        if not self._handlers:
+            raise ValueError("no handlers: register some with @worker.task(...)")
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.shutdown())
+        if self._metrics_port is not None:
+            self.metrics_server = self.metrics.serve(self._metrics_host, self._metrics_port)
+        self._loop = asyncio.new_event_loop()
+        loop_thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                       name="gridflow-asyncio")
+        loop_thread.start()
+        beats = threading.Thread(target=self._heartbeat_loop, daemon=True, name="gridflow-heartbeat")
+        beats.start()
+        try:
+            self._poll_loop()
+            self._drain()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            loop_thread.join(timeout=5)
+            if not self._loop.is_running():
+                self._loop.close()
+            if self.metrics_server is not None:
+                self.metrics_server.shutdown()
+            self._stopped.set()
+
+    def shutdown(self):
+        """Asks run() to stop (safe from any thread or a signal handler)."""
+        self._stopping.set()
+        poll = self._poll
+        if poll is not None:
+            poll.cancel()
+
+    def wait_stopped(self, timeout=None):
+        return self._stopped.wait(timeout)
+
+    def _poll_loop(self):
+        backoff = 0.1
+        while not self._stopping.is_set():
+            with self._lock:
+                while len(self._running) >= self.concurrency and not self._stopping.is_set():
+                    self._lock.wait(0.5)
+                free = self.concurrency - len(self._running)
+            if self._stopping.is_set():
+                return
+            request = wk.LeaseTasksRequest(namespace=self.namespace, task_queues=self.queues,
+                                           task_types=sorted(self._handlers), max_tasks=free,
+                                           identity=self.identity)
+            request.wait.seconds = int(self.poll_wait)
+            self._poll = self._stub.LeaseTasks.future(request, timeout=self.poll_wait + 10)
+            if self._stopping.is_set():
+                self._poll.cancel()
+            try:
+                tasks = self._poll.result().tasks
+                backoff = 0.1
+            except grpc.FutureCancelledError:
+                return
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.CANCELLED and self._stopping.is_set():
+                    return
+                self.metrics.inc("gridflow_worker_polls_total", [("result", "error")])
+                error = errors.from_rpc_error(e)
+                if not isinstance(error, (errors.Unavailable, errors.DeadlineExceeded,
+                                          errors.ResourceExhausted)):
+                    log.error("leasing tasks failed: %s", error)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self.metrics.inc("gridflow_worker_polls_total", [("result", "tasks" if tasks else "empty")])
+            for task in tasks:
+                ctx = TaskContext(self, task)
+                with self._lock:
+                    self._running[ctx.task_id] = ctx
+                    self.metrics.set("gridflow_worker_tasks_running", len(self._running))
+                self.metrics.inc("gridflow_worker_tasks_leased_total")
+                # A daemon thread per task (the slots bound them): a handler that ignores
+                # ctx.cancelled cannot keep the process alive once its task was released.
+                threading.Thread(target=self._execute, args=(ctx,), daemon=True,
+                                 name=f"gridflow-task-{ctx.task_id}").start()
+
+    def _drain(self):
+        deadline = time.monotonic() + self.shutdown_grace
+        with self._lock:
+            while self._running and time.monotonic() < deadline:
+                self._lock.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            left = list(self._running.values())
+        for ctx in left:
+            ctx._halt("released")
+            try:
+                self._caller.call(self._stub.ReleaseTask, wk.ReleaseTaskRequest(
+                    namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
+                    reason="worker shutting down", identity=self.identity), stale_lease=True)
+                self._count(ctx, "released")
+                log.info("run=%s task=%s step=%s released at shutdown", ctx.run_id, ctx.task_id,
+                         ctx.step)
+            except errors.GridflowError as e:
+                log.warning("run=%s task=%s release failed: %s", ctx.run_id, ctx.task_id, e)
+
+    # ---- one task ----
+
+    def _execute(self, ctx):
+        handler = self._handlers.get(ctx.task_type)
+        started = time.monotonic()
+        outcome = None
+        try:
+            if handler is None:
+                raise errors.TaskError("gridflow.UnknownTaskType",
+                                       f"this worker has no handler for {ctx.task_type}", False)
+            if inspect.iscoroutinefunction(handler):
+                ctx._future = asyncio.run_coroutine_threadsafe(handler(ctx), self._loop)
+                if ctx.cancelled:
+                    ctx._future.cancel()
+                result = ctx._future.result()
+            else:
+                result = handler(ctx)
+            outcome = ("complete", result)
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+            outcome = ("fail", errors.TaskError("gridflow.Cancelled", "the handler stopped: " +
+                                                (ctx.stop_reason or "cancelled"), False))
+        except errors.TaskError as e:
+            outcome = ("fail", e)
+        except Exception as e:  # noqa: BLE001 - any handler error fails the attempt
+            if ctx.cancelled:
+                e = errors.TaskError("gridflow.Cancelled", f"the handler stopped ({e})", False)
+            else:
+                e = errors.TaskError(type(e).__name__, str(e), True)
+            outcome = ("fail", e)
+        finally:
+            self.metrics.observe("gridflow_worker_handler_seconds",
+                                 [("queue", ctx.queue), ("task_type", ctx.task_type)],
+                                 time.monotonic() - started)
+        try:
+            self._report(ctx, outcome)
+        finally:
+            with self._lock:
+                self._running.pop(ctx.task_id, None)
+                self.metrics.set("gridflow_worker_tasks_running", len(self._running))
+                self._lock.notify_all()
+
+    def _report(self, ctx, outcome):
+        if ctx.stop_reason == "released":
+            return  # handed back at shutdown: another worker runs it
+        kind, value = outcome
+        try:
+            if kind == "complete":
+                self._caller.call(self._stub.CompleteTask, wk.CompleteTaskRequest(
+                    namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
+                    result_json=json.dumps(value), identity=self.identity), stale_lease=True)
+                self._count(ctx, "completed")
+            else:
+                self._caller.call(self._stub.FailTask, wk.FailTaskRequest(
+                    namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
+                    error_type=value.error_type, message=value.message or str(value),
+                    details_json=json.dumps(value.details) if value.details is not None else "",
+                    non_retryable=not value.retryable, identity=self.identity), stale_lease=True)
+                self._count(ctx, "failed")
+        except errors.StaleLease as e:
+            # The engine refused the outcome: the lease expired and the task is (or will be)
+            # run again elsewhere. Counted as "rejected"; the outcome is dropped.
+            ctx._halt("lease_lost")
+            self._count(ctx, "rejected")
+            log.warning("run=%s task=%s step=%s outcome refused, the lease was lost: %s",
+                        ctx.run_id, ctx.task_id, ctx.step, e.message)
+        except errors.GridflowError as e:
+            log.error("run=%s task=%s step=%s outcome not recorded: %s (the lease will expire and "
+                      "the task run again)", ctx.run_id, ctx.task_id, ctx.step, e)
+
+    def _count(self, ctx, outcome):
+        self.metrics.inc("gridflow_worker_tasks_total",
+                         [("queue", ctx.queue), ("task_type", ctx.task_type), ("outcome", outcome)])
+
+    # ---- heartbeats ----
+
+    def _heartbeat_loop(self):
+        while not self._stopped.is_set():
+            now = time.monotonic()
+            with self._lock:
+                due = [c for c in self._running.values()
+                       if not c.cancelled and c._next_heartbeat <= now]
+            for ctx in due:
+                self._heartbeat(ctx, raise_stale=False)
+            if self._stopped.wait(0.1):
+                return
+
+    def _heartbeat(self, ctx, raise_stale):
+        ctx._next_heartbeat = time.monotonic() + ctx._interval
+        details = "" if ctx._progress is None else json.dumps(ctx._progress)
+        try:
+            r = self._caller.call(self._stub.Heartbeat, wk.HeartbeatRequest(
+                namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
+                details_json=details, identity=self.identity), timeout=max(1.0, ctx._interval),
+                retry=raise_stale, stale_lease=True)  # in the background, the next one follows soon
+        except errors.StaleLease:
+            self.metrics.inc("gridflow_worker_heartbeat_failures_total", [("reason", "lease_lost")])
+            ctx._halt("lease_lost")
+            if raise_stale:
+                raise
+            return True
+        except errors.GridflowError as e:
+            self.metrics.inc("gridflow_worker_heartbeat_failures_total", [("reason", "error")])
+            log.warning("run=%s task=%s heartbeat failed: %s", ctx.run_id, ctx.task_id, e)
+            return ctx.cancelled
+        if r.cancel_requested:
+            ctx._halt("cancelled")
+        return r.cancel_requested

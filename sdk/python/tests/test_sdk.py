@@ -1,0 +1,411 @@
+"""The Python SDK against real engines and PostgreSQL (run by tests/sdk/python_sdk_test.sh, which
+installs the package with pip into a fresh virtual environment first).
+
+Environment: GRIDFLOW_ENGINE (the gridflow-engine binary), GRIDFLOW_SDK_DATABASE_URL (a database
+of this test's own)."""
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+
+import gridflow
+
+ENGINE = os.environ["GRIDFLOW_ENGINE"]
+DATABASE_URL = os.environ["GRIDFLOW_SDK_DATABASE_URL"]
+STATE = tempfile.mkdtemp(prefix="gf-sdk-")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def eventually(condition, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+class Engine:
+    """A gridflow-engine process on a port of its own (kept across restarts)."""
+
+    def __init__(self, name, *flags):
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.flags = list(flags)
+        self.log = os.path.join(STATE, name + ".log")
+        self.process = None
+
+    def start(self, wait=True):
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(
+                [ENGINE, "--listen", self.address, "--database-url", DATABASE_URL,
+                 "--member-id", f"sdk-{self.port}", *self.flags], stdout=log, stderr=log)
+        if wait:
+            eventually(self._serving, what=f"engine on {self.address}")
+        return self
+
+    def _serving(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def definition(name, steps):
+    return {"name": name, "version": 1, "steps": steps}
+
+
+def task(step, task_type, **extra):
+    return {"name": step, "kind": "task", "task_type": task_type, "task_queue": "sdk", **extra}
+
+
+class WorkerThread:
+    """A Worker serving from a thread of its own."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self.thread = threading.Thread(target=worker.run, kwargs={"install_signal_handlers": False},
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.worker.shutdown()
+        self.thread.join(30)
+
+
+ENGINE_MAIN = None
+
+
+def setUpModule():
+    global ENGINE_MAIN
+    ENGINE_MAIN = Engine("main").start()
+    admin = gridflow.Client(ENGINE_MAIN.address, identity="sdk-tests")
+    admin.register(definition("sdk-two-steps", [
+        task("forecast", "forecast"),
+        task("optimise", "optimise", input={"mw": "=$/forecast/mw"})]))
+    admin.register(definition("sdk-long", [
+        task("work", "long_work", timeouts={"heartbeat": "1s"})]))
+    admin.register(definition("sdk-fails", [
+        task("submit", "submit", retry={"max_attempts": 1})]))
+    admin.close()
+
+
+def tearDownModule():
+    ENGINE_MAIN.stop()
+
+
+class ClientAndWorkerTest(unittest.TestCase):
+    def setUp(self):
+        self.client = gridflow.Client(ENGINE_MAIN.address, identity="bid-optimiser")
+        self.workers = []
+
+    def tearDown(self):
+        for w in self.workers:
+            w.stop()
+        self.client.close()
+
+    def leased(self, workflow_id):
+        return any(t.state == "LEASED" for t in self.client.describe(workflow_id).open_tasks)
+
+    def serve(self, handlers, concurrency=4):
+        worker = gridflow.Worker(ENGINE_MAIN.address, queues=["sdk"], concurrency=concurrency,
+                                 poll_wait=1.0, shutdown_grace=2.0)
+        for task_type, fn in handlers.items():
+            worker.task(task_type)(fn)
+        self.workers.append(WorkerThread(worker))
+        return worker
+
+    def test_start_wait_and_history_with_sync_and_async_handlers(self):
+        seen = {}
+
+        def forecast(ctx):
+            seen["forecast"] = (ctx.idempotency_key, ctx.run_id, ctx.fencing_token, ctx.attempt)
+            ctx.progress({"done": 1.0})
+            return {"mw": [1.5, 2.5]}
+
+        async def optimise(ctx):
+            await asyncio.sleep(0.01)
+            return {"bids": [mw * 2 for mw in ctx.input["mw"]]}
+
+        worker = self.serve({"forecast": forecast, "optimise": optimise})
+        started = self.client.start("sdk-run-1", "sdk-two-steps", {"delivery_day": "2026-12-03"})
+        self.assertTrue(started.created)
+        self.assertEqual(started.run.input, {"delivery_day": "2026-12-03"})
+        again = self.client.start("sdk-run-1", "sdk-two-steps", {"delivery_day": "2026-12-03"})
+        self.assertFalse(again.created)
+        self.assertEqual(again.run.run_id, started.run.run_id)
+
+        result = self.client.wait_for_result("sdk-run-1", timeout=20)  # the run data: no succeed step
+        self.assertEqual(result["optimise"], {"bids": [3.0, 5.0]})
+        run = self.client.get("sdk-run-1")
+        self.assertEqual(run.status, "COMPLETED")
+        self.assertTrue(run.closed)
+        self.assertEqual(run.started_by, "anonymous")
+        key, run_id, token, attempt = seen["forecast"]
+        self.assertEqual(key, run_id + ":forecast")
+        self.assertGreaterEqual(token, 1)
+        self.assertEqual(attempt, 1)
+        history = list(self.client.history("sdk-run-1", page_size=2))  # paged
+        types = [e.type for e in history]
+        self.assertEqual(types[0], "RunStarted")
+        self.assertEqual(types[-1], "RunCompleted")
+        self.assertEqual([e.sequence for e in history], list(range(1, len(history) + 1)))
+        self.assertEqual([e.type for e in self.client.watch("sdk-run-1")], types)
+        listed = [r.workflow_id for r in self.client.list(definition="sdk-two-steps")]
+        self.assertIn("sdk-run-1", listed)
+        self.assertEqual(worker.metrics.value("gridflow_worker_tasks_total", outcome="completed"), 2)
+
+    def test_errors_carry_the_code_and_the_engines_message(self):
+        with self.assertRaises(gridflow.NotFound) as nf:
+            self.client.get("no-such-run")
+        self.assertIn("no-such-run", nf.exception.message)
+        with self.assertRaises(gridflow.InvalidArgument) as bad:
+            self.client.register({"name": "x", "version": 0, "steps": []})
+        self.assertIn("version", bad.exception.message)
+
+        def submit(ctx):
+            raise gridflow.TaskError("BidRejected", "price cap exceeded", retryable=False,
+                                     details={"cap": 4000})
+
+        self.serve({"submit": submit})
+        self.client.start("sdk-fail-1", "sdk-fails", {})
+        with self.assertRaises(gridflow.RunFailed) as failed:
+            self.client.wait_for_result("sdk-fail-1", timeout=20)
+        self.assertEqual(failed.exception.run.status, "FAILED")
+        self.assertEqual(failed.exception.run.failure["error_type"], "BidRejected")
+        self.assertEqual(failed.exception.run.failure["message"], "price cap exceeded")
+
+    def test_a_terminated_run_ends_wait(self):
+        release = threading.Event()
+        self.serve({"long_work": lambda ctx: release.wait(30) and {}})
+        self.client.start("sdk-term-1", "sdk-long", {})
+        eventually(lambda: self.leased("sdk-term-1"), what="task leased")
+        ender = threading.Timer(0.3, self.client.terminate, ["sdk-term-1", "operator stopped it"])
+        ender.start()
+        self.assertEqual(self.client.wait("sdk-term-1", timeout=20).status, "TERMINATED")
+        release.set()
+
+    def test_cancellation_reaches_a_running_handler(self):
+        stopped = {}
+
+        def long_work(ctx):
+            while ctx.sleep(0.05):
+                pass
+            stopped[ctx.workflow_id] = ctx.stop_reason
+            return {"interrupted": True}
+
+        self.serve({"long_work": long_work})
+        self.client.start("sdk-cancel-1", "sdk-long", {})
+        eventually(lambda: self.leased("sdk-cancel-1"), what="task leased")
+        self.client.cancel("sdk-cancel-1", reason="gate closure moved")
+        self.assertEqual(self.client.wait("sdk-cancel-1", timeout=20).status, "CANCELLED")
+        self.assertEqual(stopped, {"sdk-cancel-1": "cancelled"})
+
+    def test_cancellation_reaches_a_coroutine_handler(self):
+        cancelled = threading.Event()
+
+        async def long_work(ctx):
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        self.serve({"long_work": long_work})
+        self.client.start("sdk-cancel-2", "sdk-long", {})
+        eventually(lambda: self.leased("sdk-cancel-2"), what="task leased")
+        self.client.cancel("sdk-cancel-2", reason="activation withdrawn")
+        self.assertEqual(self.client.wait("sdk-cancel-2", timeout=20).status, "CANCELLED")
+        self.assertTrue(cancelled.is_set())
+
+    def test_a_stale_completion_after_a_lost_lease_is_refused_and_surfaced(self):
+        in_handler, finish = threading.Event(), threading.Event()
+        contexts = []
+
+        def slow(ctx):
+            contexts.append(ctx)
+            in_handler.set()
+            finish.wait(30)
+            return {"by": "zombie"}
+
+        zombie = self.serve({"long_work": slow}, concurrency=1)  # its one slot stays taken
+        zombie._heartbeat = lambda ctx, raise_stale: False  # frozen: its heartbeats stop
+        self.client.start("sdk-stale-1", "sdk-long", {})
+        self.assertTrue(in_handler.wait(20))
+        eventually(lambda: "TaskLeaseExpired" in [e.type for e in self.client.history("sdk-stale-1")],
+                   what="lease expired")
+        self.serve({"long_work": lambda ctx: {"by": "successor", "attempt": ctx.attempt}})
+        self.assertEqual(self.client.wait_for_result("sdk-stale-1", timeout=20)["work"],
+                         {"by": "successor", "attempt": 2})
+        finish.set()
+        eventually(lambda: zombie.metrics.value("gridflow_worker_tasks_total",
+                                                outcome="rejected") == 1, what="rejected counted")
+        self.assertTrue(contexts[0].lease_lost)
+        del zombie._heartbeat
+        with self.assertRaises(gridflow.StaleLease):
+            contexts[0].heartbeat()
+        self.assertEqual(self.client.get("sdk-stale-1").result["work"],
+                         {"by": "successor", "attempt": 2})
+
+
+WORKER_SCRIPT = textwrap.dedent("""
+    import sys, time, gridflow
+    worker = gridflow.Worker(sys.argv[1], queues=["sdk"], poll_wait=1.0)
+    @worker.task("long_work")
+    def long_work(ctx):
+        open(sys.argv[2], "w").write(ctx.task_id)
+        time.sleep(600)
+    worker.run()
+""")
+
+
+class KilledWorkerTest(unittest.TestCase):
+    def test_a_killed_workers_task_completes_on_another(self):
+        client = gridflow.Client(ENGINE_MAIN.address)
+        marker = os.path.join(STATE, "killed-worker-started")
+        script = os.path.join(STATE, "killed_worker.py")
+        with open(script, "w") as f:
+            f.write(WORKER_SCRIPT)
+        victim = subprocess.Popen([sys.executable, script, ENGINE_MAIN.address, marker])
+        try:
+            client.start("sdk-kill-1", "sdk-long", {})
+            eventually(lambda: os.path.exists(marker), what="the victim's handler started")
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            survivor = gridflow.Worker(ENGINE_MAIN.address, queues=["sdk"], poll_wait=1.0)
+            survivor.task("long_work")(lambda ctx: {"attempt": ctx.attempt})
+            serving = WorkerThread(survivor)
+            try:
+                self.assertEqual(client.wait_for_result("sdk-kill-1", timeout=30)["work"],
+                                 {"attempt": 2})
+            finally:
+                serving.stop()
+            types = [e.type for e in client.history("sdk-kill-1")]
+            self.assertIn("TaskLeaseExpired", types)
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+            client.close()
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_sigterm_releases_running_tasks_after_the_grace(self):
+        client = gridflow.Client(ENGINE_MAIN.address)
+        release_marker = os.path.join(STATE, "shutdown-worker-started")
+        script = os.path.join(STATE, "shutdown_worker.py")
+        with open(script, "w") as f:
+            f.write(WORKER_SCRIPT.replace('poll_wait=1.0)', 'poll_wait=1.0, shutdown_grace=0.5)'))
+        worker = subprocess.Popen([sys.executable, script, ENGINE_MAIN.address, release_marker])
+        try:
+            client.start("sdk-shutdown-1", "sdk-long", {})
+            eventually(lambda: os.path.exists(release_marker), what="handler started")
+            worker.send_signal(signal.SIGTERM)
+            self.assertEqual(worker.wait(20), 0)
+            eventually(lambda: "TaskReleased" in [e.type for e in client.history("sdk-shutdown-1")],
+                       what="task released")
+            client.cancel("sdk-shutdown-1")
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+            client.close()
+
+
+def make_certificates():
+    """A CA and a server certificate for 127.0.0.1 (openssl, as operators would)."""
+    d = os.path.join(STATE, "tls")
+    os.makedirs(d, exist_ok=True)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=sdk-test-ca",
+        "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
+        f"{d}/server.key", "-out", f"{d}/server.csr")
+    with open(f"{d}/san.ext", "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", f"{d}/san.ext", "-out", f"{d}/server.pem")
+    return d
+
+
+class TlsAndTokenTest(unittest.TestCase):
+    def test_tls_with_a_token(self):
+        d = make_certificates()
+        with open(f"{d}/tokens", "w") as f:
+            f.write("s3cret-sdk-token sdk-tests\n")
+        engine = Engine("tls", "--tls-cert", f"{d}/server.pem", "--tls-key", f"{d}/server.key",
+                        "--auth-tokens-file", f"{d}/tokens").start()
+        try:
+            client = gridflow.Client(engine.address, tls_ca=f"{d}/ca.pem", token="s3cret-sdk-token")
+            worker = gridflow.Worker(engine.address, queues=["sdk"], tls_ca=f"{d}/ca.pem",
+                                     token="s3cret-sdk-token", poll_wait=1.0)
+            worker.task("forecast")(lambda ctx: {"mw": [1]})
+            worker.task("optimise")(lambda ctx: {"secure": True})
+            serving = WorkerThread(worker)
+            try:
+                client.start("sdk-tls-1", "sdk-two-steps", {})
+                self.assertEqual(client.wait_for_result("sdk-tls-1", timeout=20)["optimise"],
+                                 {"secure": True})
+                self.assertEqual(client.get("sdk-tls-1").started_by, "token:sdk-tests")
+            finally:
+                serving.stop()
+            anonymous = gridflow.Client(engine.address, tls_ca=f"{d}/ca.pem", retry_timeout=1)
+            with self.assertRaises(gridflow.Unauthenticated):
+                anonymous.get("sdk-tls-1")
+            with self.assertRaises(ValueError):  # a token never travels in plaintext
+                gridflow.Client(engine.address, token="s3cret-sdk-token")
+        finally:
+            engine.stop()
+
+
+class RetryPolicyTest(unittest.TestCase):
+    def test_calls_made_while_the_engine_restarts_succeed(self):
+        engine = Engine("restarting").start()
+        try:
+            client = gridflow.Client(engine.address, retry_timeout=30)
+            client.start("sdk-restart-1", "sdk-two-steps", {})
+            engine.kill()
+            threading.Timer(2.0, engine.start, kwargs={"wait": False}).start()
+            begun = time.monotonic()
+            # Made while no engine listens: retried until the restarted one answers.
+            self.assertEqual(client.get("sdk-restart-1").workflow_id, "sdk-restart-1")
+            started = client.start("sdk-restart-2", "sdk-two-steps", {})
+            self.assertGreater(time.monotonic() - begun, 1.5)
+            self.assertTrue(started.created)
+            impatient = gridflow.Client(f"127.0.0.1:{free_port()}", retry_timeout=0.5)
+            with self.assertRaises(gridflow.Unavailable):
+                impatient.get("sdk-restart-1")
+            client.cancel("sdk-restart-1")
+            client.cancel("sdk-restart-2")
+        finally:
+            engine.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()

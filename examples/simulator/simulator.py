@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A simulated power exchange, TSO, asset fleet and metering service, so the energy examples run
 offline. HTTP/JSON on localhost; it answers the example handlers and, like the real counterparts,
-calls back into Gridflow with signals (through the Python client).
+calls back into Gridflow with signals and starts settlement revisions (through the Python SDK).
 
 Exchange  POST /exchange/orders       {client_order_id, fencing_token, workflow_id, portfolio, market,
                                         delivery_day, bids, fallback?, replaces?}
@@ -40,8 +40,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from gridflow_client import GridflowClient, GridflowError  # noqa: E402
+for candidate in (os.environ.get("GRIDFLOW_PYTHON_PATH"),
+                  os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "python")):
+    if candidate and os.path.isdir(candidate) and candidate not in sys.path:
+        sys.path.insert(0, candidate)  # the Python SDK as the build places it (docs/sdk-python.md)
+import gridflow  # noqa: E402
 
 
 class World:
@@ -69,13 +72,11 @@ class World:
         timer.start()
 
     def signal(self, workflow_id, name, payload, dedup_id):
-        for attempt in range(20):  # the engine may be restarting; the dedup id makes retries safe
-            try:
-                self.client.signal(workflow_id, name, payload, dedup_id)
-                return
-            except Exception as e:  # noqa: BLE001
-                print(f"simulator: signal {name} to {workflow_id} failed ({e}); retrying", file=sys.stderr)
-                time.sleep(min(0.1 * 2 ** attempt, 2))
+        # The SDK retries while the engine restarts; the dedup id makes that safe.
+        try:
+            self.client.signal(workflow_id, name, payload, dedup_id)
+        except gridflow.GridflowError as e:
+            print(f"simulator: signal {name} to {workflow_id} failed: {e}", file=sys.stderr)
 
     def setting(self, workflow_id, name, default):
         return self.behaviour.get(workflow_id, {}).get(name, default)
@@ -135,16 +136,8 @@ class World:
         return 200, order
 
     def start(self, workflow_id, definition, run_input, period, revision):
-        for attempt in range(20):  # the same start again returns the same run
-            try:
-                return self.client.start_run(workflow_id, definition, run_input, period=period,
-                                             revision=revision)
-            except GridflowError as e:
-                if e.code.name != "UNAVAILABLE":
-                    raise
-                print(f"simulator: start {workflow_id} failed ({e}); retrying", file=sys.stderr)
-                time.sleep(min(0.1 * 2 ** attempt, 2))
-        raise RuntimeError(f"could not start {workflow_id}")
+        # Retried by the SDK while the engine restarts: the same start again is the same run.
+        return self.client.start(workflow_id, definition, run_input, period=period, revision=revision)
 
     def metering(self, body):
         """The day's metered quarter-hours; a correction (revision > 1) revises them."""
@@ -271,7 +264,7 @@ def make_handler(world):
                 try:
                     started = world.start(body["workflow_id"], body["definition"], body.get("input", {}),
                                           body["day"], int(body["revision"]))
-                except GridflowError as e:  # e.g. an older revision than one already settled
+                except gridflow.GridflowError as e:  # e.g. an older revision than one settled
                     return self.reply(409, {"error": str(e)})
                 periods = world.metering(body)
                 return self.reply(200, {"ok": True, "periods": periods, "created": started.created,
@@ -296,7 +289,8 @@ def main():
     parser.add_argument("--exchange-fail-first", type=int, default=0)
     parser.add_argument("--ack-delay", type=float, default=0.2)
     args = parser.parse_args()
-    world = World(GridflowClient(args.engine, identity="exchange-simulator"), args.exchange_fail_first,
+    world = World(gridflow.Client(args.engine, identity="exchange-simulator", retry_timeout=60),
+                  args.exchange_fail_first,
                   args.ack_delay)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(world))
     print(f"simulator listening on 127.0.0.1:{args.port}, calling Gridflow at {args.engine}", flush=True)

@@ -1,0 +1,327 @@
+// The worker: leases tasks of its queues, runs their handlers, heartbeats while they run, and
+// reports each outcome under the task's lease (docs/sdk-typescript.md).
+//
+//   const worker = new Worker({ address: "localhost:7233", queues: ["gateway"], concurrency: 8 });
+//   worker.task("submit_order", async (ctx) => {
+//     await venue.submit({ clientOrderId: ctx.idempotencyKey, fence: ctx.fencingToken }, { signal: ctx.signal });
+//     return { accepted: true };
+//   });
+//   await worker.run();   // until SIGTERM/SIGINT or worker.shutdown()
+//
+// Execution is at-least-once: make handlers idempotent with ctx.idempotencyKey and pass
+// ctx.fencingToken to venues that accept one. ctx.signal (an AbortSignal) aborts when the run was
+// cancelled, the lease was lost, or the worker hands the task back at shutdown.
+import * as os from "os";
+import * as grpc from "@grpc/grpc-js";
+import { DeadlineExceeded, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
+import { api, Caller, channelCredentials, channelOptions, ConnectionOptions } from "./transport";
+import { Metrics } from "./metrics";
+import type { WorkerServiceClient } from "./generated/gridflow/v1/WorkerService";
+import type { LeasedTask__Output } from "./generated/gridflow/v1/LeasedTask";
+import type { LeaseTasksResponse__Output } from "./generated/gridflow/v1/LeaseTasksResponse";
+import type { ReleaseTaskResponse__Output } from "./generated/gridflow/v1/ReleaseTaskResponse";
+import type { CompleteTaskResponse__Output } from "./generated/gridflow/v1/CompleteTaskResponse";
+import type { FailTaskResponse__Output } from "./generated/gridflow/v1/FailTaskResponse";
+import type { HeartbeatResponse__Output } from "./generated/gridflow/v1/HeartbeatResponse";
+
+export type StopReason = "" | "cancelled" | "lease_lost" | "released";
+
+export interface WorkerOptions extends ConnectionOptions {
+  queues?: string[];
+  concurrency?: number;
+  pollWaitMs?: number;
+  shutdownGraceMs?: number;
+  /** Serve /metrics on this port (127.0.0.1 unless metricsHost is given). */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Install SIGTERM/SIGINT handlers that call shutdown() (default true). */
+  handleSignals?: boolean;
+}
+
+export type Handler = (ctx: TaskContext) => unknown | Promise<unknown>;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One leased task as its handler sees it. */
+export class TaskContext {
+  readonly taskId: string;
+  /** The lease epoch: grows with every lease of the task; pass it to venues as a fence. */
+  readonly fencingToken: string;
+  readonly namespace: string;
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly step: string;
+  readonly taskType: string;
+  readonly queue: string;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** The same on every attempt of this step: the venue's client order id. */
+  readonly idempotencyKey: string;
+  readonly definitionName: string;
+  readonly definitionVersion: number;
+  readonly iteration: string;
+  readonly input: unknown;
+  readonly heartbeatTimeoutMs?: number;
+  /** Aborted when the handler should stop; its reason is stopReason. */
+  readonly signal: AbortSignal;
+  stopReason: StopReason = "";
+  /** @internal */ progressDetails: unknown = undefined;
+  /** @internal */ nextHeartbeat: number;
+  /** @internal */ readonly intervalMs: number;
+  /** @internal */ heartbeating = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly worker: Worker, readonly task: LeasedTask__Output) {
+    this.taskId = task.task_id;
+    this.fencingToken = String(task.lease_epoch);
+    this.namespace = task.namespace;
+    this.workflowId = task.workflow_id;
+    this.runId = task.run_id;
+    this.step = task.step;
+    this.taskType = task.task_type;
+    this.queue = task.task_queue;
+    this.attempt = task.attempt;
+    this.maxAttempts = task.max_attempts;
+    this.idempotencyKey = task.idempotency_key;
+    this.definitionName = task.definition_name;
+    this.definitionVersion = task.definition_version;
+    this.iteration = task.iteration;
+    this.input = task.input_json ? JSON.parse(task.input_json) : undefined;
+    const hb = task.heartbeat_timeout ? Number(task.heartbeat_timeout.seconds) * 1000 + task.heartbeat_timeout.nanos / 1e6 : 0;
+    this.heartbeatTimeoutMs = hb || undefined;
+    this.intervalMs = hb ? Math.max(200, hb / 3) : 10_000;
+    this.nextHeartbeat = Date.now() + this.intervalMs;
+    this.signal = this.abort.signal;
+  }
+
+  get cancelled(): boolean {
+    return this.signal.aborted;
+  }
+
+  get leaseLost(): boolean {
+    return this.stopReason === "lease_lost";
+  }
+
+  /** Progress (JSON-serialisable) sent with the next heartbeat; operators see it. */
+  progress(details: unknown): void {
+    this.progressDetails = details;
+  }
+
+  /** Heartbeats now; rejects with StaleLease when the lease is gone; resolves to cancel_requested. */
+  heartbeat(details?: unknown): Promise<boolean> {
+    if (details !== undefined) this.progressDetails = details;
+    return this.worker.heartbeat(this, true);
+  }
+
+  /** @internal */
+  halt(reason: StopReason): void {
+    if (this.signal.aborted) return;
+    this.stopReason = reason;
+    this.abort.abort(new Error(`task ${this.taskId} stopped: ${reason}`));
+  }
+}
+
+export class Worker {
+  readonly namespace: string;
+  readonly identity: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly metrics = new Metrics();
+  private readonly stub: WorkerServiceClient;
+  private readonly caller = new Caller(30_000, 60_000);
+  private readonly handlers = new Map<string, Handler>();
+  private readonly running = new Map<string, TaskContext>();
+  private stopping = false;
+  private poll?: grpc.ClientUnaryCall;
+  private slotFreed?: () => void;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.namespace = options.namespace ?? "default";
+    this.identity = options.identity ?? `${os.hostname()}-${process.pid}`;
+    this.queues = options.queues ?? ["default"];
+    this.concurrency = options.concurrency ?? 4;
+    this.stub = new api.gridflow.v1.WorkerService(options.address, channelCredentials(options), channelOptions(options));
+    this.metrics.set("gridflow_worker_slots", this.concurrency);
+    this.metrics.set("gridflow_worker_tasks_running", 0);
+  }
+
+  /** Registers the handler of `taskType`: an (async) function of the context returning the result. */
+  task(taskType: string, handler: Handler): this {
+    this.handlers.set(taskType, handler);
+    return this;
+  }
+
+  /**
+   * Serves until shutdown() (or SIGTERM/SIGINT): stops polling, lets running handlers finish for
+   * shutdownGraceMs, then releases the tasks still running so another worker takes them at once.
+   */
+  async run(): Promise<void> {
+    if (this.handlers.size === 0) throw new Error("no handlers: register some with worker.task(...)");
+    const onSignal = () => this.shutdown();
+    if (this.options.handleSignals ?? true) {
+      process.once("SIGTERM", onSignal);
+      process.once("SIGINT", onSignal);
+    }
+    const server = this.options.metricsPort === undefined ? undefined
+      : this.metrics.serve(this.options.metricsHost ?? "127.0.0.1", this.options.metricsPort);
+    const beats = setInterval(() => this.heartbeatDue(), 100);
+    try {
+      await this.pollLoop();
+      await this.drain();
+    } finally {
+      clearInterval(beats);
+      server?.close();
+      process.removeListener("SIGTERM", onSignal);
+      process.removeListener("SIGINT", onSignal);
+      this.stub.close();
+    }
+  }
+
+  /** Asks run() to stop. */
+  shutdown(): void {
+    this.stopping = true;
+    this.poll?.cancel();
+    this.slotFreed?.();
+  }
+
+  private async pollLoop(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopping) {
+      while (this.running.size >= this.concurrency && !this.stopping) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+      }
+      if (this.stopping) return;
+      const waitMs = this.options.pollWaitMs ?? 10_000;
+      let tasks: LeasedTask__Output[];
+      try {
+        const r = await this.caller.call<LeaseTasksResponse__Output>((co, cb) => this.stub.LeaseTasks({
+          namespace: this.namespace, task_queues: this.queues, task_types: [...this.handlers.keys()].sort(),
+          max_tasks: this.concurrency - this.running.size, identity: this.identity,
+          wait: { seconds: String(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1e6 },
+        }, co, cb), { retry: false, timeoutMs: waitMs + 10_000, onCall: (call) => (this.poll = call) });
+        tasks = r.tasks;
+        backoff = 100;
+      } catch (e) {
+        if (this.stopping) return;
+        this.metrics.inc("gridflow_worker_polls_total", { result: "error" });
+        if (!(e instanceof Unavailable || e instanceof DeadlineExceeded || e instanceof ResourceExhausted)) {
+          console.error(`gridflow worker: leasing tasks failed: ${(e as Error).message}`);
+        }
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      this.metrics.inc("gridflow_worker_polls_total", { result: tasks.length ? "tasks" : "empty" });
+      for (const task of tasks) {
+        const ctx = new TaskContext(this, task);
+        this.running.set(ctx.taskId, ctx);
+        this.metrics.set("gridflow_worker_tasks_running", this.running.size);
+        this.metrics.inc("gridflow_worker_tasks_leased_total");
+        void this.execute(ctx);
+      }
+    }
+  }
+
+  private async drain(): Promise<void> {
+    const until = Date.now() + (this.options.shutdownGraceMs ?? 30_000);
+    while (this.running.size > 0 && Date.now() < until) await sleep(50);
+    for (const ctx of [...this.running.values()]) {
+      ctx.halt("released");
+      try {
+        await this.caller.call<ReleaseTaskResponse__Output>((co, cb) => this.stub.ReleaseTask({
+          namespace: this.namespace, task_id: ctx.taskId, lease_epoch: ctx.fencingToken,
+          reason: "worker shutting down", identity: this.identity }, co, cb), { staleLease: true });
+        this.count(ctx, "released");
+      } catch (e) {
+        console.error(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} release failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private async execute(ctx: TaskContext): Promise<void> {
+    const started = Date.now();
+    let outcome: { result: unknown } | { error: TaskError };
+    try {
+      const handler = this.handlers.get(ctx.taskType);
+      if (!handler) throw new TaskError("gridflow.UnknownTaskType", `no handler for ${ctx.taskType}`, false);
+      outcome = { result: await handler(ctx) };
+    } catch (e) {
+      if (e instanceof TaskError) outcome = { error: e };
+      else if (ctx.cancelled) outcome = { error: new TaskError("gridflow.Cancelled", `the handler stopped: ${ctx.stopReason}`, false) };
+      else outcome = { error: new TaskError((e as Error)?.name ?? "Error", String((e as Error)?.message ?? e), true) };
+    }
+    this.metrics.observe("gridflow_worker_handler_seconds", { queue: ctx.queue, task_type: ctx.taskType },
+      (Date.now() - started) / 1000);
+    try {
+      await this.report(ctx, outcome);
+    } finally {
+      this.running.delete(ctx.taskId);
+      this.metrics.set("gridflow_worker_tasks_running", this.running.size);
+      this.slotFreed?.();
+    }
+  }
+
+  private async report(ctx: TaskContext, outcome: { result: unknown } | { error: TaskError }): Promise<void> {
+    if (ctx.stopReason === "released") return; // handed back at shutdown: another worker runs it
+    const lease = { namespace: this.namespace, task_id: ctx.taskId, lease_epoch: ctx.fencingToken, identity: this.identity };
+    try {
+      if ("result" in outcome) {
+        await this.caller.call<CompleteTaskResponse__Output>((co, cb) => this.stub.CompleteTask({ ...lease, result_json: JSON.stringify(outcome.result ?? null) }, co, cb), { staleLease: true });
+        this.count(ctx, "completed");
+      } else {
+        const e = outcome.error;
+        await this.caller.call<FailTaskResponse__Output>((co, cb) => this.stub.FailTask({
+          ...lease, error_type: e.errorType, message: e.message,
+          details_json: e.details === undefined ? "" : JSON.stringify(e.details), non_retryable: !e.retryable,
+        }, co, cb), { staleLease: true });
+        this.count(ctx, "failed");
+      }
+    } catch (e) {
+      if (e instanceof StaleLease) {
+        // The lease expired and the task is (or will be) run again elsewhere: the outcome is dropped.
+        ctx.halt("lease_lost");
+        this.count(ctx, "rejected");
+        console.warn(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} step=${ctx.step} outcome refused, the lease was lost: ${e.details}`);
+      } else {
+        console.error(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} outcome not recorded: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private count(ctx: TaskContext, outcome: string): void {
+    this.metrics.inc("gridflow_worker_tasks_total", { queue: ctx.queue, task_type: ctx.taskType, outcome });
+  }
+
+  private heartbeatDue(): void {
+    const now = Date.now();
+    for (const ctx of this.running.values()) {
+      if (!ctx.cancelled && !ctx.heartbeating && ctx.nextHeartbeat <= now) void this.heartbeat(ctx, false).catch(() => {});
+    }
+  }
+
+  /** @internal A heartbeat for `ctx`; in the background (explicit false) it is not retried. */
+  async heartbeat(ctx: TaskContext, explicit: boolean): Promise<boolean> {
+    ctx.nextHeartbeat = Date.now() + ctx.intervalMs;
+    ctx.heartbeating = true;
+    try {
+      const r = await this.caller.call<HeartbeatResponse__Output>((co, cb) => this.stub.Heartbeat({
+        namespace: this.namespace, task_id: ctx.taskId, lease_epoch: ctx.fencingToken, identity: this.identity,
+        details_json: ctx.progressDetails === undefined ? "" : JSON.stringify(ctx.progressDetails),
+      }, co, cb), { retry: explicit, timeoutMs: Math.max(1000, ctx.intervalMs), staleLease: true });
+      if (r.cancel_requested) ctx.halt("cancelled");
+      return r.cancel_requested;
+    } catch (e) {
+      if (e instanceof StaleLease) {
+        this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "lease_lost" });
+        ctx.halt("lease_lost");
+        if (explicit) throw e;
+        return true;
+      }
+      this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "error" });
+      if (explicit) throw e;
+      return ctx.cancelled;
+    } finally {
+      ctx.heartbeating = false;
+    }
+  }
+}

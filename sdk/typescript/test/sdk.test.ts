@@ -1,0 +1,314 @@
+// The TypeScript SDK against real engines and PostgreSQL (run by tests/sdk/typescript_sdk_test.sh,
+// which builds the package from the checkout first). Environment: GRIDFLOW_ENGINE (the
+// gridflow-engine binary), GRIDFLOW_SDK_DATABASE_URL (a database of this test's own).
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { ChildProcess, execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import {
+  Client, InvalidArgument, NotFound, RunFailed, StaleLease, TaskContext, TaskError, Unauthenticated,
+  Unavailable, Worker,
+} from "../src";
+
+const ENGINE = process.env.GRIDFLOW_ENGINE!;
+const DATABASE_URL = process.env.GRIDFLOW_SDK_DATABASE_URL!;
+const STATE = fs.mkdtempSync(path.join(os.tmpdir(), "gf-ts-sdk-"));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function eventually(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await condition()) return;
+    await sleep(50);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
+
+/** A gridflow-engine process on a port of its own (kept across restarts). */
+class Engine {
+  port = 0;
+  process?: ChildProcess;
+  constructor(readonly name: string, readonly flags: string[] = []) {}
+  get address() {
+    return `127.0.0.1:${this.port}`;
+  }
+  async start(wait = true): Promise<this> {
+    if (!this.port) this.port = await freePort();
+    const log = fs.openSync(path.join(STATE, `${this.name}.log`), "a");
+    this.process = spawn(ENGINE, ["--listen", this.address, "--database-url", DATABASE_URL,
+      "--member-id", `ts-sdk-${this.port}`, ...this.flags], { stdio: ["ignore", log, log] });
+    if (wait) await eventually(() => this.serving(), `engine on ${this.address}`);
+    return this;
+  }
+  serving(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = net.connect(this.port, "127.0.0.1", () => { socket.end(); resolve(true); });
+      socket.on("error", () => resolve(false));
+    });
+  }
+  async kill(): Promise<void> {
+    const exited = new Promise((resolve) => this.process!.once("exit", resolve));
+    this.process!.kill("SIGKILL");
+    await exited;
+  }
+  async stop(): Promise<void> {
+    if (!this.process || this.process.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.process!.once("exit", resolve));
+    this.process.kill("SIGTERM");
+    await exited;
+  }
+}
+
+const task = (step: string, taskType: string, extra: object = {}) =>
+  ({ name: step, kind: "task", task_type: taskType, task_queue: "ts", ...extra });
+
+const main = new Engine("main");
+const workers: Array<{ worker: Worker; done: Promise<void> }> = [];
+
+function serve(handlers: Record<string, (ctx: TaskContext) => unknown>, concurrency = 4, address = main.address, extra = {}): Worker {
+  const worker = new Worker({ address, queues: ["ts"], concurrency, pollWaitMs: 1000, shutdownGraceMs: 2000, handleSignals: false, ...extra });
+  for (const [type, fn] of Object.entries(handlers)) worker.task(type, fn);
+  workers.push({ worker, done: worker.run() });
+  return worker;
+}
+
+async function stopWorkers(): Promise<void> {
+  for (const { worker, done } of workers.splice(0)) {
+    worker.shutdown();
+    await done;
+  }
+}
+
+async function leased(client: Client, workflowId: string): Promise<boolean> {
+  return (await client.describe(workflowId)).open_tasks.some((t) => t.state === "LEASED");
+}
+
+async function types(client: Client, workflowId: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of client.history(workflowId)) out.push(e.type);
+  return out;
+}
+
+before(async () => {
+  await main.start();
+  const admin = new Client({ address: main.address, identity: "ts-sdk-tests" });
+  await admin.register({ name: "ts-two-steps", version: 1, steps: [
+    task("forecast", "forecast"), task("optimise", "optimise", { input: { mw: "=$/forecast/mw" } })] });
+  await admin.register({ name: "ts-long", version: 1, steps: [task("work", "long_work", { timeouts: { heartbeat: "1s" } })] });
+  await admin.register({ name: "ts-fails", version: 1, steps: [task("submit", "submit", { retry: { max_attempts: 1 } })] });
+  admin.close();
+});
+
+after(async () => {
+  await stopWorkers();
+  await main.stop();
+});
+
+describe("client and worker", () => {
+  let client: Client;
+  before(() => { client = new Client({ address: main.address, identity: "bidding-gateway" }); });
+  after(() => client.close());
+
+  test("start, wait and history", async () => {
+    const seen: Record<string, unknown> = {};
+    const worker = serve({
+      forecast: (ctx) => {
+        seen.key = ctx.idempotencyKey;
+        seen.runId = ctx.runId;
+        seen.token = ctx.fencingToken;
+        ctx.progress({ done: 1 });
+        return { mw: [1.5, 2.5] };
+      },
+      optimise: async (ctx) => ({ bids: (ctx.input as { mw: number[] }).mw.map((mw) => mw * 2) }),
+    });
+    const started = await client.start("ts-run-1", "ts-two-steps", { delivery_day: "2026-12-03" });
+    assert.equal(started.created, true);
+    assert.deepEqual(started.run.input, { delivery_day: "2026-12-03" });
+    const again = await client.start("ts-run-1", "ts-two-steps", { delivery_day: "2026-12-03" });
+    assert.equal(again.created, false);
+    assert.equal(again.run.runId, started.run.runId);
+    const result = (await client.waitForResult("ts-run-1", { timeoutMs: 20_000 })) as Record<string, unknown>;
+    assert.deepEqual(result.optimise, { bids: [3, 5] });
+    const run = await client.get("ts-run-1");
+    assert.equal(run.status, "COMPLETED");
+    assert.equal(run.closed, true);
+    assert.equal(seen.key, `${seen.runId}:forecast`);
+    assert.ok(Number(seen.token) >= 1);
+    const history = [];
+    for await (const e of client.history("ts-run-1", 2)) history.push(e);
+    assert.equal(history[0].type, "RunStarted");
+    assert.equal(history[history.length - 1].type, "RunCompleted");
+    assert.deepEqual(history.map((e) => e.sequence), history.map((_, i) => i + 1));
+    const watched = [];
+    for await (const e of client.watch("ts-run-1")) watched.push(e.type);
+    assert.deepEqual(watched, history.map((e) => e.type));
+    const listed = [];
+    for await (const r of client.list({ definition: "ts-two-steps" })) listed.push(r.workflowId);
+    assert.ok(listed.includes("ts-run-1"));
+    assert.equal(worker.metrics.value("gridflow_worker_tasks_total", { outcome: "completed" }), 2);
+    await stopWorkers();
+  });
+
+  test("errors carry the code and the engine's message", async () => {
+    await assert.rejects(client.get("no-such-run"), (e: unknown) => e instanceof NotFound && e.details.includes("no-such-run"));
+    await assert.rejects(client.register({ name: "x", version: 0, steps: [] }),
+      (e: unknown) => e instanceof InvalidArgument && e.details.includes("version"));
+    serve({ submit: () => { throw new TaskError("BidRejected", "price cap exceeded", false, { cap: 4000 }); } });
+    await client.start("ts-fail-1", "ts-fails", {});
+    await assert.rejects(client.waitForResult("ts-fail-1", { timeoutMs: 20_000 }), (e: unknown) =>
+      e instanceof RunFailed && (e.run as { failure?: { errorType: string } }).failure?.errorType === "BidRejected");
+    await stopWorkers();
+  });
+
+  test("cancellation reaches a running handler through its AbortSignal", async () => {
+    let reason = "";
+    serve({ long_work: (ctx) => new Promise((resolve) => ctx.signal.addEventListener("abort", () => {
+      reason = ctx.stopReason;
+      resolve({ interrupted: true });
+    })) });
+    await client.start("ts-cancel-1", "ts-long", {});
+    await eventually(() => leased(client, "ts-cancel-1"), "task leased");
+    await client.cancel("ts-cancel-1", "gate closure moved");
+    assert.equal((await client.wait("ts-cancel-1", { timeoutMs: 20_000 })).status, "CANCELLED");
+    assert.equal(reason, "cancelled");
+    await stopWorkers();
+  });
+
+  test("a stale completion after a lost lease is refused and surfaced", async () => {
+    let zombieCtx: TaskContext | undefined;
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const zombie = serve({ long_work: async (ctx) => {
+      zombieCtx = ctx;
+      await finished;
+      return { by: "zombie" };
+    } }, 1);
+    const frozen = zombie as unknown as { heartbeat: (ctx: TaskContext, explicit: boolean) => Promise<boolean> };
+    const realHeartbeat = frozen.heartbeat;
+    frozen.heartbeat = async () => false; // its heartbeats stop, as a frozen process's would
+    await client.start("ts-stale-1", "ts-long", {});
+    await eventually(() => zombieCtx !== undefined, "zombie leased");
+    await eventually(async () => (await types(client, "ts-stale-1")).includes("TaskLeaseExpired"), "lease expired");
+    serve({ long_work: (ctx) => ({ by: "successor", attempt: ctx.attempt }) });
+    const result = (await client.waitForResult("ts-stale-1", { timeoutMs: 20_000 })) as Record<string, unknown>;
+    assert.deepEqual(result.work, { by: "successor", attempt: 2 });
+    finish();
+    await eventually(() => zombie.metrics.value("gridflow_worker_tasks_total", { outcome: "rejected" }) === 1, "rejected counted");
+    assert.equal(zombieCtx!.leaseLost, true);
+    frozen.heartbeat = realHeartbeat;
+    await assert.rejects(zombieCtx!.heartbeat(), (e: unknown) => e instanceof StaleLease);
+    await stopWorkers();
+  });
+});
+
+describe("a killed worker", () => {
+  test("its task completes on another worker", async () => {
+    const client = new Client({ address: main.address });
+    const marker = path.join(STATE, "killed-started");
+    const victim = spawn(process.execPath, [path.join(__dirname, "fixtures", "long_worker.js"), main.address, marker], { stdio: "inherit" });
+    try {
+      await client.start("ts-kill-1", "ts-long", {});
+      await eventually(() => fs.existsSync(marker), "the victim's handler started");
+      const exited = new Promise((resolve) => victim.once("exit", resolve));
+      victim.kill("SIGKILL");
+      await exited;
+      serve({ long_work: (ctx) => ({ attempt: ctx.attempt }) });
+      const result = (await client.waitForResult("ts-kill-1", { timeoutMs: 30_000 })) as Record<string, unknown>;
+      assert.deepEqual(result.work, { attempt: 2 });
+      assert.ok((await types(client, "ts-kill-1")).includes("TaskLeaseExpired"));
+    } finally {
+      victim.kill("SIGKILL");
+      await stopWorkers();
+      client.close();
+    }
+  });
+
+  test("SIGTERM releases its running task after the grace period", async () => {
+    const client = new Client({ address: main.address });
+    const marker = path.join(STATE, "shutdown-started");
+    const worker = spawn(process.execPath, [path.join(__dirname, "fixtures", "long_worker.js"), main.address, marker, "500"], { stdio: "inherit" });
+    try {
+      await client.start("ts-shutdown-1", "ts-long", {});
+      await eventually(() => fs.existsSync(marker), "handler started");
+      const exited = new Promise<number | null>((resolve) => worker.once("exit", (code) => resolve(code)));
+      worker.kill("SIGTERM");
+      assert.equal(await exited, 0);
+      await eventually(async () => (await types(client, "ts-shutdown-1")).includes("TaskReleased"), "task released");
+      await client.cancel("ts-shutdown-1");
+    } finally {
+      worker.kill("SIGKILL");
+      client.close();
+    }
+  });
+});
+
+describe("TLS and tokens", () => {
+  test("a token over TLS is accepted, a call without one refused", async () => {
+    const d = path.join(STATE, "tls");
+    fs.mkdirSync(d, { recursive: true });
+    const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ts-sdk-ca",
+      "-keyout", `${d}/ca.key`, "-out", `${d}/ca.pem`);
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", `${d}/server.key`, "-out", `${d}/server.csr`);
+    fs.writeFileSync(`${d}/san.ext`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    openssl("x509", "-req", "-in", `${d}/server.csr`, "-CA", `${d}/ca.pem`, "-CAkey", `${d}/ca.key`, "-CAcreateserial",
+      "-days", "2", "-extfile", `${d}/san.ext`, "-out", `${d}/server.pem`);
+    fs.writeFileSync(`${d}/tokens`, "ts-s3cret ts-sdk-tests\n");
+    const engine = await new Engine("tls", ["--tls-cert", `${d}/server.pem`, "--tls-key", `${d}/server.key`,
+      "--auth-tokens-file", `${d}/tokens`]).start();
+    try {
+      const secure = { address: engine.address, tlsCa: `${d}/ca.pem`, token: "ts-s3cret" };
+      const client = new Client(secure);
+      serve({ forecast: () => ({ mw: [1] }), optimise: () => ({ secure: true }) }, 4, engine.address, secure);
+      await client.start("ts-tls-1", "ts-two-steps", {});
+      const result = (await client.waitForResult("ts-tls-1", { timeoutMs: 20_000 })) as Record<string, unknown>;
+      assert.deepEqual(result.optimise, { secure: true });
+      assert.equal((await client.get("ts-tls-1")).startedBy, "token:ts-sdk-tests");
+      await stopWorkers();
+      client.close();
+      const anonymous = new Client({ address: engine.address, tlsCa: `${d}/ca.pem`, retryTimeoutMs: 1000 });
+      await assert.rejects(anonymous.get("ts-tls-1"), (e: unknown) => e instanceof Unauthenticated);
+      anonymous.close();
+      assert.throws(() => new Client({ address: engine.address, token: "ts-s3cret" }), /only sent over TLS/);
+    } finally {
+      await engine.stop();
+    }
+  });
+});
+
+describe("the client retry policy", () => {
+  test("calls made while the engine restarts succeed", async () => {
+    const engine = await new Engine("restarting").start();
+    try {
+      const client = new Client({ address: engine.address, retryTimeoutMs: 30_000 });
+      await client.start("ts-restart-1", "ts-two-steps", {});
+      await engine.kill();
+      setTimeout(() => void engine.start(false), 2000);
+      const begun = Date.now();
+      assert.equal((await client.get("ts-restart-1")).workflowId, "ts-restart-1");
+      const started = await client.start("ts-restart-2", "ts-two-steps", {});
+      assert.ok(Date.now() - begun > 1500);
+      assert.equal(started.created, true);
+      const impatient = new Client({ address: `127.0.0.1:${await freePort()}`, retryTimeoutMs: 500 });
+      await assert.rejects(impatient.get("ts-restart-1"), (e: unknown) => e instanceof Unavailable);
+      impatient.close();
+      await client.cancel("ts-restart-1");
+      await client.cancel("ts-restart-2");
+      client.close();
+    } finally {
+      await engine.stop();
+    }
+  });
+});

@@ -1,16 +1,23 @@
 #!/usr/bin/python3
-"""Example task handlers for the three energy processes, run by gridflow-worker as external
-commands:  gridflow-worker --handler 'forecast=/usr/bin/python3 energy.py forecast' ...
+"""Example task handlers for the three energy processes, served two ways:
 
-Each reads the task input (JSON) on stdin and prints the result (JSON) on stdout. Failures print
-{"error": {"type", "message", "retryable"}} and exit non-zero. The exchange, the TSO, the assets
+- as external commands of gridflow-worker (any language can do this; a process per task):
+      gridflow-worker --handler 'forecast=/usr/bin/python3 energy.py forecast' ...
+  Each reads the task input (JSON) on stdin and prints the result (JSON) on stdout. Failures print
+  {"error": {"type", "message", "retryable"}} and exit non-zero.
+- in one process by the Python SDK's worker (docs/sdk-python.md), which suits short, numerous
+  tasks such as the settlement's per-quarter-hour computations:
+      python3 energy.py --serve ADDRESS --queue settlement [--concurrency 16]
+ The exchange, the TSO, the assets
 and the metering service are the simulator (GRIDFLOW_SIMULATOR_URL, default http://127.0.0.1:8089).
 Calls to external venues carry the task's idempotency key and lease epoch (fencing token).
 """
+import argparse
 import json
 import math
 import os
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -42,11 +49,23 @@ def post(path, body):
         raise TaskError("VenueUnavailable", f"{path}: {e}")
 
 
+# The task being handled: from the environment (external command) or the SDK's task context.
+_TASK = threading.local()
+
+
+def current(field):
+    """idempotency_key, lease_epoch, workflow_id or run_id of the task being handled."""
+    values = getattr(_TASK, "values", None)
+    if values is not None:
+        return values[field]
+    return os.environ["GRIDFLOW_" + field.upper()]
+
+
 def venue_identity():
     """What a venue needs to deduplicate and fence this task's calls."""
-    return {"client_order_id": os.environ["GRIDFLOW_IDEMPOTENCY_KEY"],
-            "fencing_token": int(os.environ["GRIDFLOW_LEASE_EPOCH"]),
-            "workflow_id": os.environ["GRIDFLOW_WORKFLOW_ID"]}
+    return {"client_order_id": current("idempotency_key"),
+            "fencing_token": int(current("lease_epoch")),
+            "workflow_id": current("workflow_id")}
 
 
 # ---- day-ahead bid ----
@@ -101,7 +120,7 @@ def nominate(task):
 def raise_alert(task):
     if ALERTS:
         with open(ALERTS, "a") as f:
-            f.write(json.dumps({"workflow_id": os.environ["GRIDFLOW_WORKFLOW_ID"], **task}) + "\n")
+            f.write(json.dumps({"workflow_id": current("workflow_id"), **task}) + "\n")
     print(f"ALERT [{task.get('severity', 'high')}]: {task.get('message')}", file=sys.stderr)
     return {"alerted": True}
 
@@ -150,7 +169,7 @@ def reconcile(task):
 
 
 def open_dispute(task):
-    return {"dispute_id": "DSP-" + os.environ["GRIDFLOW_RUN_ID"][:8], "difference_eur": task["difference_eur"]}
+    return {"dispute_id": "DSP-" + current("run_id")[:8], "difference_eur": task["difference_eur"]}
 
 
 def post_settlement(task):
@@ -178,7 +197,40 @@ HANDLERS = {f.__name__: f for f in (
     close_settlement)}
 
 
+def serve(argv):
+    """Serves every handler from one process with the Python SDK's worker."""
+    import gridflow  # the SDK: pip-installed, or build/python on PYTHONPATH
+
+    parser = argparse.ArgumentParser(prog="energy.py --serve")
+    parser.add_argument("address")
+    parser.add_argument("--queue", action="append", required=True)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--identity", default=None)
+    args = parser.parse_args(argv)
+    worker = gridflow.Worker(args.address, queues=args.queue, concurrency=args.concurrency,
+                             identity=args.identity)
+
+    def adapt(fn):
+        def handle(ctx):
+            _TASK.values = {"idempotency_key": ctx.idempotency_key, "lease_epoch": ctx.lease_epoch,
+                            "workflow_id": ctx.workflow_id, "run_id": ctx.run_id}
+            try:
+                return fn(ctx.input)
+            except TaskError as e:
+                raise gridflow.TaskError(e.error_type, str(e), retryable=e.retryable) from None
+            finally:
+                _TASK.values = None
+        return handle
+
+    for name, fn in HANDLERS.items():
+        worker.task(name)(adapt(fn))
+    worker.run()
+    return 0
+
+
 def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "--serve":
+        return serve(sys.argv[2:])
     if len(sys.argv) != 2 or sys.argv[1] not in HANDLERS:
         print(f"usage: energy.py {{{','.join(sorted(HANDLERS))}}}", file=sys.stderr)
         return 2

@@ -64,15 +64,20 @@ start_examples() {
   echo "== starting gridflow-worker with the example handlers (log: $EXAMPLE_STATE/worker.log)"
   handlers=$EXAMPLES_ROOT/examples/handlers/energy.py
   for type in forecast optimise submit_bid submit_default_bid withdraw_bid nominate raise_alert \
-    acknowledge_activation setpoint confirm_activation report_activation validate_metering \
-    compute_period post_settlement reverse_settlement reconcile open_dispute close_settlement; do
+    acknowledge_activation setpoint confirm_activation report_activation open_dispute; do
     handler_flags+=(--handler "$type=/usr/bin/python3 $handlers $type")
   done
   "$EXAMPLE_BIN/worker/gridflow-worker" --address "$GRIDFLOW_ADDRESS" --concurrency 16 \
     --identity "$EXAMPLE_WORKER_IDENTITY" \
     --queue trading --queue exchange --queue ops --queue tso --queue assets --queue reporting \
-    --queue settlement "${handler_flags[@]}" >"$EXAMPLE_STATE/worker.log" 2>&1 &
+    "${handler_flags[@]}" >"$EXAMPLE_STATE/worker.log" 2>&1 &
   EXAMPLE_WORKER_PID=$!
+  EXAMPLE_PIDS+=($!)
+  # The settlement's many short tasks (a computation per quarter-hour) run in one process with the
+  # Python SDK's worker instead of a process per task (examples/handlers/energy.py --serve).
+  echo "== starting the Python SDK worker for the settlement queue (log: $EXAMPLE_STATE/settlement-worker.log)"
+  PYTHONPATH=$EXAMPLE_BIN/python /usr/bin/python3 "$handlers" --serve "$GRIDFLOW_ADDRESS" \
+    --queue settlement --identity settlement-worker >"$EXAMPLE_STATE/settlement-worker.log" 2>&1 &
   EXAMPLE_PIDS+=($!)
 
   local i

@@ -75,6 +75,17 @@ class Client:
         return self._call(self._stub.GetDefinition, ws.GetDefinitionRequest(
             namespace=self.namespace, name=name, version=version))
 
+    def list_definitions(self, name="", page_size=100):
+        """Registered definitions (every version; only `name`'s when given), paged as iterated."""
+        token = ""
+        while True:
+            r = self._call(self._stub.ListDefinitions, ws.ListDefinitionsRequest(
+                namespace=self.namespace, name=name, page_size=page_size, page_token=token))
+            yield from r.definitions
+            token = r.next_page_token
+            if not token:
+                return
+
     # ---- runs ----
 
     def start(self, workflow_id, definition, run_input=None, version=0, period="", revision=0):

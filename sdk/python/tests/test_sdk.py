@@ -178,6 +178,9 @@ class ClientAndWorkerTest(unittest.TestCase):
         self.assertEqual([e.type for e in self.client.watch("sdk-run-1")], types)
         listed = [r.workflow_id for r in self.client.list(definition="sdk-two-steps")]
         self.assertIn("sdk-run-1", listed)
+        self.assertEqual([(d.name, d.version) for d in self.client.list_definitions("sdk-long")],
+                         [("sdk-long", 1)])
+        self.assertEqual(self.client.get_definition("sdk-two-steps").version, 1)
         self.assertEqual(worker.metrics.value("gridflow_worker_tasks_total", outcome="completed"), 2)
 
     def test_errors_carry_the_code_and_the_engines_message(self):

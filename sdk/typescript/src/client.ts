@@ -16,6 +16,7 @@ import type { Definition__Output } from "./generated/gridflow/v1/Definition";
 import type { DescribeRunResponse__Output } from "./generated/gridflow/v1/DescribeRunResponse";
 import type { Event__Output } from "./generated/gridflow/v1/Event";
 import type { Run__Output } from "./generated/gridflow/v1/Run";
+import type { ListDefinitionsResponse__Output } from "./generated/gridflow/v1/ListDefinitionsResponse";
 import type { RegisterDefinitionResponse__Output } from "./generated/gridflow/v1/RegisterDefinitionResponse";
 import type { StartRunResponse__Output } from "./generated/gridflow/v1/StartRunResponse";
 import type { ListRunsResponse__Output } from "./generated/gridflow/v1/ListRunsResponse";
@@ -74,6 +75,22 @@ export class Client {
       definition_json: typeof definition === "string" ? definition : JSON.stringify(definition),
     }, co, cb));
     return { definition: r.definition!, created: r.created };
+  }
+
+  /** A definition version (0: the latest). */
+  async getDefinition(name: string, version = 0): Promise<Definition__Output> {
+    return this.caller.call<Definition__Output>((co, cb) => this.stub.GetDefinition({ namespace: this.namespace, name, version }, co, cb));
+  }
+
+  /** Registered definitions (every version; only `name`'s when given), paged as iterated. */
+  async *listDefinitions(name = "", pageSize = 100): AsyncGenerator<Definition__Output> {
+    let token = "";
+    do {
+      const r = await this.caller.call<ListDefinitionsResponse__Output>((co, cb) => this.stub.ListDefinitions({
+        namespace: this.namespace, name, page_size: pageSize, page_token: token }, co, cb));
+      yield* r.definitions;
+      token = r.next_page_token;
+    } while (token);
   }
 
   // ---- runs ----

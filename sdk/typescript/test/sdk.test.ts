@@ -157,6 +157,10 @@ describe("client and worker", () => {
     const listed = [];
     for await (const r of client.list({ definition: "ts-two-steps" })) listed.push(r.workflowId);
     assert.ok(listed.includes("ts-run-1"));
+    const definitions = [];
+    for await (const d of client.listDefinitions("ts-long")) definitions.push(`${d.name} v${d.version}`);
+    assert.deepEqual(definitions, ["ts-long v1"]);
+    assert.equal((await client.getDefinition("ts-two-steps")).version, 1);
     assert.equal(worker.metrics.value("gridflow_worker_tasks_total", { outcome: "completed" }), 2);
     await stopWorkers();
   });

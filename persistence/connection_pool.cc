@@ -1,6 +1,9 @@
 #include "persistence/connection_pool.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 
 #include <pqxx/except>
 #include <pqxx/nontransaction>
@@ -34,9 +37,47 @@ void ConnectionPool::Lease::Return() {
   pool_ = nullptr;
 }
 
-ConnectionPool::ConnectionPool(Options options) : options_(std::move(options)) {}
+ConnectionPool::ConnectionPool(Options options) : options_(std::move(options)) {
+  if (options_.stall_timeout.count() > 0) watchdog_ = std::thread([this] { WatchForStalls(); });
+}
 
-ConnectionPool::~ConnectionPool() = default;
+ConnectionPool::~ConnectionPool() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void ConnectionPool::Borrowed(pqxx::connection* c) {
+  ++borrowed_;
+  borrowed_since_[c] = std::chrono::steady_clock::now();
+}
+
+void ConnectionPool::WatchForStalls() {
+  const auto period = std::clamp(options_.stall_timeout / 4, std::chrono::milliseconds(50),
+                                 std::chrono::milliseconds(1000));
+  std::unique_lock lock(mu_);
+  while (!stop_.wait_for(lock, period, [this] { return stopping_; })) {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [connection, since] : borrowed_since_) {
+      if (since == std::chrono::steady_clock::time_point::max() ||
+          now - since < options_.stall_timeout) {
+        continue;
+      }
+      // The borrower is blocked in libpq (or holds the connection far too long): shutting the
+      // socket down wakes it with an error, and the connection is discarded when returned.
+      const int fd = connection->sock();
+      if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+      since = std::chrono::steady_clock::time_point::max();
+      spdlog::warn(
+          "a database connection made no progress for {} ms (a stalled network?): cut; "
+          "its transaction fails and is retried on a new connection",
+          options_.stall_timeout.count());
+    }
+  }
+}
 
 int ConnectionPool::in_use() const {
   std::lock_guard lock(mu_);
@@ -81,7 +122,7 @@ Status ConnectionPool::Acquire(Lease* lease) {
   if (!idle_.empty()) {
     auto c = std::move(idle_.back());
     idle_.pop_back();
-    ++borrowed_;
+    Borrowed(c.get());
     *lease = Lease(this, std::move(c));
     return Status::Ok();
   }
@@ -95,7 +136,7 @@ Status ConnectionPool::Acquire(Lease* lease) {
     returned_.notify_one();
     return status;
   }
-  ++borrowed_;
+  Borrowed(c.get());
   *lease = Lease(this, std::move(c));
   return Status::Ok();
 }
@@ -103,6 +144,12 @@ Status ConnectionPool::Acquire(Lease* lease) {
 void ConnectionPool::Release(std::unique_ptr<pqxx::connection> c, bool broken) {
   std::lock_guard lock(mu_);
   --borrowed_;
+  const auto since = borrowed_since_.find(c.get());
+  if (since != borrowed_since_.end()) {
+    // A connection that was cut is discarded even when its borrower did not notice.
+    if (since->second == std::chrono::steady_clock::time_point::max()) broken = true;
+    borrowed_since_.erase(since);
+  }
   if (broken || !c->is_open()) {
     --open_;
     c.reset();

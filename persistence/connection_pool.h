@@ -2,17 +2,22 @@
 // Connections are opened lazily, prepared with every statement of the stores, and set to UTC.
 // A connection that broke is discarded (never reused) and a new one is opened on demand, so after
 // a failover a libpq multi-host string ("host=a,b target_session_attrs=read-write") reaches the
-// new primary. Thread-safe.
+// new primary. A connection borrowed for longer than stall_timeout is cut (its socket shut down):
+// libpq has no deadline of its own, and a network that stalls without closing the connection would
+// otherwise hold the caller forever; the caller's transaction then fails as a broken connection
+// (UNAVAILABLE). Thread-safe.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <pqxx/connection>
@@ -30,6 +35,9 @@ class ConnectionPool {
     std::string application_name = "gridflow";
     // Extra session set-up run on every new connection (e.g. a test clock offset).
     std::vector<std::string> session_settings;
+    // A borrowed connection making no progress for this long is cut; 0: never. Longer than any
+    // transaction the pool's users run.
+    std::chrono::milliseconds stall_timeout{0};
   };
 
   // A borrowed connection; returned to the pool when destroyed. MarkBroken() discards it instead.
@@ -88,11 +96,20 @@ class ConnectionPool {
 
  private:
   void Release(std::unique_ptr<pqxx::connection> c, bool broken);
+  // Marks `c` borrowed from now (mu_ held).
+  void Borrowed(pqxx::connection* c);
+  // Cuts the connections borrowed for longer than the stall timeout, until the pool is destroyed.
+  void WatchForStalls();
 
   const Options options_;
   mutable std::mutex mu_;
   std::condition_variable returned_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  // Borrowed connections and since when (time_point::max() once cut).
+  std::map<pqxx::connection*, std::chrono::steady_clock::time_point> borrowed_since_;
+  bool stopping_ = false;
+  std::condition_variable stop_;
+  std::thread watchdog_;
   int open_ = 0;  // idle + borrowed + being opened
   int borrowed_ = 0;
   std::atomic<int64_t> clock_offset_ms_{0};

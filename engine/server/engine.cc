@@ -46,6 +46,7 @@ persistence::ConnectionPool::Options PoolOptions(const EngineConfig& c) {
   options.dsn = c.database_url;
   options.size = c.database_pool_size;
   options.application_name = "gridflow-engine";
+  options.stall_timeout = c.database_stall_timeout;
   return options;
 }
 
@@ -118,6 +119,9 @@ struct Engine::Parts {
     if (!c.migration_database_url.empty()) owner.dsn = c.migration_database_url;
     owner.size = 1;
     owner.application_name = "gridflow-engine-maintenance";
+    // DETACH PARTITION CONCURRENTLY waits for every older transaction: minutes, legitimately.
+    if (owner.stall_timeout.count() > 0)
+      owner.stall_timeout = std::max(owner.stall_timeout, Millis(600'000));
     owner_pool = std::make_unique<persistence::ConnectionPool>(owner);
     history_partitions = std::make_unique<HistoryPartitionJob>(*owner_pool);
     history_partition_loop =

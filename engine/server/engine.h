@@ -37,6 +37,10 @@ struct EngineConfig {
   // "Database roles"); empty: database_url (one role owns and runs).
   std::string migration_database_url;
   int database_pool_size = 16;
+  // A database call with no progress for this long has its connection cut and fails (UNAVAILABLE
+  // after the retries): a network that stalls without closing connections cannot hold a replica.
+  // Longer than any transaction of the hot path (the owner-role jobs get at least 10 minutes).
+  Millis database_stall_timeout{15'000};
   // Group commit: transactions of gathered StartRun/CompleteTask/FailTask calls in flight at once,
   // and the most calls one transaction applies.
   int commit_threads = 2;

@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
       ->envname("GRIDFLOW_COMMIT_THREADS")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  gridflow::AddDurationFlag(app, "--database-stall-timeout", &config.database_stall_timeout,
+                            "a database call making no progress for this long has its connection "
+                            "cut and fails (a stalled network); 0s: never")
+      ->envname("GRIDFLOW_DATABASE_STALL_TIMEOUT");
   config.database_wait = gridflow::Millis(60'000);
   gridflow::AddDurationFlag(app, "--database-wait", &config.database_wait,
                             "at start, how long to keep retrying while PostgreSQL is unreachable")
@@ -121,6 +125,10 @@ int main(int argc, char** argv) {
                             "counts in gridflow_stuck_runs");
   gridflow::AddLoggingFlags(app, &logging);
   CLI11_PARSE(app, argc, argv);
+  // libpq waits for a connection without limit unless told: an address that accepts but never
+  // answers (a stalled network) would hold every new connection. The environment or the URL's
+  // own connect_timeout win.
+  setenv("PGCONNECT_TIMEOUT", "3", /*overwrite=*/0);
 
   if (gridflow::Status s = gridflow::ConfigureLogging("engine", logging.level, logging.format);
       !s.ok()) {

@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""A network stall between an engine and PostgreSQL: the engine reaches its database through a
+TCP proxy this test controls, which stops forwarding (connections stay open, nothing arrives, as
+when a network path or a firewall silently drops traffic). Then:
+
+  - calls that need the database are answered UNAVAILABLE within seconds (the stalled connection
+    is cut after --database-stall-timeout, new connections give up after PGCONNECT_TIMEOUT), not
+    held forever;
+  - health goes NOT_SERVING;
+  - when the network recovers, the same engine process serves again (SERVING, starts succeed)
+    without a restart, and the run acknowledged before the stall is there.
+
+Usage: database_stall_test.py --build-dir build   (GRIDFLOW_TEST_DATABASE_URL: the suite's server)
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+import grpc
+
+
+class StallingProxy:
+    """Forwards 127.0.0.1:port to upstream until stall(); then holds every byte (and every new
+    connection) until resume()."""
+
+    def __init__(self, upstream_host, upstream_port):
+        self.upstream = (upstream_host, upstream_port)
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stall(self):
+        self.flowing.clear()
+
+    def resume(self):
+        self.flowing.set()
+
+    def _accept(self):
+        while True:
+            client, _ = self.server.accept()
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client):
+        self.flowing.wait()
+        upstream = socket.create_connection(self.upstream)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source, target):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                self.flowing.wait()
+                target.sendall(data)
+        except OSError:
+            pass
+        for s in (source, target):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def health(address):
+    """grpc.health.v1 Check of the whole server: 1 SERVING, 2 NOT_SERVING, None unreachable."""
+    channel = grpc.insecure_channel(address)
+    check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
+                                response_deserializer=lambda b: b)
+    try:
+        answer = check(b"", timeout=3)  # an empty HealthCheckRequest: the server as a whole
+        return answer[1] if len(answer) >= 2 else 0  # field 1 (status) as a one-byte varint
+    except grpc.RpcError:
+        return None
+    finally:
+        channel.close()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build-dir", required=True)
+    args = parser.parse_args()
+    build = os.path.abspath(args.build_dir)
+    sys.path.insert(0, os.path.join(build, "python"))
+    import gridflow
+
+    base_url = os.environ["GRIDFLOW_TEST_DATABASE_URL"]
+    db = f"gf_stall_{os.getpid()}"
+    subprocess.run(["psql", base_url, "-qc", f"CREATE DATABASE {db}"], check=True)
+    parsed = urllib.parse.urlparse(base_url)
+    proxy = StallingProxy(parsed.hostname, parsed.port)
+    url = f"postgresql://{parsed.username}@127.0.0.1:{proxy.port}/{db}"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"gf-stall-{os.getpid()}.log"), "w")
+    engine = subprocess.Popen([os.path.join(build, "engine", "gridflow-engine"), "--listen", address,
+                               "--database-url", url, "--database-stall-timeout", "2s"],
+                              stdout=log, stderr=log)
+    failures = []
+    try:
+        client = gridflow.Client(address, retry_timeout=30)
+        client.register({"name": "stall", "version": 1, "steps": [
+            {"name": "wait", "kind": "wait_signal", "signal": "go"}]})
+        client.start("stall-before", "stall", {})
+        if health(address) != 1:
+            failures.append(f"health before the stall: {health(address)}")
+
+        print("== the network to PostgreSQL stalls", flush=True)
+        proxy.stall()
+        impatient = gridflow.Client(address, retry_timeout=0, timeout=60)
+        began = time.monotonic()
+        try:
+            impatient.start("stall-during", "stall", {})
+            failures.append("a start during the stall was acknowledged")
+        except gridflow.Unavailable as e:
+            print(f"   start during the stall: UNAVAILABLE after {time.monotonic() - began:.1f} s: "
+                  f"{e.message[:120]}", flush=True)
+        except gridflow.GridflowError as e:
+            failures.append(f"a start during the stall: {e} (expected UNAVAILABLE)")
+        if time.monotonic() - began > 40:
+            failures.append(f"the start was answered only after {time.monotonic() - began:.0f} s")
+        deadline = time.monotonic() + 40
+        while health(address) != 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        state = health(address)
+        print(f"   health during the stall: {'NOT_SERVING' if state == 2 else state}", flush=True)
+        if state != 2:
+            failures.append(f"health during the stall: {state} (expected NOT_SERVING)")
+
+        print("== the network recovers", flush=True)
+        proxy.resume()
+        began = time.monotonic()
+        started = None
+        while time.monotonic() - began < 60:
+            try:
+                started = client.start("stall-after", "stall", {})
+                break
+            except gridflow.GridflowError:
+                time.sleep(0.5)
+        if started is None:
+            failures.append("no start succeeded within 60 s of the recovery")
+        while health(address) != 1 and time.monotonic() - began < 60:
+            time.sleep(0.5)
+        print(f"   serving again after {time.monotonic() - began:.1f} s", flush=True)
+        if health(address) != 1:
+            failures.append("health did not return to SERVING")
+        if client.get("stall-before").status != "RUNNING":
+            failures.append("the run acknowledged before the stall is not there as it was")
+        if engine.poll() is not None:
+            failures.append(f"the engine exited ({engine.returncode})")
+    finally:
+        engine.terminate()
+        try:
+            engine.wait(20)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+        subprocess.run(["psql", base_url, "-qc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"])
+    for f in failures:
+        print("FAILED: " + f)
+    print(f"database stall: {'OK' if not failures else 'FAILED'} ({len(failures)} failures)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

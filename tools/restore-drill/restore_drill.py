@@ -159,10 +159,13 @@ class Drill:
 
     def under_load(self):
         _, address, client = self.start_engine(self.primary, "engine-primary")
+        # A short heartbeat timeout: a task that was leased at T comes back from the restore
+        # leased to a worker that is gone, and runs again once that lease expires.
         client.register({"name": "drill", "version": 1, "steps": [
-            {"name": "a", "kind": "task", "task_type": "step", "task_queue": "drill"},
+            {"name": "a", "kind": "task", "task_type": "step", "task_queue": "drill",
+             "timeouts": {"heartbeat": "2s"}},
             {"name": "b", "kind": "task", "task_type": "step", "task_queue": "drill",
-             "timeouts": {"heartbeat": "30s"}}]})
+             "timeouts": {"heartbeat": "2s"}}]})
         client.register({"name": "drill-zombie", "version": 1, "steps": [
             {"name": "work", "kind": "task", "task_type": "zombie_work", "task_queue": "zombie"}]})
         # The zombie's run exists before T; its task is leased only after T.

@@ -8,6 +8,7 @@ BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libpqxx-dev libspdlog-dev nlohmann-json3-dev prometheus-cpp-dev libcli11-dev
+  libcpp-httplib-dev  # gridflow-console's HTTP server
   tzdata
 )
 # What the tests, the demo and the chart check need besides.
@@ -17,6 +18,7 @@ TEST_PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-yaml procps iproute2 openssl
   python3-venv python3-setuptools python3-wheel python3-pip  # sdk/python, pip-installed in a test
   prometheus  # for promtool: the alert rules' unit tests (the server is not started)
+  chromium fonts-dejavu-core  # the console's browser tests (tests/console), headless
   clang-14 libclang-rt-14-dev  # libFuzzer and the sanitizers: fuzz/ (scripts/fuzz.sh)
   # tools/helm-render (Go, GOPATH mode, Debian's libraries): renders the Helm chart offline
   golang-go golang-github-masterminds-sprig-dev golang-github-xeipuuv-gojsonschema-dev

@@ -79,6 +79,14 @@ void ConnectionPool::WatchForStalls() {
   }
 }
 
+bool ConnectionPool::Lease::cut() const {
+  if (pool_ == nullptr || !connection_) return false;
+  std::lock_guard lock(pool_->mu_);
+  const auto since = pool_->borrowed_since_.find(connection_.get());
+  return since != pool_->borrowed_since_.end() &&
+         since->second == std::chrono::steady_clock::time_point::max();
+}
+
 int ConnectionPool::in_use() const {
   std::lock_guard lock(mu_);
   return borrowed_;

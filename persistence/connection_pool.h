@@ -52,6 +52,8 @@ class ConnectionPool {
 
     pqxx::connection& connection() { return *connection_; }
     void MarkBroken() { broken_ = true; }
+    // Whether the pool cut this connection for making no progress (stall_timeout).
+    bool cut() const;
 
    private:
     friend class ConnectionPool;
@@ -78,6 +80,7 @@ class ConnectionPool {
   Status OpenDedicated(std::unique_ptr<pqxx::connection>* out) const;
 
   int size() const { return options_.size; }
+  std::chrono::milliseconds stall_timeout() const { return options_.stall_timeout; }
   int in_use() const;
 
   // Told of every Transact on this pool when it returns: its name, how long it took (all attempts

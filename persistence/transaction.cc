@@ -10,14 +10,25 @@
 namespace gridflow::persistence {
 namespace {
 
-enum class Failure { kRetryOnSameConnection, kRetryOnNewConnection, kBadData, kFatal };
+enum class Failure {
+  kRetryOnSameConnection,
+  kRetryOnNewConnection,
+  kOutOfResources,
+  kBadData,
+  kFatal
+};
 
-// SQLSTATE classes: 40001 serialization_failure, 40P01 deadlock_detected, 08 connection exception
-// (but 08P01, a protocol violation, is a bug of ours and not retried),
-// 57P01..03 server shutting down / crashed / not yet accepting, 25006 read-only (a standby).
+// SQLSTATE classes: 40001 serialization_failure, 40P01 deadlock_detected, 57014 query_canceled (a
+// statement timeout), 55P03 lock_not_available (a lock timeout), 08 connection exception (but
+// 08P01, a protocol violation, is a bug of ours and not retried), 57P01..03 server shutting down /
+// crashed / not yet accepting, 25006 read-only (a standby), 53 insufficient resources (disk full,
+// out of memory, too many connections).
 Failure Classify(const pqxx::sql_error& e) {
   const std::string& state = e.sqlstate();
-  if (state == "40001" || state == "40P01") return Failure::kRetryOnSameConnection;
+  if (state == "40001" || state == "40P01" || state == "57014" || state == "55P03") {
+    return Failure::kRetryOnSameConnection;
+  }
+  if (state.rfind("53", 0) == 0) return Failure::kOutOfResources;
   if ((state.rfind("08", 0) == 0 && state != "08P01") || state == "57P01" || state == "57P02" ||
       state == "57P03" || state == "25006") {
     return Failure::kRetryOnNewConnection;
@@ -31,6 +42,13 @@ std::string FirstLine(const std::string& text) {
   return text.substr(0, text.find('\n'));
 }
 
+// Why a transaction failed when the pool cut its connection
+// (ConnectionPool::Options::stall_timeout).
+std::string CutMessage(const ConnectionPool& pool) {
+  return "no answer from the database for " + std::to_string(pool.stall_timeout().count()) +
+         " ms (a stalled network, or statements stuck behind locks); the connection was cut";
+}
+
 // Runs `attempt` (one whole transaction on a borrowed connection) until one commits or the budget
 // is spent, classifying what it throws.
 using Attempt = std::function<Status(pqxx::connection&)>;
@@ -39,6 +57,10 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Attempt
                       const TransactOptions& options) {
   std::chrono::milliseconds backoff = options.first_backoff;
   std::string last_error;
+  bool out_of_resources = false;  // the last attempt failed for want of disk, memory, connections
+  // Connections cut for making no progress: a database that did not answer for a whole stall
+  // timeout, twice, will not answer a third time soon; the caller hears so instead of waiting.
+  int cuts = 0;
   for (int attempt = 1; attempt <= options.max_attempts; ++attempt) {
     if (attempt > 1) {
       std::this_thread::sleep_for(backoff);
@@ -46,6 +68,7 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Attempt
     }
     ConnectionPool::Lease lease;
     Status acquired = pool.Acquire(&lease);
+    out_of_resources = false;
     if (!acquired.ok()) {
       last_error = acquired.message();
       continue;
@@ -60,9 +83,15 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Attempt
           "the database connection was lost while committing; the outcome is unknown. Retrying "
           "is safe for idempotent calls (StartRun with the same workflow id, CompleteTask)");
     } catch (const pqxx::broken_connection& e) {
+      last_error = lease.cut() ? CutMessage(pool) : e.what();
       lease.MarkBroken();
-      last_error = e.what();
     } catch (const pqxx::sql_error& e) {
+      if (lease.cut()) {  // whatever libpq made of the socket shut under it
+        lease.MarkBroken();
+        last_error = CutMessage(pool);
+        if (++cuts >= 2) break;
+        continue;
+      }
       switch (Classify(e)) {
         case Failure::kRetryOnSameConnection:
           last_error = e.what();
@@ -70,6 +99,11 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Attempt
         case Failure::kRetryOnNewConnection:
           lease.MarkBroken();
           last_error = e.what();
+          break;
+        case Failure::kOutOfResources:
+          lease.MarkBroken();
+          last_error = FirstLine(e.what()) + " (SQLSTATE " + e.sqlstate() + ")";
+          out_of_resources = true;
           break;
         case Failure::kBadData:
           return Status::InvalidArgument(std::string("the database refused a value: ") +
@@ -80,11 +114,20 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Attempt
                                   e.sqlstate() + ")");
       }
     } catch (const std::exception& e) {
-      spdlog::error("transaction {} failed: {}", name, e.what());
-      return Status::Internal("internal error in " + std::string(name) + ": " + e.what());
+      if (!lease.cut()) {
+        spdlog::error("transaction {} failed: {}", name, e.what());
+        return Status::Internal("internal error in " + std::string(name) + ": " + e.what());
+      }
+      lease.MarkBroken();
+      last_error = CutMessage(pool);
     }
+    if (lease.cut() && ++cuts >= 2) break;
     spdlog::warn("transaction {} attempt {}/{} failed, retrying: {}", name, attempt,
                  options.max_attempts, last_error);
+  }
+  if (out_of_resources) {
+    return Status::ResourceExhausted("the database is out of resources (" + std::string(name) +
+                                     "): " + last_error);
   }
   return Status::Unavailable("database unavailable (" + std::string(name) + "): " + last_error);
 }

@@ -4,6 +4,7 @@
 #   pg_start DIR      # initdb (once) + start (on its previous port if it had one); sets
 #                     # GRIDFLOW_PG_URL, GRIDFLOW_PG_PORT
 #   pg_stop DIR       # fast shutdown; safe to call twice and from an EXIT trap
+# GRIDFLOW_PG_INITDB_ARGS: more initdb arguments for a new cluster (e.g. --waldir=/mnt/wal).
 # initdb/postgres refuse to run as root, so as root they run as the `postgres` system user.
 
 pg_bindir() {
@@ -37,8 +38,9 @@ pg_start() {
   if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$dir"; fi
   chmod 700 "$dir"
   if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+    # shellcheck disable=SC2086  # GRIDFLOW_PG_INITDB_ARGS: words on purpose
     pg_as_owner "$bindir/initdb" -D "$dir/data" -U gridflow --auth=trust -E UTF8 --locale=C.UTF-8 \
-      >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+      ${GRIDFLOW_PG_INITDB_ARGS:-} >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
   fi
   for attempt in 1 2 3 4 5; do
     # A restarted cluster keeps its port (clients keep their connection strings).
@@ -74,7 +76,8 @@ pg_psql() {
 }
 
 # pg_start_standby PRIMARY_DIR STANDBY_DIR: a streaming standby of the primary (base backup, then
-# start on its own free port); sets GRIDFLOW_STANDBY_PORT. Returns once it streams.
+# start on its own free port, or on STANDBY_DIR/port when that file is there: a former primary
+# rebuilt as a standby keeps its address); sets GRIDFLOW_STANDBY_PORT. Returns once it streams.
 pg_start_standby() {
   local primary=$1 dir=$2 bindir port i
   bindir=$(pg_bindir) || return 1
@@ -84,7 +87,7 @@ pg_start_standby() {
   pg_as_owner "$bindir/pg_basebackup" -h 127.0.0.1 -p "$(cat "$primary/port")" -U gridflow \
     -D "$dir/data" -R -X stream -c fast -d "application_name=standby" >"$dir/basebackup.log" 2>&1 ||
     { cat "$dir/basebackup.log" >&2; return 1; }
-  port=$(pg_free_port)
+  if [[ -f "$dir/port" ]]; then port=$(cat "$dir/port"); else port=$(pg_free_port); fi
   pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null ||
     { tail -n 20 "$dir/postgres.log" >&2; return 1; }

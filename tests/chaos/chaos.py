@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 """Chaos test: several engine replicas and workers against one PostgreSQL, killed with SIGKILL at
-random while a few hundred runs execute (plus one PostgreSQL crash-restart and one rolling
-restart), then a checker proves that nothing was lost, done twice, or left stuck.
+random while a few hundred runs execute, PostgreSQL fails over to its synchronous standby (the old
+primary rebuilt as the new standby) and crash-restarts, the engines restart one by one, then a
+checker proves that nothing was lost, done twice, or left stuck.
 
     chaos.py --build-dir build [--duration 60] [--runs 200] [--engines 3] [--workers 4] [--seed N]
+             [--failovers 1] [--pg-restarts 1] [--kill-every 2.5]
 
 A schedule fires every second meanwhile (docs/schedules.md): every nominal time in its range must
 have exactly one run, and each must complete.
 
 Prints a summary line: runs, kills, re-executions, violations. Exit 0 only with no violation.
-The CI runs a short version; `--duration 1800` is the soak recorded in docs/reliability.md.
+The CI runs a short version (one failover); the soak recorded in docs/reliability.md is
+`--duration 1800 --runs 6000 --failovers 3 --pg-restarts 2 --kill-every 1.2`.
 """
 import argparse
 import json
@@ -43,35 +46,67 @@ def log(message):
 
 
 class PostgreSQL:
-    """An ephemeral cluster of the test's own, through scripts/lib/pg.sh."""
+    """A primary and a synchronous standby of the test's own (scripts/lib/pg.sh), reached by the
+    engines through a libpq multi-host string (target_session_attrs=read-write), so that a failover
+    needs no change of configuration: the primary killed, the standby promoted, the old primary
+    rebuilt from a fresh base backup as the new standby, on its old address."""
 
     def __init__(self, directory):
-        self.dir = directory
+        self.dirs = [os.path.join(directory, "pg-a"), os.path.join(directory, "pg-b")]
+        self.primary = 0  # index into dirs
 
-    def _pg(self, function):
-        subprocess.run(["bash", "-c", f"source {ROOT}/scripts/lib/pg.sh && {function} {self.dir}"],
-                       check=True, stdout=subprocess.DEVNULL)
+    def _pg(self, script):
+        subprocess.run(["bash", "-c", f"source {ROOT}/scripts/lib/pg.sh && {script}"], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def _psql(self, index, sql):
+        port = open(os.path.join(self.dirs[index], "port")).read().strip()
+        return subprocess.run([os.path.join(self.bindir(), "psql"), "-h", "127.0.0.1", "-p", port,
+                               "-U", "gridflow", "-d", "gridflow", "-qAt", "-c", sql],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def _make_synchronous(self):
+        """The standby must confirm every commit: an acknowledged run survives the failover."""
+        self._psql(self.primary, "ALTER SYSTEM SET synchronous_standby_names = 'standby'")
+        self._psql(self.primary, "SELECT pg_reload_conf()")
+        for _ in range(100):
+            if self._psql(self.primary, "SELECT count(*) FROM pg_stat_replication "
+                                        "WHERE sync_state = 'sync'") == "1":
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the standby did not become synchronous")
 
     def start(self):
-        self._pg("pg_start")
-        self.port = int(open(os.path.join(self.dir, "port")).read())
-        self.url = f"postgresql://gridflow@127.0.0.1:{self.port}/gridflow"
+        self._pg(f"pg_start {self.dirs[0]}")
+        self._pg(f"pg_start_standby {self.dirs[0]} {self.dirs[1]}")
+        self._make_synchronous()
+        ports = [open(os.path.join(d, "port")).read().strip() for d in self.dirs]
+        self.url = (f"postgresql://gridflow@127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}/gridflow"
+                    "?target_session_attrs=read-write&connect_timeout=2")
 
     def crash_restart(self):
-        self._pg("pg_kill")  # immediate: like a crash, recovery replays the WAL
-        subprocess.run(["bash", "-c", f"source {ROOT}/scripts/lib/pg.sh && pg_start {self.dir}"],
-                       check=True, stdout=subprocess.DEVNULL)  # a new free port may be chosen...
-        port = int(open(os.path.join(self.dir, "port")).read())
-        if port != self.port:  # ...so move it back: engines keep their connection string
-            raise RuntimeError("PostgreSQL came back on another port")
+        """The primary crashes and comes back (recovery replays the WAL); no failover."""
+        d = self.dirs[self.primary]
+        self._pg(f"pg_kill {d} && pg_start {d}")
+
+    def failover(self):
+        """The primary dies; the standby is promoted; the old primary is rebuilt as its standby."""
+        old, new = self.primary, 1 - self.primary
+        self._pg(f"pg_kill {self.dirs[old]}")
+        self._pg(f"pg_promote {self.dirs[new]}")
+        self.primary = new
+        # Until a synchronous standby is back, commits on the new primary wait (it inherited the
+        # setting): the rebuild is part of the outage the engines ride out.
+        shutil.rmtree(os.path.join(self.dirs[old], "data"))
+        self._pg(f"pg_start_standby {self.dirs[new]} {self.dirs[old]}")
+        self._make_synchronous()
 
     def stop(self):
-        self._pg("pg_stop")
+        for d in self.dirs:
+            self._pg(f"pg_stop {d}")
 
     def query(self, sql):
-        out = subprocess.run([os.path.join(self.bindir(), "psql"), self.url, "-qAt", "-c", sql],
-                             check=True, capture_output=True, text=True).stdout
-        return out.strip()
+        return self._psql(self.primary, sql)
 
     @staticmethod
     def bindir():
@@ -150,6 +185,7 @@ class Chaos:
         self.engines, self.workers = [], []
         self.kills = {"engine": 0, "worker": 0}
         self.pg_restarts = 0
+        self.failovers = 0
         self.rolling_restarts = 0
         self.pauses = 0
         self.acknowledged = []  # workflow ids whose StartRun returned OK
@@ -291,13 +327,28 @@ class Chaos:
     # ---- faults ----
 
     def inject_faults(self):
-        end = time.time() + self.args.duration
-        pg_restart_at = time.time() + self.args.duration * 0.4
-        rolling_at = time.time() + self.args.duration * 0.7
-        pause_at = time.time() + self.args.duration * 0.55
+        begin = time.time()
+        end = begin + self.args.duration
+        at = lambda share: begin + self.args.duration * share  # noqa: E731
+        # Failovers and PostgreSQL crash-restarts spread over the run, apart from each other.
+        failovers = [at((i + 1) / (self.args.failovers + 1) - 0.05) for i in range(self.args.failovers)]
+        pg_restarts = [at((i + 1) / (self.args.pg_restarts + 1) + 0.05) for i in range(self.args.pg_restarts)]
+        rolling_at = at(0.7)
+        pause_at = at(0.55)
+        mean = self.args.kill_every  # seconds between SIGKILLs, on average
         while not self.stop_faults.is_set() and time.time() < end:
-            time.sleep(self.rng.uniform(1.0, 4.0))
-            if self.pg_restarts == 0 and time.time() > pg_restart_at:
+            time.sleep(self.rng.uniform(0.2, 1.2) * mean)
+            if failovers and time.time() > failovers[0]:
+                failovers.pop(0)
+                began = time.time()
+                log("fault: the PostgreSQL primary dies; the standby is promoted; the old primary "
+                    "is rebuilt as the new standby")
+                self.db.failover()
+                self.failovers += 1
+                log(f"failover done in {time.time() - began:.1f} s")
+                continue
+            if pg_restarts and time.time() > pg_restarts[0]:
+                pg_restarts.pop(0)
                 log("fault: PostgreSQL crash and restart")
                 self.db.crash_restart()
                 self.pg_restarts += 1
@@ -323,7 +374,7 @@ class Chaos:
             log(f"fault: SIGKILL {victim.name}")
             victim.kill()
             self.kills[kind] += 1
-            time.sleep(self.rng.uniform(0.2, 2.0))
+            time.sleep(self.rng.uniform(0.1, 0.8) * mean)
             victim.start()
 
     # ---- the end ----
@@ -440,6 +491,10 @@ def main():
     parser.add_argument("--engines", type=int, default=3)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--failovers", type=int, default=1, help="PostgreSQL failovers")
+    parser.add_argument("--pg-restarts", type=int, default=1, help="PostgreSQL crash-restarts")
+    parser.add_argument("--kill-every", type=float, default=2.5,
+                        help="mean seconds between SIGKILLs (a victim restarts after about half of that)")
     parser.add_argument("--keep", action="store_true", help="keep the state folder (logs)")
     args = parser.parse_args()
 
@@ -462,7 +517,7 @@ def main():
         print(f"chaos: seed={args.seed} duration={args.duration:.0f}s runs={figures['runs']} "
               f"completed={figures['completed']} tasks={figures['tasks']} kills={kills} "
               f"(engines {chaos.kills['engine']}, workers {chaos.kills['worker']}) "
-              f"pg_restarts={chaos.pg_restarts} rolling_restarts={chaos.rolling_restarts} "
+              f"failovers={chaos.failovers} pg_restarts={chaos.pg_restarts} rolling_restarts={chaos.rolling_restarts} "
               f"pauses={chaos.pauses} "
               f"executions={figures['executions']} re-executions={figures['re_executions']} "
               f"lease_expiries={figures['lease_expiries']} unacknowledged_starts={chaos.unacknowledged} "

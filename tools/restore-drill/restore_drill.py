@@ -190,8 +190,9 @@ class Drill:
         loader.join()
         w.shutdown()
         thread.join(10)
-        psql(self.primary, "SELECT pg_switch_wal()")
-        last = psql(self.primary, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+        # The segment the switch completed (the engine still writes: the current position may
+        # already be in the next segment, which is archived only when it fills).
+        last = psql(self.primary, "SELECT pg_walfile_name(pg_switch_wal())")
         deadline = time.monotonic() + 30
         while psql(self.primary, "SELECT COALESCE(last_archived_wal, '') FROM pg_stat_archiver") < last:
             if time.monotonic() > deadline:

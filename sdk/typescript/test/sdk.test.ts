@@ -207,9 +207,13 @@ describe("client and worker", () => {
     await eventually(async () => (await types(client, "ts-stale-1")).includes("TaskLeaseExpired"), "lease expired");
     serve({ long_work: (ctx) => ({ by: "successor", attempt: ctx.attempt }) });
     const result = (await client.waitForResult("ts-stale-1", { timeoutMs: 20_000 })) as Record<string, unknown>;
-    assert.deepEqual(result.work, { by: "successor", attempt: 2 });
+    // Attempt 2, or later when the frozen worker itself took a retry first (its lease then expires
+    // too): a slow machine decides which.
+    const work = result.work as { by: string; attempt: number };
+    assert.equal(work.by, "successor");
+    assert.ok(work.attempt >= 2, `attempt ${work.attempt}`);
     finish();
-    await eventually(() => zombie.metrics.value("gridflow_worker_tasks_total", { outcome: "rejected" }) === 1, "rejected counted");
+    await eventually(() => zombie.metrics.value("gridflow_worker_tasks_total", { outcome: "rejected" }) >= 1, "rejected counted");
     assert.equal(zombieCtx!.leaseLost, true);
     frozen.heartbeat = realHeartbeat;
     await assert.rejects(zombieCtx!.heartbeat(), (e: unknown) => e instanceof StaleLease);

@@ -162,8 +162,10 @@ function renderNow(el, d, zone) {
         h('td', {}, time.formatBoth(t.fire_time, zone)),
         h('td', {}, h('span', {'data-countdown': t.fire_time})))))) :
       h('p', {class: 'muted'}, 'None.'),
-    failure && failure.step ? h('div', {class: 'failure', id: 'last-failure'},
-      h('h3', {}, 'Last failed attempt'),
+    failure && failure.step ? h('div', {class: d.run.status === 'RUN_STATUS_FAILED' ? 'failure' :
+                                                  'failure past', id: 'last-failure'},
+      h('h3', {}, d.run.status === 'RUN_STATUS_FAILED' ? 'Last failed attempt' :
+                  'Last failed attempt (the run went on after it)'),
       h('p', {}, h('strong', {}, failure.step), ` attempt ${failure.attempt}: `,
         h('code', {}, failure.error_type || 'error'), ' ', failure.message),
       failure.details_json ? h('pre', {}, prettyJson(failure.details_json)) : '') : '');

@@ -1,47 +1,17 @@
 #include "console/http_reply.h"
 
+#include "common/status.h"
 #include "gridflow/v1/api_json.h"
 
 namespace gridflow::console {
 namespace {
 
-const char* CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED:
-      return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS:
-      return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return "UNAUTHENTICATED";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    default:
-      return "UNKNOWN";
-  }
+// gRPC's code names: Status's for the codes it shares (the same numbers), and the two it lacks.
+std::string CodeName(grpc::StatusCode code) {
+  if (code == grpc::StatusCode::UNAUTHENTICATED) return "UNAUTHENTICATED";
+  if (code == grpc::StatusCode::DATA_LOSS) return "DATA_LOSS";
+  if (code < grpc::StatusCode::OK || code > grpc::StatusCode::UNAVAILABLE) return "UNKNOWN";
+  return std::string(StatusCodeName(static_cast<StatusCode>(code)));
 }
 
 }  // namespace

@@ -27,8 +27,11 @@ std::string DefaultIdentity() {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
+// CANCELLED here is never this worker's doing (it cancels only its long-poll): gRPC answers it
+// for a call that reached a replica as the replica closed, and that never ran.
 bool IsTransient(const grpc::Status& s) {
   return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::CANCELLED ||
          s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
          s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
@@ -99,9 +102,8 @@ class Worker::Impl {
   void Execute(const std::shared_ptr<TaskContext>& context);
   // Counts a finished attempt (no-op without a metrics registry).
   void CountFinished(const TaskContext& context, const char* outcome, double seconds);
-  // Reports the outcome, retrying transient errors. Returns the final gRPC status.
-  // Reports the outcome; a completion may bring the run's next tasks, leased to this worker
-  // (eager dispatch), into *next.
+  // Reports the outcome, retrying transient errors, and returns the final gRPC status; a completion
+  // may bring the run's next tasks, leased to this worker (eager dispatch), into *next.
   grpc::Status Report(const TaskContext& context, const TaskOutcome& outcome,
                       std::vector<v1::LeasedTask>* next);
   // Takes a task leased to this worker: running, and queued for an executor. Under mu_.

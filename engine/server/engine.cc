@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 #include <pqxx/connection>
 
+#include <thread>
+
 #include "common/batch_loop.h"
 #include "common/logging.h"
 #include "common/metrics_endpoint.h"
@@ -404,17 +406,20 @@ void Engine::SetClockOffset(Millis offset) {
   parts_->owner_pool->SetClockOffset(offset);
 }
 
-void Engine::Shutdown(Millis grace) {
+void Engine::Shutdown(Millis grace, Millis notice) {
   if (stopped_ || !parts_) return;
   stopped_ = true;
-  spdlog::info("draining: no new long-polls, finishing in-flight calls (grace {})",
-               FormatDuration(grace));
+  const std::string serving_on =
+      notice > Millis(0) ? ", serving " + FormatDuration(notice) + " more while NOT_SERVING" : "";
+  spdlog::info("draining: no new long-polls{}, then finishing in-flight calls (grace {})",
+               serving_on, FormatDuration(grace));
   if (started_) {
     parts_->membership.MarkDraining();
     parts_->health.Shutdown();
   }
   parts_->dispatcher.Drain();
   parts_->watches.Stop();  // history streams resume on another replica
+  if (server_ && started_ && notice > Millis(0)) std::this_thread::sleep_for(notice);
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();

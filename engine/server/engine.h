@@ -1,7 +1,8 @@
 // Engine: one gridflow-engine replica, assembled. Start() migrates the schema (advisory-locked),
 // joins the membership, starts the background loops (LISTEN, lease reaper, health) and serves
-// gridflow.v1 plus grpc.health.v1 and reflection. Shutdown() drains: stops taking long-polls,
-// reports NOT_SERVING, finishes in-flight calls (up to a grace period) and leaves the membership.
+// gridflow.v1 plus grpc.health.v1 and reflection. Shutdown() drains: reports NOT_SERVING and
+// stops taking long-polls, keeps serving for a notice period while clients move away, then
+// finishes in-flight calls (up to a grace period) and leaves the membership.
 // Used by the gridflow-engine binary and, in-process, by the integration tests.
 #pragma once
 
@@ -100,8 +101,12 @@ class Engine {
   int health_port() const { return health_port_; }
   // The /metrics port (0 when metrics_listen is empty).
   int metrics_port() const;
-  // Drains and stops; waits at most `grace` for in-flight calls. Idempotent.
-  void Shutdown(Millis grace);
+  // Drains and stops. For `notice` the replica reports NOT_SERVING yet still serves every call,
+  // so that load balancers which health-check it stop sending before the server closes (gRPC
+  // cancels calls that arrive after that without running them: the caller sees CANCELLED, which
+  // the client retry policy retries). Then it waits at most `grace` for in-flight calls.
+  // Idempotent.
+  void Shutdown(Millis grace, Millis notice = Millis(0));
 
   // What tests (and operators' logs) can wait on instead of sleeping:
   // LeaseTasks calls parked here now; whether LISTEN is up (notifications from other replicas

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   gridflow::engine::EngineConfig config;
   gridflow::LoggingFlags logging;
   gridflow::Millis drain_grace{20'000};
+  gridflow::Millis drain_notice{0};
 
   CLI::App app{"gridflow-engine: a replica of the Gridflow workflow engine"};
   app.set_version_flag("--version", GRIDFLOW_VERSION);
@@ -103,6 +104,9 @@ int main(int argc, char** argv) {
       ->envname("GRIDFLOW_SCHEDULE_INTERVAL");
   gridflow::AddDurationFlag(app, "--drain-grace", &drain_grace,
                             "on SIGTERM, how long in-flight calls may take to finish");
+  gridflow::AddDurationFlag(app, "--drain-notice", &drain_notice,
+                            "on SIGTERM, how long to keep serving while reporting NOT_SERVING, so "
+                            "that a load balancer's health checks move clients away first");
   app.add_option("--max-payload-bytes", config.limits.max_payload_bytes,
                  "largest run input, task result or signal payload")
       ->envname("GRIDFLOW_MAX_PAYLOAD_BYTES")
@@ -156,6 +160,6 @@ int main(int argc, char** argv) {
   const int signal =
       early_signal != 0 ? early_signal.load() : gridflow::WaitForTerminationSignal(never);
   spdlog::info("received signal {}", signal);
-  engine.Shutdown(drain_grace);
+  engine.Shutdown(drain_grace, drain_notice);
   return 0;
 }

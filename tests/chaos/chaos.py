@@ -279,15 +279,18 @@ class Chaos:
         raise RuntimeError("the schedule could not be created")
 
     def retry(self, call, attempts=100):
-        """Retries what a client retry policy would (UNAVAILABLE, deadlines); every call used here is
-        idempotent (same workflow id, same dedup id), so a retry after an unknown outcome is safe."""
+        """Retries what the client retry policy does (docs/reliability.md: UNAVAILABLE, CANCELLED
+        this client did not cause, deadlines); every call used here is idempotent (same workflow id,
+        same dedup id), so a retry after an unknown outcome is safe."""
         from gridflow_client import GridflowError
         import grpc
+        transient = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
+                     grpc.StatusCode.DEADLINE_EXCEEDED)
         for attempt in range(attempts):
             try:
                 return call()
             except GridflowError as e:
-                if e.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or \
+                if e.code not in transient or \
                         attempt == attempts - 1:
                     raise
             time.sleep(min(0.05 * 2 ** attempt, 1.0))

@@ -2,6 +2,8 @@
 // replica drains.
 #include <grpcpp/generic/generic_stub.h>
 
+#include <thread>
+
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "persistence/migrations.h"
 #include "tests/integration/test_env.h"
@@ -60,6 +62,29 @@ TEST(Health, NotServingWhenTheDatabaseIsUnreachable) {
 
 // A replica started while its database refuses connections (a failover, PostgreSQL starting
 // beside it) waits for it instead of exiting; an abort (SIGTERM) ends the wait at once.
+TEST(Health, DuringTheDrainNoticeTheReplicaReportsNotServingYetServesCalls) {
+  TestDatabase db;
+  TestEngine engine(db.url());
+  ASSERT_TRUE(Register(engine, SequenceDefinition("d", {{"s", "t"}})).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return Check(engine.channel(), "") == grpc::health::v1::HealthCheckResponse::SERVING;
+  }));
+  std::thread stopper([&] { engine.engine().Shutdown(Millis(5000), Millis(3000)); });
+  EXPECT_TRUE(Eventually([&] {
+    return Check(engine.channel(), "") == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  }));
+  // Load balancers see NOT_SERVING and move clients away; a client still sending is served.
+  v1::StartRunRequest start;
+  start.set_workflow_id("during-notice");
+  start.set_definition_name("d");
+  v1::StartRunResponse started;
+  const grpc::Status s = engine.workflows().StartRun(Ctx().get(), start, &started);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  stopper.join();
+  start.set_workflow_id("after-close");
+  EXPECT_FALSE(engine.workflows().StartRun(Ctx().get(), start, &started).ok());
+}
+
 TEST(Startup, WaitsForTheDatabaseThenServes) {
   TestDatabase db;
   db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS false");

@@ -1,7 +1,8 @@
 """The channel to the engines: plaintext or TLS (optionally mutual), a bearer token, calls spread
 round-robin over every address of the target, and the client retry policy of
-docs/reliability.md: UNAVAILABLE is retried with exponential backoff (0.1 s doubling to 2 s) for
-calls that are safe to repeat, until `retry_timeout` has passed."""
+docs/reliability.md: UNAVAILABLE (and CANCELLED, which a caller here cannot cause) is retried with
+exponential backoff (0.1 s doubling to 2 s) for calls that are safe to repeat, until
+`retry_timeout` has passed."""
 import json
 import random
 import time
@@ -55,7 +56,7 @@ def open_channel(address, tls=False, tls_ca=None, tls_cert=None, tls_key=None, t
 
 class Caller:
     """Makes unary calls with a per-call timeout, turning RpcErrors into GridflowErrors and
-    retrying UNAVAILABLE for calls marked safe to repeat."""
+    retrying UNAVAILABLE and CANCELLED for calls marked safe to repeat."""
 
     def __init__(self, timeout=30.0, retry_timeout=30.0):
         self.timeout = timeout
@@ -69,7 +70,7 @@ class Caller:
                 return method(request, timeout=timeout or self.timeout)
             except grpc.RpcError as e:
                 error = errors.from_rpc_error(e, stale_lease=stale_lease)
-                if not (retry and isinstance(error, errors.Unavailable)):
+                if not (retry and isinstance(error, (errors.Unavailable, errors.Cancelled))):
                     raise error from None
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -48,6 +48,11 @@ class DeadlineExceeded(GridflowError):
     pass
 
 
+class Cancelled(GridflowError):
+    """The call was cancelled without the caller asking: gRPC answers it for a call that reached
+    a replica just as the replica closed (a restart), which never ran. Retried like Unavailable."""
+
+
 class StaleLease(FailedPrecondition):
     """The worker no longer holds the task's lease (it expired and another worker may have taken
     the task): the engine refused the heartbeat or outcome. Stop working on the task; anything it
@@ -86,6 +91,7 @@ _BY_CODE = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.CANCELLED: Cancelled,
 }
 
 

@@ -15,6 +15,8 @@ import threading
 import time
 import unittest
 
+import grpc
+
 import gridflow
 
 ENGINE = os.environ["GRIDFLOW_ENGINE"]
@@ -408,6 +410,39 @@ class RetryPolicyTest(unittest.TestCase):
             client.cancel("sdk-restart-2")
         finally:
             engine.stop()
+
+
+    def test_a_cancellation_the_caller_did_not_cause_is_retried(self):
+        # What gRPC answers for a call that reached a replica as its server closed (a restart):
+        # CANCELLED, the call never ran. Retried like UNAVAILABLE; other refusals are not.
+        from gridflow._transport import Caller
+
+        class Refused(grpc.RpcError):
+            def __init__(self, code):
+                self._code = code
+
+            def code(self):
+                return self._code
+
+            def details(self):
+                return "refused"
+
+        answers = [Refused(grpc.StatusCode.CANCELLED), Refused(grpc.StatusCode.UNAVAILABLE), "ok"]
+
+        def method(request, timeout):
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        self.assertEqual(Caller(retry_timeout=5).call(method, None), "ok")
+        self.assertEqual(answers, [])
+        answers.extend([Refused(grpc.StatusCode.CANCELLED), "ok"])
+        with self.assertRaises(gridflow.Cancelled):
+            Caller(retry_timeout=5).call(method, None, retry=False)
+        answers[:] = [Refused(grpc.StatusCode.INVALID_ARGUMENT), "ok"]
+        with self.assertRaises(gridflow.InvalidArgument):
+            Caller(retry_timeout=5).call(method, None)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 // The channel to the engines and the client retry policy (docs/reliability.md): plaintext or TLS
 // (optionally mutual), a bearer token (TLS only), calls spread round-robin over every address of
-// the target, UNAVAILABLE retried with backoff (0.1 s doubling to 2 s) for calls that are safe to
-// repeat, until `retryTimeoutMs` has passed. The API is loaded from the package's copy of proto/.
+// the target, UNAVAILABLE (and a CANCELLED the caller did not cause) retried with backoff (0.1 s
+// doubling to 2 s) for calls that are safe to repeat, until `retryTimeoutMs` has passed. The API is loaded from the package's copy of proto/.
 import * as fs from "fs";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { fromServiceError, Unavailable } from "./errors";
+import { Cancelled, fromServiceError, Unavailable } from "./errors";
 import type { ProtoGrpcType as WorkflowApi } from "./generated/workflow_service";
 import type { ProtoGrpcType as WorkerApi } from "./generated/worker_service";
 
@@ -91,7 +91,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class Caller {
   constructor(readonly timeoutMs = 30_000, readonly retryTimeoutMs = 30_000) {}
 
-  /** Calls `method`, retrying UNAVAILABLE (when `retry`) until the retry window closes. */
+  /**
+   * Calls `method`, retrying UNAVAILABLE (when `retry`) until the retry window closes; CANCELLED
+   * too when the caller cannot cancel the call (no `onCall`): gRPC answers it for a call that
+   * reached a replica just as the replica closed, and that never ran.
+   */
   async call<Res>(invoke: Invoke<Res>, o: CallOptions = {}): Promise<Res> {
     const retry = o.retry ?? true;
     const until = Date.now() + this.retryTimeoutMs;
@@ -106,7 +110,8 @@ export class Caller {
         });
       } catch (e) {
         const left = until - Date.now();
-        if (!(retry && e instanceof Unavailable) || left <= 0) throw e;
+        const transient = e instanceof Unavailable || (e instanceof Cancelled && !o.onCall);
+        if (!(retry && transient) || left <= 0) throw e;
         await sleep(Math.min(left, backoff / 2 + (Math.random() * backoff) / 2));
         backoff = Math.min(backoff * 2, 2000);
       }

@@ -8,10 +8,12 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import * as grpc from "@grpc/grpc-js";
 import {
-  Client, InvalidArgument, NotFound, RunFailed, StaleLease, TaskContext, TaskError, Unauthenticated,
+  Cancelled, Client, InvalidArgument, NotFound, RunFailed, StaleLease, TaskContext, TaskError, Unauthenticated,
   Unavailable, Worker,
 } from "../src";
+import { Caller, Invoke } from "../src/transport";
 
 const ENGINE = process.env.GRIDFLOW_ENGINE!;
 const DATABASE_URL = process.env.GRIDFLOW_SDK_DATABASE_URL!;
@@ -318,5 +320,23 @@ describe("the client retry policy", () => {
     } finally {
       await engine.stop();
     }
+  });
+
+  test("a cancellation the caller did not cause is retried, one it could have caused is not", async () => {
+    // What gRPC answers for a call that reached a replica as its server closed (a restart).
+    const refusal = (code: grpc.status) => Object.assign(new Error("refused"), { code, details: "refused", metadata: new grpc.Metadata() });
+    const script = (answers: Array<grpc.status | string>): Invoke<string> => (_options, callback) => {
+      const answer = answers.shift()!;
+      if (typeof answer === "string") callback(null, answer);
+      else callback(refusal(answer));
+      return {} as grpc.ClientUnaryCall;
+    };
+    const answers = [grpc.status.CANCELLED, grpc.status.UNAVAILABLE, "ok"];
+    assert.equal(await new Caller(5000, 5000).call(script(answers)), "ok");
+    assert.equal(answers.length, 0);
+    await assert.rejects(new Caller(5000, 5000).call(script([grpc.status.CANCELLED, "ok"]), { onCall: () => {} }),
+      (e: unknown) => e instanceof Cancelled);
+    await assert.rejects(new Caller(5000, 5000).call(script([grpc.status.INVALID_ARGUMENT, "ok"])),
+      (e: unknown) => e instanceof InvalidArgument);
   });
 });

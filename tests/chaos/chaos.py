@@ -5,14 +5,21 @@ primary rebuilt as the new standby) and crash-restarts, the engines restart one 
 checker proves that nothing was lost, done twice, or left stuck.
 
     chaos.py --build-dir build [--duration 60] [--runs 200] [--engines 3] [--workers 4] [--seed N]
-             [--failovers 1] [--pg-restarts 1] [--kill-every 2.5]
+             [--failovers 1] [--pg-restarts 1] [--kill-every 2.5] [--upgrade-from OLD_BUILD]
+
+With --upgrade-from (tests/upgrade/upgrade_test.sh), engines and workers start as the previous
+release's binaries, and the rolling restart becomes a rolling upgrade: each engine, then each
+worker, is replaced by this build's binary one at a time (the first new engine applies the new
+migrations; old and new replicas serve together meanwhile). Then also: no start may fail beyond
+the client retry policy, the schema must end at this build's version, and a run started before
+the upgrade must complete after it.
 
 A schedule fires every second meanwhile (docs/schedules.md): every nominal time in its range must
 have exactly one run, and each must complete.
 
 Prints a summary line: runs, kills, re-executions, violations. Exit 0 only with no violation.
 The CI runs a short version (one failover); the soak recorded in docs/reliability.md is
-`--duration 1800 --runs 6000 --failovers 3 --pg-restarts 2 --kill-every 1.2`.
+`--duration 1800 --runs 3000 --failovers 3 --pg-restarts 2 --kill-every 1.3`.
 """
 import argparse
 import json
@@ -190,6 +197,7 @@ class Chaos:
         self.pauses = 0
         self.acknowledged = []  # workflow ids whose StartRun returned OK
         self.unacknowledged = 0
+        self.schema_versions = []  # (before, after) the rolling upgrade
         self.lock = threading.Lock()
         self.stop_faults = threading.Event()
 
@@ -198,7 +206,7 @@ class Chaos:
     def start(self):
         log(f"state in {self.state}; seed {self.args.seed}")
         self.db.start()
-        build = os.path.abspath(self.args.build_dir)
+        build = os.path.abspath(self.args.upgrade_from or self.args.build_dir)
         self.ports = [free_port() for _ in range(self.args.engines)]
         self.target = "ipv4:" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
         for i, port in enumerate(self.ports):
@@ -221,7 +229,7 @@ class Chaos:
                         os.path.join(self.state, f"worker-{i}.log"), env)
             p.start()
             self.workers.append(p)
-        os.environ["GRIDFLOW_PYTHON_PATH"] = os.path.join(build, "python")
+        os.environ["GRIDFLOW_PYTHON_PATH"] = os.path.join(os.path.abspath(self.args.build_dir), "python")
         from gridflow_client import GridflowClient
         self.client = GridflowClient(self.target, identity="chaos-client", timeout=5.0)
         import grpc  # noqa: F401  round-robin over the replicas, as the workers do
@@ -232,9 +240,9 @@ class Chaos:
             self.retry(lambda d=definition: self.client.register(d))
         self.create_schedule()
 
-    def wait_for_engines(self):
+    def wait_for_engines(self, ports=None):
         ctl = os.path.join(os.path.abspath(self.args.build_dir), "cli", "gridflowctl")
-        for port in self.ports:
+        for port in ports or self.ports:
             for _ in range(300):
                 if subprocess.run([ctl, "--address", f"127.0.0.1:{port}", "--timeout", "1s", "cluster", "status"],
                                   capture_output=True).returncode == 0:
@@ -338,9 +346,9 @@ class Chaos:
         pg_restarts = [at((i + 1) / (self.args.pg_restarts + 1) + 0.05) for i in range(self.args.pg_restarts)]
         rolling_at = at(0.7)
         pause_at = at(0.55)
-        mean = self.args.kill_every  # seconds between SIGKILLs, on average
+        mean = self.args.kill_every  # seconds between SIGKILLs, on average (0: none)
         while not self.stop_faults.is_set() and time.time() < end:
-            time.sleep(self.rng.uniform(0.2, 1.2) * mean)
+            time.sleep(self.rng.uniform(0.2, 1.2) * mean if mean > 0 else 0.5)
             if failovers and time.time() > failovers[0]:
                 failovers.pop(0)
                 began = time.time()
@@ -364,12 +372,10 @@ class Chaos:
                 self.pauses += 1
                 continue
             if self.rolling_restarts == 0 and time.time() > rolling_at:
-                log("fault: rolling restart of every engine (SIGTERM, drain, start)")
-                for engine in self.engines:
-                    engine.terminate()
-                    engine.start()
-                    time.sleep(1.0)
+                self.roll()
                 self.rolling_restarts += 1
+                continue
+            if mean <= 0:
                 continue
             kind = self.rng.choice(["engine", "worker"])
             victims = self.engines if kind == "engine" else self.workers
@@ -379,6 +385,42 @@ class Chaos:
             self.kills[kind] += 1
             time.sleep(self.rng.uniform(0.1, 0.8) * mean)
             victim.start()
+
+    def roll(self):
+        """Every engine, one by one: SIGTERM, drain, start again (with --upgrade-from: as this
+        build's binary, and every worker after them)."""
+        if not self.args.upgrade_from:
+            log("fault: rolling restart of every engine (SIGTERM, drain, start)")
+            for engine in self.engines:
+                engine.terminate()
+                engine.start()
+                time.sleep(1.0)
+            return
+        old = os.path.abspath(self.args.upgrade_from)
+        new = os.path.abspath(self.args.build_dir)
+        # A run that waits, started on the old release; its signal comes once all is new.
+        self.retry(lambda: self.client.start_run(self.SPANNING, "chaos-signal", {}))
+        with self.lock:
+            self.acknowledged.append(self.SPANNING)
+        before = self.schema_version()
+        log(f"fault: rolling upgrade (schema {before}): each engine, then each worker, "
+            "replaced by this build's binary")
+        for i, p in enumerate(self.engines + self.workers):
+            p.terminate()
+            p.argv[0] = p.argv[0].replace(old, new, 1)
+            p.start()
+            if i < len(self.engines):
+                self.wait_for_engines([self.ports[i]])
+            time.sleep(1.0)
+        self.schema_versions.append((before, self.schema_version()))
+        log(f"rolling upgrade done (schema {self.schema_versions[-1][1]}); signalling {self.SPANNING}")
+        self.retry(lambda: self.client.signal(self.SPANNING, "go", {"from": "upgrade"},
+                                              dedup_id="go-" + self.SPANNING))
+
+    SPANNING = "chaos-upgrade-spanning"
+
+    def schema_version(self):
+        return int(self.db.query("SELECT max(version) FROM gridflow_schema_migrations"))
 
     # ---- the end ----
 
@@ -464,6 +506,8 @@ class Chaos:
             count = q(sql)
             if count != "0":
                 violations.append(f"{count} {what}")
+        if self.args.upgrade_from:
+            violations += self.check_upgrade(statuses)
 
         # Every recorded completion came from a real, successful execution under that very lease.
         executions = {}
@@ -483,6 +527,26 @@ class Chaos:
             "lease_expiries": int(q("SELECT count(*) FROM events WHERE type = 'TaskLeaseExpired'")),
             "scheduled": len(scheduled),
         }
+
+    def check_upgrade(self, statuses):
+        violations = []
+        if self.unacknowledged:
+            violations.append(f"{self.unacknowledged} starts failed beyond the client retry policy")
+        if not self.schema_versions:
+            return violations + ["the rolling upgrade did not happen"]
+        migrations = os.listdir(os.path.join(ROOT, "persistence", "migrations"))
+        expected = max(int(name.split("_")[0]) for name in migrations if name.endswith(".sql"))
+        before, after = self.schema_versions[0]
+        if after != expected:
+            violations.append(f"schema at version {after} after the upgrade, this build's is {expected}")
+        spanning = self.db.query(
+            "SELECT count(*) FROM events e JOIN runs r ON r.id = e.run_id WHERE r.workflow_id = "
+            f"'{self.SPANNING}' AND e.type = 'SignalReceived'")
+        if statuses.get(self.SPANNING) != "COMPLETED" or spanning != "1":
+            violations.append(f"{self.SPANNING}, started before the upgrade, did not complete after "
+                              f"its signal ({statuses.get(self.SPANNING)})")
+        log(f"upgrade: schema {before} -> {after}, {self.SPANNING} {statuses.get(self.SPANNING)}")
+        return violations
 
     def shutdown(self, keep):
         for p in self.workers + self.engines:
@@ -504,6 +568,8 @@ def main():
     parser.add_argument("--pg-restarts", type=int, default=1, help="PostgreSQL crash-restarts")
     parser.add_argument("--kill-every", type=float, default=2.5,
                         help="mean seconds between SIGKILLs (a victim restarts after about half of that)")
+    parser.add_argument("--upgrade-from", help="the previous release's build dir: a rolling upgrade "
+                        "from it replaces the rolling restart")
     parser.add_argument("--keep", action="store_true", help="keep the state folder (logs)")
     args = parser.parse_args()
 
@@ -527,7 +593,7 @@ def main():
               f"completed={figures['completed']} tasks={figures['tasks']} kills={kills} "
               f"(engines {chaos.kills['engine']}, workers {chaos.kills['worker']}) "
               f"failovers={chaos.failovers} pg_restarts={chaos.pg_restarts} rolling_restarts={chaos.rolling_restarts} "
-              f"pauses={chaos.pauses} "
+              f"pauses={chaos.pauses} upgrades={len(chaos.schema_versions)} "
               f"executions={figures['executions']} re-executions={figures['re_executions']} "
               f"lease_expiries={figures['lease_expiries']} unacknowledged_starts={chaos.unacknowledged} "
               f"scheduled_runs={figures['scheduled']} "

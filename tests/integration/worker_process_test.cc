@@ -63,7 +63,12 @@ TEST_F(WorkerProcessTest, KilledWorkersTaskCompletesOnAnotherWorker) {
       "; exec sleep 120; fi; echo \"{\\\"by_attempt\\\": $GRIDFLOW_ATTEMPT}\"";
   auto doomed = StartWorker("doomed-worker", command);
   Start(engine_, "act-1", "dispatch", "{}");
-  ASSERT_TRUE(Eventually([&] { return fs::exists(dir_ / "hung.pid"); }));
+  // The shell creates the file before it writes the pid: wait for the whole line.
+  ASSERT_TRUE(Eventually([&] {
+    std::string line;
+    std::ifstream(dir_ / "hung.pid") >> line;
+    return !line.empty();
+  }));
 
   doomed->Signal(SIGKILL);
   EXPECT_EQ(doomed->Wait(), -SIGKILL);

@@ -60,8 +60,6 @@ TEST(Health, NotServingWhenTheDatabaseIsUnreachable) {
   }));
 }
 
-// A replica started while its database refuses connections (a failover, PostgreSQL starting
-// beside it) waits for it instead of exiting; an abort (SIGTERM) ends the wait at once.
 TEST(Health, DuringTheDrainNoticeTheReplicaReportsNotServingYetServesCalls) {
   TestDatabase db;
   TestEngine engine(db.url());
@@ -85,6 +83,8 @@ TEST(Health, DuringTheDrainNoticeTheReplicaReportsNotServingYetServesCalls) {
   EXPECT_FALSE(engine.workflows().StartRun(Ctx().get(), start, &started).ok());
 }
 
+// A replica started while its database refuses connections (a failover, PostgreSQL starting
+// beside it) waits for it instead of exiting; an abort (SIGTERM) ends the wait at once.
 TEST(Startup, WaitsForTheDatabaseThenServes) {
   TestDatabase db;
   db.AdminQuery("ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS false");

@@ -26,7 +26,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from database_stall_test import health  # noqa: E402  (grpc.health.v1 Check)
+from database_stall_test import health, report, stop  # noqa: E402
 
 SERVING, NOT_SERVING = 1, 2
 
@@ -228,11 +228,7 @@ def main():
             failures.append(f"the engine exited ({engine.returncode})")
     finally:
         if engine is not None:
-            engine.terminate()
-            try:
-                engine.wait(20)
-            except subprocess.TimeoutExpired:
-                engine.kill()
+            stop(engine)
         try:
             pg('pg_stop "$STATE/pg"', state)
         finally:
@@ -241,10 +237,7 @@ def main():
                 print(open(os.path.join(state, "engine.log")).read()[-3000:]
                       if os.path.exists(os.path.join(state, "engine.log")) else "")
             shutil.rmtree(state, ignore_errors=True)
-    for f in failures:
-        print("FAILED: " + f)
-    print(f"database pressure: {'OK' if not failures else 'FAILED'} ({len(failures)} failures)")
-    return 1 if failures else 0
+    return report("database pressure", failures)
 
 
 if __name__ == "__main__":

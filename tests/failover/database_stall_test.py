@@ -87,6 +87,23 @@ def health(address):
         channel.close()
 
 
+def stop(engine):
+    """SIGTERM, and SIGKILL if the drain takes more than 20 s."""
+    engine.terminate()
+    try:
+        engine.wait(20)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+
+
+def report(test, failures):
+    """Prints the failures and the verdict; the exit status."""
+    for f in failures:
+        print("FAILED: " + f)
+    print(f"{test}: {'OK' if not failures else 'FAILED'} ({len(failures)} failures)")
+    return 1 if failures else 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build-dir", required=True)
@@ -162,16 +179,9 @@ def main():
         if engine.poll() is not None:
             failures.append(f"the engine exited ({engine.returncode})")
     finally:
-        engine.terminate()
-        try:
-            engine.wait(20)
-        except subprocess.TimeoutExpired:
-            engine.kill()
+        stop(engine)
         subprocess.run(["psql", base_url, "-qc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"])
-    for f in failures:
-        print("FAILED: " + f)
-    print(f"database stall: {'OK' if not failures else 'FAILED'} ({len(failures)} failures)")
-    return 1 if failures else 0
+    return report("database stall", failures)
 
 
 if __name__ == "__main__":

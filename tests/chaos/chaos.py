@@ -197,6 +197,7 @@ class Chaos:
         self.pauses = 0
         self.acknowledged = []  # workflow ids whose StartRun returned OK
         self.unacknowledged = 0
+        self.failed_signals = 0  # refused beyond the client retry policy
         self.schema_versions = []  # (before, after) the rolling upgrade
         self.lock = threading.Lock()
         self.stop_faults = threading.Event()
@@ -334,6 +335,8 @@ class Chaos:
             # The other delivery was consumed and the run already finished: that is the point.
             if e.code != grpc.StatusCode.FAILED_PRECONDITION:
                 log(f"signal to {workflow_id} failed: {e}")
+                with self.lock:
+                    self.failed_signals += 1
 
     # ---- faults ----
 
@@ -530,8 +533,9 @@ class Chaos:
 
     def check_upgrade(self, statuses):
         violations = []
-        if self.unacknowledged:
-            violations.append(f"{self.unacknowledged} starts failed beyond the client retry policy")
+        if self.unacknowledged or self.failed_signals:
+            violations.append(f"{self.unacknowledged} starts and {self.failed_signals} signals failed "
+                              "beyond the client retry policy")
         if not self.schema_versions:
             return violations + ["the rolling upgrade did not happen"]
         migrations = os.listdir(os.path.join(ROOT, "persistence", "migrations"))
@@ -596,6 +600,7 @@ def main():
               f"pauses={chaos.pauses} upgrades={len(chaos.schema_versions)} "
               f"executions={figures['executions']} re-executions={figures['re_executions']} "
               f"lease_expiries={figures['lease_expiries']} unacknowledged_starts={chaos.unacknowledged} "
+              f"failed_signals={chaos.failed_signals} "
               f"scheduled_runs={figures['scheduled']} "
               f"violations={len(violations)}", flush=True)
         for v in violations:

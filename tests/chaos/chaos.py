@@ -10,9 +10,9 @@ checker proves that nothing was lost, done twice, or left stuck.
 With --upgrade-from (tests/upgrade/upgrade_test.sh), engines and workers start as the previous
 release's binaries, and the rolling restart becomes a rolling upgrade: each engine, then each
 worker, is replaced by this build's binary one at a time (the first new engine applies the new
-migrations; old and new replicas serve together meanwhile). Then also: no start may fail beyond
-the client retry policy, the schema must end at this build's version, and a run started before
-the upgrade must complete after it.
+migrations; old and new replicas serve together meanwhile). Then also: no start or signal may
+fail beyond the client retry policy, the schema must end at this build's version, and a run
+started before the upgrade must complete after it.
 
 A schedule fires every second meanwhile (docs/schedules.md): every nominal time in its range must
 have exactly one run, and each must complete.

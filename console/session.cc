@@ -35,7 +35,10 @@ std::string Base64Url(const std::string& raw) {
   return out;
 }
 
+// Only the canonical encoding decodes: the last character's unused bits must be zero, so no two
+// cookie strings stand for the same bytes.
 std::optional<std::string> FromBase64Url(std::string text) {
+  const std::string encoded = text;
   for (char c : text) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '_';
@@ -53,6 +56,7 @@ std::optional<std::string> FromBase64Url(std::string text) {
                                 static_cast<int>(text.size()));
   if (n < 0) return std::nullopt;
   out.resize(static_cast<size_t>(n) - padding);
+  if (Base64Url(out) != encoded) return std::nullopt;
   return out;
 }
 

@@ -259,6 +259,14 @@ void TaskDispatcher::Loop() {
     }
     const bool poll = wake_all_ || now >= next_poll;
     if (now >= next_poll) next_poll = now + options_.fallback_poll;
+    if (poll) {
+      known_empty_.clear();
+    } else {
+      std::erase_if(known_empty_, [&](const auto& entry) {
+        return std::any_of(entry.second.begin(), entry.second.end(),
+                           [&](const auto& k) { return announced_.count(k) > 0; });
+      });
+    }
     std::vector<std::shared_ptr<PendingLease>> candidates, expired;
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       const auto& lease = *it;
@@ -277,7 +285,12 @@ void TaskDispatcher::Loop() {
       }
       const bool announced = std::any_of(lease->queue_keys.begin(), lease->queue_keys.end(),
                                          [&](const auto& k) { return announced_.count(k) > 0; });
-      if (!lease->tried || poll || announced) candidates.push_back(lease);
+      if (!lease->tried && lease->request.max_tasks > 0 &&
+          known_empty_.count(lease->signature) > 0) {
+        lease->tried = true;  // a claim now would find what the last one found: nothing more
+      } else if (!lease->tried || poll || announced) {
+        candidates.push_back(lease);
+      }
       ++it;
     }
     announced_.clear();
@@ -303,6 +316,15 @@ void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& can
     ServeOne(lease, &exhausted);
     std::lock_guard lock(mu_);
     lease->claiming = false;
+  }
+  // Announcements that arrived during these claims are in announced_ and forget these entries in
+  // the next pass, before any new request relies on them.
+  std::lock_guard lock(mu_);
+  for (const auto& lease : candidates) {
+    // A short claim for reserved slots alone says nothing of work for ordinary ones.
+    if (lease->request.max_tasks > 0 && exhausted.count(lease->signature) > 0) {
+      known_empty_.emplace(lease->signature, lease->queue_keys);
+    }
   }
 }
 

@@ -9,8 +9,11 @@
 // passes, or CANCELLED after Cancel(). Waiting requests cost no thread and no database work: the
 // dispatcher claims again only when work is announced for one of their queues (by this replica
 // after a commit, or by any replica through PostgreSQL NOTIFY), plus a slow fallback poll that also
-// covers retries whose backoff has elapsed. Claims use FOR UPDATE SKIP LOCKED, so replicas never
-// hand out the same task. Tasks claimed for a request that went away meanwhile are released.
+// covers retries whose backoff has elapsed. A new request claims at once, unless a claim for the
+// same queues and types came back short and nothing was announced for them since (nor a fallback
+// poll passed): then it waits like the requests before it, without a claim that would find
+// nothing. Claims use FOR UPDATE SKIP LOCKED, so replicas never hand out the same task. Tasks
+// claimed for a request that went away meanwhile are released.
 #pragma once
 
 #include <chrono>
@@ -127,6 +130,9 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   std::condition_variable cv_;
   std::list<std::shared_ptr<PendingLease>> waiting_;  // FIFO
   std::set<std::string> announced_;                   // "<namespace>/<queue>" since the last pass
+  // Signatures whose last claim came back short, with their queue keys; an announcement for one
+  // of those queues, a fallback poll or a wake-up forgets them (dispatcher thread only).
+  std::map<std::string, std::vector<std::string>> known_empty_;
   std::multimap<std::chrono::steady_clock::time_point, std::string> announce_later_;
   bool has_new_ = false;
   bool wake_all_ = false;

@@ -40,20 +40,35 @@ void GroupCommitter::Stop() {
 void GroupCommitter::Loop() {
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    cv_.wait(lock, [this] { return stopping_ || (!queue_.empty() && !reading_); });
     if (queue_.empty()) return;  // stopping, nothing left
+    if (reading_) {              // stopping: wait for the reader, then apply what is left
+      cv_.wait(lock, [this] { return !reading_; });
+      continue;
+    }
+    reading_ = true;
     std::vector<std::unique_ptr<Scheduler::Call>> batch;
     while (!queue_.empty() && batch.size() < max_batch_) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    if (!queue_.empty()) cv_.notify_one();  // more for another thread
     lock.unlock();
+    bool released = false;  // this thread only
+    const auto reads_done = [this, &released] {
+      if (released) return;
+      released = true;
+      {
+        std::lock_guard reading_lock(mu_);
+        reading_ = false;
+      }
+      cv_.notify_one();  // the next batch may begin reading
+    };
     try {
-      scheduler_.RunBatch(std::move(batch));
+      scheduler_.RunBatch(std::move(batch), reads_done);
     } catch (const std::exception& e) {  // RunBatch answers every call; this is a last resort
       spdlog::error("group commit: unexpected exception: {}", e.what());
     }
+    reads_done();
     lock.lock();
   }
 }

@@ -2,7 +2,9 @@
 // while the committer threads are busy; a free thread takes everything queued (up to the batch
 // limit) and applies it in one transaction (Scheduler::RunBatch). Nothing waits for company: a
 // call that finds a thread free is applied at once, alone — batches grow only when calls arrive
-// faster than transactions commit, which is exactly when they pay.
+// faster than transactions commit, which is exactly when they pay. One batch at a time reads: the
+// next one starts when the one before sends its writes and COMMIT, so commits overlap reads
+// rather than the queue being split into small concurrent batches.
 #pragma once
 
 #include <condition_variable>
@@ -37,6 +39,7 @@ class GroupCommitter {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Scheduler::Call>> queue_;
   bool stopping_ = false;
+  bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
   std::vector<std::thread> threads_;
 };
 

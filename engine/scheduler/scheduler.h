@@ -270,9 +270,12 @@ class Scheduler {
   Status FailOverdueStart(int64_t task_id, const std::string& run_id, bool* failed);
 
   // Group commit (scheduler_batch.cc): applies `calls` in one transaction and answers each.
-  void RunBatch(std::vector<std::unique_ptr<Call>> calls);
+  // `reads_done` (if set) is called once, when the transaction has read what it needs and sends
+  // its writes with COMMIT (or has failed): the committer lets the next batch begin then.
+  void RunBatch(std::vector<std::unique_ptr<Call>> calls,
+                const std::function<void()>& reads_done = {});
   Status ApplyBatch(persistence::PipelinedWork& work, std::vector<std::unique_ptr<Call>>& calls,
-                    std::optional<TransitionContext>& ctx);
+                    std::optional<TransitionContext>& ctx, const std::function<void()>& reads_done);
   // A start whose run was not inserted: the same run started before (answered with it), a taken
   // workflow id (ALREADY_EXISTS naming the difference) or an unknown definition.
   void AnswerTakenWorkflowId(pqxx::transaction_base& txn, Call& call);

@@ -114,12 +114,20 @@ void Scheduler::FailTask(LeaseRef lease, TaskFailureReport failure, FailTaskDone
   Submit(std::move(call));
 }
 
-void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls) {
+void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls,
+                         const std::function<void()>& reads_done) {
   if (calls.empty()) return;
+  bool reads_reported = false;
+  const auto report_reads = [&] {
+    if (reads_reported || !reads_done) return;
+    reads_reported = true;
+    reads_done();
+  };
   std::optional<TransitionContext> ctx;
   const Status s = persistence::TransactPipelined(
       pool_, BatchName(calls),
-      [&](persistence::PipelinedWork& work) { return ApplyBatch(work, calls, ctx); });
+      [&](persistence::PipelinedWork& work) { return ApplyBatch(work, calls, ctx, report_reads); });
+  report_reads();
   if (s.ok()) {
     AfterCommit after = ctx->TakeAfterCommit();
     ctx.reset();
@@ -155,7 +163,8 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls) {
 
 Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
                              std::vector<std::unique_ptr<Call>>& calls,
-                             std::optional<TransitionContext>& ctx) {
+                             std::optional<TransitionContext>& ctx,
+                             const std::function<void()>& reads_done) {
   pqxx::transaction_base& txn = work.txn();
   ctx.emplace(txn, definitions_, task_ids_, matcher_);
   for (auto& call : calls)
@@ -298,6 +307,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
   }
 
   // 5. Everything written in one statement, in one round trip with COMMIT.
+  reads_done();
   if (const std::optional<persistence::Statement> writes = ctx->FlushStatement()) {
     ctx->Flushed(work.Send({*writes}, /*commit=*/true).front());
   } else {

@@ -86,6 +86,48 @@ TEST(Replication, WorkStartedOnOneReplicaWakesAWorkerWaitingOnAnother) {
   EXPECT_LT(latency, std::chrono::seconds(2)) << "woken by a notification, not a poll";
 }
 
+// A poll whose queue a claim just found empty waits without claiming again (docs/dispatch.md):
+// work announced afterwards — while no poll waits, and while the next one waits — still reaches
+// it at once, from this replica or another.
+TEST(Replication, APollAfterAnEmptyClaimStillGetsWorkAnnouncedAfterIt) {
+  TestDatabase db;
+  TestEngine a(SlowPollConfig(db.url()));
+  TestEngine b(SlowPollConfig(db.url()));
+  ASSERT_TRUE(Register(a, SequenceDefinition("known-empty", {{"s", "t"}})).ok());
+  ASSERT_TRUE(Eventually([&] { return a.engine().listening() && b.engine().listening(); }));
+  const auto timed_lease = [&](TestEngine& engine, std::chrono::milliseconds wait,
+                               std::chrono::steady_clock::duration* took) {
+    const auto begin = std::chrono::steady_clock::now();
+    v1::LeasedTask task = LeaseOne(engine, "q", "w", wait);
+    *took = std::chrono::steady_clock::now() - begin;
+    return task;
+  };
+  std::chrono::steady_clock::duration took{};
+  for (TestEngine* engine : {&a, &b}) {  // both replicas learn that "q" is empty
+    EXPECT_TRUE(timed_lease(*engine, std::chrono::milliseconds(300), &took).task_id().empty());
+  }
+
+  // Announced while no poll waits, by each replica: the next poll on the other replica claims.
+  Start(a, "after-empty-1", "known-empty");
+  v1::LeasedTask task = timed_lease(b, std::chrono::milliseconds(20'000), &took);
+  EXPECT_EQ(task.workflow_id(), "after-empty-1");
+  EXPECT_LT(took, std::chrono::seconds(2)) << "claimed when it came, not at the fallback poll";
+  EXPECT_TRUE(timed_lease(a, std::chrono::milliseconds(300), &took).task_id().empty());
+  Start(b, "after-empty-2", "known-empty");
+  task = timed_lease(a, std::chrono::milliseconds(20'000), &took);
+  EXPECT_EQ(task.workflow_id(), "after-empty-2");
+  EXPECT_LT(took, std::chrono::seconds(2)) << "claimed when it came, not at the fallback poll";
+
+  // Announced while a poll that skipped its claim waits.
+  EXPECT_TRUE(timed_lease(b, std::chrono::milliseconds(300), &took).task_id().empty());
+  std::thread poller([&] { task = timed_lease(b, std::chrono::milliseconds(20'000), &took); });
+  ASSERT_TRUE(Eventually([&] { return b.engine().waiting_long_polls() == 1; }));
+  Start(a, "after-empty-3", "known-empty");
+  poller.join();
+  EXPECT_EQ(task.workflow_id(), "after-empty-3");
+  EXPECT_LT(took, std::chrono::seconds(2)) << "woken by the notification";
+}
+
 TEST(Replication, ExpiredLeasesAndDueTimersAreHandledOnceAcrossReplicas) {
   TestDatabase db;
   std::vector<std::unique_ptr<TestEngine>> replicas;
@@ -113,9 +155,8 @@ TEST(Replication, ExpiredLeasesAndDueTimersAreHandledOnceAcrossReplicas) {
   }
   // Every abandoned lease expired exactly once: once no task is leased any more, no replica can
   // expire one again, so the count is final.
-  ASSERT_TRUE(Eventually([&] {
-    return db.Query("SELECT count(*) FROM tasks WHERE state = 'LEASED'") == "0";
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return db.Query("SELECT count(*) FROM tasks WHERE state = 'LEASED'") == "0"; }));
   EXPECT_EQ(db.Query("SELECT count(*) FROM events WHERE type = 'TaskLeaseExpired'"), "10");
   EXPECT_EQ(db.Query("SELECT count(*) FROM events WHERE type = 'TimerFired'"), "10");
   EXPECT_EQ(db.Query("SELECT max(c) FROM (SELECT count(*) c FROM events WHERE type = "

@@ -6,6 +6,8 @@
 #include <pqxx/pipeline>
 #include <pqxx/prepared_statement>
 
+#include "persistence/write_set.h"
+
 namespace gridflow::persistence {
 namespace {
 
@@ -30,8 +32,12 @@ pqxx::result Execute(pqxx::transaction_base& txn, const Statement& statement) {
 
 const std::vector<std::string>& PipelinedStatementNames() {
   // Registered by run_store.cc, task_store.cc and write_set.cc with the other statements.
-  static const std::vector<std::string> kNames = {"run_lock_of_tasks", "task_open_of_tasks",
-                                                  "run_insert_many", "write_set_flush"};
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> names = {"run_lock_of_tasks", "task_open_of_tasks", "run_insert_many"};
+    for (unsigned parts = 0; parts <= kAllFlushParts; ++parts)
+      names.push_back(FlushStatementName(parts));
+    return names;
+  }();
   return kNames;
 }
 

@@ -19,13 +19,13 @@ const char* OpName(int op) {
 
 }  // namespace
 
+std::string FlushStatementName(unsigned parts) {
+  return "write_set_flush_" + std::to_string(parts);
+}
+
 void PrepareWriteSetStatements(pqxx::connection& c) {
   c.prepare("task_ids",
             "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, $1)");
-  // One statement for everything a transaction writes. Data-modifying CTEs all run (on the same
-  // snapshot: no two of them touch the same row); the NOTIFY CTE runs because the final SELECT
-  // reads it. A JSON null arrives as SQL NULL, hence the COALESCEs for JSON columns whose value
-  // may be the JSON null.
   // A circuit breaker's next state from the attempts of this statement (o) and its row (d): in
   // SET, d is the row as it was (docs/dispatch.md, "Circuit breakers").
   const std::string fresh =
@@ -43,119 +43,19 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
   const std::string probe_failed =
       "(d.breaker_state = 'half_open' AND d.breaker_probe_task = ANY(o.failed))";
   const std::string changes = "(" + trips + " OR " + probe_ok + " OR " + probe_failed + ")";
-  // One statement for everything a transaction writes. Data-modifying CTEs all run (on the same
-  // snapshot: no two of them touch the same row); the NOTIFY CTE runs because the final SELECT
-  // reads it. A JSON null arrives as SQL NULL, hence the COALESCEs for JSON columns whose value
-  // may be the JSON null.
-  c.prepare(
-      "write_set_flush",
-      "WITH incoming AS ("
-      " SELECT n.*, CASE WHEN n.state <> 'LEASED' THEN n.state"
-      // Eager dispatch only where a claim would have taken this task now: nothing controls its
-      // queue or type, and nothing more urgent of its queue is waiting.
-      "  WHEN EXISTS (SELECT 1 FROM dispatch_controls d WHERE d.namespace = n.namespace"
-      "   AND ((d.scope = 'queue' AND d.name = n.queue)"
-      "   OR (d.scope = 'task_type' AND d.name = n.task_type))"
-      "   AND (d.paused OR d.rate_per_second IS NOT NULL OR d.breaker_state <> 'closed'))"
-      "  OR EXISTS (SELECT 1 FROM tasks p WHERE p.state = 'PENDING'"
-      "   AND p.namespace = n.namespace AND p.queue = n.queue AND p.priority < n.priority"
-      "   AND p.not_before <= gf_now()) THEN 'PENDING'"
-      "  ELSE 'LEASED' END AS placed"
-      " FROM json_to_recordset($1::json) AS n(id bigint, run_id uuid, namespace text,"
-      " workflow_id text, definition_name text, definition_version integer, queue text,"
-      " task_type text, step text, idempotency_key text, input jsonb, state text,"
-      " max_attempts integer, start_to_close_ms bigint, heartbeat_timeout_ms bigint, frame text,"
-      " activation bigint, kind text, iteration text, lease_owner text, priority smallint,"
-      " dispatch_deadline_us bigint, schedule_to_start_ms bigint)),"
-      " new_tasks AS ("
-      " INSERT INTO tasks (id, run_id, namespace, workflow_id, definition_name, "
-      " definition_version, queue, task_type, step, idempotency_key, input, state, max_attempts, "
-      " start_to_close, heartbeat_timeout, frame, activation, kind, iteration, lease_owner, "
-      " lease_epoch, leased_at, attempt_deadline, lease_expires_at, priority, base_priority,"
-      " dispatch_deadline, schedule_to_start, start_deadline) OVERRIDING SYSTEM VALUE"
-      " SELECT n.id, n.run_id, n.namespace, n.workflow_id, n.definition_name, "
-      " n.definition_version, n.queue, n.task_type, n.step, n.idempotency_key, "
-      " COALESCE(n.input, 'null'::jsonb), n.placed, n.max_attempts, "
-      " n.start_to_close_ms * interval '1 millisecond', "
-      " n.heartbeat_timeout_ms * interval '1 millisecond', n.frame, n.activation, n.kind, "
-      " n.iteration, CASE WHEN n.placed = 'LEASED' THEN n.lease_owner END,"
-      // A lease's epoch: PostgreSQL's clock in microseconds (task_store.cc, task_claim).
-      " CASE WHEN n.placed = 'LEASED' THEN"
-      " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint ELSE 0 END,"
-      " CASE WHEN n.placed = 'LEASED' THEN gf_now() END,"
-      " CASE WHEN n.placed = 'LEASED' THEN"
-      " gf_now() + n.start_to_close_ms * interval '1 millisecond' END,"
-      " CASE WHEN n.placed = 'LEASED' THEN gf_now() + LEAST(COALESCE(n.heartbeat_timeout_ms,"
-      " n.start_to_close_ms), n.start_to_close_ms) * interval '1 millisecond' END,"
-      " COALESCE(n.priority, 2), COALESCE(n.priority, 2),"
-      " timestamptz 'epoch' + n.dispatch_deadline_us * interval '1 microsecond',"
-      " n.schedule_to_start_ms * interval '1 millisecond',"
-      " gf_now() + n.schedule_to_start_ms * interval '1 millisecond'"
-      " FROM incoming n"
-      " RETURNING id, state, lease_epoch, lease_expires_at, attempt_deadline),"
-      " task_updates AS ("
-      " UPDATE tasks t SET"
-      " state = CASE u.op WHEN 'complete' THEN 'COMPLETED' WHEN 'fail' THEN 'FAILED'"
-      "  WHEN 'cancel' THEN 'CANCELLED' WHEN 'retry' THEN 'PENDING' WHEN 'release' THEN 'PENDING'"
-      "  ELSE t.state END,"
-      " output = CASE WHEN u.op = 'complete' THEN COALESCE(u.json, 'null'::jsonb) ELSE t.output"
-      "  END,"
-      " last_failure = CASE WHEN u.op IN ('fail', 'retry') THEN u.json ELSE t.last_failure END,"
-      " attempt = CASE WHEN u.op = 'retry' THEN t.attempt + 1 ELSE t.attempt END,"
-      " not_before = CASE WHEN u.op = 'retry' THEN gf_now() + u.delay_ms * interval"
-      "  '1 millisecond' WHEN u.op = 'release' THEN gf_now() ELSE t.not_before END,"
-      // A new attempt waits from its start again, at its step's class (ageing starts over).
-      " start_deadline = CASE WHEN u.op = 'retry' THEN gf_now() + u.delay_ms * interval"
-      "  '1 millisecond' + t.schedule_to_start WHEN u.op = 'release'"
-      "  THEN gf_now() + t.schedule_to_start ELSE t.start_deadline END,"
-      " priority = CASE WHEN u.op = 'retry' THEN t.base_priority ELSE t.priority END,"
-      " lease_owner = CASE WHEN u.op IN ('retry', 'release') THEN NULL ELSE t.lease_owner END,"
-      " lease_expires_at = CASE WHEN u.op = 'cancel_request' THEN t.lease_expires_at END,"
-      " attempt_deadline = CASE WHEN u.op IN ('retry', 'release') THEN NULL"
-      "  ELSE t.attempt_deadline END,"
-      " cancel_requested = t.cancel_requested OR u.op = 'cancel_request',"
-      " updated_at = gf_now()"
-      " FROM json_to_recordset($2::json) AS u(id bigint, op text, json jsonb, delay_ms bigint)"
-      // The ids again as an array: the plan looks them up in the primary key whatever it
-      // guesses of the recordset's size.
-      " WHERE t.id = u.id AND t.id = ANY($8::bigint[])),"
-      " new_events AS ("
-      " INSERT INTO events (run_id, seq, type, step, task_id, attempt, actor, payload, iteration,"
-      " history_key)"
-      " SELECT e.run_id, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload,"
-      // The run's history key places the event in its run's partition (migration 16); an event
-      // of no run (never written by the engine) goes where keyless writers' go, the legacy one.
-      " COALESCE(e.iteration, ''),"
-      " COALESCE((SELECT r.history_key FROM runs r WHERE r.id = e.run_id), '-infinity')"
-      " FROM json_to_recordset($4::json) AS e(run_id uuid, seq bigint,"
-      " type text, step text, task_id bigint, attempt integer, actor text, payload jsonb,"
-      " iteration text) ORDER BY e.run_id, e.seq"
-      // The chain trigger (migration 8) hashes each event onto its predecessor's hash.
-      " RETURNING run_id, seq, hash),"
-      " run_updates AS ("
-      " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
-      " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
-      " cancel_reason = u.cancel_reason, state = u.state, last_event_seq = u.last_event_seq,"
-      " search_attributes = COALESCE(u.search_attributes, r.search_attributes),"
-      " row_version = r.row_version + 1,"
-      " history_head = COALESCE((SELECT ne.hash FROM new_events ne WHERE ne.run_id = r.id"
-      "  ORDER BY ne.seq DESC LIMIT 1), r.history_head),"
-      // A closed run's last change is its closing (ListRuns orders closed runs by closed_at).
-      " updated_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) ELSE gf_now() END,"
-      " closed_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) END"
-      " FROM json_to_recordset($3::json) AS u(id uuid, status text, data jsonb,"
-      " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
-      " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean,"
-      " search_attributes jsonb)"
-      " WHERE r.id = u.id AND r.id = ANY($9::uuid[])),"
+  // The parts of the write statement a batch may not need (FlushParts); a part left out is not
+  // initialised by the executor — a start's statement is a third of the full one — while its
+  // parameters stay typed (unused_params), so every variant takes the same twelve.
+  const std::string new_timers = std::string(
       " new_timers AS ("
       " INSERT INTO timers (run_id, frame, activation, step, kind, fire_at, state)"
       " SELECT m.run_id, m.frame, m.activation, m.step, m.kind,"
       " timestamptz 'epoch' + m.fire_at_us * interval '1 microsecond', 'PENDING'"
       " FROM json_to_recordset($5::json) AS m(run_id uuid, frame text, activation bigint,"
-      " step text, kind text, fire_at_us bigint)),"
-      // Search attributes whose value changed: typed rows for queries (docs/search.md); a NULL
-      // value unsets one. The two CTEs touch different rows.
+      " step text, kind text, fire_at_us bigint)),");
+  // Search attributes whose value changed: typed rows for queries (docs/search.md); a NULL
+  // value unsets one. The two CTEs touch different rows.
+  const std::string attributes = std::string(
       " attribute_rows AS (SELECT * FROM json_to_recordset($12::json) AS a(run_id uuid,"
       " namespace text, name text, type text, value text)),"
       " attributes_set AS ("
@@ -171,10 +71,12 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " flag = EXCLUDED.flag),"
       " attributes_unset AS ("
       " DELETE FROM run_attributes d USING attribute_rows a"
-      " WHERE a.value IS NULL AND d.run_id = a.run_id AND d.name = a.name),"
+      " WHERE a.value IS NULL AND d.run_id = a.run_id AND d.name = a.name),");
+  const std::string cancelled_timers = std::string(
       " cancelled_timers AS ("
       " UPDATE timers SET state = 'CANCELLED' WHERE state = 'PENDING'"
-      " AND (id = ANY($6::bigint[]) OR run_id = ANY($10::uuid[]))),"
+      " AND (id = ANY($6::bigint[]) OR run_id = ANY($10::uuid[]))),");
+  const std::string breakers = std::string(
       " outcomes AS ("
       " SELECT a.namespace, a.task_type, count(*) AS attempts,"
       " count(*) FILTER (WHERE NOT a.succeeded) AS failures,"
@@ -185,50 +87,177 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " breakers AS ("
       " UPDATE dispatch_controls d SET"
       " breaker_state = CASE WHEN " +
-          trips + " OR " + probe_failed + " THEN 'open' WHEN " + probe_ok +
-          " THEN 'closed' ELSE d.breaker_state END,"
-          " breaker_changed_at = CASE WHEN " +
-          changes +
-          " THEN gf_now() ELSE d.breaker_changed_at"
-          " END,"
-          " breaker_probe_task = CASE WHEN " +
-          changes +
-          " THEN NULL ELSE d.breaker_probe_task END,"
-          " window_started_at = CASE WHEN " +
-          changes +
-          " OR d.breaker_state <> 'closed' THEN NULL"
-          " WHEN " +
-          fresh +
-          " THEN gf_now() ELSE d.window_started_at END,"
-          " window_attempts = CASE WHEN " +
-          changes +
-          " OR d.breaker_state <> 'closed' THEN 0"
-          " ELSE " +
-          attempts +
-          " END,"
-          " window_failures = CASE WHEN " +
-          changes +
-          " OR d.breaker_state <> 'closed' THEN 0"
-          " ELSE " +
-          failures +
-          " END,"
-          " updated_at = gf_now()"
-          " FROM outcomes o WHERE d.namespace = o.namespace AND d.scope = 'task_type'"
-          " AND d.name = o.task_type AND d.breaker_failure_rate IS NOT NULL"
-          " RETURNING d.namespace, d.name, d.breaker_state,"
-          " d.breaker_changed_at = gf_now() AS changed),"
-          " notified AS ("
-          " SELECT count(pg_notify('" +
-          std::string(kTaskChannel) +
-          "', k)) AS n FROM (SELECT unnest($7::text[]) AS k UNION"
-          // Tasks meant for a worker but left in their queue: announced like any new work.
-          " SELECT namespace || '/' || queue FROM incoming"
-          " WHERE state = 'LEASED' AND placed = 'PENDING') keys)"
-          " SELECT 'lease', id, lease_epoch, lease_expires_at, attempt_deadline, NULL, NULL, NULL"
-          " FROM new_tasks WHERE state = 'LEASED'"
+      trips + " OR " + probe_failed + " THEN 'open' WHEN " + probe_ok +
+      " THEN 'closed' ELSE d.breaker_state END,"
+      " breaker_changed_at = CASE WHEN " +
+      changes +
+      " THEN gf_now() ELSE d.breaker_changed_at"
+      " END,"
+      " breaker_probe_task = CASE WHEN " +
+      changes +
+      " THEN NULL ELSE d.breaker_probe_task END,"
+      " window_started_at = CASE WHEN " +
+      changes +
+      " OR d.breaker_state <> 'closed' THEN NULL"
+      " WHEN " +
+      fresh +
+      " THEN gf_now() ELSE d.window_started_at END,"
+      " window_attempts = CASE WHEN " +
+      changes +
+      " OR d.breaker_state <> 'closed' THEN 0"
+      " ELSE " +
+      attempts +
+      " END,"
+      " window_failures = CASE WHEN " +
+      changes +
+      " OR d.breaker_state <> 'closed' THEN 0"
+      " ELSE " +
+      failures +
+      " END,"
+      " updated_at = gf_now()"
+      " FROM outcomes o WHERE d.namespace = o.namespace AND d.scope = 'task_type'"
+      " AND d.name = o.task_type AND d.breaker_failure_rate IS NOT NULL"
+      " RETURNING d.namespace, d.name, d.breaker_state,"
+      " d.breaker_changed_at = gf_now() AS changed),");
+  const std::string notified = std::string(
+      " notified AS ("
+      " SELECT count(pg_notify('" +
+      std::string(kTaskChannel) +
+      "', k)) AS n FROM (SELECT unnest($7::text[]) AS k UNION"
+      // Tasks meant for a worker but left in their queue: announced like any new work.
+      " SELECT namespace || '/' || queue FROM incoming"
+      " WHERE state = 'LEASED' AND placed = 'PENDING') keys)");
+  // One statement for everything a transaction writes. Data-modifying CTEs all run (on the same
+  // snapshot: no two of them touch the same row); the NOTIFY CTE runs because the final SELECT
+  // reads it. A JSON null arrives as SQL NULL, hence the COALESCEs for JSON columns whose value
+  // may be the JSON null.
+  for (unsigned parts = 0; parts <= kAllFlushParts; ++parts) {
+    std::string unused = " unused_params AS (SELECT 1 WHERE false";
+    std::string sql = std::string(
+        "WITH incoming AS ("
+        " SELECT n.*, CASE WHEN n.state <> 'LEASED' THEN n.state"
+        // Eager dispatch only where a claim would have taken this task now: nothing controls its
+        // queue or type, and nothing more urgent of its queue is waiting.
+        "  WHEN EXISTS (SELECT 1 FROM dispatch_controls d WHERE d.namespace = n.namespace"
+        "   AND ((d.scope = 'queue' AND d.name = n.queue)"
+        "   OR (d.scope = 'task_type' AND d.name = n.task_type))"
+        "   AND (d.paused OR d.rate_per_second IS NOT NULL OR d.breaker_state <> 'closed'))"
+        "  OR EXISTS (SELECT 1 FROM tasks p WHERE p.state = 'PENDING'"
+        "   AND p.namespace = n.namespace AND p.queue = n.queue AND p.priority < n.priority"
+        "   AND p.not_before <= gf_now()) THEN 'PENDING'"
+        "  ELSE 'LEASED' END AS placed"
+        " FROM json_to_recordset($1::json) AS n(id bigint, run_id uuid, namespace text,"
+        " workflow_id text, definition_name text, definition_version integer, queue text,"
+        " task_type text, step text, idempotency_key text, input jsonb, state text,"
+        " max_attempts integer, start_to_close_ms bigint, heartbeat_timeout_ms bigint, frame text,"
+        " activation bigint, kind text, iteration text, lease_owner text, priority smallint,"
+        " dispatch_deadline_us bigint, schedule_to_start_ms bigint)),"
+        " new_tasks AS ("
+        " INSERT INTO tasks (id, run_id, namespace, workflow_id, definition_name, "
+        " definition_version, queue, task_type, step, idempotency_key, input, state, max_attempts, "
+        " start_to_close, heartbeat_timeout, frame, activation, kind, iteration, lease_owner, "
+        " lease_epoch, leased_at, attempt_deadline, lease_expires_at, priority, base_priority,"
+        " dispatch_deadline, schedule_to_start, start_deadline) OVERRIDING SYSTEM VALUE"
+        " SELECT n.id, n.run_id, n.namespace, n.workflow_id, n.definition_name, "
+        " n.definition_version, n.queue, n.task_type, n.step, n.idempotency_key, "
+        " COALESCE(n.input, 'null'::jsonb), n.placed, n.max_attempts, "
+        " n.start_to_close_ms * interval '1 millisecond', "
+        " n.heartbeat_timeout_ms * interval '1 millisecond', n.frame, n.activation, n.kind, "
+        " n.iteration, CASE WHEN n.placed = 'LEASED' THEN n.lease_owner END,"
+        // A lease's epoch: PostgreSQL's clock in microseconds (task_store.cc, task_claim).
+        " CASE WHEN n.placed = 'LEASED' THEN"
+        " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint ELSE 0 END,"
+        " CASE WHEN n.placed = 'LEASED' THEN gf_now() END,"
+        " CASE WHEN n.placed = 'LEASED' THEN"
+        " gf_now() + n.start_to_close_ms * interval '1 millisecond' END,"
+        " CASE WHEN n.placed = 'LEASED' THEN gf_now() + LEAST(COALESCE(n.heartbeat_timeout_ms,"
+        " n.start_to_close_ms), n.start_to_close_ms) * interval '1 millisecond' END,"
+        " COALESCE(n.priority, 2), COALESCE(n.priority, 2),"
+        " timestamptz 'epoch' + n.dispatch_deadline_us * interval '1 microsecond',"
+        " n.schedule_to_start_ms * interval '1 millisecond',"
+        " gf_now() + n.schedule_to_start_ms * interval '1 millisecond'"
+        " FROM incoming n"
+        " RETURNING id, state, lease_epoch, lease_expires_at, attempt_deadline),"
+        " task_updates AS ("
+        " UPDATE tasks t SET"
+        " state = CASE u.op WHEN 'complete' THEN 'COMPLETED' WHEN 'fail' THEN 'FAILED'"
+        "  WHEN 'cancel' THEN 'CANCELLED' WHEN 'retry' THEN 'PENDING' WHEN 'release' THEN 'PENDING'"
+        "  ELSE t.state END,"
+        " output = CASE WHEN u.op = 'complete' THEN COALESCE(u.json, 'null'::jsonb) ELSE t.output"
+        "  END,"
+        " last_failure = CASE WHEN u.op IN ('fail', 'retry') THEN u.json ELSE t.last_failure END,"
+        " attempt = CASE WHEN u.op = 'retry' THEN t.attempt + 1 ELSE t.attempt END,"
+        " not_before = CASE WHEN u.op = 'retry' THEN gf_now() + u.delay_ms * interval"
+        "  '1 millisecond' WHEN u.op = 'release' THEN gf_now() ELSE t.not_before END,"
+        // A new attempt waits from its start again, at its step's class (ageing starts over).
+        " start_deadline = CASE WHEN u.op = 'retry' THEN gf_now() + u.delay_ms * interval"
+        "  '1 millisecond' + t.schedule_to_start WHEN u.op = 'release'"
+        "  THEN gf_now() + t.schedule_to_start ELSE t.start_deadline END,"
+        " priority = CASE WHEN u.op = 'retry' THEN t.base_priority ELSE t.priority END,"
+        " lease_owner = CASE WHEN u.op IN ('retry', 'release') THEN NULL ELSE t.lease_owner END,"
+        " lease_expires_at = CASE WHEN u.op = 'cancel_request' THEN t.lease_expires_at END,"
+        " attempt_deadline = CASE WHEN u.op IN ('retry', 'release') THEN NULL"
+        "  ELSE t.attempt_deadline END,"
+        " cancel_requested = t.cancel_requested OR u.op = 'cancel_request',"
+        " updated_at = gf_now()"
+        " FROM json_to_recordset($2::json) AS u(id bigint, op text, json jsonb, delay_ms bigint)"
+        // The ids again as an array: the plan looks them up in the primary key whatever it
+        // guesses of the recordset's size.
+        " WHERE t.id = u.id AND t.id = ANY($8::bigint[])),"
+        " new_events AS ("
+        " INSERT INTO events (run_id, seq, type, step, task_id, attempt, actor, payload, iteration,"
+        " history_key)"
+        " SELECT e.run_id, e.seq, e.type, e.step, e.task_id, e.attempt, e.actor, e.payload,"
+        // The run's history key places the event in its run's partition (migration 16); an event
+        // of no run (never written by the engine) goes where keyless writers' go, the legacy one.
+        " COALESCE(e.iteration, ''),"
+        " COALESCE((SELECT r.history_key FROM runs r WHERE r.id = e.run_id), '-infinity')"
+        " FROM json_to_recordset($4::json) AS e(run_id uuid, seq bigint,"
+        " type text, step text, task_id bigint, attempt integer, actor text, payload jsonb,"
+        " iteration text) ORDER BY e.run_id, e.seq"
+        // The chain trigger (migration 8) hashes each event onto its predecessor's hash.
+        " RETURNING run_id, seq, hash),"
+        " run_updates AS ("
+        " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
+        " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
+        " cancel_reason = u.cancel_reason, state = u.state, last_event_seq = u.last_event_seq,"
+        " search_attributes = COALESCE(u.search_attributes, r.search_attributes),"
+        " row_version = r.row_version + 1,"
+        " history_head = COALESCE((SELECT ne.hash FROM new_events ne WHERE ne.run_id = r.id"
+        "  ORDER BY ne.seq DESC LIMIT 1), r.history_head),"
+        // A closed run's last change is its closing (ListRuns orders closed runs by closed_at).
+        " updated_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) ELSE gf_now() END,"
+        " closed_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) END"
+        " FROM json_to_recordset($3::json) AS u(id uuid, status text, data jsonb,"
+        " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
+        " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean,"
+        " search_attributes jsonb)"
+        " WHERE r.id = u.id AND r.id = ANY($9::uuid[])),");
+    const auto part = [&](unsigned bit, const std::string& text, const char* params) {
+      if ((parts & bit) != 0) {
+        sql += text;
+      } else {
+        unused += params;
+      }
+    };
+    part(kFlushNewTimers, new_timers, " AND $5::json IS NULL");
+    part(kFlushAttributes, attributes, " AND $12::json IS NULL");
+    part(kFlushCancelledTimers, cancelled_timers,
+         " AND $6::bigint[] IS NULL AND $10::uuid[] IS NULL");
+    part(kFlushBreakers, breakers, " AND $11::json IS NULL");
+    sql += unused + "),";
+    sql += notified;
+    sql += std::string(
+        " SELECT 'lease', id, lease_epoch, lease_expires_at, attempt_deadline, NULL, NULL, NULL"
+        " FROM new_tasks WHERE state = 'LEASED'");
+    if ((parts & kFlushBreakers) != 0)
+      sql += std::string(
           " UNION ALL SELECT 'breaker', NULL, NULL, NULL, NULL, namespace, name, breaker_state"
-          " FROM breakers WHERE changed"
-          " UNION ALL SELECT 'notified', n, NULL, NULL, NULL, NULL, NULL, NULL FROM notified");
+          " FROM breakers WHERE changed");
+    sql += std::string(
+        " UNION ALL SELECT 'notified', n, NULL, NULL, NULL, NULL, NULL, NULL FROM notified");
+    c.prepare(FlushStatementName(parts), sql);
+  }
 }
 
 void WriteSet::InsertTask(int64_t id, const NewTask& task, std::optional<std::string> lease_owner) {
@@ -450,7 +479,12 @@ std::optional<Statement> WriteSet::FlushStatement() const {
     updated_tasks.push_back(std::to_string(id));
   for (const auto& [id, update] : run_updates_)
     updated_runs.push_back(id);
-  return Statement{"write_set_flush",
+  unsigned parts = 0;
+  if (!timers.empty()) parts |= kFlushNewTimers;
+  if (!attributes.empty()) parts |= kFlushAttributes;
+  if (!cancelled_timers.empty() || !runs_timers_cancelled_.empty()) parts |= kFlushCancelledTimers;
+  if (!attempts.empty()) parts |= kFlushBreakers;
+  return Statement{FlushStatementName(parts),
                    {tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(),
                     timers.Finish(), ToTextArray(cancelled_timers), ToTextArray(queue_keys),
                     ToTextArray(updated_tasks), ToTextArray(updated_runs),

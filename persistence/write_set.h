@@ -24,6 +24,18 @@
 
 namespace gridflow::persistence {
 
+// Parts of the write statement that a set includes only when it has rows for them: each
+// combination is its own prepared statement, FlushStatementName(parts), so a transaction without
+// timers, search attributes or attempts does not pay for their CTEs.
+enum FlushPart : unsigned {
+  kFlushNewTimers = 1,
+  kFlushAttributes = 2,
+  kFlushCancelledTimers = 4,
+  kFlushBreakers = 8,
+};
+inline constexpr unsigned kAllFlushParts = 15;
+std::string FlushStatementName(unsigned parts);
+
 class WriteSet {
  public:
   // A task to insert. With `lease_owner` it is inserted LEASED to that worker (eager dispatch: the

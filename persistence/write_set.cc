@@ -43,8 +43,8 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
   const std::string probe_failed =
       "(d.breaker_state = 'half_open' AND d.breaker_probe_task = ANY(o.failed))";
   const std::string changes = "(" + trips + " OR " + probe_ok + " OR " + probe_failed + ")";
-  // The parts of the write statement a batch may not need (FlushParts); a part left out is not
-  // initialised by the executor — a start's statement is a third of the full one — while its
+  // The parts of the write statement a batch may not need (FlushPart, write_set.h); a part left
+  // out is not initialised by the executor — a start's statement has 7 of the 13 CTEs — while its
   // parameters stay typed (unused_params), so every variant takes the same twelve.
   const std::string new_timers = std::string(
       " new_timers AS ("

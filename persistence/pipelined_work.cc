@@ -6,8 +6,6 @@
 #include <pqxx/pipeline>
 #include <pqxx/prepared_statement>
 
-#include "persistence/write_set.h"
-
 namespace gridflow::persistence {
 namespace {
 
@@ -30,25 +28,7 @@ pqxx::result Execute(pqxx::transaction_base& txn, const Statement& statement) {
   return txn.exec_prepared(statement.name, pqxx::prepare::make_dynamic_params(statement.params));
 }
 
-const std::vector<std::string>& PipelinedStatementNames() {
-  // Registered by run_store.cc, task_store.cc and write_set.cc with the other statements.
-  static const std::vector<std::string> kNames = [] {
-    std::vector<std::string> names = {"run_lock_of_tasks", "task_open_of_tasks", "run_insert_many"};
-    for (unsigned parts = 0; parts <= kAllFlushParts; ++parts)
-      names.push_back(FlushStatementName(parts));
-    return names;
-  }();
-  return kNames;
-}
-
-void PreparePipelinedStatements(pqxx::connection& c) {
-  for (const std::string& name : PipelinedStatementNames())
-    c.prepare_now(name);
-}
-
-PipelinedWork::PipelinedWork(pqxx::connection& c, const std::string& name) : txn_(c, name) {
-  PreparePipelinedStatements(c);  // once per connection; a lookup afterwards
-}
+PipelinedWork::PipelinedWork(pqxx::connection& c, const std::string& name) : txn_(c, name) {}
 
 PipelinedWork::~PipelinedWork() {
   if (!begun_ || committed_) return;
@@ -63,6 +43,10 @@ std::vector<pqxx::result> PipelinedWork::Send(const std::vector<Statement>& stat
                                               bool commit) {
   std::vector<pqxx::result> results;
   std::vector<pqxx::pipeline::query_id> ids;
+  // Each statement is prepared on the server the first time this connection sends it (one round
+  // trip, once); afterwards this is a lookup.
+  for (const Statement& s : statements)
+    txn_.conn().prepare_now(s.name);
   try {
     pqxx::pipeline group(txn_);
     group.retain(static_cast<int>(statements.size()) + 2);  // all in one round trip

@@ -2,10 +2,10 @@
 //
 // Statements go to the server in groups, each group one multi-statement query of EXECUTEs of
 // prepared statements: one round trip for the group. BEGIN travels with the first group and COMMIT
-// with the last, so "lock and read; compute; write and commit" is two round trips, not six. Only
-// statements listed by PipelinedStatementNames() can be sent this way (prepared on the server
-// when a connection first runs a PipelinedWork); anything else goes through txn() one statement at
-// a time, once the transaction has begun.
+// with the last, so "lock and read; compute; write and commit" is two round trips, not six. Any
+// statement registered on the connection (pqxx::connection::prepare) can be sent this way; it is
+// prepared on the server the first time the connection sends it. Anything else goes through txn()
+// one statement at a time, once the transaction has begun.
 //
 // Failures throw what libpqxx throws; a broken connection during the group that carries COMMIT
 // throws pqxx::in_doubt_error (the commit may or may not have happened). Run it through
@@ -30,11 +30,6 @@ struct Statement {
 
 // Runs one statement on its own (the path for callers outside a pipeline).
 pqxx::result Execute(pqxx::transaction_base& txn, const Statement& statement);
-
-// The statements a PipelinedWork may send in a group.
-const std::vector<std::string>& PipelinedStatementNames();
-// Prepares those not yet prepared on the server, so that EXECUTE finds them.
-void PreparePipelinedStatements(pqxx::connection& c);
 
 class PipelinedWork {
  public:

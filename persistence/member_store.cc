@@ -15,7 +15,10 @@ void PrepareMemberStatements(pqxx::connection& c) {
       "pid = EXCLUDED.pid, version = EXCLUDED.version, started_at = gf_now(), "
       "heartbeat_at = gf_now(), draining = false, stopped_at = NULL");
   c.prepare("member_beat",
-            "UPDATE members SET heartbeat_at = gf_now(), waiting_polls = $2::jsonb WHERE id = $1");
+            "WITH beat AS (UPDATE members SET heartbeat_at = gf_now(), waiting_polls = $2::jsonb "
+            "WHERE id = $1 RETURNING id) "
+            "SELECT (SELECT count(*) FROM beat) + (SELECT count(*) FROM members WHERE id <> $1 "
+            "AND stopped_at IS NULL AND heartbeat_at > gf_now() - $3 * interval '1 second')");
   c.prepare("member_draining", "UPDATE members SET draining = true WHERE id = $1");
   c.prepare("member_stopped",
             "UPDATE members SET draining = true, stopped_at = gf_now() WHERE id = $1");
@@ -29,9 +32,10 @@ void RegisterMember(pqxx::transaction_base& txn, const MemberRow& m) {
   txn.exec_prepared("member_register", m.id, m.address, m.hostname, m.pid, m.version);
 }
 
-void BeatMember(pqxx::transaction_base& txn, const std::string& member_id,
-                const std::string& waiting_polls_json) {
-  txn.exec_prepared("member_beat", member_id, waiting_polls_json);
+int BeatMember(pqxx::transaction_base& txn, const std::string& member_id,
+               const std::string& waiting_polls_json, double alive_within_seconds) {
+  return txn.exec_prepared1("member_beat", member_id, waiting_polls_json, alive_within_seconds)[0]
+      .as<int>();
 }
 
 void MarkMemberDraining(pqxx::transaction_base& txn, const std::string& member_id) {

@@ -29,12 +29,14 @@ std::string MakeMemberId() {
 }
 
 Membership::Membership(persistence::ConnectionPool& pool, std::string member_id,
-                       std::string address, Millis heartbeat_interval, WaitingPolls waiting_polls)
+                       std::string address, Millis heartbeat_interval, WaitingPolls waiting_polls,
+                       AliveCount alive_count)
     : pool_(pool),
       member_id_(std::move(member_id)),
       address_(std::move(address)),
       heartbeat_interval_(heartbeat_interval),
       waiting_polls_(std::move(waiting_polls)),
+      alive_count_(std::move(alive_count)),
       heartbeat_("membership heartbeat", heartbeat_interval, [this] { Beat(); }) {}
 
 Status Membership::Join() {
@@ -52,9 +54,12 @@ Status Membership::Join() {
   return s;
 }
 
+double Membership::AliveWithinSeconds() const {
+  return 3.0 * std::chrono::duration<double>(heartbeat_interval_).count();
+}
+
 bool Membership::IsAlive(const persistence::MemberRow& member) const {
-  const double alive_within = 3.0 * std::chrono::duration<double>(heartbeat_interval_).count();
-  return !member.stopped_at && member.seconds_since_heartbeat < alive_within;
+  return !member.stopped_at && member.seconds_since_heartbeat < AliveWithinSeconds();
 }
 
 Status Membership::ReadCluster(std::vector<persistence::MemberRow>* members, int* schema_version) {
@@ -67,11 +72,16 @@ Status Membership::ReadCluster(std::vector<persistence::MemberRow>* members, int
 
 void Membership::Beat() {
   const nlohmann::json waiting = waiting_polls_ ? waiting_polls_() : std::map<std::string, int>{};
+  int alive = 0;
   Status s = persistence::Transact(pool_, "membership heartbeat", [&](pqxx::work& txn) {
-    persistence::BeatMember(txn, member_id_, waiting.dump());
+    alive = persistence::BeatMember(txn, member_id_, waiting.dump(), AliveWithinSeconds());
     return Status::Ok();
   });
-  if (!s.ok()) spdlog::warn("membership heartbeat failed: {}", s.ToString());
+  if (!s.ok()) {
+    spdlog::warn("membership heartbeat failed: {}", s.ToString());
+    return;
+  }
+  if (alive_count_) alive_count_(alive);
 }
 
 void Membership::MarkDraining() {

@@ -20,9 +20,12 @@ class Membership {
  public:
   // What each heartbeat reports: the replica's waiting long-polls per "<namespace>/<queue>".
   using WaitingPolls = std::function<std::map<std::string, int>()>;
+  // Told after each heartbeat how many replicas are alive, this one included (a hint for sharing
+  // the database's capacity, never for correctness).
+  using AliveCount = std::function<void(int replicas)>;
 
   Membership(persistence::ConnectionPool& pool, std::string member_id, std::string address,
-             Millis heartbeat_interval, WaitingPolls waiting_polls);
+             Millis heartbeat_interval, WaitingPolls waiting_polls, AliveCount alive_count = {});
 
   const std::string& member_id() const { return member_id_; }
   Millis heartbeat_interval() const { return heartbeat_interval_; }
@@ -39,12 +42,14 @@ class Membership {
 
  private:
   void Beat();
+  double AliveWithinSeconds() const;
 
   persistence::ConnectionPool& pool_;
   const std::string member_id_;
   const std::string address_;
   const Millis heartbeat_interval_;
   const WaitingPolls waiting_polls_;
+  const AliveCount alive_count_;
   PeriodicTask heartbeat_;
 };
 

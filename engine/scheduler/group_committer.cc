@@ -1,5 +1,7 @@
 #include "engine/scheduler/group_committer.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "engine/scheduler/scheduler_call.h"
@@ -7,8 +9,11 @@
 namespace gridflow::engine {
 
 GroupCommitter::GroupCommitter(Scheduler& scheduler, int threads, int max_batch)
-    : scheduler_(scheduler), max_batch_(static_cast<size_t>(std::max(1, max_batch))) {
-  for (int i = 0; i < std::max(1, threads); ++i)
+    : scheduler_(scheduler),
+      max_batch_(static_cast<size_t>(std::max(1, max_batch))),
+      threads_started_(std::max(1, threads)),
+      concurrency_(threads_started_) {
+  for (int i = 0; i < threads_started_; ++i)
     threads_.emplace_back([this] { Loop(); });
 }
 
@@ -16,13 +21,35 @@ GroupCommitter::~GroupCommitter() {
   Stop();
 }
 
+void GroupCommitter::SetConcurrency(int batches) {
+  {
+    std::lock_guard lock(mu_);
+    concurrency_ = std::clamp(batches, 1, threads_started_);
+  }
+  cv_.notify_all();
+}
+
+int GroupCommitter::concurrency() const {
+  std::lock_guard lock(mu_);
+  return concurrency_;
+}
+
+bool GroupCommitter::CanBegin() const {
+  // Stopping: what is queued is applied without regard to the share.
+  return !queue_.empty() && !reading_ && (stopping_ || in_flight_ < concurrency_);
+}
+
 bool GroupCommitter::Submit(std::unique_ptr<Scheduler::Call> call) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
     queue_.push_back(std::move(call));
+    // A busy committer takes the call with its next batch; waking a thread that cannot begin
+    // (a batch reading, the share in flight) would only cost a context switch per call.
+    wake = CanBegin();
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return true;
 }
 
@@ -40,13 +67,14 @@ void GroupCommitter::Stop() {
 void GroupCommitter::Loop() {
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stopping_ || (!queue_.empty() && !reading_); });
+    cv_.wait(lock, [this] { return stopping_ || CanBegin(); });
     if (queue_.empty()) return;  // stopping, nothing left
     if (reading_) {              // stopping: wait for the reader, then apply what is left
       cv_.wait(lock, [this] { return !reading_; });
       continue;
     }
     reading_ = true;
+    ++in_flight_;
     std::vector<std::unique_ptr<Scheduler::Call>> batch;
     while (!queue_.empty() && batch.size() < max_batch_) {
       batch.push_back(std::move(queue_.front()));
@@ -57,11 +85,18 @@ void GroupCommitter::Loop() {
     const auto reads_done = [this, &released] {
       if (released) return;
       released = true;
+      bool wake = false, stopping = false;
       {
         std::lock_guard reading_lock(mu_);
         reading_ = false;
+        wake = CanBegin();
+        stopping = stopping_;
       }
-      cv_.notify_one();  // the next batch may begin reading
+      if (stopping) {
+        cv_.notify_all();  // threads waiting for this read to end, to finish the queue
+      } else if (wake) {
+        cv_.notify_one();  // the next batch may begin reading
+      }
     };
     try {
       scheduler_.RunBatch(std::move(batch), reads_done);
@@ -70,6 +105,7 @@ void GroupCommitter::Loop() {
     }
     reads_done();
     lock.lock();
+    --in_flight_;  // this thread checks for the next batch itself
   }
 }
 

@@ -5,6 +5,9 @@
 // faster than transactions commit, which is exactly when they pay. One batch at a time reads: the
 // next one starts when the one before sends its writes and COMMIT, so commits overlap reads
 // rather than the queue being split into small concurrent batches.
+//
+// How many batches may be in flight at once is set at run time (SetConcurrency, at most the
+// threads started): replicas sharing one PostgreSQL share its concurrency (docs/operations.md).
 #pragma once
 
 #include <condition_variable>
@@ -25,6 +28,10 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
+  // Batches in flight at once from now on: clamped to [1, threads started].
+  void SetConcurrency(int batches);
+  int concurrency() const;
+
   // Queues a call; false once stopped (the call was not taken).
   bool Submit(std::unique_ptr<Scheduler::Call> call);
   // Applies what is queued, then joins the threads. Idempotent.
@@ -32,14 +39,18 @@ class GroupCommitter {
 
  private:
   void Loop();
+  bool CanBegin() const;  // under mu_
 
   Scheduler& scheduler_;
   const size_t max_batch_;
-  std::mutex mu_;
+  const int threads_started_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Scheduler::Call>> queue_;
   bool stopping_ = false;
   bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
+  int in_flight_ = 0;     // batches begun and not yet answered
+  int concurrency_;       // in_flight_ stays below it (SetConcurrency)
   std::vector<std::thread> threads_;
 };
 

@@ -101,6 +101,24 @@ void Scheduler::Stop() {
   if (committer_) committer_->Stop();
 }
 
+int Scheduler::commit_concurrency() const {
+  return committer_->concurrency();
+}
+
+int Scheduler::SetReplicasAlive(int replicas) {
+  // Every transaction in flight costs PostgreSQL per-transaction work and splits the calls into
+  // smaller batches: replicas each running commit_threads of them made three replicas do less
+  // than one (docs/benchmarks.md).
+  if (options_.cluster_commit_threads <= 0) return committer_->concurrency();
+  const int before = committer_->concurrency();
+  committer_->SetConcurrency(options_.cluster_commit_threads / std::max(1, replicas));
+  const int share = committer_->concurrency();
+  if (share != before)
+    spdlog::info("{} replica(s) alive: {} group-commit transaction(s) in flight here at most",
+                 replicas, share);
+  return share;
+}
+
 // ---- the transition machinery ----
 
 Status Scheduler::Open(TransitionContext& ctx, persistence::RunRow run,

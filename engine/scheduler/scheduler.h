@@ -144,8 +144,10 @@ using FailTaskDone = std::function<void(const Status&, const RetryOutcome&)>;
 class Scheduler {
  public:
   struct Options {
-    int commit_threads = 2;  // transactions of gathered calls in flight at once
+    int commit_threads = 2;  // transactions of gathered calls in flight at once, at most
     int max_batch = 256;     // calls applied in one transaction at most
+    // Transactions in flight shared by all replicas alive (SetReplicasAlive); 0: no sharing.
+    int cluster_commit_threads = 0;
   };
 
   Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& definitions, Options options);
@@ -160,6 +162,10 @@ class Scheduler {
   void SetPollMatcher(PollMatcher* matcher) { matcher_ = matcher; }
   // Stops taking group-committed calls (they are answered UNAVAILABLE) after the ones queued.
   void Stop();
+  // `replicas` share the database: with cluster_commit_threads set, this replica keeps its share
+  // of them in flight (at least one, at most commit_threads). Returns the share.
+  int SetReplicasAlive(int replicas);
+  int commit_concurrency() const;
 
   // ---- group-committed; `done` runs once, after the commit, on a committer thread ----
 

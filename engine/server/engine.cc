@@ -61,7 +61,7 @@ struct Engine::Parts {
       : metrics_endpoint(metrics.registry()),
         pool(PoolOptions(c)),
         definitions(pool),
-        scheduler(pool, definitions, {c.commit_threads, c.max_batch}),
+        scheduler(pool, definitions, {c.commit_threads, c.max_batch, c.cluster_commit_threads}),
         reader(pool, definitions),
         dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
         watches(reader, kWatchPoll),
@@ -91,8 +91,10 @@ struct Engine::Parts {
         batch_runner(pool, scheduler),
         batch_items("batch operations", c.batch_interval, kBatch,
                     [this](int batch, int* done) { return batch_runner.RunDue(batch, done); }),
-        membership(pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
-                   c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); }),
+        membership(
+            pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
+            c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); },
+            [this](int replicas) { scheduler.SetReplicasAlive(replicas); }),
         health(pool, c.health_check_interval),
         validator(pool, c.limits),
         tokens(std::move(tokens_in)),
@@ -211,6 +213,10 @@ const std::string& Engine::member_id() const {
 
 size_t Engine::waiting_long_polls() const {
   return parts_ ? parts_->dispatcher.waiting() : 0;
+}
+
+int Engine::commit_concurrency() const {
+  return parts_ ? parts_->scheduler.commit_concurrency() : 0;
 }
 
 bool Engine::listening() const {

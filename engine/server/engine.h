@@ -42,10 +42,13 @@ struct EngineConfig {
   // after the retries): a network that stalls without closing connections cannot hold a replica.
   // Longer than any transaction of the hot path (the owner-role jobs get at least 10 minutes).
   Millis database_stall_timeout{15'000};
-  // Group commit: transactions of gathered StartRun/CompleteTask/FailTask calls in flight at once,
-  // and the most calls one transaction applies.
+  // Group commit: transactions of gathered StartRun/CompleteTask/FailTask calls in flight at once
+  // (at most), and the most calls one transaction applies.
   int commit_threads = 2;
   int max_batch = 256;
+  // The transactions in flight that all replicas alive share (each keeps at least one); 0: each
+  // replica runs commit_threads whatever the others do.
+  int cluster_commit_threads = 2;
   Millis lease_reaper_interval{500};
   Millis timer_interval{100};       // timer lag is at most this
   Millis message_interval{500};     // for messages whose sender died before delivering them
@@ -110,9 +113,11 @@ class Engine {
 
   // What tests (and operators' logs) can wait on instead of sleeping:
   // LeaseTasks calls parked here now; whether LISTEN is up (notifications from other replicas
-  // arrive); how many times Start() has tried to reach the database.
+  // arrive); how many times Start() has tried to reach the database; the group-commit
+  // transactions this replica keeps in flight at most now (its share of cluster_commit_threads).
   size_t waiting_long_polls() const;
   bool listening() const;
+  int commit_concurrency() const;
   int start_attempts() const { return start_attempts_.load(); }
 
   // Test-only: moves this replica's clock (gf_now() in its transactions) forward by `offset`, so

@@ -79,9 +79,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   app.add_option("--commit-threads", config.commit_threads,
-                 "group commit: transactions of gathered calls in flight at once")
+                 "group commit: transactions of gathered calls in flight at once, at most")
       ->envname("GRIDFLOW_COMMIT_THREADS")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--cluster-commit-threads", config.cluster_commit_threads,
+                 "group-commit transactions in flight shared by all replicas alive: each runs "
+                 "this divided by their number (at least 1, at most --commit-threads); 0: no "
+                 "sharing")
+      ->envname("GRIDFLOW_CLUSTER_COMMIT_THREADS")
+      ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   gridflow::AddDurationFlag(app, "--database-stall-timeout", &config.database_stall_timeout,
                             "a database call making no progress for this long has its connection "

@@ -10,6 +10,8 @@ namespace gridflow::testing {
 namespace {
 
 using nlohmann::json;
+using worker::TaskContext;
+using worker::TaskOutcome;
 
 v1::GetClusterStatusResponse ClusterStatus(TestEngine& engine) {
   auto stub = v1::ClusterService::NewStub(engine.channel());
@@ -66,6 +68,59 @@ TEST(Replication, ClusterStatusReportsEveryReplicaAndTheDeadOnes) {
       << err;
   EXPECT_NE(out.find("1 of 3 replicas alive"), std::string::npos) << out;
   EXPECT_NE(out.find("dead"), std::string::npos) << out;
+}
+
+TEST(Replication, ReplicasAliveShareTheGroupCommitTransactions) {
+  TestDatabase db;
+  engine::EngineConfig config = SlowPollConfig(db.url());
+  config.commit_threads = 3;
+  config.cluster_commit_threads = 4;
+  TestEngine a(config);
+  EXPECT_TRUE(Eventually([&] { return a.engine().commit_concurrency() == 3; }))
+      << "alone: all its threads (4 shared by one; at most 3)";
+
+  auto b = std::make_unique<TestEngine>(config);
+  EXPECT_TRUE(Eventually([&] {
+    return a.engine().commit_concurrency() == 2 && b->engine().commit_concurrency() == 2;
+  })) << a.engine().commit_concurrency()
+      << " " << b->engine().commit_concurrency();
+  // A replica whose heartbeat stopped long ago is not sharing anything.
+  db.Query(
+      "INSERT INTO members (id, address, hostname, pid, version, heartbeat_at) VALUES "
+      "('ghost', '10.0.0.9:7233', 'gone', 1, '0.1.0', now() - interval '1 hour')");
+  auto c = std::make_unique<TestEngine>(config);
+  EXPECT_TRUE(Eventually([&] {
+    return a.engine().commit_concurrency() == 1 && c->engine().commit_concurrency() == 1;
+  })) << "three alive: 4 / 3, rounded down "
+      << a.engine().commit_concurrency();
+
+  // Work still commits with one transaction in flight per replica.
+  ASSERT_TRUE(Register(a, SequenceDefinition("share", {{"s1", "t"}, {"s2", "t"}})).ok());
+  {
+    InProcessWorker worker(*c, "share-worker",
+                           {{"t", [](TaskContext&) { return TaskOutcome::Success("{}"); }}}, 4);
+    for (int i = 0; i < 6; ++i)
+      Start(i % 2 == 0 ? a : *b, "share-" + std::to_string(i), "share");
+    for (int i = 0; i < 6; ++i)
+      EXPECT_EQ(WaitClosed(a, "share-" + std::to_string(i)).status(), v1::RUN_STATUS_COMPLETED);
+  }
+
+  // Replicas that stop leave their share to those alive.
+  b.reset();
+  c.reset();
+  EXPECT_TRUE(Eventually([&] { return a.engine().commit_concurrency() == 3; }))
+      << a.engine().commit_concurrency();
+}
+
+TEST(Replication, WithoutSharingEachReplicaRunsItsCommitThreads) {
+  TestDatabase db;
+  engine::EngineConfig config = SlowPollConfig(db.url());
+  config.cluster_commit_threads = 0;
+  TestEngine a(config);
+  TestEngine b(config);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // three heartbeats
+  EXPECT_EQ(a.engine().commit_concurrency(), config.commit_threads);
+  EXPECT_EQ(b.engine().commit_concurrency(), config.commit_threads);
 }
 
 TEST(Replication, WorkStartedOnOneReplicaWakesAWorkerWaitingOnAnother) {

@@ -60,7 +60,13 @@ WITH ids AS (
   SELECT copy.* FROM task_ids n JOIN fill_tasks t ON t.id = n.template_task,
   LATERAL jsonb_populate_record(NULL::tasks, to_jsonb(t) || jsonb_build_object(
             'id', n.new_id, 'run_id', n.run_id, 'workflow_id', :prefix || n.g,
-            'created_at', n.created, 'updated_at', n.created)) copy
+            'created_at', n.created, 'updated_at', n.created,
+            -- A task waiting since its copy was created (hours at least) has been aged by the
+            -- engine to the high class long ago (docs/dispatch.md): copied as the engine left it,
+            -- not as a backlog the engine would first have to lift a thousand at a time.
+            'not_before', CASE WHEN t.state = 'PENDING' THEN n.created ELSE t.not_before END,
+            'priority', CASE WHEN t.state = 'PENDING' AND t.base_priority >= 2 THEN 1
+                             ELSE t.priority END)) copy
 )
 INSERT INTO events
 SELECT copy.* FROM ids CROSS JOIN fill_events e

@@ -195,9 +195,10 @@ void PrepareTaskStatements(pqxx::connection& c) {
             "SELECT CASE WHEN $1 = '' THEN namespace || '/' || queue ELSE queue END, "
             "sum(queued)::bigint, sum(due)::bigint, sum(leased)::bigint, "
             "COALESCE(extract(epoch FROM gf_now() - min(oldest)), 0)::float8 "
+            // The clock read once (an InitPlan), not for every task counted.
             "FROM (SELECT namespace, queue, count(*) AS queued, "
-            " count(*) FILTER (WHERE not_before <= gf_now()) AS due, 0::bigint AS leased, "
-            " min(not_before) FILTER (WHERE not_before <= gf_now()) AS oldest FROM tasks"
+            " count(*) FILTER (WHERE not_before <= (SELECT gf_now())) AS due, 0::bigint AS leased, "
+            " min(not_before) FILTER (WHERE not_before <= (SELECT gf_now())) AS oldest FROM tasks"
             " WHERE state = 'PENDING' AND ($1 = '' OR namespace = $1) GROUP BY namespace, queue"
             " UNION ALL SELECT namespace, queue, 0, 0, count(*), NULL FROM tasks"
             " WHERE state = 'LEASED' AND ($1 = '' OR namespace = $1) GROUP BY namespace, queue)"

@@ -1,5 +1,6 @@
 // Starting runs, running them to completion with an SDK worker, reading runs and history.
 #include <atomic>
+#include <thread>
 
 #include "tests/integration/test_env.h"
 
@@ -53,6 +54,29 @@ TEST_F(RunsTest, StartIsIdempotentPerWorkflowId) {
       << other.error_message();
   EXPECT_EQ(RunCount(), "1");
   EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks"), "1");
+}
+
+// Run ids are UUID version 7 (migration 18): the creation time in milliseconds first, so new runs
+// land at the right edge of every index keyed by run id.
+TEST_F(RunsTest, RunIdsAreTimeOrderedVersion7Uuids) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(Start(engine_, "v7-" + std::to_string(i), "two-step").run().run_id());
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));  // another millisecond
+  }
+  for (const std::string& id : ids) {
+    ASSERT_EQ(id.size(), 36u) << id;
+    EXPECT_EQ(id[14], '7') << "version: " << id;
+    EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << "variant: " << id;
+  }
+  EXPECT_LT(ids[0], ids[1]);
+  EXPECT_LT(ids[1], ids[2]);
+  // The leading 48 bits are the creation time (to the millisecond).
+  const std::string skew = db_.Query(
+      "SELECT abs(('x' || lpad(replace(left(id::text, 13), '-', ''), 16, '0'))::bit(64)::bigint"
+      " - floor(extract(epoch FROM created_at) * 1000)::bigint) < 1000 FROM runs"
+      " WHERE workflow_id = 'v7-2'");
+  EXPECT_EQ(skew, "t");
 }
 
 TEST_F(RunsTest, BadStartsAreRejectedAndChangeNothing) {

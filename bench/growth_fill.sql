@@ -39,9 +39,10 @@ CREATE TEMP TABLE fill_chunks AS
 -- One chunk: new runs, then their tasks (new ids from the tasks' sequence), then their events.
 PREPARE fill_chunk(bigint, bigint) AS
 WITH ids AS (
-  SELECT g, gen_random_uuid() AS id,
-         now() - interval '2 hours' - (random() * :days * interval '1 day') AS created
-  FROM generate_series($1, LEAST($1 + 49999, $2)) g
+  -- Ids as the engine issues them (migration 18): time-ordered by creation.
+  SELECT g, gf_uuid_v7(created) AS id, created
+  FROM (SELECT g, now() - interval '2 hours' - (random() * :days * interval '1 day') AS created
+        FROM generate_series($1, LEAST($1 + 49999, $2)) g) c
 ), new_runs AS (
   INSERT INTO runs
   SELECT copy.* FROM ids CROSS JOIN fill_template r,

@@ -115,6 +115,11 @@ bench() {
 : >"$WORK/results.tsv"
 bench "" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" "$MODES"
 if ((REPLICAS > 1)); then
+  # Replicas share the transactions in flight once their heartbeats (every 5 s) have seen each
+  # other busy (docs/operations.md, --cluster-commit-threads): a load of 10 s first, not measured.
+  echo "== warm-up of the $REPLICAS replicas (not measured)" >&2
+  "$BUILD_DIR/bench/gridflow-bench" --address "$ALL_ADDRESSES" --modes throughput --runs 4000 \
+    --steps 3 --starters 16 >/dev/null
   bench " [$REPLICAS replicas]" "$ALL_ADDRESSES" "$ALL_PIDS" throughput,latency,fanout
 fi
 

@@ -14,11 +14,12 @@ void PrepareMemberStatements(pqxx::connection& c) {
       "ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, hostname = EXCLUDED.hostname, "
       "pid = EXCLUDED.pid, version = EXCLUDED.version, started_at = gf_now(), "
       "heartbeat_at = gf_now(), draining = false, stopped_at = NULL");
-  c.prepare("member_beat",
-            "WITH beat AS (UPDATE members SET heartbeat_at = gf_now(), waiting_polls = $2::jsonb "
-            "WHERE id = $1 RETURNING id) "
-            "SELECT (SELECT count(*) FROM beat) + (SELECT count(*) FROM members WHERE id <> $1 "
-            "AND stopped_at IS NULL AND heartbeat_at > gf_now() - $3 * interval '1 second')");
+  c.prepare(
+      "member_beat",
+      "WITH beat AS (UPDATE members SET heartbeat_at = gf_now(), waiting_polls = $2::jsonb, "
+      "busy = $3 WHERE id = $1 RETURNING id) "
+      "SELECT (SELECT count(*) FROM beat) + (SELECT count(*) FROM members WHERE id <> $1 "
+      "AND busy AND stopped_at IS NULL AND heartbeat_at > gf_now() - $4 * interval '1 second')");
   c.prepare("member_draining", "UPDATE members SET draining = true WHERE id = $1");
   c.prepare("member_stopped",
             "UPDATE members SET draining = true, stopped_at = gf_now() WHERE id = $1");
@@ -33,8 +34,9 @@ void RegisterMember(pqxx::transaction_base& txn, const MemberRow& m) {
 }
 
 int BeatMember(pqxx::transaction_base& txn, const std::string& member_id,
-               const std::string& waiting_polls_json, double alive_within_seconds) {
-  return txn.exec_prepared1("member_beat", member_id, waiting_polls_json, alive_within_seconds)[0]
+               const std::string& waiting_polls_json, bool busy, double alive_within_seconds) {
+  return txn
+      .exec_prepared1("member_beat", member_id, waiting_polls_json, busy, alive_within_seconds)[0]
       .as<int>();
 }
 

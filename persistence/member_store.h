@@ -13,11 +13,11 @@ namespace gridflow::persistence {
 
 // Inserts or refreshes the member row (started now, not draining).
 void RegisterMember(pqxx::transaction_base& txn, const MemberRow& member);
-// Refreshes the heartbeat and the replica's waiting long-polls per queue (JSON object); returns
-// how many members are alive — this one, and every other not stopped that beat within
-// `alive_within_seconds`.
+// Refreshes the heartbeat, the replica's waiting long-polls per queue (JSON object) and whether it
+// is `busy` applying calls; returns how many replicas are busy — this one, whatever it reports,
+// and every other not stopped that reported busy within `alive_within_seconds`.
 int BeatMember(pqxx::transaction_base& txn, const std::string& member_id,
-               const std::string& waiting_polls_json, double alive_within_seconds);
+               const std::string& waiting_polls_json, bool busy, double alive_within_seconds);
 void MarkMemberDraining(pqxx::transaction_base& txn, const std::string& member_id);
 void MarkMemberStopped(pqxx::transaction_base& txn, const std::string& member_id);
 // Every member, most recent heartbeat first.

@@ -30,13 +30,13 @@ std::string MakeMemberId() {
 
 Membership::Membership(persistence::ConnectionPool& pool, std::string member_id,
                        std::string address, Millis heartbeat_interval, WaitingPolls waiting_polls,
-                       AliveCount alive_count)
+                       Load load)
     : pool_(pool),
       member_id_(std::move(member_id)),
       address_(std::move(address)),
       heartbeat_interval_(heartbeat_interval),
       waiting_polls_(std::move(waiting_polls)),
-      alive_count_(std::move(alive_count)),
+      load_(std::move(load)),
       heartbeat_("membership heartbeat", heartbeat_interval, [this] { Beat(); }) {}
 
 Status Membership::Join() {
@@ -72,16 +72,18 @@ Status Membership::ReadCluster(std::vector<persistence::MemberRow>* members, int
 
 void Membership::Beat() {
   const nlohmann::json waiting = waiting_polls_ ? waiting_polls_() : std::map<std::string, int>{};
-  int alive = 0;
+  const bool busy = load_.busy && load_.busy();
+  int busy_replicas = 0;
   Status s = persistence::Transact(pool_, "membership heartbeat", [&](pqxx::work& txn) {
-    alive = persistence::BeatMember(txn, member_id_, waiting.dump(), AliveWithinSeconds());
+    busy_replicas =
+        persistence::BeatMember(txn, member_id_, waiting.dump(), busy, AliveWithinSeconds());
     return Status::Ok();
   });
   if (!s.ok()) {
     spdlog::warn("membership heartbeat failed: {}", s.ToString());
     return;
   }
-  if (alive_count_) alive_count_(alive);
+  if (load_.busy_replicas) load_.busy_replicas(busy_replicas);
 }
 
 void Membership::MarkDraining() {

@@ -20,12 +20,16 @@ class Membership {
  public:
   // What each heartbeat reports: the replica's waiting long-polls per "<namespace>/<queue>".
   using WaitingPolls = std::function<std::map<std::string, int>()>;
-  // Told after each heartbeat how many replicas are alive, this one included (a hint for sharing
-  // the database's capacity, never for correctness).
-  using AliveCount = std::function<void(int replicas)>;
+  // Whether this replica applied calls since the last heartbeat; told after each heartbeat how
+  // many replicas are busy, this one included (a hint for sharing the database's capacity, never
+  // for correctness).
+  struct Load {
+    std::function<bool()> busy;
+    std::function<void(int replicas)> busy_replicas;
+  };
 
   Membership(persistence::ConnectionPool& pool, std::string member_id, std::string address,
-             Millis heartbeat_interval, WaitingPolls waiting_polls, AliveCount alive_count = {});
+             Millis heartbeat_interval, WaitingPolls waiting_polls, Load load = {});
 
   const std::string& member_id() const { return member_id_; }
   Millis heartbeat_interval() const { return heartbeat_interval_; }
@@ -49,7 +53,7 @@ class Membership {
   const std::string address_;
   const Millis heartbeat_interval_;
   const WaitingPolls waiting_polls_;
-  const AliveCount alive_count_;
+  const Load load_;
   PeriodicTask heartbeat_;
 };
 

@@ -1,6 +1,7 @@
 #include "engine/scheduler/group_committer.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -32,6 +33,11 @@ void GroupCommitter::SetConcurrency(int batches) {
 int GroupCommitter::concurrency() const {
   std::lock_guard lock(mu_);
   return concurrency_;
+}
+
+bool GroupCommitter::TakeActivity() {
+  std::lock_guard lock(mu_);
+  return std::exchange(active_, false);
 }
 
 bool GroupCommitter::CanBegin() const {
@@ -74,6 +80,7 @@ void GroupCommitter::Loop() {
       continue;
     }
     reading_ = true;
+    active_ = true;
     ++in_flight_;
     std::vector<std::unique_ptr<Scheduler::Call>> batch;
     while (!queue_.empty() && batch.size() < max_batch_) {

@@ -31,6 +31,8 @@ class GroupCommitter {
   // Batches in flight at once from now on: clamped to [1, threads started].
   void SetConcurrency(int batches);
   int concurrency() const;
+  // Whether a batch began since the last call.
+  bool TakeActivity();
 
   // Queues a call; false once stopped (the call was not taken).
   bool Submit(std::unique_ptr<Scheduler::Call> call);
@@ -50,6 +52,7 @@ class GroupCommitter {
   bool stopping_ = false;
   bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
   int in_flight_ = 0;     // batches begun and not yet answered
+  bool active_ = false;   // a batch began since TakeActivity
   int concurrency_;       // in_flight_ stays below it (SetConcurrency)
   std::vector<std::thread> threads_;
 };

@@ -105,7 +105,11 @@ int Scheduler::commit_concurrency() const {
   return committer_->concurrency();
 }
 
-int Scheduler::SetReplicasAlive(int replicas) {
+bool Scheduler::TakeBusy() {
+  return committer_->TakeActivity();
+}
+
+int Scheduler::SetBusyReplicas(int replicas) {
   // Every transaction in flight costs PostgreSQL per-transaction work and splits the calls into
   // smaller batches: replicas each running commit_threads of them made three replicas do less
   // than one (docs/benchmarks.md).
@@ -114,8 +118,9 @@ int Scheduler::SetReplicasAlive(int replicas) {
   committer_->SetConcurrency(options_.cluster_commit_threads / std::max(1, replicas));
   const int share = committer_->concurrency();
   if (share != before)
-    spdlog::info("{} replica(s) alive: {} group-commit transaction(s) in flight here at most",
-                 replicas, share);
+    spdlog::info(
+        "{} replica(s) applying calls: {} group-commit transaction(s) in flight here at most",
+        replicas, share);
   return share;
 }
 

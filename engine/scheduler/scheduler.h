@@ -146,7 +146,7 @@ class Scheduler {
   struct Options {
     int commit_threads = 2;  // transactions of gathered calls in flight at once, at most
     int max_batch = 256;     // calls applied in one transaction at most
-    // Transactions in flight shared by all replicas alive (SetReplicasAlive); 0: no sharing.
+    // Transactions in flight shared by the replicas applying calls (SetBusyReplicas); 0: none.
     int cluster_commit_threads = 0;
   };
 
@@ -162,10 +162,13 @@ class Scheduler {
   void SetPollMatcher(PollMatcher* matcher) { matcher_ = matcher; }
   // Stops taking group-committed calls (they are answered UNAVAILABLE) after the ones queued.
   void Stop();
-  // `replicas` share the database: with cluster_commit_threads set, this replica keeps its share
-  // of them in flight (at least one, at most commit_threads). Returns the share.
-  int SetReplicasAlive(int replicas);
+  // `replicas` are applying calls against the database, this one included: with
+  // cluster_commit_threads set, this replica keeps its share of them in flight (at least one, at
+  // most commit_threads). Returns the share.
+  int SetBusyReplicas(int replicas);
   int commit_concurrency() const;
+  // Whether this replica applied group-committed calls since the last call.
+  bool TakeBusy();
 
   // ---- group-committed; `done` runs once, after the commit, on a committer thread ----
 

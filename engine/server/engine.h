@@ -46,8 +46,8 @@ struct EngineConfig {
   // (at most), and the most calls one transaction applies.
   int commit_threads = 2;
   int max_batch = 256;
-  // The transactions in flight that all replicas alive share (each keeps at least one); 0: each
-  // replica runs commit_threads whatever the others do.
+  // The transactions in flight that the replicas applying calls share (each keeps at least one;
+  // an idle replica holds no share); 0: each replica runs commit_threads whatever the others do.
   int cluster_commit_threads = 2;
   Millis lease_reaper_interval{500};
   Millis timer_interval{100};       // timer lag is at most this

@@ -84,9 +84,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--cluster-commit-threads", config.cluster_commit_threads,
-                 "group-commit transactions in flight shared by all replicas alive: each runs "
-                 "this divided by their number (at least 1, at most --commit-threads); 0: no "
-                 "sharing")
+                 "group-commit transactions in flight shared by the replicas applying calls: "
+                 "each runs this divided by their number (at least 1, at most --commit-threads); "
+                 "0: no sharing")
       ->envname("GRIDFLOW_CLUSTER_COMMIT_THREADS")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();

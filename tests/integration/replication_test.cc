@@ -1,5 +1,6 @@
 // Several engine replicas on one PostgreSQL: membership, cross-replica wake-ups through
 // LISTEN/NOTIFY, and background loops that cooperate without doing any work twice.
+#include <atomic>
 #include <thread>
 
 #include "gridflow/v1/cluster_service.grpc.pb.h"
@@ -70,33 +71,59 @@ TEST(Replication, ClusterStatusReportsEveryReplicaAndTheDeadOnes) {
   EXPECT_NE(out.find("dead"), std::string::npos) << out;
 }
 
-TEST(Replication, ReplicasAliveShareTheGroupCommitTransactions) {
+// Starts runs on each of `engines` in turn, every few milliseconds, until destroyed: replicas
+// applying calls.
+class StartLoad {
+ public:
+  explicit StartLoad(std::vector<TestEngine*> engines) {
+    thread_ = std::thread([this, engines] {
+      for (int i = 0; !stop_; ++i) {
+        Start(*engines[i % engines.size()], "load-" + std::to_string(i), "share");
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+  ~StartLoad() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(Replication, ReplicasApplyingCallsShareTheGroupCommitTransactions) {
   TestDatabase db;
-  engine::EngineConfig config = SlowPollConfig(db.url());
+  engine::EngineConfig config = SlowPollConfig(db.url());  // heartbeats every 200 ms
   config.commit_threads = 3;
   config.cluster_commit_threads = 4;
   TestEngine a(config);
-  EXPECT_TRUE(Eventually([&] { return a.engine().commit_concurrency() == 3; }))
-      << "alone: all its threads (4 shared by one; at most 3)";
-
-  auto b = std::make_unique<TestEngine>(config);
-  EXPECT_TRUE(Eventually([&] {
-    return a.engine().commit_concurrency() == 2 && b->engine().commit_concurrency() == 2;
-  })) << a.engine().commit_concurrency()
-      << " " << b->engine().commit_concurrency();
-  // A replica whose heartbeat stopped long ago is not sharing anything.
-  db.Query(
-      "INSERT INTO members (id, address, hostname, pid, version, heartbeat_at) VALUES "
-      "('ghost', '10.0.0.9:7233', 'gone', 1, '0.1.0', now() - interval '1 hour')");
-  auto c = std::make_unique<TestEngine>(config);
-  EXPECT_TRUE(Eventually([&] {
-    return a.engine().commit_concurrency() == 1 && c->engine().commit_concurrency() == 1;
-  })) << "three alive: 4 / 3, rounded down "
-      << a.engine().commit_concurrency();
-
-  // Work still commits with one transaction in flight per replica.
   ASSERT_TRUE(Register(a, SequenceDefinition("share", {{"s1", "t"}, {"s2", "t"}})).ok());
+  auto b = std::make_unique<TestEngine>(config);
+  const auto shares = [&] {
+    return std::to_string(a.engine().commit_concurrency()) + " " +
+           std::to_string(b->engine().commit_concurrency());
+  };
+  // Idle replicas hold no share: each may run all its threads (4 shared by one; at most 3).
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_EQ(shares(), "3 3");
+  // A replica whose heartbeat stopped long ago shares nothing, busy or not.
+  db.Query(
+      "INSERT INTO members (id, address, hostname, pid, version, heartbeat_at, busy) VALUES "
+      "('ghost', '10.0.0.9:7233', 'gone', 1, '0.1.0', now() - interval '1 hour', true)");
   {
+    StartLoad load({&a, b.get()});
+    EXPECT_TRUE(Eventually([&] { return shares() == "2 2"; })) << shares();
+  }
+  auto c = std::make_unique<TestEngine>(config);
+  {
+    StartLoad load({&a, b.get(), c.get()});
+    EXPECT_TRUE(Eventually([&] {
+      return shares() == "1 1" && c->engine().commit_concurrency() == 1;
+    })) << "4 / 3, rounded down: "
+        << shares();
+    // Work still flows with one transaction in flight per replica.
     InProcessWorker worker(*c, "share-worker",
                            {{"t", [](TaskContext&) { return TaskOutcome::Success("{}"); }}}, 4);
     for (int i = 0; i < 6; ++i)
@@ -104,8 +131,7 @@ TEST(Replication, ReplicasAliveShareTheGroupCommitTransactions) {
     for (int i = 0; i < 6; ++i)
       EXPECT_EQ(WaitClosed(a, "share-" + std::to_string(i)).status(), v1::RUN_STATUS_COMPLETED);
   }
-
-  // Replicas that stop leave their share to those alive.
+  // Load gone, replicas stopped: the one left takes all its threads again.
   b.reset();
   c.reset();
   EXPECT_TRUE(Eventually([&] { return a.engine().commit_concurrency() == 3; }))

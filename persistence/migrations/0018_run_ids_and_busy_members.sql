@@ -1,4 +1,5 @@
--- Gridflow schema, version 18: run ids ordered by time (UUID version 7, RFC 9562).
+-- Gridflow schema, version 18: run ids ordered by time (UUID version 7, RFC 9562), and which
+-- replicas are applying calls.
 --
 -- Run ids were random (version 4): every new run, its tasks and its history went to random
 -- leaf pages of runs_pkey, tasks_by_run and the events key, so once those indexes outgrew
@@ -20,3 +21,8 @@ LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
       52, 1), 53, 1),
     'hex')::uuid
 $$;
+
+-- Whether the replica applied group-committed calls between its last two heartbeats: the replicas
+-- that are busy share the transactions in flight (--cluster-commit-threads, docs/operations.md);
+-- an idle one does not hold a share. Replicas of version 17 leave it false.
+ALTER TABLE members ADD COLUMN busy boolean NOT NULL DEFAULT false;

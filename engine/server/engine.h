@@ -46,9 +46,10 @@ struct EngineConfig {
   // (at most), and the most calls one transaction applies.
   int commit_threads = 2;
   int max_batch = 256;
-  // The transactions in flight that the replicas applying calls share (each keeps at least one;
-  // an idle replica holds no share); 0: each replica runs commit_threads whatever the others do.
-  int cluster_commit_threads = 2;
+  // The transactions in flight that the replicas applying calls share (each keeps at least one,
+  // at most commit_threads; an idle replica holds no share); -1: as many as commit_threads (a lone
+  // replica runs all its threads, three busy ones a third each); 0: no sharing.
+  int cluster_commit_threads = -1;
   Millis lease_reaper_interval{500};
   Millis timer_interval{100};       // timer lag is at most this
   Millis message_interval{500};     // for messages whose sender died before delivering them

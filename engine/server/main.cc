@@ -86,10 +86,9 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-commit-threads", config.cluster_commit_threads,
                  "group-commit transactions in flight shared by the replicas applying calls: "
                  "each runs this divided by their number (at least 1, at most --commit-threads); "
-                 "0: no sharing")
+                 "default: the value of --commit-threads; 0: no sharing")
       ->envname("GRIDFLOW_CLUSTER_COMMIT_THREADS")
-      ->check(CLI::Range(0, 1024))
-      ->capture_default_str();
+      ->check(CLI::Range(0, 1024));
   gridflow::AddDurationFlag(app, "--database-stall-timeout", &config.database_stall_timeout,
                             "a database call making no progress for this long has its connection "
                             "cut and fails (a stalled network); 0s: never")

@@ -138,6 +138,20 @@ TEST(Replication, ReplicasApplyingCallsShareTheGroupCommitTransactions) {
       << a.engine().commit_concurrency();
 }
 
+TEST(Replication, ByDefaultBusyReplicasShareAsManyAsOneReplicaRuns) {
+  TestDatabase db;
+  engine::EngineConfig config = SlowPollConfig(db.url());
+  config.commit_threads = 4;  // --cluster-commit-threads left at its default: 4 as well
+  TestEngine a(config);
+  ASSERT_TRUE(Register(a, SequenceDefinition("share", {{"s1", "t"}})).ok());
+  TestEngine b(config);
+  StartLoad load({&a, &b});
+  EXPECT_TRUE(Eventually([&] {
+    return a.engine().commit_concurrency() == 2 && b.engine().commit_concurrency() == 2;
+  })) << a.engine().commit_concurrency()
+      << " " << b.engine().commit_concurrency();
+}
+
 TEST(Replication, WithoutSharingEachReplicaRunsItsCommitThreads) {
   TestDatabase db;
   engine::EngineConfig config = SlowPollConfig(db.url());

@@ -171,6 +171,14 @@ Status Scheduler::Transition(const char* what, const LockFn& lock, const BodyFn&
   return s;
 }
 
+void Scheduler::DeliverPolls(AfterCommit& after) {
+  if (matcher_ != nullptr) {
+    for (const auto& poll : after.polls)
+      matcher_->Deliver(poll);
+  }
+  after.polls.clear();
+}
+
 void Scheduler::FollowUp(AfterCommit after) {
   for (const persistence::BreakerChange& change : after.facts.breaker_changes) {
     spdlog::warn("circuit breaker of task type {}/{} is now {}", change.namespace_name,
@@ -180,10 +188,7 @@ void Scheduler::FollowUp(AfterCommit after) {
     observer_->Committed(after.facts);
     if (!after.leased.empty()) observer_->Leased(after.leased);
   }
-  if (matcher_ != nullptr) {
-    for (const auto& poll : after.polls)
-      matcher_->Deliver(poll);
-  }
+  DeliverPolls(after);
   if (listener_ != nullptr) {
     for (const auto& expired : after.facts.leases_expired) {
       if (!expired.worker.empty()) listener_->OnWorkerSilent(expired.worker);

@@ -207,6 +207,9 @@ class Scheduler {
   Status ApplyCommandIn(pqxx::transaction_base& txn, const RunCommand& command,
                         CommandOutcome* outcome, AfterCommit* after);
   void FollowUp(AfterCommit after);
+  // Answers the long-polls a commit leased tasks to (part of FollowUp; a batch calls it before
+  // answering its callers).
+  void DeliverPolls(AfterCommit& after);
 
   // ---- single transitions, answered when they return ----
   // (*run, where asked for, receives the run as the transition left it; nullptr: not read.)

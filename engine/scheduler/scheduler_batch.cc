@@ -131,6 +131,9 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls,
   if (s.ok()) {
     AfterCommit after = ctx->TakeAfterCommit();
     ctx.reset();
+    // Tasks handed to waiting long-polls first: a worker's handler starting is what an activation
+    // waits for; the callers' answers follow a socket write later.
+    DeliverPolls(after);
     for (auto& call : calls)
       call->Deliver();
     for (const auto& call : calls) {

@@ -236,6 +236,23 @@ std::string ContainsPattern(const std::string& text) {
   return pattern + "%";
 }
 
+// Whether the queue's waiting tasks are at least a fiftieth of the open runs (PostgreSQL's
+// estimate of them), or a thousand when there is no estimate yet: counted from the pending index,
+// at most 5000 entries read.
+bool HoldsManyOpenRuns(pqxx::transaction_base& txn, const std::string& namespace_name,
+                       const std::string& queue) {
+  const pqxx::row r = txn.exec_params1(
+      "SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state = 'PENDING'"
+      " AND namespace = $1 AND queue = $2 LIMIT 5000) q),"
+      " (SELECT reltuples FROM pg_class WHERE relname = 'runs_open_by_created')",
+      namespace_name, queue);
+  const auto depth = r[0].as<int64_t>();
+  const double open_runs = r[1].is_null() ? -1 : r[1].as<double>();
+  if (depth >= 5000) return true;
+  if (open_runs <= 0) return depth >= 1000;
+  return depth * 50 >= open_runs;
+}
+
 }  // namespace
 
 std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
@@ -266,18 +283,29 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
     where += " AND " + RunConditionSql(p, namespace_param, *filter.condition);
   }
   if (!filter.task_queue.empty()) {
-    // Runs with a task waiting or running on the queue: open runs, newest first (their own
-    // index), each checked against the queue's live tasks (read once, from the index alone). So
-    // the cost follows the open runs and the queue's depth, never the history.
+    // Runs with a task waiting or running on the queue: open runs in the page's order (their own
+    // index), each checked against the queue's live tasks — so the cost follows the open runs and
+    // the queue, never the history. A queue holding a good share of the open runs: each run's
+    // tasks are probed (tasks_by_run) until the page is full, a few runs per match. Any other:
+    // the queue's tasks are read once, from the index alone, and each run looked up in them
+    // (probing would walk most open runs to find the few on the queue).
     const std::string ns = p.Add(filter.namespace_name, "text");
     const std::string queue = p.Add(filter.task_queue, "text");
-    where +=
-        " AND closed_at IS NULL AND (EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id"
-        " AND t.state = 'PENDING' AND t.namespace = " +
-        ns + " AND t.queue = " + queue +
-        ") OR EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id AND t.state = 'LEASED'"
-        " AND t.namespace = " +
-        ns + " AND t.queue = " + queue + "))";
+    if (HoldsManyOpenRuns(txn, filter.namespace_name, filter.task_queue)) {
+      // OFFSET 0 keeps the subquery a per-run probe (not a hashed read of the whole queue).
+      where +=
+          " AND closed_at IS NULL AND EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id"
+          " AND t.state IN ('PENDING', 'LEASED') AND t.namespace = " +
+          ns + " AND t.queue = " + queue + " OFFSET 0)";
+    } else {
+      where +=
+          " AND closed_at IS NULL AND (EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id"
+          " AND t.state = 'PENDING' AND t.namespace = " +
+          ns + " AND t.queue = " + queue +
+          ") OR EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = runs.id AND t.state = 'LEASED'"
+          " AND t.namespace = " +
+          ns + " AND t.queue = " + queue + "))";
+    }
   }
   const bool by_update = filter.order == RunListFilter::Order::kUpdatedDesc ||
                          filter.order == RunListFilter::Order::kUpdatedAsc;

@@ -200,6 +200,44 @@ TEST_F(RunsTest, ListFiltersByStatusAndDefinitionAndPaginates) {
   EXPECT_EQ(page.runs(0).workflow_id(), "run-2");
 }
 
+// ListRuns by queue reads a queue holding a good share of the open runs run by run, and any other
+// through its tasks (run_store.cc): either way it finds the runs with a task waiting or leased
+// there, newest first.
+TEST_F(RunsTest, ListByQueueFindsWaitingAndLeasedTasksOnDeepAndShallowQueues) {
+  ASSERT_TRUE(
+      Register(engine_, SequenceDefinition("deep", {{"s", "t"}}, R"({"task_queue": "deep"})"))
+          .ok());
+  ASSERT_TRUE(
+      Register(engine_, SequenceDefinition("shallow", {{"s", "t"}}, R"({"task_queue": "shallow"})"))
+          .ok());
+  std::vector<std::string> deep;
+  for (int i = 0; i < 60; ++i) {
+    deep.insert(deep.begin(), "deep-" + std::to_string(i));  // newest first
+    Start(engine_, deep.front(), "deep");
+  }
+  Start(engine_, "shallow-0", "shallow");
+  Start(engine_, "shallow-1", "shallow");
+  db_.Query("ANALYZE runs");  // the estimate of open runs that picks the form
+  // A leased task counts like a waiting one (the claim takes the oldest: deep-0, shallow-0).
+  ASSERT_FALSE(LeaseOne(engine_, "deep", "w").task_id().empty());
+  ASSERT_FALSE(LeaseOne(engine_, "shallow", "w").task_id().empty());
+
+  const auto listed = [&](const std::string& queue) {
+    v1::ListRunsRequest request;
+    request.set_task_queue(queue);
+    request.set_page_size(100);
+    v1::ListRunsResponse page;
+    EXPECT_TRUE(engine_.workflows().ListRuns(Ctx().get(), request, &page).ok());
+    std::vector<std::string> ids;
+    for (const auto& r : page.runs())
+      ids.push_back(r.workflow_id());
+    return ids;
+  };
+  EXPECT_EQ(listed("deep"), deep);
+  EXPECT_EQ(listed("shallow"), (std::vector<std::string>{"shallow-1", "shallow-0"}));
+  EXPECT_TRUE(listed("q").empty());
+}
+
 TEST_F(RunsTest, HistoryPagesCoverEveryEventOnce) {
   for (int i = 0; i < 7; ++i) {
     v1::SignalRunRequest signal;

@@ -91,10 +91,12 @@ void PrepareRunStatements(pqxx::connection& c) {
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
   // Several runs in one statement, in id order: every transaction that locks more than one run
   // locks them in this order, so two never wait for each other.
-  c.prepare("run_lock_of_tasks",
-            "SELECT " + cols_clock +
-                " FROM runs WHERE id IN (SELECT run_id FROM tasks WHERE id = ANY($1::bigint[])) "
-                "ORDER BY id FOR UPDATE");
+  // The runs' ids are gathered first (ARRAY(...)), so the plan is a lookup in runs_pkey
+  // whatever the statistics say: as a semi join, a generic plan made when the tables looked
+  // empty may read every run (task_store.cc, task_open_of_tasks).
+  c.prepare("run_lock_of_tasks", "SELECT " + cols_clock +
+                                     " FROM runs WHERE id = ANY(ARRAY(SELECT run_id FROM tasks"
+                                     " WHERE id = ANY($1::bigint[]))) ORDER BY id FOR UPDATE");
   c.prepare("run_insert_many",
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
             "status, input, data, started_by, version_reason) "

@@ -169,10 +169,14 @@ void PrepareTaskStatements(pqxx::connection& c) {
   c.prepare("task_open_of_runs", "SELECT " + open_cols +
                                      " FROM tasks t WHERE t.run_id = ANY($1::uuid[]) "
                                      "AND t.state IN ('PENDING', 'LEASED')");
+  // The runs' ids are gathered first (ARRAY(...)), so the plan is a lookup in tasks_by_run
+  // whatever the statistics say. Written as a semi join, the generic plan made when statistics
+  // showed no open task read every task of the table through tasks_by_run (3 ms per batch at
+  // 10,000 tasks, growing with the table).
   c.prepare("task_open_of_tasks",
             "SELECT " + open_cols +
-                " FROM tasks t WHERE t.run_id IN (SELECT run_id FROM tasks WHERE id = "
-                "ANY($1::bigint[])) AND t.state IN ('PENDING', 'LEASED')");
+                " FROM tasks t WHERE t.run_id = ANY(ARRAY(SELECT run_id FROM tasks WHERE id = "
+                "ANY($1::bigint[]))) AND t.state IN ('PENDING', 'LEASED')");
   c.prepare("task_extend_lease",
             "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
             "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "

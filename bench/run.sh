@@ -55,6 +55,7 @@ if ((QUICK)); then
   MODES=throughput,drain,latency,fanout,priority
   PGBENCH_SECONDS=2
   GROWTH_COMPLETED=2000 GROWTH_OPEN=500 RETENTION_RUNS=300 RETENTION_BATCH=100 RETENTION_PAUSE=1
+  WARMUP_RUNS=20
   RETENTION_BASE_ROUNDS=1
 else
   "$ROOT/scripts/install-deps.sh"
@@ -63,6 +64,7 @@ else
     --seconds 20 --orders 200 --order-rate 10 --fanout 20 --backlog 10000)
   MODES=throughput,drain,latency,fanout,priority
   PGBENCH_SECONDS=30
+  WARMUP_RUNS=4000
 fi
 
 WORK=$(mktemp -d /tmp/gridflow-bench.XXXXXX)
@@ -112,14 +114,21 @@ bench() {
   awk -F'\t' -v OFS='\t' -v label="$label" '{ $1 = $1 label; print }' "$WORK/bench.out" \
     >>"$WORK/results.tsv"
 }
+# warm_up ADDRESS LABEL: a throughput load, not measured, before the figures. An engine serving
+# for hours has its statements prepared and planned on tables PostgreSQL has analysed; the first
+# seconds on fresh tables are 15 % slower, and the peers get the same (bench/peers/peers.mjs).
+# Replicas also share the transactions in flight only once their heartbeats (every 5 s) have seen
+# each other busy (docs/operations.md, --cluster-commit-threads).
+warm_up() {
+  echo "== warm-up of $2 (not measured)" >&2
+  "$BUILD_DIR/bench/gridflow-bench" --address "$1" --modes throughput --runs "$WARMUP_RUNS" \
+    --steps 3 --starters 16 >/dev/null
+}
 : >"$WORK/results.tsv"
+warm_up "${ADDRESSES[0]}" "one replica"
 bench "" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" "$MODES"
 if ((REPLICAS > 1)); then
-  # Replicas share the transactions in flight once their heartbeats (every 5 s) have seen each
-  # other busy (docs/operations.md, --cluster-commit-threads): a load of 10 s first, not measured.
-  echo "== warm-up of the $REPLICAS replicas (not measured)" >&2
-  "$BUILD_DIR/bench/gridflow-bench" --address "$ALL_ADDRESSES" --modes throughput --runs 4000 \
-    --steps 3 --starters 16 >/dev/null
+  warm_up "$ALL_ADDRESSES" "the $REPLICAS replicas"
   bench " [$REPLICAS replicas]" "$ALL_ADDRESSES" "$ALL_PIDS" throughput,latency,fanout
 fi
 

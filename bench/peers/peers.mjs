@@ -2,7 +2,8 @@
 // Peer PostgreSQL job queues on the same machine and PostgreSQL as gridflow-bench, measured the
 // same way where the models allow (bench/run.sh --peers runs this; benchmark only):
 //   drain    --jobs no-op jobs inserted up front, then workers with --concurrency handlers drain
-//            them: jobs/s from the start of the workers until the last job ran;
+//            them: jobs/s from the start of the workers until the last job ran — after one such
+//            drain not measured, as gridflow-bench's figures follow a warm-up (bench/run.sh);
 //   latency  jobs added at a steady --rate for --seconds; the time from the add call until the
 //            handler runs: p50, p99, max.
 // Each queue runs in its own database (URLs from --graphile and --pgboss). Prints one line per
@@ -57,26 +58,32 @@ async function waitFor(condition, timeoutMs) {
 async function graphileWorker(url) {
   const utils = await makeWorkerUtils({ connectionString: url, logger: new Logger(() => () => {}) });
   await utils.migrate();
-  // Drain a pre-filled queue.
-  await utils.withPgClient((client) =>
-    client.query(
-      "SELECT graphile_worker.add_job('noop', json_build_object('i', g)) FROM generate_series(1, $1) g",
-      [JOBS]));
   let done = 0;
   const latencies = [];
-  const begin = performance.now();
-  const runner = await run({
-    connectionString: url, concurrency: CONCURRENCY, noHandleSignals: true, pollInterval: 1000,
-    logger: new Logger(() => () => {}),  // stdout carries the results only
-    taskList: {
-      noop: async (payload) => {
-        done++;
-        if (payload.t !== undefined) latencies.push(now() - payload.t);
+  // Drains a pre-filled queue with a runner started afterwards; returns the runner and jobs/s.
+  const drain = async () => {
+    await utils.withPgClient((client) =>
+      client.query(
+        "SELECT graphile_worker.add_job('noop', json_build_object('i', g)) FROM generate_series(1, $1) g",
+        [JOBS]));
+    done = 0;
+    const begin = performance.now();
+    const runner = await run({
+      connectionString: url, concurrency: CONCURRENCY, noHandleSignals: true, pollInterval: 1000,
+      logger: new Logger(() => () => {}),  // stdout carries the results only
+      taskList: {
+        noop: async (payload) => {
+          done++;
+          if (payload.t !== undefined) latencies.push(now() - payload.t);
+        },
       },
-    },
-  });
-  if (!(await waitFor(() => done >= JOBS, 300_000))) throw new Error(`graphile-worker: ${done} of ${JOBS} jobs ran`);
-  print(`graphile_worker_drain_jobs_per_s[${JOBS}]`, JOBS / ((performance.now() - begin) / 1000), "jobs/s");
+    });
+    if (!(await waitFor(() => done >= JOBS, 300_000))) throw new Error(`graphile-worker: ${done} of ${JOBS} jobs ran`);
+    return { runner, jobsPerSecond: JOBS / ((performance.now() - begin) / 1000) };
+  };
+  await (await drain()).runner.stop();  // warm-up, not measured
+  const { runner, jobsPerSecond } = await drain();
+  print(`graphile_worker_drain_jobs_per_s[${JOBS}]`, jobsPerSecond, "jobs/s");
   // Latency at a steady rate.
   const total = Math.round(RATE * SECONDS);
   done = 0;
@@ -95,26 +102,33 @@ async function pgBoss(url) {
   await boss.start();
   const queue = "noop";
   await boss.createQueue(queue, { notify: true });
-  for (let inserted = 0; inserted < JOBS; inserted += 1000) {
-    const batch = Array.from({ length: Math.min(1000, JOBS - inserted) }, (_, i) => ({
-      data: { i: inserted + i } }));
-    await boss.insert(queue, batch);
-  }
   let done = 0;
   const latencies = [];
-  const begin = performance.now();
-  const workers = 4;
-  await boss.work(queue, {
-    localConcurrency: workers, batchSize: Math.max(1, Math.floor(CONCURRENCY / workers)),
-    pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5, burstWhenBatchFull: true,
-  }, async (jobs) => {
-    for (const job of jobs) {
-      done++;
-      if (job.data.t !== undefined) latencies.push(now() - job.data.t);
+  // Drains a pre-filled queue with workers started afterwards; returns jobs/s.
+  const drain = async () => {
+    for (let inserted = 0; inserted < JOBS; inserted += 1000) {
+      const batch = Array.from({ length: Math.min(1000, JOBS - inserted) }, (_, i) => ({
+        data: { i: inserted + i } }));
+      await boss.insert(queue, batch);
     }
-  });
-  if (!(await waitFor(() => done >= JOBS, 300_000))) throw new Error(`pg-boss: ${done} of ${JOBS} jobs ran`);
-  print(`pg_boss_drain_jobs_per_s[${JOBS}]`, JOBS / ((performance.now() - begin) / 1000), "jobs/s");
+    done = 0;
+    const begin = performance.now();
+    const workers = 4;
+    await boss.work(queue, {
+      localConcurrency: workers, batchSize: Math.max(1, Math.floor(CONCURRENCY / workers)),
+      pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5, burstWhenBatchFull: true,
+    }, async (jobs) => {
+      for (const job of jobs) {
+        done++;
+        if (job.data.t !== undefined) latencies.push(now() - job.data.t);
+      }
+    });
+    if (!(await waitFor(() => done >= JOBS, 300_000))) throw new Error(`pg-boss: ${done} of ${JOBS} jobs ran`);
+    return JOBS / ((performance.now() - begin) / 1000);
+  };
+  await drain();  // warm-up, not measured
+  await boss.offWork(queue);
+  print(`pg_boss_drain_jobs_per_s[${JOBS}]`, await drain(), "jobs/s");
   const total = Math.round(RATE * SECONDS);
   done = 0;
   await addAtRate(total, (n) => boss.send(queue, { n, t: now() }));

@@ -246,7 +246,7 @@ bool HoldsManyOpenRuns(pqxx::transaction_base& txn, const std::string& namespace
   const pqxx::row r = txn.exec_params1(
       "SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state = 'PENDING'"
       " AND namespace = $1 AND queue = $2 LIMIT 5000) q),"
-      " (SELECT reltuples FROM pg_class WHERE relname = 'runs_open_by_created')",
+      " (SELECT reltuples FROM pg_class WHERE oid = to_regclass('runs_open_by_created'))",
       namespace_name, queue);
   const auto depth = r[0].as<int64_t>();
   const double open_runs = r[1].is_null() ? -1 : r[1].as<double>();

@@ -78,6 +78,14 @@ LATERAL jsonb_populate_record(NULL::events, to_jsonb(e) || jsonb_build_object(
 
 SELECT format('EXECUTE fill_chunk(%s, %s)', first, :copies) FROM fill_chunks ORDER BY first \gexec
 
+-- The copies go into the workflow-id search index here, in one pass, rather than through the
+-- engines' background indexing (a batch a second; migration 19) during the measurement.
+WITH queued AS (DELETE FROM run_search_pending RETURNING run_id)
+INSERT INTO run_search (run_id, namespace, workflow_id)
+SELECT r.id, r.namespace, r.workflow_id FROM runs r WHERE r.id IN (SELECT run_id FROM queued)
+ON CONFLICT (run_id) DO NOTHING;
+
 VACUUM ANALYZE runs;
 VACUUM ANALYZE tasks;
 VACUUM ANALYZE events;
+VACUUM ANALYZE run_search;

@@ -30,7 +30,7 @@ void DeleteRuns(pqxx::transaction_base& txn, const std::vector<std::string>& run
   // month's partition goes as a whole once its last run is gone (DropEmptyHistoryPartitions).
   txn.exec_params("DELETE FROM events WHERE history_key = '-infinity' AND run_id = ANY($1::uuid[])",
                   ids);
-  for (const char* table : {"tasks", "timers", "signals", "run_messages"}) {
+  for (const char* table : {"tasks", "timers", "signals", "run_messages", "run_search"}) {
     txn.exec_params(std::string("DELETE FROM ") + table + " WHERE run_id = ANY($1::uuid[])", ids);
   }
   txn.exec_params("DELETE FROM runs WHERE id = ANY($1::uuid[])", ids);

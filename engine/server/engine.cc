@@ -38,6 +38,8 @@
 #include "engine/scheduler/run_reader.h"
 #include "engine/scheduler/scheduler.h"
 #include "persistence/migrations.h"
+#include "persistence/run_search_store.h"
+#include "persistence/transaction.h"
 
 namespace gridflow::engine {
 
@@ -93,6 +95,13 @@ struct Engine::Parts {
         batch_runner(pool, scheduler),
         batch_items("batch operations", c.batch_interval, kBatch,
                     [this](int batch, int* done) { return batch_runner.RunDue(batch, done); }),
+        search_index("search index", c.search_index_interval, kSearchBatch,
+                     [this](int batch, int* done) {
+                       return persistence::Transact(pool, "search index", [&](pqxx::work& txn) {
+                         *done = persistence::IndexQueuedRuns(txn, batch);
+                         return Status::Ok();
+                       });
+                     }),
         membership(pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
                    c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); },
                    {[this] { return scheduler.TakeBusy(); },
@@ -176,6 +185,8 @@ struct Engine::Parts {
   BatchLoop rollouts;
   BatchRunner batch_runner;
   BatchLoop batch_items;
+  static constexpr int kSearchBatch = 2000;  // runs indexed per transaction
+  BatchLoop search_index;
   Membership membership;
   HealthMonitor health;
   RequestValidator validator;
@@ -317,6 +328,7 @@ Status Engine::Start() {
   parts_->messages.Start();
   parts_->schedules.Start();
   parts_->batch_items.Start();
+  parts_->search_index.Start();
   parts_->rollouts.Start();
   parts_->history_partition_loop->Start();
   if (parts_->retention_loop) {
@@ -446,6 +458,7 @@ void Engine::Shutdown(Millis grace, Millis notice) {
   parts_->timers.Stop();
   parts_->schedules.Stop();
   parts_->batch_items.Stop();
+  parts_->search_index.Stop();
   parts_->rollouts.Stop();
   parts_->history_partition_loop->Stop();
   if (parts_->retention_loop) parts_->retention_loop->Stop();

@@ -56,6 +56,9 @@ struct EngineConfig {
   Millis schedule_interval{250};    // a schedule fires at most this late (docs/schedules.md)
   Millis batch_interval{200};       // how often batch operations look for due items
   Millis rollout_interval{10'000};  // how often a running canary rollout is evaluated
+  // How often new runs are moved into the workflow-id search index; they are found by a search
+  // before that too (persistence/run_search_store.h).
+  Millis search_index_interval{1000};
   // Retention (docs/operations.md, "Retention and archive"): where closed runs past their
   // namespace's retention are archived before they are deleted; empty: nothing is deleted.
   std::string archive_dir;

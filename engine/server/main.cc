@@ -108,6 +108,10 @@ int main(int argc, char** argv) {
   gridflow::AddDurationFlag(app, "--schedule-interval", &config.schedule_interval,
                             "how often due schedules are looked for (their largest lateness)")
       ->envname("GRIDFLOW_SCHEDULE_INTERVAL");
+  gridflow::AddDurationFlag(app, "--search-index-interval", &config.search_index_interval,
+                            "how often new runs are moved into the workflow-id search index "
+                            "(a search finds them before that too)")
+      ->envname("GRIDFLOW_SEARCH_INDEX_INTERVAL");
   gridflow::AddDurationFlag(app, "--drain-grace", &drain_grace,
                             "on SIGTERM, how long in-flight calls may take to finish");
   gridflow::AddDurationFlag(app, "--drain-notice", &drain_notice,

@@ -1,10 +1,13 @@
 // The operators' API: DescribeRun, TerminateRun, RetryRun, WatchHistory, ListRuns' filters and
 // orders, ListQueues, and health following the schema version.
 #include <google/protobuf/util/time_util.h>
+#include <pqxx/pqxx>
 
 #include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "persistence/archive_store.h"
 #include "persistence/migrations.h"
+#include "persistence/run_search_store.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -464,6 +467,79 @@ TEST_F(OperationsTest, ListRunsByUpdateMergesOpenAndClosedRuns) {
   EXPECT_TRUE(ListIds(request).empty());
   request.set_workflow_id_contains("U-OPEN");
   EXPECT_EQ(ListIds(request).size(), 2u);
+}
+
+// The workflow-id search index is filled in the background (migration 19): a run is found from
+// the moment its start committed, whether or not it was indexed yet, and leaves the index with
+// the run.
+TEST(Search, FindsRunsBeforeAndAfterTheyAreIndexedAndForgetsDeletedOnes) {
+  TestDatabase db;
+  auto config = FastEngineConfig(db.url());
+  config.search_index_interval = Millis(3'600'000);  // only the tick at start: this test indexes
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, SequenceDefinition("one", {{"a", "t"}})).ok());
+  for (const char* id : {"nom-DE-1", "nom-FR-1", "settle-DE"})
+    Start(engine, id, "one");
+
+  pqxx::connection owner(db.url());
+  const auto counts = [&owner] {
+    pqxx::work txn(owner);
+    return std::pair{txn.exec1("SELECT count(*) FROM run_search_pending")[0].as<int>(),
+                     txn.exec1("SELECT count(*) FROM run_search")[0].as<int>()};
+  };
+  const auto search = [&engine](const std::string& text) {
+    v1::ListRunsRequest request;
+    request.set_workflow_id_contains(text);
+    request.set_order_by("create_time asc");
+    v1::ListRunsResponse response;
+    const grpc::Status s = engine.workflows().ListRuns(Ctx().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> ids;
+    for (const auto& run : response.runs())
+      ids.push_back(run.workflow_id());
+    return ids;
+  };
+  const auto index = [&owner](int limit) {
+    pqxx::work txn(owner);
+    const int taken = persistence::IndexQueuedRuns(txn, limit);
+    txn.commit();
+    return taken;
+  };
+  using Ids = std::vector<std::string>;
+
+  // Queued, not indexed: found through the queue.
+  EXPECT_EQ(counts(), (std::pair{3, 0}));
+  EXPECT_EQ(search("nom-"), (Ids{"nom-DE-1", "nom-FR-1"}));
+
+  // One indexed, two queued: found through both, each once.
+  EXPECT_EQ(index(1), 1);
+  EXPECT_EQ(counts(), (std::pair{2, 1}));
+  EXPECT_EQ(search("-de"), (Ids{"nom-DE-1", "settle-DE"}));
+  EXPECT_EQ(search("NOM"), (Ids{"nom-DE-1", "nom-FR-1"}));
+
+  // All indexed: the queue is empty and every search answers as before.
+  EXPECT_EQ(index(100), 2);
+  EXPECT_EQ(counts(), (std::pair{0, 3}));
+  EXPECT_EQ(search("-de"), (Ids{"nom-DE-1", "settle-DE"}));
+  EXPECT_EQ(search("fr-1"), (Ids{"nom-FR-1"}));
+  EXPECT_TRUE(search("nom-NL").empty());
+
+  // A deleted run (retention) leaves the index with it; one deleted while queued leaves the
+  // queue at the next indexing.
+  Start(engine, "nom-NL-1", "one");
+  {
+    pqxx::work txn(owner);
+    const auto ids = [&txn](const char* wid) {
+      return txn.exec_params1("SELECT id::text FROM runs WHERE workflow_id = $1", wid)[0]
+          .as<std::string>();
+    };
+    persistence::DeleteRuns(txn, {ids("nom-DE-1"), ids("nom-NL-1")});
+    txn.commit();
+  }
+  EXPECT_EQ(counts(), (std::pair{1, 2}));
+  EXPECT_EQ(index(100), 1);
+  EXPECT_EQ(counts(), (std::pair{0, 2}));
+  EXPECT_EQ(search("nom-"), (Ids{"nom-FR-1"}));
 }
 
 TEST(Queues, ListQueuesShowsDepthAgeLeasesAndWaitingWorkers) {

@@ -1,0 +1,20 @@
+#include "persistence/run_search_store.h"
+
+namespace gridflow::persistence {
+
+int IndexQueuedRuns(pqxx::transaction_base& txn, int limit) {
+  return txn
+      .exec_params(
+          "WITH taken AS ("
+          " DELETE FROM run_search_pending WHERE run_id IN (SELECT run_id FROM run_search_pending"
+          "  ORDER BY run_id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING run_id),"
+          " indexed AS (INSERT INTO run_search (run_id, namespace, workflow_id)"
+          "  SELECT r.id, r.namespace, r.workflow_id FROM runs r"
+          "  WHERE r.id = ANY(ARRAY(SELECT run_id FROM taken))"
+          "  ON CONFLICT (run_id) DO NOTHING)"
+          " SELECT count(*) FROM taken",
+          limit)[0][0]
+      .as<int>();
+}
+
+}  // namespace gridflow::persistence

@@ -17,4 +17,10 @@ int IndexQueuedRuns(pqxx::transaction_base& txn, int limit) {
       .as<int>();
 }
 
+int64_t CountQueuedRuns(pqxx::transaction_base& txn, int limit) {
+  return txn
+      .exec_params1("SELECT count(*) FROM (SELECT 1 FROM run_search_pending LIMIT $1) q", limit)[0]
+      .as<int64_t>();
+}
+
 }  // namespace gridflow::persistence

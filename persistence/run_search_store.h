@@ -4,6 +4,8 @@
 // once (SKIP LOCKED). Searches read both (run_store.cc, ListRuns), so nothing waits for it.
 #pragma once
 
+#include <cstdint>
+
 #include <pqxx/transaction_base>
 
 namespace gridflow::persistence {
@@ -11,5 +13,8 @@ namespace gridflow::persistence {
 // Indexes up to `limit` queued runs, oldest first, and takes them off the queue (a run deleted
 // meanwhile is only taken off); returns how many it took.
 int IndexQueuedRuns(pqxx::transaction_base& txn, int limit);
+
+// How many runs wait to be indexed, counted up to `limit`.
+int64_t CountQueuedRuns(pqxx::transaction_base& txn, int limit);
 
 }  // namespace gridflow::persistence

@@ -147,7 +147,12 @@ EngineMetrics::EngineMetrics()
                        .Add({})),
       history_streams_(Family(BuildGauge(), "gridflow_history_streams",
                               "WatchHistory streams open on this replica.", *registry_)
-                           .Add({})) {}
+                           .Add({})),
+      search_index_queued_(Family(BuildGauge(), "gridflow_search_index_queued_runs",
+                                  "Runs waiting to be moved into the workflow-id search index "
+                                  "(counted up to 100000).",
+                                  *registry_)
+                               .Add({})) {}
 
 void EngineMetrics::Committed(const TransitionFacts& facts) {
   for (const auto& definition : facts.runs_started)
@@ -223,6 +228,10 @@ void EngineMetrics::TransactionFinished(std::string_view name, double seconds,
         .Add({{"operation", operation}, {"code", std::string(StatusCodeName(outcome.code()))}})
         .Increment();
   }
+}
+
+void EngineMetrics::SetSearchIndexQueued(int64_t runs) {
+  search_index_queued_.Set(static_cast<double>(runs));
 }
 
 void EngineMetrics::SetHistoryStreams(size_t streams) {

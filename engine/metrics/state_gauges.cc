@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "persistence/member_store.h"
+#include "persistence/run_search_store.h"
 #include "persistence/run_store.h"
 #include "persistence/schedule_store.h"
 #include "persistence/task_store.h"
@@ -10,6 +11,10 @@
 #include "persistence/transaction.h"
 
 namespace gridflow::engine {
+namespace {
+// A queue the indexers keep short; counting stops here so that a stalled one costs no more.
+constexpr int kSearchQueueCountLimit = 100'000;
+}  // namespace
 
 StateGauges::StateGauges(persistence::ConnectionPool& pool, Membership& membership,
                          HealthMonitor& health, EngineMetrics& metrics, Millis interval,
@@ -32,6 +37,7 @@ void StateGauges::Refresh() {
   std::vector<persistence::DispatchControl> controls;
   persistence::ScheduleStats schedules;
   int alive = 0, draining = 0;
+  int64_t search_queued = 0;
   persistence::TransactOptions once;
   once.max_attempts = 1;  // the next refresh is the retry
   const Status s = persistence::Transact(
@@ -42,6 +48,7 @@ void StateGauges::Refresh() {
         stuck = persistence::CountStuckRuns(txn, stuck_after_.count());
         controls = persistence::ListDispatchControls(txn, "");
         schedules = persistence::ReadScheduleStats(txn);
+        search_queued = persistence::CountQueuedRuns(txn, kSearchQueueCountLimit);
         alive = draining = 0;
         for (const persistence::MemberRow& m : persistence::ListMembers(txn)) {
           if (!membership_.IsAlive(m)) continue;
@@ -61,6 +68,7 @@ void StateGauges::Refresh() {
   metrics_.SetDispatchControls(controls);
   metrics_.SetSchedules(schedules);
   metrics_.SetMembers(alive, draining);
+  metrics_.SetSearchIndexQueued(search_queued);
 }
 
 }  // namespace gridflow::engine

@@ -186,6 +186,30 @@ TEST(Metrics, GaugesShowBacklogStuckRunsAndMembers) {
   EXPECT_EQ(text.find("run_id"), std::string::npos);
 }
 
+// Runs waiting for the search index are gauged: queued while no replica indexes them, none once
+// one does.
+TEST(Metrics, RunsWaitingForTheSearchIndexAreGauged) {
+  TestDatabase db;
+  auto idle = MetricsConfig(db.url());
+  idle.search_index_interval = Millis(3'600'000);  // only the tick at start
+  std::string text;
+  {
+    TestEngine engine(idle);
+    ASSERT_TRUE(Register(engine, SequenceDefinition("bid", {{"submit", "venue"}})).ok());
+    Start(engine, "b-1", "bid");
+    Start(engine, "b-2", "bid");
+    ASSERT_TRUE(Eventually([&] {
+      text = HttpGet(engine.engine().metrics_port(), "/metrics");
+      return Sample(text, "gridflow_search_index_queued_runs") == 2;
+    })) << text;
+  }
+  TestEngine indexing(MetricsConfig(db.url()));  // indexes at start, then every second
+  ASSERT_TRUE(Eventually([&] {
+    text = HttpGet(indexing.engine().metrics_port(), "/metrics");
+    return Sample(text, "gridflow_search_index_queued_runs") == 0;
+  })) << text;
+}
+
 TEST(Metrics, CircuitsAndPausesAreGaugedAndCounted) {
   TestDatabase db;
   TestEngine engine(MetricsConfig(db.url()));

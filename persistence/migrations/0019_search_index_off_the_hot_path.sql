@@ -8,10 +8,10 @@
 -- 20–100 ms behind work that only `runs list --search` needs.
 --
 -- Now the trigrams live in run_search, one row per run, written once by a background indexer on
--- every replica (engine/search, docs/architecture.md). A run insert only queues the run's id in
--- run_search_pending (by the trigger below, whichever engine version inserts); a search reads
--- run_search through its index and the few queued runs directly, so a run is found from the
--- moment its start committed.
+-- every replica (persistence/run_search_store.h, docs/architecture.md). A run insert only queues
+-- the run's id in run_search_pending (by the trigger below, whichever engine version inserts); a
+-- search reads run_search through its index and the few queued runs directly, so a run is found
+-- from the moment its start committed.
 
 -- No foreign key to runs: its check would lock every indexed run FOR KEY SHARE until the
 -- indexer commits, and the transitions lock runs FOR UPDATE. Retention deletes a run's row with

@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include "gridflow/v1/cluster_service.grpc.pb.h"
+#include "gridflow/v1/namespace_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "persistence/archive_store.h"
 #include "persistence/migrations.h"
@@ -480,6 +481,25 @@ TEST(Search, FindsRunsBeforeAndAfterTheyAreIndexedAndForgetsDeletedOnes) {
   ASSERT_TRUE(Register(engine, SequenceDefinition("one", {{"a", "t"}})).ok());
   for (const char* id : {"nom-DE-1", "nom-FR-1", "settle-DE"})
     Start(engine, id, "one");
+  // A run of another namespace matching the same text: found there only.
+  auto namespaces = v1::NamespaceService::NewStub(engine.channel());
+  v1::CreateNamespaceRequest desk;
+  desk.set_name("desk-b");
+  v1::Namespace made;
+  ASSERT_TRUE(namespaces->CreateNamespace(Ctx().get(), desk, &made).ok());
+  {
+    v1::RegisterDefinitionRequest request;
+    request.set_namespace_("desk-b");
+    request.set_definition_json(SequenceDefinition("one", {{"a", "t"}}));
+    v1::RegisterDefinitionResponse response;
+    ASSERT_TRUE(engine.workflows().RegisterDefinition(Ctx().get(), request, &response).ok());
+    v1::StartRunRequest start;
+    start.set_namespace_("desk-b");
+    start.set_workflow_id("nom-DE-9");
+    start.set_definition_name("one");
+    v1::StartRunResponse started;
+    ASSERT_TRUE(engine.workflows().StartRun(Ctx().get(), start, &started).ok());
+  }
 
   pqxx::connection owner(db.url());
   const auto counts = [&owner] {
@@ -487,8 +507,10 @@ TEST(Search, FindsRunsBeforeAndAfterTheyAreIndexedAndForgetsDeletedOnes) {
     return std::pair{txn.exec1("SELECT count(*) FROM run_search_pending")[0].as<int>(),
                      txn.exec1("SELECT count(*) FROM run_search")[0].as<int>()};
   };
-  const auto search = [&engine](const std::string& text) {
+  const auto search = [&engine](const std::string& text,
+                                const std::string& namespace_name = "default") {
     v1::ListRunsRequest request;
+    request.set_namespace_(namespace_name);
     request.set_workflow_id_contains(text);
     request.set_order_by("create_time asc");
     v1::ListRunsResponse response;
@@ -507,20 +529,22 @@ TEST(Search, FindsRunsBeforeAndAfterTheyAreIndexedAndForgetsDeletedOnes) {
   };
   using Ids = std::vector<std::string>;
 
-  // Queued, not indexed: found through the queue.
-  EXPECT_EQ(counts(), (std::pair{3, 0}));
+  // Queued, not indexed: found through the queue, in its namespace only.
+  EXPECT_EQ(counts(), (std::pair{4, 0}));
   EXPECT_EQ(search("nom-"), (Ids{"nom-DE-1", "nom-FR-1"}));
+  EXPECT_EQ(search("nom-", "desk-b"), (Ids{"nom-DE-9"}));
 
   // One indexed, two queued: found through both, each once.
   EXPECT_EQ(index(1), 1);
-  EXPECT_EQ(counts(), (std::pair{2, 1}));
+  EXPECT_EQ(counts(), (std::pair{3, 1}));
   EXPECT_EQ(search("-de"), (Ids{"nom-DE-1", "settle-DE"}));
   EXPECT_EQ(search("NOM"), (Ids{"nom-DE-1", "nom-FR-1"}));
 
   // All indexed: the queue is empty and every search answers as before.
-  EXPECT_EQ(index(100), 2);
-  EXPECT_EQ(counts(), (std::pair{0, 3}));
+  EXPECT_EQ(index(100), 3);
+  EXPECT_EQ(counts(), (std::pair{0, 4}));
   EXPECT_EQ(search("-de"), (Ids{"nom-DE-1", "settle-DE"}));
+  EXPECT_EQ(search("nom-", "desk-b"), (Ids{"nom-DE-9"}));
   EXPECT_EQ(search("fr-1"), (Ids{"nom-FR-1"}));
   EXPECT_TRUE(search("nom-NL").empty());
 
@@ -536,9 +560,9 @@ TEST(Search, FindsRunsBeforeAndAfterTheyAreIndexedAndForgetsDeletedOnes) {
     persistence::DeleteRuns(txn, {ids("nom-DE-1"), ids("nom-NL-1")});
     txn.commit();
   }
-  EXPECT_EQ(counts(), (std::pair{1, 2}));
+  EXPECT_EQ(counts(), (std::pair{1, 3}));
   EXPECT_EQ(index(100), 1);
-  EXPECT_EQ(counts(), (std::pair{0, 2}));
+  EXPECT_EQ(counts(), (std::pair{0, 3}));
   EXPECT_EQ(search("nom-"), (Ids{"nom-FR-1"}));
 }
 

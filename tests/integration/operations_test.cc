@@ -17,6 +17,19 @@ namespace {
 using json = nlohmann::json;
 using google::protobuf::util::TimeUtil;
 
+// The workflow ids of one page of ListRuns; `next` (if given) gets the next page's token.
+std::vector<std::string> ListWorkflowIds(TestEngine& engine, const v1::ListRunsRequest& request,
+                                         std::string* next = nullptr) {
+  v1::ListRunsResponse response;
+  const grpc::Status s = engine.workflows().ListRuns(Ctx().get(), request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  std::vector<std::string> ids;
+  for (const auto& run : response.runs())
+    ids.push_back(run.workflow_id());
+  if (next != nullptr) *next = response.next_page_token();
+  return ids;
+}
+
 class OperationsTest : public ::testing::Test {
  protected:
   void Define(const std::string& name, const std::string& body) {
@@ -72,15 +85,9 @@ class OperationsTest : public ::testing::Test {
     request.set_identity("operator-anna");
     return engine_.workflows().RetryRun(Ctx().get(), request, response);
   }
-  std::vector<std::string> ListIds(v1::ListRunsRequest request, std::string* next = nullptr) {
-    v1::ListRunsResponse response;
-    const grpc::Status s = engine_.workflows().ListRuns(Ctx().get(), request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    std::vector<std::string> ids;
-    for (const auto& run : response.runs())
-      ids.push_back(run.workflow_id());
-    if (next != nullptr) *next = response.next_page_token();
-    return ids;
+  std::vector<std::string> ListIds(const v1::ListRunsRequest& request,
+                                   std::string* next = nullptr) {
+    return ListWorkflowIds(engine_, request, next);
   }
   // Every page of `request`, following its tokens, in order.
   std::vector<std::string> AllPages(v1::ListRunsRequest request) {
@@ -513,13 +520,7 @@ TEST(Search, FindsRunsBeforeAndAfterTheyAreIndexedAndForgetsDeletedOnes) {
     request.set_namespace_(namespace_name);
     request.set_workflow_id_contains(text);
     request.set_order_by("create_time asc");
-    v1::ListRunsResponse response;
-    const grpc::Status s = engine.workflows().ListRuns(Ctx().get(), request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    std::vector<std::string> ids;
-    for (const auto& run : response.runs())
-      ids.push_back(run.workflow_id());
-    return ids;
+    return ListWorkflowIds(engine, request);
   };
   const auto index = [&owner](int limit) {
     pqxx::work txn(owner);

@@ -277,15 +277,14 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
   if (filter.created_after) where += " AND created_at >= " + MicrosParam(p, *filter.created_after);
   if (filter.created_before) where += " AND created_at < " + MicrosParam(p, *filter.created_before);
   if (!filter.workflow_id_contains.empty()) {
-    // The search index (run_search's trigrams, migration 19) and the runs not yet in it (their
-    // queue is a few seconds of starts at most), matched the same way.
+    // Candidates from the search index (run_search's trigrams, migration 19) and the runs not
+    // yet in it (their queue is a few seconds of starts at most); each run matched here.
     const std::string pattern =
         "lower(" + p.Add(ContainsPattern(filter.workflow_id_contains), "text") + ")";
-    where += " AND id = ANY(ARRAY(SELECT s.run_id FROM run_search s WHERE s.namespace = " +
+    where += " AND lower(workflow_id) LIKE " + pattern +
+             " AND id = ANY(ARRAY(SELECT s.run_id FROM run_search s WHERE s.namespace = " +
              namespace_param + " AND lower(s.workflow_id) LIKE " + pattern +
-             " UNION ALL SELECT q.id FROM runs q WHERE q.id = ANY(ARRAY("
-             "SELECT run_id FROM run_search_pending)) AND q.namespace = " +
-             namespace_param + " AND lower(q.workflow_id) LIKE " + pattern + "))";
+             " UNION ALL SELECT run_id FROM run_search_pending))";
   }
   if (filter.condition) {
     where += " AND " + RunConditionSql(p, namespace_param, *filter.condition);

@@ -331,13 +331,28 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
     sql = "SELECT " + Columns(false) + " FROM runs WHERE " + where + after("created_at") +
           " ORDER BY created_at" + dir + ", id" + dir + " LIMIT " + limit;
   } else {
-    // By last change: open runs (every one read: updated_at has no index, which would cost the
-    // hot path its HOT updates) and closed runs through their index on closed_at, which is their
-    // updated_at (write_set.cc), merged. Only ids and times are sorted; the page's rows are read
-    // whole afterwards, so the cost of the open runs is a narrow scan, not their documents.
-    sql = "SELECT " + Columns(false) + " FROM runs WHERE id IN (SELECT id FROM ((SELECT id," +
-          " updated_at FROM runs WHERE " + where + " AND closed_at IS NULL" + after("updated_at") +
-          " ORDER BY updated_at" + dir + ", id" + dir + " LIMIT " + limit +
+    // By last change: open runs through runs_open_by_updated_second (migration 20) — the page's
+    // worth with the latest seconds, plus every run of the earliest of those seconds, is a set
+    // that holds the page; only that set is sorted by updated_at — and closed runs through their
+    // index on closed_at, which is their updated_at (write_set.cc); the two merged. Only ids and
+    // times are sorted; the page's rows are read whole afterwards.
+    std::string open_where = where + " AND closed_at IS NULL" + after("updated_at");
+    if (filter.after_time) {
+      // The cursor's second bounds the index scan; the exact cursor is the condition above.
+      const int64_t micros = ToEpochMicros(*filter.after_time);
+      const int64_t second = micros / 1'000'000 - (micros % 1'000'000 < 0 ? 1 : 0);
+      open_where += std::string(" AND updated_second ") + (desc ? "<= " : ">= ") +
+                    p.Add(std::to_string(second), "bigint");
+    }
+    sql = "WITH latest AS MATERIALIZED (SELECT id, updated_at, updated_second FROM runs WHERE " +
+          open_where + " ORDER BY updated_second" + dir + " LIMIT " + limit +
+          "), open_runs AS (SELECT id, updated_at FROM latest UNION SELECT id, updated_at FROM"
+          " runs WHERE " +
+          open_where + " AND updated_second = (SELECT " + (desc ? "min" : "max") +
+          "(updated_second) FROM latest)) SELECT " + Columns(false) +
+          " FROM runs WHERE id IN (SELECT id FROM ((SELECT id, updated_at FROM open_runs ORDER BY"
+          " updated_at" +
+          dir + ", id" + dir + " LIMIT " + limit +
           ") UNION ALL (SELECT id, closed_at FROM runs WHERE " + where +
           " AND closed_at IS NOT NULL" + after("closed_at") + " ORDER BY closed_at" + dir + ", id" +
           dir + " LIMIT " + limit + ")) merged ORDER BY updated_at" + dir + ", id" + dir +

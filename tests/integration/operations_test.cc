@@ -3,6 +3,8 @@
 #include <google/protobuf/util/time_util.h>
 #include <pqxx/pqxx>
 
+#include <sstream>
+
 #include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "gridflow/v1/namespace_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -475,6 +477,54 @@ TEST_F(OperationsTest, ListRunsByUpdateMergesOpenAndClosedRuns) {
   EXPECT_TRUE(ListIds(request).empty());
   request.set_workflow_id_contains("U-OPEN");
   EXPECT_EQ(ListIds(request).size(), 2u);
+}
+
+// Open runs are found by last change through the second of it (migration 20): runs changed in
+// many seconds, several in one second and two at the same instant, open and closed, changed by
+// any writer (here SQL, as an older engine would) — every page in either order is the one an
+// exact sort of all runs gives.
+TEST_F(OperationsTest, ListRunsByUpdateFollowsLastChangeAcrossSecondsAndPages) {
+  Define("idle", R"js("steps": [{"name": "x", "kind": "task", "task_type": "t",
+                                  "task_queue": "nobody-polls"}])js");
+  constexpr int kRuns = 16;
+  for (int i = 0; i < kRuns; ++i)
+    Start(engine_, "r-" + std::to_string(i), "idle");
+  for (const char* id : {"r-3", "r-8", "r-12"}) {
+    v1::TerminateRunResponse terminated;
+    ASSERT_TRUE(Terminate(id, "test", &terminated).ok());
+  }
+  // Run i changed (i*7 mod 16)/3 seconds ago plus a tenth per remainder: three per second, in an
+  // order unrelated to their starts; r-0 and r-1 at the same instant. A closed run's last change
+  // is its closing.
+  db_.Query(
+      "UPDATE runs SET updated_at = t, closed_at = CASE WHEN closed_at IS NULL THEN NULL ELSE t "
+      "END FROM (SELECT id AS run, date_trunc('second', now()) - ((k / 3) * interval '1 second')"
+      " + (k % 3) * interval '100 milliseconds' AS t FROM (SELECT id, CASE WHEN workflow_id = "
+      "'r-1' THEN 0 ELSE (substr(workflow_id, 3)::int * 7) % 16 END AS k FROM runs) ks) times"
+      " WHERE runs.id = times.run");
+  ASSERT_EQ(db_.Query("SELECT count(*) FROM runs WHERE closed_at IS NULL AND updated_second <> "
+                      "floor(date_part('epoch', updated_at))"),
+            "0");
+  const auto expected = [this](const std::string& where, const std::string& dir) {
+    const std::string joined = db_.Query("SELECT string_agg(workflow_id, ',' ORDER BY updated_at " +
+                                         dir + ", id " + dir + ") FROM runs WHERE " + where);
+    std::vector<std::string> ids;
+    std::stringstream list(joined);
+    for (std::string id; std::getline(list, id, ',');)
+      ids.push_back(id);
+    return ids;
+  };
+  for (const char* dir : {"desc", "asc"}) {
+    for (int page : {1, 2, 3, 4, 5, 100}) {
+      v1::ListRunsRequest request;
+      request.set_order_by(std::string("update_time ") + dir);
+      request.set_page_size(page);
+      EXPECT_EQ(AllPages(request), expected("true", dir)) << dir << ", pages of " << page;
+      request.set_status(v1::RUN_STATUS_RUNNING);
+      EXPECT_EQ(AllPages(request), expected("status = 'RUNNING'", dir))
+          << dir << ", running, pages of " << page;
+    }
+  }
 }
 
 // The workflow-id search index is filled in the background (migration 19): a run is found from

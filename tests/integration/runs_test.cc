@@ -1,4 +1,6 @@
 // Starting runs, running them to completion with an SDK worker, reading runs and history.
+#include <pqxx/pqxx>
+
 #include <atomic>
 #include <thread>
 
@@ -79,6 +81,35 @@ TEST_F(RunsTest, RunIdsAreTimeOrderedVersion7Uuids) {
       " - floor(extract(epoch FROM created_at) * 1000)::bigint) < 1000 FROM runs"
       " WHERE workflow_id = 'v7-2'");
   EXPECT_EQ(skew, "t");
+}
+
+// A start locks no row of its definition or namespace (migration 21): with both rows locked by
+// another transaction, starts of that definition still commit at once, and a start of a
+// definition that does not exist is still refused.
+TEST_F(RunsTest, StartsTakeNoLockOnTheirDefinitionOrNamespace) {
+  pqxx::connection other(db_.url());
+  pqxx::work holder(other);
+  holder.exec(
+      "SELECT 1 FROM definitions WHERE name = 'two-step' FOR UPDATE;"
+      "SELECT 1 FROM namespaces WHERE name = 'default' FOR UPDATE");
+  for (int i = 0; i < 3; ++i) {
+    v1::StartRunRequest request;
+    request.set_workflow_id("unlocked-" + std::to_string(i));
+    request.set_definition_name("two-step");
+    v1::StartRunResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    const grpc::Status s = engine_.workflows().StartRun(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  v1::StartRunRequest unknown;
+  unknown.set_workflow_id("unlocked-unknown");
+  unknown.set_definition_name("no-such-definition");
+  v1::StartRunResponse response;
+  EXPECT_EQ(engine_.workflows().StartRun(Ctx().get(), unknown, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  holder.abort();
+  EXPECT_EQ(RunCount(), "3");
 }
 
 TEST_F(RunsTest, BadStartsAreRejectedAndChangeNothing) {

@@ -97,9 +97,8 @@ TEST_F(RunsTest, StartsTakeNoLockOnTheirDefinitionOrNamespace) {
     request.set_workflow_id("unlocked-" + std::to_string(i));
     request.set_definition_name("two-step");
     v1::StartRunResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    const grpc::Status s = engine_.workflows().StartRun(&context, request, &response);
+    const grpc::Status s =
+        engine_.workflows().StartRun(Ctx(std::chrono::seconds(5)).get(), request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
   }
   v1::StartRunRequest unknown;

@@ -80,6 +80,13 @@ trap cleanup EXIT
 
 pg_start "$WORK/pg"
 BIN=$(pg_bindir)
+# The disk's flush time, measured idle: every commit waits for one (docs/benchmarks.md).
+FSYNC_MS=-
+if ((!QUICK)); then
+  FSYNC_MS=$("$BIN/pg_test_fsync" -f "$WORK/fsync.tmp" -s 1 2>/dev/null |
+    awk '/one 8kB write/ { one = 1 } one && $1 == "fdatasync" { printf "%.2f", $(NF - 1) / 1000; exit }')
+  rm -f "$WORK/fsync.tmp"
+fi
 POSTMASTER=$(head -1 "$WORK/pg/data/postmaster.pid")
 PSQL=("$BIN/psql" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow -qAtX -v ON_ERROR_STOP=1)
 ADDRESSES=()
@@ -264,7 +271,8 @@ MEM=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 PGV=$("$BIN/postgres" --version | awk '{print $3}')
 echo
 echo "Gridflow benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) vCPU ($CPU), $MEM;"
-echo "PostgreSQL $PGV (fsync on); engine, workers, load generator and peers on the same machine."
+echo "PostgreSQL $PGV (fsync on; the disk's fdatasync of an 8 kB write, idle: ${FSYNC_MS:--} ms);"
+echo "engine, workers, load generator and peers on the same machine."
 echo "CPU columns: average cores busy while the figure was measured; RSS at its end."
 echo
 echo "| measure | value | unit | engine CPU | PostgreSQL CPU | engine RSS (MB) |"

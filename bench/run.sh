@@ -81,7 +81,6 @@ trap cleanup EXIT
 pg_start "$WORK/pg"
 BIN=$(pg_bindir)
 # The disk's flush time, measured idle: every commit waits for one (docs/benchmarks.md).
-FSYNC_MS=-
 if ((!QUICK)); then
   FSYNC_MS=$("$BIN/pg_test_fsync" -f "$WORK/fsync.tmp" -s 1 2>/dev/null |
     awk '/one 8kB write/ { one = 1 } one && $1 == "fdatasync" { printf "%.2f", $(NF - 1) / 1000; exit }')

@@ -1,6 +1,7 @@
 #include "persistence/pipelined_work.h"
 
 #include <optional>
+#include <utility>
 
 #include <pqxx/except>
 #include <pqxx/pipeline>
@@ -28,7 +29,9 @@ pqxx::result Execute(pqxx::transaction_base& txn, const Statement& statement) {
   return txn.exec_prepared(statement.name, pqxx::prepare::make_dynamic_params(statement.params));
 }
 
-PipelinedWork::PipelinedWork(pqxx::connection& c, const std::string& name) : txn_(c, name) {}
+PipelinedWork::PipelinedWork(pqxx::connection& c, const std::string& name,
+                             std::vector<std::string> settings)
+    : txn_(c, name), settings_(std::move(settings)) {}
 
 PipelinedWork::~PipelinedWork() {
   if (!begun_ || committed_) return;
@@ -49,9 +52,12 @@ std::vector<pqxx::result> PipelinedWork::Send(const std::vector<Statement>& stat
     txn_.conn().prepare_now(s.name);
   try {
     pqxx::pipeline group(txn_);
-    group.retain(static_cast<int>(statements.size()) + 2);  // all in one round trip
+    // All in one round trip.
+    group.retain(static_cast<int>(statements.size() + settings_.size()) + 2);
     if (!begun_) {
       group.insert("BEGIN");
+      for (const std::string& setting : settings_)
+        group.insert(setting);
       begun_ = true;
     }
     for (const Statement& s : statements)

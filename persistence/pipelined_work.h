@@ -33,7 +33,9 @@ pqxx::result Execute(pqxx::transaction_base& txn, const Statement& statement);
 
 class PipelinedWork {
  public:
-  PipelinedWork(pqxx::connection& c, const std::string& name);
+  // `settings` (SET LOCAL statements) travel right after BEGIN, in the first group.
+  PipelinedWork(pqxx::connection& c, const std::string& name,
+                std::vector<std::string> settings = {});
   ~PipelinedWork();  // rolls back a transaction that began and did not commit
   PipelinedWork(const PipelinedWork&) = delete;
   PipelinedWork& operator=(const PipelinedWork&) = delete;
@@ -51,6 +53,7 @@ class PipelinedWork {
 
  private:
   pqxx::nontransaction txn_;
+  const std::vector<std::string> settings_;
   bool begun_ = false;
   bool committed_ = false;
 };

@@ -209,12 +209,16 @@ void PrepareTaskStatements(pqxx::connection& c) {
             " live GROUP BY namespace, queue ORDER BY 1");
 }
 
-ClaimResult ClaimTasks(pqxx::transaction_base& txn, const ClaimRequest& request) {
+Statement ClaimStatement(const ClaimRequest& request) {
+  return {"task_claim",
+          {request.namespace_name, ToTextArray(request.queues), ToTextArray(request.types),
+           std::to_string(request.limit), request.owner, std::to_string(request.reserved),
+           std::to_string(request.reserved_class)}};
+}
+
+ClaimResult ReadClaim(const pqxx::result& claimed) {
   ClaimResult result;
-  for (const pqxx::row& r :
-       txn.exec_prepared("task_claim", request.namespace_name, ToTextArray(request.queues),
-                         ToTextArray(request.types), request.limit, request.owner, request.reserved,
-                         request.reserved_class)) {
+  for (const pqxx::row& r : claimed) {
     if (!r[0].is_null()) {
       result.refill_in = Millis(static_cast<int64_t>(r[0].as<double>() * 1000.0) + 1);
     }

@@ -37,8 +37,10 @@ struct ClaimResult {
 // first, then earliest dispatch deadline, then oldest, within the namespace's dispatch controls
 // (pauses, rate limits, circuit breakers; docs/dispatch.md). The lease lasts the heartbeat
 // timeout (or the whole start-to-close timeout when the step has none), never past the attempt
-// deadline.
-ClaimResult ClaimTasks(pqxx::transaction_base& txn, const ClaimRequest& request);
+// deadline. The claim is one statement (send it in a pipelined group); read its result with
+// ReadClaim.
+Statement ClaimStatement(const ClaimRequest& request);
+ClaimResult ReadClaim(const pqxx::result& claimed);
 
 // The task as it is, read without locking (e.g. to find its run and lock that first). nullopt when
 // the task does not exist in that namespace.

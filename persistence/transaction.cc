@@ -6,6 +6,8 @@
 #include <pqxx/except>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace gridflow::persistence {
 namespace {
@@ -132,10 +134,12 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Attempt
   return Status::Unavailable("database unavailable (" + std::string(name) + "): " + last_error);
 }
 
-std::string ClockOffsetSetting(const ConnectionPool& pool) {
+// The SET LOCAL statements every transaction of this pool begins with (none in production).
+std::vector<std::string> LocalSettings(const ConnectionPool& pool) {
   const auto offset = pool.clock_offset();
-  if (offset.count() == 0) return "";
-  return "SET LOCAL gridflow.clock_offset = '" + std::to_string(offset.count()) + " milliseconds'";
+  if (offset.count() == 0) return {};
+  return {"SET LOCAL gridflow.clock_offset = '" + std::to_string(offset.count()) +
+          " milliseconds'"};
 }
 
 Status Observed(ConnectionPool& pool, std::string_view name,
@@ -153,12 +157,13 @@ Status Observed(ConnectionPool& pool, std::string_view name,
 Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBody& body,
                 const TransactOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  const std::string clock = ClockOffsetSetting(pool);
+  const std::vector<std::string> settings = LocalSettings(pool);
   Status status = RunWithRetries(
       pool, name,
       [&](pqxx::connection& c) {
         pqxx::work txn(c, std::string(name));
-        if (!clock.empty()) txn.exec(clock);
+        for (const std::string& setting : settings)
+          txn.exec(setting);
         Status s = body(txn);
         if (!s.ok()) {
           txn.abort();
@@ -174,15 +179,11 @@ Status Transact(ConnectionPool& pool, std::string_view name, const TransactionBo
 Status TransactPipelined(ConnectionPool& pool, std::string_view name, const PipelinedBody& body,
                          const TransactOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  const std::string clock = ClockOffsetSetting(pool);
+  const std::vector<std::string> settings = LocalSettings(pool);
   Status status = RunWithRetries(
       pool, name,
       [&](pqxx::connection& c) {
-        PipelinedWork work(c, std::string(name));
-        if (!clock.empty()) {
-          work.Send({});
-          work.txn().exec(clock);
-        }
+        PipelinedWork work(c, std::string(name), settings);
         Status s = body(work);
         if (!s.ok()) return s;  // ~PipelinedWork rolls back
         if (!work.committed()) work.Commit();

@@ -358,10 +358,13 @@ Status TaskDispatcher::Claim(const LeaseRequest& request,
       request.namespace_name, request.queues,         request.task_types, request.max_tasks,
       request.reserved_slots, request.reserved_class, request.identity};
   persistence::ClaimResult result;
-  const Status s = persistence::Transact(pool_, "lease tasks", [&](pqxx::work& txn) {
-    result = persistence::ClaimTasks(txn, claim);
-    return Status::Ok();
-  });
+  // BEGIN, the claim and COMMIT in one round trip.
+  const Status s =
+      persistence::TransactPipelined(pool_, "lease tasks", [&](persistence::PipelinedWork& work) {
+        result = persistence::ReadClaim(
+            work.Send({persistence::ClaimStatement(claim)}, /*commit=*/true).front());
+        return Status::Ok();
+      });
   if (!s.ok()) return s;
   *tasks = std::move(result.tasks);
   if (!tasks->empty() && observer_ != nullptr) observer_->Leased(*tasks);

@@ -34,6 +34,10 @@ class PipelinedWorkTest : public ::testing::Test {
     writes.AppendEvents(kRun, {event});
     return *writes.FlushStatement();
   }
+  // How far gf_now() is ahead of PostgreSQL's own clock, in seconds.
+  static void PrepareClockProbe(PipelinedWork& work) {
+    work.txn().conn().prepare("clock_probe", "SELECT extract(epoch FROM gf_now() - now())");
+  }
   std::string Events() { return db_.Query("SELECT count(*) FROM events"); }
 
   static constexpr const char* kRun = "00000000-0000-4000-8000-000000000001";
@@ -89,6 +93,29 @@ TEST_F(PipelinedWorkTest, ABodyThatGivesUpRollsBackAndOneThatDoesNotCommitIsComm
                 return Status::Ok();
               }).ok());
   EXPECT_EQ(Events(), "1");
+}
+
+TEST_F(PipelinedWorkTest, TheTestClockTravelsWithBeginAndHoldsForTheWholeTransaction) {
+  pool_->SetClockOffset(std::chrono::hours(48));
+  double ahead_first = 0, ahead_later = 0;
+  const Status s = persistence::TransactPipelined(*pool_, "probe", [&](PipelinedWork& work) {
+    PrepareClockProbe(work);
+    // The setting is in the first group: its statements already see the moved clock.
+    ahead_first = work.Send({{"clock_probe", {}}}).front()[0][0].as<double>();
+    ahead_later = work.txn().exec1("SELECT extract(epoch FROM gf_now() - now())")[0].as<double>();
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_DOUBLE_EQ(ahead_first, 48 * 3600.0);
+  EXPECT_DOUBLE_EQ(ahead_later, 48 * 3600.0);
+
+  pool_->SetClockOffset(std::chrono::milliseconds(0));
+  ASSERT_TRUE(persistence::TransactPipelined(*pool_, "probe", [&](PipelinedWork& work) {
+                PrepareClockProbe(work);
+                ahead_first = work.Send({{"clock_probe", {}}}).front()[0][0].as<double>();
+                return Status::Ok();
+              }).ok());
+  EXPECT_DOUBLE_EQ(ahead_first, 0.0);
 }
 
 }  // namespace

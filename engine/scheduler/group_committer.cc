@@ -41,8 +41,13 @@ bool GroupCommitter::TakeActivity() {
 }
 
 bool GroupCommitter::CanBegin() const {
-  // Stopping: what is queued is applied without regard to the share.
-  return !queue_.empty() && !reading_ && (stopping_ || in_flight_ < concurrency_);
+  // Stopping: what is queued is applied without regard to the share. At light load (the recent
+  // batches held one call, about) a call would wait for the share in flight without gaining
+  // company, so it takes a free thread beyond the share.
+  constexpr double kLightLoad = 1.5;
+  return !queue_.empty() && !reading_ &&
+         (stopping_ || in_flight_ < concurrency_ ||
+          (in_flight_ < threads_started_ && recent_batch_ < kLightLoad));
 }
 
 bool GroupCommitter::Submit(std::unique_ptr<Scheduler::Call> call) {
@@ -87,6 +92,7 @@ void GroupCommitter::Loop() {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    recent_batch_ = 0.8 * recent_batch_ + 0.2 * static_cast<double>(batch.size());  // ~5 batches
     lock.unlock();
     bool released = false;  // this thread only
     const auto reads_done = [this, &released] {

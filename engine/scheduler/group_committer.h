@@ -8,6 +8,8 @@
 //
 // How many batches may be in flight at once is set at run time (SetConcurrency, at most the
 // threads started): replicas sharing one PostgreSQL share its concurrency (docs/operations.md).
+// The share binds only under load: while the recent batches held about one call each, a call that
+// finds the share in flight takes a free thread anyway — waiting would not gather it company.
 #pragma once
 
 #include <condition_variable>
@@ -50,10 +52,11 @@ class GroupCommitter {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Scheduler::Call>> queue_;
   bool stopping_ = false;
-  bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
-  int in_flight_ = 0;     // batches begun and not yet answered
-  bool active_ = false;   // a batch began since TakeActivity
-  int concurrency_;       // in_flight_ stays below it (SetConcurrency)
+  bool reading_ = false;     // a batch is in its read phase: the next one waits and grows meanwhile
+  int in_flight_ = 0;        // batches begun and not yet answered
+  bool active_ = false;      // a batch began since TakeActivity
+  double recent_batch_ = 1;  // calls per batch, a moving average of the recent batches
+  int concurrency_;          // in_flight_ stays below it (SetConcurrency)
   std::vector<std::thread> threads_;
 };
 

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <thread>
 
+#include <pqxx/pqxx>
+
 #include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "persistence/migrations.h"
 #include "tests/integration/test_env.h"
@@ -136,6 +138,47 @@ TEST(Replication, ReplicasApplyingCallsShareTheGroupCommitTransactions) {
   c.reset();
   EXPECT_TRUE(Eventually([&] { return a.engine().commit_concurrency() == 3; }))
       << a.engine().commit_concurrency();
+}
+
+TEST(Replication, AtLightLoadACallIsNotHeldBehindTheShare) {
+  TestDatabase db;
+  engine::EngineConfig config = SlowPollConfig(db.url());
+  config.commit_threads = 2;
+  config.cluster_commit_threads = 1;  // a busy replica's share: one transaction in flight
+  // The share is set at heartbeats; slow ones keep it at one for the whole check below (a replica
+  // whose only batch is stuck would count as idle at the second heartbeat after it began).
+  config.membership_heartbeat = Millis(2000);
+  TestEngine a(config);
+  ASSERT_TRUE(Register(a, SequenceDefinition("share", {{"s1", "t"}})).ok());
+  {
+    StartLoad load({&a});
+    ASSERT_TRUE(Eventually([&] { return a.engine().commit_concurrency() == 1; }));
+  }
+  // Each start alone in its batch, as at light load.
+  for (int i = 0; i < 10; ++i)
+    Start(a, "alone-" + std::to_string(i), "share");
+
+  // History appends wait behind a lock held here: a start gets as far as its writes and stays.
+  pqxx::connection holder(db.url());
+  pqxx::work lock(holder);
+  lock.exec("LOCK TABLE events IN SHARE MODE");
+  const auto waiting = [&] {
+    return db.Query(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND application_name LIKE 'gridflow%'");
+  };
+  std::thread first([&] { Start(a, "first", "share"); });
+  ASSERT_TRUE(Eventually([&] { return waiting() == "1"; })) << waiting();
+  // The share is in flight, but a batch of one call gains nothing by waiting for company: the
+  // next call takes the second thread instead of queueing behind a transaction it cannot join.
+  std::thread second([&] { Start(a, "second", "share"); });
+  EXPECT_TRUE(Eventually([&] { return waiting() == "2"; }, std::chrono::seconds(1))) << waiting();
+  EXPECT_EQ(a.engine().commit_concurrency(), 1);
+  lock.abort();
+  first.join();
+  second.join();
+  EXPECT_EQ(GetRun(a, "first").status(), v1::RUN_STATUS_RUNNING);
+  EXPECT_EQ(GetRun(a, "second").status(), v1::RUN_STATUS_RUNNING);
 }
 
 TEST(Replication, ByDefaultBusyReplicasShareAsManyAsOneReplicaRuns) {

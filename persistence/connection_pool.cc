@@ -108,6 +108,13 @@ Status ConnectionPool::OpenDedicated(std::unique_ptr<pqxx::connection>* out) con
         "SET TimeZone = 'UTC'; SET plan_cache_mode = force_generic_plan; "
         "SET enable_seqscan = off; SET jit = off; SET max_parallel_workers_per_gather = 0");
     setup.exec("SET application_name = " + setup.quote(options_.application_name));
+    // A connection the stall watchdog cut is closed on this side only: without this check the
+    // server would run its statement to the end (minutes, for one stuck behind locks or a long
+    // scan), holding its locks and the xmin horizon while the retry runs beside it. With it, the
+    // server notices the closed socket within a second and aborts. (PostgreSQL 14 and later.)
+    setup.exec(
+        "SELECT set_config('client_connection_check_interval', '1000', false) "
+        "WHERE current_setting('server_version_num')::int >= 140000");
     for (const std::string& setting : options_.session_settings)
       setup.exec(setting);
     setup.commit();

@@ -4,12 +4,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
 
 #include "gridflow/v1/worker_service.grpc.pb.h"
+#include "worker/replica_targets.h"
 #include "worker/worker_metrics.h"
 
 namespace gridflow::worker {
@@ -20,6 +22,8 @@ using Clock = std::chrono::steady_clock;
 constexpr Millis kRpcTimeout{10'000};
 constexpr Millis kMinHeartbeatInterval{50};
 constexpr int kReportAttempts = 8;
+// How often the target is resolved again, so replicas that come and go get a long-poll.
+constexpr Millis kResolveInterval{30'000};
 
 std::string DefaultIdentity() {
   char host[256] = {};
@@ -77,11 +81,35 @@ class Worker::Impl {
     Clock::time_point next_heartbeat;
   };
 
+  // An engine replica the worker holds a long-poll on (one per address the target names, so a
+  // run started on any replica finds a poll waiting there: handed over in the start's own
+  // transaction, no NOTIFY and no claim by another replica).
+  struct Replica {
+    std::string target;
+    std::unique_ptr<v1::WorkerService::Stub> stub;  // null: the worker's own channel
+    std::thread thread;
+    // mu_ held:
+    bool retired = false;  // no longer resolved (or shutdown): its loop ends
+    bool healthy = true;   // its last poll did not fail
+    grpc::ClientContext* poll = nullptr;
+  };
+
   // Free ordinary and reserved slots (mu_ held).
   int FreeSlots() const {
     return options_.max_concurrent_tasks - static_cast<int>(running_.size()) + reserved_in_use_;
   }
   int FreeReservedSlots() const { return options_.reserved_slots - reserved_in_use_; }
+  // Free slots no long-poll in flight has asked for yet (mu_ held).
+  int UnpromisedSlots() const { return FreeSlots() - promised_; }
+  int UnpromisedReservedSlots() const { return FreeReservedSlots() - promised_reserved_; }
+  // Replicas other than `self` that could take a long-poll and have none in flight (mu_ held).
+  int ReplicasWithoutPoll(const Replica& self) const {
+    int n = 0;
+    for (const auto& [target, replica] : replicas_) {
+      if (replica.get() != &self && replica->healthy && replica->poll == nullptr) ++n;
+    }
+    return n;
+  }
   // Drops a finished task and gives back its slot (mu_ held).
   void Forget(const std::string& id) {
     const auto it = running_.find(id);
@@ -96,7 +124,10 @@ class Worker::Impl {
     const auto it = running_.find(id);
     return it != running_.end() && !it->second.reserved;
   }
-  void PollLoop();
+  // Keeps one PollLoop per replica the target resolves to, until shutdown.
+  void PollReplicas();
+  void UpdateReplicas(const ReplicaTargets& resolved);
+  void PollLoop(Replica& replica);
   void ExecutorLoop();
   void HeartbeatLoop();
   void Execute(const std::shared_ptr<TaskContext>& context);
@@ -106,10 +137,10 @@ class Worker::Impl {
   // may bring the run's next tasks, leased to this worker (eager dispatch), into *next.
   grpc::Status Report(const TaskContext& context, const TaskOutcome& outcome,
                       std::vector<v1::LeasedTask>* next);
-  // Takes a task leased to this worker: running, and queued for an executor. Under mu_.
-  void AddLeased(const v1::LeasedTask& task);
+  // Takes a task leased to this worker: running in an ordinary or a reserved slot, and queued for
+  // an executor. Under mu_.
+  void AddLeased(const v1::LeasedTask& task, bool reserved);
   void ReleaseRemaining();
-  void SleepUnlessShuttingDown(Millis d);
   bool ShuttingDown() {
     std::lock_guard lock(mu_);
     return shutting_down_;
@@ -131,7 +162,10 @@ class Worker::Impl {
   std::condition_variable executors_stopped_;  // the heartbeat loop
   bool shutting_down_ = false;
   bool executors_stop_ = false;
-  grpc::ClientContext* poll_context_ = nullptr;
+  std::map<std::string, std::unique_ptr<Replica>> replicas_;  // by target
+  // Slots asked for by the long-polls in flight: together they never ask for more than is free.
+  int promised_ = 0;
+  int promised_reserved_ = 0;
   std::map<std::string, Running> running_;  // by task id
   int reserved_in_use_ = 0;                 // of running_, those in reserved slots
   std::deque<std::shared_ptr<TaskContext>> queue_;
@@ -154,7 +188,7 @@ Status Worker::Impl::Run() {
       identity_, options_.task_queues.size(), options_.transport.address, handlers_.size(),
       options_.max_concurrent_tasks, options_.reserved_slots, options_.reserved_priority);
 
-  PollLoop();
+  PollReplicas();
 
   // Drain: let running handlers finish within the grace period, then give their leases back.
   {
@@ -179,27 +213,94 @@ Status Worker::Impl::Run() {
 void Worker::Impl::Shutdown() {
   std::lock_guard lock(mu_);
   shutting_down_ = true;
-  if (poll_context_ != nullptr) poll_context_->TryCancel();
+  for (auto& [target, replica] : replicas_) {
+    if (replica->poll != nullptr) replica->poll->TryCancel();
+  }
   slots_freed_.notify_all();
 }
 
-void Worker::Impl::SleepUnlessShuttingDown(Millis d) {
-  std::unique_lock lock(mu_);
-  slots_freed_.wait_for(lock, d, [this] { return shutting_down_; });
+void Worker::Impl::PollReplicas() {
+  while (true) {
+    UpdateReplicas(ResolveReplicaTargets(options_.transport.address));
+    std::unique_lock lock(mu_);
+    if (slots_freed_.wait_for(lock, kResolveInterval, [this] { return shutting_down_; })) break;
+  }
+  // Shutdown() cancelled the polls in flight; every loop ends at its next turn.
+  for (auto& [target, replica] : replicas_)
+    replica->thread.join();
 }
 
-void Worker::Impl::PollLoop() {
+void Worker::Impl::UpdateReplicas(const ReplicaTargets& resolved) {
+  std::vector<std::unique_ptr<Replica>> gone;
+  std::vector<Replica*> added;
+  {
+    std::lock_guard lock(mu_);
+    if (shutting_down_) return;
+    for (auto it = replicas_.begin(); it != replicas_.end();) {
+      if (std::find(resolved.targets.begin(), resolved.targets.end(), it->first) !=
+          resolved.targets.end()) {
+        ++it;
+        continue;
+      }
+      Replica& replica = *it->second;
+      replica.retired = true;
+      if (replica.poll != nullptr) replica.poll->TryCancel();
+      gone.push_back(std::move(it->second));
+      it = replicas_.erase(it);
+    }
+    for (const std::string& target : resolved.targets) {
+      if (replicas_.count(target) > 0) continue;
+      auto replica = std::make_unique<Replica>();
+      replica->target = target;
+      if (resolved.targets.size() > 1) {
+        // One channel to this replica alone; TLS still checks the name the target was given as.
+        ClientTransport transport = options_.transport;
+        transport.address = target;
+        if (transport.tls_server_name.empty()) transport.tls_server_name = resolved.host;
+        std::shared_ptr<grpc::Channel> channel;
+        if (!OpenClientChannel(transport, /*round_robin=*/false, &channel).ok()) continue;
+        replica->stub = v1::WorkerService::NewStub(channel);
+      }
+      added.push_back(replica.get());
+      replicas_[target] = std::move(replica);
+    }
+  }
+  slots_freed_.notify_all();  // retired loops end; the others' share of the slots changed
+  for (Replica* replica : added)
+    replica->thread = std::thread([this, replica] { PollLoop(*replica); });
+  for (auto& replica : gone)
+    replica->thread.join();
+  if (!added.empty() || !gone.empty()) {
+    spdlog::info("worker {}: long-polling {} engine replica(s)", identity_,
+                 resolved.targets.size());
+  }
+}
+
+void Worker::Impl::PollLoop(Replica& replica) {
+  v1::WorkerService::Stub& stub = replica.stub ? *replica.stub : *stub_;
   Millis backoff{100};
   while (true) {
-    int free_slots = 0;
-    int free_reserved = 0;
+    grpc::ClientContext context;
+    int ask = 0;
+    int ask_reserved = 0;
     {
       std::unique_lock lock(mu_);
-      slots_freed_.wait(
-          lock, [this] { return shutting_down_ || FreeSlots() > 0 || FreeReservedSlots() > 0; });
-      if (shutting_down_) return;
-      free_slots = FreeSlots();
-      free_reserved = FreeReservedSlots();
+      slots_freed_.wait(lock, [&] {
+        return shutting_down_ || replica.retired || UnpromisedSlots() > 0 ||
+               UnpromisedReservedSlots() > 0;
+      });
+      if (shutting_down_ || replica.retired) return;
+      // Most slots go to the poll asking now (polls return where work arrives, and ask again
+      // there), but one stays for each other replica without a poll, so one waits on every replica.
+      const int others = ReplicasWithoutPoll(replica);
+      ask = std::min(UnpromisedSlots(), std::max(1, UnpromisedSlots() - others));
+      ask_reserved =
+          std::min(UnpromisedReservedSlots(), std::max(1, UnpromisedReservedSlots() - others));
+      ask = std::max(ask, 0);  // the wait above leaves one of them positive
+      ask_reserved = std::max(ask_reserved, 0);
+      promised_ += ask;
+      promised_reserved_ += ask_reserved;
+      replica.poll = &context;
     }
     v1::LeaseTasksRequest request;
     request.set_namespace_(options_.namespace_name);
@@ -207,59 +308,57 @@ void Worker::Impl::PollLoop() {
       request.add_task_queues(q);
     for (const auto& [type, handler] : handlers_)
       request.add_task_types(type);
-    request.set_max_tasks(free_slots);
-    if (free_reserved > 0) {
-      request.set_reserved_slots(free_reserved);
+    request.set_max_tasks(ask);
+    if (ask_reserved > 0) {
+      request.set_reserved_slots(ask_reserved);
       request.set_reserved_priority(options_.reserved_priority);
     }
     request.set_identity(identity_);
     request.mutable_wait()->set_seconds(options_.poll_wait.count() / 1000);
     request.mutable_wait()->set_nanos(static_cast<int32_t>(options_.poll_wait.count() % 1000) *
                                       1'000'000);
-
-    grpc::ClientContext context;
     SetDeadline(context, options_.poll_wait + kRpcTimeout);
-    {
-      std::lock_guard lock(mu_);
-      if (shutting_down_) return;
-      poll_context_ = &context;
-    }
     v1::LeaseTasksResponse response;
-    const grpc::Status status = stub_->LeaseTasks(&context, request, &response);
-    {
-      std::lock_guard lock(mu_);
-      poll_context_ = nullptr;
-    }
+    const grpc::Status status = stub.LeaseTasks(&context, request, &response);
     if (metrics_) {
       metrics_->Polled(!status.ok() ? "error" : response.tasks().empty() ? "empty" : "tasks");
     }
-    if (!status.ok()) {
-      if (status.error_code() == grpc::StatusCode::CANCELLED) continue;  // Shutdown(), see loop top
-      {
-        std::lock_guard lock(mu_);
-        ++stats_.poll_errors;
+    const bool failed = !status.ok() && status.error_code() != grpc::StatusCode::CANCELLED;
+    {
+      std::lock_guard lock(mu_);
+      replica.poll = nullptr;
+      promised_ -= ask;
+      promised_reserved_ -= ask_reserved;
+      if (failed) ++stats_.poll_errors;
+      replica.healthy = !failed;
+      for (int i = 0; i < response.tasks_size(); ++i) {
+        AddLeased(response.tasks(i), /*reserved=*/i >= ask);  // ordinary slots are filled first
+        work_queued_.notify_one();
       }
-      spdlog::warn("worker {}: LeaseTasks failed ({}): {}; retrying in {}", identity_,
-                   static_cast<int>(status.error_code()), status.error_message(),
+      if (metrics_) {
+        metrics_->TasksLeased(response.tasks_size());
+        metrics_->SetRunning(running_.size());
+      }
+    }
+    // Slots this poll asked for and did not fill: another replica's poll may ask for them.
+    if (response.tasks_size() < ask + ask_reserved) slots_freed_.notify_all();
+    if (!status.ok()) {
+      if (!failed) continue;  // Shutdown() or a retired replica (see loop top), or a closing one
+      spdlog::warn("worker {}: LeaseTasks on {} failed ({}): {}; retrying in {}", identity_,
+                   replica.target, static_cast<int>(status.error_code()), status.error_message(),
                    FormatDuration(backoff));
-      SleepUnlessShuttingDown(backoff);
+      {
+        std::unique_lock lock(mu_);
+        slots_freed_.wait_for(lock, backoff, [&] { return shutting_down_ || replica.retired; });
+      }
       backoff = std::min(backoff * 2, Millis(5000));
       continue;
     }
     backoff = Millis(100);
-    std::lock_guard lock(mu_);
-    for (const v1::LeasedTask& task : response.tasks()) {
-      AddLeased(task);
-      work_queued_.notify_one();
-    }
-    if (metrics_) {
-      metrics_->TasksLeased(response.tasks_size());
-      metrics_->SetRunning(running_.size());
-    }
   }
 }
 
-void Worker::Impl::AddLeased(const v1::LeasedTask& task) {
+void Worker::Impl::AddLeased(const v1::LeasedTask& task, bool reserved) {
   auto context_ptr = std::make_shared<TaskContext>(task);
   Running running;
   running.context = context_ptr;
@@ -268,8 +367,7 @@ void Worker::Impl::AddLeased(const v1::LeasedTask& task) {
   running.heartbeat_interval = hb_ms > 0 ? std::max(kMinHeartbeatInterval, Millis(hb_ms / 3))
                                          : options_.idle_heartbeat_interval;
   running.next_heartbeat = Clock::now() + running.heartbeat_interval;
-  // An ordinary slot while one is free; else a reserved one (the engine sent it for that).
-  running.reserved = FreeSlots() <= 0;
+  running.reserved = reserved;
   if (running.reserved) ++reserved_in_use_;
   running_[task.task_id()] = running;
   queue_.push_back(context_ptr);
@@ -330,7 +428,7 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   // The slot this task frees goes to its successor, which this thread runs next (ExecutorLoop
   // finds it queued): no hand-off to another thread between two steps of a run.
   for (size_t i = 0; i < next.size(); ++i) {
-    AddLeased(next[i]);
+    AddLeased(next[i], /*reserved=*/FreeSlots() <= 0);
     if (i > 0) work_queued_.notify_one();
   }
   if (metrics_ && !next.empty()) metrics_->TasksLeased(static_cast<int>(next.size()));

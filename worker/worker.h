@@ -36,8 +36,9 @@ using Handler = std::function<TaskOutcome(TaskContext&)>;
 
 struct WorkerOptions {
   // The engine: a gRPC target ("host:port", "dns:///engine.ns.svc:7233" for every address it
-  // resolves to, "ipv4:10.0.0.1:7233,10.0.0.2:7233"), TLS and token. Calls are spread
-  // round-robin over the replicas.
+  // resolves to, "ipv4:10.0.0.1:7233,10.0.0.2:7233"), TLS and token. With several replicas a
+  // long-poll waits on each (ReplicaTargets, docs/worker.md) and the other calls are spread
+  // round-robin over them.
   ClientTransport transport;
   std::string namespace_name = "default";
   std::vector<std::string> task_queues = {"default"};

@@ -97,7 +97,9 @@ void TaskDispatcher::Drain() {
 
 size_t TaskDispatcher::waiting() const {
   std::lock_guard lock(mu_);
-  return waiting_.size();
+  // An answered request stays listed until the dispatcher's next pass; it no longer waits.
+  return std::count_if(waiting_.begin(), waiting_.end(),
+                       [](const auto& lease) { return !lease->answered; });
 }
 
 std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTask& task) {

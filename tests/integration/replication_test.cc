@@ -303,6 +303,54 @@ TEST(Replication, ExpiredLeasesAndDueTimersAreHandledOnceAcrossReplicas) {
             "1");
 }
 
+// A worker given every replica's address holds a long-poll on each (a run started on either is
+// handed to a poll waiting there), and its polls together never take more tasks than its slots.
+TEST(Replication, AWorkerHoldsALongPollOnEveryReplicaWithinItsSlots) {
+  TestDatabase db;
+  TestEngine a(SlowPollConfig(db.url()));
+  TestEngine b(SlowPollConfig(db.url()));
+  ASSERT_TRUE(Register(a, SequenceDefinition("spread", {{"s", "t"}})).ok());
+  worker::WorkerOptions options;
+  options.transport.address = "ipv4:" + a.address() + "," + b.address();
+  options.task_queues = {"q"};
+  options.identity = "spread-worker";
+  options.max_concurrent_tasks = 3;
+  options.poll_wait = Millis(2000);
+  options.shutdown_grace = Millis(2000);
+  worker::Worker w(options);
+  std::atomic<int> running{0}, most{0};
+  std::atomic<bool> release{false};
+  w.Register("t", [&](TaskContext&) {
+    const int now = ++running;
+    for (int seen = most; now > seen && !most.compare_exchange_weak(seen, now);) {
+    }
+    while (!release)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    --running;
+    return TaskOutcome::Success("{}");
+  });
+  // Work queued on both replicas before the worker starts: its first polls claim at once.
+  for (int i = 0; i < 8; ++i)
+    Start(i % 2 == 0 ? a : b, "spread-" + std::to_string(i), "spread");
+  std::thread runner([&] { EXPECT_TRUE(w.Run().ok()); });
+  EXPECT_TRUE(Eventually([&] { return running == 3; })) << running;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // room for a poll to overreach
+  EXPECT_EQ(most, 3);
+  // Leased, not only running: a task leased beyond the slots would wait for an executor.
+  EXPECT_EQ(db.Query("SELECT count(*) FROM tasks WHERE state = 'LEASED'"), "3");
+  release = true;
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(WaitClosed(a, "spread-" + std::to_string(i)).status(), v1::RUN_STATUS_COMPLETED);
+  // Nothing left to do: a poll waits on each replica.
+  EXPECT_TRUE(Eventually([&] {
+    return a.engine().waiting_long_polls() == 1 && b.engine().waiting_long_polls() == 1;
+  })) << a.engine().waiting_long_polls()
+      << " " << b.engine().waiting_long_polls();
+  w.Shutdown();
+  runner.join();
+  EXPECT_EQ(w.stats().completed, 8);
+}
+
 TEST(Replication, DrainingReplicaAnswersWaitingPollsAndTheOthersCarryOn) {
   TestDatabase db;
   TestEngine survivor(SlowPollConfig(db.url()));

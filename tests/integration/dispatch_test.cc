@@ -335,7 +335,7 @@ TEST_F(DispatchTest, ARateLimitHoldsAcrossThreeReplicasWithoutSpendingAttempts) 
     Start(engine_, "nom-" + std::to_string(i), "nominate");
 
   std::mutex mu;
-  std::vector<Clock::time_point> leased_at;
+  int leased = 0;
   std::atomic<bool> done{false};
   const auto started = Clock::now();
   std::vector<std::thread> workers;
@@ -347,10 +347,10 @@ TEST_F(DispatchTest, ARateLimitHoldsAcrossThreeReplicasWithoutSpendingAttempts) 
           Lease(*e, "q", 5, 0, 0, std::chrono::milliseconds(500), &got);
           std::lock_guard lock(mu);
           for (const auto& t : got) {
-            leased_at.push_back(Clock::now());
+            ++leased;
             CompleteLeased(*e, t, "{}");
           }
-          if (static_cast<int>(leased_at.size()) >= kTasks) done = true;
+          if (leased >= kTasks) done = true;
         }
       });
     }
@@ -358,20 +358,18 @@ TEST_F(DispatchTest, ARateLimitHoldsAcrossThreeReplicasWithoutSpendingAttempts) 
   for (auto& t : workers)
     t.join();
   const double total = std::chrono::duration<double>(Clock::now() - started).count();
-  ASSERT_EQ(static_cast<int>(leased_at.size()), kTasks);
+  ASSERT_EQ(leased, kTasks);
   // The bucket starts full (burst), then refills at the rate.
   EXPECT_GE(total, (kTasks - kBurst) / kRate - 0.2);
   // The window is checked on the engines' lease times: the moments the pollers saw their answers
   // bunch up on a busy machine (a late answer lands beside the next one).
-  leased_at.clear();
+  std::vector<Clock::time_point> leased_at;
   std::stringstream times(
-      db_.Query("SELECT string_agg((extract(epoch FROM leased_at - timestamptz 'epoch') * "
-                "1e6)::bigint::text, "
-                "',' ORDER BY leased_at) FROM tasks"));
+      db_.Query("SELECT string_agg((extract(epoch FROM leased_at) * 1e6)::bigint::text, ',' "
+                "ORDER BY leased_at) FROM tasks"));
   for (std::string micros; std::getline(times, micros, ',');)
     leased_at.push_back(Clock::time_point(std::chrono::microseconds(std::stoll(micros))));
   ASSERT_EQ(static_cast<int>(leased_at.size()), kTasks);
-  std::sort(leased_at.begin(), leased_at.end());
   for (size_t i = 0; i < leased_at.size(); ++i) {
     size_t in_second = 0;
     for (size_t j = i;

@@ -34,10 +34,36 @@ import grpc
 
 from . import errors
 from ._metrics import Metrics
+from ._replicas import resolve_replica_targets
 from ._transport import Caller, open_channel
 from .v1 import worker_service_pb2 as wk, worker_service_pb2_grpc as wk_grpc
 
 log = logging.getLogger("gridflow.worker")
+
+
+# How often the address is resolved again, so replicas that come and go get a long-poll.
+_RESOLVE_INTERVAL = 30.0
+
+
+class _Replica:
+    """An engine replica the worker holds a long-poll on: a run started there finds a poll waiting
+    and is handed over in the start's own transaction (no NOTIFY, no claim by another replica)."""
+
+    def __init__(self, target, stub):
+        self.target = target
+        self.stub = stub
+        self.thread = None
+        self.gone = threading.Event()  # set once retired: ends a backoff at once
+        # Guarded by the worker's lock:
+        self.retired = False  # no longer resolved, or shutdown: its loop ends
+        self.healthy = True   # its last poll did not fail
+        self.poll = None      # the long-poll in flight
+
+    def retire(self):
+        self.retired = True
+        self.gone.set()
+        if self.poll is not None:
+            self.poll.cancel()
 
 
 def _seconds(duration):
@@ -126,9 +152,10 @@ class Worker:
         self.concurrency = concurrency
         self.poll_wait = poll_wait
         self.shutdown_grace = shutdown_grace
-        self.channel = channel or open_channel(address, tls=tls, tls_ca=tls_ca, tls_cert=tls_cert,
-                                               tls_key=tls_key, token=token,
-                                               tls_server_name=tls_server_name)
+        self._address = None if channel is not None else address
+        self._transport = dict(tls=tls, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
+                               token=token, tls_server_name=tls_server_name)
+        self.channel = channel or open_channel(address, **self._transport)
         self._stub = wk_grpc.WorkerServiceStub(self.channel)
         self._caller = Caller(timeout=30.0, retry_timeout=60.0)
         self._handlers = {}
@@ -136,7 +163,8 @@ class Worker:
         self._lock = threading.Condition()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._poll = None
+        self._replicas = {}  # target -> _Replica, guarded by _lock
+        self._promised = 0   # slots the long-polls in flight asked for, guarded by _lock
         self._loop = None
         self.metrics = Metrics()
         self.metrics.set("gridflow_worker_slots", concurrency)
@@ -176,7 +204,7 @@ class Worker:
         beats = threading.Thread(target=self._heartbeat_loop, daemon=True, name="gridflow-heartbeat")
         beats.start()
         try:
-            self._poll_loop()
+            self._poll_replicas()
             self._drain()
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -190,51 +218,120 @@ class Worker:
     def shutdown(self):
         """Asks run() to stop (safe from any thread or a signal handler)."""
         self._stopping.set()
-        poll = self._poll
-        if poll is not None:
-            poll.cancel()
+        with self._lock:
+            for replica in self._replicas.values():
+                replica.retire()
+            self._lock.notify_all()
 
     def wait_stopped(self, timeout=None):
         return self._stopped.wait(timeout)
 
-    def _poll_loop(self):
-        backoff = 0.1
+    def _poll_replicas(self):
+        """Keeps one long-poll loop per replica the address resolves to (again every 30 s, so
+        replicas that come and go are followed) until shutdown."""
         while not self._stopping.is_set():
-            with self._lock:
-                while len(self._running) >= self.concurrency and not self._stopping.is_set():
-                    self._lock.wait(0.5)
-                free = self.concurrency - len(self._running)
+            if self._address is None:
+                self._update_replicas([None], "")  # a channel given: polled as it is
+            else:
+                self._update_replicas(*resolve_replica_targets(self._address))
+            self._stopping.wait(_RESOLVE_INTERVAL)
+        with self._lock:
+            replicas = list(self._replicas.values())
+        for replica in replicas:
+            replica.thread.join()
+
+    def _update_replicas(self, targets, host):
+        added, gone = [], []
+        with self._lock:
             if self._stopping.is_set():
                 return
-            request = wk.LeaseTasksRequest(namespace=self.namespace, task_queues=self.queues,
-                                           task_types=sorted(self._handlers), max_tasks=free,
-                                           identity=self.identity)
-            request.wait.seconds = int(self.poll_wait)
-            self._poll = self._stub.LeaseTasks.future(request, timeout=self.poll_wait + 10)
-            if self._stopping.is_set():
-                self._poll.cancel()
+            for target in [t for t in self._replicas if t not in targets]:
+                replica = self._replicas.pop(target)
+                replica.retire()
+                gone.append(replica)
+            for target in targets:
+                if target in self._replicas:
+                    continue
+                stub = self._stub
+                if len(targets) > 1:
+                    # A channel to this replica alone; TLS still checks the name the address gave.
+                    transport = dict(self._transport)
+                    transport["tls_server_name"] = transport["tls_server_name"] or host or None
+                    stub = wk_grpc.WorkerServiceStub(open_channel(target, **transport))
+                replica = _Replica(target, stub)
+                replica.thread = threading.Thread(target=self._poll_loop, args=(replica,),
+                                                  daemon=True, name=f"gridflow-poll-{target}")
+                self._replicas[target] = replica
+                added.append(replica)
+            self._lock.notify_all()  # retired loops end; the others' share of the slots changed
+        for replica in added:
+            replica.thread.start()
+        for replica in gone:
+            replica.thread.join()
+        if added or gone:
+            log.info("worker %s: long-polling %d engine replica(s)", self.identity, len(targets))
+
+    def _unpromised(self):
+        """Free slots no long-poll in flight has asked for yet (_lock held)."""
+        return self.concurrency - len(self._running) - self._promised
+
+    def _ends(self, replica):
+        # Shutdown retires every replica; a loop started meanwhile checks the flag itself.
+        return replica.retired or self._stopping.is_set()
+
+    def _poll_loop(self, replica):
+        backoff = 0.1
+        while True:
+            with self._lock:
+                while self._unpromised() <= 0 and not self._ends(replica):
+                    self._lock.wait(0.5)
+                if self._ends(replica):
+                    return
+                # Most slots go to the poll asking now (polls return where work arrives, and ask
+                # again there), but one stays for each other replica without a poll, so one waits
+                # on every replica.
+                others = sum(1 for r in self._replicas.values()
+                             if r is not replica and r.healthy and r.poll is None)
+                ask = min(self._unpromised(), max(1, self._unpromised() - others))
+                request = wk.LeaseTasksRequest(namespace=self.namespace, task_queues=self.queues,
+                                               task_types=sorted(self._handlers), max_tasks=ask,
+                                               identity=self.identity)
+                request.wait.seconds = int(self.poll_wait)
+                self._promised += ask
+                replica.poll = replica.stub.LeaseTasks.future(request, timeout=self.poll_wait + 10)
+            tasks, failed = (), False
             try:
-                tasks = self._poll.result().tasks
+                tasks = replica.poll.result().tasks
                 backoff = 0.1
             except grpc.FutureCancelledError:
-                return
+                pass  # shutdown, or the replica is no longer resolved: the loop top ends it
             except grpc.RpcError as e:
-                if e.code() == grpc.StatusCode.CANCELLED and self._stopping.is_set():
-                    return
+                failed = not (e.code() == grpc.StatusCode.CANCELLED and replica.retired)
+                if failed:
+                    error = errors.from_rpc_error(e)
+                    if not isinstance(error, (errors.Unavailable, errors.DeadlineExceeded,
+                                              errors.ResourceExhausted)):
+                        log.error("leasing tasks on %s failed: %s", replica.target, error)
+            contexts = [TaskContext(self, task) for task in tasks]
+            with self._lock:
+                replica.poll = None
+                replica.healthy = not failed
+                self._promised -= ask
+                for ctx in contexts:
+                    self._running[ctx.task_id] = ctx
+                self.metrics.set("gridflow_worker_tasks_running", len(self._running))
+                # Slots this poll asked for and did not fill: another replica's poll may ask.
+                self._lock.notify_all()
+            if failed:
                 self.metrics.inc("gridflow_worker_polls_total", [("result", "error")])
-                error = errors.from_rpc_error(e)
-                if not isinstance(error, (errors.Unavailable, errors.DeadlineExceeded,
-                                          errors.ResourceExhausted)):
-                    log.error("leasing tasks failed: %s", error)
-                self._stopping.wait(backoff)
+                replica.gone.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self.metrics.inc("gridflow_worker_polls_total", [("result", "tasks" if tasks else "empty")])
-            for task in tasks:
-                ctx = TaskContext(self, task)
-                with self._lock:
-                    self._running[ctx.task_id] = ctx
-                    self.metrics.set("gridflow_worker_tasks_running", len(self._running))
+            if replica.retired:
+                continue
+            self.metrics.inc("gridflow_worker_polls_total",
+                             [("result", "tasks" if contexts else "empty")])
+            for ctx in contexts:
                 self.metrics.inc("gridflow_worker_tasks_leased_total")
                 # A daemon thread per task (the slots bound them): a handler that ignores
                 # ctx.cancelled cannot keep the process alive once its task was released.

@@ -318,6 +318,78 @@ class KilledWorkerTest(unittest.TestCase):
             client.close()
 
 
+class SeveralReplicasTest(unittest.TestCase):
+    def test_replica_targets(self):
+        from gridflow._replicas import resolve_replica_targets
+        self.assertEqual(resolve_replica_targets("ipv4:10.0.0.1:7233,10.0.0.2:7233"),
+                         (["ipv4:10.0.0.1:7233", "ipv4:10.0.0.2:7233"], ""))
+        self.assertEqual(resolve_replica_targets("localhost:7233"), (["localhost:7233"], ""))
+        self.assertEqual(resolve_replica_targets("dns:///localhost:7233"),
+                         (["dns:///localhost:7233"], ""))
+        self.assertEqual(resolve_replica_targets("unix:/run/gf.sock"), (["unix:/run/gf.sock"], ""))
+        self.assertEqual(resolve_replica_targets("no-such-host.invalid:7233"),
+                         (["no-such-host.invalid:7233"], ""))
+
+    def test_a_worker_holds_a_long_poll_on_every_replica_within_its_slots(self):
+        from gridflow.v1 import cluster_service_pb2 as cl, cluster_service_pb2_grpc as cl_grpc
+        a, b = Engine("replica-a").start(), Engine("replica-b").start()
+        client_a = gridflow.Client(a.address)
+        client_b = gridflow.Client(b.address)
+        release = threading.Event()
+        running, most = [0], [0]
+        lock = threading.Lock()
+
+        def hold(ctx):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            release.wait(30)
+            with lock:
+                running[0] -= 1
+            return {}
+
+        serving = None
+        try:
+            client_a.register(definition("sdk-spread", [
+                {"name": "s", "kind": "task", "task_type": "hold", "task_queue": "spread"}]))
+            # Work queued on both replicas before the worker starts: its first polls claim at once.
+            ids = [f"sdk-spread-{i}" for i in range(8)]
+            for i, workflow_id in enumerate(ids):
+                (client_a if i % 2 == 0 else client_b).start(workflow_id, "sdk-spread", {})
+            worker = gridflow.Worker(f"ipv4:{a.address},{b.address}", queues=["spread"],
+                                     concurrency=3, poll_wait=2.0, shutdown_grace=2.0)
+            worker.task("hold")(hold)
+            serving = WorkerThread(worker)
+            eventually(lambda: running[0] == 3, what="three handlers running")
+            time.sleep(0.3)  # room for a poll to overreach
+            self.assertEqual(most[0], 3)
+            # Leased, not only running: no task was leased beyond the slots.
+            leased = sum(1 for w in ids for t in client_a.describe(w).open_tasks
+                         if t.state == "LEASED")
+            self.assertEqual(leased, 3)
+            release.set()
+            for workflow_id in ids:
+                client_a.wait_for_result(workflow_id, timeout=30)
+            # Nothing left to do: a poll waits on each replica (the engines report their waiting
+            # polls with their membership heartbeat, every 5 s).
+            queues = cl_grpc.ClusterServiceStub(client_a.channel)
+
+            def polls_waiting():
+                for q in queues.ListQueues(cl.ListQueuesRequest(), timeout=5).queues:
+                    if q.name == "spread":
+                        return q.waiting_polls
+                return 0
+            eventually(lambda: polls_waiting() == 2, timeout=15, what="a poll on each replica")
+        finally:
+            release.set()
+            if serving is not None:
+                serving.stop()
+            client_a.close()
+            client_b.close()
+            a.stop()
+            b.stop()
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_releases_running_tasks_after_the_grace(self):
         client = gridflow.Client(ENGINE_MAIN.address)

@@ -16,6 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import { DeadlineExceeded, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
 import { api, Caller, channelCredentials, channelOptions, ConnectionOptions } from "./transport";
 import { Metrics } from "./metrics";
+import { resolveReplicaTargets } from "./replicas";
 import type { WorkerServiceClient } from "./generated/gridflow/v1/WorkerService";
 import type { LeasedTask__Output } from "./generated/gridflow/v1/LeasedTask";
 import type { LeaseTasksResponse__Output } from "./generated/gridflow/v1/LeaseTasksResponse";
@@ -41,6 +42,24 @@ export interface WorkerOptions extends ConnectionOptions {
 export type Handler = (ctx: TaskContext) => unknown | Promise<unknown>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How often the address is resolved again, so replicas that come and go get a long-poll. */
+const RESOLVE_INTERVAL_MS = 30_000;
+
+/**
+ * An engine replica the worker holds a long-poll on: a run started there finds a poll waiting and
+ * is handed over in the start's own transaction (no NOTIFY, no claim by another replica).
+ */
+interface Replica {
+  target: string;
+  stub: WorkerServiceClient;
+  /** No longer resolved, or shutdown: its loop ends. */
+  retired: boolean;
+  /** Its last poll did not fail. */
+  healthy: boolean;
+  poll?: grpc.ClientUnaryCall;
+  loop?: Promise<void>;
+}
 
 /** One leased task as its handler sees it. */
 export class TaskContext {
@@ -132,8 +151,11 @@ export class Worker {
   private readonly handlers = new Map<string, Handler>();
   private readonly running = new Map<string, TaskContext>();
   private stopping = false;
-  private poll?: grpc.ClientUnaryCall;
-  private slotFreed?: () => void;
+  private readonly replicas = new Map<string, Replica>();
+  /** Slots the long-polls in flight asked for: together they never ask for more than is free. */
+  private promised = 0;
+  /** Woken when a slot frees, a poll returns, the replicas change or the worker stops. */
+  private waiters: Array<() => void> = [];
 
   constructor(private readonly options: WorkerOptions) {
     this.namespace = options.namespace ?? "default";
@@ -166,7 +188,7 @@ export class Worker {
       : this.metrics.serve(this.options.metricsHost ?? "127.0.0.1", this.options.metricsPort);
     const beats = setInterval(() => this.heartbeatDue(), 100);
     try {
-      await this.pollLoop();
+      await this.pollReplicas();
       await this.drain();
     } finally {
       clearInterval(beats);
@@ -174,52 +196,131 @@ export class Worker {
       process.removeListener("SIGTERM", onSignal);
       process.removeListener("SIGINT", onSignal);
       this.stub.close();
+      for (const replica of this.replicas.values()) if (replica.stub !== this.stub) replica.stub.close();
     }
   }
 
   /** Asks run() to stop. */
   shutdown(): void {
     this.stopping = true;
-    this.poll?.cancel();
-    this.slotFreed?.();
+    for (const replica of this.replicas.values()) this.retire(replica);
+    this.wakeAll();
   }
 
-  private async pollLoop(): Promise<void> {
-    let backoff = 100;
+  private wakeAll(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Resolves at the next wakeAll(), or after `ms`. */
+  private wakeup(ms?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(resolve, ms);
+      this.waiters.push(() => { clearTimeout(timer); resolve(); });
+    });
+  }
+
+  private retire(replica: Replica): void {
+    replica.retired = true;
+    replica.poll?.cancel();
+  }
+
+  /** Keeps one long-poll loop per replica the address resolves to (again every 30 s) until shutdown. */
+  private async pollReplicas(): Promise<void> {
     while (!this.stopping) {
-      while (this.running.size >= this.concurrency && !this.stopping) {
-        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+      const { targets, host } = await resolveReplicaTargets(this.options.address);
+      this.updateReplicas(targets, host);
+      const until = Date.now() + RESOLVE_INTERVAL_MS;
+      while (!this.stopping && Date.now() < until) await this.wakeup(until - Date.now());
+    }
+    await Promise.all([...this.replicas.values()].map((replica) => replica.loop));
+  }
+
+  private updateReplicas(targets: string[], host: string): void {
+    if (this.stopping) return;
+    let changed = false;
+    for (const [target, replica] of this.replicas) {
+      if (targets.includes(target)) continue;
+      this.retire(replica);
+      this.replicas.delete(target);
+      void replica.loop?.then(() => { if (replica.stub !== this.stub) replica.stub.close(); });
+      changed = true;
+    }
+    for (const target of targets) {
+      if (this.replicas.has(target)) continue;
+      let stub = this.stub;
+      if (targets.length > 1) {
+        // A channel to this replica alone; TLS still checks the name the address was given as.
+        const options = { ...this.options, address: target, tlsServerName: this.options.tlsServerName || host || undefined };
+        stub = new api.gridflow.v1.WorkerService(target, channelCredentials(options), channelOptions(options));
       }
-      if (this.stopping) return;
+      const replica: Replica = { target, stub, retired: false, healthy: true };
+      this.replicas.set(target, replica);
+      replica.loop = this.pollLoop(replica);
+      changed = true;
+    }
+    this.wakeAll(); // the others' share of the slots changed
+    if (changed) console.info(`gridflow worker ${this.identity}: long-polling ${targets.length} engine replica(s)`);
+  }
+
+  /** Free slots no long-poll in flight has asked for yet. */
+  private unpromised(): number {
+    return this.concurrency - this.running.size - this.promised;
+  }
+
+  private async pollLoop(replica: Replica): Promise<void> {
+    let backoff = 100;
+    for (;;) {
+      while (this.unpromised() <= 0 && !replica.retired && !this.stopping) await this.wakeup();
+      if (replica.retired || this.stopping) return;
+      // Most slots go to the poll asking now (polls return where work arrives, and ask again
+      // there), but one stays for each other replica without a poll, so one waits on every replica.
+      let others = 0;
+      for (const r of this.replicas.values()) if (r !== replica && r.healthy && !r.poll) ++others;
+      const ask = Math.min(this.unpromised(), Math.max(1, this.unpromised() - others));
+      this.promised += ask;
       const waitMs = this.options.pollWaitMs ?? 10_000;
-      let tasks: LeasedTask__Output[];
+      let tasks: LeasedTask__Output[] = [];
+      let failed = false;
       try {
-        const r = await this.caller.call<LeaseTasksResponse__Output>((co, cb) => this.stub.LeaseTasks({
+        const r = await this.caller.call<LeaseTasksResponse__Output>((co, cb) => replica.stub.LeaseTasks({
           namespace: this.namespace, task_queues: this.queues, task_types: [...this.handlers.keys()].sort(),
-          max_tasks: this.concurrency - this.running.size, identity: this.identity,
+          max_tasks: ask, identity: this.identity,
           wait: { seconds: String(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1e6 },
-        }, co, cb), { retry: false, timeoutMs: waitMs + 10_000, onCall: (call) => (this.poll = call) });
+        }, co, cb), { retry: false, timeoutMs: waitMs + 10_000, onCall: (call) => (replica.poll = call) });
         tasks = r.tasks;
         backoff = 100;
       } catch (e) {
-        if (this.stopping) return;
-        this.metrics.inc("gridflow_worker_polls_total", { result: "error" });
-        if (!(e instanceof Unavailable || e instanceof DeadlineExceeded || e instanceof ResourceExhausted)) {
-          console.error(`gridflow worker: leasing tasks failed: ${(e as Error).message}`);
+        failed = !(replica.retired || this.stopping);
+        if (failed && !(e instanceof Unavailable || e instanceof DeadlineExceeded || e instanceof ResourceExhausted)) {
+          console.error(`gridflow worker: leasing tasks on ${replica.target} failed: ${(e as Error).message}`);
         }
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
-        continue;
       }
-      this.metrics.inc("gridflow_worker_polls_total", { result: tasks.length ? "tasks" : "empty" });
+      replica.poll = undefined;
+      replica.healthy = !failed;
+      this.promised -= ask;
       for (const task of tasks) {
         const ctx = new TaskContext(this, task);
         this.running.set(ctx.taskId, ctx);
-        this.metrics.set("gridflow_worker_tasks_running", this.running.size);
         this.metrics.inc("gridflow_worker_tasks_leased_total");
         void this.execute(ctx);
       }
+      this.metrics.set("gridflow_worker_tasks_running", this.running.size);
+      this.wakeAll(); // slots this poll asked for and did not fill: another replica's poll may ask
+      if (failed) {
+        this.metrics.inc("gridflow_worker_polls_total", { result: "error" });
+        await this.wakeupOrRetired(replica, backoff);
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      if (replica.retired || this.stopping) continue;
+      this.metrics.inc("gridflow_worker_polls_total", { result: tasks.length ? "tasks" : "empty" });
     }
+  }
+
+  /** Waits `ms`, ending early when the replica is retired or the worker stops. */
+  private async wakeupOrRetired(replica: Replica, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (!replica.retired && !this.stopping && Date.now() < until) await this.wakeup(until - Date.now());
   }
 
   private async drain(): Promise<void> {
@@ -257,7 +358,7 @@ export class Worker {
     } finally {
       this.running.delete(ctx.taskId);
       this.metrics.set("gridflow_worker_tasks_running", this.running.size);
-      this.slotFreed?.();
+      this.wakeAll();
     }
   }
 

@@ -9,11 +9,13 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
 import {
   Cancelled, Client, InvalidArgument, NotFound, RunFailed, StaleLease, TaskContext, TaskError, Unauthenticated,
   Unavailable, Worker,
 } from "../src";
 import { Caller, Invoke } from "../src/transport";
+import { resolveReplicaTargets } from "../src/replicas";
 
 const ENGINE = process.env.GRIDFLOW_ENGINE!;
 const DATABASE_URL = process.env.GRIDFLOW_SDK_DATABASE_URL!;
@@ -260,6 +262,69 @@ describe("a killed worker", () => {
     } finally {
       worker.kill("SIGKILL");
       client.close();
+    }
+  });
+});
+
+describe("several replicas", () => {
+  test("replica targets", async () => {
+    assert.deepEqual(await resolveReplicaTargets("ipv4:10.0.0.1:7233,10.0.0.2:7233"),
+      { targets: ["ipv4:10.0.0.1:7233", "ipv4:10.0.0.2:7233"], host: "" });
+    assert.deepEqual(await resolveReplicaTargets("localhost:7233"), { targets: ["localhost:7233"], host: "" });
+    assert.deepEqual(await resolveReplicaTargets("dns:///localhost:7233"), { targets: ["dns:///localhost:7233"], host: "" });
+    assert.deepEqual(await resolveReplicaTargets("unix:/run/gf.sock"), { targets: ["unix:/run/gf.sock"], host: "" });
+    assert.deepEqual(await resolveReplicaTargets("no-such-host.invalid:7233"), { targets: ["no-such-host.invalid:7233"], host: "" });
+  });
+
+  test("a worker holds a long-poll on every replica within its slots", async () => {
+    const a = await new Engine("replica-a").start();
+    const b = await new Engine("replica-b").start();
+    const clientA = new Client({ address: a.address });
+    const clientB = new Client({ address: b.address });
+    const definitions = protoLoader.loadSync(["gridflow/v1/cluster_service.proto"], {
+      includeDirs: [path.resolve(__dirname, "..", "..", "proto")], keepCase: true, longs: String, defaults: true });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const cluster = (grpc.loadPackageDefinition(definitions) as any).gridflow.v1.ClusterService;
+    const queues = new cluster(a.address, grpc.credentials.createInsecure());
+    let running = 0, most = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await clientA.register({ name: "ts-spread", version: 1, steps: [
+        { name: "s", kind: "task", task_type: "hold", task_queue: "spread" }] });
+      // Work queued on both replicas before the worker starts: its first polls claim at once.
+      const ids = Array.from({ length: 8 }, (_, i) => `ts-spread-${i}`);
+      for (const [i, id] of ids.entries()) await (i % 2 === 0 ? clientA : clientB).start(id, "ts-spread", {});
+      serve({ hold: async () => {
+        most = Math.max(most, ++running);
+        await released;
+        --running;
+        return {};
+      } }, 3, `ipv4:${a.address},${b.address}`, { queues: ["spread"], pollWaitMs: 2000 });
+      await eventually(() => running === 3, "three handlers running");
+      await sleep(300); // room for a poll to overreach
+      assert.equal(most, 3);
+      // Leased, not only running: no task was leased beyond the slots.
+      let leasedTasks = 0;
+      for (const id of ids) leasedTasks += (await clientA.describe(id)).open_tasks.filter((t) => t.state === "LEASED").length;
+      assert.equal(leasedTasks, 3);
+      release();
+      for (const id of ids) await clientA.waitForResult(id, { timeoutMs: 30_000 });
+      // Nothing left to do: a poll waits on each replica (the engines report their waiting polls
+      // with their membership heartbeat, every 5 s).
+      const waitingPolls = () => new Promise<number>((resolve, reject) =>
+        queues.ListQueues({}, { deadline: new Date(Date.now() + 5000) },
+          (error: grpc.ServiceError | null, r: { queues: Array<{ name: string; waiting_polls: number }> }) =>
+            error ? reject(error) : resolve(r.queues.find((q) => q.name === "spread")?.waiting_polls ?? 0)));
+      await eventually(async () => (await waitingPolls()) === 2, "a poll on each replica", 15_000);
+    } finally {
+      release();
+      await stopWorkers();
+      queues.close();
+      clientA.close();
+      clientB.close();
+      await a.stop();
+      await b.stop();
     }
   });
 });

@@ -49,15 +49,21 @@ class _Replica:
     """An engine replica the worker holds a long-poll on: a run started there finds a poll waiting
     and is handed over in the start's own transaction (no NOTIFY, no claim by another replica)."""
 
-    def __init__(self, target, stub):
+    def __init__(self, target, stub, channel=None):
         self.target = target
         self.stub = stub
+        self.channel = channel  # its own channel, None when it uses the worker's
         self.thread = None
         self.gone = threading.Event()  # set once retired: ends a backoff at once
         # Guarded by the worker's lock:
         self.retired = False  # no longer resolved, or shutdown: its loop ends
         self.healthy = True   # its last poll did not fail
         self.poll = None      # the long-poll in flight
+
+    def close(self):
+        """After its loop ended."""
+        if self.channel is not None:
+            self.channel.close()
 
     def retire(self):
         self.retired = True
@@ -239,6 +245,7 @@ class Worker:
             replicas = list(self._replicas.values())
         for replica in replicas:
             replica.thread.join()
+            replica.close()
 
     def _update_replicas(self, targets, host):
         added, gone = [], []
@@ -252,13 +259,13 @@ class Worker:
             for target in targets:
                 if target in self._replicas:
                     continue
-                stub = self._stub
+                replica = _Replica(target, self._stub)
                 if len(targets) > 1:
                     # A channel to this replica alone; TLS still checks the name the address gave.
                     transport = dict(self._transport)
                     transport["tls_server_name"] = transport["tls_server_name"] or host or None
-                    stub = wk_grpc.WorkerServiceStub(open_channel(target, **transport))
-                replica = _Replica(target, stub)
+                    channel = open_channel(target, **transport)
+                    replica = _Replica(target, wk_grpc.WorkerServiceStub(channel), channel)
                 replica.thread = threading.Thread(target=self._poll_loop, args=(replica,),
                                                   daemon=True, name=f"gridflow-poll-{target}")
                 self._replicas[target] = replica
@@ -268,6 +275,7 @@ class Worker:
             replica.thread.start()
         for replica in gone:
             replica.thread.join()
+            replica.close()
         if added or gone:
             log.info("worker %s: long-polling %d engine replica(s)", self.identity, len(targets))
 

@@ -17,6 +17,9 @@
 #                                second per replica, default 50 as in production;
 #                                GRIDFLOW_BENCH_RETENTION_ROUNDS: stop measuring after so many)
 #   bench/run.sh --quick         small sizes: a smoke check that the benchmark works (CTest)
+#
+# GRIDFLOW_BENCH_KEEP_LOGS=1 keeps the work directory's engine logs and results (not PostgreSQL's
+# data) and prints where.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/pg.sh"
@@ -74,7 +77,13 @@ cleanup() {
   local pid
   for pid in "${ENGINE_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
   pg_stop "$WORK/pg"
-  rm -rf "$WORK"
+  if [[ -n ${GRIDFLOW_BENCH_KEEP_LOGS:-} ]]; then
+    # The engines' logs (e.g. whether a growth run's search index cut a statement) stay readable.
+    rm -rf "$WORK/pg" "$WORK/archive"
+    echo "bench/run.sh: engine logs and results kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 

@@ -180,7 +180,9 @@ void PrepareTaskStatements(pqxx::connection& c) {
   c.prepare("task_extend_lease",
             "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
             "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
-            "heartbeat_details = COALESCE($4::jsonb, t.heartbeat_details), updated_at = gf_now() "
+            // '' (never valid JSON) for no details: statement parameters are never NULL.
+            "heartbeat_details = COALESCE(NULLIF($4, '')::jsonb, t.heartbeat_details), "
+            "updated_at = gf_now() "
             "WHERE t.id = $2 AND t.namespace = $1 AND t.lease_epoch = $3 AND t.state = 'LEASED' "
             "RETURNING t.lease_expires_at, t.cancel_requested OR "
             "(SELECT r.status = 'CANCELLING' FROM runs r WHERE r.id = t.run_id)");
@@ -250,14 +252,18 @@ std::vector<TaskRow> LoadOpenTasks(pqxx::transaction_base& txn,
   return ReadTasks(txn.exec_prepared("task_open_of_runs", ToTextArray(run_ids)));
 }
 
-std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
-                                          const std::string& namespace_name, int64_t task_id,
-                                          int64_t lease_epoch,
-                                          const std::optional<std::string>& details_json) {
-  const pqxx::result r =
-      txn.exec_prepared("task_extend_lease", namespace_name, task_id, lease_epoch, details_json);
-  if (r.empty()) return std::nullopt;
-  return LeaseExtension{Timestamp(r[0][0]), !r[0][1].is_null() && r[0][1].as<bool>()};
+Statement ExtendLeaseStatement(const std::string& namespace_name, int64_t task_id,
+                               int64_t lease_epoch,
+                               const std::optional<std::string>& details_json) {
+  return {"task_extend_lease",
+          {namespace_name, std::to_string(task_id), std::to_string(lease_epoch),
+           details_json.value_or("")}};
+}
+
+std::optional<LeaseExtension> ReadLeaseExtension(const pqxx::result& extended) {
+  if (extended.empty()) return std::nullopt;
+  const pqxx::row r = extended[0];
+  return LeaseExtension{Timestamp(r[0]), !r[1].is_null() && r[1].as<bool>()};
 }
 
 bool TaskOutputEquals(pqxx::transaction_base& txn, int64_t task_id, const std::string& json_text) {

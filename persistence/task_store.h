@@ -60,12 +60,12 @@ struct LeaseExtension {
   bool cancel_requested = false;  // the run is CANCELLING, or no longer wants this task
 };
 
-// Extends the lease if the task is LEASED at `lease_epoch`; nullopt otherwise. `details_json`
-// (optional) replaces the task's heartbeat details.
-std::optional<LeaseExtension> ExtendLease(pqxx::transaction_base& txn,
-                                          const std::string& namespace_name, int64_t task_id,
-                                          int64_t lease_epoch,
-                                          const std::optional<std::string>& details_json);
+// Extends the lease if the task is LEASED at `lease_epoch`. `details_json` (optional) replaces
+// the task's heartbeat details. A statement, so a heartbeat can send it with BEGIN and COMMIT in
+// one round trip; ReadLeaseExtension reads its result: nullopt when the lease was not extended.
+Statement ExtendLeaseStatement(const std::string& namespace_name, int64_t task_id,
+                               int64_t lease_epoch, const std::optional<std::string>& details_json);
+std::optional<LeaseExtension> ReadLeaseExtension(const pqxx::result& extended);
 
 // Whether the task's recorded output equals `json_text` (as JSON values).
 bool TaskOutputEquals(pqxx::transaction_base& txn, int64_t task_id, const std::string& json_text);

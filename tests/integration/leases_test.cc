@@ -43,10 +43,12 @@ class LeasesTest : public ::testing::Test {
   }
 
   grpc::Status Heartbeat(const v1::LeasedTask& task, int64_t epoch,
-                         v1::HeartbeatResponse* response = nullptr) {
+                         v1::HeartbeatResponse* response = nullptr,
+                         const std::string& details_json = "") {
     v1::HeartbeatRequest request;
     request.set_task_id(task.task_id());
     request.set_lease_epoch(epoch);
+    request.set_details_json(details_json);
     v1::HeartbeatResponse local;
     return engine_.workers().Heartbeat(Ctx().get(), request, response ? response : &local);
   }
@@ -176,6 +178,22 @@ TEST_F(LeasesTest, HeartbeatsKeepTheLeaseAlive) {
   }
   EXPECT_TRUE(Complete(task, task.lease_epoch(), "{}").ok());
   EXPECT_EQ(WaitClosed(engine_, "bid-1").status(), v1::RUN_STATUS_COMPLETED);
+}
+
+// Progress a heartbeat carries stays until a later heartbeat carries other progress.
+TEST_F(LeasesTest, HeartbeatDetailsStayUntilReplaced) {
+  RegisterStep(3);
+  Start(engine_, "bid-1", "bid");
+  const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
+  ASSERT_TRUE(Heartbeat(task, task.lease_epoch(), nullptr, R"({"done": 0.5})").ok());
+  EXPECT_EQ(db_.Query("SELECT heartbeat_details->>'done' FROM tasks"), "0.5");
+  ASSERT_TRUE(Heartbeat(task, task.lease_epoch()).ok());  // no details: the last ones stay
+  EXPECT_EQ(db_.Query("SELECT heartbeat_details->>'done' FROM tasks"), "0.5");
+  ASSERT_TRUE(Heartbeat(task, task.lease_epoch(), nullptr, R"({"done": 0.9})").ok());
+  EXPECT_EQ(db_.Query("SELECT heartbeat_details->>'done' FROM tasks"), "0.9");
+  EXPECT_EQ(Heartbeat(task, task.lease_epoch() + 1, nullptr, R"({"done": 1})").error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // a stale lease changes nothing
+  EXPECT_EQ(db_.Query("SELECT heartbeat_details->>'done' FROM tasks"), "0.9");
 }
 
 // An attempt that outlives its start-to-close timeout loses its lease even while it heartbeats;

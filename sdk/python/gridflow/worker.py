@@ -335,10 +335,11 @@ class Worker:
                 replica.gone.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if replica.retired:
-                continue
-            self.metrics.inc("gridflow_worker_polls_total",
-                             [("result", "tasks" if contexts else "empty")])
+            if contexts or not replica.retired:
+                self.metrics.inc("gridflow_worker_polls_total",
+                                 [("result", "tasks" if contexts else "empty")])
+            # Leased to this worker even if its replica was retired meanwhile: run them (at
+            # shutdown the drain lets them finish or releases them).
             for ctx in contexts:
                 self.metrics.inc("gridflow_worker_tasks_leased_total")
                 # A daemon thread per task (the slots bound them): a handler that ignores

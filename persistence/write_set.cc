@@ -51,12 +51,12 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " INSERT INTO timers (run_id, frame, activation, step, kind, fire_at, state)"
       " SELECT m.run_id, m.frame, m.activation, m.step, m.kind,"
       " timestamptz 'epoch' + m.fire_at_us * interval '1 microsecond', 'PENDING'"
-      " FROM json_to_recordset($5::json) AS m(run_id uuid, frame text, activation bigint,"
+      " FROM jsonb_to_recordset($5::jsonb) AS m(run_id uuid, frame text, activation bigint,"
       " step text, kind text, fire_at_us bigint)),");
   // Search attributes whose value changed: typed rows for queries (docs/search.md); a NULL
   // value unsets one. The two CTEs touch different rows.
   const std::string attributes = std::string(
-      " attribute_rows AS (SELECT * FROM json_to_recordset($12::json) AS a(run_id uuid,"
+      " attribute_rows AS (SELECT * FROM jsonb_to_recordset($12::jsonb) AS a(run_id uuid,"
       " namespace text, name text, type text, value text)),"
       " attributes_set AS ("
       " INSERT INTO run_attributes (run_id, name, namespace, keyword, number, instant, day, flag)"
@@ -82,7 +82,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " count(*) FILTER (WHERE NOT a.succeeded) AS failures,"
       " COALESCE(array_agg(a.task_id) FILTER (WHERE a.succeeded), '{}') AS succeeded,"
       " COALESCE(array_agg(a.task_id) FILTER (WHERE NOT a.succeeded), '{}') AS failed"
-      " FROM json_to_recordset($11::json) AS a(namespace text, task_type text, task_id bigint,"
+      " FROM jsonb_to_recordset($11::jsonb) AS a(namespace text, task_type text, task_id bigint,"
       " succeeded boolean) GROUP BY a.namespace, a.task_type),"
       " breakers AS ("
       " UPDATE dispatch_controls d SET"
@@ -130,7 +130,8 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
   // One statement for everything a transaction writes. Data-modifying CTEs all run (on the same
   // snapshot: no two of them touch the same row); the NOTIFY CTE runs because the final SELECT
   // reads it. A JSON null arrives as SQL NULL, hence the COALESCEs for JSON columns whose value
-  // may be the JSON null.
+  // may be the JSON null. The record sets are read as jsonb: parsed once (as json they were
+  // validated, parsed again into records, and their jsonb fields parsed a third time).
   for (unsigned parts = 0; parts <= kAllFlushParts; ++parts) {
     std::string unused = " unused_params AS (SELECT 1 WHERE false";
     std::string sql = std::string(
@@ -146,7 +147,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         "   AND p.namespace = n.namespace AND p.queue = n.queue AND p.priority < n.priority"
         "   AND p.not_before <= gf_now()) THEN 'PENDING'"
         "  ELSE 'LEASED' END AS placed"
-        " FROM json_to_recordset($1::json) AS n(id bigint, run_id uuid, namespace text,"
+        " FROM jsonb_to_recordset($1::jsonb) AS n(id bigint, run_id uuid, namespace text,"
         " workflow_id text, definition_name text, definition_version integer, queue text,"
         " task_type text, step text, idempotency_key text, input jsonb, state text,"
         " max_attempts integer, start_to_close_ms bigint, heartbeat_timeout_ms bigint, frame text,"
@@ -200,7 +201,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         "  ELSE t.attempt_deadline END,"
         " cancel_requested = t.cancel_requested OR u.op = 'cancel_request',"
         " updated_at = gf_now()"
-        " FROM json_to_recordset($2::json) AS u(id bigint, op text, json jsonb, delay_ms bigint)"
+        " FROM jsonb_to_recordset($2::jsonb) AS u(id bigint, op text, json jsonb, delay_ms bigint)"
         // The ids again as an array: the plan looks them up in the primary key whatever it
         // guesses of the recordset's size.
         " WHERE t.id = u.id AND t.id = ANY($8::bigint[])),"
@@ -212,7 +213,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         // of no run (never written by the engine) goes where keyless writers' go, the legacy one.
         " COALESCE(e.iteration, ''),"
         " COALESCE((SELECT r.history_key FROM runs r WHERE r.id = e.run_id), '-infinity')"
-        " FROM json_to_recordset($4::json) AS e(run_id uuid, seq bigint,"
+        " FROM jsonb_to_recordset($4::jsonb) AS e(run_id uuid, seq bigint,"
         " type text, step text, task_id bigint, attempt integer, actor text, payload jsonb,"
         " iteration text) ORDER BY e.run_id, e.seq"
         // The chain trigger (migration 8) hashes each event onto its predecessor's hash.
@@ -228,7 +229,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         // A closed run's last change is its closing (ListRuns orders closed runs by closed_at).
         " updated_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) ELSE gf_now() END,"
         " closed_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) END"
-        " FROM json_to_recordset($3::json) AS u(id uuid, status text, data jsonb,"
+        " FROM jsonb_to_recordset($3::jsonb) AS u(id uuid, status text, data jsonb,"
         " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
         " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean,"
         " search_attributes jsonb)"
@@ -240,11 +241,11 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         unused += params;
       }
     };
-    part(kFlushNewTimers, new_timers, " AND $5::json IS NULL");
-    part(kFlushAttributes, attributes, " AND $12::json IS NULL");
+    part(kFlushNewTimers, new_timers, " AND $5::jsonb IS NULL");
+    part(kFlushAttributes, attributes, " AND $12::jsonb IS NULL");
     part(kFlushCancelledTimers, cancelled_timers,
          " AND $6::bigint[] IS NULL AND $10::uuid[] IS NULL");
-    part(kFlushBreakers, breakers, " AND $11::json IS NULL");
+    part(kFlushBreakers, breakers, " AND $11::jsonb IS NULL");
     sql += unused + "),";
     sql += notified;
     sql += std::string(

@@ -259,13 +259,14 @@ class Worker:
             for target in targets:
                 if target in self._replicas:
                     continue
-                replica = _Replica(target, self._stub)
+                stub, channel = self._stub, None
                 if len(targets) > 1:
                     # A channel to this replica alone; TLS still checks the name the address gave.
                     transport = dict(self._transport)
                     transport["tls_server_name"] = transport["tls_server_name"] or host or None
                     channel = open_channel(target, **transport)
-                    replica = _Replica(target, wk_grpc.WorkerServiceStub(channel), channel)
+                    stub = wk_grpc.WorkerServiceStub(channel)
+                replica = _Replica(target, stub, channel)
                 replica.thread = threading.Thread(target=self._poll_loop, args=(replica,),
                                                   daemon=True, name=f"gridflow-poll-{target}")
                 self._replicas[target] = replica

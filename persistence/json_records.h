@@ -1,5 +1,5 @@
 // JsonRecords: builds the JSON array of objects that set-based statements read with
-// json_to_recordset(). Values that are already JSON text (payloads, run data) are spliced in as
+// jsonb_to_recordset(). Values that are already JSON text (payloads, run data) are spliced in as
 // they are, never parsed or escaped again. A JSON null becomes SQL NULL in the recordset.
 #pragma once
 

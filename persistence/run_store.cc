@@ -103,7 +103,7 @@ void PrepareRunStatements(pqxx::connection& c) {
             "SELECT gf_uuid_v7(clock_timestamp()), n.namespace, n.workflow_id, n.definition_name, "
             "d.version, 'RUNNING', COALESCE(n.input, 'null'::jsonb), n.data, n.started_by, "
             "d.reason "
-            "FROM json_to_recordset($1::json) AS n(namespace text, workflow_id text, "
+            "FROM jsonb_to_recordset($1::jsonb) AS n(namespace text, workflow_id text, "
             "definition_name text, definition_version integer, input jsonb, data jsonb, "
             "started_by text) "
             // The version asked for, or the one the latest routes this workflow id to (a canary

@@ -1,6 +1,6 @@
 // WriteSet: what one transaction writes to tasks, runs, events and timers, gathered while the
 // engine advances runs in memory and written by ONE statement at the end (Flush): set-based
-// inserts and updates (json_to_recordset), plus the NOTIFYs, in a single round trip however many
+// inserts and updates (jsonb_to_recordset), plus the NOTIFYs, in a single round trip however many
 // runs the transaction advanced. Inserted tasks carry ids drawn beforehand (AllocateTaskIds), so
 // their history events can name them.
 //

@@ -9,8 +9,8 @@
 
 namespace gridflow::engine {
 
-GroupCommitter::GroupCommitter(Scheduler& scheduler, int threads, int max_batch)
-    : scheduler_(scheduler),
+GroupCommitter::GroupCommitter(BatchRunner runner, int threads, int max_batch)
+    : runner_(std::move(runner)),
       max_batch_(static_cast<size_t>(std::max(1, max_batch))),
       threads_started_(std::max(1, threads)),
       concurrency_(threads_started_) {
@@ -42,11 +42,13 @@ bool GroupCommitter::TakeActivity() {
 
 bool GroupCommitter::CanBegin() const {
   // Stopping: what is queued is applied without regard to the share. At light load (the recent
-  // batches held one call, about) a call would wait for the share in flight without gaining
-  // company, so it takes a free thread beyond the share.
+  // batches held one call, about) a call would wait for the batch in flight without gaining
+  // company, so it takes a free thread, beyond the share too. In between, a second batch needs
+  // a queue worth its transaction.
   constexpr double kLightLoad = 1.5;
   return !queue_.empty() && !reading_ &&
-         (stopping_ || in_flight_ < concurrency_ ||
+         (stopping_ || in_flight_ == 0 ||
+          (in_flight_ < concurrency_ && queue_.size() >= kBusyQueue) ||
           (in_flight_ < threads_started_ && recent_batch_ < kLightLoad));
 }
 
@@ -112,8 +114,8 @@ void GroupCommitter::Loop() {
       }
     };
     try {
-      scheduler_.RunBatch(std::move(batch), reads_done);
-    } catch (const std::exception& e) {  // RunBatch answers every call; this is a last resort
+      runner_(std::move(batch), reads_done);
+    } catch (const std::exception& e) {  // the runner answers every call; this is a last resort
       spdlog::error("group commit: unexpected exception: {}", e.what());
     }
     reads_done();

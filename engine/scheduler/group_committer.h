@@ -1,19 +1,25 @@
 // GroupCommitter: the queue in front of the scheduler's group-committed calls. Calls wait here
 // while the committer threads are busy; a free thread takes everything queued (up to the batch
-// limit) and applies it in one transaction (Scheduler::RunBatch). Nothing waits for company: a
-// call that finds a thread free is applied at once, alone — batches grow only when calls arrive
-// faster than transactions commit, which is exactly when they pay. One batch at a time reads: the
-// next one starts when the one before sends its writes and COMMIT, so commits overlap reads
-// rather than the queue being split into small concurrent batches.
+// limit) and applies it in one transaction (the BatchRunner: Scheduler::RunBatch). Nothing waits
+// for company: a call that finds no batch in flight is applied at once, alone — batches grow only
+// when calls arrive faster than transactions commit, which is exactly when they pay. One batch at
+// a time reads: the next one starts when the one before sends its writes and COMMIT.
+//
+// A second batch begins beside one in flight only when it is worth a transaction of its own: at
+// least kBusyQueue calls queued (one batch at a time no longer keeps up), or the load is light
+// (the recent batches held about one call each: waiting would gather no company). Between the
+// two, calls wait for the batch in flight and go together in the next: every transaction costs
+// PostgreSQL the same fixed work, so at moderate load fewer, larger ones leave it CPU to spare
+// (docs/benchmarks.md, 2026-12-04).
 //
 // How many batches may be in flight at once is set at run time (SetConcurrency, at most the
 // threads started): replicas sharing one PostgreSQL share its concurrency (docs/operations.md).
-// The share binds only under load: while the recent batches held about one call each, a call that
-// finds the share in flight takes a free thread anyway — waiting would not gather it company.
+// The share binds only under load: at light load a call takes a free thread beyond it.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -25,7 +31,14 @@ namespace gridflow::engine {
 
 class GroupCommitter {
  public:
-  GroupCommitter(Scheduler& scheduler, int threads, int max_batch);
+  // Applies a batch in one transaction and answers every call in it; calls `reads_done` once,
+  // when the transaction sends its writes and COMMIT (or has failed).
+  using BatchRunner = std::function<void(std::vector<std::unique_ptr<Scheduler::Call>> batch,
+                                         const std::function<void()>& reads_done)>;
+  // Calls queued that make a second batch worth beginning beside one in flight.
+  static constexpr size_t kBusyQueue = 8;
+
+  GroupCommitter(BatchRunner runner, int threads, int max_batch);
   ~GroupCommitter();  // Stop()
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -45,7 +58,7 @@ class GroupCommitter {
   void Loop();
   bool CanBegin() const;  // under mu_
 
-  Scheduler& scheduler_;
+  const BatchRunner runner_;
   const size_t max_batch_;
   const int threads_started_;
   mutable std::mutex mu_;
@@ -56,7 +69,7 @@ class GroupCommitter {
   int in_flight_ = 0;        // batches begun and not yet answered
   bool active_ = false;      // a batch began since TakeActivity
   double recent_batch_ = 1;  // calls per batch, a moving average of the recent batches
-  int concurrency_;          // in_flight_ stays below it (SetConcurrency)
+  int concurrency_;          // in_flight_ stays below it but at light load (SetConcurrency)
   std::vector<std::thread> threads_;
 };
 

@@ -12,6 +12,7 @@
 #include "engine/scheduler/kinds.h"
 #include "engine/scheduler/run_status.h"
 #include "engine/scheduler/run_transition.h"
+#include "engine/scheduler/scheduler_call.h"
 #include "persistence/dispatch_control_store.h"
 #include "persistence/message_store.h"
 #include "persistence/run_store.h"
@@ -90,8 +91,12 @@ Scheduler::Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& defi
     : pool_(pool),
       definitions_(definitions),
       options_(options),
-      committer_(
-          std::make_unique<GroupCommitter>(*this, options.commit_threads, options.max_batch)) {}
+      committer_(std::make_unique<GroupCommitter>(
+          [this](std::vector<std::unique_ptr<Call>> batch,
+                 const std::function<void()>& reads_done) {
+            RunBatch(std::move(batch), reads_done);
+          },
+          options.commit_threads, options.max_batch)) {}
 
 Scheduler::~Scheduler() {
   Stop();

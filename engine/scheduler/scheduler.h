@@ -245,8 +245,6 @@ class Scheduler {
   struct Call;
 
  private:
-  friend class GroupCommitter;
-
   // Locks the run to change (writing it to *run), or leaves *run empty to skip the transition.
   using LockFn =
       std::function<Status(pqxx::transaction_base&, std::optional<persistence::RunRow>*)>;

@@ -74,12 +74,6 @@ class SteppedRunner {
   int committed_ = 0;
 };
 
-// Lets every batch through at the end of a test, failed or not, before the committer stops.
-struct OpenAtEnd {
-  SteppedRunner& runner;
-  ~OpenAtEnd() { runner.Open(); }
-};
-
 std::unique_ptr<Scheduler::Call> Start() {
   auto call = std::make_unique<Scheduler::Call>();
   call->kind = Scheduler::Call::Kind::kStart;
@@ -87,126 +81,101 @@ std::unique_ptr<Scheduler::Call> Start() {
   return call;
 }
 
-void Submit(GroupCommitter& committer, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    ASSERT_TRUE(committer.Submit(Start()));
+class GroupCommitterTest : public testing::Test {
+ protected:
+  GroupCommitterTest() : committer_(runner_.Runner(), 2, 256) {}
+  // Every batch let through, failed test or not, before the committer stops.
+  ~GroupCommitterTest() override { runner_.Open(); }
+
+  void Submit(size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      ASSERT_TRUE(committer_.Submit(Start()));
+  }
+  // Runs batches large enough that the committer counts as loaded (its recent batches held more
+  // than one call each), then begins one more that stays in flight, committing.
+  void LoadedWithABatchCommitting() {
+    Submit(1);
+    ASSERT_TRUE(runner_.Begun(++begun_));
+    Submit(20);  // queued: the batch above is reading
+    runner_.LetRead();
+    ASSERT_TRUE(runner_.Begun(++begun_));  // the 20, as one batch
+    runner_.LetRead();
+    runner_.LetCommit(2);
+    ASSERT_TRUE(runner_.Committed(2));
+    Submit(1);  // nothing in flight: at once
+    ASSERT_TRUE(runner_.Begun(++begun_));
+    runner_.LetRead();
+  }
+  // Whether no batch began beyond the `begun_` counted, after a while.
+  bool NoneBegan() {
+    std::this_thread::sleep_for(50ms);
+    return runner_.sizes().size() == begun_;
+  }
+
+  SteppedRunner runner_;
+  GroupCommitter committer_;
+  size_t begun_ = 0;
+};
+
+TEST_F(GroupCommitterTest, ALoneCallIsAppliedAtOnce) {
+  Submit(1);
+  ASSERT_TRUE(runner_.Begun(1));
+  EXPECT_EQ(runner_.sizes(), std::vector<size_t>{1});
 }
 
-// Runs batches large enough that the committer counts as loaded (its recent batches held more
-// than one call each): one batch is held in its read phase while `calls` queue behind it.
-void Load(GroupCommitter& committer, SteppedRunner& runner, size_t* begun) {
-  Submit(committer, 1);
-  ASSERT_TRUE(runner.Begun(++*begun));
-  Submit(committer, 20);  // queued: the batch above is reading
-  runner.LetRead();
-  ASSERT_TRUE(runner.Begun(++*begun));  // the 20, as one batch
-  runner.LetRead();
-  runner.LetCommit(2);
-  ASSERT_TRUE(runner.Committed(2));
+TEST_F(GroupCommitterTest, CallsQueuedDuringTheReadPhaseGoTogetherInTheNextBatch) {
+  Submit(1);
+  ASSERT_TRUE(runner_.Begun(++begun_));
+  Submit(12);  // a batch is reading: none begins, whatever the queue
+  EXPECT_TRUE(NoneBegan());
+  runner_.LetRead();
+  ASSERT_TRUE(runner_.Begun(2));
+  EXPECT_EQ(runner_.sizes(), (std::vector<size_t>{1, 12}));
 }
 
-TEST(GroupCommitter, ALoneCallIsAppliedAtOnce) {
-  SteppedRunner runner;
-  GroupCommitter committer(runner.Runner(), 2, 256);
-  OpenAtEnd open{runner};
-  Submit(committer, 1);
-  ASSERT_TRUE(runner.Begun(1));
-  EXPECT_EQ(runner.sizes(), std::vector<size_t>{1});
+TEST_F(GroupCommitterTest, UnderModerateLoadCallsWaitForTheBatchInFlightInsteadOfASecondOne) {
+  LoadedWithABatchCommitting();
+  Submit(GroupCommitter::kBusyQueue - 1);
+  EXPECT_TRUE(NoneBegan()) << "a second transaction for a short queue";
+  runner_.LetCommit();  // the batch in flight answers; the queue goes as one batch
+  ASSERT_TRUE(runner_.Begun(++begun_));
+  EXPECT_EQ(runner_.sizes().back(), GroupCommitter::kBusyQueue - 1);
 }
 
-TEST(GroupCommitter, CallsQueuedDuringTheReadPhaseGoTogetherInTheNextBatch) {
-  SteppedRunner runner;
-  GroupCommitter committer(runner.Runner(), 2, 256);
-  OpenAtEnd open{runner};
-  Submit(committer, 1);
-  ASSERT_TRUE(runner.Begun(1));
-  Submit(committer, 12);  // a batch is reading: none begins, whatever the queue
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(runner.sizes().size(), 1u);
-  runner.LetRead();
-  ASSERT_TRUE(runner.Begun(2));
-  EXPECT_EQ(runner.sizes(), (std::vector<size_t>{1, 12}));
+TEST_F(GroupCommitterTest, AQueueWorthATransactionBeginsASecondBatchBesideTheOneInFlight) {
+  LoadedWithABatchCommitting();
+  Submit(GroupCommitter::kBusyQueue);
+  ASSERT_TRUE(runner_.Begun(++begun_)) << "no second batch for a full queue";
+  EXPECT_EQ(runner_.sizes().back(), GroupCommitter::kBusyQueue);
 }
 
-TEST(GroupCommitter, UnderModerateLoadCallsWaitForTheBatchInFlightInsteadOfASecondTransaction) {
-  SteppedRunner runner;
-  GroupCommitter committer(runner.Runner(), 2, 256);
-  OpenAtEnd open{runner};
-  size_t begun = 0;
-  Load(committer, runner, &begun);
-
-  Submit(committer, 1);  // nothing in flight: at once
-  ASSERT_TRUE(runner.Begun(++begun));
-  runner.LetRead();  // in flight, committing
-  Submit(committer, GroupCommitter::kBusyQueue - 1);
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(runner.sizes().size(), begun) << "a second transaction for a short queue";
-  runner.LetCommit();  // the batch in flight answers; the queue goes as one batch
-  ASSERT_TRUE(runner.Begun(++begun));
-  EXPECT_EQ(runner.sizes().back(), GroupCommitter::kBusyQueue - 1);
+TEST_F(GroupCommitterTest, TheShareInFlightBindsAFullQueueUnderLoad) {
+  committer_.SetConcurrency(1);
+  LoadedWithABatchCommitting();
+  Submit(2 * GroupCommitter::kBusyQueue);
+  EXPECT_TRUE(NoneBegan());
 }
 
-TEST(GroupCommitter, AQueueWorthATransactionBeginsASecondBatchBesideTheOneInFlight) {
-  SteppedRunner runner;
-  GroupCommitter committer(runner.Runner(), 2, 256);
-  OpenAtEnd open{runner};
-  size_t begun = 0;
-  Load(committer, runner, &begun);
-
-  Submit(committer, 1);
-  ASSERT_TRUE(runner.Begun(++begun));
-  runner.LetRead();  // in flight, committing (not answered)
-  Submit(committer, GroupCommitter::kBusyQueue);
-  ASSERT_TRUE(runner.Begun(++begun)) << "no second batch for a full queue";
-  EXPECT_EQ(runner.sizes().back(), GroupCommitter::kBusyQueue);
+TEST_F(GroupCommitterTest, AtLightLoadACallTakesAFreeThreadBesideTheBatchInFlight) {
+  committer_.SetConcurrency(1);  // beyond the share too: waiting would gather no company
+  Submit(1);                     // batches of one call: light load
+  ASSERT_TRUE(runner_.Begun(1));
+  runner_.LetRead();  // in flight, committing
+  Submit(1);
+  ASSERT_TRUE(runner_.Begun(2));
+  EXPECT_EQ(runner_.sizes(), (std::vector<size_t>{1, 1}));
 }
 
-TEST(GroupCommitter, TheShareInFlightBindsAFullQueueUnderLoad) {
-  SteppedRunner runner;
-  GroupCommitter committer(runner.Runner(), 2, 256);
-  OpenAtEnd open{runner};
-  committer.SetConcurrency(1);
-  size_t begun = 0;
-  Load(committer, runner, &begun);
-
-  Submit(committer, 1);
-  ASSERT_TRUE(runner.Begun(++begun));
-  runner.LetRead();
-  Submit(committer, 2 * GroupCommitter::kBusyQueue);
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(runner.sizes().size(), begun);
-}
-
-TEST(GroupCommitter, AtLightLoadACallTakesAFreeThreadBesideTheBatchInFlight) {
-  SteppedRunner runner;
-  GroupCommitter committer(runner.Runner(), 2, 256);
-  OpenAtEnd open{runner};
-  committer.SetConcurrency(1);  // beyond the share too: waiting would gather no company
-  Submit(committer, 1);         // batches of one call: light load
-  ASSERT_TRUE(runner.Begun(1));
-  runner.LetRead();  // in flight, committing
-  Submit(committer, 1);
-  ASSERT_TRUE(runner.Begun(2));
-  EXPECT_EQ(runner.sizes(), (std::vector<size_t>{1, 1}));
-}
-
-TEST(GroupCommitter, StopAppliesWhatIsQueued) {
-  SteppedRunner runner;
-  GroupCommitter committer(runner.Runner(), 2, 256);
-  OpenAtEnd open{runner};
-  size_t begun = 0;
-  Load(committer, runner, &begun);
-  Submit(committer, 1);
-  ASSERT_TRUE(runner.Begun(++begun));
-  runner.LetRead();
-  Submit(committer, 3);
-  runner.Open();
-  committer.Stop();
+TEST_F(GroupCommitterTest, StopAppliesWhatIsQueued) {
+  LoadedWithABatchCommitting();
+  Submit(3);
+  runner_.Open();
+  committer_.Stop();
   size_t applied = 0;
-  for (size_t n : runner.sizes())
+  for (size_t n : runner_.sizes())
     applied += n;
   EXPECT_EQ(applied, 1 + 20 + 1 + 3u);
-  EXPECT_FALSE(committer.Submit(Start()));
+  EXPECT_FALSE(committer_.Submit(Start()));
 }
 
 }  // namespace

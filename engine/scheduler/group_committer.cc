@@ -40,6 +40,11 @@ bool GroupCommitter::TakeActivity() {
   return std::exchange(active_, false);
 }
 
+GroupCommitter::Load GroupCommitter::CurrentLoad() const {
+  std::lock_guard lock(mu_);
+  return {in_flight_, CanBegin()};
+}
+
 bool GroupCommitter::CanBegin() const {
   // Stopping: what is queued is applied without regard to the share. At light load (the recent
   // batches held one call, about) a call would wait for the batch in flight without gaining

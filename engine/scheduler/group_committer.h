@@ -48,6 +48,13 @@ class GroupCommitter {
   int concurrency() const;
   // Whether a batch began since the last call.
   bool TakeActivity();
+  // Batches begun and not yet answered, and whether a free thread may begin another now: one
+  // consistent view (a thread that took the queue counts in the first).
+  struct Load {
+    int in_flight = 0;
+    bool may_begin = false;
+  };
+  Load CurrentLoad() const;
 
   // Queues a call; false once stopped (the call was not taken).
   bool Submit(std::unique_ptr<Scheduler::Call> call);

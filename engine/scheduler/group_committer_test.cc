@@ -30,6 +30,8 @@ class SteppedRunner {
       lock.unlock();
       reads_done();
       lock.lock();
+      ++read_;
+      cv_.notify_all();
       cv_.wait(lock, [this] { return commit_tokens_ > 0; });
       --commit_tokens_;
       ++committed_;
@@ -45,6 +47,11 @@ class SteppedRunner {
   bool Begun(size_t n) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, 5s, [&] { return sizes_.size() >= n; });
+  }
+  // Waits until `n` batches have ended their read phase (reads_done called).
+  bool Read(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 5s, [&] { return read_ >= n; });
   }
   bool Committed(int n) {
     std::unique_lock lock(mu_);
@@ -71,6 +78,7 @@ class SteppedRunner {
   std::vector<size_t> sizes_;
   int read_tokens_ = 0;
   int commit_tokens_ = 0;
+  int read_ = 0;
   int committed_ = 0;
 };
 
@@ -102,14 +110,26 @@ class GroupCommitterTest : public testing::Test {
     runner_.LetRead();
     runner_.LetCommit(2);
     ASSERT_TRUE(runner_.Committed(2));
+    ASSERT_TRUE(Idle());
     Submit(1);  // nothing in flight: at once
     ASSERT_TRUE(runner_.Begun(++begun_));
     runner_.LetRead();
+    ASSERT_TRUE(runner_.Read(3));  // committing
   }
-  // Whether no batch began beyond the `begun_` counted, after a while.
-  bool NoneBegan() {
-    std::this_thread::sleep_for(50ms);
-    return runner_.sizes().size() == begun_;
+  // Waits until the threads that answered their batches have counted them out.
+  bool Idle() {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (committer_.CurrentLoad().in_flight > 0) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  }
+  // Whether the calls just queued wait: no thread took them, and none may (checked at once, not
+  // after a while: a committer that wrongly wakes a thread either still may begin or has begun).
+  bool NoneBegins() {
+    const GroupCommitter::Load load = committer_.CurrentLoad();
+    return load.in_flight == 1 && !load.may_begin;
   }
 
   SteppedRunner runner_;
@@ -127,7 +147,7 @@ TEST_F(GroupCommitterTest, CallsQueuedDuringTheReadPhaseGoTogetherInTheNextBatch
   Submit(1);
   ASSERT_TRUE(runner_.Begun(++begun_));
   Submit(12);  // a batch is reading: none begins, whatever the queue
-  EXPECT_TRUE(NoneBegan());
+  EXPECT_TRUE(NoneBegins());
   runner_.LetRead();
   ASSERT_TRUE(runner_.Begun(2));
   EXPECT_EQ(runner_.sizes(), (std::vector<size_t>{1, 12}));
@@ -136,7 +156,7 @@ TEST_F(GroupCommitterTest, CallsQueuedDuringTheReadPhaseGoTogetherInTheNextBatch
 TEST_F(GroupCommitterTest, UnderModerateLoadCallsWaitForTheBatchInFlightInsteadOfASecondOne) {
   LoadedWithABatchCommitting();
   Submit(GroupCommitter::kBusyQueue - 1);
-  EXPECT_TRUE(NoneBegan()) << "a second transaction for a short queue";
+  EXPECT_TRUE(NoneBegins()) << "a second transaction for a short queue";
   runner_.LetCommit();  // the batch in flight answers; the queue goes as one batch
   ASSERT_TRUE(runner_.Begun(++begun_));
   EXPECT_EQ(runner_.sizes().back(), GroupCommitter::kBusyQueue - 1);
@@ -153,7 +173,7 @@ TEST_F(GroupCommitterTest, TheShareInFlightBindsAFullQueueUnderLoad) {
   committer_.SetConcurrency(1);
   LoadedWithABatchCommitting();
   Submit(2 * GroupCommitter::kBusyQueue);
-  EXPECT_TRUE(NoneBegan());
+  EXPECT_TRUE(NoneBegins());
 }
 
 TEST_F(GroupCommitterTest, AtLightLoadACallTakesAFreeThreadBesideTheBatchInFlight) {

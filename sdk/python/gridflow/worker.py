@@ -369,6 +369,13 @@ class Worker:
     # ---- one task ----
 
     def _execute(self, ctx):
+        """Runs a task, then on the same thread each next task its completion brought (eager
+        dispatch: the run's next step, already leased to this worker in the freed slot)."""
+        while ctx is not None:
+            ctx = self._execute_one(ctx)
+
+    def _execute_one(self, ctx):
+        """Runs one task and reports its outcome; returns the next task to run, if one came."""
         handler = self._handlers.get(ctx.task_type)
         started = time.monotonic()
         outcome = None
@@ -399,24 +406,45 @@ class Worker:
             self.metrics.observe("gridflow_worker_handler_seconds",
                                  [("queue", ctx.queue), ("task_type", ctx.task_type)],
                                  time.monotonic() - started)
+        next_tasks = ()
         try:
-            self._report(ctx, outcome)
+            next_tasks = self._report(ctx, outcome)
         finally:
+            contexts = [TaskContext(self, task) for task in next_tasks]
             with self._lock:
+                # The freed slot passes to the next task in the same step: a poll never sees it.
                 self._running.pop(ctx.task_id, None)
+                for leased in contexts:
+                    self._running[leased.task_id] = leased
                 self.metrics.set("gridflow_worker_tasks_running", len(self._running))
                 self._lock.notify_all()
+        for leased in contexts:
+            self.metrics.inc("gridflow_worker_tasks_leased_total")
+        for leased in contexts[1:]:  # more than asked for: never, but each would get a thread
+            threading.Thread(target=self._execute, args=(leased,), daemon=True,
+                             name=f"gridflow-task-{leased.task_id}").start()
+        return contexts[0] if contexts else None
 
     def _report(self, ctx, outcome):
+        """Reports the outcome under the task's lease; returns the tasks the completion handed
+        this worker (eager dispatch)."""
         if ctx.stop_reason == "released":
-            return  # handed back at shutdown: another worker runs it
+            return ()  # handed back at shutdown: another worker runs it
         kind, value = outcome
         try:
             if kind == "complete":
-                self._caller.call(self._stub.CompleteTask, wk.CompleteTaskRequest(
+                request = wk.CompleteTaskRequest(
                     namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
-                    result_json=json.dumps(value), identity=self.identity), stale_lease=True)
+                    result_json=json.dumps(value), identity=self.identity)
+                if not self._stopping.is_set():
+                    # The slot this completion frees: the run's next step comes in the answer,
+                    # leased to this worker — no long-poll and no claim in between.
+                    request.max_next_tasks = 1
+                    request.task_queues.extend(self.queues)
+                    request.task_types.extend(sorted(self._handlers))
+                response = self._caller.call(self._stub.CompleteTask, request, stale_lease=True)
                 self._count(ctx, "completed")
+                return response.next_tasks
             else:
                 self._caller.call(self._stub.FailTask, wk.FailTaskRequest(
                     namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
@@ -434,6 +462,7 @@ class Worker:
         except errors.GridflowError as e:
             log.error("run=%s task=%s step=%s outcome not recorded: %s (the lease will expire and "
                       "the task run again)", ctx.run_id, ctx.task_id, ctx.step, e)
+        return ()
 
     def _count(self, ctx, outcome):
         self.metrics.inc("gridflow_worker_tasks_total",

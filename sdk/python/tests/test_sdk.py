@@ -185,6 +185,29 @@ class ClientAndWorkerTest(unittest.TestCase):
         self.assertEqual(self.client.get_definition("sdk-two-steps").version, 1)
         self.assertEqual(worker.metrics.value("gridflow_worker_tasks_total", outcome="completed"), 2)
 
+    def test_the_runs_next_step_comes_with_the_completion(self):
+        threads = set()
+
+        def forecast(ctx):
+            threads.add(threading.get_ident())
+            return {"mw": [1.0]}
+
+        def optimise(ctx):
+            threads.add(threading.get_ident())
+            return {"bids": ctx.input["mw"]}
+
+        worker = self.serve({"forecast": forecast, "optimise": optimise}, concurrency=1)
+        self.client.start("sdk-eager-1", "sdk-two-steps", {})
+        self.assertEqual(self.client.wait_for_result("sdk-eager-1", timeout=20)["optimise"],
+                         {"bids": [1.0]})
+        # One long-poll brought the first task; the second came with the first's completion and
+        # ran on the same thread.
+        self.assertEqual(worker.metrics.value("gridflow_worker_polls_total", result="tasks"), 1)
+        self.assertEqual(worker.metrics.value("gridflow_worker_tasks_leased_total"), 2)
+        self.assertEqual(worker.metrics.value("gridflow_worker_tasks_total", outcome="completed"),
+                         2)
+        self.assertEqual(len(threads), 1)
+
     def test_errors_carry_the_code_and_the_engines_message(self):
         with self.assertRaises(gridflow.NotFound) as nf:
             self.client.get("no-such-run")

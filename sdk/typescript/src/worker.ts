@@ -353,22 +353,40 @@ export class Worker {
     }
     this.metrics.observe("gridflow_worker_handler_seconds", { queue: ctx.queue, task_type: ctx.taskType },
       (Date.now() - started) / 1000);
+    let next: LeasedTask__Output[] = [];
     try {
-      await this.report(ctx, outcome);
+      next = await this.report(ctx, outcome);
     } finally {
+      // The freed slot passes to the run's next step, if its completion brought one: a poll
+      // never sees the slot free.
       this.running.delete(ctx.taskId);
+      for (const task of next) {
+        const leased = new TaskContext(this, task);
+        this.running.set(leased.taskId, leased);
+        this.metrics.inc("gridflow_worker_tasks_leased_total");
+        void this.execute(leased);
+      }
       this.metrics.set("gridflow_worker_tasks_running", this.running.size);
       this.wakeAll();
     }
   }
 
-  private async report(ctx: TaskContext, outcome: { result: unknown } | { error: TaskError }): Promise<void> {
-    if (ctx.stopReason === "released") return; // handed back at shutdown: another worker runs it
+  /** Reports the outcome under the task's lease; returns the tasks the completion handed this
+   *  worker (eager dispatch). */
+  private async report(ctx: TaskContext, outcome: { result: unknown } | { error: TaskError }): Promise<LeasedTask__Output[]> {
+    if (ctx.stopReason === "released") return []; // handed back at shutdown: another worker runs it
     const lease = { namespace: this.namespace, task_id: ctx.taskId, lease_epoch: ctx.fencingToken, identity: this.identity };
     try {
       if ("result" in outcome) {
-        await this.caller.call<CompleteTaskResponse__Output>((co, cb) => this.stub.CompleteTask({ ...lease, result_json: JSON.stringify(outcome.result ?? null) }, co, cb), { staleLease: true });
+        // The slot this completion frees: the run's next step comes in the answer, leased to this
+        // worker — no long-poll and no claim in between.
+        const eager = this.stopping ? {} : {
+          max_next_tasks: 1, task_queues: this.queues, task_types: [...this.handlers.keys()].sort(),
+        };
+        const r = await this.caller.call<CompleteTaskResponse__Output>((co, cb) => this.stub.CompleteTask({
+          ...lease, result_json: JSON.stringify(outcome.result ?? null), ...eager }, co, cb), { staleLease: true });
         this.count(ctx, "completed");
+        return r.next_tasks;
       } else {
         const e = outcome.error;
         await this.caller.call<FailTaskResponse__Output>((co, cb) => this.stub.FailTask({
@@ -387,6 +405,7 @@ export class Worker {
         console.error(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} outcome not recorded: ${(e as Error).message}`);
       }
     }
+    return [];
   }
 
   private count(ctx: TaskContext, outcome: string): void {

@@ -169,6 +169,21 @@ describe("client and worker", () => {
     await stopWorkers();
   });
 
+  test("the run's next step comes with the completion", async () => {
+    const worker = serve({
+      forecast: () => ({ mw: [1] }),
+      optimise: (ctx) => ({ bids: (ctx.input as { mw: number[] }).mw }),
+    }, 1);
+    await client.start("ts-eager-1", "ts-two-steps", {});
+    const result = (await client.waitForResult("ts-eager-1", { timeoutMs: 20_000 })) as Record<string, unknown>;
+    assert.deepEqual(result.optimise, { bids: [1] });
+    // One long-poll brought the first task; the second came with the first's completion.
+    assert.equal(worker.metrics.value("gridflow_worker_polls_total", { result: "tasks" }), 1);
+    assert.equal(worker.metrics.value("gridflow_worker_tasks_leased_total"), 2);
+    assert.equal(worker.metrics.value("gridflow_worker_tasks_total", { outcome: "completed" }), 2);
+    await stopWorkers();
+  });
+
   test("errors carry the code and the engine's message", async () => {
     await assert.rejects(client.get("no-such-run"), (e: unknown) => e instanceof NotFound && e.details.includes("no-such-run"));
     await assert.rejects(client.register({ name: "x", version: 0, steps: [] }),

@@ -20,6 +20,11 @@ struct DroppablePartition {
   std::string name;
   bool detach_pending = false;  // an earlier detach was interrupted
 };
+// Seconds from now to the start of the first month without a partition: how long runs can still
+// start (their history has nowhere to go after that). Negative when this month has none. Reads
+// the catalog only: any role.
+double HistoryPartitionRunwaySeconds(pqxx::transaction_base& txn);
+
 // The partitions no run is left in (their month ended over a day ago), oldest first.
 std::vector<DroppablePartition> DroppableHistoryPartitions(pqxx::transaction_base& txn);
 

@@ -152,7 +152,13 @@ EngineMetrics::EngineMetrics()
                                   "Runs waiting to be moved into the workflow-id search index "
                                   "(counted up to 100000).",
                                   *registry_)
-                               .Add({})) {}
+                               .Add({})),
+      history_partition_runway_(
+          Family(BuildGauge(), "gridflow_history_partition_runway_seconds",
+                 "Seconds until the first month without a history partition: runs cannot start "
+                 "after it unless partitions are created.",
+                 *registry_)
+              .Add({})) {}
 
 void EngineMetrics::Committed(const TransitionFacts& facts) {
   for (const auto& definition : facts.runs_started)
@@ -232,6 +238,10 @@ void EngineMetrics::TransactionFinished(std::string_view name, double seconds,
 
 void EngineMetrics::SetSearchIndexQueued(int64_t runs) {
   search_index_queued_.Set(static_cast<double>(runs));
+}
+
+void EngineMetrics::SetHistoryPartitionRunway(double seconds) {
+  history_partition_runway_.Set(seconds);
 }
 
 void EngineMetrics::SetHistoryStreams(size_t streams) {

@@ -65,6 +65,7 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver, publi
   void SetStuckRuns(const std::vector<persistence::StuckRuns>& stuck);
   void SetMembers(int alive, int draining);
   void SetSearchIndexQueued(int64_t runs);
+  void SetHistoryPartitionRunway(double seconds);
   void SetPool(int in_use, int size);
   void SetDatabaseUp(bool up);
   // A task type's circuit breaker state ("closed", "half_open", "open").
@@ -115,6 +116,7 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver, publi
   prometheus::Gauge& database_up_;
   prometheus::Gauge& history_streams_;
   prometheus::Gauge& search_index_queued_;
+  prometheus::Gauge& history_partition_runway_;
 
   std::mutex mu_;  // guards the label sets seen, so gauges of emptied queues go back to 0
   std::set<std::pair<std::string, std::string>> seen_queues_;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "persistence/history_partitions.h"
 #include "persistence/member_store.h"
 #include "persistence/run_search_store.h"
 #include "persistence/run_store.h"
@@ -38,6 +39,7 @@ void StateGauges::Refresh() {
   persistence::ScheduleStats schedules;
   int alive = 0, draining = 0;
   int64_t search_queued = 0;
+  double partition_runway = 0;
   persistence::TransactOptions once;
   once.max_attempts = 1;  // the next refresh is the retry
   const Status s = persistence::Transact(
@@ -49,6 +51,7 @@ void StateGauges::Refresh() {
         controls = persistence::ListDispatchControls(txn, "");
         schedules = persistence::ReadScheduleStats(txn);
         search_queued = persistence::CountQueuedRuns(txn, kSearchQueueCountLimit);
+        partition_runway = persistence::HistoryPartitionRunwaySeconds(txn);
         alive = draining = 0;
         for (const persistence::MemberRow& m : persistence::ListMembers(txn)) {
           if (!membership_.IsAlive(m)) continue;
@@ -69,6 +72,7 @@ void StateGauges::Refresh() {
   metrics_.SetSchedules(schedules);
   metrics_.SetMembers(alive, draining);
   metrics_.SetSearchIndexQueued(search_queued);
+  metrics_.SetHistoryPartitionRunway(partition_runway);
 }
 
 }  // namespace gridflow::engine

@@ -1,6 +1,7 @@
 // StateGauges: refreshes the gauges of shared state (queue backlog, due timers, stuck runs,
-// cluster members, this replica's pool) from the database every `interval`, on its own thread,
-// so a scrape never waits for the database and scrapes cannot add load to it.
+// cluster members, the history partitions' runway, this replica's pool) from the database every
+// `interval`, on its own thread, so a scrape never waits for the database and scrapes cannot add
+// load to it.
 #pragma once
 
 #include <functional>

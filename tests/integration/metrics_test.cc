@@ -210,6 +210,45 @@ TEST(Metrics, RunsWaitingForTheSearchIndexAreGauged) {
   })) << text;
 }
 
+// How long runs can still start before the history partitions end is gauged: two to three months
+// while the replicas create them ahead, the rest of this month once the next ones are missing.
+TEST(Metrics, TheHistoryPartitionsRunwayIsGauged) {
+  TestDatabase db;
+  TestEngine engine(MetricsConfig(db.url()));  // creates this month's and the next two at start
+  const int port = engine.engine().metrics_port();
+  constexpr double kDay = 86'400;
+  double runway = 0;
+  std::string text;
+  ASSERT_TRUE(Eventually([&] {
+    text = HttpGet(port, "/metrics");
+    runway = Sample(text, "gridflow_history_partition_runway_seconds");
+    return runway > 0;
+  })) << text;
+  EXPECT_GT(runway, 58 * kDay);
+  EXPECT_LE(runway, 93 * kDay);
+  // The next two months lose their partitions, as if no replica had created them.
+  db.Query(R"(DO $$
+    DECLARE name text;
+    BEGIN
+      FOR i IN 1..2 LOOP
+        name := 'events_' || to_char((date_trunc('month', now(), 'UTC') + i * interval '1 month')
+                                     AT TIME ZONE 'UTC', '"y"YYYY"m"MM');
+        EXECUTE format('ALTER TABLE events DETACH PARTITION %I', name);
+        EXECUTE format('DROP TABLE %I', name);
+      END LOOP;
+    END $$)");
+  ASSERT_TRUE(Eventually([&] {
+    text = HttpGet(port, "/metrics");
+    runway = Sample(text, "gridflow_history_partition_runway_seconds");
+    return runway < 32 * kDay;
+  })) << text;
+  EXPECT_GT(runway, 0);
+  EXPECT_NEAR(runway,
+              std::stod(db.Query("SELECT extract(epoch FROM date_trunc('month', now(), "
+                                 "'UTC') + interval '1 month' - now())")),
+              60);
+}
+
 TEST(Metrics, CircuitsAndPausesAreGaugedAndCounted) {
   TestDatabase db;
   TestEngine engine(MetricsConfig(db.url()));

@@ -37,6 +37,15 @@ export interface WorkerOptions extends ConnectionOptions {
   metricsHost?: string;
   /** Install SIGTERM/SIGINT handlers that call shutdown() (default true). */
   handleSignals?: boolean;
+  /** Where the worker's own messages go (replicas polled, outcomes refused); default `console`. */
+  logger?: Logger;
+}
+
+/** The log methods the worker uses; `console` and most logging libraries' loggers have them. */
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
 }
 
 export type Handler = (ctx: TaskContext) => unknown | Promise<unknown>;
@@ -147,6 +156,7 @@ export class Worker {
   readonly concurrency: number;
   readonly metrics = new Metrics();
   private readonly stub: WorkerServiceClient;
+  private readonly log: Logger;
   private readonly caller = new Caller(30_000, 60_000);
   private readonly handlers = new Map<string, Handler>();
   private readonly running = new Map<string, TaskContext>();
@@ -162,6 +172,7 @@ export class Worker {
     this.identity = options.identity ?? `${os.hostname()}-${process.pid}`;
     this.queues = options.queues ?? ["default"];
     this.concurrency = options.concurrency ?? 4;
+    this.log = options.logger ?? console;
     this.stub = new api.gridflow.v1.WorkerService(options.address, channelCredentials(options), channelOptions(options));
     this.metrics.set("gridflow_worker_slots", this.concurrency);
     this.metrics.set("gridflow_worker_tasks_running", 0);
@@ -259,7 +270,7 @@ export class Worker {
       changed = true;
     }
     this.wakeAll(); // the others' share of the slots changed
-    if (changed) console.info(`gridflow worker ${this.identity}: long-polling ${targets.length} engine replica(s)`);
+    if (changed) this.log.info(`gridflow worker ${this.identity}: long-polling ${targets.length} engine replica(s)`);
   }
 
   /** Free slots no long-poll in flight has asked for yet. */
@@ -292,7 +303,7 @@ export class Worker {
       } catch (e) {
         failed = !(replica.retired || this.stopping);
         if (failed && !(e instanceof Unavailable || e instanceof DeadlineExceeded || e instanceof ResourceExhausted)) {
-          console.error(`gridflow worker: leasing tasks on ${replica.target} failed: ${(e as Error).message}`);
+          this.log.error(`gridflow worker: leasing tasks on ${replica.target} failed: ${(e as Error).message}`);
         }
       }
       replica.poll = undefined;
@@ -334,7 +345,7 @@ export class Worker {
           reason: "worker shutting down", identity: this.identity }, co, cb), { staleLease: true });
         this.count(ctx, "released");
       } catch (e) {
-        console.error(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} release failed: ${(e as Error).message}`);
+        this.log.error(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} release failed: ${(e as Error).message}`);
       }
     }
   }
@@ -400,9 +411,9 @@ export class Worker {
         // The lease expired and the task is (or will be) run again elsewhere: the outcome is dropped.
         ctx.halt("lease_lost");
         this.count(ctx, "rejected");
-        console.warn(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} step=${ctx.step} outcome refused, the lease was lost: ${e.details}`);
+        this.log.warn(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} step=${ctx.step} outcome refused, the lease was lost: ${e.details}`);
       } else {
-        console.error(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} outcome not recorded: ${(e as Error).message}`);
+        this.log.error(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} outcome not recorded: ${(e as Error).message}`);
       }
     }
     return [];

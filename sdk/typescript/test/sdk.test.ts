@@ -170,10 +170,12 @@ describe("client and worker", () => {
   });
 
   test("the run's next step comes with the completion", async () => {
+    const logged: string[] = [];
+    const record = (message: string) => { logged.push(message); };
     const worker = serve({
       forecast: () => ({ mw: [1] }),
       optimise: (ctx) => ({ bids: (ctx.input as { mw: number[] }).mw }),
-    }, 1);
+    }, 1, main.address, { logger: { info: record, warn: record, error: record } });
     await client.start("ts-eager-1", "ts-two-steps", {});
     const result = (await client.waitForResult("ts-eager-1", { timeoutMs: 20_000 })) as Record<string, unknown>;
     assert.deepEqual(result.optimise, { bids: [1] });
@@ -181,6 +183,8 @@ describe("client and worker", () => {
     assert.equal(worker.metrics.value("gridflow_worker_polls_total", { result: "tasks" }), 1);
     assert.equal(worker.metrics.value("gridflow_worker_tasks_leased_total"), 2);
     assert.equal(worker.metrics.value("gridflow_worker_tasks_total", { outcome: "completed" }), 2);
+    // The worker's messages went to the logger it was given.
+    assert.ok(logged.some((m) => m.includes("long-polling 1 engine replica(s)")), logged.join("\n"));
     await stopWorkers();
   });
 

@@ -1,6 +1,7 @@
 #include "engine/metrics/engine_metrics.h"
 
 #include <array>
+#include <limits>
 
 #include "common/metrics_endpoint.h"
 
@@ -158,7 +159,11 @@ EngineMetrics::EngineMetrics()
                  "Seconds until the first month without a history partition: runs cannot start "
                  "after it unless partitions are created.",
                  *registry_)
-              .Add({})) {}
+              .Add({})) {
+  // Unknown until the first refresh reads it: NaN, which no "below" alert matches (0 would read as
+  // "no runway left" on a replica that never reached its database).
+  history_partition_runway_.Set(std::numeric_limits<double>::quiet_NaN());
+}
 
 void EngineMetrics::Committed(const TransitionFacts& facts) {
   for (const auto& definition : facts.runs_started)

@@ -13,16 +13,7 @@ int EnsureHistoryPartitions(pqxx::transaction_base& txn, int months_ahead) {
 }
 
 double HistoryPartitionRunwaySeconds(pqxx::transaction_base& txn) {
-  // Partitions are named as gf_history_partitions_ensure names them (migration 16); ten years of
-  // months are looked at, at most: a runway beyond that is reported as ten years.
-  const pqxx::result r = txn.exec(
-      "SELECT extract(epoch FROM coalesce(min(m), this_month + interval '10 years') - gf_now())"
-      " FROM (SELECT date_trunc('month', gf_now(), 'UTC') AS this_month) t"
-      " LEFT JOIN LATERAL generate_series(this_month, this_month + interval '119 months',"
-      "  interval '1 month') m ON to_regclass(quote_ident("
-      "   'events_' || to_char(m AT TIME ZONE 'UTC', '\"y\"YYYY\"m\"MM'))) IS NULL"
-      " GROUP BY this_month");
-  return r[0][0].as<double>();
+  return txn.exec("SELECT gf_history_partition_runway()")[0][0].as<double>();
 }
 
 std::vector<DroppablePartition> DroppableHistoryPartitions(pqxx::transaction_base& txn) {

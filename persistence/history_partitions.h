@@ -22,7 +22,7 @@ struct DroppablePartition {
 };
 // Seconds from now to the start of the first month without a partition: how long runs can still
 // start (their history has nowhere to go after that). Negative when this month has none. Reads
-// the catalog only: any role.
+// the catalog only (gf_history_partition_runway, migration 22): any role.
 double HistoryPartitionRunwaySeconds(pqxx::transaction_base& txn);
 
 // The partitions no run is left in (their month ended over a day ago), oldest first.

@@ -95,6 +95,7 @@ TEST(Migrations, HistoryIsAppendOnly) {
   // The same for the month's partition itself, which the runtime role cannot even read.
   const std::string partition = db.Query("SELECT tableoid::regclass::text FROM events LIMIT 1");
   ASSERT_EQ(partition.rfind("events_y", 0), 0u) << partition;
+  EXPECT_EQ(partition, db.Query("SELECT gf_history_partition_name(history_key) FROM runs"));
   EXPECT_THROW(pqxx::nontransaction(c).exec("DELETE FROM " + partition), pqxx::sql_error);
   EXPECT_THROW(pqxx::nontransaction(c).exec("UPDATE " + partition + " SET actor = 'mallory'"),
                pqxx::sql_error);
@@ -104,6 +105,25 @@ TEST(Migrations, HistoryIsAppendOnly) {
                      "', 'SELECT')"),
             "f");
   EXPECT_EQ(db.Query("SELECT count(*) FROM events"), "2");
+}
+
+// A run's history lies in the partition of its start's UTC month, whatever the session's zone.
+TEST(Migrations, AHistoryPartitionIsNamedByItsUtcMonth) {
+  TestDatabase db;
+  TestEngine engine(db.url());
+  pqxx::connection c(db.url());
+  pqxx::nontransaction txn(c);
+  txn.exec("SET TimeZone = 'Pacific/Auckland'");
+  const auto name = [&](const std::string& time) {
+    return txn.exec("SELECT gf_history_partition_name(" + txn.quote(time) + ")")[0][0]
+        .as<std::string>();
+  };
+  EXPECT_EQ(name("2027-03-31 23:30-05"), "events_y2027m04");
+  EXPECT_EQ(name("2027-04-01 01:30+02"), "events_y2027m03");
+  EXPECT_EQ(db.Query("SELECT gf_history_partitions_ensure('2031-12-05', '2032-01-20')"), "2");
+  EXPECT_EQ(db.Query("SELECT count(*) FROM pg_class WHERE relname IN "
+                     "('events_y2031m12', 'events_y2032m01')"),
+            "2");
 }
 
 // Migration 16 partitions history: what was written before it becomes the legacy partition, its

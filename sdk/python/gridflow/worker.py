@@ -189,6 +189,10 @@ class Worker:
             return fn
         return register
 
+    def _served_types(self):
+        """The task types this worker has handlers for, in the order every call names them."""
+        return sorted(self._handlers)
+
     # ---- running ----
 
     def run(self, install_signal_handlers=True):
@@ -303,7 +307,7 @@ class Worker:
                              if r is not replica and r.healthy and r.poll is None)
                 ask = min(self._unpromised(), max(1, self._unpromised() - others))
                 request = wk.LeaseTasksRequest(namespace=self.namespace, task_queues=self.queues,
-                                               task_types=sorted(self._handlers), max_tasks=ask,
+                                               task_types=self._served_types(), max_tasks=ask,
                                                identity=self.identity)
                 request.wait.seconds = int(self.poll_wait)
                 self._promised += ask
@@ -345,8 +349,7 @@ class Worker:
                 self.metrics.inc("gridflow_worker_tasks_leased_total")
                 # A daemon thread per task (the slots bound them): a handler that ignores
                 # ctx.cancelled cannot keep the process alive once its task was released.
-                threading.Thread(target=self._execute, args=(ctx,), daemon=True,
-                                 name=f"gridflow-task-{ctx.task_id}").start()
+                threading.Thread(target=self._execute, args=(ctx,), daemon=True).start()
 
     def _drain(self):
         deadline = time.monotonic() + self.shutdown_grace
@@ -372,6 +375,8 @@ class Worker:
         """Runs a task, then on the same thread each next task its completion brought (eager
         dispatch: the run's next step, already leased to this worker in the freed slot)."""
         while ctx is not None:
+            # Named after the task it runs now, for log records (`%(threadName)s`).
+            threading.current_thread().name = f"gridflow-task-{ctx.task_id}"
             ctx = self._execute_one(ctx)
 
     def _execute_one(self, ctx):
@@ -421,8 +426,7 @@ class Worker:
         for leased in contexts:
             self.metrics.inc("gridflow_worker_tasks_leased_total")
         for leased in contexts[1:]:  # more than asked for: never, but each would get a thread
-            threading.Thread(target=self._execute, args=(leased,), daemon=True,
-                             name=f"gridflow-task-{leased.task_id}").start()
+            threading.Thread(target=self._execute, args=(leased,), daemon=True).start()
         return contexts[0] if contexts else None
 
     def _report(self, ctx, outcome):
@@ -441,7 +445,7 @@ class Worker:
                     # leased to this worker — no long-poll and no claim in between.
                     request.max_next_tasks = 1
                     request.task_queues.extend(self.queues)
-                    request.task_types.extend(sorted(self._handlers))
+                    request.task_types.extend(self._served_types())
                 response = self._caller.call(self._stub.CompleteTask, request, stale_lease=True)
                 self._count(ctx, "completed")
                 return response.next_tasks

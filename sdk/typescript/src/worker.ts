@@ -184,6 +184,11 @@ export class Worker {
     return this;
   }
 
+  /** The task types this worker has handlers for, in the order every call names them. */
+  private servedTypes(): string[] {
+    return [...this.handlers.keys()].sort();
+  }
+
   /**
    * Serves until shutdown() (or SIGTERM/SIGINT): stops polling, lets running handlers finish for
    * shutdownGraceMs, then releases the tasks still running so another worker takes them at once.
@@ -294,7 +299,7 @@ export class Worker {
       let failed = false;
       try {
         const r = await this.caller.call<LeaseTasksResponse__Output>((co, cb) => replica.stub.LeaseTasks({
-          namespace: this.namespace, task_queues: this.queues, task_types: [...this.handlers.keys()].sort(),
+          namespace: this.namespace, task_queues: this.queues, task_types: this.servedTypes(),
           max_tasks: ask, identity: this.identity,
           wait: { seconds: String(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1e6 },
         }, co, cb), { retry: false, timeoutMs: waitMs + 10_000, onCall: (call) => (replica.poll = call) });
@@ -392,7 +397,7 @@ export class Worker {
         // The slot this completion frees: the run's next step comes in the answer, leased to this
         // worker — no long-poll and no claim in between.
         const eager = this.stopping ? {} : {
-          max_next_tasks: 1, task_queues: this.queues, task_types: [...this.handlers.keys()].sort(),
+          max_next_tasks: 1, task_queues: this.queues, task_types: this.servedTypes(),
         };
         const r = await this.caller.call<CompleteTaskResponse__Output>((co, cb) => this.stub.CompleteTask({
           ...lease, result_json: JSON.stringify(outcome.result ?? null), ...eager }, co, cb), { staleLease: true });

@@ -84,14 +84,31 @@ class Worker::Impl {
   // An engine replica the worker holds a long-poll on (one per address the target names, so a
   // run started on any replica finds a poll waiting there: handed over in the start's own
   // transaction, no NOTIFY and no claim by another replica).
+  //
+  // A worker with reserved slots holds a second long-poll per replica, for those slots alone: a
+  // poll asking for both kinds would, once the ordinary slots are full, wait with only the
+  // reserved ones and leave ordinary slots freed meanwhile idle until an urgent task came or the
+  // poll ended (a bulk backlog ran at the slots per poll wait).
+  enum SlotKind { kOrdinary = 0, kReserved = 1 };
+  struct Poller {
+    std::thread thread;
+    grpc::ClientContext* poll = nullptr;  // mu_ held: the long-poll in flight, if any
+  };
   struct Replica {
     std::string target;
     std::unique_ptr<v1::WorkerService::Stub> stub;  // null: the worker's own channel
-    std::thread thread;
+    Poller pollers[2];                              // by SlotKind
     // mu_ held:
-    bool retired = false;  // no longer resolved (or shutdown): its loop ends
+    bool retired = false;  // no longer resolved (or shutdown): its loops end
     bool healthy = true;   // its last poll did not fail
-    grpc::ClientContext* poll = nullptr;
+    void CancelPolls() {
+      for (Poller& p : pollers)
+        if (p.poll != nullptr) p.poll->TryCancel();
+    }
+    void Join() {
+      for (Poller& p : pollers)
+        if (p.thread.joinable()) p.thread.join();
+    }
   };
 
   // Free ordinary and reserved slots (mu_ held).
@@ -102,11 +119,17 @@ class Worker::Impl {
   // Free slots no long-poll in flight has asked for yet (mu_ held).
   int UnpromisedSlots() const { return FreeSlots() - promised_; }
   int UnpromisedReservedSlots() const { return FreeReservedSlots() - promised_reserved_; }
-  // Replicas other than `self` that could take a long-poll and have none in flight (mu_ held).
-  int ReplicasWithoutPoll(const Replica& self) const {
+  int Unpromised(SlotKind kind) const {
+    return kind == kReserved ? UnpromisedReservedSlots() : UnpromisedSlots();
+  }
+  // Replicas other than `self` that could take a long-poll of `kind` and have none in flight
+  // (mu_ held).
+  int ReplicasWithoutPoll(const Replica& self, SlotKind kind) const {
     int n = 0;
     for (const auto& [target, replica] : replicas_) {
-      if (replica.get() != &self && replica->healthy && replica->poll == nullptr) ++n;
+      if (replica.get() != &self && replica->healthy && replica->pollers[kind].poll == nullptr) {
+        ++n;
+      }
     }
     return n;
   }
@@ -127,7 +150,8 @@ class Worker::Impl {
   // Keeps one PollLoop per replica the target resolves to, until shutdown.
   void PollReplicas();
   void UpdateReplicas(const ReplicaTargets& resolved);
-  void PollLoop(Replica& replica);
+  // Long-polls `replica` for free slots of `kind` until it is retired or the worker shuts down.
+  void PollLoop(Replica& replica, SlotKind kind);
   void ExecutorLoop();
   void HeartbeatLoop();
   void Execute(const std::shared_ptr<TaskContext>& context);
@@ -213,9 +237,8 @@ Status Worker::Impl::Run() {
 void Worker::Impl::Shutdown() {
   std::lock_guard lock(mu_);
   shutting_down_ = true;
-  for (auto& [target, replica] : replicas_) {
-    if (replica->poll != nullptr) replica->poll->TryCancel();
-  }
+  for (auto& [target, replica] : replicas_)
+    replica->CancelPolls();
   slots_freed_.notify_all();
 }
 
@@ -227,7 +250,7 @@ void Worker::Impl::PollReplicas() {
   }
   // Shutdown() cancelled the polls in flight; every loop ends at its next turn.
   for (auto& [target, replica] : replicas_)
-    replica->thread.join();
+    replica->Join();
 }
 
 void Worker::Impl::UpdateReplicas(const ReplicaTargets& resolved) {
@@ -244,7 +267,7 @@ void Worker::Impl::UpdateReplicas(const ReplicaTargets& resolved) {
       }
       Replica& replica = *it->second;
       replica.retired = true;
-      if (replica.poll != nullptr) replica.poll->TryCancel();
+      replica.CancelPolls();
       gone.push_back(std::move(it->second));
       it = replicas_.erase(it);
     }
@@ -266,41 +289,41 @@ void Worker::Impl::UpdateReplicas(const ReplicaTargets& resolved) {
     }
   }
   slots_freed_.notify_all();  // retired loops end; the others' share of the slots changed
-  for (Replica* replica : added)
-    replica->thread = std::thread([this, replica] { PollLoop(*replica); });
+  for (Replica* replica : added) {
+    replica->pollers[kOrdinary].thread =
+        std::thread([this, replica] { PollLoop(*replica, kOrdinary); });
+    if (options_.reserved_slots > 0) {
+      replica->pollers[kReserved].thread =
+          std::thread([this, replica] { PollLoop(*replica, kReserved); });
+    }
+  }
   for (auto& replica : gone)
-    replica->thread.join();
+    replica->Join();
   if (!added.empty() || !gone.empty()) {
     spdlog::info("worker {}: long-polling {} engine replica(s)", identity_,
                  resolved.targets.size());
   }
 }
 
-void Worker::Impl::PollLoop(Replica& replica) {
+void Worker::Impl::PollLoop(Replica& replica, SlotKind kind) {
   v1::WorkerService::Stub& stub = replica.stub ? *replica.stub : *stub_;
+  Poller& poller = replica.pollers[kind];
+  int& promised = kind == kReserved ? promised_reserved_ : promised_;
   Millis backoff{100};
   while (true) {
     grpc::ClientContext context;
     int ask = 0;
-    int ask_reserved = 0;
     {
       std::unique_lock lock(mu_);
-      slots_freed_.wait(lock, [&] {
-        return shutting_down_ || replica.retired || UnpromisedSlots() > 0 ||
-               UnpromisedReservedSlots() > 0;
-      });
+      slots_freed_.wait(lock,
+                        [&] { return shutting_down_ || replica.retired || Unpromised(kind) > 0; });
       if (shutting_down_ || replica.retired) return;
       // Most slots go to the poll asking now (polls return where work arrives, and ask again
       // there), but one stays for each other replica without a poll, so one waits on every replica.
-      const int others = ReplicasWithoutPoll(replica);
-      ask = std::min(UnpromisedSlots(), std::max(1, UnpromisedSlots() - others));
-      ask_reserved =
-          std::min(UnpromisedReservedSlots(), std::max(1, UnpromisedReservedSlots() - others));
-      ask = std::max(ask, 0);  // the wait above leaves one of them positive
-      ask_reserved = std::max(ask_reserved, 0);
-      promised_ += ask;
-      promised_reserved_ += ask_reserved;
-      replica.poll = &context;
+      const int others = ReplicasWithoutPoll(replica, kind);
+      ask = std::min(Unpromised(kind), std::max(1, Unpromised(kind) - others));
+      promised += ask;
+      poller.poll = &context;
     }
     v1::LeaseTasksRequest request;
     request.set_namespace_(options_.namespace_name);
@@ -308,10 +331,11 @@ void Worker::Impl::PollLoop(Replica& replica) {
       request.add_task_queues(q);
     for (const auto& [type, handler] : handlers_)
       request.add_task_types(type);
-    request.set_max_tasks(ask);
-    if (ask_reserved > 0) {
-      request.set_reserved_slots(ask_reserved);
+    if (kind == kReserved) {
+      request.set_reserved_slots(ask);
       request.set_reserved_priority(options_.reserved_priority);
+    } else {
+      request.set_max_tasks(ask);
     }
     request.set_identity(identity_);
     request.mutable_wait()->set_seconds(options_.poll_wait.count() / 1000);
@@ -326,13 +350,12 @@ void Worker::Impl::PollLoop(Replica& replica) {
     const bool failed = !status.ok() && status.error_code() != grpc::StatusCode::CANCELLED;
     {
       std::lock_guard lock(mu_);
-      replica.poll = nullptr;
-      promised_ -= ask;
-      promised_reserved_ -= ask_reserved;
+      poller.poll = nullptr;
+      promised -= ask;
       if (failed) ++stats_.poll_errors;
       replica.healthy = !failed;
-      for (int i = 0; i < response.tasks_size(); ++i) {
-        AddLeased(response.tasks(i), /*reserved=*/i >= ask);  // ordinary slots are filled first
+      for (const v1::LeasedTask& task : response.tasks()) {
+        AddLeased(task, /*reserved=*/kind == kReserved);
         work_queued_.notify_one();
       }
       if (metrics_) {
@@ -341,7 +364,7 @@ void Worker::Impl::PollLoop(Replica& replica) {
       }
     }
     // Slots this poll asked for and did not fill: another replica's poll may ask for them.
-    if (response.tasks_size() < ask + ask_reserved) slots_freed_.notify_all();
+    if (response.tasks_size() < ask) slots_freed_.notify_all();
     if (!status.ok()) {
       if (!failed) continue;  // Shutdown() or a retired replica (see loop top), or a closing one
       spdlog::warn("worker {}: LeaseTasks on {} failed ({}): {}; retrying in {}", identity_,

@@ -323,7 +323,6 @@ void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& can
   // the next pass, before any new request relies on them.
   std::lock_guard lock(mu_);
   for (const auto& lease : candidates) {
-    // A short claim for reserved slots alone says nothing of work for ordinary ones.
     if (lease->request.max_tasks > 0 && exhausted.count(lease->signature) > 0) {
       known_empty_.emplace(lease->signature, lease->queue_keys);
     }
@@ -340,7 +339,13 @@ void TaskDispatcher::ServeOne(const std::shared_ptr<PendingLease>& lease,
       Finish(lease, s, {});
       return;
     }
-    if (static_cast<int>(tasks.size()) < lease->request.max_tasks + lease->request.reserved_slots) {
+    // Nothing more to claim: fewer tasks than the ordinary slots asked for (a task of any class
+    // may take one). Reserved slots left empty only say that no task of their classes waits —
+    // ordinary work may well, and the next poll for it must claim at once, not wait for the
+    // fallback poll (a worker reserving slots for activations would otherwise run a bulk
+    // backlog at one claim a second).
+    const int ordinary = lease->request.max_tasks;
+    if (ordinary > 0 && static_cast<int>(tasks.size()) < ordinary) {
       exhausted->insert(lease->signature);
     }
   }

@@ -10,10 +10,11 @@
 // dispatcher claims again only when work is announced for one of their queues (by this replica
 // after a commit, or by any replica through PostgreSQL NOTIFY), plus a slow fallback poll that also
 // covers retries whose backoff has elapsed. A new request claims at once, unless a claim for the
-// same queues and types came back short and nothing was announced for them since (nor a fallback
-// poll passed): then it waits like the requests before it, without a claim that would find
-// nothing. Claims use FOR UPDATE SKIP LOCKED, so replicas never hand out the same task. Tasks
-// claimed for a request that went away meanwhile are released.
+// same queues and types came back short (fewer tasks than its ordinary slots asked for) and
+// nothing was announced for them since (nor a fallback poll passed): then it waits like the
+// requests before it, without a claim that would find nothing. Claims use FOR UPDATE SKIP LOCKED,
+// so replicas never hand out the same task. Tasks claimed for a request that went away meanwhile
+// are released.
 #pragma once
 
 #include <chrono>

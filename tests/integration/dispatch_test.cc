@@ -195,6 +195,52 @@ TEST_F(DispatchTest, AnSdkWorkerKeepsItsReservedSlotForUrgentWork) {
   runner.join();
 }
 
+// A claim that fills a worker's ordinary slots but finds nothing for its reserved ones must not
+// make the worker's next poll wait for an announcement (or the fallback poll): ordinary work may
+// still be queued.
+TEST_F(DispatchTest, ReservedSlotsLeftEmptyDoNotHoldBackABulkBacklog) {
+  engine::EngineConfig config = FastEngineConfig(db_.url());
+  config.dispatch_fallback_poll = Millis(60'000);
+  TestEngine e(config);
+  ASSERT_TRUE(Register(e, OneStep("settle", "settle", "q", {{"priority", "bulk"}})).ok());
+  for (int i = 0; i < 6; ++i)
+    Start(e, "bulk-" + std::to_string(i), "settle");
+  std::vector<v1::LeasedTask> first, second;
+  Lease(e, "q", 2, 1, 0, std::chrono::milliseconds(3000), &first);
+  ASSERT_EQ(first.size(), 2u);
+  Lease(e, "q", 2, 1, 0, std::chrono::milliseconds(3000), &second);
+  EXPECT_EQ(second.size(), 2u);  // claimed at once, not left waiting for the fallback poll
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks WHERE state = 'PENDING'"), "2");
+}
+
+// With its ordinary slot busy the worker long-polls for its reserved slot alone; once the
+// ordinary slot is free again it takes the next bulk task at once, without waiting for that poll
+// to end (30 s here) or for urgent work to answer it.
+TEST_F(DispatchTest, AnSdkWorkerWithReservedSlotsRunsABulkBacklogWithoutWaitingOutItsPolls) {
+  ASSERT_TRUE(Register(engine_, OneStep("settle", "settle", "q", {{"priority", "bulk"}})).ok());
+  for (int i = 0; i < 5; ++i)
+    Start(engine_, "bulk-" + std::to_string(i), "settle");
+  worker::WorkerOptions options;
+  options.transport.address = engine_.address();
+  options.task_queues = {"q"};
+  options.identity = "reserving-worker";
+  options.max_concurrent_tasks = 1;
+  options.reserved_slots = 1;
+  options.reserved_priority = 0;
+  options.poll_wait = Millis(30'000);
+  worker::Worker w(options);
+  std::atomic<int> settled{0};
+  w.Register("settle", [&](worker::TaskContext&) {
+    ++settled;
+    return worker::TaskOutcome::Success("{}");
+  });
+  std::thread runner([&] { (void)w.Run(); });
+  EXPECT_TRUE(Eventually([&] { return settled == 5; }, std::chrono::seconds(10))) << settled;
+  w.Shutdown();
+  runner.join();
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs WHERE status = 'COMPLETED'"), "5");
+}
+
 TEST_F(DispatchTest, TasksOfOneClassGoByDispatchDeadlineThenAge) {
   ASSERT_TRUE(
       Register(engine_, OneStep("bid", "submit", "q", {{"dispatch_by", "$/input/by"}})).ok());

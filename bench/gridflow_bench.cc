@@ -19,8 +19,8 @@
 //   priority    one-step urgent activations at --order-rate for --seconds, StartRun until the
 //               handler runs (p50, p99): first on an idle engine, then behind --backlog queued
 //               bulk tasks on the same queue that keep every ordinary worker slot busy (bulk
-//               handlers take 200 ms), the workers holding --reserved slots for urgent work
-//               (default 2 in this mode). The backlog left is then run without the 200 ms,
+//               handlers take 2 s), the workers holding --reserved slots for urgent work
+//               (default 2 in this mode). The backlog left is then run without the 2 s,
 //               unmeasured, so later modes find no queued work of this one.
 //
 // Prints one line per measure: "name<TAB>value<TAB>unit<TAB>engine cores<TAB>PostgreSQL
@@ -359,7 +359,7 @@ bool Priority(Context& c) {
   std::mutex mu;
   WorkerPool pool(o, {queue}, {"settle", "activate"}, [&](worker::TaskContext& ctx) {
     if (ctx.task_type() == "settle") {
-      if (!measured) std::this_thread::sleep_for(std::chrono::milliseconds(200));  // settlement
+      if (!measured) std::this_thread::sleep_for(std::chrono::seconds(2));  // settlement
       return;
     }
     std::lock_guard lock(mu);

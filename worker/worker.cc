@@ -147,7 +147,8 @@ class Worker::Impl {
     const auto it = running_.find(id);
     return it != running_.end() && !it->second.reserved;
   }
-  // Keeps one PollLoop per replica the target resolves to, until shutdown.
+  // Keeps PollLoops (one per SlotKind in use) on every replica the target resolves to, until
+  // shutdown.
   void PollReplicas();
   void UpdateReplicas(const ReplicaTargets& resolved);
   // Long-polls `replica` for free slots of `kind` until it is retired or the worker shuts down.

@@ -89,6 +89,19 @@ class DispatchTest : public ::testing::Test {
     return std::nullopt;
   }
 
+  // A C++ SDK worker on queue "q": one ordinary slot and one reserved for urgent work.
+  worker::WorkerOptions ReservingWorker(Millis poll_wait) {
+    worker::WorkerOptions options;
+    options.transport.address = engine_.address();
+    options.task_queues = {"q"};
+    options.identity = "reserving-worker";
+    options.max_concurrent_tasks = 1;
+    options.reserved_slots = 1;
+    options.reserved_priority = 0;
+    options.poll_wait = poll_wait;
+    return options;
+  }
+
   TestDatabase db_;
   TestEngine engine_{db_.url()};
   std::unique_ptr<v1::ClusterService::Stub> cluster_;
@@ -159,15 +172,7 @@ TEST_F(DispatchTest, AnSdkWorkerKeepsItsReservedSlotForUrgentWork) {
   ASSERT_TRUE(Register(engine_, OneStep("settle", "settle", "q", {{"priority", "bulk"}})).ok());
   ASSERT_TRUE(
       Register(engine_, OneStep("activate", "setpoint", "q", {{"priority", "urgent"}})).ok());
-  worker::WorkerOptions options;
-  options.transport.address = engine_.address();
-  options.task_queues = {"q"};
-  options.identity = "reserving-worker";
-  options.max_concurrent_tasks = 1;
-  options.reserved_slots = 1;
-  options.reserved_priority = 0;
-  options.poll_wait = Millis(1000);
-  worker::Worker w(options);
+  worker::Worker w(ReservingWorker(Millis(1000)));
   std::atomic<bool> release{false};
   std::atomic<int> settling{0};
   std::atomic<bool> activated{false};
@@ -220,15 +225,7 @@ TEST_F(DispatchTest, AnSdkWorkerWithReservedSlotsRunsABulkBacklogWithoutWaitingO
   ASSERT_TRUE(Register(engine_, OneStep("settle", "settle", "q", {{"priority", "bulk"}})).ok());
   for (int i = 0; i < 5; ++i)
     Start(engine_, "bulk-" + std::to_string(i), "settle");
-  worker::WorkerOptions options;
-  options.transport.address = engine_.address();
-  options.task_queues = {"q"};
-  options.identity = "reserving-worker";
-  options.max_concurrent_tasks = 1;
-  options.reserved_slots = 1;
-  options.reserved_priority = 0;
-  options.poll_wait = Millis(30'000);
-  worker::Worker w(options);
+  worker::Worker w(ReservingWorker(Millis(30'000)));
   std::atomic<int> settled{0};
   w.Register("settle", [&](worker::TaskContext&) {
     ++settled;

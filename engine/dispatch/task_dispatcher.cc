@@ -308,7 +308,9 @@ void TaskDispatcher::Loop() {
 }
 
 void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& candidates) {
-  std::set<std::string> exhausted;  // signatures found with nothing claimable in this pass
+  // Found with nothing claimable in this pass: signatures, and signature + class for reserved
+  // slots alone (ServeOne).
+  std::set<std::string> exhausted;
   for (const auto& lease : candidates) {
     {
       std::lock_guard lock(mu_);
@@ -332,21 +334,26 @@ void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& can
 void TaskDispatcher::ServeOne(const std::shared_ptr<PendingLease>& lease,
                               std::set<std::string>* exhausted) {
   lease->tried = true;
+  const LeaseRequest& r = lease->request;
+  // A claim for ordinary slots that found fewer tasks than they asked for leaves nothing of any
+  // class (a task of any class may take an ordinary slot). A claim for reserved slots alone that
+  // came back short leaves nothing of their classes — ordinary work may well wait, and the next
+  // poll for it must claim at once (a worker reserving slots for activations would otherwise run
+  // a bulk backlog at one claim per fallback poll). Each exhausts its own key for this pass, so
+  // the idle reserved polls of many workers share one empty claim, as ordinary polls do.
+  const bool reserved_only = r.max_tasks == 0;
+  const std::string urgent_key = lease->signature + '\1' + std::to_string(r.reserved_class);
   std::vector<persistence::TaskRow> tasks;
-  if (exhausted->count(lease->signature) == 0) {
-    Status s = Claim(lease->request, &tasks);
+  if (exhausted->count(lease->signature) == 0 &&
+      !(reserved_only && exhausted->count(urgent_key) > 0)) {
+    Status s = Claim(r, &tasks);
     if (!s.ok()) {
       Finish(lease, s, {});
       return;
     }
-    // Nothing more to claim: fewer tasks than the ordinary slots asked for (a task of any class
-    // may take one). Reserved slots left empty only say that no task of their classes waits —
-    // ordinary work may well, and the next poll for it must claim at once, not wait for the
-    // fallback poll (a worker reserving slots for activations would otherwise run a bulk
-    // backlog at one claim a second).
-    const int ordinary = lease->request.max_tasks;
-    if (ordinary > 0 && static_cast<int>(tasks.size()) < ordinary) {
-      exhausted->insert(lease->signature);
+    const int asked = reserved_only ? r.reserved_slots : r.max_tasks;
+    if (static_cast<int>(tasks.size()) < asked) {
+      exhausted->insert(reserved_only ? urgent_key : lease->signature);
     }
   }
   if (!tasks.empty()) {

@@ -231,8 +231,7 @@ TEST(Metrics, TheHistoryPartitionsRunwayIsGauged) {
     DECLARE name text;
     BEGIN
       FOR i IN 1..2 LOOP
-        name := 'events_' || to_char((date_trunc('month', now(), 'UTC') + i * interval '1 month')
-                                     AT TIME ZONE 'UTC', '"y"YYYY"m"MM');
+        name := gf_history_partition_name(now() + i * interval '1 month');
         EXECUTE format('ALTER TABLE events DETACH PARTITION %I', name);
         EXECUTE format('DROP TABLE %I', name);
       END LOOP;
@@ -247,6 +246,51 @@ TEST(Metrics, TheHistoryPartitionsRunwayIsGauged) {
               std::stod(db.Query("SELECT extract(epoch FROM date_trunc('month', now(), "
                                  "'UTC') + interval '1 month' - now())")),
               60);
+}
+
+// Every worker that keeps slots for urgent work holds a poll for them alone on each replica.
+// Bulk work announced on their queue is nothing for them: however many wait, one empty claim
+// per announcement answers for all (counted by the claims' transactions).
+TEST(Metrics, WaitingReservedPollsShareOneClaimPerAnnouncement) {
+  TestDatabase db;
+  auto config = MetricsConfig(db.url());
+  config.dispatch_fallback_poll = Millis(60'000);
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, R"({"name": "settle", "version": 1, "steps": [{"name": "work",
+      "kind": "task", "task_type": "settle", "task_queue": "q", "priority": "bulk"}]})")
+                  .ok());
+  const int port = engine.engine().metrics_port();
+  const auto claims = [&] {
+    return Sample(HttpGet(port, "/metrics"), "gridflow_db_transaction_seconds_count",
+                  {{"operation", "lease tasks"}});
+  };
+  constexpr int kPolls = 8;
+  std::vector<std::thread> polls;
+  for (int i = 0; i < kPolls; ++i) {
+    polls.emplace_back([&engine] {
+      v1::LeaseTasksRequest request;
+      request.add_task_queues("q");
+      request.set_reserved_slots(1);
+      request.set_reserved_priority(0);
+      request.set_identity("reserving-worker");
+      request.mutable_wait()->set_seconds(3);
+      v1::LeaseTasksResponse response;
+      EXPECT_TRUE(engine.workers().LeaseTasks(Ctx().get(), request, &response).ok());
+      EXPECT_EQ(response.tasks_size(), 0);  // bulk work never takes a reserved slot
+    });
+  }
+  ASSERT_TRUE(Eventually([&] { return engine.engine().waiting_long_polls() == kPolls; }));
+  const double before = claims();
+  constexpr int kStarts = 10;
+  for (int i = 0; i < kStarts; ++i)
+    Start(engine, "bulk-" + std::to_string(i), "settle");  // each announces q
+  for (auto& poll : polls)
+    poll.join();
+  // At most one claim per announcement and one per new poll (their first claims may still be
+  // under way); one claim per poll and announcement would be 80 and more.
+  EXPECT_LE(claims() - before, kStarts + kPolls) << before;
+  EXPECT_EQ(db.Query("SELECT count(*) FROM tasks WHERE state = 'PENDING'"),
+            std::to_string(kStarts));
 }
 
 TEST(Metrics, CircuitsAndPausesAreGaugedAndCounted) {

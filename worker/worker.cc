@@ -117,10 +117,8 @@ class Worker::Impl {
   }
   int FreeReservedSlots() const { return options_.reserved_slots - reserved_in_use_; }
   // Free slots no long-poll in flight has asked for yet (mu_ held).
-  int UnpromisedSlots() const { return FreeSlots() - promised_; }
-  int UnpromisedReservedSlots() const { return FreeReservedSlots() - promised_reserved_; }
   int Unpromised(SlotKind kind) const {
-    return kind == kReserved ? UnpromisedReservedSlots() : UnpromisedSlots();
+    return kind == kReserved ? FreeReservedSlots() - promised_reserved_ : FreeSlots() - promised_;
   }
   // Replicas other than `self` that could take a long-poll of `kind` and have none in flight
   // (mu_ held).

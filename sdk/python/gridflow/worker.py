@@ -44,6 +44,23 @@ log = logging.getLogger("gridflow.worker")
 # How often the address is resolved again, so replicas that come and go get a long-poll.
 _RESOLVE_INTERVAL = 30.0
 
+# Dispatch classes by name (docs/dispatch.md), most urgent first.
+_CLASSES = ("urgent", "high", "normal", "low", "bulk")
+
+# The two kinds of slot a worker polls for, each with a long-poll of its own on every replica:
+# reserved slots waiting for urgent work must never hold back ordinary slots freed meanwhile.
+_ORDINARY, _RESERVED = 0, 1
+
+
+def _dispatch_class(value):
+    """A class name (urgent .. bulk) or number (0 .. 4) as the API's number."""
+    if isinstance(value, str) and value in _CLASSES:
+        return _CLASSES.index(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(_CLASSES):
+        return value
+    raise ValueError(f"reserved_priority {value!r} is not a class ({', '.join(_CLASSES)}) "
+                     "or 0 .. 4")
+
 
 class _Replica:
     """An engine replica the worker holds a long-poll on: a run started there finds a poll waiting
@@ -53,12 +70,16 @@ class _Replica:
         self.target = target
         self.stub = stub
         self.channel = channel  # its own channel, None when it uses the worker's
-        self.thread = None
+        self.threads = []  # a poll loop per kind of slot the worker has
         self.gone = threading.Event()  # set once retired: ends a backoff at once
         # Guarded by the worker's lock:
-        self.retired = False  # no longer resolved, or shutdown: its loop ends
+        self.retired = False  # no longer resolved, or shutdown: its loops end
         self.healthy = True   # its last poll did not fail
-        self.poll = None      # the long-poll in flight
+        self.polls = [None, None]  # the long-poll in flight, by kind of slot
+
+    def join(self):
+        for thread in self.threads:
+            thread.join()
 
     def close(self):
         """After its loop ended."""
@@ -68,8 +89,9 @@ class _Replica:
     def retire(self):
         self.retired = True
         self.gone.set()
-        if self.poll is not None:
-            self.poll.cancel()
+        for poll in self.polls:
+            if poll is not None:
+                poll.cancel()
 
 
 def _seconds(duration):
@@ -79,8 +101,9 @@ def _seconds(duration):
 class TaskContext:
     """One leased task as its handler sees it."""
 
-    def __init__(self, worker, task):
+    def __init__(self, worker, task, reserved=False):
         self._worker = worker
+        self._reserved = reserved  # holds one of the worker's reserved slots
         self.task = task  # the LeasedTask proto
         self.task_id = task.task_id
         self.lease_epoch = task.lease_epoch
@@ -149,13 +172,19 @@ class Worker:
     def __init__(self, address=None, queues=("default",), namespace="default", identity=None,
                  concurrency=4, tls=False, tls_ca=None, tls_cert=None, tls_key=None, token=None,
                  tls_server_name=None, poll_wait=10.0, shutdown_grace=30.0, metrics_port=None,
-                 metrics_host="127.0.0.1", channel=None):
+                 metrics_host="127.0.0.1", channel=None, reserved_slots=0,
+                 reserved_priority="urgent"):
         if channel is None and address is None:
             raise ValueError("give an address (or a channel)")
+        if not isinstance(reserved_slots, int) or not 0 <= reserved_slots <= 1000:
+            raise ValueError(f"reserved_slots {reserved_slots!r} is not 0 .. 1000")
         self.namespace = namespace
         self.queues = list(queues)
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency = concurrency
+        # Slots beyond `concurrency` that only tasks of reserved_priority or more urgent take.
+        self.reserved_slots = reserved_slots
+        self.reserved_priority = _dispatch_class(reserved_priority)
         self.poll_wait = poll_wait
         self.shutdown_grace = shutdown_grace
         self._address = None if channel is not None else address
@@ -170,7 +199,7 @@ class Worker:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._replicas = {}  # target -> _Replica, guarded by _lock
-        self._promised = 0   # slots the long-polls in flight asked for, guarded by _lock
+        self._promised = [0, 0]  # slots the long-polls in flight asked for, by kind (_lock)
         self._loop = None
         self.metrics = Metrics()
         self.metrics.set("gridflow_worker_slots", concurrency)
@@ -248,7 +277,7 @@ class Worker:
         with self._lock:
             replicas = list(self._replicas.values())
         for replica in replicas:
-            replica.thread.join()
+            replica.join()
             replica.close()
 
     def _update_replicas(self, targets, host):
@@ -271,32 +300,41 @@ class Worker:
                     channel = open_channel(target, **transport)
                     stub = wk_grpc.WorkerServiceStub(channel)
                 replica = _Replica(target, stub, channel)
-                replica.thread = threading.Thread(target=self._poll_loop, args=(replica,),
-                                                  daemon=True, name=f"gridflow-poll-{target}")
+                kinds = [_ORDINARY] + ([_RESERVED] if self.reserved_slots else [])
+                replica.threads = [
+                    threading.Thread(target=self._poll_loop, args=(replica, kind), daemon=True,
+                                     name=f"gridflow-poll-{target}" + ("-reserved" if kind else ""))
+                    for kind in kinds]
                 self._replicas[target] = replica
                 added.append(replica)
             self._lock.notify_all()  # retired loops end; the others' share of the slots changed
         for replica in added:
-            replica.thread.start()
+            for thread in replica.threads:
+                thread.start()
         for replica in gone:
-            replica.thread.join()
+            replica.join()
             replica.close()
         if added or gone:
             log.info("worker %s: long-polling %d engine replica(s)", self.identity, len(targets))
 
-    def _unpromised(self):
-        """Free slots no long-poll in flight has asked for yet (_lock held)."""
-        return self.concurrency - len(self._running) - self._promised
+    def _unpromised(self, kind):
+        """Free slots of `kind` no long-poll in flight has asked for yet (_lock held)."""
+        in_reserved = sum(1 for ctx in self._running.values() if ctx._reserved)
+        if kind == _RESERVED:
+            return self.reserved_slots - in_reserved - self._promised[kind]
+        return self.concurrency - (len(self._running) - in_reserved) - self._promised[kind]
 
     def _ends(self, replica):
         # Shutdown retires every replica; a loop started meanwhile checks the flag itself.
         return replica.retired or self._stopping.is_set()
 
-    def _poll_loop(self, replica):
+    def _poll_loop(self, replica, kind):
+        """Long-polls `replica` for free slots of `kind`: ordinary ones take any class, reserved
+        ones (max_tasks 0, reserved_slots N) only tasks of reserved_priority or more urgent."""
         backoff = 0.1
         while True:
             with self._lock:
-                while self._unpromised() <= 0 and not self._ends(replica):
+                while self._unpromised(kind) <= 0 and not self._ends(replica):
                     self._lock.wait(0.5)
                 if self._ends(replica):
                     return
@@ -304,17 +342,24 @@ class Worker:
                 # again there), but one stays for each other replica without a poll, so one waits
                 # on every replica.
                 others = sum(1 for r in self._replicas.values()
-                             if r is not replica and r.healthy and r.poll is None)
-                ask = min(self._unpromised(), max(1, self._unpromised() - others))
+                             if r is not replica and r.healthy and r.polls[kind] is None)
+                ask = min(self._unpromised(kind), max(1, self._unpromised(kind) - others))
                 request = wk.LeaseTasksRequest(namespace=self.namespace, task_queues=self.queues,
-                                               task_types=self._served_types(), max_tasks=ask,
+                                               task_types=self._served_types(),
                                                identity=self.identity)
+                if kind == _RESERVED:
+                    request.reserved_slots = ask
+                    request.reserved_priority = self.reserved_priority
+                else:
+                    request.max_tasks = ask
                 request.wait.seconds = int(self.poll_wait)
-                self._promised += ask
-                replica.poll = replica.stub.LeaseTasks.future(request, timeout=self.poll_wait + 10)
+                request.wait.nanos = int(self.poll_wait % 1 * 1e9)
+                self._promised[kind] += ask
+                poll = replica.stub.LeaseTasks.future(request, timeout=self.poll_wait + 10)
+                replica.polls[kind] = poll
             tasks, failed = (), False
             try:
-                tasks = replica.poll.result().tasks
+                tasks = poll.result().tasks
                 backoff = 0.1
             except grpc.FutureCancelledError:
                 pass  # shutdown, or the replica is no longer resolved: the loop top ends it
@@ -325,11 +370,11 @@ class Worker:
                     if not isinstance(error, (errors.Unavailable, errors.DeadlineExceeded,
                                               errors.ResourceExhausted)):
                         log.error("leasing tasks on %s failed: %s", replica.target, error)
-            contexts = [TaskContext(self, task) for task in tasks]
+            contexts = [TaskContext(self, task, reserved=kind == _RESERVED) for task in tasks]
             with self._lock:
-                replica.poll = None
+                replica.polls[kind] = None
                 replica.healthy = not failed
-                self._promised -= ask
+                self._promised[kind] -= ask
                 for ctx in contexts:
                     self._running[ctx.task_id] = ctx
                 self.metrics.set("gridflow_worker_tasks_running", len(self._running))
@@ -440,9 +485,10 @@ class Worker:
                 request = wk.CompleteTaskRequest(
                     namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
                     result_json=json.dumps(value), identity=self.identity)
-                if not self._stopping.is_set():
+                if not self._stopping.is_set() and not ctx._reserved:
                     # The slot this completion frees: the run's next step comes in the answer,
-                    # leased to this worker — no long-poll and no claim in between.
+                    # leased to this worker — no long-poll and no claim in between. (Not for a
+                    # reserved slot: it stays free for the next urgent task.)
                     request.max_next_tasks = 1
                     request.task_queues.extend(self.queues)
                     request.task_types.extend(self._served_types())

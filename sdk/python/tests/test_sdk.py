@@ -208,6 +208,58 @@ class ClientAndWorkerTest(unittest.TestCase):
                          2)
         self.assertEqual(len(threads), 1)
 
+    def test_reserved_slots_run_an_activation_behind_bulk_work_and_never_bulk_work(self):
+        # Bulk settlement work on the queue the activations use: two ordinary slots, one reserved
+        # for urgent tasks. The polls wait 30 s: a slot left idle until a poll ends shows.
+        queue = [{"name": "s", "kind": "task", "task_type": "settle", "task_queue": "reserving",
+                  "priority": "bulk"}]
+        self.client.register(definition("sdk-settle", queue))
+        self.client.register(definition("sdk-activation", [
+            {"name": "s", "kind": "task", "task_type": "setpoint", "task_queue": "reserving",
+             "priority": "urgent"}]))
+        release = threading.Event()
+        running, most, activated = [0], [0], threading.Event()
+        lock = threading.Lock()
+
+        def settle(ctx):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            release.wait(30)
+            with lock:
+                running[0] -= 1
+            return {}
+
+        def setpoint(ctx):
+            activated.set()
+            return {"mw": 5}
+
+        worker = gridflow.Worker(ENGINE_MAIN.address, queues=["reserving"], concurrency=2,
+                                 reserved_slots=1, reserved_priority="urgent", poll_wait=30.0,
+                                 shutdown_grace=2.0)
+        worker.task("settle")(settle)
+        worker.task("setpoint")(setpoint)
+        ids = [f"sdk-settle-{i}" for i in range(6)]
+        for workflow_id in ids:
+            self.client.start(workflow_id, "sdk-settle", {})
+        self.workers.append(WorkerThread(worker))
+        eventually(lambda: running[0] == 2, what="two settlements running")
+        time.sleep(0.5)  # room for the reserved slot to take bulk work, which it must not
+        self.assertEqual(most[0], 2)
+        # The activation takes the reserved slot while both ordinary slots are busy.
+        self.client.start("sdk-activation-1", "sdk-activation", {})
+        self.assertTrue(activated.wait(10), "the activation did not start behind the bulk work")
+        self.assertEqual(self.client.wait_for_result("sdk-activation-1", timeout=10)["s"],
+                         {"mw": 5})
+        self.assertEqual(most[0], 2)
+        # Each ordinary slot that frees is polled for at once, not after the reserved poll ends.
+        release.set()
+        for workflow_id in ids:
+            self.client.wait_for_result(workflow_id, timeout=10)
+        self.assertEqual(most[0], 2)
+        with self.assertRaises(ValueError):
+            gridflow.Worker(ENGINE_MAIN.address, reserved_slots=1, reserved_priority="critical")
+
     def test_errors_carry_the_code_and_the_engines_message(self):
         with self.assertRaises(gridflow.NotFound) as nf:
             self.client.get("no-such-run")

@@ -3,7 +3,7 @@
 export { Client } from "./client";
 export type { StartOptions, ListFilter } from "./client";
 export { Worker, TaskContext } from "./worker";
-export type { WorkerOptions, Handler, StopReason, Logger } from "./worker";
+export type { WorkerOptions, Handler, StopReason, Logger, DispatchClass } from "./worker";
 export type { ConnectionOptions } from "./transport";
 export type { Run, Event, RunStatus, Failure } from "./types";
 export { Metrics } from "./metrics";

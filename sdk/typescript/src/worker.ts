@@ -30,6 +30,13 @@ export type StopReason = "" | "cancelled" | "lease_lost" | "released";
 export interface WorkerOptions extends ConnectionOptions {
   queues?: string[];
   concurrency?: number;
+  /**
+   * Slots beyond `concurrency` that only tasks of `reservedPriority` or a more urgent class take
+   * (docs/dispatch.md, "Reserved capacity"): bulk work never holds the slot an activation needs.
+   */
+  reservedSlots?: number;
+  /** The least urgent class a reserved slot takes: a name (urgent .. bulk) or 0 .. 4; default urgent. */
+  reservedPriority?: DispatchClass | number;
   pollWaitMs?: number;
   shutdownGraceMs?: number;
   /** Serve /metrics on this port (127.0.0.1 unless metricsHost is given). */
@@ -50,6 +57,25 @@ export interface Logger {
 
 export type Handler = (ctx: TaskContext) => unknown | Promise<unknown>;
 
+/** Dispatch classes by name (docs/dispatch.md), most urgent first. */
+const CLASSES = ["urgent", "high", "normal", "low", "bulk"] as const;
+export type DispatchClass = (typeof CLASSES)[number];
+
+/** The API's number of a class given by name or number. */
+function dispatchClass(value: DispatchClass | number): number {
+  const n = typeof value === "number" ? value : CLASSES.indexOf(value);
+  if (!Number.isInteger(n) || n < 0 || n >= CLASSES.length) {
+    throw new Error(`reservedPriority ${JSON.stringify(value)} is not a class (${CLASSES.join(", ")}) or 0 .. 4`);
+  }
+  return n;
+}
+
+/**
+ * The kinds of slot a worker polls for, each with a long-poll of its own on every replica:
+ * reserved slots waiting for urgent work must never hold back ordinary slots freed meanwhile.
+ */
+type SlotKind = "ordinary" | "reserved";
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How often the address is resolved again, so replicas that come and go get a long-poll. */
@@ -66,8 +92,10 @@ interface Replica {
   retired: boolean;
   /** Its last poll did not fail. */
   healthy: boolean;
-  poll?: grpc.ClientUnaryCall;
-  loop?: Promise<void>;
+  /** The long-polls in flight, by kind of slot. */
+  polls: Partial<Record<SlotKind, grpc.ClientUnaryCall>>;
+  /** Its poll loops (one per kind of slot the worker has). */
+  loops: Array<Promise<void>>;
 }
 
 /** One leased task as its handler sees it. */
@@ -99,7 +127,8 @@ export class TaskContext {
   /** @internal */ heartbeating = false;
   private readonly abort = new AbortController();
 
-  constructor(private readonly worker: Worker, readonly task: LeasedTask__Output) {
+  /** `reserved`: it holds one of the worker's reserved slots. */
+  constructor(private readonly worker: Worker, readonly task: LeasedTask__Output, readonly reserved = false) {
     this.taskId = task.task_id;
     this.fencingToken = String(task.lease_epoch);
     this.namespace = task.namespace;
@@ -154,6 +183,8 @@ export class Worker {
   readonly identity: string;
   readonly queues: string[];
   readonly concurrency: number;
+  readonly reservedSlots: number;
+  readonly reservedPriority: number;
   readonly metrics = new Metrics();
   private readonly stub: WorkerServiceClient;
   private readonly log: Logger;
@@ -162,8 +193,8 @@ export class Worker {
   private readonly running = new Map<string, TaskContext>();
   private stopping = false;
   private readonly replicas = new Map<string, Replica>();
-  /** Slots the long-polls in flight asked for: together they never ask for more than is free. */
-  private promised = 0;
+  /** Slots the long-polls in flight asked for, by kind: together they never ask for more than is free. */
+  private promised: Record<SlotKind, number> = { ordinary: 0, reserved: 0 };
   /** Woken when a slot frees, a poll returns, the replicas change or the worker stops. */
   private waiters: Array<() => void> = [];
 
@@ -172,6 +203,11 @@ export class Worker {
     this.identity = options.identity ?? `${os.hostname()}-${process.pid}`;
     this.queues = options.queues ?? ["default"];
     this.concurrency = options.concurrency ?? 4;
+    this.reservedSlots = options.reservedSlots ?? 0;
+    if (!Number.isInteger(this.reservedSlots) || this.reservedSlots < 0 || this.reservedSlots > 1000) {
+      throw new Error(`reservedSlots ${this.reservedSlots} is not 0 .. 1000`);
+    }
+    this.reservedPriority = dispatchClass(options.reservedPriority ?? "urgent");
     this.log = options.logger ?? console;
     this.stub = new api.gridflow.v1.WorkerService(options.address, channelCredentials(options), channelOptions(options));
     this.metrics.set("gridflow_worker_slots", this.concurrency);
@@ -237,7 +273,7 @@ export class Worker {
 
   private retire(replica: Replica): void {
     replica.retired = true;
-    replica.poll?.cancel();
+    for (const poll of Object.values(replica.polls)) poll?.cancel();
   }
 
   /** Keeps one long-poll loop per replica the address resolves to (again every 30 s) until shutdown. */
@@ -248,7 +284,7 @@ export class Worker {
       const until = Date.now() + RESOLVE_INTERVAL_MS;
       while (!this.stopping && Date.now() < until) await this.wakeup(until - Date.now());
     }
-    await Promise.all([...this.replicas.values()].map((replica) => replica.loop));
+    await Promise.all([...this.replicas.values()].flatMap((replica) => replica.loops));
   }
 
   private updateReplicas(targets: string[], host: string): void {
@@ -258,7 +294,7 @@ export class Worker {
       if (targets.includes(target)) continue;
       this.retire(replica);
       this.replicas.delete(target);
-      void replica.loop?.then(() => { if (replica.stub !== this.stub) replica.stub.close(); });
+      void Promise.all(replica.loops).then(() => { if (replica.stub !== this.stub) replica.stub.close(); });
       changed = true;
     }
     for (const target of targets) {
@@ -269,40 +305,51 @@ export class Worker {
         const options = { ...this.options, address: target, tlsServerName: this.options.tlsServerName || host || undefined };
         stub = new api.gridflow.v1.WorkerService(target, channelCredentials(options), channelOptions(options));
       }
-      const replica: Replica = { target, stub, retired: false, healthy: true };
+      const replica: Replica = { target, stub, retired: false, healthy: true, polls: {}, loops: [] };
       this.replicas.set(target, replica);
-      replica.loop = this.pollLoop(replica);
+      replica.loops.push(this.pollLoop(replica, "ordinary"));
+      if (this.reservedSlots > 0) replica.loops.push(this.pollLoop(replica, "reserved"));
       changed = true;
     }
     this.wakeAll(); // the others' share of the slots changed
     if (changed) this.log.info(`gridflow worker ${this.identity}: long-polling ${targets.length} engine replica(s)`);
   }
 
-  /** Free slots no long-poll in flight has asked for yet. */
-  private unpromised(): number {
-    return this.concurrency - this.running.size - this.promised;
+  /** Free slots of `kind` no long-poll in flight has asked for yet. */
+  private unpromised(kind: SlotKind): number {
+    let inReserved = 0;
+    for (const ctx of this.running.values()) if (ctx.reserved) ++inReserved;
+    if (kind === "reserved") return this.reservedSlots - inReserved - this.promised.reserved;
+    return this.concurrency - (this.running.size - inReserved) - this.promised.ordinary;
   }
 
-  private async pollLoop(replica: Replica): Promise<void> {
+  /**
+   * Long-polls `replica` for free slots of `kind`: ordinary ones take any class, reserved ones
+   * (max_tasks 0, reserved_slots N) only tasks of reservedPriority or more urgent.
+   */
+  private async pollLoop(replica: Replica, kind: SlotKind): Promise<void> {
     let backoff = 100;
     for (;;) {
-      while (this.unpromised() <= 0 && !replica.retired && !this.stopping) await this.wakeup();
+      while (this.unpromised(kind) <= 0 && !replica.retired && !this.stopping) await this.wakeup();
       if (replica.retired || this.stopping) return;
       // Most slots go to the poll asking now (polls return where work arrives, and ask again
       // there), but one stays for each other replica without a poll, so one waits on every replica.
       let others = 0;
-      for (const r of this.replicas.values()) if (r !== replica && r.healthy && !r.poll) ++others;
-      const ask = Math.min(this.unpromised(), Math.max(1, this.unpromised() - others));
-      this.promised += ask;
+      for (const r of this.replicas.values()) if (r !== replica && r.healthy && !r.polls[kind]) ++others;
+      const ask = Math.min(this.unpromised(kind), Math.max(1, this.unpromised(kind) - others));
+      this.promised[kind] += ask;
       const waitMs = this.options.pollWaitMs ?? 10_000;
+      const slots = kind === "reserved"
+        ? { reserved_slots: ask, reserved_priority: this.reservedPriority }
+        : { max_tasks: ask };
       let tasks: LeasedTask__Output[] = [];
       let failed = false;
       try {
         const r = await this.caller.call<LeaseTasksResponse__Output>((co, cb) => replica.stub.LeaseTasks({
           namespace: this.namespace, task_queues: this.queues, task_types: this.servedTypes(),
-          max_tasks: ask, identity: this.identity,
+          ...slots, identity: this.identity,
           wait: { seconds: String(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1e6 },
-        }, co, cb), { retry: false, timeoutMs: waitMs + 10_000, onCall: (call) => (replica.poll = call) });
+        }, co, cb), { retry: false, timeoutMs: waitMs + 10_000, onCall: (call) => (replica.polls[kind] = call) });
         tasks = r.tasks;
         backoff = 100;
       } catch (e) {
@@ -311,11 +358,11 @@ export class Worker {
           this.log.error(`gridflow worker: leasing tasks on ${replica.target} failed: ${(e as Error).message}`);
         }
       }
-      replica.poll = undefined;
+      replica.polls[kind] = undefined;
       replica.healthy = !failed;
-      this.promised -= ask;
+      this.promised[kind] -= ask;
       for (const task of tasks) {
-        const ctx = new TaskContext(this, task);
+        const ctx = new TaskContext(this, task, kind === "reserved");
         this.running.set(ctx.taskId, ctx);
         this.metrics.inc("gridflow_worker_tasks_leased_total");
         void this.execute(ctx);
@@ -395,8 +442,9 @@ export class Worker {
     try {
       if ("result" in outcome) {
         // The slot this completion frees: the run's next step comes in the answer, leased to this
-        // worker — no long-poll and no claim in between.
-        const eager = this.stopping ? {} : {
+        // worker — no long-poll and no claim in between. (Not for a reserved slot: it stays free
+        // for the next urgent task.)
+        const eager = this.stopping || ctx.reserved ? {} : {
           max_next_tasks: 1, task_queues: this.queues, task_types: this.servedTypes(),
         };
         const r = await this.caller.call<CompleteTaskResponse__Output>((co, cb) => this.stub.CompleteTask({

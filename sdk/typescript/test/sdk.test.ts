@@ -188,6 +188,44 @@ describe("client and worker", () => {
     await stopWorkers();
   });
 
+  test("reserved slots run an activation behind bulk work, and never bulk work", async () => {
+    // Bulk settlement work on the queue the activations use: two ordinary slots, one reserved for
+    // urgent tasks. The polls wait 30 s: a slot left idle until a poll ends shows.
+    await client.register({ name: "ts-settle", version: 1, steps: [
+      { name: "s", kind: "task", task_type: "settle", task_queue: "reserving", priority: "bulk" }] });
+    await client.register({ name: "ts-activation", version: 1, steps: [
+      { name: "s", kind: "task", task_type: "setpoint", task_queue: "reserving", priority: "urgent" }] });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    let running = 0, most = 0, activated = false;
+    const ids = Array.from({ length: 6 }, (_, i) => `ts-settle-${i}`);
+    for (const id of ids) await client.start(id, "ts-settle", {});
+    serve({
+      settle: async () => {
+        most = Math.max(most, ++running);
+        await released;
+        --running;
+        return {};
+      },
+      setpoint: () => { activated = true; return { mw: 5 }; },
+    }, 2, main.address, { queues: ["reserving"], reservedSlots: 1, reservedPriority: "urgent", pollWaitMs: 30_000 });
+    await eventually(() => running === 2, "two settlements running");
+    await sleep(500); // room for the reserved slot to take bulk work, which it must not
+    assert.equal(most, 2);
+    // The activation takes the reserved slot while both ordinary slots are busy.
+    await client.start("ts-activation-1", "ts-activation", {});
+    await eventually(() => activated, "the activation started behind the bulk work", 10_000);
+    const result = (await client.waitForResult("ts-activation-1", { timeoutMs: 10_000 })) as Record<string, unknown>;
+    assert.deepEqual(result.s, { mw: 5 });
+    assert.equal(most, 2);
+    // Each ordinary slot that frees is polled for at once, not after the reserved poll ends.
+    release();
+    for (const id of ids) await client.waitForResult(id, { timeoutMs: 10_000 });
+    assert.equal(most, 2);
+    assert.throws(() => new Worker({ address: main.address, reservedSlots: 1, reservedPriority: "critical" as never }), /reservedPriority/);
+    await stopWorkers();
+  });
+
   test("errors carry the code and the engine's message", async () => {
     await assert.rejects(client.get("no-such-run"), (e: unknown) => e instanceof NotFound && e.details.includes("no-such-run"));
     await assert.rejects(client.register({ name: "x", version: 0, steps: [] }),

@@ -7,7 +7,9 @@
 #
 #   bench/run.sh                 the full run (a few minutes)
 #   bench/run.sh --peers         plus graphile-worker and pg-boss (npm, bench/peers)
-#   bench/run.sh --replicas 3    plus the same against 3 replicas (beside one, in the same run)
+#   bench/run.sh --replicas 3    plus throughput and latency against 3 replicas and against one,
+#                                in alternating rounds (GRIDFLOW_BENCH_REPLICA_ROUNDS, default
+#                                3), and the fan-out against 3
 #   bench/run.sh --growth        plus throughput and latency on a second database holding 1M
 #                                completed and 100k open runs, in rounds alternating with the
 #                                first (GRIDFLOW_BENCH_GROWTH_ROUNDS, default 3), and operator
@@ -35,6 +37,7 @@ RETENTION_ROUNDS=${GRIDFLOW_BENCH_RETENTION_ROUNDS:-100000}  # at most, while it
 GROWTH_COMPLETED=${GRIDFLOW_BENCH_GROWTH_COMPLETED:-1000000}
 GROWTH_OPEN=${GRIDFLOW_BENCH_GROWTH_OPEN:-100000}
 GROWTH_ROUNDS=${GRIDFLOW_BENCH_GROWTH_ROUNDS:-3}  # alternating rounds per side
+REPLICA_ROUNDS=${GRIDFLOW_BENCH_REPLICA_ROUNDS:-3}  # alternating rounds, 1 and N replicas
 usage() {
   echo "usage: bench/run.sh [--quick] [--peers] [--replicas N] [--growth] [--retention]" >&2
   exit 2
@@ -60,7 +63,7 @@ if ((QUICK)); then
     --orders 5 --order-rate 5 --fanout 5 --backlog 200)
   MODES=throughput,drain,latency,fanout,priority
   PGBENCH_SECONDS=2
-  GROWTH_COMPLETED=2000 GROWTH_OPEN=500 GROWTH_ROUNDS=2 RETENTION_RUNS=300 RETENTION_BATCH=100 RETENTION_PAUSE=1
+  GROWTH_COMPLETED=2000 GROWTH_OPEN=500 GROWTH_ROUNDS=2 REPLICA_ROUNDS=2 RETENTION_RUNS=300 RETENTION_BATCH=100 RETENTION_PAUSE=1
   WARMUP_RUNS=20
   RETENTION_BASE_ROUNDS=1
 else
@@ -140,6 +143,30 @@ bench() {
   awk -F'\t' -v OFS='\t' -v label="$label" '{ $1 = $1 label; print }' "$WORK/bench.out" \
     >>"$WORK/results.tsv"
 }
+# alternate ROUNDS MODES LABEL_A ADDRESS_A PIDS_A LABEL_B ADDRESS_B PIDS_B: MODES measured on
+# two set-ups in alternating rounds (A first in odd rounds, B first in even ones), labelled
+# " [LABEL, round N]"; compare them with median(). On this VM one 20 s latency window's p99 moves
+# by ±30 % between identical runs minutes apart, and throughput by ±10 %: two figures taken once
+# each, minutes apart, cannot judge a 10 % target.
+alternate() {
+  local rounds=$1 modes=$2 round
+  for round in $(seq 1 "$rounds"); do
+    if ((round % 2)); then
+      bench " [$3, round $round]" "$4" "$5" "$modes"
+      bench " [$6, round $round]" "$7" "$8" "$modes"
+    else
+      bench " [$6, round $round]" "$7" "$8" "$modes"
+      bench " [$3, round $round]" "$4" "$5" "$modes"
+    fi
+  done
+}
+# median PREFIX LABEL: the median of the figures whose measure starts with PREFIX and whose label
+# is " [LABEL, round N]".
+median() {
+  awk -F'\t' -v prefix="$1" -v label=" [$2, round" \
+    'index($1, prefix) == 1 && index($1, label) { print $2 }' "$WORK/results.tsv" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
 # warm_up ADDRESS LABEL: a throughput load, not measured, before the figures. An engine serving
 # for hours has its statements prepared and planned on tables PostgreSQL has analysed; the first
 # seconds on fresh tables are 15 % slower, and the peers get the same (bench/peers/peers.mjs).
@@ -155,7 +182,10 @@ warm_up "${ADDRESSES[0]}" "one replica"
 bench "" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" "$MODES"
 if ((REPLICAS > 1)); then
   warm_up "$ALL_ADDRESSES" "the $REPLICAS replicas"
-  bench " [$REPLICAS replicas]" "$ALL_ADDRESSES" "$ALL_PIDS" throughput,latency,fanout
+  # One replica (the others running idle, as in the modes above) against all of them.
+  alternate "$REPLICA_ROUNDS" throughput,latency "1 replica" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" \
+    "$REPLICAS replicas" "$ALL_ADDRESSES" "$ALL_PIDS"
+  bench " [$REPLICAS replicas]" "$ALL_ADDRESSES" "$ALL_PIDS" fanout
 fi
 
 # pgbench FILE LABEL: the step transaction on tables of its own, 8 clients.
@@ -202,10 +232,7 @@ fill() {
 
 if ((GROWTH)); then
   # The history goes into a database of its own, served by an engine of its own, beside the
-  # empty one; both are then measured in alternating rounds (the empty one first in odd rounds,
-  # the grown one first in even ones), and each side's figure is the median of its rounds. On
-  # this VM a latency window's p99 varies by ±30 % between identical runs minutes apart; one
-  # window per side, 20 minutes apart, could not judge a 10 % target (docs/benchmarks.md).
+  # empty one; both are then measured in alternating rounds (alternate, above).
   echo "== growth: $GROWTH_COMPLETED completed and $GROWTH_OPEN open runs copied into a second database" >&2
   "$BIN/createdb" -h 127.0.0.1 -p "$GRIDFLOW_PG_PORT" -U gridflow gridflow_grown
   start_engine "${GRIDFLOW_PG_URL%/*}/gridflow_grown" engine-grown.log
@@ -226,17 +253,8 @@ EOF
   # planned again, and the big tables' index pages are not in the buffer cache yet.
   warm_up "$GROWN_ADDRESS" "the second database's engine, with the history"
   GROWN_LABEL="+$GROWTH_COMPLETED closed runs"
-  for ROUND in $(seq 1 "$GROWTH_ROUNDS"); do
-    SIDES=(empty grown)
-    ((ROUND % 2)) || SIDES=(grown empty)
-    for SIDE in "${SIDES[@]}"; do
-      if [[ $SIDE == empty ]]; then
-        bench " [empty, round $ROUND]" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" throughput,latency
-      else
-        bench " [$GROWN_LABEL, round $ROUND]" "$GROWN_ADDRESS" "$GROWN_PID" throughput,latency
-      fi
-    done
-  done
+  alternate "$GROWTH_ROUNDS" throughput,latency empty "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" \
+    "$GROWN_LABEL" "$GROWN_ADDRESS" "$GROWN_PID"
   # Operator queries as an operator runs them (the CLI's process start included), median of 5.
   operator() {
     local label=$1 i
@@ -352,7 +370,13 @@ if ((PEERS)); then
   echo "| Gridflow dispatch p99 ÷ best peer p99 | $(ratio "$P99" "$BEST_P99") |"
 fi
 if ((REPLICAS > 1)); then
-  echo "| $REPLICAS replicas ÷ 1 replica, steps/s | $(ratio "$(value "throughput_steps_per_s" " [$REPLICAS replicas]")" "$STEPS") |"
+  echo "| $REPLICAS replicas ÷ 1 replica, steps/s (medians of $REPLICA_ROUNDS alternating rounds) | $(ratio \
+    "$(median throughput_steps_per_s "$REPLICAS replicas")" "$(median throughput_steps_per_s "1 replica")") |"
+  echo "| $REPLICAS replicas: dispatch p50 / p99, ms (medians of $REPLICA_ROUNDS rounds) | $(median \
+    dispatch_p50_ms "$REPLICAS replicas") / $(median dispatch_p99_ms "$REPLICAS replicas") |"
+  if ((PEERS)); then
+    echo "| $REPLICAS replicas: dispatch p99 ÷ best peer p99 | $(ratio "$(median dispatch_p99_ms "$REPLICAS replicas")" "$BEST_P99") |"
+  fi
 fi
 if ((RETENTION)); then
   awk -F'\t' '
@@ -363,13 +387,6 @@ if ((RETENTION)); then
     "$WORK/results.tsv"
 fi
 if ((GROWTH)); then
-  # median PREFIX LABEL: the median of the figures whose measure starts with PREFIX and whose
-  # label starts with " [LABEL, round".
-  median() {
-    awk -F'\t' -v prefix="$1" -v label=" [$2, round" \
-      'index($1, prefix) == 1 && index($1, label) { print $2 }' "$WORK/results.tsv" | sort -g |
-      awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-  }
   for MEASURE in throughput_steps_per_s dispatch_p50_ms dispatch_p99_ms; do
     echo "| with history ÷ empty, $MEASURE (medians of $GROWTH_ROUNDS alternating rounds) | $(ratio \
       "$(median "$MEASURE" "$GROWN_LABEL")" "$(median "$MEASURE" empty)") |"

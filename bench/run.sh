@@ -185,7 +185,8 @@ if ((REPLICAS > 1)); then
   # One replica (the others running idle, as in the modes above) against all of them.
   alternate "$REPLICA_ROUNDS" throughput,latency "1 replica" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" \
     "$REPLICAS replicas" "$ALL_ADDRESSES" "$ALL_PIDS"
-  bench " [$REPLICAS replicas]" "$ALL_ADDRESSES" "$ALL_PIDS" fanout
+  # The fan-out's background load is half the throughput its own invocation measured first.
+  bench " [$REPLICAS replicas]" "$ALL_ADDRESSES" "$ALL_PIDS" throughput,fanout
 fi
 
 # pgbench FILE LABEL: the step transaction on tables of its own, 8 clients.

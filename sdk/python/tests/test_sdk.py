@@ -100,6 +100,28 @@ class WorkerThread:
         self.thread.join(30)
 
 
+class HeldTasks:
+    """A handler that holds every task until release(), counting how many run at once."""
+
+    def __init__(self):
+        self.released = threading.Event()
+        self.running = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, ctx):
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.released.wait(30)
+        with self._lock:
+            self.running -= 1
+        return {}
+
+    def release(self):
+        self.released.set()
+
+
 ENGINE_MAIN = None
 
 
@@ -217,18 +239,7 @@ class ClientAndWorkerTest(unittest.TestCase):
         self.client.register(definition("sdk-activation", [
             {"name": "s", "kind": "task", "task_type": "setpoint", "task_queue": "reserving",
              "priority": "urgent"}]))
-        release = threading.Event()
-        running, most, activated = [0], [0], threading.Event()
-        lock = threading.Lock()
-
-        def settle(ctx):
-            with lock:
-                running[0] += 1
-                most[0] = max(most[0], running[0])
-            release.wait(30)
-            with lock:
-                running[0] -= 1
-            return {}
+        settle, activated = HeldTasks(), threading.Event()
 
         def setpoint(ctx):
             activated.set()
@@ -243,20 +254,20 @@ class ClientAndWorkerTest(unittest.TestCase):
         for workflow_id in ids:
             self.client.start(workflow_id, "sdk-settle", {})
         self.workers.append(WorkerThread(worker))
-        eventually(lambda: running[0] == 2, what="two settlements running")
+        eventually(lambda: settle.running == 2, what="two settlements running")
         time.sleep(0.5)  # room for the reserved slot to take bulk work, which it must not
-        self.assertEqual(most[0], 2)
+        self.assertEqual(settle.most, 2)
         # The activation takes the reserved slot while both ordinary slots are busy.
         self.client.start("sdk-activation-1", "sdk-activation", {})
         self.assertTrue(activated.wait(10), "the activation did not start behind the bulk work")
         self.assertEqual(self.client.wait_for_result("sdk-activation-1", timeout=10)["s"],
                          {"mw": 5})
-        self.assertEqual(most[0], 2)
+        self.assertEqual(settle.most, 2)
         # Each ordinary slot that frees is polled for at once, not after the reserved poll ends.
-        release.set()
+        settle.release()
         for workflow_id in ids:
             self.client.wait_for_result(workflow_id, timeout=10)
-        self.assertEqual(most[0], 2)
+        self.assertEqual(settle.most, 2)
         with self.assertRaises(ValueError):
             gridflow.Worker(ENGINE_MAIN.address, reserved_slots=1, reserved_priority="critical")
 
@@ -410,19 +421,7 @@ class SeveralReplicasTest(unittest.TestCase):
         a, b = Engine("replica-a").start(), Engine("replica-b").start()
         client_a = gridflow.Client(a.address)
         client_b = gridflow.Client(b.address)
-        release = threading.Event()
-        running, most = [0], [0]
-        lock = threading.Lock()
-
-        def hold(ctx):
-            with lock:
-                running[0] += 1
-                most[0] = max(most[0], running[0])
-            release.wait(30)
-            with lock:
-                running[0] -= 1
-            return {}
-
+        hold = HeldTasks()
         serving = None
         try:
             client_a.register(definition("sdk-spread", [
@@ -435,14 +434,14 @@ class SeveralReplicasTest(unittest.TestCase):
                                      concurrency=3, poll_wait=2.0, shutdown_grace=2.0)
             worker.task("hold")(hold)
             serving = WorkerThread(worker)
-            eventually(lambda: running[0] == 3, what="three handlers running")
+            eventually(lambda: hold.running == 3, what="three handlers running")
             time.sleep(0.3)  # room for a poll to overreach
-            self.assertEqual(most[0], 3)
+            self.assertEqual(hold.most, 3)
             # Leased, not only running: no task was leased beyond the slots.
             leased = sum(1 for w in ids for t in client_a.describe(w).open_tasks
                          if t.state == "LEASED")
             self.assertEqual(leased, 3)
-            release.set()
+            hold.release()
             for workflow_id in ids:
                 client_a.wait_for_result(workflow_id, timeout=30)
             # Nothing left to do: a poll waits on each replica (the engines report their waiting
@@ -456,7 +455,7 @@ class SeveralReplicasTest(unittest.TestCase):
                 return 0
             eventually(lambda: polls_waiting() == 2, timeout=15, what="a poll on each replica")
         finally:
-            release.set()
+            hold.release()
             if serving is not None:
                 serving.stop()
             client_a.close()

@@ -147,18 +147,27 @@ bench() {
 # two set-ups in alternating rounds (A first in odd rounds, B first in even ones), labelled
 # " [LABEL, round N]"; compare them with median(). On this VM one 20 s latency window's p99 moves
 # by ±30 % between identical runs minutes apart, and throughput by ±10 %: two figures taken once
-# each, minutes apart, cannot judge a 10 % target.
+# each, minutes apart, cannot judge a 10 % target. Before each side's turn: a pause of two
+# heartbeats and the warm-up again. Replicas learn which of them are busy from heartbeats every
+# 5 s (their share of the cluster's commit threads, docs/operations.md): switched without them, a
+# side would be measured in that lag, with the other side's shares.
 alternate() {
   local rounds=$1 modes=$2 round
   for round in $(seq 1 "$rounds"); do
     if ((round % 2)); then
-      bench " [$3, round $round]" "$4" "$5" "$modes"
-      bench " [$6, round $round]" "$7" "$8" "$modes"
+      measure_side "$3" "$4" "$5" "$round" "$modes"
+      measure_side "$6" "$7" "$8" "$round" "$modes"
     else
-      bench " [$6, round $round]" "$7" "$8" "$modes"
-      bench " [$3, round $round]" "$4" "$5" "$modes"
+      measure_side "$6" "$7" "$8" "$round" "$modes"
+      measure_side "$3" "$4" "$5" "$round" "$modes"
     fi
   done
+}
+# measure_side LABEL ADDRESS PIDS ROUND MODES: one side of a round of alternate().
+measure_side() {
+  sleep 10
+  warm_up "$2" "$1"
+  bench " [$1, round $4]" "$2" "$3" "$5"
 }
 # median PREFIX LABEL: the median of the figures whose measure starts with PREFIX and whose label
 # is " [LABEL, round N]".

@@ -283,8 +283,17 @@ bool Fanout(Context& c) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // workers are polling
 
+  // The background is a share of the throughput this invocation measured; without one (no
+  // throughput mode before), a fixed 50 runs/s, said aloud: the loaded figures then mean little.
+  constexpr double kUnmeasuredRunsPerS = 50;
+  if (c.measured_runs_per_s <= 0) {
+    std::fprintf(stderr,
+                 "fanout: no throughput measured before it (add the throughput mode): the "
+                 "background load is %g runs/s\n",
+                 o.background * kUnmeasuredRunsPerS);
+  }
   const double background_runs_per_s =
-      o.background * (c.measured_runs_per_s > 0 ? c.measured_runs_per_s : 50);
+      o.background * (c.measured_runs_per_s > 0 ? c.measured_runs_per_s : kUnmeasuredRunsPerS);
   for (const bool loaded : {false, true}) {
     for (const bool parallel : {false, true}) {
       const std::string shape = parallel ? "parallel" : "foreach";

@@ -286,14 +286,15 @@ bool Fanout(Context& c) {
   // The background is a share of the throughput this invocation measured; without one (no
   // throughput mode before), a fixed 50 runs/s, said aloud: the loaded figures then mean little.
   constexpr double kUnmeasuredRunsPerS = 50;
-  if (c.measured_runs_per_s <= 0) {
+  const bool measured = c.measured_runs_per_s > 0;
+  const double background_runs_per_s =
+      o.background * (measured ? c.measured_runs_per_s : kUnmeasuredRunsPerS);
+  if (!measured) {
     std::fprintf(stderr,
                  "fanout: no throughput measured before it (add the throughput mode): the "
                  "background load is %g runs/s\n",
-                 o.background * kUnmeasuredRunsPerS);
+                 background_runs_per_s);
   }
-  const double background_runs_per_s =
-      o.background * (c.measured_runs_per_s > 0 ? c.measured_runs_per_s : kUnmeasuredRunsPerS);
   for (const bool loaded : {false, true}) {
     for (const bool parallel : {false, true}) {
       const std::string shape = parallel ? "parallel" : "foreach";

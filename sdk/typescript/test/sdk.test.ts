@@ -78,6 +78,20 @@ class Engine {
 const task = (step: string, taskType: string, extra: object = {}) =>
   ({ name: step, kind: "task", task_type: taskType, task_queue: "ts", ...extra });
 
+/** A handler that holds every task until release(), counting how many run at once. */
+class HeldTasks {
+  running = 0;
+  most = 0;
+  release!: () => void;
+  private readonly released = new Promise<void>((resolve) => { this.release = resolve; });
+  readonly handler = async () => {
+    this.most = Math.max(this.most, ++this.running);
+    await this.released;
+    --this.running;
+    return {};
+  };
+}
+
 const main = new Engine("main");
 const workers: Array<{ worker: Worker; done: Promise<void> }> = [];
 
@@ -195,33 +209,27 @@ describe("client and worker", () => {
       { name: "s", kind: "task", task_type: "settle", task_queue: "reserving", priority: "bulk" }] });
     await client.register({ name: "ts-activation", version: 1, steps: [
       { name: "s", kind: "task", task_type: "setpoint", task_queue: "reserving", priority: "urgent" }] });
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => { release = resolve; });
-    let running = 0, most = 0, activated = false;
+    const settle = new HeldTasks();
+    let activated = false;
     const ids = Array.from({ length: 6 }, (_, i) => `ts-settle-${i}`);
     for (const id of ids) await client.start(id, "ts-settle", {});
     serve({
-      settle: async () => {
-        most = Math.max(most, ++running);
-        await released;
-        --running;
-        return {};
-      },
+      settle: settle.handler,
       setpoint: () => { activated = true; return { mw: 5 }; },
     }, 2, main.address, { queues: ["reserving"], reservedSlots: 1, reservedPriority: "urgent", pollWaitMs: 30_000 });
-    await eventually(() => running === 2, "two settlements running");
+    await eventually(() => settle.running === 2, "two settlements running");
     await sleep(500); // room for the reserved slot to take bulk work, which it must not
-    assert.equal(most, 2);
+    assert.equal(settle.most, 2);
     // The activation takes the reserved slot while both ordinary slots are busy.
     await client.start("ts-activation-1", "ts-activation", {});
     await eventually(() => activated, "the activation started behind the bulk work", 10_000);
     const result = (await client.waitForResult("ts-activation-1", { timeoutMs: 10_000 })) as Record<string, unknown>;
     assert.deepEqual(result.s, { mw: 5 });
-    assert.equal(most, 2);
+    assert.equal(settle.most, 2);
     // Each ordinary slot that frees is polled for at once, not after the reserved poll ends.
-    release();
+    settle.release();
     for (const id of ids) await client.waitForResult(id, { timeoutMs: 10_000 });
-    assert.equal(most, 2);
+    assert.equal(settle.most, 2);
     assert.throws(() => new Worker({ address: main.address, reservedSlots: 1, reservedPriority: "critical" as never }), /reservedPriority/);
     await stopWorkers();
   });
@@ -343,29 +351,22 @@ describe("several replicas", () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const cluster = (grpc.loadPackageDefinition(definitions) as any).gridflow.v1.ClusterService;
     const queues = new cluster(a.address, grpc.credentials.createInsecure());
-    let running = 0, most = 0;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
+    const hold = new HeldTasks();
     try {
       await clientA.register({ name: "ts-spread", version: 1, steps: [
         { name: "s", kind: "task", task_type: "hold", task_queue: "spread" }] });
       // Work queued on both replicas before the worker starts: its first polls claim at once.
       const ids = Array.from({ length: 8 }, (_, i) => `ts-spread-${i}`);
       for (const [i, id] of ids.entries()) await (i % 2 === 0 ? clientA : clientB).start(id, "ts-spread", {});
-      serve({ hold: async () => {
-        most = Math.max(most, ++running);
-        await released;
-        --running;
-        return {};
-      } }, 3, `ipv4:${a.address},${b.address}`, { queues: ["spread"], pollWaitMs: 2000 });
-      await eventually(() => running === 3, "three handlers running");
+      serve({ hold: hold.handler }, 3, `ipv4:${a.address},${b.address}`, { queues: ["spread"], pollWaitMs: 2000 });
+      await eventually(() => hold.running === 3, "three handlers running");
       await sleep(300); // room for a poll to overreach
-      assert.equal(most, 3);
+      assert.equal(hold.most, 3);
       // Leased, not only running: no task was leased beyond the slots.
       let leasedTasks = 0;
       for (const id of ids) leasedTasks += (await clientA.describe(id)).open_tasks.filter((t) => t.state === "LEASED").length;
       assert.equal(leasedTasks, 3);
-      release();
+      hold.release();
       for (const id of ids) await clientA.waitForResult(id, { timeoutMs: 30_000 });
       // Nothing left to do: a poll waits on each replica (the engines report their waiting polls
       // with their membership heartbeat, every 5 s).
@@ -375,7 +376,7 @@ describe("several replicas", () => {
             error ? reject(error) : resolve(r.queues.find((q) => q.name === "spread")?.waiting_polls ?? 0)));
       await eventually(async () => (await waitingPolls()) === 2, "a poll on each replica", 15_000);
     } finally {
-      release();
+      hold.release();
       await stopWorkers();
       queues.close();
       clientA.close();

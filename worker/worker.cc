@@ -24,6 +24,9 @@ constexpr Millis kMinHeartbeatInterval{50};
 constexpr int kReportAttempts = 8;
 // How often the target is resolved again, so replicas that come and go get a long-poll.
 constexpr Millis kResolveInterval{30'000};
+// The most tasks one LeaseTasks call may ask for (the API's limit): more free slots than that
+// are asked for by the next poll.
+constexpr int kMaxTasksPerPoll = 100;
 
 std::string DefaultIdentity() {
   char host[256] = {};
@@ -320,7 +323,7 @@ void Worker::Impl::PollLoop(Replica& replica, SlotKind kind) {
       // Most slots go to the poll asking now (polls return where work arrives, and ask again
       // there), but one stays for each other replica without a poll, so one waits on every replica.
       const int others = ReplicasWithoutPoll(replica, kind);
-      ask = std::min(Unpromised(kind), std::max(1, Unpromised(kind) - others));
+      ask = std::min({Unpromised(kind), std::max(1, Unpromised(kind) - others), kMaxTasksPerPoll});
       promised += ask;
       poller.poll = &context;
     }

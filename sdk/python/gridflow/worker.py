@@ -51,6 +51,10 @@ _CLASSES = ("urgent", "high", "normal", "low", "bulk")
 # reserved slots waiting for urgent work must never hold back ordinary slots freed meanwhile.
 _ORDINARY, _RESERVED = 0, 1
 
+# The most tasks one LeaseTasks call may ask for (the API's limit): more free slots than that
+# are asked for by the next poll.
+_MAX_TASKS_PER_POLL = 100
+
 
 def _dispatch_class(value):
     """A class name (urgent .. bulk) or number (0 .. 4) as the API's number."""
@@ -343,7 +347,8 @@ class Worker:
                 # on every replica.
                 others = sum(1 for r in self._replicas.values()
                              if r is not replica and r.healthy and r.polls[kind] is None)
-                ask = min(self._unpromised(kind), max(1, self._unpromised(kind) - others))
+                ask = min(self._unpromised(kind), max(1, self._unpromised(kind) - others),
+                          _MAX_TASKS_PER_POLL)
                 request = wk.LeaseTasksRequest(namespace=self.namespace, task_queues=self.queues,
                                                task_types=self._served_types(),
                                                identity=self.identity)

@@ -271,6 +271,22 @@ class ClientAndWorkerTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             gridflow.Worker(ENGINE_MAIN.address, reserved_slots=1, reserved_priority="critical")
 
+    def test_a_worker_with_more_slots_than_one_lease_may_take_runs_its_queue(self):
+        # The API hands out at most 100 tasks per LeaseTasks call; a worker of 150 slots polls
+        # for 100 at most, never for all of them at once (refused as INVALID_ARGUMENT).
+        self.client.register(definition("sdk-wide", [
+            {"name": "s", "kind": "task", "task_type": "wide", "task_queue": "wide"}]))
+        ids = [f"sdk-wide-{i}" for i in range(120)]
+        for workflow_id in ids:
+            self.client.start(workflow_id, "sdk-wide", {})
+        worker = gridflow.Worker(ENGINE_MAIN.address, queues=["wide"], concurrency=150,
+                                 poll_wait=1.0, shutdown_grace=2.0)
+        worker.task("wide")(lambda ctx: {})
+        self.workers.append(WorkerThread(worker))
+        for workflow_id in ids:
+            self.client.wait_for_result(workflow_id, timeout=20)
+        self.assertEqual(worker.metrics.value("gridflow_worker_polls_total", result="error"), 0)
+
     def test_errors_carry_the_code_and_the_engines_message(self):
         with self.assertRaises(gridflow.NotFound) as nf:
             self.client.get("no-such-run")

@@ -76,6 +76,9 @@ function dispatchClass(value: DispatchClass | number): number {
  */
 type SlotKind = "ordinary" | "reserved";
 
+/** The most tasks one LeaseTasks call may ask for (the API's limit): more free slots than that are asked for by the next poll. */
+const MAX_TASKS_PER_POLL = 100;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How often the address is resolved again, so replicas that come and go get a long-poll. */
@@ -336,7 +339,7 @@ export class Worker {
       // there), but one stays for each other replica without a poll, so one waits on every replica.
       let others = 0;
       for (const r of this.replicas.values()) if (r !== replica && r.healthy && !r.polls[kind]) ++others;
-      const ask = Math.min(this.unpromised(kind), Math.max(1, this.unpromised(kind) - others));
+      const ask = Math.min(this.unpromised(kind), Math.max(1, this.unpromised(kind) - others), MAX_TASKS_PER_POLL);
       this.promised[kind] += ask;
       const waitMs = this.options.pollWaitMs ?? 10_000;
       const slots = kind === "reserved"

@@ -234,6 +234,19 @@ describe("client and worker", () => {
     await stopWorkers();
   });
 
+  test("a worker with more slots than one lease may take runs its queue", async () => {
+    // The API hands out at most 100 tasks per LeaseTasks call; a worker of 150 slots polls for
+    // 100 at most, never for all of them at once (refused as INVALID_ARGUMENT).
+    await client.register({ name: "ts-wide", version: 1, steps: [
+      { name: "s", kind: "task", task_type: "wide", task_queue: "wide" }] });
+    const ids = Array.from({ length: 120 }, (_, i) => `ts-wide-${i}`);
+    for (const id of ids) await client.start(id, "ts-wide", {});
+    const worker = serve({ wide: () => ({}) }, 150, main.address, { queues: ["wide"] });
+    for (const id of ids) await client.waitForResult(id, { timeoutMs: 20_000 });
+    assert.equal(worker.metrics.value("gridflow_worker_polls_total", { result: "error" }), 0);
+    await stopWorkers();
+  });
+
   test("errors carry the code and the engine's message", async () => {
     await assert.rejects(client.get("no-such-run"), (e: unknown) => e instanceof NotFound && e.details.includes("no-such-run"));
     await assert.rejects(client.register({ name: "x", version: 0, steps: [] }),

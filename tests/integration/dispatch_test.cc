@@ -238,6 +238,32 @@ TEST_F(DispatchTest, AnSdkWorkerWithReservedSlotsRunsABulkBacklogWithoutWaitingO
   EXPECT_EQ(db_.Query("SELECT count(*) FROM runs WHERE status = 'COMPLETED'"), "5");
 }
 
+// One LeaseTasks may ask for at most 100 tasks (ordinary or reserved); a worker with more free
+// slots than that must split its asks instead of having every poll refused.
+TEST_F(DispatchTest, AnSdkWorkerWithMoreSlotsThanOneLeaseMayTakeRunsItsQueue) {
+  ASSERT_TRUE(Register(engine_, OneStep("settle", "settle", "q")).ok());
+  for (int i = 0; i < 120; ++i)
+    Start(engine_, "settle-" + std::to_string(i), "settle");
+  worker::WorkerOptions options;
+  options.transport.address = engine_.address();
+  options.task_queues = {"q"};
+  options.max_concurrent_tasks = 150;
+  options.reserved_slots = 150;
+  options.poll_wait = Millis(1000);
+  worker::Worker w(options);
+  std::atomic<int> settled{0};
+  w.Register("settle", [&](worker::TaskContext&) {
+    ++settled;
+    return worker::TaskOutcome::Success("{}");
+  });
+  std::thread runner([&] { (void)w.Run(); });
+  EXPECT_TRUE(Eventually([&] { return settled == 120; }, std::chrono::seconds(20))) << settled;
+  EXPECT_EQ(w.stats().poll_errors, 0);
+  w.Shutdown();
+  runner.join();
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs WHERE status = 'COMPLETED'"), "120");
+}
+
 TEST_F(DispatchTest, TasksOfOneClassGoByDispatchDeadlineThenAge) {
   ASSERT_TRUE(
       Register(engine_, OneStep("bid", "submit", "q", {{"dispatch_by", "$/input/by"}})).ok());

@@ -148,7 +148,7 @@ bench() {
 # " [LABEL, round N]"; compare them with median(). On this VM one 20 s latency window's p99 moves
 # by ±30 % between identical runs minutes apart, and throughput by ±10 %: two figures taken once
 # each, minutes apart, cannot judge a 10 % target. Before each side's turn: a pause of two
-# heartbeats and the warm-up again. Replicas learn which of them are busy from heartbeats every
+# heartbeats and the warm-up again. Replicas learn that another turned idle from heartbeats every
 # 5 s (their share of the cluster's commit threads, docs/operations.md): switched without them, a
 # side would be measured in that lag, with the other side's shares.
 alternate() {
@@ -179,8 +179,6 @@ median() {
 # warm_up ADDRESS LABEL: a throughput load, not measured, before the figures. An engine serving
 # for hours has its statements prepared and planned on tables PostgreSQL has analysed; the first
 # seconds on fresh tables are 15 % slower, and the peers get the same (bench/peers/peers.mjs).
-# Replicas also share the transactions in flight only once their heartbeats (every 5 s) have seen
-# each other busy (docs/operations.md, --cluster-commit-threads).
 warm_up() {
   echo "== warm-up of $2 (not measured)" >&2
   "$BUILD_DIR/bench/gridflow-bench" --address "$1" --modes throughput --runs "$WARMUP_RUNS" \

@@ -20,6 +20,7 @@ void PrepareMemberStatements(pqxx::connection& c) {
       "busy = $3 WHERE id = $1 RETURNING id) "
       "SELECT (SELECT count(*) FROM beat) + (SELECT count(*) FROM members WHERE id <> $1 "
       "AND busy AND stopped_at IS NULL AND heartbeat_at > gf_now() - $4 * interval '1 second')");
+  c.prepare("member_announce", std::string("SELECT pg_notify('") + kMemberChannel + "', $1)");
   c.prepare("member_draining", "UPDATE members SET draining = true WHERE id = $1");
   c.prepare("member_stopped",
             "UPDATE members SET draining = true, stopped_at = gf_now() WHERE id = $1");
@@ -38,6 +39,10 @@ int BeatMember(pqxx::transaction_base& txn, const std::string& member_id,
   return txn
       .exec_prepared1("member_beat", member_id, waiting_polls_json, busy, alive_within_seconds)[0]
       .as<int>();
+}
+
+void AnnounceMemberLoad(pqxx::transaction_base& txn, const std::string& member_id) {
+  txn.exec_prepared("member_announce", member_id);
 }
 
 void MarkMemberDraining(pqxx::transaction_base& txn, const std::string& member_id) {

@@ -72,18 +72,38 @@ Status Membership::ReadCluster(std::vector<persistence::MemberRow>* members, int
 
 void Membership::Beat() {
   const nlohmann::json waiting = waiting_polls_ ? waiting_polls_() : std::map<std::string, int>{};
-  const bool busy = load_.busy && load_.busy();
+  const auto now = std::chrono::steady_clock::now();
+  busy_wake_ = false;
+  bool busy = load_.busy && load_.busy();
+  // A beat sooner than an interval after the last one that could report idle (woken by this
+  // replica turning busy or by another's announcement) sees too short a window: a replica
+  // between two batches would look idle. It may report busy, never idle — else replicas woken
+  // by each other's announcements could flap and announce back and forth.
+  const bool full = now - last_full_beat_ >= heartbeat_interval_;
+  if (!full && reported_busy_) busy = true;
+  const bool changed = busy != reported_busy_;
   int busy_replicas = 0;
   Status s = persistence::Transact(pool_, "membership heartbeat", [&](pqxx::work& txn) {
     busy_replicas =
         persistence::BeatMember(txn, member_id_, waiting.dump(), busy, AliveWithinSeconds());
+    if (changed) persistence::AnnounceMemberLoad(txn, member_id_);
     return Status::Ok();
   });
   if (!s.ok()) {
     spdlog::warn("membership heartbeat failed: {}", s.ToString());
     return;
   }
+  reported_busy_ = busy;
+  if (full) last_full_beat_ = now;
   if (load_.busy_replicas) load_.busy_replicas(busy_replicas);
+}
+
+void Membership::OnTurningBusy() {
+  if (!reported_busy_ && !busy_wake_.exchange(true)) heartbeat_.Wake();
+}
+
+void Membership::OnPeerLoadChanged(const std::string& member_id) {
+  if (member_id != member_id_) heartbeat_.Wake();
 }
 
 void Membership::MarkDraining() {
@@ -98,6 +118,7 @@ void Membership::Leave() {
   heartbeat_.Stop();
   Status s = persistence::Transact(pool_, "leave membership", [&](pqxx::work& txn) {
     persistence::MarkMemberStopped(txn, member_id_);
+    if (reported_busy_) persistence::AnnounceMemberLoad(txn, member_id_);  // its share is free
     return Status::Ok();
   });
   if (!s.ok()) spdlog::warn("could not record this replica's stop: {}", s.ToString());

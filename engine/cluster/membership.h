@@ -3,6 +3,8 @@
 // decision in Gridflow depends on another replica being alive.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -22,7 +24,8 @@ class Membership {
   using WaitingPolls = std::function<std::map<std::string, int>()>;
   // Whether this replica applied calls since the last heartbeat; told after each heartbeat how
   // many replicas are busy, this one included (a hint for sharing the database's capacity, never
-  // for correctness).
+  // for correctness). A replica turning busy or idle announces it, and the others beat at once,
+  // so a step from idle to load is shared within milliseconds, not heartbeats.
   struct Load {
     std::function<bool()> busy;
     std::function<void(int replicas)> busy_replicas;
@@ -41,6 +44,11 @@ class Membership {
   // Registers this replica and starts beating.
   Status Join();
   void MarkDraining();
+  // This replica began applying calls again: if its last beat reported it idle, beat now.
+  void OnTurningBusy();
+  // A replica announced that it turned busy or idle (an empty id: announcements may have been
+  // missed): beat now, to learn how many are busy.
+  void OnPeerLoadChanged(const std::string& member_id);
   // Stops beating and records the stop.
   void Leave();
 
@@ -54,6 +62,9 @@ class Membership {
   const Millis heartbeat_interval_;
   const WaitingPolls waiting_polls_;
   const Load load_;
+  std::atomic<bool> reported_busy_{false};                  // what the last beat reported
+  std::atomic<bool> busy_wake_{false};                      // a beat for turning busy is on its way
+  std::chrono::steady_clock::time_point last_full_beat_{};  // heartbeat thread only
   PeriodicTask heartbeat_;
 };
 

@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <pqxx/notification>
 
+#include "persistence/member_store.h"
 #include "persistence/task_store.h"
 
 namespace gridflow::engine {
@@ -23,6 +25,17 @@ class TaskChannelReceiver final : public pqxx::notification_receiver {
 
  private:
   TaskDispatcher& dispatcher_;
+};
+
+class MemberChannelReceiver final : public pqxx::notification_receiver {
+ public:
+  MemberChannelReceiver(pqxx::connection& c, const NotificationListener::MemberLoadChanged& changed)
+      : pqxx::notification_receiver(c, persistence::kMemberChannel), changed_(changed) {}
+
+  void operator()(const std::string& payload, int /*backend_pid*/) override { changed_(payload); }
+
+ private:
+  const NotificationListener::MemberLoadChanged& changed_;
 };
 
 }  // namespace
@@ -48,10 +61,13 @@ void NotificationListener::Loop() {
     if (s.ok()) {
       try {
         TaskChannelReceiver tasks(*connection, dispatcher_);
+        std::optional<MemberChannelReceiver> members;
+        if (member_load_changed_) members.emplace(*connection, member_load_changed_);
         connection->get_notifs();  // LISTEN is issued by the receivers
         listening_ = true;
         backoff = std::chrono::milliseconds(100);
         dispatcher_.WakeAll();  // anything announced while we were not listening
+        if (member_load_changed_) member_load_changed_("");
         while (!stopping_)
           connection->await_notification(0, 200'000);
       } catch (const std::exception& e) {

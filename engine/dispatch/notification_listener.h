@@ -3,11 +3,14 @@
 // long-polling on this one within milliseconds. When the connection breaks it reconnects with
 // backoff and then wakes every waiting request, since notifications may have been missed.
 // (History streams do not use NOTIFY: HistoryWatchHub polls the runs it watches.)
+// The same connection LISTENs on the member channel: a replica announcing that it turned busy or
+// idle is passed to `member_load_changed` (and, after a reconnection, an empty id).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -19,8 +22,13 @@ namespace gridflow::engine {
 
 class NotificationListener {
  public:
-  NotificationListener(persistence::ConnectionPool& pool, TaskDispatcher& dispatcher)
-      : pool_(pool), dispatcher_(dispatcher) {}
+  using MemberLoadChanged = std::function<void(const std::string& member_id)>;
+
+  NotificationListener(persistence::ConnectionPool& pool, TaskDispatcher& dispatcher,
+                       MemberLoadChanged member_load_changed = {})
+      : pool_(pool),
+        dispatcher_(dispatcher),
+        member_load_changed_(std::move(member_load_changed)) {}
   ~NotificationListener() { Stop(); }
   NotificationListener(const NotificationListener&) = delete;
   NotificationListener& operator=(const NotificationListener&) = delete;
@@ -35,6 +43,7 @@ class NotificationListener {
 
   persistence::ConnectionPool& pool_;
   TaskDispatcher& dispatcher_;
+  const MemberLoadChanged member_load_changed_;
   std::mutex mu_;
   std::condition_variable stopped_;  // ends the wait between reconnection attempts
   std::atomic<bool> stopping_{false};

@@ -40,6 +40,11 @@ bool GroupCommitter::TakeActivity() {
   return std::exchange(active_, false);
 }
 
+void GroupCommitter::SetActivityObserver(std::function<void()> observer) {
+  std::lock_guard lock(mu_);
+  activity_observer_ = std::move(observer);
+}
+
 GroupCommitter::Load GroupCommitter::CurrentLoad() const {
   std::lock_guard lock(mu_);
   return {in_flight_, CanBegin()};
@@ -92,7 +97,8 @@ void GroupCommitter::Loop() {
       continue;
     }
     reading_ = true;
-    active_ = true;
+    const bool turned_active = !std::exchange(active_, true);
+    const std::function<void()> observer = turned_active ? activity_observer_ : nullptr;
     ++in_flight_;
     std::vector<std::unique_ptr<Scheduler::Call>> batch;
     while (!queue_.empty() && batch.size() < max_batch_) {
@@ -101,6 +107,7 @@ void GroupCommitter::Loop() {
     }
     recent_batch_ = 0.8 * recent_batch_ + 0.2 * static_cast<double>(batch.size());  // ~5 batches
     lock.unlock();
+    if (observer) observer();
     bool released = false;  // this thread only
     const auto reads_done = [this, &released] {
       if (released) return;

@@ -48,6 +48,9 @@ class GroupCommitter {
   int concurrency() const;
   // Whether a batch began since the last call.
   bool TakeActivity();
+  // Called on the committer thread, outside the lock, when a batch begins and none had since the
+  // last TakeActivity: the moment a replica turns from idle to applying calls. Set before Submit.
+  void SetActivityObserver(std::function<void()> observer);
   // Batches begun and not yet answered, and whether a free thread may begin another now: one
   // consistent view (a thread that took the queue counts in the first).
   struct Load {
@@ -72,9 +75,10 @@ class GroupCommitter {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Scheduler::Call>> queue_;
   bool stopping_ = false;
-  bool reading_ = false;     // a batch is in its read phase: the next one waits and grows meanwhile
-  int in_flight_ = 0;        // batches begun and not yet answered
-  bool active_ = false;      // a batch began since TakeActivity
+  bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
+  int in_flight_ = 0;     // batches begun and not yet answered
+  bool active_ = false;   // a batch began since TakeActivity
+  std::function<void()> activity_observer_;
   double recent_batch_ = 1;  // calls per batch, a moving average of the recent batches
   int concurrency_;          // in_flight_ stays below it but at light load (SetConcurrency)
   std::vector<std::thread> threads_;

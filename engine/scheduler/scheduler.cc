@@ -114,6 +114,10 @@ bool Scheduler::TakeBusy() {
   return committer_->TakeActivity();
 }
 
+void Scheduler::SetTurningBusyObserver(std::function<void()> observer) {
+  committer_->SetActivityObserver(std::move(observer));
+}
+
 int Scheduler::SetBusyReplicas(int replicas) {
   // Every transaction in flight costs PostgreSQL per-transaction work and splits the calls into
   // smaller batches: replicas each running commit_threads of them made three replicas do less

@@ -169,6 +169,9 @@ class Scheduler {
   int commit_concurrency() const;
   // Whether this replica applied group-committed calls since the last call.
   bool TakeBusy();
+  // Called (on a committer thread) when this replica begins applying calls again after TakeBusy
+  // found it idle. Set before serving.
+  void SetTurningBusyObserver(std::function<void()> observer);
 
   // ---- group-committed; `done` runs once, after the commit, on a committer thread ----
 

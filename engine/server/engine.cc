@@ -69,7 +69,8 @@ struct Engine::Parts {
         reader(pool, definitions),
         dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
         watches(reader, kWatchPoll),
-        listener(pool, dispatcher),
+        listener(pool, dispatcher,
+                 [this](const std::string& member) { membership.OnPeerLoadChanged(member); }),
         reaper("lease reaper", c.lease_reaper_interval, kBatch,
                [this](int batch, int* done) { return scheduler.ExpireLeases(batch, done); }),
         start_timeouts(
@@ -316,6 +317,7 @@ Status Engine::Start() {
   parts_->scheduler.SetFactsObserver(&parts_->metrics);
   parts_->scheduler.SetHistoryListener(&parts_->watches);
   parts_->scheduler.SetPollMatcher(&parts_->dispatcher);
+  parts_->scheduler.SetTurningBusyObserver([this] { parts_->membership.OnTurningBusy(); });
   parts_->dispatcher.SetFactsObserver(&parts_->metrics);
   parts_->dispatcher.Start();
   parts_->watches.Start();

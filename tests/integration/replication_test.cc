@@ -140,6 +140,56 @@ TEST(Replication, ReplicasApplyingCallsShareTheGroupCommitTransactions) {
       << a.engine().commit_concurrency();
 }
 
+// Records the member ids announced on the member channel.
+class Announcements final : public pqxx::notification_receiver {
+ public:
+  Announcements(pqxx::connection& c, std::vector<std::string>* out)
+      : pqxx::notification_receiver(c, "gridflow_members"), out_(out) {}
+  void operator()(const std::string& payload, int /*backend_pid*/) override {
+    out_->push_back(payload);
+  }
+
+ private:
+  std::vector<std::string>* out_;
+};
+
+// A step from idle to load (gate closure) must not run every replica with a lone replica's
+// threads until heartbeats catch up: a replica turning busy beats at once and announces it, and
+// the others recount. Heartbeats here are a minute apart, so only the announcements can work.
+TEST(Replication, ReplicasShareTheCommitThreadsFromTheFirstCallsOfALoadStep) {
+  TestDatabase db;
+  engine::EngineConfig config = SlowPollConfig(db.url());
+  config.commit_threads = 2;
+  config.cluster_commit_threads = 2;
+  config.membership_heartbeat = Millis(60'000);
+  TestEngine a(config);
+  ASSERT_TRUE(Register(a, SequenceDefinition("share", {{"s1", "t"}})).ok());
+  auto b = std::make_unique<TestEngine>(config);
+  const auto shares = [&] {
+    return std::to_string(a.engine().commit_concurrency()) + " " +
+           std::to_string(b->engine().commit_concurrency());
+  };
+  pqxx::connection listener(db.url());
+  std::vector<std::string> announced;
+  Announcements receiver(listener, &announced);
+  listener.get_notifs();
+  EXPECT_EQ(shares(), "2 2");
+  {
+    StartLoad load({&a, b.get()});
+    EXPECT_TRUE(Eventually([&] { return shares() == "1 1"; }, std::chrono::seconds(5)))
+        << shares();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  listener.get_notifs();
+  // Each replica announced turning busy once, and nothing more while busy.
+  EXPECT_EQ(announced.size(), 2u);
+  // A busy replica that stops announces it: the one left takes its threads back at once.
+  b.reset();
+  EXPECT_TRUE(Eventually([&] { return a.engine().commit_concurrency() == 2; },
+                         std::chrono::seconds(5)))
+      << a.engine().commit_concurrency();
+}
+
 TEST(Replication, AtLightLoadACallIsNotHeldBehindTheShare) {
   TestDatabase db;
   engine::EngineConfig config = SlowPollConfig(db.url());

@@ -13,7 +13,7 @@ void PrepareMemberStatements(pqxx::connection& c) {
       "INSERT INTO members (id, address, hostname, pid, version) VALUES ($1, $2, $3, $4, $5) "
       "ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, hostname = EXCLUDED.hostname, "
       "pid = EXCLUDED.pid, version = EXCLUDED.version, started_at = gf_now(), "
-      "heartbeat_at = gf_now(), draining = false, stopped_at = NULL");
+      "heartbeat_at = gf_now(), draining = false, stopped_at = NULL, busy = false");
   c.prepare(
       "member_beat",
       "WITH beat AS (UPDATE members SET heartbeat_at = gf_now(), waiting_polls = $2::jsonb, "

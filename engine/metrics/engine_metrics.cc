@@ -149,6 +149,16 @@ EngineMetrics::EngineMetrics()
       history_streams_(Family(BuildGauge(), "gridflow_history_streams",
                               "WatchHistory streams open on this replica.", *registry_)
                            .Add({})),
+      members_busy_(Family(BuildGauge(), "gridflow_cluster_members_busy",
+                           "Engine replicas applying calls, this one included, as this "
+                           "replica last counted them.",
+                           *registry_)
+                        .Add({})),
+      commit_share_(Family(BuildGauge(), "gridflow_group_commit_share",
+                           "Group-commit transactions this replica keeps in flight under load: "
+                           "its share of --cluster-commit-threads.",
+                           *registry_)
+                        .Add({})),
       search_index_queued_(Family(BuildGauge(), "gridflow_search_index_queued_runs",
                                   "Runs waiting to be moved into the workflow-id search index "
                                   "(counted up to 100000).",
@@ -247,6 +257,11 @@ void EngineMetrics::SetSearchIndexQueued(int64_t runs) {
 
 void EngineMetrics::SetHistoryPartitionRunway(double seconds) {
   history_partition_runway_.Set(seconds);
+}
+
+void EngineMetrics::SetCommitShare(int busy_replicas, int share) {
+  members_busy_.Set(busy_replicas);
+  commit_share_.Set(share);
 }
 
 void EngineMetrics::SetHistoryStreams(size_t streams) {

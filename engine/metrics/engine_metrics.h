@@ -50,6 +50,9 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver, publi
   // A database transaction returned (its Transact name is a fixed string).
   void TransactionFinished(std::string_view name, double seconds, const Status& outcome);
   void SetHistoryStreams(size_t streams);
+  // At each membership heartbeat: the replicas applying calls, this one included, and the
+  // group-commit transactions this replica keeps in flight under load (its share).
+  void SetCommitShare(int busy_replicas, int share);
 
   // State read from the database (StateGauges).
   void SetQueues(const std::vector<persistence::QueueStats>& queues);
@@ -115,6 +118,8 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver, publi
   prometheus::Gauge& pool_size_;
   prometheus::Gauge& database_up_;
   prometheus::Gauge& history_streams_;
+  prometheus::Gauge& members_busy_;
+  prometheus::Gauge& commit_share_;
   prometheus::Gauge& search_index_queued_;
   prometheus::Gauge& history_partition_runway_;
 

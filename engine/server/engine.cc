@@ -106,7 +106,9 @@ struct Engine::Parts {
         membership(pool, c.member_id.empty() ? MakeMemberId() : c.member_id, c.listen_address,
                    c.membership_heartbeat, [this] { return dispatcher.WaitingByQueue(); },
                    {[this] { return scheduler.TakeBusy(); },
-                    [this](int replicas) { scheduler.SetBusyReplicas(replicas); }}),
+                    [this](int replicas) {
+                      metrics.SetCommitShare(replicas, scheduler.SetBusyReplicas(replicas));
+                    }}),
         health(pool, c.health_check_interval),
         validator(pool, c.limits),
         tokens(std::move(tokens_in)),

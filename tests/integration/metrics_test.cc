@@ -165,6 +165,9 @@ TEST(Metrics, GaugesShowBacklogStuckRunsAndMembers) {
   EXPECT_EQ(Sample(text, "gridflow_queue_due", queue), 2);
   EXPECT_GT(Sample(text, "gridflow_queue_oldest_task_age_seconds", queue), 0.2);
   EXPECT_EQ(Sample(text, "gridflow_cluster_members_alive"), 1);
+  // Alone, a replica is the one busy replica and keeps all its commit threads.
+  EXPECT_EQ(Sample(text, "gridflow_cluster_members_busy"), 1);
+  EXPECT_EQ(Sample(text, "gridflow_group_commit_share"), MetricsConfig(db.url()).commit_threads);
   EXPECT_EQ(Sample(text, "gridflow_database_up"), 1);
   EXPECT_EQ(Sample(text, "gridflow_timers_due"), 0);
   EXPECT_EQ(Sample(text, "gridflow_signals_received_total", {{"definition", "bid"}}), 1);

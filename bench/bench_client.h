@@ -29,9 +29,10 @@ struct BenchOptions {
   int concurrency = 32;
   double rate = 250;
   double seconds = 10;
-  int fanout = 20;          // fan-out: set-point tasks per activation order
-  int orders = 200;         // fan-out: orders started (at `order_rate` per second)
-  double order_rate = 10;   // fan-out: orders per second
+  int fanout = 20;                         // fan-out: set-point tasks per activation order
+  int orders = 200;                        // fan-out: orders started (at `order_rate` per second)
+  double order_rate = 10;                  // fan-out: orders per second
+  std::string fanout_priority = "normal";  // fan-out: the set-point steps' dispatch class
   double background = 0.5;  // fan-out: background load, as a share of the measured throughput
   int backlog = 10'000;     // priority: bulk tasks queued before the activations
   int reserved = 0;         // slots per worker reserved for urgent tasks

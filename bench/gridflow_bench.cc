@@ -236,13 +236,10 @@ bool Latency(Context& c) {
 // The activation order to `assets` assets: a foreach of set-point tasks, or a parallel of as
 // many one-task branches.
 std::string FanoutDefinition(const std::string& name, const std::string& queue, int assets,
-                             bool parallel) {
+                             bool parallel, const std::string& priority) {
   auto setpoint = [&](const std::string& step, const nlohmann::json& input) {
-    return nlohmann::json{{"name", step},
-                          {"kind", "task"},
-                          {"task_type", "setpoint"},
-                          {"task_queue", queue},
-                          {"input", input}};
+    return nlohmann::json{{"name", step},        {"kind", "task"}, {"task_type", "setpoint"},
+                          {"task_queue", queue}, {"input", input}, {"priority", priority}};
   };
   nlohmann::json fan;
   if (parallel) {
@@ -299,7 +296,8 @@ bool Fanout(Context& c) {
     for (const bool parallel : {false, true}) {
       const std::string shape = parallel ? "parallel" : "foreach";
       const std::string name = "bench-fanout-" + shape + (loaded ? "-loaded-" : "-idle-") + c.tag;
-      if (!Register(c.stub, FanoutDefinition(name, queue, o.fanout, parallel))) return false;
+      if (!Register(c.stub, FanoutDefinition(name, queue, o.fanout, parallel, o.fanout_priority)))
+        return false;
       Arrivals* a;
       {
         std::lock_guard lock(mu);
@@ -450,6 +448,9 @@ int main(int argc, char** argv) {
   app.add_option("--fanout", o.fanout, "fanout: assets per order")->capture_default_str();
   app.add_option("--orders", o.orders, "fanout: orders per variant")->capture_default_str();
   app.add_option("--order-rate", o.order_rate, "fanout: orders per second")->capture_default_str();
+  app.add_option("--fanout-priority", o.fanout_priority,
+                 "fanout: the set-point steps' dispatch class (urgent ... bulk)")
+      ->capture_default_str();
   app.add_option("--background", o.background,
                  "fanout: background load as a share of the measured throughput")
       ->capture_default_str();

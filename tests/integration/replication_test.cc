@@ -176,8 +176,7 @@ TEST(Replication, ReplicasShareTheCommitThreadsFromTheFirstCallsOfALoadStep) {
   EXPECT_EQ(shares(), "2 2");
   {
     StartLoad load({&a, b.get()});
-    EXPECT_TRUE(Eventually([&] { return shares() == "1 1"; }, std::chrono::seconds(5)))
-        << shares();
+    EXPECT_TRUE(Eventually([&] { return shares() == "1 1"; }, std::chrono::seconds(5))) << shares();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   listener.get_notifs();
@@ -185,8 +184,8 @@ TEST(Replication, ReplicasShareTheCommitThreadsFromTheFirstCallsOfALoadStep) {
   EXPECT_EQ(announced.size(), 2u);
   // A busy replica that stops announces it: the one left takes its threads back at once.
   b.reset();
-  EXPECT_TRUE(Eventually([&] { return a.engine().commit_concurrency() == 2; },
-                         std::chrono::seconds(5)))
+  EXPECT_TRUE(
+      Eventually([&] { return a.engine().commit_concurrency() == 2; }, std::chrono::seconds(5)))
       << a.engine().commit_concurrency();
 }
 

@@ -73,7 +73,6 @@ Status Membership::ReadCluster(std::vector<persistence::MemberRow>* members, int
 void Membership::Beat() {
   const nlohmann::json waiting = waiting_polls_ ? waiting_polls_() : std::map<std::string, int>{};
   const auto now = std::chrono::steady_clock::now();
-  busy_wake_ = false;
   bool busy = load_.busy && load_.busy();
   // A beat sooner than an interval after the last one that could report idle (woken by this
   // replica turning busy or by another's announcement) sees too short a window: a replica
@@ -99,7 +98,8 @@ void Membership::Beat() {
 }
 
 void Membership::OnTurningBusy() {
-  if (!reported_busy_ && !busy_wake_.exchange(true)) heartbeat_.Wake();
+  // Called once per heartbeat window at most (the committer's first batch since TakeBusy).
+  if (!reported_busy_) heartbeat_.Wake();
 }
 
 void Membership::OnPeerLoadChanged(const std::string& member_id) {

@@ -63,7 +63,6 @@ class Membership {
   const WaitingPolls waiting_polls_;
   const Load load_;
   std::atomic<bool> reported_busy_{false};                  // what the last beat reported
-  std::atomic<bool> busy_wake_{false};                      // a beat for turning busy is on its way
   std::chrono::steady_clock::time_point last_full_beat_{};  // heartbeat thread only
   PeriodicTask heartbeat_;
 };

@@ -707,6 +707,26 @@ const Step& Definition::TopLevelStepOf(const Step& step) const {
   return *s;
 }
 
+int Definition::StartClassOf(int block) const {
+  if (blocks_[static_cast<size_t>(block)].empty()) return kDefaultPriority;
+  const Step& step = FirstStepOf(block);
+  switch (step.kind) {
+    case StepKind::kTask:
+      if (!step.priority.present() || !step.priority.constant()) return kDefaultPriority;
+      return PriorityClass(step.priority.literal()).value_or(kDefaultPriority);
+    case StepKind::kForeach:
+      return StartClassOf(step.body_block);
+    case StepKind::kParallel: {
+      int most_urgent = kLowestPriority;
+      for (const Branch& branch : step.branches)
+        most_urgent = std::min(most_urgent, StartClassOf(branch.block));
+      return most_urgent;
+    }
+    default:
+      return kDefaultPriority;
+  }
+}
+
 const Step* Definition::Next(const Step& step) const {
   return step.next.empty() ? nullptr : FindStep(step.next);
 }

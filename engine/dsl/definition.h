@@ -166,6 +166,10 @@ class Definition {
   // The first step of a block (block 0: the definition's first step).
   const Step& FirstStepOf(int block) const { return steps_[blocks_[block].front()]; }
   const Step& first_step() const { return FirstStepOf(0); }
+  // The most urgent class among the tasks a new run is handed at once: its first step's, or for
+  // a foreach or parallel first step, its body's or branches' first steps' (recursively). A class
+  // given by an expression, and any other kind of first step, count as kDefaultPriority.
+  int StartClass() const { return StartClassOf(0); }
   // nullptr when there is no step of that name.
   const Step* FindStep(std::string_view name) const;
   // The step after `step` succeeds; nullptr at the end of its block.
@@ -175,6 +179,7 @@ class Definition {
 
  private:
   friend class DefinitionParser;
+  int StartClassOf(int block) const;
 
   std::string name_;
   int version_ = 0;

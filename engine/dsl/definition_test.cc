@@ -70,6 +70,47 @@ TEST(Definition, LastTaskStepEndsTheRun) {
   EXPECT_EQ(def.Next(def.first_step()), nullptr);
 }
 
+// The start class of a definition whose steps are `steps` (JSON text of the steps array).
+int StartClassOf(const std::string& steps) {
+  Definition def;
+  const Status s =
+      Definition::Parse(R"({"name": "activation", "version": 1, "steps": )" + steps + "}", &def);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return def.StartClass();
+}
+
+TEST(Definition, StartClassIsThatOfTheTasksANewRunIsHandedAtOnce) {
+  const std::string later_urgent =
+      R"({"name": "report", "kind": "task", "task_type": "r", "priority": "urgent"})";
+  EXPECT_EQ(StartClassOf(R"([{"name": "ack", "kind": "task", "task_type": "a",
+                              "priority": "urgent"}])"),
+            kUrgentPriority);
+  EXPECT_EQ(StartClassOf(R"([{"name": "ack", "kind": "task", "task_type": "a", "priority": 3},)" +
+                         later_urgent + "]"),
+            3)
+      << "a later step's class is not the start's";
+  EXPECT_EQ(StartClassOf(R"([{"name": "ack", "kind": "task", "task_type": "a"}])"),
+            kDefaultPriority);
+  EXPECT_EQ(StartClassOf(R"([{"name": "ack", "kind": "task", "task_type": "a",
+                              "priority": "=$/input/class"}])"),
+            kDefaultPriority)
+      << "a class given by an expression is not known before the run starts";
+  EXPECT_EQ(StartClassOf(R"([{"name": "setpoints", "kind": "foreach", "items": "$/input/assets",
+                              "steps": [{"name": "setpoint", "kind": "task", "task_type": "s",
+                                         "priority": "urgent"}]}])"),
+            kUrgentPriority);
+  EXPECT_EQ(StartClassOf(R"([{"name": "both", "kind": "parallel", "branches": [
+                               {"name": "a", "steps": [{"name": "x", "kind": "task",
+                                                        "task_type": "x", "priority": "bulk"}]},
+                               {"name": "b", "steps": [{"name": "y", "kind": "task",
+                                                        "task_type": "y", "priority": "high"}]}
+                             ]}])"),
+            1);
+  EXPECT_EQ(
+      StartClassOf(R"([{"name": "wait", "kind": "timer", "duration": "1s"},)" + later_urgent + "]"),
+      kDefaultPriority);
+}
+
 TEST(Definition, CanonicalJsonIgnoresKeyOrderAndSpacing) {
   Definition a, b;
   ASSERT_TRUE(

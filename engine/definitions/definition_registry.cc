@@ -132,7 +132,28 @@ Status DefinitionRegistry::ResolveForStart(pqxx::transaction_base& txn,
                                            std::shared_ptr<const dsl::Definition>* out,
                                            std::string* reason) {
   *reason = "requested";
-  return ResolveRouted(txn, namespace_name, name, version, workflow_id, out, reason);
+  Status s = ResolveRouted(txn, namespace_name, name, version, workflow_id, out, reason);
+  if (s.ok() && version == 0) NoteLatestStarted(namespace_name, **out);
+  return s;
+}
+
+void DefinitionRegistry::NoteLatestStarted(const std::string& namespace_name,
+                                           const dsl::Definition& def) {
+  const int start_class = def.StartClass();
+  std::lock_guard lock(mu_);
+  latest_start_class_[CacheKey(namespace_name, def.name(), 0)] = start_class;
+}
+
+int DefinitionRegistry::StartClassHint(const std::string& namespace_name, const std::string& name,
+                                       int version) {
+  const std::string key = CacheKey(namespace_name, name, version);
+  std::lock_guard lock(mu_);
+  if (version == 0) {
+    const auto it = latest_start_class_.find(key);
+    return it == latest_start_class_.end() ? dsl::kDefaultPriority : it->second;
+  }
+  const auto it = cache_.find(key);
+  return it == cache_.end() ? dsl::kDefaultPriority : it->second->StartClass();
 }
 
 Status DefinitionRegistry::ResolveRouted(pqxx::transaction_base& txn,

@@ -49,6 +49,15 @@ class DefinitionRegistry {
                          const std::string& name, int version, const std::string& workflow_id,
                          std::shared_ptr<const dsl::Definition>* out, std::string* reason);
 
+  // The class of the tasks a new run of (name, version) is handed at once
+  // (dsl::Definition::StartClass), as far as this replica knows without reading the database:
+  // version 0 is the latest this replica last resolved for a start; kDefaultPriority when it knows
+  // none. Only for ordering work (an urgent start jumps the group-commit queue), never for what a
+  // run does.
+  int StartClassHint(const std::string& namespace_name, const std::string& name, int version);
+  // Records `def` as the latest version of its name a start resolved (for StartClassHint).
+  void NoteLatestStarted(const std::string& namespace_name, const dsl::Definition& def);
+
  private:
   Status ResolveRouted(pqxx::transaction_base& txn, const std::string& namespace_name,
                        const std::string& name, int version,
@@ -60,6 +69,8 @@ class DefinitionRegistry {
   persistence::ConnectionPool& pool_;
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const dsl::Definition>> cache_;
+  // Per namespace and name (the key of version 0): the start class of the latest resolved.
+  std::unordered_map<std::string, int> latest_start_class_;
 };
 
 }  // namespace gridflow::engine

@@ -55,7 +55,9 @@ bool GroupCommitter::CanBegin() const {
   // batches held one call, about) a call would wait for the batch in flight without gaining
   // company, so it takes a free thread, beyond the share too. In between, a second batch needs
   // a queue worth its transaction.
+  // Urgent calls: a waiting thread is a free one (in_flight_ counts only threads in a batch).
   constexpr double kLightLoad = 1.5;
+  if (!urgent_.empty()) return true;
   return !queue_.empty() && !reading_ &&
          (stopping_ || in_flight_ == 0 ||
           (in_flight_ < concurrency_ && queue_.size() >= kBusyQueue) ||
@@ -67,7 +69,7 @@ bool GroupCommitter::Submit(std::unique_ptr<Scheduler::Call> call) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
-    queue_.push_back(std::move(call));
+    (call->urgent ? urgent_ : queue_).push_back(std::move(call));
     // A busy committer takes the call with its next batch; waking a thread that cannot begin
     // (a batch reading, the share in flight) would only cost a context switch per call.
     wake = CanBegin();
@@ -91,24 +93,32 @@ void GroupCommitter::Loop() {
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return stopping_ || CanBegin(); });
-    if (queue_.empty()) return;  // stopping, nothing left
-    if (reading_) {              // stopping: wait for the reader, then apply what is left
-      cv_.wait(lock, [this] { return !reading_; });
-      continue;
+    // An urgent batch takes no part in the one-reader rule: it neither waits for the batch
+    // reading nor makes the next one wait.
+    const bool urgent = !urgent_.empty();
+    if (!urgent) {
+      if (queue_.empty()) return;  // stopping, nothing left
+      if (reading_) {              // stopping: wait for the reader, then apply what is left
+        cv_.wait(lock, [this] { return !reading_; });
+        continue;
+      }
+      reading_ = true;
     }
-    reading_ = true;
     const bool turned_active = !std::exchange(active_, true);
     const std::function<void()> observer = turned_active ? activity_observer_ : nullptr;
     ++in_flight_;
+    std::deque<std::unique_ptr<Scheduler::Call>>& source = urgent ? urgent_ : queue_;
     std::vector<std::unique_ptr<Scheduler::Call>> batch;
-    while (!queue_.empty() && batch.size() < max_batch_) {
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+    while (!source.empty() && batch.size() < max_batch_) {
+      batch.push_back(std::move(source.front()));
+      source.pop_front();
     }
-    recent_batch_ = 0.8 * recent_batch_ + 0.2 * static_cast<double>(batch.size());  // ~5 batches
+    if (!urgent) {  // ~5 batches
+      recent_batch_ = 0.8 * recent_batch_ + 0.2 * static_cast<double>(batch.size());
+    }
     lock.unlock();
     if (observer) observer();
-    bool released = false;  // this thread only
+    bool released = urgent;  // this thread only; an urgent batch holds no read phase to release
     const auto reads_done = [this, &released] {
       if (released) return;
       released = true;

@@ -15,6 +15,11 @@
 // How many batches may be in flight at once is set at run time (SetConcurrency, at most the
 // threads started): replicas sharing one PostgreSQL share its concurrency (docs/operations.md).
 // The share binds only under load: at light load a call takes a free thread beyond it.
+//
+// Urgent calls (Call::urgent: the start of an activation) never wait for company or for the
+// batch in flight: they go in batches of their own, ahead of the queue, on any free thread —
+// beyond the share and beside a batch that is reading. With every thread busy they are the next
+// batch.
 #pragma once
 
 #include <condition_variable>
@@ -74,12 +79,13 @@ class GroupCommitter {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Scheduler::Call>> queue_;
+  std::deque<std::unique_ptr<Scheduler::Call>> urgent_;  // ahead of queue_, batched apart
   bool stopping_ = false;
   bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
   int in_flight_ = 0;     // batches begun and not yet answered
   bool active_ = false;   // a batch began since TakeActivity
   std::function<void()> activity_observer_;
-  double recent_batch_ = 1;  // calls per batch, a moving average of the recent batches
+  double recent_batch_ = 1;  // calls per ordinary batch, a moving average of the recent ones
   int concurrency_;          // in_flight_ stays below it but at light load (SetConcurrency)
   std::vector<std::thread> threads_;
 };

@@ -1,5 +1,6 @@
 #include "engine/scheduler/group_committer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -24,6 +25,8 @@ class SteppedRunner {
                   const std::function<void()>& reads_done) {
       std::unique_lock lock(mu_);
       sizes_.push_back(batch.size());
+      urgent_.push_back(static_cast<size_t>(std::count_if(
+          batch.begin(), batch.end(), [](const auto& call) { return call->urgent; })));
       cv_.notify_all();
       cv_.wait(lock, [this] { return read_tokens_ > 0; });
       --read_tokens_;
@@ -61,6 +64,11 @@ class SteppedRunner {
     std::lock_guard lock(mu_);
     return sizes_;
   }
+  // Per batch begun: how many of its calls were urgent.
+  std::vector<size_t> urgent() {
+    std::lock_guard lock(mu_);
+    return urgent_;
+  }
   // Lets every batch through (so the committer can stop).
   void Open() {
     LetRead(1000);
@@ -76,15 +84,17 @@ class SteppedRunner {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<size_t> sizes_;
+  std::vector<size_t> urgent_;
   int read_tokens_ = 0;
   int commit_tokens_ = 0;
   int read_ = 0;
   int committed_ = 0;
 };
 
-std::unique_ptr<Scheduler::Call> Start() {
+std::unique_ptr<Scheduler::Call> Start(bool urgent = false) {
   auto call = std::make_unique<Scheduler::Call>();
   call->kind = Scheduler::Call::Kind::kStart;
+  call->urgent = urgent;
   call->start_done = [](const Status&, const persistence::RunRow&, bool) {};
   return call;
 }
@@ -95,9 +105,9 @@ class GroupCommitterTest : public testing::Test {
   // Every batch let through, failed test or not, before the committer stops.
   ~GroupCommitterTest() override { runner_.Open(); }
 
-  void Submit(size_t n) {
+  void Submit(size_t n, bool urgent = false) {
     for (size_t i = 0; i < n; ++i)
-      ASSERT_TRUE(committer_.Submit(Start()));
+      ASSERT_TRUE(committer_.Submit(Start(urgent)));
   }
   // Runs batches large enough that the committer counts as loaded (its recent batches held more
   // than one call each), then begins one more that stays in flight, committing.
@@ -186,15 +196,58 @@ TEST_F(GroupCommitterTest, AtLightLoadACallTakesAFreeThreadBesideTheBatchInFligh
   EXPECT_EQ(runner_.sizes(), (std::vector<size_t>{1, 1}));
 }
 
+TEST_F(GroupCommitterTest, AnUrgentCallBeginsBesideABatchThatIsReading) {
+  Submit(1);
+  ASSERT_TRUE(runner_.Begun(1));  // reading: ordinary calls would wait for it
+  Submit(1, /*urgent=*/true);
+  ASSERT_TRUE(runner_.Begun(2)) << "the urgent call waited for the batch reading";
+  EXPECT_EQ(runner_.urgent(), (std::vector<size_t>{0, 1}));
+}
+
+TEST_F(GroupCommitterTest, AnUrgentBatchHoldsNoReadPhase) {
+  Submit(1, /*urgent=*/true);
+  ASSERT_TRUE(runner_.Begun(1));  // reading
+  Submit(1);
+  ASSERT_TRUE(runner_.Begun(2)) << "an ordinary call waited for an urgent batch's reads";
+}
+
+TEST_F(GroupCommitterTest, TheShareInFlightDoesNotBindUrgentCalls) {
+  committer_.SetConcurrency(1);
+  LoadedWithABatchCommitting();
+  Submit(GroupCommitter::kBusyQueue - 1);
+  EXPECT_TRUE(NoneBegins());
+  Submit(1, /*urgent=*/true);
+  ASSERT_TRUE(runner_.Begun(++begun_)) << "the urgent call waited for the share";
+  EXPECT_EQ(runner_.sizes().back(), 1u);
+  EXPECT_EQ(runner_.urgent().back(), 1u);
+}
+
+TEST_F(GroupCommitterTest, UrgentCallsAreTheNextBatchAndGoApartFromTheQueue) {
+  Submit(1);
+  ASSERT_TRUE(runner_.Begun(++begun_));
+  Submit(1, /*urgent=*/true);
+  ASSERT_TRUE(runner_.Begun(++begun_));  // both threads busy now
+  Submit(3);
+  Submit(2, /*urgent=*/true);  // queued after the three, taken before them
+  runner_.LetRead(2);
+  runner_.LetCommit();  // a thread frees up
+  ASSERT_TRUE(runner_.Begun(++begun_));
+  runner_.Open();
+  ASSERT_TRUE(runner_.Begun(++begun_));
+  EXPECT_EQ(runner_.sizes(), (std::vector<size_t>{1, 1, 2, 3}));
+  EXPECT_EQ(runner_.urgent(), (std::vector<size_t>{0, 1, 2, 0}));
+}
+
 TEST_F(GroupCommitterTest, StopAppliesWhatIsQueued) {
   LoadedWithABatchCommitting();
   Submit(3);
+  Submit(2, /*urgent=*/true);
   runner_.Open();
   committer_.Stop();
   size_t applied = 0;
   for (size_t n : runner_.sizes())
     applied += n;
-  EXPECT_EQ(applied, 1 + 20 + 1 + 3u);
+  EXPECT_EQ(applied, 1 + 20 + 1 + 3 + 2u);
   EXPECT_FALSE(committer_.Submit(Start()));
 }
 

@@ -67,8 +67,8 @@ const char* BatchName(const std::vector<std::unique_ptr<Scheduler::Call>>& calls
     if (call->kind != kind) return "transition batch";
   }
   switch (kind) {
-    case Scheduler::Call::Kind::kStart:
-      return "start run";
+    case Scheduler::Call::Kind::kStart:  // urgent calls go in batches of their own
+      return calls.front()->urgent ? "urgent start run" : "start run";
     case Scheduler::Call::Kind::kComplete:
       return "complete task";
     case Scheduler::Call::Kind::kFail:
@@ -88,6 +88,8 @@ void Scheduler::Submit(std::unique_ptr<Call> call) {
 void Scheduler::StartRun(StartRunParams params, StartRunDone done) {
   auto call = std::make_unique<Call>();
   call->kind = Call::Kind::kStart;
+  call->urgent = definitions_.StartClassHint(params.namespace_name, params.definition_name,
+                                             params.definition_version) == dsl::kUrgentPriority;
   call->start = std::move(params);
   call->start_done = std::move(done);
   Submit(std::move(call));
@@ -287,6 +289,8 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     std::shared_ptr<const dsl::Definition> def;
     Status s = definitions_.Resolve(txn, run.namespace_name, run.definition_name,
                                     run.definition_version, &def);
+    if (s.ok() && p.definition_version == 0)
+      definitions_.NoteLatestStarted(run.namespace_name, *def);
     RunTransition::NewRunSpec spec;
     spec.input = p.input;
     spec.started_by = p.actor.principal;

@@ -16,6 +16,9 @@ namespace gridflow::engine {
 struct Scheduler::Call {
   enum class Kind { kStart, kComplete, kFail };
   Kind kind = Kind::kStart;
+  // Applied ahead of the queue, in a batch of urgent calls (GroupCommitter): a start whose run
+  // is handed urgent tasks at once.
+  bool urgent = false;
 
   // StartRun
   StartRunParams start;

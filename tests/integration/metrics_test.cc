@@ -299,6 +299,30 @@ TEST(Metrics, WaitingReservedPollsShareOneClaimPerAnnouncement) {
             std::to_string(kStarts));
 }
 
+// A start whose run is handed urgent tasks at once is an urgent call (docs/dispatch.md): it goes
+// in a transaction of its own, named so — once this replica has resolved the name's latest
+// version for a start and so knows its class.
+TEST(Metrics, StartsOfUrgentRunsAreCommittedAsUrgentCalls) {
+  TestDatabase db;
+  TestEngine engine(MetricsConfig(db.url()));
+  ASSERT_TRUE(Register(engine, R"({"name": "activation", "version": 1, "steps": [
+      {"name": "setpoints", "kind": "foreach", "items": "$/input/assets", "steps": [
+        {"name": "setpoint", "kind": "task", "task_type": "setpoint", "priority": "urgent"}]}]})")
+                  .ok());
+  ASSERT_TRUE(Register(engine, SequenceDefinition("settle", {{"meter", "t"}})).ok());
+  for (const char* id : {"a-1", "a-2", "a-3"})
+    Start(engine, id, "activation", R"({"assets": ["unit-1", "unit-2"]})");
+  Start(engine, "s-1", "settle");
+  const std::string text = HttpGet(engine.engine().metrics_port(), "/metrics");
+  const auto transactions = [&](const char* operation) {
+    return std::max(
+        0.0, Sample(text, "gridflow_db_transaction_seconds_count", {{"operation", operation}}));
+  };
+  EXPECT_EQ(transactions("urgent start run"), 2) << "a-2 and a-3";
+  EXPECT_EQ(transactions("start run"), 2) << "a-1 (its class not known yet) and s-1";
+  EXPECT_EQ(db.Query("SELECT count(*) FROM tasks WHERE priority = 0"), "6");
+}
+
 TEST(Metrics, CircuitsAndPausesAreGaugedAndCounted) {
   TestDatabase db;
   TestEngine engine(MetricsConfig(db.url()));

@@ -50,14 +50,18 @@ GroupCommitter::Load GroupCommitter::CurrentLoad() const {
   return {in_flight_, CanBegin()};
 }
 
+bool GroupCommitter::UrgentMayBegin() const {
+  return !urgent_.empty() && urgent_in_flight_ == 0;
+}
+
 bool GroupCommitter::CanBegin() const {
   // Stopping: what is queued is applied without regard to the share. At light load (the recent
   // batches held one call, about) a call would wait for the batch in flight without gaining
   // company, so it takes a free thread, beyond the share too. In between, a second batch needs
-  // a queue worth its transaction.
-  // Urgent calls: a waiting thread is a free one (in_flight_ counts only threads in a batch).
+  // a queue worth its transaction. Urgent calls need only that no urgent batch is in flight (a
+  // waiting thread is a free one: in_flight_ counts only threads in a batch).
   constexpr double kLightLoad = 1.5;
-  if (!urgent_.empty()) return true;
+  if (UrgentMayBegin()) return true;
   return !queue_.empty() && !reading_ &&
          (stopping_ || in_flight_ == 0 ||
           (in_flight_ < concurrency_ && queue_.size() >= kBusyQueue) ||
@@ -95,7 +99,7 @@ void GroupCommitter::Loop() {
     cv_.wait(lock, [this] { return stopping_ || CanBegin(); });
     // An urgent batch takes no part in the one-reader rule: it neither waits for the batch
     // reading nor makes the next one wait.
-    const bool urgent = !urgent_.empty();
+    const bool urgent = UrgentMayBegin();
     if (!urgent) {
       if (queue_.empty()) return;  // stopping, nothing left
       if (reading_) {              // stopping: wait for the reader, then apply what is left
@@ -107,6 +111,7 @@ void GroupCommitter::Loop() {
     const bool turned_active = !std::exchange(active_, true);
     const std::function<void()> observer = turned_active ? activity_observer_ : nullptr;
     ++in_flight_;
+    if (urgent) ++urgent_in_flight_;
     std::deque<std::unique_ptr<Scheduler::Call>>& source = urgent ? urgent_ : queue_;
     std::vector<std::unique_ptr<Scheduler::Call>> batch;
     while (!source.empty() && batch.size() < max_batch_) {
@@ -143,6 +148,7 @@ void GroupCommitter::Loop() {
     reads_done();
     lock.lock();
     --in_flight_;  // this thread checks for the next batch itself
+    if (urgent) --urgent_in_flight_;
   }
 }
 

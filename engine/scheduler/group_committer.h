@@ -18,8 +18,8 @@
 //
 // Urgent calls (Call::urgent: the start of an activation) never wait for company or for the
 // batch in flight: they go in batches of their own, ahead of the queue, on any free thread —
-// beyond the share and beside a batch that is reading. With every thread busy they are the next
-// batch.
+// beyond the share and beside a batch that is reading. One urgent batch at a time, so a stream
+// of them leaves the other threads to the queue; calls arriving meanwhile are the next one.
 #pragma once
 
 #include <condition_variable>
@@ -71,7 +71,8 @@ class GroupCommitter {
 
  private:
   void Loop();
-  bool CanBegin() const;  // under mu_
+  bool CanBegin() const;        // under mu_
+  bool UrgentMayBegin() const;  // under mu_
 
   const BatchRunner runner_;
   const size_t max_batch_;
@@ -83,7 +84,8 @@ class GroupCommitter {
   bool stopping_ = false;
   bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
   int in_flight_ = 0;     // batches begun and not yet answered
-  bool active_ = false;   // a batch began since TakeActivity
+  int urgent_in_flight_ = 0;  // of which urgent ones (at most one)
+  bool active_ = false;       // a batch began since TakeActivity
   std::function<void()> activity_observer_;
   double recent_batch_ = 1;  // calls per ordinary batch, a moving average of the recent ones
   int concurrency_;          // in_flight_ stays below it but at light load (SetConcurrency)

@@ -222,20 +222,29 @@ TEST_F(GroupCommitterTest, TheShareInFlightDoesNotBindUrgentCalls) {
   EXPECT_EQ(runner_.urgent().back(), 1u);
 }
 
-TEST_F(GroupCommitterTest, UrgentCallsAreTheNextBatchAndGoApartFromTheQueue) {
-  Submit(1);
-  ASSERT_TRUE(runner_.Begun(++begun_));
+TEST_F(GroupCommitterTest, OneUrgentBatchAtATimeLeavesTheOtherThreadToTheQueue) {
   Submit(1, /*urgent=*/true);
-  ASSERT_TRUE(runner_.Begun(++begun_));  // both threads busy now
-  Submit(3);
-  Submit(2, /*urgent=*/true);  // queued after the three, taken before them
-  runner_.LetRead(2);
-  runner_.LetCommit();  // a thread frees up
-  ASSERT_TRUE(runner_.Begun(++begun_));
+  ASSERT_TRUE(runner_.Begun(1));
+  Submit(1, /*urgent=*/true);  // waits for the urgent batch in flight
+  EXPECT_TRUE(NoneBegins());
+  Submit(1);  // the other thread is the queue's
+  ASSERT_TRUE(runner_.Begun(2));
   runner_.Open();
-  ASSERT_TRUE(runner_.Begun(++begun_));
-  EXPECT_EQ(runner_.sizes(), (std::vector<size_t>{1, 1, 2, 3}));
-  EXPECT_EQ(runner_.urgent(), (std::vector<size_t>{0, 1, 2, 0}));
+  ASSERT_TRUE(runner_.Begun(3));
+  EXPECT_EQ(runner_.urgent(), (std::vector<size_t>{1, 0, 1}));
+}
+
+TEST(GroupCommitter, UrgentCallsAreTheNextBatchAndGoApartFromTheQueue) {
+  SteppedRunner runner;
+  GroupCommitter committer(runner.Runner(), 1, 256);
+  ASSERT_TRUE(committer.Submit(Start()));
+  ASSERT_TRUE(runner.Begun(1));  // the only thread is busy
+  for (bool urgent : {false, false, false, true, true})
+    ASSERT_TRUE(committer.Submit(Start(urgent)));  // the urgent ones queued last, taken first
+  runner.Open();
+  ASSERT_TRUE(runner.Begun(3));
+  EXPECT_EQ(runner.sizes(), (std::vector<size_t>{1, 2, 3}));
+  EXPECT_EQ(runner.urgent(), (std::vector<size_t>{0, 2, 0}));
 }
 
 TEST_F(GroupCommitterTest, StopAppliesWhatIsQueued) {

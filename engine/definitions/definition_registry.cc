@@ -147,13 +147,13 @@ void DefinitionRegistry::NoteLatestStarted(const std::string& namespace_name,
 int DefinitionRegistry::StartClassHint(const std::string& namespace_name, const std::string& name,
                                        int version) {
   const std::string key = CacheKey(namespace_name, name, version);
-  std::lock_guard lock(mu_);
   if (version == 0) {
+    std::lock_guard lock(mu_);
     const auto it = latest_start_class_.find(key);
     return it == latest_start_class_.end() ? dsl::kDefaultPriority : it->second;
   }
-  const auto it = cache_.find(key);
-  return it == cache_.end() ? dsl::kDefaultPriority : it->second->StartClass();
+  const auto def = Cached(key);
+  return def ? def->StartClass() : dsl::kDefaultPriority;
 }
 
 Status DefinitionRegistry::ResolveRouted(pqxx::transaction_base& txn,

@@ -21,35 +21,6 @@
 namespace gridflow::testing {
 namespace {
 
-// The value of the sample `name` whose labels include `labels`; -1 when there is none.
-double Sample(const std::string& text, const std::string& name,
-              const std::map<std::string, std::string>& labels = {}) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    const size_t brace = line.find('{');
-    const size_t space = line.rfind(' ');
-    const std::string sample_name = line.substr(0, std::min(brace, line.find(' ')));
-    if (sample_name != name) continue;
-    std::map<std::string, std::string> found;
-    if (brace != std::string::npos) {
-      const std::string inside = line.substr(brace + 1, line.rfind('}') - brace - 1);
-      size_t at = 0;
-      while (at < inside.size()) {
-        const size_t eq = inside.find('=', at);
-        const size_t end = inside.find('"', eq + 2);
-        found[inside.substr(at, eq - at)] = inside.substr(eq + 2, end - eq - 2);
-        at = end + 2;  // past '",'
-      }
-    }
-    bool match = true;
-    for (const auto& [key, value] : labels)
-      match = match && found.count(key) > 0 && found[key] == value;
-    if (match) return std::stod(line.substr(space + 1));
-  }
-  return -1;
-}
-
 engine::EngineConfig MetricsConfig(const std::string& url) {
   auto config = FastEngineConfig(url);
   config.metrics_listen = "127.0.0.1:0";
@@ -198,6 +169,7 @@ TEST(Metrics, RunsWaitingForTheSearchIndexAreGauged) {
   std::string text;
   {
     TestEngine engine(idle);
+    ASSERT_TRUE(AwaitSearchIndexerStartTick(engine));
     ASSERT_TRUE(Register(engine, SequenceDefinition("bid", {{"submit", "venue"}})).ok());
     Start(engine, "b-1", "bid");
     Start(engine, "b-2", "bid");

@@ -423,4 +423,39 @@ std::string HttpGet(int port, const std::string& path) {
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
+double Sample(const std::string& text, const std::string& name,
+              const std::map<std::string, std::string>& labels) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t brace = line.find('{');
+    const size_t space = line.rfind(' ');
+    const std::string sample_name = line.substr(0, std::min(brace, line.find(' ')));
+    if (sample_name != name) continue;
+    std::map<std::string, std::string> found;
+    if (brace != std::string::npos) {
+      const std::string inside = line.substr(brace + 1, line.rfind('}') - brace - 1);
+      size_t at = 0;
+      while (at < inside.size()) {
+        const size_t eq = inside.find('=', at);
+        const size_t end = inside.find('"', eq + 2);
+        found[inside.substr(at, eq - at)] = inside.substr(eq + 2, end - eq - 2);
+        at = end + 2;  // past '",'
+      }
+    }
+    bool match = true;
+    for (const auto& [key, value] : labels)
+      match = match && found.count(key) > 0 && found[key] == value;
+    if (match) return std::stod(line.substr(space + 1));
+  }
+  return -1;
+}
+
+bool AwaitSearchIndexerStartTick(TestEngine& engine) {
+  return Eventually([&] {
+    return Sample(HttpGet(engine.engine().metrics_port(), "/metrics"),
+                  "gridflow_db_transaction_seconds_count", {{"operation", "search index"}}) >= 1;
+  });
+}
+
 }  // namespace gridflow::testing

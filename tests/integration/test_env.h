@@ -151,4 +151,13 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out, std::stri
 // GET http://127.0.0.1:<port><path>; the response body ("" on failure).
 std::string HttpGet(int port, const std::string& path);
 
+// The value of the sample `name` in Prometheus text `text` whose labels include `labels`; -1 when
+// there is none.
+double Sample(const std::string& text, const std::string& name,
+              const std::map<std::string, std::string>& labels = {});
+
+// Waits until `engine` (serving /metrics) has run its search indexer's start-up tick: a test that
+// sets a long search_index_interval then knows no tick indexes the runs it starts.
+bool AwaitSearchIndexerStartTick(TestEngine& engine);
+
 }  // namespace gridflow::testing

@@ -65,6 +65,7 @@ class Probe:
                         for method in service.methods]
         self.ids = []     # real names and ids, so that requests reach past validation
         self.epochs = []  # real lease epochs
+        self.leases = {}  # task id -> its lease epoch, to pair them in one request
         self.fresh = 0
 
     def seed_state(self, pb):
@@ -83,10 +84,12 @@ class Probe:
         code, reply = self.unary("/gridflow.v1.WorkerService/LeaseTasks",
                                  wk.LeaseTasksRequest(task_queues=["q"], max_tasks=20,
                                                       identity="probe"), wk.LeaseTasksResponse)
-        assert code == "OK" and reply.tasks, f"leasing the probe's tasks: {code}"
+        assert code == "OK", f"leasing the probe's tasks: {code}"
         for task in reply.tasks:
             self.ids.append(task.task_id)
             self.epochs.append(task.lease_epoch)
+            self.leases[task.task_id] = task.lease_epoch
+        return len(reply.tasks)
 
     def unary(self, path, request, response_type=None):
         call = self.channel.unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
@@ -194,6 +197,13 @@ class Probe:
         path, method = self.rng.choice(self.methods)
         request = self.factory.GetPrototype(method.input_type)()
         self.fill(request)
+        # A task id with its own lease epoch: completions, failures, heartbeats and releases
+        # that hold a real lease, carrying whatever else the request got.
+        names = request.DESCRIPTOR.fields_by_name
+        if "task_id" in names and "lease_epoch" in names and self.leases and \
+                self.rng.random() < 0.6:
+            request.task_id = self.rng.choice(list(self.leases))
+            request.lease_epoch = self.leases[request.task_id]
         data = request.SerializeToString()
         if self.rng.random() < 0.5:
             data = self.mutate(data, method.input_type)
@@ -263,13 +273,15 @@ def main():
             ("grpc.max_send_message_length", 64 << 20)])
         probe = Probe(channel, random.Random(args.seed), services)
         probe.seed_state(workflow_service_pb2)
-        probe.seed_leases(worker_service_pb2)
+        assert probe.seed_leases(worker_service_pb2) > 0, "no task of the probe's runs to lease"
         print(f"== probing {len(probe.methods)} methods for {args.seconds:.0f} s, seed {args.seed}",
               flush=True)
         counts = {}
         reached = set()  # methods answered OK at least once
         end = time.monotonic() + args.seconds
         while time.monotonic() < end and len(failures) < 20:
+            if sum(counts.values()) % 500 == 499:
+                probe.seed_leases(worker_service_pb2)  # the runs' later steps, and retries
             path, code, details, data, took = probe.call_once()
             counts[code] = counts.get(code, 0) + 1
             if code == "OK":

@@ -145,8 +145,9 @@ class Probe:
                     continue
                 if name == "google.protobuf.Timestamp" and not repeated:
                     stamp = getattr(message, field.name)
-                    stamp.seconds = rng.choice([0, -62135596800, 253402300799, 2147483648,
-                                                4102444800, -1, 2**40])
+                    # Year 1 and just before it, 9999-12-31, 2038-01-19 (2^31 s), 2100, 36812.
+                    stamp.seconds = rng.choice([0, -62135596800, -62135596801, 253402300799,
+                                                2147483648, 4102444800, -1, 2**40])
                     stamp.nanos = rng.choice([0, 999999999])
                 elif name == "google.protobuf.Duration" and not repeated:
                     duration = getattr(message, field.name)

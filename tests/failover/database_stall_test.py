@@ -23,6 +23,9 @@ import urllib.parse
 
 import grpc
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from engine_health import health  # noqa: E402
+
 
 class StallingProxy:
     """Forwards 127.0.0.1:port to upstream until stall(); then holds every byte (and every new
@@ -71,20 +74,6 @@ class StallingProxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-
-
-def health(address):
-    """grpc.health.v1 Check of the whole server: 1 SERVING, 2 NOT_SERVING, None unreachable."""
-    channel = grpc.insecure_channel(address)
-    check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
-                                response_deserializer=lambda b: b)
-    try:
-        answer = check(b"", timeout=3)  # an empty HealthCheckRequest: the server as a whole
-        return answer[1] if len(answer) >= 2 else 0  # field 1 (status) as a one-byte varint
-    except grpc.RpcError:
-        return None
-    finally:
-        channel.close()
 
 
 def stop(engine):

@@ -21,6 +21,9 @@ import time
 import grpc
 from google.protobuf import message_factory
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from engine_health import health  # noqa: E402
+
 # Statuses that mean the replica failed the caller, not that the caller was wrong.
 FAILURES = {"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS"}
 UNARY_DEADLINE_S = 10
@@ -228,16 +231,6 @@ def varint(n):
         out.append(byte | (0x80 if n else 0))
         if not n:
             return bytes(out)
-
-
-def health(address):
-    """grpc.health.v1 Check of the whole server: 1 SERVING, else the status or None."""
-    check = grpc.insecure_channel(address).unary_unary("/grpc.health.v1.Health/Check")
-    try:
-        reply = check(b"", timeout=5)
-        return reply[1] if len(reply) >= 2 else None  # field 1 (status), varint
-    except grpc.RpcError:
-        return None
 
 
 def main():

@@ -128,9 +128,10 @@ struct Engine::Parts {
                           }),
         state_gauges(pool, membership, health, metrics, c.metrics_refresh, c.stuck_after,
                      [this] { metrics.SetHistoryStreams(watches.streams()); }) {
-    pool.SetTransactionObserver([this](std::string_view name, double seconds, const Status& s) {
+    const auto observe = [this](std::string_view name, double seconds, const Status& s) {
       metrics.TransactionFinished(name, seconds, s);
-    });
+    };
+    pool.SetTransactionObserver(observe);
     // As the schema's owner: the runtime role may neither change the schema nor delete history
     // (docs/security.md). One connection, shared by the two jobs below.
     persistence::ConnectionPool::Options owner = PoolOptions(c);
@@ -141,6 +142,7 @@ struct Engine::Parts {
     if (owner.stall_timeout.count() > 0)
       owner.stall_timeout = std::max(owner.stall_timeout, Millis(600'000));
     owner_pool = std::make_unique<persistence::ConnectionPool>(owner);
+    owner_pool->SetTransactionObserver(observe);  // history partitions and retention, timed too
     history_partitions = std::make_unique<HistoryPartitionJob>(*owner_pool);
     history_partition_loop =
         std::make_unique<PeriodicTask>("history partitions", c.history_partition_interval, [this] {

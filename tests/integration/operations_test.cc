@@ -536,7 +536,7 @@ TEST(Search, FindsRunsBeforeAndAfterTheyAreIndexedAndForgetsDeletedOnes) {
   config.search_index_interval = Millis(3'600'000);  // only the tick at start: this test indexes
   config.metrics_listen = "127.0.0.1:0";
   TestEngine engine(config);
-  ASSERT_TRUE(AwaitSearchIndexerStartTick(engine));
+  ASSERT_TRUE(AwaitFirstTransaction(engine, "search index"));
   ASSERT_TRUE(Register(engine, SequenceDefinition("one", {{"a", "t"}})).ok());
   for (const char* id : {"nom-DE-1", "nom-FR-1", "settle-DE"})
     Start(engine, id, "one");

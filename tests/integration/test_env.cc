@@ -451,10 +451,10 @@ double Sample(const std::string& text, const std::string& name,
   return -1;
 }
 
-bool AwaitSearchIndexerStartTick(TestEngine& engine) {
+bool AwaitFirstTransaction(TestEngine& engine, const std::string& operation) {
   return Eventually([&] {
     return Sample(HttpGet(engine.engine().metrics_port(), "/metrics"),
-                  "gridflow_db_transaction_seconds_count", {{"operation", "search index"}}) >= 1;
+                  "gridflow_db_transaction_seconds_count", {{"operation", operation}}) >= 1;
   });
 }
 

@@ -156,8 +156,10 @@ std::string HttpGet(int port, const std::string& path);
 double Sample(const std::string& text, const std::string& name,
               const std::map<std::string, std::string>& labels = {});
 
-// Waits until `engine` (serving /metrics) has run its search indexer's start-up tick: a test that
-// sets a long search_index_interval then knows no tick indexes the runs it starts.
-bool AwaitSearchIndexerStartTick(TestEngine& engine);
+// Waits until `engine` (serving /metrics) has finished a transaction of `operation` (the label of
+// gridflow_db_transaction_seconds) — e.g. a background job's start-up tick ("search index",
+// "history partitions"): a test that sets that job's interval long then knows no later tick
+// undoes what it does next.
+bool AwaitFirstTransaction(TestEngine& engine, const std::string& operation);
 
 }  // namespace gridflow::testing

@@ -32,10 +32,16 @@ UNARY_DEADLINE_S = 10
 LONG_CALLS = ("/LeaseTasks", "/BackfillSchedule")
 STREAM_DEADLINE_S = 2  # WatchHistory follows a run until it ends: its deadline is expected
 
-DEFINITION = ('{"name": "probe", "version": 1, "steps": ['
-              '{"name": "a", "kind": "task", "task_type": "t", "task_queue": "q"},'
-              '{"name": "w", "kind": "timer", "duration": "1s"},'
-              '{"name": "b", "kind": "task", "task_type": "t", "task_queue": "q"}]}')
+
+
+def definition(version):
+    return ('{"name": "probe", "version": %d, "steps": ['
+            '{"name": "a", "kind": "task", "task_type": "t", "task_queue": "q"},'
+            '{"name": "w", "kind": "timer", "duration": "1s"},'
+            '{"name": "b", "kind": "task", "task_type": "t", "task_queue": "q"}]}' % version)
+
+
+DEFINITION = definition(1)
 SPEC = ('{"workflow": {"definition": "probe", "input": {"day": "=$/schedule/delivery_day"}},'
         ' "trigger": {"cron": "*/5 * * * *", "time_zone": "Europe/Berlin"}, "overlap": "skip"}')
 # Values a caller would send, by field name: most requests carry these, so that they reach past
@@ -49,6 +55,7 @@ LIKELY = {
     "id": ["s-1", "b-1"], "signal_name": ["go"], "reason": ["probe"], "note": ["probe"],
     "error_type": ["probe.Failed"], "message": ["failed"], "query": ["status = 'RUNNING'"],
     "period": ["2026-11"], "step": ["a"], "from_step": ["a"], "order_by": ["create_time desc"],
+    "percent": [10, 50], "rate_per_second": [10.0],
 }
 TEXTS = ["", "default", "probe", "q", "t", "a", "x" * 300, '{"a": 1}', "[" * 5000 + "]" * 5000,
          '{"a":' * 300 + "1" + "}" * 300, "1", "-1", "null", "é€", "a b", "../../etc", "*",
@@ -70,6 +77,7 @@ class Probe:
         self.epochs = []  # real lease epochs
         self.leases = {}  # task id -> its lease epoch, to pair them in one request
         self.fresh = 0
+        self.candidate = 1  # the newest version of "probe", registered as a rollout's candidate
 
     def seed_state(self, pb):
         call = self.unary("/gridflow.v1.WorkflowService/RegisterDefinition",
@@ -82,6 +90,16 @@ class Probe:
                                      pb.StartRunResponse)
             assert code == "OK", f"starting probe-{i}: {code}"
             self.ids += [reply.run.run_id, f"probe-{i}"]
+        self.register_candidate(pb)
+
+    def register_candidate(self, pb):
+        """A newer version of the probe's definition, withheld for a rollout: the rollout
+        methods reach past their preconditions (again, once one was promoted or rolled back)."""
+        code, _ = self.unary("/gridflow.v1.WorkflowService/RegisterDefinition",
+                             pb.RegisterDefinitionRequest(definition_json=definition(
+                                 self.candidate + 1), candidate=True))
+        if code == "OK":
+            self.candidate += 1
 
     def seed_leases(self, wk):
         code, reply = self.unary("/gridflow.v1.WorkerService/LeaseTasks",
@@ -107,6 +125,8 @@ class Probe:
 
     def scalar(self, field):
         f, rng = field, self.rng
+        if f.name == "candidate_version" and rng.random() < 0.7:
+            return self.candidate
         if f.name in LIKELY and rng.random() < 0.7:
             return rng.choice(LIKELY[f.name])
         if f.name in ("workflow_id", "id") and rng.random() < 0.3:
@@ -276,6 +296,7 @@ def main():
         while time.monotonic() < end and len(failures) < 20:
             if sum(counts.values()) % 500 == 499:
                 probe.seed_leases(worker_service_pb2)  # the runs' later steps, and retries
+                probe.register_candidate(workflow_service_pb2)
             path, code, details, data, took = probe.call_once()
             counts[code] = counts.get(code, 0) + 1
             if code == "OK":

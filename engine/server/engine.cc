@@ -356,6 +356,8 @@ Status Engine::Start() {
   // gRPC sets SO_REUSEPORT by default: a second replica (or a stale process) could then bind the
   // same port and silently take a share of the calls. One port, one engine.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             static_cast<int>(config_.connection_handshake_timeout.count()));
   builder.AddListeningPort(config_.listen_address, credentials, &port_);
   builder.RegisterService(&parts_->workflow_service);
   builder.RegisterService(&parts_->worker_service);

@@ -75,6 +75,10 @@ struct EngineConfig {
   Millis dispatch_upkeep_interval{1000};  // circuits turning half-open, ageing
   Millis membership_heartbeat{5000};
   Millis health_check_interval{2000};
+  // A connection that has not finished its TLS handshake and sent its HTTP/2 settings this long
+  // after it was accepted is closed (gRPC's default: 120 s): a silent or stalled client holds a
+  // connection for no longer than this.
+  Millis connection_handshake_timeout{20'000};
   ApiLimits limits;
   std::string member_id;  // empty: generated
   // A second, plaintext port serving only grpc.health.v1 ("0.0.0.0:7234"; empty: none), for probes

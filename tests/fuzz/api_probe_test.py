@@ -33,7 +33,6 @@ LONG_CALLS = ("/LeaseTasks", "/BackfillSchedule")
 STREAM_DEADLINE_S = 2  # WatchHistory follows a run until it ends: its deadline is expected
 
 
-
 def definition(version):
     return ('{"name": "probe", "version": %d, "steps": ['
             '{"name": "a", "kind": "task", "task_type": "t", "task_queue": "q"},'

@@ -2,6 +2,12 @@
 // replica drains.
 #include <grpcpp/generic/generic_stub.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -144,6 +150,39 @@ TEST(Startup, RefusesAPortAnotherEngineListensOn) {
   EXPECT_NE(log.find("cannot listen on " + first.address()), std::string::npos) << log;
   // The first engine still has its port to itself.
   EXPECT_EQ(Check(first.channel(), ""), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+// A client that connects and never speaks (no TLS handshake, no HTTP/2 settings) is cut off
+// after connection_handshake_timeout, not gRPC's default two minutes; callers that do speak are
+// unaffected.
+TEST(Startup, ClosesConnectionsThatNeverFinishTheirHandshake) {
+  TestDatabase db;
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.connection_handshake_timeout = Millis(1500);
+  TestEngine engine(config);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(engine.engine().port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  timeval wait{30, 0};  // gRPC's default (120 s) would let this read time out instead
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait), 0);
+  const auto begin = std::chrono::steady_clock::now();
+  // The engine speaks first (its HTTP/2 settings); read until it hangs up.
+  char buffer[256];
+  ssize_t n = 0;
+  while ((n = read(fd, buffer, sizeof buffer)) > 0) {
+  }
+  const int read_errno = errno;
+  const auto waited = std::chrono::steady_clock::now() - begin;
+  close(fd);
+  // Closed by the engine: end of stream (or a reset), not the read's own timeout.
+  EXPECT_TRUE(n == 0 || (n < 0 && read_errno == ECONNRESET)) << n << " " << read_errno;
+  EXPECT_GE(waited, std::chrono::milliseconds(1000));
+  EXPECT_LT(waited, std::chrono::seconds(20));
+  EXPECT_EQ(Check(engine.channel(), ""), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 }  // namespace

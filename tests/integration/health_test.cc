@@ -2,7 +2,6 @@
 // replica drains.
 #include <grpcpp/generic/generic_stub.h>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -160,13 +159,8 @@ TEST(Startup, ClosesConnectionsThatNeverFinishTheirHandshake) {
   engine::EngineConfig config = FastEngineConfig(db.url());
   config.connection_handshake_timeout = Millis(1500);
   TestEngine engine(config);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = ConnectLoopback(engine.engine().port());
   ASSERT_GE(fd, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(engine.engine().port()));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
   timeval wait{30, 0};  // gRPC's default (120 s) would let this read time out instead
   ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait), 0);
   const auto begin = std::chrono::steady_clock::now();

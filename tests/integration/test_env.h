@@ -148,6 +148,9 @@ class ChildProcess {
 // Runs a command to completion (60 s at most); returns its exit code, fills stdout and stderr.
 int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err = nullptr);
 
+// A TCP connection to 127.0.0.1:<port>: its file descriptor, or -1 when it cannot be made.
+int ConnectLoopback(int port);
+
 // GET http://127.0.0.1:<port><path>; the response body ("" on failure).
 std::string HttpGet(int port, const std::string& path);
 

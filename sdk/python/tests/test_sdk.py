@@ -559,6 +559,74 @@ class TlsAndTokenTest(unittest.TestCase):
             engine.stop()
 
 
+class SlowProxy:
+    """A TCP proxy to `target` that holds each new connection for `delay` seconds before relaying
+    it, like an engine too busy to answer a handshake at once; counts the connections made."""
+
+    def __init__(self, target_port, delay):
+        self.target_port = target_port
+        self.delay = delay
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client):
+        time.sleep(self.delay)
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        except OSError:
+            client.close()
+            return
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.listener.close()
+
+
+class ConnectionTest(unittest.TestCase):
+    def test_a_connection_slow_to_set_up_is_waited_for(self):
+        # An engine that needs 0.6 s to answer a new connection (a busy machine, a TLS handshake
+        # under load) is reached with the first connection: an attempt is not cut short after the
+        # reconnect interval and begun again (which, under load, can fail for the whole retry
+        # window).
+        engine = Engine("slow-to-connect").start()
+        proxy = SlowProxy(engine.port, delay=0.6)
+        try:
+            client = gridflow.Client(proxy.address, retry_timeout=20)
+            begun = time.monotonic()
+            client.register(definition("sdk-slow-connect", [task("a", "noop")]))
+            self.assertGreaterEqual(time.monotonic() - begun, 0.5)
+            self.assertEqual(proxy.connections, 1)
+        finally:
+            proxy.close()
+            engine.stop()
+
+
 class RetryPolicyTest(unittest.TestCase):
     def test_calls_made_while_the_engine_restarts_succeed(self):
         engine = Engine("restarting").start()

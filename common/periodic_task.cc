@@ -1,5 +1,7 @@
 #include "common/periodic_task.h"
 
+#include "common/thread_name.h"
+
 #include <spdlog/spdlog.h>
 
 namespace gridflow {
@@ -34,6 +36,7 @@ void PeriodicTask::Wake() {
 }
 
 void PeriodicTask::Loop() {
+  NameThisThread(name_);
   std::unique_lock lock(mu_);
   while (!stopping_) {
     woken_ = false;

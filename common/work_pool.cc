@@ -1,5 +1,7 @@
 #include "common/work_pool.h"
 
+#include "common/thread_name.h"
+
 #include <spdlog/spdlog.h>
 
 namespace gridflow {
@@ -40,6 +42,7 @@ size_t WorkPool::pending() const {
 }
 
 void WorkPool::Loop() {
+  NameThisThread(name_);
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });

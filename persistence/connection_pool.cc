@@ -8,6 +8,7 @@
 #include <pqxx/except>
 #include <pqxx/nontransaction>
 
+#include "common/thread_name.h"
 #include "persistence/statements.h"
 
 namespace gridflow::persistence {
@@ -56,6 +57,7 @@ void ConnectionPool::Borrowed(pqxx::connection* c) {
 }
 
 void ConnectionPool::WatchForStalls() {
+  NameThisThread("pool watchdog");
   const auto period = std::clamp(options_.stall_timeout / 4, std::chrono::milliseconds(50),
                                  std::chrono::milliseconds(1000));
   std::unique_lock lock(mu_);

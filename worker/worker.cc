@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_name.h"
 #include "gridflow/v1/worker_service.grpc.pb.h"
 #include "worker/replica_targets.h"
 #include "worker/worker_metrics.h"
@@ -205,9 +206,15 @@ Status Worker::Impl::Run() {
   if (!channel_status_.ok()) return channel_status_;
   std::vector<std::thread> executors;
   for (int i = 0; i < options_.max_concurrent_tasks + options_.reserved_slots; ++i) {
-    executors.emplace_back([this] { ExecutorLoop(); });
+    executors.emplace_back([this] {
+      NameThisThread("task");
+      ExecutorLoop();
+    });
   }
-  std::thread heartbeats([this] { HeartbeatLoop(); });
+  std::thread heartbeats([this] {
+    NameThisThread("heartbeats");
+    HeartbeatLoop();
+  });
   spdlog::info(
       "worker {} polling {} queue(s) on {} for {} task type(s), concurrency {} (+{} reserved for "
       "class {} and more urgent)",
@@ -308,6 +315,7 @@ void Worker::Impl::UpdateReplicas(const ReplicaTargets& resolved) {
 }
 
 void Worker::Impl::PollLoop(Replica& replica, SlotKind kind) {
+  NameThisThread(kind == kReserved ? "poll reserved" : "poll");
   v1::WorkerService::Stub& stub = replica.stub ? *replica.stub : *stub_;
   Poller& poller = replica.pollers[kind];
   int& promised = kind == kReserved ? promised_reserved_ : promised_;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <pqxx/notification>
 
+#include "common/thread_name.h"
 #include "persistence/member_store.h"
 #include "persistence/task_store.h"
 
@@ -54,6 +55,7 @@ void NotificationListener::Stop() {
 }
 
 void NotificationListener::Loop() {
+  NameThisThread("listen");
   std::chrono::milliseconds backoff(100);
   while (!stopping_) {
     std::unique_ptr<pqxx::connection> connection;

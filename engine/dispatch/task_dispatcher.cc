@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/thread_name.h"
 #include "engine/scheduler/errors.h"
 #include "engine/scheduler/events.h"
 #include "persistence/dispatch_control_store.h"
@@ -240,6 +241,7 @@ bool TaskDispatcher::Finish(const std::shared_ptr<PendingLease>& lease, Status s
 }
 
 void TaskDispatcher::Loop() {
+  NameThisThread("dispatch");
   Clock::time_point next_poll = Clock::now() + options_.fallback_poll;
   std::unique_lock lock(mu_);
   while (!stopping_) {

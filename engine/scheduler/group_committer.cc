@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
 #include "engine/scheduler/scheduler_call.h"
 
 namespace gridflow::engine {
@@ -94,6 +95,7 @@ void GroupCommitter::Stop() {
 }
 
 void GroupCommitter::Loop() {
+  NameThisThread("commit");
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return stopping_ || CanBegin(); });

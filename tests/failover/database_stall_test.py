@@ -17,63 +17,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
-import grpc
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from engine_health import health  # noqa: E402
-
-
-class StallingProxy:
-    """Forwards 127.0.0.1:port to upstream until stall(); then holds every byte (and every new
-    connection) until resume()."""
-
-    def __init__(self, upstream_host, upstream_port):
-        self.upstream = (upstream_host, upstream_port)
-        self.flowing = threading.Event()
-        self.flowing.set()
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(64)
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def stall(self):
-        self.flowing.clear()
-
-    def resume(self):
-        self.flowing.set()
-
-    def _accept(self):
-        while True:
-            client, _ = self.server.accept()
-            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
-
-    def _connect(self, client):
-        self.flowing.wait()
-        upstream = socket.create_connection(self.upstream)
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, source, target):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                self.flowing.wait()
-                target.sendall(data)
-        except OSError:
-            pass
-        for s in (source, target):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+from tcp_proxy import TcpProxy  # noqa: E402
 
 
 def stop(engine):
@@ -105,7 +54,7 @@ def main():
     db = f"gf_stall_{os.getpid()}"
     subprocess.run(["psql", base_url, "-qc", f"CREATE DATABASE {db}"], check=True)
     parsed = urllib.parse.urlparse(base_url)
-    proxy = StallingProxy(parsed.hostname, parsed.port)
+    proxy = TcpProxy(parsed.hostname, parsed.port)
     url = f"postgresql://{parsed.username}@127.0.0.1:{proxy.port}/{db}"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

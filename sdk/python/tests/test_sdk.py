@@ -19,6 +19,11 @@ import grpc
 
 import gridflow
 
+# The test scripts' TCP proxy (tests/lib), from the checkout these tests are run from.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "lib"))
+from tcp_proxy import TcpProxy  # noqa: E402
+
 ENGINE = os.environ["GRIDFLOW_ENGINE"]
 DATABASE_URL = os.environ["GRIDFLOW_SDK_DATABASE_URL"]
 STATE = tempfile.mkdtemp(prefix="gf-sdk-")
@@ -559,55 +564,6 @@ class TlsAndTokenTest(unittest.TestCase):
             engine.stop()
 
 
-class SlowProxy:
-    """A TCP proxy to `target` that holds each new connection for `delay` seconds before relaying
-    it, like an engine too busy to answer a handshake at once; counts the connections made."""
-
-    def __init__(self, target_port, delay):
-        self.target_port = target_port
-        self.delay = delay
-        self.connections = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            self.connections += 1
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client):
-        time.sleep(self.delay)
-        try:
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-        except OSError:
-            client.close()
-            return
-        for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for s in (source, sink):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def close(self):
-        self.listener.close()
-
-
 class ConnectionTest(unittest.TestCase):
     def test_a_connection_slow_to_set_up_is_waited_for(self):
         # An engine that needs 0.6 s to answer a new connection (a busy machine, a TLS handshake
@@ -615,7 +571,7 @@ class ConnectionTest(unittest.TestCase):
         # reconnect interval and begun again (which, under load, can fail for the whole retry
         # window).
         engine = Engine("slow-to-connect").start()
-        proxy = SlowProxy(engine.port, delay=0.6)
+        proxy = TcpProxy("127.0.0.1", engine.port, connect_delay=0.6)
         try:
             client = gridflow.Client(proxy.address, retry_timeout=20)
             begun = time.monotonic()

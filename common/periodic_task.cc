@@ -1,8 +1,8 @@
 #include "common/periodic_task.h"
 
-#include "common/thread_name.h"
-
 #include <spdlog/spdlog.h>
+
+#include "common/thread_name.h"
 
 namespace gridflow {
 

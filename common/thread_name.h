@@ -1,5 +1,5 @@
-// Thread names: every thread Gridflow starts names itself, so `top -H`, `perf`, `gdb` and
-// /proc/<pid>/task/*/comm show what it does ("gf-commit", "gf-lease-reaper") instead of the
+// Thread names: every long-lived thread Gridflow starts names itself, so `top -H`, `perf`, `gdb`
+// and /proc/<pid>/task/*/comm show what it does ("gf-commit", "gf-lease-reaper") instead of the
 // binary's name. Linux keeps 15 bytes of a name: longer ones are cut.
 #pragma once
 

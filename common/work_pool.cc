@@ -1,8 +1,8 @@
 #include "common/work_pool.h"
 
-#include "common/thread_name.h"
-
 #include <spdlog/spdlog.h>
+
+#include "common/thread_name.h"
 
 namespace gridflow {
 

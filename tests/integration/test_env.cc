@@ -397,7 +397,6 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out, std::stri
   return code;
 }
 
-// GET http://127.0.0.1:<port><path>; the response body ("" on failure).
 int ConnectLoopback(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;

@@ -557,8 +557,8 @@ class TlsAndTokenTest(unittest.TestCase):
             with self.assertRaises(ValueError):  # a token never travels in plaintext
                 gridflow.Client(engine.address, token="s3cret-sdk-token")
         except Exception as e:
-            # Failed once in ~40 runs with UNAVAILABLE "tcp handshaker shutdown" for the whole
-            # retry budget against an engine that was serving: what the engine saw is the clue.
+            # What the engine saw is the clue when a call fails here (an earlier flake, UNAVAILABLE
+            # "tcp handshaker shutdown", was the SDK cutting slow handshakes: ConnectionTest).
             raise AssertionError(f"{e}\n-- the TLS engine's log:\n{engine.log_tail()}") from e
         finally:
             engine.stop()

@@ -99,10 +99,17 @@ Status RunReader::GetHistory(const std::string& ns, const std::string& workflow_
   Status s = persistence::Transact(pool_, "get history", [&](pqxx::work& txn) {
     auto row = persistence::FindRun(txn, ns, workflow_id);
     found = row.has_value();
-    if (found) {
-      *events = persistence::ListEvents(txn, row->id, after_seq, limit);
-      *run = std::move(*row);
+    if (!found) return Status::Ok();
+    *events = persistence::ListEvents(txn, row->id, after_seq, limit);
+    // Each statement reads its own snapshot: a transition that committed between the two left
+    // the run row behind its events (say, RUNNING beside its RunCompleted event). Read it again,
+    // or a stream would take the run for open after its final event and wait for ever.
+    if (!events->empty() && events->back().seq > row->last_event_seq) {
+      row = persistence::FindRun(txn, ns, workflow_id);
+      found = row.has_value();  // not when retention archived it meanwhile
+      if (!found) return Status::Ok();
     }
+    *run = std::move(*row);
     return Status::Ok();
   });
   if (s.ok() && !found) return Missing(ns, workflow_id);

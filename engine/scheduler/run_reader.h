@@ -48,7 +48,8 @@ class RunReader {
   // The namespace's search attributes and their types (docs/search.md), for parsing queries.
   Status AttributeTypes(const std::string& namespace_name,
                         std::map<std::string, std::string>* types);
-  // Events after `after_seq`, ascending, at most `limit`; also the run (for its status).
+  // Events after `after_seq`, ascending, at most `limit`; also the run (for its status), as new
+  // as the events at least: its last_event_seq is never below the last event returned.
   Status GetHistory(const std::string& namespace_name, const std::string& workflow_id,
                     int64_t after_seq, int limit, std::vector<persistence::EventRow>* events,
                     persistence::RunRow* run);

@@ -292,6 +292,7 @@ struct StreamReader {
         events.push_back(event);
       }
       status = reader->Finish();
+      ended = true;
     });
   }
   ~StreamReader() {
@@ -312,6 +313,7 @@ struct StreamReader {
   std::mutex mu;
   std::vector<v1::Event> events;
   grpc::Status status;
+  std::atomic<bool> ended{false};
   std::thread thread;
 };
 
@@ -349,6 +351,39 @@ TEST_F(OperationsTest, WatchHistoryStreamsEventsFromAnyReplicaUntilTheRunEnds) {
   StreamReader bad(engine_, "", 0);
   bad.Wait();
   EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// A run that closes between a stream's two reads (the run row, then its events: separate
+// snapshots) must still end the stream. The close is committed exactly there: the events table
+// is locked, so the stream's read of them waits while the transaction closing the run commits.
+TEST_F(OperationsTest, WatchHistoryEndsWhenTheRunClosesBetweenItsReads) {
+  DefineThreeSteps();
+  Start(engine_, "w-race", "three");  // RunStarted, TaskScheduled
+  pqxx::connection sql(db_.url());
+  pqxx::work closing(sql);
+  closing.exec("LOCK TABLE events IN ACCESS EXCLUSIVE MODE");
+  const std::string run_id =
+      closing.exec1("SELECT id FROM runs WHERE workflow_id = 'w-race'")[0].as<std::string>();
+  closing.exec("INSERT INTO events (run_id, seq, type, actor) VALUES ('" + run_id +
+               "', 3, 'RunCompleted', 'test')");
+  closing.exec("UPDATE runs SET status = 'COMPLETED', last_event_seq = 3, closed_at = now() " +
+               std::string("WHERE id = '") + run_id + "'");
+
+  auto stream = std::make_unique<StreamReader>(engine_, "w-race", 2);
+  pqxx::connection observer(db_.url());
+  ASSERT_TRUE(Eventually([&] {  // the stream read the run (RUNNING) and waits to read events
+    pqxx::nontransaction look(observer);
+    return look.exec1(
+                   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND query LIKE '%FROM events WHERE run_id%'")[0]
+               .as<int>() > 0;
+  }));
+  closing.commit();
+  ASSERT_TRUE(Eventually([&] { return stream->ended.load(); }, std::chrono::seconds(5)))
+      << "the stream stayed open after the run's final event";
+  EXPECT_TRUE(stream->status.ok()) << stream->status.error_message();
+  ASSERT_EQ(stream->events.size(), 1u);
+  EXPECT_EQ(stream->events[0].type(), "RunCompleted");
 }
 
 TEST(WatchLimits, AClientHoldsAtMostItsShareOfHistoryStreams) {

@@ -72,13 +72,22 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   void OnCancelled(std::function<void()> action) { on_cancel_ = std::move(action); }
   // Whether the caller went away (cancelled, deadline passed, connection lost) so far.
   bool cancelled() const { return cancelled_.load(); }
+  // What to do when the answer did not reach the caller: it went away before gRPC could send it
+  // (tasks the answer leased go back to their queue). Set it before Finish; it runs on a gRPC
+  // thread and must not block.
+  void OnUndelivered(std::function<void()> action) { on_undelivered_ = std::move(action); }
 
  private:
   void OnCancel() override {
     cancelled_ = true;
     if (on_cancel_) on_cancel_();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // IsCancelled: the call failed before its status reached the transport (a caller that
+    // cancels after that may still drop the answer; a lease covers that last case).
+    if (on_undelivered_ && context_->IsCancelled()) on_undelivered_();
+    delete this;
+  }
 
   const char* method_;
   grpc::CallbackServerContext* context_;
@@ -90,6 +99,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   std::atomic<bool> finished_{false};
   std::atomic<bool> cancelled_{false};
   std::function<void()> on_cancel_;
+  std::function<void()> on_undelivered_;
 };
 
 // A body run to completion on the RPC pool: returns the call's status, fills the response.

@@ -1,5 +1,7 @@
 #include "engine/api/worker_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
@@ -49,6 +51,9 @@ Status ValidateLeaseRequest(RequestValidator& validator, const v1::LeaseTasksReq
   out->reserved_class = req.reserved_priority();
   if (s = validator.Identifier("identity", req.identity(), false); !s.ok()) return s;
   out->identity = validator.WorkerName(req.identity());
+  s = validator.Identifier("worker_instance_key", req.worker_instance_key(), false);
+  if (!s.ok()) return s;
+  out->worker_instance_key = req.worker_instance_key();
   return Status::Ok();
 }
 
@@ -70,6 +75,8 @@ WorkerServiceImpl::WorkerServiceImpl(WorkPool& pool, Authorizer& authorizer,
   Unary<v1::FailTaskRequest, v1::FailTaskResponse>("FailTask",
                                                    [this](auto* call) { FailTask(call); });
   UnaryOnPool("ReleaseTask", pool, this, &Self::ReleaseTask);
+  Unary<v1::StopPollingRequest, v1::StopPollingResponse>("StopPolling",
+                                                         [this](auto* call) { StopPolling(call); });
   VerifyAllServed();
 }
 
@@ -90,13 +97,42 @@ void WorkerServiceImpl::LeaseTasks(UnaryCall<v1::LeaseTasksRequest, v1::LeaseTas
   wait = std::max(Millis(0), std::min(wait, caller_left - kDeadlineMargin));
   auto pending = dispatcher_.Prepare(
       std::move(lease), now_steady + wait,
-      [call](const Status& status, const std::vector<persistence::TaskRow>& tasks) {
+      [this, call](const Status& status, const std::vector<persistence::TaskRow>& tasks) {
         for (const auto& task : tasks)
           ToProto(task, call->response().add_tasks());
+        GiveBackIfUndelivered(call, tasks);
         call->Finish(status);
       });
   call->OnCancelled([this, pending] { dispatcher_.Cancel(pending); });
   dispatcher_.Submit(pending);  // the call may be answered (and gone) once this returns
+}
+
+template <typename Request, typename Response>
+void WorkerServiceImpl::GiveBackIfUndelivered(UnaryCall<Request, Response>* call,
+                                              const std::vector<persistence::TaskRow>& tasks) {
+  if (tasks.empty()) return;
+  call->OnUndelivered([this, identity = validator_.WorkerName(call->request().identity()), tasks] {
+    dispatcher_.ReleaseUndeliveredLater(identity, tasks);
+  });
+}
+
+// Answered at once: no database work, only the dispatcher's waiting requests.
+void WorkerServiceImpl::StopPolling(
+    UnaryCall<v1::StopPollingRequest, v1::StopPollingResponse>* call) {
+  const v1::StopPollingRequest& req = call->request();
+  std::string ns;
+  Status s = validator_.Namespace(req.namespace_(), &ns);
+  if (s.ok()) s = validator_.Identifier("worker_instance_key", req.worker_instance_key(), true);
+  if (s.ok()) s = validator_.Identifier("identity", req.identity(), false);
+  if (!s.ok()) {
+    call->Finish(s);
+    return;
+  }
+  const int ended = dispatcher_.StopPolling(ns, req.worker_instance_key());
+  spdlog::info("worker {} stopped polling: {} waiting poll(s) answered",
+               validator_.WorkerName(req.identity()), ended);
+  call->response().set_polls_ended(ended);
+  call->Finish(Status::Ok());
 }
 
 Status WorkerServiceImpl::ReadLease(const Caller& caller, const std::string& ns,
@@ -170,10 +206,7 @@ void WorkerServiceImpl::CompleteTask(
                               for (const auto& task : next_tasks)
                                 ToProto(task, call->response().add_next_tasks());
                             }
-                            if (!next_tasks.empty() && call->cancelled()) {
-                              dispatcher_.ReleaseUndelivered(call->request().identity(),
-                                                             next_tasks);
-                            }
+                            GiveBackIfUndelivered(call, next_tasks);
                             call->Finish(status);
                           });
 }

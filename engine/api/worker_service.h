@@ -1,6 +1,8 @@
 // gridflow.v1.WorkerService, on the callback API (callback_service.h). LeaseTasks is a long-poll:
-// a waiting worker holds a reactor, not a thread, until the dispatcher answers it. The other
-// methods run their transaction on the RPC pool.
+// a waiting worker holds a reactor, not a thread, until the dispatcher answers it; StopPolling
+// answers a stopping worker's long-polls. Tasks in an answer that never reached its caller (it
+// went away first) go back to their queue at once. CompleteTask and FailTask are group-committed;
+// the other methods run their transaction on the RPC pool.
 #pragma once
 
 #include "common/work_pool.h"
@@ -28,6 +30,11 @@ class WorkerServiceImpl final : public CallbackService<v1::WorkerService> {
   void FailTask(UnaryCall<v1::FailTaskRequest, v1::FailTaskResponse>* call);
   Status ReleaseTask(const Caller& caller, const v1::ReleaseTaskRequest& req,
                      v1::ReleaseTaskResponse* resp);
+  void StopPolling(UnaryCall<v1::StopPollingRequest, v1::StopPollingResponse>* call);
+  // Tasks `call` answers with go back to their queue if the answer never reaches the caller.
+  template <typename Request, typename Response>
+  void GiveBackIfUndelivered(UnaryCall<Request, Response>* call,
+                             const std::vector<persistence::TaskRow>& tasks);
 
   // Validates the namespace, task id and identity every lease-holding call carries; the lease
   // carries the caller's principal and queues on.

@@ -43,6 +43,7 @@ const std::map<std::string, MethodRule>& Rules() {
       {"CompleteTask", {P::kWork, ns}},
       {"FailTask", {P::kWork, ns}},
       {"ReleaseTask", {P::kWork, ns}},
+      {"StopPolling", {P::kWork, ns}},
       // ClusterService
       {"GetClusterStatus", {P::kRead, Scope::kAnyNamespace}},
       {"ListQueues", {P::kRead, ns}},

@@ -24,7 +24,8 @@ struct TaskDispatcher::PendingLease {
   bool answered = false;                // guarded by mu_
   bool reserved = false;                // guarded by mu_: a transaction may answer it
   bool claiming = false;                // guarded by mu_: the dispatcher claims for it now
-  bool tried = false;                   // dispatcher thread only
+  bool ending = false;  // guarded by mu_: StopPolling: answer it with what it has, claim no more
+  bool tried = false;   // dispatcher thread only
 };
 
 namespace {
@@ -41,6 +42,10 @@ namespace {
 // Ageing: tasks lifted per pass at most, and how soon a pass that found a full batch comes back.
 constexpr int kAgeingBatch = 1000;
 constexpr Millis kAgeingCatchUp{250};
+
+std::string StoppedKey(const std::string& namespace_name, const std::string& instance_key) {
+  return namespace_name + '\0' + instance_key;
+}
 
 std::string Signature(const LeaseRequest& r) {
   std::vector<std::string> queues = r.queues, types = r.task_types;
@@ -108,7 +113,7 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTas
   if (draining_ || stopping_) return nullptr;
   for (const auto& lease : waiting_) {
     const LeaseRequest& r = lease->request;
-    if (lease->answered || lease->reserved || lease->claiming ||
+    if (lease->answered || lease->reserved || lease->claiming || lease->ending ||
         r.namespace_name != task.namespace_name) {
       continue;
     }
@@ -135,12 +140,18 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTas
 
 void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
   const auto poll = std::static_pointer_cast<MatchedPoll>(recipient);
+  bool ending = false;
   {
     std::lock_guard lock(mu_);
     poll->lease->reserved = false;
+    ending = poll->lease->ending;
   }
   if (poll->tasks.empty()) {
-    cv_.notify_one();  // it waits again (or its deadline passed meanwhile)
+    if (ending) {
+      Finish(poll->lease, Status::Ok(), {});
+    } else {
+      cv_.notify_one();  // it waits again (or its deadline passed meanwhile)
+    }
     return;
   }
   if (!Finish(poll->lease, Status::Ok(), poll->tasks))
@@ -172,20 +183,58 @@ std::shared_ptr<TaskDispatcher::PendingLease> TaskDispatcher::Prepare(LeaseReque
 }
 
 void TaskDispatcher::Submit(const std::shared_ptr<PendingLease>& lease) {
+  bool stopped = false;  // its worker stopped polling: a poll sent before that, arriving late
   {
     std::lock_guard lock(mu_);
-    if (!draining_ && !stopping_) {
+    const LeaseRequest& r = lease->request;
+    if (!r.worker_instance_key.empty()) {
+      const auto it = stopped_keys_.find(StoppedKey(r.namespace_name, r.worker_instance_key));
+      stopped = it != stopped_keys_.end() && Clock::now() < it->second;
+    }
+    if (!draining_ && !stopping_ && !stopped) {
       waiting_.push_back(lease);
       has_new_ = true;
       cv_.notify_one();
       return;
     }
   }
+  if (stopped) {
+    Finish(lease, Status::Ok(), {});
+    return;
+  }
   Finish(lease, Status::Unavailable("this engine replica is shutting down; retry on another"), {});
 }
 
 void TaskDispatcher::Cancel(const std::shared_ptr<PendingLease>& lease) {
   Finish(lease, Status(StatusCode::kCancelled, "the lease request was cancelled"), {});
+}
+
+int TaskDispatcher::StopPolling(const std::string& namespace_name,
+                                const std::string& worker_instance_key) {
+  std::vector<std::shared_ptr<PendingLease>> now;
+  int ended = 0;
+  {
+    std::lock_guard lock(mu_);
+    const Clock::time_point t = Clock::now();
+    std::erase_if(stopped_keys_, [&](const auto& entry) { return entry.second <= t; });
+    if (stopped_keys_.size() < kMaxStoppedKeys) {
+      stopped_keys_[StoppedKey(namespace_name, worker_instance_key)] = t + kStoppedKeyMemory;
+    }
+    for (const auto& lease : waiting_) {
+      const LeaseRequest& r = lease->request;
+      if (lease->answered || lease->ending || r.namespace_name != namespace_name ||
+          r.worker_instance_key != worker_instance_key) {
+        continue;
+      }
+      lease->ending = true;
+      ++ended;
+      // A claim or a transaction that holds it answers it when done (Serve, Deliver).
+      if (!lease->reserved && !lease->claiming) now.push_back(lease);
+    }
+  }
+  for (const auto& lease : now)
+    Finish(lease, Status::Ok(), {});
+  return ended;
 }
 
 void TaskDispatcher::OnWorkAvailable(const std::string& namespace_name, const std::string& queue) {
@@ -251,10 +300,18 @@ void TaskDispatcher::Loop() {
     if (!announce_later_.empty()) wake = std::min(wake, announce_later_.begin()->first);
     cv_.wait_until(lock, wake, [&] {
       return stopping_ || has_new_ || wake_all_ || rearm_ || !announced_.empty() ||
-             Clock::now() >= wake;
+             !undelivered_.empty() || Clock::now() >= wake;
     });
     if (stopping_) break;
     rearm_ = false;
+    if (!undelivered_.empty()) {
+      std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> release;
+      release.swap(undelivered_);
+      lock.unlock();
+      for (const auto& [identity, tasks] : release)
+        ReleaseUndelivered(identity, tasks);
+      lock.lock();
+    }
 
     const Clock::time_point now = Clock::now();
     while (!announce_later_.empty() && announce_later_.begin()->first <= now) {
@@ -316,12 +373,17 @@ void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& can
   for (const auto& lease : candidates) {
     {
       std::lock_guard lock(mu_);
-      if (lease->answered || lease->reserved) continue;
+      if (lease->answered || lease->reserved || lease->ending) continue;
       lease->claiming = true;  // no transaction reserves it meanwhile
     }
     ServeOne(lease, &exhausted);
-    std::lock_guard lock(mu_);
-    lease->claiming = false;
+    bool ended = false;  // StopPolling came during the claim, which found nothing for it
+    {
+      std::lock_guard lock(mu_);
+      lease->claiming = false;
+      ended = lease->ending && !lease->answered;
+    }
+    if (ended) Finish(lease, Status::Ok(), {});
   }
   // Announcements that arrived during these claims are in announced_ and forget these entries in
   // the next pass, before any new request relies on them.
@@ -417,6 +479,15 @@ Status TaskDispatcher::MaintainControls(Millis ageing) {
   if (!facts.breaker_changes.empty() && observer_ != nullptr) observer_->Committed(facts);
   if (!facts.breaker_changes.empty() || aged > 0) WakeAll();
   return s;
+}
+
+void TaskDispatcher::ReleaseUndeliveredLater(std::string identity,
+                                             std::vector<persistence::TaskRow> tasks) {
+  {
+    std::lock_guard lock(mu_);
+    undelivered_.emplace_back(std::move(identity), std::move(tasks));
+  }
+  cv_.notify_one();
 }
 
 void TaskDispatcher::ReleaseUndelivered(const std::string& identity,

@@ -48,6 +48,7 @@ struct LeaseRequest {
   int reserved_slots = 0;
   int reserved_class = 0;
   std::string identity;
+  std::string worker_instance_key;  // empty: StopPolling cannot end it
 };
 
 using LeaseCallback = std::function<void(Status, std::vector<persistence::TaskRow>)>;
@@ -81,6 +82,14 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   void Submit(const std::shared_ptr<PendingLease>& lease);
   // The caller went away: answers CANCELLED unless already answered.
   void Cancel(const std::shared_ptr<PendingLease>& lease);
+  // A worker stops: its requests waiting here (by worker_instance_key) are answered now, with no
+  // tasks or with those a claim or transaction already took for them, and its later requests at
+  // once with none (the key is remembered for kStoppedKeyMemory, at most kMaxStoppedKeys keys: a
+  // late request of a key not remembered is served as usual, and its worker still gets its
+  // answer). Returns how many were waiting.
+  int StopPolling(const std::string& namespace_name, const std::string& worker_instance_key);
+  static constexpr Millis kStoppedKeyMemory{120'000};
+  static constexpr size_t kMaxStoppedKeys = 10'000;
 
   // Dispatch upkeep (any replica, idempotent; docs/dispatch.md): open circuits whose cool-down
   // passed turn half-open (a probe may go), lost probes are replaced, and with `ageing` > 0
@@ -102,6 +111,8 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // Gives back tasks leased to `identity` that never reached it (its call went away).
   void ReleaseUndelivered(const std::string& identity,
                           const std::vector<persistence::TaskRow>& tasks);
+  // The same on the dispatcher's thread, for callers that must not block.
+  void ReleaseUndeliveredLater(std::string identity, std::vector<persistence::TaskRow> tasks);
 
   // Extends a lease; FAILED_PRECONDITION when it is no longer held.
   Status Heartbeat(const LeaseRef& lease, const std::optional<std::string>& details_json,
@@ -135,6 +146,10 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // of those queues, a fallback poll or a wake-up forgets them (dispatcher thread only).
   std::map<std::string, std::vector<std::string>> known_empty_;
   std::multimap<std::chrono::steady_clock::time_point, std::string> announce_later_;
+  // "<namespace>\0<worker_instance_key>" of workers that stopped polling, until when to remember.
+  std::map<std::string, std::chrono::steady_clock::time_point> stopped_keys_;
+  // Tasks whose answer never reached their worker, to give back (ReleaseUndeliveredLater).
+  std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> undelivered_;
   bool has_new_ = false;
   bool wake_all_ = false;
   bool rearm_ = false;  // announce_later_ changed: recompute when to wake

@@ -66,8 +66,8 @@ const std::set<std::string> kRead = {"GetDefinition",
                                      "ListBatchOperations",
                                      "ListBatchOperationItems",
                                      "GetRollout"};
-const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat", "CompleteTask", "FailTask",
-                                     "ReleaseTask"};
+const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat",   "CompleteTask",
+                                     "FailTask",   "ReleaseTask", "StopPolling"};
 const std::set<std::string> kOperate = {
     "CancelRun",           "TerminateRun",         "RetryRun",          "PauseDispatch",
     "ResumeDispatch",      "SetRateLimit",         "SetCircuitBreaker", "PauseSchedule",
@@ -311,6 +311,12 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
     r.set_lease_epoch(task.lease_epoch() + 100);
     v1::ReleaseTaskResponse out;
     return workers->ReleaseTask(c, r, &out);
+  };
+  calls["StopPolling"] = [=](grpc::ClientContext* c) {
+    v1::StopPollingRequest r;
+    r.set_worker_instance_key("access-test-worker");
+    v1::StopPollingResponse out;
+    return workers->StopPolling(c, r, &out);
   };
   calls["GetClusterStatus"] = [=](grpc::ClientContext* c) {
     v1::GetClusterStatusRequest r;
@@ -586,7 +592,7 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
       {"elsewhere", "t-elsewhere"}, {"anonymous", ""}};
   const auto secure_calls = EveryMethod(secure_channel_, task);
   const auto plain_calls = EveryMethod(plain_->channel(), task);
-  EXPECT_EQ(secure_calls.size(), 52u);  // every method of the seven services
+  EXPECT_EQ(secure_calls.size(), 53u);  // every method of the seven services
   int denied = 0;
   for (const auto& [role, token] : callers) {
     const auto allowed = Allowed(role);

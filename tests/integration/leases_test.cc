@@ -1,5 +1,10 @@
 // Leases and fencing, retries and their exhaustion, through the raw WorkerService API.
+#include <prometheus/registry.h>
+#include <pqxx/pqxx>
+
+#include <algorithm>
 #include <set>
+#include <thread>
 
 #include "tests/integration/test_env.h"
 
@@ -299,6 +304,126 @@ TEST_F(LeasesTest, AWaitingLeaseIsAnsweredAsSoonAsWorkArrives) {
   const auto latency = std::chrono::steady_clock::now() - started;
   EXPECT_FALSE(task.task_id().empty());
   EXPECT_LT(latency, std::chrono::seconds(2));  // woken by the commit, not by a poll or the wait
+}
+
+// A stopping worker ends its long-polls with StopPolling instead of cancelling them: the polls are
+// answered (nothing was taken for them), a poll of the same worker that arrives later is answered
+// at once, and a run started meanwhile goes to a worker that still polls, never to the stopped one.
+TEST_F(LeasesTest, StopPollingAnswersAStoppingWorkersPollsAndHandsItNothingMore) {
+  auto config = FastEngineConfig(db_.url());
+  config.dispatch_fallback_poll = Millis(60'000);  // nothing but StopPolling answers early
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, SequenceDefinition("stop", {{"s", "t"}})).ok());
+  auto poll = [&](const std::string& key, const std::string& identity, v1::LeaseTasksResponse* r) {
+    v1::LeaseTasksRequest request;
+    request.add_task_queues("q");
+    request.set_identity(identity);
+    request.set_worker_instance_key(key);
+    request.mutable_wait()->set_seconds(30);
+    return engine.workers().LeaseTasks(Ctx(std::chrono::seconds(40)).get(), request, r);
+  };
+  auto stop = [&](const std::string& key, v1::StopPollingResponse* r) {
+    v1::StopPollingRequest request;
+    request.set_worker_instance_key(key);
+    request.set_identity("leaving");
+    return engine.workers().StopPolling(Ctx().get(), request, r);
+  };
+  v1::LeaseTasksResponse leaving, staying;
+  grpc::Status leaving_status, staying_status;
+  std::thread leaving_poll([&] { leaving_status = poll("k-leaving", "leaving", &leaving); });
+  ASSERT_TRUE(Eventually([&] { return engine.engine().waiting_long_polls() == 1; }));
+  std::thread staying_poll([&] { staying_status = poll("k-staying", "staying", &staying); });
+  ASSERT_TRUE(Eventually([&] { return engine.engine().waiting_long_polls() == 2; }));
+
+  const auto stopped = std::chrono::steady_clock::now();
+  v1::StopPollingResponse ended;
+  ASSERT_TRUE(stop("k-leaving", &ended).ok());
+  EXPECT_EQ(ended.polls_ended(), 1);
+  leaving_poll.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, std::chrono::seconds(5));
+  EXPECT_TRUE(leaving_status.ok()) << leaving_status.error_message();
+  EXPECT_EQ(leaving.tasks_size(), 0);
+  EXPECT_EQ(engine.engine().waiting_long_polls(), 1u);  // the other worker's poll waits on
+
+  // A poll the stopped worker sent before it stopped, arriving now: answered at once.
+  const auto late = std::chrono::steady_clock::now();
+  v1::LeaseTasksResponse late_answer;
+  ASSERT_TRUE(poll("k-leaving", "leaving", &late_answer).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - late, std::chrono::seconds(5));
+  EXPECT_EQ(late_answer.tasks_size(), 0);
+
+  // Work that arrives goes to the worker still polling.
+  Start(engine, "stop-1", "stop");
+  staying_poll.join();
+  ASSERT_TRUE(staying_status.ok()) << staying_status.error_message();
+  ASSERT_EQ(staying.tasks_size(), 1);
+  EXPECT_EQ(staying.tasks(0).workflow_id(), "stop-1");
+  EXPECT_EQ(db_.Query("SELECT lease_owner FROM tasks"), "staying");
+
+  v1::StopPollingResponse unused;
+  const grpc::Status bad = stop("", &unused);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("worker_instance_key"), std::string::npos);
+}
+
+// The C++ SDK's worker stops that way: its waiting poll is answered (an empty poll), never
+// cancelled (which its metrics count as a failed poll).
+TEST_F(LeasesTest, AnSdkWorkerEndsItsPollsWithStopPollingWhenItStops) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto worker = std::make_unique<InProcessWorker>(
+      engine_, "sdk-leaving",
+      std::map<std::string, worker::Handler>{
+          {"t", [](worker::TaskContext&) { return worker::TaskOutcome::Success("{}"); }}},
+      1, registry);
+  ASSERT_TRUE(Eventually([&] { return engine_.engine().waiting_long_polls() == 1; }));
+  worker.reset();  // Shutdown(), then Run() returns
+  double empty = 0, failed = 0;
+  for (const prometheus::MetricFamily& family : registry->Collect()) {
+    if (family.name != "gridflow_worker_polls_total") continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      for (const prometheus::ClientMetric::Label& label : metric.label) {
+        if (label.name != "result") continue;
+        if (label.value == "empty") empty += metric.counter.value;
+        if (label.value == "error") failed += metric.counter.value;
+      }
+    }
+  }
+  EXPECT_GE(empty, 1);
+  EXPECT_EQ(failed, 0) << "the worker cancelled its poll instead of asking the engine to end it";
+}
+
+// The next task a completion hands its worker (eager dispatch) goes back to the queue when the
+// answer cannot reach the worker: here its deadline passed while the completion waited for a lock.
+TEST_F(LeasesTest, ANextTaskWhoseAnswerNeverArrivesIsQueuedAgainAtOnce) {
+  // Leases far longer than the test: only giving the task back lets another worker have it.
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("two", {{"a", "t"}, {"b", "t"}},
+                                                   R"({"timeouts": {"start_to_close": "10m"}})"))
+                  .ok());
+  Start(engine_, "two-1", "two");
+  const v1::LeasedTask a = LeaseOne(engine_, "q", "gone");
+  ASSERT_EQ(a.step(), "a");
+
+  pqxx::connection sql(db_.url());
+  pqxx::work hold(sql);  // the run's row, locked: the completion waits past its caller's deadline
+  hold.exec("SELECT 1 FROM runs WHERE workflow_id = 'two-1' FOR UPDATE");
+  v1::CompleteTaskRequest request;
+  request.set_task_id(a.task_id());
+  request.set_lease_epoch(a.lease_epoch());
+  request.set_result_json("{}");
+  request.set_identity("gone");
+  request.set_max_next_tasks(1);
+  request.add_task_queues("q");
+  v1::CompleteTaskResponse response;
+  const grpc::Status s =
+      engine_.workers().CompleteTask(Ctx(std::chrono::milliseconds(500)).get(), request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  hold.commit();
+
+  const v1::LeasedTask b = LeaseOne(engine_, "q", "other", std::chrono::seconds(10));
+  ASSERT_EQ(b.step(), "b") << "the next task stayed leased to the worker that never heard of it";
+  EXPECT_EQ(b.attempt(), 1);
+  const auto types = EventTypes(History(engine_, "two-1"));
+  EXPECT_NE(std::find(types.begin(), types.end(), "TaskReleased"), types.end());
 }
 
 // A worker polling several queues gets the oldest pending tasks among all of them, at most

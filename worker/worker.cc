@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "common/thread_name.h"
@@ -28,6 +30,20 @@ constexpr Millis kResolveInterval{30'000};
 // The most tasks one LeaseTasks call may ask for (the API's limit): more free slots than that
 // are asked for by the next poll.
 constexpr int kMaxTasksPerPoll = 100;
+// How long a replica has to answer StopPolling before the worker cancels its polls there.
+constexpr Millis kStopPollingTimeout{2000};
+
+// 128 random bits in hex: this worker instance's key on its long-polls (StopPolling ends them).
+std::string NewInstanceKey() {
+  std::random_device random;
+  std::string key;
+  for (int i = 0; i < 4; ++i) {
+    char word[9];
+    std::snprintf(word, sizeof word, "%08x", static_cast<unsigned>(random()));
+    key += word;
+  }
+  return key;
+}
 
 std::string DefaultIdentity() {
   char host[256] = {};
@@ -57,6 +73,7 @@ class Worker::Impl {
   explicit Impl(WorkerOptions options)
       : options_(std::move(options)),
         identity_(options_.identity.empty() ? DefaultIdentity() : options_.identity),
+        instance_key_(NewInstanceKey()),
         channel_status_(OpenClientChannel(options_.transport, /*round_robin=*/true, &channel_)),
         stub_(channel_ ? v1::WorkerService::NewStub(channel_) : nullptr) {
     if (options_.metrics) {
@@ -153,6 +170,10 @@ class Worker::Impl {
   // shutdown.
   void PollReplicas();
   void UpdateReplicas(const ReplicaTargets& resolved);
+  // At shutdown: asks `replica` to end this worker's long-polls there (StopPolling) rather than
+  // cancelling them — a task handed to a poll just as it is cancelled would wait for its lease to
+  // expire. Cancels them only when the replica cannot be asked.
+  void StopPolling(Replica& replica);
   // Long-polls `replica` for free slots of `kind` until it is retired or the worker shuts down.
   void PollLoop(Replica& replica, SlotKind kind);
   void ExecutorLoop();
@@ -175,6 +196,7 @@ class Worker::Impl {
 
   const WorkerOptions options_;
   const std::string identity_;
+  const std::string instance_key_;  // on every long-poll (LeaseTasksRequest.worker_instance_key)
   std::shared_ptr<grpc::Channel> channel_;
   const Status channel_status_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;
@@ -246,9 +268,7 @@ Status Worker::Impl::Run() {
 void Worker::Impl::Shutdown() {
   std::lock_guard lock(mu_);
   shutting_down_ = true;
-  for (auto& [target, replica] : replicas_)
-    replica->CancelPolls();
-  slots_freed_.notify_all();
+  slots_freed_.notify_all();  // PollReplicas ends the polls in flight
 }
 
 void Worker::Impl::PollReplicas() {
@@ -257,9 +277,33 @@ void Worker::Impl::PollReplicas() {
     std::unique_lock lock(mu_);
     if (slots_freed_.wait_for(lock, kResolveInterval, [this] { return shutting_down_; })) break;
   }
-  // Shutdown() cancelled the polls in flight; every loop ends at its next turn.
+  // No loop starts another poll now; the polls in flight are answered (or cancelled) here.
+  for (auto& [target, replica] : replicas_)
+    StopPolling(*replica);
   for (auto& [target, replica] : replicas_)
     replica->Join();
+}
+
+void Worker::Impl::StopPolling(Replica& replica) {
+  {
+    std::lock_guard lock(mu_);
+    if (replica.pollers[kOrdinary].poll == nullptr && replica.pollers[kReserved].poll == nullptr)
+      return;
+  }
+  v1::StopPollingRequest request;
+  request.set_namespace_(options_.namespace_name);
+  request.set_worker_instance_key(instance_key_);
+  request.set_identity(identity_);
+  v1::StopPollingResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, kStopPollingTimeout);
+  v1::WorkerService::Stub& stub = replica.stub ? *replica.stub : *stub_;
+  const grpc::Status status = stub.StopPolling(&context, request, &response);
+  if (status.ok()) return;
+  spdlog::warn("worker {}: StopPolling on {} failed ({}); cancelling its polls", identity_,
+               replica.target, status.error_message());
+  std::lock_guard lock(mu_);
+  replica.CancelPolls();
 }
 
 void Worker::Impl::UpdateReplicas(const ReplicaTargets& resolved) {
@@ -348,6 +392,7 @@ void Worker::Impl::PollLoop(Replica& replica, SlotKind kind) {
       request.set_max_tasks(ask);
     }
     request.set_identity(identity_);
+    request.set_worker_instance_key(instance_key_);
     request.mutable_wait()->set_seconds(options_.poll_wait.count() / 1000);
     request.mutable_wait()->set_nanos(static_cast<int32_t>(options_.poll_wait.count() % 1000) *
                                       1'000'000);

@@ -1,8 +1,10 @@
 // Worker: Gridflow's C++ worker SDK. Register a handler per task type, then Run(): the worker
 // long-polls the engine for tasks of its queues, runs up to `max_concurrent_tasks` handlers at
 // once, heartbeats their leases in the background, and reports each outcome. Shutdown() (e.g. on
-// SIGTERM) stops polling, lets running handlers finish for `shutdown_grace`, then releases the
-// leases of those still running so other workers take them at once.
+// SIGTERM) stops polling (each replica is asked to end the worker's long-polls: StopPolling, not
+// a cancel that could lose a task handed over meanwhile), lets running handlers finish for
+// `shutdown_grace`, then releases the leases of those still running so other workers take them
+// at once.
 //
 //   gridflow::worker::Worker worker({.transport = {.address = "localhost:7233"},
 //                                    .task_queues = {"trading"}});

@@ -29,6 +29,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 
 import grpc
 
@@ -54,6 +55,9 @@ _ORDINARY, _RESERVED = 0, 1
 # The most tasks one LeaseTasks call may ask for (the API's limit): more free slots than that
 # are asked for by the next poll.
 _MAX_TASKS_PER_POLL = 100
+
+# How long a replica has to answer StopPolling before the worker cancels its polls there.
+_STOP_POLLING_TIMEOUT = 2.0
 
 
 def _dispatch_class(value):
@@ -90,9 +94,15 @@ class _Replica:
         if self.channel is not None:
             self.channel.close()
 
-    def retire(self):
+    def retire(self, cancel=True):
+        """Ends its loops: at once (`cancel`: the polls in flight are cancelled), or as its polls
+        are answered (at shutdown, the worker asks the replica to answer them: StopPolling)."""
         self.retired = True
         self.gone.set()
+        if cancel:
+            self.cancel_polls()
+
+    def cancel_polls(self):
         for poll in self.polls:
             if poll is not None:
                 poll.cancel()
@@ -197,6 +207,8 @@ class Worker:
         self.channel = channel or open_channel(address, **self._transport)
         self._stub = wk_grpc.WorkerServiceStub(self.channel)
         self._caller = Caller(timeout=30.0, retry_timeout=60.0)
+        # On every long-poll, so StopPolling ends this worker's polls and no one else's.
+        self._instance_key = uuid.uuid4().hex
         self._handlers = {}
         self._running = {}  # task id -> TaskContext
         self._lock = threading.Condition()
@@ -263,7 +275,7 @@ class Worker:
         self._stopping.set()
         with self._lock:
             for replica in self._replicas.values():
-                replica.retire()
+                replica.retire(cancel=False)  # _poll_replicas ends the polls in flight
             self._lock.notify_all()
 
     def wait_stopped(self, timeout=None):
@@ -281,8 +293,29 @@ class Worker:
         with self._lock:
             replicas = list(self._replicas.values())
         for replica in replicas:
+            self._stop_polling(replica)
+        for replica in replicas:
             replica.join()
             replica.close()
+
+    def _stop_polling(self, replica):
+        """At shutdown: asks `replica` to end this worker's long-polls there (StopPolling) rather
+        than cancelling them — a task handed to a poll just as it is cancelled would wait for its
+        lease to expire. A poll answered with tasks runs them (the drain lets them finish or
+        releases them). Only a replica that cannot be asked has its polls cancelled."""
+        with self._lock:
+            if all(poll is None for poll in replica.polls):
+                return
+        request = wk.StopPollingRequest(namespace=self.namespace,
+                                        worker_instance_key=self._instance_key,
+                                        identity=self.identity)
+        try:
+            replica.stub.StopPolling(request, timeout=_STOP_POLLING_TIMEOUT)
+        except grpc.RpcError as e:
+            log.warning("worker %s: StopPolling on %s failed (%s); cancelling its polls",
+                        self.identity, replica.target, e.code())
+            with self._lock:
+                replica.cancel_polls()
 
     def _update_replicas(self, targets, host):
         added, gone = [], []
@@ -351,7 +384,8 @@ class Worker:
                           _MAX_TASKS_PER_POLL)
                 request = wk.LeaseTasksRequest(namespace=self.namespace, task_queues=self.queues,
                                                task_types=self._served_types(),
-                                               identity=self.identity)
+                                               identity=self.identity,
+                                               worker_instance_key=self._instance_key)
                 if kind == _RESERVED:
                     request.reserved_slots = ask
                     request.reserved_priority = self.reserved_priority

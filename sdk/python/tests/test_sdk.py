@@ -510,6 +510,27 @@ class ShutdownTest(unittest.TestCase):
                 worker.kill()
             client.close()
 
+    def test_a_stopping_worker_has_its_long_poll_answered_not_cancelled(self):
+        # StopPolling, not a cancel: a task handed to a poll just as its worker cancelled it would
+        # wait for its lease to expire.
+        worker = gridflow.Worker(ENGINE_MAIN.address, queues=["sdk-stopping"],
+                                 identity="sdk-stopping-worker", poll_wait=30.0)
+        worker.task("never")(lambda ctx: {})
+        thread = WorkerThread(worker)
+        eventually(lambda: any(r.polls[0] is not None for r in list(worker._replicas.values())),
+                   what="a long-poll in flight")
+        time.sleep(0.3)  # room for it to reach the engine
+        started = time.monotonic()
+        thread.stop()
+        self.assertFalse(thread.thread.is_alive())
+        self.assertLess(time.monotonic() - started, 10)  # not the poll's 30 s
+
+        def logged():
+            with open(ENGINE_MAIN.log) as f:
+                return ("worker sdk-stopping-worker stopped polling: 1 waiting poll(s) answered"
+                        in f.read())
+        eventually(logged, what="StopPolling in the engine's log")
+
 
 def make_certificates():
     """A CA and a server certificate for 127.0.0.1 (openssl, as operators would)."""

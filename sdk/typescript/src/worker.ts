@@ -11,6 +11,7 @@
 // Execution is at-least-once: make handlers idempotent with ctx.idempotencyKey and pass
 // ctx.fencingToken to venues that accept one. ctx.signal (an AbortSignal) aborts when the run was
 // cancelled, the lease was lost, or the worker hands the task back at shutdown.
+import { randomUUID } from "crypto";
 import * as os from "os";
 import * as grpc from "@grpc/grpc-js";
 import { DeadlineExceeded, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
@@ -24,6 +25,7 @@ import type { ReleaseTaskResponse__Output } from "./generated/gridflow/v1/Releas
 import type { CompleteTaskResponse__Output } from "./generated/gridflow/v1/CompleteTaskResponse";
 import type { FailTaskResponse__Output } from "./generated/gridflow/v1/FailTaskResponse";
 import type { HeartbeatResponse__Output } from "./generated/gridflow/v1/HeartbeatResponse";
+import type { StopPollingResponse__Output } from "./generated/gridflow/v1/StopPollingResponse";
 
 export type StopReason = "" | "cancelled" | "lease_lost" | "released";
 
@@ -192,6 +194,8 @@ export class Worker {
   private readonly stub: WorkerServiceClient;
   private readonly log: Logger;
   private readonly caller = new Caller(30_000, 60_000);
+  /** On every long-poll, so StopPolling ends this worker's polls and no one else's. */
+  private readonly instanceKey = randomUUID();
   private readonly handlers = new Map<string, Handler>();
   private readonly running = new Map<string, TaskContext>();
   private stopping = false;
@@ -258,7 +262,7 @@ export class Worker {
   /** Asks run() to stop. */
   shutdown(): void {
     this.stopping = true;
-    for (const replica of this.replicas.values()) this.retire(replica);
+    for (const replica of this.replicas.values()) void this.stopPolling(replica);
     this.wakeAll();
   }
 
@@ -274,9 +278,28 @@ export class Worker {
     });
   }
 
+  /** A replica no longer resolved: its polls are cancelled (it is most likely going away). */
   private retire(replica: Replica): void {
     replica.retired = true;
     for (const poll of Object.values(replica.polls)) poll?.cancel();
+  }
+
+  /**
+   * At shutdown: ends the long-polls in flight on `replica` by asking it (StopPolling) — a poll
+   * cancelled instead could be handed a task just as it goes, and the task would wait for its
+   * lease to expire. A poll answered with tasks runs them, within the shutdown grace. Only a
+   * replica that cannot be asked (down, or too old to know the call) has its polls cancelled.
+   */
+  private async stopPolling(replica: Replica): Promise<void> {
+    replica.retired = true;
+    if (!Object.values(replica.polls).some((poll) => poll)) return;
+    try {
+      await this.caller.call<StopPollingResponse__Output>((co, cb) => replica.stub.StopPolling({
+        namespace: this.namespace, worker_instance_key: this.instanceKey, identity: this.identity,
+      }, co, cb), { retry: false, timeoutMs: 2000 });
+    } catch {
+      for (const poll of Object.values(replica.polls)) poll?.cancel();
+    }
   }
 
   /** Keeps one long-poll loop per replica the address resolves to (again every 30 s) until shutdown. */
@@ -350,7 +373,7 @@ export class Worker {
       try {
         const r = await this.caller.call<LeaseTasksResponse__Output>((co, cb) => replica.stub.LeaseTasks({
           namespace: this.namespace, task_queues: this.queues, task_types: this.servedTypes(),
-          ...slots, identity: this.identity,
+          ...slots, identity: this.identity, worker_instance_key: this.instanceKey,
           wait: { seconds: String(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1e6 },
         }, co, cb), { retry: false, timeoutMs: waitMs + 10_000, onCall: (call) => (replica.polls[kind] = call) });
         tasks = r.tasks;

@@ -342,6 +342,19 @@ describe("a killed worker", () => {
       client.close();
     }
   });
+
+  test("a stopping worker has its long-poll answered, not cancelled", async () => {
+    // StopPolling, not a cancel: a task handed to a poll just as its worker cancelled it would
+    // wait for its lease to expire.
+    serve({ never: () => ({}) }, 1, main.address, { queues: ["ts-stopping"], identity: "ts-stopping-worker", pollWaitMs: 30_000 });
+    await sleep(500); // its poll waits on the engine
+    const started = Date.now();
+    await stopWorkers();
+    assert.ok(Date.now() - started < 10_000, "stopping waited for the poll's 30 s");
+    const logged = () => fs.readFileSync(path.join(STATE, "main.log"), "utf8")
+      .includes("worker ts-stopping-worker stopped polling: 1 waiting poll(s) answered");
+    await eventually(logged, "StopPolling in the engine's log");
+  });
 });
 
 describe("several replicas", () => {

@@ -14,7 +14,8 @@
 // nothing was announced for them since (nor a fallback poll passed): then it waits like the
 // requests before it, without a claim that would find nothing. Claims use FOR UPDATE SKIP LOCKED,
 // so replicas never hand out the same task. Tasks claimed for a request that went away meanwhile
-// are released.
+// are released, as are tasks in an answer gRPC could not send (ReleaseUndeliveredLater). A
+// stopping worker's requests are answered at once and given nothing more (StopPolling).
 #pragma once
 
 #include <chrono>

@@ -232,6 +232,15 @@ TEST_F(BadInputTest, TimesOutOfRangeAreRefused) {
   lease.mutable_wait()->set_nanos(0);
   ExpectInvalid(engine_.workers().LeaseTasks(Ctx().get(), lease, &leased),
                 "wait: must not be negative");
+  lease.mutable_wait()->set_seconds(0);
+  lease.set_worker_instance_key(std::string("key\n", 4));
+  ExpectInvalid(engine_.workers().LeaseTasks(Ctx().get(), lease, &leased), "worker_instance_key");
+
+  v1::StopPollingRequest stop;
+  v1::StopPollingResponse stopped;
+  ExpectInvalid(engine_.workers().StopPolling(Ctx().get(), stop, &stopped), "worker_instance_key");
+  stop.set_worker_instance_key(std::string(5000, 'k'));
+  ExpectInvalid(engine_.workers().StopPolling(Ctx().get(), stop, &stopped), "worker_instance_key");
 }
 
 // An error that quoted a whole oversized value would exceed gRPC's metadata limit (~16 KB) and

@@ -34,6 +34,14 @@ Status OpenClientChannel(const ClientTransport& t, bool round_robin,
                          std::shared_ptr<grpc::Channel>* channel) {
   grpc::ChannelArguments args;
   if (round_robin) args.SetLoadBalancingPolicyName("round_robin");
+  // Reconnect attempts at most 2 s apart, so a worker finds a restarted engine within seconds:
+  // gRPC's default backoff grows to 2 minutes, and an attempt after a failure waits for the
+  // target's re-resolution, which is rate-limited too (measured: 10–16 s to find an engine back
+  // after a 30 s outage; docs/worker.md). Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: the core takes
+  // it as the time one attempt may take.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
   if (!t.uses_tls()) {
     if (!t.token.empty()) {
       return Status::InvalidArgument(

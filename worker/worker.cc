@@ -24,7 +24,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr Millis kRpcTimeout{10'000};
 constexpr Millis kMinHeartbeatInterval{50};
-constexpr int kReportAttempts = 8;
+// Calls that failed for a passing reason (a replica restarting, a failover) are retried, with
+// backoff from 0.1 s doubling to kMaxRetryBackoff, until kReportRetryFor has passed: an outcome
+// survives an engine's restart (the Python and TypeScript SDKs' retry_timeout), and a poll finds
+// a replica that came back within seconds.
+constexpr Millis kMaxRetryBackoff{2000};
+constexpr Millis kReportRetryFor{30'000};
 // How often the target is resolved again, so replicas that come and go get a long-poll.
 constexpr Millis kResolveInterval{30'000};
 // The most tasks one LeaseTasks call may ask for (the API's limit): more free slots than that
@@ -429,7 +434,7 @@ void Worker::Impl::PollLoop(Replica& replica, SlotKind kind) {
         std::unique_lock lock(mu_);
         slots_freed_.wait_for(lock, backoff, [&] { return shutting_down_ || replica.retired; });
       }
-      backoff = std::min(backoff * 2, Millis(5000));
+      backoff = std::min(backoff * 2, kMaxRetryBackoff);
       continue;
     }
     backoff = Millis(100);
@@ -535,7 +540,8 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
                                   std::vector<v1::LeasedTask>* next) {
   Millis backoff{100};
   grpc::Status status;
-  for (int attempt = 1; attempt <= kReportAttempts; ++attempt) {
+  const Clock::time_point give_up = Clock::now() + kReportRetryFor;
+  while (true) {
     grpc::ClientContext rpc;
     SetDeadline(rpc, kRpcTimeout);
     if (outcome.kind == TaskOutcome::Kind::kSuccess) {
@@ -573,11 +579,10 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
       v1::FailTaskResponse response;
       status = stub_->FailTask(&rpc, request, &response);
     }
-    if (status.ok() || !IsTransient(status)) return status;
+    if (status.ok() || !IsTransient(status) || Clock::now() + backoff > give_up) return status;
     std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, Millis(5000));
+    backoff = std::min(backoff * 2, kMaxRetryBackoff);
   }
-  return status;
 }
 
 void Worker::Impl::HeartbeatLoop() {

@@ -422,7 +422,7 @@ class Worker:
             if failed:
                 self.metrics.inc("gridflow_worker_polls_total", [("result", "error")])
                 replica.gone.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)  # a replica back is polled within 2 s
                 continue
             if contexts or not replica.retired:
                 self.metrics.inc("gridflow_worker_polls_total",

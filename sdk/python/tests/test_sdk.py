@@ -627,6 +627,33 @@ class RetryPolicyTest(unittest.TestCase):
             engine.stop()
 
 
+    def test_a_worker_takes_work_again_within_seconds_of_its_engines_return(self):
+        # After 35 s down, gRPC's default reconnect backoff and its rate-limited re-resolution
+        # would find the engine again 10 s or more after its return (measured 11 s before the
+        # worker's options were set); the SDK's poll within about 2 s.
+        engine = Engine("worker-restart").start()
+        ran = threading.Event()
+        worker = gridflow.Worker(engine.address, queues=["restart"], concurrency=2, poll_wait=2.0,
+                                 shutdown_grace=2.0)
+        worker.task("restart_step")(lambda ctx: ran.set() or {})
+        serving = WorkerThread(worker)
+        try:
+            client = gridflow.Client(engine.address, retry_timeout=30)
+            client.register(definition("sdk-worker-restart", [
+                {"name": "a", "kind": "task", "task_type": "restart_step",
+                 "task_queue": "restart"}]))
+            eventually(lambda: worker._promised[0] > 0, what="a long-poll")
+            engine.stop()
+            time.sleep(35)
+            engine.start()
+            back = time.monotonic()
+            client.start("sdk-worker-restart-1", "sdk-worker-restart", {})
+            self.assertTrue(ran.wait(30), "the worker never took the task")
+            self.assertLess(time.monotonic() - back, 5.0)
+        finally:
+            serving.stop()
+            engine.stop()
+
     def test_a_cancellation_the_caller_did_not_cause_is_retried(self):
         # What gRPC answers for a call that reached a replica as its server closed (a restart):
         # CANCELLED, the call never ran. Retried like UNAVAILABLE; other refusals are not.

@@ -61,13 +61,15 @@ export function channelCredentials(o: ConnectionOptions): grpc.ChannelCredential
 }
 
 export function channelOptions(o: ConnectionOptions): grpc.ChannelOptions {
-  // Retries are the Caller's; reconnects stay at most 2 s apart so a restarted replica is found
-  // again within the retry window.
+  // Retries are the Caller's; reconnects stay at most 2 s apart, and the target may be resolved
+  // again once a second (a reconnection after a failure waits for it), so a restarted replica
+  // is found again within seconds.
   const options: grpc.ChannelOptions = {
     "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     "grpc.enable_retries": 0,
     "grpc.initial_reconnect_backoff_ms": 100,
     "grpc.max_reconnect_backoff_ms": 2000,
+    "grpc.dns_min_time_between_resolutions_ms": 1000,
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
   };
   if (o.tlsServerName) options["grpc.ssl_target_name_override"] = o.tlsServerName;

@@ -398,7 +398,7 @@ export class Worker {
       if (failed) {
         this.metrics.inc("gridflow_worker_polls_total", { result: "error" });
         await this.wakeupOrRetired(replica, backoff);
-        backoff = Math.min(backoff * 2, 5000);
+        backoff = Math.min(backoff * 2, 2000); // a replica back is polled within 2 s
         continue;
       }
       if (replica.retired || this.stopping) continue;

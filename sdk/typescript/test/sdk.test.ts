@@ -471,6 +471,35 @@ describe("the client retry policy", () => {
     }
   });
 
+  test("a worker takes work again within seconds of its engine's return", async () => {
+    // A failed poll is retried at most 2 s apart and reconnects are as frequent: the task is taken
+    // about 2 s after the engine's return (up to 6 s when polls were retried 5 s apart).
+    const engine = await new Engine("worker-restart").start();
+    let ranAt = 0;
+    const worker = new Worker({ address: engine.address, queues: ["ts-restart"], concurrency: 2, pollWaitMs: 2000,
+      shutdownGraceMs: 2000, handleSignals: false });
+    worker.task("restart_step", () => { ranAt = Date.now(); return {}; });
+    const done = worker.run();
+    const client = new Client({ address: engine.address, retryTimeoutMs: 30_000 });
+    try {
+      await client.register({ name: "ts-worker-restart", version: 1, steps: [
+        { name: "a", kind: "task", task_type: "restart_step", task_queue: "ts-restart" }] });
+      await sleep(1000);  // the worker's long-poll waits on the engine
+      await engine.stop();
+      await sleep(35_000);
+      await engine.start();
+      const back = Date.now();
+      await client.start("ts-worker-restart-1", "ts-worker-restart", {});
+      await eventually(() => ranAt > 0, "the restarted engine's task taken", 30_000);
+      assert.ok(ranAt - back < 4000, `taken ${ranAt - back} ms after the engine's return`);
+    } finally {
+      client.close();
+      worker.shutdown();
+      await done;
+      await engine.stop();
+    }
+  });
+
   test("a cancellation the caller did not cause is retried, one it could have caused is not", async () => {
     // What gRPC answers for a call that reached a replica as its server closed (a restart).
     const refusal = (code: grpc.status) => Object.assign(new Error("refused"), { code, details: "refused", metadata: new grpc.Metadata() });

@@ -282,9 +282,14 @@ void Worker::Impl::PollReplicas() {
     std::unique_lock lock(mu_);
     if (slots_freed_.wait_for(lock, kResolveInterval, [this] { return shutting_down_; })) break;
   }
-  // No loop starts another poll now; the polls in flight are answered (or cancelled) here.
+  // No loop starts another poll now; the polls in flight are answered (or cancelled) here. Every
+  // replica is asked at once: replicas that cannot answer delay the stop by one timeout in all,
+  // not one each.
+  std::vector<std::thread> asking;
   for (auto& [target, replica] : replicas_)
-    StopPolling(*replica);
+    asking.emplace_back([this, r = replica.get()] { StopPolling(*r); });
+  for (std::thread& t : asking)
+    t.join();
   for (auto& [target, replica] : replicas_)
     replica->Join();
 }

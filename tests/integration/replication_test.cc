@@ -1,5 +1,10 @@
 // Several engine replicas on one PostgreSQL: membership, cross-replica wake-ups through
 // LISTEN/NOTIFY, and background loops that cooperate without doing any work twice.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 
@@ -398,6 +403,48 @@ TEST(Replication, AWorkerHoldsALongPollOnEveryReplicaWithinItsSlots) {
   w.Shutdown();
   runner.join();
   EXPECT_EQ(w.stats().completed, 8);
+}
+
+// A stopping worker asks every replica at once to end its polls: replicas that never answer (here
+// listening sockets nobody serves: the connection is made, the HTTP/2 handshake never comes) cost
+// the stop one StopPolling timeout (2 s) in all, not one each.
+TEST(Replication, AWorkerStopsWithinOneTimeoutWhenSeveralReplicasDoNotAnswer) {
+  TestDatabase db;
+  TestEngine serving(db.url());
+  std::vector<int> silent;
+  std::string targets = "ipv4:" + serving.address();
+  for (int i = 0; i < 3; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
+    ASSERT_EQ(listen(fd, 16), 0);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    silent.push_back(fd);
+    targets += ",127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  }
+  worker::WorkerOptions options;
+  options.transport.address = targets;
+  options.task_queues = {"q"};
+  options.identity = "leaving-worker";
+  options.max_concurrent_tasks = 4;  // a poll on each of the four
+  options.poll_wait = Millis(30'000);
+  worker::Worker w(options);
+  w.Register("t", [](TaskContext&) { return TaskOutcome::Success("{}"); });
+  std::thread runner([&] { EXPECT_TRUE(w.Run().ok()); });
+  ASSERT_TRUE(Eventually([&] { return serving.engine().waiting_long_polls() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the silent ones' polls are sent
+  const auto stopping = std::chrono::steady_clock::now();
+  w.Shutdown();
+  runner.join();
+  const auto took = std::chrono::steady_clock::now() - stopping;
+  EXPECT_LT(took, std::chrono::milliseconds(4000))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  EXPECT_EQ(serving.engine().waiting_long_polls(), 0);
+  for (const int fd : silent)
+    close(fd);
 }
 
 TEST(Replication, DrainingReplicaAnswersWaitingPollsAndTheOthersCarryOn) {

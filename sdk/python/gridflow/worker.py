@@ -292,8 +292,14 @@ class Worker:
             self._stopping.wait(_RESOLVE_INTERVAL)
         with self._lock:
             replicas = list(self._replicas.values())
-        for replica in replicas:
-            self._stop_polling(replica)
+        # Every replica asked at once: replicas that cannot answer delay the stop by one timeout in
+        # all, not one each.
+        asking = [threading.Thread(target=self._stop_polling, args=(replica,), daemon=True)
+                  for replica in replicas]
+        for thread in asking:
+            thread.start()
+        for thread in asking:
+            thread.join()
         for replica in replicas:
             replica.join()
             replica.close()

@@ -441,6 +441,32 @@ class SeveralReplicasTest(unittest.TestCase):
         self.assertEqual(resolve_replica_targets("no-such-host.invalid:7233"),
                          (["no-such-host.invalid:7233"], ""))
 
+    def test_a_worker_stops_within_one_timeout_when_several_replicas_do_not_answer(self):
+        # Listening sockets nobody serves: the connection is made, the HTTP/2 handshake never
+        # comes, so the polls and StopPolling there wait. Every replica is asked at once: the stop
+        # takes one StopPolling timeout (2 s) in all, not one per silent replica.
+        silent = []
+        for _ in range(3):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            s.listen(16)
+            silent.append(s)
+        targets = ",".join([ENGINE_MAIN.address] +
+                           [f"127.0.0.1:{s.getsockname()[1]}" for s in silent])
+        worker = gridflow.Worker(f"ipv4:{targets}", queues=["silent"], concurrency=4,
+                                 poll_wait=30.0, shutdown_grace=2.0)
+        worker.task("never")(lambda ctx: {})
+        serving = WorkerThread(worker)
+        try:
+            eventually(lambda: worker._promised[0] == 4, what="a poll on each of the four")
+            begun = time.monotonic()
+            serving.stop()
+            self.assertFalse(serving.thread.is_alive())
+            self.assertLess(time.monotonic() - begun, 4.0)
+        finally:
+            for s in silent:
+                s.close()
+
     def test_a_worker_holds_a_long_poll_on_every_replica_within_its_slots(self):
         from gridflow.v1 import cluster_service_pb2 as cl, cluster_service_pb2_grpc as cl_grpc
         a, b = Engine("replica-a").start(), Engine("replica-b").start()

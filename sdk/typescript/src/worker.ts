@@ -316,6 +316,7 @@ export class Worker {
   private updateReplicas(targets: string[], host: string): void {
     if (this.stopping) return;
     let changed = false;
+    const added: Replica[] = [];
     for (const [target, replica] of this.replicas) {
       if (targets.includes(target)) continue;
       this.retire(replica);
@@ -333,6 +334,12 @@ export class Worker {
       }
       const replica: Replica = { target, stub, retired: false, healthy: true, polls: {}, loops: [] };
       this.replicas.set(target, replica);
+      added.push(replica);
+    }
+    // Loops start once every replica is known: a loop's first poll leaves a slot for each other
+    // replica without a poll, and one started earlier would not see those added after it (it
+    // asked for every slot, and the others waited until its poll returned).
+    for (const replica of added) {
       replica.loops.push(this.pollLoop(replica, "ordinary"));
       if (this.reservedSlots > 0) replica.loops.push(this.pollLoop(replica, "reserved"));
       changed = true;

@@ -367,6 +367,34 @@ describe("several replicas", () => {
     assert.deepEqual(await resolveReplicaTargets("no-such-host.invalid:7233"), { targets: ["no-such-host.invalid:7233"], host: "" });
   });
 
+  test("a worker stops within one timeout when several replicas do not answer", async () => {
+    // Servers that accept connections and never speak HTTP/2: the polls and StopPolling there
+    // wait. Every replica is asked at once, so the stop takes one StopPolling timeout (2 s).
+    const silent: net.Server[] = [];
+    const sockets: net.Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const server = net.createServer((socket) => { sockets.push(socket); });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      silent.push(server);
+    }
+    const ports = silent.map((s) => (s.address() as net.AddressInfo).port);
+    const worker = new Worker({ address: `ipv4:${[main.address, ...ports.map((p) => `127.0.0.1:${p}`)].join(",")}`,
+      queues: ["ts-silent"], concurrency: 4, pollWaitMs: 30_000, shutdownGraceMs: 2000, handleSignals: false });
+    worker.task("never", () => ({}));
+    const done = worker.run();
+    try {
+      await eventually(() => sockets.length === 3, "a connection to each silent replica");
+      await sleep(300); // the polls are sent
+      const begun = Date.now();
+      worker.shutdown();
+      await done;
+      assert.ok(Date.now() - begun < 4000, `stopped in ${Date.now() - begun} ms`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      for (const server of silent) server.close();
+    }
+  });
+
   test("a worker holds a long-poll on every replica within its slots", async () => {
     const a = await new Engine("replica-a").start();
     const b = await new Engine("replica-b").start();

@@ -1,11 +1,15 @@
 // A worker (the gridflow-worker binary, in a process of its own like any deployment's) across its
 // engine's restart: what it finished while the engine was down is recorded once the engine is
 // back, and new work reaches it within seconds (docs/worker.md).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 
 #include "tests/integration/test_env.h"
 
@@ -16,6 +20,25 @@ namespace fs = std::filesystem;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
+// A free port below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 and up by
+// default): while the engine is down, nothing that binds port 0 or connects out (other tests run
+// beside this one) can be given it.
+int QuietPort() {
+  std::mt19937 random(std::random_device{}());
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = std::uniform_int_distribution<int>(20000, 32000)(random);
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 0;
+}
+
 class EngineRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -24,8 +47,12 @@ class EngineRestartTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    engine_ = std::make_unique<TestEngine>(db_.url());
-    address_ = engine_->address();
+    const int port = QuietPort();
+    ASSERT_NE(port, 0);
+    address_ = "127.0.0.1:" + std::to_string(port);
+    engine::EngineConfig config = FastEngineConfig(db_.url());
+    config.listen_address = address_;
+    engine_ = std::make_unique<TestEngine>(config);
     // Leases far longer than a test: only the worker's own retry can record an outcome.
     ASSERT_TRUE(Register(*engine_, SequenceDefinition("restart", {{"one", "t"}},
                                                       R"({"timeouts": {"start_to_close": "10m"}})"))

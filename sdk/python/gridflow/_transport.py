@@ -35,9 +35,10 @@ def open_channel(address, tls=False, tls_ca=None, tls_cert=None, tls_key=None, t
     # Retries are the Caller's (below); reconnect attempts stay frequent (at most 2 s apart) so a
     # restarted replica is found again within seconds: an attempt after a failure also waits for
     # the target's re-resolution, rate-limited by gRPC (a worker took 11 s to poll again after a
-    # 35 s outage without the last option). Not grpc.min_reconnect_backoff_ms: gRPC's core takes
-    # it as the time an attempt may take (default 20 s), and an attempt cut at 100 ms–2 s fails
-    # again and again when a busy engine needs longer for its TLS handshake.
+    # 35 s outage before the last option and the worker's 2 s poll retry). Not
+    # grpc.min_reconnect_backoff_ms: gRPC's core takes it as the time an attempt may take
+    # (default 20 s), and an attempt cut at 100 ms–2 s fails again and again when a busy engine
+    # needs longer for its TLS handshake.
     options = [("grpc.service_config", _SERVICE_CONFIG), ("grpc.enable_retries", 0),
                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 2000),

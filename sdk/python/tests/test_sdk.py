@@ -5,6 +5,7 @@ Environment: GRIDFLOW_ENGINE (the gridflow-engine binary), GRIDFLOW_SDK_DATABASE
 of this test's own)."""
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -35,6 +36,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def quiet_port():
+    """A free port below the kernel's ephemeral range (32768 and up by default): while an engine
+    on it is down, nothing that binds port 0 or connects out can be given it."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port below 32000")
+
+
 def eventually(condition, timeout=20.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -47,8 +62,8 @@ def eventually(condition, timeout=20.0, what="condition"):
 class Engine:
     """A gridflow-engine process on a port of its own (kept across restarts)."""
 
-    def __init__(self, name, *flags):
-        self.port = free_port()
+    def __init__(self, name, *flags, port=None):
+        self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.flags = list(flags)
         self.log = os.path.join(STATE, name + ".log")
@@ -657,7 +672,7 @@ class RetryPolicyTest(unittest.TestCase):
         # After 35 s down, gRPC's default reconnect backoff and its rate-limited re-resolution
         # would find the engine again 10 s or more after its return (measured 11 s before the
         # worker's options were set); the SDK's poll within about 2 s.
-        engine = Engine("worker-restart").start()
+        engine = Engine("worker-restart", port=quiet_port()).start()
         ran = threading.Event()
         worker = gridflow.Worker(engine.address, queues=["restart"], concurrency=2, poll_wait=2.0,
                                  shutdown_grace=2.0)

@@ -728,5 +728,24 @@ class RetryPolicyTest(unittest.TestCase):
             Caller(retry_timeout=5).call(method, None)
 
 
+class DocsTest(unittest.TestCase):
+    DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "docs",
+                       "sdk-python.md")
+
+    def test_the_quick_start_runs_as_written(self):
+        # docs/sdk-python.md's quick start is a whole program a new user copies: run it as it is,
+        # against this suite's engine instead of localhost:7233.
+        with open(self.DOC) as f:
+            doc = f.read()
+        section = doc[doc.index("## Quick start"):]
+        program = section[section.index("```python\n") + 10:section.index("\n```\n")]
+        self.assertIn('"localhost:7233"', program)
+        program = program.replace('"localhost:7233"', repr(ENGINE_MAIN.address))
+        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                              timeout=90)
+        self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+        self.assertEqual(done.stdout.strip(), "96 quarter-hours forecast")
+
+
 if __name__ == "__main__":
     unittest.main()

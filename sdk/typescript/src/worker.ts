@@ -46,7 +46,7 @@ export interface WorkerOptions extends ConnectionOptions {
   metricsHost?: string;
   /** Install SIGTERM/SIGINT handlers that call shutdown() (default true). */
   handleSignals?: boolean;
-  /** Where the worker's own messages go (replicas polled, outcomes refused); default `console`. */
+  /** Where the worker's own messages go (replicas polled, outcomes refused); default: stderr. */
   logger?: Logger;
 }
 
@@ -56,6 +56,13 @@ export interface Logger {
   warn(message: string): void;
   error(message: string): void;
 }
+
+/** A library's messages stay off stdout, which belongs to the program (`console.info` writes there). */
+const stderrLogger: Logger = {
+  info: (message) => console.error(message),
+  warn: (message) => console.error(message),
+  error: (message) => console.error(message),
+};
 
 export type Handler = (ctx: TaskContext) => unknown | Promise<unknown>;
 
@@ -215,7 +222,7 @@ export class Worker {
       throw new Error(`reservedSlots ${this.reservedSlots} is not 0 .. 1000`);
     }
     this.reservedPriority = dispatchClass(options.reservedPriority ?? "urgent");
-    this.log = options.logger ?? console;
+    this.log = options.logger ?? stderrLogger;
     this.stub = new api.gridflow.v1.WorkerService(options.address, channelCredentials(options), channelOptions(options));
     this.metrics.set("gridflow_worker_slots", this.concurrency);
     this.metrics.set("gridflow_worker_tasks_running", 0);

@@ -563,3 +563,32 @@ describe("the client retry policy", () => {
       (e: unknown) => e instanceof InvalidArgument);
   });
 });
+
+describe("the docs", () => {
+  test("the quick start type-checks and runs as written", async () => {
+    // docs/sdk-typescript.md's quick start is a whole program a new user copies: compile it with
+    // tsc --strict in a project of its own that imports the package by name, and run it against
+    // this suite's engine instead of localhost:7233.
+    const root = path.resolve(__dirname, "..", "..");  // sdk/typescript
+    const doc = fs.readFileSync(path.join(root, "..", "..", "docs", "sdk-typescript.md"), "utf8");
+    const section = doc.slice(doc.indexOf("## Quick start"));
+    const program = section.slice(section.indexOf("```ts\n") + 6, section.indexOf("\n```\n"));
+    assert.ok(program.includes('"localhost:7233"'));
+    const dir = fs.mkdtempSync(path.join(root, "dist", "quickstart-"));
+    const link = path.join(dir, "node_modules", "@gridflow", "sdk");
+    try {
+      fs.mkdirSync(path.dirname(link), { recursive: true });
+      fs.symlinkSync(root, link, "dir");
+      fs.writeFileSync(path.join(dir, "quickstart.mts"),
+        program.replaceAll('"localhost:7233"', JSON.stringify(main.address)));
+      execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "--strict",
+        "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node",
+        "--skipLibCheck", "quickstart.mts"], { cwd: dir, encoding: "utf8" });
+      const out = execFileSync(process.execPath, ["quickstart.mjs"], { cwd: dir, timeout: 90_000, encoding: "utf8" });
+      assert.equal(out.trim(), "accepted 25 MW");
+    } finally {
+      fs.unlinkSync(link);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

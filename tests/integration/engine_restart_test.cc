@@ -42,11 +42,6 @@ int QuietPort() {
 class EngineRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("gf-restart-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     const int port = QuietPort();
     ASSERT_NE(port, 0);
     address_ = "127.0.0.1:" + std::to_string(port);
@@ -70,10 +65,7 @@ class EngineRestartTest : public ::testing::Test {
         (dir_ / "worker.log").string());
   }
 
-  void TearDown() override {
-    worker_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { worker_.reset(); }
 
   // The engine stops; `while_down` runs; nothing listens on its port for `down`; then a new
   // engine serves there.
@@ -95,7 +87,8 @@ class EngineRestartTest : public ::testing::Test {
     return n;
   }
 
-  fs::path dir_;
+  ScratchDir scratch_{"gf-restart-test"};
+  const fs::path& dir_ = scratch_.path();
   TestDatabase db_;
   std::unique_ptr<TestEngine> engine_;
   std::string address_;

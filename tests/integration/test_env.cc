@@ -316,6 +316,19 @@ std::string EngineBinary() {
   return GRIDFLOW_ENGINE_BIN;
 }
 
+ScratchDir::ScratchDir(const std::string& prefix)
+    : path_(std::filesystem::temp_directory_path() /
+            (prefix + "-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+  std::filesystem::remove_all(path_);  // left by a killed earlier run of the same pid and test
+  std::filesystem::create_directories(path_);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
                            const std::string& stderr_path) {
   std::vector<char*> args;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -127,6 +128,20 @@ class InProcessWorker {
 std::string WorkerBinary();
 std::string CtlBinary();
 std::string EngineBinary();
+
+// An empty directory of the running test's own under the temp dir ("<prefix>-<pid>-<test>"),
+// removed with everything in it when destroyed.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // A child process in its own process group (so a kill reaches its children too).
 class ChildProcess {

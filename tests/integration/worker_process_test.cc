@@ -17,18 +17,12 @@ namespace fs = std::filesystem;
 class WorkerProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("gf-worker-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     const std::string extras =
         R"({"timeouts": {"start_to_close": "2m", "heartbeat": "1s"},
             "retry": {"max_attempts": 3, "initial_interval": "100ms"}})";
     ASSERT_TRUE(
         Register(engine_, SequenceDefinition("dispatch", {{"setpoint", "setpoint"}}, extras)).ok());
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::unique_ptr<ChildProcess> StartWorker(const std::string& identity,
                                             const std::string& command) {
@@ -39,7 +33,8 @@ class WorkerProcessTest : public ::testing::Test {
         (dir_ / (identity + ".log")).string());
   }
 
-  fs::path dir_;
+  ScratchDir scratch_{"gf-worker-test"};
+  const fs::path& dir_ = scratch_.path();
   TestDatabase db_;
   TestEngine engine_{db_.url()};
 };

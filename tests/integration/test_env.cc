@@ -312,6 +312,9 @@ std::string WorkerBinary() {
 std::string CtlBinary() {
   return GRIDFLOW_CTL_BIN;
 }
+std::string ExampleWorkerBinary() {
+  return GRIDFLOW_EXAMPLE_WORKER_BIN;
+}
 std::string EngineBinary() {
   return GRIDFLOW_ENGINE_BIN;
 }

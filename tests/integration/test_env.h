@@ -128,6 +128,7 @@ class InProcessWorker {
 std::string WorkerBinary();
 std::string CtlBinary();
 std::string EngineBinary();
+std::string ExampleWorkerBinary();  // examples/cpp-worker
 
 // An empty directory of the running test's own under the temp dir ("<prefix>-<pid>-<test>"),
 // removed with everything in it when destroyed.

@@ -1,11 +1,13 @@
 // The gridflow-worker binary against a real engine: external-command handlers, a worker killed
 // with SIGKILL mid-task (its lease expires and another worker finishes the run), and graceful
-// shutdown on SIGTERM releasing the task at once.
+// shutdown on SIGTERM releasing the task at once. And the C++ SDK's example worker
+// (examples/cpp-worker), which docs/worker.md shows whole.
 #include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "tests/integration/test_env.h"
 
@@ -104,6 +106,58 @@ TEST_F(WorkerProcessTest, SigtermReleasesARunningTaskForAnotherWorker) {
 
   auto staying = StartWorker("staying-worker", command);
   EXPECT_EQ(WaitClosed(engine_, "act-1").status(), v1::RUN_STATUS_COMPLETED);
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(CppWorkerExample, DocsShowTheProgramAsItIs) {
+  const std::string doc = ReadFile(fs::path(GRIDFLOW_SOURCE_DIR) / "docs" / "worker.md");
+  const size_t section = doc.find("## In C++");
+  ASSERT_NE(section, std::string::npos);
+  const size_t begin = doc.find("```cpp\n", section);
+  ASSERT_NE(begin, std::string::npos);
+  const size_t end = doc.find("```\n", begin + 7);
+  ASSERT_NE(end, std::string::npos);
+  EXPECT_EQ(doc.substr(begin + 7, end - begin - 7),
+            ReadFile(fs::path(GRIDFLOW_EXAMPLES_DIR) / "cpp-worker" / "setpoint_worker.cc"))
+      << "docs/worker.md must show examples/cpp-worker/setpoint_worker.cc as it is";
+}
+
+TEST(CppWorkerExample, ServesSetpointStepsAndStopsOnSigterm) {
+  TestDatabase db;
+  TestEngine engine(db.url());
+  ScratchDir dir("gf-cpp-example");
+  ASSERT_TRUE(Register(engine, R"({"name": "order", "version": 1, "steps": [
+      {"name": "setpoint", "kind": "task", "task_type": "setpoint", "task_queue": "assets",
+       "priority": "urgent", "retry": {"max_attempts": 1},
+       "input": {"asset": "=$/input/asset", "mw": "=$/input/mw", "activation_id": "a-1"}}]})")
+                  .ok());
+  ChildProcess worker(
+      {"/usr/bin/env", "GRIDFLOW_ADDRESS=" + engine.address(), ExampleWorkerBinary()},
+      (dir.path() / "worker.log").string());
+
+  Start(engine, "act-1", "order", R"({"asset": "bess-1", "mw": 12.5})");
+  const v1::Run done = WaitClosed(engine, "act-1");
+  ASSERT_EQ(done.status(), v1::RUN_STATUS_COMPLETED) << ReadFile(dir.path() / "worker.log");
+  const auto setpoint = nlohmann::json::parse(done.data_json())["setpoint"];
+  EXPECT_EQ(setpoint["asset"], "bess-1");
+  EXPECT_EQ(setpoint["mw"], 12.5);
+  EXPECT_EQ(setpoint["acknowledged"], true);
+  EXPECT_EQ(setpoint["command_id"], done.run_id() + ":setpoint");  // the idempotency key
+
+  // Input it cannot use fails the step at once (not retryable).
+  Start(engine, "act-2", "order", R"({"asset": "bess-1", "mw": "twelve"})");
+  const v1::Run refused = WaitClosed(engine, "act-2");
+  EXPECT_EQ(refused.status(), v1::RUN_STATUS_FAILED);
+  EXPECT_EQ(refused.failure().error_type(), "BadSetpoint") << refused.failure().message();
+
+  worker.Signal(SIGTERM);
+  EXPECT_EQ(worker.Wait(std::chrono::seconds(20)), 0);
 }
 
 }  // namespace

@@ -581,9 +581,13 @@ describe("the docs", () => {
       fs.symlinkSync(root, link, "dir");
       fs.writeFileSync(path.join(dir, "quickstart.mts"),
         program.replaceAll('"localhost:7233"', JSON.stringify(main.address)));
-      execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "--strict",
-        "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node",
-        "--skipLibCheck", "quickstart.mts"], { cwd: dir, encoding: "utf8" });
+      try {
+        execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "--strict",
+          "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node",
+          "--skipLibCheck", "quickstart.mts"], { cwd: dir, encoding: "utf8" });
+      } catch (e) {
+        assert.fail(`tsc refused the quick start:\n${(e as { stdout?: string }).stdout ?? e}`);
+      }
       const out = execFileSync(process.execPath, ["quickstart.mjs"], { cwd: dir, timeout: 90_000, encoding: "utf8" });
       assert.equal(out.trim(), "accepted 25 MW");
     } finally {

@@ -1,9 +1,6 @@
 // A worker (the gridflow-worker binary, in a process of its own like any deployment's) across its
 // engine's restart: what it finished while the engine was down is recorded once the engine is
 // back, and new work reaches it within seconds (docs/worker.md).
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -27,14 +24,11 @@ int QuietPort() {
   std::mt19937 random(std::random_device{}());
   for (int attempt = 0; attempt < 200; ++attempt) {
     const int port = std::uniform_int_distribution<int>(20000, 32000)(random);
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-    close(fd);
-    if (free) return port;
+    const int fd = BindLoopback(port);
+    if (fd >= 0) {
+      close(fd);
+      return port;
+    }
   }
   return 0;
 }

@@ -1,7 +1,5 @@
 // Several engine replicas on one PostgreSQL: membership, cross-replica wake-ups through
 // LISTEN/NOTIFY, and background loops that cooperate without doing any work twice.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -414,16 +412,11 @@ TEST(Replication, AWorkerStopsWithinOneTimeoutWhenSeveralReplicasDoNotAnswer) {
   std::vector<int> silent;
   std::string targets = "ipv4:" + serving.address();
   for (int i = 0; i < 3; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
+    const int fd = BindLoopback(0);
+    ASSERT_GE(fd, 0);
     ASSERT_EQ(listen(fd, 16), 0);
-    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
     silent.push_back(fd);
-    targets += ",127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+    targets += ",127.0.0.1:" + std::to_string(BoundPort(fd));
   }
   worker::WorkerOptions options;
   options.transport.address = targets;

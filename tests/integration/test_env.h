@@ -166,6 +166,10 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out, std::stri
 
 // A TCP connection to 127.0.0.1:<port>: its file descriptor, or -1 when it cannot be made.
 int ConnectLoopback(int port);
+// A TCP socket bound to 127.0.0.1:<port> (0: a free port the kernel picks): its file descriptor,
+// or -1 when the port is taken. BoundPort(fd) is the port it got.
+int BindLoopback(int port);
+int BoundPort(int fd);
 
 // GET http://127.0.0.1:<port><path>; the response body ("" on failure).
 std::string HttpGet(int port, const std::string& path);

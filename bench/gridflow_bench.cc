@@ -11,11 +11,12 @@
 //   latency     one-step runs started at a steady --rate for --seconds; the time from the
 //               StartRun call until the handler runs (p50, p99, max) — dispatch as a TSO
 //               activation would see it.
-//   fanout      --orders activation orders at --order-rate, each to --fanout assets, written as a
-//               foreach of set-point tasks and as a parallel of as many branches: the time from
-//               StartRun until all its set-point handlers have started (p50, p99), on an idle
-//               engine and beside a background load of 3-step runs at --background times the
-//               throughput measured before (throughput mode first, else 150 steps/s).
+//   fanout      activation orders, each to --fanout assets, written as a foreach of set-point
+//               tasks and as a parallel of as many branches: --orders of each shape, their orders
+//               taking turns at --order-rate in all; the time from StartRun until all its
+//               set-point handlers have started (p50, p99), on an idle engine and beside a
+//               background load of 3-step runs at --background times the throughput measured
+//               before (throughput mode first, else 150 steps/s).
 //   priority    one-step urgent activations at --order-rate for --seconds, StartRun until the
 //               handler runs (p50, p99): first on an idle engine, then behind --backlog queued
 //               bulk tasks on the same queue that keep every ordinary worker slot busy (bulk
@@ -172,10 +173,19 @@ class Arrivals {
   std::vector<double> latencies_ms_;
 };
 
-// Starts `total` runs of `definition` at `rate` per second from 4 callers (open loop), recording
-// each call's time in `arrivals` and how long each StartRun took in `start_ms`.
-bool StartAtRate(Context& c, const std::string& definition, const std::string& input_json,
-                 int total, double rate, Arrivals& arrivals, std::vector<double>* start_ms) {
+// One definition StartAtRate starts runs of: where their start times and handler starts go, and
+// how long each StartRun took (`start_ms` may be null).
+struct StartTarget {
+  std::string definition;
+  Arrivals* arrivals;
+  std::vector<double>* start_ms;
+};
+
+// Starts `total` runs at `rate` per second from 4 callers (open loop), the n-th of
+// targets[n % targets.size()]: several definitions measured in one window take turns, so the
+// machine's drift over the window falls on each of them alike.
+bool StartAtRate(Context& c, const std::vector<StartTarget>& targets, const std::string& input_json,
+                 int total, double rate) {
   const auto interval = std::chrono::duration<double>(1.0 / rate);
   const auto begin = Clock::now();
   std::atomic<int> next{0};
@@ -187,12 +197,13 @@ bool StartAtRate(Context& c, const std::string& definition, const std::string& i
       for (int n = next++; n < total; n = next++) {
         std::this_thread::sleep_until(begin +
                                       std::chrono::duration_cast<Clock::duration>(interval * n));
-        const std::string id = definition + "-" + std::to_string(n);
+        const StartTarget& target = targets[static_cast<size_t>(n) % targets.size()];
+        const std::string id = target.definition + "-" + std::to_string(n);
         const auto call = Clock::now();
-        arrivals.Started(id, call);
-        if (!StartRun(c.stub, definition, id, input_json)) ok = false;
+        target.arrivals->Started(id, call);
+        if (!StartRun(c.stub, target.definition, id, input_json)) ok = false;
         std::lock_guard lock(mu);
-        if (start_ms != nullptr) start_ms->push_back(Millis(Clock::now() - call));
+        if (target.start_ms != nullptr) target.start_ms->push_back(Millis(Clock::now() - call));
       }
     });
   }
@@ -215,7 +226,7 @@ bool Latency(Context& c) {
   const int total = static_cast<int>(o.rate * o.seconds);
   std::vector<double> start_ms;
   c.meter.Start();
-  if (!StartAtRate(c, name, "{}", total, o.rate, arrivals, &start_ms)) return false;
+  if (!StartAtRate(c, {{name, &arrivals, &start_ms}}, "{}", total, o.rate)) return false;
   if (!AllCompleted(c, name, handled, total, total)) return false;
   const ResourceUsage usage = c.meter.Stop();
   const std::vector<double> sorted = arrivals.SortedLatencies();
@@ -292,46 +303,65 @@ bool Fanout(Context& c) {
                  "background load is %g runs/s\n",
                  background_runs_per_s);
   }
+  // Each window (idle, then loaded) measures both shapes, their orders taking turns at the order
+  // rate: measured one after the other, the first window after the modes before ran slower
+  // whichever shape it measured (docs/benchmarks.md, 2026-12-05 10:40).
+  struct Shape {
+    bool parallel;
+    std::string name;
+    Arrivals* arrivals = nullptr;
+    std::vector<double> start_ms;
+  };
   for (const bool loaded : {false, true}) {
+    std::vector<Shape> shapes;
     for (const bool parallel : {false, true}) {
-      const std::string shape = parallel ? "parallel" : "foreach";
-      const std::string name = "bench-fanout-" + shape + (loaded ? "-loaded-" : "-idle-") + c.tag;
-      if (!Register(c.stub, FanoutDefinition(name, queue, o.fanout, parallel, o.fanout_priority)))
+      Shape& shape = shapes.emplace_back();
+      shape.parallel = parallel;
+      shape.name = std::string("bench-fanout-") + (parallel ? "parallel" : "foreach") +
+                   (loaded ? "-loaded-" : "-idle-") + c.tag;
+      if (!Register(c.stub,
+                    FanoutDefinition(shape.name, queue, o.fanout, parallel, o.fanout_priority)))
         return false;
-      Arrivals* a;
-      {
-        std::lock_guard lock(mu);
-        a = (arrivals[name + "-"] = std::make_unique<Arrivals>()).get();
-      }
-      std::unique_ptr<BackgroundStarter> load;
-      if (loaded) {
-        load = std::make_unique<BackgroundStarter>(c.stub, background, background + "-" + name,
-                                                   background_runs_per_s);
-        std::this_thread::sleep_for(std::chrono::seconds(1));  // the load is under way
-      }
-      c.meter.Start();
-      std::vector<double> start_ms;
-      if (!StartAtRate(c, name, input.dump(), o.orders, o.order_rate, *a, &start_ms)) return false;
-      if (!WaitUntilClosed(c.stub, name, std::chrono::milliseconds(20), std::chrono::seconds(60)))
+      std::lock_guard lock(mu);
+      shape.arrivals = (arrivals[shape.name + "-"] = std::make_unique<Arrivals>()).get();
+    }
+    std::unique_ptr<BackgroundStarter> load;
+    if (loaded) {
+      load = std::make_unique<BackgroundStarter>(
+          c.stub, background, background + "-" + shapes[0].name, background_runs_per_s);
+      std::this_thread::sleep_for(std::chrono::seconds(1));  // the load is under way
+    }
+    c.meter.Start();
+    std::vector<StartTarget> targets;
+    for (Shape& shape : shapes)
+      targets.push_back({shape.name, shape.arrivals, &shape.start_ms});
+    const int orders = o.orders * static_cast<int>(shapes.size());
+    if (!StartAtRate(c, targets, input.dump(), orders, o.order_rate)) return false;
+    for (const Shape& shape : shapes) {
+      if (!WaitUntilClosed(c.stub, shape.name, std::chrono::milliseconds(20),
+                           std::chrono::seconds(60)))
         return false;
-      const ResourceUsage usage = c.meter.Stop();
-      if (load != nullptr && !load->ok()) return false;
-      load.reset();
-      const std::vector<double> sorted = a->SortedLatencies();
-      if (static_cast<int>(sorted.size()) != o.orders || CompletedRuns(c.stub, name) != o.orders) {
-        std::fprintf(stderr, "fanout %s: %zu of %d orders reached all assets\n", name.c_str(),
+    }
+    const ResourceUsage usage = c.meter.Stop();
+    if (load != nullptr && !load->ok()) return false;
+    load.reset();
+    for (Shape& shape : shapes) {
+      const std::vector<double> sorted = shape.arrivals->SortedLatencies();
+      if (static_cast<int>(sorted.size()) != o.orders ||
+          CompletedRuns(c.stub, shape.name) != o.orders) {
+        std::fprintf(stderr, "fanout %s: %zu of %d orders reached all assets\n", shape.name.c_str(),
                      sorted.size(), o.orders);
         return false;
       }
       char label[96];
-      std::snprintf(label, sizeof label, "[%d assets, %s%s]", o.fanout, shape.c_str(),
-                    loaded ? ", loaded" : ", idle");
+      std::snprintf(label, sizeof label, "[%d assets, %s%s]", o.fanout,
+                    shape.parallel ? "parallel" : "foreach", loaded ? ", loaded" : ", idle");
       Print(std::string("fanout_p50_ms") + label, Percentile(sorted, 0.50), "ms", usage);
       Print(std::string("fanout_p99_ms") + label, Percentile(sorted, 0.99), "ms", usage);
-      std::sort(start_ms.begin(), start_ms.end());  // of which the StartRun call
-      Print(std::string("fanout_start_call_p50_ms") + label, Percentile(start_ms, 0.50), "ms",
+      std::sort(shape.start_ms.begin(), shape.start_ms.end());  // of which the StartRun call
+      Print(std::string("fanout_start_call_p50_ms") + label, Percentile(shape.start_ms, 0.50), "ms",
             usage);
-      Print(std::string("fanout_start_call_p99_ms") + label, Percentile(start_ms, 0.99), "ms",
+      Print(std::string("fanout_start_call_p99_ms") + label, Percentile(shape.start_ms, 0.99), "ms",
             usage);
     }
   }
@@ -391,7 +421,7 @@ bool Priority(Context& c) {
     if (loaded && !StartAll(c, bulk, o.backlog)) return false;
     c.meter.Start();
     urgent_handled = 0;
-    if (!StartAtRate(c, name, "{}", total, o.order_rate, *a, nullptr)) return false;
+    if (!StartAtRate(c, {{name, a, nullptr}}, "{}", total, o.order_rate)) return false;
     const auto give_up = Clock::now() + std::chrono::seconds(120);
     while (urgent_handled < total && Clock::now() < give_up)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -447,7 +477,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", o.seconds, "latency: how long")->capture_default_str();
   app.add_option("--fanout", o.fanout, "fanout: assets per order")->capture_default_str();
   app.add_option("--orders", o.orders, "fanout: orders per variant")->capture_default_str();
-  app.add_option("--order-rate", o.order_rate, "fanout: orders per second")->capture_default_str();
+  app.add_option("--order-rate", o.order_rate,
+                 "fanout (both shapes together), priority: orders per second")
+      ->capture_default_str();
   app.add_option("--fanout-priority", o.fanout_priority,
                  "fanout: the set-point steps' dispatch class (urgent ... bulk)")
       ->capture_default_str();

@@ -307,7 +307,7 @@ bool Fanout(Context& c) {
   // rate: measured one after the other, the first window after the modes before ran slower
   // whichever shape it measured (docs/benchmarks.md, 2026-12-05 10:40).
   struct Shape {
-    bool parallel;
+    bool parallel = false;
     std::string name;
     Arrivals* arrivals = nullptr;
     std::vector<double> start_ms;

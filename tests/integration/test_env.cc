@@ -423,28 +423,26 @@ sockaddr_in LoopbackAddress(int port) {
   return address;
 }
 
-}  // namespace
-
-int ConnectLoopback(int port) {
+// A TCP socket on 127.0.0.1:`port` through `attach` (connect or bind), or -1.
+int LoopbackSocket(int port, int (*attach)(int, const sockaddr*, socklen_t)) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   const sockaddr_in address = LoopbackAddress(port);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+  if (attach(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     close(fd);
     return -1;
   }
   return fd;
 }
 
+}  // namespace
+
+int ConnectLoopback(int port) {
+  return LoopbackSocket(port, connect);
+}
+
 int BindLoopback(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  const sockaddr_in address = LoopbackAddress(port);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
+  return LoopbackSocket(port, bind);
 }
 
 int BoundPort(int fd) {

@@ -1,7 +1,9 @@
 #include "engine/dsl/market_rules.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -317,6 +319,29 @@ Status MarketRules::Knows(std::string_view market, std::string_view product) con
     known += (known.empty() ? "" : ", ") + m;
   return Status::InvalidArgument("unknown market '" + QuotePrefix(market) + "' for " +
                                  std::string(product) + " (known: " + known + ")");
+}
+
+Status MarketRules::KindOf(std::string_view market, std::string_view product,
+                           std::string_view variant, ClosureKind* out) const {
+  const MarketRule* latest = nullptr;
+  if (Status s = Find(market, product, variant, std::numeric_limits<int>::max(), &latest);
+      !s.ok()) {
+    return s;
+  }
+  ClosureKind kind;
+  kind.per_period = !latest->days_before.has_value();
+  kind.zone = latest->zone;
+  for (const MarketRule& r : rules_) {
+    if (r.market != market || r.product != product || r.variant != variant) continue;
+    if (r.days_before.has_value() == kind.per_period) {
+      return Status::InvalidArgument(std::string(market) + " " + std::string(product) + " " +
+                                     std::string(variant) +
+                                     " has rules of both kinds (a fixed closure and a lead time)");
+    }
+    kind.longest_lead = std::max(kind.longest_lead, r.lead);
+  }
+  *out = std::move(kind);
+  return Status::Ok();
 }
 
 std::shared_ptr<const MarketRules> CurrentMarketRules() {

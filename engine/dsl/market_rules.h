@@ -78,6 +78,18 @@ class MarketRules {
   // OK if some rule exists for the market and product (any variant, any day).
   Status Knows(std::string_view market, std::string_view product) const;
 
+  // How bids for a market's product (variant) close over all its rules: once per delivery day at
+  // a fixed time, or a lead time before each delivery period — then with the longest lead of its
+  // rules and the zone whose local date is a period's delivery day. INVALID_ARGUMENT as Closure
+  // for an unknown market, product or variant, and for rules that mix the two kinds.
+  struct ClosureKind {
+    bool per_period = false;
+    Millis longest_lead{0};
+    std::string zone;
+  };
+  Status KindOf(std::string_view market, std::string_view product, std::string_view variant,
+                ClosureKind* out) const;
+
   const std::string& version() const { return version_; }
   const std::vector<MarketRule>& rules() const { return rules_; }
 

@@ -45,7 +45,7 @@ Status ParseSpec(const ScheduleRow& row, ScheduleSpec* spec) {
 Nominal NominalAt(const ScheduleSpec& spec, TimePoint at) {
   std::optional<Nominal> n = spec.NextNominal(at - Micros(1));
   if (n && n->at == at) return *n;
-  return Nominal{at, {}, std::nullopt, std::nullopt, std::nullopt};
+  return Nominal{at, {}, std::nullopt, std::nullopt, std::nullopt, {}};
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 
+#include "engine/dsl/market_rules.h"
 #include "engine/dsl/time_functions.h"
 #include "engine/dsl/time_zone.h"
 
@@ -100,6 +101,23 @@ uint64_t StableHash(const std::string& text) {
   return h;
 }
 
+// A settlement or delivery period's length: "15m", "30m" or "1h" (15m when not required and
+// not given).
+Status SettlementPeriod(const json& trigger, bool required, Millis* out) {
+  *out = Millis(900'000);
+  if (Status s = Duration(trigger, "period", "trigger.period", false, out); !s.ok()) return s;
+  if (required && !trigger.contains("period")) return Invalid("trigger.period", "is required");
+  if (*out != Millis(900'000) && *out != Millis(1'800'000) && *out != Millis(3'600'000)) {
+    return Invalid("trigger.period", "must be 15m, 30m or 1h");
+  }
+  return Status::Ok();
+}
+
+// How far past the longest lead time a gate closure per period looks for an earlier one: an
+// override closes a delivery day's trading early, at the earliest the day before that day
+// begins (docs/schedules.md), so its periods start at most about two days after it.
+constexpr Millis kEarlyCloseReach{3LL * 24 * 3'600'000};
+
 }  // namespace
 
 bool Calendar::IsBusinessDay(int day) const {
@@ -193,7 +211,8 @@ Status ScheduleSpec::Parse(const json& spec, ScheduleSpec* out) {
     return Invalid("trigger", "is required: {\"cron\": ...}, {\"every\": ...} or {\"event\": ...}");
   }
   if (s = OnlyKnownFields(*trigger, "trigger",
-                          {"cron", "time_zone", "every", "offset", "event", "market", "period"});
+                          {"cron", "time_zone", "every", "offset", "event", "market", "product",
+                           "variant", "period"});
       !s.ok()) {
     return s;
   }
@@ -222,21 +241,10 @@ Status ScheduleSpec::Parse(const json& spec, ScheduleSpec* out) {
     std::string event;
     if (s = Text(*trigger, "event", "trigger.event", true, &event); !s.ok()) return s;
     if (event == "gate_closure") {
-      result.kind_ = Kind::kGateClosure;
-      if (s = Text(*trigger, "market", "trigger.market", true, &result.market_); !s.ok()) return s;
-      TimePoint probe;
-      if (s = dsl::GateClosure(result.market_, "2026-01-01", &probe); !s.ok()) {
-        return Invalid("trigger.market", s.message());
-      }
+      if (s = ParseGateClosure(*trigger, &result); !s.ok()) return s;
     } else if (event == "settlement_period") {
       result.kind_ = Kind::kSettlementPeriod;
-      if (s = Duration(*trigger, "period", "trigger.period", false, &result.every_); !s.ok()) {
-        return s;
-      }
-      if (result.every_ != Millis(900'000) && result.every_ != Millis(1'800'000) &&
-          result.every_ != Millis(3'600'000)) {
-        return Invalid("trigger.period", "must be 15m, 30m or 1h");
-      }
+      if (s = SettlementPeriod(*trigger, true, &result.every_); !s.ok()) return s;
     } else {
       return Invalid("trigger.event", "must be gate_closure or settlement_period");
     }
@@ -290,6 +298,89 @@ Status ScheduleSpec::Parse(const json& spec, ScheduleSpec* out) {
   return Status::Ok();
 }
 
+Status ScheduleSpec::ParseGateClosure(const json& trigger, ScheduleSpec* result) {
+  result->kind_ = Kind::kGateClosure;
+  Status s = Text(trigger, "market", "trigger.market", true, &result->market_);
+  result->product_ = std::string(dsl::product::kDayAhead);
+  if (s.ok()) s = Text(trigger, "product", "trigger.product", false, &result->product_);
+  if (s.ok()) s = Text(trigger, "variant", "trigger.variant", false, &result->variant_);
+  if (!s.ok()) return s;
+  const std::string& product = result->product_;
+  if (product != dsl::product::kDayAhead && product != dsl::product::kIntradayAuction &&
+      product != dsl::product::kIntradayContinuous && product != dsl::product::kBalancingEnergy) {
+    return Invalid("trigger.product",
+                   "must be day_ahead, intraday_auction, intraday_continuous or balancing_energy");
+  }
+  if (product == dsl::product::kDayAhead && !result->variant_.empty()) {
+    return Invalid("trigger.variant", "is not used with day_ahead");
+  }
+  const auto rules = dsl::CurrentMarketRules();
+  if (s = rules->Knows(result->market_, product); !s.ok()) {
+    return Invalid("trigger.market", s.message());
+  }
+  dsl::MarketRules::ClosureKind kind;
+  if (s = rules->KindOf(result->market_, product, result->variant_, &kind); !s.ok()) {
+    return Invalid("trigger.variant",
+                   (result->variant_.empty() ? "is required: " : "") + s.message());
+  }
+  result->per_period_ = kind.per_period;
+  result->longest_lead_ = kind.longest_lead;
+  result->rules_zone_ = kind.zone;
+  if (!kind.per_period) {
+    if (trigger.contains("period")) {
+      return Invalid("trigger.period",
+                     "is not used with " + product + ", which closes once per delivery day");
+    }
+    return Status::Ok();
+  }
+  return SettlementPeriod(trigger, false, &result->every_);
+}
+
+std::optional<Nominal> ScheduleSpec::NextDayClosure(TimePoint after) const {
+  // Delivery days from a few days before `after` on: the first whose gate closure plus the offset
+  // (at most ten years either way) is after it. A day the rules do not cover (before the first
+  // rule) is passed over.
+  const auto rules = dsl::CurrentMarketRules();
+  const int64_t span_days = std::abs(offset_.count()) / 86'400'000 + 3;
+  for (int day = DayOf(after) - static_cast<int>(span_days);
+       day <= DayOf(after) + static_cast<int>(span_days) + 2; ++day) {
+    TimePoint closure;
+    if (!rules->Closure(market_, product_, variant_, day, &closure).ok()) continue;
+    const TimePoint at = closure + offset_;
+    if (at > after) return Nominal{at, FormatDate(day), closure, std::nullopt, std::nullopt, {}};
+  }
+  return std::nullopt;
+}
+
+std::optional<Nominal> ScheduleSpec::NextPeriodClosure(TimePoint after) const {
+  // A period closes before it starts, so only periods starting after `after` - offset can fire
+  // after `after`. Closures follow the starts, except across a change of lead time (by at most
+  // the longest lead) and where an override closes a day early: the earliest closure after
+  // `after` is among the periods up to kEarlyCloseReach past the longest lead. Periods are
+  // aligned on UTC multiples of their length, as settlement periods are.
+  const auto rules = dsl::CurrentMarketRules();
+  const int64_t period = every_.count() * kMicrosPerMs;
+  const int64_t from = ToEpochMicros(after - offset_);
+  const int64_t first =
+      (from >= 0 ? from / period : (from - period + 1) / period) * period + period;
+  const int64_t last = from + (longest_lead_ + kEarlyCloseReach).count() * kMicrosPerMs;
+  std::optional<Nominal> best;
+  for (int64_t start = first; start <= last; start += period) {
+    const DeliveryPeriod p{FromEpochMicros(start), FromEpochMicros(start + period)};
+    TimePoint closure;
+    if (!rules->ClosureBefore(market_, product_, variant_, p.start, &closure).ok()) continue;
+    const TimePoint at = closure + offset_;
+    if (at <= after || (best && at > best->at)) continue;
+    if (!best || at < best->at) best = Nominal{at, {}, closure, p.start, p.end, {}};
+    best->periods.push_back(p);
+    best->period_end = p.end;
+  }
+  if (best && !dsl::LocalDate(*best->period_start, rules_zone_, &best->delivery_day).ok()) {
+    return std::nullopt;
+  }
+  return best;
+}
+
 std::optional<Nominal> ScheduleSpec::NextNominal(TimePoint after) const {
   if (start_at_ && after < *start_at_ - Micros(1)) after = *start_at_ - Micros(1);
   std::optional<Nominal> next = NextTriggerTime(after);
@@ -303,7 +394,7 @@ std::optional<Nominal> ScheduleSpec::NextTriggerTime(TimePoint after) const {
     case Kind::kCron: {
       const auto at = cron_.Next(after, *zone);
       if (!at) return std::nullopt;
-      return Nominal{*at, {}, std::nullopt, std::nullopt, std::nullopt};
+      return Nominal{*at, {}, std::nullopt, std::nullopt, std::nullopt, {}};
     }
     case Kind::kInterval: {
       // Multiples of `every` since the epoch, moved by the offset.
@@ -314,7 +405,8 @@ std::optional<Nominal> ScheduleSpec::NextTriggerTime(TimePoint after) const {
                      {},
                      std::nullopt,
                      std::nullopt,
-                     std::nullopt};
+                     std::nullopt,
+                     {}};
     }
     case Kind::kSettlementPeriod: {
       // Periods aligned on UTC multiples of their length (so on the local quarter-hours of every
@@ -328,23 +420,13 @@ std::optional<Nominal> ScheduleSpec::NextTriggerTime(TimePoint after) const {
                 {},
                 std::nullopt,
                 FromEpochMicros(end - period),
-                FromEpochMicros(end)};
+                FromEpochMicros(end),
+                {}};
       if (!dsl::LocalDate(*n.period_start, zone_name_, &n.delivery_day).ok()) return std::nullopt;
       return n;
     }
-    case Kind::kGateClosure: {
-      // Delivery days from a few days before `after` on: the first whose gate closure plus the
-      // offset (at most ten years either way) is after it.
-      const int64_t span_days = std::abs(offset_.count()) / 86'400'000 + 3;
-      for (int day = DayOf(after) - static_cast<int>(span_days);
-           day <= DayOf(after) + static_cast<int>(span_days) + 2; ++day) {
-        TimePoint closure;
-        if (!dsl::GateClosure(market_, FormatDate(day), &closure).ok()) return std::nullopt;
-        const TimePoint at = closure + offset_;
-        if (at > after) return Nominal{at, FormatDate(day), closure, std::nullopt, std::nullopt};
-      }
-      return std::nullopt;
-    }
+    case Kind::kGateClosure:
+      return per_period_ ? NextPeriodClosure(after) : NextDayClosure(after);
   }
   return std::nullopt;
 }
@@ -394,6 +476,14 @@ Status ScheduleSpec::RunInput(const std::string& schedule_id, const Nominal& nom
   if (nominal.gate_closure) about["gate_closure"] = FormatRfc3339Seconds(*nominal.gate_closure);
   if (nominal.period_start) about["period_start"] = FormatRfc3339Seconds(*nominal.period_start);
   if (nominal.period_end) about["period_end"] = FormatRfc3339Seconds(*nominal.period_end);
+  if (!nominal.periods.empty()) {
+    json periods = json::array();
+    for (const DeliveryPeriod& p : nominal.periods) {
+      periods.push_back(
+          {{"start", FormatRfc3339Seconds(p.start)}, {"end", FormatRfc3339Seconds(p.end)}});
+    }
+    about["periods"] = std::move(periods);
+  }
   const json scope = {{"schedule", about}};
   dsl::EvalContext context;
   context.scope = &scope;

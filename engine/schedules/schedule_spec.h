@@ -1,14 +1,15 @@
 // ScheduleSpec: what a schedule starts and when (docs/schedules.md), parsed from its JSON form and
 // evaluated without any I/O. A schedule has a sequence of nominal times — from a cron expression
-// in a time zone, a fixed interval, or the market's calendar (every delivery day's gate closure,
-// every settlement period) — each of which starts at most one run, with the deterministic
-// workflow id "<schedule id>@<nominal time>".
+// in a time zone, a fixed interval, or the market's calendar (a product's gate closures — per
+// delivery day or per delivery period, by the market rules — or every settlement period) — each of
+// which starts at most one run, with the deterministic workflow id "<schedule id>@<nominal time>".
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,13 +32,21 @@ struct Calendar {
   nlohmann::json ToJson() const;
 };
 
+struct DeliveryPeriod {
+  TimePoint start;
+  TimePoint end;
+};
+
 // One nominal time of a schedule and what the run is told about it.
 struct Nominal {
   TimePoint at;
   std::string delivery_day;  // market triggers: the delivery day ("2026-12-03")
   std::optional<TimePoint> gate_closure;
-  std::optional<TimePoint> period_start;  // settlement-period triggers
-  std::optional<TimePoint> period_end;
+  std::optional<TimePoint> period_start;  // settlement periods; gate closures per period: from
+  std::optional<TimePoint> period_end;    // the first period closing then to the last one's end
+  // Gate closures per delivery period: every period that closes at this instant (one, except
+  // where an override closes a day's trading early or a lead time changes), in order.
+  std::vector<DeliveryPeriod> periods;
 };
 
 enum class OverlapPolicy { kSkip, kBufferOne, kCancelRunning, kAllowAll };
@@ -58,8 +67,8 @@ class ScheduleSpec {
   // The run's workflow id and input for `nominal`.
   static std::string WorkflowId(const std::string& schedule_id, TimePoint nominal);
   // The run's input: the spec's workflow.input, whose "=..." strings are expressions over
-  // {"schedule": {id, nominal_time, delivery_day, gate_closure, period_start, period_end}}
-  // (docs/dsl.md), plus that "schedule" object itself.
+  // {"schedule": {id, nominal_time, delivery_day, gate_closure, period_start, period_end,
+  // periods}} (docs/dsl.md), plus that "schedule" object itself.
   Status RunInput(const std::string& schedule_id, const Nominal& nominal,
                   nlohmann::json* out) const;
 
@@ -74,13 +83,23 @@ class ScheduleSpec {
  private:
   enum class Kind { kCron, kInterval, kGateClosure, kSettlementPeriod };
   std::optional<Nominal> NextTriggerTime(TimePoint after) const;
+  std::optional<Nominal> NextDayClosure(TimePoint after) const;
+  std::optional<Nominal> NextPeriodClosure(TimePoint after) const;
+  static Status ParseGateClosure(const nlohmann::json& trigger, ScheduleSpec* result);
 
   Kind kind_ = Kind::kCron;
   CronExpression cron_;
   std::string zone_name_ = "UTC";
   Millis every_{0};
   Millis offset_{0};  // interval, market and settlement triggers; may be negative
+  // Gate closures: the market rules' market, product and variant; whether they close per
+  // delivery period (of length every_), the longest lead time and the rules' zone.
   std::string market_;
+  std::string product_;
+  std::string variant_;
+  bool per_period_ = false;
+  Millis longest_lead_{0};
+  std::string rules_zone_;
   std::string definition_;
   int version_ = 0;
   dsl::Template input_;

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <memory>
+
+#include "engine/dsl/market_rules.h"
 
 namespace gridflow::engine {
 namespace {
@@ -129,6 +132,154 @@ TEST(ScheduleSpec, GateClosureMinus45MinutesForEveryDeliveryDay) {
   EXPECT_EQ(ScheduleSpec::WorkflowId("da-bid", n->at), "da-bid@2026-12-02T10:15:00Z");
   // In summer the closure is 12:00 CEST = 10:00Z.
   EXPECT_EQ(Next(spec, "2026-07-01T12:00:00Z"), "2026-07-02T09:15:00Z");
+}
+
+TEST(ScheduleSpec, IntradayAuctionClosuresOncePerDeliveryDay) {
+  // IDA1 closes at 15:00 Brussels time the day before delivery, IDA3 at 10:00 on the day.
+  const ScheduleSpec ida1 = Spec({{"event", "gate_closure"},
+                                  {"market", "EPEX-DE-LU"},
+                                  {"product", "intraday_auction"},
+                                  {"variant", "IDA1"},
+                                  {"offset", "-30m"}});
+  const auto n = ida1.NextNominal(At("2026-12-01T12:00:00Z"));
+  ASSERT_TRUE(n);
+  EXPECT_EQ(FormatRfc3339Seconds(n->at), "2026-12-01T13:30:00Z");
+  EXPECT_EQ(n->delivery_day, "2026-12-02");
+  EXPECT_EQ(FormatRfc3339Seconds(*n->gate_closure), "2026-12-01T14:00:00Z");
+  EXPECT_TRUE(n->periods.empty());
+  EXPECT_EQ(Next(ida1, "2026-12-01T13:30:00Z"), "2026-12-02T13:30:00Z");
+  const ScheduleSpec ida3 = Spec({{"event", "gate_closure"},
+                                  {"market", "EPEX-DE-LU"},
+                                  {"product", "intraday_auction"},
+                                  {"variant", "IDA3"}});
+  const auto m = ida3.NextNominal(At("2026-07-01T07:00:00Z"));
+  ASSERT_TRUE(m);
+  EXPECT_EQ(FormatRfc3339Seconds(m->at), "2026-07-01T08:00:00Z");  // 10:00 CEST
+  EXPECT_EQ(m->delivery_day, "2026-07-01");
+}
+
+TEST(ScheduleSpec, BalancingClosuresOncePerDeliveryQuarterHour) {
+  // German aFRR energy bids close 25 minutes before each delivery quarter-hour.
+  const ScheduleSpec spec = Spec({{"event", "gate_closure"},
+                                  {"market", "DE"},
+                                  {"product", "balancing_energy"},
+                                  {"variant", "aFRR"},
+                                  {"offset", "-5m"}});
+  std::vector<std::string> fired;
+  TimePoint t = At("2026-12-01T10:00:00Z");
+  for (int i = 0; i < 3; ++i) {
+    const auto n = spec.NextNominal(t);
+    ASSERT_TRUE(n);
+    ASSERT_EQ(n->periods.size(), 1u);
+    EXPECT_EQ(*n->period_start, n->periods[0].start);
+    EXPECT_EQ(*n->period_end - *n->period_start, Millis(900'000));
+    EXPECT_EQ(*n->period_start - *n->gate_closure, Millis(25 * 60'000));
+    fired.push_back(FormatRfc3339Seconds(n->at) + " " + FormatRfc3339Seconds(*n->period_start));
+    t = n->at;
+  }
+  EXPECT_EQ(fired, (std::vector<std::string>{"2026-12-01T10:15:00Z 2026-12-01T10:45:00Z",
+                                             "2026-12-01T10:30:00Z 2026-12-01T11:00:00Z",
+                                             "2026-12-01T10:45:00Z 2026-12-01T11:15:00Z"}));
+  // The delivery day is the period's local date in the rules' zone (Berlin).
+  const auto midnight = spec.NextNominal(At("2026-12-01T22:25:00Z"));
+  ASSERT_TRUE(midnight);
+  EXPECT_EQ(FormatRfc3339Seconds(*midnight->period_start), "2026-12-01T23:00:00Z");
+  EXPECT_EQ(midnight->delivery_day, "2026-12-02");
+  json input;
+  ASSERT_TRUE(spec.RunInput("afrr", *midnight, &input).ok());
+  EXPECT_EQ(input["schedule"]["gate_closure"], "2026-12-01T22:35:00Z");
+  EXPECT_EQ(input["schedule"]["periods"],
+            json::parse(R"([{"start": "2026-12-01T23:00:00Z", "end": "2026-12-01T23:15:00Z"}])"));
+}
+
+// Installs extra market rules for the test's lifetime.
+class ExtraMarketRules {
+ public:
+  explicit ExtraMarketRules(const char* file) : before_(dsl::CurrentMarketRules()) {
+    dsl::MarketRules extra;
+    const Status s = dsl::MarketRules::Parse(file, &extra);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    dsl::SetMarketRules(std::make_shared<const dsl::MarketRules>(before_->With(extra)));
+  }
+  ~ExtraMarketRules() { dsl::SetMarketRules(before_); }
+
+ private:
+  const std::shared_ptr<const dsl::MarketRules> before_;
+};
+
+TEST(ScheduleSpec, ADayClosedEarlyFiresOnceForEveryPeriodItCloses) {
+  // Continuous cross-border trading (60 minutes' lead) for delivery on 2026-12-24 closes at
+  // 13:00Z: the periods from 14:00Z to the day's end (23:00Z) all close then.
+  const ExtraMarketRules rules(R"({"format": "gridflow-market-rules", "version": "x",
+      "overrides": [{"market": "EPEX-DE-LU", "product": "intraday_continuous",
+                     "variant": "cross_border", "day": "2026-12-24",
+                     "closes_at": "2026-12-24T13:00:00Z"}]})");
+  const json cross_border = {{"event", "gate_closure"},
+                             {"market", "EPEX-DE-LU"},
+                             {"product", "intraday_continuous"},
+                             {"variant", "cross_border"},
+                             {"period", "15m"}};
+  const ScheduleSpec spec = Spec(cross_border);
+  EXPECT_EQ(Next(spec, "2026-12-24T12:30:00Z"), "2026-12-24T12:45:00Z");  // 13:45Z, as usual
+  const auto early = spec.NextNominal(At("2026-12-24T12:45:00Z"));
+  ASSERT_TRUE(early);
+  EXPECT_EQ(FormatRfc3339Seconds(early->at), "2026-12-24T13:00:00Z");
+  EXPECT_EQ(early->delivery_day, "2026-12-24");
+  ASSERT_EQ(early->periods.size(), 36u);
+  EXPECT_EQ(FormatRfc3339Seconds(*early->period_start), "2026-12-24T14:00:00Z");
+  EXPECT_EQ(FormatRfc3339Seconds(*early->period_end), "2026-12-24T23:00:00Z");
+  EXPECT_EQ(early->periods.back().start, At("2026-12-24T22:45:00Z"));
+  // The same nominal time is found again from just before it (as a firing rebuilds it).
+  const auto again = spec.NextNominal(early->at - Micros(1));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->periods.size(), 36u);
+  // Then the next day's first period, 60 minutes before Berlin's midnight.
+  const auto next = spec.NextNominal(early->at);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(FormatRfc3339Seconds(next->at), "2026-12-24T22:00:00Z");
+  EXPECT_EQ(next->delivery_day, "2026-12-25");
+  ASSERT_EQ(next->periods.size(), 1u);
+  // A closure moved earlier than one already due is found first: seen from the day before, a
+  // close at 12:05Z on 2026-12-23 for all of the 24th's trading comes before 12:15Z's.
+  const ExtraMarketRules sooner(R"({"format": "gridflow-market-rules", "version": "y",
+      "overrides": [{"market": "EPEX-DE-LU", "product": "intraday_continuous",
+                     "variant": "cross_border", "day": "2026-12-24",
+                     "closes_at": "2026-12-23T12:05:00Z"}]})");
+  const ScheduleSpec reparsed = Spec(cross_border);
+  const auto first = reparsed.NextNominal(At("2026-12-23T12:00:00Z"));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(FormatRfc3339Seconds(first->at), "2026-12-23T12:05:00Z");
+  EXPECT_EQ(first->delivery_day, "2026-12-24");
+  EXPECT_EQ(first->periods.size(), 96u);
+}
+
+TEST(ScheduleSpec, GateClosureTriggersNameTheWrongField) {
+  const json workflow = {{"definition", "bid"}};
+  const auto message = [&](json trigger) {
+    trigger["event"] = "gate_closure";
+    return ParseError({{"workflow", workflow}, {"trigger", trigger}}).message();
+  };
+  EXPECT_EQ(message({{"market", "EPEX-DE-LU"}, {"product", "futures"}}),
+            "trigger.product: must be day_ahead, intraday_auction, intraday_continuous or "
+            "balancing_energy");
+  EXPECT_EQ(message({{"market", "EPEX-DE-LU"}, {"variant", "IDA1"}}),
+            "trigger.variant: is not used with day_ahead");
+  EXPECT_EQ(message({{"market", "EPEX-DE-LU"}, {"product", "intraday_auction"}}),
+            "trigger.variant: is required: unknown intraday_auction variant '' for market "
+            "'EPEX-DE-LU' (known: IDA1, IDA2, IDA3)");
+  EXPECT_EQ(message({{"market", "EPEX-DE-LU"}, {"product", "balancing_energy"}}).substr(0, 65),
+            "trigger.market: unknown market 'EPEX-DE-LU' for balancing_energy ");
+  EXPECT_EQ(message({{"market", "EPEX-DE-LU"},
+                     {"product", "intraday_auction"},
+                     {"variant", "IDA2"},
+                     {"period", "15m"}}),
+            "trigger.period: is not used with intraday_auction, which closes once per delivery "
+            "day");
+  EXPECT_EQ(message({{"market", "DE"},
+                     {"product", "balancing_energy"},
+                     {"variant", "mFRR"},
+                     {"period", "5m"}}),
+            "trigger.period: must be 15m, 30m or 1h");
 }
 
 TEST(ScheduleSpec, TheRunInputMayTakeTheNominalTimesFieldsByExpression) {

@@ -44,6 +44,17 @@ class SchedulesTest : public ::testing::Test {
     EXPECT_TRUE(schedules().DescribeSchedule(Ctx().get(), request, &response).ok());
     return response;
   }
+  // Backfills schedule `id` over [from, to] (RFC 3339).
+  grpc::Status Backfill(const std::string& id, const char* from, const char* to,
+                        v1::BackfillScheduleResponse* response) {
+    v1::BackfillScheduleRequest request;
+    request.set_id(id);
+    *request.mutable_from() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+        ToEpochMicros(*ParseTimestamp(from)) / 1000);
+    *request.mutable_to() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+        ToEpochMicros(*ParseTimestamp(to)) / 1000);
+    return schedules().BackfillSchedule(Ctx(std::chrono::seconds(120)).get(), request, response);
+  }
   static json Every(const std::string& every, const json& extra = json::object()) {
     json spec = {{"workflow", {{"definition", "settle"}}}, {"trigger", {{"every", every}}}};
     spec.update(extra);
@@ -155,15 +166,10 @@ TEST_F(SchedulesTest, GateClosureScheduleOver400DeliveryDaysStartsOneRunPerDay) 
       {"trigger", {{"event", "gate_closure"}, {"market", "EPEX-DE-LU"}, {"offset", "-45m"}}},
       {"overlap", "allow_all"}};
   ASSERT_TRUE(Create("da-bid", spec).ok());
-  v1::BackfillScheduleRequest request;
-  request.set_id("da-bid");
-  *request.mutable_from() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
-      ToEpochMicros(*ParseTimestamp("2027-01-01T00:00:00Z")) / 1000);
-  *request.mutable_to() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
-      ToEpochMicros(*ParseTimestamp("2028-02-04T23:59:59Z")) / 1000);
+  const char* from = "2027-01-01T00:00:00Z";
+  const char* to = "2028-02-04T23:59:59Z";
   v1::BackfillScheduleResponse response;
-  ASSERT_TRUE(
-      schedules().BackfillSchedule(Ctx(std::chrono::seconds(120)).get(), request, &response).ok());
+  ASSERT_TRUE(Backfill("da-bid", from, to, &response).ok());
   // Gate closures on 2027-01-01 .. 2028-02-04 belong to delivery days 2027-01-02 .. 2028-02-05.
   EXPECT_EQ(response.started(), 400);
   const std::string ours = "workflow_id LIKE 'da-bid@%'";
@@ -185,11 +191,48 @@ TEST_F(SchedulesTest, GateClosureScheduleOver400DeliveryDaysStartsOneRunPerDay) 
             "400");
   // A second backfill of the same range starts nothing.
   v1::BackfillScheduleResponse again;
-  ASSERT_TRUE(
-      schedules().BackfillSchedule(Ctx(std::chrono::seconds(120)).get(), request, &again).ok());
+  ASSERT_TRUE(Backfill("da-bid", from, to, &again).ok());
   EXPECT_EQ(again.started(), 0);
   EXPECT_EQ(again.already_started(), 400);
   EXPECT_EQ(Count(ours), "400");
+}
+
+TEST_F(SchedulesTest, BalancingGateClosuresOnTheSpringDayStartOneRunPerQuarterHour) {
+  // aFRR energy bids in Germany close 25 minutes before each delivery quarter-hour; the schedule
+  // fires 5 minutes before that. The delivery day 2027-03-28 (Berlin) has 92 quarter-hours.
+  const json spec = {{"workflow", {{"definition", "settle"}}},
+                     {"trigger",
+                      {{"event", "gate_closure"},
+                       {"market", "DE"},
+                       {"product", "balancing_energy"},
+                       {"variant", "aFRR"},
+                       {"offset", "-5m"}}},
+                     {"overlap", "allow_all"}};
+  ASSERT_TRUE(Create("afrr", spec).ok());
+  v1::BackfillScheduleResponse response;
+  ASSERT_TRUE(Backfill("afrr", "2027-03-27T22:20:00Z", "2027-03-28T21:20:00Z", &response).ok());
+  EXPECT_EQ(response.started(), 92);
+  const std::string ours = "workflow_id LIKE 'afrr@%'";
+  EXPECT_EQ(Count(ours), "92");
+  EXPECT_EQ(db_.Query("SELECT string_agg(DISTINCT input->'schedule'->>'delivery_day', ',') "
+                      "FROM runs WHERE " +
+                      ours),
+            "2027-03-28");
+  // By PostgreSQL's reckoning: the periods are the day's quarter-hours in Berlin, each run's one
+  // period, closing 25 minutes before it starts and fired 30 minutes before.
+  EXPECT_EQ(
+      Count(ours + " AND (input->'schedule'->>'period_start')::timestamptz IN ("
+                   "SELECT generate_series(timestamp '2027-03-28 00:00' AT TIME ZONE "
+                   "'Europe/Berlin', timestamp '2027-03-28 23:45' AT TIME ZONE "
+                   "'Europe/Berlin', interval '15 minutes')) "
+                   "AND (input->'schedule'->>'gate_closure')::timestamptz = "
+                   "(input->'schedule'->>'period_start')::timestamptz - interval '25 minutes' "
+                   "AND (input->'schedule'->>'nominal_time')::timestamptz = "
+                   "(input->'schedule'->>'period_start')::timestamptz - interval '30 minutes' "
+                   "AND jsonb_array_length(input->'schedule'->'periods') = 1 "
+                   "AND input->'schedule'->'periods'->0->>'start' = "
+                   "input->'schedule'->>'period_start'"),
+      "92");
 }
 
 TEST_F(SchedulesTest, MissedFiringsWithinTheCatchUpWindowFireOnceOlderOnesAreSkipped) {

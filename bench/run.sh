@@ -21,6 +21,11 @@
 #                                second per replica, default 50 as in production;
 #                                GRIDFLOW_BENCH_RETENTION_ROUNDS: stop measuring after so many)
 #   bench/run.sh --quick         small sizes: a smoke check that the benchmark works (CTest)
+#   bench/run.sh --writeback B   the host's kernel starts writing dirty pages back at B bytes
+#                                (vm.dirty_background_bytes, as root) for the run and is set back
+#                                after it: without it, the relation files PostgreSQL extends are
+#                                written back in one burst every 30 s and a commit waits ~100 ms
+#                                behind it (docs/benchmarks.md, docs/deployment.md)
 #
 # GRIDFLOW_BENCH_KEEP_LOGS=1 keeps the work directory's engine logs and results (not PostgreSQL's
 # data) and prints where.
@@ -28,7 +33,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/pg.sh"
 BUILD_DIR=${GRIDFLOW_BUILD_DIR:-$ROOT/build}
-QUICK=0 PEERS=0 REPLICAS=1 GROWTH=0 RETENTION=0
+QUICK=0 PEERS=0 REPLICAS=1 GROWTH=0 RETENTION=0 WRITEBACK=""
 RETENTION_RUNS=${GRIDFLOW_BENCH_RETENTION_RUNS:-1000000}
 RETENTION_BATCH=${GRIDFLOW_BENCH_RETENTION_BATCH:-50}
 RETENTION_PAUSE=${GRIDFLOW_BENCH_RETENTION_PAUSE:-60}  # seconds between measuring rounds
@@ -39,7 +44,8 @@ GROWTH_OPEN=${GRIDFLOW_BENCH_GROWTH_OPEN:-100000}
 GROWTH_ROUNDS=${GRIDFLOW_BENCH_GROWTH_ROUNDS:-3}  # alternating rounds per side
 REPLICA_ROUNDS=${GRIDFLOW_BENCH_REPLICA_ROUNDS:-3}  # alternating rounds, 1 and N replicas
 usage() {
-  echo "usage: bench/run.sh [--quick] [--peers] [--replicas N] [--growth] [--retention]" >&2
+  echo "usage: bench/run.sh [--quick] [--peers] [--replicas N] [--growth] [--retention]" \
+    "[--writeback BYTES]" >&2
   exit 2
 }
 while (($#)); do
@@ -51,6 +57,11 @@ while (($#)); do
     --replicas)
       [[ ${2:-} =~ ^[1-9][0-9]?$ ]] || usage
       REPLICAS=$2
+      shift
+      ;;
+    --writeback)
+      [[ ${2:-} =~ ^[1-9][0-9]{4,12}$ ]] || usage
+      WRITEBACK=$2
       shift
       ;;
     *) usage ;;
@@ -92,6 +103,28 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+
+# The host's background writeback, as it is (reported in the header) or as --writeback sets it.
+SAVED_RATIO=$(cat /proc/sys/vm/dirty_background_ratio)
+SAVED_BYTES=$(cat /proc/sys/vm/dirty_background_bytes)
+restore_writeback() {
+  # Writing one of the two clears the other: write back the one that was in force.
+  if ((SAVED_BYTES > 0)); then
+    echo "$SAVED_BYTES" >/proc/sys/vm/dirty_background_bytes
+  else
+    echo "$SAVED_RATIO" >/proc/sys/vm/dirty_background_ratio
+  fi
+}
+if [[ -n $WRITEBACK ]]; then
+  echo "$WRITEBACK" >/proc/sys/vm/dirty_background_bytes ||
+    { echo "bench/run.sh: --writeback needs root (vm.dirty_background_bytes)" >&2; exit 1; }
+  trap 'restore_writeback; cleanup' EXIT
+fi
+if (($(cat /proc/sys/vm/dirty_background_bytes) > 0)); then
+  HOST_WRITEBACK="vm.dirty_background_bytes $(cat /proc/sys/vm/dirty_background_bytes)"
+else
+  HOST_WRITEBACK="vm.dirty_background_ratio $(cat /proc/sys/vm/dirty_background_ratio) %"
+fi
 
 pg_start "$WORK/pg"
 BIN=$(pg_bindir)
@@ -343,6 +376,7 @@ PGV=$("$BIN/postgres" --version | awk '{print $3}')
 echo
 echo "Gridflow benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) vCPU ($CPU), $MEM;"
 echo "PostgreSQL $PGV (fsync on; the disk's fdatasync of an 8 kB write, idle: ${FSYNC_MS:--} ms);"
+echo "host background writeback from: $HOST_WRITEBACK;"
 echo "engine, workers, load generator and peers on the same machine."
 echo "CPU columns: average cores busy while the figure was measured; RSS at its end."
 echo

@@ -128,6 +128,29 @@ TEST(MarketRules, ARuleWithALaterValidFromChangesResultsFromThatDayOnly) {
   EXPECT_EQ(got, from - std::chrono::minutes(60));
 }
 
+TEST(MarketRules, KindOfSaysPerDayOrPerPeriodWithTheLongestLead) {
+  const MarketRules rules = Extra(
+      R"([{"market": "EPEX-DE-LU", "product": "intraday_continuous", "variant": "cross_border",
+           "zone": "Europe/Berlin", "lead": "90m", "valid_from": "2027-01-01"},
+          {"market": "XX", "product": "balancing_energy", "variant": "aFRR",
+           "zone": "Europe/Berlin", "lead": "25m", "valid_from": "2026-01-01"},
+          {"market": "XX", "product": "balancing_energy", "variant": "aFRR",
+           "zone": "Europe/Berlin", "days_before": 1, "at": "10:00", "valid_from": "2027-01-01"}])");
+  MarketRules::ClosureKind kind;
+  ASSERT_TRUE(rules.KindOf("EPEX-DE-LU", "intraday_continuous", "cross_border", &kind).ok());
+  EXPECT_TRUE(kind.per_period);
+  EXPECT_EQ(kind.longest_lead, std::chrono::minutes(90));
+  EXPECT_EQ(kind.zone, "Europe/Berlin");
+  ASSERT_TRUE(rules.KindOf("EPEX-DE-LU", "intraday_auction", "IDA1", &kind).ok());
+  EXPECT_FALSE(kind.per_period);
+  EXPECT_EQ(kind.zone, "Europe/Brussels");
+  EXPECT_EQ(rules.KindOf("XX", "balancing_energy", "aFRR", &kind).message(),
+            "XX balancing_energy aFRR has rules of both kinds (a fixed closure and a lead time)");
+  EXPECT_EQ(rules.KindOf("EPEX-DE-LU", "intraday_auction", "IDA9", &kind).message(),
+            "unknown intraday_auction variant 'IDA9' for market 'EPEX-DE-LU' (known: IDA1, IDA2, "
+            "IDA3)");
+}
+
 TEST(MarketRules, AOneDayOverrideAppliesToThatDayAlone) {
   // The exchange delays the day-ahead auction for Christmas delivery to 12:45; continuous trading
   // for 24 December stops at 14:00.

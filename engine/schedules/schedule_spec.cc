@@ -306,7 +306,8 @@ Status ScheduleSpec::ParseGateClosure(const json& trigger, ScheduleSpec* result)
   if (s.ok()) s = Text(trigger, "variant", "trigger.variant", false, &result->variant_);
   if (!s.ok()) return s;
   const std::string& product = result->product_;
-  if (!dsl::IsKnownProduct(product)) {
+  if (product != dsl::product::kDayAhead && product != dsl::product::kIntradayAuction &&
+      product != dsl::product::kIntradayContinuous && product != dsl::product::kBalancingEnergy) {
     return Invalid("trigger.product",
                    "must be day_ahead, intraday_auction, intraday_continuous or balancing_energy");
   }

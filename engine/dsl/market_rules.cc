@@ -83,7 +83,7 @@ Status ParseRule(const json& j, const std::string& where, MarketRule* rule) {
   const Fields f(j, where);
   Status s = f.Text("market", true, &rule->market);
   if (s.ok()) s = f.Text("product", true, &rule->product);
-  if (s.ok() && kProducts.count(rule->product) == 0) {
+  if (s.ok() && !IsKnownProduct(rule->product)) {
     s = f.Bad("product", "unknown product '" + QuotePrefix(rule->product) +
                              "' (day_ahead, intraday_auction, intraday_continuous, "
                              "balancing_energy)");
@@ -342,6 +342,10 @@ Status MarketRules::KindOf(std::string_view market, std::string_view product,
   }
   *out = std::move(kind);
   return Status::Ok();
+}
+
+bool IsKnownProduct(std::string_view name) {
+  return kProducts.count(name) != 0;
 }
 
 std::shared_ptr<const MarketRules> CurrentMarketRules() {

@@ -31,6 +31,9 @@ inline constexpr std::string_view kIntradayContinuous = "intraday_continuous";
 inline constexpr std::string_view kBalancingEnergy = "balancing_energy";
 }  // namespace product
 
+// Whether `name` is one of the products above.
+bool IsKnownProduct(std::string_view name);
+
 struct MarketRule {
   std::string market;
   std::string product;

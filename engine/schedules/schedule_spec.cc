@@ -306,8 +306,7 @@ Status ScheduleSpec::ParseGateClosure(const json& trigger, ScheduleSpec* result)
   if (s.ok()) s = Text(trigger, "variant", "trigger.variant", false, &result->variant_);
   if (!s.ok()) return s;
   const std::string& product = result->product_;
-  if (product != dsl::product::kDayAhead && product != dsl::product::kIntradayAuction &&
-      product != dsl::product::kIntradayContinuous && product != dsl::product::kBalancingEnergy) {
+  if (!dsl::IsKnownProduct(product)) {
     return Invalid("trigger.product",
                    "must be day_ahead, intraday_auction, intraday_continuous or balancing_energy");
   }

@@ -380,8 +380,8 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
     v1::Namespace out;
     return namespaces->UpdateNamespace(c, r, &out);
   };
-  const std::string spec =
-      R"({"workflow": {"definition": "bid"}, "trigger": {"every": "1h"}, "overlap": "allow_all"})";
+  const std::string spec = R"({"workflow": {"definition": "bid"}, "trigger": {"every": "1h"},
+                                "start_at": "2100-01-01T00:00:00Z", "overlap": "allow_all"})";
   calls["CreateSchedule"] = [=](grpc::ClientContext* c) {
     v1::CreateScheduleRequest r;
     static int created = 0;
@@ -553,7 +553,10 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
     for (const std::string id : {"hourly", "doomed"}) {
       v1::CreateScheduleRequest r;
       r.set_id(id);
-      r.set_spec_json(R"({"workflow": {"definition": "bid"}, "trigger": {"every": "1h"}})");
+      // Nominal times only from 2100: no firing may change the database between a denied call's
+      // two fingerprints (an hourly schedule once fired at the top of the hour mid-matrix).
+      r.set_spec_json(R"({"workflow": {"definition": "bid"}, "trigger": {"every": "1h"},
+                          "start_at": "2100-01-01T00:00:00Z"})");
       v1::Schedule out;
       const grpc::Status s = schedules->CreateSchedule(As("t-admin").get(), r, &out);
       ASSERT_TRUE(s.ok()) << s.error_message();

@@ -85,6 +85,17 @@ std::vector<ScheduleRow> ListSchedules(pqxx::transaction_base& txn,
   return rows;
 }
 
+std::vector<std::pair<std::string, std::string>> ListGateClosureSchedules(
+    pqxx::transaction_base& txn) {
+  std::vector<std::pair<std::string, std::string>> ids;
+  for (const pqxx::row& r : txn.exec(
+           "SELECT namespace, id FROM schedules WHERE spec->'trigger'->>'event' = 'gate_closure'"
+           " ORDER BY namespace, id")) {
+    ids.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+  }
+  return ids;
+}
+
 void ReplaceScheduleSpec(pqxx::transaction_base& txn, const ScheduleRow& row) {
   txn.exec_params("UPDATE schedules SET spec = $3::jsonb, description = $4, next_nominal = " +
                       At(5) + ", next_fire_at = " + At(6) +

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pqxx/transaction_base>
@@ -72,6 +73,9 @@ std::optional<ScheduleRow> FindSchedule(pqxx::transaction_base& txn,
                                         bool for_update);
 std::vector<ScheduleRow> ListSchedules(pqxx::transaction_base& txn,
                                        const std::string& namespace_name);
+// (namespace, id) of every schedule with a gate_closure trigger, in order.
+std::vector<std::pair<std::string, std::string>> ListGateClosureSchedules(
+    pqxx::transaction_base& txn);
 // Replaces spec, description and the next firing; the firing record stays.
 void ReplaceScheduleSpec(pqxx::transaction_base& txn, const ScheduleRow& row);
 void SetSchedulePaused(pqxx::transaction_base& txn, const std::string& namespace_name,

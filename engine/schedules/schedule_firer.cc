@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "common/duration.h"
+#include "engine/dsl/market_rules.h"
 #include "persistence/clock.h"
 #include "persistence/namespace_store.h"
 #include "persistence/transaction.h"
@@ -46,6 +47,19 @@ Nominal NominalAt(const ScheduleSpec& spec, TimePoint at) {
   std::optional<Nominal> n = spec.NextNominal(at - Micros(1));
   if (n && n->at == at) return *n;
   return Nominal{at, {}, std::nullopt, std::nullopt, std::nullopt, {}};
+}
+
+// Whether a stored nominal time is still one of the spec's: false for a gate closure that the
+// market rules in force no longer have (they changed after it was planned).
+bool StillNominal(const ScheduleSpec& spec, TimePoint at) {
+  return !spec.follows_market_rules() || !NominalAt(spec, at).delivery_day.empty();
+}
+
+// Where a schedule's next nominal time is planned from when the market rules change: after the
+// last nominal time handled, or after the schedule last changed (created, updated, paused,
+// resumed), whichever is later — as the stored plan was made.
+TimePoint PlanFrom(const ScheduleRow& row, std::optional<TimePoint> last_nominal) {
+  return last_nominal ? std::max(*last_nominal, row.updated_at) : row.updated_at;
 }
 
 }  // namespace
@@ -184,6 +198,16 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
       p.next_fire_at.reset();
       break;
     }
+    if (!StillNominal(spec, *p.next_nominal)) {
+      // Planned under market rules since changed, and this replica had not replanned yet.
+      std::optional<Nominal> next;
+      NextFiring(spec, row.id, calendar_of, PlanFrom(row, p.last_nominal), &next, &p.next_fire_at);
+      spdlog::warn("schedule {}/{}: {} is no longer a gate closure under market rules {}; next: {}",
+                   row.namespace_name, row.id, Describe(*p.next_nominal),
+                   dsl::CurrentMarketRules()->version(), next ? Describe(next->at) : "none");
+      p.next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
+      continue;
+    }
     const Nominal n = NominalAt(spec, *p.next_nominal);
     FiringRow f = base(n, *p.next_fire_at);
     bool calendar_skip = false;
@@ -251,6 +275,10 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
 }
 
 Status ScheduleFirer::FireDue(int batch, int* done) {
+  if (const auto rules = dsl::CurrentMarketRules(); rules != planned_with_) {
+    if (const Status s = ReplanGateClosures(); !s.ok()) return s;
+    planned_with_ = rules;
+  }
   std::vector<FiringRow> recorded;
   std::vector<Scheduler::AfterCommit> after;
   const Status s = persistence::Transact(pool_, "fire schedules", [&](pqxx::work& txn) {
@@ -284,6 +312,13 @@ Status ScheduleFirer::Trigger(const std::string& namespace_name, const std::stri
     if (!row) return Status::NotFound("schedule '" + id + "' does not exist");
     ScheduleSpec spec;
     if (Status parsed = ParseSpec(*row, &spec); !parsed.ok()) return parsed;
+    if (row->next_nominal && !StillNominal(spec, *row->next_nominal)) {
+      const auto calendar = LoadCalendar(txn, namespace_name, spec.calendar());
+      std::optional<Nominal> next;
+      NextFiring(spec, id, calendar ? &*calendar : nullptr, PlanFrom(*row, row->last_nominal),
+                 &next, &row->next_fire_at);
+      row->next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
+    }
     if (!row->next_nominal) {
       return Status::FailedPrecondition("schedule '" + id +
                                         "' has no nominal time left (end_at or max_runs reached)");
@@ -314,6 +349,48 @@ Status ScheduleFirer::Trigger(const std::string& namespace_name, const std::stri
     scheduler_.FollowUp(std::move(a));
   spdlog::info("schedule {}/{} triggered: {} {}", namespace_name, id, firing->outcome,
                firing->workflow_id.value_or(""));
+  return Status::Ok();
+}
+
+Status ScheduleFirer::ReplanGateClosures() {
+  std::vector<std::pair<std::string, std::string>> ids;
+  Status s = persistence::Transact(pool_, "list gate-closure schedules", [&](pqxx::work& txn) {
+    ids = persistence::ListGateClosureSchedules(txn);
+    return Status::Ok();
+  });
+  const std::string version = dsl::CurrentMarketRules()->version();
+  int moved = 0;
+  for (const auto& [ns, id] : ids) {
+    if (!s.ok()) break;
+    s = persistence::Transact(pool_, "replan schedule", [&, &ns = ns, &id = id](pqxx::work& txn) {
+      const std::optional<ScheduleRow> row = persistence::FindSchedule(txn, ns, id, true);
+      ScheduleSpec spec;
+      if (!row || !ParseSpec(*row, &spec).ok()) return Status::Ok();  // gone; paused on firing
+      if (!row->next_nominal && !row->last_nominal) return Status::Ok();
+      if (spec.max_runs() && row->runs_started >= *spec.max_runs()) return Status::Ok();
+      const auto calendar = LoadCalendar(txn, ns, spec.calendar());
+      std::optional<Nominal> next;
+      std::optional<TimePoint> fire_at;
+      NextFiring(spec, id, calendar ? &*calendar : nullptr, PlanFrom(*row, row->last_nominal),
+                 &next, &fire_at);
+      const std::optional<TimePoint> nominal =
+          next ? std::optional<TimePoint>(next->at) : std::nullopt;
+      if (nominal == row->next_nominal && fire_at == row->next_fire_at) return Status::Ok();
+      spdlog::info("schedule {}/{}: next gate closure {} under market rules {} (was {})", ns, id,
+                   nominal ? Describe(*nominal) : "none", version,
+                   row->next_nominal ? Describe(*row->next_nominal) : "none");
+      persistence::ScheduleProgress p{nominal,           fire_at,
+                                      row->last_nominal, row->buffered_nominal,
+                                      row->last_run_id,  row->runs_started};
+      persistence::AdvanceSchedule(txn, ns, id, p);
+      ++moved;
+      return Status::Ok();
+    });
+  }
+  if (!s.ok()) return s;
+  if (moved > 0) {
+    spdlog::info("market rules {}: {} gate-closure schedule(s) replanned", version, moved);
+  }
   return Status::Ok();
 }
 

@@ -13,12 +13,14 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "common/time.h"
+#include "engine/dsl/market_rules.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/schedules/schedule_observer.h"
 #include "engine/schedules/schedule_spec.h"
@@ -39,8 +41,14 @@ class ScheduleFirer {
   ScheduleFirer(persistence::ConnectionPool& pool, Scheduler& scheduler,
                 ScheduleObserver* observer);
 
-  // Handles the firings due now of up to `batch` schedules; *done: schedules handled.
+  // Handles the firings due now of up to `batch` schedules; *done: schedules handled. First, when
+  // the market rules in force changed since the last call (and on the first), replans every
+  // gate-closure schedule (ReplanGateClosures).
   Status FireDue(int batch, int* done);
+  // Every gate-closure schedule's next firing computed again under the market rules in force:
+  // the first closure after its last nominal time handled (or its last change, if later). A
+  // closure the new rules moved earlier fires then, not at the time planned under the old ones.
+  Status ReplanGateClosures();
   // Starts the run of the schedule's next nominal time now, ahead of its fire time and whatever
   // the overlap policy; when that nominal time comes, its firing finds the run and starts none.
   // `by`: who asked (recorded in the firing's detail).
@@ -74,6 +82,8 @@ class ScheduleFirer {
   persistence::ConnectionPool& pool_;
   Scheduler& scheduler_;
   ScheduleObserver* observer_;
+  // The market rules the gate-closure schedules were last replanned under (FireDue's thread).
+  std::shared_ptr<const dsl::MarketRules> planned_with_;
 };
 
 }  // namespace gridflow::engine

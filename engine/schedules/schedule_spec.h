@@ -79,6 +79,8 @@ class ScheduleSpec {
   const std::string& calendar() const { return calendar_; }
   std::optional<int64_t> max_runs() const { return max_runs_; }
   const std::string& time_zone() const { return zone_name_; }
+  // Gate-closure triggers: their nominal times follow the market rules in force.
+  bool follows_market_rules() const { return kind_ == Kind::kGateClosure; }
 
  private:
   enum class Kind { kCron, kInterval, kGateClosure, kSettlementPeriod };

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "gridflow/v1/schedule_service.grpc.pb.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -65,6 +66,83 @@ TEST(MarketRulesFileTest, AnEngineComputesWithItsRulesFileAndItsChanges) {
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   Start(engine, "qh-after-typo", "intraday-bid", R"({"start": "2030-01-07T10:00:00Z"})");
   EXPECT_EQ(closure("qh-after-typo"), "09:30");
+  fs::remove(rules);
+}
+
+// A day-ahead rule closing at `at` (Berlin), plus, if `override_day` is set, that delivery day
+// closed at the instant `closes_at`.
+void WriteDayAheadRules(const fs::path& path, const std::string& at,
+                        const std::string& override_day = "", const std::string& closes_at = "") {
+  std::ofstream(path.string() + ".tmp")
+      << R"({"format": "gridflow-market-rules", "version": "da-)" << at << override_day
+      << R"(", "rules": [{"market": "DESK-DA", "product": "day_ahead", "zone": "Europe/Berlin",
+                         "days_before": 1, "at": ")"
+      << at << R"(", "valid_from": "2020-01-01"}], "overrides": [)"
+      << (override_day.empty() ? ""
+                               : R"({"market": "DESK-DA", "product": "day_ahead", "day": ")" +
+                                     override_day + R"(", "closes_at": ")" + closes_at + R"("})")
+      << "]}";
+  fs::rename(path.string() + ".tmp", path);
+}
+
+TEST(MarketRulesFileTest, GateClosureSchedulesFollowAChangedRulesFile) {
+  TestDatabase db;
+  const fs::path rules = fs::path(::testing::TempDir()) / ("gf-da-rules-" + db.name() + ".json");
+  WriteDayAheadRules(rules, "12:00");
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.market_rules_file = rules.string();
+  config.security.reload_interval = Millis(100);
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, R"({"name": "bid", "version": 1, "steps": [
+      {"name": "wait", "kind": "task", "task_type": "bid", "task_queue": "nobody-polls"}]})")
+                  .ok());
+  auto schedules = v1::ScheduleService::NewStub(engine.channel());
+  v1::CreateScheduleRequest create;
+  create.set_id("da");
+  create.set_spec_json(R"({"workflow": {"definition": "bid"},
+      "trigger": {"event": "gate_closure", "market": "DESK-DA"}})");
+  v1::Schedule schedule;
+  ASSERT_TRUE(schedules->CreateSchedule(Ctx().get(), create, &schedule).ok());
+  // The schedule's next nominal time (RFC 3339, UTC), from the database's copy of it.
+  const auto next = [&] {
+    return db.Query(
+        "SELECT to_char(next_nominal AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        "FROM schedules WHERE id = 'da'");
+  };
+  const auto berlin = [&](const std::string& at) {
+    return db.Query("SELECT to_char(timestamptz '" + at +
+                    "' AT TIME ZONE 'Europe/Berlin', 'HH24:MI')");
+  };
+  const std::string planned = next();
+  ASSERT_EQ(berlin(planned), "12:00");
+
+  // The desk moves the auction to 10:30: the planned firing moves with it, before it is due —
+  // to 10:30 of the same day, or of the next if that is already past.
+  WriteDayAheadRules(rules, "10:30");
+  EXPECT_TRUE(Eventually([&] { return berlin(next()) == "10:30"; })) << next();
+  const std::string moved = next();
+  EXPECT_EQ(db.Query("SELECT (timestamptz '" + moved + "' - timestamptz '" + planned +
+                     "')::text IN ('-01:30:00', '22:30:00')"),
+            "t")
+      << planned << " -> " << moved;
+
+  // An override closes that delivery day in ten minutes: the schedule fires then (the engine's
+  // clock moved past it), its run told the delivery day, and plans the next day at 10:30.
+  const std::string day = db.Query("SELECT ((timestamptz '" + moved +
+                                   "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
+  const std::string soon = db.Query(
+      "SELECT to_char(date_trunc('minute', now() + interval '10 minutes') AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+  WriteDayAheadRules(rules, "10:30", day, soon);
+  EXPECT_TRUE(Eventually([&] { return next() == soon; })) << next() << " " << soon;
+  EXPECT_EQ(db.Query("SELECT count(*) FROM runs"), "0");
+  engine.SetClockOffset(std::chrono::minutes(11));
+  EXPECT_TRUE(Eventually([&] {
+    return db.Query("SELECT count(*) FROM runs WHERE workflow_id = 'da@" + soon +
+                    "' AND input->'schedule'->>'delivery_day' = '" + day + "'") == "1";
+  }));
+  EXPECT_TRUE(Eventually([&] { return next() > moved && berlin(next()) == "10:30"; })) << next();
+  EXPECT_EQ(db.Query("SELECT count(*) FROM runs"), "1");
   fs::remove(rules);
 }
 

@@ -197,6 +197,23 @@ TEST_F(SchedulesTest, GateClosureScheduleOver400DeliveryDaysStartsOneRunPerDay) 
   EXPECT_EQ(Count(ours), "400");
 }
 
+TEST_F(SchedulesTest, AStoredTimeThatIsNoLongerAGateClosureIsPlannedAgainNotFired) {
+  // As a replica finds it when another replanned under changed market rules before it did: the
+  // stored next time (due now) is no gate closure under the rules this replica has.
+  ASSERT_TRUE(Create("da-bid", {{"workflow", {{"definition", "settle"}}},
+                                {"trigger", {{"event", "gate_closure"}, {"market", "EPEX-DE-LU"}}}})
+                  .ok());
+  db_.Query(
+      "UPDATE schedules SET next_nominal = date_trunc('second', now()) - interval '1 minute',"
+      " next_fire_at = date_trunc('second', now()) - interval '1 minute' WHERE id = 'da-bid'");
+  EXPECT_TRUE(Eventually([&] {
+    return db_.Query(
+               "SELECT next_nominal > now() AND to_char(next_nominal AT TIME ZONE "
+               "'Europe/Brussels', 'HH24:MI') = '12:00' FROM schedules WHERE id = 'da-bid'") == "t";
+  }));
+  EXPECT_EQ(Count("workflow_id LIKE 'da-bid@%'"), "0");  // no run without its delivery day
+}
+
 TEST_F(SchedulesTest, BalancingGateClosuresOnTheSpringDayStartOneRunPerQuarterHour) {
   // aFRR energy bids in Germany close 25 minutes before each delivery quarter-hour; the schedule
   // fires 5 minutes before that. The delivery day 2027-03-28 (Berlin) has 92 quarter-hours.

@@ -209,7 +209,7 @@ Status ScheduleServiceImpl::Describe(const std::string& ns, const std::string& i
   for (const auto& f : recent)
     FiringToProto(f, resp->add_recent_firings());
   ScheduleSpec spec;
-  if (row->next_nominal && ScheduleSpec::Parse(json::parse(row->spec_json), &spec).ok()) {
+  if (row->next_nominal && ScheduleFirer::ParseStoredSpec(*row, &spec).ok()) {
     TimePoint t = *row->next_nominal;
     int64_t upcoming = kUpcoming;
     if (spec.max_runs()) {
@@ -352,6 +352,26 @@ Status ScheduleServiceImpl::DeleteSchedule(const Caller& caller,
   return Status::Ok();
 }
 
+namespace {
+
+// The schedules of namespace `ns` judged by calendar `name` fire by its days as they are now, from
+// their next firing on (ScheduleFirer::Replan).
+void ReplanJudgedBy(pqxx::transaction_base& txn, const std::string& ns, const std::string& name,
+                    const std::string& change) {
+  for (const persistence::ScheduleRow& listed : persistence::ListSchedules(txn, ns)) {
+    ScheduleSpec spec;
+    if (!ScheduleFirer::ParseStoredSpec(listed, &spec).ok() || spec.calendar() != name) continue;
+    // Locked, and read again: a firing may have moved it on since the list was read.
+    std::optional<persistence::ScheduleRow> locked =
+        persistence::FindSchedule(txn, ns, listed.id, true);
+    if (locked && ScheduleFirer::ParseStoredSpec(*locked, &spec).ok()) {
+      ScheduleFirer::Replan(txn, spec, "under calendar " + name + " " + change, &*locked);
+    }
+  }
+}
+
+}  // namespace
+
 Status ScheduleServiceImpl::PutCalendar(const Caller& caller, const v1::PutCalendarRequest& req,
                                         v1::Calendar* resp) {
   std::string ns;
@@ -376,6 +396,7 @@ Status ScheduleServiceImpl::PutCalendar(const Caller& caller, const v1::PutCalen
   s = persistence::Transact(database_, "put calendar", [&](pqxx::work& txn) {
     persistence::PutCalendar(txn, row);
     stored = persistence::FindCalendar(txn, ns, req.name());
+    ReplanJudgedBy(txn, ns, req.name(), "as changed");
     return Status::Ok();
   });
   if (!s.ok()) return s;
@@ -427,6 +448,7 @@ Status ScheduleServiceImpl::DeleteCalendar(const Caller& caller,
     if (!persistence::DeleteCalendar(txn, ns, req.name())) {
       return Status::NotFound("calendar '" + req.name() + "' does not exist");
     }
+    ReplanJudgedBy(txn, ns, req.name(), "deleted (every day a business day)");
     return Status::Ok();
   });
   if (!s.ok()) return s;

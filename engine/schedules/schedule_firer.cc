@@ -32,16 +32,6 @@ double Seconds(std::chrono::microseconds d) {
   return std::chrono::duration<double>(d).count();
 }
 
-Status ParseSpec(const ScheduleRow& row, ScheduleSpec* spec) {
-  json body;
-  try {
-    body = json::parse(row.spec_json);
-  } catch (const json::exception& e) {
-    return Status::Internal(std::string("stored spec is not JSON: ") + e.what());
-  }
-  return ScheduleSpec::Parse(body, spec);
-}
-
 // The nominal time `at` of `spec` with what its run is told (delivery day, period).
 Nominal NominalAt(const ScheduleSpec& spec, TimePoint at) {
   std::optional<Nominal> n = spec.NextNominal(at - Micros(1));
@@ -83,6 +73,16 @@ std::optional<Calendar> ScheduleFirer::LoadCalendar(pqxx::transaction_base& txn,
   Calendar calendar;
   if (!Calendar::FromJson(name, json::parse(row->body_json), &calendar).ok()) return std::nullopt;
   return calendar;
+}
+
+Status ScheduleFirer::ParseStoredSpec(const ScheduleRow& row, ScheduleSpec* spec) {
+  json body;
+  try {
+    body = json::parse(row.spec_json);
+  } catch (const json::exception& e) {
+    return Status::Internal(std::string("stored spec is not JSON: ") + e.what());
+  }
+  return ScheduleSpec::Parse(body, spec);
 }
 
 void ScheduleFirer::NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
@@ -149,7 +149,7 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
                                  std::vector<FiringRow>* recorded,
                                  std::vector<Scheduler::AfterCommit>* after) {
   ScheduleSpec spec;
-  if (const Status s = ParseSpec(row, &spec); !s.ok()) {
+  if (const Status s = ParseStoredSpec(row, &spec); !s.ok()) {
     spdlog::error("schedule {}/{}: {}; pausing it", row.namespace_name, row.id, s.ToString());
     persistence::SetSchedulePaused(txn, row.namespace_name, row.id, true,
                                    "paused by the engine: " + s.message(), "engine");
@@ -311,13 +311,9 @@ Status ScheduleFirer::Trigger(const std::string& namespace_name, const std::stri
     std::optional<ScheduleRow> row = persistence::FindSchedule(txn, namespace_name, id, true);
     if (!row) return Status::NotFound("schedule '" + id + "' does not exist");
     ScheduleSpec spec;
-    if (Status parsed = ParseSpec(*row, &spec); !parsed.ok()) return parsed;
+    if (Status parsed = ParseStoredSpec(*row, &spec); !parsed.ok()) return parsed;
     if (row->next_nominal && !StillNominal(spec, *row->next_nominal)) {
-      const auto calendar = LoadCalendar(txn, namespace_name, spec.calendar());
-      std::optional<Nominal> next;
-      NextFiring(spec, id, calendar ? &*calendar : nullptr, PlanFrom(*row, row->last_nominal),
-                 &next, &row->next_fire_at);
-      row->next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
+      Replan(txn, spec, "under market rules " + dsl::CurrentMarketRules()->version(), &*row);
     }
     if (!row->next_nominal) {
       return Status::FailedPrecondition("schedule '" + id +
@@ -352,6 +348,29 @@ Status ScheduleFirer::Trigger(const std::string& namespace_name, const std::stri
   return Status::Ok();
 }
 
+bool ScheduleFirer::Replan(pqxx::transaction_base& txn, const ScheduleSpec& spec,
+                           const std::string& why, ScheduleRow* row) {
+  if (!row->next_nominal && !row->last_nominal) return false;  // ended before its first firing
+  if (spec.max_runs() && row->runs_started >= *spec.max_runs()) return false;
+  const auto calendar = LoadCalendar(txn, row->namespace_name, spec.calendar());
+  std::optional<Nominal> next;
+  std::optional<TimePoint> fire_at;
+  NextFiring(spec, row->id, calendar ? &*calendar : nullptr, PlanFrom(*row, row->last_nominal),
+             &next, &fire_at);
+  const std::optional<TimePoint> nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
+  if (nominal == row->next_nominal && fire_at == row->next_fire_at) return false;
+  spdlog::info("schedule {}/{}: next firing {} (nominal {}) {}; was {}", row->namespace_name,
+               row->id, fire_at ? Describe(*fire_at) : "none",
+               nominal ? Describe(*nominal) : "none", why,
+               row->next_fire_at ? Describe(*row->next_fire_at) : "none");
+  row->next_nominal = nominal;
+  row->next_fire_at = fire_at;
+  persistence::ScheduleProgress p{row->next_nominal,     row->next_fire_at, row->last_nominal,
+                                  row->buffered_nominal, row->last_run_id,  row->runs_started};
+  persistence::AdvanceSchedule(txn, row->namespace_name, row->id, p);
+  return true;
+}
+
 Status ScheduleFirer::ReplanGateClosures() {
   std::vector<std::pair<std::string, std::string>> ids;
   Status s = persistence::Transact(pool_, "list gate-closure schedules", [&](pqxx::work& txn) {
@@ -363,27 +382,11 @@ Status ScheduleFirer::ReplanGateClosures() {
   for (const auto& [ns, id] : ids) {
     if (!s.ok()) break;
     s = persistence::Transact(pool_, "replan schedule", [&, &ns = ns, &id = id](pqxx::work& txn) {
-      const std::optional<ScheduleRow> row = persistence::FindSchedule(txn, ns, id, true);
+      std::optional<ScheduleRow> row = persistence::FindSchedule(txn, ns, id, true);
       ScheduleSpec spec;
-      if (!row || !ParseSpec(*row, &spec).ok()) return Status::Ok();  // gone; paused on firing
-      if (!row->next_nominal && !row->last_nominal) return Status::Ok();
-      if (spec.max_runs() && row->runs_started >= *spec.max_runs()) return Status::Ok();
-      const auto calendar = LoadCalendar(txn, ns, spec.calendar());
-      std::optional<Nominal> next;
-      std::optional<TimePoint> fire_at;
-      NextFiring(spec, id, calendar ? &*calendar : nullptr, PlanFrom(*row, row->last_nominal),
-                 &next, &fire_at);
-      const std::optional<TimePoint> nominal =
-          next ? std::optional<TimePoint>(next->at) : std::nullopt;
-      if (nominal == row->next_nominal && fire_at == row->next_fire_at) return Status::Ok();
-      spdlog::info("schedule {}/{}: next gate closure {} under market rules {} (was {})", ns, id,
-                   nominal ? Describe(*nominal) : "none", version,
-                   row->next_nominal ? Describe(*row->next_nominal) : "none");
-      persistence::ScheduleProgress p{nominal,           fire_at,
-                                      row->last_nominal, row->buffered_nominal,
-                                      row->last_run_id,  row->runs_started};
-      persistence::AdvanceSchedule(txn, ns, id, p);
-      ++moved;
+      if (!row || !ParseStoredSpec(*row, &spec).ok())
+        return Status::Ok();  // gone; paused on firing
+      if (Replan(txn, spec, "under market rules " + version, &*row)) ++moved;
       return Status::Ok();
     });
   }
@@ -413,7 +416,7 @@ Status ScheduleFirer::Backfill(const std::string& namespace_name, const std::str
       std::optional<ScheduleRow> row = persistence::FindSchedule(txn, namespace_name, id, true);
       if (!row) return Status::NotFound("schedule '" + id + "' does not exist");
       ScheduleSpec spec;
-      if (Status parsed = ParseSpec(*row, &spec); !parsed.ok()) return parsed;
+      if (Status parsed = ParseStoredSpec(*row, &spec); !parsed.ok()) return parsed;
       const TimePoint now = persistence::DatabaseNow(txn);
       for (int i = 0; i < kBackfillChunk; ++i) {
         const std::optional<Nominal> n = spec.NextNominal(chunk_cursor);

@@ -45,6 +45,11 @@ class ScheduleFirer {
   // the market rules in force changed since the last call (and on the first), replans every
   // gate-closure schedule (ReplanGateClosures).
   Status FireDue(int batch, int* done);
+  // Plans `row`'s next firing again under the market rules and its calendar as they are now:
+  // the first nominal time after its last one handled, or after its last change (created,
+  // updated, paused, resumed) if later. Stores and logs it (with `why`) if it moved; true then.
+  static bool Replan(pqxx::transaction_base& txn, const ScheduleSpec& spec, const std::string& why,
+                     persistence::ScheduleRow* row);
   // Every gate-closure schedule's next firing computed again under the market rules in force:
   // the first closure after its last nominal time handled (or its last change, if later). A
   // closure the new rules moved earlier fires then, not at the time planned under the old ones.
@@ -62,6 +67,8 @@ class ScheduleFirer {
   static void NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
                          const Calendar* calendar, TimePoint after, std::optional<Nominal>* nominal,
                          std::optional<TimePoint>* fire_at);
+  // The spec stored in `row` (INTERNAL if it no longer parses).
+  static Status ParseStoredSpec(const persistence::ScheduleRow& row, ScheduleSpec* spec);
   // The schedule's calendar `name` ("" : none; a missing one is logged and taken as none).
   static std::optional<Calendar> LoadCalendar(pqxx::transaction_base& txn,
                                               const std::string& namespace_name,

@@ -433,5 +433,46 @@ TEST_F(SchedulesTest, CalendarsSkipHolidaysAsData) {
   EXPECT_EQ(Count("workflow_id LIKE 'holiday@%'"), "0");
 }
 
+TEST_F(SchedulesTest, ACalendarChangedOrDeletedMovesTheNextFiringOfTheSchedulesItJudges) {
+  v1::PutCalendarRequest put;
+  put.set_name("exchange");
+  put.set_body_json(R"({"weekend": []})");
+  v1::Calendar calendar;
+  ASSERT_TRUE(schedules().PutCalendar(Ctx().get(), put, &calendar).ok());
+  ASSERT_TRUE(Create("nine", {{"workflow", {{"definition", "settle"}}},
+                              {"trigger", {{"cron", "0 9 * * *"}}},
+                              {"calendar", "exchange"},
+                              {"on_non_business_day", "next_business_day"}})
+                  .ok());
+  ASSERT_TRUE(Create("other", {{"workflow", {{"definition", "settle"}}},
+                               {"trigger", {{"cron", "0 9 * * *"}}}})
+                  .ok());
+  const auto fire = [&](const std::string& id) {
+    return db_.Query(
+        "SELECT to_char(next_fire_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+        "FROM schedules WHERE id = '" +
+        id + "'");
+  };
+  const std::string planned = fire("nine");
+  ASSERT_EQ(planned.substr(11), "09:00");
+  // Its day becomes a holiday: the firing moves to the next business day at 09:00; a schedule
+  // without the calendar keeps its time.
+  put.set_body_json(json{{"weekend", json::array()}, {"holidays", {planned.substr(0, 10)}}}.dump());
+  ASSERT_TRUE(schedules().PutCalendar(Ctx().get(), put, &calendar).ok());
+  const std::string day_after =
+      db_.Query("SELECT to_char(date '" + planned.substr(0, 10) + "' + 1, 'YYYY-MM-DD')");
+  EXPECT_EQ(fire("nine"), day_after + " 09:00");
+  EXPECT_EQ(fire("other"), planned);
+  EXPECT_EQ(db_.Query("SELECT to_char(next_nominal AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+                      "FROM schedules WHERE id = 'nine'"),
+            planned);  // the nominal time stays: the run is told its own day
+  // The calendar deleted: every day is a business day again.
+  v1::DeleteCalendarRequest remove;
+  remove.set_name("exchange");
+  v1::DeleteCalendarResponse removed;
+  ASSERT_TRUE(schedules().DeleteCalendar(Ctx().get(), remove, &removed).ok());
+  EXPECT_EQ(fire("nine"), planned);
+}
+
 }  // namespace
 }  // namespace gridflow::testing

@@ -22,7 +22,7 @@ while (($#)); do
   esac
   shift
 done
-((${#TARGETS[@]})) || TARGETS=(definition expression template page_token json_text run_query)
+((${#TARGETS[@]})) || TARGETS=(definition expression template page_token json_text run_query schedule market_rules)
 
 CXX=$(command -v clang++-14 || command -v clang++ || true)
 [[ -n $CXX ]] || { echo "fuzz: clang is missing (scripts/install-deps.sh installs it)" >&2; exit 2; }
@@ -32,7 +32,7 @@ cmake --build "$BUILD" >/dev/null
 # Seeds, made afresh from what the repository holds (the corpus that grows is $BUILD/corpus).
 SEEDS=$(mktemp -d)
 trap 'rm -rf "$SEEDS"' EXIT
-mkdir -p "$SEEDS"/{definition,expression,template,page_token,json_text,run_query}
+mkdir -p "$SEEDS"/{definition,expression,template,page_token,json_text,run_query,schedule,market_rules}
 n=0
 while IFS= read -r file; do
   n=$((n + 1))
@@ -50,6 +50,10 @@ split_lines() {  # FILE DIR: one seed per line
 split_lines "$ROOT/fuzz/seeds/expressions.txt" "$SEEDS/expression"
 split_lines "$ROOT/fuzz/seeds/page_tokens.txt" "$SEEDS/page_token"
 split_lines "$ROOT/fuzz/seeds/run_queries.txt" "$SEEDS/run_query"
+split_lines "$ROOT/fuzz/seeds/schedules.txt" "$SEEDS/schedule"
+split_lines "$ROOT/fuzz/seeds/market_rules.txt" "$SEEDS/market_rules"
+for file in "$ROOT"/examples/*/schedule.json; do cp "$file" "$SEEDS/schedule/${file//\//_}"; done
+cp "$ROOT/engine/dsl/market_rules.json" "$SEEDS/market_rules/builtin.json"
 
 failed=0
 printf '%-12s %12s %8s %10s %8s  %s\n' TARGET INPUTS SECONDS INPUTS/S CORPUS RESULT

@@ -148,7 +148,7 @@ Status MarketRules::Parse(std::string_view json_text, MarketRules* out) {
   const JsonLimits limits{kMaxBytes, kMaxDepth};
   if (Status s = ParseJsonText("market rules", json_text, limits, &doc); !s.ok()) return s;
   if (!doc.is_object()) return Status::InvalidArgument("market rules: not a JSON object");
-  if (doc.value("format", "") != kFormat) {
+  if (!doc.contains("format") || !doc["format"].is_string() || doc["format"] != kFormat) {
     return Status::InvalidArgument("format: must be \"" + std::string(kFormat) + "\"");
   }
   MarketRules rules;

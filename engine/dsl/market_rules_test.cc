@@ -211,6 +211,7 @@ TEST(MarketRules, AMalformedRulesFileNamesTheField) {
   const std::string head = R"({"format": "gridflow-market-rules", "version": "v", "rules": [)";
   EXPECT_EQ(parse("[]"), "market rules: not a JSON object");
   EXPECT_EQ(parse(R"({"format": "other"})"), "format: must be \"gridflow-market-rules\"");
+  EXPECT_EQ(parse(R"({"format": 777777})"), "format: must be \"gridflow-market-rules\"");  // fuzz
   EXPECT_EQ(parse(head + R"({"market": "M", "product": "spot", "zone": "Europe/Berlin",
       "lead": "5m", "valid_from": "2026-01-01"}]})"),
             "rules[0].product: unknown product 'spot' (day_ahead, intraday_auction, "

@@ -23,7 +23,8 @@ Status Invalid(const std::string& field, const std::string& message) {
 
 Status OnlyKnownFields(const json& object, const std::string& where,
                        std::initializer_list<const char*> known) {
-  for (const auto& [key, value] : object.items()) {
+  for (const auto& item : object.items()) {
+    const std::string& key = item.key();
     if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
       std::string list;
       for (const char* k : known)

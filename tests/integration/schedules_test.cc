@@ -87,6 +87,50 @@ class SchedulesTest : public ::testing::Test {
     return std::max(current_offset, fire - now + Millis(200));
   }
 
+  // aFRR energy bids in Germany close 25 minutes before each delivery quarter-hour; a schedule
+  // firing 5 minutes before that, backfilled over [from, to], starts one run per quarter-hour of
+  // the Berlin delivery day `day` — `quarter_hours` of them, by PostgreSQL's reckoning.
+  void ExpectOneRunPerQuarterHour(const std::string& id, const std::string& day, const char* from,
+                                  const char* to, int quarter_hours) {
+    const json spec = {{"workflow", {{"definition", "settle"}}},
+                       {"trigger",
+                        {{"event", "gate_closure"},
+                         {"market", "DE"},
+                         {"product", "balancing_energy"},
+                         {"variant", "aFRR"},
+                         {"offset", "-5m"}}},
+                       {"overlap", "allow_all"}};
+    ASSERT_TRUE(Create(id, spec).ok());
+    v1::BackfillScheduleResponse response;
+    ASSERT_TRUE(Backfill(id, from, to, &response).ok());
+    EXPECT_EQ(response.started(), quarter_hours);
+    const std::string ours = "workflow_id LIKE '" + id + "@%'";
+    EXPECT_EQ(Count(ours), std::to_string(quarter_hours));
+    EXPECT_EQ(db_.Query("SELECT string_agg(DISTINCT input->'schedule'->>'delivery_day', ',') "
+                        "FROM runs WHERE " +
+                        ours),
+              day);
+    // The periods are the day's quarter-hours in Berlin, each run's one period, closing 25 minutes
+    // before it starts and fired 30 minutes before.
+    EXPECT_EQ(Count(ours +
+                    " AND (input->'schedule'->>'period_start')::timestamptz IN ("
+                    "SELECT generate_series(timestamp '" +
+                    day +
+                    " 00:00' AT TIME ZONE "
+                    "'Europe/Berlin', timestamp '" +
+                    day +
+                    " 23:45' AT TIME ZONE "
+                    "'Europe/Berlin', interval '15 minutes')) "
+                    "AND (input->'schedule'->>'gate_closure')::timestamptz = "
+                    "(input->'schedule'->>'period_start')::timestamptz - interval '25 minutes' "
+                    "AND (input->'schedule'->>'nominal_time')::timestamptz = "
+                    "(input->'schedule'->>'period_start')::timestamptz - interval '30 minutes' "
+                    "AND jsonb_array_length(input->'schedule'->'periods') = 1 "
+                    "AND input->'schedule'->'periods'->0->>'start' = "
+                    "input->'schedule'->>'period_start'"),
+              std::to_string(quarter_hours));
+  }
+
   TestDatabase db_;
   TestEngine engine_;
   std::unique_ptr<v1::ScheduleService::Stub> stub_;
@@ -215,41 +259,14 @@ TEST_F(SchedulesTest, AStoredTimeThatIsNoLongerAGateClosureIsPlannedAgainNotFire
 }
 
 TEST_F(SchedulesTest, BalancingGateClosuresOnTheSpringDayStartOneRunPerQuarterHour) {
-  // aFRR energy bids in Germany close 25 minutes before each delivery quarter-hour; the schedule
-  // fires 5 minutes before that. The delivery day 2027-03-28 (Berlin) has 92 quarter-hours.
-  const json spec = {{"workflow", {{"definition", "settle"}}},
-                     {"trigger",
-                      {{"event", "gate_closure"},
-                       {"market", "DE"},
-                       {"product", "balancing_energy"},
-                       {"variant", "aFRR"},
-                       {"offset", "-5m"}}},
-                     {"overlap", "allow_all"}};
-  ASSERT_TRUE(Create("afrr", spec).ok());
-  v1::BackfillScheduleResponse response;
-  ASSERT_TRUE(Backfill("afrr", "2027-03-27T22:20:00Z", "2027-03-28T21:20:00Z", &response).ok());
-  EXPECT_EQ(response.started(), 92);
-  const std::string ours = "workflow_id LIKE 'afrr@%'";
-  EXPECT_EQ(Count(ours), "92");
-  EXPECT_EQ(db_.Query("SELECT string_agg(DISTINCT input->'schedule'->>'delivery_day', ',') "
-                      "FROM runs WHERE " +
-                      ours),
-            "2027-03-28");
-  // By PostgreSQL's reckoning: the periods are the day's quarter-hours in Berlin, each run's one
-  // period, closing 25 minutes before it starts and fired 30 minutes before.
-  EXPECT_EQ(
-      Count(ours + " AND (input->'schedule'->>'period_start')::timestamptz IN ("
-                   "SELECT generate_series(timestamp '2027-03-28 00:00' AT TIME ZONE "
-                   "'Europe/Berlin', timestamp '2027-03-28 23:45' AT TIME ZONE "
-                   "'Europe/Berlin', interval '15 minutes')) "
-                   "AND (input->'schedule'->>'gate_closure')::timestamptz = "
-                   "(input->'schedule'->>'period_start')::timestamptz - interval '25 minutes' "
-                   "AND (input->'schedule'->>'nominal_time')::timestamptz = "
-                   "(input->'schedule'->>'period_start')::timestamptz - interval '30 minutes' "
-                   "AND jsonb_array_length(input->'schedule'->'periods') = 1 "
-                   "AND input->'schedule'->'periods'->0->>'start' = "
-                   "input->'schedule'->>'period_start'"),
-      "92");
+  ExpectOneRunPerQuarterHour("afrr", "2027-03-28", "2027-03-27T22:20:00Z", "2027-03-28T21:20:00Z",
+                             92);
+}
+
+TEST_F(SchedulesTest, BalancingGateClosuresOnTheAutumnDayStartOneRunPerQuarterHour) {
+  // The clocks go back: 2027-10-31 (Berlin) has 100 quarter-hours, two of them at 02:00 local.
+  ExpectOneRunPerQuarterHour("afrr-autumn", "2027-10-31", "2027-10-30T21:20:00Z",
+                             "2027-10-31T22:20:00Z", 100);
 }
 
 TEST_F(SchedulesTest, MissedFiringsWithinTheCatchUpWindowFireOnceOlderOnesAreSkipped) {

@@ -43,6 +43,17 @@ def definition(version):
 DEFINITION = definition(1)
 SPEC = ('{"workflow": {"definition": "probe", "input": {"day": "=$/schedule/delivery_day"}},'
         ' "trigger": {"cron": "*/5 * * * *", "time_zone": "Europe/Berlin"}, "overlap": "skip"}')
+# Gate closures of every kind of market product (per delivery day, per delivery period).
+GATE_SPECS = [
+    '{"workflow": {"definition": "probe"}, "trigger": {"event": "gate_closure",'
+    ' "market": "EPEX-DE-LU", "offset": "-45m"}, "calendar": "cal-1",'
+    ' "on_non_business_day": "next_business_day"}',
+    '{"workflow": {"definition": "probe", "input": {"p": "=$/schedule/periods"}}, "trigger":'
+    ' {"event": "gate_closure", "market": "DE", "product": "balancing_energy", "variant": "aFRR",'
+    ' "period": "15m", "offset": "-5m"}, "overlap": "allow_all"}',
+    '{"workflow": {"definition": "probe"}, "trigger": {"event": "gate_closure",'
+    ' "market": "EPEX-DE-LU", "product": "intraday_auction", "variant": "IDA3"}}',
+]
 # Values a caller would send, by field name: most requests carry these, so that they reach past
 # validation into the transitions, and one or two random fields make them wrong.
 LIKELY = {
@@ -50,7 +61,8 @@ LIKELY = {
     "identity": ["probe"], "task_queues": ["q"], "task_queue": ["q"], "task_types": ["t"],
     "task_type": ["t"], "definition_json": [DEFINITION], "input_json": ['{"x": 1}'],
     "result_json": ['{"ok": true}'], "details_json": ['{"why": "probe"}'], "payload_json": ["{}"],
-    "signal_payload_json": ["{}"], "spec_json": [SPEC], "body_json": ['{"weekend": ["SAT", "SUN"]}'],
+    "signal_payload_json": ["{}"], "spec_json": [SPEC] + GATE_SPECS,
+    "body_json": ['{"weekend": ["SAT", "SUN"]}', '{"weekend": [], "holidays": ["2026-12-25"]}'],
     "id": ["s-1", "b-1"], "signal_name": ["go"], "reason": ["probe"], "note": ["probe"],
     "error_type": ["probe.Failed"], "message": ["failed"], "query": ["status = 'RUNNING'"],
     "period": ["2026-11"], "step": ["a"], "from_step": ["a"], "order_by": ["create_time desc"],

@@ -198,17 +198,17 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
       p.next_fire_at.reset();
       break;
     }
-    if (!StillNominal(spec, *p.next_nominal)) {
-      // Planned under market rules since changed, and this replica had not replanned yet.
+    const Nominal n = NominalAt(spec, *p.next_nominal);
+    if (spec.follows_market_rules() && n.delivery_day.empty()) {
+      // No gate closure under the rules this replica has: planned under rules since changed.
       std::optional<Nominal> next;
       NextFiring(spec, row.id, calendar_of, PlanFrom(row, p.last_nominal), &next, &p.next_fire_at);
       spdlog::warn("schedule {}/{}: {} is no longer a gate closure under market rules {}; next: {}",
-                   row.namespace_name, row.id, Describe(*p.next_nominal),
-                   dsl::CurrentMarketRules()->version(), next ? Describe(next->at) : "none");
+                   row.namespace_name, row.id, Describe(n.at), dsl::CurrentMarketRules()->version(),
+                   next ? Describe(next->at) : "none");
       p.next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
       continue;
     }
-    const Nominal n = NominalAt(spec, *p.next_nominal);
     FiringRow f = base(n, *p.next_fire_at);
     bool calendar_skip = false;
     spec.FireAt(row.id, n, calendar_of, &calendar_skip);
@@ -275,9 +275,16 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
 }
 
 Status ScheduleFirer::FireDue(int batch, int* done) {
-  if (const auto rules = dsl::CurrentMarketRules(); rules != planned_with_) {
-    if (const Status s = ReplanGateClosures(); !s.ok()) return s;
-    planned_with_ = rules;
+  const auto rules = dsl::CurrentMarketRules();
+  if (rules != planned_with_ && std::chrono::steady_clock::now() >= replan_due_) {
+    // A failure does not hold up the firings; it is tried again a little later.
+    if (const Status s = ReplanGateClosures(); s.ok()) {
+      planned_with_ = rules;
+    } else {
+      spdlog::warn("schedules: replanning under market rules {}: {}; trying again in {} s",
+                   rules->version(), s.ToString(), kReplanRetry.count());
+      replan_due_ = std::chrono::steady_clock::now() + kReplanRetry;
+    }
   }
   std::vector<FiringRow> recorded;
   std::vector<Scheduler::AfterCommit> after;
@@ -379,8 +386,8 @@ Status ScheduleFirer::ReplanGateClosures() {
   });
   const std::string version = dsl::CurrentMarketRules()->version();
   int moved = 0;
+  Status first_failure = s;
   for (const auto& [ns, id] : ids) {
-    if (!s.ok()) break;
     s = persistence::Transact(pool_, "replan schedule", [&, &ns = ns, &id = id](pqxx::work& txn) {
       std::optional<ScheduleRow> row = persistence::FindSchedule(txn, ns, id, true);
       ScheduleSpec spec;
@@ -389,12 +396,13 @@ Status ScheduleFirer::ReplanGateClosures() {
       if (Replan(txn, spec, "under market rules " + version, &*row)) ++moved;
       return Status::Ok();
     });
+    if (!s.ok() && first_failure.ok())
+      first_failure = Status(s.code(), ns + "/" + id + ": " + s.message());
   }
-  if (!s.ok()) return s;
   if (moved > 0) {
     spdlog::info("market rules {}: {} gate-closure schedule(s) replanned", version, moved);
   }
-  return Status::Ok();
+  return first_failure;
 }
 
 Status ScheduleFirer::Backfill(const std::string& namespace_name, const std::string& id,

@@ -12,6 +12,7 @@
 // time that already has one.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -53,6 +54,8 @@ class ScheduleFirer {
   // Every gate-closure schedule's next firing computed again under the market rules in force:
   // the first closure after its last nominal time handled (or its last change, if later). A
   // closure the new rules moved earlier fires then, not at the time planned under the old ones.
+  // One transaction per schedule; one that fails does not stop the others (the first failure,
+  // naming its schedule, is returned).
   Status ReplanGateClosures();
   // Starts the run of the schedule's next nominal time now, ahead of its fire time and whatever
   // the overlap policy; when that nominal time comes, its firing finds the run and starts none.
@@ -89,8 +92,11 @@ class ScheduleFirer {
   persistence::ConnectionPool& pool_;
   Scheduler& scheduler_;
   ScheduleObserver* observer_;
-  // The market rules the gate-closure schedules were last replanned under (FireDue's thread).
+  // The market rules the gate-closure schedules were last replanned under, and when a failed
+  // replanning is tried again (FireDue's thread).
+  static constexpr std::chrono::seconds kReplanRetry{10};
   std::shared_ptr<const dsl::MarketRules> planned_with_;
+  std::chrono::steady_clock::time_point replan_due_;
 };
 
 }  // namespace gridflow::engine

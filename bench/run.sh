@@ -209,13 +209,19 @@ median() {
     'index($1, prefix) == 1 && index($1, label) { print $2 }' "$WORK/results.tsv" | sort -g |
     awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
-# warm_up ADDRESS LABEL: a throughput load, not measured, before the figures. An engine serving
-# for hours has its statements prepared and planned on tables PostgreSQL has analysed; the first
-# seconds on fresh tables are 15 % slower, and the peers get the same (bench/peers/peers.mjs).
+# warm_up ADDRESS LABEL: a throughput load, not measured, before the figures, then ANALYZE of the
+# database the address serves. An engine serving for hours has its
+# statements prepared and planned on tables PostgreSQL has analysed; a fresh database is not
+# analysed until autovacuum first visits it — 2–3 minutes after it was created, long after the
+# first figures — and until then steps are ~10 % slower and slowing as the tables grow
+# (docs/benchmarks.md, 2026-12-05 17:45). The peers get the same (bench/peers/peers.mjs).
 warm_up() {
   echo "== warm-up of $2 (not measured)" >&2
   "$BUILD_DIR/bench/gridflow-bench" --address "$1" --modes throughput --runs "$WARMUP_RUNS" \
     --steps 3 --starters 16 >/dev/null
+  local database=gridflow
+  [[ $1 == "${GROWN_ADDRESS:-}" ]] && database=gridflow_grown
+  "${PSQL[@]}" -d "$database" -c ANALYZE
 }
 : >"$WORK/results.tsv"
 warm_up "${ADDRESSES[0]}" "one replica"

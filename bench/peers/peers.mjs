@@ -3,7 +3,8 @@
 // same way where the models allow (bench/run.sh --peers runs this; benchmark only):
 //   drain    --jobs no-op jobs inserted up front, then workers with --concurrency handlers drain
 //            them: jobs/s from the start of the workers until the last job ran — after one such
-//            drain not measured, as gridflow-bench's figures follow a warm-up (bench/run.sh);
+//            drain not measured and an ANALYZE, as gridflow-bench's figures follow a warm-up and
+//            an ANALYZE (bench/run.sh);
 //   latency  jobs added at a steady --rate for --seconds; the time from the add call until the
 //            handler runs: p50, p99, max.
 // Each queue runs in its own database (URLs from --graphile and --pgboss). Prints one line per
@@ -82,6 +83,7 @@ async function graphileWorker(url) {
     return { runner, jobsPerSecond: JOBS / ((performance.now() - begin) / 1000) };
   };
   await (await drain()).runner.stop();  // warm-up, not measured
+  await utils.withPgClient((client) => client.query("ANALYZE"));  // as bench/run.sh's warm_up
   const { runner, jobsPerSecond } = await drain();
   print(`graphile_worker_drain_jobs_per_s[${JOBS}]`, jobsPerSecond, "jobs/s");
   // Latency at a steady rate.
@@ -128,6 +130,7 @@ async function pgBoss(url) {
   };
   await drain();  // warm-up, not measured
   await boss.offWork(queue);
+  await boss.getDb().executeSql("ANALYZE");  // as bench/run.sh's warm_up
   print(`pg_boss_drain_jobs_per_s[${JOBS}]`, await drain(), "jobs/s");
   const total = Math.round(RATE * SECONDS);
   done = 0;

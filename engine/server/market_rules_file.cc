@@ -16,7 +16,14 @@ Status MarketRulesFile::Open(const std::string& path, Millis reload_interval,
 MarketRulesFile::MarketRulesFile(const std::string& path, dsl::MarketRules initial,
                                  Millis reload_interval)
     : file_("market rules", path, std::move(initial), reload_interval, dsl::LoadMarketRules),
-      watch_("market rules", reload_interval, [this] { dsl::SetMarketRules(file_.Current()); }) {
+      watch_("market rules", reload_interval, [this] {
+        std::shared_ptr<const dsl::MarketRules> current = file_.Current();
+        if (current != dsl::CurrentMarketRules()) {
+          spdlog::info("market rules {} in force ({} rules)", current->version(),
+                       current->rules().size());
+        }
+        dsl::SetMarketRules(std::move(current));
+      }) {
   dsl::SetMarketRules(file_.Current());  // in force before the engine serves
   watch_.Start();
 }

@@ -45,7 +45,8 @@ bool StillNominal(const ScheduleSpec& spec, TimePoint at) {
   return !spec.follows_market_rules() || !NominalAt(spec, at).delivery_day.empty();
 }
 
-// Where a schedule's next nominal time is planned from when the market rules change: after the
+// Where a schedule's next nominal time is planned from when its market rules or calendar change:
+// after the
 // last nominal time handled, or after the schedule last changed (created, updated, paused,
 // resumed), whichever is later — as the stored plan was made.
 TimePoint PlanFrom(const ScheduleRow& row, std::optional<TimePoint> last_nominal) {

@@ -28,14 +28,19 @@ std::string Definition(const std::string& name, const std::string& market) {
          market + R"js(', $/input/start)"}]})js";
 }
 
+// An engine's configuration with the rules file `rules`, re-read every 100 ms.
+engine::EngineConfig RereadingRules(const TestDatabase& db, const fs::path& rules) {
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.market_rules_file = rules.string();
+  config.security.reload_interval = Millis(100);
+  return config;
+}
+
 TEST(MarketRulesFileTest, AnEngineComputesWithItsRulesFileAndItsChanges) {
   TestDatabase db;
   const fs::path rules = fs::path(::testing::TempDir()) / ("gf-rules-" + db.name() + ".json");
   WriteRules(rules, "45m");
-  engine::EngineConfig config = FastEngineConfig(db.url());
-  config.market_rules_file = rules.string();
-  config.security.reload_interval = Millis(100);
-  TestEngine engine(config);
+  TestEngine engine(RereadingRules(db, rules));
 
   const grpc::Status registered = Register(engine, Definition("intraday-bid", "DESK-ID"));
   ASSERT_TRUE(registered.ok()) << registered.error_message();
@@ -89,10 +94,7 @@ TEST(MarketRulesFileTest, GateClosureSchedulesFollowAChangedRulesFile) {
   TestDatabase db;
   const fs::path rules = fs::path(::testing::TempDir()) / ("gf-da-rules-" + db.name() + ".json");
   WriteDayAheadRules(rules, "12:00");
-  engine::EngineConfig config = FastEngineConfig(db.url());
-  config.market_rules_file = rules.string();
-  config.security.reload_interval = Millis(100);
-  TestEngine engine(config);
+  TestEngine engine(RereadingRules(db, rules));
   ASSERT_TRUE(Register(engine, R"({"name": "bid", "version": 1, "steps": [
       {"name": "wait", "kind": "task", "task_type": "bid", "task_queue": "nobody-polls"}]})")
                   .ok());

@@ -46,9 +46,8 @@ bool StillNominal(const ScheduleSpec& spec, TimePoint at) {
 }
 
 // Where a schedule's next nominal time is planned from when its market rules or calendar change:
-// after the
-// last nominal time handled, or after the schedule last changed (created, updated, paused,
-// resumed), whichever is later — as the stored plan was made.
+// after the last nominal time handled, or after the schedule last changed (created, updated,
+// paused, resumed), whichever is later — as the stored plan was made.
 TimePoint PlanFrom(const ScheduleRow& row, std::optional<TimePoint> last_nominal) {
   return last_nominal ? std::max(*last_nominal, row.updated_at) : row.updated_at;
 }

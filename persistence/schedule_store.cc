@@ -73,6 +73,24 @@ std::optional<ScheduleRow> FindSchedule(pqxx::transaction_base& txn,
   return ReadSchedule(r[0]);
 }
 
+std::optional<ScheduleRow> LockScheduleUnlessHeld(pqxx::transaction_base& txn,
+                                                  const std::string& namespace_name,
+                                                  const std::string& id, bool* held) {
+  const pqxx::result r = txn.exec_params(std::string("SELECT ") + kScheduleColumns +
+                                             " FROM schedules s WHERE s.namespace = $1 AND "
+                                             "s.id = $2 FOR UPDATE SKIP LOCKED",
+                                         namespace_name, id);
+  if (!r.empty()) {
+    *held = false;
+    return ReadSchedule(r[0]);
+  }
+  *held =
+      txn.exec_params("SELECT EXISTS (SELECT 1 FROM schedules WHERE namespace = $1 AND id = $2)",
+                      namespace_name, id)[0][0]
+          .as<bool>();
+  return std::nullopt;
+}
+
 std::vector<ScheduleRow> ListSchedules(pqxx::transaction_base& txn,
                                        const std::string& namespace_name) {
   std::vector<ScheduleRow> rows;

@@ -71,6 +71,11 @@ bool InsertSchedule(pqxx::transaction_base& txn, const ScheduleRow& row);
 std::optional<ScheduleRow> FindSchedule(pqxx::transaction_base& txn,
                                         const std::string& namespace_name, const std::string& id,
                                         bool for_update);
+// The schedule, locked FOR UPDATE, unless another transaction holds its row: then *held is set
+// and nothing is returned at once, without waiting (nothing either when it does not exist).
+std::optional<ScheduleRow> LockScheduleUnlessHeld(pqxx::transaction_base& txn,
+                                                  const std::string& namespace_name,
+                                                  const std::string& id, bool* held);
 std::vector<ScheduleRow> ListSchedules(pqxx::transaction_base& txn,
                                        const std::string& namespace_name);
 // (namespace, id) of every schedule with a gate_closure trigger, in order.

@@ -389,7 +389,11 @@ Status ScheduleFirer::ReplanGateClosures() {
   Status first_failure = s;
   for (const auto& [ns, id] : ids) {
     s = persistence::Transact(pool_, "replan schedule", [&, &ns = ns, &id = id](pqxx::work& txn) {
-      std::optional<ScheduleRow> row = persistence::FindSchedule(txn, ns, id, true);
+      // Never waits for the row: a transaction holding it (a firing, a trigger, a backfill, an
+      // operator's session) would hold up this replica's firings, which run after this.
+      bool held = false;
+      std::optional<ScheduleRow> row = persistence::LockScheduleUnlessHeld(txn, ns, id, &held);
+      if (held) return Status::Unavailable("held by another transaction");
       ScheduleSpec spec;
       if (!row || !ParseStoredSpec(*row, &spec).ok())
         return Status::Ok();  // gone; paused on firing

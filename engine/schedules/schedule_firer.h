@@ -54,8 +54,9 @@ class ScheduleFirer {
   // Every gate-closure schedule's next firing computed again under the market rules in force:
   // the first closure after its last nominal time handled (or its last change, if later). A
   // closure the new rules moved earlier fires then, not at the time planned under the old ones.
-  // One transaction per schedule; one that fails does not stop the others (the first failure,
-  // naming its schedule, is returned).
+  // One transaction per schedule; one that fails, or whose row another transaction holds (it is
+  // not waited for), does not stop the others (the first failure, naming its schedule, is
+  // returned, and FireDue tries again kReplanRetry later).
   Status ReplanGateClosures();
   // Starts the run of the schedule's next nominal time now, ahead of its fire time and whatever
   // the overlap policy; when that nominal time comes, its firing finds the run and starts none.

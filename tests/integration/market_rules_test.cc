@@ -3,6 +3,10 @@
 // with it, and a changed file is in force without a restart.
 #include <filesystem>
 #include <fstream>
+#include <memory>
+
+#include <pqxx/connection>
+#include <pqxx/transaction>
 
 #include "gridflow/v1/schedule_service.grpc.pb.h"
 #include "tests/integration/test_env.h"
@@ -146,6 +150,54 @@ TEST(MarketRulesFileTest, GateClosureSchedulesFollowAChangedRulesFile) {
   }));
   EXPECT_TRUE(Eventually([&] { return next() > moved && berlin(next()) == "10:30"; })) << next();
   EXPECT_EQ(db.Query("SELECT count(*) FROM runs"), "1");
+  fs::remove(rules);
+}
+
+// A gate-closure schedule whose row another transaction holds (a firing, a trigger, a backfill,
+// an operator's psql session) is replanned once it is free, and meanwhile holds up no firing:
+// replanning does not wait for its lock but tries it again kReplanRetry later.
+TEST(MarketRulesFileTest, AScheduleLockedElsewhereIsReplannedLaterWithoutHoldingUpFirings) {
+  TestDatabase db;
+  const fs::path rules = fs::path(::testing::TempDir()) / ("gf-lock-rules-" + db.name() + ".json");
+  WriteDayAheadRules(rules, "12:00");
+  TestEngine engine(RereadingRules(db, rules));
+  ASSERT_TRUE(Register(engine, R"({"name": "bid", "version": 1, "steps": [
+      {"name": "wait", "kind": "task", "task_type": "bid", "task_queue": "nobody-polls"}]})")
+                  .ok());
+  auto schedules = v1::ScheduleService::NewStub(engine.channel());
+  const auto create = [&](const std::string& id, const std::string& trigger) {
+    v1::CreateScheduleRequest request;
+    request.set_id(id);
+    request.set_spec_json(R"({"workflow": {"definition": "bid"}, "trigger": )" + trigger + "}");
+    v1::Schedule schedule;
+    return schedules->CreateSchedule(Ctx().get(), request, &schedule).ok();
+  };
+  const std::string kDayAhead = R"({"event": "gate_closure", "market": "DESK-DA"})";
+  ASSERT_TRUE(create("da-free", kDayAhead));
+  ASSERT_TRUE(create("da-held", kDayAhead));
+  ASSERT_TRUE(create("tick", R"({"every": "1s"})"));
+  const auto closes = [&](const std::string& id) {  // its next firing, Berlin wall time
+    return db.Query(
+        "SELECT to_char(next_nominal AT TIME ZONE 'Europe/Berlin', 'HH24:MI') FROM schedules "
+        "WHERE id = '" +
+        id + "'");
+  };
+  const auto ticks = [&] {  // nominal times handled (skipped_overlap after the first run)
+    return std::stoi(db.Query("SELECT count(*) FROM schedule_firings WHERE schedule_id = 'tick'"));
+  };
+  ASSERT_TRUE(Eventually([&] { return ticks() >= 1; }));
+
+  pqxx::connection holder(db.url());
+  auto held = std::make_unique<pqxx::work>(holder);
+  held->exec("SELECT 1 FROM schedules WHERE id = 'da-held' FOR UPDATE");
+  WriteDayAheadRules(rules, "10:30");
+  EXPECT_TRUE(Eventually([&] { return closes("da-free") == "10:30"; })) << closes("da-free");
+  const int before = ticks();
+  EXPECT_TRUE(Eventually([&] { return ticks() >= before + 2; }, std::chrono::seconds(4)))
+      << "firings held up by the schedule being replanned";
+  EXPECT_EQ(closes("da-held"), "12:00");
+  held->abort();
+  EXPECT_TRUE(Eventually([&] { return closes("da-held") == "10:30"; })) << closes("da-held");
   fs::remove(rules);
 }
 

@@ -94,30 +94,49 @@ void WriteDayAheadRules(const fs::path& path, const std::string& at,
   fs::rename(path.string() + ".tmp", path);
 }
 
-TEST(MarketRulesFileTest, GateClosureSchedulesFollowAChangedRulesFile) {
-  TestDatabase db;
-  const fs::path rules = fs::path(::testing::TempDir()) / ("gf-da-rules-" + db.name() + ".json");
-  WriteDayAheadRules(rules, "12:00");
-  TestEngine engine(RereadingRules(db, rules));
-  ASSERT_TRUE(Register(engine, R"({"name": "bid", "version": 1, "steps": [
-      {"name": "wait", "kind": "task", "task_type": "bid", "task_queue": "nobody-polls"}]})")
-                  .ok());
-  auto schedules = v1::ScheduleService::NewStub(engine.channel());
-  v1::CreateScheduleRequest create;
-  create.set_id("da");
-  create.set_spec_json(R"({"workflow": {"definition": "bid"},
-      "trigger": {"event": "gate_closure", "market": "DESK-DA"}})");
-  v1::Schedule schedule;
-  ASSERT_TRUE(schedules->CreateSchedule(Ctx().get(), create, &schedule).ok());
+// A desk's day-ahead market closing at 12:00 (Berlin) in a rules file its engine re-reads, and a
+// definition "bid" whose task nobody takes, for the schedules to start.
+class DayAheadDeskTest : public ::testing::Test {
+ protected:
+  DayAheadDeskTest() : rules_(Written(db_)), engine_(RereadingRules(db_, rules_)) {
+    EXPECT_TRUE(Register(engine_, R"({"name": "bid", "version": 1, "steps": [
+        {"name": "wait", "kind": "task", "task_type": "bid", "task_queue": "nobody-polls"}]})")
+                    .ok());
+  }
+  ~DayAheadDeskTest() override { fs::remove(rules_); }
+
+  static fs::path Written(const TestDatabase& db) {
+    const fs::path rules = fs::path(::testing::TempDir()) / ("gf-da-rules-" + db.name() + ".json");
+    WriteDayAheadRules(rules, "12:00");
+    return rules;
+  }
+  bool CreateSchedule(const std::string& id, const std::string& trigger) {
+    v1::CreateScheduleRequest request;
+    request.set_id(id);
+    request.set_spec_json(R"({"workflow": {"definition": "bid"}, "trigger": )" + trigger + "}");
+    v1::Schedule schedule;
+    return v1::ScheduleService::NewStub(engine_.channel())
+        ->CreateSchedule(Ctx().get(), request, &schedule)
+        .ok();
+  }
+
+  static constexpr const char* kDayAhead = R"({"event": "gate_closure", "market": "DESK-DA"})";
+  TestDatabase db_;
+  const fs::path rules_;
+  TestEngine engine_;
+};
+
+TEST_F(DayAheadDeskTest, GateClosureSchedulesFollowAChangedRulesFile) {
+  ASSERT_TRUE(CreateSchedule("da", kDayAhead));
   // The schedule's next nominal time (RFC 3339, UTC), from the database's copy of it.
   const auto next = [&] {
-    return db.Query(
+    return db_.Query(
         "SELECT to_char(next_nominal AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
         "FROM schedules WHERE id = 'da'");
   };
   const auto berlin = [&](const std::string& at) {
-    return db.Query("SELECT to_char(timestamptz '" + at +
-                    "' AT TIME ZONE 'Europe/Berlin', 'HH24:MI')");
+    return db_.Query("SELECT to_char(timestamptz '" + at +
+                     "' AT TIME ZONE 'Europe/Berlin', 'HH24:MI')");
   };
   const std::string planned = next();
   ASSERT_EQ(berlin(planned), "12:00");
@@ -125,72 +144,55 @@ TEST(MarketRulesFileTest, GateClosureSchedulesFollowAChangedRulesFile) {
   // The desk moves the auction to 10:30: the planned firing moves with it, before it is due —
   // to 10:30 of the same day, or of the next if that is already past (an hour more or less when
   // the clocks change in between).
-  WriteDayAheadRules(rules, "10:30");
+  WriteDayAheadRules(rules_, "10:30");
   EXPECT_TRUE(Eventually([&] { return berlin(next()) == "10:30"; })) << next();
   const std::string moved = next();
-  EXPECT_EQ(db.Query("SELECT (timestamptz '" + moved + "' - timestamptz '" + planned +
-                     "')::text IN ('-01:30:00', '22:30:00', '21:30:00', '23:30:00')"),
+  EXPECT_EQ(db_.Query("SELECT (timestamptz '" + moved + "' - timestamptz '" + planned +
+                      "')::text IN ('-01:30:00', '22:30:00', '21:30:00', '23:30:00')"),
             "t")
       << planned << " -> " << moved;
 
   // An override closes that delivery day in ten minutes: the schedule fires then (the engine's
   // clock moved past it), its run told the delivery day, and plans the next day at 10:30.
-  const std::string day = db.Query("SELECT ((timestamptz '" + moved +
-                                   "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
-  const std::string soon = db.Query(
+  const std::string day = db_.Query("SELECT ((timestamptz '" + moved +
+                                    "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
+  const std::string soon = db_.Query(
       "SELECT to_char(date_trunc('minute', now() + interval '10 minutes') AT TIME ZONE 'UTC', "
       "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
-  WriteDayAheadRules(rules, "10:30", day, soon);
+  WriteDayAheadRules(rules_, "10:30", day, soon);
   EXPECT_TRUE(Eventually([&] { return next() == soon; })) << next() << " " << soon;
-  EXPECT_EQ(db.Query("SELECT count(*) FROM runs"), "0");
-  engine.SetClockOffset(std::chrono::minutes(11));
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "0");
+  engine_.SetClockOffset(std::chrono::minutes(11));
   EXPECT_TRUE(Eventually([&] {
-    return db.Query("SELECT count(*) FROM runs WHERE workflow_id = 'da@" + soon +
-                    "' AND input->'schedule'->>'delivery_day' = '" + day + "'") == "1";
+    return db_.Query("SELECT count(*) FROM runs WHERE workflow_id = 'da@" + soon +
+                     "' AND input->'schedule'->>'delivery_day' = '" + day + "'") == "1";
   }));
   EXPECT_TRUE(Eventually([&] { return next() > moved && berlin(next()) == "10:30"; })) << next();
-  EXPECT_EQ(db.Query("SELECT count(*) FROM runs"), "1");
-  fs::remove(rules);
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "1");
 }
 
 // A gate-closure schedule whose row another transaction holds (a firing, a trigger, a backfill,
 // an operator's psql session) is replanned once it is free, and meanwhile holds up no firing:
 // replanning does not wait for its lock but tries it again kReplanRetry later.
-TEST(MarketRulesFileTest, AScheduleLockedElsewhereIsReplannedLaterWithoutHoldingUpFirings) {
-  TestDatabase db;
-  const fs::path rules = fs::path(::testing::TempDir()) / ("gf-lock-rules-" + db.name() + ".json");
-  WriteDayAheadRules(rules, "12:00");
-  TestEngine engine(RereadingRules(db, rules));
-  ASSERT_TRUE(Register(engine, R"({"name": "bid", "version": 1, "steps": [
-      {"name": "wait", "kind": "task", "task_type": "bid", "task_queue": "nobody-polls"}]})")
-                  .ok());
-  auto schedules = v1::ScheduleService::NewStub(engine.channel());
-  const auto create = [&](const std::string& id, const std::string& trigger) {
-    v1::CreateScheduleRequest request;
-    request.set_id(id);
-    request.set_spec_json(R"({"workflow": {"definition": "bid"}, "trigger": )" + trigger + "}");
-    v1::Schedule schedule;
-    return schedules->CreateSchedule(Ctx().get(), request, &schedule).ok();
-  };
-  const std::string kDayAhead = R"({"event": "gate_closure", "market": "DESK-DA"})";
-  ASSERT_TRUE(create("da-free", kDayAhead));
-  ASSERT_TRUE(create("da-held", kDayAhead));
-  ASSERT_TRUE(create("tick", R"({"every": "1s"})"));
+TEST_F(DayAheadDeskTest, AScheduleLockedElsewhereIsReplannedLaterWithoutHoldingUpFirings) {
+  ASSERT_TRUE(CreateSchedule("da-free", kDayAhead));
+  ASSERT_TRUE(CreateSchedule("da-held", kDayAhead));
+  ASSERT_TRUE(CreateSchedule("tick", R"({"every": "1s"})"));
   const auto closes = [&](const std::string& id) {  // its next firing, Berlin wall time
-    return db.Query(
+    return db_.Query(
         "SELECT to_char(next_nominal AT TIME ZONE 'Europe/Berlin', 'HH24:MI') FROM schedules "
         "WHERE id = '" +
         id + "'");
   };
   const auto ticks = [&] {  // nominal times handled (skipped_overlap after the first run)
-    return std::stoi(db.Query("SELECT count(*) FROM schedule_firings WHERE schedule_id = 'tick'"));
+    return std::stoi(db_.Query("SELECT count(*) FROM schedule_firings WHERE schedule_id = 'tick'"));
   };
   ASSERT_TRUE(Eventually([&] { return ticks() >= 1; }));
 
-  pqxx::connection holder(db.url());
+  pqxx::connection holder(db_.url());
   auto held = std::make_unique<pqxx::work>(holder);
   held->exec("SELECT 1 FROM schedules WHERE id = 'da-held' FOR UPDATE");
-  WriteDayAheadRules(rules, "10:30");
+  WriteDayAheadRules(rules_, "10:30");
   EXPECT_TRUE(Eventually([&] { return closes("da-free") == "10:30"; })) << closes("da-free");
   const int before = ticks();
   EXPECT_TRUE(Eventually([&] { return ticks() >= before + 2; }, std::chrono::seconds(4)))
@@ -198,7 +200,6 @@ TEST(MarketRulesFileTest, AScheduleLockedElsewhereIsReplannedLaterWithoutHolding
   EXPECT_EQ(closes("da-held"), "12:00");
   held->abort();
   EXPECT_TRUE(Eventually([&] { return closes("da-held") == "10:30"; })) << closes("da-held");
-  fs::remove(rules);
 }
 
 TEST(MarketRulesFileTest, AnEngineRefusesToStartWithAMalformedFile) {

@@ -45,5 +45,8 @@ run_activation "afrr-$STAMP"
 show_run "afrr-$STAMP"
 echo "time from the TSO's order to all set-points dispatched: $(ctl -o json runs show "afrr-$STAMP" |
   /usr/bin/python3 -c 'import json,sys; print(json.loads(json.load(sys.stdin)["run"]["result_json"])["dispatch_ms"])') ms"
+echo "  (from the order's timestamp, taken before the Python client started; every example handler is a"
+echo "  Python process that gridflow-worker starts per task. The engine's own dispatch latency, with"
+echo "  in-process workers: bash bench/run.sh, docs/benchmarks.md)"
 echo
 echo "demo complete: the day-ahead bids (by hand and by schedule) and the activation COMPLETED; stopping everything"

@@ -393,7 +393,8 @@ Status ScheduleFirer::ReplanGateClosures() {
       // operator's session) would hold up this replica's firings, which run after this.
       bool held = false;
       std::optional<ScheduleRow> row = persistence::LockScheduleUnlessHeld(txn, ns, id, &held);
-      if (held) return Status::Unavailable("held by another transaction");
+      // Not a database failure (gridflow_db_transaction_errors_total): a refusal on purpose.
+      if (held) return Status::FailedPrecondition("held by another transaction");
       ScheduleSpec spec;
       if (!row || !ParseStoredSpec(*row, &spec).ok())
         return Status::Ok();  // gone; paused on firing

@@ -61,28 +61,37 @@ bool InsertSchedule(pqxx::transaction_base& txn, const ScheduleRow& row) {
              .affected_rows() == 1;
 }
 
-std::optional<ScheduleRow> FindSchedule(pqxx::transaction_base& txn,
-                                        const std::string& namespace_name, const std::string& id,
-                                        bool for_update) {
+namespace {
+
+// The schedule's row read with `lock` ("", " FOR UPDATE", " FOR UPDATE SKIP LOCKED").
+std::optional<ScheduleRow> SelectSchedule(pqxx::transaction_base& txn,
+                                          const std::string& namespace_name, const std::string& id,
+                                          const char* lock) {
   const pqxx::result r = txn.exec_params(std::string("SELECT ") + kScheduleColumns +
                                              " FROM schedules s WHERE s.namespace = $1 AND "
                                              "s.id = $2" +
-                                             (for_update ? " FOR UPDATE" : ""),
+                                             lock,
                                          namespace_name, id);
   if (r.empty()) return std::nullopt;
   return ReadSchedule(r[0]);
 }
 
+}  // namespace
+
+std::optional<ScheduleRow> FindSchedule(pqxx::transaction_base& txn,
+                                        const std::string& namespace_name, const std::string& id,
+                                        bool for_update) {
+  return SelectSchedule(txn, namespace_name, id, for_update ? " FOR UPDATE" : "");
+}
+
 std::optional<ScheduleRow> LockScheduleUnlessHeld(pqxx::transaction_base& txn,
                                                   const std::string& namespace_name,
                                                   const std::string& id, bool* held) {
-  const pqxx::result r = txn.exec_params(std::string("SELECT ") + kScheduleColumns +
-                                             " FROM schedules s WHERE s.namespace = $1 AND "
-                                             "s.id = $2 FOR UPDATE SKIP LOCKED",
-                                         namespace_name, id);
-  if (!r.empty()) {
+  std::optional<ScheduleRow> row =
+      SelectSchedule(txn, namespace_name, id, " FOR UPDATE SKIP LOCKED");
+  if (row) {
     *held = false;
-    return ReadSchedule(r[0]);
+    return row;
   }
   *held =
       txn.exec_params("SELECT EXISTS (SELECT 1 FROM schedules WHERE namespace = $1 AND id = $2)",

@@ -3,7 +3,6 @@
 // with it, and a changed file is in force without a restart.
 #include <filesystem>
 #include <fstream>
-#include <memory>
 
 #include <pqxx/connection>
 #include <pqxx/transaction>
@@ -190,15 +189,15 @@ TEST_F(DayAheadDeskTest, AScheduleLockedElsewhereIsReplannedLaterWithoutHoldingU
   ASSERT_TRUE(Eventually([&] { return ticks() >= 1; }));
 
   pqxx::connection holder(db_.url());
-  auto held = std::make_unique<pqxx::work>(holder);
-  held->exec("SELECT 1 FROM schedules WHERE id = 'da-held' FOR UPDATE");
+  pqxx::work held(holder);
+  held.exec("SELECT 1 FROM schedules WHERE id = 'da-held' FOR UPDATE");
   WriteDayAheadRules(rules_, "10:30");
   EXPECT_TRUE(Eventually([&] { return closes("da-free") == "10:30"; })) << closes("da-free");
   const int before = ticks();
   EXPECT_TRUE(Eventually([&] { return ticks() >= before + 2; }, std::chrono::seconds(4)))
       << "firings held up by the schedule being replanned";
   EXPECT_EQ(closes("da-held"), "12:00");
-  held->abort();
+  held.abort();
   EXPECT_TRUE(Eventually([&] { return closes("da-held") == "10:30"; })) << closes("da-held");
 }
 

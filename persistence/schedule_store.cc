@@ -20,7 +20,7 @@ std::string At(int n) {
 constexpr const char* kScheduleColumns =
     "s.namespace, s.id, s.spec::text, s.description, s.paused, s.note, s.next_nominal, "
     "s.next_fire_at, s.last_nominal, s.buffered_nominal, s.last_run_id::text, s.runs_started, "
-    "s.created_by, s.created_at, s.updated_by, s.updated_at";
+    "s.created_by, s.created_at, s.updated_by, s.updated_at, s.last_delivery";
 
 ScheduleRow ReadSchedule(const pqxx::row& r) {
   ScheduleRow row;
@@ -40,6 +40,7 @@ ScheduleRow ReadSchedule(const pqxx::row& r) {
   row.created_at = Timestamp(r[13]);
   row.updated_by = r[14].as<std::string>();
   row.updated_at = Timestamp(r[15]);
+  row.last_delivery = OptionalText(r[16]);
   return row;
 }
 
@@ -164,7 +165,7 @@ std::vector<ScheduleRow> ClaimDueSchedules(pqxx::transaction_base& txn, int limi
                " ORDER BY s.next_fire_at NULLS LAST FOR UPDATE OF s SKIP LOCKED",
            limit)) {
     ScheduleRow row = ReadSchedule(r);
-    row.last_run_open = r[16].as<bool>();
+    row.last_run_open = r[17].as<bool>();
     rows.push_back(std::move(row));
   }
   return rows;
@@ -174,11 +175,11 @@ void AdvanceSchedule(pqxx::transaction_base& txn, const std::string& namespace_n
                      const std::string& id, const ScheduleProgress& p) {
   txn.exec_params("UPDATE schedules SET next_nominal = " + At(3) + ", next_fire_at = " + At(4) +
                       ", last_nominal = " + At(5) + ", buffered_nominal = " + At(6) +
-                      ", last_run_id = $7::uuid, runs_started = $8"
+                      ", last_run_id = $7::uuid, runs_started = $8, last_delivery = $9"
                       " WHERE namespace = $1 AND id = $2",
                   namespace_name, id, Micros(p.next_nominal), Micros(p.next_fire_at),
-                  Micros(p.last_nominal), Micros(p.buffered_nominal), p.last_run_id,
-                  p.runs_started);
+                  Micros(p.last_nominal), Micros(p.buffered_nominal), p.last_run_id, p.runs_started,
+                  p.last_delivery);
 }
 
 void RecordFiring(pqxx::transaction_base& txn, const FiringRow& f) {

@@ -27,6 +27,8 @@ struct ScheduleRow {
   std::optional<TimePoint> buffered_nominal;
   std::optional<std::string> last_run_id;
   int64_t runs_started = 0;
+  // Gate closures: the last delivery handled (ScheduleFirer::DeliveryOf); nullopt: none.
+  std::optional<std::string> last_delivery;
   std::string created_by;
   TimePoint created_at;
   std::string updated_by;
@@ -43,6 +45,7 @@ struct ScheduleProgress {
   std::optional<TimePoint> buffered_nominal;
   std::optional<std::string> last_run_id;
   int64_t runs_started = 0;
+  std::optional<std::string> last_delivery;
 };
 
 struct FiringRow {

@@ -144,7 +144,8 @@ Status ScheduleServiceImpl::CreateSchedule(const Caller& caller,
     std::optional<Nominal> next;
     const auto calendar = ScheduleFirer::LoadCalendar(txn, ns, spec.calendar());
     ScheduleFirer::NextFiring(spec, row.id, calendar ? &*calendar : nullptr,
-                              persistence::DatabaseNow(txn), &next, &row.next_fire_at);
+                              persistence::DatabaseNow(txn), std::nullopt, &next,
+                              &row.next_fire_at);
     if (next) row.next_nominal = next->at;
     if (!persistence::InsertSchedule(txn, row)) {
       return Status::AlreadyExists("schedule '" + row.id + "' already exists in namespace '" + ns +
@@ -182,8 +183,8 @@ Status ScheduleServiceImpl::UpdateSchedule(const Caller& caller,
     const TimePoint after = row->last_nominal ? std::max(*row->last_nominal, now) : now;
     std::optional<Nominal> next;
     const auto calendar = ScheduleFirer::LoadCalendar(txn, ns, spec.calendar());
-    ScheduleFirer::NextFiring(spec, row->id, calendar ? &*calendar : nullptr, after, &next,
-                              &row->next_fire_at);
+    ScheduleFirer::NextFiring(spec, row->id, calendar ? &*calendar : nullptr, after,
+                              row->last_delivery, &next, &row->next_fire_at);
     row->next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
     persistence::ReplaceScheduleSpec(txn, *row);
     return Status::Ok();

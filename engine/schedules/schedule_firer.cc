@@ -23,6 +23,9 @@ constexpr int kPerPass = 100;
 constexpr int kMaxMissedCounted = 10'000;
 // Runs per transaction of a backfill.
 constexpr int kBackfillChunk = 500;
+// Nominal times of deliveries already handled passed over when planning (a bound, never reached:
+// a changed closure moves a few deliveries at most).
+constexpr int kMaxDeliveriesPassed = 10'000;
 
 std::string Describe(TimePoint t) {
   return FormatRfc3339Seconds(t);
@@ -43,6 +46,34 @@ Nominal NominalAt(const ScheduleSpec& spec, TimePoint at) {
 // market rules in force no longer have (they changed after it was planned).
 bool StillNominal(const ScheduleSpec& spec, TimePoint at) {
   return !spec.follows_market_rules() || !NominalAt(spec, at).delivery_day.empty();
+}
+
+// Where a schedule stands, as stored.
+persistence::ScheduleProgress ProgressOf(const ScheduleRow& row) {
+  return {row.next_nominal, row.next_fire_at, row.last_nominal, row.buffered_nominal,
+          row.last_run_id,  row.runs_started, row.last_delivery};
+}
+
+// The delivery a gate closure's nominal time is for: its delivery day, or for a product closing
+// per delivery period the start of the last period closing then (RFC 3339, UTC). nullopt for
+// other schedules. Two deliveries of one kind compare as their texts do.
+std::optional<std::string> DeliveryOf(const ScheduleSpec& spec, const Nominal& n) {
+  if (!spec.follows_market_rules()) return std::nullopt;
+  if (!n.periods.empty()) return FormatRfc3339Seconds(n.periods.back().start);
+  if (n.delivery_day.empty()) return std::nullopt;
+  return n.delivery_day;
+}
+
+// Whether `delivery` is one handled already: not after `handled` (of the same kind).
+bool Handled(const std::optional<std::string>& delivery,
+             const std::optional<std::string>& handled) {
+  return delivery && handled && delivery->size() == handled->size() && *delivery <= *handled;
+}
+
+// Records that `n`'s delivery was handled (fired, skipped, buffered or triggered).
+void NoteDelivery(const ScheduleSpec& spec, const Nominal& n, std::optional<std::string>* last) {
+  const std::optional<std::string> delivery = DeliveryOf(spec, n);
+  if (delivery && !Handled(delivery, *last)) *last = delivery;
 }
 
 // Where a schedule's next nominal time is planned from when its market rules or calendar change:
@@ -87,8 +118,16 @@ Status ScheduleFirer::ParseStoredSpec(const ScheduleRow& row, ScheduleSpec* spec
 
 void ScheduleFirer::NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
                                const Calendar* calendar, TimePoint after,
+                               const std::optional<std::string>& handled_delivery,
                                std::optional<Nominal>* nominal, std::optional<TimePoint>* fire_at) {
   *nominal = spec.NextNominal(after);
+  // A gate closure moved later (the market rules or the schedule's offset changed) for a delivery
+  // already handled is not fired again: one firing per delivery.
+  for (int passed = 0; *nominal && passed < kMaxDeliveriesPassed &&
+                       Handled(DeliveryOf(spec, **nominal), handled_delivery);
+       ++passed) {
+    *nominal = spec.NextNominal((*nominal)->at);
+  }
   fire_at->reset();
   if (!*nominal) return;
   bool skip = false;
@@ -155,8 +194,7 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
                                    "paused by the engine: " + s.message(), "engine");
     return;
   }
-  persistence::ScheduleProgress p{row.next_nominal,     row.next_fire_at, row.last_nominal,
-                                  row.buffered_nominal, row.last_run_id,  row.runs_started};
+  persistence::ScheduleProgress p = ProgressOf(row);
   bool last_open = row.last_run_open;
   const std::optional<Calendar> calendar = LoadCalendar(txn, row.namespace_name, spec.calendar());
   const Calendar* calendar_of = calendar ? &*calendar : nullptr;
@@ -186,6 +224,7 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
     StartFor(txn, row, spec, n, "started", &f, after);
     f.detail = "buffered until the previous run closed" + (f.detail.empty() ? "" : "; " + f.detail);
     record(std::move(f));
+    NoteDelivery(spec, n, &p.last_delivery);
     p.buffered_nominal.reset();
   }
 
@@ -202,7 +241,8 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
     if (spec.follows_market_rules() && n.delivery_day.empty()) {
       // No gate closure under the rules this replica has: planned under rules since changed.
       std::optional<Nominal> next;
-      NextFiring(spec, row.id, calendar_of, PlanFrom(row, p.last_nominal), &next, &p.next_fire_at);
+      NextFiring(spec, row.id, calendar_of, PlanFrom(row, p.last_nominal), p.last_delivery, &next,
+                 &p.next_fire_at);
       spdlog::warn("schedule {}/{}: {} is no longer a gate closure under market rules {}; next: {}",
                    row.namespace_name, row.id, Describe(n.at), dsl::CurrentMarketRules()->version(),
                    next ? Describe(next->at) : "none");
@@ -221,15 +261,16 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
       // Everything older than the catch-up window is skipped, recorded once.
       int missed = 1;
       TimePoint last = n.at;
-      NextFiring(spec, row.id, calendar_of, n.at, &next, &next_fire);
+      NextFiring(spec, row.id, calendar_of, n.at, std::nullopt, &next, &next_fire);
       while (next && next_fire && now - *next_fire > spec.catch_up_window() &&
              missed < kMaxMissedCounted) {
         ++missed;
         last = next->at;
-        NextFiring(spec, row.id, calendar_of, next->at, &next, &next_fire);
+        NextFiring(spec, row.id, calendar_of, next->at, std::nullopt, &next, &next_fire);
       }
       if (missed == kMaxMissedCounted && next) {
-        NextFiring(spec, row.id, calendar_of, now - spec.catch_up_window(), &next, &next_fire);
+        NextFiring(spec, row.id, calendar_of, now - spec.catch_up_window(), std::nullopt, &next,
+                   &next_fire);
       }
       f.outcome = "skipped_missed";
       f.detail = std::to_string(missed) + (missed == kMaxMissedCounted ? " or more" : "") +
@@ -264,8 +305,9 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
       observer_->ScheduleFired(recorded->back().outcome, Seconds(now - recorded->back().fire_at));
     }
     p.last_nominal = recorded->back().nominal_at;
+    NoteDelivery(spec, n, &p.last_delivery);
     if (recorded->back().outcome != "skipped_missed") {
-      NextFiring(spec, row.id, calendar_of, n.at, &next, &next_fire);
+      NextFiring(spec, row.id, calendar_of, n.at, p.last_delivery, &next, &next_fire);
     }
     if (started && spec.max_runs() && p.runs_started >= *spec.max_runs()) next.reset();
     p.next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
@@ -339,9 +381,11 @@ Status ScheduleFirer::Trigger(const std::string& namespace_name, const std::stri
     f.detail = "triggered by " + by + (f.detail.empty() ? "" : "; " + f.detail);
     persistence::RecordFiring(txn, f);
     if (f.outcome == "triggered") {
-      persistence::ScheduleProgress p{row->next_nominal, row->next_fire_at,
-                                      row->last_nominal, row->buffered_nominal,
-                                      f.run_id,          row->runs_started + 1};
+      persistence::ScheduleProgress p = ProgressOf(*row);
+      p.last_run_id = f.run_id;
+      ++p.runs_started;
+      // Its delivery is handled: a closure moved later for it does not start a second run.
+      NoteDelivery(spec, n, &p.last_delivery);
       persistence::AdvanceSchedule(txn, namespace_name, id, p);
     }
     *firing = f;
@@ -362,8 +406,17 @@ bool ScheduleFirer::Replan(pqxx::transaction_base& txn, const ScheduleSpec& spec
   const auto calendar = LoadCalendar(txn, row->namespace_name, spec.calendar());
   std::optional<Nominal> next;
   std::optional<TimePoint> fire_at;
-  NextFiring(spec, row->id, calendar ? &*calendar : nullptr, PlanFrom(*row, row->last_nominal),
-             &next, &fire_at);
+  const TimePoint from = PlanFrom(*row, row->last_nominal);
+  NextFiring(spec, row->id, calendar ? &*calendar : nullptr, from, row->last_delivery, &next,
+             &fire_at);
+  if (const std::optional<Nominal> passed = spec.NextNominal(from);
+      passed && (!next || passed->at < next->at)) {
+    spdlog::warn(
+        "schedule {}/{}: the gate closure of delivery {} moved to {} {}, after that delivery was "
+        "fired; not fired again (backfill nominal time {} to start a run for it anyway)",
+        row->namespace_name, row->id, DeliveryOf(spec, *passed).value_or("?"), Describe(passed->at),
+        why, Describe(passed->at));
+  }
   const std::optional<TimePoint> nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
   if (nominal == row->next_nominal && fire_at == row->next_fire_at) return false;
   spdlog::info("schedule {}/{}: next firing {} (nominal {}) {}; was {}", row->namespace_name,
@@ -372,9 +425,7 @@ bool ScheduleFirer::Replan(pqxx::transaction_base& txn, const ScheduleSpec& spec
                row->next_fire_at ? Describe(*row->next_fire_at) : "none");
   row->next_nominal = nominal;
   row->next_fire_at = fire_at;
-  persistence::ScheduleProgress p{row->next_nominal,     row->next_fire_at, row->last_nominal,
-                                  row->buffered_nominal, row->last_run_id,  row->runs_started};
-  persistence::AdvanceSchedule(txn, row->namespace_name, row->id, p);
+  persistence::AdvanceSchedule(txn, row->namespace_name, row->id, ProgressOf(*row));
   return true;
 }
 

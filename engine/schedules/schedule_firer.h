@@ -67,10 +67,13 @@ class ScheduleFirer {
   Status Backfill(const std::string& namespace_name, const std::string& id, TimePoint from,
                   TimePoint to, const std::string& by, BackfillResult* result);
 
-  // The next fire time after `after` and the nominal time it belongs to (nullopt: none left).
+  // The next fire time after `after` and the nominal time it belongs to (nullopt: none left),
+  // passing over gate closures of deliveries up to `handled_delivery` (ScheduleRow::last_delivery:
+  // each delivery fires once, even when its closure moves later).
   static void NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
-                         const Calendar* calendar, TimePoint after, std::optional<Nominal>* nominal,
-                         std::optional<TimePoint>* fire_at);
+                         const Calendar* calendar, TimePoint after,
+                         const std::optional<std::string>& handled_delivery,
+                         std::optional<Nominal>* nominal, std::optional<TimePoint>* fire_at);
   // The spec stored in `row` (INTERNAL if it no longer parses).
   static Status ParseStoredSpec(const persistence::ScheduleRow& row, ScheduleSpec* spec);
   // The schedule's calendar `name` ("" : none; a missing one is logged and taken as none).

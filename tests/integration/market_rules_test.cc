@@ -170,6 +170,48 @@ TEST_F(DayAheadDeskTest, GateClosureSchedulesFollowAChangedRulesFile) {
   EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "1");
 }
 
+// Each delivery fires once: the exchange postponing a gate closure after the desk's bid for that
+// delivery went (an override moving it later) does not start a second bid run for it.
+TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireItAgain) {
+  ASSERT_TRUE(CreateSchedule("da", kDayAhead));
+  const auto next = [&] {
+    return db_.Query(
+        "SELECT to_char(next_nominal AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        "FROM schedules WHERE id = 'da'");
+  };
+  const auto in_minutes = [&](int minutes) {
+    return db_.Query("SELECT to_char(date_trunc('minute', now() + interval '" +
+                     std::to_string(minutes) +
+                     " minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+  };
+  const std::string planned = next();
+  // The delivery day of the planned closure closes in ten minutes instead; the schedule fires.
+  const std::string day = db_.Query("SELECT ((timestamptz '" + planned +
+                                    "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
+  const std::string soon = in_minutes(10);
+  WriteDayAheadRules(rules_, "12:00", day, soon);
+  ASSERT_TRUE(Eventually([&] { return next() == soon; })) << next() << " " << soon;
+  engine_.SetClockOffset(std::chrono::minutes(11));
+  ASSERT_TRUE(Eventually([&] {
+    return db_.Query("SELECT count(*) FROM runs WHERE input->'schedule'->>'delivery_day' = '" +
+                     day + "'") == "1";
+  }));
+  ASSERT_TRUE(Eventually([&] { return next() > soon; })) << next();
+  const std::string following = next();  // the next delivery day's closure
+  EXPECT_EQ(db_.Query("SELECT last_delivery FROM schedules WHERE id = 'da'"), day);
+
+  // Then the exchange postpones that day's closure by twenty minutes: not a firing of its own.
+  const std::string postponed = in_minutes(30);
+  WriteDayAheadRules(rules_, "12:00", day, postponed);
+  EXPECT_FALSE(Eventually([&] { return next() == postponed; }, std::chrono::seconds(2)))
+      << "the delivery already fired was planned again";
+  EXPECT_EQ(next(), following);
+  engine_.SetClockOffset(std::chrono::minutes(31));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "1");
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM schedule_firings WHERE schedule_id = 'da'"), "1");
+}
+
 // A gate-closure schedule whose row another transaction holds (a firing, a trigger, a backfill,
 // an operator's psql session) is replanned once it is free, and meanwhile holds up no firing:
 // replanning does not wait for its lock but tries it again kReplanRetry later.

@@ -269,6 +269,44 @@ TEST_F(SchedulesTest, BalancingGateClosuresOnTheAutumnDayStartOneRunPerQuarterHo
                              "2027-10-31T22:20:00Z", 100);
 }
 
+// Each delivery period fires once: the offset changed after a period's firing (its closure's
+// firing now later) does not fire that period a second time.
+TEST_F(SchedulesTest, AnOffsetChangedAfterAPeriodFiredDoesNotFireThatPeriodAgain) {
+  json spec = {{"workflow", {{"definition", "settle"}}},
+               {"trigger",
+                {{"event", "gate_closure"},
+                 {"market", "DE"},
+                 {"product", "balancing_energy"},
+                 {"variant", "aFRR"},
+                 {"offset", "-5m"}}},
+               {"overlap", "allow_all"}};
+  ASSERT_TRUE(Create("afrr", spec).ok());
+  const Millis offset = PastNextFire("afrr", Millis(0));
+  AdvanceTo(offset, "afrr", 1);
+  const std::string period = db_.Query(
+      "SELECT input->'schedule'->>'period_start' FROM runs WHERE workflow_id LIKE 'afrr@%'");
+  EXPECT_EQ(db_.Query("SELECT last_delivery::timestamptz = '" + period +
+                      "'::timestamptz FROM schedules WHERE id = 'afrr'"),
+            "t");
+
+  // Fired 30 minutes before its period; now a minute before the closure (26 minutes before).
+  spec["trigger"]["offset"] = "-1m";
+  v1::UpdateScheduleRequest update;
+  update.set_id("afrr");
+  update.set_spec_json(spec.dump());
+  v1::Schedule updated;
+  ASSERT_TRUE(schedules().UpdateSchedule(Ctx().get(), update, &updated).ok());
+  // The next firing is the following quarter-hour's, not this one's again.
+  EXPECT_EQ(db_.Query("SELECT next_nominal = timestamptz '" + period +
+                      "' + interval '15 minutes' - interval '26 minutes' FROM schedules "
+                      "WHERE id = 'afrr'"),
+            "t")
+      << db_.Query("SELECT next_nominal FROM schedules WHERE id = 'afrr'") << " period " << period;
+  engine_.SetClockOffset(offset + std::chrono::minutes(5));  // past the period's new closure time
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(Count("workflow_id LIKE 'afrr@%'"), "1");
+}
+
 TEST_F(SchedulesTest, MissedFiringsWithinTheCatchUpWindowFireOnceOlderOnesAreSkipped) {
   ASSERT_TRUE(
       Create("keep-up", Every("1h", {{"catch_up_window", "5h"}, {"overlap", "allow_all"}})).ok());

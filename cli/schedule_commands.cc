@@ -49,6 +49,7 @@ int Print(Client& client, const v1::Schedule& s) {
   if (s.has_next_fire_time()) {
     std::cout << "  fires at:      " << FormatTime(s.next_fire_time()) << "\n";
   }
+  if (!s.last_delivery().empty()) std::cout << "  last delivery: " << s.last_delivery() << "\n";
   if (s.has_buffered_nominal_time()) {
     std::cout << "  buffered:      " << FormatTime(s.buffered_nominal_time()) << "\n";
   }

@@ -49,6 +49,7 @@ void ScheduleToProto(const persistence::ScheduleRow& row, v1::Schedule* out) {
   if (row.next_nominal) ToProto(*row.next_nominal, out->mutable_next_nominal_time());
   if (row.next_fire_at) ToProto(*row.next_fire_at, out->mutable_next_fire_time());
   if (row.buffered_nominal) ToProto(*row.buffered_nominal, out->mutable_buffered_nominal_time());
+  if (row.last_delivery) out->set_last_delivery(*row.last_delivery);
   out->set_runs_started(row.runs_started);
   out->set_last_run_id(row.last_run_id.value_or(""));
   out->set_created_by(row.created_by);

@@ -285,8 +285,8 @@ TEST_F(SchedulesTest, AnOffsetChangedAfterAPeriodFiredDoesNotFireThatPeriodAgain
   AdvanceTo(offset, "afrr", 1);
   const std::string period = db_.Query(
       "SELECT input->'schedule'->>'period_start' FROM runs WHERE workflow_id LIKE 'afrr@%'");
-  EXPECT_EQ(db_.Query("SELECT last_delivery::timestamptz = '" + period +
-                      "'::timestamptz FROM schedules WHERE id = 'afrr'"),
+  EXPECT_EQ(db_.Query("SELECT timestamptz '" + Describe("afrr").last_delivery() +
+                      "' = timestamptz '" + period + "'"),
             "t");
 
   // Fired 30 minutes before its period; now a minute before the closure (26 minutes before).

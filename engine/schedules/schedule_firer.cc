@@ -320,8 +320,9 @@ Status ScheduleFirer::FireDue(int batch, int* done) {
   const auto rules = dsl::CurrentMarketRules();
   if (rules != planned_with_ && std::chrono::steady_clock::now() >= replan_due_) {
     // A failure does not hold up the firings; it is tried again a little later.
-    if (const Status s = ReplanGateClosures(); s.ok()) {
-      planned_with_ = rules;
+    bool finished = false;
+    if (const Status s = ReplanGateClosures(rules, kReplanSlice, &finished); s.ok()) {
+      if (finished) planned_with_ = rules;
     } else {
       spdlog::warn("schedules: replanning under market rules {}: {}; trying again in {} s",
                    rules->version(), s.ToString(), kReplanRetry.count());
@@ -429,17 +430,29 @@ bool ScheduleFirer::Replan(pqxx::transaction_base& txn, const ScheduleSpec& spec
   return true;
 }
 
-Status ScheduleFirer::ReplanGateClosures() {
-  std::vector<std::pair<std::string, std::string>> ids;
-  Status s = persistence::Transact(pool_, "list gate-closure schedules", [&](pqxx::work& txn) {
-    ids = persistence::ListGateClosureSchedules(txn);
-    return Status::Ok();
-  });
-  const std::string version = dsl::CurrentMarketRules()->version();
-  int moved = 0;
-  Status first_failure = s;
-  for (const auto& [ns, id] : ids) {
-    s = persistence::Transact(pool_, "replan schedule", [&, &ns = ns, &id = id](pqxx::work& txn) {
+Status ScheduleFirer::ReplanGateClosures(const std::shared_ptr<const dsl::MarketRules>& rules,
+                                         std::chrono::milliseconds budget, bool* finished) {
+  *finished = false;
+  if (replanning_for_ != rules) {  // a new pass: every gate-closure schedule
+    std::vector<std::pair<std::string, std::string>> ids;
+    const Status listed =
+        persistence::Transact(pool_, "list gate-closure schedules", [&](pqxx::work& txn) {
+          ids = persistence::ListGateClosureSchedules(txn);
+          return Status::Ok();
+        });
+    if (!listed.ok()) return listed;
+    replan_left_.assign(ids.rbegin(), ids.rend());
+    replanning_for_ = rules;
+    replan_moved_ = 0;
+    replan_failure_ = Status::Ok();
+  }
+  const std::string version = rules->version();
+  const auto until = std::chrono::steady_clock::now() + budget;
+  while (!replan_left_.empty() && std::chrono::steady_clock::now() < until) {
+    const std::string ns = std::move(replan_left_.back().first);
+    const std::string id = std::move(replan_left_.back().second);
+    replan_left_.pop_back();
+    const Status s = persistence::Transact(pool_, "replan schedule", [&](pqxx::work& txn) {
       // Never waits for the row: a transaction holding it (a firing, a trigger, a backfill, an
       // operator's session) would hold up this replica's firings, which run after this.
       bool held = false;
@@ -449,16 +462,19 @@ Status ScheduleFirer::ReplanGateClosures() {
       ScheduleSpec spec;
       if (!row || !ParseStoredSpec(*row, &spec).ok())
         return Status::Ok();  // gone; paused on firing
-      if (Replan(txn, spec, "under market rules " + version, &*row)) ++moved;
+      if (Replan(txn, spec, "under market rules " + version, &*row)) ++replan_moved_;
       return Status::Ok();
     });
-    if (!s.ok() && first_failure.ok())
-      first_failure = Status(s.code(), ns + "/" + id + ": " + s.message());
+    if (!s.ok() && replan_failure_.ok())
+      replan_failure_ = Status(s.code(), ns + "/" + id + ": " + s.message());
   }
-  if (moved > 0) {
-    spdlog::info("market rules {}: {} gate-closure schedule(s) replanned", version, moved);
+  if (!replan_left_.empty()) return Status::Ok();
+  *finished = true;
+  replanning_for_.reset();  // the next pass, if any, lists the schedules again
+  if (replan_moved_ > 0) {
+    spdlog::info("market rules {}: {} gate-closure schedule(s) replanned", version, replan_moved_);
   }
-  return first_failure;
+  return replan_failure_;
 }
 
 Status ScheduleFirer::Backfill(const std::string& namespace_name, const std::string& id,

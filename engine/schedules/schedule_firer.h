@@ -43,21 +43,26 @@ class ScheduleFirer {
                 ScheduleObserver* observer);
 
   // Handles the firings due now of up to `batch` schedules; *done: schedules handled. First, when
-  // the market rules in force changed since the last call (and on the first), replans every
-  // gate-closure schedule (ReplanGateClosures).
+  // the market rules in force changed since the gate-closure schedules were last planned (and on
+  // the first call), replans them for up to kReplanSlice (ReplanGateClosures), the rest in the
+  // calls after: a replica with thousands of them does not hold up its firings for seconds.
   Status FireDue(int batch, int* done);
   // Plans `row`'s next firing again under the market rules and its calendar as they are now:
   // the first nominal time after its last one handled, or after its last change (created,
   // updated, paused, resumed) if later. Stores and logs it (with `why`) if it moved; true then.
   static bool Replan(pqxx::transaction_base& txn, const ScheduleSpec& spec, const std::string& why,
                      persistence::ScheduleRow* row);
-  // Every gate-closure schedule's next firing computed again under the market rules in force:
+  // Every gate-closure schedule's next firing computed again under `rules` (those in force):
   // the first closure after its last nominal time handled (or its last change, if later). A
   // closure the new rules moved earlier fires then, not at the time planned under the old ones.
-  // One transaction per schedule; one that fails, or whose row another transaction holds (it is
-  // not waited for), does not stop the others (the first failure, naming its schedule, is
-  // returned, and FireDue tries again kReplanRetry later).
-  Status ReplanGateClosures();
+  // Works through the schedules for up to `budget` per call, continuing where the last call under
+  // the same rules stopped; *finished once every one was planned. One transaction per schedule;
+  // one that fails, or whose row another transaction holds (it is not waited for), does not stop
+  // the others: the pass's first failure, naming its schedule, is returned when it finishes (and
+  // FireDue starts a new pass kReplanRetry later). Until a schedule's turn comes, a firing of a
+  // time that is no closure any more plans again instead of firing (FireSchedule).
+  Status ReplanGateClosures(const std::shared_ptr<const dsl::MarketRules>& rules,
+                            std::chrono::milliseconds budget, bool* finished);
   // Starts the run of the schedule's next nominal time now, ahead of its fire time and whatever
   // the overlap policy; when that nominal time comes, its firing finds the run and starts none.
   // `by`: who asked (recorded in the firing's detail).
@@ -97,10 +102,16 @@ class ScheduleFirer {
   Scheduler& scheduler_;
   ScheduleObserver* observer_;
   // The market rules the gate-closure schedules were last replanned under, and when a failed
-  // replanning is tried again (FireDue's thread).
+  // replanning is tried again; the pass under way: its rules, the schedules left (last first)
+  // and what it found so far (all FireDue's thread).
   static constexpr std::chrono::seconds kReplanRetry{10};
+  static constexpr std::chrono::milliseconds kReplanSlice{100};
   std::shared_ptr<const dsl::MarketRules> planned_with_;
   std::chrono::steady_clock::time_point replan_due_;
+  std::shared_ptr<const dsl::MarketRules> replanning_for_;
+  std::vector<std::pair<std::string, std::string>> replan_left_;
+  int replan_moved_ = 0;
+  Status replan_failure_;
 };
 
 }  // namespace gridflow::engine

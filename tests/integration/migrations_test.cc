@@ -173,6 +173,54 @@ TEST(Migrations, HistoryFromBeforePartitioningBecomesTheLegacyPartition) {
             "gf_now()");
 }
 
+// Gate-closure schedules that fired before migration 23 learn the delivery of their latest
+// firing (as its run was told it), so a closure postponed after it does not fire it again.
+TEST(Migrations, GateClosureSchedulesLearnTheLastDeliveryTheyFired) {
+  TestDatabase db;
+  pqxx::connection c(db.url());
+  MigrationReport report;
+  std::vector<persistence::Migration> before = EmbeddedMigrations();
+  while (before.back().version >= 23)
+    before.pop_back();
+  ASSERT_TRUE(Migrate(c, before, &report).ok());
+  const auto schedule = [](const std::string& id, const std::string& trigger) {
+    return "INSERT INTO schedules (namespace, id, spec, created_by, updated_by) VALUES "
+           "('default', '" +
+           id + "', '{\"workflow\": {\"definition\": \"d\"}, \"trigger\": " + trigger +
+           "}', 't', 't');";
+  };
+  const auto fired = [](const std::string& id, const std::string& nominal, const std::string& run,
+                        const std::string& about) {
+    return "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version,"
+           " status, input, data, started_by) VALUES ('" +
+           run + "', 'default', '" + id + "@" + nominal +
+           "', 'd', 1, 'RUNNING', '{\"schedule\": " + about +
+           "}', '{}', 't'); INSERT INTO schedule_firings (namespace, schedule_id, nominal_at,"
+           " fire_at, outcome, run_id) VALUES ('default', '" +
+           id + "', '" + nominal + "', '" + nominal + "', 'started', '" + run + "');";
+  };
+  db.Query(
+      "INSERT INTO definitions (namespace, name, version, body, created_by) VALUES "
+      "('default', 'd', 1, '{}', 'test');" +
+      schedule("da", R"({"event": "gate_closure", "market": "EPEX-DE-LU"})") +
+      fired("da", "2026-12-01T10:15:00Z", "00000000-0000-4000-8000-000000000001",
+            R"({"delivery_day": "2026-12-02"})") +
+      fired("da", "2026-12-02T10:15:00Z", "00000000-0000-4000-8000-000000000002",
+            R"({"delivery_day": "2026-12-03"})") +
+      schedule("afrr", R"({"event": "gate_closure", "market": "DE", "product": )"
+                       R"("balancing_energy", "variant": "aFRR"})") +
+      fired("afrr", "2026-12-02T09:30:00Z", "00000000-0000-4000-8000-000000000003",
+            R"({"delivery_day": "2026-12-02", "periods": [{"start": )"
+            R"("2026-12-02T10:00:00Z"}, {"start": "2026-12-02T10:15:00Z"}]})") +
+      schedule("hourly", R"({"cron": "0 * * * *"})") +
+      fired("hourly", "2026-12-02T10:00:00Z", "00000000-0000-4000-8000-000000000004", "{}") +
+      schedule("da-never", R"({"event": "gate_closure", "market": "EPEX-DE-LU"})"));
+  ASSERT_TRUE(Migrate(c, EmbeddedMigrations(), &report).ok());
+  EXPECT_EQ(db.Query("SELECT string_agg(id || '=' || COALESCE(last_delivery, '-'), ',' ORDER BY id)"
+                     " FROM schedules"),
+            "afrr=2026-12-02T10:15:00Z,da=2026-12-03,da-never=-,hourly=-");
+}
+
 // During a rolling upgrade across migration 16, replicas of the earlier release write events
 // without a history key: they land in the legacy partition, and the run's history stays whole,
 // in order and one chain.

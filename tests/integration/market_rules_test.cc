@@ -119,6 +119,14 @@ class DayAheadDeskTest : public ::testing::Test {
         .ok();
   }
 
+  // Schedule `id`'s next nominal time (RFC 3339, UTC), from the database's copy of it.
+  std::string NextNominal(const std::string& id) {
+    return db_.Query(
+        "SELECT to_char(next_nominal AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        "FROM schedules WHERE id = '" +
+        id + "'");
+  }
+
   static constexpr const char* kDayAhead = R"({"event": "gate_closure", "market": "DESK-DA"})";
   TestDatabase db_;
   const fs::path rules_;
@@ -127,12 +135,7 @@ class DayAheadDeskTest : public ::testing::Test {
 
 TEST_F(DayAheadDeskTest, GateClosureSchedulesFollowAChangedRulesFile) {
   ASSERT_TRUE(CreateSchedule("da", kDayAhead));
-  // The schedule's next nominal time (RFC 3339, UTC), from the database's copy of it.
-  const auto next = [&] {
-    return db_.Query(
-        "SELECT to_char(next_nominal AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-        "FROM schedules WHERE id = 'da'");
-  };
+  const auto next = [&] { return NextNominal("da"); };
   const auto berlin = [&](const std::string& at) {
     return db_.Query("SELECT to_char(timestamptz '" + at +
                      "' AT TIME ZONE 'Europe/Berlin', 'HH24:MI')");
@@ -174,11 +177,7 @@ TEST_F(DayAheadDeskTest, GateClosureSchedulesFollowAChangedRulesFile) {
 // delivery went (an override moving it later) does not start a second bid run for it.
 TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireItAgain) {
   ASSERT_TRUE(CreateSchedule("da", kDayAhead));
-  const auto next = [&] {
-    return db_.Query(
-        "SELECT to_char(next_nominal AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-        "FROM schedules WHERE id = 'da'");
-  };
+  const auto next = [&] { return NextNominal("da"); };
   const auto in_minutes = [&](int minutes) {
     return db_.Query("SELECT to_char(date_trunc('minute', now() + interval '" +
                      std::to_string(minutes) +

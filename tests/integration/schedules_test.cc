@@ -87,20 +87,23 @@ class SchedulesTest : public ::testing::Test {
     return std::max(current_offset, fire - now + Millis(200));
   }
 
-  // aFRR energy bids in Germany close 25 minutes before each delivery quarter-hour; a schedule
-  // firing 5 minutes before that, backfilled over [from, to], starts one run per quarter-hour of
-  // the Berlin delivery day `day` — `quarter_hours` of them, by PostgreSQL's reckoning.
+  // aFRR energy bids in Germany close 25 minutes before each delivery quarter-hour: a schedule
+  // firing 5 minutes before that, every run of its own (overlap allow_all).
+  static json AfrrBids() {
+    return {{"workflow", {{"definition", "settle"}}},
+            {"trigger",
+             {{"event", "gate_closure"},
+              {"market", "DE"},
+              {"product", "balancing_energy"},
+              {"variant", "aFRR"},
+              {"offset", "-5m"}}},
+            {"overlap", "allow_all"}};
+  }
+  // The aFRR schedule `id`, backfilled over [from, to], starts one run per quarter-hour of the
+  // Berlin delivery day `day` — `quarter_hours` of them, by PostgreSQL's reckoning.
   void ExpectOneRunPerQuarterHour(const std::string& id, const std::string& day, const char* from,
                                   const char* to, int quarter_hours) {
-    const json spec = {{"workflow", {{"definition", "settle"}}},
-                       {"trigger",
-                        {{"event", "gate_closure"},
-                         {"market", "DE"},
-                         {"product", "balancing_energy"},
-                         {"variant", "aFRR"},
-                         {"offset", "-5m"}}},
-                       {"overlap", "allow_all"}};
-    ASSERT_TRUE(Create(id, spec).ok());
+    ASSERT_TRUE(Create(id, AfrrBids()).ok());
     v1::BackfillScheduleResponse response;
     ASSERT_TRUE(Backfill(id, from, to, &response).ok());
     EXPECT_EQ(response.started(), quarter_hours);
@@ -272,14 +275,7 @@ TEST_F(SchedulesTest, BalancingGateClosuresOnTheAutumnDayStartOneRunPerQuarterHo
 // Each delivery period fires once: the offset changed after a period's firing (its closure's
 // firing now later) does not fire that period a second time.
 TEST_F(SchedulesTest, AnOffsetChangedAfterAPeriodFiredDoesNotFireThatPeriodAgain) {
-  json spec = {{"workflow", {{"definition", "settle"}}},
-               {"trigger",
-                {{"event", "gate_closure"},
-                 {"market", "DE"},
-                 {"product", "balancing_energy"},
-                 {"variant", "aFRR"},
-                 {"offset", "-5m"}}},
-               {"overlap", "allow_all"}};
+  json spec = AfrrBids();
   ASSERT_TRUE(Create("afrr", spec).ok());
   const Millis offset = PastNextFire("afrr", Millis(0));
   AdvanceTo(offset, "afrr", 1);

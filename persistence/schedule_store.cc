@@ -17,10 +17,31 @@ std::string At(int n) {
   return "timestamptz 'epoch' + $" + std::to_string(n) + "::bigint * interval '1 microsecond'";
 }
 
+// A schedule's handled deliveries travel as one comma-separated text: days and RFC 3339 instants
+// hold no comma.
+std::vector<std::string> SplitDeliveries(const std::string& text) {
+  std::vector<std::string> deliveries;
+  size_t from = 0;
+  while (from < text.size()) {
+    const size_t comma = std::min(text.find(',', from), text.size());
+    deliveries.push_back(text.substr(from, comma - from));
+    from = comma + 1;
+  }
+  return deliveries;
+}
+
+std::string JoinDeliveries(const std::vector<std::string>& deliveries) {
+  std::string text;
+  for (const std::string& delivery : deliveries)
+    text += (text.empty() ? "" : ",") + delivery;
+  return text;
+}
+
 constexpr const char* kScheduleColumns =
     "s.namespace, s.id, s.spec::text, s.description, s.paused, s.note, s.next_nominal, "
     "s.next_fire_at, s.last_nominal, s.buffered_nominal, s.last_run_id::text, s.runs_started, "
-    "s.created_by, s.created_at, s.updated_by, s.updated_at, s.last_delivery";
+    "s.created_by, s.created_at, s.updated_by, s.updated_at, "
+    "array_to_string(s.handled_deliveries, ',')";
 
 ScheduleRow ReadSchedule(const pqxx::row& r) {
   ScheduleRow row;
@@ -40,7 +61,7 @@ ScheduleRow ReadSchedule(const pqxx::row& r) {
   row.created_at = Timestamp(r[13]);
   row.updated_by = r[14].as<std::string>();
   row.updated_at = Timestamp(r[15]);
-  row.last_delivery = OptionalText(r[16]);
+  row.handled_deliveries = SplitDeliveries(r[16].as<std::string>());
   return row;
 }
 
@@ -175,11 +196,12 @@ void AdvanceSchedule(pqxx::transaction_base& txn, const std::string& namespace_n
                      const std::string& id, const ScheduleProgress& p) {
   txn.exec_params("UPDATE schedules SET next_nominal = " + At(3) + ", next_fire_at = " + At(4) +
                       ", last_nominal = " + At(5) + ", buffered_nominal = " + At(6) +
-                      ", last_run_id = $7::uuid, runs_started = $8, last_delivery = $9"
+                      ", last_run_id = $7::uuid, runs_started = $8,"
+                      " handled_deliveries = COALESCE(string_to_array($9, ','), '{}')"
                       " WHERE namespace = $1 AND id = $2",
                   namespace_name, id, Micros(p.next_nominal), Micros(p.next_fire_at),
                   Micros(p.last_nominal), Micros(p.buffered_nominal), p.last_run_id, p.runs_started,
-                  p.last_delivery);
+                  JoinDeliveries(p.handled_deliveries));
 }
 
 void RecordFiring(pqxx::transaction_base& txn, const FiringRow& f) {

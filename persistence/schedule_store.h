@@ -27,8 +27,8 @@ struct ScheduleRow {
   std::optional<TimePoint> buffered_nominal;
   std::optional<std::string> last_run_id;
   int64_t runs_started = 0;
-  // Gate closures: the last delivery handled (ScheduleFirer::DeliveryOf); nullopt: none.
-  std::optional<std::string> last_delivery;
+  // Gate closures: the deliveries of the last nominal times handled, in order (ScheduleFirer).
+  std::vector<std::string> handled_deliveries;
   std::string created_by;
   TimePoint created_at;
   std::string updated_by;
@@ -45,7 +45,7 @@ struct ScheduleProgress {
   std::optional<TimePoint> buffered_nominal;
   std::optional<std::string> last_run_id;
   int64_t runs_started = 0;
-  std::optional<std::string> last_delivery;
+  std::vector<std::string> handled_deliveries;
 };
 
 struct FiringRow {

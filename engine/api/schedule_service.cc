@@ -49,7 +49,7 @@ void ScheduleToProto(const persistence::ScheduleRow& row, v1::Schedule* out) {
   if (row.next_nominal) ToProto(*row.next_nominal, out->mutable_next_nominal_time());
   if (row.next_fire_at) ToProto(*row.next_fire_at, out->mutable_next_fire_time());
   if (row.buffered_nominal) ToProto(*row.buffered_nominal, out->mutable_buffered_nominal_time());
-  if (row.last_delivery) out->set_last_delivery(*row.last_delivery);
+  if (!row.handled_deliveries.empty()) out->set_last_delivery(row.handled_deliveries.back());
   out->set_runs_started(row.runs_started);
   out->set_last_run_id(row.last_run_id.value_or(""));
   out->set_created_by(row.created_by);
@@ -145,8 +145,7 @@ Status ScheduleServiceImpl::CreateSchedule(const Caller& caller,
     std::optional<Nominal> next;
     const auto calendar = ScheduleFirer::LoadCalendar(txn, ns, spec.calendar());
     ScheduleFirer::NextFiring(spec, row.id, calendar ? &*calendar : nullptr,
-                              persistence::DatabaseNow(txn), std::nullopt, &next,
-                              &row.next_fire_at);
+                              persistence::DatabaseNow(txn), {}, &next, &row.next_fire_at);
     if (next) row.next_nominal = next->at;
     if (!persistence::InsertSchedule(txn, row)) {
       return Status::AlreadyExists("schedule '" + row.id + "' already exists in namespace '" + ns +
@@ -185,7 +184,7 @@ Status ScheduleServiceImpl::UpdateSchedule(const Caller& caller,
     std::optional<Nominal> next;
     const auto calendar = ScheduleFirer::LoadCalendar(txn, ns, spec.calendar());
     ScheduleFirer::NextFiring(spec, row->id, calendar ? &*calendar : nullptr, after,
-                              row->last_delivery, &next, &row->next_fire_at);
+                              row->handled_deliveries, &next, &row->next_fire_at);
     row->next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
     persistence::ReplaceScheduleSpec(txn, *row);
     return Status::Ok();

@@ -50,8 +50,8 @@ bool StillNominal(const ScheduleSpec& spec, TimePoint at) {
 
 // Where a schedule stands, as stored.
 persistence::ScheduleProgress ProgressOf(const ScheduleRow& row) {
-  return {row.next_nominal, row.next_fire_at, row.last_nominal, row.buffered_nominal,
-          row.last_run_id,  row.runs_started, row.last_delivery};
+  return {row.next_nominal, row.next_fire_at, row.last_nominal,      row.buffered_nominal,
+          row.last_run_id,  row.runs_started, row.handled_deliveries};
 }
 
 // The delivery a gate closure's nominal time is for: its delivery day, or for a product closing
@@ -64,16 +64,11 @@ std::optional<std::string> DeliveryOf(const ScheduleSpec& spec, const Nominal& n
   return n.delivery_day;
 }
 
-// Whether `delivery` is one handled already: not after `handled` (of the same kind).
-bool Handled(const std::optional<std::string>& delivery,
-             const std::optional<std::string>& handled) {
-  return delivery && handled && delivery->size() == handled->size() && *delivery <= *handled;
-}
-
-// Records that `n`'s delivery was handled (fired, skipped, buffered or triggered).
-void NoteDelivery(const ScheduleSpec& spec, const Nominal& n, std::optional<std::string>* last) {
-  const std::optional<std::string> delivery = DeliveryOf(spec, n);
-  if (delivery && !Handled(delivery, *last)) *last = delivery;
+// Whether `delivery` was handled already: one of `handled` (sorted). Only those: an override may
+// close a later delivery day before an earlier one, which must still fire; and a closure moved
+// later than the next kDeliveriesRemembered nominal times does not happen.
+bool Handled(const std::optional<std::string>& delivery, const std::vector<std::string>& handled) {
+  return delivery && std::binary_search(handled.begin(), handled.end(), *delivery);
 }
 
 // Where a schedule's next nominal time is planned from when its market rules or calendar change:
@@ -116,15 +111,27 @@ Status ScheduleFirer::ParseStoredSpec(const ScheduleRow& row, ScheduleSpec* spec
   return ScheduleSpec::Parse(body, spec);
 }
 
+void ScheduleFirer::NoteHandled(const ScheduleSpec& spec, const Nominal& nominal,
+                                std::vector<std::string>* handled) {
+  const std::optional<std::string> delivery = DeliveryOf(spec, nominal);
+  if (!delivery) return;
+  // Another kind of delivery (the spec was updated to another product): they start over.
+  if (!handled->empty() && handled->front().size() != delivery->size()) handled->clear();
+  const auto at = std::lower_bound(handled->begin(), handled->end(), *delivery);
+  if (at != handled->end() && *at == *delivery) return;
+  handled->insert(at, *delivery);
+  if (handled->size() > kDeliveriesRemembered) handled->erase(handled->begin());
+}
+
 void ScheduleFirer::NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
                                const Calendar* calendar, TimePoint after,
-                               const std::optional<std::string>& handled_delivery,
+                               const std::vector<std::string>& handled_deliveries,
                                std::optional<Nominal>* nominal, std::optional<TimePoint>* fire_at) {
   *nominal = spec.NextNominal(after);
   // A gate closure moved later (the market rules or the schedule's offset changed) for a delivery
   // already handled is not fired again: one firing per delivery.
   for (int passed = 0; *nominal && passed < kMaxDeliveriesPassed &&
-                       Handled(DeliveryOf(spec, **nominal), handled_delivery);
+                       Handled(DeliveryOf(spec, **nominal), handled_deliveries);
        ++passed) {
     *nominal = spec.NextNominal((*nominal)->at);
   }
@@ -224,7 +231,7 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
     StartFor(txn, row, spec, n, "started", &f, after);
     f.detail = "buffered until the previous run closed" + (f.detail.empty() ? "" : "; " + f.detail);
     record(std::move(f));
-    NoteDelivery(spec, n, &p.last_delivery);
+    NoteHandled(spec, n, &p.handled_deliveries);
     p.buffered_nominal.reset();
   }
 
@@ -241,8 +248,8 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
     if (spec.follows_market_rules() && n.delivery_day.empty()) {
       // No gate closure under the rules this replica has: planned under rules since changed.
       std::optional<Nominal> next;
-      NextFiring(spec, row.id, calendar_of, PlanFrom(row, p.last_nominal), p.last_delivery, &next,
-                 &p.next_fire_at);
+      NextFiring(spec, row.id, calendar_of, PlanFrom(row, p.last_nominal), p.handled_deliveries,
+                 &next, &p.next_fire_at);
       spdlog::warn("schedule {}/{}: {} is no longer a gate closure under market rules {}; next: {}",
                    row.namespace_name, row.id, Describe(n.at), dsl::CurrentMarketRules()->version(),
                    next ? Describe(next->at) : "none");
@@ -261,16 +268,15 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
       // Everything older than the catch-up window is skipped, recorded once.
       int missed = 1;
       TimePoint last = n.at;
-      NextFiring(spec, row.id, calendar_of, n.at, std::nullopt, &next, &next_fire);
+      NextFiring(spec, row.id, calendar_of, n.at, {}, &next, &next_fire);
       while (next && next_fire && now - *next_fire > spec.catch_up_window() &&
              missed < kMaxMissedCounted) {
         ++missed;
         last = next->at;
-        NextFiring(spec, row.id, calendar_of, next->at, std::nullopt, &next, &next_fire);
+        NextFiring(spec, row.id, calendar_of, next->at, {}, &next, &next_fire);
       }
       if (missed == kMaxMissedCounted && next) {
-        NextFiring(spec, row.id, calendar_of, now - spec.catch_up_window(), std::nullopt, &next,
-                   &next_fire);
+        NextFiring(spec, row.id, calendar_of, now - spec.catch_up_window(), {}, &next, &next_fire);
       }
       f.outcome = "skipped_missed";
       f.detail = std::to_string(missed) + (missed == kMaxMissedCounted ? " or more" : "") +
@@ -305,9 +311,9 @@ void ScheduleFirer::FireSchedule(pqxx::transaction_base& txn, ScheduleRow row, T
       observer_->ScheduleFired(recorded->back().outcome, Seconds(now - recorded->back().fire_at));
     }
     p.last_nominal = recorded->back().nominal_at;
-    NoteDelivery(spec, n, &p.last_delivery);
+    NoteHandled(spec, n, &p.handled_deliveries);
     if (recorded->back().outcome != "skipped_missed") {
-      NextFiring(spec, row.id, calendar_of, n.at, p.last_delivery, &next, &next_fire);
+      NextFiring(spec, row.id, calendar_of, n.at, p.handled_deliveries, &next, &next_fire);
     }
     if (started && spec.max_runs() && p.runs_started >= *spec.max_runs()) next.reset();
     p.next_nominal = next ? std::optional<TimePoint>(next->at) : std::nullopt;
@@ -386,7 +392,7 @@ Status ScheduleFirer::Trigger(const std::string& namespace_name, const std::stri
       p.last_run_id = f.run_id;
       ++p.runs_started;
       // Its delivery is handled: a closure moved later for it does not start a second run.
-      NoteDelivery(spec, n, &p.last_delivery);
+      NoteHandled(spec, n, &p.handled_deliveries);
       persistence::AdvanceSchedule(txn, namespace_name, id, p);
     }
     *firing = f;
@@ -408,7 +414,7 @@ bool ScheduleFirer::Replan(pqxx::transaction_base& txn, const ScheduleSpec& spec
   std::optional<Nominal> next;
   std::optional<TimePoint> fire_at;
   const TimePoint from = PlanFrom(*row, row->last_nominal);
-  NextFiring(spec, row->id, calendar ? &*calendar : nullptr, from, row->last_delivery, &next,
+  NextFiring(spec, row->id, calendar ? &*calendar : nullptr, from, row->handled_deliveries, &next,
              &fire_at);
   if (const std::optional<Nominal> passed = spec.NextNominal(from);
       passed && (!next || passed->at < next->at)) {

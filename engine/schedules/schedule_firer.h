@@ -73,12 +73,19 @@ class ScheduleFirer {
                   TimePoint to, const std::string& by, BackfillResult* result);
 
   // The next fire time after `after` and the nominal time it belongs to (nullopt: none left),
-  // passing over gate closures of deliveries up to `handled_delivery` (ScheduleRow::last_delivery:
+  // passing over gate closures of deliveries handled already (ScheduleRow::handled_deliveries:
   // each delivery fires once, even when its closure moves later).
   static void NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
                          const Calendar* calendar, TimePoint after,
-                         const std::optional<std::string>& handled_delivery,
+                         const std::vector<std::string>& handled_deliveries,
                          std::optional<Nominal>* nominal, std::optional<TimePoint>* fire_at);
+  // Records in `handled` (ScheduleRow::handled_deliveries: sorted, the last kDeliveriesRemembered)
+  // that `nominal`'s delivery was handled — fired, triggered, skipped or buffered. A delivery is a
+  // gate closure's delivery day, or for a product closing per delivery period the start of the
+  // last period closing then (RFC 3339, UTC); other schedules have none.
+  static void NoteHandled(const ScheduleSpec& spec, const Nominal& nominal,
+                          std::vector<std::string>* handled);
+  static constexpr size_t kDeliveriesRemembered = 32;
   // The spec stored in `row` (INTERNAL if it no longer parses).
   static Status ParseStoredSpec(const persistence::ScheduleRow& row, ScheduleSpec* spec);
   // The schedule's calendar `name` ("" : none; a missing one is logged and taken as none).

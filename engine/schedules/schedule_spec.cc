@@ -337,19 +337,23 @@ Status ScheduleSpec::ParseGateClosure(const json& trigger, ScheduleSpec* result)
 }
 
 std::optional<Nominal> ScheduleSpec::NextDayClosure(TimePoint after) const {
-  // Delivery days from a few days before `after` on: the first whose gate closure plus the offset
-  // (at most ten years either way) is after it. A day the rules do not cover (before the first
-  // rule) is passed over.
+  // Delivery days from a few days before `after` on: the one whose gate closure plus the offset
+  // (at most ten years either way) comes first after it — the earliest, not the first day's: an
+  // override may close a later day before an earlier one (both fire, in closure order). A day the
+  // rules do not cover (before the first rule) is passed over.
   const auto rules = dsl::CurrentMarketRules();
   const int64_t span_days = std::abs(offset_.count()) / 86'400'000 + 3;
+  std::optional<Nominal> best;
   for (int day = DayOf(after) - static_cast<int>(span_days);
        day <= DayOf(after) + static_cast<int>(span_days) + 2; ++day) {
     TimePoint closure;
     if (!rules->Closure(market_, product_, variant_, day, &closure).ok()) continue;
     const TimePoint at = closure + offset_;
-    if (at > after) return Nominal{at, FormatDate(day), closure, std::nullopt, std::nullopt, {}};
+    if (at > after && (!best || at < best->at)) {
+      best = Nominal{at, FormatDate(day), closure, std::nullopt, std::nullopt, {}};
+    }
   }
-  return std::nullopt;
+  return best;
 }
 
 std::optional<Nominal> ScheduleSpec::NextPeriodClosure(TimePoint after) const {

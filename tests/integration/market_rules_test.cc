@@ -3,6 +3,7 @@
 // with it, and a changed file is in force without a restart.
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <pqxx/connection>
 #include <pqxx/transaction>
@@ -77,19 +78,22 @@ TEST(MarketRulesFileTest, AnEngineComputesWithItsRulesFileAndItsChanges) {
   fs::remove(rules);
 }
 
-// A day-ahead rule closing at `at` (Berlin), plus, if `override_day` is set, that delivery day
-// closed at the instant `closes_at`.
+// A day-ahead rule closing at `at` (Berlin), plus overrides: delivery day → the instant it closes.
 void WriteDayAheadRules(const fs::path& path, const std::string& at,
-                        const std::string& override_day = "", const std::string& closes_at = "") {
+                        const std::map<std::string, std::string>& overrides = {}) {
+  std::string version = "da-" + at;
+  std::string listed;
+  for (const auto& [day, closes_at] : overrides) {
+    version += "+" + day + "@" + closes_at;
+    listed += std::string(listed.empty() ? "" : ", ") +
+              R"({"market": "DESK-DA", "product": "day_ahead", "day": ")" + day +
+              R"(", "closes_at": ")" + closes_at + R"("})";
+  }
   std::ofstream(path.string() + ".tmp")
-      << R"({"format": "gridflow-market-rules", "version": "da-)" << at << override_day
+      << R"({"format": "gridflow-market-rules", "version": ")" << version
       << R"(", "rules": [{"market": "DESK-DA", "product": "day_ahead", "zone": "Europe/Berlin",
                          "days_before": 1, "at": ")"
-      << at << R"(", "valid_from": "2020-01-01"}], "overrides": [)"
-      << (override_day.empty() ? ""
-                               : R"({"market": "DESK-DA", "product": "day_ahead", "day": ")" +
-                                     override_day + R"(", "closes_at": ")" + closes_at + R"("})")
-      << "]}";
+      << at << R"(", "valid_from": "2020-01-01"}], "overrides": [)" << listed << "]}";
   fs::rename(path.string() + ".tmp", path);
 }
 
@@ -109,10 +113,13 @@ class DayAheadDeskTest : public ::testing::Test {
     WriteDayAheadRules(rules, "12:00");
     return rules;
   }
-  bool CreateSchedule(const std::string& id, const std::string& trigger) {
+  // `more`: further members of the spec (", \"overlap\": ...").
+  bool CreateSchedule(const std::string& id, const std::string& trigger,
+                      const std::string& more = "") {
     v1::CreateScheduleRequest request;
     request.set_id(id);
-    request.set_spec_json(R"({"workflow": {"definition": "bid"}, "trigger": )" + trigger + "}");
+    request.set_spec_json(R"({"workflow": {"definition": "bid"}, "trigger": )" + trigger + more +
+                          "}");
     v1::Schedule schedule;
     return v1::ScheduleService::NewStub(engine_.channel())
         ->CreateSchedule(Ctx().get(), request, &schedule)
@@ -161,7 +168,7 @@ TEST_F(DayAheadDeskTest, GateClosureSchedulesFollowAChangedRulesFile) {
   const std::string soon = db_.Query(
       "SELECT to_char(date_trunc('minute', now() + interval '10 minutes') AT TIME ZONE 'UTC', "
       "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
-  WriteDayAheadRules(rules_, "10:30", day, soon);
+  WriteDayAheadRules(rules_, "10:30", {{day, soon}});
   EXPECT_TRUE(Eventually([&] { return next() == soon; })) << next() << " " << soon;
   EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "0");
   engine_.SetClockOffset(std::chrono::minutes(11));
@@ -188,7 +195,7 @@ TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireIt
   const std::string day = db_.Query("SELECT ((timestamptz '" + planned +
                                     "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
   const std::string soon = in_minutes(10);
-  WriteDayAheadRules(rules_, "12:00", day, soon);
+  WriteDayAheadRules(rules_, "12:00", {{day, soon}});
   ASSERT_TRUE(Eventually([&] { return next() == soon; })) << next() << " " << soon;
   engine_.SetClockOffset(std::chrono::minutes(11));
   ASSERT_TRUE(Eventually([&] {
@@ -197,11 +204,11 @@ TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireIt
   }));
   ASSERT_TRUE(Eventually([&] { return next() > soon; })) << next();
   const std::string following = next();  // the next delivery day's closure
-  EXPECT_EQ(db_.Query("SELECT last_delivery FROM schedules WHERE id = 'da'"), day);
+  EXPECT_EQ(db_.Query("SELECT array_to_string(handled_deliveries, ',') FROM schedules"), day);
 
   // Then the exchange postpones that day's closure by twenty minutes: not a firing of its own.
   const std::string postponed = in_minutes(30);
-  WriteDayAheadRules(rules_, "12:00", day, postponed);
+  WriteDayAheadRules(rules_, "12:00", {{day, postponed}});
   EXPECT_FALSE(Eventually([&] { return next() == postponed; }, std::chrono::seconds(2)))
       << "the delivery already fired was planned again";
   EXPECT_EQ(next(), following);
@@ -209,6 +216,36 @@ TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireIt
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "1");
   EXPECT_EQ(db_.Query("SELECT count(*) FROM schedule_firings WHERE schedule_id = 'da'"), "1");
+}
+
+// An override may close a later delivery day before an earlier one (a holiday's auctions held
+// early): both fire, in the order they close — the later day having fired does not make the
+// earlier one count as handled.
+TEST_F(DayAheadDeskTest, DeliveriesClosingOutOfOrderEachFire) {
+  ASSERT_TRUE(CreateSchedule("da", kDayAhead, R"(, "overlap": "allow_all")"));
+  const auto next = [&] { return NextNominal("da"); };
+  const auto in_minutes = [&](int minutes) {
+    return db_.Query("SELECT to_char(date_trunc('minute', now() + interval '" +
+                     std::to_string(minutes) +
+                     " minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+  };
+  const std::string day = db_.Query("SELECT ((timestamptz '" + next() +
+                                    "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
+  const std::string day_after = db_.Query("SELECT (date '" + day + "' + 1)::text");
+  const std::string first = in_minutes(10);
+  const std::string second = in_minutes(20);
+  WriteDayAheadRules(rules_, "12:00", {{day_after, first}, {day, second}});
+  ASSERT_TRUE(Eventually([&] { return next() == first; })) << next() << " " << first;
+  const auto runs_for = [&](const std::string& delivery) {
+    return db_.Query("SELECT count(*) FROM runs WHERE input->'schedule'->>'delivery_day' = '" +
+                     delivery + "'");
+  };
+  engine_.SetClockOffset(std::chrono::minutes(11));
+  EXPECT_TRUE(Eventually([&] { return runs_for(day_after) == "1"; }));
+  EXPECT_TRUE(Eventually([&] { return next() == second; })) << next() << " " << second;
+  engine_.SetClockOffset(std::chrono::minutes(21));
+  EXPECT_TRUE(Eventually([&] { return runs_for(day) == "1"; }));
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "2");
 }
 
 // A gate-closure schedule whose row another transaction holds (a firing, a trigger, a backfill,

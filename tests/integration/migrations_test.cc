@@ -216,9 +216,9 @@ TEST(Migrations, GateClosureSchedulesLearnTheLastDeliveryTheyFired) {
       fired("hourly", "2026-12-02T10:00:00Z", "00000000-0000-4000-8000-000000000004", "{}") +
       schedule("da-never", R"({"event": "gate_closure", "market": "EPEX-DE-LU"})"));
   ASSERT_TRUE(Migrate(c, EmbeddedMigrations(), &report).ok());
-  EXPECT_EQ(db.Query("SELECT string_agg(id || '=' || COALESCE(last_delivery, '-'), ',' ORDER BY id)"
-                     " FROM schedules"),
-            "afrr=2026-12-02T10:15:00Z,da=2026-12-03,da-never=-,hourly=-");
+  EXPECT_EQ(db.Query("SELECT string_agg(id || '=' || array_to_string(handled_deliveries, ' '), ','"
+                     " ORDER BY id) FROM schedules"),
+            "afrr=2026-12-02T10:15:00Z,da=2026-12-02 2026-12-03,da-never=,hourly=");
 }
 
 // During a rolling upgrade across migration 16, replicas of the earlier release write events

@@ -134,6 +134,13 @@ class DayAheadDeskTest : public ::testing::Test {
         id + "'");
   }
 
+  // The real time in `minutes`, to the minute (RFC 3339, UTC): an instant to close a day at.
+  std::string InMinutes(int minutes) {
+    return db_.Query("SELECT to_char(date_trunc('minute', now() + interval '" +
+                     std::to_string(minutes) +
+                     " minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+  }
+
   static constexpr const char* kDayAhead = R"({"event": "gate_closure", "market": "DESK-DA"})";
   TestDatabase db_;
   const fs::path rules_;
@@ -165,9 +172,7 @@ TEST_F(DayAheadDeskTest, GateClosureSchedulesFollowAChangedRulesFile) {
   // clock moved past it), its run told the delivery day, and plans the next day at 10:30.
   const std::string day = db_.Query("SELECT ((timestamptz '" + moved +
                                     "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
-  const std::string soon = db_.Query(
-      "SELECT to_char(date_trunc('minute', now() + interval '10 minutes') AT TIME ZONE 'UTC', "
-      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+  const std::string soon = InMinutes(10);
   WriteDayAheadRules(rules_, "10:30", {{day, soon}});
   EXPECT_TRUE(Eventually([&] { return next() == soon; })) << next() << " " << soon;
   EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "0");
@@ -185,16 +190,11 @@ TEST_F(DayAheadDeskTest, GateClosureSchedulesFollowAChangedRulesFile) {
 TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireItAgain) {
   ASSERT_TRUE(CreateSchedule("da", kDayAhead));
   const auto next = [&] { return NextNominal("da"); };
-  const auto in_minutes = [&](int minutes) {
-    return db_.Query("SELECT to_char(date_trunc('minute', now() + interval '" +
-                     std::to_string(minutes) +
-                     " minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
-  };
   const std::string planned = next();
   // The delivery day of the planned closure closes in ten minutes instead; the schedule fires.
   const std::string day = db_.Query("SELECT ((timestamptz '" + planned +
                                     "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
-  const std::string soon = in_minutes(10);
+  const std::string soon = InMinutes(10);
   WriteDayAheadRules(rules_, "12:00", {{day, soon}});
   ASSERT_TRUE(Eventually([&] { return next() == soon; })) << next() << " " << soon;
   engine_.SetClockOffset(std::chrono::minutes(11));
@@ -207,7 +207,7 @@ TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireIt
   EXPECT_EQ(db_.Query("SELECT array_to_string(handled_deliveries, ',') FROM schedules"), day);
 
   // Then the exchange postpones that day's closure by twenty minutes: not a firing of its own.
-  const std::string postponed = in_minutes(30);
+  const std::string postponed = InMinutes(30);
   WriteDayAheadRules(rules_, "12:00", {{day, postponed}});
   EXPECT_FALSE(Eventually([&] { return next() == postponed; }, std::chrono::seconds(2)))
       << "the delivery already fired was planned again";
@@ -224,16 +224,11 @@ TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireIt
 TEST_F(DayAheadDeskTest, DeliveriesClosingOutOfOrderEachFire) {
   ASSERT_TRUE(CreateSchedule("da", kDayAhead, R"(, "overlap": "allow_all")"));
   const auto next = [&] { return NextNominal("da"); };
-  const auto in_minutes = [&](int minutes) {
-    return db_.Query("SELECT to_char(date_trunc('minute', now() + interval '" +
-                     std::to_string(minutes) +
-                     " minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
-  };
   const std::string day = db_.Query("SELECT ((timestamptz '" + next() +
                                     "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
   const std::string day_after = db_.Query("SELECT (date '" + day + "' + 1)::text");
-  const std::string first = in_minutes(10);
-  const std::string second = in_minutes(20);
+  const std::string first = InMinutes(10);
+  const std::string second = InMinutes(20);
   WriteDayAheadRules(rules_, "12:00", {{day_after, first}, {day, second}});
   ASSERT_TRUE(Eventually([&] { return next() == first; })) << next() << " " << first;
   const auto runs_for = [&](const std::string& delivery) {

@@ -17,8 +17,8 @@ std::string At(int n) {
   return "timestamptz 'epoch' + $" + std::to_string(n) + "::bigint * interval '1 microsecond'";
 }
 
-// A schedule's handled deliveries travel as one comma-separated text: days and RFC 3339 instants
-// hold no comma.
+// A schedule's handled deliveries are read as one comma-separated text (array_to_string): days
+// and RFC 3339 instants hold no comma.
 std::vector<std::string> SplitDeliveries(const std::string& text) {
   std::vector<std::string> deliveries;
   size_t from = 0;
@@ -28,13 +28,6 @@ std::vector<std::string> SplitDeliveries(const std::string& text) {
     from = comma + 1;
   }
   return deliveries;
-}
-
-std::string JoinDeliveries(const std::vector<std::string>& deliveries) {
-  std::string text;
-  for (const std::string& delivery : deliveries)
-    text += (text.empty() ? "" : ",") + delivery;
-  return text;
 }
 
 constexpr const char* kScheduleColumns =
@@ -197,11 +190,11 @@ void AdvanceSchedule(pqxx::transaction_base& txn, const std::string& namespace_n
   txn.exec_params("UPDATE schedules SET next_nominal = " + At(3) + ", next_fire_at = " + At(4) +
                       ", last_nominal = " + At(5) + ", buffered_nominal = " + At(6) +
                       ", last_run_id = $7::uuid, runs_started = $8,"
-                      " handled_deliveries = COALESCE(string_to_array($9, ','), '{}')"
+                      " handled_deliveries = $9::text[]"
                       " WHERE namespace = $1 AND id = $2",
                   namespace_name, id, Micros(p.next_nominal), Micros(p.next_fire_at),
                   Micros(p.last_nominal), Micros(p.buffered_nominal), p.last_run_id, p.runs_started,
-                  JoinDeliveries(p.handled_deliveries));
+                  ToTextArray(p.handled_deliveries));
 }
 
 void RecordFiring(pqxx::transaction_base& txn, const FiringRow& f) {

@@ -14,6 +14,14 @@ using persistence::EmbeddedMigrations;
 using persistence::Migrate;
 using persistence::MigrationReport;
 
+// The embedded migrations before `version`: a database as an earlier release left it.
+std::vector<persistence::Migration> Below(int version) {
+  std::vector<persistence::Migration> before = EmbeddedMigrations();
+  while (before.back().version >= version)
+    before.pop_back();
+  return before;
+}
+
 TEST(Migrations, ApplyOnceThenNothingMore) {
   TestDatabase db;
   pqxx::connection c(db.url());
@@ -132,9 +140,7 @@ TEST(Migrations, HistoryFromBeforePartitioningBecomesTheLegacyPartition) {
   TestDatabase db;
   pqxx::connection c(db.url());
   MigrationReport report;
-  std::vector<persistence::Migration> before = EmbeddedMigrations();
-  while (before.back().version >= 16)
-    before.pop_back();
+  const std::vector<persistence::Migration> before = Below(16);
   ASSERT_TRUE(Migrate(c, before, &report).ok());
   db.Query(
       "INSERT INTO definitions (namespace, name, version, body, created_by) VALUES "
@@ -173,15 +179,13 @@ TEST(Migrations, HistoryFromBeforePartitioningBecomesTheLegacyPartition) {
             "gf_now()");
 }
 
-// Gate-closure schedules that fired before migration 23 learn the delivery of their latest
-// firing (as its run was told it), so a closure postponed after it does not fire it again.
-TEST(Migrations, GateClosureSchedulesLearnTheLastDeliveryTheyFired) {
+// Gate-closure schedules that fired before migration 23 learn the deliveries of their latest
+// firings (as their runs were told them), so a closure postponed after one does not fire it again.
+TEST(Migrations, GateClosureSchedulesLearnTheDeliveriesTheyFired) {
   TestDatabase db;
   pqxx::connection c(db.url());
   MigrationReport report;
-  std::vector<persistence::Migration> before = EmbeddedMigrations();
-  while (before.back().version >= 23)
-    before.pop_back();
+  const std::vector<persistence::Migration> before = Below(23);
   ASSERT_TRUE(Migrate(c, before, &report).ok());
   const auto schedule = [](const std::string& id, const std::string& trigger) {
     return "INSERT INTO schedules (namespace, id, spec, created_by, updated_by) VALUES "

@@ -59,6 +59,7 @@ std::vector<pqxx::result> PipelinedWork::Send(const std::vector<Statement>& stat
       for (const std::string& setting : settings_)
         group.insert(setting);
       begun_ = true;
+      began_at_ = std::chrono::system_clock::now();
     }
     for (const Statement& s : statements)
       ids.push_back(group.insert(Render(txn_, s)));

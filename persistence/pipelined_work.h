@@ -12,6 +12,7 @@
 // TransactPipelined (transaction.h), which classifies and retries like Transact.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,12 +50,16 @@ class PipelinedWork {
   // For statements one at a time; only between the first Send and the commit.
   pqxx::transaction_base& txn();
   bool begun() const { return begun_; }
+  // When this process sent BEGIN (its system clock): the transaction's now() is this instant on
+  // the database's clock, plus the way there.
+  std::chrono::system_clock::time_point began_at() const { return began_at_; }
   bool committed() const { return committed_; }
 
  private:
   pqxx::nontransaction txn_;
   const std::vector<std::string> settings_;
   bool begun_ = false;
+  std::chrono::system_clock::time_point began_at_;
   bool committed_ = false;
 };
 

@@ -44,8 +44,8 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       "(d.breaker_state = 'half_open' AND d.breaker_probe_task = ANY(o.failed))";
   const std::string changes = "(" + trips + " OR " + probe_ok + " OR " + probe_failed + ")";
   // The parts of the write statement a batch may not need (FlushPart, write_set.h); a part left
-  // out is not initialised by the executor — a start's statement has 7 of the 13 CTEs — while its
-  // parameters stay typed (unused_params), so every variant takes the same twelve.
+  // out is not initialised by the executor — a start's statement has 7 or 8 of the 15 CTEs — while
+  // its parameters stay typed (unused_params), so every variant takes the same thirteen.
   const std::string new_timers = std::string(
       " new_timers AS ("
       " INSERT INTO timers (run_id, frame, activation, step, kind, fire_at, state)"
@@ -119,6 +119,34 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " AND d.name = o.task_type AND d.breaker_failure_rate IS NOT NULL"
       " RETURNING d.namespace, d.name, d.breaker_state,"
       " d.breaker_changed_at = gf_now() AS changed),");
+  // New runs in their final state (WriteSet::InsertRun): what the start's insert and the write
+  // of its first step would have left, in one row — created, updated and keyed at `created_us`,
+  // its history head the hash of its last new event.
+  const std::string new_runs = std::string(
+      " new_runs AS ("
+      " INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, status,"
+      " input, data, current_step, result, failure, started_by, last_event_seq, row_version,"
+      " created_at, updated_at, closed_at, state, history_head, search_attributes, version_reason,"
+      " history_key)"
+      " SELECT n.id, n.namespace, n.workflow_id, n.definition_name, n.definition_version,"
+      " n.status, COALESCE(n.input, 'null'::jsonb), n.data, n.current_step, n.result, n.failure,"
+      " n.started_by, n.last_event_seq, 2, c.at, c.at, CASE WHEN n.closed THEN c.at END, n.state,"
+      " (SELECT ne.hash FROM new_events ne WHERE ne.run_id = n.id ORDER BY ne.seq DESC LIMIT 1),"
+      " COALESCE(n.search_attributes, '{}'::jsonb), n.version_reason, c.at"
+      " FROM jsonb_to_recordset($13::jsonb) AS n(id uuid, namespace text, workflow_id text,"
+      " definition_name text, definition_version integer, status text, input jsonb, data jsonb,"
+      " current_step text, result jsonb, failure jsonb, started_by text, last_event_seq bigint,"
+      " state jsonb, search_attributes jsonb, version_reason text, closed boolean, routed boolean,"
+      " created_us bigint)"
+      " CROSS JOIN LATERAL (SELECT timestamptz 'epoch' + n.created_us * interval '1 microsecond'"
+      " AS at) c"
+      // What the replica planned must hold (migration 24), or the statement is refused.
+      " WHERE CASE WHEN c.at BETWEEN gf_now() - interval '100 milliseconds'"
+      "  AND gf_now() + interval '100 milliseconds'"
+      "  AND (NOT n.routed OR EXISTS (SELECT 1 FROM gf_route_version(n.namespace,"
+      "  n.definition_name, n.workflow_id) g WHERE g.version = n.definition_version"
+      "  AND g.reason = 'latest'))"
+      "  THEN true ELSE gf_start_refused(n.workflow_id, n.definition_version, c.at) END),");
   const std::string notified = std::string(
       " notified AS ("
       " SELECT count(pg_notify('" +
@@ -212,10 +240,12 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         // The run's history key places the event in its run's partition (migration 16); an event
         // of no run (never written by the engine) goes where keyless writers' go, the legacy one.
         " COALESCE(e.iteration, ''),"
-        " COALESCE((SELECT r.history_key FROM runs r WHERE r.id = e.run_id), '-infinity')"
+        // A run inserted by this statement is not visible to it: its events carry its key.
+        " COALESCE(timestamptz 'epoch' + e.history_key_us * interval '1 microsecond',"
+        " (SELECT r.history_key FROM runs r WHERE r.id = e.run_id), '-infinity')"
         " FROM jsonb_to_recordset($4::jsonb) AS e(run_id uuid, seq bigint,"
         " type text, step text, task_id bigint, attempt integer, actor text, payload jsonb,"
-        " iteration text) ORDER BY e.run_id, e.seq"
+        " iteration text, history_key_us bigint) ORDER BY e.run_id, e.seq"
         // The chain trigger (migration 8) hashes each event onto its predecessor's hash.
         " RETURNING run_id, seq, hash),"
         " run_updates AS ("
@@ -246,6 +276,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
     part(kFlushCancelledTimers, cancelled_timers,
          " AND $6::bigint[] IS NULL AND $10::uuid[] IS NULL");
     part(kFlushBreakers, breakers, " AND $11::jsonb IS NULL");
+    part(kFlushNewRuns, new_runs, " AND $13::jsonb IS NULL");
     sql += unused + "),";
     sql += notified;
     sql += std::string(
@@ -256,7 +287,9 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
           " UNION ALL SELECT 'breaker', NULL, NULL, NULL, NULL, namespace, name, breaker_state"
           " FROM breakers WHERE changed");
     sql += std::string(
-        " UNION ALL SELECT 'notified', n, NULL, NULL, NULL, NULL, NULL, NULL FROM notified");
+        " UNION ALL SELECT 'notified', n, NULL, NULL, NULL, NULL, NULL, NULL FROM notified"
+        // The transaction's clock, for the replica's own reckoning of it (new runs' instants).
+        " UNION ALL SELECT 'now', NULL, NULL, gf_now(), NULL, NULL, NULL, NULL");
     c.prepare(FlushStatementName(parts), sql);
   }
 }
@@ -313,6 +346,10 @@ void WriteSet::UpdateRun(const RunRow& run, bool closed) {
   run_updates_[run.id] = {run, closed};
 }
 
+void WriteSet::InsertRun(const std::string& run_id, bool routed) {
+  new_runs_[run_id] = routed;
+}
+
 void WriteSet::AppendEvents(const std::string& run_id, std::vector<EventRow> events) {
   if (events.empty()) return;
   for (EventRow& e : events) {
@@ -359,6 +396,13 @@ std::vector<WriteSet::Leased> WriteSet::ReadLeased(const pqxx::result& result) {
         {row[1].as<int64_t>(), row[2].as<int64_t>(), Timestamp(row[3]), Timestamp(row[4])});
   }
   return leased;
+}
+
+std::optional<TimePoint> WriteSet::ReadClock(const pqxx::result& result) {
+  for (const pqxx::row& row : result) {
+    if (row[0].as<std::string>() == "now") return Timestamp(row[3]);
+  }
+  return std::nullopt;
 }
 
 std::vector<BreakerChange> WriteSet::ReadBreakerChanges(const pqxx::result& result) {
@@ -419,9 +463,34 @@ std::optional<Statement> WriteSet::FlushStatement() const {
     if (!u.json.empty()) updates.Json("json", u.json);
     if (u.op == Op::kRetry) updates.Int("delay_ms", u.delay_ms);
   }
-  JsonRecords runs;
+  JsonRecords runs, inserted_runs;
+  std::map<std::string, int64_t> new_run_keys;  // run id -> its history key, in microseconds
   for (const auto& [id, update] : run_updates_) {
     const RunRow& r = update.first;
+    if (const auto it = new_runs_.find(id); it != new_runs_.end()) {
+      new_run_keys[id] = ToEpochMicros(r.created_at);
+      inserted_runs.Add()
+          .Text("id", r.id)
+          .Text("namespace", r.namespace_name)
+          .Text("workflow_id", r.workflow_id)
+          .Text("definition_name", r.definition_name)
+          .Int("definition_version", r.definition_version)
+          .Text("status", r.status)
+          .Json("input", r.input_json)
+          .Json("data", r.data_json)
+          .NullableText("current_step", r.current_step)
+          .NullableJson("result", r.result_json)
+          .NullableJson("failure", r.failure_json)
+          .Text("started_by", r.started_by)
+          .Int("last_event_seq", r.last_event_seq)
+          .Json("state", r.state_json)
+          .Json("search_attributes", r.search_attributes_json)
+          .Text("version_reason", r.version_reason)
+          .Bool("closed", update.second)
+          .Bool("routed", it->second)
+          .Int("created_us", ToEpochMicros(r.created_at));
+      continue;
+    }
     runs.Add()
         .Text("id", r.id)
         .Text("status", r.status)
@@ -449,6 +518,8 @@ std::optional<Statement> WriteSet::FlushStatement() const {
         .Text("actor", e.actor)
         .Json("payload", e.payload_json);
     if (!e.iteration.empty()) events.Text("iteration", e.iteration);
+    if (const auto key = new_run_keys.find(event_runs_[i]); key != new_run_keys.end())
+      events.Int("history_key_us", key->second);
   }
   JsonRecords timers;
   for (const TimerInsert& i : timer_inserts_) {
@@ -478,19 +549,21 @@ std::optional<Statement> WriteSet::FlushStatement() const {
   std::vector<std::string> updated_tasks, updated_runs;
   for (const auto& [id, u] : task_updates_)
     updated_tasks.push_back(std::to_string(id));
-  for (const auto& [id, update] : run_updates_)
-    updated_runs.push_back(id);
+  for (const auto& [id, update] : run_updates_) {
+    if (!new_runs_.contains(id)) updated_runs.push_back(id);
+  }
   unsigned parts = 0;
   if (!timers.empty()) parts |= kFlushNewTimers;
   if (!attributes.empty()) parts |= kFlushAttributes;
   if (!cancelled_timers.empty() || !runs_timers_cancelled_.empty()) parts |= kFlushCancelledTimers;
   if (!attempts.empty()) parts |= kFlushBreakers;
+  if (!inserted_runs.empty()) parts |= kFlushNewRuns;
   return Statement{FlushStatementName(parts),
                    {tasks.Finish(), updates.Finish(), runs.Finish(), events.Finish(),
                     timers.Finish(), ToTextArray(cancelled_timers), ToTextArray(queue_keys),
                     ToTextArray(updated_tasks), ToTextArray(updated_runs),
                     ToTextArray({runs_timers_cancelled_.begin(), runs_timers_cancelled_.end()}),
-                    attempts.Finish(), attributes.Finish()}};
+                    attempts.Finish(), attributes.Finish(), inserted_runs.Finish()}};
 }
 
 int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {

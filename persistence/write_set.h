@@ -32,8 +32,9 @@ enum FlushPart : unsigned {
   kFlushAttributes = 2,
   kFlushCancelledTimers = 4,
   kFlushBreakers = 8,
+  kFlushNewRuns = 16,
 };
-inline constexpr unsigned kAllFlushParts = 15;
+inline constexpr unsigned kAllFlushParts = 31;
 std::string FlushStatementName(unsigned parts);
 
 class WriteSet {
@@ -61,6 +62,13 @@ class WriteSet {
 
   // Writes the run row, its search_attributes included.
   void UpdateRun(const RunRow& run, bool closed);
+  // The run (whose row UpdateRun gives) is new: the statement inserts it in its final state —
+  // created, updated and keyed for its history at run.created_at — instead of updating it. The
+  // statement refuses it (SQLSTATE GF001 or a unique violation, and nothing is written) when its
+  // workflow id is taken, when run.created_at is not the transaction's clock within 100 ms, or,
+  // with `routed`, when its version is no longer what the latest routes its workflow id to
+  // (the new_runs part, migration 24).
+  void InsertRun(const std::string& run_id, bool routed);
   // A search attribute of a run changed (docs/search.md): `type` is keyword, number, date,
   // datetime or bool; `value` its canonical text, nullopt to unset it.
   struct AttributeWrite {
@@ -97,6 +105,8 @@ class WriteSet {
   // leases in its result.
   std::optional<Statement> FlushStatement() const;
   static std::vector<Leased> ReadLeased(const pqxx::result& result);
+  // The transaction's clock (gf_now()), as the statement read it.
+  static std::optional<TimePoint> ReadClock(const pqxx::result& result);
   // The circuit breakers the statement moved to another state.
   static std::vector<BreakerChange> ReadBreakerChanges(const pqxx::result& result);
 
@@ -123,6 +133,7 @@ class WriteSet {
   std::map<int64_t, size_t> inserted_index_;  // task id -> position in task_inserts_
   std::map<int64_t, TaskUpdate> task_updates_;
   std::map<std::string, std::pair<RunRow, bool>> run_updates_;  // by run id
+  std::map<std::string, bool> new_runs_;                        // run id -> routed (InsertRun)
   std::vector<EventRow> events_;
   std::vector<std::string> event_runs_;  // run id of each event
   struct Attempt {

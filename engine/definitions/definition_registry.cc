@@ -133,15 +133,32 @@ Status DefinitionRegistry::ResolveForStart(pqxx::transaction_base& txn,
                                            std::string* reason) {
   *reason = "requested";
   Status s = ResolveRouted(txn, namespace_name, name, version, workflow_id, out, reason);
-  if (s.ok() && version == 0) NoteLatestStarted(namespace_name, **out);
+  if (s.ok() && version == 0) NoteLatestStarted(namespace_name, *out, *reason);
   return s;
 }
 
 void DefinitionRegistry::NoteLatestStarted(const std::string& namespace_name,
-                                           const dsl::Definition& def) {
-  const int start_class = def.StartClass();
+                                           std::shared_ptr<const dsl::Definition> def,
+                                           const std::string& reason) {
+  const int start_class = def->StartClass();
+  const std::string key = CacheKey(namespace_name, def->name(), 0);
   std::lock_guard lock(mu_);
-  latest_start_class_[CacheKey(namespace_name, def.name(), 0)] = start_class;
+  latest_start_class_[key] = start_class;
+  if (reason == "latest") {
+    latest_started_[key] = std::move(def);
+  } else {
+    latest_started_.erase(key);  // a rollout routes starts: each must ask the database
+  }
+}
+
+std::shared_ptr<const dsl::Definition> DefinitionRegistry::KnownForStart(
+    const std::string& namespace_name, const std::string& name, int version, bool* routed) {
+  *routed = version == 0;
+  const std::string key = CacheKey(namespace_name, name, version);
+  if (version != 0) return Cached(key);
+  std::lock_guard lock(mu_);
+  const auto it = latest_started_.find(key);
+  return it == latest_started_.end() ? nullptr : it->second;
 }
 
 int DefinitionRegistry::StartClassHint(const std::string& namespace_name, const std::string& name,

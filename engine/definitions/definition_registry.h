@@ -55,8 +55,17 @@ class DefinitionRegistry {
   // none. Only for ordering work (an urgent start jumps the group-commit queue), never for what a
   // run does.
   int StartClassHint(const std::string& namespace_name, const std::string& name, int version);
-  // Records `def` as the latest version of its name a start resolved (for StartClassHint).
-  void NoteLatestStarted(const std::string& namespace_name, const dsl::Definition& def);
+  // Records `def` as the latest version of its name a start resolved (for StartClassHint and
+  // KnownForStart); `reason` is why the start got it (ResolveForStart).
+  void NoteLatestStarted(const std::string& namespace_name,
+                         std::shared_ptr<const dsl::Definition> def, const std::string& reason);
+  // The definition a start of (name, version) gets as far as this replica knows, without reading
+  // the database: a cached version when one is asked for; for version 0 the latest a start last
+  // resolved, when no rollout routed it (*routed = true: the database must confirm it is still
+  // the latest). nullptr when it knows none.
+  std::shared_ptr<const dsl::Definition> KnownForStart(const std::string& namespace_name,
+                                                       const std::string& name, int version,
+                                                       bool* routed);
 
  private:
   Status ResolveRouted(pqxx::transaction_base& txn, const std::string& namespace_name,
@@ -71,6 +80,8 @@ class DefinitionRegistry {
   std::unordered_map<std::string, std::shared_ptr<const dsl::Definition>> cache_;
   // Per namespace and name (the key of version 0): the start class of the latest resolved.
   std::unordered_map<std::string, int> latest_start_class_;
+  // The same key: the latest a start resolved, when it was the plain latest (no rollout).
+  std::unordered_map<std::string, std::shared_ptr<const dsl::Definition>> latest_started_;
 };
 
 }  // namespace gridflow::engine

@@ -30,6 +30,13 @@ EngineMetrics::EngineMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       runs_started_(Family(BuildCounter(), "gridflow_runs_started_total",
                            "Runs started (child runs included), by definition.", *registry_)),
+      runs_started_in_one_write_(
+          Family(BuildCounter(), "gridflow_runs_started_in_one_write_total",
+                 "Of the runs started, those the replica planned itself and wrote in their "
+                 "transaction's one write statement (docs/architecture.md, \"A start in one "
+                 "write\").",
+                 *registry_)
+              .Add({})),
       runs_closed_(Family(BuildCounter(), "gridflow_runs_closed_total",
                           "Runs that ended, by definition and final status (COMPLETED, FAILED, "
                           "CANCELLED, TERMINATED).",
@@ -178,6 +185,8 @@ EngineMetrics::EngineMetrics()
 void EngineMetrics::Committed(const TransitionFacts& facts) {
   for (const auto& definition : facts.runs_started)
     runs_started_.Add({{"definition", definition}}).Increment();
+  if (facts.runs_started_in_one_write > 0)
+    runs_started_in_one_write_.Increment(facts.runs_started_in_one_write);
   for (const auto& run : facts.runs_closed) {
     const prometheus::Labels labels = {{"definition", run.definition}, {"status", run.status}};
     runs_closed_.Add(labels).Increment();

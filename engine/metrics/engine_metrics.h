@@ -81,6 +81,7 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver, publi
   std::shared_ptr<prometheus::Registry> registry_;
 
   prometheus::Family<prometheus::Counter>& runs_started_;
+  prometheus::Counter& runs_started_in_one_write_;
   prometheus::Family<prometheus::Counter>& runs_closed_;
   prometheus::Family<prometheus::Histogram>& run_duration_;
   prometheus::Family<prometheus::Counter>& tasks_scheduled_;

@@ -10,6 +10,7 @@
 #include "engine/scheduler/events.h"
 #include "engine/scheduler/group_committer.h"
 #include "engine/scheduler/kinds.h"
+#include "engine/scheduler/one_write_starts.h"
 #include "engine/scheduler/run_status.h"
 #include "engine/scheduler/run_transition.h"
 #include "engine/scheduler/scheduler_call.h"
@@ -91,6 +92,7 @@ Scheduler::Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& defi
     : pool_(pool),
       definitions_(definitions),
       options_(options),
+      one_write_starts_(std::make_unique<OneWriteStarts>(definitions)),
       committer_(std::make_unique<GroupCommitter>(
           [this](std::vector<std::unique_ptr<Call>> batch,
                  const std::function<void()>& reads_done) {

@@ -45,6 +45,7 @@
 namespace gridflow::engine {
 
 class GroupCommitter;
+class OneWriteStarts;
 class RunTransition;
 
 // Told after a commit that claimable tasks were queued (this replica's waiting workers wake).
@@ -285,10 +286,13 @@ class Scheduler {
   // Group commit (scheduler_batch.cc): applies `calls` in one transaction and answers each.
   // `reads_done` (if set) is called once, when the transaction has read what it needs and sends
   // its writes with COMMIT (or has failed): the committer lets the next batch begin then.
+  // With `plan_starts`, the starts OneWriteStarts can plan are written by the write statement
+  // alone; when one does not hold, ApplyBatch sets *replan and the batch goes again without.
   void RunBatch(std::vector<std::unique_ptr<Call>> calls,
-                const std::function<void()>& reads_done = {});
+                const std::function<void()>& reads_done = {}, bool plan_starts = true);
   Status ApplyBatch(persistence::PipelinedWork& work, std::vector<std::unique_ptr<Call>>& calls,
-                    std::optional<TransitionContext>& ctx, const std::function<void()>& reads_done);
+                    std::optional<TransitionContext>& ctx, const std::function<void()>& reads_done,
+                    bool plan_starts, bool* replan);
   // A start whose run was not inserted: the same run started before (answered with it), a taken
   // workflow id (ALREADY_EXISTS naming the difference) or an unknown definition.
   void AnswerTakenWorkflowId(pqxx::transaction_base& txn, Call& call);
@@ -320,6 +324,7 @@ class Scheduler {
   HistoryListener* history_listener_ = nullptr;
   PollMatcher* matcher_ = nullptr;
   persistence::TaskIdPool task_ids_;
+  std::unique_ptr<OneWriteStarts> one_write_starts_;
   std::unique_ptr<GroupCommitter> committer_;
 };
 

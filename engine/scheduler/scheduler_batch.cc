@@ -13,6 +13,7 @@
 #include "engine/scheduler/events.h"
 #include "engine/scheduler/group_committer.h"
 #include "engine/scheduler/kinds.h"
+#include "engine/scheduler/one_write_starts.h"
 #include "engine/scheduler/run_status.h"
 #include "engine/scheduler/run_transition.h"
 #include "engine/scheduler/scheduler.h"
@@ -117,7 +118,7 @@ void Scheduler::FailTask(LeaseRef lease, TaskFailureReport failure, FailTaskDone
 }
 
 void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls,
-                         const std::function<void()>& reads_done) {
+                         const std::function<void()>& reads_done, bool plan_starts) {
   if (calls.empty()) return;
   bool reads_reported = false;
   const auto report_reads = [&] {
@@ -126,10 +127,17 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls,
     reads_done();
   };
   std::optional<TransitionContext> ctx;
+  bool replan = false;
   const Status s = persistence::TransactPipelined(
-      pool_, BatchName(calls),
-      [&](persistence::PipelinedWork& work) { return ApplyBatch(work, calls, ctx, report_reads); });
+      pool_, BatchName(calls), [&](persistence::PipelinedWork& work) {
+        return ApplyBatch(work, calls, ctx, report_reads, plan_starts, &replan);
+      });
   report_reads();
+  if (replan) {  // a planned start did not hold (nothing was written): the ordinary way
+    ctx.reset();
+    RunBatch(std::move(calls), {}, /*plan_starts=*/false);
+    return;
+  }
   if (s.ok()) {
     AfterCommit after = ctx->TakeAfterCommit();
     ctx.reset();
@@ -169,16 +177,36 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls,
 Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
                              std::vector<std::unique_ptr<Call>>& calls,
                              std::optional<TransitionContext>& ctx,
-                             const std::function<void()>& reads_done) {
+                             const std::function<void()>& reads_done, bool plan_starts,
+                             bool* replan) {
   pqxx::transaction_base& txn = work.txn();
   ctx.emplace(txn, definitions_, task_ids_, matcher_);
   for (auto& call : calls)
     call->ResetAttempt();
 
+  // 0. The starts this replica can plan (OneWriteStarts) are written by the write statement alone,
+  // in their final state; a workflow id started twice in the batch is left to the ordinary way.
+  std::map<std::pair<std::string, std::string>, int> starts_of_id;
+  for (const auto& call : calls) {
+    if (!IsTaskCall(*call)) ++starts_of_id[{call->start.namespace_name, call->start.workflow_id}];
+  }
+  std::vector<std::pair<Call*, OneWriteStarts::Plan>> planned;
+  for (auto& call : calls) {
+    const StartRunParams& p = call->start;
+    if (!plan_starts || IsTaskCall(*call) || starts_of_id[{p.namespace_name, p.workflow_id}] > 1)
+      continue;
+    if (auto plan = one_write_starts_->PlanStart(p, std::nullopt))
+      planned.emplace_back(call.get(), std::move(*plan));
+  }
+  const auto is_planned = [&](const Call* call) {
+    return std::any_of(planned.begin(), planned.end(),
+                       [&](const auto& entry) { return entry.first == call; });
+  };
+
   // 1. One round trip, with BEGIN: lock the runs of the task calls (id order; a task's run never
   // changes, so the statement finds them itself) and read their open tasks; insert the new runs
-  // (the definition's latest version resolved in the statement; a taken workflow id or an
-  // unknown definition is left out).
+  // not planned (the definition's latest version resolved in the statement; a taken workflow id
+  // or an unknown definition is left out). A batch of planned starts alone skips it.
   std::vector<int64_t> task_ids;
   std::vector<Call*> starts;
   std::vector<persistence::NewRun> new_runs;
@@ -187,6 +215,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
       task_ids.push_back(call->lease.task_id);
       continue;
     }
+    if (is_planned(call.get())) continue;
     const StartRunParams& p = call->start;
     persistence::NewRun run;
     run.namespace_name = p.namespace_name;
@@ -205,7 +234,8 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     first.push_back(persistence::OpenTasksOfTasks(task_ids));
   }
   if (!new_runs.empty()) first.push_back(persistence::InsertRuns(new_runs));
-  const std::vector<pqxx::result> read = work.Send(first);
+  const std::vector<pqxx::result> read =
+      first.empty() ? std::vector<pqxx::result>{} : work.Send(first);
   std::vector<persistence::RunRow> locked;
   std::map<std::string, std::vector<persistence::TaskRow>> open_tasks;
   std::map<std::pair<std::string, std::string>, persistence::RunRow> inserted;
@@ -217,6 +247,21 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
   if (!new_runs.empty()) {
     for (auto& run : persistence::ReadRuns(read.back()))
       inserted[{run.namespace_name, run.workflow_id}] = std::move(run);
+  }
+  // The transaction's clock, when the round trip read it: the planned starts' instant.
+  std::optional<TimePoint> clock;
+  for (const persistence::RunRow& run : locked) {
+    if (run.transaction_now) clock = run.transaction_now;
+  }
+  for (const auto& [key, run] : inserted) {
+    if (run.transaction_now) clock = run.transaction_now;
+  }
+  if (clock) {
+    one_write_starts_->NoteClock(*clock, work.began_at());
+    for (auto& [call, plan] : planned) {
+      plan.run.created_at = plan.run.updated_at = *clock;
+      plan.run.transaction_now = *clock;
+    }
   }
 
   // 2. A task call whose task is open belongs to that task's run; any other is answered on its
@@ -279,7 +324,36 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     tr->Flush();
   }
 
-  // 3. The new runs start.
+  // 3. The new runs start: the planned ones (nothing of theirs is in the database yet), then the
+  // inserted ones.
+  for (auto& [call, plan] : planned) {
+    const StartRunParams& p = call->start;
+    RunTransition::NewRunSpec spec;
+    spec.input = p.input;
+    spec.started_by = p.actor.principal;
+    spec.client_identity = p.actor.client_identity;
+    ctx->writes().InsertRun(plan.run.id, plan.routed);
+    std::unique_ptr<RunTransition> tr;
+    ctx->SetPlannedStart(true);
+    Status s;
+    try {
+      s = RunTransition::Start(*ctx, plan.run, plan.definition, spec, &tr);
+    } catch (const StartNeedsDatabase&) {
+      one_write_starts_->NeedsDatabase(p);
+      *replan = true;
+      return Status::Unavailable("a planned start needs the database");
+    }
+    ctx->SetPlannedStart(false);
+    if (!s.ok()) {  // the ordinary way answers it as it would any start
+      *replan = true;
+      return s;
+    }
+    tr->Flush();
+    ctx->facts().runs_started_in_one_write += 1;
+    call->reply.run = tr->run();
+    call->reply.created = true;
+    call->Answer(Status::Ok());
+  }
   for (Call* call : starts) {
     const StartRunParams& p = call->start;
     const auto row = inserted.find({p.namespace_name, p.workflow_id});
@@ -290,7 +364,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     Status s = definitions_.Resolve(txn, run.namespace_name, run.definition_name,
                                     run.definition_version, &def);
     if (s.ok() && p.definition_version == 0)
-      definitions_.NoteLatestStarted(run.namespace_name, *def);
+      definitions_.NoteLatestStarted(run.namespace_name, def, run.version_reason);
     RunTransition::NewRunSpec spec;
     spec.input = p.input;
     spec.started_by = p.actor.principal;
@@ -316,7 +390,26 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
   // 5. Everything written in one statement, in one round trip with COMMIT.
   reads_done();
   if (const std::optional<persistence::Statement> writes = ctx->FlushStatement()) {
-    ctx->Flushed(work.Send({*writes}, /*commit=*/true).front());
+    pqxx::result written;
+    try {
+      written = work.Send({*writes}, /*commit=*/true).front();
+    } catch (const pqxx::sql_error& e) {
+      // A planned start did not hold (migration 24) or its workflow id is taken: nothing was
+      // written; the batch goes again the ordinary way, which answers each call.
+      if (planned.empty() || (e.sqlstate() != "GF001" && e.sqlstate() != "23505")) throw;
+      const std::string what = e.what();
+      spdlog::info("planned starts refused, applying the batch the ordinary way: {}",
+                   what.substr(0, what.find('\n')));
+      if (e.sqlstate() == "23505") {
+        for (const auto& entry : planned)
+          one_write_starts_->WorkflowIdTaken(entry.first->start);
+      }
+      *replan = true;
+      return Status::Unavailable("a planned start did not hold");
+    }
+    if (const auto now = persistence::WriteSet::ReadClock(written))
+      one_write_starts_->NoteClock(*now, work.began_at());
+    ctx->Flushed(written);
   } else {
     work.Commit();
   }

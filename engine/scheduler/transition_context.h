@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,12 @@
 namespace gridflow::engine {
 
 class DefinitionRegistry;
+
+// Thrown by TransitionContext::txn() while a start planned without the database is interpreted
+// (SetPlannedStart): that start must be applied the ordinary way.
+struct StartNeedsDatabase : std::runtime_error {
+  StartNeedsDatabase() : std::runtime_error("a planned start needs the database") {}
+};
 
 // A worker (or one of its long-polls) that takes tasks leased to it in the transaction.
 struct TaskRecipient {
@@ -72,7 +79,14 @@ class TransitionContext {
   TransitionContext(const TransitionContext&) = delete;
   TransitionContext& operator=(const TransitionContext&) = delete;
 
-  pqxx::transaction_base& txn() { return txn_; }
+  pqxx::transaction_base& txn() {
+    if (planned_start_) throw StartNeedsDatabase();
+    return txn_;
+  }
+  // While set, a start planned by OneWriteStarts is interpreted: its transaction may not have
+  // begun, and its run is not in the database yet, so nothing may read or write through txn().
+  // (New task ids are drawn outside the transaction and stay allowed.)
+  void SetPlannedStart(bool planned) { planned_start_ = planned; }
   DefinitionRegistry& registry() { return registry_; }
   persistence::WriteSet& writes() { return writes_; }
   TransitionFacts& facts() { return after_.facts; }
@@ -121,6 +135,7 @@ class TransitionContext {
   std::map<int64_t, std::pair<persistence::NewTask, TaskRecipient*>> placed_;
   AfterCommit after_;
   bool taken_ = false;
+  bool planned_start_ = false;
 };
 
 }  // namespace gridflow::engine

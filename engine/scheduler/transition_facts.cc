@@ -11,6 +11,7 @@ void Append(std::vector<T>& to, const std::vector<T>& from) {
 
 void TransitionFacts::Merge(const TransitionFacts& other) {
   Append(runs_started, other.runs_started);
+  runs_started_in_one_write += other.runs_started_in_one_write;
   Append(runs_closed, other.runs_closed);
   Append(tasks_scheduled, other.tasks_scheduled);
   Append(tasks_completed, other.tasks_completed);

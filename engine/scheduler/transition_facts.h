@@ -27,6 +27,7 @@ struct TransitionFacts {
   };
 
   std::vector<std::string> runs_started;  // definition names
+  int runs_started_in_one_write = 0;      // of which written by the write statement alone
   std::vector<ClosedRun> runs_closed;
   std::vector<Task> tasks_scheduled;
   std::vector<Task> tasks_completed;

@@ -17,6 +17,24 @@ const char* OpName(int op) {
   return kNames[op];
 }
 
+// A record of the run as its transition leaves it: what a run update writes, and the start of a
+// new run's record.
+JsonRecords& RunStateRecord(JsonRecords& records, const RunRow& r, bool closed) {
+  return records.Add()
+      .Text("id", r.id)
+      .Text("status", r.status)
+      .Json("data", r.data_json)
+      .NullableText("current_step", r.current_step)
+      .NullableJson("result", r.result_json)
+      .NullableJson("failure", r.failure_json)
+      .NullableText("cancel_requested_by", r.cancel_requested_by)
+      .NullableText("cancel_reason", r.cancel_reason)
+      .Json("state", r.state_json)
+      .Int("last_event_seq", r.last_event_seq)
+      .Bool("closed", closed)
+      .Json("search_attributes", r.search_attributes_json);
+}
+
 }  // namespace
 
 std::string FlushStatementName(unsigned parts) {
@@ -469,41 +487,19 @@ std::optional<Statement> WriteSet::FlushStatement() const {
     const RunRow& r = update.first;
     if (const auto it = new_runs_.find(id); it != new_runs_.end()) {
       new_run_keys[id] = ToEpochMicros(r.created_at);
-      inserted_runs.Add()
-          .Text("id", r.id)
+      RunStateRecord(inserted_runs, r, update.second)
           .Text("namespace", r.namespace_name)
           .Text("workflow_id", r.workflow_id)
           .Text("definition_name", r.definition_name)
           .Int("definition_version", r.definition_version)
-          .Text("status", r.status)
           .Json("input", r.input_json)
-          .Json("data", r.data_json)
-          .NullableText("current_step", r.current_step)
-          .NullableJson("result", r.result_json)
-          .NullableJson("failure", r.failure_json)
           .Text("started_by", r.started_by)
-          .Int("last_event_seq", r.last_event_seq)
-          .Json("state", r.state_json)
-          .Json("search_attributes", r.search_attributes_json)
           .Text("version_reason", r.version_reason)
-          .Bool("closed", update.second)
           .Bool("routed", it->second)
           .Int("created_us", ToEpochMicros(r.created_at));
       continue;
     }
-    runs.Add()
-        .Text("id", r.id)
-        .Text("status", r.status)
-        .Json("data", r.data_json)
-        .NullableText("current_step", r.current_step)
-        .NullableJson("result", r.result_json)
-        .NullableJson("failure", r.failure_json)
-        .NullableText("cancel_requested_by", r.cancel_requested_by)
-        .NullableText("cancel_reason", r.cancel_reason)
-        .Json("state", r.state_json)
-        .Int("last_event_seq", r.last_event_seq)
-        .Bool("closed", update.second)
-        .Json("search_attributes", r.search_attributes_json);
+    RunStateRecord(runs, r, update.second);
   }
   JsonRecords events;
   for (size_t i = 0; i < events_.size(); ++i) {

@@ -40,13 +40,10 @@ void OneWriteStarts::NoteClock(TimePoint db_now, std::chrono::system_clock::time
   skew_known_.store(true, std::memory_order_release);
 }
 
-std::optional<OneWriteStarts::Plan> OneWriteStarts::PlanStart(const StartRunParams& p,
-                                                              std::optional<TimePoint> now) {
+std::optional<OneWriteStarts::Plan> OneWriteStarts::PlanStart(const StartRunParams& p) {
   if (p.revision != 0 || !p.revision_period.empty()) return std::nullopt;  // StartRevision's
-  if (!now) {
-    if (!skew_known_.load(std::memory_order_acquire)) return std::nullopt;
-    now = LocalNow() + Micros(skew_us_.load(std::memory_order_relaxed));
-  }
+  if (!skew_known_.load(std::memory_order_acquire)) return std::nullopt;
+  const TimePoint now = LocalNow() + Micros(skew_us_.load(std::memory_order_relaxed));
   {
     std::lock_guard lock(mu_);
     const auto paused = paused_.find(DefinitionKey(p));
@@ -60,7 +57,7 @@ std::optional<OneWriteStarts::Plan> OneWriteStarts::PlanStart(const StartRunPara
                                                p.definition_version, &plan.routed);
   if (!plan.definition) return std::nullopt;
   persistence::RunRow& run = plan.run;
-  run.id = NewRunId(*now);
+  run.id = NewRunId(now);
   run.namespace_name = p.namespace_name;
   run.workflow_id = p.workflow_id;
   run.definition_name = p.definition_name;
@@ -69,9 +66,9 @@ std::optional<OneWriteStarts::Plan> OneWriteStarts::PlanStart(const StartRunPara
   run.input_json = DumpJson(p.input);
   run.data_json = DumpJson(nlohmann::json{{"input", p.input}});
   run.started_by = p.actor.principal;
-  run.created_at = *now;
-  run.updated_at = *now;
-  run.transaction_now = *now;
+  run.created_at = now;
+  run.updated_at = now;
+  run.transaction_now = now;
   run.search_attributes_json = "{}";
   run.version_reason = plan.routed ? "latest" : "requested";
   return plan;

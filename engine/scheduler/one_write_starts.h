@@ -41,9 +41,10 @@ class OneWriteStarts {
     std::shared_ptr<const dsl::Definition> definition;
     bool routed = false;  // the version stands for "the latest": the statement confirms it
   };
-  // The start planned at `now` (the transaction's clock when the batch read it, else this
-  // replica's reckoning of it); nullopt when it cannot be planned without the database.
-  std::optional<Plan> PlanStart(const StartRunParams& params, std::optional<TimePoint> now);
+  // The start planned at this replica's reckoning of the database's clock (a batch that reads
+  // the transaction's clock before writing replaces the run's instants with it); nullopt when it
+  // cannot be planned without the database.
+  std::optional<Plan> PlanStart(const StartRunParams& params);
 
   // A start of this definition read or wrote before its write statement.
   void NeedsDatabase(const StartRunParams& params);

@@ -195,7 +195,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     const StartRunParams& p = call->start;
     if (!plan_starts || IsTaskCall(*call) || starts_of_id[{p.namespace_name, p.workflow_id}] > 1)
       continue;
-    if (auto plan = one_write_starts_->PlanStart(p, std::nullopt))
+    if (auto plan = one_write_starts_->PlanStart(p))
       planned.emplace_back(call.get(), std::move(*plan));
   }
   const auto is_planned = [&](const Call* call) {

@@ -61,6 +61,15 @@ void AnswerNotLeased(pqxx::transaction_base& txn, Scheduler::Call& call) {
   call.Answer(StaleLease(*task, call.lease.lease_epoch));
 }
 
+// What a group-committed start asks of its new run.
+RunTransition::NewRunSpec NewRunSpecOf(const StartRunParams& p) {
+  RunTransition::NewRunSpec spec;
+  spec.input = p.input;
+  spec.started_by = p.actor.principal;
+  spec.client_identity = p.actor.client_identity;
+  return spec;
+}
+
 // The transaction's name in metrics and logs: what its calls are.
 const char* BatchName(const std::vector<std::unique_ptr<Scheduler::Call>>& calls) {
   const auto kind = calls.front()->kind;
@@ -190,18 +199,14 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
   for (const auto& call : calls) {
     if (!IsTaskCall(*call)) ++starts_of_id[{call->start.namespace_name, call->start.workflow_id}];
   }
-  std::vector<std::pair<Call*, OneWriteStarts::Plan>> planned;
+  std::vector<Call*> planned;
   for (auto& call : calls) {
     const StartRunParams& p = call->start;
     if (!plan_starts || IsTaskCall(*call) || starts_of_id[{p.namespace_name, p.workflow_id}] > 1)
       continue;
-    if (auto plan = one_write_starts_->PlanStart(p))
-      planned.emplace_back(call.get(), std::move(*plan));
+    call->plan = one_write_starts_->PlanStart(p);
+    if (call->plan) planned.push_back(call.get());
   }
-  const auto is_planned = [&](const Call* call) {
-    return std::any_of(planned.begin(), planned.end(),
-                       [&](const auto& entry) { return entry.first == call; });
-  };
 
   // 1. One round trip, with BEGIN: lock the runs of the task calls (id order; a task's run never
   // changes, so the statement finds them itself) and read their open tasks; insert the new runs
@@ -215,7 +220,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
       task_ids.push_back(call->lease.task_id);
       continue;
     }
-    if (is_planned(call.get())) continue;
+    if (call->plan) continue;
     const StartRunParams& p = call->start;
     persistence::NewRun run;
     run.namespace_name = p.namespace_name;
@@ -258,9 +263,9 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
   }
   if (clock) {
     one_write_starts_->NoteClock(*clock, work.began_at());
-    for (auto& [call, plan] : planned) {
-      plan.run.created_at = plan.run.updated_at = *clock;
-      plan.run.transaction_now = *clock;
+    for (Call* call : planned) {
+      call->plan->run.created_at = call->plan->run.updated_at = *clock;
+      call->plan->run.transaction_now = *clock;
     }
   }
 
@@ -326,18 +331,15 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
 
   // 3. The new runs start: the planned ones (nothing of theirs is in the database yet), then the
   // inserted ones.
-  for (auto& [call, plan] : planned) {
+  for (Call* call : planned) {
     const StartRunParams& p = call->start;
-    RunTransition::NewRunSpec spec;
-    spec.input = p.input;
-    spec.started_by = p.actor.principal;
-    spec.client_identity = p.actor.client_identity;
+    const OneWriteStarts::Plan& plan = *call->plan;
     ctx->writes().InsertRun(plan.run.id, plan.routed);
     std::unique_ptr<RunTransition> tr;
     ctx->SetPlannedStart(true);
     Status s;
     try {
-      s = RunTransition::Start(*ctx, plan.run, plan.definition, spec, &tr);
+      s = RunTransition::Start(*ctx, plan.run, plan.definition, NewRunSpecOf(p), &tr);
     } catch (const StartNeedsDatabase&) {
       one_write_starts_->NeedsDatabase(p);
       *replan = true;
@@ -365,12 +367,8 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
                                     run.definition_version, &def);
     if (s.ok() && p.definition_version == 0)
       definitions_.NoteLatestStarted(run.namespace_name, def, run.version_reason);
-    RunTransition::NewRunSpec spec;
-    spec.input = p.input;
-    spec.started_by = p.actor.principal;
-    spec.client_identity = p.actor.client_identity;
     std::unique_ptr<RunTransition> tr;
-    if (s.ok()) s = RunTransition::Start(*ctx, std::move(run), def, spec, &tr);
+    if (s.ok()) s = RunTransition::Start(*ctx, std::move(run), def, NewRunSpecOf(p), &tr);
     if (!s.ok()) {
       call->Answer(s);
       continue;
@@ -401,8 +399,8 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
       spdlog::info("planned starts refused, applying the batch the ordinary way: {}",
                    what.substr(0, what.find('\n')));
       if (e.sqlstate() == "23505") {
-        for (const auto& entry : planned)
-          one_write_starts_->WorkflowIdTaken(entry.first->start);
+        for (const Call* call : planned)
+          one_write_starts_->WorkflowIdTaken(call->start);
       }
       *replan = true;
       return Status::Unavailable("a planned start did not hold");

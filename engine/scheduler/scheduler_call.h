@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/scheduler/one_write_starts.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/scheduler/transition_context.h"
 
@@ -44,9 +45,10 @@ struct Scheduler::Call {
   Reply reply;
   // Where this completion's eager next tasks go (when it asked for some).
   std::optional<TaskRecipient> recipient;
-  // Set during an attempt: the run this call applies to (task calls).
+  // Set during an attempt: the run this call applies to (task calls); the run this start
+  // planned, to be written by the write statement alone (OneWriteStarts).
   std::string run_id;
-  bool owns_new_run = false;
+  std::optional<OneWriteStarts::Plan> plan;
 
   ~Call() {
     if (!finished) Deliver(Status::Internal("the call was dropped before it was answered"));
@@ -55,7 +57,7 @@ struct Scheduler::Call {
   void ResetAttempt() {
     reply = Reply{};
     run_id.clear();
-    owns_new_run = false;
+    plan.reset();
     if (kind == Kind::kComplete && next.max_tasks > 0) {
       recipient = TaskRecipient{lease.identity,
                                 lease.namespace_name,

@@ -149,13 +149,12 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
       " SELECT n.id, n.namespace, n.workflow_id, n.definition_name, n.definition_version,"
       " n.status, COALESCE(n.input, 'null'::jsonb), n.data, n.current_step, n.result, n.failure,"
       " n.started_by, n.last_event_seq, 2, c.at, c.at, CASE WHEN n.closed THEN c.at END, n.state,"
-      " (SELECT ne.hash FROM new_events ne WHERE ne.run_id = n.id ORDER BY ne.seq DESC LIMIT 1),"
-      " COALESCE(n.search_attributes, '{}'::jsonb), n.version_reason, c.at"
+      " h.hash, COALESCE(n.search_attributes, '{}'::jsonb), n.version_reason, c.at"
       " FROM jsonb_to_recordset($13::jsonb) AS n(id uuid, namespace text, workflow_id text,"
       " definition_name text, definition_version integer, status text, input jsonb, data jsonb,"
       " current_step text, result jsonb, failure jsonb, started_by text, last_event_seq bigint,"
       " state jsonb, search_attributes jsonb, version_reason text, closed boolean, routed boolean,"
-      " created_us bigint)"
+      " created_us bigint) LEFT JOIN heads h ON h.run_id = n.id"
       " CROSS JOIN LATERAL (SELECT timestamptz 'epoch' + n.created_us * interval '1 microsecond'"
       " AS at) c"
       // What the replica planned must hold (migration 24), or the statement is refused.
@@ -266,21 +265,24 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         " iteration text, history_key_us bigint) ORDER BY e.run_id, e.seq"
         // The chain trigger (migration 8) hashes each event onto its predecessor's hash.
         " RETURNING run_id, seq, hash),"
+        // Each run's new history head, the hash of its last new event: one pass over the new
+        // events, joined to the runs (a look-up per run scanned every new event: quadratic).
+        " heads AS (SELECT DISTINCT ON (run_id) run_id, hash FROM new_events"
+        " ORDER BY run_id, seq DESC),"
         " run_updates AS ("
         " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
         " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
         " cancel_reason = u.cancel_reason, state = u.state, last_event_seq = u.last_event_seq,"
         " search_attributes = COALESCE(u.search_attributes, r.search_attributes),"
         " row_version = r.row_version + 1,"
-        " history_head = COALESCE((SELECT ne.hash FROM new_events ne WHERE ne.run_id = r.id"
-        "  ORDER BY ne.seq DESC LIMIT 1), r.history_head),"
+        " history_head = COALESCE(h.hash, r.history_head),"
         // A closed run's last change is its closing (ListRuns orders closed runs by closed_at).
         " updated_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) ELSE gf_now() END,"
         " closed_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) END"
         " FROM jsonb_to_recordset($3::jsonb) AS u(id uuid, status text, data jsonb,"
         " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
         " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean,"
-        " search_attributes jsonb)"
+        " search_attributes jsonb) LEFT JOIN heads h ON h.run_id = u.id"
         " WHERE r.id = u.id AND r.id = ANY($9::uuid[])),");
     const auto part = [&](unsigned bit, const std::string& text, const char* params) {
       if ((parts & bit) != 0) {

@@ -122,6 +122,70 @@ TEST_F(AuditTest, EditsBehindTheEnginesBackAreFoundAtTheFirstBrokenEvent) {
   EXPECT_NE(out.find("4 runs checked, 3 broken"), std::string::npos) << out;
 }
 
+// The chain trigger takes a predecessor's hash from the link it remembers within a transaction
+// (migration 25). What it remembers follows the transaction: a savepoint rolled back takes the
+// link back with it, and retention's delete makes it forget.
+class ChainLinkTest : public AuditTest {
+ protected:
+  // Event `seq` of the run, as the owner writes it (fixed content, so its hash is reproducible).
+  std::string Append(const std::string& run_id, int seq, const std::string& note) {
+    return "INSERT INTO events (run_id, seq, type, actor, payload, created_at, history_key) "
+           "SELECT id, " +
+           std::to_string(seq) + ", 'SignalReceived', 'token:admin', '{\"note\": \"" + note +
+           "\"}', '2026-12-06 00:00:00+00', history_key FROM runs WHERE id = '" + run_id + "';";
+  }
+  std::string Hash(const std::string& run_id, int seq) {
+    return db_.Query("SELECT encode(hash, 'hex') FROM events WHERE run_id = '" + run_id +
+                     "' AND seq = " + std::to_string(seq));
+  }
+};
+
+TEST_F(ChainLinkTest, ALinkRolledBackToASavepointIsNotRemembered) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("bid", {{"a", "t"}, {"b", "t"}})).ok());
+  FinishedRun("bid-1");  // six events
+  const std::string run_id = RunId("bid-1");
+  db_.Query("BEGIN;" + Append(run_id, 7, "first") + "SAVEPOINT s;" + Append(run_id, 8, "undone") +
+            "ROLLBACK TO SAVEPOINT s;" + Append(run_id, 8, "kept") + Append(run_id, 9, "last") +
+            "UPDATE runs SET last_event_seq = 9, history_head = (SELECT hash FROM events WHERE "
+            "run_id = '" +
+            run_id + "' AND seq = 9) WHERE id = '" + run_id + "'; COMMIT");
+  EXPECT_EQ(
+      db_.Query("SELECT payload->>'note' FROM events WHERE run_id = '" + run_id + "' AND seq = 8"),
+      "kept");
+  std::string out;  // the verifier recomputes every link from the events themselves
+  EXPECT_EQ(Ctl({"runs", "verify", "bid-1"}, &out), 0) << out;
+}
+
+TEST_F(ChainLinkTest, RetentionsDeleteForgetsTheRememberedLink) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("bid", {{"a", "t"}, {"b", "t"}})).ok());
+  FinishedRun("bid-1");
+  const std::string run_id = RunId("bid-1");
+  const std::string archiving = "BEGIN; SET LOCAL gridflow.archiving = 'on';";
+  // Event 8 written after event 7 was written and deleted in the same transaction...
+  db_.Query(archiving + Append(run_id, 7, "gone") + "DELETE FROM events WHERE run_id = '" + run_id +
+            "' AND seq = 7;" + Append(run_id, 8, "after") + "COMMIT");
+  const std::string linked = Hash(run_id, 8);
+  ASSERT_EQ(linked.size(), 64u);
+  // ...is linked as event 8 written by a transaction that never saw event 7: onto no event.
+  db_.Query(archiving + "DELETE FROM events WHERE run_id = '" + run_id + "' AND seq = 8;" +
+            Append(run_id, 8, "after") + "COMMIT");
+  EXPECT_EQ(Hash(run_id, 8), linked);
+}
+
+TEST_F(ChainLinkTest, AnEventIsLinkedOnlyOntoTheEventBeforeIt) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("bid", {{"a", "t"}, {"b", "t"}})).ok());
+  FinishedRun("bid-1");
+  const std::string run_id = RunId("bid-1");
+  // Event 9 right after event 7 (no event 8) in one transaction...
+  db_.Query("BEGIN;" + Append(run_id, 7, "seven") + Append(run_id, 9, "nine") + "COMMIT");
+  const std::string linked = Hash(run_id, 9);
+  ASSERT_EQ(linked.size(), 64u);
+  // ...is linked as event 9 written alone: onto no event (the verifier names the gap).
+  db_.Query("BEGIN; SET LOCAL gridflow.archiving = 'on'; DELETE FROM events WHERE run_id = '" +
+            run_id + "' AND seq = 9;" + Append(run_id, 9, "nine") + "COMMIT");
+  EXPECT_EQ(Hash(run_id, 9), linked);
+}
+
 TEST_F(AuditTest, TheRuntimeRoleCanOnlyAppendToHistory) {
   ASSERT_TRUE(Register(engine_, SequenceDefinition("bid", {{"a", "t"}, {"b", "t"}})).ok());
   FinishedRun("bid-1");  // the engine did all this as the runtime role

@@ -263,7 +263,7 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         " FROM jsonb_to_recordset($4::jsonb) AS e(run_id uuid, seq bigint,"
         " type text, step text, task_id bigint, attempt integer, actor text, payload jsonb,"
         " iteration text, history_key_us bigint) ORDER BY e.run_id, e.seq"
-        // The chain trigger (migration 8) hashes each event onto its predecessor's hash.
+        // The chain trigger (migrations 8 and 25) hashes each event onto its predecessor's hash.
         " RETURNING run_id, seq, hash),"
         // Each run's new history head, the hash of its last new event: one pass over the new
         // events, joined to the runs (a look-up per run scanned every new event: quadratic).

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "persistence/write_set.h"
+
 namespace gridflow::persistence {
 namespace {
 
@@ -24,10 +26,15 @@ enum class Failure {
 // statement timeout), 55P03 lock_not_available (a lock timeout), 08 connection exception (but
 // 08P01, a protocol violation, is a bug of ours and not retried), 57P01..03 server shutting down /
 // crashed / not yet accepting, 25006 read-only (a standby), 53 insufficient resources (disk full,
-// out of memory, too many connections).
+// out of memory, too many connections). And a task id drawn before a crash or failover and handed
+// out again since (TaskIdPool): the pools draw new ids, the transaction goes again.
 Failure Classify(const pqxx::sql_error& e) {
   const std::string& state = e.sqlstate();
   if (state == "40001" || state == "40P01" || state == "57014" || state == "55P03") {
+    return Failure::kRetryOnSameConnection;
+  }
+  if (TaskIdPool::TakenTaskId(e)) {
+    TaskIdPool::DiscardAll();
     return Failure::kRetryOnSameConnection;
   }
   if (state.rfind("53", 0) == 0) return Failure::kOutOfResources;

@@ -3,8 +3,9 @@
 // Borrows a pooled connection, runs `body` inside BEGIN ... COMMIT, and commits only when `body`
 // returns OK; any other Status rolls back and is returned unchanged. Database trouble never escapes
 // as an exception: it becomes a Status.
-//   - serialization failures and deadlocks, and connections that broke or turned read-only (a
-//     failover) before COMMIT, are retried with backoff within a bounded budget; `body` may
+//   - serialization failures and deadlocks, connections that broke or turned read-only (a
+//     failover) before COMMIT, and a task id taken already (TaskIdPool, write_set.h: its block is
+//     discarded) are retried with backoff within a bounded budget; `body` may
 //     therefore run more than once and must only assign its outputs (no effects outside the
 //     transaction);
 //   - a connection lost during COMMIT leaves the outcome unknown: UNAVAILABLE, never a retry, since

@@ -1,5 +1,8 @@
 #include "persistence/write_set.h"
 
+#include <atomic>
+#include <string_view>
+
 #include <pqxx/connection>
 #include <pqxx/result>
 
@@ -564,8 +567,16 @@ std::optional<Statement> WriteSet::FlushStatement() const {
                     attempts.Finish(), attributes.Finish(), inserted_runs.Finish()}};
 }
 
+namespace {
+std::atomic<uint64_t> task_id_discards{0};
+}  // namespace
+
 int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {
   std::lock_guard lock(mu_);
+  if (const uint64_t discards = task_id_discards.load(); discards != generation_) {
+    free_.clear();
+    generation_ = discards;
+  }
   if (free_.empty()) {
     const pqxx::result r = txn.exec_prepared("task_ids", block_);
     for (auto row = r.rbegin(); row != r.rend(); ++row)  // handed out from the back, lowest first
@@ -574,6 +585,16 @@ int64_t TaskIdPool::Next(pqxx::transaction_base& txn) {
   const int64_t id = free_.back();
   free_.pop_back();
   return id;
+}
+
+bool TaskIdPool::TakenTaskId(const pqxx::sql_error& e) {
+  // The constraint's name is in the message whatever the server's language.
+  return e.sqlstate() == "23505" &&
+         std::string_view(e.what()).find("tasks_pkey") != std::string_view::npos;
+}
+
+void TaskIdPool::DiscardAll() {
+  ++task_id_discards;
 }
 
 }  // namespace gridflow::persistence

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <pqxx/except>
 #include <pqxx/transaction_base>
 
 #include "persistence/pipelined_work.h"
@@ -153,17 +154,29 @@ class WriteSet {
 // Ids for new tasks, drawn from the tasks' identity sequence in blocks and handed out to any
 // transaction of the process, so most transactions need no round trip for them. A sequence is not
 // transactional: ids of a rolled-back transaction are simply never used (ids have gaps).
-// Thread-safe.
+//
+// A draw becomes durable only with a later commit (PostgreSQL does not flush a sequence's advance
+// by itself). If the database crashes or fails over after a block was drawn by a transaction that
+// never committed, the sequence goes back and hands the same ids out again — to another replica,
+// or to this one — while the block is still in memory. The tasks' primary key refuses the second
+// insert; Transact (transaction.h) recognises that refusal (TakenTaskId), discards what is left
+// of every pool's block (DiscardAll) and retries the transaction with new ids. Thread-safe.
 class TaskIdPool {
  public:
   explicit TaskIdPool(int block = 256) : block_(block) {}
-  // An unused id; draws the next block through `txn` when the pool is empty.
+  // An unused id; draws the next block through `txn` when the pool is empty or was discarded.
   int64_t Next(pqxx::transaction_base& txn);
+
+  // Whether `e` is the refusal of a task id that is taken already (see above).
+  static bool TakenTaskId(const pqxx::sql_error& e);
+  // Every pool of the process draws a new block for its next id.
+  static void DiscardAll();
 
  private:
   const int block_;
   std::mutex mu_;
   std::vector<int64_t> free_;
+  uint64_t generation_ = 0;  // DiscardAll's count when free_ was drawn
 };
 
 }  // namespace gridflow::persistence

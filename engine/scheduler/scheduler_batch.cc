@@ -393,8 +393,12 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
       written = work.Send({*writes}, /*commit=*/true).front();
     } catch (const pqxx::sql_error& e) {
       // A planned start did not hold (migration 24) or its workflow id is taken: nothing was
-      // written; the batch goes again the ordinary way, which answers each call.
-      if (planned.empty() || (e.sqlstate() != "GF001" && e.sqlstate() != "23505")) throw;
+      // written; the batch goes again the ordinary way, which answers each call. (A taken task id
+      // is Transact's to handle: new ids, the same batch again.)
+      if (planned.empty() || (e.sqlstate() != "GF001" && e.sqlstate() != "23505") ||
+          persistence::TaskIdPool::TakenTaskId(e)) {
+        throw;
+      }
       const std::string what = e.what();
       spdlog::info("planned starts refused, applying the batch the ordinary way: {}",
                    what.substr(0, what.find('\n')));

@@ -95,6 +95,22 @@ TEST_F(OneWriteStartsTest, APlannedStartIsStoredAsAnOrdinaryOneWouldBe) {
   EXPECT_EQ(WaitClosed(engine_, "ordinary").status(), v1::RUN_STATUS_COMPLETED);
 }
 
+// A planned start whose first task got an id another replica wrote meanwhile (TaskIdPool) is
+// written again with a new id — and its workflow id is not taken for refused, which would stop
+// planning the definition's starts for a while.
+TEST_F(OneWriteStartsTest, ATakenTaskIdIsNotATakenWorkflowId) {
+  ASSERT_TRUE(Register(engine_, Bid(1, "submit")).ok());
+  Start(engine_, "a", "bid");
+  Start(engine_, "b", "bid");
+  ASSERT_TRUE(PlannedIs(1)) << Planned();
+  TakeTaskIdsAfter(db_, std::stoll(db_.Query("SELECT max(id) FROM tasks")), 40);
+  ASSERT_TRUE(Start(engine_, "c", "bid").created());
+  EXPECT_TRUE(PlannedIs(2)) << Planned();
+  ASSERT_TRUE(Start(engine_, "d", "bid").created());
+  EXPECT_TRUE(PlannedIs(3)) << Planned();
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks WHERE state = 'PENDING'"), "4");
+}
+
 TEST_F(OneWriteStartsTest, ANewLatestVersionIsStartedThoughTheReplicaPlannedTheOldOne) {
   ASSERT_TRUE(Register(engine_, Bid(1, "submit")).ok());
   Start(engine_, "a", "bid");

@@ -257,6 +257,15 @@ v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::stri
   return response.tasks().empty() ? v1::LeasedTask() : response.tasks(0);
 }
 
+void TakeTaskIdsAfter(const TestDatabase& db, int64_t after, int count) {
+  db.Query(
+      "INSERT INTO tasks OVERRIDING SYSTEM VALUE SELECT (jsonb_populate_record(NULL::tasks, "
+      "to_jsonb(t) || jsonb_build_object('id', g, 'run_id', gen_random_uuid(), 'state', "
+      "'CANCELLED'))).* FROM tasks t, generate_series(" +
+      std::to_string(after + 1) + ", " + std::to_string(after + count) +
+      ") g WHERE t.id = " + std::to_string(after));
+}
+
 std::string SequenceDefinition(const std::string& name,
                                const std::vector<std::pair<std::string, std::string>>& steps,
                                const std::string& step_extras) {

@@ -104,6 +104,11 @@ void CompleteLeased(TestEngine& e, const v1::LeasedTask& task, const std::string
 v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::string& identity,
                         std::chrono::milliseconds wait = std::chrono::seconds(5));
 
+// Writes `count` cancelled tasks with the ids right after task `after` (a copy of it, of no run):
+// what another replica writes when a sequence that went back (a failover) hands it ids this
+// replica still holds in its block (persistence::TaskIdPool).
+void TakeTaskIdsAfter(const TestDatabase& db, int64_t after, int count);
+
 // A definition of task steps in sequence, one per (step name, task type); queue "q".
 std::string SequenceDefinition(const std::string& name,
                                const std::vector<std::pair<std::string, std::string>>& steps,

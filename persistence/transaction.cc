@@ -16,6 +16,7 @@ namespace {
 
 enum class Failure {
   kRetryOnSameConnection,
+  kRetryWithNewTaskIds,
   kRetryOnNewConnection,
   kOutOfResources,
   kBadData,
@@ -33,10 +34,7 @@ Failure Classify(const pqxx::sql_error& e) {
   if (state == "40001" || state == "40P01" || state == "57014" || state == "55P03") {
     return Failure::kRetryOnSameConnection;
   }
-  if (TaskIdPool::TakenTaskId(e)) {
-    TaskIdPool::DiscardAll();
-    return Failure::kRetryOnSameConnection;
-  }
+  if (TaskIdPool::TakenTaskId(e)) return Failure::kRetryWithNewTaskIds;
   if (state.rfind("53", 0) == 0) return Failure::kOutOfResources;
   if ((state.rfind("08", 0) == 0 && state != "08P01") || state == "57P01" || state == "57P02" ||
       state == "57P03" || state == "25006") {
@@ -103,6 +101,10 @@ Status RunWithRetries(ConnectionPool& pool, std::string_view name, const Attempt
       }
       switch (Classify(e)) {
         case Failure::kRetryOnSameConnection:
+          last_error = e.what();
+          break;
+        case Failure::kRetryWithNewTaskIds:
+          TaskIdPool::DiscardAll();
           last_error = e.what();
           break;
         case Failure::kRetryOnNewConnection:

@@ -38,12 +38,14 @@ void OneWriteStarts::NoteClock(TimePoint db_now, std::chrono::system_clock::time
   const int64_t began_us = ToEpochMicros(std::chrono::time_point_cast<Micros>(began));
   skew_us_.store(ToEpochMicros(db_now) - began_us, std::memory_order_relaxed);
   skew_known_.store(true, std::memory_order_release);
+  std::lock_guard lock(mu_);
+  floor_ = std::max(floor_, db_now);
 }
 
 std::optional<OneWriteStarts::Plan> OneWriteStarts::PlanStart(const StartRunParams& p) {
   if (p.revision != 0 || !p.revision_period.empty()) return std::nullopt;  // StartRevision's
   if (!skew_known_.load(std::memory_order_acquire)) return std::nullopt;
-  const TimePoint now = LocalNow() + Micros(skew_us_.load(std::memory_order_relaxed));
+  TimePoint now = LocalNow() + Micros(skew_us_.load(std::memory_order_relaxed));
   {
     std::lock_guard lock(mu_);
     const auto paused = paused_.find(DefinitionKey(p));
@@ -51,6 +53,8 @@ std::optional<OneWriteStarts::Plan> OneWriteStarts::PlanStart(const StartRunPara
       if (std::chrono::steady_clock::now() < paused->second) return std::nullopt;
       paused_.erase(paused);
     }
+    now = std::max(now, floor_ + Micros(1));
+    floor_ = now;
   }
   Plan plan;
   plan.definition = definitions_.KnownForStart(p.namespace_name, p.definition_name,

@@ -59,6 +59,10 @@ class OneWriteStarts {
   std::atomic<int64_t> skew_us_{0};
   std::atomic<bool> skew_known_{false};
   std::mutex mu_;
+  // No planned instant at or before this one: the last instant planned, or the latest database
+  // clock noted if later. A reckoning that jitters with the network's latency must not place a
+  // start before one this replica planned or saw committed earlier (runs listed by creation).
+  TimePoint floor_{};
   // "namespace/name/version" (version 0 too) -> not planned before this instant (steady clock).
   std::map<std::string, std::chrono::steady_clock::time_point> paused_;
 };

@@ -95,6 +95,23 @@ TEST_F(OneWriteStartsTest, APlannedStartIsStoredAsAnOrdinaryOneWouldBe) {
   EXPECT_EQ(WaitClosed(engine_, "ordinary").status(), v1::RUN_STATUS_COMPLETED);
 }
 
+// Starts a client makes one after another are created in that order, though each planned instant
+// is the replica's reckoning of the database's clock, which jitters with the network's latency.
+TEST_F(OneWriteStartsTest, StartsOneAfterAnotherAreCreatedInTheirOrder) {
+  ASSERT_TRUE(Register(engine_, Bid(1, "submit")).ok());
+  Start(engine_, "warm", "bid");
+  char id[16];
+  for (int i = 0; i < 200; ++i) {
+    std::snprintf(id, sizeof id, "seq-%03d", i);
+    ASSERT_TRUE(Start(engine_, id, "bid").created());
+  }
+  EXPECT_GE(Planned(), 150) << "the starts were not planned: this test would prove nothing";
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM (SELECT created_at, lag(created_at) OVER (ORDER BY"
+                      " workflow_id) AS before FROM runs WHERE workflow_id LIKE 'seq-%') r"
+                      " WHERE created_at <= before"),
+            "0");
+}
+
 // A planned start whose first task got an id another replica wrote meanwhile (TaskIdPool) is
 // written again with a new id — and its workflow id is not taken for refused, which would stop
 // planning the definition's starts for a while.

@@ -53,7 +53,10 @@ std::optional<OneWriteStarts::Plan> OneWriteStarts::PlanStart(const StartRunPara
       if (std::chrono::steady_clock::now() < paused->second) return std::nullopt;
       paused_.erase(paused);
     }
-    now = std::max(now, floor_ + Micros(1));
+    // After the floor, but never further than kMaxLead ahead of the reckoning: a floor left high
+    // by a database clock that stepped back (a failover, an NTP step) would otherwise place every
+    // plan outside what the write statement accepts until the clock caught up.
+    now = std::max(now, std::min(floor_ + Micros(1), now + kMaxLead));
     floor_ = now;
   }
   Plan plan;

@@ -52,6 +52,9 @@ class OneWriteStarts {
   // with one that did).
   void WorkflowIdTaken(const StartRunParams& params);
   static constexpr std::chrono::seconds kTakenPause{10};
+  // How far ahead of its reckoning of the database's clock a start may be planned to stay after
+  // the one planned before it: half the 100 ms the write statement accepts (migration 24).
+  static constexpr Micros kMaxLead{50'000};
 
  private:
   DefinitionRegistry& definitions_;
@@ -59,9 +62,10 @@ class OneWriteStarts {
   std::atomic<int64_t> skew_us_{0};
   std::atomic<bool> skew_known_{false};
   std::mutex mu_;
-  // No planned instant at or before this one: the last instant planned, or the latest database
-  // clock noted if later. A reckoning that jitters with the network's latency must not place a
-  // start before one this replica planned or saw committed earlier (runs listed by creation).
+  // No planned instant at or before this one (unless it is more than kMaxLead ahead): the last
+  // instant planned, or the latest database clock noted if later. A reckoning that jitters with
+  // the network's latency must not place a start before one this replica planned or saw committed
+  // earlier (runs listed by creation).
   TimePoint floor_{};
   // "namespace/name/version" (version 0 too) -> not planned before this instant (steady clock).
   std::map<std::string, std::chrono::steady_clock::time_point> paused_;

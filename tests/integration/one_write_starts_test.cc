@@ -97,11 +97,14 @@ TEST_F(OneWriteStartsTest, APlannedStartIsStoredAsAnOrdinaryOneWouldBe) {
 
 // Starts a client makes one after another are created in that order, though each planned instant
 // is the replica's reckoning of the database's clock, which jitters with the network's latency.
+// The jitter is made certain here: every 20 starts the database's clock steps back 30 ms, so the
+// reckoning after the step places the next start before the one just written.
 TEST_F(OneWriteStartsTest, StartsOneAfterAnotherAreCreatedInTheirOrder) {
   ASSERT_TRUE(Register(engine_, Bid(1, "submit")).ok());
   Start(engine_, "warm", "bid");
   char id[16];
   for (int i = 0; i < 200; ++i) {
+    if (i % 20 == 10) engine_.SetClockOffset(Millis(-30 * (i / 20 + 1)));
     std::snprintf(id, sizeof id, "seq-%03d", i);
     ASSERT_TRUE(Start(engine_, id, "bid").created());
   }
@@ -205,6 +208,27 @@ TEST_F(OneWriteStartsTest, AStartAfterTheClockMovedGetsTheDatabasesClock) {
   Start(engine_, "d", "bid");  // planned at the clock the database gave
   EXPECT_EQ(db_.Query(two_hours_ahead + "'d'"), "t");
   EXPECT_TRUE(PlannedIs(2)) << Planned();
+}
+
+// After the database's clock stepped back (a failover to a server whose clock is behind, an NTP
+// step), starts are planned again at once: what the replica planned before does not hold them
+// ahead of the clock the write statement accepts.
+TEST_F(OneWriteStartsTest, StartsArePlannedAgainAfterTheClockSteppedBack) {
+  ASSERT_TRUE(Register(engine_, Bid(1, "submit")).ok());
+  engine_.SetClockOffset(Millis(1000));
+  Start(engine_, "a", "bid");
+  Start(engine_, "b", "bid");
+  Start(engine_, "c", "bid");
+  ASSERT_TRUE(PlannedIs(2)) << Planned();
+  engine_.SetClockOffset(Millis(0));
+  Start(engine_, "d", "bid");  // planned a second ahead: refused, started the ordinary way
+  EXPECT_TRUE(PlannedIs(2)) << Planned();
+  Start(engine_, "e", "bid");
+  Start(engine_, "f", "bid");
+  EXPECT_TRUE(PlannedIs(4)) << Planned();
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM runs WHERE workflow_id IN ('d', 'e', 'f')"
+                      " AND abs(extract(epoch FROM created_at - now())) < 60"),
+            "3");
 }
 
 TEST_F(OneWriteStartsTest, ATakenWorkflowIdIsAnsweredAsBefore) {

@@ -458,7 +458,9 @@ Status ScheduleFirer::ReplanGateClosures(const std::shared_ptr<const dsl::Market
     const std::string ns = std::move(replan_left_.back().first);
     const std::string id = std::move(replan_left_.back().second);
     replan_left_.pop_back();
+    bool moved = false;  // counted once committed: Transact may run the body more than once
     const Status s = persistence::Transact(pool_, "replan schedule", [&](pqxx::work& txn) {
+      moved = false;
       // Never waits for the row: a transaction holding it (a firing, a trigger, a backfill, an
       // operator's session) would hold up this replica's firings, which run after this.
       bool held = false;
@@ -468,9 +470,10 @@ Status ScheduleFirer::ReplanGateClosures(const std::shared_ptr<const dsl::Market
       ScheduleSpec spec;
       if (!row || !ParseStoredSpec(*row, &spec).ok())
         return Status::Ok();  // gone; paused on firing
-      if (Replan(txn, spec, "under market rules " + version, &*row)) ++replan_moved_;
+      moved = Replan(txn, spec, "under market rules " + version, &*row);
       return Status::Ok();
     });
+    if (s.ok() && moved) ++replan_moved_;
     if (!s.ok() && replan_failure_.ok())
       replan_failure_ = Status(s.code(), ns + "/" + id + ": " + s.message());
   }

@@ -177,15 +177,31 @@ void PrepareTaskStatements(pqxx::connection& c) {
             "SELECT " + open_cols +
                 " FROM tasks t WHERE t.run_id = ANY(ARRAY(SELECT run_id FROM tasks WHERE id = "
                 "ANY($1::bigint[]))) AND t.state IN ('PENDING', 'LEASED')");
-  c.prepare("task_extend_lease",
-            "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
-            "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
-            // '' (never valid JSON) for no details: statement parameters are never NULL.
-            "heartbeat_details = COALESCE(NULLIF($4, '')::jsonb, t.heartbeat_details), "
-            "updated_at = gf_now() "
-            "WHERE t.id = $2 AND t.namespace = $1 AND t.lease_epoch = $3 AND t.state = 'LEASED' "
-            "RETURNING t.lease_expires_at, t.cancel_requested OR "
-            "(SELECT r.status = 'CANCELLING' FROM runs r WHERE r.id = t.run_id)");
+  // Locked in id order. The batch variant skips rows a transition holds, so it never waits
+  // while holding other rows' locks (no deadlock with a transaction updating several tasks);
+  // the caller renews those one at a time with the waiting variant.
+  for (const bool skip_locked : {true, false}) {
+    c.prepare(skip_locked ? "task_extend_leases" : "task_extend_leases_waiting",
+              "WITH beat AS (SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::text[])"
+              " AS b(id, epoch, details)), "
+              "locked AS (SELECT t.id FROM tasks t JOIN beat b ON b.id = t.id"
+              " WHERE t.namespace = $1 AND t.lease_epoch = b.epoch AND t.state = 'LEASED'"
+              " AND ($5 OR t.queue = ANY($6::text[])) ORDER BY t.id FOR UPDATE OF t" +
+                  std::string(skip_locked ? " SKIP LOCKED" : "") +
+                  ") "
+                  "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
+                  "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
+                  // '' (never valid JSON) for no details: statement parameters are never NULL.
+                  "heartbeat_details = COALESCE(NULLIF(b.details, '')::jsonb, "
+                  "t.heartbeat_details), updated_at = gf_now() "
+                  "FROM locked l JOIN beat b ON b.id = l.id WHERE t.id = l.id "
+                  "RETURNING t.id, t.lease_expires_at, t.cancel_requested OR "
+                  "(SELECT r.status = 'CANCELLING' FROM runs r WHERE r.id = t.run_id)");
+  }
+  c.prepare("task_find_many",
+            "SELECT " + cols +
+                " FROM tasks t WHERE t.id = ANY($2::bigint[]) AND t.namespace = $1"
+                " ORDER BY t.id");
   c.prepare("task_output_equals",
             "SELECT COALESCE(output = $2::jsonb, false) FROM tasks WHERE id = $1");
   c.prepare("task_expired",
@@ -252,18 +268,36 @@ std::vector<TaskRow> LoadOpenTasks(pqxx::transaction_base& txn,
   return ReadTasks(txn.exec_prepared("task_open_of_runs", ToTextArray(run_ids)));
 }
 
-Statement ExtendLeaseStatement(const std::string& namespace_name, int64_t task_id,
-                               int64_t lease_epoch,
-                               const std::optional<std::string>& details_json) {
-  return {"task_extend_lease",
-          {namespace_name, std::to_string(task_id), std::to_string(lease_epoch),
-           details_json.value_or("")}};
+Statement ExtendLeasesStatement(const std::string& namespace_name,
+                                const std::vector<LeaseBeat>& beats,
+                                const std::optional<std::set<std::string>>& queues,
+                                bool skip_locked) {
+  std::vector<int64_t> ids;
+  std::vector<int64_t> epochs;
+  std::vector<std::string> details;
+  for (const LeaseBeat& beat : beats) {
+    ids.push_back(beat.task_id);
+    epochs.push_back(beat.lease_epoch);
+    details.push_back(beat.details_json.value_or(""));
+  }
+  const std::vector<std::string> allowed =
+      queues ? std::vector<std::string>(queues->begin(), queues->end())
+             : std::vector<std::string>{};
+  return {skip_locked ? "task_extend_leases" : "task_extend_leases_waiting",
+          {namespace_name, ToIdArray(ids), ToIdArray(epochs), ToTextArray(details),
+           queues ? "false" : "true", ToTextArray(allowed)}};
 }
 
-std::optional<LeaseExtension> ReadLeaseExtension(const pqxx::result& extended) {
-  if (extended.empty()) return std::nullopt;
-  const pqxx::row r = extended[0];
-  return LeaseExtension{Timestamp(r[0]), !r[1].is_null() && r[1].as<bool>()};
+std::map<int64_t, LeaseExtension> ReadLeaseExtensions(const pqxx::result& extended) {
+  std::map<int64_t, LeaseExtension> out;
+  for (const pqxx::row& r : extended)
+    out[r[0].as<int64_t>()] = LeaseExtension{Timestamp(r[1]), !r[2].is_null() && r[2].as<bool>()};
+  return out;
+}
+
+std::vector<TaskRow> FindTasks(pqxx::transaction_base& txn, const std::string& namespace_name,
+                               const std::vector<int64_t>& task_ids) {
+  return ReadTasks(txn.exec_prepared("task_find_many", namespace_name, ToIdArray(task_ids)));
 }
 
 bool TaskOutputEquals(pqxx::transaction_base& txn, int64_t task_id, const std::string& json_text) {

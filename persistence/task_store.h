@@ -4,7 +4,9 @@
 // first.
 #pragma once
 
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,12 +62,27 @@ struct LeaseExtension {
   bool cancel_requested = false;  // the run is CANCELLING, or no longer wants this task
 };
 
-// Extends the lease if the task is LEASED at `lease_epoch`. `details_json` (optional) replaces
-// the task's heartbeat details. A statement, so a heartbeat can send it with BEGIN and COMMIT in
-// one round trip; ReadLeaseExtension reads its result: nullopt when the lease was not extended.
-Statement ExtendLeaseStatement(const std::string& namespace_name, int64_t task_id,
-                               int64_t lease_epoch, const std::optional<std::string>& details_json);
-std::optional<LeaseExtension> ReadLeaseExtension(const pqxx::result& extended);
+// One lease a heartbeat renews. `details_json` (optional) replaces the task's heartbeat details.
+struct LeaseBeat {
+  int64_t task_id = 0;
+  int64_t lease_epoch = 0;
+  std::optional<std::string> details_json;
+};
+// Extends the lease of each task that is LEASED at its beat's epoch — and, when `queues` is set,
+// is of one of those queues — in one statement (task ids distinct; rows locked in id order).
+// `skip_locked`: a task whose row another transaction holds is left out rather than waited for
+// (renew it alone, without skipping: a statement waiting for one row while holding others could
+// deadlock with a transition updating several tasks). A statement, so heartbeats can send it with
+// BEGIN and COMMIT in one round trip; ReadLeaseExtensions reads its result: the extended ones, by
+// task id.
+Statement ExtendLeasesStatement(const std::string& namespace_name,
+                                const std::vector<LeaseBeat>& beats,
+                                const std::optional<std::set<std::string>>& queues,
+                                bool skip_locked);
+std::map<int64_t, LeaseExtension> ReadLeaseExtensions(const pqxx::result& extended);
+// The tasks of these ids in the namespace, as they are (without locking; absent ones left out).
+std::vector<TaskRow> FindTasks(pqxx::transaction_base& txn, const std::string& namespace_name,
+                               const std::vector<int64_t>& task_ids);
 
 // Whether the task's recorded output equals `json_text` (as JSON values).
 bool TaskOutputEquals(pqxx::transaction_base& txn, int64_t task_id, const std::string& json_text);

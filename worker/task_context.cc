@@ -22,6 +22,11 @@ std::optional<std::string> TaskContext::TakeProgress() {
   return out;
 }
 
+void TaskContext::ReturnProgress(std::string details_json) {
+  std::lock_guard lock(mu_);
+  if (!progress_) progress_ = std::move(details_json);
+}
+
 void TaskContext::Wake() {
   std::lock_guard lock(mu_);  // pairs with SleepFor's predicate check
   stop_.notify_all();

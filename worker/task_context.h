@@ -52,6 +52,8 @@ class TaskContext {
   void MarkLeaseLost();
   void MarkReleased();
   std::optional<std::string> TakeProgress();
+  // Puts back progress taken for a heartbeat that was not sent, unless newer progress was set.
+  void ReturnProgress(std::string details_json);
 
  private:
   void Wake();

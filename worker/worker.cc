@@ -24,6 +24,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr Millis kRpcTimeout{10'000};
 constexpr Millis kMinHeartbeatInterval{50};
+// The engine's limit on leases per HeartbeatTasks call.
+constexpr size_t kMaxHeartbeatsPerCall = 1000;
 // Calls that failed for a passing reason (a replica restarting, a failover) are retried, with
 // backoff from 0.1 s doubling to kMaxRetryBackoff, until kReportRetryFor has passed: an outcome
 // survives an engine's restart (the Python and TypeScript SDKs' retry_timeout), and a poll finds
@@ -183,6 +185,12 @@ class Worker::Impl {
   void PollLoop(Replica& replica, SlotKind kind);
   void ExecutorLoop();
   void HeartbeatLoop();
+  // Renews the leases of `due` with HeartbeatTasks (kMaxHeartbeatsPerCall per call) and removes
+  // them from it; those left are for single heartbeats (the engine predates HeartbeatTasks).
+  void RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due, Millis timeout);
+  // Acts on one lease's heartbeat answer: a cancelled run asks the handler to stop; a lease no
+  // longer held (FAILED_PRECONDITION) is lost; any other failure is only counted.
+  void NoteHeartbeat(TaskContext& context, const grpc::Status& status, bool cancel_requested);
   void Execute(const std::shared_ptr<TaskContext>& context);
   // Counts a finished attempt (no-op without a metrics registry).
   void CountFinished(const TaskContext& context, const char* outcome, double seconds);
@@ -216,6 +224,8 @@ class Worker::Impl {
   std::condition_variable executors_stopped_;  // the heartbeat loop
   bool shutting_down_ = false;
   bool executors_stop_ = false;
+  // Until an engine answers HeartbeatTasks with UNIMPLEMENTED. Only the heartbeat thread uses it.
+  bool batch_heartbeats_ = true;
   std::map<std::string, std::unique_ptr<Replica>> replicas_;  // by target
   // Slots asked for by the long-polls in flight: together they never ask for more than is free.
   int promised_ = 0;
@@ -592,7 +602,8 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
 
 void Worker::Impl::HeartbeatLoop() {
   while (true) {
-    std::vector<std::pair<std::shared_ptr<TaskContext>, Millis>> due;
+    std::vector<std::shared_ptr<TaskContext>> due;
+    Millis shortest = Millis::max();
     {
       std::unique_lock lock(mu_);
       executors_stopped_.wait_for(lock, Millis(50), [this] { return executors_stop_; });
@@ -600,12 +611,15 @@ void Worker::Impl::HeartbeatLoop() {
       const auto now = Clock::now();
       for (auto& [id, running] : running_) {
         if (running.next_heartbeat <= now && !running.context->released()) {
-          due.emplace_back(running.context, running.heartbeat_interval);
+          due.push_back(running.context);
+          shortest = std::min(shortest, running.heartbeat_interval);
           running.next_heartbeat = now + running.heartbeat_interval;
         }
       }
     }
-    for (const auto& [context, interval] : due) {
+    const Millis timeout = std::max(shortest, Millis(1000));
+    if (!due.empty() && batch_heartbeats_) RenewTogether(&due, timeout);
+    for (const auto& context : due) {  // an engine that predates HeartbeatTasks
       v1::HeartbeatRequest request;
       request.set_namespace_(options_.namespace_name);
       request.set_task_id(context->task_id());
@@ -614,25 +628,74 @@ void Worker::Impl::HeartbeatLoop() {
       if (auto progress = context->TakeProgress()) request.set_details_json(*progress);
       v1::HeartbeatResponse response;
       grpc::ClientContext rpc;
-      SetDeadline(rpc, std::max(interval, Millis(1000)));
+      SetDeadline(rpc, timeout);
       const grpc::Status status = stub_->Heartbeat(&rpc, request, &response);
-      if (status.ok()) {
-        if (response.cancel_requested() && !context->cancel_requested()) {
-          spdlog::info("run={} task={} step={}: run cancelled, asking the handler to stop",
-                       context->task().run_id(), context->task_id(), context->step());
-          context->MarkCancelRequested();
-        }
-      } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-        spdlog::warn("run={} task={} step={}: lease lost: {}", context->task().run_id(),
-                     context->task_id(), context->step(), status.error_message());
-        context->MarkLeaseLost();
-        if (metrics_) metrics_->HeartbeatFailed(true);
+      NoteHeartbeat(*context, status, response.cancel_requested());
+    }
+  }
+}
+
+void Worker::Impl::RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due, Millis timeout) {
+  size_t from = 0;
+  for (; from < due->size(); from += kMaxHeartbeatsPerCall) {
+    const size_t to = std::min(due->size(), from + kMaxHeartbeatsPerCall);
+    v1::HeartbeatTasksRequest request;
+    request.set_namespace_(options_.namespace_name);
+    request.set_identity(identity_);
+    for (size_t i = from; i < to; ++i) {
+      v1::TaskHeartbeat* beat = request.add_heartbeats();
+      beat->set_task_id((*due)[i]->task_id());
+      beat->set_lease_epoch((*due)[i]->lease_epoch());
+      if (auto progress = (*due)[i]->TakeProgress()) beat->set_details_json(*progress);
+    }
+    v1::HeartbeatTasksResponse response;
+    grpc::ClientContext rpc;
+    SetDeadline(rpc, timeout);
+    const grpc::Status status = stub_->HeartbeatTasks(&rpc, request, &response);
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      spdlog::info("the engine does not renew leases together: one heartbeat per lease");
+      batch_heartbeats_ = false;
+      for (size_t i = from; i < to; ++i) {  // their progress goes with the single heartbeats
+        const std::string& details = request.heartbeats(static_cast<int>(i - from)).details_json();
+        if (!details.empty()) (*due)[i]->ReturnProgress(details);
+      }
+      break;
+    }
+    for (size_t i = from; i < to; ++i) {
+      const int at = static_cast<int>(i - from);
+      if (!status.ok()) {
+        NoteHeartbeat(*(*due)[i], status, false);
+      } else if (at >= response.results_size()) {
+        NoteHeartbeat(*(*due)[i], grpc::Status(grpc::StatusCode::INTERNAL, "no answer for it"),
+                      false);
       } else {
-        spdlog::warn("run={} task={}: heartbeat failed: {}", context->task().run_id(),
-                     context->task_id(), status.error_message());
-        if (metrics_) metrics_->HeartbeatFailed(false);
+        const v1::TaskHeartbeatResult& result = response.results(at);
+        NoteHeartbeat(*(*due)[i],
+                      grpc::Status(static_cast<grpc::StatusCode>(result.code()), result.message()),
+                      result.cancel_requested());
       }
     }
+  }
+  due->erase(due->begin(), due->begin() + static_cast<std::ptrdiff_t>(std::min(from, due->size())));
+}
+
+void Worker::Impl::NoteHeartbeat(TaskContext& context, const grpc::Status& status,
+                                 bool cancel_requested) {
+  if (status.ok()) {
+    if (cancel_requested && !context.cancel_requested()) {
+      spdlog::info("run={} task={} step={}: run cancelled, asking the handler to stop",
+                   context.task().run_id(), context.task_id(), context.step());
+      context.MarkCancelRequested();
+    }
+  } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    spdlog::warn("run={} task={} step={}: lease lost: {}", context.task().run_id(),
+                 context.task_id(), context.step(), status.error_message());
+    context.MarkLeaseLost();
+    if (metrics_) metrics_->HeartbeatFailed(true);
+  } else {
+    spdlog::warn("run={} task={}: heartbeat failed: {}", context.task().run_id(), context.task_id(),
+                 status.error_message());
+    if (metrics_) metrics_->HeartbeatFailed(false);
   }
 }
 

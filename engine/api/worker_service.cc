@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "engine/api/proto_convert.h"
 #include "engine/dsl/definition.h"
@@ -14,6 +15,7 @@ namespace gridflow::engine {
 namespace {
 
 constexpr int kMaxTasksPerLease = 100;
+constexpr int kMaxHeartbeatsPerCall = 1000;
 // Answer a long-poll this long before the caller's own deadline, so the answer still reaches it.
 constexpr std::chrono::milliseconds kDeadlineMargin{200};
 
@@ -70,6 +72,7 @@ WorkerServiceImpl::WorkerServiceImpl(WorkPool& pool, Authorizer& authorizer,
   Unary<v1::LeaseTasksRequest, v1::LeaseTasksResponse>("LeaseTasks",
                                                        [this](auto* call) { LeaseTasks(call); });
   UnaryOnPool("Heartbeat", pool, this, &Self::Heartbeat);
+  UnaryOnPool("HeartbeatTasks", pool, this, &Self::HeartbeatTasks);
   Unary<v1::CompleteTaskRequest, v1::CompleteTaskResponse>(
       "CompleteTask", [this](auto* call) { CompleteTask(call); });
   Unary<v1::FailTaskRequest, v1::FailTaskResponse>("FailTask",
@@ -138,15 +141,27 @@ void WorkerServiceImpl::StopPolling(
 Status WorkerServiceImpl::ReadLease(const Caller& caller, const std::string& ns,
                                     const std::string& task_id, int64_t epoch,
                                     const std::string& identity, LeaseRef* lease) {
+  Status s = ReadCaller(caller, ns, identity, lease);
+  if (s.ok()) s = ReadTaskLease(task_id, epoch, lease);
+  return s;
+}
+
+Status WorkerServiceImpl::ReadCaller(const Caller& caller, const std::string& ns,
+                                     const std::string& identity, LeaseRef* lease) {
   Status s = validator_.Namespace(ns, &lease->namespace_name);
   if (!s.ok()) return s;
-  if (s = validator_.TaskId(task_id, &lease->task_id); !s.ok()) return s;
-  if (epoch <= 0) return Status::InvalidArgument("lease_epoch: must be the epoch of a lease (> 0)");
-  lease->lease_epoch = epoch;
   if (s = validator_.Identifier("identity", identity, false); !s.ok()) return s;
   lease->identity = validator_.WorkerName(identity);
   lease->principal = caller.principal;
   lease->queues = caller.queues;
+  return Status::Ok();
+}
+
+Status WorkerServiceImpl::ReadTaskLease(const std::string& task_id, int64_t epoch,
+                                        LeaseRef* lease) {
+  if (Status s = validator_.TaskId(task_id, &lease->task_id); !s.ok()) return s;
+  if (epoch <= 0) return Status::InvalidArgument("lease_epoch: must be the epoch of a lease (> 0)");
+  lease->lease_epoch = epoch;
   return Status::Ok();
 }
 
@@ -157,12 +172,53 @@ Status WorkerServiceImpl::Heartbeat(const Caller& caller, const v1::HeartbeatReq
       ReadLease(caller, req.namespace_(), req.task_id(), req.lease_epoch(), req.identity(), &lease);
   if (!s.ok()) return s;
   if (s = validator_.Json("details_json", req.details_json(), true); !s.ok()) return s;
-  std::optional<std::string> details;
-  if (!req.details_json().empty()) details = req.details_json();
-  persistence::LeaseExtension extension;
-  if (s = dispatcher_.Heartbeat(lease, details, &extension); !s.ok()) return s;
-  resp->set_cancel_requested(extension.cancel_requested);
-  ToProto(extension.lease_expires_at, resp->mutable_lease_expire_time());
+  persistence::LeaseBeat beat{lease.task_id, lease.lease_epoch, std::nullopt};
+  if (!req.details_json().empty()) beat.details_json = req.details_json();
+  std::vector<TaskDispatcher::BeatResult> results;
+  if (s = dispatcher_.Heartbeat(lease, {beat}, &results); !s.ok()) return s;
+  const TaskDispatcher::BeatResult& result = results.front();
+  if (!result.status.ok()) return result.status;
+  resp->set_cancel_requested(result.extension.cancel_requested);
+  ToProto(result.extension.lease_expires_at, resp->mutable_lease_expire_time());
+  return Status::Ok();
+}
+
+Status WorkerServiceImpl::HeartbeatTasks(const Caller& caller, const v1::HeartbeatTasksRequest& req,
+                                         v1::HeartbeatTasksResponse* resp) {
+  if (req.heartbeats().empty()) return Status::InvalidArgument("heartbeats: name at least one");
+  if (req.heartbeats_size() > kMaxHeartbeatsPerCall) {
+    return Status::InvalidArgument("heartbeats: at most " + std::to_string(kMaxHeartbeatsPerCall) +
+                                   " per call");
+  }
+  LeaseRef lease;  // the caller's; each entry's task and epoch
+  if (Status s = ReadCaller(caller, req.namespace_(), req.identity(), &lease); !s.ok()) return s;
+  std::vector<persistence::LeaseBeat> beats;
+  std::set<int64_t> seen;
+  for (int i = 0; i < req.heartbeats_size(); ++i) {
+    const v1::TaskHeartbeat& h = req.heartbeats(i);
+    const std::string field = "heartbeats[" + std::to_string(i) + "].";
+    Status s = ReadTaskLease(h.task_id(), h.lease_epoch(), &lease);
+    if (s.ok()) s = validator_.Json("details_json", h.details_json(), true);
+    if (s.ok() && !seen.insert(lease.task_id).second) {
+      s = Status::InvalidArgument("task_id: task " + h.task_id() +
+                                  " is named twice; renew each lease once per call");
+    }
+    if (!s.ok()) return Status(s.code(), field + s.message());
+    beats.push_back({lease.task_id, lease.lease_epoch, std::nullopt});
+    if (!h.details_json().empty()) beats.back().details_json = h.details_json();
+  }
+  std::vector<TaskDispatcher::BeatResult> results;
+  if (Status s = dispatcher_.Heartbeat(lease, beats, &results); !s.ok()) return s;
+  for (int i = 0; i < req.heartbeats_size(); ++i) {
+    const TaskDispatcher::BeatResult& result = results[i];
+    v1::TaskHeartbeatResult* out = resp->add_results();
+    out->set_task_id(req.heartbeats(i).task_id());
+    out->set_code(static_cast<int32_t>(result.status.code()));
+    out->set_message(result.status.message());
+    if (!result.status.ok()) continue;
+    out->set_cancel_requested(result.extension.cancel_requested);
+    ToProto(result.extension.lease_expires_at, out->mutable_lease_expire_time());
+  }
   return Status::Ok();
 }
 

@@ -26,6 +26,8 @@ class WorkerServiceImpl final : public CallbackService<v1::WorkerService> {
   void LeaseTasks(UnaryCall<v1::LeaseTasksRequest, v1::LeaseTasksResponse>* call);
   Status Heartbeat(const Caller& caller, const v1::HeartbeatRequest& req,
                    v1::HeartbeatResponse* resp);
+  Status HeartbeatTasks(const Caller& caller, const v1::HeartbeatTasksRequest& req,
+                        v1::HeartbeatTasksResponse* resp);
   void CompleteTask(UnaryCall<v1::CompleteTaskRequest, v1::CompleteTaskResponse>* call);
   void FailTask(UnaryCall<v1::FailTaskRequest, v1::FailTaskResponse>* call);
   Status ReleaseTask(const Caller& caller, const v1::ReleaseTaskRequest& req,
@@ -40,6 +42,10 @@ class WorkerServiceImpl final : public CallbackService<v1::WorkerService> {
   // carries the caller's principal and queues on.
   Status ReadLease(const Caller& caller, const std::string& ns, const std::string& task_id,
                    int64_t epoch, const std::string& identity, LeaseRef* lease);
+  // Its two halves: the caller's (namespace, identity, principal, queues); the task's and epoch.
+  Status ReadCaller(const Caller& caller, const std::string& ns, const std::string& identity,
+                    LeaseRef* lease);
+  Status ReadTaskLease(const std::string& task_id, int64_t epoch, LeaseRef* lease);
 
   RequestValidator& validator_;
   TaskDispatcher& dispatcher_;

@@ -40,6 +40,7 @@ const std::map<std::string, MethodRule>& Rules() {
       // WorkerService
       {"LeaseTasks", {P::kWork, ns}},
       {"Heartbeat", {P::kWork, ns}},
+      {"HeartbeatTasks", {P::kWork, ns}},
       {"CompleteTask", {P::kWork, ns}},
       {"FailTask", {P::kWork, ns}},
       {"ReleaseTask", {P::kWork, ns}},

@@ -115,9 +115,17 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // The same on the dispatcher's thread, for callers that must not block.
   void ReleaseUndeliveredLater(std::string identity, std::vector<persistence::TaskRow> tasks);
 
-  // Extends a lease; FAILED_PRECONDITION when it is no longer held.
-  Status Heartbeat(const LeaseRef& lease, const std::optional<std::string>& details_json,
-                   persistence::LeaseExtension* extension);
+  // Extends the leases of `beats` (distinct tasks, all of `caller`'s namespace, the caller's
+  // queues and principal), in one transaction of one round trip. Each is answered on its own in
+  // (*results)[i]: OK with its extension, FAILED_PRECONDITION when the lease is no longer held (or
+  // the task does not exist), PERMISSION_DENIED for a task of a queue the caller may not work on.
+  // The returned status is not OK only when the database could not be asked (nothing answered).
+  struct BeatResult {
+    Status status;
+    persistence::LeaseExtension extension;
+  };
+  Status Heartbeat(const LeaseRef& caller, const std::vector<persistence::LeaseBeat>& beats,
+                   std::vector<BeatResult>* results);
 
   size_t waiting() const;
   // Waiting long-polls per "<namespace>/<queue>" (a request on two queues counts for both).

@@ -66,7 +66,7 @@ const std::set<std::string> kRead = {"GetDefinition",
                                      "ListBatchOperations",
                                      "ListBatchOperationItems",
                                      "GetRollout"};
-const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat",   "CompleteTask",
+const std::set<std::string> kWork = {"LeaseTasks", "Heartbeat",   "HeartbeatTasks", "CompleteTask",
                                      "FailTask",   "ReleaseTask", "StopPolling"};
 const std::set<std::string> kOperate = {
     "CancelRun",           "TerminateRun",         "RetryRun",          "PauseDispatch",
@@ -289,6 +289,14 @@ std::map<std::string, Call> EveryMethod(const std::shared_ptr<grpc::Channel>& ch
     r.set_lease_epoch(task.lease_epoch());
     v1::HeartbeatResponse out;
     return workers->Heartbeat(c, r, &out);
+  };
+  calls["HeartbeatTasks"] = [=](grpc::ClientContext* c) {
+    v1::HeartbeatTasksRequest r;
+    v1::TaskHeartbeat* beat = r.add_heartbeats();
+    beat->set_task_id(task.task_id());
+    beat->set_lease_epoch(task.lease_epoch());
+    v1::HeartbeatTasksResponse out;
+    return workers->HeartbeatTasks(c, r, &out);
   };
   calls["CompleteTask"] = [=](grpc::ClientContext* c) {
     v1::CompleteTaskRequest r;
@@ -595,7 +603,7 @@ TEST_F(AccessTest, EveryMethodAgainstEveryRoleAndDeniedCallsChangeNothing) {
       {"elsewhere", "t-elsewhere"}, {"anonymous", ""}};
   const auto secure_calls = EveryMethod(secure_channel_, task);
   const auto plain_calls = EveryMethod(plain_->channel(), task);
-  EXPECT_EQ(secure_calls.size(), 53u);  // every method of the seven services
+  EXPECT_EQ(secure_calls.size(), 54u);  // every method of the seven services
   int denied = 0;
   for (const auto& [role, token] : callers) {
     const auto allowed = Allowed(role);
@@ -810,6 +818,17 @@ TEST_F(AccessTest, AWorkerLimitedToQueuesNeitherLeasesNorReportsOnOthers) {
   v1::HeartbeatResponse beaten;
   EXPECT_EQ(workers->Heartbeat(As("t-bids").get(), beat, &beaten).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+  v1::HeartbeatTasksRequest beats;  // renewing several: that lease alone is refused
+  v1::TaskHeartbeat* other = beats.add_heartbeats();
+  other->set_task_id(settlement.task_id());
+  other->set_lease_epoch(settlement.lease_epoch());
+  other->set_details_json(R"({"sabotage": true})");
+  v1::HeartbeatTasksResponse all_beaten;
+  ASSERT_TRUE(workers->HeartbeatTasks(As("t-bids").get(), beats, &all_beaten).ok());
+  ASSERT_EQ(all_beaten.results_size(), 1);
+  EXPECT_EQ(all_beaten.results(0).code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(all_beaten.results(0).message().find("queue 'settlement'"), std::string::npos)
+      << all_beaten.results(0).message();
   v1::FailTaskRequest fail;
   fail.set_task_id(settlement.task_id());
   fail.set_lease_epoch(settlement.lease_epoch());

@@ -1,0 +1,219 @@
+// HeartbeatTasks: a worker renews all its leases in one call. Each lease is answered as Heartbeat
+// would answer it alone — a lease no longer held never fails the others — and bad input refuses
+// the whole call, naming the entry, and renews nothing. (The queue-limited caller: access_test.)
+#include <future>
+#include <thread>
+
+#include <pqxx/pqxx>
+
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+class HeartbeatTasksTest : public ::testing::Test {
+ protected:
+  HeartbeatTasksTest() : engine_(Config(db_)) {}
+
+  static engine::EngineConfig Config(const TestDatabase& db) {
+    engine::EngineConfig config = FastEngineConfig(db.url());
+    config.metrics_listen = "127.0.0.1:0";
+    return config;
+  }
+  double Calls(const std::string& method) {
+    return Sample(HttpGet(engine_.engine().metrics_port(), "/metrics"),
+                  "gridflow_rpc_duration_seconds_count",
+                  {{"method", "/gridflow.v1.WorkerService/" + method}});
+  }
+
+  // Runs of one task step with a 1 s heartbeat timeout; leases `n` of their tasks.
+  std::vector<v1::LeasedTask> LeaseTasks(int n) {
+    EXPECT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
+                                                     R"({"timeouts": {"start_to_close": "60s",
+                                                                      "heartbeat": "1s"}})"))
+                    .ok());
+    std::vector<v1::LeasedTask> tasks;
+    for (int i = 0; i < n; ++i) {
+      Start(engine_, "settle-" + std::to_string(i), "settle");
+      tasks.push_back(LeaseOne(engine_, "q", "w"));
+    }
+    return tasks;
+  }
+
+  struct Beat {
+    std::string task_id;
+    int64_t epoch;
+    std::string details_json;
+  };
+  grpc::Status Renew(const std::vector<Beat>& beats, v1::HeartbeatTasksResponse* response) {
+    v1::HeartbeatTasksRequest request;
+    request.set_identity("w");
+    for (const Beat& b : beats) {
+      v1::TaskHeartbeat* beat = request.add_heartbeats();
+      beat->set_task_id(b.task_id);
+      beat->set_lease_epoch(b.epoch);
+      beat->set_details_json(b.details_json);
+    }
+    return engine_.workers().HeartbeatTasks(Ctx().get(), request, response);
+  }
+
+  std::string StateOf(const v1::LeasedTask& task) {
+    return db_.Query(
+        "SELECT state || ' ' || lease_epoch || ' ' || COALESCE(heartbeat_details::text,"
+        " '-') FROM tasks WHERE id = " +
+        task.task_id());
+  }
+
+  TestDatabase db_;
+  TestEngine engine_;
+};
+
+TEST_F(HeartbeatTasksTest, OneCallKeepsEveryLeaseAliveAndAnswersEachOnItsOwn) {
+  const std::vector<v1::LeasedTask> tasks = LeaseTasks(3);
+  CompleteLeased(engine_, tasks[2], "{}");  // no longer leased
+  const std::vector<Beat> beats = {{tasks[0].task_id(), tasks[0].lease_epoch(), R"({"done": 0.5})"},
+                                   {tasks[1].task_id(), tasks[1].lease_epoch(), ""},
+                                   {tasks[2].task_id(), tasks[2].lease_epoch(), ""},
+                                   {"987654321", 1, ""}};
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+  while (std::chrono::steady_clock::now() < until) {  // > 2 heartbeat timeouts
+    v1::HeartbeatTasksResponse response;
+    const grpc::Status s = Renew(beats, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(response.results_size(), 4);
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(response.results(i).task_id(), beats[i].task_id);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(response.results(i).code(), grpc::StatusCode::OK) << response.results(i).message();
+      EXPECT_GT(response.results(i).lease_expire_time().seconds(), 0);
+      EXPECT_FALSE(response.results(i).cancel_requested());
+    }
+    EXPECT_EQ(response.results(2).code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(response.results(2).message().find("is already COMPLETED"), std::string::npos)
+        << response.results(2).message();
+    EXPECT_EQ(response.results(3).code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(response.results(3).message().find("does not exist"), std::string::npos)
+        << response.results(3).message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a worker's heartbeat pace
+  }
+  // Renewed throughout: still leased at their first epoch, the progress kept with its task.
+  EXPECT_EQ(StateOf(tasks[0]),
+            "LEASED " + std::to_string(tasks[0].lease_epoch()) + R"( {"done": 0.5})");
+  EXPECT_EQ(StateOf(tasks[1]), "LEASED " + std::to_string(tasks[1].lease_epoch()) + " -");
+  CompleteLeased(engine_, tasks[0], "{}");
+  CompleteLeased(engine_, tasks[1], "{}");
+  EXPECT_EQ(WaitClosed(engine_, "settle-0").status(), v1::RUN_STATUS_COMPLETED);
+}
+
+// A lease whose row a transaction holds (a transition completing or cancelling tasks) is not
+// waited for while the others' rows are held — it is renewed on its own once the row is free, and
+// answered as renewed; the others are renewed at once.
+TEST_F(HeartbeatTasksTest, ALeaseWhoseRowIsHeldIsRenewedOnceItIsFree) {
+  const std::vector<v1::LeasedTask> tasks = LeaseTasks(2);
+  pqxx::connection holder(db_.url());
+  pqxx::work held(holder);
+  held.exec("SELECT 1 FROM tasks WHERE id = " + tasks[0].task_id() + " FOR UPDATE");
+  auto renewed = std::async(std::launch::async, [&] {
+    v1::HeartbeatTasksResponse response;
+    const grpc::Status s = Renew({{tasks[0].task_id(), tasks[0].lease_epoch(), R"({"n": 1})"},
+                                  {tasks[1].task_id(), tasks[1].lease_epoch(), R"({"n": 2})"}},
+                                 &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  });
+  // The free lease is renewed while the other row is still held.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return db_.Query("SELECT heartbeat_details->>'n' FROM tasks WHERE id = " +
+                         tasks[1].task_id()) == "2";
+      },
+      std::chrono::seconds(5)));
+  EXPECT_EQ(renewed.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  held.commit();
+  const v1::HeartbeatTasksResponse response = renewed.get();
+  ASSERT_EQ(response.results_size(), 2);
+  EXPECT_EQ(response.results(0).code(), grpc::StatusCode::OK) << response.results(0).message();
+  EXPECT_EQ(response.results(1).code(), grpc::StatusCode::OK) << response.results(1).message();
+  EXPECT_EQ(StateOf(tasks[0]), "LEASED " + std::to_string(tasks[0].lease_epoch()) + R"( {"n": 1})");
+}
+
+TEST_F(HeartbeatTasksTest, ACancelledRunIsToldToItsLeaseAlone) {
+  const std::vector<v1::LeasedTask> tasks = LeaseTasks(2);
+  v1::CancelRunRequest cancel;
+  cancel.set_workflow_id("settle-1");
+  v1::CancelRunResponse cancelled;
+  ASSERT_TRUE(engine_.workflows().CancelRun(Ctx().get(), cancel, &cancelled).ok());
+  v1::HeartbeatTasksResponse response;
+  ASSERT_TRUE(Renew({{tasks[0].task_id(), tasks[0].lease_epoch(), ""},
+                     {tasks[1].task_id(), tasks[1].lease_epoch(), ""}},
+                    &response)
+                  .ok());
+  ASSERT_EQ(response.results_size(), 2);
+  EXPECT_EQ(response.results(0).code(), grpc::StatusCode::OK);
+  EXPECT_FALSE(response.results(0).cancel_requested());
+  EXPECT_EQ(response.results(1).code(), grpc::StatusCode::OK);
+  EXPECT_TRUE(response.results(1).cancel_requested());
+}
+
+TEST_F(HeartbeatTasksTest, BadInputRefusesTheWholeCallNamingTheEntryAndRenewsNothing) {
+  const std::vector<v1::LeasedTask> tasks = LeaseTasks(2);
+  const std::string before = StateOf(tasks[0]) + StateOf(tasks[1]) +
+                             db_.Query(
+                                 "SELECT string_agg(lease_expires_at::text, ',' ORDER BY id)"
+                                 " FROM tasks");
+  const Beat good{tasks[0].task_id(), tasks[0].lease_epoch(), R"({"done": 0.1})"};
+  const std::string deep = std::string(600, '[') + std::string(600, ']');
+  const std::vector<std::pair<std::vector<Beat>, std::string>> refused = {
+      {{}, "heartbeats: name at least one"},
+      {{good, {tasks[1].task_id(), 0, ""}}, "heartbeats[1].lease_epoch"},
+      {{good, {"twelve", 1, ""}}, "heartbeats[1].task_id"},
+      {{good, {tasks[1].task_id(), tasks[1].lease_epoch(), "{not json"}},
+       "heartbeats[1].details_json"},
+      {{good, {tasks[1].task_id(), tasks[1].lease_epoch(), deep}}, "heartbeats[1].details_json"},
+      {{good, good}, "heartbeats[1].task_id"},
+      {std::vector<Beat>(1001, good), "heartbeats: at most 1000"},
+  };
+  for (const auto& [beats, field] : refused) {
+    v1::HeartbeatTasksResponse response;
+    const grpc::Status s = Renew(beats, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << field;
+    EXPECT_EQ(s.error_message().rfind(field, 0), 0u) << s.error_message();
+    EXPECT_EQ(response.results_size(), 0);
+  }
+  EXPECT_EQ(StateOf(tasks[0]) + StateOf(tasks[1]) +
+                db_.Query("SELECT string_agg(lease_expires_at::text, ',' ORDER BY id) FROM tasks"),
+            before);
+}
+
+// The SDK renews its running tasks' leases with HeartbeatTasks: long handlers outlive several
+// heartbeat timeouts, and the progress they report reaches their tasks.
+TEST_F(HeartbeatTasksTest, AnSdkWorkerRenewsItsLeasesTogether) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
+                                                   R"({"timeouts": {"start_to_close": "60s",
+                                                                    "heartbeat": "600ms"}})"))
+                  .ok());
+  for (int i = 0; i < 4; ++i)
+    Start(engine_, "settle-" + std::to_string(i), "settle");
+  InProcessWorker worker(engine_, "w",
+                         {{"compute",
+                           [](worker::TaskContext& ctx) {
+                             ctx.SetProgress(R"({"stage": "computing"})");
+                             ctx.SleepFor(Millis(2000));  // > 3 heartbeat timeouts
+                             return worker::TaskOutcome::Success("{}");
+                           }}},
+                         4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(WaitClosed(engine_, "settle-" + std::to_string(i)).status(),
+              v1::RUN_STATUS_COMPLETED);
+  }
+  // Each attempt kept its first lease (none expired and ran again) and reported its progress.
+  EXPECT_EQ(db_.Query("SELECT string_agg(DISTINCT attempt || ' ' || (heartbeat_details->>'stage'),"
+                      " ',') FROM tasks"),
+            "1 computing");
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM events WHERE type = 'TaskFailed'"), "0");
+  EXPECT_GT(Calls("HeartbeatTasks"), 0);
+  EXPECT_LE(Calls("Heartbeat"), 0);  // never called (no sample at all)
+}
+
+}  // namespace
+}  // namespace gridflow::testing

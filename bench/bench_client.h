@@ -37,6 +37,7 @@ struct BenchOptions {
   double background = 0.5;  // fan-out: background load, as a share of the measured throughput
   int backlog = 10'000;     // priority: bulk tasks queued before the activations
   int reserved = 0;         // slots per worker reserved for urgent tasks
+  int leases = 2000;        // leases: long tasks held at once
   std::vector<std::string> modes = {"throughput", "latency"};
 };
 

@@ -23,6 +23,10 @@
 //               handlers take 2 s), the workers holding --reserved slots for urgent work
 //               (default 2 in this mode). The backlog left is then run without the 2 s,
 //               unmeasured, so later modes find no queued work of this one.
+//   leases      --leases long tasks (heartbeat timeout 1.5 s: the SDK renews each lease every
+//               0.5 s) held by --workers workers for --seconds: leases lost meanwhile (a lease
+//               that expired runs its task again) and the engine's and PostgreSQL's CPU to keep
+//               them — what a fleet of long settlement or forecast tasks costs in heartbeats.
 //
 // Prints one line per measure: "name<TAB>value<TAB>unit<TAB>engine cores<TAB>PostgreSQL
 // cores<TAB>engine RSS MB" (the last three over the measure's interval; "-" without
@@ -443,6 +447,50 @@ bool Priority(Context& c) {
   return WaitUntilClosed(c.stub, bulk, std::chrono::milliseconds(100), std::chrono::seconds(120));
 }
 
+bool Leases(Context& c) {
+  const BenchOptions& o = c.o;
+  const std::string name = "bench-leases-" + c.tag;
+  const std::string queue = name;
+  const nlohmann::json definition = {
+      {"name", name},
+      {"version", 1},
+      {"steps",
+       {{{"name", "hold"},
+         {"kind", "task"},
+         {"task_type", "hold"},
+         {"task_queue", queue},
+         {"timeouts", {{"start_to_close", "10m"}, {"heartbeat", "1500ms"}}}}}}};
+  if (!Register(c.stub, definition.dump())) return false;
+  BenchOptions slots = o;  // every lease held at once
+  slots.concurrency = (o.leases + o.workers - 1) / o.workers;
+  std::atomic<int> holding{0};
+  std::atomic<int> again{0};  // attempts after the first: a lease was lost
+  std::atomic<bool> release{false};
+  WorkerPool pool(slots, {queue}, {"hold"}, [&](worker::TaskContext& ctx) {
+    if (ctx.attempt() > 1) ++again;
+    ++holding;
+    while (!release && ctx.SleepFor(std::chrono::milliseconds(100))) {
+    }
+    --holding;
+  });
+  if (!StartAll(c, name, o.leases)) return false;
+  const auto give_up = Clock::now() + std::chrono::seconds(120);
+  while (holding < o.leases && Clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (holding < o.leases) {
+    std::fprintf(stderr, "leases: only %d of %d tasks were held\n", holding.load(), o.leases);
+    return false;
+  }
+  c.meter.Start();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  const ResourceUsage usage = c.meter.Stop();
+  const int lost = again.load();
+  release = true;
+  const std::string label = "[" + std::to_string(o.leases) + " leases, renewed every 0.5 s]";
+  Print("leases_lost" + label, lost, "leases", usage);
+  return WaitUntilClosed(c.stub, name, std::chrono::milliseconds(100), std::chrono::seconds(120));
+}
+
 std::vector<int> ParsePids(const std::string& text) {
   std::vector<int> pids;
   std::stringstream in(text);
@@ -464,7 +512,7 @@ int main(int argc, char** argv) {
   std::string modes = "throughput,latency";
   CLI::App app{"gridflow-bench: throughput, drain, dispatch latency and fan-out of an engine"};
   app.add_option("--address", o.address, "engine (gRPC target)")->capture_default_str();
-  app.add_option("--modes", modes, "comma-separated: throughput, drain, latency, fanout, priority")
+  app.add_option("--modes", modes, "comma-separated: throughput, drain, latency, fanout, priority, leases")
       ->capture_default_str();
   app.add_option("--runs", o.runs, "throughput, drain: runs to start")->capture_default_str();
   app.add_option("--steps", o.steps, "throughput, drain: task steps per run")
@@ -488,6 +536,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--backlog", o.backlog, "priority: bulk tasks queued ahead")
       ->capture_default_str();
+  app.add_option("--leases", o.leases, "leases: long tasks held at once")->capture_default_str();
   app.add_option("--reserved", o.reserved, "slots per worker reserved for urgent tasks")
       ->capture_default_str();
   app.add_option("--engine-pids", engine_pids, "engine processes to meter (comma-separated)");
@@ -521,6 +570,8 @@ int main(int argc, char** argv) {
       ok = Fanout(c);
     } else if (mode == "priority") {
       ok = Priority(c);
+    } else if (mode == "leases") {
+      ok = Leases(c);
     } else {
       std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
       return 2;

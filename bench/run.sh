@@ -71,8 +71,8 @@ done
 
 if ((QUICK)); then
   BENCH_ARGS=(--runs 60 --steps 2 --starters 4 --workers 1 --concurrency 8 --rate 40 --seconds 2
-    --orders 5 --order-rate 5 --fanout 5 --backlog 200)
-  MODES=throughput,drain,latency,fanout,priority
+    --orders 5 --order-rate 5 --fanout 5 --backlog 200 --leases 40)
+  MODES=throughput,drain,latency,fanout,priority,leases
   PGBENCH_SECONDS=2
   GROWTH_COMPLETED=2000 GROWTH_OPEN=500 GROWTH_ROUNDS=2 REPLICA_ROUNDS=2 RETENTION_RUNS=300 RETENTION_BATCH=100 RETENTION_PAUSE=1
   WARMUP_RUNS=20
@@ -81,8 +81,8 @@ else
   "$ROOT/scripts/install-deps.sh"
   "$ROOT/scripts/build.sh" gridflow-engine gridflow-bench gridflowctl
   BENCH_ARGS=(--runs 3000 --steps 3 --starters 16 --workers 2 --concurrency 32 --rate 250
-    --seconds 20 --orders 200 --order-rate 10 --fanout 20 --backlog 10000)
-  MODES=throughput,drain,latency,fanout,priority
+    --seconds 20 --orders 200 --order-rate 10 --fanout 20 --backlog 10000 --leases 3000)
+  MODES=throughput,drain,latency,fanout,priority,leases
   PGBENCH_SECONDS=30
   WARMUP_RUNS=4000
 fi

@@ -54,6 +54,10 @@ class TaskContext {
   std::optional<std::string> TakeProgress();
   // Puts back progress taken for a heartbeat that was not sent, unless newer progress was set.
   void ReturnProgress(std::string details_json);
+  // The handler returned: its outcome is being reported, and heartbeat answers no longer matter
+  // (one saying the task is already completed is the report's own doing).
+  void MarkFinished() { finished_ = true; }
+  bool finished() const { return finished_.load(); }
 
  private:
   void Wake();
@@ -62,6 +66,7 @@ class TaskContext {
   std::atomic<bool> cancel_requested_{false};
   std::atomic<bool> lease_lost_{false};
   std::atomic<bool> released_{false};
+  std::atomic<bool> finished_{false};
   std::mutex mu_;
   std::condition_variable stop_;
   std::optional<std::string> progress_;

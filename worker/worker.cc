@@ -505,6 +505,7 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
     }
   }
 
+  context->MarkFinished();
   bool rejected = false;
   std::vector<v1::LeasedTask> next;
   if (context->released() || context->lease_lost()) {
@@ -610,7 +611,8 @@ void Worker::Impl::HeartbeatLoop() {
       if (executors_stop_) return;
       const auto now = Clock::now();
       for (auto& [id, running] : running_) {
-        if (running.next_heartbeat <= now && !running.context->released()) {
+        if (running.next_heartbeat <= now && !running.context->released() &&
+            !running.context->finished()) {
           due.push_back(running.context);
           shortest = std::min(shortest, running.heartbeat_interval);
           running.next_heartbeat = now + running.heartbeat_interval;
@@ -681,6 +683,7 @@ void Worker::Impl::RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due,
 
 void Worker::Impl::NoteHeartbeat(TaskContext& context, const grpc::Status& status,
                                  bool cancel_requested) {
+  if (context.finished()) return;  // the answer raced the handler's own report
   if (status.ok()) {
     if (cancel_requested && !context.cancel_requested()) {
       spdlog::info("run={} task={} step={}: run cancelled, asking the handler to stop",

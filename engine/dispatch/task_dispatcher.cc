@@ -518,13 +518,15 @@ Status TaskDispatcher::Heartbeat(const LeaseRef& caller,
   const auto extend = [&](const std::vector<persistence::LeaseBeat>& some, bool skip_locked) {
     const persistence::Statement statement =
         persistence::ExtendLeasesStatement(caller.namespace_name, some, caller.queues, skip_locked);
-    return persistence::TransactPipelined(
-        pool_, "heartbeat", [&](persistence::PipelinedWork& work) {
-          for (auto& [id, extension] :
-               persistence::ReadLeaseExtensions(work.Send({statement}, /*commit=*/true).front()))
-            extended[id] = extension;
+    std::map<int64_t, persistence::LeaseExtension> renewed;  // by the attempt that committed
+    const Status s =
+        persistence::TransactPipelined(pool_, "heartbeat", [&](persistence::PipelinedWork& work) {
+          renewed =
+              persistence::ReadLeaseExtensions(work.Send({statement}, /*commit=*/true).front());
           return Status::Ok();
         });
+    if (s.ok()) extended.merge(renewed);
+    return s;
   };
   // Those not renewed: a read says why (only the answers' wording depends on it).
   std::map<int64_t, persistence::TaskRow> current;

@@ -45,6 +45,9 @@ log = logging.getLogger("gridflow.worker")
 # How often the address is resolved again, so replicas that come and go get a long-poll.
 _RESOLVE_INTERVAL = 30.0
 
+# The engine's limit on leases per HeartbeatTasks call.
+_MAX_HEARTBEATS_PER_CALL = 1000
+
 # Dispatch classes by name (docs/dispatch.md), most urgent first.
 _CLASSES = ("urgent", "high", "normal", "low", "bulk")
 
@@ -211,6 +214,7 @@ class Worker:
         self._instance_key = uuid.uuid4().hex
         self._handlers = {}
         self._running = {}  # task id -> TaskContext
+        self._renew_together = True  # until an engine answers HeartbeatTasks with UNIMPLEMENTED
         self._lock = threading.Condition()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -571,10 +575,51 @@ class Worker:
             with self._lock:
                 due = [c for c in self._running.values()
                        if not c.cancelled and c._next_heartbeat <= now]
-            for ctx in due:
+            if due and self._renew_together:
+                due = self._renew_together_leases(due)
+            for ctx in due:  # an engine that predates HeartbeatTasks
                 self._heartbeat(ctx, raise_stale=False)
             if self._stopped.wait(0.1):
                 return
+
+    def _renew_together_leases(self, due):
+        """Renews the leases of `due` with HeartbeatTasks, 1000 per call (one transaction on the
+        engine; each lease answered on its own). Returns those left for single heartbeats: all of
+        them once an engine answers UNIMPLEMENTED."""
+        for start in range(0, len(due), _MAX_HEARTBEATS_PER_CALL):
+            part = due[start:start + _MAX_HEARTBEATS_PER_CALL]
+            now = time.monotonic()
+            beats = []
+            for ctx in part:
+                ctx._next_heartbeat = now + ctx._interval
+                beats.append(wk.TaskHeartbeat(
+                    task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
+                    details_json="" if ctx._progress is None else json.dumps(ctx._progress)))
+            try:
+                r = self._caller.call(self._stub.HeartbeatTasks, wk.HeartbeatTasksRequest(
+                    namespace=self.namespace, heartbeats=beats, identity=self.identity),
+                    timeout=max(1.0, min(c._interval for c in part)), retry=False)
+            except errors.GridflowError as e:
+                if e.code == grpc.StatusCode.UNIMPLEMENTED:
+                    log.info("the engine does not renew leases together: one heartbeat per lease")
+                    self._renew_together = False
+                    return due[start:]
+                for ctx in part:  # in the background: the next round follows soon
+                    self.metrics.inc("gridflow_worker_heartbeat_failures_total", [("reason", "error")])
+                    log.warning("run=%s task=%s heartbeat failed: %s", ctx.run_id, ctx.task_id, e)
+                continue
+            for ctx, result in zip(part, r.results):
+                if result.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]:
+                    self.metrics.inc("gridflow_worker_heartbeat_failures_total",
+                                     [("reason", "lease_lost")])
+                    ctx._halt("lease_lost")
+                elif result.code != grpc.StatusCode.OK.value[0]:
+                    self.metrics.inc("gridflow_worker_heartbeat_failures_total", [("reason", "error")])
+                    log.warning("run=%s task=%s heartbeat failed: %s", ctx.run_id, ctx.task_id,
+                                result.message)
+                elif result.cancel_requested:
+                    ctx._halt("cancelled")
+        return []
 
     def _heartbeat(self, ctx, raise_stale):
         ctx._next_heartbeat = time.monotonic() + ctx._interval

@@ -341,6 +341,25 @@ class ClientAndWorkerTest(unittest.TestCase):
         self.assertEqual(self.client.wait("sdk-term-1", timeout=20).status, "TERMINATED")
         release.set()
 
+    def test_running_tasks_have_their_leases_renewed_together(self):
+        def long_work(ctx):
+            ctx.progress({"stage": "computing"})
+            ctx.sleep(2.5)  # over two heartbeat timeouts
+            return {"attempt": ctx.attempt}
+
+        worker = self.serve({"long_work": long_work})
+
+        def single(ctx, raise_stale):
+            raise AssertionError("a lease was renewed alone")
+        worker._heartbeat = single  # every renewal goes through HeartbeatTasks
+        for i in range(3):
+            self.client.start(f"sdk-renew-{i}", "sdk-long", {})
+        for i in range(3):
+            self.assertEqual(self.client.wait_for_result(f"sdk-renew-{i}", timeout=20)["work"],
+                             {"attempt": 1})
+        self.assertEqual(worker.metrics.value("gridflow_worker_heartbeat_failures_total",
+                                              reason="error"), 0)
+
     def test_cancellation_reaches_a_running_handler(self):
         stopped = {}
 
@@ -385,7 +404,7 @@ class ClientAndWorkerTest(unittest.TestCase):
             return {"by": "zombie"}
 
         zombie = self.serve({"long_work": slow}, concurrency=1)  # its one slot stays taken
-        zombie._heartbeat = lambda ctx, raise_stale: False  # frozen: its heartbeats stop
+        zombie._renew_together_leases = lambda due: []  # frozen: its heartbeats stop
         self.client.start("sdk-stale-1", "sdk-long", {})
         self.assertTrue(in_handler.wait(20))
         eventually(lambda: "TaskLeaseExpired" in [e.type for e in self.client.history("sdk-stale-1")],
@@ -397,7 +416,6 @@ class ClientAndWorkerTest(unittest.TestCase):
         eventually(lambda: zombie.metrics.value("gridflow_worker_tasks_total",
                                                 outcome="rejected") == 1, what="rejected counted")
         self.assertTrue(contexts[0].lease_lost)
-        del zombie._heartbeat
         with self.assertRaises(gridflow.StaleLease):
             contexts[0].heartbeat()
         self.assertEqual(self.client.get("sdk-stale-1").result["work"],

@@ -14,7 +14,7 @@
 import { randomUUID } from "crypto";
 import * as os from "os";
 import * as grpc from "@grpc/grpc-js";
-import { DeadlineExceeded, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
+import { Code, DeadlineExceeded, GridflowError, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
 import { api, Caller, channelCredentials, channelOptions, ConnectionOptions } from "./transport";
 import { Metrics } from "./metrics";
 import { resolveReplicaTargets } from "./replicas";
@@ -25,6 +25,7 @@ import type { ReleaseTaskResponse__Output } from "./generated/gridflow/v1/Releas
 import type { CompleteTaskResponse__Output } from "./generated/gridflow/v1/CompleteTaskResponse";
 import type { FailTaskResponse__Output } from "./generated/gridflow/v1/FailTaskResponse";
 import type { HeartbeatResponse__Output } from "./generated/gridflow/v1/HeartbeatResponse";
+import type { HeartbeatTasksResponse__Output } from "./generated/gridflow/v1/HeartbeatTasksResponse";
 import type { StopPollingResponse__Output } from "./generated/gridflow/v1/StopPollingResponse";
 
 export type StopReason = "" | "cancelled" | "lease_lost" | "released";
@@ -87,6 +88,8 @@ type SlotKind = "ordinary" | "reserved";
 
 /** The most tasks one LeaseTasks call may ask for (the API's limit): more free slots than that are asked for by the next poll. */
 const MAX_TASKS_PER_POLL = 100;
+/** The engine's limit on leases per HeartbeatTasks call. */
+const MAX_HEARTBEATS_PER_CALL = 1000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -205,6 +208,8 @@ export class Worker {
   private readonly instanceKey = randomUUID();
   private readonly handlers = new Map<string, Handler>();
   private readonly running = new Map<string, TaskContext>();
+  /** Until an engine answers HeartbeatTasks with UNIMPLEMENTED. */
+  private renewTogether = true;
   private stopping = false;
   private readonly replicas = new Map<string, Replica>();
   /** Slots the long-polls in flight asked for, by kind: together they never ask for more than is free. */
@@ -518,9 +523,56 @@ export class Worker {
 
   private heartbeatDue(): void {
     const now = Date.now();
-    for (const ctx of this.running.values()) {
-      if (!ctx.cancelled && !ctx.heartbeating && ctx.nextHeartbeat <= now) void this.heartbeat(ctx, false).catch(() => {});
+    const due = [...this.running.values()].filter((ctx) => !ctx.cancelled && !ctx.heartbeating && ctx.nextHeartbeat <= now);
+    if (!this.renewTogether) {
+      for (const ctx of due) void this.heartbeat(ctx, false).catch(() => {});
+      return;
     }
+    for (let i = 0; i < due.length; i += MAX_HEARTBEATS_PER_CALL) void this.renew(due.slice(i, i + MAX_HEARTBEATS_PER_CALL));
+  }
+
+  /**
+   * Renews the leases of `part` with HeartbeatTasks: one call, one transaction on the engine, each
+   * lease answered on its own. An engine that predates the call gets single heartbeats from then on.
+   */
+  private async renew(part: TaskContext[]): Promise<void> {
+    const now = Date.now();
+    for (const ctx of part) {
+      ctx.nextHeartbeat = now + ctx.intervalMs;
+      ctx.heartbeating = true;
+    }
+    let results: HeartbeatTasksResponse__Output["results"] = [];
+    let failure: unknown;
+    try {
+      const r = await this.caller.call<HeartbeatTasksResponse__Output>((co, cb) => this.stub.HeartbeatTasks({
+        namespace: this.namespace, identity: this.identity,
+        heartbeats: part.map((ctx) => ({
+          task_id: ctx.taskId, lease_epoch: ctx.fencingToken,
+          details_json: ctx.progressDetails === undefined ? "" : JSON.stringify(ctx.progressDetails),
+        })),
+      }, co, cb), { retry: false, timeoutMs: Math.max(1000, Math.min(...part.map((ctx) => ctx.intervalMs))) });
+      results = r.results;
+    } catch (e) {
+      failure = e;
+    } finally {
+      for (const ctx of part) ctx.heartbeating = false;
+    }
+    if (failure instanceof GridflowError && failure.code === Code.UNIMPLEMENTED) {
+      this.renewTogether = false;
+      for (const ctx of part) void this.heartbeat(ctx, false).catch(() => {});
+      return;
+    }
+    part.forEach((ctx, i) => {
+      const result = results[i];
+      if (failure !== undefined || result === undefined || (result.code !== Code.OK && result.code !== Code.FAILED_PRECONDITION)) {
+        this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "error" });
+      } else if (result.code === Code.FAILED_PRECONDITION) {
+        this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "lease_lost" });
+        ctx.halt("lease_lost");
+      } else if (result.cancel_requested) {
+        ctx.halt("cancelled");
+      }
+    });
   }
 
   /** @internal A heartbeat for `ctx`; in the background (explicit false) it is not retried. */

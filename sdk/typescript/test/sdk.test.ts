@@ -287,6 +287,24 @@ describe("client and worker", () => {
     await stopWorkers();
   });
 
+  test("running tasks have their leases renewed together", async () => {
+    const worker = serve({ long_work: async (ctx) => {
+      ctx.progress({ stage: "computing" });
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // over two heartbeat timeouts
+      return { attempt: ctx.attempt };
+    } });
+    let alone = 0;
+    (worker as unknown as { heartbeat: () => Promise<boolean> }).heartbeat = async () => (++alone, false);
+    for (let i = 0; i < 3; i++) await client.start(`ts-renew-${i}`, "ts-long", {});
+    for (let i = 0; i < 3; i++) {
+      const result = (await client.waitForResult(`ts-renew-${i}`, { timeoutMs: 20_000 })) as Record<string, unknown>;
+      assert.deepEqual(result.work, { attempt: 1 });
+    }
+    assert.equal(alone, 0, "a lease was renewed alone");
+    assert.equal(worker.metrics.value("gridflow_worker_heartbeat_failures_total", { reason: "error" }), 0);
+    await stopWorkers();
+  });
+
   test("a stale completion after a lost lease is refused and surfaced", async () => {
     let zombieCtx: TaskContext | undefined;
     let finish!: () => void;
@@ -296,9 +314,8 @@ describe("client and worker", () => {
       await finished;
       return { by: "zombie" };
     } }, 1);
-    const frozen = zombie as unknown as { heartbeat: (ctx: TaskContext, explicit: boolean) => Promise<boolean> };
-    const realHeartbeat = frozen.heartbeat;
-    frozen.heartbeat = async () => false; // its heartbeats stop, as a frozen process's would
+    const frozen = zombie as unknown as { renew: (part: TaskContext[]) => Promise<void> };
+    frozen.renew = async () => {}; // its heartbeats stop, as a frozen process's would
     await client.start("ts-stale-1", "ts-long", {});
     await eventually(() => zombieCtx !== undefined, "zombie leased");
     await eventually(async () => (await types(client, "ts-stale-1")).includes("TaskLeaseExpired"), "lease expired");
@@ -312,7 +329,6 @@ describe("client and worker", () => {
     finish();
     await eventually(() => zombie.metrics.value("gridflow_worker_tasks_total", { outcome: "rejected" }) >= 1, "rejected counted");
     assert.equal(zombieCtx!.leaseLost, true);
-    frozen.heartbeat = realHeartbeat;
     await assert.rejects(zombieCtx!.heartbeat(), (e: unknown) => e instanceof StaleLease);
     await stopWorkers();
   });

@@ -52,7 +52,8 @@ class TaskContext {
   void MarkLeaseLost();
   void MarkReleased();
   std::optional<std::string> TakeProgress();
-  // Puts back progress taken for a heartbeat that was not sent, unless newer progress was set.
+  // Puts back progress taken for a heartbeat that was not sent or failed, unless newer progress
+  // was set since.
   void ReturnProgress(std::string details_json);
   // The handler returned: its outcome is being reported, and heartbeat answers no longer matter
   // (one saying the task is already completed is the report's own doing).

@@ -654,20 +654,26 @@ void Worker::Impl::RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due,
     grpc::ClientContext rpc;
     SetDeadline(rpc, timeout);
     const grpc::Status status = stub_->HeartbeatTasks(&rpc, request, &response);
-    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      spdlog::info("the engine does not renew leases together: one heartbeat per lease");
-      batch_heartbeats_ = false;
-      for (size_t i = from; i < to; ++i) {  // their progress goes with the single heartbeats
+    if (!status.ok()) {  // their progress goes with the next heartbeat
+      for (size_t i = from; i < to; ++i) {
         const std::string& details = request.heartbeats(static_cast<int>(i - from)).details_json();
         if (!details.empty()) (*due)[i]->ReturnProgress(details);
       }
+    }
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      spdlog::info("the engine does not renew leases together: one heartbeat per lease");
+      batch_heartbeats_ = false;
       break;
+    }
+    if (!status.ok()) {  // one warning for the call; each lease counted
+      spdlog::warn("heartbeat of {} lease(s) failed: {}", to - from, status.error_message());
+      for (size_t i = from; i < to && metrics_; ++i)
+        metrics_->HeartbeatFailed(false);
+      continue;
     }
     for (size_t i = from; i < to; ++i) {
       const int at = static_cast<int>(i - from);
-      if (!status.ok()) {
-        NoteHeartbeat(*(*due)[i], status, false);
-      } else if (at >= response.results_size()) {
+      if (at >= response.results_size()) {
         NoteHeartbeat(*(*due)[i], grpc::Status(grpc::StatusCode::INTERNAL, "no answer for it"),
                       false);
       } else {

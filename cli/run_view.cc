@@ -89,6 +89,10 @@ void PrintTasks(const v1::DescribeRunResponse& d) {
   }
   table.Print(std::cout);
   for (const v1::TaskInfo& t : d.open_tasks()) {
+    if (!t.heartbeat_details_json().empty()) {
+      std::cout << "task " << t.task_id() << " progress: " << Compact(t.heartbeat_details_json())
+                << "\n";
+    }
     if (t.has_last_failure()) {
       std::cout << "task " << t.task_id() << " last failed: " << DescribeFailure(t.last_failure())
                 << "\n";

@@ -139,6 +139,8 @@ struct TaskRow {
   int priority = 2;       // the class claims order by now (ageing lifts it)
   int base_priority = 2;  // the class its step gave it
   std::optional<TimePoint> dispatch_deadline;
+  // The progress the current lease's last heartbeat carried (JSON); none when it carried none.
+  std::optional<std::string> heartbeat_details_json;
 };
 
 // A circuit breaker of a task type that changed state ("closed", "open", "half_open").

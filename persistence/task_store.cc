@@ -21,7 +21,8 @@ constexpr const char* kColumns =
     "GREATEST(extract(epoch FROM gf_now() - t.not_before), 0)::float8, "
     "COALESCE(extract(epoch FROM gf_now() - t.leased_at), 0)::float8, t.iteration, t.priority, "
     "t.base_priority, t.dispatch_deadline, "
-    "COALESCE(t.state = 'PENDING' AND t.start_deadline <= gf_now(), false)";
+    "COALESCE(t.state = 'PENDING' AND t.start_deadline <= gf_now(), false), "
+    "t.heartbeat_details::text";
 
 // The columns of kColumns, from the row's column `at` on.
 TaskRow ReadTask(const pqxx::row& r, int at = 0) {
@@ -62,6 +63,7 @@ TaskRow ReadTask(const pqxx::row& r, int at = 0) {
   t.base_priority = r[at + 33].as<int>();
   t.dispatch_deadline = OptionalTimestamp(r[at + 34]);
   t.start_overdue = r[at + 35].as<bool>();
+  t.heartbeat_details_json = OptionalText(r[at + 36]);
   return t;
 }
 

@@ -144,7 +144,7 @@ function renderNow(el, d, zone) {
     h('h3', {}, `Open tasks (${tasks.length})`),
     tasks.length ? h('table', {id: 'open-tasks'},
       h('thead', {}, h('tr', {}, ['Step', 'Type', 'Queue', 'State', 'Attempt', 'Lease holder',
-                                 'Lease expires', 'Dispatch by'].map((c) => h('th', {}, c)))),
+                                 'Lease expires', 'Dispatch by', 'Progress'].map((c) => h('th', {}, c)))),
       h('tbody', {}, tasks.map((t) => h('tr', {},
         h('td', {}, t.step + (t.iteration || '')), h('td', {}, t.task_type), h('td', {}, t.task_queue),
         h('td', {}, t.state + (t.cancel_requested ? ' (cancel requested)' : '')),
@@ -152,7 +152,8 @@ function renderNow(el, d, zone) {
         h('td', {}, t.lease_owner || '—'),
         h('td', {}, t.lease_expire_time ? h('span', {'data-countdown': t.lease_expire_time}) : '—'),
         h('td', {title: time.formatBoth(t.dispatch_deadline, zone)},
-          t.dispatch_deadline ? h('span', {'data-countdown': t.dispatch_deadline}) : '—'))))) :
+          t.dispatch_deadline ? h('span', {'data-countdown': t.dispatch_deadline}) : '—'),
+        h('td', {}, t.heartbeat_details_json ? h('code', {}, t.heartbeat_details_json) : '—'))))) :
       h('p', {class: 'muted'}, 'None.'),
     h('h3', {}, `Pending timers and deadlines (${timers.length})`),
     timers.length ? h('table', {id: 'timers'},

@@ -130,6 +130,7 @@ void ToProto(const persistence::TaskRow& row, v1::TaskInfo* out) {
   out->set_priority(row.priority);
   out->set_base_priority(row.base_priority);
   if (row.dispatch_deadline) ToProto(*row.dispatch_deadline, out->mutable_dispatch_deadline());
+  if (row.heartbeat_details_json) out->set_heartbeat_details_json(*row.heartbeat_details_json);
 }
 
 void ToProto(const persistence::TimerRow& row, const std::string& time_zone, v1::TimerInfo* out) {

@@ -78,13 +78,24 @@ TEST_F(CliOperationsTest, RunsShowListsLeasesAttemptsAndTheLastError) {
   fail.set_message("EPEX API timed out");
   v1::FailTaskResponse failed;
   ASSERT_TRUE(engine_.workers().FailTask(Ctx().get(), fail, &failed).ok());
-  ASSERT_TRUE(Eventually([&] { return !LeaseOne(engine_, "q", "worker-8").task_id().empty(); }));
+  v1::LeasedTask second;
+  ASSERT_TRUE(Eventually([&] {
+    second = LeaseOne(engine_, "q", "worker-8");
+    return !second.task_id().empty();
+  }));
+  v1::HeartbeatRequest beat;  // the worker reports its progress
+  beat.set_task_id(second.task_id());
+  beat.set_lease_epoch(second.lease_epoch());
+  beat.set_details_json(R"({"stage": "pricing"})");
+  v1::HeartbeatResponse beaten;
+  ASSERT_TRUE(engine_.workers().Heartbeat(Ctx().get(), beat, &beaten).ok());
 
   std::string out;
   ASSERT_EQ(Ctl({"runs", "show", "bid-1"}, &out), 0);
-  for (const char* expected :
-       {"RUNNING", "OPEN TASKS", "LEASED", "worker-8", "2/", "last error",
-        "ExchangeUnavailable at step forecast (attempt 1)", "EPEX API timed out"}) {
+  const std::string progress = "task " + second.task_id() + R"( progress: {"stage":"pricing"})";
+  for (const char* expected : {"RUNNING", "OPEN TASKS", "LEASED", "worker-8", "2/", "last error",
+                               "ExchangeUnavailable at step forecast (attempt 1)",
+                               "EPEX API timed out", progress.c_str()}) {
     EXPECT_NE(out.find(expected), std::string::npos) << expected << " in\n" << out;
   }
   ASSERT_EQ(Ctl({"-o", "json", "runs", "show", "bid-1"}, &out), 0);
@@ -92,6 +103,7 @@ TEST_F(CliOperationsTest, RunsShowListsLeasesAttemptsAndTheLastError) {
   EXPECT_EQ(shown["run"]["workflow_id"], "bid-1");
   EXPECT_EQ(shown["open_tasks"][0]["lease_owner"], "worker-8");
   EXPECT_EQ(shown["open_tasks"][0]["attempt"], 2);
+  EXPECT_EQ(shown["open_tasks"][0]["heartbeat_details_json"], R"({"stage": "pricing"})");
   EXPECT_EQ(shown["last_task_failure"]["error_type"], "ExchangeUnavailable");
 }
 

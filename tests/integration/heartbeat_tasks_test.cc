@@ -100,6 +100,17 @@ TEST_F(HeartbeatTasksTest, OneCallKeepsEveryLeaseAliveAndAnswersEachOnItsOwn) {
   EXPECT_EQ(StateOf(tasks[0]),
             "LEASED " + std::to_string(tasks[0].lease_epoch()) + R"( {"done": 0.5})");
   EXPECT_EQ(StateOf(tasks[1]), "LEASED " + std::to_string(tasks[1].lease_epoch()) + " -");
+  // The progress is shown to operators (DescribeRun, as gridflowctl and the console show it).
+  v1::DescribeRunRequest describe;
+  describe.set_workflow_id("settle-0");
+  v1::DescribeRunResponse described;
+  ASSERT_TRUE(engine_.workflows().DescribeRun(Ctx().get(), describe, &described).ok());
+  ASSERT_EQ(described.open_tasks_size(), 1);
+  EXPECT_EQ(described.open_tasks(0).heartbeat_details_json(), R"({"done": 0.5})");
+  describe.set_workflow_id("settle-1");
+  ASSERT_TRUE(engine_.workflows().DescribeRun(Ctx().get(), describe, &described).ok());
+  ASSERT_EQ(described.open_tasks_size(), 1);
+  EXPECT_EQ(described.open_tasks(0).heartbeat_details_json(), "");
   CompleteLeased(engine_, tasks[0], "{}");
   CompleteLeased(engine_, tasks[1], "{}");
   EXPECT_EQ(WaitClosed(engine_, "settle-0").status(), v1::RUN_STATUS_COMPLETED);

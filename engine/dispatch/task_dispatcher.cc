@@ -550,11 +550,24 @@ Status TaskDispatcher::Heartbeat(const LeaseRef& caller,
            task->second.lease_epoch == beat.lease_epoch && QueueAllowed(caller, task->second).ok();
   };
   Status s = extend(beats, /*skip_locked=*/true);
+  // A lease the database refuses (anything but unreachable) must not cost the others their
+  // renewal: each is then renewed alone, and answered with its own failure.
+  std::map<int64_t, Status> failed;
+  if (!s.ok() && s.code() != StatusCode::kUnavailable && beats.size() > 1) {
+    for (const persistence::LeaseBeat& beat : beats) {
+      if (Status one = extend({beat}, /*skip_locked=*/false); !one.ok()) {
+        if (one.code() == StatusCode::kUnavailable) return one;
+        failed.emplace(beat.task_id, one);
+      }
+    }
+    s = Status::Ok();
+  }
   if (s.ok()) s = read_refused();
   if (!s.ok()) return s;
   bool waited = false;
   for (const persistence::LeaseBeat& beat : beats) {
-    if (extended.count(beat.task_id) > 0 || !still_held(beat)) continue;
+    if (extended.count(beat.task_id) > 0 || failed.count(beat.task_id) > 0 || !still_held(beat))
+      continue;
     if (s = extend({beat}, /*skip_locked=*/false); !s.ok()) return s;
     waited = true;
   }
@@ -564,6 +577,10 @@ Status TaskDispatcher::Heartbeat(const LeaseRef& caller,
     BeatResult& result = (*results)[i];
     if (const auto e = extended.find(beat.task_id); e != extended.end()) {
       result.extension = e->second;
+      continue;
+    }
+    if (const auto f = failed.find(beat.task_id); f != failed.end()) {
+      result.status = f->second;
       continue;
     }
     const auto task = current.find(beat.task_id);

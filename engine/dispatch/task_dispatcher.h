@@ -119,7 +119,9 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // queues and principal), in one transaction of one round trip. Each is answered on its own in
   // (*results)[i]: OK with its extension, FAILED_PRECONDITION when the lease is no longer held (or
   // the task does not exist), PERMISSION_DENIED for a task of a queue the caller may not work on.
-  // The returned status is not OK only when the database could not be asked (nothing answered).
+  // A lease the database refuses for its own sake (not a lease no longer held) is answered with
+  // that failure, and the others renewed all the same. The returned status is not OK only when
+  // the database could not be asked (nothing answered).
   struct BeatResult {
     Status status;
     persistence::LeaseExtension extension;

@@ -148,6 +148,31 @@ TEST_F(HeartbeatTasksTest, ALeaseWhoseRowIsHeldIsRenewedOnceItIsFree) {
   EXPECT_EQ(StateOf(tasks[0]), "LEASED " + std::to_string(tasks[0].lease_epoch()) + R"( {"n": 1})");
 }
 
+// A lease the database refuses to renew (here a trigger standing for any value it rejects) is
+// answered with that failure alone; the others of the call are renewed all the same.
+TEST_F(HeartbeatTasksTest, ALeaseTheDatabaseRefusesCostsTheOthersNothing) {
+  const std::vector<v1::LeasedTask> tasks = LeaseTasks(3);
+  db_.Query(
+      "CREATE FUNCTION refuse_renewal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+      " RAISE EXCEPTION 'refused for the test'; END $$");
+  db_.Query("CREATE TRIGGER refuse_renewal BEFORE UPDATE ON tasks FOR EACH ROW WHEN (NEW.id = " +
+            tasks[1].task_id() + ") EXECUTE FUNCTION refuse_renewal()");
+  v1::HeartbeatTasksResponse response;
+  const grpc::Status s = Renew({{tasks[0].task_id(), tasks[0].lease_epoch(), R"({"n": 0})"},
+                                {tasks[1].task_id(), tasks[1].lease_epoch(), R"({"n": 1})"},
+                                {tasks[2].task_id(), tasks[2].lease_epoch(), R"({"n": 2})"}},
+                               &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.results_size(), 3);
+  EXPECT_EQ(response.results(0).code(), grpc::StatusCode::OK) << response.results(0).message();
+  EXPECT_NE(response.results(1).code(), grpc::StatusCode::OK);
+  EXPECT_NE(response.results(1).code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(response.results(2).code(), grpc::StatusCode::OK) << response.results(2).message();
+  EXPECT_EQ(db_.Query("SELECT string_agg(COALESCE(heartbeat_details->>'n', '-'), ',' ORDER BY id)"
+                      " FROM tasks"),
+            "0,-,2");
+}
+
 TEST_F(HeartbeatTasksTest, ACancelledRunIsToldToItsLeaseAlone) {
   const std::vector<v1::LeasedTask> tasks = LeaseTasks(2);
   v1::CancelRunRequest cancel;

@@ -6,9 +6,8 @@
 #include <map>
 
 #include "common/thread_name.h"
-#include "engine/scheduler/errors.h"
+#include "engine/dispatch/lease_renewal.h"
 #include "engine/scheduler/events.h"
-#include "engine/scheduler/run_status.h"
 #include "persistence/dispatch_control_store.h"
 #include "persistence/transaction.h"
 
@@ -511,88 +510,7 @@ void TaskDispatcher::ReleaseUndelivered(const std::string& identity,
 Status TaskDispatcher::Heartbeat(const LeaseRef& caller,
                                  const std::vector<persistence::LeaseBeat>& beats,
                                  std::vector<BeatResult>* results) {
-  results->assign(beats.size(), BeatResult{});
-  std::map<int64_t, persistence::LeaseExtension> extended;
-  // BEGIN, the extensions and COMMIT in one round trip: heartbeats are most of a long task's
-  // calls. A lease whose row a transition holds at that moment is skipped, then renewed alone.
-  const auto extend = [&](const std::vector<persistence::LeaseBeat>& some, bool skip_locked) {
-    const persistence::Statement statement =
-        persistence::ExtendLeasesStatement(caller.namespace_name, some, caller.queues, skip_locked);
-    std::map<int64_t, persistence::LeaseExtension> renewed;  // by the attempt that committed
-    const Status s =
-        persistence::TransactPipelined(pool_, "heartbeat", [&](persistence::PipelinedWork& work) {
-          renewed =
-              persistence::ReadLeaseExtensions(work.Send({statement}, /*commit=*/true).front());
-          return Status::Ok();
-        });
-    if (s.ok()) extended.merge(renewed);
-    return s;
-  };
-  // Those not renewed: a read says why (only the answers' wording depends on it).
-  std::map<int64_t, persistence::TaskRow> current;
-  const auto read_refused = [&] {
-    std::vector<int64_t> refused;
-    for (const persistence::LeaseBeat& beat : beats) {
-      if (extended.count(beat.task_id) == 0) refused.push_back(beat.task_id);
-    }
-    current.clear();
-    if (refused.empty()) return Status::Ok();
-    return persistence::Transact(pool_, "heartbeat refused", [&](pqxx::work& txn) {
-      current.clear();
-      for (persistence::TaskRow& task : persistence::FindTasks(txn, caller.namespace_name, refused))
-        current.emplace(task.id, std::move(task));
-      return Status::Ok();
-    });
-  };
-  const auto still_held = [&](const persistence::LeaseBeat& beat) {
-    const auto task = current.find(beat.task_id);
-    return task != current.end() && task->second.state == task_state::kLeased &&
-           task->second.lease_epoch == beat.lease_epoch && QueueAllowed(caller, task->second).ok();
-  };
-  Status s = extend(beats, /*skip_locked=*/true);
-  // A lease the database refuses (anything but unreachable) must not cost the others their
-  // renewal: each is then renewed alone, and answered with its own failure.
-  std::map<int64_t, Status> failed;
-  if (!s.ok() && s.code() != StatusCode::kUnavailable && beats.size() > 1) {
-    for (const persistence::LeaseBeat& beat : beats) {
-      if (Status one = extend({beat}, /*skip_locked=*/false); !one.ok()) {
-        if (one.code() == StatusCode::kUnavailable) return one;
-        failed.emplace(beat.task_id, one);
-      }
-    }
-    s = Status::Ok();
-  }
-  if (s.ok()) s = read_refused();
-  if (!s.ok()) return s;
-  bool waited = false;
-  for (const persistence::LeaseBeat& beat : beats) {
-    if (extended.count(beat.task_id) > 0 || failed.count(beat.task_id) > 0 || !still_held(beat))
-      continue;
-    if (s = extend({beat}, /*skip_locked=*/false); !s.ok()) return s;
-    waited = true;
-  }
-  if (waited && !(s = read_refused()).ok()) return s;
-  for (size_t i = 0; i < beats.size(); ++i) {
-    const persistence::LeaseBeat& beat = beats[i];
-    BeatResult& result = (*results)[i];
-    if (const auto e = extended.find(beat.task_id); e != extended.end()) {
-      result.extension = e->second;
-      continue;
-    }
-    if (const auto f = failed.find(beat.task_id); f != failed.end()) {
-      result.status = f->second;
-      continue;
-    }
-    const auto task = current.find(beat.task_id);
-    if (task == current.end()) {
-      result.status = UnknownTask(caller.namespace_name, beat.task_id);
-    } else if (Status denied = QueueAllowed(caller, task->second); !denied.ok()) {
-      result.status = denied;
-    } else {
-      result.status = StaleLease(task->second, beat.lease_epoch);
-    }
-  }
-  return Status::Ok();
+  return RenewLeases(pool_, caller, beats, results);
 }
 
 }  // namespace gridflow::engine

@@ -33,6 +33,7 @@
 
 #include "common/duration.h"
 #include "common/status.h"
+#include "engine/dispatch/lease_renewal.h"
 #include "engine/scheduler/scheduler.h"
 #include "persistence/connection_pool.h"
 #include "persistence/rows.h"
@@ -115,17 +116,8 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // The same on the dispatcher's thread, for callers that must not block.
   void ReleaseUndeliveredLater(std::string identity, std::vector<persistence::TaskRow> tasks);
 
-  // Extends the leases of `beats` (distinct tasks, all of `caller`'s namespace, the caller's
-  // queues and principal), in one transaction of one round trip. Each is answered on its own in
-  // (*results)[i]: OK with its extension, FAILED_PRECONDITION when the lease is no longer held (or
-  // the task does not exist), PERMISSION_DENIED for a task of a queue the caller may not work on.
-  // A lease the database refuses for its own sake (not a lease no longer held) is answered with
-  // that failure, and the others renewed all the same. The returned status is not OK only when
-  // the database could not be asked (nothing answered).
-  struct BeatResult {
-    Status status;
-    persistence::LeaseExtension extension;
-  };
+  // Renews the leases of `beats`, each answered on its own (RenewLeases, lease_renewal.h).
+  using BeatResult = LeaseRenewalResult;
   Status Heartbeat(const LeaseRef& caller, const std::vector<persistence::LeaseBeat>& beats,
                    std::vector<BeatResult>* results);
 

@@ -186,11 +186,15 @@ class Worker::Impl {
   void ExecutorLoop();
   void HeartbeatLoop();
   // Renews the leases of `due` with HeartbeatTasks (kMaxHeartbeatsPerCall per call) and removes
-  // them from it; those left are for single heartbeats (the engine predates HeartbeatTasks).
+  // them from it; those left are for single heartbeats: all once the engine answers UNIMPLEMENTED
+  // (it predates the call), a call's leases when it refused the call's input (one's progress).
   void RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due, Millis timeout);
   // Acts on one lease's heartbeat answer: a cancelled run asks the handler to stop; a lease no
   // longer held (FAILED_PRECONDITION) is lost; any other failure is only counted.
   void NoteHeartbeat(TaskContext& context, const grpc::Status& status, bool cancel_requested);
+  // One Heartbeat call for `context`'s lease (an engine that predates HeartbeatTasks, or a lease
+  // whose progress the engine refused in a batch).
+  void HeartbeatAlone(TaskContext& context, Millis timeout);
   void Execute(const std::shared_ptr<TaskContext>& context);
   // Counts a finished attempt (no-op without a metrics registry).
   void CountFinished(const TaskContext& context, const char* outcome, double seconds);
@@ -621,25 +625,41 @@ void Worker::Impl::HeartbeatLoop() {
     }
     const Millis timeout = std::max(shortest, Millis(1000));
     if (!due.empty() && batch_heartbeats_) RenewTogether(&due, timeout);
-    for (const auto& context : due) {  // an engine that predates HeartbeatTasks
-      v1::HeartbeatRequest request;
-      request.set_namespace_(options_.namespace_name);
-      request.set_task_id(context->task_id());
-      request.set_lease_epoch(context->lease_epoch());
-      request.set_identity(identity_);
-      if (auto progress = context->TakeProgress()) request.set_details_json(*progress);
-      v1::HeartbeatResponse response;
-      grpc::ClientContext rpc;
-      SetDeadline(rpc, timeout);
-      const grpc::Status status = stub_->Heartbeat(&rpc, request, &response);
-      NoteHeartbeat(*context, status, response.cancel_requested());
-    }
+    for (const auto& context : due)
+      HeartbeatAlone(*context, timeout);
   }
 }
 
+void Worker::Impl::HeartbeatAlone(TaskContext& context, Millis timeout) {
+  const auto send = [&](const std::optional<std::string>& progress,
+                        v1::HeartbeatResponse* response) {
+    v1::HeartbeatRequest request;
+    request.set_namespace_(options_.namespace_name);
+    request.set_task_id(context.task_id());
+    request.set_lease_epoch(context.lease_epoch());
+    request.set_identity(identity_);
+    if (progress) request.set_details_json(*progress);
+    grpc::ClientContext rpc;
+    SetDeadline(rpc, timeout);
+    return stub_->Heartbeat(&rpc, request, response);
+  };
+  std::optional<std::string> progress = context.TakeProgress();
+  v1::HeartbeatResponse response;
+  grpc::Status status = send(progress, &response);
+  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && progress) {
+    // Progress the engine refuses must not cost the task its lease: dropped, renewed without.
+    spdlog::warn("run={} task={}: progress dropped, the engine refused it: {}",
+                 context.task().run_id(), context.task_id(), status.error_message());
+    progress.reset();
+    status = send(progress, &response);
+  }
+  if (!status.ok() && progress) context.ReturnProgress(*progress);  // for the next heartbeat
+  NoteHeartbeat(context, status, response.cancel_requested());
+}
+
 void Worker::Impl::RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due, Millis timeout) {
-  size_t from = 0;
-  for (; from < due->size(); from += kMaxHeartbeatsPerCall) {
+  std::vector<std::shared_ptr<TaskContext>> alone;  // left for single heartbeats
+  for (size_t from = 0; from < due->size(); from += kMaxHeartbeatsPerCall) {
     const size_t to = std::min(due->size(), from + kMaxHeartbeatsPerCall);
     v1::HeartbeatTasksRequest request;
     request.set_namespace_(options_.namespace_name);
@@ -663,7 +683,16 @@ void Worker::Impl::RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due,
     if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
       spdlog::info("the engine does not renew leases together: one heartbeat per lease");
       batch_heartbeats_ = false;
+      alone.insert(alone.end(), due->begin() + static_cast<std::ptrdiff_t>(from), due->end());
       break;
+    }
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      // One handler's progress the engine refuses must not cost the other leases theirs.
+      spdlog::warn("heartbeat of {} lease(s) refused ({}): renewing each alone", to - from,
+                   status.error_message());
+      alone.insert(alone.end(), due->begin() + static_cast<std::ptrdiff_t>(from),
+                   due->begin() + static_cast<std::ptrdiff_t>(to));
+      continue;
     }
     if (!status.ok()) {  // one warning for the call; each lease counted
       spdlog::warn("heartbeat of {} lease(s) failed: {}", to - from, status.error_message());
@@ -684,7 +713,7 @@ void Worker::Impl::RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due,
       }
     }
   }
-  due->erase(due->begin(), due->begin() + static_cast<std::ptrdiff_t>(std::min(from, due->size())));
+  *due = std::move(alone);
 }
 
 void Worker::Impl::NoteHeartbeat(TaskContext& context, const grpc::Status& status,

@@ -251,5 +251,35 @@ TEST_F(HeartbeatTasksTest, AnSdkWorkerRenewsItsLeasesTogether) {
   EXPECT_LE(Calls("Heartbeat"), 0);  // never called (no sample at all)
 }
 
+TEST_F(HeartbeatTasksTest, ProgressTheEngineRefusesCostsNoLease) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
+                                                   R"({"timeouts": {"start_to_close": "60s",
+                                                                    "heartbeat": "600ms"}})"))
+                  .ok());
+  for (int i = 0; i < 4; ++i)
+    Start(engine_, "settle-" + std::to_string(i), "settle");
+  // One handler's progress is not JSON: the batch call carrying it is refused whole, so the SDK
+  // renews those leases alone and drops that progress; every attempt keeps its lease.
+  InProcessWorker worker(engine_, "w",
+                         {{"compute",
+                           [](worker::TaskContext& ctx) {
+                             ctx.SetProgress(ctx.task().workflow_id() == "settle-0"
+                                                 ? R"({"stage": )"
+                                                 : R"({"stage": "computing"})");
+                             ctx.SleepFor(Millis(2000));  // > 3 heartbeat timeouts
+                             return worker::TaskOutcome::Success("{}");
+                           }}},
+                         4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(WaitClosed(engine_, "settle-" + std::to_string(i)).status(),
+              v1::RUN_STATUS_COMPLETED);
+  }
+  EXPECT_EQ(db_.Query("SELECT string_agg(r.workflow_id || ' ' || t.attempt || ' ' ||"
+                      " COALESCE(t.heartbeat_details->>'stage', '-'), ',' ORDER BY r.workflow_id)"
+                      " FROM tasks t JOIN runs r ON r.id = t.run_id"),
+            "settle-0 1 -,settle-1 1 computing,settle-2 1 computing,settle-3 1 computing");
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM events WHERE type = 'TaskFailed'"), "0");
+}
+
 }  // namespace
 }  // namespace gridflow::testing

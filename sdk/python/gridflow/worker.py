@@ -47,6 +47,8 @@ _RESOLVE_INTERVAL = 30.0
 
 # The engine's limit on leases per HeartbeatTasks call.
 _MAX_HEARTBEATS_PER_CALL = 1000
+# A HeartbeatTasks result's code (an int) as the grpc.StatusCode it stands for.
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 # Dispatch classes by name (docs/dispatch.md), most urgent first.
 _CLASSES = ("urgent", "high", "normal", "low", "bulk")
@@ -166,14 +168,15 @@ class TaskContext:
         return not self._stop.wait(seconds)
 
     def progress(self, details):
-        """Progress (JSON-serialisable) sent with the next heartbeat; operators see it."""
-        self._progress = details
+        """Progress (JSON-serialisable) sent with the heartbeats from now on; operators see it.
+        Raises TypeError or ValueError (NaN, infinity) at once for a value JSON cannot carry."""
+        self._progress = None if details is None else json.dumps(details, allow_nan=False)
 
     def heartbeat(self, details=None):
         """Heartbeats now (the worker also does so in the background). Raises StaleLease when the
         lease is gone; returns whether the run was cancelled."""
         if details is not None:
-            self._progress = details
+            self.progress(details)
         return self._worker._heartbeat(self, raise_stale=True)
 
     def _halt(self, reason):
@@ -577,7 +580,7 @@ class Worker:
                        if not c.cancelled and c._next_heartbeat <= now]
             if due and self._renew_together:
                 due = self._renew_together_leases(due)
-            for ctx in due:  # an engine that predates HeartbeatTasks
+            for ctx in due:  # an engine that predates HeartbeatTasks, or a call it refused
                 self._heartbeat(ctx, raise_stale=False)
             if self._stopped.wait(0.1):
                 return
@@ -585,16 +588,16 @@ class Worker:
     def _renew_together_leases(self, due):
         """Renews the leases of `due` with HeartbeatTasks, 1000 per call (one transaction on the
         engine; each lease answered on its own). Returns those left for single heartbeats: all of
-        them once an engine answers UNIMPLEMENTED."""
+        them once an engine answers UNIMPLEMENTED, and a call's leases when the engine refused the
+        call's input (one handler's progress), so that it costs the others nothing."""
+        alone = []
         for start in range(0, len(due), _MAX_HEARTBEATS_PER_CALL):
             part = due[start:start + _MAX_HEARTBEATS_PER_CALL]
             now = time.monotonic()
-            beats = []
             for ctx in part:
                 ctx._next_heartbeat = now + ctx._interval
-                beats.append(wk.TaskHeartbeat(
-                    task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
-                    details_json="" if ctx._progress is None else json.dumps(ctx._progress)))
+            beats = [wk.TaskHeartbeat(task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
+                                      details_json=ctx._progress or "") for ctx in part]
             try:
                 r = self._caller.call(self._stub.HeartbeatTasks, wk.HeartbeatTasksRequest(
                     namespace=self.namespace, heartbeats=beats, identity=self.identity),
@@ -603,42 +606,63 @@ class Worker:
                 if e.code == grpc.StatusCode.UNIMPLEMENTED:
                     log.info("the engine does not renew leases together: one heartbeat per lease")
                     self._renew_together = False
-                    return due[start:]
+                    return alone + due[start:]
+                if e.code == grpc.StatusCode.INVALID_ARGUMENT:
+                    log.warning("heartbeat of %d lease(s) refused (%s): renewing each alone",
+                                len(part), e.message)
+                    alone += part
+                    continue
+                log.warning("heartbeat of %d lease(s) failed: %s", len(part), e)
                 for ctx in part:  # in the background: the next round follows soon
-                    self.metrics.inc("gridflow_worker_heartbeat_failures_total", [("reason", "error")])
-                    log.warning("run=%s task=%s heartbeat failed: %s", ctx.run_id, ctx.task_id, e)
+                    self._note_heartbeat(ctx, e.code, e.message, False)
                 continue
             for ctx, result in zip(part, r.results):
-                if result.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]:
-                    self.metrics.inc("gridflow_worker_heartbeat_failures_total",
-                                     [("reason", "lease_lost")])
-                    ctx._halt("lease_lost")
-                elif result.code != grpc.StatusCode.OK.value[0]:
-                    self.metrics.inc("gridflow_worker_heartbeat_failures_total", [("reason", "error")])
-                    log.warning("run=%s task=%s heartbeat failed: %s", ctx.run_id, ctx.task_id,
-                                result.message)
-                elif result.cancel_requested:
-                    ctx._halt("cancelled")
-        return []
+                code = _STATUS_CODES.get(result.code, grpc.StatusCode.UNKNOWN)
+                self._note_heartbeat(ctx, code, result.message, result.cancel_requested, warn=True)
+        return alone
 
     def _heartbeat(self, ctx, raise_stale):
         ctx._next_heartbeat = time.monotonic() + ctx._interval
-        details = "" if ctx._progress is None else json.dumps(ctx._progress)
-        try:
-            r = self._caller.call(self._stub.Heartbeat, wk.HeartbeatRequest(
+        details = ctx._progress or ""
+
+        def send():  # in the background not retried: the next one follows soon
+            return self._caller.call(self._stub.Heartbeat, wk.HeartbeatRequest(
                 namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
                 details_json=details, identity=self.identity), timeout=max(1.0, ctx._interval),
-                retry=raise_stale, stale_lease=True)  # in the background, the next one follows soon
-        except errors.StaleLease:
+                retry=raise_stale, stale_lease=True)
+        try:
+            try:
+                r = send()
+            except errors.InvalidArgument as e:
+                if not details:
+                    raise
+                # Progress the engine refuses must not cost the task its lease.
+                log.warning("run=%s task=%s progress dropped, the engine refused it: %s",
+                            ctx.run_id, ctx.task_id, e.message)
+                if ctx._progress == details:
+                    ctx._progress = None
+                details = ""
+                r = send()
+        except errors.GridflowError as e:
+            self._note_heartbeat(ctx, e.code, e.message, False, warn=True)
+            if raise_stale and isinstance(e, errors.StaleLease):
+                raise
+            return ctx.cancelled
+        self._note_heartbeat(ctx, grpc.StatusCode.OK, "", r.cancel_requested)
+        return r.cancel_requested
+
+    def _note_heartbeat(self, ctx, code, message, cancel_requested, warn=False):
+        """Acts on one lease's heartbeat answer: a cancelled run stops the handler; a lease no
+        longer held (FAILED_PRECONDITION) is lost; any other failure is counted (and, with `warn`,
+        logged)."""
+        if code == grpc.StatusCode.OK:
+            if cancel_requested:
+                ctx._halt("cancelled")
+        elif code == grpc.StatusCode.FAILED_PRECONDITION:
             self.metrics.inc("gridflow_worker_heartbeat_failures_total", [("reason", "lease_lost")])
             ctx._halt("lease_lost")
-            if raise_stale:
-                raise
-            return True
-        except errors.GridflowError as e:
+        else:
             self.metrics.inc("gridflow_worker_heartbeat_failures_total", [("reason", "error")])
-            log.warning("run=%s task=%s heartbeat failed: %s", ctx.run_id, ctx.task_id, e)
-            return ctx.cancelled
-        if r.cancel_requested:
-            ctx._halt("cancelled")
-        return r.cancel_requested
+            if warn:
+                log.warning("run=%s task=%s heartbeat failed: %s", ctx.run_id, ctx.task_id,
+                            message)

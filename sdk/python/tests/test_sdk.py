@@ -360,6 +360,35 @@ class ClientAndWorkerTest(unittest.TestCase):
         self.assertEqual(worker.metrics.value("gridflow_worker_heartbeat_failures_total",
                                               reason="error"), 0)
 
+    def test_progress_the_engine_refuses_costs_no_lease(self):
+        refused = []
+
+        def long_work(ctx):
+            if ctx.workflow_id.endswith("-0"):
+                deep = []
+                for _ in range(100):  # deeper than the engine takes (64)
+                    deep = [deep]
+                ctx.progress(deep)
+            else:
+                ctx.progress({"stage": "computing"})
+            for bad in (object(), float("nan")):  # JSON cannot carry them: refused at once
+                try:
+                    ctx.progress(bad)
+                except (TypeError, ValueError) as e:
+                    refused.append(type(e).__name__)
+            ctx.sleep(2.5)  # over two heartbeat timeouts
+            return {"attempt": ctx.attempt}
+
+        worker = self.serve({"long_work": long_work})
+        for i in range(3):
+            self.client.start(f"sdk-refused-{i}", "sdk-long", {})
+        for i in range(3):
+            self.assertEqual(self.client.wait_for_result(f"sdk-refused-{i}", timeout=20)["work"],
+                             {"attempt": 1})
+        self.assertEqual(sorted(set(refused)), ["TypeError", "ValueError"])
+        self.assertEqual(worker.metrics.value("gridflow_worker_heartbeat_failures_total",
+                                              reason="error"), 0)
+
     def test_cancellation_reaches_a_running_handler(self):
         stopped = {}
 

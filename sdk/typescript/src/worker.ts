@@ -14,7 +14,7 @@
 import { randomUUID } from "crypto";
 import * as os from "os";
 import * as grpc from "@grpc/grpc-js";
-import { Code, DeadlineExceeded, GridflowError, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
+import { Code, DeadlineExceeded, GridflowError, InvalidArgument, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
 import { api, Caller, channelCredentials, channelOptions, ConnectionOptions } from "./transport";
 import { Metrics } from "./metrics";
 import { resolveReplicaTargets } from "./replicas";
@@ -136,7 +136,7 @@ export class TaskContext {
   /** Aborted when the handler should stop; its reason is stopReason. */
   readonly signal: AbortSignal;
   stopReason: StopReason = "";
-  /** @internal */ progressDetails: unknown = undefined;
+  /** @internal The progress as JSON text ("" for none). */ progressJson = "";
   /** @internal */ nextHeartbeat: number;
   /** @internal */ readonly intervalMs: number;
   /** @internal */ heartbeating = false;
@@ -174,14 +174,23 @@ export class TaskContext {
     return this.stopReason === "lease_lost";
   }
 
-  /** Progress (JSON-serialisable) sent with the next heartbeat; operators see it. */
+  /**
+   * Progress (JSON-serialisable) sent with the heartbeats from now on; operators see it. Throws a
+   * TypeError at once for a value JSON cannot carry (a cycle, a BigInt, a function).
+   */
   progress(details: unknown): void {
-    this.progressDetails = details;
+    if (details === undefined) {
+      this.progressJson = "";
+      return;
+    }
+    const text: string | undefined = JSON.stringify(details);
+    if (text === undefined) throw new TypeError(`progress of type ${typeof details} is not JSON`);
+    this.progressJson = text;
   }
 
   /** Heartbeats now; rejects with StaleLease when the lease is gone; resolves to cancel_requested. */
   heartbeat(details?: unknown): Promise<boolean> {
-    if (details !== undefined) this.progressDetails = details;
+    if (details !== undefined) this.progress(details);
     return this.worker.heartbeat(this, true);
   }
 
@@ -533,7 +542,9 @@ export class Worker {
 
   /**
    * Renews the leases of `part` with HeartbeatTasks: one call, one transaction on the engine, each
-   * lease answered on its own. An engine that predates the call gets single heartbeats from then on.
+   * lease answered on its own. An engine that predates the call gets single heartbeats from then on;
+   * a call whose input the engine refuses (one handler's progress) is sent again lease by lease, so
+   * that it costs the others nothing.
    */
   private async renew(part: TaskContext[]): Promise<void> {
     const now = Date.now();
@@ -546,10 +557,7 @@ export class Worker {
     try {
       const r = await this.caller.call<HeartbeatTasksResponse__Output>((co, cb) => this.stub.HeartbeatTasks({
         namespace: this.namespace, identity: this.identity,
-        heartbeats: part.map((ctx) => ({
-          task_id: ctx.taskId, lease_epoch: ctx.fencingToken,
-          details_json: ctx.progressDetails === undefined ? "" : JSON.stringify(ctx.progressDetails),
-        })),
+        heartbeats: part.map((ctx) => ({ task_id: ctx.taskId, lease_epoch: ctx.fencingToken, details_json: ctx.progressJson })),
       }, co, cb), { retry: false, timeoutMs: Math.max(1000, Math.min(...part.map((ctx) => ctx.intervalMs))) });
       results = r.results;
     } catch (e) {
@@ -557,21 +565,21 @@ export class Worker {
     } finally {
       for (const ctx of part) ctx.heartbeating = false;
     }
-    if (failure instanceof GridflowError && failure.code === Code.UNIMPLEMENTED) {
-      this.renewTogether = false;
+    if (failure instanceof GridflowError && (failure.code === Code.UNIMPLEMENTED || failure.code === Code.INVALID_ARGUMENT)) {
+      if (failure.code === Code.UNIMPLEMENTED) this.renewTogether = false;
+      else this.log.warn(`gridflow worker: heartbeat of ${part.length} lease(s) refused (${failure.details}): renewing each alone`);
       for (const ctx of part) void this.heartbeat(ctx, false).catch(() => {});
+      return;
+    }
+    if (failure !== undefined) {
+      this.log.warn(`gridflow worker: heartbeat of ${part.length} lease(s) failed: ${(failure as Error).message}`);
+      for (const ctx of part) this.noteHeartbeat(ctx, Code.UNAVAILABLE, "", false, false);
       return;
     }
     part.forEach((ctx, i) => {
       const result = results[i];
-      if (failure !== undefined || result === undefined || (result.code !== Code.OK && result.code !== Code.FAILED_PRECONDITION)) {
-        this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "error" });
-      } else if (result.code === Code.FAILED_PRECONDITION) {
-        this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "lease_lost" });
-        ctx.halt("lease_lost");
-      } else if (result.cancel_requested) {
-        ctx.halt("cancelled");
-      }
+      if (result === undefined) this.noteHeartbeat(ctx, Code.INTERNAL, "no answer for it", false);
+      else this.noteHeartbeat(ctx, result.code, result.message, result.cancel_requested);
     });
   }
 
@@ -579,25 +587,50 @@ export class Worker {
   async heartbeat(ctx: TaskContext, explicit: boolean): Promise<boolean> {
     ctx.nextHeartbeat = Date.now() + ctx.intervalMs;
     ctx.heartbeating = true;
+    const send = (details: string) => this.caller.call<HeartbeatResponse__Output>((co, cb) => this.stub.Heartbeat({
+      namespace: this.namespace, task_id: ctx.taskId, lease_epoch: ctx.fencingToken, identity: this.identity, details_json: details,
+    }, co, cb), { retry: explicit, timeoutMs: Math.max(1000, ctx.intervalMs), staleLease: true });
     try {
-      const r = await this.caller.call<HeartbeatResponse__Output>((co, cb) => this.stub.Heartbeat({
-        namespace: this.namespace, task_id: ctx.taskId, lease_epoch: ctx.fencingToken, identity: this.identity,
-        details_json: ctx.progressDetails === undefined ? "" : JSON.stringify(ctx.progressDetails),
-      }, co, cb), { retry: explicit, timeoutMs: Math.max(1000, ctx.intervalMs), staleLease: true });
-      if (r.cancel_requested) ctx.halt("cancelled");
+      const details = ctx.progressJson;
+      let r: HeartbeatResponse__Output;
+      try {
+        r = await send(details);
+      } catch (e) {
+        if (!(e instanceof InvalidArgument) || details === "") throw e;
+        // Progress the engine refuses must not cost the task its lease.
+        this.log.warn(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} progress dropped, the engine refused it: ${e.details}`);
+        if (ctx.progressJson === details) ctx.progressJson = "";
+        r = await send("");
+      }
+      this.noteHeartbeat(ctx, Code.OK, "", r.cancel_requested);
       return r.cancel_requested;
     } catch (e) {
       if (e instanceof StaleLease) {
-        this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "lease_lost" });
-        ctx.halt("lease_lost");
+        this.noteHeartbeat(ctx, Code.FAILED_PRECONDITION, e.details, false);
         if (explicit) throw e;
         return true;
       }
-      this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "error" });
+      this.noteHeartbeat(ctx, e instanceof GridflowError ? e.code : Code.UNKNOWN, (e as Error).message, false);
       if (explicit) throw e;
       return ctx.cancelled;
     } finally {
       ctx.heartbeating = false;
+    }
+  }
+
+  /**
+   * Acts on one lease's heartbeat answer: a cancelled run stops the handler; a lease no longer held
+   * (FAILED_PRECONDITION) is lost; any other failure is counted (and, with `warn`, logged).
+   */
+  private noteHeartbeat(ctx: TaskContext, code: number, message: string, cancelRequested: boolean, warn = true): void {
+    if (code === Code.OK) {
+      if (cancelRequested) ctx.halt("cancelled");
+    } else if (code === Code.FAILED_PRECONDITION) {
+      this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "lease_lost" });
+      ctx.halt("lease_lost");
+    } else {
+      this.metrics.inc("gridflow_worker_heartbeat_failures_total", { reason: "error" });
+      if (warn) this.log.warn(`gridflow worker: run=${ctx.runId} task=${ctx.taskId} heartbeat failed: ${message}`);
     }
   }
 }

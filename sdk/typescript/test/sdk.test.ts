@@ -305,6 +305,39 @@ describe("client and worker", () => {
     await stopWorkers();
   });
 
+  test("progress the engine refuses costs no lease", async () => {
+    const refused: string[] = [];
+    const worker = serve({ long_work: async (ctx) => {
+      if (ctx.workflowId.endsWith("-0")) {
+        let deep: unknown[] = [];
+        for (let i = 0; i < 100; i++) deep = [deep]; // deeper than the engine takes (64)
+        ctx.progress(deep);
+      } else {
+        ctx.progress({ stage: "computing" });
+      }
+      const cycle: Record<string, unknown> = {};
+      cycle.self = cycle;
+      for (const bad of [cycle, 10n, () => 1]) { // JSON cannot carry them: refused at once
+        try {
+          ctx.progress(bad);
+        } catch (e) {
+          refused.push((e as Error).name);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // over two heartbeat timeouts
+      return { attempt: ctx.attempt };
+    } });
+    for (let i = 0; i < 3; i++) await client.start(`ts-refused-${i}`, "ts-long", {});
+    for (let i = 0; i < 3; i++) {
+      const result = (await client.waitForResult(`ts-refused-${i}`, { timeoutMs: 20_000 })) as Record<string, unknown>;
+      assert.deepEqual(result.work, { attempt: 1 });
+    }
+    assert.equal(refused.length, 9);
+    assert.deepEqual([...new Set(refused)], ["TypeError"]);
+    assert.equal(worker.metrics.value("gridflow_worker_heartbeat_failures_total", { reason: "error" }), 0);
+    await stopWorkers();
+  });
+
   test("a stale completion after a lost lease is refused and surfaced", async () => {
     let zombieCtx: TaskContext | undefined;
     let finish!: () => void;

@@ -184,9 +184,11 @@ void PrepareTaskStatements(pqxx::connection& c) {
   // the caller renews those one at a time with the waiting variant.
   for (const bool skip_locked : {true, false}) {
     c.prepare(skip_locked ? "task_extend_leases" : "task_extend_leases_waiting",
-              "WITH beat AS (SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::text[])"
-              " AS b(id, epoch, details)), "
-              "locked AS (SELECT t.id FROM tasks t JOIN beat b ON b.id = t.id"
+              // Each beat's details travel with its locked row: joining the beats a second time
+              // in the update is quadratic under the generic plan (a nested loop over them).
+              "WITH locked AS (SELECT t.id, b.details"
+              " FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS b(id, epoch, details)"
+              " JOIN tasks t ON t.id = b.id"
               " WHERE t.namespace = $1 AND t.lease_epoch = b.epoch AND t.state = 'LEASED'"
               " AND ($5 OR t.queue = ANY($6::text[])) ORDER BY t.id FOR UPDATE OF t" +
                   std::string(skip_locked ? " SKIP LOCKED" : "") +
@@ -194,9 +196,9 @@ void PrepareTaskStatements(pqxx::connection& c) {
                   "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
                   "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
                   // '' (never valid JSON) for no details: statement parameters are never NULL.
-                  "heartbeat_details = COALESCE(NULLIF(b.details, '')::jsonb, "
+                  "heartbeat_details = COALESCE(NULLIF(l.details, '')::jsonb, "
                   "t.heartbeat_details), updated_at = gf_now() "
-                  "FROM locked l JOIN beat b ON b.id = l.id WHERE t.id = l.id "
+                  "FROM locked l WHERE t.id = l.id "
                   "RETURNING t.id, t.lease_expires_at, t.cancel_requested OR "
                   "(SELECT r.status = 'CANCELLING' FROM runs r WHERE r.id = t.run_id)");
   }

@@ -144,6 +144,7 @@ class TaskContext:
         self._interval = max(0.2, hb / 3) if hb else 10.0
         self._next_heartbeat = time.monotonic() + self._interval
         self._progress = None
+        self._finished = False  # the handler returned; its outcome is being reported
         self._stop = threading.Event()
         self.stop_reason = ""  # "cancelled", "lease_lost" or "released" once stopped
         self._future = None    # a coroutine handler's future, cancelled with the task
@@ -509,6 +510,7 @@ class Worker:
                                  [("queue", ctx.queue), ("task_type", ctx.task_type)],
                                  time.monotonic() - started)
         next_tasks = ()
+        ctx._finished = True  # heartbeat answers no longer matter: the report decides
         try:
             next_tasks = self._report(ctx, outcome)
         finally:
@@ -577,7 +579,7 @@ class Worker:
             now = time.monotonic()
             with self._lock:
                 due = [c for c in self._running.values()
-                       if not c.cancelled and c._next_heartbeat <= now]
+                       if not c.cancelled and not c._finished and c._next_heartbeat <= now]
             if due and self._renew_together:
                 due = self._renew_together_leases(due)
             for ctx in due:  # an engine that predates HeartbeatTasks, or a call it refused
@@ -654,7 +656,10 @@ class Worker:
     def _note_heartbeat(self, ctx, code, message, cancel_requested, warn=False):
         """Acts on one lease's heartbeat answer: a cancelled run stops the handler; a lease no
         longer held (FAILED_PRECONDITION) is lost; any other failure is counted (and, with `warn`,
-        logged)."""
+        logged). An answer for a task whose handler already returned is ignored: one saying the
+        task is no longer leased is the outcome's own doing."""
+        if ctx._finished:
+            return
         if code == grpc.StatusCode.OK:
             if cancel_requested:
                 ctx._halt("cancelled")

@@ -140,6 +140,7 @@ export class TaskContext {
   /** @internal */ nextHeartbeat: number;
   /** @internal */ readonly intervalMs: number;
   /** @internal */ heartbeating = false;
+  /** @internal The handler returned; its outcome is being reported. */ finished = false;
   private readonly abort = new AbortController();
 
   /** `reserved`: it holds one of the worker's reserved slots. */
@@ -471,6 +472,7 @@ export class Worker {
     this.metrics.observe("gridflow_worker_handler_seconds", { queue: ctx.queue, task_type: ctx.taskType },
       (Date.now() - started) / 1000);
     let next: LeasedTask__Output[] = [];
+    ctx.finished = true; // heartbeat answers no longer matter: the report decides
     try {
       next = await this.report(ctx, outcome);
     } finally {
@@ -532,7 +534,7 @@ export class Worker {
 
   private heartbeatDue(): void {
     const now = Date.now();
-    const due = [...this.running.values()].filter((ctx) => !ctx.cancelled && !ctx.heartbeating && ctx.nextHeartbeat <= now);
+    const due = [...this.running.values()].filter((ctx) => !ctx.cancelled && !ctx.finished && !ctx.heartbeating && ctx.nextHeartbeat <= now);
     if (!this.renewTogether) {
       for (const ctx of due) void this.heartbeat(ctx, false).catch(() => {});
       return;
@@ -620,9 +622,12 @@ export class Worker {
 
   /**
    * Acts on one lease's heartbeat answer: a cancelled run stops the handler; a lease no longer held
-   * (FAILED_PRECONDITION) is lost; any other failure is counted (and, with `warn`, logged).
+   * (FAILED_PRECONDITION) is lost; any other failure is counted (and, with `warn`, logged). An
+   * answer for a task whose handler already returned is ignored: one saying the task is no longer
+   * leased is the outcome's own doing.
    */
   private noteHeartbeat(ctx: TaskContext, code: number, message: string, cancelRequested: boolean, warn = true): void {
+    if (ctx.finished) return;
     if (code === Code.OK) {
       if (cancelRequested) ctx.halt("cancelled");
     } else if (code === Code.FAILED_PRECONDITION) {

@@ -580,10 +580,13 @@ class Worker:
             with self._lock:
                 due = [c for c in self._running.values()
                        if not c.cancelled and not c._finished and c._next_heartbeat <= now]
-            if due and self._renew_together:
-                due = self._renew_together_leases(due)
-            for ctx in due:  # an engine that predates HeartbeatTasks, or a call it refused
-                self._heartbeat(ctx, raise_stale=False)
+            try:
+                if due and self._renew_together:
+                    due = self._renew_together_leases(due)
+                for ctx in due:  # an engine that predates HeartbeatTasks, or a call it refused
+                    self._heartbeat(ctx, raise_stale=False)
+            except Exception:  # noqa: BLE001 - the thread must outlive any one round's surprise
+                log.exception("heartbeat round failed; the next round follows")
             if self._stopped.wait(0.1):
                 return
 

@@ -1,5 +1,6 @@
 #include "persistence/task_store.h"
 
+#include <algorithm>
 #include <pqxx/connection>
 #include <pqxx/result>
 
@@ -179,20 +180,22 @@ void PrepareTaskStatements(pqxx::connection& c) {
             "SELECT " + open_cols +
                 " FROM tasks t WHERE t.run_id = ANY(ARRAY(SELECT run_id FROM tasks WHERE id = "
                 "ANY($1::bigint[]))) AND t.state IN ('PENDING', 'LEASED')");
-  // Locked in id order. The batch variant skips rows a transition holds, so it never waits
-  // while holding other rows' locks (no deadlock with a transaction updating several tasks);
-  // the caller renews those one at a time with the waiting variant.
+  // Locked in id order (ExtendLeasesStatement sorts the beats; the beats drive the look-ups), each
+  // row looked up by its primary key from its beat: a row-locking subquery is never flattened into
+  // a join, so no plan can make the statement quadratic in its beats (a join's generic plan,
+  // guessing ten beats, scanned every beat per leased task). The batch variant skips rows a
+  // transition holds, so it never waits while holding other rows' locks (no deadlock with a
+  // transaction updating several tasks); the caller renews those one at a time with the waiting
+  // variant.
   for (const bool skip_locked : {true, false}) {
     c.prepare(skip_locked ? "task_extend_leases" : "task_extend_leases_waiting",
-              // Each beat's details travel with its locked row: joining the beats a second time
-              // in the update is quadratic under the generic plan (a nested loop over them).
-              "WITH locked AS (SELECT t.id, b.details"
-              " FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS b(id, epoch, details)"
-              " JOIN tasks t ON t.id = b.id"
-              " WHERE t.namespace = $1 AND t.lease_epoch = b.epoch AND t.state = 'LEASED'"
-              " AND ($5 OR t.queue = ANY($6::text[])) ORDER BY t.id FOR UPDATE OF t" +
+              "WITH locked AS (SELECT l.id, b.details"
+              " FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS b(id, epoch, details),"
+              " LATERAL (SELECT t.id FROM tasks t WHERE t.id = b.id AND t.namespace = $1"
+              " AND t.lease_epoch = b.epoch AND t.state = 'LEASED'"
+              " AND ($5 OR t.queue = ANY($6::text[])) FOR UPDATE" +
                   std::string(skip_locked ? " SKIP LOCKED" : "") +
-                  ") "
+                  ") l) "
                   "UPDATE tasks t SET lease_expires_at = LEAST(gf_now() + "
                   "COALESCE(t.heartbeat_timeout, t.start_to_close), t.attempt_deadline), "
                   // '' (never valid JSON) for no details: statement parameters are never NULL.
@@ -276,10 +279,16 @@ Statement ExtendLeasesStatement(const std::string& namespace_name,
                                 const std::vector<LeaseBeat>& beats,
                                 const std::optional<std::set<std::string>>& queues,
                                 bool skip_locked) {
+  std::vector<const LeaseBeat*> in_id_order;  // the order the statement locks their rows in
+  for (const LeaseBeat& beat : beats)
+    in_id_order.push_back(&beat);
+  std::sort(in_id_order.begin(), in_id_order.end(),
+            [](const LeaseBeat* a, const LeaseBeat* b) { return a->task_id < b->task_id; });
   std::vector<int64_t> ids;
   std::vector<int64_t> epochs;
   std::vector<std::string> details;
-  for (const LeaseBeat& beat : beats) {
+  for (const LeaseBeat* beat_ptr : in_id_order) {
+    const LeaseBeat& beat = *beat_ptr;
     ids.push_back(beat.task_id);
     epochs.push_back(beat.lease_epoch);
     details.push_back(beat.details_json.value_or(""));

@@ -1,6 +1,7 @@
 // HeartbeatTasks: a worker renews all its leases in one call. Each lease is answered as Heartbeat
 // would answer it alone — a lease no longer held never fails the others — and bad input refuses
 // the whole call, naming the entry, and renews nothing. (The queue-limited caller: access_test.)
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -62,6 +63,29 @@ class HeartbeatTasksTest : public ::testing::Test {
         "SELECT state || ' ' || lease_epoch || ' ' || COALESCE(heartbeat_details::text,"
         " '-') FROM tasks WHERE id = " +
         task.task_id());
+  }
+
+  // Four runs of one 2 s task (600 ms heartbeat timeout: over three of them) worked by an SDK
+  // worker whose handler sets the progress `progress_of` gives for its run; waits for their end.
+  void RunLongTasksOnAnSdkWorker(std::function<std::string(const std::string&)> progress_of) {
+    ASSERT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
+                                                     R"({"timeouts": {"start_to_close": "60s",
+                                                                      "heartbeat": "600ms"}})"))
+                    .ok());
+    for (int i = 0; i < 4; ++i)
+      Start(engine_, "settle-" + std::to_string(i), "settle");
+    InProcessWorker worker(engine_, "w",
+                           {{"compute",
+                             [&](worker::TaskContext& ctx) {
+                               ctx.SetProgress(progress_of(ctx.task().workflow_id()));
+                               ctx.SleepFor(Millis(2000));
+                               return worker::TaskOutcome::Success("{}");
+                             }}},
+                           4);
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(WaitClosed(engine_, "settle-" + std::to_string(i)).status(),
+                v1::RUN_STATUS_COMPLETED);
+    }
   }
 
   TestDatabase db_;
@@ -224,24 +248,7 @@ TEST_F(HeartbeatTasksTest, BadInputRefusesTheWholeCallNamingTheEntryAndRenewsNot
 // The SDK renews its running tasks' leases with HeartbeatTasks: long handlers outlive several
 // heartbeat timeouts, and the progress they report reaches their tasks.
 TEST_F(HeartbeatTasksTest, AnSdkWorkerRenewsItsLeasesTogether) {
-  ASSERT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
-                                                   R"({"timeouts": {"start_to_close": "60s",
-                                                                    "heartbeat": "600ms"}})"))
-                  .ok());
-  for (int i = 0; i < 4; ++i)
-    Start(engine_, "settle-" + std::to_string(i), "settle");
-  InProcessWorker worker(engine_, "w",
-                         {{"compute",
-                           [](worker::TaskContext& ctx) {
-                             ctx.SetProgress(R"({"stage": "computing"})");
-                             ctx.SleepFor(Millis(2000));  // > 3 heartbeat timeouts
-                             return worker::TaskOutcome::Success("{}");
-                           }}},
-                         4);
-  for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(WaitClosed(engine_, "settle-" + std::to_string(i)).status(),
-              v1::RUN_STATUS_COMPLETED);
-  }
+  RunLongTasksOnAnSdkWorker([](const std::string&) { return R"({"stage": "computing"})"; });
   // Each attempt kept its first lease (none expired and ran again) and reported its progress.
   EXPECT_EQ(db_.Query("SELECT string_agg(DISTINCT attempt || ' ' || (heartbeat_details->>'stage'),"
                       " ',') FROM tasks"),
@@ -251,29 +258,12 @@ TEST_F(HeartbeatTasksTest, AnSdkWorkerRenewsItsLeasesTogether) {
   EXPECT_LE(Calls("Heartbeat"), 0);  // never called (no sample at all)
 }
 
+// One handler's progress is not JSON: the batch call carrying it is refused whole, so the SDK
+// renews those leases alone and drops that progress; every attempt keeps its lease.
 TEST_F(HeartbeatTasksTest, ProgressTheEngineRefusesCostsNoLease) {
-  ASSERT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
-                                                   R"({"timeouts": {"start_to_close": "60s",
-                                                                    "heartbeat": "600ms"}})"))
-                  .ok());
-  for (int i = 0; i < 4; ++i)
-    Start(engine_, "settle-" + std::to_string(i), "settle");
-  // One handler's progress is not JSON: the batch call carrying it is refused whole, so the SDK
-  // renews those leases alone and drops that progress; every attempt keeps its lease.
-  InProcessWorker worker(engine_, "w",
-                         {{"compute",
-                           [](worker::TaskContext& ctx) {
-                             ctx.SetProgress(ctx.task().workflow_id() == "settle-0"
-                                                 ? R"({"stage": )"
-                                                 : R"({"stage": "computing"})");
-                             ctx.SleepFor(Millis(2000));  // > 3 heartbeat timeouts
-                             return worker::TaskOutcome::Success("{}");
-                           }}},
-                         4);
-  for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(WaitClosed(engine_, "settle-" + std::to_string(i)).status(),
-              v1::RUN_STATUS_COMPLETED);
-  }
+  RunLongTasksOnAnSdkWorker([](const std::string& workflow_id) {
+    return workflow_id == "settle-0" ? R"({"stage": )" : R"({"stage": "computing"})";
+  });
   EXPECT_EQ(db_.Query("SELECT string_agg(r.workflow_id || ' ' || t.attempt || ' ' ||"
                       " COALESCE(t.heartbeat_details->>'stage', '-'), ',' ORDER BY r.workflow_id)"
                       " FROM tasks t JOIN runs r ON r.id = t.run_id"),

@@ -187,7 +187,7 @@ class Worker::Impl {
   void HeartbeatLoop();
   // Renews the leases of `due` with HeartbeatTasks (kMaxHeartbeatsPerCall per call) and removes
   // them from it; those left are for single heartbeats: all once the engine answers UNIMPLEMENTED
-  // (it predates the call), a call's leases when it refused the call's input (one's progress).
+  // (it predates the call), and a lease whose progress the engine refused (renewed without it).
   void RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due, Millis timeout);
   // Acts on one lease's heartbeat answer: a cancelled run asks the handler to stop; a lease no
   // longer held (FAILED_PRECONDITION) is lost; any other failure is only counted.
@@ -686,14 +686,6 @@ void Worker::Impl::RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due,
       alone.insert(alone.end(), due->begin() + static_cast<std::ptrdiff_t>(from), due->end());
       break;
     }
-    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-      // One handler's progress the engine refuses must not cost the other leases theirs.
-      spdlog::warn("heartbeat of {} lease(s) refused ({}): renewing each alone", to - from,
-                   status.error_message());
-      alone.insert(alone.end(), due->begin() + static_cast<std::ptrdiff_t>(from),
-                   due->begin() + static_cast<std::ptrdiff_t>(to));
-      continue;
-    }
     if (!status.ok()) {  // one warning for the call; each lease counted
       spdlog::warn("heartbeat of {} lease(s) failed: {}", to - from, status.error_message());
       for (size_t i = from; i < to && metrics_; ++i)
@@ -705,8 +697,15 @@ void Worker::Impl::RenewTogether(std::vector<std::shared_ptr<TaskContext>>* due,
       if (at >= response.results_size()) {
         NoteHeartbeat(*(*due)[i], grpc::Status(grpc::StatusCode::INTERNAL, "no answer for it"),
                       false);
+      } else if (const v1::TaskHeartbeatResult& result = response.results(at);
+                 result.code() == grpc::StatusCode::INVALID_ARGUMENT &&
+                 !request.heartbeats(at).details_json().empty()) {
+        // Progress the engine refuses must not cost the task its lease: dropped (already taken
+        // from the context), the lease renewed at once without it.
+        spdlog::warn("run={} task={}: progress dropped, the engine refused it: {}",
+                     (*due)[i]->task().run_id(), (*due)[i]->task_id(), result.message());
+        alone.push_back((*due)[i]);
       } else {
-        const v1::TaskHeartbeatResult& result = response.results(at);
         NoteHeartbeat(*(*due)[i],
                       grpc::Status(static_cast<grpc::StatusCode>(result.code()), result.message()),
                       result.cancel_requested());

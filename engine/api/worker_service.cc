@@ -192,32 +192,43 @@ Status WorkerServiceImpl::HeartbeatTasks(const Caller& caller, const v1::Heartbe
   }
   LeaseRef lease;  // the caller's; each entry's task and epoch
   if (Status s = ReadCaller(caller, req.namespace_(), req.identity(), &lease); !s.ok()) return s;
+  // Each entry is answered on its own, as Heartbeat would answer it alone: one entry's bad input
+  // (a handler's progress that is not JSON, say) is refused alone and costs the others nothing.
+  std::vector<TaskDispatcher::BeatResult> answers(req.heartbeats_size());
+  std::vector<int> renewed;  // the entries sent to the database, in the order of `beats`
   std::vector<persistence::LeaseBeat> beats;
   std::set<int64_t> seen;
   for (int i = 0; i < req.heartbeats_size(); ++i) {
     const v1::TaskHeartbeat& h = req.heartbeats(i);
-    const std::string field = "heartbeats[" + std::to_string(i) + "].";
     Status s = ReadTaskLease(h.task_id(), h.lease_epoch(), &lease);
     if (s.ok()) s = validator_.Json("details_json", h.details_json(), true);
     if (s.ok() && !seen.insert(lease.task_id).second) {
       s = Status::InvalidArgument("task_id: task " + h.task_id() +
                                   " is named twice; renew each lease once per call");
     }
-    if (!s.ok()) return Status(s.code(), field + s.message());
+    if (!s.ok()) {
+      answers[i].status = Status(s.code(), "heartbeats[" + std::to_string(i) + "]." + s.message());
+      continue;
+    }
+    renewed.push_back(i);
     beats.push_back({lease.task_id, lease.lease_epoch, std::nullopt});
     if (!h.details_json().empty()) beats.back().details_json = h.details_json();
   }
-  std::vector<TaskDispatcher::BeatResult> results;
-  if (Status s = dispatcher_.Heartbeat(lease, beats, &results); !s.ok()) return s;
+  if (!beats.empty()) {
+    std::vector<TaskDispatcher::BeatResult> results;
+    if (Status s = dispatcher_.Heartbeat(lease, beats, &results); !s.ok()) return s;
+    for (size_t at = 0; at < renewed.size(); ++at)
+      answers[renewed[at]] = results[at];
+  }
   for (int i = 0; i < req.heartbeats_size(); ++i) {
-    const TaskDispatcher::BeatResult& result = results[i];
+    const TaskDispatcher::BeatResult& answer = answers[i];
     v1::TaskHeartbeatResult* out = resp->add_results();
     out->set_task_id(req.heartbeats(i).task_id());
-    out->set_code(static_cast<int32_t>(result.status.code()));
-    out->set_message(result.status.message());
-    if (!result.status.ok()) continue;
-    out->set_cancel_requested(result.extension.cancel_requested);
-    ToProto(result.extension.lease_expires_at, out->mutable_lease_expire_time());
+    out->set_code(static_cast<int32_t>(answer.status.code()));
+    out->set_message(answer.status.message());
+    if (!answer.status.ok()) continue;
+    out->set_cancel_requested(answer.extension.cancel_requested);
+    ToProto(answer.extension.lease_expires_at, out->mutable_lease_expire_time());
   }
   return Status::Ok();
 }

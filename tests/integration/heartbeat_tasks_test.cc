@@ -1,10 +1,13 @@
 // HeartbeatTasks: a worker renews all its leases in one call. Each lease is answered as Heartbeat
-// would answer it alone — a lease no longer held never fails the others — and bad input refuses
-// the whole call, naming the entry, and renews nothing. (The queue-limited caller: access_test.)
+// would answer it alone — a lease no longer held, or one entry's bad input, never fails the others
+// — and bad input of the call as a whole refuses it and renews nothing. (The queue-limited caller:
+// access_test.)
 #include <functional>
 #include <future>
 #include <thread>
 
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <pqxx/pqxx>
 
 #include "tests/integration/test_env.h"
@@ -14,11 +17,13 @@ namespace {
 
 class HeartbeatTasksTest : public ::testing::Test {
  protected:
-  HeartbeatTasksTest() : engine_(Config(db_)) {}
+  // `connections`: the engine's database pool and RPC threads.
+  explicit HeartbeatTasksTest(int connections = 8) : engine_(Config(db_, connections)) {}
 
-  static engine::EngineConfig Config(const TestDatabase& db) {
+  static engine::EngineConfig Config(const TestDatabase& db, int connections) {
     engine::EngineConfig config = FastEngineConfig(db.url());
     config.metrics_listen = "127.0.0.1:0";
+    config.database_pool_size = connections;
     return config;
   }
   double Calls(const std::string& method) {
@@ -27,11 +32,12 @@ class HeartbeatTasksTest : public ::testing::Test {
                   {{"method", "/gridflow.v1.WorkerService/" + method}});
   }
 
-  // Runs of one task step with a 1 s heartbeat timeout; leases `n` of their tasks.
-  std::vector<v1::LeasedTask> LeaseTasks(int n) {
+  // Runs of one task step with a `heartbeat` timeout; leases `n` of their tasks.
+  std::vector<v1::LeasedTask> LeaseTasks(int n, const std::string& heartbeat = "1s") {
     EXPECT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
                                                      R"({"timeouts": {"start_to_close": "60s",
-                                                                      "heartbeat": "1s"}})"))
+                                                                      "heartbeat": ")" +
+                                                         heartbeat + R"("}})"))
                     .ok());
     std::vector<v1::LeasedTask> tasks;
     for (int i = 0; i < n; ++i) {
@@ -67,8 +73,11 @@ class HeartbeatTasksTest : public ::testing::Test {
 
   // Four runs of one 2 s task (600 ms heartbeat timeout: over three of them) worked by an SDK
   // worker whose handler sets the progress `progress_of` gives for its run; waits for their end.
-  void RunLongTasksOnAnSdkWorker(std::function<std::string(const std::string&)> progress_of) {
-    ASSERT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
+  // Returns the worker's metrics as Prometheus text.
+  std::string RunLongTasksOnAnSdkWorker(
+      std::function<std::string(const std::string&)> progress_of) {
+    auto metrics = std::make_shared<prometheus::Registry>();
+    EXPECT_TRUE(Register(engine_, SequenceDefinition("settle", {{"compute", "compute"}},
                                                      R"({"timeouts": {"start_to_close": "60s",
                                                                       "heartbeat": "600ms"}})"))
                     .ok());
@@ -81,11 +90,12 @@ class HeartbeatTasksTest : public ::testing::Test {
                                ctx.SleepFor(Millis(2000));
                                return worker::TaskOutcome::Success("{}");
                              }}},
-                           4);
+                           4, metrics);
     for (int i = 0; i < 4; ++i) {
       EXPECT_EQ(WaitClosed(engine_, "settle-" + std::to_string(i)).status(),
                 v1::RUN_STATUS_COMPLETED);
     }
+    return prometheus::TextSerializer().Serialize(metrics->Collect());
   }
 
   TestDatabase db_;
@@ -215,22 +225,13 @@ TEST_F(HeartbeatTasksTest, ACancelledRunIsToldToItsLeaseAlone) {
   EXPECT_TRUE(response.results(1).cancel_requested());
 }
 
-TEST_F(HeartbeatTasksTest, BadInputRefusesTheWholeCallNamingTheEntryAndRenewsNothing) {
-  const std::vector<v1::LeasedTask> tasks = LeaseTasks(2);
-  const std::string before = StateOf(tasks[0]) + StateOf(tasks[1]) +
-                             db_.Query(
-                                 "SELECT string_agg(lease_expires_at::text, ',' ORDER BY id)"
-                                 " FROM tasks");
+TEST_F(HeartbeatTasksTest, BadInputOfTheCallRefusesItAndRenewsNothing) {
+  const std::vector<v1::LeasedTask> tasks = LeaseTasks(1);
+  const std::string before =
+      StateOf(tasks[0]) + db_.Query("SELECT lease_expires_at::text FROM tasks");
   const Beat good{tasks[0].task_id(), tasks[0].lease_epoch(), R"({"done": 0.1})"};
-  const std::string deep = std::string(600, '[') + std::string(600, ']');
   const std::vector<std::pair<std::vector<Beat>, std::string>> refused = {
       {{}, "heartbeats: name at least one"},
-      {{good, {tasks[1].task_id(), 0, ""}}, "heartbeats[1].lease_epoch"},
-      {{good, {"twelve", 1, ""}}, "heartbeats[1].task_id"},
-      {{good, {tasks[1].task_id(), tasks[1].lease_epoch(), "{not json"}},
-       "heartbeats[1].details_json"},
-      {{good, {tasks[1].task_id(), tasks[1].lease_epoch(), deep}}, "heartbeats[1].details_json"},
-      {{good, good}, "heartbeats[1].task_id"},
       {std::vector<Beat>(1001, good), "heartbeats: at most 1000"},
   };
   for (const auto& [beats, field] : refused) {
@@ -240,9 +241,51 @@ TEST_F(HeartbeatTasksTest, BadInputRefusesTheWholeCallNamingTheEntryAndRenewsNot
     EXPECT_EQ(s.error_message().rfind(field, 0), 0u) << s.error_message();
     EXPECT_EQ(response.results_size(), 0);
   }
-  EXPECT_EQ(StateOf(tasks[0]) + StateOf(tasks[1]) +
-                db_.Query("SELECT string_agg(lease_expires_at::text, ',' ORDER BY id) FROM tasks"),
-            before);
+  EXPECT_EQ(StateOf(tasks[0]) + db_.Query("SELECT lease_expires_at::text FROM tasks"), before);
+}
+
+// An entry's bad input is answered INVALID_ARGUMENT alone, naming its field; nothing of it is
+// written and its lease is not renewed, while the good entries of the same call are.
+TEST_F(HeartbeatTasksTest, AnEntrysBadInputIsRefusedAloneNamingItsField) {
+  const std::vector<v1::LeasedTask> tasks = LeaseTasks(2);
+  const auto expiry = [&](const v1::LeasedTask& task) {  // in microseconds
+    return std::stoll(
+        db_.Query("SELECT (extract(epoch FROM lease_expires_at) * 1e6)::bigint"
+                  " FROM tasks WHERE id = " +
+                  task.task_id()));
+  };
+  const std::string deep = std::string(600, '[') + std::string(600, ']');
+  const std::vector<std::pair<Beat, std::string>> bad = {
+      {{tasks[1].task_id(), 0, ""}, "heartbeats[1].lease_epoch"},
+      {{"twelve", 1, ""}, "heartbeats[1].task_id"},
+      {{tasks[1].task_id(), tasks[1].lease_epoch(), "{not json"}, "heartbeats[1].details_json"},
+      {{tasks[1].task_id(), tasks[1].lease_epoch(), deep}, "heartbeats[1].details_json"},
+      {{tasks[0].task_id(), tasks[0].lease_epoch(), ""}, "heartbeats[1].task_id"},  // twice
+  };
+  int n = 0;
+  for (const auto& [beat, field] : bad) {
+    const std::string untouched = StateOf(tasks[1]) + std::to_string(expiry(tasks[1]));
+    const int64_t renewed_before = expiry(tasks[0]);
+    const std::string progress = R"({"done": )" + std::to_string(++n) + "}";
+    v1::HeartbeatTasksResponse response;
+    const grpc::Status s =
+        Renew({{tasks[0].task_id(), tasks[0].lease_epoch(), progress}, beat}, &response);
+    ASSERT_TRUE(s.ok()) << field << ": " << s.error_message();
+    ASSERT_EQ(response.results_size(), 2) << field;
+    EXPECT_EQ(response.results(0).code(), grpc::StatusCode::OK) << response.results(0).message();
+    EXPECT_EQ(response.results(1).code(), grpc::StatusCode::INVALID_ARGUMENT) << field;
+    EXPECT_EQ(response.results(1).message().rfind(field, 0), 0u) << response.results(1).message();
+    EXPECT_EQ(response.results(1).task_id(), beat.task_id);
+    EXPECT_FALSE(response.results(1).has_lease_expire_time()) << field;
+    EXPECT_EQ(StateOf(tasks[0]), "LEASED " + std::to_string(tasks[0].lease_epoch()) + " " +
+                                     R"({"done": )" + std::to_string(n) + "}");
+    EXPECT_GT(expiry(tasks[0]), renewed_before) << field;
+    EXPECT_EQ(StateOf(tasks[1]) + std::to_string(expiry(tasks[1])), untouched) << field;
+    // Renewed properly before the next case, so that it never expires (1 s) during the test.
+    v1::HeartbeatTasksResponse renewal;
+    ASSERT_TRUE(Renew({{tasks[1].task_id(), tasks[1].lease_epoch(), ""}}, &renewal).ok());
+    EXPECT_EQ(renewal.results(0).code(), grpc::StatusCode::OK);
+  }
 }
 
 // The SDK renews its running tasks' leases with HeartbeatTasks: long handlers outlive several
@@ -258,12 +301,16 @@ TEST_F(HeartbeatTasksTest, AnSdkWorkerRenewsItsLeasesTogether) {
   EXPECT_LE(Calls("Heartbeat"), 0);  // never called (no sample at all)
 }
 
-// One handler's progress is not JSON: the batch call carrying it is refused whole, so the SDK
-// renews those leases alone and drops that progress; every attempt keeps its lease.
+// One handler's progress is not JSON: the engine refuses that entry alone, so the SDK drops the
+// progress and renews that lease at once without it; every attempt keeps its lease and no
+// heartbeat counts as failed.
 TEST_F(HeartbeatTasksTest, ProgressTheEngineRefusesCostsNoLease) {
-  RunLongTasksOnAnSdkWorker([](const std::string& workflow_id) {
+  const std::string metrics = RunLongTasksOnAnSdkWorker([](const std::string& workflow_id) {
     return workflow_id == "settle-0" ? R"({"stage": )" : R"({"stage": "computing"})";
   });
+  EXPECT_NE(metrics.find("gridflow_worker_tasks_total"), std::string::npos);
+  EXPECT_LE(Sample(metrics, "gridflow_worker_heartbeat_failures_total"), 0) << metrics;
+  EXPECT_GT(Calls("Heartbeat"), 0);  // the refused lease, renewed alone
   EXPECT_EQ(db_.Query("SELECT string_agg(r.workflow_id || ' ' || t.attempt || ' ' ||"
                       " COALESCE(t.heartbeat_details->>'stage', '-'), ',' ORDER BY r.workflow_id)"
                       " FROM tasks t JOIN runs r ON r.id = t.run_id"),

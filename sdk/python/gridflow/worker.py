@@ -583,7 +583,7 @@ class Worker:
             try:
                 if due and self._renew_together:
                     due = self._renew_together_leases(due)
-                for ctx in due:  # an engine that predates HeartbeatTasks, or a call it refused
+                for ctx in due:  # an engine that predates HeartbeatTasks, or refused progress
                     self._heartbeat(ctx, raise_stale=False)
             except Exception:  # noqa: BLE001 - the thread must outlive any one round's surprise
                 log.exception("heartbeat round failed; the next round follows")
@@ -593,8 +593,8 @@ class Worker:
     def _renew_together_leases(self, due):
         """Renews the leases of `due` with HeartbeatTasks, 1000 per call (one transaction on the
         engine; each lease answered on its own). Returns those left for single heartbeats: all of
-        them once an engine answers UNIMPLEMENTED, and a call's leases when the engine refused the
-        call's input (one handler's progress), so that it costs the others nothing."""
+        them once an engine answers UNIMPLEMENTED, and a lease whose progress the engine refused
+        (the single heartbeat drops it with a warning and renews the lease without it)."""
         alone = []
         for start in range(0, len(due), _MAX_HEARTBEATS_PER_CALL):
             part = due[start:start + _MAX_HEARTBEATS_PER_CALL]
@@ -612,17 +612,15 @@ class Worker:
                     log.info("the engine does not renew leases together: one heartbeat per lease")
                     self._renew_together = False
                     return alone + due[start:]
-                if e.code == grpc.StatusCode.INVALID_ARGUMENT:
-                    log.warning("heartbeat of %d lease(s) refused (%s): renewing each alone",
-                                len(part), e.message)
-                    alone += part
-                    continue
                 log.warning("heartbeat of %d lease(s) failed: %s", len(part), e)
                 for ctx in part:  # in the background: the next round follows soon
                     self._note_heartbeat(ctx, e.code, e.message, False)
                 continue
-            for ctx, result in zip(part, r.results):
+            for ctx, beat, result in zip(part, beats, r.results):
                 code = _STATUS_CODES.get(result.code, grpc.StatusCode.UNKNOWN)
+                if code == grpc.StatusCode.INVALID_ARGUMENT and beat.details_json:
+                    alone.append(ctx)  # its progress refused: must not cost it its lease
+                    continue
                 self._note_heartbeat(ctx, code, result.message, result.cancel_requested, warn=True)
         return alone
 

@@ -545,8 +545,8 @@ export class Worker {
   /**
    * Renews the leases of `part` with HeartbeatTasks: one call, one transaction on the engine, each
    * lease answered on its own. An engine that predates the call gets single heartbeats from then on;
-   * a call whose input the engine refuses (one handler's progress) is sent again lease by lease, so
-   * that it costs the others nothing.
+   * a lease whose progress the engine refuses is renewed at once alone (the single heartbeat drops
+   * that progress with a warning).
    */
   private async renew(part: TaskContext[]): Promise<void> {
     const now = Date.now();
@@ -554,12 +554,12 @@ export class Worker {
       ctx.nextHeartbeat = now + ctx.intervalMs;
       ctx.heartbeating = true;
     }
+    const heartbeats = part.map((ctx) => ({ task_id: ctx.taskId, lease_epoch: ctx.fencingToken, details_json: ctx.progressJson }));
     let results: HeartbeatTasksResponse__Output["results"] = [];
     let failure: unknown;
     try {
       const r = await this.caller.call<HeartbeatTasksResponse__Output>((co, cb) => this.stub.HeartbeatTasks({
-        namespace: this.namespace, identity: this.identity,
-        heartbeats: part.map((ctx) => ({ task_id: ctx.taskId, lease_epoch: ctx.fencingToken, details_json: ctx.progressJson })),
+        namespace: this.namespace, identity: this.identity, heartbeats,
       }, co, cb), { retry: false, timeoutMs: Math.max(1000, Math.min(...part.map((ctx) => ctx.intervalMs))) });
       results = r.results;
     } catch (e) {
@@ -567,21 +567,23 @@ export class Worker {
     } finally {
       for (const ctx of part) ctx.heartbeating = false;
     }
-    if (failure instanceof GridflowError && (failure.code === Code.UNIMPLEMENTED || failure.code === Code.INVALID_ARGUMENT)) {
-      if (failure.code === Code.UNIMPLEMENTED) this.renewTogether = false;
-      else this.log.warn(`gridflow worker: heartbeat of ${part.length} lease(s) refused (${failure.details}): renewing each alone`);
+    if (failure instanceof GridflowError && failure.code === Code.UNIMPLEMENTED) {
+      this.renewTogether = false;
       for (const ctx of part) void this.heartbeat(ctx, false).catch(() => {});
       return;
     }
     if (failure !== undefined) {
       this.log.warn(`gridflow worker: heartbeat of ${part.length} lease(s) failed: ${(failure as Error).message}`);
-      for (const ctx of part) this.noteHeartbeat(ctx, Code.UNAVAILABLE, "", false, false);
+      const code = failure instanceof GridflowError ? failure.code : Code.UNKNOWN;
+      for (const ctx of part) this.noteHeartbeat(ctx, code, "", false, false);
       return;
     }
     part.forEach((ctx, i) => {
       const result = results[i];
       if (result === undefined) this.noteHeartbeat(ctx, Code.INTERNAL, "no answer for it", false);
-      else this.noteHeartbeat(ctx, result.code, result.message, result.cancel_requested);
+      else if (result.code === Code.INVALID_ARGUMENT && heartbeats[i].details_json !== "") {
+        void this.heartbeat(ctx, false).catch(() => {}); // its progress refused: must not cost it its lease
+      } else this.noteHeartbeat(ctx, result.code, result.message, result.cancel_requested);
     });
   }
 

@@ -106,11 +106,20 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 template <typename Request, typename Response>
 using BlockingBody = std::function<Status(const Request&, Response*)>;
 
-// Runs `body` on `pool` and answers `call` with what it returns.
+// Runs `body` on `pool` and answers `call` with what it returns. A call whose caller went away
+// while it waited for a thread (its deadline passed, it was cancelled) is not run: the caller
+// already holds its answer (DEADLINE_EXCEEDED, CANCELLED: not known whether it happened, retry),
+// and work nobody waits for would only deepen the queue of a replica that is already behind —
+// a worker's timed-out lease renewals, resent each round, would otherwise pile up.
 template <typename Request, typename Response>
 void RunOnPool(WorkPool& pool, UnaryCall<Request, Response>* call,
                BlockingBody<Request, Response> body) {
   const bool queued = pool.Submit([call, body = std::move(body)] {
+    if (call->cancelled()) {
+      call->Finish(Status(StatusCode::kCancelled,
+                          "the caller went away before the call was served; nothing was done"));
+      return;
+    }
     Status status;
     try {
       status = body(call->request(), &call->response());

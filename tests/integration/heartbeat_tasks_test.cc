@@ -288,6 +288,54 @@ TEST_F(HeartbeatTasksTest, AnEntrysBadInputIsRefusedAloneNamingItsField) {
   }
 }
 
+// A replica whose RPC threads are all busy does not run a renewal whose caller gave up while it
+// waited for a thread: the caller already has DEADLINE_EXCEEDED, and a worker resends its leases
+// the next round (timed-out calls run anyway would pile up behind the ones that made them late).
+class HeartbeatTasksOnABusyReplicaTest : public HeartbeatTasksTest {
+ protected:
+  HeartbeatTasksOnABusyReplicaTest() : HeartbeatTasksTest(2) {}
+};
+
+TEST_F(HeartbeatTasksOnABusyReplicaTest, ARenewalWhoseCallerGaveUpWhileQueuedIsNotRun) {
+  const std::vector<v1::LeasedTask> tasks = LeaseTasks(3, "60s");
+  pqxx::connection holder(db_.url());
+  pqxx::work hold(holder);  // the first two tasks' rows: their single heartbeats wait for them
+  hold.exec("SELECT id FROM tasks WHERE id IN (" + tasks[0].task_id() + ", " + tasks[1].task_id() +
+            ") FOR UPDATE");
+  std::vector<std::future<grpc::Status>> waiting;
+  for (int i = 0; i < 2; ++i) {
+    waiting.push_back(std::async(std::launch::async, [&, i] {
+      v1::HeartbeatTasksResponse response;
+      const grpc::Status s = Renew({{tasks[i].task_id(), tasks[i].lease_epoch(), ""}}, &response);
+      return s.ok() ? grpc::Status(static_cast<grpc::StatusCode>(response.results(0).code()),
+                                   response.results(0).message())
+                    : s;
+    }));
+  }
+  ASSERT_TRUE(Eventually([&] {  // both RPC threads wait for a row lock
+    return db_.Query(
+               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+               " AND application_name = 'gridflow-engine'") == "2";
+  }));
+  v1::HeartbeatTasksRequest late;
+  late.set_identity("w");
+  v1::TaskHeartbeat* beat = late.add_heartbeats();
+  beat->set_task_id(tasks[2].task_id());
+  beat->set_lease_epoch(tasks[2].lease_epoch());
+  beat->set_details_json(R"({"late": true})");
+  v1::HeartbeatTasksResponse response;
+  EXPECT_EQ(engine_.workers().HeartbeatTasks(Ctx(Millis(300)).get(), late, &response).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  std::this_thread::sleep_for(Millis(200));  // the engine notices the caller left
+  hold.commit();
+  for (auto& call : waiting)
+    EXPECT_TRUE(call.get().ok());
+  // The late call reaches a free thread right after them; run, it would write its progress.
+  std::this_thread::sleep_for(Millis(500));
+  EXPECT_EQ(StateOf(tasks[2]), "LEASED " + std::to_string(tasks[2].lease_epoch()) + " -");
+  EXPECT_EQ(StateOf(tasks[0]), "LEASED " + std::to_string(tasks[0].lease_epoch()) + " -");
+}
+
 // The SDK renews its running tasks' leases with HeartbeatTasks: long handlers outlive several
 // heartbeat timeouts, and the progress they report reaches their tasks.
 TEST_F(HeartbeatTasksTest, AnSdkWorkerRenewsItsLeasesTogether) {

@@ -52,7 +52,8 @@ class HeartbeatTasksTest : public ::testing::Test {
     int64_t epoch;
     std::string details_json;
   };
-  grpc::Status Renew(const std::vector<Beat>& beats, v1::HeartbeatTasksResponse* response) {
+  grpc::Status Renew(const std::vector<Beat>& beats, v1::HeartbeatTasksResponse* response,
+                     Millis timeout = std::chrono::seconds(10)) {
     v1::HeartbeatTasksRequest request;
     request.set_identity("w");
     for (const Beat& b : beats) {
@@ -61,7 +62,7 @@ class HeartbeatTasksTest : public ::testing::Test {
       beat->set_lease_epoch(b.epoch);
       beat->set_details_json(b.details_json);
     }
-    return engine_.workers().HeartbeatTasks(Ctx().get(), request, response);
+    return engine_.workers().HeartbeatTasks(Ctx(timeout).get(), request, response);
   }
 
   std::string StateOf(const v1::LeasedTask& task) {
@@ -317,14 +318,10 @@ TEST_F(HeartbeatTasksOnABusyReplicaTest, ARenewalWhoseCallerGaveUpWhileQueuedIsN
                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                " AND application_name = 'gridflow-engine'") == "2";
   }));
-  v1::HeartbeatTasksRequest late;
-  late.set_identity("w");
-  v1::TaskHeartbeat* beat = late.add_heartbeats();
-  beat->set_task_id(tasks[2].task_id());
-  beat->set_lease_epoch(tasks[2].lease_epoch());
-  beat->set_details_json(R"({"late": true})");
   v1::HeartbeatTasksResponse response;
-  EXPECT_EQ(engine_.workers().HeartbeatTasks(Ctx(Millis(300)).get(), late, &response).error_code(),
+  EXPECT_EQ(Renew({{tasks[2].task_id(), tasks[2].lease_epoch(), R"({"late": true})"}}, &response,
+                  Millis(300))
+                .error_code(),
             grpc::StatusCode::DEADLINE_EXCEEDED);
   std::this_thread::sleep_for(Millis(200));  // the engine notices the caller left
   hold.commit();

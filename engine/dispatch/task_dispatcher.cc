@@ -83,12 +83,18 @@ void TaskDispatcher::Stop() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::list<std::shared_ptr<PendingLease>> left;
+  std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> release;
   {
     std::lock_guard lock(mu_);
     left.swap(waiting_);
+    release.swap(undelivered_);
   }
   for (const auto& lease : left)
     Finish(lease, Status::Ok(), {});
+  // Queued after the thread's last pass: released here rather than left leased until expiry (a
+  // step's start_to_close, minutes for an order that must move in seconds).
+  for (const auto& [identity, tasks] : release)
+    ReleaseUndelivered(identity, tasks);
 }
 
 void TaskDispatcher::Drain() {

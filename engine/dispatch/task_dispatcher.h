@@ -70,7 +70,8 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // Told of every committed claim (metrics). Set before Start.
   void SetFactsObserver(FactsObserver* observer) { observer_ = observer; }
   void Start();
-  // Answers every waiting request with no tasks and stops the thread.
+  // Answers every waiting request with no tasks, stops the thread and releases the undelivered
+  // tasks still queued (ReleaseUndeliveredLater). Call it while the database is reachable.
   void Stop();
   // From now on, waiting requests are answered at once with no tasks and new ones with
   // UNAVAILABLE, so workers move to another replica.

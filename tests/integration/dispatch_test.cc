@@ -12,7 +12,11 @@
 
 #include <pqxx/pqxx>
 
+#include "engine/definitions/definition_registry.h"
+#include "engine/dispatch/task_dispatcher.h"
+#include "engine/scheduler/scheduler.h"
 #include "gridflow/v1/cluster_service.grpc.pb.h"
+#include "persistence/connection_pool.h"
 #include "persistence/dispatch_control_store.h"
 #include "persistence/statements.h"
 #include "tests/integration/test_env.h"
@@ -533,6 +537,39 @@ TEST_F(DispatchTest, AnAttemptNobodyStartsInTimeFailsAndIsRetried) {
   EXPECT_EQ(run.failure().error_type(), "gridflow.ScheduleToStartTimeout");
   const auto types = EventTypes(History(engine_, "bid-1"));
   EXPECT_EQ(std::count(types.begin(), types.end(), "TaskStartTimedOut"), 2);
+}
+
+// A task whose answer never reached its worker is given back by the dispatcher's thread; one
+// queued after that thread's last pass is given back by Stop(), not left leased until its
+// start_to_close expires (an engine stopping in a rolling restart).
+TEST_F(DispatchTest, StoppingTheDispatcherReleasesUndeliveredTasksStillQueued) {
+  ASSERT_TRUE(Register(engine_, OneStep("order", "dispatch", "undelivered")).ok());
+  Start(engine_, "order-1", "order");
+  const v1::LeasedTask leased = Lease(engine_, "undelivered", 1, 0, 0, std::chrono::seconds(10));
+  ASSERT_FALSE(leased.task_id().empty());
+  const std::string state = "SELECT state FROM tasks WHERE id = " + leased.task_id();
+  ASSERT_EQ(db_.Query(state), "LEASED");
+
+  // A dispatcher whose thread never ran: every release is left for Stop().
+  persistence::ConnectionPool::Options options;
+  options.dsn = db_.runtime_url();
+  options.size = 2;
+  persistence::ConnectionPool pool(options);
+  engine::DefinitionRegistry definitions(pool);
+  engine::Scheduler scheduler(pool, definitions, {});
+  engine::TaskDispatcher dispatcher(pool, scheduler, {});
+  persistence::TaskRow task;
+  task.id = std::stoll(leased.task_id());
+  task.namespace_name = "default";
+  task.run_id = leased.run_id();
+  task.step = leased.step();
+  task.lease_epoch = leased.lease_epoch();
+  dispatcher.ReleaseUndeliveredLater("w", {task});
+  dispatcher.Stop();
+
+  EXPECT_EQ(db_.Query(state), "PENDING");
+  const auto types = EventTypes(History(engine_, "order-1"));
+  EXPECT_NE(std::find(types.begin(), types.end(), "TaskReleased"), types.end());
 }
 
 TEST_F(DispatchTest, AWaitingBulkTaskAgesAboveNormalWork) {

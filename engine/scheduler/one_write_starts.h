@@ -42,8 +42,9 @@ class OneWriteStarts {
     bool routed = false;  // the version stands for "the latest": the statement confirms it
   };
   // The start planned at this replica's reckoning of the database's clock (a batch that reads
-  // the transaction's clock before writing replaces the run's instants with it); nullopt when it
-  // cannot be planned without the database.
+  // the transaction's clock before writing replaces the run's instants with it where that clock
+  // is later, or the planned instant leads it by more than kMaxLead); nullopt when it cannot be
+  // planned without the database.
   std::optional<Plan> PlanStart(const StartRunParams& params);
 
   // A start of this definition read or wrote before its write statement.

@@ -253,7 +253,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     for (auto& run : persistence::ReadRuns(read.back()))
       inserted[{run.namespace_name, run.workflow_id}] = std::move(run);
   }
-  // The transaction's clock, when the round trip read it: the planned starts' instant.
+  // The transaction's clock, when the round trip read it: the planned starts' earliest instant.
   std::optional<TimePoint> clock;
   for (const persistence::RunRow& run : locked) {
     if (run.transaction_now) clock = run.transaction_now;
@@ -264,8 +264,16 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
   if (clock) {
     one_write_starts_->NoteClock(*clock, work.began_at());
     for (Call* call : planned) {
-      call->plan->run.created_at = call->plan->run.updated_at = *clock;
-      call->plan->run.transaction_now = *clock;
+      // Its planned instant where that is later: it follows every start this replica planned or
+      // saw committed before (OneWriteStarts' floor), and a reckoning that led the database's
+      // clock may have placed one of those after the clock read now. Not beyond kMaxLead: that
+      // far ahead, the order follows the database's clock, as in PlanStart.
+      const TimePoint planned_at = call->plan->run.created_at;
+      const TimePoint at = planned_at > *clock && planned_at - *clock <= OneWriteStarts::kMaxLead
+                               ? planned_at
+                               : *clock;
+      call->plan->run.created_at = call->plan->run.updated_at = at;
+      call->plan->run.transaction_now = at;
     }
   }
 

@@ -5,6 +5,10 @@
 // needs the database — the start is applied the ordinary way and answered as before.
 // (OneWriteStarts::kTakenPause: after a taken workflow id, its definition is not planned for 10 s;
 // each test here stays within that.)
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "gridflow/v1/rollout_service.grpc.pb.h"
 #include "tests/integration/test_env.h"
 
@@ -111,6 +115,58 @@ TEST_F(OneWriteStartsTest, StartsOneAfterAnotherAreCreatedInTheirOrder) {
     std::snprintf(id, sizeof id, "seq-%03d", i);
     ASSERT_TRUE(Start(engine_, id, "bid").created());
   }
+  EXPECT_GE(Planned(), 150) << "the starts were not planned: this test would prove nothing";
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM (SELECT created_at, lag(created_at) OVER (ORDER BY"
+                      " workflow_id) AS before FROM runs WHERE workflow_id LIKE 'seq-%') r"
+                      " WHERE created_at <= before"),
+            "0");
+}
+
+// The same while other calls keep both group-commit threads busy: a start then often shares a
+// batch with completions, whose round trip reads the transaction's clock. Just after the
+// database's clock stepped back, that clock precedes the start planned before; the start keeps
+// its own planned instant, which follows it (up to OneWriteStarts::kMaxLead ahead of the clock).
+TEST_F(OneWriteStartsTest, StartsOneAfterAnotherKeepTheirOrderInBatchesThatReadTheClock) {
+  ASSERT_TRUE(Register(engine_, Bid(1, "submit")).ok());
+  constexpr int kLoaders = 4;  // each runs two-step runs of its own definition and queue
+  for (int t = 0; t < kLoaders; ++t) {
+    const std::string name = "load-" + std::to_string(t);
+    ASSERT_TRUE(Register(engine_, R"({"name": ")" + name + R"(", "version": 1, "steps": [
+        {"name": "a", "kind": "task", "task_type": "t", "task_queue": ")" +
+                                      name + R"("},
+        {"name": "b", "kind": "task", "task_type": "t", "task_queue": ")" +
+                                      name + R"("}]})")
+                    .ok());
+  }
+  Start(engine_, "warm", "bid");
+  std::atomic<bool> stop{false};
+  std::atomic<int> completed{0};
+  std::vector<std::thread> load;
+  for (int t = 0; t < kLoaders; ++t) {
+    load.emplace_back([&, t] {
+      const std::string name = "load-" + std::to_string(t);
+      for (int n = 0; !stop; ++n) {
+        Start(engine_, name + "-" + std::to_string(n), name);
+        for (int step = 0; step < 2 && !stop; ++step) {
+          const v1::LeasedTask task = LeaseOne(engine_, name, name, std::chrono::seconds(5));
+          if (task.task_id().empty()) continue;
+          CompleteLeased(engine_, task, "{}");
+          ++completed;
+        }
+      }
+    });
+  }
+  char id[16];
+  for (int i = 0; i < 200; ++i) {
+    if (i % 20 == 10) engine_.SetClockOffset(Millis(-30));
+    if (i % 20 == 0) engine_.SetClockOffset(Millis(0));
+    std::snprintf(id, sizeof id, "seq-%03d", i);
+    EXPECT_TRUE(Start(engine_, id, "bid").created());
+  }
+  stop = true;
+  for (auto& t : load)
+    t.join();
+  EXPECT_GE(completed, 50) << "no load: the starts' batches read no clock";
   EXPECT_GE(Planned(), 150) << "the starts were not planned: this test would prove nothing";
   EXPECT_EQ(db_.Query("SELECT count(*) FROM (SELECT created_at, lag(created_at) OVER (ORDER BY"
                       " workflow_id) AS before FROM runs WHERE workflow_id LIKE 'seq-%') r"

@@ -105,6 +105,7 @@ class Worker::Impl {
   struct Running {
     std::shared_ptr<TaskContext> context;
     bool reserved = false;  // holds a reserved slot
+    std::string origin;     // the replica (target) that handed it over; "": unknown or the only one
     Millis heartbeat_interval{0};
     Clock::time_point next_heartbeat;
   };
@@ -124,8 +125,9 @@ class Worker::Impl {
   };
   struct Replica {
     std::string target;
-    std::unique_ptr<v1::WorkerService::Stub> stub;  // null: the worker's own channel
-    Poller pollers[2];                              // by SlotKind
+    // Null: the worker's own channel. Shared: a completion in flight keeps it past retirement.
+    std::shared_ptr<v1::WorkerService::Stub> stub;
+    Poller pollers[2];  // by SlotKind
     // mu_ held:
     bool retired = false;  // no longer resolved (or shutdown): its loops end
     bool healthy = true;   // its last poll did not fail
@@ -200,11 +202,17 @@ class Worker::Impl {
   void CountFinished(const TaskContext& context, const char* outcome, double seconds);
   // Reports the outcome, retrying transient errors, and returns the final gRPC status; a completion
   // may bring the run's next tasks, leased to this worker (eager dispatch), into *next.
+  // The completion goes to the replica that handed the task over, while its polls succeed: the
+  // run's transition then joins that replica's group commit (the one its start or previous step
+  // committed in) instead of splitting it across every replica; a transient failure there sends
+  // the retries round-robin. *answered_by: that replica's target, "" when round-robin.
   grpc::Status Report(const TaskContext& context, const TaskOutcome& outcome,
-                      std::vector<v1::LeasedTask>* next);
+                      std::vector<v1::LeasedTask>* next, std::string* answered_by);
+  // The stub of the replica that handed task `id` over, if it has one of its own and is healthy.
+  std::shared_ptr<v1::WorkerService::Stub> OriginOf(const std::string& id, std::string* target);
   // Takes a task leased to this worker: running in an ordinary or a reserved slot, and queued for
-  // an executor. Under mu_.
-  void AddLeased(const v1::LeasedTask& task, bool reserved);
+  // an executor; `origin` handed it over. Under mu_.
+  void AddLeased(const v1::LeasedTask& task, bool reserved, const std::string& origin);
   void ReleaseRemaining();
   bool ShuttingDown() {
     std::lock_guard lock(mu_);
@@ -434,7 +442,7 @@ void Worker::Impl::PollLoop(Replica& replica, SlotKind kind) {
       if (failed) ++stats_.poll_errors;
       replica.healthy = !failed;
       for (const v1::LeasedTask& task : response.tasks()) {
-        AddLeased(task, /*reserved=*/kind == kReserved);
+        AddLeased(task, /*reserved=*/kind == kReserved, replica.stub ? replica.target : "");
         work_queued_.notify_one();
       }
       if (metrics_) {
@@ -460,7 +468,7 @@ void Worker::Impl::PollLoop(Replica& replica, SlotKind kind) {
   }
 }
 
-void Worker::Impl::AddLeased(const v1::LeasedTask& task, bool reserved) {
+void Worker::Impl::AddLeased(const v1::LeasedTask& task, bool reserved, const std::string& origin) {
   auto context_ptr = std::make_shared<TaskContext>(task);
   Running running;
   running.context = context_ptr;
@@ -470,6 +478,7 @@ void Worker::Impl::AddLeased(const v1::LeasedTask& task, bool reserved) {
                                          : options_.idle_heartbeat_interval;
   running.next_heartbeat = Clock::now() + running.heartbeat_interval;
   running.reserved = reserved;
+  running.origin = origin;
   if (running.reserved) ++reserved_in_use_;
   running_[task.task_id()] = running;
   queue_.push_back(context_ptr);
@@ -512,13 +521,14 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   context->MarkFinished();
   bool rejected = false;
   std::vector<v1::LeasedTask> next;
+  std::string answered_by;
   if (context->released() || context->lease_lost()) {
     rejected = context->lease_lost();
     spdlog::info("run={} task={} step={} finished after its lease was {}; outcome not reported",
                  context->task().run_id(), id, context->step(),
                  context->released() ? "released" : "lost");
   } else {
-    const grpc::Status status = Report(*context, outcome, &next);
+    const grpc::Status status = Report(*context, outcome, &next, &answered_by);
     if (!status.ok()) {
       rejected = true;
       spdlog::warn("run={} task={} step={} outcome not recorded: {}", context->task().run_id(), id,
@@ -531,7 +541,7 @@ void Worker::Impl::Execute(const std::shared_ptr<TaskContext>& context) {
   // The slot this task frees goes to its successor, which this thread runs next (ExecutorLoop
   // finds it queued): no hand-off to another thread between two steps of a run.
   for (size_t i = 0; i < next.size(); ++i) {
-    AddLeased(next[i], /*reserved=*/FreeSlots() <= 0);
+    AddLeased(next[i], /*reserved=*/FreeSlots() <= 0, answered_by);
     if (i > 0) work_queued_.notify_one();
   }
   if (metrics_ && !next.empty()) metrics_->TasksLeased(static_cast<int>(next.size()));
@@ -556,12 +566,27 @@ void Worker::Impl::CountFinished(const TaskContext& context, const char* outcome
   metrics_->SetRunning(running_.size());
 }
 
+std::shared_ptr<v1::WorkerService::Stub> Worker::Impl::OriginOf(const std::string& id,
+                                                                std::string* target) {
+  std::lock_guard lock(mu_);
+  const auto running = running_.find(id);
+  if (running == running_.end() || running->second.origin.empty()) return nullptr;
+  const auto replica = replicas_.find(running->second.origin);
+  if (replica == replicas_.end() || !replica->second->healthy || replica->second->retired)
+    return nullptr;
+  *target = replica->first;
+  return replica->second->stub;
+}
+
 grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome& outcome,
-                                  std::vector<v1::LeasedTask>* next) {
+                                  std::vector<v1::LeasedTask>* next, std::string* answered_by) {
   Millis backoff{100};
   grpc::Status status;
   const Clock::time_point give_up = Clock::now() + kReportRetryFor;
+  answered_by->clear();
+  std::shared_ptr<v1::WorkerService::Stub> origin = OriginOf(context.task_id(), answered_by);
   while (true) {
+    v1::WorkerService::Stub& stub = origin ? *origin : *stub_;
     grpc::ClientContext rpc;
     SetDeadline(rpc, kRpcTimeout);
     if (outcome.kind == TaskOutcome::Kind::kSuccess) {
@@ -579,11 +604,12 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
           request.add_task_types(type);
       }
       v1::CompleteTaskResponse response;
-      status = stub_->CompleteTask(&rpc, request, &response);
+      status = stub.CompleteTask(&rpc, request, &response);
       if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
         // The handler produced something the engine refuses (e.g. not JSON): report that instead.
         return Report(context,
-                      TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()), next);
+                      TaskOutcome::Failure("gridflow.InvalidResult", status.error_message()), next,
+                      answered_by);
       }
       if (status.ok()) next->assign(response.next_tasks().begin(), response.next_tasks().end());
     } else {
@@ -597,9 +623,11 @@ grpc::Status Worker::Impl::Report(const TaskContext& context, const TaskOutcome&
       request.set_non_retryable(!outcome.retryable);
       request.set_identity(identity_);
       v1::FailTaskResponse response;
-      status = stub_->FailTask(&rpc, request, &response);
+      status = stub.FailTask(&rpc, request, &response);
     }
     if (status.ok() || !IsTransient(status) || Clock::now() + backoff > give_up) return status;
+    origin = nullptr;  // that replica may be going away: any other takes the retries
+    answered_by->clear();
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, kMaxRetryBackoff);
   }

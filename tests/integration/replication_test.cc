@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <pqxx/pqxx>
@@ -401,6 +402,57 @@ TEST(Replication, AWorkerHoldsALongPollOnEveryReplicaWithinItsSlots) {
   w.Shutdown();
   runner.join();
   EXPECT_EQ(w.stats().completed, 8);
+}
+
+// A worker sends a task's completion to the replica that handed the task over (a poll's there, or
+// the completion's there that brought it as the run's next task), not round-robin: the run's next
+// transition joins the group commit its last one ran in. Each replica completes exactly the tasks
+// it leased.
+TEST(Replication, ACompletionGoesToTheReplicaThatHandedTheTaskOver) {
+  TestDatabase db;
+  const auto config = [&] {
+    engine::EngineConfig c = SlowPollConfig(db.url());
+    c.metrics_listen = "127.0.0.1:0";
+    return c;
+  };
+  TestEngine a(config());
+  TestEngine b(config());
+  ASSERT_TRUE(
+      Register(a, SequenceDefinition("affine", {{"s1", "t"}, {"s2", "t"}, {"s3", "t"}})).ok());
+  worker::WorkerOptions options;
+  options.transport.address = "ipv4:" + a.address() + "," + b.address();
+  options.task_queues = {"q"};
+  options.identity = "affine-worker";
+  options.max_concurrent_tasks = 4;
+  options.poll_wait = Millis(2000);
+  options.shutdown_grace = Millis(2000);
+  worker::Worker w(options);
+  w.Register("t", [](TaskContext&) { return TaskOutcome::Success("{}"); });
+  std::thread runner([&] { EXPECT_TRUE(w.Run().ok()); });
+  for (int i = 0; i < 20; ++i)
+    Start(i % 2 == 0 ? a : b, "affine-" + std::to_string(i), "affine");
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(WaitClosed(a, "affine-" + std::to_string(i)).status(), v1::RUN_STATUS_COMPLETED);
+  w.Shutdown();
+  runner.join();
+  EXPECT_EQ(w.stats().completed, 60);
+  const std::map<std::string, std::string> tasks = {{"queue", "q"}, {"task_type", "t"}};
+  const std::map<std::string, std::string> completions = {
+      {"method", "/gridflow.v1.WorkerService/CompleteTask"}, {"code", "0"}};
+  double leased_in_all = 0;
+  for (TestEngine* e : {&a, &b}) {
+    double leased = 0, completed = 0;
+    // The last answer is counted just after it was sent.
+    EXPECT_TRUE(Eventually([&] {
+      const std::string text = HttpGet(e->engine().metrics_port(), "/metrics");
+      leased = Sample(text, "gridflow_tasks_leased_total", tasks);
+      completed = Sample(text, "gridflow_rpcs_total", completions);
+      return leased > 0 && completed == leased;
+    })) << e->address()
+        << ": leased " << leased << ", completed " << completed;
+    leased_in_all += leased;
+  }
+  EXPECT_EQ(leased_in_all, 60);
 }
 
 // A stopping worker asks every replica at once to end its polls: replicas that never answer (here

@@ -120,9 +120,13 @@ def _seconds(duration):
 class TaskContext:
     """One leased task as its handler sees it."""
 
-    def __init__(self, worker, task, reserved=False):
+    def __init__(self, worker, task, reserved=False, origin=None):
         self._worker = worker
         self._reserved = reserved  # holds one of the worker's reserved slots
+        # The replica that handed it over (None: unknown, or the worker has one channel): its
+        # outcome is reported there (Worker._report_at_origin).
+        self._origin = origin
+        self._answered_by = None  # the replica that took its completion, if that was the origin
         self.task = task  # the LeasedTask proto
         self.task_id = task.task_id
         self.lease_epoch = task.lease_epoch
@@ -423,7 +427,9 @@ class Worker:
                     if not isinstance(error, (errors.Unavailable, errors.DeadlineExceeded,
                                               errors.ResourceExhausted)):
                         log.error("leasing tasks on %s failed: %s", replica.target, error)
-            contexts = [TaskContext(self, task, reserved=kind == _RESERVED) for task in tasks]
+            origin = replica if replica.channel is not None else None
+            contexts = [TaskContext(self, task, reserved=kind == _RESERVED, origin=origin)
+                        for task in tasks]
             with self._lock:
                 replica.polls[kind] = None
                 replica.healthy = not failed
@@ -514,7 +520,7 @@ class Worker:
         try:
             next_tasks = self._report(ctx, outcome)
         finally:
-            contexts = [TaskContext(self, task) for task in next_tasks]
+            contexts = [TaskContext(self, task, origin=ctx._answered_by) for task in next_tasks]
             with self._lock:
                 # The freed slot passes to the next task in the same step: a poll never sees it.
                 self._running.pop(ctx.task_id, None)
@@ -546,15 +552,15 @@ class Worker:
                     request.max_next_tasks = 1
                     request.task_queues.extend(self.queues)
                     request.task_types.extend(self._served_types())
-                response = self._caller.call(self._stub.CompleteTask, request, stale_lease=True)
+                response = self._report_at_origin(ctx, "CompleteTask", request)
                 self._count(ctx, "completed")
                 return response.next_tasks
             else:
-                self._caller.call(self._stub.FailTask, wk.FailTaskRequest(
+                self._report_at_origin(ctx, "FailTask", wk.FailTaskRequest(
                     namespace=self.namespace, task_id=ctx.task_id, lease_epoch=ctx.lease_epoch,
                     error_type=value.error_type, message=value.message or str(value),
                     details_json=json.dumps(value.details) if value.details is not None else "",
-                    non_retryable=not value.retryable, identity=self.identity), stale_lease=True)
+                    non_retryable=not value.retryable, identity=self.identity))
                 self._count(ctx, "failed")
         except errors.StaleLease as e:
             # The engine refused the outcome: the lease expired and the task is (or will be)
@@ -567,6 +573,28 @@ class Worker:
             log.error("run=%s task=%s step=%s outcome not recorded: %s (the lease will expire and "
                       "the task run again)", ctx.run_id, ctx.task_id, ctx.step, e)
         return ()
+
+    def _report_at_origin(self, ctx, method, request):
+        """Sends the outcome to the replica that handed the task over, while its polls succeed:
+        the run's next transition joins the group commit of the replica already serving the run
+        (docs/worker.md, "Several replicas"). After a transient error there, and for a task of no
+        known origin, round-robin with retries."""
+        origin = ctx._origin
+        with self._lock:
+            usable = origin is not None and origin.healthy and not origin.retired
+        if usable:
+            try:
+                response = getattr(origin.stub, method)(request, timeout=self._caller.timeout)
+                ctx._answered_by = origin
+                return response
+            except grpc.RpcError as e:
+                error = errors.from_rpc_error(e, stale_lease=True)
+                if not isinstance(error, (errors.Unavailable, errors.Cancelled,
+                                          errors.DeadlineExceeded, errors.ResourceExhausted)):
+                    raise error from None
+            except ValueError:
+                pass  # its channel closed meanwhile (the replica was retired)
+        return self._caller.call(getattr(self._stub, method), request, stale_lease=True)
 
     def _count(self, ctx, outcome):
         self.metrics.inc("gridflow_worker_tasks_total",

@@ -15,6 +15,7 @@ import textwrap
 import threading
 import time
 import unittest
+import urllib.request
 
 import grpc
 
@@ -100,6 +101,18 @@ class Engine:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def engine_sample(port, name, **labels):
+    """The value of the sample `name` with (at least) `labels` on the engine's /metrics; 0 if none."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        given = dict(part.split("=", 1) for part in line[len(name) + 1:line.index("}")].split(","))
+        if all(given.get(k) == f'"{v}"' for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def definition(name, steps):
@@ -569,6 +582,46 @@ class SeveralReplicasTest(unittest.TestCase):
             eventually(lambda: polls_waiting() == 2, timeout=15, what="a poll on each replica")
         finally:
             hold.release()
+            if serving is not None:
+                serving.stop()
+            client_a.close()
+            client_b.close()
+            a.stop()
+            b.stop()
+
+
+    def test_a_completion_goes_to_the_replica_that_handed_the_task_over(self):
+        # Each replica completes exactly the tasks it leased (its polls', and the next steps its
+        # completions handed over): completions do not go round-robin (docs/worker.md).
+        metrics = [free_port(), free_port()]
+        a = Engine("affine-a", "--metrics-listen", f"127.0.0.1:{metrics[0]}").start()
+        b = Engine("affine-b", "--metrics-listen", f"127.0.0.1:{metrics[1]}").start()
+        client_a = gridflow.Client(a.address)
+        client_b = gridflow.Client(b.address)
+        serving = None
+        try:
+            client_a.register(definition("sdk-affine", [
+                {"name": f"s{i}", "kind": "task", "task_type": "noop", "task_queue": "affine"}
+                for i in range(3)]))
+            worker = gridflow.Worker(f"ipv4:{a.address},{b.address}", queues=["affine"],
+                                     concurrency=4, poll_wait=2.0, shutdown_grace=2.0)
+            worker.task("noop")(lambda ctx: {})
+            serving = WorkerThread(worker)
+            ids = [f"sdk-affine-{i}" for i in range(20)]
+            for i, workflow_id in enumerate(ids):
+                (client_a if i % 2 == 0 else client_b).start(workflow_id, "sdk-affine", {})
+            for workflow_id in ids:
+                client_a.wait_for_result(workflow_id, timeout=30)
+
+            def counts(port):
+                return (engine_sample(port, "gridflow_tasks_leased_total", queue="affine"),
+                        engine_sample(port, "gridflow_rpcs_total", code="0",
+                                      method="/gridflow.v1.WorkerService/CompleteTask"))
+            for port in metrics:  # the last answer is counted just after it was sent
+                eventually(lambda: counts(port)[0] > 0 and counts(port)[0] == counts(port)[1],
+                           what=f"completions matching leases on the replica ({counts(port)})")
+            self.assertEqual(sum(counts(port)[0] for port in metrics), 60)
+        finally:
             if serving is not None:
                 serving.stop()
             client_a.close()

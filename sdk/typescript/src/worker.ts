@@ -14,8 +14,8 @@
 import { randomUUID } from "crypto";
 import * as os from "os";
 import * as grpc from "@grpc/grpc-js";
-import { Code, DeadlineExceeded, GridflowError, InvalidArgument, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
-import { api, Caller, channelCredentials, channelOptions, ConnectionOptions } from "./transport";
+import { Cancelled, Code, DeadlineExceeded, GridflowError, InvalidArgument, ResourceExhausted, StaleLease, TaskError, Unavailable } from "./errors";
+import { api, Caller, channelCredentials, channelOptions, ConnectionOptions, Invoke } from "./transport";
 import { Metrics } from "./metrics";
 import { resolveReplicaTargets } from "./replicas";
 import type { WorkerServiceClient } from "./generated/gridflow/v1/WorkerService";
@@ -141,6 +141,10 @@ export class TaskContext {
   /** @internal */ readonly intervalMs: number;
   /** @internal */ heartbeating = false;
   /** @internal The handler returned; its outcome is being reported. */ finished = false;
+  /** @internal The replica that handed it over (undefined: unknown, or the worker has one channel). */
+  origin?: Replica;
+  /** @internal The replica that took its completion, when that was the origin. */
+  answeredBy?: Replica;
   private readonly abort = new AbortController();
 
   /** `reserved`: it holds one of the worker's reserved slots. */
@@ -418,6 +422,7 @@ export class Worker {
       this.promised[kind] -= ask;
       for (const task of tasks) {
         const ctx = new TaskContext(this, task, kind === "reserved");
+        if (replica.stub !== this.stub) ctx.origin = replica;
         this.running.set(ctx.taskId, ctx);
         this.metrics.inc("gridflow_worker_tasks_leased_total");
         void this.execute(ctx);
@@ -481,6 +486,7 @@ export class Worker {
       this.running.delete(ctx.taskId);
       for (const task of next) {
         const leased = new TaskContext(this, task);
+        leased.origin = ctx.answeredBy;
         this.running.set(leased.taskId, leased);
         this.metrics.inc("gridflow_worker_tasks_leased_total");
         void this.execute(leased);
@@ -488,6 +494,26 @@ export class Worker {
       this.metrics.set("gridflow_worker_tasks_running", this.running.size);
       this.wakeAll();
     }
+  }
+
+  /** Sends an outcome to the replica that handed the task over, while its polls succeed: the run's
+   *  next transition joins the group commit of the replica already serving the run (docs/worker.md,
+   *  "Several replicas"). After a transient error there, and for a task of no known origin,
+   *  round-robin with retries. */
+  private async reportAtOrigin<Res>(ctx: TaskContext, invoke: (stub: WorkerServiceClient) => Invoke<Res>): Promise<Res> {
+    const origin = ctx.origin;
+    if (origin && origin.healthy && !origin.retired) {
+      try {
+        const r = await this.caller.call<Res>(invoke(origin.stub), { retry: false, staleLease: true });
+        ctx.answeredBy = origin;
+        return r;
+      } catch (e) {
+        const transient = e instanceof Unavailable || e instanceof Cancelled || e instanceof DeadlineExceeded
+          || e instanceof ResourceExhausted;
+        if (!(transient || origin.retired)) throw e; // retired: its channel may be closed meanwhile
+      }
+    }
+    return this.caller.call<Res>(invoke(this.stub), { staleLease: true });
   }
 
   /** Reports the outcome under the task's lease; returns the tasks the completion handed this
@@ -503,16 +529,16 @@ export class Worker {
         const eager = this.stopping || ctx.reserved ? {} : {
           max_next_tasks: 1, task_queues: this.queues, task_types: this.servedTypes(),
         };
-        const r = await this.caller.call<CompleteTaskResponse__Output>((co, cb) => this.stub.CompleteTask({
-          ...lease, result_json: JSON.stringify(outcome.result ?? null), ...eager }, co, cb), { staleLease: true });
+        const r = await this.reportAtOrigin<CompleteTaskResponse__Output>(ctx, (stub) => (co, cb) => stub.CompleteTask({
+          ...lease, result_json: JSON.stringify(outcome.result ?? null), ...eager }, co, cb));
         this.count(ctx, "completed");
         return r.next_tasks;
       } else {
         const e = outcome.error;
-        await this.caller.call<FailTaskResponse__Output>((co, cb) => this.stub.FailTask({
+        await this.reportAtOrigin<FailTaskResponse__Output>(ctx, (stub) => (co, cb) => stub.FailTask({
           ...lease, error_type: e.errorType, message: e.message,
           details_json: e.details === undefined ? "" : JSON.stringify(e.details), non_retryable: !e.retryable,
-        }, co, cb), { staleLease: true });
+        }, co, cb));
         this.count(ctx, "failed");
       }
     } catch (e) {

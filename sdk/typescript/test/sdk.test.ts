@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
@@ -56,6 +57,28 @@ async function eventually(condition: () => Promise<boolean> | boolean, what: str
 }
 
 /** A gridflow-engine process on a port of its own (kept across restarts). */
+/** The value of the sample `name` with (at least) `labels` on an engine's /metrics; 0 if none. */
+function engineSample(port: number, name: string, labels: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port, path: "/metrics", agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => {
+        for (const line of text.split("\n")) {
+          if (!line.startsWith(name + "{")) continue;
+          const given = line.slice(name.length + 1, line.indexOf("}")).split(",");
+          if (Object.entries(labels).every(([k, v]) => given.includes(`${k}="${v}"`))) {
+            resolve(Number(line.slice(line.lastIndexOf(" ") + 1)));
+            return;
+          }
+        }
+        resolve(0);
+      });
+    }).on("error", reject);
+  });
+}
+
 class Engine {
   port = 0;
   process?: ChildProcess;
@@ -497,6 +520,43 @@ describe("several replicas", () => {
       hold.release();
       await stopWorkers();
       queues.close();
+      clientA.close();
+      clientB.close();
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  test("a completion goes to the replica that handed the task over", async () => {
+    // Each replica completes exactly the tasks it leased (its polls', and the next steps its
+    // completions handed over): completions do not go round-robin (docs/worker.md).
+    const ports = [await freePort(), await freePort()];
+    const a = await new Engine("affine-a", ["--metrics-listen", `127.0.0.1:${ports[0]}`]).start();
+    const b = await new Engine("affine-b", ["--metrics-listen", `127.0.0.1:${ports[1]}`]).start();
+    const clientA = new Client({ address: a.address });
+    const clientB = new Client({ address: b.address });
+    try {
+      await clientA.register({ name: "ts-affine", version: 1, steps: [0, 1, 2].map((i) => (
+        { name: `s${i}`, kind: "task", task_type: "noop", task_queue: "affine" })) });
+      serve({ noop: async () => ({}) }, 4, `ipv4:${a.address},${b.address}`, { queues: ["affine"], pollWaitMs: 2000 });
+      const ids = Array.from({ length: 20 }, (_, i) => `ts-affine-${i}`);
+      for (const [i, id] of ids.entries()) await (i % 2 === 0 ? clientA : clientB).start(id, "ts-affine", {});
+      for (const id of ids) await clientA.waitForResult(id, { timeoutMs: 30_000 });
+      const counts = async (port: number) => [
+        await engineSample(port, "gridflow_tasks_leased_total", { queue: "affine" }),
+        await engineSample(port, "gridflow_rpcs_total", { method: "/gridflow.v1.WorkerService/CompleteTask", code: "0" }),
+      ];
+      let total = 0;
+      for (const port of ports) { // the last answer is counted just after it was sent
+        await eventually(async () => {
+          const [leased, completed] = await counts(port);
+          return leased > 0 && leased === completed;
+        }, `completions matching leases on the replica of metrics port ${port}`);
+        total += (await counts(port))[0];
+      }
+      assert.equal(total, 60);
+    } finally {
+      await stopWorkers();
       clientA.close();
       clientB.close();
       await a.stop();

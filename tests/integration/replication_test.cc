@@ -36,6 +36,19 @@ engine::EngineConfig SlowPollConfig(const std::string& url) {
   return config;
 }
 
+// A worker on queue "q" given both replicas' addresses, with `slots` slots and 2 s polls.
+worker::WorkerOptions BothReplicasWorker(TestEngine& a, TestEngine& b, const std::string& identity,
+                                         int slots) {
+  worker::WorkerOptions options;
+  options.transport.address = "ipv4:" + a.address() + "," + b.address();
+  options.task_queues = {"q"};
+  options.identity = identity;
+  options.max_concurrent_tasks = slots;
+  options.poll_wait = Millis(2000);
+  options.shutdown_grace = Millis(2000);
+  return options;
+}
+
 TEST(Replication, ClusterStatusReportsEveryReplicaAndTheDeadOnes) {
   TestDatabase db;
   TestEngine a(SlowPollConfig(db.url()));
@@ -363,14 +376,7 @@ TEST(Replication, AWorkerHoldsALongPollOnEveryReplicaWithinItsSlots) {
   TestEngine a(SlowPollConfig(db.url()));
   TestEngine b(SlowPollConfig(db.url()));
   ASSERT_TRUE(Register(a, SequenceDefinition("spread", {{"s", "t"}})).ok());
-  worker::WorkerOptions options;
-  options.transport.address = "ipv4:" + a.address() + "," + b.address();
-  options.task_queues = {"q"};
-  options.identity = "spread-worker";
-  options.max_concurrent_tasks = 3;
-  options.poll_wait = Millis(2000);
-  options.shutdown_grace = Millis(2000);
-  worker::Worker w(options);
+  worker::Worker w(BothReplicasWorker(a, b, "spread-worker", 3));
   std::atomic<int> running{0}, most{0};
   std::atomic<bool> release{false};
   w.Register("t", [&](TaskContext&) {
@@ -419,14 +425,7 @@ TEST(Replication, ACompletionGoesToTheReplicaThatHandedTheTaskOver) {
   TestEngine b(config());
   ASSERT_TRUE(
       Register(a, SequenceDefinition("affine", {{"s1", "t"}, {"s2", "t"}, {"s3", "t"}})).ok());
-  worker::WorkerOptions options;
-  options.transport.address = "ipv4:" + a.address() + "," + b.address();
-  options.task_queues = {"q"};
-  options.identity = "affine-worker";
-  options.max_concurrent_tasks = 4;
-  options.poll_wait = Millis(2000);
-  options.shutdown_grace = Millis(2000);
-  worker::Worker w(options);
+  worker::Worker w(BothReplicasWorker(a, b, "affine-worker", 4));
   w.Register("t", [](TaskContext&) { return TaskOutcome::Success("{}"); });
   std::thread runner([&] { EXPECT_TRUE(w.Run().ok()); });
   for (int i = 0; i < 20; ++i)

@@ -36,16 +36,11 @@ engine::EngineConfig SlowPollConfig(const std::string& url) {
   return config;
 }
 
-// A worker on queue "q" given both replicas' addresses, with `slots` slots and 2 s polls.
+// InProcessOptions given both replicas' addresses.
 worker::WorkerOptions BothReplicasWorker(TestEngine& a, TestEngine& b, const std::string& identity,
                                          int slots) {
-  worker::WorkerOptions options;
+  worker::WorkerOptions options = InProcessOptions(a, identity, slots);
   options.transport.address = "ipv4:" + a.address() + "," + b.address();
-  options.task_queues = {"q"};
-  options.identity = identity;
-  options.max_concurrent_tasks = slots;
-  options.poll_wait = Millis(2000);
-  options.shutdown_grace = Millis(2000);
   return options;
 }
 

@@ -280,8 +280,6 @@ std::string SequenceDefinition(const std::string& name,
   return def.dump();
 }
 
-namespace {
-
 worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& identity,
                                        int concurrency,
                                        std::shared_ptr<prometheus::Registry> metrics) {
@@ -295,8 +293,6 @@ worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& id
   options.shutdown_grace = Millis(2000);
   return options;
 }
-
-}  // namespace
 
 InProcessWorker::InProcessWorker(TestEngine& engine, const std::string& identity,
                                  const std::map<std::string, worker::Handler>& handlers,

@@ -114,6 +114,11 @@ std::string SequenceDefinition(const std::string& name,
                                const std::vector<std::pair<std::string, std::string>>& steps,
                                const std::string& step_extras = "");
 
+// What InProcessWorker runs with: queue "q", `concurrency` slots, 2 s polls and shutdown grace.
+worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& identity,
+                                       int concurrency,
+                                       std::shared_ptr<prometheus::Registry> metrics = nullptr);
+
 // An SDK worker polling queue "q" of `engine`, running on its own thread until destroyed.
 class InProcessWorker {
  public:

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "common/priority.h"
 #include "common/thread_name.h"
 #include "engine/dispatch/lease_renewal.h"
 #include "engine/scheduler/events.h"
@@ -23,18 +24,42 @@ struct TaskDispatcher::PendingLease {
   std::string signature;
   std::vector<std::string> queue_keys;  // "<namespace>/<queue>"
   bool answered = false;                // guarded by mu_
-  bool reserved = false;                // guarded by mu_: a transaction may answer it
-  bool claiming = false;                // guarded by mu_: the dispatcher claims for it now
-  bool ending = false;  // guarded by mu_: StopPolling: answer it with what it has, claim no more
-  bool tried = false;   // dispatcher thread only
+  // Guarded by mu_: transactions holding it (Reserve .. Deliver); the last to end answers it.
+  int reservations = 0;
+  // Guarded by mu_: slots no transaction holding it has taken (ordinary, reserved-class).
+  int room = 0;
+  int reserved_room = 0;
+  // Guarded by mu_: tasks of holders that committed while another still held it.
+  std::vector<persistence::TaskRow> collected;
+  bool claiming = false;  // guarded by mu_: the dispatcher claims for it now
+  bool ending = false;    // guarded by mu_: StopPolling: answer it with what it has, claim no more
+  bool tried = false;     // dispatcher thread only
 };
 
 namespace {
 
-// A waiting poll reserved by a transaction.
+// A waiting poll as one transaction holds it: the slots that transaction took of its room.
 struct MatchedPoll final : TaskRecipient {
   std::shared_ptr<TaskDispatcher::PendingLease> lease;
+  int taken = 0;
+  int taken_reserved = 0;
 };
+
+// Takes a slot of `lease`'s room for `task` for `poll` (mu_ held).
+bool TakeSlot(TaskDispatcher::PendingLease& lease, MatchedPoll& poll,
+              const persistence::NewTask& task) {
+  if (lease.room > 0) {
+    --lease.room;
+    ++poll.taken;
+    return true;
+  }
+  if (lease.reserved_room > 0 && task.priority <= lease.request.reserved_class) {
+    --lease.reserved_room;
+    ++poll.taken_reserved;
+    return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -120,49 +145,62 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTas
   if (draining_ || stopping_) return nullptr;
   for (const auto& lease : waiting_) {
     const LeaseRequest& r = lease->request;
-    if (lease->answered || lease->reserved || lease->claiming || lease->ending ||
+    if (lease->answered || lease->claiming || lease->ending ||
         r.namespace_name != task.namespace_name) {
       continue;
     }
+    // Held by another transaction: only an urgent task joins it. Its answer then waits for the
+    // last holder's commit (a few milliseconds), which for an activation's set-points beats a
+    // claim after its own commit; ordinary tasks keep their answer to themselves.
+    if (lease->reservations > 0 && task.priority != kUrgentPriority) continue;
     if (std::find(r.queues.begin(), r.queues.end(), task.queue) == r.queues.end()) continue;
-    if (r.max_tasks == 0 && task.priority > r.reserved_class) continue;  // reserved slots only
     if (!r.task_types.empty() &&
         std::find(r.task_types.begin(), r.task_types.end(), task.task_type) == r.task_types.end()) {
       continue;
     }
-    lease->reserved = true;
     auto poll = std::make_shared<MatchedPoll>();
+    if (!TakeSlot(*lease, *poll, task)) continue;
+    ++lease->reservations;
     poll->identity = r.identity;
     poll->namespace_name = r.namespace_name;
     poll->queues = r.queues;
     poll->task_types = r.task_types;
-    poll->room = r.max_tasks;
-    poll->reserved_room = r.reserved_slots;
-    poll->reserved_class = r.reserved_class;
     poll->lease = lease;
     return poll;
   }
   return nullptr;
 }
 
+bool TaskDispatcher::Take(TaskRecipient& recipient, const persistence::NewTask& task) {
+  auto& poll = static_cast<MatchedPoll&>(recipient);
+  std::lock_guard lock(mu_);
+  return !poll.lease->answered && TakeSlot(*poll.lease, poll, task);
+}
+
 void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
   const auto poll = std::static_pointer_cast<MatchedPoll>(recipient);
-  bool ending = false;
+  PendingLease& lease = *poll->lease;
+  bool answer = false;
+  bool answered_meanwhile = false;
   {
     std::lock_guard lock(mu_);
-    poll->lease->reserved = false;
-    ending = poll->lease->ending;
-  }
-  if (poll->tasks.empty()) {
-    if (ending) {
-      Finish(poll->lease, Status::Ok(), {});
-    } else {
-      cv_.notify_one();  // it waits again (or its deadline passed meanwhile)
+    --lease.reservations;
+    answered_meanwhile = lease.answered;
+    if (!answered_meanwhile) {
+      if (poll->tasks.empty()) {  // its slots go back to the poll
+        lease.room += poll->taken;
+        lease.reserved_room += poll->taken_reserved;
+      } else {
+        lease.collected.insert(lease.collected.end(), poll->tasks.begin(), poll->tasks.end());
+      }
+      answer = lease.reservations == 0 && (!lease.collected.empty() || lease.ending);
+      // With nothing for it, it waits again (or its deadline passed meanwhile).
+      if (lease.reservations == 0 && !answer) cv_.notify_one();
     }
-    return;
   }
-  if (!Finish(poll->lease, Status::Ok(), poll->tasks))
-    ReleaseUndelivered(poll->identity, poll->tasks);
+  // Cancelled, or answered by a drain, while held: what this holder leased it goes back.
+  if (answered_meanwhile && !poll->tasks.empty()) ReleaseUndelivered(poll->identity, poll->tasks);
+  if (answer) Finish(poll->lease, Status::Ok(), {});
 }
 
 std::map<std::string, int> TaskDispatcher::WaitingByQueue() const {
@@ -183,6 +221,8 @@ std::shared_ptr<TaskDispatcher::PendingLease> TaskDispatcher::Prepare(LeaseReque
   lease->signature = Signature(request);
   for (const auto& q : request.queues)
     lease->queue_keys.push_back(request.namespace_name + "/" + q);
+  lease->room = request.max_tasks;
+  lease->reserved_room = request.reserved_slots;
   lease->request = std::move(request);
   lease->deadline = deadline;
   lease->done = std::move(done);
@@ -236,7 +276,7 @@ int TaskDispatcher::StopPolling(const std::string& namespace_name,
       lease->ending = true;
       ++ended;
       // A claim or a transaction that holds it answers it when done (Serve, Deliver).
-      if (!lease->reserved && !lease->claiming) now.push_back(lease);
+      if (lease->reservations == 0 && !lease->claiming) now.push_back(lease);
     }
   }
   for (const auto& lease : now)
@@ -267,7 +307,7 @@ void TaskDispatcher::OnWorkerSilent(const std::string& identity) {
   {
     std::lock_guard lock(mu_);
     for (const auto& lease : waiting_) {
-      if (!lease->answered && !lease->reserved && !lease->claiming &&
+      if (!lease->answered && lease->reservations == 0 && !lease->claiming &&
           lease->request.identity == identity) {
         silent.push_back(lease);
       }
@@ -287,10 +327,17 @@ void TaskDispatcher::WakeAll() {
 
 bool TaskDispatcher::Finish(const std::shared_ptr<PendingLease>& lease, Status status,
                             std::vector<persistence::TaskRow> tasks) {
+  std::vector<persistence::TaskRow> collected;  // leased to it by holders that committed
   {
     std::lock_guard lock(mu_);
     if (lease->answered) return false;
     lease->answered = true;
+    collected.swap(lease->collected);
+  }
+  if (status.ok()) {
+    tasks.insert(tasks.end(), collected.begin(), collected.end());
+  } else if (!collected.empty()) {  // a cancelled poll: they go back
+    ReleaseUndeliveredLater(lease->request.identity, std::move(collected));
   }
   lease->done(std::move(status), std::move(tasks));
   return true;
@@ -342,7 +389,7 @@ void TaskDispatcher::Loop() {
         it = waiting_.erase(it);
         continue;
       }
-      if (lease->reserved) {  // a transaction answers it, or gives it back
+      if (lease->reservations > 0) {  // a transaction answers it, or gives it back
         ++it;
         continue;
       }
@@ -380,7 +427,7 @@ void TaskDispatcher::Serve(const std::vector<std::shared_ptr<PendingLease>>& can
   for (const auto& lease : candidates) {
     {
       std::lock_guard lock(mu_);
-      if (lease->answered || lease->reserved || lease->ending) continue;
+      if (lease->answered || lease->reservations > 0 || lease->ending) continue;
       lease->claiming = true;  // no transaction reserves it meanwhile
     }
     ServeOne(lease, &exhausted);

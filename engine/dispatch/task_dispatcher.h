@@ -2,7 +2,9 @@
 //
 // It is also the scheduler's PollMatcher: a transaction that schedules a task may take a poll
 // waiting here (Reserve) and insert the task already leased to it; after the commit the poll is
-// answered (Deliver) — no NOTIFY, no claim. A reserved poll is answered by nothing else.
+// answered (Deliver) — no NOTIFY, no claim. A held poll is answered by nothing else; urgent
+// tasks may join a poll other transactions hold (sharing its slots), and it is answered when the
+// last holder is done.
 //
 // LeaseTasks is a long-poll: Lease() registers the request and answers it exactly once, on the
 // dispatcher's thread, with tasks as soon as any can be claimed, with none when the deadline
@@ -109,6 +111,7 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
 
   // PollMatcher
   std::shared_ptr<TaskRecipient> Reserve(const persistence::NewTask& task) override;
+  bool Take(TaskRecipient& poll, const persistence::NewTask& task) override;
   void Deliver(const std::shared_ptr<TaskRecipient>& poll) override;
 
   // Gives back tasks leased to `identity` that never reached it (its call went away).

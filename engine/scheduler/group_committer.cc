@@ -17,6 +17,7 @@ GroupCommitter::GroupCommitter(BatchRunner runner, int threads, int max_batch)
       concurrency_(threads_started_) {
   for (int i = 0; i < threads_started_; ++i)
     threads_.emplace_back([this] { Loop(); });
+  threads_.emplace_back([this] { UrgentLoop(); });
 }
 
 GroupCommitter::~GroupCommitter() {
@@ -48,21 +49,16 @@ void GroupCommitter::SetActivityObserver(std::function<void()> observer) {
 
 GroupCommitter::Load GroupCommitter::CurrentLoad() const {
   std::lock_guard lock(mu_);
-  return {in_flight_, CanBegin()};
-}
-
-bool GroupCommitter::UrgentMayBegin() const {
-  return !urgent_.empty() && urgent_in_flight_ == 0;
+  return {in_flight_ + urgent_in_flight_, CanBegin()};
 }
 
 bool GroupCommitter::CanBegin() const {
   // Stopping: what is queued is applied without regard to the share. At light load (the recent
   // batches held one call, about) a call would wait for the batch in flight without gaining
   // company, so it takes a free thread, beyond the share too. In between, a second batch needs
-  // a queue worth its transaction. Urgent calls need only that no urgent batch is in flight (a
-  // waiting thread is a free one: in_flight_ counts only threads in a batch).
+  // a queue worth its transaction. (Urgent batches have a thread of their own and count for
+  // none of this.)
   constexpr double kLightLoad = 1.5;
-  if (UrgentMayBegin()) return true;
   return !queue_.empty() && !reading_ &&
          (stopping_ || in_flight_ == 0 ||
           (in_flight_ < concurrency_ && queue_.size() >= kBusyQueue) ||
@@ -70,15 +66,22 @@ bool GroupCommitter::CanBegin() const {
 }
 
 bool GroupCommitter::Submit(std::unique_ptr<Scheduler::Call> call) {
-  bool wake = false;
+  bool wake = false, wake_urgent = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
-    (call->urgent ? urgent_ : queue_).push_back(std::move(call));
-    // A busy committer takes the call with its next batch; waking a thread that cannot begin
-    // (a batch reading, the share in flight) would only cost a context switch per call.
-    wake = CanBegin();
+    if (call->urgent) {
+      urgent_.push_back(std::move(call));
+      // The urgent thread takes it at once, or with the next urgent batch when it is busy.
+      wake_urgent = urgent_in_flight_ == 0;
+    } else {
+      queue_.push_back(std::move(call));
+      // A busy committer takes the call with its next batch; waking a thread that cannot begin
+      // (a batch reading, the share in flight) would only cost a context switch per call.
+      wake = CanBegin();
+    }
   }
+  if (wake_urgent) urgent_cv_.notify_one();
   if (wake) cv_.notify_one();
   return true;
 }
@@ -89,8 +92,29 @@ void GroupCommitter::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  urgent_cv_.notify_all();
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
+  }
+}
+
+std::vector<std::unique_ptr<Scheduler::Call>> GroupCommitter::TakeBatch(
+    std::deque<std::unique_ptr<Scheduler::Call>>& source, std::function<void()>* observer) {
+  if (!std::exchange(active_, true)) *observer = activity_observer_;
+  std::vector<std::unique_ptr<Scheduler::Call>> batch;
+  while (!source.empty() && batch.size() < max_batch_) {
+    batch.push_back(std::move(source.front()));
+    source.pop_front();
+  }
+  return batch;
+}
+
+void GroupCommitter::Run(std::vector<std::unique_ptr<Scheduler::Call>> batch,
+                         const std::function<void()>& reads_done) {
+  try {
+    runner_(std::move(batch), reads_done);
+  } catch (const std::exception& e) {  // the runner answers every call; this is a last resort
+    spdlog::error("group commit: unexpected exception: {}", e.what());
   }
 }
 
@@ -99,33 +123,19 @@ void GroupCommitter::Loop() {
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return stopping_ || CanBegin(); });
-    // An urgent batch takes no part in the one-reader rule: it neither waits for the batch
-    // reading nor makes the next one wait.
-    const bool urgent = UrgentMayBegin();
-    if (!urgent) {
-      if (queue_.empty()) return;  // stopping, nothing left
-      if (reading_) {              // stopping: wait for the reader, then apply what is left
-        cv_.wait(lock, [this] { return !reading_; });
-        continue;
-      }
-      reading_ = true;
+    if (queue_.empty()) return;  // stopping, nothing left
+    if (reading_) {              // stopping: wait for the reader, then apply what is left
+      cv_.wait(lock, [this] { return !reading_; });
+      continue;
     }
-    const bool turned_active = !std::exchange(active_, true);
-    const std::function<void()> observer = turned_active ? activity_observer_ : nullptr;
+    reading_ = true;
     ++in_flight_;
-    if (urgent) ++urgent_in_flight_;
-    std::deque<std::unique_ptr<Scheduler::Call>>& source = urgent ? urgent_ : queue_;
-    std::vector<std::unique_ptr<Scheduler::Call>> batch;
-    while (!source.empty() && batch.size() < max_batch_) {
-      batch.push_back(std::move(source.front()));
-      source.pop_front();
-    }
-    if (!urgent) {  // ~5 batches
-      recent_batch_ = 0.8 * recent_batch_ + 0.2 * static_cast<double>(batch.size());
-    }
+    std::function<void()> observer;
+    std::vector<std::unique_ptr<Scheduler::Call>> batch = TakeBatch(queue_, &observer);
+    recent_batch_ = 0.8 * recent_batch_ + 0.2 * static_cast<double>(batch.size());  // ~5 batches
     lock.unlock();
     if (observer) observer();
-    bool released = urgent;  // this thread only; an urgent batch holds no read phase to release
+    bool released = false;  // this thread only
     const auto reads_done = [this, &released] {
       if (released) return;
       released = true;
@@ -142,15 +152,27 @@ void GroupCommitter::Loop() {
         cv_.notify_one();  // the next batch may begin reading
       }
     };
-    try {
-      runner_(std::move(batch), reads_done);
-    } catch (const std::exception& e) {  // the runner answers every call; this is a last resort
-      spdlog::error("group commit: unexpected exception: {}", e.what());
-    }
+    Run(std::move(batch), reads_done);
     reads_done();
     lock.lock();
     --in_flight_;  // this thread checks for the next batch itself
-    if (urgent) --urgent_in_flight_;
+  }
+}
+
+void GroupCommitter::UrgentLoop() {
+  NameThisThread("commit urgent");
+  std::unique_lock lock(mu_);
+  while (true) {
+    urgent_cv_.wait(lock, [this] { return stopping_ || !urgent_.empty(); });
+    if (urgent_.empty()) return;  // stopping, nothing left
+    ++urgent_in_flight_;
+    std::function<void()> observer;
+    std::vector<std::unique_ptr<Scheduler::Call>> batch = TakeBatch(urgent_, &observer);
+    lock.unlock();
+    if (observer) observer();
+    Run(std::move(batch), [] {});  // no read phase to hand on: ordinary batches never wait for it
+    lock.lock();
+    --urgent_in_flight_;
   }
 }
 

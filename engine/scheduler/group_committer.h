@@ -16,10 +16,10 @@
 // threads started): replicas sharing one PostgreSQL share its concurrency (docs/operations.md).
 // The share binds only under load: at light load a call takes a free thread beyond it.
 //
-// Urgent calls (Call::urgent: the start of an activation) never wait for company or for the
-// batch in flight: they go in batches of their own, ahead of the queue, on any free thread —
-// beyond the share and beside a batch that is reading. One urgent batch at a time, so a stream
-// of them leaves the other threads to the queue; calls arriving meanwhile are the next one.
+// Urgent calls (Call::urgent: the start of an activation) never wait for company, for the batch
+// in flight or for a free thread: they go in batches of their own on a thread of their own,
+// beyond the share and beside batches reading and committing. One urgent batch at a time; urgent
+// calls arriving meanwhile are the next one.
 #pragma once
 
 #include <condition_variable>
@@ -43,6 +43,7 @@ class GroupCommitter {
   // Calls queued that make a second batch worth beginning beside one in flight.
   static constexpr size_t kBusyQueue = 8;
 
+  // `threads` for ordinary batches, and one more for urgent ones.
   GroupCommitter(BatchRunner runner, int threads, int max_batch);
   ~GroupCommitter();  // Stop()
   GroupCommitter(const GroupCommitter&) = delete;
@@ -70,21 +71,28 @@ class GroupCommitter {
   void Stop();
 
  private:
-  void Loop();
-  bool CanBegin() const;        // under mu_
-  bool UrgentMayBegin() const;  // under mu_
+  void Loop();            // the ordinary threads
+  void UrgentLoop();      // the urgent thread
+  bool CanBegin() const;  // under mu_: an ordinary thread may begin a batch
+  // Takes up to max_batch_ calls of `source` (under mu_); *observer: the activity observer, when
+  // this batch turns the committer active.
+  std::vector<std::unique_ptr<Scheduler::Call>> TakeBatch(
+      std::deque<std::unique_ptr<Scheduler::Call>>& source, std::function<void()>* observer);
+  void Run(std::vector<std::unique_ptr<Scheduler::Call>> batch,
+           const std::function<void()>& reads_done);
 
   const BatchRunner runner_;
   const size_t max_batch_;
   const int threads_started_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;         // the ordinary threads
+  std::condition_variable urgent_cv_;  // the urgent thread
   std::deque<std::unique_ptr<Scheduler::Call>> queue_;
   std::deque<std::unique_ptr<Scheduler::Call>> urgent_;  // ahead of queue_, batched apart
   bool stopping_ = false;
   bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
-  int in_flight_ = 0;     // batches begun and not yet answered
-  int urgent_in_flight_ = 0;  // of which urgent ones (at most one)
+  int in_flight_ = 0;     // ordinary batches begun and not yet answered
+  int urgent_in_flight_ = 0;  // urgent ones (at most one)
   bool active_ = false;       // a batch began since TakeActivity
   std::function<void()> activity_observer_;
   double recent_batch_ = 1;  // calls per ordinary batch, a moving average of the recent ones

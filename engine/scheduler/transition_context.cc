@@ -4,12 +4,23 @@
 
 namespace gridflow::engine {
 
-bool TaskRecipient::Accepts(const persistence::NewTask& task) const {
+bool TaskRecipient::Matches(const persistence::NewTask& task) const {
   if (task.namespace_name != namespace_name) return false;
-  if (room <= 0 && (reserved_room <= 0 || task.priority > reserved_class)) return false;
   if (std::find(queues.begin(), queues.end(), task.queue) == queues.end()) return false;
   return task_types.empty() ||
          std::find(task_types.begin(), task_types.end(), task.task_type) != task_types.end();
+}
+
+bool TaskRecipient::TakeRoom(const persistence::NewTask& task) {
+  if (room > 0) {
+    --room;
+    return true;
+  }
+  if (reserved_room > 0 && task.priority <= reserved_class) {
+    --reserved_room;
+    return true;
+  }
+  return false;
 }
 
 TransitionContext::TransitionContext(pqxx::transaction_base& txn, DefinitionRegistry& registry,
@@ -26,11 +37,11 @@ TransitionContext::~TransitionContext() {
 
 std::optional<std::string> TransitionContext::Place(int64_t id, const persistence::NewTask& task) {
   TaskRecipient* recipient = nullptr;
-  if (eager_ != nullptr && eager_->Accepts(task)) {
+  if (eager_ != nullptr && eager_->Matches(task) && eager_->TakeRoom(task)) {
     recipient = eager_;
   } else if (matcher_ != nullptr) {
     for (const auto& poll : after_.polls) {
-      if (poll->Accepts(task)) {
+      if (poll->Matches(task) && matcher_->Take(*poll, task)) {
         recipient = poll.get();
         break;
       }
@@ -43,11 +54,6 @@ std::optional<std::string> TransitionContext::Place(int64_t id, const persistenc
     }
   }
   if (recipient == nullptr) return std::nullopt;
-  if (recipient->room > 0) {
-    --recipient->room;
-  } else {
-    --recipient->reserved_room;
-  }
   placed_[id] = {task, recipient};
   return recipient->identity;
 }

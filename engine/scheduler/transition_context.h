@@ -51,22 +51,35 @@ struct TaskRecipient {
   std::string namespace_name;
   std::vector<std::string> queues;
   std::vector<std::string> task_types;  // empty: any
-  int room = 0;                         // tasks of any class it may still take
-  int reserved_room = 0;                // and of base class <= reserved_class
+  // Slots it may still fill (eager recipients; a long-poll's slots are kept by the PollMatcher,
+  // shared by every transaction holding the poll).
+  int room = 0;           // tasks of any class
+  int reserved_room = 0;  // and of base class <= reserved_class
   int reserved_class = 0;
   std::vector<persistence::TaskRow> tasks;  // after the commit: what it got
 
-  bool Accepts(const persistence::NewTask& task) const;
+  // Whether `task` is for it: its namespace, one of its queues, one of its types.
+  bool Matches(const persistence::NewTask& task) const;
+  // Takes a slot for `task` (an ordinary one first, else a reserved one its class may use);
+  // false when none is left.
+  bool TakeRoom(const persistence::NewTask& task);
 };
 
-// Long-polls waiting on this replica, reserved for a transaction (implemented by the dispatcher).
+// Long-polls waiting on this replica, held by transactions (implemented by the dispatcher).
 class PollMatcher {
  public:
   virtual ~PollMatcher() = default;
-  // A waiting poll that takes this task, reserved (no other transaction or claim answers it);
-  // nullptr when none waits.
+  // A waiting poll that takes this task, with the task's slot taken: held by this transaction
+  // until Deliver (no claim answers it meanwhile). Ordinarily a poll is held by one transaction
+  // at a time; an urgent task may also join a poll other transactions hold, which is then
+  // answered once the last of them ended. nullptr when no poll waits with room.
   virtual std::shared_ptr<TaskRecipient> Reserve(const persistence::NewTask& task) = 0;
-  // Ends a reservation: answers the poll with its tasks, or, with none, lets it wait again.
+  // Takes a slot for `task` on `poll`, which this transaction holds (the slots are shared with
+  // any other transaction holding it); false when none is left.
+  virtual bool Take(TaskRecipient& poll, const persistence::NewTask& task) = 0;
+  // Ends this transaction's hold: its tasks (none when it did not commit) join the poll's answer,
+  // which is sent when no transaction holds the poll any more; with no task at all from any of
+  // them, the poll waits again.
   virtual void Deliver(const std::shared_ptr<TaskRecipient>& poll) = 0;
 };
 

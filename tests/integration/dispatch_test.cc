@@ -12,6 +12,7 @@
 
 #include <pqxx/pqxx>
 
+#include "common/priority.h"
 #include "engine/definitions/definition_registry.h"
 #include "engine/dispatch/task_dispatcher.h"
 #include "engine/scheduler/scheduler.h"
@@ -570,6 +571,146 @@ TEST_F(DispatchTest, StoppingTheDispatcherReleasesUndeliveredTasksStillQueued) {
   EXPECT_EQ(db_.Query(state), "PENDING");
   const auto types = EventTypes(History(engine_, "order-1"));
   EXPECT_NE(std::find(types.begin(), types.end(), "TaskReleased"), types.end());
+}
+
+// A standalone dispatcher (its thread never started: no claim answers its polls) holding one
+// long-poll of `max_tasks` on queue "held", and what that poll was answered with.
+class HeldPoll {
+ public:
+  HeldPoll(const std::string& url, int max_tasks) {
+    persistence::ConnectionPool::Options options;
+    options.dsn = url;
+    options.size = 2;
+    pool_ = std::make_unique<persistence::ConnectionPool>(options);
+    definitions_ = std::make_unique<engine::DefinitionRegistry>(*pool_);
+    scheduler_ =
+        std::make_unique<engine::Scheduler>(*pool_, *definitions_, engine::Scheduler::Options{});
+    dispatcher_ = std::make_unique<engine::TaskDispatcher>(*pool_, *scheduler_,
+                                                           engine::TaskDispatcher::Options{});
+    engine::LeaseRequest request;
+    request.namespace_name = "default";
+    request.queues = {"held"};
+    request.max_tasks = max_tasks;
+    request.identity = "w";
+    lease_ = dispatcher_->Prepare(request, Clock::now() + std::chrono::minutes(1),
+                                  [this](Status status, std::vector<persistence::TaskRow> tasks) {
+                                    ++answers_;
+                                    status_ = status;
+                                    for (const auto& t : tasks)
+                                      answered_.push_back(t.id);
+                                  });
+    dispatcher_->Submit(lease_);
+  }
+  ~HeldPoll() { dispatcher_->Stop(); }
+  static persistence::NewTask Task(int priority) {
+    persistence::NewTask task;
+    task.namespace_name = "default";
+    task.queue = "held";
+    task.task_type = "setpoint";
+    task.priority = priority;
+    return task;
+  }
+  static persistence::TaskRow Row(int64_t id) {
+    persistence::TaskRow row;
+    row.id = id;
+    return row;
+  }
+  engine::TaskDispatcher& dispatcher() { return *dispatcher_; }
+  const std::shared_ptr<engine::TaskDispatcher::PendingLease>& lease() { return lease_; }
+  int answers() const { return answers_; }
+  const Status& status() const { return status_; }
+  const std::vector<int64_t>& answered() const { return answered_; }
+
+ private:
+  std::unique_ptr<persistence::ConnectionPool> pool_;
+  std::unique_ptr<engine::DefinitionRegistry> definitions_;
+  std::unique_ptr<engine::Scheduler> scheduler_;
+  std::unique_ptr<engine::TaskDispatcher> dispatcher_;
+  std::shared_ptr<engine::TaskDispatcher::PendingLease> lease_;
+  int answers_ = 0;
+  Status status_;
+  std::vector<int64_t> answered_;
+};
+
+// An activation's set-points find the waiting poll held by a transaction of ordinary work (a
+// background run's start): they join it rather than wait for a claim after their commit. The
+// two share the poll's slots, and it is answered once, with both, when the last has committed.
+TEST_F(DispatchTest, AnUrgentTaskJoinsAPollAnotherTransactionHoldsAndBothAreAnsweredTogether) {
+  HeldPoll held(db_.runtime_url(), 3);
+  engine::TaskDispatcher& d = held.dispatcher();
+  const auto ordinary = d.Reserve(HeldPoll::Task(kDefaultPriority));
+  ASSERT_NE(ordinary, nullptr);
+  EXPECT_EQ(d.Reserve(HeldPoll::Task(kDefaultPriority)), nullptr)
+      << "ordinary work joined a poll another transaction holds";
+  const auto urgent = d.Reserve(HeldPoll::Task(kUrgentPriority));
+  ASSERT_NE(urgent, nullptr) << "the urgent task did not join the held poll";
+  EXPECT_TRUE(d.Take(*urgent, HeldPoll::Task(kUrgentPriority)));
+  EXPECT_FALSE(d.Take(*urgent, HeldPoll::Task(kUrgentPriority))) << "more than the poll's 3 slots";
+  EXPECT_FALSE(d.Take(*ordinary, HeldPoll::Task(kDefaultPriority)));
+
+  urgent->tasks = {HeldPoll::Row(11), HeldPoll::Row(12)};
+  d.Deliver(urgent);
+  EXPECT_EQ(held.answers(), 0) << "answered while another transaction still held the poll";
+  ordinary->tasks = {HeldPoll::Row(10)};
+  d.Deliver(ordinary);
+  ASSERT_EQ(held.answers(), 1);
+  EXPECT_TRUE(held.status().ok());
+  EXPECT_EQ(std::set<int64_t>(held.answered().begin(), held.answered().end()),
+            (std::set<int64_t>{10, 11, 12}));
+}
+
+// A holder that did not commit gives its slots back; with nothing from any holder the poll
+// waits on, whole, for the next transaction.
+TEST_F(DispatchTest, AHolderThatDidNotCommitGivesItsSlotsBack) {
+  HeldPoll held(db_.runtime_url(), 2);
+  engine::TaskDispatcher& d = held.dispatcher();
+  const auto first = d.Reserve(HeldPoll::Task(kDefaultPriority));
+  ASSERT_NE(first, nullptr);
+  const auto urgent = d.Reserve(HeldPoll::Task(kUrgentPriority));
+  ASSERT_NE(urgent, nullptr);
+  EXPECT_EQ(d.Reserve(HeldPoll::Task(kUrgentPriority)), nullptr) << "both slots are taken";
+  d.Deliver(urgent);  // rolled back: no tasks
+  d.Deliver(first);
+  EXPECT_EQ(held.answers(), 0) << "a poll answered with nothing to give";
+  const auto next = d.Reserve(HeldPoll::Task(kDefaultPriority));
+  ASSERT_NE(next, nullptr) << "the poll did not wait on";
+  EXPECT_TRUE(d.Take(*next, HeldPoll::Task(kDefaultPriority))) << "its two slots did not come back";
+  next->tasks = {HeldPoll::Row(20), HeldPoll::Row(21)};
+  d.Deliver(next);
+  EXPECT_EQ(held.answered(), (std::vector<int64_t>{20, 21}));
+}
+
+// A poll cancelled (its worker went away) after one holder committed: that holder's tasks,
+// leased to the worker, are given back rather than left leased until they expire.
+TEST_F(DispatchTest, TasksOfAHolderThatCommittedGoBackWhenTheHeldPollIsCancelled) {
+  ASSERT_TRUE(Register(engine_, OneStep("order", "dispatch", "cancelled")).ok());
+  Start(engine_, "order-1", "order");
+  const v1::LeasedTask leased = Lease(engine_, "cancelled", 1, 0, 0, std::chrono::seconds(10));
+  ASSERT_FALSE(leased.task_id().empty());
+  const std::string state = "SELECT state FROM tasks WHERE id = " + leased.task_id();
+  ASSERT_EQ(db_.Query(state), "LEASED");
+
+  {
+    HeldPoll held(db_.runtime_url(), 2);
+    engine::TaskDispatcher& d = held.dispatcher();
+    const auto first = d.Reserve(HeldPoll::Task(kDefaultPriority));
+    const auto urgent = d.Reserve(HeldPoll::Task(kUrgentPriority));
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(urgent, nullptr);
+    persistence::TaskRow task = HeldPoll::Row(std::stoll(leased.task_id()));
+    task.namespace_name = "default";
+    task.run_id = leased.run_id();
+    task.step = leased.step();
+    task.lease_epoch = leased.lease_epoch();
+    urgent->tasks = {task};
+    d.Deliver(urgent);  // committed; the other still holds the poll
+    d.Cancel(held.lease());
+    EXPECT_EQ(held.status().code(), StatusCode::kCancelled);
+    EXPECT_TRUE(held.answered().empty());
+    d.Deliver(first);  // rolled back
+  }                    // Stop() gives back what is queued for release
+
+  EXPECT_EQ(db_.Query(state), "PENDING");
 }
 
 TEST_F(DispatchTest, AWaitingBulkTaskAgesAboveNormalWork) {

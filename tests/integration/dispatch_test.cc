@@ -55,6 +55,31 @@ v1::LeasedTask Lease(TestEngine& e, const std::string& queue, int max_tasks, int
   return response.tasks().empty() ? v1::LeasedTask{} : response.tasks(0);
 }
 
+// A dispatcher of its own on the test database whose thread never starts: no claim answers its
+// polls and nothing queued for release is released before Stop() (at the latest, destruction).
+class StandaloneDispatcher {
+ public:
+  explicit StandaloneDispatcher(const std::string& url) {
+    persistence::ConnectionPool::Options options;
+    options.dsn = url;
+    options.size = 2;
+    pool_ = std::make_unique<persistence::ConnectionPool>(options);
+    definitions_ = std::make_unique<engine::DefinitionRegistry>(*pool_);
+    scheduler_ =
+        std::make_unique<engine::Scheduler>(*pool_, *definitions_, engine::Scheduler::Options{});
+    dispatcher_ = std::make_unique<engine::TaskDispatcher>(*pool_, *scheduler_,
+                                                           engine::TaskDispatcher::Options{});
+  }
+  ~StandaloneDispatcher() { dispatcher_->Stop(); }
+  engine::TaskDispatcher& get() { return *dispatcher_; }
+
+ private:
+  std::unique_ptr<persistence::ConnectionPool> pool_;
+  std::unique_ptr<engine::DefinitionRegistry> definitions_;
+  std::unique_ptr<engine::Scheduler> scheduler_;
+  std::unique_ptr<engine::TaskDispatcher> dispatcher_;
+};
+
 class DispatchTest : public ::testing::Test {
  protected:
   v1::ClusterService::Stub& cluster() {
@@ -105,6 +130,26 @@ class DispatchTest : public ::testing::Test {
     options.reserved_priority = 0;
     options.poll_wait = poll_wait;
     return options;
+  }
+
+  // Starts run "order-1" of a one-step definition on `queue` and leases its task to "w": the
+  // row a transaction or claim would have handed over (LEASED in the database).
+  persistence::TaskRow LeaseOneTask(const std::string& queue) {
+    EXPECT_TRUE(Register(engine_, OneStep("order", "dispatch", queue)).ok());
+    Start(engine_, "order-1", "order");
+    const v1::LeasedTask leased = Lease(engine_, queue, 1, 0, 0, std::chrono::seconds(10));
+    EXPECT_FALSE(leased.task_id().empty());
+    persistence::TaskRow task;
+    task.id = leased.task_id().empty() ? 0 : std::stoll(leased.task_id());
+    task.namespace_name = "default";
+    task.run_id = leased.run_id();
+    task.step = leased.step();
+    task.lease_epoch = leased.lease_epoch();
+    EXPECT_EQ(TaskState(task.id), "LEASED");
+    return task;
+  }
+  std::string TaskState(int64_t id) {
+    return db_.Query("SELECT state FROM tasks WHERE id = " + std::to_string(id));
   }
 
   TestDatabase db_;
@@ -544,31 +589,12 @@ TEST_F(DispatchTest, AnAttemptNobodyStartsInTimeFailsAndIsRetried) {
 // queued after that thread's last pass is given back by Stop(), not left leased until its
 // start_to_close expires (an engine stopping in a rolling restart).
 TEST_F(DispatchTest, StoppingTheDispatcherReleasesUndeliveredTasksStillQueued) {
-  ASSERT_TRUE(Register(engine_, OneStep("order", "dispatch", "undelivered")).ok());
-  Start(engine_, "order-1", "order");
-  const v1::LeasedTask leased = Lease(engine_, "undelivered", 1, 0, 0, std::chrono::seconds(10));
-  ASSERT_FALSE(leased.task_id().empty());
-  const std::string state = "SELECT state FROM tasks WHERE id = " + leased.task_id();
-  ASSERT_EQ(db_.Query(state), "LEASED");
+  const persistence::TaskRow task = LeaseOneTask("undelivered");
+  StandaloneDispatcher dispatcher(db_.runtime_url());
+  dispatcher.get().ReleaseUndeliveredLater("w", {task});
+  dispatcher.get().Stop();
 
-  // A dispatcher whose thread never ran: every release is left for Stop().
-  persistence::ConnectionPool::Options options;
-  options.dsn = db_.runtime_url();
-  options.size = 2;
-  persistence::ConnectionPool pool(options);
-  engine::DefinitionRegistry definitions(pool);
-  engine::Scheduler scheduler(pool, definitions, {});
-  engine::TaskDispatcher dispatcher(pool, scheduler, {});
-  persistence::TaskRow task;
-  task.id = std::stoll(leased.task_id());
-  task.namespace_name = "default";
-  task.run_id = leased.run_id();
-  task.step = leased.step();
-  task.lease_epoch = leased.lease_epoch();
-  dispatcher.ReleaseUndeliveredLater("w", {task});
-  dispatcher.Stop();
-
-  EXPECT_EQ(db_.Query(state), "PENDING");
+  EXPECT_EQ(TaskState(task.id), "PENDING");
   const auto types = EventTypes(History(engine_, "order-1"));
   EXPECT_NE(std::find(types.begin(), types.end(), "TaskReleased"), types.end());
 }
@@ -577,31 +603,22 @@ TEST_F(DispatchTest, StoppingTheDispatcherReleasesUndeliveredTasksStillQueued) {
 // long-poll of `max_tasks` on queue "held", and what that poll was answered with.
 class HeldPoll {
  public:
-  HeldPoll(const std::string& url, int max_tasks) {
-    persistence::ConnectionPool::Options options;
-    options.dsn = url;
-    options.size = 2;
-    pool_ = std::make_unique<persistence::ConnectionPool>(options);
-    definitions_ = std::make_unique<engine::DefinitionRegistry>(*pool_);
-    scheduler_ =
-        std::make_unique<engine::Scheduler>(*pool_, *definitions_, engine::Scheduler::Options{});
-    dispatcher_ = std::make_unique<engine::TaskDispatcher>(*pool_, *scheduler_,
-                                                           engine::TaskDispatcher::Options{});
+  HeldPoll(const std::string& url, int max_tasks) : standalone_(url) {
     engine::LeaseRequest request;
     request.namespace_name = "default";
     request.queues = {"held"};
     request.max_tasks = max_tasks;
     request.identity = "w";
-    lease_ = dispatcher_->Prepare(request, Clock::now() + std::chrono::minutes(1),
+    lease_ =
+        standalone_.get().Prepare(request, Clock::now() + std::chrono::minutes(1),
                                   [this](Status status, std::vector<persistence::TaskRow> tasks) {
                                     ++answers_;
                                     status_ = status;
                                     for (const auto& t : tasks)
                                       answered_.push_back(t.id);
                                   });
-    dispatcher_->Submit(lease_);
+    standalone_.get().Submit(lease_);
   }
-  ~HeldPoll() { dispatcher_->Stop(); }
   static persistence::NewTask Task(int priority) {
     persistence::NewTask task;
     task.namespace_name = "default";
@@ -615,17 +632,14 @@ class HeldPoll {
     row.id = id;
     return row;
   }
-  engine::TaskDispatcher& dispatcher() { return *dispatcher_; }
+  engine::TaskDispatcher& dispatcher() { return standalone_.get(); }
   const std::shared_ptr<engine::TaskDispatcher::PendingLease>& lease() { return lease_; }
   int answers() const { return answers_; }
   const Status& status() const { return status_; }
   const std::vector<int64_t>& answered() const { return answered_; }
 
  private:
-  std::unique_ptr<persistence::ConnectionPool> pool_;
-  std::unique_ptr<engine::DefinitionRegistry> definitions_;
-  std::unique_ptr<engine::Scheduler> scheduler_;
-  std::unique_ptr<engine::TaskDispatcher> dispatcher_;
+  StandaloneDispatcher standalone_;
   std::shared_ptr<engine::TaskDispatcher::PendingLease> lease_;
   int answers_ = 0;
   Status status_;
@@ -683,13 +697,7 @@ TEST_F(DispatchTest, AHolderThatDidNotCommitGivesItsSlotsBack) {
 // A poll cancelled (its worker went away) after one holder committed: that holder's tasks,
 // leased to the worker, are given back rather than left leased until they expire.
 TEST_F(DispatchTest, TasksOfAHolderThatCommittedGoBackWhenTheHeldPollIsCancelled) {
-  ASSERT_TRUE(Register(engine_, OneStep("order", "dispatch", "cancelled")).ok());
-  Start(engine_, "order-1", "order");
-  const v1::LeasedTask leased = Lease(engine_, "cancelled", 1, 0, 0, std::chrono::seconds(10));
-  ASSERT_FALSE(leased.task_id().empty());
-  const std::string state = "SELECT state FROM tasks WHERE id = " + leased.task_id();
-  ASSERT_EQ(db_.Query(state), "LEASED");
-
+  const persistence::TaskRow task = LeaseOneTask("cancelled");
   {
     HeldPoll held(db_.runtime_url(), 2);
     engine::TaskDispatcher& d = held.dispatcher();
@@ -697,20 +705,14 @@ TEST_F(DispatchTest, TasksOfAHolderThatCommittedGoBackWhenTheHeldPollIsCancelled
     const auto urgent = d.Reserve(HeldPoll::Task(kUrgentPriority));
     ASSERT_NE(first, nullptr);
     ASSERT_NE(urgent, nullptr);
-    persistence::TaskRow task = HeldPoll::Row(std::stoll(leased.task_id()));
-    task.namespace_name = "default";
-    task.run_id = leased.run_id();
-    task.step = leased.step();
-    task.lease_epoch = leased.lease_epoch();
     urgent->tasks = {task};
     d.Deliver(urgent);  // committed; the other still holds the poll
     d.Cancel(held.lease());
     EXPECT_EQ(held.status().code(), StatusCode::kCancelled);
     EXPECT_TRUE(held.answered().empty());
     d.Deliver(first);  // rolled back
-  }                    // Stop() gives back what is queued for release
-
-  EXPECT_EQ(db_.Query(state), "PENDING");
+  }                    // ~HeldPoll: Stop() gives back what is queued for release
+  EXPECT_EQ(TaskState(task.id), "PENDING");
 }
 
 TEST_F(DispatchTest, AWaitingBulkTaskAgesAboveNormalWork) {

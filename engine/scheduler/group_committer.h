@@ -88,7 +88,7 @@ class GroupCommitter {
   std::condition_variable cv_;         // the ordinary threads
   std::condition_variable urgent_cv_;  // the urgent thread
   std::deque<std::unique_ptr<Scheduler::Call>> queue_;
-  std::deque<std::unique_ptr<Scheduler::Call>> urgent_;  // ahead of queue_, batched apart
+  std::deque<std::unique_ptr<Scheduler::Call>> urgent_;  // for the urgent thread, batched apart
   bool stopping_ = false;
   bool reading_ = false;  // a batch is in its read phase: the next one waits and grows meanwhile
   int in_flight_ = 0;     // ordinary batches begun and not yet answered

@@ -504,6 +504,16 @@ class KilledWorkerTest(unittest.TestCase):
             client.close()
 
 
+def stop_all(serving, clients, engines):
+    """Tears down a test's own worker (if it started), clients and engines, in that order."""
+    if serving is not None:
+        serving.stop()
+    for client in clients:
+        client.close()
+    for engine in engines:
+        engine.stop()
+
+
 class SeveralReplicasTest(unittest.TestCase):
     def test_replica_targets(self):
         from gridflow._replicas import resolve_replica_targets
@@ -582,12 +592,7 @@ class SeveralReplicasTest(unittest.TestCase):
             eventually(lambda: polls_waiting() == 2, timeout=15, what="a poll on each replica")
         finally:
             hold.release()
-            if serving is not None:
-                serving.stop()
-            client_a.close()
-            client_b.close()
-            a.stop()
-            b.stop()
+            stop_all(serving, [client_a, client_b], [a, b])
 
 
     def test_a_completion_goes_to_the_replica_that_handed_the_task_over(self):
@@ -622,12 +627,7 @@ class SeveralReplicasTest(unittest.TestCase):
                            what=f"completions matching leases on the replica ({counts(port)})")
             self.assertEqual(sum(counts(port)[0] for port in metrics), 60)
         finally:
-            if serving is not None:
-                serving.stop()
-            client_a.close()
-            client_b.close()
-            a.stop()
-            b.stop()
+            stop_all(serving, [client_a, client_b], [a, b])
 
 
 class ShutdownTest(unittest.TestCase):

@@ -36,11 +36,24 @@ struct TaskDispatcher::PendingLease {
   bool tried = false;     // dispatcher thread only
 };
 
+// A worker's poll answered with slots to spare, until its next poll is answered (guarded by mu_).
+struct TaskDispatcher::InTransit {
+  LeaseRequest request;  // the answered poll's
+  Clock::time_point answered_at;
+  int room = 0;                               // slots the answer left free and no hand-off took
+  int holders = 0;                            // transactions holding a hand-off
+  std::vector<persistence::TaskRow> pending;  // committed hand-offs, for the next poll
+  Clock::time_point pending_since;
+  std::weak_ptr<PendingLease> next;  // the worker's next poll, once it arrived
+};
+
 namespace {
 
-// A waiting poll as one transaction holds it: the slots that transaction took of its room.
+// A waiting poll as one transaction holds it: the slots that transaction took of its room. A
+// hand-off holds the poll in transit instead (`transit`, `lease` null).
 struct MatchedPoll final : TaskRecipient {
   std::shared_ptr<TaskDispatcher::PendingLease> lease;
+  std::shared_ptr<TaskDispatcher::InTransit> transit;
   int taken = 0;
   int taken_reserved = 0;
 };
@@ -71,6 +84,18 @@ constexpr Millis kAgeingCatchUp{250};
 
 std::string StoppedKey(const std::string& namespace_name, const std::string& instance_key) {
   return namespace_name + '\0' + instance_key;
+}
+
+// A worker's polls of one kind (a worker may poll for its reserved slots apart).
+std::string TransitKey(const LeaseRequest& r) {
+  return StoppedKey(r.namespace_name, r.worker_instance_key) + '\0' + (r.max_tasks > 0 ? 'o' : 'r');
+}
+
+bool WantsTask(const LeaseRequest& r, const persistence::NewTask& task) {
+  return r.namespace_name == task.namespace_name &&
+         std::find(r.queues.begin(), r.queues.end(), task.queue) != r.queues.end() &&
+         (r.task_types.empty() || std::find(r.task_types.begin(), r.task_types.end(),
+                                            task.task_type) != r.task_types.end());
 }
 
 std::string Signature(const LeaseRequest& r) {
@@ -109,11 +134,15 @@ void TaskDispatcher::Stop() {
   if (thread_.joinable()) thread_.join();
   std::list<std::shared_ptr<PendingLease>> left;
   std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> release;
+  DueHandOffs handed;
   {
     std::lock_guard lock(mu_);
     left.swap(waiting_);
     release.swap(undelivered_);
+    handed = TakeDueHandOffs(Clock::now());  // stopping_: all of them go back
   }
+  for (auto& entry : handed.release)
+    release.push_back(std::move(entry));
   for (const auto& lease : left)
     Finish(lease, Status::Ok(), {});
   // Queued after the thread's last pass: released here rather than left leased until expiry (a
@@ -129,6 +158,7 @@ void TaskDispatcher::Drain() {
     draining_ = true;
     left.swap(waiting_);
   }
+  cv_.notify_one();  // hand-offs not delivered go back
   for (const auto& lease : left)
     Finish(lease, Status::Ok(), {});
 }
@@ -145,19 +175,11 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTas
   if (draining_ || stopping_) return nullptr;
   for (const auto& lease : waiting_) {
     const LeaseRequest& r = lease->request;
-    if (lease->answered || lease->claiming || lease->ending ||
-        r.namespace_name != task.namespace_name) {
-      continue;
-    }
+    if (lease->answered || lease->claiming || lease->ending || !WantsTask(r, task)) continue;
     // Held by another transaction: only an urgent task joins it. Its answer then waits for the
     // last holder's commit (a few milliseconds), which for an activation's set-points beats a
     // claim after its own commit; ordinary tasks keep their answer to themselves.
     if (lease->reservations > 0 && task.priority != kUrgentPriority) continue;
-    if (std::find(r.queues.begin(), r.queues.end(), task.queue) == r.queues.end()) continue;
-    if (!r.task_types.empty() &&
-        std::find(r.task_types.begin(), r.task_types.end(), task.task_type) == r.task_types.end()) {
-      continue;
-    }
     auto poll = std::make_shared<MatchedPoll>();
     if (!TakeSlot(*lease, *poll, task)) continue;
     ++lease->reservations;
@@ -168,17 +190,51 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTas
     poll->lease = lease;
     return poll;
   }
+  return task.priority == kUrgentPriority ? HandOff(task) : nullptr;
+}
+
+std::shared_ptr<TaskRecipient> TaskDispatcher::HandOff(const persistence::NewTask& task) {
+  const Clock::time_point now = Clock::now();
+  for (const auto& [key, transit] : in_transit_) {
+    if (transit->room <= 0 || now - transit->answered_at >= kHandOffWindow ||
+        !transit->next.expired() || !WantsTask(transit->request, task)) {
+      continue;
+    }
+    --transit->room;
+    ++transit->holders;
+    auto poll = std::make_shared<MatchedPoll>();
+    poll->taken = 1;
+    poll->identity = transit->request.identity;
+    poll->namespace_name = transit->request.namespace_name;
+    poll->queues = transit->request.queues;
+    poll->task_types = transit->request.task_types;
+    poll->transit = transit;
+    return poll;
+  }
   return nullptr;
 }
 
 bool TaskDispatcher::Take(TaskRecipient& recipient, const persistence::NewTask& task) {
   auto& poll = static_cast<MatchedPoll&>(recipient);
   std::lock_guard lock(mu_);
+  if (poll.transit != nullptr) {  // urgent tasks only, while the next poll has not arrived
+    InTransit& transit = *poll.transit;
+    if (task.priority != kUrgentPriority || transit.room <= 0 || !transit.next.expired()) {
+      return false;
+    }
+    --transit.room;
+    ++poll.taken;
+    return true;
+  }
   return !poll.lease->answered && TakeSlot(*poll.lease, poll, task);
 }
 
 void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
   const auto poll = std::static_pointer_cast<MatchedPoll>(recipient);
+  if (poll->transit != nullptr) {
+    DeliverHandOff(*poll->transit, poll->taken, poll->tasks);
+    return;
+  }
   PendingLease& lease = *poll->lease;
   bool answer = false;
   bool answered_meanwhile = false;
@@ -201,6 +257,25 @@ void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
   // Cancelled, or answered by a drain, while held: what this holder leased it goes back.
   if (answered_meanwhile && !poll->tasks.empty()) ReleaseUndelivered(poll->identity, poll->tasks);
   if (answer) Finish(poll->lease, Status::Ok(), {});
+}
+
+void TaskDispatcher::DeliverHandOff(InTransit& transit, int taken,
+                                    const std::vector<persistence::TaskRow>& tasks) {
+  std::shared_ptr<PendingLease> answer;
+  {
+    std::lock_guard lock(mu_);
+    --transit.holders;
+    if (tasks.empty()) {  // not committed: its slots go back while the next poll is away
+      if (transit.next.expired()) transit.room += taken;
+      return;
+    }
+    if (transit.pending.empty()) transit.pending_since = Clock::now();
+    transit.pending.insert(transit.pending.end(), tasks.begin(), tasks.end());
+    answer = MoveToNextPoll(transit);
+    // Not all taken: the dispatcher's thread hands them to the next poll, or gives them back.
+    if (!transit.pending.empty()) cv_.notify_one();
+  }
+  if (answer != nullptr) Finish(answer, Status::Ok(), {});
 }
 
 std::map<std::string, int> TaskDispatcher::WaitingByQueue() const {
@@ -239,6 +314,12 @@ void TaskDispatcher::Submit(const std::shared_ptr<PendingLease>& lease) {
       stopped = it != stopped_keys_.end() && Clock::now() < it->second;
     }
     if (!draining_ && !stopping_ && !stopped) {
+      if (!r.worker_instance_key.empty()) {
+        if (const auto it = in_transit_.find(TransitKey(r)); it != in_transit_.end()) {
+          it->second->next = lease;  // tasks handed off to it are answered on the next pass
+          it->second->room = 0;
+        }
+      }
       waiting_.push_back(lease);
       has_new_ = true;
       cv_.notify_one();
@@ -266,6 +347,12 @@ int TaskDispatcher::StopPolling(const std::string& namespace_name,
     std::erase_if(stopped_keys_, [&](const auto& entry) { return entry.second <= t; });
     if (stopped_keys_.size() < kMaxStoppedKeys) {
       stopped_keys_[StoppedKey(namespace_name, worker_instance_key)] = t + kStoppedKeyMemory;
+    }
+    // No more hand-offs to it; those it was given go back when nothing polls for them.
+    const std::string prefix = StoppedKey(namespace_name, worker_instance_key) + '\0';
+    for (auto it = in_transit_.lower_bound(prefix);
+         it != in_transit_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      it->second->room = 0;
     }
     for (const auto& lease : waiting_) {
       const LeaseRequest& r = lease->request;
@@ -333,6 +420,21 @@ bool TaskDispatcher::Finish(const std::shared_ptr<PendingLease>& lease, Status s
     if (lease->answered) return false;
     lease->answered = true;
     collected.swap(lease->collected);
+    const LeaseRequest& r = lease->request;
+    if (!r.worker_instance_key.empty() && !draining_ && !stopping_ &&
+        stopped_keys_.count(StoppedKey(r.namespace_name, r.worker_instance_key)) == 0) {
+      // Before the answer leaves: the worker's next poll may follow it at once.
+      auto& transit = in_transit_[TransitKey(r)];
+      if (transit == nullptr) transit = std::make_shared<InTransit>();
+      transit->next.reset();
+      transit->room = 0;
+      if (status.ok() && !lease->ending) {
+        transit->request = r;
+        transit->answered_at = Clock::now();
+        transit->room = std::max(
+            0, r.max_tasks + r.reserved_slots - static_cast<int>(tasks.size() + collected.size()));
+      }
+    }
   }
   if (status.ok()) {
     tasks.insert(tasks.end(), collected.begin(), collected.end());
@@ -352,9 +454,12 @@ void TaskDispatcher::Loop() {
     for (const auto& lease : waiting_)
       wake = std::min(wake, lease->deadline);
     if (!announce_later_.empty()) wake = std::min(wake, announce_later_.begin()->first);
+    for (const auto& [key, transit] : in_transit_) {
+      if (!transit->pending.empty()) wake = std::min(wake, transit->pending_since + kHandOffWindow);
+    }
     cv_.wait_until(lock, wake, [&] {
       return stopping_ || has_new_ || wake_all_ || rearm_ || !announced_.empty() ||
-             !undelivered_.empty() || Clock::now() >= wake;
+             !undelivered_.empty() || HandOffsWaiting() || Clock::now() >= wake;
     });
     if (stopping_) break;
     rearm_ = false;
@@ -368,6 +473,14 @@ void TaskDispatcher::Loop() {
     }
 
     const Clock::time_point now = Clock::now();
+    if (!in_transit_.empty()) {
+      DueHandOffs due = TakeDueHandOffs(now);
+      if (!due.answer.empty() || !due.release.empty()) {
+        lock.unlock();
+        Complete(std::move(due));
+        lock.lock();
+      }
+    }
     while (!announce_later_.empty() && announce_later_.begin()->first <= now) {
       announced_.insert(announce_later_.begin()->second);
       announce_later_.erase(announce_later_.begin());
@@ -417,6 +530,74 @@ void TaskDispatcher::Loop() {
       Finish(lease, Status::Ok(), {});
     Serve(candidates);
     lock.lock();
+  }
+}
+
+namespace {
+
+// Whether `next` may take hand-offs now: waiting, not claiming (a claim asked for all its room),
+// with room (mu_ held).
+bool CanTake(const TaskDispatcher::PendingLease& next) {
+  return !next.answered && !next.claiming && !next.ending && next.room + next.reserved_room > 0;
+}
+
+}  // namespace
+
+bool TaskDispatcher::HandOffsWaiting() const {
+  for (const auto& [key, transit] : in_transit_) {
+    if (transit->pending.empty()) continue;
+    const auto next = transit->next.lock();
+    if (draining_ || (next != nullptr && CanTake(*next))) return true;
+  }
+  return false;
+}
+
+std::shared_ptr<TaskDispatcher::PendingLease> TaskDispatcher::MoveToNextPoll(InTransit& transit) {
+  const auto next = transit.next.lock();
+  if (transit.pending.empty() || next == nullptr || !CanTake(*next) || draining_ || stopping_) {
+    return nullptr;
+  }
+  // As a holder that committed: into its answer, in slots of its room (never more tasks than
+  // the worker asked for). Held by other transactions, it is answered when the last one ends.
+  const int n =
+      std::min(static_cast<int>(transit.pending.size()), next->room + next->reserved_room);
+  const int ordinary = std::min(n, next->room);
+  next->room -= ordinary;
+  next->reserved_room -= n - ordinary;
+  next->collected.insert(next->collected.end(), transit.pending.begin(),
+                         transit.pending.begin() + n);
+  transit.pending.erase(transit.pending.begin(), transit.pending.begin() + n);
+  return next->reservations == 0 ? next : nullptr;
+}
+
+TaskDispatcher::DueHandOffs TaskDispatcher::TakeDueHandOffs(Clock::time_point now) {
+  DueHandOffs due;
+  for (auto it = in_transit_.begin(); it != in_transit_.end();) {
+    InTransit& transit = *it->second;
+    if (auto next = MoveToNextPoll(transit)) due.answer.push_back(std::move(next));
+    if (!transit.pending.empty() &&
+        (stopping_ || draining_ || now - transit.pending_since >= kHandOffWindow)) {
+      due.release.emplace_back(transit.request.identity, std::move(transit.pending));
+      transit.pending.clear();
+    }
+    if (transit.holders == 0 && transit.pending.empty() &&
+        now - transit.answered_at >= kHandOffWindow) {
+      it = in_transit_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return due;
+}
+
+void TaskDispatcher::Complete(DueHandOffs due) {
+  // Whoever answers a poll first (this, a claim, a cancel) takes its collected tasks along.
+  for (const auto& lease : due.answer)
+    Finish(lease, Status::Ok(), {});
+  for (const auto& [identity, tasks] : due.release) {
+    spdlog::debug("{} task(s) handed to {}'s next poll, which did not come: back to the queue",
+                  tasks.size(), identity);
+    ReleaseUndelivered(identity, tasks);
   }
 }
 

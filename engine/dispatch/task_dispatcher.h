@@ -4,7 +4,10 @@
 // waiting here (Reserve) and insert the task already leased to it; after the commit the poll is
 // answered (Deliver) — no NOTIFY, no claim. A held poll is answered by nothing else; urgent
 // tasks may join a poll other transactions hold (sharing its slots), and it is answered when the
-// last holder is done.
+// last holder is done. An urgent task that finds no poll waiting may go to a worker whose poll
+// was answered moments ago with slots to spare (its next poll is on its way): leased to it in the
+// transaction, it answers that worker's next poll here at once, or goes back to its queue if no
+// such poll arrives within kHandOffWindow.
 //
 // LeaseTasks is a long-poll: Lease() registers the request and answers it exactly once, on the
 // dispatcher's thread, with tasks as soon as any can be claimed, with none when the deadline
@@ -65,6 +68,7 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
     Millis fallback_poll{1000};
   };
   struct PendingLease;
+  struct InTransit;
 
   TaskDispatcher(persistence::ConnectionPool& pool, Scheduler& scheduler, Options options);
   ~TaskDispatcher() override;
@@ -94,6 +98,9 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // answer). Returns how many were waiting.
   int StopPolling(const std::string& namespace_name, const std::string& worker_instance_key);
   static constexpr Millis kStoppedKeyMemory{120'000};
+  // How recently a worker's poll must have been answered for an urgent task to be handed to its
+  // next one, and how long that task waits for it before it goes back to its queue.
+  static constexpr Millis kHandOffWindow{50};
   static constexpr size_t kMaxStoppedKeys = 10'000;
 
   // Dispatch upkeep (any replica, idempotent; docs/dispatch.md): open circuits whose cool-down
@@ -137,6 +144,25 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // Answers `lease` unless it was answered already; returns whether this call answered it.
   bool Finish(const std::shared_ptr<PendingLease>& lease, Status status,
               std::vector<persistence::TaskRow> tasks);
+  // For an urgent task no waiting poll took: a hand-off to the next poll of a worker whose poll
+  // was answered within kHandOffWindow with slots to spare; nullptr when none (mu_ held).
+  std::shared_ptr<TaskRecipient> HandOff(const persistence::NewTask& task);
+  // A hand-off's transaction ended: its tasks (none when it did not commit) go to the worker's
+  // next poll, now if it is here, or wait for it.
+  void DeliverHandOff(InTransit& transit, int taken,
+                      const std::vector<persistence::TaskRow>& tasks);
+  // Committed hand-offs into the worker's next poll, as many as it has room for (mu_ held);
+  // returns that poll when no transaction holds it (to be answered now).
+  std::shared_ptr<PendingLease> MoveToNextPoll(InTransit& transit);
+  // Hand-offs due (mu_ held): next polls to answer with the hand-offs they took now, and tasks
+  // whose worker did not poll again within kHandOffWindow (or every one, stopping or draining).
+  struct DueHandOffs {
+    std::vector<std::shared_ptr<PendingLease>> answer;
+    std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> release;
+  };
+  DueHandOffs TakeDueHandOffs(std::chrono::steady_clock::time_point now);
+  bool HandOffsWaiting() const;  // some can go to a next poll now, or must go back (mu_ held)
+  void Complete(DueHandOffs due);
 
   persistence::ConnectionPool& pool_;
   Scheduler& scheduler_;
@@ -155,6 +181,9 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   std::multimap<std::chrono::steady_clock::time_point, std::string> announce_later_;
   // "<namespace>\0<worker_instance_key>" of workers that stopped polling, until when to remember.
   std::map<std::string, std::chrono::steady_clock::time_point> stopped_keys_;
+  // Workers whose poll was answered, by namespace, worker_instance_key and kind of slots, until
+  // their next poll was answered too (hand-offs, kHandOffWindow).
+  std::map<std::string, std::shared_ptr<InTransit>> in_transit_;
   // Tasks whose answer never reached their worker, to give back (ReleaseUndeliveredLater).
   std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> undelivered_;
   bool has_new_ = false;

@@ -72,6 +72,7 @@ class StandaloneDispatcher {
   }
   ~StandaloneDispatcher() { dispatcher_->Stop(); }
   engine::TaskDispatcher& get() { return *dispatcher_; }
+  void Start() { dispatcher_->Start(); }
 
  private:
   std::unique_ptr<persistence::ConnectionPool> pool_;
@@ -599,25 +600,37 @@ TEST_F(DispatchTest, StoppingTheDispatcherReleasesUndeliveredTasksStillQueued) {
   EXPECT_NE(std::find(types.begin(), types.end(), "TaskReleased"), types.end());
 }
 
-// A standalone dispatcher (its thread never started: no claim answers its polls) holding one
-// long-poll of `max_tasks` on queue "held", and what that poll was answered with.
+// A standalone dispatcher (its thread not started: no claim answers its polls) holding a
+// long-poll of `max_tasks` on queue "held" of worker "w", and what its polls were answered with.
 class HeldPoll {
  public:
-  HeldPoll(const std::string& url, int max_tasks) : standalone_(url) {
+  HeldPoll(const std::string& url, int max_tasks) : standalone_(url) { lease_ = Poll(max_tasks); }
+  // The worker's next long-poll.
+  std::shared_ptr<engine::TaskDispatcher::PendingLease> Poll(int max_tasks) {
     engine::LeaseRequest request;
     request.namespace_name = "default";
     request.queues = {"held"};
     request.max_tasks = max_tasks;
     request.identity = "w";
-    lease_ =
+    request.worker_instance_key = "w-instance";
+    auto lease =
         standalone_.get().Prepare(request, Clock::now() + std::chrono::minutes(1),
                                   [this](Status status, std::vector<persistence::TaskRow> tasks) {
+                                    std::lock_guard lock(mu_);
                                     ++answers_;
                                     status_ = status;
+                                    answered_.clear();
                                     for (const auto& t : tasks)
                                       answered_.push_back(t.id);
                                   });
-    standalone_.get().Submit(lease_);
+    standalone_.get().Submit(lease);
+    return lease;
+  }
+  // Waits (up to 5 s) for the `n`-th answer.
+  bool AwaitAnswers(int n) {
+    for (int i = 0; i < 500 && answers() < n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return answers() >= n;
   }
   static persistence::NewTask Task(int priority) {
     persistence::NewTask task;
@@ -633,18 +646,40 @@ class HeldPoll {
     return row;
   }
   engine::TaskDispatcher& dispatcher() { return standalone_.get(); }
+  void StartDispatcher() { standalone_.Start(); }
   const std::shared_ptr<engine::TaskDispatcher::PendingLease>& lease() { return lease_; }
-  int answers() const { return answers_; }
-  const Status& status() const { return status_; }
-  const std::vector<int64_t>& answered() const { return answered_; }
+  int answers() const {
+    std::lock_guard lock(mu_);
+    return answers_;
+  }
+  Status status() const {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+  std::vector<int64_t> answered() const {  // by the last answer
+    std::lock_guard lock(mu_);
+    return answered_;
+  }
 
  private:
   StandaloneDispatcher standalone_;
   std::shared_ptr<engine::TaskDispatcher::PendingLease> lease_;
+  mutable std::mutex mu_;
   int answers_ = 0;
   Status status_;
   std::vector<int64_t> answered_;
 };
+
+// The poll, answered with `tasks` (at least one) of its slots, is on its way back to its worker.
+void AnswerWith(HeldPoll& held, std::vector<int64_t> tasks) {
+  const auto holder = held.dispatcher().Reserve(HeldPoll::Task(kDefaultPriority));
+  ASSERT_NE(holder, nullptr);
+  for (const int64_t id : tasks)
+    holder->tasks.push_back(HeldPoll::Row(id));
+  const int before = held.answers();
+  held.dispatcher().Deliver(holder);
+  ASSERT_EQ(held.answers(), before + 1);
+}
 
 // An activation's set-points find the waiting poll held by a transaction of ordinary work (a
 // background run's start): they join it rather than wait for a claim after their commit. The
@@ -669,8 +704,8 @@ TEST_F(DispatchTest, AnUrgentTaskJoinsAPollAnotherTransactionHoldsAndBothAreAnsw
   d.Deliver(ordinary);
   ASSERT_EQ(held.answers(), 1);
   EXPECT_TRUE(held.status().ok());
-  EXPECT_EQ(std::set<int64_t>(held.answered().begin(), held.answered().end()),
-            (std::set<int64_t>{10, 11, 12}));
+  const std::vector<int64_t> answered = held.answered();
+  EXPECT_EQ(std::set<int64_t>(answered.begin(), answered.end()), (std::set<int64_t>{10, 11, 12}));
 }
 
 // A holder that did not commit gives its slots back; with nothing from any holder the poll
@@ -713,6 +748,73 @@ TEST_F(DispatchTest, TasksOfAHolderThatCommittedGoBackWhenTheHeldPollIsCancelled
     d.Deliver(first);  // rolled back
   }                    // ~HeldPoll: Stop() gives back what is queued for release
   EXPECT_EQ(TaskState(task.id), "PENDING");
+}
+
+// An activation's set-points committed while the worker's poll was on its way back (answered
+// with slots to spare, its next poll not here yet): leased to that worker in their transaction,
+// they answer its next poll at once instead of waiting in the queue for a claim.
+TEST_F(DispatchTest, AnUrgentTaskFindingTheWorkersPollInTransitAnswersItsNextPoll) {
+  HeldPoll held(db_.runtime_url(), 3);
+  engine::TaskDispatcher& d = held.dispatcher();
+  AnswerWith(held, {10});  // one of its three slots
+  EXPECT_EQ(d.Reserve(HeldPoll::Task(kDefaultPriority)), nullptr)
+      << "ordinary work was handed to a poll in transit";
+  const auto urgent = d.Reserve(HeldPoll::Task(kUrgentPriority));
+  ASSERT_NE(urgent, nullptr) << "the urgent task was not handed to the worker's next poll";
+  EXPECT_EQ(urgent->identity, "w");
+  EXPECT_TRUE(d.Take(*urgent, HeldPoll::Task(kUrgentPriority)));
+  EXPECT_FALSE(d.Take(*urgent, HeldPoll::Task(kUrgentPriority)))
+      << "more than the two slots the answer left free";
+  urgent->tasks = {HeldPoll::Row(11), HeldPoll::Row(12)};
+  d.Deliver(urgent);
+
+  held.Poll(1);  // the worker's slots filled meanwhile: it asks for one
+  held.StartDispatcher();
+  ASSERT_TRUE(held.AwaitAnswers(2)) << "the next poll was not answered with the hand-off";
+  EXPECT_EQ(held.answered(), (std::vector<int64_t>{11})) << "more tasks than the poll asked for";
+  held.Poll(3);
+  ASSERT_TRUE(held.AwaitAnswers(3));
+  EXPECT_EQ(held.answered(), (std::vector<int64_t>{12}));
+}
+
+// The worker's next poll arrived before the hand-off's transaction committed: it is answered on
+// the commit. A worker that stopped polling is handed nothing.
+TEST_F(DispatchTest, AHandOffCommittedAfterTheNextPollArrivedAnswersIt) {
+  HeldPoll held(db_.runtime_url(), 2);
+  engine::TaskDispatcher& d = held.dispatcher();
+  AnswerWith(held, {10});  // one of its two slots
+  const auto urgent = d.Reserve(HeldPoll::Task(kUrgentPriority));
+  ASSERT_NE(urgent, nullptr);
+  held.StartDispatcher();
+  held.Poll(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its claim found nothing
+  EXPECT_EQ(held.answers(), 1);
+  urgent->tasks = {HeldPoll::Row(13)};
+  d.Deliver(urgent);
+  ASSERT_TRUE(held.AwaitAnswers(2));
+  EXPECT_EQ(held.answered(), (std::vector<int64_t>{13}));
+
+  EXPECT_EQ(d.StopPolling("default", "w-instance"), 0);
+  EXPECT_EQ(d.Reserve(HeldPoll::Task(kUrgentPriority)), nullptr)
+      << "a hand-off to a worker that stopped polling";
+}
+
+// Handed to a worker whose next poll never came (it died, or its slots filled meanwhile): the
+// task goes back to its queue within the hand-off window, not when its lease expires.
+TEST_F(DispatchTest, ATaskHandedToAWorkerThatDoesNotPollAgainGoesBackToItsQueue) {
+  const persistence::TaskRow task = LeaseOneTask("in-transit");
+  HeldPoll held(db_.runtime_url(), 2);
+  engine::TaskDispatcher& d = held.dispatcher();
+  AnswerWith(held, {10});  // one of its two slots
+  const auto urgent = d.Reserve(HeldPoll::Task(kUrgentPriority));
+  ASSERT_NE(urgent, nullptr);
+  urgent->tasks = {task};
+  d.Deliver(urgent);
+  held.StartDispatcher();
+  for (int i = 0; i < 300 && TaskState(task.id) != "PENDING"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(TaskState(task.id), "PENDING") << "still leased to the worker that did not poll";
+  EXPECT_EQ(held.answers(), 1);
 }
 
 TEST_F(DispatchTest, AWaitingBulkTaskAgesAboveNormalWork) {

@@ -232,7 +232,7 @@ bool TaskDispatcher::Take(TaskRecipient& recipient, const persistence::NewTask& 
 void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
   const auto poll = std::static_pointer_cast<MatchedPoll>(recipient);
   if (poll->transit != nullptr) {
-    DeliverHandOff(*poll->transit, poll->taken, poll->tasks);
+    DeliverHandOff(poll->transit, poll->taken, poll->tasks);
     return;
   }
   PendingLease& lease = *poll->lease;
@@ -259,21 +259,24 @@ void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
   if (answer) Finish(poll->lease, Status::Ok(), {});
 }
 
-void TaskDispatcher::DeliverHandOff(InTransit& transit, int taken,
+void TaskDispatcher::DeliverHandOff(const std::shared_ptr<InTransit>& transit, int taken,
                                     const std::vector<persistence::TaskRow>& tasks) {
   std::shared_ptr<PendingLease> answer;
   {
     std::lock_guard lock(mu_);
-    --transit.holders;
+    --transit->holders;
     if (tasks.empty()) {  // not committed: its slots go back while the next poll is away
-      if (transit.next.expired()) transit.room += taken;
+      if (transit->next.expired()) transit->room += taken;
       return;
     }
-    if (transit.pending.empty()) transit.pending_since = Clock::now();
-    transit.pending.insert(transit.pending.end(), tasks.begin(), tasks.end());
-    answer = MoveToNextPoll(transit);
+    if (transit->pending.empty()) transit->pending_since = Clock::now();
+    transit->pending.insert(transit->pending.end(), tasks.begin(), tasks.end());
+    answer = MoveToNextPoll(*transit);
     // Not all taken: the dispatcher's thread hands them to the next poll, or gives them back.
-    if (!transit.pending.empty()) cv_.notify_one();
+    if (!transit->pending.empty()) {
+      with_pending_.insert(transit);
+      cv_.notify_one();
+    }
   }
   if (answer != nullptr) Finish(answer, Status::Ok(), {});
 }
@@ -454,9 +457,8 @@ void TaskDispatcher::Loop() {
     for (const auto& lease : waiting_)
       wake = std::min(wake, lease->deadline);
     if (!announce_later_.empty()) wake = std::min(wake, announce_later_.begin()->first);
-    for (const auto& [key, transit] : in_transit_) {
-      if (!transit->pending.empty()) wake = std::min(wake, transit->pending_since + kHandOffWindow);
-    }
+    for (const auto& transit : with_pending_)
+      wake = std::min(wake, transit->pending_since + kHandOffWindow);
     cv_.wait_until(lock, wake, [&] {
       return stopping_ || has_new_ || wake_all_ || rearm_ || !announced_.empty() ||
              !undelivered_.empty() || HandOffsWaiting() || Clock::now() >= wake;
@@ -473,7 +475,7 @@ void TaskDispatcher::Loop() {
     }
 
     const Clock::time_point now = Clock::now();
-    if (!in_transit_.empty()) {
+    if (!with_pending_.empty() || (!in_transit_.empty() && now >= next_transit_sweep_)) {
       DueHandOffs due = TakeDueHandOffs(now);
       if (!due.answer.empty() || !due.release.empty()) {
         lock.unlock();
@@ -544,8 +546,7 @@ bool CanTake(const TaskDispatcher::PendingLease& next) {
 }  // namespace
 
 bool TaskDispatcher::HandOffsWaiting() const {
-  for (const auto& [key, transit] : in_transit_) {
-    if (transit->pending.empty()) continue;
+  for (const auto& transit : with_pending_) {
     const auto next = transit->next.lock();
     if (draining_ || (next != nullptr && CanTake(*next))) return true;
   }
@@ -572,20 +573,25 @@ std::shared_ptr<TaskDispatcher::PendingLease> TaskDispatcher::MoveToNextPoll(InT
 
 TaskDispatcher::DueHandOffs TaskDispatcher::TakeDueHandOffs(Clock::time_point now) {
   DueHandOffs due;
-  for (auto it = in_transit_.begin(); it != in_transit_.end();) {
-    InTransit& transit = *it->second;
+  for (auto it = with_pending_.begin(); it != with_pending_.end();) {
+    InTransit& transit = **it;
     if (auto next = MoveToNextPoll(transit)) due.answer.push_back(std::move(next));
     if (!transit.pending.empty() &&
         (stopping_ || draining_ || now - transit.pending_since >= kHandOffWindow)) {
       due.release.emplace_back(transit.request.identity, std::move(transit.pending));
       transit.pending.clear();
     }
-    if (transit.holders == 0 && transit.pending.empty() &&
-        now - transit.answered_at >= kHandOffWindow) {
-      it = in_transit_.erase(it);
-    } else {
-      ++it;
-    }
+    it = transit.pending.empty() ? with_pending_.erase(it) : std::next(it);
+  }
+  // Workers answered long ago, holding no hand-off: forgotten now and then (a pass is per poll,
+  // a sweep per second).
+  if (now >= next_transit_sweep_) {
+    std::erase_if(in_transit_, [&](const auto& entry) {
+      const InTransit& transit = *entry.second;
+      return transit.holders == 0 && transit.pending.empty() &&
+             now - transit.answered_at >= kHandOffWindow;
+    });
+    next_transit_sweep_ = now + std::chrono::seconds(1);
   }
   return due;
 }

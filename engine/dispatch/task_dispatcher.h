@@ -149,7 +149,7 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   std::shared_ptr<TaskRecipient> HandOff(const persistence::NewTask& task);
   // A hand-off's transaction ended: its tasks (none when it did not commit) go to the worker's
   // next poll, now if it is here, or wait for it.
-  void DeliverHandOff(InTransit& transit, int taken,
+  void DeliverHandOff(const std::shared_ptr<InTransit>& transit, int taken,
                       const std::vector<persistence::TaskRow>& tasks);
   // Committed hand-offs into the worker's next poll, as many as it has room for (mu_ held);
   // returns that poll when no transaction holds it (to be answered now).
@@ -184,6 +184,8 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // Workers whose poll was answered, by namespace, worker_instance_key and kind of slots, until
   // their next poll was answered too (hand-offs, kHandOffWindow).
   std::map<std::string, std::shared_ptr<InTransit>> in_transit_;
+  std::set<std::shared_ptr<InTransit>> with_pending_;  // those with committed hand-offs waiting
+  std::chrono::steady_clock::time_point next_transit_sweep_{};
   // Tasks whose answer never reached their worker, to give back (ReleaseUndeliveredLater).
   std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> undelivered_;
   bool has_new_ = false;

@@ -262,6 +262,8 @@ void TaskDispatcher::Deliver(const std::shared_ptr<TaskRecipient>& recipient) {
 void TaskDispatcher::DeliverHandOff(const std::shared_ptr<InTransit>& transit, int taken,
                                     const std::vector<persistence::TaskRow>& tasks) {
   std::shared_ptr<PendingLease> answer;
+  // Committed after Stop(): no thread is left to give them back later.
+  std::optional<std::string> stopped_identity;
   {
     std::lock_guard lock(mu_);
     --transit->holders;
@@ -269,16 +271,21 @@ void TaskDispatcher::DeliverHandOff(const std::shared_ptr<InTransit>& transit, i
       if (transit->next.expired()) transit->room += taken;
       return;
     }
-    if (transit->pending.empty()) transit->pending_since = Clock::now();
-    transit->pending.insert(transit->pending.end(), tasks.begin(), tasks.end());
-    answer = MoveToNextPoll(*transit);
-    // Not all taken: the dispatcher's thread hands them to the next poll, or gives them back.
-    if (!transit->pending.empty()) {
-      with_pending_.insert(transit);
-      cv_.notify_one();
+    if (stopping_) {
+      stopped_identity = transit->request.identity;
+    } else {
+      if (transit->pending.empty()) transit->pending_since = Clock::now();
+      transit->pending.insert(transit->pending.end(), tasks.begin(), tasks.end());
+      answer = MoveToNextPoll(*transit);
+      // Not all taken: the dispatcher's thread hands them to the next poll, or gives them back.
+      if (!transit->pending.empty()) {
+        with_pending_.insert(transit);
+        cv_.notify_one();
+      }
     }
   }
   if (answer != nullptr) Finish(answer, Status::Ok(), {});
+  if (stopped_identity) ReleaseUndelivered(*stopped_identity, tasks);
 }
 
 std::map<std::string, int> TaskDispatcher::WaitingByQueue() const {

@@ -817,6 +817,21 @@ TEST_F(DispatchTest, ATaskHandedToAWorkerThatDoesNotPollAgainGoesBackToItsQueue)
   EXPECT_EQ(held.answers(), 1);
 }
 
+// A hand-off whose transaction commits after the dispatcher stopped (a replica shutting down)
+// goes back at once: no thread is left to wait for the worker's next poll.
+TEST_F(DispatchTest, AHandOffCommittedAfterTheDispatcherStoppedGoesBackToItsQueue) {
+  const persistence::TaskRow task = LeaseOneTask("stopped");
+  HeldPoll held(db_.runtime_url(), 2);
+  engine::TaskDispatcher& d = held.dispatcher();
+  AnswerWith(held, {10});
+  const auto urgent = d.Reserve(HeldPoll::Task(kUrgentPriority));
+  ASSERT_NE(urgent, nullptr);
+  d.Stop();
+  urgent->tasks = {task};
+  d.Deliver(urgent);
+  EXPECT_EQ(TaskState(task.id), "PENDING");
+}
+
 TEST_F(DispatchTest, AWaitingBulkTaskAgesAboveNormalWork) {
   engine::EngineConfig config = FastEngineConfig(db_.url());
   config.priority_ageing = Millis(300);

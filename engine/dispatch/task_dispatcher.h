@@ -6,8 +6,8 @@
 // tasks may join a poll other transactions hold (sharing its slots), and it is answered when the
 // last holder is done. An urgent task that finds no poll waiting may go to a worker whose poll
 // was answered moments ago with slots to spare (its next poll is on its way): leased to it in the
-// transaction, it answers that worker's next poll here at once, or goes back to its queue if no
-// such poll arrives within kHandOffWindow.
+// transaction, it joins the answer of that worker's next poll (never beyond the slots that poll
+// asked for), or goes back to its queue if none took it within kHandOffWindow of the commit.
 //
 // LeaseTasks is a long-poll: Lease() registers the request and answers it exactly once, on the
 // dispatcher's thread, with tasks as soon as any can be claimed, with none when the deadline
@@ -98,10 +98,10 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   // answer). Returns how many were waiting.
   int StopPolling(const std::string& namespace_name, const std::string& worker_instance_key);
   static constexpr Millis kStoppedKeyMemory{120'000};
+  static constexpr size_t kMaxStoppedKeys = 10'000;
   // How recently a worker's poll must have been answered for an urgent task to be handed to its
   // next one, and how long that task waits for it before it goes back to its queue.
   static constexpr Millis kHandOffWindow{50};
-  static constexpr size_t kMaxStoppedKeys = 10'000;
 
   // Dispatch upkeep (any replica, idempotent; docs/dispatch.md): open circuits whose cool-down
   // passed turn half-open (a probe may go), lost probes are replaced, and with `ageing` > 0
@@ -181,8 +181,8 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   std::multimap<std::chrono::steady_clock::time_point, std::string> announce_later_;
   // "<namespace>\0<worker_instance_key>" of workers that stopped polling, until when to remember.
   std::map<std::string, std::chrono::steady_clock::time_point> stopped_keys_;
-  // Workers whose poll was answered, by namespace, worker_instance_key and kind of slots, until
-  // their next poll was answered too (hand-offs, kHandOffWindow).
+  // Workers whose poll was answered, by namespace, worker_instance_key and kind of slots
+  // (hand-offs, kHandOffWindow); each forgotten about a second after its last answer.
   std::map<std::string, std::shared_ptr<InTransit>> in_transit_;
   std::set<std::shared_ptr<InTransit>> with_pending_;  // those with committed hand-offs waiting
   std::chrono::steady_clock::time_point next_transit_sweep_{};

@@ -58,6 +58,16 @@ struct MatchedPoll final : TaskRecipient {
   int taken_reserved = 0;
 };
 
+// A transaction's hold on a poll of request `r` (the recipient its tasks are leased to).
+std::shared_ptr<MatchedPoll> HeldBy(const LeaseRequest& r) {
+  auto poll = std::make_shared<MatchedPoll>();
+  poll->identity = r.identity;
+  poll->namespace_name = r.namespace_name;
+  poll->queues = r.queues;
+  poll->task_types = r.task_types;
+  return poll;
+}
+
 // Takes a slot of `lease`'s room for `task` for `poll` (mu_ held).
 bool TakeSlot(TaskDispatcher::PendingLease& lease, MatchedPoll& poll,
               const persistence::NewTask& task) {
@@ -180,13 +190,9 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::Reserve(const persistence::NewTas
     // last holder's commit (a few milliseconds), which for an activation's set-points beats a
     // claim after its own commit; ordinary tasks keep their answer to themselves.
     if (lease->reservations > 0 && task.priority != kUrgentPriority) continue;
-    auto poll = std::make_shared<MatchedPoll>();
+    auto poll = HeldBy(r);
     if (!TakeSlot(*lease, *poll, task)) continue;
     ++lease->reservations;
-    poll->identity = r.identity;
-    poll->namespace_name = r.namespace_name;
-    poll->queues = r.queues;
-    poll->task_types = r.task_types;
     poll->lease = lease;
     return poll;
   }
@@ -202,12 +208,8 @@ std::shared_ptr<TaskRecipient> TaskDispatcher::HandOff(const persistence::NewTas
     }
     --transit->room;
     ++transit->holders;
-    auto poll = std::make_shared<MatchedPoll>();
+    auto poll = HeldBy(transit->request);
     poll->taken = 1;
-    poll->identity = transit->request.identity;
-    poll->namespace_name = transit->request.namespace_name;
-    poll->queues = transit->request.queues;
-    poll->task_types = transit->request.task_types;
     poll->transit = transit;
     return poll;
   }

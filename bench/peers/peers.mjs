@@ -3,8 +3,10 @@
 // same way where the models allow (bench/run.sh --peers runs this; benchmark only):
 //   drain    --jobs no-op jobs inserted up front, then workers with --concurrency handlers drain
 //            them: jobs/s from the start of the workers until the last job ran — after one such
-//            drain not measured and an ANALYZE, as gridflow-bench's figures follow a warm-up and
-//            an ANALYZE (bench/run.sh);
+//            drain not measured, and an ANALYZE once the measured drain's jobs are in place, as
+//            gridflow-bench's figures follow a warm-up and an ANALYZE (bench/run.sh). Analysed
+//            empty (after the warm-up drain), graphile-worker's queue is planned as empty and
+//            drains at a third of its speed (docs/benchmarks.md, 2026-12-07 01:20);
 //   latency  jobs added at a steady --rate for --seconds; the time from the add call until the
 //            handler runs: p50, p99, max.
 // Each queue runs in its own database (URLs from --graphile and --pgboss). Prints one line per
@@ -62,11 +64,12 @@ async function graphileWorker(url) {
   let done = 0;
   const latencies = [];
   // Drains a pre-filled queue with a runner started afterwards; returns the runner and jobs/s.
-  const drain = async () => {
+  const drain = async ({ analyze }) => {
     await utils.withPgClient((client) =>
       client.query(
         "SELECT graphile_worker.add_job('noop', json_build_object('i', g)) FROM generate_series(1, $1) g",
         [JOBS]));
+    if (analyze) await utils.withPgClient((client) => client.query("ANALYZE"));
     done = 0;
     const begin = performance.now();
     const runner = await run({
@@ -82,9 +85,8 @@ async function graphileWorker(url) {
     if (!(await waitFor(() => done >= JOBS, 300_000))) throw new Error(`graphile-worker: ${done} of ${JOBS} jobs ran`);
     return { runner, jobsPerSecond: JOBS / ((performance.now() - begin) / 1000) };
   };
-  await (await drain()).runner.stop();  // warm-up, not measured
-  await utils.withPgClient((client) => client.query("ANALYZE"));  // as bench/run.sh's warm_up
-  const { runner, jobsPerSecond } = await drain();
+  await (await drain({ analyze: false })).runner.stop();  // warm-up, not measured
+  const { runner, jobsPerSecond } = await drain({ analyze: true });
   print(`graphile_worker_drain_jobs_per_s[${JOBS}]`, jobsPerSecond, "jobs/s");
   // Latency at a steady rate.
   const total = Math.round(RATE * SECONDS);
@@ -107,12 +109,13 @@ async function pgBoss(url) {
   let done = 0;
   const latencies = [];
   // Drains a pre-filled queue with workers started afterwards; returns jobs/s.
-  const drain = async () => {
+  const drain = async ({ analyze }) => {
     for (let inserted = 0; inserted < JOBS; inserted += 1000) {
       const batch = Array.from({ length: Math.min(1000, JOBS - inserted) }, (_, i) => ({
         data: { i: inserted + i } }));
       await boss.insert(queue, batch);
     }
+    if (analyze) await boss.getDb().executeSql("ANALYZE");
     done = 0;
     const begin = performance.now();
     const workers = 4;
@@ -128,10 +131,9 @@ async function pgBoss(url) {
     if (!(await waitFor(() => done >= JOBS, 300_000))) throw new Error(`pg-boss: ${done} of ${JOBS} jobs ran`);
     return JOBS / ((performance.now() - begin) / 1000);
   };
-  await drain();  // warm-up, not measured
+  await drain({ analyze: false });  // warm-up, not measured
   await boss.offWork(queue);
-  await boss.getDb().executeSql("ANALYZE");  // as bench/run.sh's warm_up
-  print(`pg_boss_drain_jobs_per_s[${JOBS}]`, await drain(), "jobs/s");
+  print(`pg_boss_drain_jobs_per_s[${JOBS}]`, await drain({ analyze: true }), "jobs/s");
   const total = Math.round(RATE * SECONDS);
   done = 0;
   await addAtRate(total, (n) => boss.send(queue, { n, t: now() }));

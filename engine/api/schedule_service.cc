@@ -217,7 +217,9 @@ Status ScheduleServiceImpl::Describe(const std::string& ns, const std::string& i
       upcoming = std::min(upcoming, std::max<int64_t>(0, *spec.max_runs() - row->runs_started - 1));
     }
     for (int64_t i = 0; i < upcoming; ++i) {
-      const std::optional<Nominal> n = spec.NextNominal(t);
+      // As the firer plans them: a delivery fired already is not listed again.
+      const std::optional<Nominal> n =
+          ScheduleFirer::NextUnhandled(spec, t, row->handled_deliveries);
       if (!n) break;
       ToProto(n->at, resp->add_upcoming_nominal_times());
       t = n->at;

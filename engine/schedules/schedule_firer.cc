@@ -123,18 +123,24 @@ void ScheduleFirer::NoteHandled(const ScheduleSpec& spec, const Nominal& nominal
   if (handled->size() > kDeliveriesRemembered) handled->erase(handled->begin());
 }
 
+std::optional<Nominal> ScheduleFirer::NextUnhandled(
+    const ScheduleSpec& spec, TimePoint after, const std::vector<std::string>& handled_deliveries) {
+  std::optional<Nominal> nominal = spec.NextNominal(after);
+  // A gate closure moved later (the market rules or the schedule's offset changed) for a delivery
+  // already handled is not fired again: one firing per delivery.
+  for (int passed = 0; nominal && passed < kMaxDeliveriesPassed &&
+                       Handled(DeliveryOf(spec, *nominal), handled_deliveries);
+       ++passed) {
+    nominal = spec.NextNominal(nominal->at);
+  }
+  return nominal;
+}
+
 void ScheduleFirer::NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
                                const Calendar* calendar, TimePoint after,
                                const std::vector<std::string>& handled_deliveries,
                                std::optional<Nominal>* nominal, std::optional<TimePoint>* fire_at) {
-  *nominal = spec.NextNominal(after);
-  // A gate closure moved later (the market rules or the schedule's offset changed) for a delivery
-  // already handled is not fired again: one firing per delivery.
-  for (int passed = 0; *nominal && passed < kMaxDeliveriesPassed &&
-                       Handled(DeliveryOf(spec, **nominal), handled_deliveries);
-       ++passed) {
-    *nominal = spec.NextNominal((*nominal)->at);
-  }
+  *nominal = NextUnhandled(spec, after, handled_deliveries);
   fire_at->reset();
   if (!*nominal) return;
   bool skip = false;

@@ -72,9 +72,12 @@ class ScheduleFirer {
   Status Backfill(const std::string& namespace_name, const std::string& id, TimePoint from,
                   TimePoint to, const std::string& by, BackfillResult* result);
 
-  // The next fire time after `after` and the nominal time it belongs to (nullopt: none left),
-  // passing over gate closures of deliveries handled already (ScheduleRow::handled_deliveries:
-  // each delivery fires once, even when its closure moves later).
+  // The first nominal time after `after` that will fire (nullopt: none left): gate closures of
+  // deliveries handled already are passed over (ScheduleRow::handled_deliveries: each delivery
+  // fires once, even when its closure moves later).
+  static std::optional<Nominal> NextUnhandled(const ScheduleSpec& spec, TimePoint after,
+                                              const std::vector<std::string>& handled_deliveries);
+  // The next fire time after `after` and the nominal time it belongs to (NextUnhandled).
   static void NextFiring(const ScheduleSpec& spec, const std::string& schedule_id,
                          const Calendar* calendar, TimePoint after,
                          const std::vector<std::string>& handled_deliveries,

@@ -1,9 +1,12 @@
 // An engine's market rules file (docs/market-rules.md) against a real PostgreSQL: definitions
 // naming its markets are accepted (others refused, the market named), runs compute their times
 // with it, and a changed file is in force without a restart.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+
+#include <google/protobuf/util/time_util.h>
 
 #include <pqxx/connection>
 #include <pqxx/transaction>
@@ -216,6 +219,51 @@ TEST_F(DayAheadDeskTest, AClosureMovedLaterForADeliveryAlreadyFiredDoesNotFireIt
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_EQ(db_.Query("SELECT count(*) FROM runs"), "1");
   EXPECT_EQ(db_.Query("SELECT count(*) FROM schedule_firings WHERE schedule_id = 'da'"), "1");
+}
+
+// Nor is it listed among the schedule's upcoming nominal times (DescribeSchedule, `schedules
+// show`) when the exchange postpones its closure past the next deliveries' closures.
+TEST_F(DayAheadDeskTest, ADeliveryAlreadyFiredIsNotListedAsUpcoming) {
+  ASSERT_TRUE(CreateSchedule("da", kDayAhead));
+  const auto next = [&] { return NextNominal("da"); };
+  const std::string day = db_.Query("SELECT ((timestamptz '" + next() +
+                                    "' AT TIME ZONE 'Europe/Berlin')::date + 1)::text");
+  const std::string soon = InMinutes(10);
+  WriteDayAheadRules(rules_, "12:00", {{day, soon}});
+  ASSERT_TRUE(Eventually([&] { return next() == soon; })) << next() << " " << soon;
+  engine_.SetClockOffset(std::chrono::minutes(11));
+  ASSERT_TRUE(Eventually([&] { return next() > soon; })) << next();
+  const std::string following = next();  // the next delivery day's closure
+  const auto shifted = [&](const std::string& interval) {
+    return db_.Query("SELECT to_char((timestamptz '" + following + "' + interval '" + interval +
+                     "') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+  };
+  // The fired day now closes an hour after the day after `following`'s delivery; a later day
+  // closes half an hour early (a marker: the engine has read the new rules once it is listed).
+  const std::string postponed = shifted("1 day 1 hour");
+  const std::string marker = shifted("2 days -30 minutes");
+  const std::string marked_day = db_.Query("SELECT (date '" + day + "' + 3)::text");
+  WriteDayAheadRules(rules_, "12:00", {{day, postponed}, {marked_day, marker}});
+
+  auto stub = v1::ScheduleService::NewStub(engine_.channel());
+  const auto upcoming = [&] {
+    v1::DescribeScheduleRequest request;
+    request.set_id("da");
+    v1::Schedule schedule;
+    std::vector<std::string> times;
+    if (!stub->DescribeSchedule(Ctx().get(), request, &schedule).ok()) return times;
+    for (const auto& t : schedule.upcoming_nominal_times())
+      times.push_back(google::protobuf::util::TimeUtil::ToString(t));
+    return times;
+  };
+  const auto listed = [](const std::vector<std::string>& times, const std::string& at) {
+    return std::find(times.begin(), times.end(), at) != times.end();
+  };
+  ASSERT_TRUE(Eventually([&] { return listed(upcoming(), marker); })) << marker;
+  const std::vector<std::string> times = upcoming();
+  EXPECT_FALSE(listed(times, postponed)) << "the delivery fired already is listed at " << postponed;
+  EXPECT_GT(times.front(), following);
+  EXPECT_EQ(next(), following);
 }
 
 // An override may close a later delivery day before an earlier one (a holiday's auctions held

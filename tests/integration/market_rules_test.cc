@@ -261,6 +261,7 @@ TEST_F(DayAheadDeskTest, ADeliveryAlreadyFiredIsNotListedAsUpcoming) {
   };
   ASSERT_TRUE(Eventually([&] { return listed(upcoming(), marker); })) << marker;
   const std::vector<std::string> times = upcoming();
+  ASSERT_FALSE(times.empty());
   EXPECT_FALSE(listed(times, postponed)) << "the delivery fired already is listed at " << postponed;
   EXPECT_GT(times.front(), following);
   EXPECT_EQ(next(), following);

@@ -4,7 +4,9 @@
 
 #include <thread>
 
+#include "persistence/connection_pool.h"
 #include "persistence/migrations.h"
+#include "persistence/transaction.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -158,6 +160,45 @@ TEST(Migrations, PayloadsAreLeftOutOfPlannerStatistics) {
                      " FROM pg_attribute WHERE attrelid = 'events_y2033m05'::regclass"
                      " AND attname IN ('payload', 'hash', 'type')"),
             "hash=0,payload=0,type=-1");
+}
+
+// Migration 28: the index of open runs holds the closing runs only — a running run never enters
+// it — and the stuck-runs gauge finds a closing run through it.
+TEST(Migrations, OnlyClosingRunsAreIndexedForTheStuckRunsGauge) {
+  TestDatabase db;
+  TestEngine engine(db.url());
+  ASSERT_TRUE(Register(engine, SequenceDefinition("order", {{"s", "t"}})).ok());
+  for (const char* id : {"order-1", "order-2", "order-3"})
+    Start(engine, id, "order");
+  // A b-tree with no entry is its metapage alone.
+  EXPECT_EQ(db.Query("SELECT pg_relation_size('runs_closing')"), "8192");
+  EXPECT_EQ(db.Query("SELECT count(*) FROM pg_class WHERE relname = 'runs_open'"), "0");
+
+  // Cancelled while its task is leased, order-1 is CANCELLING until its worker lets go.
+  ASSERT_FALSE(LeaseOne(engine, "q", "w").task_id().empty());
+  v1::CancelRunRequest cancel;
+  cancel.set_workflow_id("order-1");
+  cancel.set_identity("operator");
+  v1::CancelRunResponse cancelled;
+  ASSERT_TRUE(engine.workflows().CancelRun(Ctx().get(), cancel, &cancelled).ok());
+  ASSERT_EQ(cancelled.run().status(), v1::RUN_STATUS_CANCELLING);
+  EXPECT_EQ(db.Query("SELECT pg_relation_size('runs_closing') > 8192"), "t");
+
+  // The gauge's statement, on the engine's session settings, reads it.
+  persistence::ConnectionPool::Options options;
+  options.dsn = db.url();
+  options.size = 1;
+  persistence::ConnectionPool pool(options);
+  std::string plan;
+  const Status s = persistence::Transact(pool, "explain", [&](pqxx::work& txn) {
+    txn.exec("SET LOCAL enable_seqscan = off");
+    txn.conn().prepare_now("run_stuck_counts");
+    for (const auto& row : txn.exec("EXPLAIN EXECUTE run_stuck_counts(0)"))
+      plan += row[0].as<std::string>() + "\n";
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_NE(plan.find("runs_closing"), std::string::npos) << plan;
 }
 
 // Migration 16 partitions history: what was written before it becomes the legacy partition, its

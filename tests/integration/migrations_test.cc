@@ -4,9 +4,7 @@
 
 #include <thread>
 
-#include "persistence/connection_pool.h"
 #include "persistence/migrations.h"
-#include "persistence/transaction.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -187,19 +185,8 @@ TEST(Migrations, OnlyClosingRunsAreIndexedForTheStuckRunsGauge) {
   EXPECT_EQ(db.Query("SELECT pg_relation_size('runs_closing') > 8192"), "t");
 
   // The gauge's statement, on the engine's session settings, reads it.
-  persistence::ConnectionPool::Options options;
-  options.dsn = db.url();
-  options.size = 1;
-  persistence::ConnectionPool pool(options);
-  std::string plan;
-  const Status s = persistence::Transact(pool, "explain", [&](pqxx::work& txn) {
-    txn.exec("SET LOCAL enable_seqscan = off");
-    txn.conn().prepare_now("run_stuck_counts");
-    for (const auto& row : txn.exec("EXPLAIN EXECUTE run_stuck_counts(0)"))
-      plan += row[0].as<std::string>() + "\n";
-    return Status::Ok();
-  });
-  ASSERT_TRUE(s.ok()) << s.ToString();
+  const std::string plan = ExplainEngineStatement(db.url(), "run_stuck_counts", "(0)", "",
+                                                  "SET LOCAL enable_seqscan = off");
   EXPECT_NE(plan.find("runs_closing"), std::string::npos) << plan;
 }
 

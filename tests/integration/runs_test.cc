@@ -4,8 +4,6 @@
 #include <atomic>
 #include <thread>
 
-#include "persistence/connection_pool.h"
-#include "persistence/transaction.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -295,20 +293,9 @@ TEST_F(RunsTest, BatchReadsFindTheRunsOfTheirTasksThroughTheKeysWhateverTheStati
       " WHERE workflow_id = 'one-1'");
   db_.Query("ANALYZE tasks; ANALYZE runs");
 
-  persistence::ConnectionPool::Options options;  // the engine's session settings and statements
-  options.dsn = db_.url();
-  options.size = 1;
-  persistence::ConnectionPool pool(options);
   for (const char* statement : {"task_open_of_tasks", "run_lock_of_tasks"}) {
-    std::string plan;
-    const Status s = persistence::Transact(pool, "explain", [&](pqxx::work& txn) {
-      txn.conn().prepare_now(statement);
-      for (const auto& row : txn.exec(std::string("EXPLAIN (ANALYZE) EXECUTE ") + statement +
-                                      "('{" + task.task_id() + "}')"))
-        plan += row[0].as<std::string>() + "\n";
-      return Status::Ok();
-    });
-    ASSERT_TRUE(s.ok()) << s.ToString();
+    const std::string plan =
+        ExplainEngineStatement(db_.url(), statement, "('{" + task.task_id() + "}')", "(ANALYZE)");
     // Rows read and thrown away: a few of the run's own at most, never the table's.
     for (size_t at = plan.find("Rows Removed by Filter: "); at != std::string::npos;
          at = plan.find("Rows Removed by Filter: ", at + 1)) {

@@ -17,9 +17,12 @@
 #include <pqxx/pqxx>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "gridflow/v1/run_status.h"
+#include "persistence/connection_pool.h"
+#include "persistence/transaction.h"
 
 namespace gridflow::testing {
 namespace {
@@ -100,6 +103,25 @@ std::string TestDatabase::QueryOn(const std::string& url, const std::string& sql
   const pqxx::result r = txn.exec(sql);
   if (r.empty() || r[0][0].is_null()) return "";
   return r[0][0].as<std::string>();
+}
+
+std::string ExplainEngineStatement(const std::string& url, const std::string& statement,
+                                   const std::string& args, const std::string& explain,
+                                   const std::string& setup) {
+  persistence::ConnectionPool::Options options;
+  options.dsn = url;
+  options.size = 1;
+  persistence::ConnectionPool pool(options);
+  std::string plan;
+  const Status s = persistence::Transact(pool, "explain", [&](pqxx::work& txn) {
+    if (!setup.empty()) txn.exec(setup);
+    txn.conn().prepare_now(statement);
+    for (const auto& row : txn.exec("EXPLAIN " + explain + " EXECUTE " + statement + args))
+      plan += row[0].as<std::string>() + "\n";
+    return Status::Ok();
+  });
+  if (!s.ok()) throw std::runtime_error("EXPLAIN " + statement + ": " + s.ToString());
+  return plan;
 }
 
 engine::EngineConfig FastEngineConfig(const std::string& database_url) {

@@ -46,6 +46,13 @@ class TestDatabase {
   std::string url_;
 };
 
+// The plan of one of the engine's prepared statements, prepared as the engine prepares it (its
+// session settings and statements) and run as `EXPLAIN <explain> EXECUTE <statement><args>`
+// after `setup` in the same transaction; throws if any of it fails.
+std::string ExplainEngineStatement(const std::string& url, const std::string& statement,
+                                   const std::string& args, const std::string& explain = "",
+                                   const std::string& setup = "");
+
 // The login role engines run as in tests: a member of gridflow_runtime (migration 0008).
 inline constexpr const char* kRuntimeLogin = "gridflow_engine";
 // `owner_url` with its user replaced by kRuntimeLogin.

@@ -79,7 +79,10 @@ struct RunState {
   int64_t deadline_us = 0;
 };
 
+// The stored form: the members whose values differ from a default-constructed RunState's.
 nlohmann::json ToJson(const RunState& state);
+// Every member written out, as engines before 2026-12-07 stored a state; reads the same.
+nlohmann::json ToJsonWithDefaults(const RunState& state);
 // INTERNAL when the document is not a run state (it was written by this engine; corruption).
 Status FromJson(const nlohmann::json& doc, RunState* state);
 

@@ -299,10 +299,21 @@ Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRun
   filter.limit = page_size + 1;
   std::vector<persistence::RunRow> runs;
   if (s = reader_.ListRuns(filter, &runs); !s.ok()) return s;
-  const bool more = static_cast<int>(runs.size()) > page_size;
+  bool more = static_cast<int>(runs.size()) > page_size;
   if (more) runs.resize(page_size);
-  for (const auto& run : runs)
-    ToProto(run, resp->add_runs());
+  size_t page_bytes = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    v1::Run item;
+    ToProto(runs[i], &item);
+    const size_t item_bytes = item.ByteSizeLong();
+    if (!PageHasRoom(page_bytes, item_bytes, resp->runs_size())) {
+      runs.resize(i);  // the rest on the next page
+      more = true;
+      break;
+    }
+    page_bytes += item_bytes;
+    *resp->add_runs() = std::move(item);
+  }
   if (more) {
     const persistence::RunRow& last = runs.back();
     const bool by_update = filter.order == persistence::RunListFilter::Order::kUpdatedDesc ||
@@ -359,8 +370,18 @@ Status WorkflowServiceImpl::GetHistory(const v1::GetHistoryRequest& req,
   persistence::RunRow run;
   s = reader_.GetHistory(ns, req.workflow_id(), after_seq, page_size, &events, &run);
   if (!s.ok()) return s;
-  for (const auto& e : events)
-    ToProto(e, resp->add_events());
+  size_t page_bytes = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    v1::Event item;
+    ToProto(events[i], &item);
+    const size_t item_bytes = item.ByteSizeLong();
+    if (!PageHasRoom(page_bytes, item_bytes, resp->events_size())) {
+      events.resize(i);  // the rest on the next page
+      break;
+    }
+    page_bytes += item_bytes;
+    *resp->add_events() = std::move(item);
+  }
   resp->set_run_status(RunStatusToProto(run.status));
   if (!events.empty() && events.back().seq < run.last_event_seq) {
     resp->set_next_page_token(EncodePageToken("history", {std::to_string(events.back().seq)}));

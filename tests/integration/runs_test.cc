@@ -2,6 +2,7 @@
 #include <pqxx/pqxx>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "tests/integration/test_env.h"
@@ -326,6 +327,65 @@ TEST_F(RunsTest, HistoryPagesCoverEveryEventOnce) {
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
   EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+// A payload of `bytes` characters, as a JSON object.
+std::string LargeJson(size_t bytes) {
+  return nlohmann::json({{"blob", std::string(bytes, 'q')}}).dump();
+}
+
+// Seven runs of about 1 MB each: a page of them all would be over the 4 MiB a gRPC client takes
+// by default (this test's channel), so pages end early and their tokens carry on.
+TEST_F(RunsTest, ListPagesOfLargeRunsStayUnderTheClientsLimit) {
+  for (int i = 0; i < 7; ++i) {
+    Start(engine_, "large-" + std::to_string(i), "two-step", LargeJson(1'000'000));
+  }
+  v1::ListRunsRequest request;
+  request.set_definition_name("two-step");
+  request.set_page_size(10);
+  std::set<std::string> listed;
+  int pages = 0;
+  do {
+    v1::ListRunsResponse page;
+    const grpc::Status s = engine_.workflows().ListRuns(Ctx().get(), request, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_GT(page.runs_size(), 0);
+    EXPECT_LE(page.ByteSizeLong(), size_t{3} * 1024 * 1024 + 1024);
+    for (const auto& run : page.runs())
+      EXPECT_TRUE(listed.insert(run.workflow_id()).second) << run.workflow_id() << " twice";
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty());
+  EXPECT_EQ(listed.size(), 7u);
+  EXPECT_GE(pages, 3);
+}
+
+TEST_F(RunsTest, HistoryPagesOfLargeEventsStayUnderTheClientsLimit) {
+  Start(engine_, "signalled", "two-step");
+  for (int i = 0; i < 6; ++i) {
+    v1::SignalRunRequest signal;
+    signal.set_workflow_id("signalled");
+    signal.set_signal_name("curve");
+    signal.set_payload_json(LargeJson(1'000'000));
+    v1::SignalRunResponse response;
+    ASSERT_TRUE(engine_.workflows().SignalRun(Ctx().get(), signal, &response).ok());
+  }
+  v1::GetHistoryRequest request;
+  request.set_workflow_id("signalled");
+  std::vector<int64_t> seqs;
+  int pages = 0;
+  do {
+    v1::GetHistoryResponse page;
+    const grpc::Status s = engine_.workflows().GetHistory(Ctx().get(), request, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_GT(page.events_size(), 0);
+    for (const auto& e : page.events())
+      seqs.push_back(e.sequence());
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty());
+  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_GE(pages, 2);  // 6 MB of signals: at least two pages under 3 MiB
 }
 
 }  // namespace

@@ -28,6 +28,9 @@
 //               that expired runs its task again) and the engine's and PostgreSQL's CPU to keep
 //               them — what a fleet of long settlement or forecast tasks costs in heartbeats.
 //
+// --output-bytes N makes every handler return a JSON string of N bytes that compresses little
+// (default 0: "{}"): what payloads cost a step, kept in the run's data and history.
+//
 // Prints one line per measure: "name<TAB>value<TAB>unit<TAB>engine cores<TAB>PostgreSQL
 // cores<TAB>engine RSS MB" (the last three over the measure's interval; "-" without
 // --engine-pids / --postmaster-pid). Exits 1 if any run did not complete.
@@ -512,7 +515,8 @@ int main(int argc, char** argv) {
   std::string modes = "throughput,latency";
   CLI::App app{"gridflow-bench: throughput, drain, dispatch latency and fan-out of an engine"};
   app.add_option("--address", o.address, "engine (gRPC target)")->capture_default_str();
-  app.add_option("--modes", modes, "comma-separated: throughput, drain, latency, fanout, priority, leases")
+  app.add_option("--modes", modes,
+                 "comma-separated: throughput, drain, latency, fanout, priority, leases")
       ->capture_default_str();
   app.add_option("--runs", o.runs, "throughput, drain: runs to start")->capture_default_str();
   app.add_option("--steps", o.steps, "throughput, drain: task steps per run")
@@ -537,6 +541,9 @@ int main(int argc, char** argv) {
   app.add_option("--backlog", o.backlog, "priority: bulk tasks queued ahead")
       ->capture_default_str();
   app.add_option("--leases", o.leases, "leases: long tasks held at once")->capture_default_str();
+  app.add_option("--output-bytes", o.output_bytes,
+                 "every handler's output: a JSON string of this many bytes ({} at 0)")
+      ->capture_default_str();
   app.add_option("--reserved", o.reserved, "slots per worker reserved for urgent tasks")
       ->capture_default_str();
   app.add_option("--engine-pids", engine_pids, "engine processes to meter (comma-separated)");

@@ -96,20 +96,27 @@ std::string SequenceDefinition(const std::string& name, const std::string& queue
 
 namespace {
 
-// `bytes` characters that compress about as little as real market data does (PostgreSQL
-// compresses a large value before storing it: a run of one letter would cost next to nothing).
-std::string PayloadText(int bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string text(static_cast<size_t>(bytes), ' ');
+// A handler's output of about `bytes` bytes, shaped like market data: a bid curve of
+// quarter-hours with prices and volumes (PostgreSQL compresses large values before storing them,
+// so a run of one letter would cost next to nothing; this compresses about as real data does).
+std::string PayloadJson(int bytes) {
+  nlohmann::json curve = nlohmann::json::array();
   uint32_t state = 2463534242u;
-  for (char& ch : text) {
+  const auto next = [&state] {
     state ^= state << 13;
     state ^= state >> 17;
     state ^= state << 5;
-    ch = kAlphabet[state % 64];
+    return state;
+  };
+  size_t size = 12;
+  for (int qh = 0; size < static_cast<size_t>(bytes); ++qh) {
+    nlohmann::json point = {{"qh", qh},
+                            {"price_eur_mwh", static_cast<double>(next() % 2'000'000) / 100 - 500},
+                            {"mw", static_cast<double>(next() % 100'000) / 100}};
+    size += point.dump().size() + 1;
+    curve.push_back(std::move(point));
   }
-  return text;
+  return nlohmann::json({{"curve", std::move(curve)}}).dump();
 }
 
 }  // namespace
@@ -128,8 +135,7 @@ WorkerPool::WorkerPool(const BenchOptions& o, const std::vector<std::string>& qu
     options.shutdown_grace = Millis(5000);
     workers_.push_back(std::make_unique<worker::Worker>(options));
     // Kept in a run's data by step name, and in its history: what a payload costs a step.
-    const std::string output =
-        o.output_bytes > 0 ? nlohmann::json({{"v", PayloadText(o.output_bytes)}}).dump() : "{}";
+    const std::string output = o.output_bytes > 0 ? PayloadJson(o.output_bytes) : "{}";
     for (const std::string& type : task_types) {
       workers_.back()->Register(type, [on_task, output](worker::TaskContext& ctx) {
         on_task(ctx);

@@ -38,7 +38,7 @@ struct BenchOptions {
   int backlog = 10'000;     // priority: bulk tasks queued before the activations
   int reserved = 0;         // slots per worker reserved for urgent tasks
   int leases = 2000;        // leases: long tasks held at once
-  int output_bytes = 0;     // every handler's output: a JSON string of this many bytes ({} at 0)
+  int output_bytes = 0;     // every handler's output: about this many bytes of bid-curve JSON
   std::vector<std::string> modes = {"throughput", "latency"};
 };
 

@@ -28,8 +28,9 @@
 //               that expired runs its task again) and the engine's and PostgreSQL's CPU to keep
 //               them — what a fleet of long settlement or forecast tasks costs in heartbeats.
 //
-// --output-bytes N makes every handler return a JSON string of N bytes that compresses little
-// (default 0: "{}"): what payloads cost a step, kept in the run's data and history.
+// --output-bytes N makes every handler return about N bytes of JSON shaped like a bid curve
+// (quarter-hours, prices, volumes; default 0: "{}"): what payloads cost a step, kept in the
+// run's data and history.
 //
 // Prints one line per measure: "name<TAB>value<TAB>unit<TAB>engine cores<TAB>PostgreSQL
 // cores<TAB>engine RSS MB" (the last three over the measure's interval; "-" without
@@ -542,7 +543,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--leases", o.leases, "leases: long tasks held at once")->capture_default_str();
   app.add_option("--output-bytes", o.output_bytes,
-                 "every handler's output: a JSON string of this many bytes ({} at 0)")
+                 "every handler's output: about this many bytes of bid-curve JSON ({} at 0)")
       ->capture_default_str();
   app.add_option("--reserved", o.reserved, "slots per worker reserved for urgent tasks")
       ->capture_default_str();

@@ -190,6 +190,36 @@ TEST(Migrations, OnlyClosingRunsAreIndexedForTheStuckRunsGauge) {
   EXPECT_NE(plan.find("runs_closing"), std::string::npos) << plan;
 }
 
+// Migration 29: large payloads are stored compressed with lz4 (this suite's PostgreSQL, Debian's,
+// has it), a run's data rewritten at a step included, and in a history partition created later.
+TEST(Migrations, LargePayloadsAreCompressedWithLz4) {
+  TestDatabase db;
+  TestEngine engine(db.url());
+  ASSERT_TRUE(Register(engine, SequenceDefinition("curve", {{"s", "t"}})).ok());
+  nlohmann::json curve = nlohmann::json::array();
+  for (int qh = 0; qh < 96; ++qh)
+    curve.push_back({{"qh", qh}, {"price_eur_mwh", 40.0 + qh % 7}, {"mw", 10 + qh % 5}});
+  const std::string payload = nlohmann::json({{"curve", curve}}).dump();
+  Start(engine, "curve-1", "curve", payload);
+  const v1::LeasedTask task = LeaseOne(engine, "q", "w");
+  ASSERT_FALSE(task.task_id().empty());
+  CompleteLeased(engine, task, payload);
+  EXPECT_EQ(db.Query("SELECT pg_column_compression(input) || ',' || pg_column_compression(data)"
+                     " FROM runs WHERE workflow_id = 'curve-1'"),
+            "lz4,lz4");
+  EXPECT_EQ(db.Query("SELECT pg_column_compression(input) || ',' || pg_column_compression(output)"
+                     " FROM tasks WHERE workflow_id = 'curve-1'"),
+            "lz4,lz4");
+  EXPECT_EQ(
+      db.Query("SELECT count(*) FROM events e JOIN runs r ON r.id = e.run_id"
+               " WHERE r.workflow_id = 'curve-1' AND pg_column_compression(e.payload) = 'lz4'"),
+      "3");  // RunStarted (its input), TaskCompleted (the result), RunCompleted (its data)
+  EXPECT_EQ(db.Query("SELECT gf_history_partitions_ensure('2033-06-01', '2033-06-01')"), "1");
+  EXPECT_EQ(db.Query("SELECT attcompression FROM pg_attribute"
+                     " WHERE attrelid = 'events_y2033m06'::regclass AND attname = 'payload'"),
+            "l");
+}
+
 // Migration 16 partitions history: what was written before it becomes the legacy partition, its
 // chain intact and continued there.
 TEST(Migrations, HistoryFromBeforePartitioningBecomesTheLegacyPartition) {

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <map>
 
+#include "engine/api/page_budget.h"
 #include "engine/api/page_token.h"
 #include "engine/api/proto_convert.h"
 #include "engine/api/run_query.h"
@@ -301,18 +302,9 @@ Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRun
   if (s = reader_.ListRuns(filter, &runs); !s.ok()) return s;
   bool more = static_cast<int>(runs.size()) > page_size;
   if (more) runs.resize(page_size);
-  size_t page_bytes = 0;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    v1::Run item;
-    ToProto(runs[i], &item);
-    const size_t item_bytes = item.ByteSizeLong();
-    if (!PageHasRoom(page_bytes, item_bytes, resp->runs_size())) {
-      runs.resize(i);  // the rest on the next page
-      more = true;
-      break;
-    }
-    page_bytes += item_bytes;
-    *resp->add_runs() = std::move(item);
+  if (FillPage(&runs, resp->mutable_runs(),
+               [](const persistence::RunRow& run, v1::Run* item) { ToProto(run, item); })) {
+    more = true;
   }
   if (more) {
     const persistence::RunRow& last = runs.back();
@@ -370,18 +362,8 @@ Status WorkflowServiceImpl::GetHistory(const v1::GetHistoryRequest& req,
   persistence::RunRow run;
   s = reader_.GetHistory(ns, req.workflow_id(), after_seq, page_size, &events, &run);
   if (!s.ok()) return s;
-  size_t page_bytes = 0;
-  for (size_t i = 0; i < events.size(); ++i) {
-    v1::Event item;
-    ToProto(events[i], &item);
-    const size_t item_bytes = item.ByteSizeLong();
-    if (!PageHasRoom(page_bytes, item_bytes, resp->events_size())) {
-      events.resize(i);  // the rest on the next page
-      break;
-    }
-    page_bytes += item_bytes;
-    *resp->add_events() = std::move(item);
-  }
+  FillPage(&events, resp->mutable_events(),
+           [](const persistence::EventRow& event, v1::Event* item) { ToProto(event, item); });
   resp->set_run_status(RunStatusToProto(run.status));
   if (!events.empty() && events.back().seq < run.last_event_seq) {
     resp->set_next_page_token(EncodePageToken("history", {std::to_string(events.back().seq)}));

@@ -1,7 +1,8 @@
-// Pages that a client can take: gRPC clients refuse an answer over 4 MiB unless told otherwise,
-// and runs or events within the engine's payload limits can add up to far more. A page ends
-// before its page_size when its items would pass kPageByteBudget (encoded bytes), always with at
-// least one item; its token then continues after the last item sent.
+// Answers that a client can take: gRPC clients refuse an answer over 4 MiB unless told otherwise,
+// and runs, events or leased tasks within the engine's payload limits can add up to far more. A
+// page ends before its page_size when its items would pass kPageByteBudget (encoded bytes),
+// always with at least one item, and its token continues after the last item sent; an answer of
+// leased tasks carries those that fit and gives the others back to their queue.
 #pragma once
 
 #include <google/protobuf/repeated_ptr_field.h>
@@ -10,28 +11,27 @@
 #include <utility>
 #include <vector>
 
+#include "engine/api/proto_convert.h"
+
 namespace gridflow::engine {
 
 inline constexpr size_t kPageByteBudget = size_t{3} * 1024 * 1024;
 
-// Appends `rows` to `page`, each converted by `convert(row, Item*)`, while the page stays within
-// kPageByteBudget; drops from `rows` those left for the next page. True when some were left.
-template <typename Row, typename Item, typename Convert>
-bool FillPage(std::vector<Row>* rows, google::protobuf::RepeatedPtrField<Item>* page,
-              const Convert& convert) {
+// Appends `rows` to `page`, each converted by its ToProto (proto_convert.h), while the page stays
+// within kPageByteBudget (the first row always goes in). Returns how many went in: the rest are for
+// the next page, or, for tasks leased for this answer, to be given back.
+template <typename Row, typename Item>
+size_t FillPage(const std::vector<Row>& rows, google::protobuf::RepeatedPtrField<Item>* page) {
   size_t page_bytes = 0;
-  for (size_t i = 0; i < rows->size(); ++i) {
+  for (size_t i = 0; i < rows.size(); ++i) {
     Item item;
-    convert((*rows)[i], &item);
+    ToProto(rows[i], &item);
     const size_t item_bytes = item.ByteSizeLong();
-    if (page->size() > 0 && page_bytes + item_bytes > kPageByteBudget) {
-      rows->resize(i);
-      return true;
-    }
+    if (page->size() > 0 && page_bytes + item_bytes > kPageByteBudget) return i;
     page_bytes += item_bytes;
     *page->Add() = std::move(item);
   }
-  return false;
+  return rows.size();
 }
 
 }  // namespace gridflow::engine

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <set>
 
+#include "engine/api/page_budget.h"
 #include "engine/api/proto_convert.h"
 #include "engine/dsl/definition.h"
 
@@ -101,13 +102,26 @@ void WorkerServiceImpl::LeaseTasks(UnaryCall<v1::LeaseTasksRequest, v1::LeaseTas
   auto pending = dispatcher_.Prepare(
       std::move(lease), now_steady + wait,
       [this, call](const Status& status, const std::vector<persistence::TaskRow>& tasks) {
-        for (const auto& task : tasks)
-          ToProto(task, call->response().add_tasks());
-        GiveBackIfUndelivered(call, tasks);
+        Answer(call, tasks, call->response().mutable_tasks());
         call->Finish(status);
       });
   call->OnCancelled([this, pending] { dispatcher_.Cancel(pending); });
   dispatcher_.Submit(pending);  // the call may be answered (and gone) once this returns
+}
+
+template <typename Request, typename Response>
+void WorkerServiceImpl::Answer(UnaryCall<Request, Response>* call,
+                               const std::vector<persistence::TaskRow>& tasks,
+                               google::protobuf::RepeatedPtrField<v1::LeasedTask>* out) {
+  const size_t sent = FillPage(tasks, out);
+  if (sent < tasks.size()) {
+    // More than a client takes in one answer (large inputs): the rest go back to their queue
+    // for the next poll, without an attempt counted.
+    dispatcher_.ReleaseUndeliveredLater(
+        validator_.WorkerName(call->request().identity()),
+        {tasks.begin() + static_cast<ptrdiff_t>(sent), tasks.end()});
+  }
+  GiveBackIfUndelivered(call, {tasks.begin(), tasks.begin() + static_cast<ptrdiff_t>(sent)});
 }
 
 template <typename Request, typename Response>
@@ -268,12 +282,8 @@ void WorkerServiceImpl::CompleteTask(
   scheduler_.CompleteTask(std::move(lease), std::move(result), std::move(next),
                           [this, call](const Status& status, bool duplicate,
                                        const std::vector<persistence::TaskRow>& next_tasks) {
-                            if (status.ok()) {
-                              call->response().set_duplicate(duplicate);
-                              for (const auto& task : next_tasks)
-                                ToProto(task, call->response().add_next_tasks());
-                            }
-                            GiveBackIfUndelivered(call, next_tasks);
+                            if (status.ok()) call->response().set_duplicate(duplicate);
+                            Answer(call, next_tasks, call->response().mutable_next_tasks());
                             call->Finish(status);
                           });
 }

@@ -33,6 +33,12 @@ class WorkerServiceImpl final : public CallbackService<v1::WorkerService> {
   Status ReleaseTask(const Caller& caller, const v1::ReleaseTaskRequest& req,
                      v1::ReleaseTaskResponse* resp);
   void StopPolling(UnaryCall<v1::StopPollingRequest, v1::StopPollingResponse>* call);
+  // Puts `tasks`, leased for `call`, into its answer `out` as far as a client takes them
+  // (page_budget.h); those left out, and all of them if the answer never reaches the caller, go
+  // back to their queue.
+  template <typename Request, typename Response>
+  void Answer(UnaryCall<Request, Response>* call, const std::vector<persistence::TaskRow>& tasks,
+              google::protobuf::RepeatedPtrField<v1::LeasedTask>* out);
   // Tasks `call` answers with go back to their queue if the answer never reaches the caller.
   template <typename Request, typename Response>
   void GiveBackIfUndelivered(UnaryCall<Request, Response>* call,

@@ -302,8 +302,8 @@ Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRun
   if (s = reader_.ListRuns(filter, &runs); !s.ok()) return s;
   bool more = static_cast<int>(runs.size()) > page_size;
   if (more) runs.resize(page_size);
-  if (FillPage(&runs, resp->mutable_runs(),
-               [](const persistence::RunRow& run, v1::Run* item) { ToProto(run, item); })) {
+  if (const size_t sent = FillPage(runs, resp->mutable_runs()); sent < runs.size()) {
+    runs.resize(sent);
     more = true;
   }
   if (more) {
@@ -362,8 +362,7 @@ Status WorkflowServiceImpl::GetHistory(const v1::GetHistoryRequest& req,
   persistence::RunRow run;
   s = reader_.GetHistory(ns, req.workflow_id(), after_seq, page_size, &events, &run);
   if (!s.ok()) return s;
-  FillPage(&events, resp->mutable_events(),
-           [](const persistence::EventRow& event, v1::Event* item) { ToProto(event, item); });
+  events.resize(FillPage(events, resp->mutable_events()));
   resp->set_run_status(RunStatusToProto(run.status));
   if (!events.empty() && events.back().seq < run.last_event_seq) {
     resp->set_next_page_token(EncodePageToken("history", {std::to_string(events.back().seq)}));

@@ -270,6 +270,35 @@ TEST_F(LeasesTest, NonRetryableFailuresFailTheRunAtOnce) {
   EXPECT_EQ(WaitClosed(engine_, "by-verdict").status(), v1::RUN_STATUS_FAILED);
 }
 
+// Six tasks of about 1 MB each (a task without an input template is given the run's data): an
+// answer of all of them would be over the 4 MiB a gRPC client takes by default (this test's
+// channel). Each answer carries what fits; the rest go back to the queue for the next poll.
+TEST_F(LeasesTest, AnswersOfLargeTasksStayUnderTheClientsLimitAndTheRestAreLeasedLater) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("curve", {{"s", "t"}})).ok());
+  const std::string input = nlohmann::json({{"blob", std::string(1'000'000, 'c')}}).dump();
+  for (int i = 0; i < 6; ++i)
+    Start(engine_, "curve-" + std::to_string(i), "curve", input);
+  v1::LeaseTasksRequest request;
+  request.add_task_queues("q");
+  request.set_max_tasks(10);
+  request.set_identity("w");
+  request.mutable_wait()->set_seconds(2);
+  std::vector<std::string> leased;
+  for (int poll = 0; poll < 10 && leased.size() < 6; ++poll) {
+    v1::LeaseTasksResponse response;
+    const grpc::Status s = engine_.workers().LeaseTasks(Ctx().get(), request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_LE(response.tasks_size(), 3);
+    for (const auto& task : response.tasks())
+      leased.push_back(task.task_id());
+  }
+  std::sort(leased.begin(), leased.end());
+  EXPECT_EQ(leased.size(), 6u);
+  EXPECT_EQ(std::unique(leased.begin(), leased.end()), leased.end()) << "a task leased twice";
+  // Given back without an attempt counted.
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks WHERE attempt = 1 AND state = 'LEASED'"), "6");
+}
+
 TEST_F(LeasesTest, ReleasedTaskIsLeasedAgainForTheSameAttempt) {
   RegisterStep(3);
   Start(engine_, "bid-1", "bid");

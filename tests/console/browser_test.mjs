@@ -72,6 +72,12 @@ try {
   await page.click('#run-filters button[type=submit]');
   await page.waitForFunction(() => location.hash.includes('status=failed'));
   await page.waitForSelector(`tr[data-workflow-id="${FAILED}"]`);
+  // The unfiltered list may still be on screen, or the filtered one half drawn: wait for the
+  // filtered table (the assertions below then say what it shows if it never comes).
+  await page.waitForFunction(() => {
+    const badges = [...document.querySelectorAll('table.runs tbody .badge')].map((e) => e.textContent);
+    return badges.length >= 2 && badges.every((s) => s === 'FAILED');
+  }, {timeout: 20000}).catch(() => {});
   const statuses = await page.$$eval('table.runs tbody .badge', (els) => els.map((e) => e.textContent));
   assert.ok(statuses.length >= 2, `two failed runs listed, got ${statuses}`);
   assert.ok(statuses.every((s) => s === 'FAILED'), `only failed runs: ${statuses}`);

@@ -1,11 +1,13 @@
 #include "persistence/write_set.h"
 
 #include <atomic>
+#include <stdexcept>
 #include <string_view>
 
 #include <pqxx/connection>
 #include <pqxx/result>
 
+#include "common/json_text.h"
 #include "persistence/event_store.h"
 #include "persistence/json_records.h"
 #include "persistence/statements.h"
@@ -20,14 +22,25 @@ const char* OpName(int op) {
   return kNames[op];
 }
 
+// `patch`'s members set in the JSON object `*data` (both JSON text).
+void ApplyDataPatch(std::string* data, const std::string& patch) {
+  nlohmann::json merged = nlohmann::json::parse(*data);
+  merged.update(nlohmann::json::parse(patch));
+  *data = DumpJson(merged);
+}
+
 // A record of the run as its transition leaves it: what a run update writes, and the start of a
-// new run's record.
-JsonRecords& RunStateRecord(JsonRecords& records, const RunRow& r, bool closed) {
-  return records.Add()
-      .Text("id", r.id)
-      .Text("status", r.status)
-      .Json("data", r.data_json)
-      .NullableText("current_step", r.current_step)
+// new run's record. A patch goes as data_patch, data absent (the statement keeps the stored data
+// and sets the patch's members); an empty patch goes as nothing at all.
+JsonRecords& RunStateRecord(JsonRecords& records, const RunRow& r, bool closed,
+                            const std::optional<std::string>& data_patch) {
+  records.Add().Text("id", r.id).Text("status", r.status);
+  if (!data_patch) {
+    records.Json("data", r.data_json);
+  } else if (*data_patch != "{}") {
+    records.Json("data_patch", *data_patch);
+  }
+  return records.NullableText("current_step", r.current_step)
       .NullableJson("result", r.result_json)
       .NullableJson("failure", r.failure_json)
       .NullableText("cancel_requested_by", r.cancel_requested_by)
@@ -273,7 +286,11 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         " heads AS (SELECT DISTINCT ON (run_id) run_id, hash FROM new_events"
         " ORDER BY run_id, seq DESC),"
         " run_updates AS ("
-        " UPDATE runs r SET status = u.status, data = u.data, current_step = u.current_step,"
+        " UPDATE runs r SET status = u.status,"
+        // A patch sets its members; neither data nor patch: the stored value, not rewritten.
+        " data = CASE WHEN u.data IS NOT NULL THEN u.data"
+        " WHEN u.data_patch IS NOT NULL THEN r.data || u.data_patch ELSE r.data END,"
+        " current_step = u.current_step,"
         " result = u.result, failure = u.failure, cancel_requested_by = u.cancel_requested_by,"
         " cancel_reason = u.cancel_reason, state = u.state, last_event_seq = u.last_event_seq,"
         " search_attributes = COALESCE(u.search_attributes, r.search_attributes),"
@@ -283,9 +300,9 @@ void PrepareWriteSetStatements(pqxx::connection& c) {
         " updated_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) ELSE gf_now() END,"
         " closed_at = CASE WHEN u.closed THEN COALESCE(r.closed_at, gf_now()) END"
         " FROM jsonb_to_recordset($3::jsonb) AS u(id uuid, status text, data jsonb,"
-        " current_step text, result jsonb, failure jsonb, cancel_requested_by text,"
-        " cancel_reason text, state jsonb, last_event_seq bigint, closed boolean,"
-        " search_attributes jsonb) LEFT JOIN heads h ON h.run_id = u.id"
+        " data_patch jsonb, current_step text, result jsonb, failure jsonb,"
+        " cancel_requested_by text, cancel_reason text, state jsonb, last_event_seq bigint,"
+        " closed boolean, search_attributes jsonb) LEFT JOIN heads h ON h.run_id = u.id"
         " WHERE r.id = u.id AND r.id = ANY($9::uuid[])),");
     const auto part = [&](unsigned bit, const std::string& text, const char* params) {
       if ((parts & bit) != 0) {
@@ -365,8 +382,22 @@ void WriteSet::SetAttribute(AttributeWrite write) {
   attribute_writes_.push_back(std::move(write));
 }
 
-void WriteSet::UpdateRun(const RunRow& run, bool closed) {
-  run_updates_[run.id] = {run, closed};
+void WriteSet::UpdateRun(const RunRow& run, bool closed, std::optional<std::string> data_patch) {
+  const auto earlier = run_updates_.find(run.id);
+  RunUpdate update{run, closed, std::move(data_patch)};
+  if (earlier != run_updates_.end() && update.data_patch) {
+    // What the earlier update wrote stays, under what this one sets.
+    if (earlier->second.data_patch) {
+      ApplyDataPatch(&*earlier->second.data_patch, *update.data_patch);
+      update.data_patch = std::move(earlier->second.data_patch);
+    } else {
+      update.row.data_json = std::move(earlier->second.row.data_json);
+      ApplyDataPatch(&update.row.data_json, *update.data_patch);
+      update.data_patch.reset();
+    }
+  }
+  if (update.data_patch) update.row.data_json.clear();  // not written: no copy kept
+  run_updates_[run.id] = std::move(update);
 }
 
 void WriteSet::InsertRun(const std::string& run_id, bool routed) {
@@ -488,11 +519,13 @@ std::optional<Statement> WriteSet::FlushStatement() const {
   }
   JsonRecords runs, inserted_runs;
   std::map<std::string, int64_t> new_run_keys;  // run id -> its history key, in microseconds
-  for (const auto& [id, update] : run_updates_) {
-    const RunRow& r = update.first;
+  for (auto& [id, update] : run_updates_) {
+    const RunRow& r = update.row;
     if (const auto it = new_runs_.find(id); it != new_runs_.end()) {
+      // A new run's data is never a patch (RunTransition::Start writes it whole): nothing stored.
+      if (update.data_patch) throw std::logic_error("run " + id + ": a new run's data is a patch");
       new_run_keys[id] = ToEpochMicros(r.created_at);
-      RunStateRecord(inserted_runs, r, update.second)
+      RunStateRecord(inserted_runs, r, update.closed, std::nullopt)
           .Text("namespace", r.namespace_name)
           .Text("workflow_id", r.workflow_id)
           .Text("definition_name", r.definition_name)
@@ -504,7 +537,7 @@ std::optional<Statement> WriteSet::FlushStatement() const {
           .Int("created_us", ToEpochMicros(r.created_at));
       continue;
     }
-    RunStateRecord(runs, r, update.second);
+    RunStateRecord(runs, r, update.closed, update.data_patch);
   }
   JsonRecords events;
   for (size_t i = 0; i < events_.size(); ++i) {

@@ -61,8 +61,14 @@ class WriteSet {
   void CountAttempt(const std::string& namespace_name, const std::string& task_type,
                     int64_t task_id, bool succeeded);
 
-  // Writes the run row, its search_attributes included.
-  void UpdateRun(const RunRow& run, bool closed);
+  // Writes the run row, its search_attributes included. `data_patch`: a run stored before may
+  // give, instead of its whole data (run.data_json is then not read), the top-level members that
+  // changed, as a JSON object: the statement writes `data || patch` ("{}": the stored data as it
+  // is, not even rewritten). A large document's unchanged members are then neither serialised,
+  // sent nor parsed again at each step. A second update of the same run in this set merges with
+  // the first.
+  void UpdateRun(const RunRow& run, bool closed,
+                 std::optional<std::string> data_patch = std::nullopt);
   // The run (whose row UpdateRun gives) is new: the statement inserts it in its final state —
   // created, updated and keyed for its history at run.created_at — instead of updating it. The
   // statement refuses it (SQLSTATE GF001 or a unique violation, and nothing is written) when its
@@ -133,8 +139,13 @@ class WriteSet {
   std::vector<TaskInsert> task_inserts_;
   std::map<int64_t, size_t> inserted_index_;  // task id -> position in task_inserts_
   std::map<int64_t, TaskUpdate> task_updates_;
-  std::map<std::string, std::pair<RunRow, bool>> run_updates_;  // by run id
-  std::map<std::string, bool> new_runs_;                        // run id -> routed (InsertRun)
+  struct RunUpdate {
+    RunRow row;
+    bool closed = false;
+    std::optional<std::string> data_patch;  // set: row.data_json is not written
+  };
+  std::map<std::string, RunUpdate> run_updates_;  // by run id
+  std::map<std::string, bool> new_runs_;          // run id -> routed (InsertRun)
   std::vector<EventRow> events_;
   std::vector<std::string> event_runs_;  // run id of each event
   struct Attempt {

@@ -763,6 +763,7 @@ void Interpreter::SetOutput(Frame& frame, const std::string& step, const json& o
     f = f->parent.empty() ? nullptr : FindFrame(f->parent);
   }
   data_[step] = output;
+  effects_.DataMemberSet(step);
 }
 
 std::string Interpreter::Key(const Frame& frame, const std::string& step) const {

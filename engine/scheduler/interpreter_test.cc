@@ -36,6 +36,7 @@ class FakeEffects final : public RunEffects {
   std::vector<ChildRunRequest> children;
   std::vector<std::string> cancelled_children;
   int executing = 0;
+  std::vector<std::string> data_members_set;  // DataMemberSet, in order
   std::string status = "RUNNING";
   json result, failure;
 
@@ -77,6 +78,7 @@ class FakeEffects final : public RunEffects {
     cancelled_children.push_back(id);
   }
   int CountExecutingTasks() override { return executing; }
+  void DataMemberSet(const std::string& name) override { data_members_set.push_back(name); }
   void SetStatus(std::string_view s) override { status = std::string(s); }
   void CloseRun(std::string_view s, const json& r, const json& f) override {
     status = std::string(s);
@@ -175,7 +177,10 @@ TEST(Interpreter, RunsTasksInSequenceAndCompletes) {
   run.Complete("a", {{"x", 1}});
   ASSERT_EQ(run.effects.tasks.size(), 2u);
   EXPECT_EQ(run.effects.tasks[1].input["a"]["x"], 1);  // default input: the whole run data
+  // Each output set is reported: the engine writes the run's data as a patch of those members.
+  EXPECT_EQ(run.effects.data_members_set, std::vector<std::string>{"a"});
   run.Complete("b", "done");
+  EXPECT_EQ(run.effects.data_members_set, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(run.status(), "COMPLETED");
   EXPECT_EQ(run.effects.result["b"], "done");
   EXPECT_EQ(run.effects.events.back(), "RunCompleted");
@@ -273,6 +278,8 @@ TEST(Interpreter, ForeachRespectsConcurrencyAndKeepsOutputsInOrder) {
   EXPECT_EQ(run.status(), "COMPLETED");
   EXPECT_EQ(run.data()["per_qh"], json({0, 10, 20, 30, 40}));
   EXPECT_FALSE(run.data().contains("price"));  // iteration outputs stay in the iteration
+  // ... and are not reported as members of the run data: only the foreach's output is.
+  EXPECT_EQ(run.effects.data_members_set, std::vector<std::string>{"per_qh"});
 }
 
 TEST(Interpreter, ForeachOverNothingCompletesAtOnce) {

@@ -91,6 +91,10 @@ class RunEffects {
   // Step tasks of this run currently leased by workers.
   virtual int CountExecutingTasks() = 0;
 
+  // The run data's top-level member `name` (a step's output) was set: the run row is written
+  // with only the members that changed (WriteSet::UpdateRun's patch).
+  virtual void DataMemberSet(const std::string& name) = 0;
+
   virtual void SetStatus(std::string_view status) = 0;
   // Final status with result (COMPLETED) or failure (FAILED); queued work of the run is cancelled.
   virtual void CloseRun(std::string_view status, const nlohmann::json& result,

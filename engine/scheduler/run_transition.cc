@@ -66,6 +66,7 @@ Status RunTransition::Start(TransitionContext& ctx, persistence::RunRow inserted
   Status s = Open(ctx, std::move(inserted), definition, std::vector<persistence::TaskRow>{},
                   std::vector<persistence::TimerRow>{}, &transition);
   if (!s.ok()) return s;
+  transition->data_stored_ = false;
   transition->state_.depth = spec.depth;
   json payload = {
       {"definition", {{"name", definition->name()}, {"version", definition->version()}}},
@@ -463,10 +464,41 @@ void RunTransition::UpdateSearchAttributes() {
   run_.search_attributes_json = DumpJson(values);
 }
 
+const persistence::RunRow& RunTransition::run() const {
+  if (data_json_behind_) {
+    run_.data_json = DumpJson(data_);
+    data_json_behind_ = false;
+  }
+  return run_;
+}
+
+void RunTransition::DataMemberSet(const std::string& name) {
+  data_members_set_.insert(name);
+}
+
+std::string RunTransition::DataPatch() const {
+  std::string patch = "{";
+  for (const std::string& name : data_members_set_) {
+    if (patch.size() > 1) patch += ',';
+    patch += DumpJson(name);
+    patch += ':';
+    patch += DumpJson(data_.at(name));
+  }
+  patch += '}';
+  return patch;
+}
+
 void RunTransition::Flush() {
   if (skipped_ && events_.empty()) return;
   UpdateSearchAttributes();
-  run_.data_json = DumpJson(data_);
+  std::optional<std::string> data_patch;
+  if (data_stored_) {
+    data_patch = DataPatch();
+    data_json_behind_ = data_json_behind_ || !data_members_set_.empty();
+    data_members_set_.clear();
+  } else {
+    run_.data_json = DumpJson(data_);
+  }
   run_.state_json = DumpJson(ToJson(state_));
   if (!state_.cancel_requested_by.empty()) {
     run_.cancel_requested_by = state_.cancel_requested_by;
@@ -481,7 +513,7 @@ void RunTransition::Flush() {
   } else {
     run_.current_step.reset();
   }
-  ctx_.writes().UpdateRun(run_, IsClosedRunStatus(run_.status));
+  ctx_.writes().UpdateRun(run_, IsClosedRunStatus(run_.status), std::move(data_patch));
   if (!events_.empty()) ctx_.NoteHistory(run_.id);
   ctx_.writes().AppendEvents(run_.id, std::move(events_));
   events_.clear();

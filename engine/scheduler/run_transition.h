@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,9 @@ class RunTransition final : public RunEffects {
 
   pqxx::transaction_base& txn() { return ctx_.txn(); }
   TransitionContext& context() { return ctx_; }
-  const persistence::RunRow& run() const { return run_; }
+  // The run as this transition leaves it once flushed (its data serialised again on demand: a
+  // stored run's Flush writes only the data members that changed).
+  const persistence::RunRow& run() const;
   const dsl::Definition& definition() const { return *definition_; }
   RunState& state() { return state_; }
   TransitionFacts& facts() { return ctx_.facts(); }
@@ -89,7 +92,8 @@ class RunTransition final : public RunEffects {
   // Queues claimable work of `queue` for the post-commit wake-up (and NOTIFY at commit).
   void NoteNewWork(const std::string& queue);
   void NoteDelayedWork(const std::string& queue, Millis delay);
-  // Hands the run row and its events to the WriteSet.
+  // Hands the run row and its events to the WriteSet: a stored run's data as a patch of the
+  // members the interpreter set, a new run's whole.
   void Flush();
 
   // RunEffects
@@ -105,6 +109,7 @@ class RunTransition final : public RunEffects {
   Status StartChildRun(const ChildRunRequest& request, std::string* child_run_id) override;
   void CancelChildRun(const std::string& child_run_id, const std::string& reason) override;
   int CountExecutingTasks() override;
+  void DataMemberSet(const std::string& name) override;
   void SetStatus(std::string_view status) override;
   void CloseRun(std::string_view status, const nlohmann::json& result,
                 const nlohmann::json& failure) override;
@@ -126,13 +131,19 @@ class RunTransition final : public RunEffects {
   void Forget(int64_t task_id);
   // Re-evaluates the definition's search attributes over the run data; writes those that changed.
   void UpdateSearchAttributes();
+  // The data members set since the last Flush, as a JSON object (WriteSet::UpdateRun's patch).
+  std::string DataPatch() const;
   void CancelPendingTimers(const std::function<bool(const persistence::TimerRow&)>& which);
 
   TransitionContext& ctx_;
-  persistence::RunRow run_;
+  // mutable: run() serialises data_ into run_.data_json when a Flush left it behind.
+  mutable persistence::RunRow run_;
   std::shared_ptr<const dsl::Definition> definition_;
   RunState state_;
   nlohmann::json data_;
+  std::set<std::string> data_members_set_;  // since the last Flush
+  bool data_stored_ = true;                 // false for a new run: its data is written whole
+  mutable bool data_json_behind_ = false;   // run_.data_json is older than data_
   std::vector<persistence::EventRow> events_;
   std::optional<std::vector<persistence::TaskRow>> open_tasks_;
   std::optional<std::vector<OpenTimer>> pending_timers_;

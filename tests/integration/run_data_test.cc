@@ -1,0 +1,115 @@
+// The run data as stored: a stored run's transition writes only the members it set (a patch the
+// write statement applies as `data || patch`), and what is stored is always the whole document
+// the interpreter holds.
+#include <pqxx/pqxx>
+
+#include "persistence/pipelined_work.h"
+#include "persistence/run_store.h"
+#include "persistence/transaction.h"
+#include "persistence/write_set.h"
+#include "tests/integration/test_env.h"
+
+namespace gridflow::testing {
+namespace {
+
+using nlohmann::json;
+
+class RunDataTest : public ::testing::Test {
+ protected:
+  // The run's data as stored, parsed.
+  json StoredData(const std::string& workflow_id) {
+    return json::parse(
+        db_.Query("SELECT data::text FROM runs WHERE workflow_id = '" + workflow_id + "'"));
+  }
+
+  TestDatabase db_;
+  TestEngine engine_{db_.url()};
+};
+
+// Each step's output lands in the stored data beside what was there; a step visited again
+// replaces its output; a task without an input template is given the whole, current data.
+TEST_F(RunDataTest, EachStepAddsItsOutputToTheStoredDataAndAVisitAgainReplacesIt) {
+  const grpc::Status registered = Register(engine_, R"js({"name": "rebid", "version": 1, "steps": [
+      {"name": "forecast", "kind": "task", "task_type": "forecast", "task_queue": "q"},
+      {"name": "bid", "kind": "task", "task_type": "bid", "task_queue": "q"},
+      {"name": "again", "kind": "choice",
+       "choices": [{"when": "$/bid/round < 2", "next": "rebid"}], "default": "done"},
+      {"name": "rebid", "kind": "wait_signal", "signal": "rebid", "next": "bid"},
+      {"name": "done", "kind": "succeed"}]})js");
+  ASSERT_TRUE(registered.ok()) << registered.error_message();
+  Start(engine_, "rebid-1", "rebid", R"({"mw": 10})");
+  EXPECT_EQ(StoredData("rebid-1"), json({{"input", {{"mw", 10}}}}));
+
+  CompleteLeased(engine_, LeaseOne(engine_, "q", "w"), R"({"curve": [1.5, 2.25, -3]})");
+  const json after_forecast = {{"input", {{"mw", 10}}}, {"forecast", {{"curve", {1.5, 2.25, -3}}}}};
+  ASSERT_TRUE(Eventually([&] { return StoredData("rebid-1") == after_forecast; }))
+      << StoredData("rebid-1").dump();
+
+  const v1::LeasedTask first_bid = LeaseOne(engine_, "q", "w");
+  ASSERT_EQ(first_bid.task_type(), "bid");
+  EXPECT_EQ(json::parse(first_bid.input_json()), after_forecast);
+  CompleteLeased(engine_, first_bid, R"({"round": 1, "eur": 40})");
+  WaitForEvent(engine_, "rebid-1", "SignalWaitStarted");
+  v1::SignalRunRequest signal;
+  signal.set_workflow_id("rebid-1");
+  signal.set_signal_name("rebid");
+  signal.set_payload_json(R"({"reason": "price moved"})");
+  v1::SignalRunResponse signalled;
+  ASSERT_TRUE(engine_.workflows().SignalRun(Ctx().get(), signal, &signalled).ok());
+
+  const v1::LeasedTask second_bid = LeaseOne(engine_, "q", "w");
+  ASSERT_EQ(second_bid.task_type(), "bid");
+  json expected = after_forecast;
+  expected["bid"] = {{"round", 1}, {"eur", 40}};
+  expected["rebid"] = {{"reason", "price moved"}};
+  EXPECT_EQ(json::parse(second_bid.input_json()), expected);
+  EXPECT_EQ(StoredData("rebid-1"), expected);
+  CompleteLeased(engine_, second_bid, R"({"round": 2})");
+
+  const v1::Run run = WaitClosed(engine_, "rebid-1");
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.failure().message();
+  expected["bid"] = {{"round", 2}};  // replaced whole, not merged with the first visit's
+  EXPECT_EQ(StoredData("rebid-1"), expected);
+  EXPECT_EQ(json::parse(run.data_json()), expected);
+  EXPECT_EQ(json::parse(run.result_json()), expected);
+}
+
+// Two updates of one run in one write set (WriteSet::UpdateRun): patches merge, the later
+// member winning; a patch after a whole document applies to it; a run whose data is left alone
+// keeps it.
+TEST_F(RunDataTest, UpdatesOfOneRunInOneWriteSetMerge) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("one", {{"a", "a"}})).ok());
+  Start(engine_, "patched", "one", R"({"mw": 1})");
+  Start(engine_, "whole-then-patched", "one", R"({"mw": 2})");
+  Start(engine_, "untouched", "one", R"({"mw": 3})");
+
+  persistence::ConnectionPool::Options options;
+  options.dsn = RuntimeUrl(db_.url());
+  options.size = 1;
+  persistence::ConnectionPool pool(options);
+  const Status s = persistence::Transact(pool, "probe", [&](pqxx::work& txn) {
+    const auto row = [&](const std::string& id) {
+      return *persistence::FindRun(txn, "default", id);
+    };
+    persistence::WriteSet writes;
+    const persistence::RunRow patched = row("patched");
+    writes.UpdateRun(patched, false, R"({"a": 1, "b": [1]})");
+    writes.UpdateRun(patched, false, R"({"b": {"x": 2}, "c": null})");
+    persistence::RunRow whole = row("whole-then-patched");
+    whole.data_json = R"({"input": {"mw": 2}, "a": "whole"})";
+    writes.UpdateRun(whole, false);
+    writes.UpdateRun(whole, false, R"({"b": true})");
+    writes.UpdateRun(row("untouched"), false, "{}");
+    persistence::Execute(txn, *writes.FlushStatement());
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(StoredData("patched"), json::parse(R"({"input": {"mw": 1}, "a": 1,
+                                                   "b": {"x": 2}, "c": null})"));
+  EXPECT_EQ(StoredData("whole-then-patched"),
+            json::parse(R"({"input": {"mw": 2}, "a": "whole", "b": true})"));
+  EXPECT_EQ(StoredData("untouched"), json::parse(R"({"input": {"mw": 3}})"));
+}
+
+}  // namespace
+}  // namespace gridflow::testing

@@ -117,9 +117,9 @@ void WorkerServiceImpl::Answer(UnaryCall<Request, Response>* call,
   if (sent < tasks.size()) {
     // More than a client takes in one answer (large inputs): the rest go back to their queue
     // for the next poll, without an attempt counted.
-    dispatcher_.ReleaseUndeliveredLater(
-        validator_.WorkerName(call->request().identity()),
-        {tasks.begin() + static_cast<ptrdiff_t>(sent), tasks.end()});
+    dispatcher_.ReleaseUndeliveredLater(validator_.WorkerName(call->request().identity()),
+                                        {tasks.begin() + static_cast<ptrdiff_t>(sent), tasks.end()},
+                                        TaskDispatcher::kNoRoomInAnswer);
   }
   GiveBackIfUndelivered(call, {tasks.begin(), tasks.begin() + static_cast<ptrdiff_t>(sent)});
 }

@@ -143,7 +143,7 @@ void TaskDispatcher::Stop() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::list<std::shared_ptr<PendingLease>> left;
-  std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> release;
+  std::vector<Undelivered> release;
   DueHandOffs handed;
   {
     std::lock_guard lock(mu_);
@@ -151,14 +151,14 @@ void TaskDispatcher::Stop() {
     release.swap(undelivered_);
     handed = TakeDueHandOffs(Clock::now());  // stopping_: all of them go back
   }
-  for (auto& entry : handed.release)
-    release.push_back(std::move(entry));
+  for (auto& [identity, tasks] : handed.release)
+    release.push_back({std::move(identity), std::move(tasks), kNotDelivered});
   for (const auto& lease : left)
     Finish(lease, Status::Ok(), {});
   // Queued after the thread's last pass: released here rather than left leased until expiry (a
   // step's start_to_close, minutes for an order that must move in seconds).
-  for (const auto& [identity, tasks] : release)
-    ReleaseUndelivered(identity, tasks);
+  for (const Undelivered& entry : release)
+    ReleaseUndelivered(entry.identity, entry.tasks, entry.reason);
 }
 
 void TaskDispatcher::Drain() {
@@ -475,11 +475,11 @@ void TaskDispatcher::Loop() {
     if (stopping_) break;
     rearm_ = false;
     if (!undelivered_.empty()) {
-      std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> release;
+      std::vector<Undelivered> release;
       release.swap(undelivered_);
       lock.unlock();
-      for (const auto& [identity, tasks] : release)
-        ReleaseUndelivered(identity, tasks);
+      for (const Undelivered& entry : release)
+        ReleaseUndelivered(entry.identity, entry.tasks, entry.reason);
       lock.lock();
     }
 
@@ -612,7 +612,7 @@ void TaskDispatcher::Complete(DueHandOffs due) {
   for (const auto& [identity, tasks] : due.release) {
     spdlog::debug("{} task(s) handed to {}'s next poll, which did not come: back to the queue",
                   tasks.size(), identity);
-    ReleaseUndelivered(identity, tasks);
+    ReleaseUndelivered(identity, tasks, kNextPollDidNotCome);
   }
 }
 
@@ -732,20 +732,22 @@ Status TaskDispatcher::MaintainControls(Millis ageing) {
 }
 
 void TaskDispatcher::ReleaseUndeliveredLater(std::string identity,
-                                             std::vector<persistence::TaskRow> tasks) {
+                                             std::vector<persistence::TaskRow> tasks,
+                                             const char* reason) {
   {
     std::lock_guard lock(mu_);
-    undelivered_.emplace_back(std::move(identity), std::move(tasks));
+    undelivered_.push_back({std::move(identity), std::move(tasks), reason});
   }
   cv_.notify_one();
 }
 
 void TaskDispatcher::ReleaseUndelivered(const std::string& identity,
-                                        const std::vector<persistence::TaskRow>& tasks) {
+                                        const std::vector<persistence::TaskRow>& tasks,
+                                        const char* reason) {
   for (const persistence::TaskRow& task : tasks) {
     const LeaseRef ref{task.namespace_name,  task.id,     task.lease_epoch, identity,
                        events::kEngineActor, std::nullopt};
-    Status s = scheduler_.ReleaseTask(ref, "the lease request ended before delivery");
+    Status s = scheduler_.ReleaseTask(ref, reason);
     if (!s.ok()) {
       // The lease will expire and the task will be retried then.
       spdlog::warn(

@@ -121,11 +121,19 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   bool Take(TaskRecipient& poll, const persistence::NewTask& task) override;
   void Deliver(const std::shared_ptr<TaskRecipient>& poll) override;
 
+  // Why tasks leased to a worker that never got them go back (their TaskReleased's reason).
+  static constexpr const char* kNotDelivered = "the lease request ended before delivery";
+  static constexpr const char* kNoRoomInAnswer =
+      "no room in the answer (3 MiB): queued again for the next poll";
+  static constexpr const char* kNextPollDidNotCome =
+      "handed to the worker's next poll, which did not come in time";
   // Gives back tasks leased to `identity` that never reached it (its call went away).
   void ReleaseUndelivered(const std::string& identity,
-                          const std::vector<persistence::TaskRow>& tasks);
+                          const std::vector<persistence::TaskRow>& tasks,
+                          const char* reason = kNotDelivered);
   // The same on the dispatcher's thread, for callers that must not block.
-  void ReleaseUndeliveredLater(std::string identity, std::vector<persistence::TaskRow> tasks);
+  void ReleaseUndeliveredLater(std::string identity, std::vector<persistence::TaskRow> tasks,
+                               const char* reason = kNotDelivered);
 
   // Renews the leases of `beats`, each answered on its own (RenewLeases, lease_renewal.h).
   using BeatResult = LeaseRenewalResult;
@@ -187,7 +195,12 @@ class TaskDispatcher final : public WorkListener, public PollMatcher {
   std::set<std::shared_ptr<InTransit>> with_pending_;  // those with committed hand-offs waiting
   std::chrono::steady_clock::time_point next_transit_sweep_{};
   // Tasks whose answer never reached their worker, to give back (ReleaseUndeliveredLater).
-  std::vector<std::pair<std::string, std::vector<persistence::TaskRow>>> undelivered_;
+  struct Undelivered {
+    std::string identity;
+    std::vector<persistence::TaskRow> tasks;
+    const char* reason;
+  };
+  std::vector<Undelivered> undelivered_;
   bool has_new_ = false;
   bool wake_all_ = false;
   bool rearm_ = false;  // announce_later_ changed: recompute when to wake

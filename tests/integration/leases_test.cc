@@ -295,8 +295,14 @@ TEST_F(LeasesTest, AnswersOfLargeTasksStayUnderTheClientsLimitAndTheRestAreLease
   std::sort(leased.begin(), leased.end());
   EXPECT_EQ(leased.size(), 6u);
   EXPECT_EQ(std::unique(leased.begin(), leased.end()), leased.end()) << "a task leased twice";
-  // Given back without an attempt counted.
+  // Given back without an attempt counted, and the history says why.
   EXPECT_EQ(db_.Query("SELECT count(*) FROM tasks WHERE attempt = 1 AND state = 'LEASED'"), "6");
+  EXPECT_NE(db_.Query("SELECT count(*) FROM events WHERE type = 'TaskReleased'"
+                      " AND payload->>'reason' LIKE 'no room in the answer%'"),
+            "0");
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM events WHERE type = 'TaskReleased'"
+                      " AND payload->>'reason' NOT LIKE 'no room in the answer%'"),
+            "0");
 }
 
 TEST_F(LeasesTest, ReleasedTaskIsLeasedAgainForTheSameAttempt) {

@@ -10,4 +10,10 @@ namespace gridflow {
 // process's choice); the SDK's users may.
 void DisableMutexDeadlockDetection();
 
+// Caps glibc's malloc arenas at `arenas` unless the operator set MALLOC_ARENA_MAX. By default
+// glibc gives each busy thread an arena of its own, up to eight per core, and memory freed in one
+// stays there: an engine passing large run data through its threads grew to 450 MB and kept it,
+// against 150 MB with four arenas and no slower (docs/benchmarks.md, 2026-12-07 10:45).
+void LimitMallocArenas(int arenas);
+
 }  // namespace gridflow

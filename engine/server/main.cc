@@ -17,6 +17,7 @@
 int main(int argc, char** argv) {
   gridflow::BlockTerminationSignals();  // before any thread exists
   gridflow::DisableMutexDeadlockDetection();
+  gridflow::LimitMallocArenas(4);
 
   gridflow::engine::EngineConfig config;
   gridflow::LoggingFlags logging;

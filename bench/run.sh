@@ -76,6 +76,7 @@ if ((QUICK)); then
   PGBENCH_SECONDS=2
   GROWTH_COMPLETED=2000 GROWTH_OPEN=500 GROWTH_ROUNDS=2 REPLICA_ROUNDS=2 RETENTION_RUNS=300 RETENTION_BATCH=100 RETENTION_PAUSE=1
   WARMUP_RUNS=20
+  PAYLOAD_ARGS=(--runs 20 --steps 3 --starters 4 --workers 1 --concurrency 8 --output-bytes 4096)
   RETENTION_BASE_ROUNDS=1
 else
   "$ROOT/scripts/install-deps.sh"
@@ -85,6 +86,8 @@ else
   MODES=throughput,drain,latency,fanout,priority,leases
   PGBENCH_SECONDS=30
   WARMUP_RUNS=4000
+  PAYLOAD_ARGS=(--runs 600 --steps 10 --starters 16 --workers 2 --concurrency 32
+    --output-bytes 4096)
 fi
 
 WORK=$(mktemp -d /tmp/gridflow-bench.XXXXXX)
@@ -163,13 +166,15 @@ done
 ALL_ADDRESSES="ipv4:$(IFS=,; echo "${ADDRESSES[*]}")"
 ALL_PIDS=$(IFS=,; echo "${ENGINE_PIDS[*]}")
 
-# bench LABEL ADDRESS PIDS MODES: runs gridflow-bench, appends its lines to results.tsv with
-# LABEL after each measure's name.
+# bench LABEL ADDRESS PIDS MODES [ARGS...]: runs gridflow-bench (with ARGS instead of BENCH_ARGS
+# when given), appends its lines to results.tsv with LABEL after each measure's name.
 bench() {
   local label=$1 address=$2 pids=$3 modes=$4
-  echo "== gridflow-bench $label: $modes ${BENCH_ARGS[*]}" >&2
+  local args=("${BENCH_ARGS[@]}")
+  (($# > 4)) && args=("${@:5}")
+  echo "== gridflow-bench $label: $modes ${args[*]}" >&2
   if ! "$BUILD_DIR/bench/gridflow-bench" --address "$address" --modes "$modes" \
-    --engine-pids "$pids" --postmaster-pid "$POSTMASTER" "${BENCH_ARGS[@]}" >"$WORK/bench.out"; then
+    --engine-pids "$pids" --postmaster-pid "$POSTMASTER" "${args[@]}" >"$WORK/bench.out"; then
     cat "$WORK"/engine-*.log >&2
     exit 1
   fi
@@ -234,6 +239,12 @@ if ((REPLICAS > 1)); then
   # The fan-out's background load is half the throughput its own invocation measured first.
   bench " [$REPLICAS replicas]" "$ALL_ADDRESSES" "$ALL_PIDS" throughput,fanout
 fi
+# Runs that carry data (since 2026-12-07): ten steps whose tasks return about 4 kB of bid-curve
+# JSON each and have no input template (each is given the run's data so far), against the
+# first replica — what a portfolio's curves cost a step, beside the `{}` outputs of every
+# mode above.
+bench " [4 kB outputs]" "${ADDRESSES[0]}" "${ENGINE_PIDS[0]}" throughput \
+  "${PAYLOAD_ARGS[@]}"
 
 # pgbench FILE LABEL: the step transaction on tables of its own, 8 clients.
 pgbench_step() {

@@ -98,6 +98,44 @@ Status ParseJsonText(std::string_view field, std::string_view text, const JsonLi
   return Status::Ok();
 }
 
+size_t JsonTextSize(const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::object: {
+      size_t bytes = 2 + (value.empty() ? 0 : value.size() - 1);  // {} and commas
+      for (const auto& [key, member] : value.items())
+        bytes += key.size() + 3 + JsonTextSize(member);  // "key":
+      return bytes;
+    }
+    case nlohmann::json::value_t::array: {
+      size_t bytes = 2 + (value.empty() ? 0 : value.size() - 1);
+      for (const auto& element : value)
+        bytes += JsonTextSize(element);
+      return bytes;
+    }
+    case nlohmann::json::value_t::string:
+      return value.get_ref<const std::string&>().size() + 2;
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned: {
+      const int64_t n = value.is_number_unsigned() ? 0 : value.get<int64_t>();
+      uint64_t magnitude = value.is_number_unsigned()
+                               ? value.get<uint64_t>()
+                               : (n < 0 ? 0 - static_cast<uint64_t>(n) : static_cast<uint64_t>(n));
+      size_t digits = n < 0 ? 2 : 1;
+      while (magnitude >= 10) {
+        magnitude /= 10;
+        ++digits;
+      }
+      return digits;
+    }
+    case nlohmann::json::value_t::number_float:
+      return 24;  // the longest a double is written; a budget may count high
+    case nlohmann::json::value_t::boolean:
+      return value.get<bool>() ? 4 : 5;
+    default:
+      return 4;  // null, or nothing
+  }
+}
+
 std::string DumpJson(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -33,6 +33,10 @@ int JsonNestingDepth(std::string_view text, int limit);
 // (none should reach here) becomes U+FFFD rather than an exception.
 std::string DumpJson(const nlohmann::json& value);
 
+// About the bytes DumpJson writes for `value` (escapes inside strings are not counted), without
+// writing them: what a run's stored data grows by (--max-run-data-bytes).
+size_t JsonTextSize(const nlohmann::json& value);
+
 // At most `max_bytes` of `text` for an error message, cut on a UTF-8 character boundary, with
 // "..." when something was left out.
 std::string QuotePrefix(std::string_view text, size_t max_bytes = 64);

@@ -69,3 +69,16 @@ TEST(JsonText, QuotePrefixCutsOnCharacterBoundaries) {
 
 }  // namespace
 }  // namespace gridflow
+
+TEST(JsonText, TextSizeIsWhatDumpWritesWithoutEscapes) {
+  for (const char* text :
+       {R"({})", R"([])", R"({"a":1,"b":[true,false,null],"c":"text","d":{"e":-42}})",
+        R"([0,9,10,-1,-10,18446744073709551615,-9223372036854775808])", R"("")",
+        R"({"nested":[[[]],{"x":{}}],"s":"a b c"})"}) {
+    const nlohmann::json value = nlohmann::json::parse(text);
+    EXPECT_EQ(gridflow::JsonTextSize(value), gridflow::DumpJson(value).size()) << text;
+  }
+  // A double is counted at its longest: a budget may count high, never low.
+  const nlohmann::json curve = nlohmann::json::parse("[0.25,1e300,-3.5]");
+  EXPECT_GE(gridflow::JsonTextSize(curve), gridflow::DumpJson(curve).size());
+}

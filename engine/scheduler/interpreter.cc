@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/json_text.h"
 #include "engine/dsl/time_functions.h"
 #include "engine/scheduler/events.h"
 #include "engine/scheduler/run_status.h"
@@ -38,13 +39,15 @@ json RunFailure::ToJson() const {
 }
 
 Interpreter::Interpreter(const dsl::Definition& definition, const RunIdentity& run,
-                         std::string status, RunState& state, json& data, RunEffects& effects)
+                         std::string status, RunState& state, json& data, RunEffects& effects,
+                         RunDataBudget* budget)
     : definition_(definition),
       run_(run),
       status_(std::move(status)),
       state_(state),
       data_(data),
-      effects_(effects) {}
+      effects_(effects),
+      budget_(budget) {}
 
 // ---- events from outside ----
 
@@ -151,6 +154,7 @@ void Interpreter::SignalArrived(const std::string& name) {
   std::sort(waiting.begin(), waiting.end(),
             [](const Frame* a, const Frame* b) { return a->wait.activation < b->wait.activation; });
   for (Frame* f : waiting) {
+    if (!running()) break;  // the one before failed the run: its frames are gone
     const Step& step = *definition_.FindStep(f->step);
     const auto signal = effects_.TakeSignal(name, step.name);
     if (!signal) break;
@@ -459,6 +463,7 @@ bool Interpreter::EnterForeach(Frame& f, const Step& step) {
     StepSucceeded(f, step, json::array());
     return true;
   }
+  if (!Charge(step, items)) return false;
   f.wait.kind = WaitKind::kForeach;
   f.wait.activation = NextActivation();
   f.wait.outputs = json::array();
@@ -528,6 +533,7 @@ void Interpreter::StartIterations(const std::string& frame_id, const Step& step)
     json locals = Locals(*f) != nullptr ? *Locals(*f) : json::object();
     locals["item"] = f->wait.items[static_cast<size_t>(index)];
     locals["index"] = index;
+    if (!Charge(step, locals)) return;  // each iteration's frame keeps its own copy
     Frame& child = NewFrame(*f, step.body_block, "[" + std::to_string(index) + "]");
     child.index = index;
     child.locals = std::move(locals);
@@ -538,12 +544,15 @@ void Interpreter::StartIterations(const std::string& frame_id, const Step& step)
 }
 
 void Interpreter::StepSucceeded(Frame& f, const Step& step, const json& output) {
+  // Stored twice: where SetOutput puts it and as the frame's last output.
+  if (!Charge(step, output, 2)) return;
   const json value = output;  // `output` may live in f.wait, which is reset below
   SetOutput(f, step.name, value);
   f.last_output = value;
   if (step.kind == StepKind::kTask && step.compensate) {
     json input;
     if (!EvalTemplate(f, step, step.compensate->input, "compensate.input", &input)) return;
+    if (!Charge(step, input)) return;
     state_.compensations.push_back({step.name, input, Key(f, step.name), f.key});
   }
   f.wait = Wait{};
@@ -578,6 +587,7 @@ void Interpreter::FrameEnded(const std::string& frame_id) {
   auto& running = parent->wait.frames;
   running.erase(std::remove(running.begin(), running.end(), frame_id), running.end());
 
+  if (!Charge(step, output)) return;  // kept in the parent's wait until the last one ends
   if (parent->wait.kind == WaitKind::kBranches) {
     parent->wait.outputs[branch] = output;
     effects_.Record(events::kBranchCompleted, Engine(), {{"branch", branch}}, At(*parent, step));
@@ -751,6 +761,20 @@ dsl::EvalContext Interpreter::Scope(const Frame& frame) const {
   context.now = effects_.Now();
   context.revision = &run_.revision;
   return context;
+}
+
+bool Interpreter::Charge(const Step& step, const json& value, size_t copies) {
+  if (budget_ == nullptr || budget_->limit == 0) return true;
+  const size_t bytes = JsonTextSize(value) * copies;
+  if (budget_->used + bytes <= budget_->limit) {
+    budget_->used += bytes;
+    return true;
+  }
+  Fail({step.name, "gridflow.RunDataLimit",
+        "storing the step's " + std::to_string(bytes) + " bytes would take the run's data and " +
+            "state past " + std::to_string(budget_->limit) + " bytes (--max-run-data-bytes)",
+        nullptr, 0});
+  return false;
 }
 
 void Interpreter::SetOutput(Frame& frame, const std::string& step, const json& output) {

@@ -42,10 +42,20 @@ struct RunIdentity {
   nlohmann::json revision;
 };
 
+// What a run may store (its data and its state, as JSON text) and what it stores now, about:
+// every step output the interpreter records is counted (JsonTextSize) as it is recorded, so a
+// step whose output would take the run past `limit` fails the run instead
+// (gridflow.RunDataLimit, docs/dsl.md). 0: no limit.
+struct RunDataBudget {
+  size_t limit = 0;
+  size_t used = 0;
+};
+
 class Interpreter {
  public:
   Interpreter(const dsl::Definition& definition, const RunIdentity& run, std::string status,
-              RunState& state, nlohmann::json& data, RunEffects& effects);
+              RunState& state, nlohmann::json& data, RunEffects& effects,
+              RunDataBudget* budget = nullptr);
 
   // The run's status after the calls so far (RUNNING, CANCELLING, COMPENSATING, or closed).
   const std::string& status() const { return status_; }
@@ -108,6 +118,9 @@ class Interpreter {
   dsl::EvalContext Scope(const Frame& frame) const;
   const nlohmann::json* Locals(const Frame& frame) const;
   void SetOutput(Frame& frame, const std::string& step, const nlohmann::json& output);
+  // Counts `copies` of `value`, about to be stored for `step`, against the budget; when they do
+  // not fit, fails the run and returns false (nothing is stored).
+  bool Charge(const dsl::Step& step, const nlohmann::json& value, size_t copies = 1);
   std::string Key(const Frame& frame, const std::string& step) const;
   // Evaluation helpers: on failure they fail the run and return false.
   bool EvalTemplate(const Frame& frame, const dsl::Step& step, const dsl::Template& t,
@@ -128,6 +141,7 @@ class Interpreter {
   RunState& state_;
   nlohmann::json& data_;
   RunEffects& effects_;
+  RunDataBudget* budget_;  // null: no limit
   std::deque<Action> queue_;
   Actor terminated_by_;  // set by Terminate for the RunTerminated event Close records
 };

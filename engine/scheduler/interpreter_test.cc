@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 
+#include "common/json_text.h"
 #include "engine/scheduler/run_status.h"
 
 namespace gridflow::engine {
@@ -122,8 +123,10 @@ class TestRun {
   void Step(const std::function<void(Interpreter&)>& event) {
     RunState state;
     ASSERT_TRUE(FromJson(state_json_, &state).ok());
+    // As the engine reckons it: the run's data and state as stored before the transition.
+    RunDataBudget budget{data_limit, DumpJson(data_).size() + DumpJson(state_json_).size()};
     Interpreter interpreter(definition_, {"run-1", "wf-1", "", nullptr}, effects.status, state,
-                            data_, effects);
+                            data_, effects, &budget);
     event(interpreter);
     state_json_ = ToJson(state);
   }
@@ -154,6 +157,7 @@ class TestRun {
   json state() const { return state_json_; }
 
   FakeEffects effects;
+  size_t data_limit = 0;  // what the run's data and state may hold (RunDataBudget); 0: no limit
 
  private:
   dsl::Definition definition_;
@@ -550,6 +554,58 @@ TEST(Interpreter, LoopsCountVisitsInKeys) {
   EXPECT_EQ(run.effects.tasks.back().key, "run-1:check#2");
   run.Complete("check", true);
   EXPECT_EQ(run.status(), "COMPLETED");
+}
+
+TEST(Interpreter, AnOutputPastTheRunDataLimitFailsTheRunAndIsNotStored) {
+  TestRun run(Steps(R"js([{"name": "a", "kind": "task", "task_type": "ta"},
+                          {"name": "curve", "kind": "task", "task_type": "tb"}])js"));
+  run.data_limit = 20000;
+  run.Complete("a", std::string(5000, 'x'));  // fits: stored twice, about 10 kB
+  ASSERT_EQ(run.status(), "RUNNING");
+  run.Complete("curve", std::string(6000, 'y'));  // 12 kB more would pass 20 kB
+  EXPECT_EQ(run.status(), "FAILED");
+  EXPECT_EQ(run.effects.failure["error_type"], "gridflow.RunDataLimit");
+  EXPECT_EQ(run.effects.failure["step"], "curve");
+  EXPECT_NE(run.effects.failure["message"].get<std::string>().find("--max-run-data-bytes"),
+            std::string::npos);
+  EXPECT_FALSE(run.data().contains("curve"));
+  EXPECT_EQ(run.data()["a"], std::string(5000, 'x'));
+}
+
+TEST(Interpreter, ForeachOutputsCountAgainstTheRunDataLimitAsTheyAreCollected) {
+  TestRun run(Steps(R"js([{"name": "assets", "kind": "foreach", "items": "=$/input/assets",
+                           "max_concurrency": 10,
+                           "steps": [{"name": "set", "kind": "task", "task_type": "setpoint"}]}])js"),
+              {{"assets", json::array({1, 2, 3, 4, 5, 6})}});
+  run.data_limit = 30000;
+  ASSERT_EQ(run.effects.CountTasks("setpoint"), 6u);
+  // Each output is kept by its iteration while it runs, and by the foreach once it ended.
+  const std::vector<ScheduledTask> tasks = run.effects.tasks;
+  for (const ScheduledTask& task : tasks) {
+    if (run.status() != "RUNNING") break;
+    run.Step([&](Interpreter& i) {
+      i.TaskCompleted(task.frame, task.activation, std::string(3000, 'c'));
+    });
+  }
+  EXPECT_EQ(run.status(), "FAILED");
+  EXPECT_EQ(run.effects.failure["error_type"], "gridflow.RunDataLimit");
+  EXPECT_EQ(run.effects.failure["step"], "assets");
+  EXPECT_FALSE(run.data().contains("assets"));  // 18 kB, stored twice: past the limit
+  EXPECT_LE(DumpJson(run.state()).size() + DumpJson(run.data()).size(), run.data_limit);
+}
+
+TEST(Interpreter, ASignalThatFailsTheRunAtItsFirstWaiterIsNotOfferedToTheNext) {
+  TestRun run(Steps(R"js([{"name": "both", "kind": "parallel", "branches": [
+      {"name": "x", "steps": [{"name": "ack_x", "kind": "wait_signal", "signal": "ack"}]},
+      {"name": "y", "steps": [{"name": "ack_y", "kind": "wait_signal", "signal": "ack"}]}]}])js"));
+  run.data_limit = 20000;
+  run.effects.signals.emplace_back("ack", std::string(15000, 's'));
+  run.effects.signals.emplace_back("ack", std::string(15000, 's'));
+  run.Step([](Interpreter& i) { i.SignalArrived("ack"); });
+  EXPECT_EQ(run.status(), "FAILED");
+  EXPECT_EQ(run.effects.failure["error_type"], "gridflow.RunDataLimit");
+  EXPECT_EQ(run.effects.Count("SignalConsumed"), 1u);
+  EXPECT_EQ(run.effects.signals.size(), 1u);  // the second stays stored, untouched
 }
 
 }  // namespace

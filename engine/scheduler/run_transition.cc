@@ -34,6 +34,7 @@ Status RunTransition::Open(TransitionContext& ctx, persistence::RunRow run,
   Status s = FromJson(json::parse(t->run_.state_json), &t->state_);
   if (!s.ok()) return Status::Internal("run " + t->run_.workflow_id + ": " + s.message());
   t->data_ = json::parse(t->run_.data_json);
+  t->budget_ = {ctx.max_run_data_bytes(), t->run_.data_json.size() + t->run_.state_json.size()};
   t->open_tasks_ = std::move(open_tasks);
   if (pending_timers) {
     t->pending_timers_.emplace();
@@ -102,7 +103,7 @@ Interpreter RunTransition::NewInterpreter() {
     identity.key_prefix = run_.namespace_name + "/" + run_.definition_name + "/" +
                           run_.revision_period + "/r" + std::to_string(run_.revision);
   }
-  return Interpreter(*definition_, identity, run_.status, state_, data_, *this);
+  return Interpreter(*definition_, identity, run_.status, state_, data_, *this, &budget_);
 }
 
 // ---- the run's open tasks and pending timers ----

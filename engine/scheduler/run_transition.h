@@ -141,6 +141,7 @@ class RunTransition final : public RunEffects {
   std::shared_ptr<const dsl::Definition> definition_;
   RunState state_;
   nlohmann::json data_;
+  RunDataBudget budget_;  // the run's data and state as read, and what the interpreter adds
   std::set<std::string> data_members_set_;  // since the last Flush
   bool data_stored_ = true;                 // false for a new run: its data is written whole
   mutable bool data_json_behind_ = false;   // run_.data_json is older than data_

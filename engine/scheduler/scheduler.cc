@@ -168,7 +168,7 @@ Status Scheduler::ApplyTransition(const char* what, const LockFn& lock, const Bo
                                   AfterCommit* after) {
   std::optional<TransitionContext> ctx;
   const Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
-    ctx.emplace(txn, definitions_, task_ids_, matcher_);
+    ctx.emplace(txn, definitions_, task_ids_, matcher_, options_.max_run_data_bytes);
     return ApplyIn(*ctx, lock, body);
   });
   if (s.ok() && ctx) *after = ctx->TakeAfterCommit();
@@ -285,7 +285,8 @@ Status Scheduler::ApplyCommand(TransitionContext& ctx, const RunCommand& command
 Status Scheduler::ApplyCommandIn(pqxx::transaction_base& txn, const RunCommand& command,
                                  CommandOutcome* outcome, AfterCommit* after) {
   // No long-poll is handed a task directly: the caller's transaction may still roll back.
-  TransitionContext ctx(txn, definitions_, task_ids_, /*matcher=*/nullptr);
+  TransitionContext ctx(txn, definitions_, task_ids_, /*matcher=*/nullptr,
+                        options_.max_run_data_bytes);
   const Status s = ApplyCommand(ctx, command, outcome);
   if (s.ok()) *after = ctx.TakeAfterCommit();
   return s;
@@ -295,7 +296,7 @@ Status Scheduler::Command(const char* what, const RunCommand& command, CommandOu
                           persistence::RunRow* run) {
   std::optional<TransitionContext> ctx;
   Status s = persistence::Transact(pool_, what, [&](pqxx::work& txn) -> Status {
-    ctx.emplace(txn, definitions_, task_ids_, matcher_);
+    ctx.emplace(txn, definitions_, task_ids_, matcher_, options_.max_run_data_bytes);
     *outcome = CommandOutcome{};
     return ApplyCommand(*ctx, command, outcome);
   });

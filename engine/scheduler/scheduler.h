@@ -149,6 +149,8 @@ class Scheduler {
     int max_batch = 256;     // calls applied in one transaction at most
     // Transactions in flight shared by the replicas applying calls (SetBusyReplicas); 0: none.
     int cluster_commit_threads = 0;
+    // What one run's data and state may hold (RunDataBudget, docs/dsl.md); 0: no limit.
+    size_t max_run_data_bytes = size_t{64} << 20;
   };
 
   Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& definitions, Options options);

@@ -189,7 +189,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
                              const std::function<void()>& reads_done, bool plan_starts,
                              bool* replan) {
   pqxx::transaction_base& txn = work.txn();
-  ctx.emplace(txn, definitions_, task_ids_, matcher_);
+  ctx.emplace(txn, definitions_, task_ids_, matcher_, options_.max_run_data_bytes);
   for (auto& call : calls)
     call->ResetAttempt();
 

@@ -48,7 +48,8 @@ Status Scheduler::StartRunIn(pqxx::transaction_base& txn, const StartRunParams& 
                              persistence::RunRow* run, bool* created, AfterCommit* after) {
   // No long-poll is handed the first task directly: it is queued and announced after the commit
   // (the caller's transaction may still roll back after this returns).
-  TransitionContext ctx(txn, definitions_, task_ids_, /*matcher=*/nullptr);
+  TransitionContext ctx(txn, definitions_, task_ids_, /*matcher=*/nullptr,
+                        options_.max_run_data_bytes);
   std::optional<persistence::RunRow> started;
   if (Status s = StartIn(ctx, params, "", &started); !s.ok()) return s;
   if (!started) {

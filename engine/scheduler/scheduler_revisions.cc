@@ -59,11 +59,11 @@ Status Scheduler::StartRevision(const StartRunParams& params, persistence::RunRo
       cancel.workflow_id = older;
       cancel.reason = reason;
       cancel.actor = params.actor;
-      TransitionContext ctx(txn, definitions_, task_ids_, matcher_);
+      TransitionContext ctx(txn, definitions_, task_ids_, matcher_, options_.max_run_data_bytes);
       if (Status cancelled = CancelIn(ctx, cancel); !cancelled.ok()) return cancelled;
       after.push_back(ctx.TakeAfterCommit());
     }
-    TransitionContext ctx(txn, definitions_, task_ids_, matcher_);
+    TransitionContext ctx(txn, definitions_, task_ids_, matcher_, options_.max_run_data_bytes);
     std::optional<persistence::RunRow> inserted;
     if (Status st = StartIn(ctx, params, latest ? latest->workflow_id : "", &inserted); !st.ok())
       return st;

@@ -24,8 +24,13 @@ bool TaskRecipient::TakeRoom(const persistence::NewTask& task) {
 }
 
 TransitionContext::TransitionContext(pqxx::transaction_base& txn, DefinitionRegistry& registry,
-                                     persistence::TaskIdPool& task_ids, PollMatcher* matcher)
-    : txn_(txn), registry_(registry), matcher_(matcher), task_ids_(task_ids) {}
+                                     persistence::TaskIdPool& task_ids, PollMatcher* matcher,
+                                     size_t max_run_data_bytes)
+    : txn_(txn),
+      registry_(registry),
+      matcher_(matcher),
+      task_ids_(task_ids),
+      max_run_data_bytes_(max_run_data_bytes) {}
 
 TransitionContext::~TransitionContext() {
   if (taken_ || matcher_ == nullptr) return;

@@ -85,9 +85,11 @@ class PollMatcher {
 
 class TransitionContext {
  public:
-  // `matcher` may be null (no long-polls are handed tasks directly).
+  // `matcher` may be null (no long-polls are handed tasks directly). `max_run_data_bytes`: what
+  // one run's data and state may hold (RunDataBudget; 0: no limit).
   TransitionContext(pqxx::transaction_base& txn, DefinitionRegistry& registry,
-                    persistence::TaskIdPool& task_ids, PollMatcher* matcher);
+                    persistence::TaskIdPool& task_ids, PollMatcher* matcher,
+                    size_t max_run_data_bytes);
   ~TransitionContext();  // gives back reservations not delivered
   TransitionContext(const TransitionContext&) = delete;
   TransitionContext& operator=(const TransitionContext&) = delete;
@@ -101,6 +103,7 @@ class TransitionContext {
   // (New task ids are drawn outside the transaction and stay allowed.)
   void SetPlannedStart(bool planned) { planned_start_ = planned; }
   DefinitionRegistry& registry() { return registry_; }
+  size_t max_run_data_bytes() const { return max_run_data_bytes_; }
   persistence::WriteSet& writes() { return writes_; }
   TransitionFacts& facts() { return after_.facts; }
 
@@ -142,6 +145,7 @@ class TransitionContext {
   DefinitionRegistry& registry_;
   PollMatcher* matcher_;
   persistence::TaskIdPool& task_ids_;
+  const size_t max_run_data_bytes_;
   persistence::WriteSet writes_;
   TaskRecipient* eager_ = nullptr;
   // Tasks inserted LEASED: their row and recipient, routed after Flush.

@@ -50,6 +50,9 @@ struct EngineConfig {
   // at most commit_threads; an idle replica holds no share); -1: as many as commit_threads (a lone
   // replica runs all its threads, three busy ones a third each); 0: no sharing.
   int cluster_commit_threads = -1;
+  // What one run's data and state may hold together (as JSON text); a step whose output would
+  // pass it fails the run with gridflow.RunDataLimit (docs/dsl.md). Same on every replica.
+  size_t max_run_data_bytes = size_t{64} << 20;
   Millis lease_reaper_interval{500};
   Millis timer_interval{100};       // timer lag is at most this
   Millis message_interval{500};     // for messages whose sender died before delivering them

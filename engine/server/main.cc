@@ -122,6 +122,12 @@ int main(int argc, char** argv) {
                  "largest run input, task result or signal payload")
       ->envname("GRIDFLOW_MAX_PAYLOAD_BYTES")
       ->capture_default_str();
+  app.add_option("--max-run-data-bytes", config.max_run_data_bytes,
+                 "what one run's data and state may hold together; a step whose output would "
+                 "pass it fails the run (gridflow.RunDataLimit)")
+      ->envname("GRIDFLOW_MAX_RUN_DATA_BYTES")
+      ->check(CLI::Range(size_t{1} << 20, size_t{200} << 20))
+      ->capture_default_str();
   app.add_option("--max-watches-per-client", config.limits.max_watches_per_client,
                  "WatchHistory streams one client address may hold open on this replica")
       ->envname("GRIDFLOW_MAX_WATCHES_PER_CLIENT")

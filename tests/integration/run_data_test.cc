@@ -3,6 +3,8 @@
 // the interpreter holds.
 #include <pqxx/pqxx>
 
+#include <algorithm>
+
 #include "persistence/pipelined_work.h"
 #include "persistence/run_store.h"
 #include "persistence/transaction.h"
@@ -109,6 +111,43 @@ TEST_F(RunDataTest, UpdatesOfOneRunInOneWriteSetMerge) {
   EXPECT_EQ(StoredData("whole-then-patched"),
             json::parse(R"({"input": {"mw": 2}, "a": "whole", "b": true})"));
   EXPECT_EQ(StoredData("untouched"), json::parse(R"({"input": {"mw": 3}})"));
+}
+
+// What one run stores is bounded (--max-run-data-bytes): a foreach whose collected outputs would
+// take the run's data and state past the limit fails the run, naming the step, and what is stored
+// stays under the limit; the workers' completions are all accepted.
+TEST(RunDataLimitTest, OutputsPastTheLimitFailTheRunAndAreNotStored) {
+  TestDatabase db;
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.max_run_data_bytes = size_t{1} << 20;
+  TestEngine engine(config);
+  const grpc::Status registered = Register(engine, R"js({"name": "curves", "version": 1, "steps": [
+      {"name": "assets", "kind": "foreach", "items": "=$/input/assets", "max_concurrency": 8,
+       "steps": [{"name": "curve", "kind": "task", "task_type": "curve", "task_queue": "q"}]},
+      {"name": "nominate", "kind": "task", "task_type": "nominate", "task_queue": "q"}]})js");
+  ASSERT_TRUE(registered.ok()) << registered.error_message();
+  Start(engine, "curves-1", "curves", R"({"assets": [1, 2, 3, 4, 5, 6, 7, 8]})");
+
+  const std::string curve = "\"" + std::string(200 * 1024, 'q') + "\"";  // 200 kB each
+  for (int i = 0; i < 8; ++i) {
+    const v1::LeasedTask task = LeaseOne(engine, "q", "w", std::chrono::milliseconds(300));
+    if (task.task_type().empty()) break;  // the run failed: its open tasks were cancelled
+    ASSERT_EQ(task.task_type(), "curve");
+    CompleteLeased(engine, task, curve);
+  }
+  const v1::Run run = WaitClosed(engine, "curves-1");
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_FAILED);
+  EXPECT_EQ(run.failure().error_type(), "gridflow.RunDataLimit");
+  EXPECT_NE(run.failure().message().find("--max-run-data-bytes"), std::string::npos)
+      << run.failure().message();
+  const auto stored =
+      std::stoul(db.Query("SELECT octet_length(data::text) + octet_length(state::text) FROM runs "
+                          "WHERE workflow_id = 'curves-1'"));
+  EXPECT_LT(stored, config.max_run_data_bytes);
+  EXPECT_FALSE(json::parse(run.data_json()).contains("assets"));
+  const std::vector<std::string> types = EventTypes(History(engine, "curves-1"));
+  EXPECT_EQ(types.back(), "RunFailed");
+  EXPECT_EQ(std::count(types.begin(), types.end(), "TaskScheduled"), 8);  // no nomination
 }
 
 }  // namespace

@@ -88,7 +88,15 @@ void PrintTasks(const v1::DescribeRunResponse& d) {
                   t.lease_owner(), waiting});
   }
   table.Print(std::cout);
+  if (d.open_tasks_omitted() > 0) {
+    std::cout << "... and " << d.open_tasks_omitted()
+              << " more open task(s), left out to keep the answer within 3 MiB\n";
+  }
   for (const v1::TaskInfo& t : d.open_tasks()) {
+    if (t.details_omitted()) {
+      std::cout << "task " << t.task_id()
+                << ": progress and failure details left out (the answer's size)\n";
+    }
     if (!t.heartbeat_details_json().empty()) {
       std::cout << "task " << t.task_id() << " progress: " << Compact(t.heartbeat_details_json())
                 << "\n";

@@ -141,7 +141,9 @@ function renderNow(el, d, zone) {
   clear(el).append(h('h2', {}, 'Now'),
     h('p', {}, 'Active steps: ', (d.active_steps || []).length ?
       (d.active_steps || []).map((s) => h('code', {class: 'step-chip'}, s)) : '—'),
-    h('h3', {}, `Open tasks (${tasks.length})`),
+    h('h3', {}, `Open tasks (${tasks.length + (d.open_tasks_omitted || 0)})`),
+    d.open_tasks_omitted ? h('p', {class: 'muted', id: 'open-tasks-omitted'},
+      `${d.open_tasks_omitted} more not shown: the answer is kept within 3 MiB.`) : '',
     tasks.length ? h('table', {id: 'open-tasks'},
       h('thead', {}, h('tr', {}, ['Step', 'Type', 'Queue', 'State', 'Attempt', 'Lease holder',
                                  'Lease expires', 'Dispatch by', 'Progress'].map((c) => h('th', {}, c)))),
@@ -153,7 +155,8 @@ function renderNow(el, d, zone) {
         h('td', {}, t.lease_expire_time ? h('span', {'data-countdown': t.lease_expire_time}) : '—'),
         h('td', {title: time.formatBoth(t.dispatch_deadline, zone)},
           t.dispatch_deadline ? h('span', {'data-countdown': t.dispatch_deadline}) : '—'),
-        h('td', {}, t.heartbeat_details_json ? h('code', {}, t.heartbeat_details_json) : '—'))))) :
+        h('td', {}, t.heartbeat_details_json ? h('code', {}, t.heartbeat_details_json) :
+          (t.details_omitted ? h('span', {class: 'muted'}, 'left out (size)') : '—')))))) :
       h('p', {class: 'muted'}, 'None.'),
     h('h3', {}, `Pending timers and deadlines (${timers.length})`),
     timers.length ? h('table', {id: 'timers'},

@@ -2,7 +2,8 @@
 // and runs, events or leased tasks within the engine's payload limits can add up to far more. A
 // page ends before its page_size when its items would pass kPageByteBudget (encoded bytes),
 // always with at least one item, and its token continues after the last item sent; an answer of
-// leased tasks carries those that fit and gives the others back to their queue.
+// leased tasks carries those that fit and gives the others back to their queue; a run's open
+// tasks (DescribeRun) come without their details, then not at all, past the budget.
 #pragma once
 
 #include <google/protobuf/repeated_ptr_field.h>
@@ -33,5 +34,11 @@ size_t FillPage(const std::vector<Row>& rows, google::protobuf::RepeatedPtrField
   }
   return rows.size();
 }
+
+// Appends a run's open tasks to `page` within kPageByteBudget: a task that would pass it comes
+// without its heartbeat and failure details (details_omitted), and one that would pass it even so
+// is left out. Returns how many were left out.
+int FillOpenTasks(const std::vector<persistence::TaskRow>& tasks,
+                  google::protobuf::RepeatedPtrField<v1::TaskInfo>* page);
 
 }  // namespace gridflow::engine

@@ -329,8 +329,7 @@ Status WorkflowServiceImpl::DescribeRun(const v1::DescribeRunRequest& req,
   ToProto(d.run, resp->mutable_run());
   for (const auto& step : d.active_steps)
     resp->add_active_steps(step);
-  for (const auto& task : d.open_tasks)
-    ToProto(task, resp->add_open_tasks());
+  resp->set_open_tasks_omitted(FillOpenTasks(d.open_tasks, resp->mutable_open_tasks()));
   for (const auto& timer : d.pending_timers)
     ToProto(timer, d.time_zone, resp->add_pending_timers());
   if (d.last_task_failure) {

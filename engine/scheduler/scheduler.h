@@ -150,7 +150,7 @@ class Scheduler {
     // Transactions in flight shared by the replicas applying calls (SetBusyReplicas); 0: none.
     int cluster_commit_threads = 0;
     // What one run's data and state may hold (RunDataBudget, docs/dsl.md); 0: no limit.
-    size_t max_run_data_bytes = size_t{64} << 20;
+    size_t max_run_data_bytes = size_t{16} << 20;
   };
 
   Scheduler(persistence::ConnectionPool& pool, DefinitionRegistry& definitions, Options options);

@@ -52,7 +52,7 @@ struct EngineConfig {
   int cluster_commit_threads = -1;
   // What one run's data and state may hold together (as JSON text); a step whose output would
   // pass it fails the run with gridflow.RunDataLimit (docs/dsl.md). Same on every replica.
-  size_t max_run_data_bytes = size_t{64} << 20;
+  size_t max_run_data_bytes = size_t{16} << 20;
   Millis lease_reaper_interval{500};
   Millis timer_interval{100};       // timer lag is at most this
   Millis message_interval{500};     // for messages whose sender died before delivering them

@@ -226,6 +226,41 @@ TEST_F(HeartbeatTasksTest, ACancelledRunIsToldToItsLeaseAlone) {
   EXPECT_TRUE(response.results(1).cancel_requested());
 }
 
+// A run whose open tasks carry large progress is still described to a default gRPC client (4 MiB
+// answers at most): past 3 MiB the tasks come without their details, each one still listed.
+TEST_F(HeartbeatTasksTest, ARunWhoseTasksCarryLargeProgressIsDescribedWithinAnAnswerAClientTakes) {
+  ASSERT_TRUE(Register(engine_, R"js({"name": "meters", "version": 1, "steps": [
+      {"name": "meters", "kind": "foreach", "items": "=$/input/meters", "max_concurrency": 4,
+       "steps": [{"name": "read", "kind": "task", "task_type": "read", "task_queue": "q"}]}]})js")
+                  .ok());
+  Start(engine_, "meters-1", "meters", R"({"meters": [1, 2, 3, 4]})");
+  std::vector<Beat> beats;
+  for (int i = 0; i < 4; ++i) {
+    const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
+    ASSERT_FALSE(task.task_id().empty());
+    beats.push_back({task.task_id(), task.lease_epoch(),
+                     R"({"readings": ")" + std::string(1500 * 1024, '7') + R"("})"});
+  }
+  v1::HeartbeatTasksResponse renewed;
+  ASSERT_TRUE(Renew(beats, &renewed).ok());
+
+  v1::DescribeRunRequest describe;
+  describe.set_workflow_id("meters-1");
+  v1::DescribeRunResponse described;
+  const grpc::Status s = engine_.workflows().DescribeRun(Ctx().get(), describe, &described);
+  ASSERT_TRUE(s.ok()) << s.error_message();  // 6 MB of progress would be refused by the client
+  ASSERT_EQ(described.open_tasks_size(), 4);
+  EXPECT_EQ(described.open_tasks_omitted(), 0);
+  EXPECT_EQ(described.open_tasks(0).heartbeat_details_json(), beats[0].details_json);
+  EXPECT_FALSE(described.open_tasks(0).details_omitted());
+  for (int i = 2; i < 4; ++i) {
+    EXPECT_TRUE(described.open_tasks(i).details_omitted()) << i;
+    EXPECT_EQ(described.open_tasks(i).heartbeat_details_json(), "");
+    EXPECT_EQ(described.open_tasks(i).task_id(), beats[static_cast<size_t>(i)].task_id);
+  }
+  EXPECT_LT(described.ByteSizeLong(), size_t{4} << 20);
+}
+
 TEST_F(HeartbeatTasksTest, BadInputOfTheCallRefusesItAndRenewsNothing) {
   const std::vector<v1::LeasedTask> tasks = LeaseTasks(1);
   const std::string before =

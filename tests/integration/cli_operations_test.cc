@@ -107,6 +107,35 @@ TEST_F(CliOperationsTest, RunsShowListsLeasesAttemptsAndTheLastError) {
   EXPECT_EQ(shown["last_task_failure"]["error_type"], "ExchangeUnavailable");
 }
 
+// Open tasks whose progress would pass DescribeRun's budget are listed without it, and said so.
+TEST_F(CliOperationsTest, RunsShowSaysWhichTasksCameWithoutTheirDetails) {
+  ASSERT_TRUE(Register(engine_, R"js({"name": "meters", "version": 1, "steps": [
+      {"name": "meters", "kind": "foreach", "items": "=$/input/meters", "max_concurrency": 3,
+       "steps": [{"name": "read", "kind": "task", "task_type": "read", "task_queue": "m"}]}]})js")
+                  .ok());
+  Start(engine_, "meters-1", "meters", R"({"meters": [1, 2, 3]})");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    const v1::LeasedTask task = LeaseOne(engine_, "m", "worker-9");
+    ASSERT_FALSE(task.task_id().empty());
+    v1::HeartbeatRequest beat;
+    beat.set_task_id(task.task_id());
+    beat.set_lease_epoch(task.lease_epoch());
+    beat.set_details_json(R"({"readings": ")" + std::string(1500 * 1024, '7') + R"("})");
+    v1::HeartbeatResponse beaten;
+    ASSERT_TRUE(engine_.workers().Heartbeat(Ctx().get(), beat, &beaten).ok());
+    ids.push_back(task.task_id());
+  }
+  std::string out;
+  ASSERT_EQ(Ctl({"runs", "show", "meters-1"}, &out), 0);
+  EXPECT_NE(out.find("task " + ids[2] + ": progress and failure details left out"),
+            std::string::npos)
+      << out.substr(0, 2000);
+  EXPECT_EQ(out.find("task " + ids[0] + ": progress and failure details left out"),
+            std::string::npos);
+  EXPECT_NE(out.find("task " + ids[0] + " progress: "), std::string::npos);
+}
+
 TEST_F(CliOperationsTest, HistoryFollowStreamsUntilTheRunEnds) {
   Start(engine_, "bid-2", "day-ahead-bid");
   const std::string log =

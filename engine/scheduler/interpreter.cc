@@ -607,6 +607,7 @@ void Interpreter::FrameEnded(const std::string& frame_id) {
     ++parent->wait.done;
     StartIterations(parent_id, step);
     parent = FindFrame(parent_id);
+    if (parent == nullptr) return;  // starting the next iteration failed the run
     if (parent->wait.done == static_cast<int64_t>(parent->wait.items.size())) {
       effects_.Record(events::kForeachCompleted, Engine(), {{"items", parent->wait.done}},
                       At(*parent, step));

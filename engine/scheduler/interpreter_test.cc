@@ -594,6 +594,22 @@ TEST(Interpreter, ForeachOutputsCountAgainstTheRunDataLimitAsTheyAreCollected) {
   EXPECT_LE(DumpJson(run.state()).size() + DumpJson(run.data()).size(), run.data_limit);
 }
 
+// Each iteration keeps its own copy of its item: starting the next one may pass the limit too.
+TEST(Interpreter, AnIterationWhoseScopeWouldPassTheRunDataLimitFailsTheRunAsItStarts) {
+  const std::string asset(6000, 'a');
+  TestRun run(Steps(R"js([{"name": "assets", "kind": "foreach", "items": "=$/input/assets",
+                           "max_concurrency": 1,
+                           "steps": [{"name": "set", "kind": "task", "task_type": "setpoint"}]}])js"),
+              {{"assets", json::array({asset, asset, asset})}});
+  ASSERT_EQ(run.effects.CountTasks("setpoint"), 1u);
+  run.data_limit = DumpJson(run.data()).size() + DumpJson(run.state()).size() + 3000;
+  run.Complete("set", 1);  // the next iteration's scope (6 kB) does not fit
+  EXPECT_EQ(run.status(), "FAILED");
+  EXPECT_EQ(run.effects.failure["error_type"], "gridflow.RunDataLimit");
+  EXPECT_EQ(run.effects.failure["step"], "assets");
+  EXPECT_EQ(run.effects.CountTasks("setpoint"), 1u);
+}
+
 TEST(Interpreter, ASignalThatFailsTheRunAtItsFirstWaiterIsNotOfferedToTheNext) {
   TestRun run(Steps(R"js([{"name": "both", "kind": "parallel", "branches": [
       {"name": "x", "steps": [{"name": "ack_x", "kind": "wait_signal", "signal": "ack"}]},

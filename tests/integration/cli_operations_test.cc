@@ -109,14 +109,11 @@ TEST_F(CliOperationsTest, RunsShowListsLeasesAttemptsAndTheLastError) {
 
 // Open tasks whose progress would pass DescribeRun's budget are listed without it, and said so.
 TEST_F(CliOperationsTest, RunsShowSaysWhichTasksCameWithoutTheirDetails) {
-  ASSERT_TRUE(Register(engine_, R"js({"name": "meters", "version": 1, "steps": [
-      {"name": "meters", "kind": "foreach", "items": "=$/input/meters", "max_concurrency": 3,
-       "steps": [{"name": "read", "kind": "task", "task_type": "read", "task_queue": "m"}]}]})js")
-                  .ok());
-  Start(engine_, "meters-1", "meters", R"({"meters": [1, 2, 3]})");
+  ASSERT_TRUE(Register(engine_, ForeachDefinition("meters", "read", 3)).ok());
+  Start(engine_, "meters-1", "meters", R"({"items": [1, 2, 3]})");
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
-    const v1::LeasedTask task = LeaseOne(engine_, "m", "worker-9");
+    const v1::LeasedTask task = LeaseOne(engine_, "q", "worker-9");
     ASSERT_FALSE(task.task_id().empty());
     v1::HeartbeatRequest beat;
     beat.set_task_id(task.task_id());

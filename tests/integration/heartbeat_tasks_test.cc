@@ -229,11 +229,8 @@ TEST_F(HeartbeatTasksTest, ACancelledRunIsToldToItsLeaseAlone) {
 // A run whose open tasks carry large progress is still described to a default gRPC client (4 MiB
 // answers at most): past 3 MiB the tasks come without their details, each one still listed.
 TEST_F(HeartbeatTasksTest, ARunWhoseTasksCarryLargeProgressIsDescribedWithinAnAnswerAClientTakes) {
-  ASSERT_TRUE(Register(engine_, R"js({"name": "meters", "version": 1, "steps": [
-      {"name": "meters", "kind": "foreach", "items": "=$/input/meters", "max_concurrency": 4,
-       "steps": [{"name": "read", "kind": "task", "task_type": "read", "task_queue": "q"}]}]})js")
-                  .ok());
-  Start(engine_, "meters-1", "meters", R"({"meters": [1, 2, 3, 4]})");
+  ASSERT_TRUE(Register(engine_, ForeachDefinition("meters", "read", 4)).ok());
+  Start(engine_, "meters-1", "meters", R"({"items": [1, 2, 3, 4]})");
   std::vector<Beat> beats;
   for (int i = 0; i < 4; ++i) {
     const v1::LeasedTask task = LeaseOne(engine_, "q", "w");

@@ -302,6 +302,21 @@ std::string SequenceDefinition(const std::string& name,
   return def.dump();
 }
 
+std::string ForeachDefinition(const std::string& name, const std::string& task_type,
+                              int max_concurrency) {
+  const nlohmann::json task = {
+      {"name", task_type}, {"kind", "task"}, {"task_type", task_type}, {"task_queue", "q"}};
+  return nlohmann::json{{"name", name},
+                        {"version", 1},
+                        {"steps",
+                         {{{"name", "items"},
+                           {"kind", "foreach"},
+                           {"items", "=$/input/items"},
+                           {"max_concurrency", max_concurrency},
+                           {"steps", {task}}}}}}
+      .dump();
+}
+
 worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& identity,
                                        int concurrency,
                                        std::shared_ptr<prometheus::Registry> metrics) {

@@ -120,6 +120,10 @@ void TakeTaskIdsAfter(const TestDatabase& db, int64_t after, int count);
 std::string SequenceDefinition(const std::string& name,
                                const std::vector<std::pair<std::string, std::string>>& steps,
                                const std::string& step_extras = "");
+// Version 1 of `name`: one foreach over the input's `items`, each item one task of `task_type`
+// on queue "q", at most `max_concurrency` at once.
+std::string ForeachDefinition(const std::string& name, const std::string& task_type,
+                              int max_concurrency);
 
 // What InProcessWorker runs with: queue "q", `concurrency` slots, 2 s polls and shutdown grace.
 worker::WorkerOptions InProcessOptions(TestEngine& engine, const std::string& identity,

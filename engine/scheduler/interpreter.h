@@ -43,9 +43,10 @@ struct RunIdentity {
 };
 
 // What a run may store (its data and its state, as JSON text) and what it stores now, about:
-// every step output the interpreter records is counted (JsonTextSize) as it is recorded, so a
-// step whose output would take the run past `limit` fails the run instead
-// (gridflow.RunDataLimit, docs/dsl.md). 0: no limit.
+// everything the interpreter records — step outputs, collected outputs, iteration scopes, foreach
+// item lists, compensation inputs — is counted (JsonTextSize) as it is recorded, so a step whose
+// recording would take the run past `limit` fails the run instead (gridflow.RunDataLimit,
+// docs/dsl.md). 0: no limit.
 struct RunDataBudget {
   size_t limit = 0;
   size_t used = 0;

@@ -62,6 +62,8 @@ struct RunRow {
   // gf_now() of the transaction that inserted or locked the row (InsertRun, LockRun*): a
   // transition's clock, read with the lock instead of in a round trip of its own.
   std::optional<TimePoint> transaction_now;
+  // A ListRuns summary without its input, result and failure details (persistence/run_store.h).
+  bool fields_omitted = false;
 };
 
 struct EventRow {

@@ -34,6 +34,24 @@ std::string Columns(bool with_data) {
   return cols;
 }
 
+// A list's columns: without the input, the result and the failure's details (any can be
+// megabytes), and after them what those three take as text (ListRuns reads them for the runs
+// that fit its page).
+std::string SummaryColumns() {
+  std::string cols = Columns(false);
+  auto replace = [&cols](const std::string& column, const std::string& by) {
+    cols.replace(cols.find(column), column.size(), by);
+  };
+  replace("input::text", "''::text");
+  replace("result::text", "NULL::text");
+  replace("failure::text", "(failure - 'details')::text");
+  return cols +
+         ", octet_length(input::text) + COALESCE(octet_length(result::text), 0) +"
+         " COALESCE(octet_length((failure -> 'details')::text), 0)";
+}
+
+constexpr int kRunColumnCount = 29;  // kColumns
+
 RunRow ReadRun(const pqxx::row& r) {
   RunRow run;
   run.id = r[0].as<std::string>();
@@ -65,7 +83,7 @@ RunRow ReadRun(const pqxx::row& r) {
   run.revision = r[26].as<int>();
   run.supersedes = r[27].as<std::string>();
   run.superseded_by = r[28].as<std::string>();
-  if (r.size() > 29) run.transaction_now = Timestamp(r[29]);  // kClockColumn
+  if (r.size() > kRunColumnCount) run.transaction_now = Timestamp(r[kRunColumnCount]);  // clock
   return run;
 }
 
@@ -257,7 +275,7 @@ bool HoldsManyOpenRuns(pqxx::transaction_base& txn, const std::string& namespace
 
 }  // namespace
 
-std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
+RunPage ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
   // Only the filters given are in the statement, so that each is planned for the index that
   // serves it (a catch-all statement with "$n = '' OR ..." would be planned for none).
   QueryParams p;
@@ -319,7 +337,8 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
   const bool desc = filter.order == RunListFilter::Order::kCreatedDesc ||
                     filter.order == RunListFilter::Order::kUpdatedDesc;
   const std::string dir = desc ? " DESC" : " ASC";
-  const std::string limit = p.Add(std::to_string(filter.limit), "integer");
+  // One more than the page: whether a next page exists.
+  const std::string limit = p.Add(std::to_string(filter.limit + 1), "integer");
   // The cursor on (sort column, id), in the order's direction.
   auto after = [&](const std::string& column) -> std::string {
     if (!filter.after_time) return "";
@@ -328,7 +347,7 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
   };
   std::string sql;
   if (!by_update) {
-    sql = "SELECT " + Columns(false) + " FROM runs WHERE " + where + after("created_at") +
+    sql = "SELECT " + SummaryColumns() + " FROM runs WHERE " + where + after("created_at") +
           " ORDER BY created_at" + dir + ", id" + dir + " LIMIT " + limit;
   } else {
     // By last change: open runs through runs_open_by_updated_second (migration 20) — the page's
@@ -349,7 +368,7 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
           "), open_runs AS (SELECT id, updated_at FROM latest UNION SELECT id, updated_at FROM"
           " runs WHERE " +
           open_where + " AND updated_second = (SELECT " + (desc ? "min" : "max") +
-          "(updated_second) FROM latest)) SELECT " + Columns(false) +
+          "(updated_second) FROM latest)) SELECT " + SummaryColumns() +
           " FROM runs WHERE id IN (SELECT id FROM ((SELECT id, updated_at FROM open_runs ORDER BY"
           " updated_at" +
           dir + ", id" + dir + " LIMIT " + limit +
@@ -361,11 +380,47 @@ std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& f
   // Planned for these values (the session default is one generic plan per statement): how many
   // runs a status or a time range selects decides the index.
   txn.exec("SET LOCAL plan_cache_mode = force_custom_plan");
-  std::vector<RunRow> rows;
+  RunPage page;
+  std::vector<std::string> whole;  // the runs whose input, result and failure details are sent
+  size_t field_bytes = 0;
   for (const pqxx::row& r : txn.exec_params(sql, pqxx::prepare::make_dynamic_params(p.values()))) {
-    rows.push_back(ReadRun(r));
+    if (static_cast<int>(page.runs.size()) == filter.limit) {
+      page.more = true;
+      break;
+    }
+    RunRow run = ReadRun(r.slice(0, kRunColumnCount));
+    const auto bytes = r[kRunColumnCount].as<size_t>();
+    if (bytes > filter.field_budget) {
+      run.fields_omitted = true;  // alone past the budget: listed without them, on any page
+    } else if (field_bytes + bytes > filter.field_budget) {
+      page.more = true;  // the next page begins with it
+      break;
+    } else {
+      field_bytes += bytes;
+      whole.push_back(run.id);
+    }
+    page.runs.push_back(std::move(run));
   }
-  return rows;
+  if (whole.empty()) return page;
+  std::map<std::string, pqxx::row> fields;
+  const pqxx::result loaded = txn.exec_params(
+      "SELECT id::text, input::text, result::text, failure::text FROM runs WHERE id = "
+      "ANY($1::uuid[])",
+      ToTextArray(whole));
+  for (const pqxx::row& r : loaded)
+    fields.emplace(r[0].as<std::string>(), r);
+  for (RunRow& run : page.runs) {
+    if (run.fields_omitted) continue;
+    const auto it = fields.find(run.id);
+    if (it == fields.end()) {
+      run.fields_omitted = true;  // gone since (retention): what is left is the summary read
+      continue;
+    }
+    run.input_json = it->second[1].as<std::string>();
+    run.result_json = OptionalText(it->second[2]);
+    run.failure_json = OptionalText(it->second[3]);
+  }
+  return page;
 }
 
 std::vector<StuckRuns> CountStuckRuns(pqxx::transaction_base& txn, int64_t threshold_ms) {

@@ -91,12 +91,24 @@ struct RunListFilter {
   // Keyset cursor: only runs after (sort time, id) in the chosen order.
   std::optional<TimePoint> after_time;
   std::string after_id;
-  int limit = 50;
+  int limit = 50;  // the page size
+  // What the page's inputs, results and failure details may take together (as JSON text).
+  size_t field_budget = size_t{2} * 1024 * 1024;
 };
 
-// Summaries: data_json is left empty. The sort time of a row (for the next cursor) is its
-// created_at or updated_at, by the filter's order.
-std::vector<RunRow> ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter);
+struct RunPage {
+  std::vector<RunRow> runs;
+  bool more = false;  // runs are left after this page
+};
+
+// A page of run summaries: data_json and state_json are left empty. Each run comes with its
+// input, result and failure details while they fit the filter's field_budget together with the
+// page's runs before it; the page ends before the first run that does not fit, unless that run
+// alone passes the budget: it is listed without them (fields_omitted), whatever page it is on.
+// Memory stays within the budget and the page's small columns, whatever the runs hold. The sort
+// time of a row (for the next cursor) is its created_at or updated_at, by the filter's order.
+// Reads twice: run it in a REPEATABLE READ transaction for one snapshot.
+RunPage ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter);
 
 // Open runs that are not moving, by definition and reason, for the stuck-runs alert:
 //   task_unclaimed  a task claimable for longer than the threshold and no worker took it;

@@ -59,6 +59,7 @@ void ToProto(const persistence::RunRow& row, v1::Run* out) {
   out->set_revision(row.revision);
   out->set_supersedes_workflow_id(row.supersedes);
   out->set_superseded_by_workflow_id(row.superseded_by);
+  out->set_fields_omitted(row.fields_omitted);
 }
 
 void ToProto(const persistence::EventRow& row, v1::Event* out) {

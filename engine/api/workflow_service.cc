@@ -297,11 +297,13 @@ Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRun
     filter.after_time = persistence::FromEpochMicros(micros);
     filter.after_id = (*fields)[2];
   }
-  filter.limit = page_size + 1;
-  std::vector<persistence::RunRow> runs;
-  if (s = reader_.ListRuns(filter, &runs); !s.ok()) return s;
-  bool more = static_cast<int>(runs.size()) > page_size;
-  if (more) runs.resize(page_size);
+  filter.limit = page_size;
+  // The rest of the page's budget is for the runs' small fields and the encoding.
+  filter.field_budget = kPageByteBudget - kPageByteBudget / 8;
+  persistence::RunPage page;
+  if (s = reader_.ListRuns(filter, &page); !s.ok()) return s;
+  std::vector<persistence::RunRow>& runs = page.runs;
+  bool more = page.more;
   if (const size_t sent = FillPage(runs, resp->mutable_runs()); sent < runs.size()) {
     runs.resize(sent);
     more = true;

@@ -59,10 +59,10 @@ Status RunReader::DescribeRun(const std::string& ns, const std::string& workflow
   return s;
 }
 
-Status RunReader::ListRuns(const persistence::RunListFilter& filter,
-                           std::vector<persistence::RunRow>* runs) {
+Status RunReader::ListRuns(const persistence::RunListFilter& filter, persistence::RunPage* page) {
   return persistence::Transact(pool_, "list runs", [&](pqxx::work& txn) {
-    *runs = persistence::ListRuns(txn, filter);
+    txn.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    *page = persistence::ListRuns(txn, filter);
     return Status::Ok();
   });
 }

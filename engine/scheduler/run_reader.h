@@ -36,7 +36,8 @@ class RunReader {
                 persistence::RunRow* run);
   Status DescribeRun(const std::string& namespace_name, const std::string& workflow_id,
                      RunDescription* description);
-  Status ListRuns(const persistence::RunListFilter& filter, std::vector<persistence::RunRow>* runs);
+  // One snapshot (persistence::ListRuns reads the page's large fields in a second statement).
+  Status ListRuns(const persistence::RunListFilter& filter, persistence::RunPage* page);
   // The dead-letter view (persistence/dead_letter_store.h).
   Status ListDeadLetters(const persistence::DeadLetterFilter& filter,
                          std::vector<persistence::DeadLetterGroupRow>* groups);

@@ -360,6 +360,44 @@ TEST_F(RunsTest, ListPagesOfLargeRunsStayUnderTheClientsLimit) {
   EXPECT_GE(pages, 3);
 }
 
+// A completed run with a 2 MB input has a 2.25 MB result (its data, the input in it): its summary
+// alone would pass the 4 MiB this test's channel takes, and a client listing past it would be
+// stuck on that page. It is listed without them, and its neighbours whole, on one page.
+TEST_F(RunsTest, ListOmitsTheLargeFieldsOfARunThatAlonePassesThePage) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition("one-step", {{"s", "t"}})).ok());
+  Start(engine_, "small-old", "one-step", R"({"mw": 1})");
+  Start(engine_, "huge", "one-step", LargeJson(2'000'000));
+  Start(engine_, "small-new", "one-step", R"({"mw": 2})");
+  for (int i = 0; i < 3; ++i) {
+    const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
+    ASSERT_FALSE(task.task_id().empty());
+    CompleteLeased(engine_, task, task.workflow_id() == "huge" ? LargeJson(250'000) : "{}");
+  }
+  // Not GetRun: the whole run (input, data, result) is more than this channel takes.
+  ASSERT_TRUE(Eventually(
+      [&] { return db_.Query("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == "3"; }));
+
+  v1::ListRunsRequest request;
+  request.set_definition_name("one-step");
+  v1::ListRunsResponse page;
+  const grpc::Status s = engine_.workflows().ListRuns(Ctx().get(), request, &page);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(page.runs_size(), 3);
+  EXPECT_TRUE(page.next_page_token().empty());
+  EXPECT_EQ(page.runs(0).workflow_id(), "small-new");
+  EXPECT_FALSE(page.runs(0).fields_omitted());
+  EXPECT_EQ(nlohmann::json::parse(page.runs(0).input_json()), nlohmann::json({{"mw", 2}}));
+  EXPECT_FALSE(page.runs(0).result_json().empty());
+  const v1::Run& huge = page.runs(1);
+  EXPECT_EQ(huge.workflow_id(), "huge");
+  EXPECT_TRUE(huge.fields_omitted());
+  EXPECT_EQ(huge.status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_TRUE(huge.input_json().empty());
+  EXPECT_TRUE(huge.result_json().empty());
+  EXPECT_EQ(page.runs(2).workflow_id(), "small-old");
+  EXPECT_EQ(nlohmann::json::parse(page.runs(2).input_json()), nlohmann::json({{"mw", 1}}));
+}
+
 TEST_F(RunsTest, HistoryPagesOfLargeEventsStayUnderTheClientsLimit) {
   Start(engine_, "signalled", "two-step");
   for (int i = 0; i < 6; ++i) {

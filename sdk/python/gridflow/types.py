@@ -45,6 +45,9 @@ class Run:
     revision: int = 0
     supersedes_workflow_id: str = ""
     superseded_by_workflow_id: str = ""
+    # In listings only: input, result and failure details left out, as they alone would pass a
+    # page's 3 MiB; Client.get returns them.
+    fields_omitted: bool = False
     proto: Any = dataclasses.field(default=None, repr=False)
 
     @property
@@ -68,7 +71,8 @@ class Run:
                    history_length=p.history_length,
                    search_attributes=_json(p.search_attributes_json) or {}, period=p.period,
                    revision=p.revision, supersedes_workflow_id=p.supersedes_workflow_id,
-                   superseded_by_workflow_id=p.superseded_by_workflow_id, proto=p)
+                   superseded_by_workflow_id=p.superseded_by_workflow_id,
+                   fields_omitted=p.fields_omitted, proto=p)
 
 
 @dataclasses.dataclass

@@ -41,6 +41,9 @@ export interface Run {
   revision: number;
   supersedesWorkflowId: string;
   supersededByWorkflowId: string;
+  /** In listings only: input, result and failure details left out, as they alone would pass a
+   * page's 3 MiB; Client.get returns them. */
+  fieldsOmitted: boolean;
 }
 
 export interface Event {
@@ -92,6 +95,7 @@ export function toRun(p: Run__Output): Run {
     revision: p.revision,
     supersedesWorkflowId: p.supersedes_workflow_id,
     supersededByWorkflowId: p.superseded_by_workflow_id,
+    fieldsOmitted: p.fields_omitted,
   };
 }
 

@@ -41,12 +41,15 @@ void PrepareEventStatements(pqxx::connection& c) {
           kRunHistoryKeys +
           " AND type = ANY($2::text[]) ORDER BY seq DESC "
           "LIMIT 1");
-  c.prepare(
-      "event_list",
-      "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, iteration, "
-      "COALESCE(encode(hash, 'hex'), '') "
-      "FROM events WHERE run_id = $1::uuid AND history_key IN " +
-          kRunHistoryKeys + " AND seq > $2 ORDER BY seq LIMIT $3");
+  // The payloads' sizes are summed in order and the list ends after the event that reaches
+  // $4 bytes: only those payloads are turned into text and sent.
+  c.prepare("event_list",
+            "SELECT seq, type, step, task_id, attempt, actor, payload::text, created_at, "
+            "iteration, COALESCE(encode(hash, 'hex'), '') FROM (SELECT *, sum(size) OVER (ORDER "
+            "BY seq) - size AS before FROM (SELECT *, octet_length(payload::text) AS size FROM "
+            "events WHERE run_id = $1::uuid AND history_key IN " +
+                kRunHistoryKeys +
+                " AND seq > $2 ORDER BY seq LIMIT $3) page) sized WHERE before < $4 ORDER BY seq");
 }
 
 std::optional<EventRow> LastEventOfTypes(pqxx::transaction_base& txn, const std::string& run_id,
@@ -57,9 +60,9 @@ std::optional<EventRow> LastEventOfTypes(pqxx::transaction_base& txn, const std:
 }
 
 std::vector<EventRow> ListEvents(pqxx::transaction_base& txn, const std::string& run_id,
-                                 int64_t after_seq, int limit) {
+                                 int64_t after_seq, int limit, int64_t max_bytes) {
   std::vector<EventRow> events;
-  for (const pqxx::row& r : txn.exec_prepared("event_list", run_id, after_seq, limit)) {
+  for (const pqxx::row& r : txn.exec_prepared("event_list", run_id, after_seq, limit, max_bytes)) {
     events.push_back(ReadEvent(r));
   }
   return events;

@@ -3,6 +3,7 @@
 // DELETE on events.
 #pragma once
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,8 +18,11 @@ namespace gridflow::persistence {
 std::optional<EventRow> LastEventOfTypes(pqxx::transaction_base& txn, const std::string& run_id,
                                          const std::vector<std::string>& types);
 
-// Events with seq > after_seq, ascending, at most `limit`.
+// Events with seq > after_seq, ascending, at most `limit`, ending with the first whose payload
+// brings the payloads read to `max_bytes` (as JSON text; the first event always comes): a caller
+// holds no more than it can send.
 std::vector<EventRow> ListEvents(pqxx::transaction_base& txn, const std::string& run_id,
-                                 int64_t after_seq, int limit);
+                                 int64_t after_seq, int limit,
+                                 int64_t max_bytes = std::numeric_limits<int64_t>::max());
 
 }  // namespace gridflow::persistence

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/api/page_budget.h"
 #include "engine/api/proto_convert.h"
 #include "engine/api/request_decoder.h"
 #include "engine/scheduler/run_status.h"
@@ -17,7 +18,11 @@ struct HistoryWatchHub::WatchState {
   std::string run_id;                   // known after the first read
   int64_t queued_seq = 0;               // last event read from the database
   std::deque<grpc::ByteBuffer> outbox;  // serialized v1::Event messages
-  grpc::ByteBuffer writing;             // the event of the write in flight
+  size_t outbox_bytes = 0;
+  // Events are left to read, held back until the outbox is written: a stream holds at most
+  // about kPageByteBudget of history, however long the run's history and slow its reader.
+  bool behind = false;
+  grpc::ByteBuffer writing;  // the event of the write in flight
   bool write_in_flight = false;
   bool run_closed = false;                                        // the final event has been read
   bool finished = false;                                          // Finish() was called
@@ -30,6 +35,7 @@ struct HistoryWatchHub::WatchState {
     if (!outbox.empty()) {
       writing = std::move(outbox.front());
       outbox.pop_front();
+      outbox_bytes -= writing.Length();
       write_in_flight = true;
       reactor->StartWrite(&writing);
     } else if (run_closed) {
@@ -63,6 +69,15 @@ class HistoryReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       return;
     }
     watch_->Pump();
+    std::string read_more;  // the run, when its held-back events are due now
+    {
+      std::lock_guard lock(watch_->mu);
+      if (watch_->behind && watch_->outbox.empty()) {
+        watch_->behind = false;
+        read_more = watch_->run_id;
+      }
+    }
+    if (!read_more.empty()) hub_.RunChanged(read_more);
   }
 
   void OnCancel() override {
@@ -201,11 +216,16 @@ void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {
     ns = watch->namespace_name;
     workflow_id = watch->workflow_id;
     after = watch->queued_seq;
+    if (watch->outbox_bytes >= kPageByteBudget) {
+      watch->behind = true;  // read once the stream has written what it holds
+      return;
+    }
   }
   while (true) {
     std::vector<persistence::EventRow> events;
     persistence::RunRow run;
-    const Status s = reader_.GetHistory(ns, workflow_id, after, 500, &events, &run);
+    const Status s =
+        reader_.GetHistory(ns, workflow_id, after, 500, kPageByteBudget, &events, &run);
     if (!s.ok()) {
       if (s.code() == StatusCode::kNotFound) watch->FinishWith(ToGrpcStatus(s));
       return;  // a database hiccup: the next wake-up or poll tries again
@@ -218,6 +238,7 @@ void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {
         ToProto(e, &event);
         grpc::ByteBuffer bytes;
         EncodeMessage(event, &bytes);
+        watch->outbox_bytes += bytes.Length();
         watch->outbox.push_back(std::move(bytes));
         watch->queued_seq = e.seq;
       }
@@ -225,8 +246,12 @@ void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {
         watch->run_closed = true;
       }
       after = watch->queued_seq;
+      if (events.empty() || after >= run.last_event_seq) break;  // caught up
+      if (watch->outbox_bytes >= kPageByteBudget) {
+        watch->behind = true;
+        break;
+      }
     }
-    if (events.size() < 500) break;
   }
   watch->Pump();
 }

@@ -7,6 +7,7 @@
 // so appending history costs nothing when nobody watches, and no notification can be lost. One
 // hub thread (a PeriodicTask) reads the new events from the database and queues them on the
 // stream; the stream writes them one at a time (the callback API allows one outstanding write).
+// A stream queues about kPageByteBudget at most; the rest is read as its caller takes events.
 #pragma once
 
 #include <grpcpp/grpcpp.h>

@@ -361,7 +361,8 @@ Status WorkflowServiceImpl::GetHistory(const v1::GetHistoryRequest& req,
   }
   std::vector<persistence::EventRow> events;
   persistence::RunRow run;
-  s = reader_.GetHistory(ns, req.workflow_id(), after_seq, page_size, &events, &run);
+  s = reader_.GetHistory(ns, req.workflow_id(), after_seq, page_size, kPageByteBudget, &events,
+                         &run);
   if (!s.ok()) return s;
   events.resize(FillPage(events, resp->mutable_events()));
   resp->set_run_status(RunStatusToProto(run.status));

@@ -93,14 +93,14 @@ Status RunReader::AttributeTypes(const std::string& ns, std::map<std::string, st
 }
 
 Status RunReader::GetHistory(const std::string& ns, const std::string& workflow_id,
-                             int64_t after_seq, int limit,
+                             int64_t after_seq, int limit, int64_t max_bytes,
                              std::vector<persistence::EventRow>* events, persistence::RunRow* run) {
   bool found = false;
   Status s = persistence::Transact(pool_, "get history", [&](pqxx::work& txn) {
     auto row = persistence::FindRun(txn, ns, workflow_id);
     found = row.has_value();
     if (!found) return Status::Ok();
-    *events = persistence::ListEvents(txn, row->id, after_seq, limit);
+    *events = persistence::ListEvents(txn, row->id, after_seq, limit, max_bytes);
     // Each statement reads its own snapshot: a transition that committed between the two left
     // the run row behind its events (say, RUNNING beside its RunCompleted event). Read it again,
     // or a stream would take the run for open after its final event and wait for ever.

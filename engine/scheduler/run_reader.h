@@ -49,11 +49,13 @@ class RunReader {
   // The namespace's search attributes and their types (docs/search.md), for parsing queries.
   Status AttributeTypes(const std::string& namespace_name,
                         std::map<std::string, std::string>* types);
-  // Events after `after_seq`, ascending, at most `limit`; also the run (for its status), as new
-  // as the events at least: its last_event_seq is never below the last event returned.
+  // Events after `after_seq`, ascending, at most `limit`, ending with the first whose payload
+  // brings their payloads to `max_bytes` (persistence::ListEvents); also the run (for its
+  // status), as new as the events at least: its last_event_seq is never below the last event
+  // returned, and above it when events are left to read.
   Status GetHistory(const std::string& namespace_name, const std::string& workflow_id,
-                    int64_t after_seq, int limit, std::vector<persistence::EventRow>* events,
-                    persistence::RunRow* run);
+                    int64_t after_seq, int limit, int64_t max_bytes,
+                    std::vector<persistence::EventRow>* events, persistence::RunRow* run);
   // The sequence of each run's last event (for history streams: has anything been added?).
   Status LastEventSeqs(const std::vector<std::string>& run_ids,
                        std::map<std::string, int64_t>* seqs);

@@ -353,6 +353,34 @@ TEST_F(OperationsTest, WatchHistoryStreamsEventsFromAnyReplicaUntilTheRunEnds) {
   EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// A stream holds back what it has not written beyond about 3 MiB, and reads on as it writes:
+// a history of 8 MB comes whole and in order, and the stream ends after the final event.
+TEST_F(OperationsTest, WatchHistoryStreamsAHistoryLargerThanWhatAStreamHolds) {
+  DefineThreeSteps();
+  Start(engine_, "w-large", "three");
+  for (int i = 0; i < 8; ++i) {
+    v1::SignalRunRequest signal;
+    signal.set_workflow_id("w-large");
+    signal.set_signal_name("curve");
+    signal.set_payload_json(nlohmann::json({{"blob", std::string(1'000'000, 'q')}}).dump());
+    v1::SignalRunResponse response;
+    ASSERT_TRUE(engine_.workflows().SignalRun(Ctx().get(), signal, &response).ok());
+  }
+  for (const char* step : {"a", "b", "c"}) {
+    const v1::LeasedTask task = LeaseOne(engine_, "q", "w");
+    ASSERT_EQ(task.step(), step);
+    CompleteLeased(engine_, task, "{}");
+  }
+  StreamReader stream(engine_, "w-large", 0);
+  stream.Wait();
+  EXPECT_TRUE(stream.status.ok()) << stream.status.error_message();
+  const auto history = History(engine_, "w-large");
+  ASSERT_EQ(stream.events.size(), history.size());
+  for (size_t i = 0; i < history.size(); ++i)
+    EXPECT_EQ(stream.events[i].sequence(), static_cast<int64_t>(i + 1));
+  EXPECT_EQ(stream.events.back().type(), "RunCompleted");
+}
+
 // A run that closes between a stream's two reads (the run row, then its events: separate
 // snapshots) must still end the stream. The close is committed exactly there: the events table
 // is locked, so the stream's read of them waits while the transaction closing the run commits.

@@ -5,6 +5,8 @@
 #include <set>
 #include <thread>
 
+#include "persistence/event_store.h"
+#include "persistence/statements.h"
 #include "tests/integration/test_env.h"
 
 namespace gridflow::testing {
@@ -396,6 +398,34 @@ TEST_F(RunsTest, ListOmitsTheLargeFieldsOfARunThatAlonePassesThePage) {
   EXPECT_TRUE(huge.result_json().empty());
   EXPECT_EQ(page.runs(2).workflow_id(), "small-old");
   EXPECT_EQ(nlohmann::json::parse(page.runs(2).input_json()), nlohmann::json({{"mw", 1}}));
+}
+
+// What a page of history reads ends with the event whose payload reaches the byte budget, so a
+// page of a thousand large events costs the engine no more memory than it can send.
+TEST_F(RunsTest, AHistoryReadEndsWithTheEventThatReachesItsByteBudget) {
+  Start(engine_, "signalled", "two-step");  // RunStarted, TaskScheduled: 1, 2
+  for (int i = 0; i < 4; ++i) {             // 3 to 6, about 1 MB each
+    v1::SignalRunRequest signal;
+    signal.set_workflow_id("signalled");
+    signal.set_signal_name("curve");
+    signal.set_payload_json(LargeJson(1'000'000));
+    v1::SignalRunResponse response;
+    ASSERT_TRUE(engine_.workflows().SignalRun(Ctx().get(), signal, &response).ok());
+  }
+  pqxx::connection c(db_.url());
+  persistence::PrepareStatements(c);
+  pqxx::work txn(c);
+  const std::string run_id =
+      txn.exec1("SELECT id FROM runs WHERE workflow_id = 'signalled'")[0].as<std::string>();
+  const auto read = [&](int64_t after, int64_t max_bytes) {
+    std::vector<int64_t> seqs;
+    for (const auto& e : persistence::ListEvents(txn, run_id, after, 1000, max_bytes))
+      seqs.push_back(e.seq);
+    return seqs;
+  };
+  EXPECT_EQ(read(0, 2'500'000), (std::vector<int64_t>{1, 2, 3, 4, 5}));  // 5 reaches it
+  EXPECT_EQ(read(2, 1), (std::vector<int64_t>{3}));  // the first event always comes
+  EXPECT_EQ(read(0, std::numeric_limits<int64_t>::max()).size(), 6u);
 }
 
 TEST_F(RunsTest, HistoryPagesOfLargeEventsStayUnderTheClientsLimit) {

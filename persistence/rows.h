@@ -62,6 +62,11 @@ struct RunRow {
   // gf_now() of the transaction that inserted or locked the row (InsertRun, LockRun*): a
   // transition's clock, read with the lock instead of in a round trip of its own.
   std::optional<TimePoint> transaction_now;
+  // One more with every write of the run (persistence/write_set.cc); 0 for a run not read.
+  int64_t row_version = 0;
+  // False when a lock left data_json and state_json out (persistence::LockRunsOfTasks); a
+  // summary reads neither either.
+  bool data_and_state_read = true;
   // A ListRuns summary without its input, result and failure details (persistence/run_store.h).
   bool fields_omitted = false;
 };

@@ -22,7 +22,7 @@ constexpr const char* kColumns =
     "cancel_reason, last_event_seq, created_at, updated_at, closed_at, $STATE, "
     "parent_run_id::text, parent_frame, parent_activation, COALESCE(encode(history_head, 'hex'), "
     "''), search_attributes::text, COALESCE(version_reason, ''), COALESCE(revision_period, ''), "
-    "COALESCE(revision, 0), COALESCE(supersedes, ''), COALESCE(superseded_by, '')";
+    "COALESCE(revision, 0), COALESCE(supersedes, ''), COALESCE(superseded_by, ''), row_version";
 
 // Appended to the columns by the statements that insert or lock a run for a transition.
 constexpr const char* kClockColumn = ", gf_now()";
@@ -50,7 +50,7 @@ std::string SummaryColumns() {
          " COALESCE(octet_length((failure -> 'details')::text), 0)";
 }
 
-constexpr int kRunColumnCount = 29;  // kColumns
+constexpr int kRunColumnCount = 30;  // kColumns
 
 RunRow ReadRun(const pqxx::row& r) {
   RunRow run;
@@ -73,6 +73,7 @@ RunRow ReadRun(const pqxx::row& r) {
   run.updated_at = Timestamp(r[16]);
   run.closed_at = OptionalTimestamp(r[17]);
   if (!r[18].is_null()) run.state_json = r[18].as<std::string>();
+  run.data_and_state_read = !r[7].is_null();
   run.parent_run_id = OptionalText(r[19]);
   run.parent_frame = OptionalText(r[20]);
   if (!r[21].is_null()) run.parent_activation = r[21].as<int64_t>();
@@ -83,6 +84,7 @@ RunRow ReadRun(const pqxx::row& r) {
   run.revision = r[26].as<int>();
   run.supersedes = r[27].as<std::string>();
   run.superseded_by = r[28].as<std::string>();
+  run.row_version = r[29].as<int64_t>();
   if (r.size() > kRunColumnCount) run.transaction_now = Timestamp(r[kRunColumnCount]);  // clock
   return run;
 }
@@ -112,9 +114,18 @@ void PrepareRunStatements(pqxx::connection& c) {
   // The runs' ids are gathered first (ARRAY(...)), so the plan is a lookup in runs_pkey
   // whatever the statistics say: as a semi join, a generic plan made when the tables looked
   // empty may read every run (task_store.cc, task_open_of_tasks).
-  c.prepare("run_lock_of_tasks", "SELECT " + cols_clock +
+  // A run whose (id, row_version) is one of $2/$3 comes without its data and state (NULL): the
+  // caller holds them parsed.
+  std::string lock_cols = cols_clock;
+  const std::string held = "(id, row_version) IN (SELECT * FROM unnest($2::uuid[], $3::bigint[]))";
+  for (const std::string column : {"data::text", "state::text"}) {
+    lock_cols.replace(lock_cols.find(column), column.size(),
+                      "CASE WHEN " + held + " THEN NULL ELSE " + column + " END");
+  }
+  c.prepare("run_lock_of_tasks", "SELECT " + lock_cols +
                                      " FROM runs WHERE id = ANY(ARRAY(SELECT run_id FROM tasks"
                                      " WHERE id = ANY($1::bigint[]))) ORDER BY id FOR UPDATE");
+  c.prepare("run_data_and_state", "SELECT data::text, state::text FROM runs WHERE id = $1::uuid");
   c.prepare("run_insert_many",
             "INSERT INTO runs (id, namespace, workflow_id, definition_name, definition_version, "
             "status, input, data, started_by, version_reason) "
@@ -175,8 +186,21 @@ std::map<std::string, int64_t> ReadLastEventSeqs(pqxx::transaction_base& txn,
   return seqs;
 }
 
-Statement LockRunsOfTasks(const std::vector<int64_t>& task_ids) {
-  return {"run_lock_of_tasks", {ToIdArray(task_ids)}};
+Statement LockRunsOfTasks(const std::vector<int64_t>& task_ids,
+                          const std::map<std::string, int64_t>& held_versions) {
+  std::vector<std::string> ids;
+  std::vector<int64_t> versions;
+  for (const auto& [id, version] : held_versions) {
+    ids.push_back(id);
+    versions.push_back(version);
+  }
+  return {"run_lock_of_tasks", {ToIdArray(task_ids), ToTextArray(ids), ToIdArray(versions)}};
+}
+
+void ReadDataAndState(pqxx::transaction_base& txn, RunRow* run) {
+  const pqxx::row r = txn.exec_prepared1("run_data_and_state", run->id);
+  run->data_json = r[0].as<std::string>();
+  run->state_json = r[1].as<std::string>();
 }
 
 Statement InsertRuns(const std::vector<NewRun>& runs) {

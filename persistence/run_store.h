@@ -51,8 +51,13 @@ std::map<std::string, int64_t> ReadLastEventSeqs(pqxx::transaction_base& txn,
 
 // Statements to send in a PipelinedWork group. Locks the runs of these tasks (in id order, the
 // lock order of every transaction that locks several runs) and returns them. A task's run never
-// changes, so no task lock is needed to find it.
-Statement LockRunsOfTasks(const std::vector<int64_t>& task_ids);
+// changes, so no task lock is needed to find it. A run whose row_version is the one
+// `held_versions` gives for it (by run id) comes without its data and state
+// (data_and_state_read false): the caller holds them parsed (engine/scheduler/parsed_run_cache.h).
+Statement LockRunsOfTasks(const std::vector<int64_t>& task_ids,
+                          const std::map<std::string, int64_t>& held_versions = {});
+// Reads the data and state of a run read without them (the caller holds its lock).
+void ReadDataAndState(pqxx::transaction_base& txn, RunRow* run);
 // Inserts RUNNING runs in one statement (no parents: child runs use InsertRun); a definition
 // version of 0 is the latest, read in the same statement. Returns those inserted: a run whose
 // workflow id is taken in its namespace, or whose definition (version) does not exist, is left

@@ -31,10 +31,22 @@ Status RunTransition::Open(TransitionContext& ctx, persistence::RunRow run,
                            std::optional<std::vector<persistence::TimerRow>> pending_timers,
                            std::unique_ptr<RunTransition>* out) {
   std::unique_ptr<RunTransition> t(new RunTransition(ctx, std::move(run), std::move(definition)));
-  Status s = FromJson(json::parse(t->run_.state_json), &t->state_);
-  if (!s.ok()) return Status::Internal("run " + t->run_.workflow_id + ": " + s.message());
-  t->data_ = json::parse(t->run_.data_json);
-  t->budget_ = {ctx.max_run_data_bytes(), t->run_.data_json.size() + t->run_.state_json.size()};
+  std::optional<ParsedRun> parsed;
+  if (!t->run_.data_and_state_read) {
+    parsed = ctx.TakeParsed(t->run_.id);
+    if (!parsed) persistence::ReadDataAndState(ctx.txn(), &t->run_);
+  }
+  if (parsed) {
+    t->data_ = std::move(parsed->data);
+    t->state_ = std::move(parsed->state);
+    t->data_json_behind_ = true;  // run() writes data_json when asked
+    t->budget_ = {ctx.max_run_data_bytes(), parsed->text_bytes};
+  } else {
+    Status s = FromJson(json::parse(t->run_.state_json), &t->state_);
+    if (!s.ok()) return Status::Internal("run " + t->run_.workflow_id + ": " + s.message());
+    t->data_ = json::parse(t->run_.data_json);
+    t->budget_ = {ctx.max_run_data_bytes(), t->run_.data_json.size() + t->run_.state_json.size()};
+  }
   t->open_tasks_ = std::move(open_tasks);
   if (pending_timers) {
     t->pending_timers_.emplace();
@@ -489,8 +501,22 @@ std::string RunTransition::DataPatch() const {
   return patch;
 }
 
+RunTransition::~RunTransition() {
+  // What the last Flush wrote, for the run's next transition on this replica: only a stored,
+  // open run, with nothing set since (an output set and not flushed is not in the row).
+  if (!wrote_ || !data_stored_ || !data_members_set_.empty() || IsClosedRunStatus(run_.status) ||
+      run_.row_version == 0 || !open_tasks_) {
+    return;
+  }
+  KeptRun kept{run_.row_version + 1, {std::move(data_), std::move(state_), budget_.used}, {}};
+  for (const persistence::TaskRow& task : *open_tasks_)
+    kept.open_task_ids.push_back(task.id);
+  ctx_.KeepParsed(run_.id, std::move(kept));
+}
+
 void RunTransition::Flush() {
   if (skipped_ && events_.empty()) return;
+  wrote_ = true;
   UpdateSearchAttributes();
   std::optional<std::string> data_patch;
   if (data_stored_) {

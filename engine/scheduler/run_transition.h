@@ -93,8 +93,10 @@ class RunTransition final : public RunEffects {
   void NoteNewWork(const std::string& queue);
   void NoteDelayedWork(const std::string& queue, Millis delay);
   // Hands the run row and its events to the WriteSet: a stored run's data as a patch of the
-  // members the interpreter set, a new run's whole.
+  // members the interpreter set, a new run's whole. The last thing a transition does: its data
+  // and state as flushed go to the context's parsed runs when it ends (ParsedRunCache).
   void Flush();
+  ~RunTransition() override;
 
   // RunEffects
   TimePoint Now() override;
@@ -149,6 +151,7 @@ class RunTransition final : public RunEffects {
   std::optional<std::vector<persistence::TaskRow>> open_tasks_;
   std::optional<std::vector<OpenTimer>> pending_timers_;
   bool skipped_ = false;
+  bool wrote_ = false;  // Flush gave the WriteSet the run's row
 };
 
 }  // namespace gridflow::engine

@@ -150,6 +150,12 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls,
   if (s.ok()) {
     AfterCommit after = ctx->TakeAfterCommit();
     ctx.reset();
+    for (auto& [run_id, kept] : after.parsed_runs) {
+      if (kept) {
+        parsed_runs_.Put(run_id, kept->row_version, std::move(kept->run),
+                         std::move(kept->open_task_ids));
+      }
+    }
     // Tasks handed to waiting long-polls first: a worker's handler starting is what an activation
     // waits for; the callers' answers follow a socket write later.
     DeliverPolls(after);
@@ -190,6 +196,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
                              bool* replan) {
   pqxx::transaction_base& txn = work.txn();
   ctx.emplace(txn, definitions_, task_ids_, matcher_, options_.max_run_data_bytes);
+  ctx->SetParsedRuns(&parsed_runs_);
   for (auto& call : calls)
     call->ResetAttempt();
 
@@ -234,8 +241,14 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     starts.push_back(call.get());
   }
   std::vector<persistence::Statement> first;
+  // The runs this replica holds parsed since it last wrote them: their data and state are not
+  // read again when the row is still at that version.
+  std::map<std::string, std::pair<int64_t, ParsedRun>> held = parsed_runs_.TakeForTasks(task_ids);
   if (!task_ids.empty()) {
-    first.push_back(persistence::LockRunsOfTasks(task_ids));
+    std::map<std::string, int64_t> held_versions;
+    for (const auto& [run_id, parsed] : held)
+      held_versions[run_id] = parsed.first;
+    first.push_back(persistence::LockRunsOfTasks(task_ids, held_versions));
     first.push_back(persistence::OpenTasksOfTasks(task_ids));
   }
   if (!new_runs.empty()) first.push_back(persistence::InsertRuns(new_runs));
@@ -246,6 +259,11 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
   std::map<std::pair<std::string, std::string>, persistence::RunRow> inserted;
   if (!task_ids.empty()) {
     locked = persistence::ReadRuns(read[0]);
+    for (const persistence::RunRow& run : locked) {
+      const auto it = held.find(run.id);
+      if (!run.data_and_state_read && it != held.end())
+        ctx->OfferParsed(run.id, std::move(it->second.second));
+    }
     for (auto& task : persistence::ReadTasks(read[1]))
       open_tasks[task.run_id].push_back(std::move(task));
   }

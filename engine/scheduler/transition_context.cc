@@ -121,6 +121,28 @@ void TransitionContext::Flushed(const pqxx::result& result) {
   }
 }
 
+void TransitionContext::KeepParsed(const std::string& run_id, KeptRun run) {
+  if (parsed_runs_ == nullptr) return;
+  const auto [it, added] = after_.parsed_runs.try_emplace(run_id);
+  if (added) {
+    it->second = std::move(run);
+  } else {
+    it->second.reset();
+  }
+}
+
+void TransitionContext::OfferParsed(const std::string& run_id, ParsedRun run) {
+  offered_.insert_or_assign(run_id, std::move(run));
+}
+
+std::optional<ParsedRun> TransitionContext::TakeParsed(const std::string& run_id) {
+  const auto it = offered_.find(run_id);
+  if (it == offered_.end()) return std::nullopt;
+  std::optional<ParsedRun> run = std::move(it->second);
+  offered_.erase(it);
+  return run;
+}
+
 TransitionContext::AfterCommit TransitionContext::TakeAfterCommit() {
   taken_ = true;
   return std::move(after_);

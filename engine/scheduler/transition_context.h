@@ -29,6 +29,7 @@
 #include <pqxx/transaction_base>
 
 #include "common/duration.h"
+#include "engine/scheduler/parsed_run_cache.h"
 #include "engine/scheduler/run_effects.h"
 #include "engine/scheduler/transition_facts.h"
 #include "persistence/message_store.h"
@@ -43,6 +44,13 @@ class DefinitionRegistry;
 // (SetPlannedStart): that start must be applied the ordinary way.
 struct StartNeedsDatabase : std::runtime_error {
   StartNeedsDatabase() : std::runtime_error("a planned start needs the database") {}
+};
+
+// A run's parsed data and state as a transition wrote them: what the cache gets after the commit.
+struct KeptRun {
+  int64_t row_version = 0;  // the row's after the commit
+  ParsedRun run;
+  std::vector<int64_t> open_task_ids;
 };
 
 // A worker (or one of its long-polls) that takes tasks leased to it in the transaction.
@@ -104,6 +112,15 @@ class TransitionContext {
   void SetPlannedStart(bool planned) { planned_start_ = planned; }
   DefinitionRegistry& registry() { return registry_; }
   size_t max_run_data_bytes() const { return max_run_data_bytes_; }
+  // Where the runs this transaction writes go once it committed, parsed, for their next
+  // transitions (nullptr: nowhere).
+  void SetParsedRuns(ParsedRunCache* cache) { parsed_runs_ = cache; }
+  // A run as a transition wrote it, to be put in the cache once the transaction committed.
+  void KeepParsed(const std::string& run_id, KeptRun run);
+  // A run this transaction locked without reading its data and state, held parsed instead
+  // (persistence::LockRunsOfTasks); RunTransition::Open takes it.
+  void OfferParsed(const std::string& run_id, ParsedRun run);
+  std::optional<ParsedRun> TakeParsed(const std::string& run_id);
   persistence::WriteSet& writes() { return writes_; }
   TransitionFacts& facts() { return after_.facts; }
 
@@ -137,6 +154,9 @@ class TransitionContext {
     std::set<std::string> runs_with_new_events;
     std::vector<std::shared_ptr<TaskRecipient>> polls;  // reserved long-polls to deliver
     std::vector<persistence::TaskRow> leased;           // every task handed out, for metrics
+    // Runs' parsed data and state as committed, by run id (nullopt: a run two transitions
+    // wrote, whose last one cannot be told apart; not kept).
+    std::map<std::string, std::optional<KeptRun>> parsed_runs;
   };
   AfterCommit TakeAfterCommit();
 
@@ -146,6 +166,8 @@ class TransitionContext {
   PollMatcher* matcher_;
   persistence::TaskIdPool& task_ids_;
   const size_t max_run_data_bytes_;
+  ParsedRunCache* parsed_runs_ = nullptr;
+  std::map<std::string, ParsedRun> offered_;
   persistence::WriteSet writes_;
   TaskRecipient* eager_ = nullptr;
   // Tasks inserted LEASED: their row and recipient, routed after Flush.

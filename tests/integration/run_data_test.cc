@@ -28,6 +28,70 @@ class RunDataTest : public ::testing::Test {
   TestEngine engine_{db_.url()};
 };
 
+// A replica keeps the runs it advanced parsed for their next transition (ParsedRunCache), found
+// by their open tasks: a run another replica advanced meanwhile, through a task this replica
+// never saw, is read again. Its next task is given the whole data — every step's output, the
+// other replica's too — and so is the stored data.
+TEST_F(RunDataTest, AReplicaReadsARunAgainThatAnotherReplicaAdvancedMeanwhile) {
+  ASSERT_TRUE(Register(engine_, SequenceDefinition(
+                                    "relay", {{"a", "t"}, {"b", "t"}, {"c", "t"}, {"d", "t"}}))
+                  .ok());
+  TestEngine other(db_.url());
+  Start(engine_, "relay-1", "relay", R"({"mw": 5})");
+  const auto complete = [](TestEngine& on, const std::string& step) {
+    const v1::LeasedTask task = LeaseOne(on, "q", "w");
+    ASSERT_EQ(task.step(), step);
+    CompleteLeased(on, task, json({{"by", step}}).dump());
+  };
+  complete(engine_, "a");  // this replica keeps the run parsed
+  complete(other, "b");    // the other one advances it
+  const v1::LeasedTask c = LeaseOne(engine_, "q", "w");
+  ASSERT_EQ(c.step(), "c");
+  EXPECT_EQ(json::parse(c.input_json()),
+            json({{"input", {{"mw", 5}}}, {"a", {{"by", "a"}}}, {"b", {{"by", "b"}}}}));
+  CompleteLeased(engine_, c, json({{"by", "c"}}).dump());
+  const v1::LeasedTask d = LeaseOne(engine_, "q", "w");
+  ASSERT_EQ(d.step(), "d");
+  EXPECT_EQ(json::parse(d.input_json()), StoredData("relay-1"));
+  EXPECT_EQ(StoredData("relay-1"), json({{"input", {{"mw", 5}}},
+                                         {"a", {{"by", "a"}}},
+                                         {"b", {{"by", "b"}}},
+                                         {"c", {{"by", "c"}}}}));
+}
+
+// The same with a task this replica knows open all along: it completes one branch's first task
+// (and keeps the run parsed, found by the run's open tasks: the other branch's task among them),
+// the other replica completes that other branch's task, and then this replica the first branch's
+// second task — the run it holds is a version behind, so the lock reads the run's data again.
+TEST_F(RunDataTest, AReplicaReadsARunAgainThatAnotherReplicaAdvancedThroughAnotherTask) {
+  ASSERT_TRUE(Register(engine_, R"js({"name": "split", "version": 1, "steps": [
+      {"name": "both", "kind": "parallel", "branches": [
+        {"name": "x", "steps": [
+          {"name": "x1", "kind": "task", "task_type": "t", "task_queue": "qx"},
+          {"name": "x2", "kind": "task", "task_type": "t", "task_queue": "qx"}]},
+        {"name": "y", "steps": [
+          {"name": "y1", "kind": "task", "task_type": "t", "task_queue": "qy"}]}]},
+      {"name": "last", "kind": "task", "task_type": "t", "task_queue": "qx"}]})js")
+                  .ok());
+  TestEngine other(db_.url());
+  Start(engine_, "split-1", "split");
+  const auto complete = [](TestEngine& on, const std::string& queue, const std::string& step) {
+    const v1::LeasedTask task = LeaseOne(on, queue, "w");
+    ASSERT_EQ(task.step(), step);
+    CompleteLeased(on, task, json({{"by", step}}).dump());
+  };
+  complete(engine_, "qx", "x1");
+  complete(other, "qy", "y1");
+  complete(engine_, "qx", "x2");
+  const v1::LeasedTask last = LeaseOne(engine_, "qx", "w");
+  ASSERT_EQ(last.step(), "last");
+  const json data = json::parse(last.input_json());
+  EXPECT_EQ(data["y1"], json({{"by", "y1"}}));
+  EXPECT_EQ(data["x1"], json({{"by", "x1"}}));
+  EXPECT_EQ(data["x2"], json({{"by", "x2"}}));
+  EXPECT_EQ(data, StoredData("split-1"));
+}
+
 // Each step's output lands in the stored data beside what was there; a step visited again
 // replaces its output; a task without an input template is given the whole, current data.
 TEST_F(RunDataTest, EachStepAddsItsOutputToTheStoredDataAndAVisitAgainReplacesIt) {

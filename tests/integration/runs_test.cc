@@ -296,9 +296,11 @@ TEST_F(RunsTest, BatchReadsFindTheRunsOfTheirTasksThroughTheKeysWhateverTheStati
       " WHERE workflow_id = 'one-1'");
   db_.Query("ANALYZE tasks; ANALYZE runs");
 
-  for (const char* statement : {"task_open_of_tasks", "run_lock_of_tasks"}) {
-    const std::string plan =
-        ExplainEngineStatement(db_.url(), statement, "('{" + task.task_id() + "}')", "(ANALYZE)");
+  const std::string tasks = "'{" + task.task_id() + "}'";
+  for (const auto& [statement, params] : std::vector<std::pair<std::string, std::string>>{
+           {"task_open_of_tasks", "(" + tasks + ")"},
+           {"run_lock_of_tasks", "(" + tasks + ", '{}', '{}')"}}) {
+    const std::string plan = ExplainEngineStatement(db_.url(), statement, params, "(ANALYZE)");
     // Rows read and thrown away: a few of the run's own at most, never the table's.
     for (size_t at = plan.find("Rows Removed by Filter: "); at != std::string::npos;
          at = plan.find("Rows Removed by Filter: ", at + 1)) {

@@ -359,12 +359,8 @@ TEST_F(OperationsTest, WatchHistoryStreamsAHistoryLargerThanWhatAStreamHolds) {
   DefineThreeSteps();
   Start(engine_, "w-large", "three");
   for (int i = 0; i < 8; ++i) {
-    v1::SignalRunRequest signal;
-    signal.set_workflow_id("w-large");
-    signal.set_signal_name("curve");
-    signal.set_payload_json(nlohmann::json({{"blob", std::string(1'000'000, 'q')}}).dump());
-    v1::SignalRunResponse response;
-    ASSERT_TRUE(engine_.workflows().SignalRun(Ctx().get(), signal, &response).ok());
+    SendSignal(engine_, "w-large", "curve",
+               nlohmann::json({{"blob", std::string(1'000'000, 'q')}}).dump());
   }
   for (const char* step : {"a", "b", "c"}) {
     const v1::LeasedTask task = LeaseOne(engine_, "q", "w");

@@ -406,14 +406,8 @@ TEST_F(RunsTest, ListOmitsTheLargeFieldsOfARunThatAlonePassesThePage) {
 // page of a thousand large events costs the engine no more memory than it can send.
 TEST_F(RunsTest, AHistoryReadEndsWithTheEventThatReachesItsByteBudget) {
   Start(engine_, "signalled", "two-step");  // RunStarted, TaskScheduled: 1, 2
-  for (int i = 0; i < 4; ++i) {             // 3 to 6, about 1 MB each
-    v1::SignalRunRequest signal;
-    signal.set_workflow_id("signalled");
-    signal.set_signal_name("curve");
-    signal.set_payload_json(LargeJson(1'000'000));
-    v1::SignalRunResponse response;
-    ASSERT_TRUE(engine_.workflows().SignalRun(Ctx().get(), signal, &response).ok());
-  }
+  for (int i = 0; i < 4; ++i)               // 3 to 6, about 1 MB each
+    SendSignal(engine_, "signalled", "curve", LargeJson(1'000'000));
   pqxx::connection c(db_.url());
   persistence::PrepareStatements(c);
   pqxx::work txn(c);
@@ -432,14 +426,8 @@ TEST_F(RunsTest, AHistoryReadEndsWithTheEventThatReachesItsByteBudget) {
 
 TEST_F(RunsTest, HistoryPagesOfLargeEventsStayUnderTheClientsLimit) {
   Start(engine_, "signalled", "two-step");
-  for (int i = 0; i < 6; ++i) {
-    v1::SignalRunRequest signal;
-    signal.set_workflow_id("signalled");
-    signal.set_signal_name("curve");
-    signal.set_payload_json(LargeJson(1'000'000));
-    v1::SignalRunResponse response;
-    ASSERT_TRUE(engine_.workflows().SignalRun(Ctx().get(), signal, &response).ok());
-  }
+  for (int i = 0; i < 6; ++i)
+    SendSignal(engine_, "signalled", "curve", LargeJson(1'000'000));
   v1::GetHistoryRequest request;
   request.set_workflow_id("signalled");
   std::vector<int64_t> seqs;

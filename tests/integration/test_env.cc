@@ -264,6 +264,17 @@ void CompleteLeased(TestEngine& e, const v1::LeasedTask& task, const std::string
   EXPECT_TRUE(s.ok()) << "CompleteTask " << task.step() << ": " << s.error_message();
 }
 
+void SendSignal(TestEngine& e, const std::string& workflow_id, const std::string& name,
+                const std::string& payload_json) {
+  v1::SignalRunRequest request;
+  request.set_workflow_id(workflow_id);
+  request.set_signal_name(name);
+  request.set_payload_json(payload_json);
+  v1::SignalRunResponse response;
+  const grpc::Status s = e.workflows().SignalRun(Ctx().get(), request, &response);
+  EXPECT_TRUE(s.ok()) << "SignalRun " << name << ": " << s.error_message();
+}
+
 v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::string& identity,
                         std::chrono::milliseconds wait) {
   v1::LeaseTasksRequest request;

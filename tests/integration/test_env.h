@@ -106,6 +106,9 @@ v1::Event WaitForEvent(TestEngine& e, const std::string& workflow_id, const std:
                        std::chrono::milliseconds timeout = std::chrono::seconds(20));
 // Completes a leased task with `result_json`; asserts success.
 void CompleteLeased(TestEngine& e, const v1::LeasedTask& task, const std::string& result_json);
+// Sends a signal to the run; asserts success.
+void SendSignal(TestEngine& e, const std::string& workflow_id, const std::string& name,
+                const std::string& payload_json);
 
 // Long-polls one task of `queue` (waiting up to `wait`); empty task_id when none came.
 v1::LeasedTask LeaseOne(TestEngine& e, const std::string& queue, const std::string& identity,

@@ -23,8 +23,10 @@ void ParsedRunCache::Put(const std::string& run_id, int64_t row_version, ParsedR
   if (run.text_bytes > max_text_bytes_ / 4) return;
   std::lock_guard lock(mu_);
   if (const auto it = items_.find(run_id); it != items_.end()) Erase(it);
-  while (!ages_.empty() && text_bytes_ + run.text_bytes > max_text_bytes_)
+  while (!ages_.empty() &&
+         (text_bytes_ + run.text_bytes > max_text_bytes_ || items_.size() >= max_runs_)) {
     Erase(items_.find(ages_.front()));
+  }
   text_bytes_ += run.text_bytes;
   ages_.push_back(run_id);
   for (const int64_t task_id : open_task_ids)

@@ -35,7 +35,10 @@ struct ParsedRun {
 
 class ParsedRunCache {
  public:
-  explicit ParsedRunCache(size_t max_text_bytes) : max_text_bytes_(max_text_bytes) {}
+  // At most `max_text_bytes` of JSON text and `max_runs` runs (a small run parsed takes ten
+  // times its text: the count bounds the memory of many small ones).
+  ParsedRunCache(size_t max_text_bytes, size_t max_runs)
+      : max_text_bytes_(max_text_bytes), max_runs_(max_runs) {}
 
   // The entries of the runs these tasks belong to (as their last Put said), taken out: by run id,
   // with the row_version each was put at.
@@ -59,6 +62,7 @@ class ParsedRunCache {
   void Erase(std::map<std::string, Item>::iterator it);
 
   const size_t max_text_bytes_;
+  const size_t max_runs_;
   mutable std::mutex mu_;
   std::map<std::string, Item> items_;
   std::list<std::string> ages_;                   // run ids, oldest put first

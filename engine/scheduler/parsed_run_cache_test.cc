@@ -13,7 +13,7 @@ ParsedRun Parsed(int marker, size_t text_bytes) {
 }
 
 TEST(ParsedRunCache, AnEntryIsFoundByItsOpenTasksAndTakenOnce) {
-  ParsedRunCache cache(1000);
+  ParsedRunCache cache(1000, 100);
   cache.Put("r", 5, Parsed(1, 10), {11, 12});
   cache.Put("s", 2, Parsed(2, 10), {13});
   auto taken = cache.TakeForTasks({12, 11, 99});
@@ -31,7 +31,7 @@ TEST(ParsedRunCache, AnEntryIsFoundByItsOpenTasksAndTakenOnce) {
 }
 
 TEST(ParsedRunCache, TheOldestGoFirstAndLargeRunsAreNotKept) {
-  ParsedRunCache cache(200);
+  ParsedRunCache cache(200, 100);
   cache.Put("a", 1, Parsed(1, 40), {1});
   cache.Put("b", 1, Parsed(2, 40), {2});
   cache.Put("c", 1, Parsed(3, 40), {3});
@@ -43,6 +43,16 @@ TEST(ParsedRunCache, TheOldestGoFirstAndLargeRunsAreNotKept) {
   EXPECT_EQ(cache.TakeForTasks({3, 4}).size(), 2u);
   cache.Put("f", 1, Parsed(7, 51), {7});  // above a quarter of the cache
   EXPECT_TRUE(cache.TakeForTasks({7}).empty());
+}
+
+TEST(ParsedRunCache, AtMostItsCountOfRuns) {
+  ParsedRunCache cache(1000, 2);
+  cache.Put("a", 1, Parsed(1, 1), {1});
+  cache.Put("b", 1, Parsed(2, 1), {2});
+  cache.Put("c", 1, Parsed(3, 1), {3});
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_TRUE(cache.TakeForTasks({1}).empty());
+  EXPECT_EQ(cache.TakeForTasks({2, 3}).size(), 2u);
 }
 
 }  // namespace

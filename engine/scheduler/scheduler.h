@@ -328,8 +328,8 @@ class Scheduler {
   persistence::TaskIdPool task_ids_;
   // Runs parsed by the group-committed transitions, for the runs' next ones here: the calls of a
   // run's tasks come back to the replica that handed them out (docs/worker.md). 4 MiB of JSON
-  // text (about five times that parsed) holds the runs in flight of a busy replica.
-  ParsedRunCache parsed_runs_{size_t{4} << 20};
+  // text (about five times that parsed) or 4096 runs hold the runs in flight of a busy replica.
+  ParsedRunCache parsed_runs_{size_t{4} << 20, 4096};
   std::unique_ptr<OneWriteStarts> one_write_starts_;
   std::unique_ptr<GroupCommitter> committer_;
 };

@@ -18,7 +18,6 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +32,12 @@ struct ParsedRun {
   size_t text_bytes = 0;  // what data and state take as JSON text (the cache's measure)
 };
 
+// A parsed run with the row_version it is good for.
+struct HeldRun {
+  int64_t row_version = 0;
+  ParsedRun run;
+};
+
 class ParsedRunCache {
  public:
   // At most `max_text_bytes` of JSON text and `max_runs` runs (a small run parsed takes ten
@@ -40,22 +45,19 @@ class ParsedRunCache {
   ParsedRunCache(size_t max_text_bytes, size_t max_runs)
       : max_text_bytes_(max_text_bytes), max_runs_(max_runs) {}
 
-  // The entries of the runs these tasks belong to (as their last Put said), taken out: by run id,
-  // with the row_version each was put at.
-  std::map<std::string, std::pair<int64_t, ParsedRun>> TakeForTasks(
-      const std::vector<int64_t>& task_ids);
-  // After the commit that left the run at `row_version` with these open tasks. An entry above a
-  // quarter of the cache is not kept.
-  void Put(const std::string& run_id, int64_t row_version, ParsedRun run,
-           std::vector<int64_t> open_task_ids);
+  // The entries of the runs these tasks belong to (as their last Put said), taken out, by run id.
+  std::map<std::string, HeldRun> TakeForTasks(const std::vector<int64_t>& task_ids);
+  // After the commit that left the run at `held.row_version` with these open tasks. An entry
+  // above a quarter of the cache is not kept.
+  void Put(const std::string& run_id, HeldRun held, std::vector<int64_t> open_task_ids);
 
+  // What it holds now (gauges).
   size_t text_bytes() const;
   size_t size() const;
 
  private:
   struct Item {
-    int64_t row_version = 0;
-    ParsedRun run;
+    HeldRun held;
     std::vector<int64_t> task_ids;
     std::list<std::string>::iterator age;
   };

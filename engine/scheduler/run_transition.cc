@@ -508,7 +508,7 @@ RunTransition::~RunTransition() {
       run_.row_version == 0 || !open_tasks_) {
     return;
   }
-  KeptRun kept{run_.row_version + 1, {std::move(data_), std::move(state_), budget_.used}, {}};
+  KeptRun kept{{run_.row_version + 1, {std::move(data_), std::move(state_), budget_.used}}, {}};
   for (const persistence::TaskRow& task : *open_tasks_)
     kept.open_task_ids.push_back(task.id);
   ctx_.KeepParsed(run_.id, std::move(kept));

@@ -151,10 +151,7 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<Call>> calls,
     AfterCommit after = ctx->TakeAfterCommit();
     ctx.reset();
     for (auto& [run_id, kept] : after.parsed_runs) {
-      if (kept) {
-        parsed_runs_.Put(run_id, kept->row_version, std::move(kept->run),
-                         std::move(kept->open_task_ids));
-      }
+      if (kept) parsed_runs_.Put(run_id, std::move(kept->held), std::move(kept->open_task_ids));
     }
     // Tasks handed to waiting long-polls first: a worker's handler starting is what an activation
     // waits for; the callers' answers follow a socket write later.
@@ -243,11 +240,11 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
   std::vector<persistence::Statement> first;
   // The runs this replica holds parsed since it last wrote them: their data and state are not
   // read again when the row is still at that version.
-  std::map<std::string, std::pair<int64_t, ParsedRun>> held = parsed_runs_.TakeForTasks(task_ids);
+  std::map<std::string, HeldRun> held = parsed_runs_.TakeForTasks(task_ids);
   if (!task_ids.empty()) {
     std::map<std::string, int64_t> held_versions;
     for (const auto& [run_id, parsed] : held)
-      held_versions[run_id] = parsed.first;
+      held_versions[run_id] = parsed.row_version;
     first.push_back(persistence::LockRunsOfTasks(task_ids, held_versions));
     first.push_back(persistence::OpenTasksOfTasks(task_ids));
   }
@@ -262,7 +259,7 @@ Status Scheduler::ApplyBatch(persistence::PipelinedWork& work,
     for (const persistence::RunRow& run : locked) {
       const auto it = held.find(run.id);
       if (!run.data_and_state_read && it != held.end())
-        ctx->OfferParsed(run.id, std::move(it->second.second));
+        ctx->OfferParsed(run.id, std::move(it->second.run));
     }
     for (auto& task : persistence::ReadTasks(read[1]))
       open_tasks[task.run_id].push_back(std::move(task));

@@ -48,8 +48,7 @@ struct StartNeedsDatabase : std::runtime_error {
 
 // A run's parsed data and state as a transition wrote them: what the cache gets after the commit.
 struct KeptRun {
-  int64_t row_version = 0;  // the row's after the commit
-  ParsedRun run;
+  HeldRun held;  // at the row's version after the commit
   std::vector<int64_t> open_task_ids;
 };
 

@@ -169,6 +169,16 @@ size_t HistoryWatchHub::streams() const {
   return watches_.size();
 }
 
+size_t HistoryWatchHub::held_bytes() const {
+  std::lock_guard lock(mu_);
+  size_t bytes = 0;
+  for (const auto& watch : watches_) {
+    std::lock_guard watch_lock(watch->mu);
+    bytes += watch->outbox_bytes + (watch->write_in_flight ? watch->writing.Length() : 0);
+  }
+  return bytes;
+}
+
 void HistoryWatchHub::Tick() {
   std::vector<std::shared_ptr<WatchState>> due;
   std::vector<std::shared_ptr<WatchState>> others;  // to check against the database
@@ -210,6 +220,7 @@ void HistoryWatchHub::Tick() {
 void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {
   std::string ns, workflow_id;
   int64_t after = 0;
+  size_t room = 0;  // what the stream may still hold: a read ends with the event that fills it
   {
     std::lock_guard lock(watch->mu);
     if (watch->finished || watch->run_closed) return;
@@ -220,12 +231,12 @@ void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {
       watch->behind = true;  // read once the stream has written what it holds
       return;
     }
+    room = kPageByteBudget - watch->outbox_bytes;
   }
   while (true) {
     std::vector<persistence::EventRow> events;
     persistence::RunRow run;
-    const Status s =
-        reader_.GetHistory(ns, workflow_id, after, 500, kPageByteBudget, &events, &run);
+    const Status s = reader_.GetHistory(ns, workflow_id, after, 500, room, &events, &run);
     if (!s.ok()) {
       if (s.code() == StatusCode::kNotFound) watch->FinishWith(ToGrpcStatus(s));
       return;  // a database hiccup: the next wake-up or poll tries again
@@ -251,6 +262,7 @@ void HistoryWatchHub::Refresh(const std::shared_ptr<WatchState>& watch) {
         watch->behind = true;
         break;
       }
+      room = kPageByteBudget - watch->outbox_bytes;
     }
   }
   watch->Pump();

@@ -53,6 +53,9 @@ class HistoryWatchHub final : public HistoryListener {
   void Remove(const std::shared_ptr<WatchState>& watch);
   // Streams open now.
   size_t streams() const;
+  // Serialized events read for the streams and not yet written to their callers (a stream holds
+  // about kPageByteBudget at most, plus the event being written).
+  size_t held_bytes() const;
 
  private:
   void Tick();

@@ -156,6 +156,19 @@ EngineMetrics::EngineMetrics()
       history_streams_(Family(BuildGauge(), "gridflow_history_streams",
                               "WatchHistory streams open on this replica.", *registry_)
                            .Add({})),
+      history_stream_bytes_(Family(BuildGauge(), "gridflow_history_stream_bytes",
+                                   "Serialized events read for WatchHistory streams on this "
+                                   "replica and not yet written to their callers.",
+                                   *registry_)
+                                .Add({})),
+      parsed_runs_(Family(BuildGauge(), "gridflow_parsed_runs",
+                          "Runs this replica holds parsed for their next transition.", *registry_)
+                       .Add({})),
+      parsed_run_bytes_(Family(BuildGauge(), "gridflow_parsed_run_bytes",
+                               "The JSON text size of the runs this replica holds parsed (the "
+                               "cache's measure; bounded at 4 MiB).",
+                               *registry_)
+                            .Add({})),
       members_busy_(Family(BuildGauge(), "gridflow_cluster_members_busy",
                            "Engine replicas applying calls, this one included, as this "
                            "replica last counted them.",
@@ -273,8 +286,14 @@ void EngineMetrics::SetCommitShare(int busy_replicas, int share) {
   commit_share_.Set(share);
 }
 
-void EngineMetrics::SetHistoryStreams(size_t streams) {
+void EngineMetrics::SetHistoryStreams(size_t streams, size_t held_bytes) {
   history_streams_.Set(static_cast<double>(streams));
+  history_stream_bytes_.Set(static_cast<double>(held_bytes));
+}
+
+void EngineMetrics::SetParsedRuns(size_t runs, size_t text_bytes) {
+  parsed_runs_.Set(static_cast<double>(runs));
+  parsed_run_bytes_.Set(static_cast<double>(text_bytes));
 }
 
 void EngineMetrics::SetQueues(const std::vector<persistence::QueueStats>& queues) {

@@ -49,7 +49,9 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver, publi
   void AccessDenied(const std::string& method);
   // A database transaction returned (its Transact name is a fixed string).
   void TransactionFinished(std::string_view name, double seconds, const Status& outcome);
-  void SetHistoryStreams(size_t streams);
+  // Streams open and the bytes they hold unwritten; the runs held parsed (ParsedRunCache).
+  void SetHistoryStreams(size_t streams, size_t held_bytes);
+  void SetParsedRuns(size_t runs, size_t text_bytes);
   // At each membership heartbeat: the replicas applying calls, this one included, and the
   // group-commit transactions this replica keeps in flight under load (its share).
   void SetCommitShare(int busy_replicas, int share);
@@ -119,6 +121,9 @@ class EngineMetrics final : public FactsObserver, public ScheduleObserver, publi
   prometheus::Gauge& pool_size_;
   prometheus::Gauge& database_up_;
   prometheus::Gauge& history_streams_;
+  prometheus::Gauge& history_stream_bytes_;
+  prometheus::Gauge& parsed_runs_;
+  prometheus::Gauge& parsed_run_bytes_;
   prometheus::Gauge& members_busy_;
   prometheus::Gauge& commit_share_;
   prometheus::Gauge& search_index_queued_;

@@ -170,6 +170,8 @@ class Scheduler {
   // most commit_threads). Returns the share.
   int SetBusyReplicas(int replicas);
   int commit_concurrency() const;
+  // The runs this replica holds parsed between transitions (read for gauges).
+  const ParsedRunCache& parsed_runs() const { return parsed_runs_; }
   // Whether this replica applied group-committed calls since the last call.
   bool TakeBusy();
   // Called (on a committer thread) when this replica begins applying calls again after TakeBusy

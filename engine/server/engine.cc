@@ -127,8 +127,11 @@ struct Engine::Parts {
                             const Status s = validator.RefreshNamespaces();
                             if (!s.ok()) spdlog::warn("namespaces: {}", s.ToString());
                           }),
-        state_gauges(pool, membership, health, metrics, c.metrics_refresh, c.stuck_after,
-                     [this] { metrics.SetHistoryStreams(watches.streams()); }) {
+        state_gauges(pool, membership, health, metrics, c.metrics_refresh, c.stuck_after, [this] {
+          metrics.SetHistoryStreams(watches.streams(), watches.held_bytes());
+          metrics.SetParsedRuns(scheduler.parsed_runs().size(),
+                                scheduler.parsed_runs().text_bytes());
+        }) {
     const auto observe = [this](std::string_view name, double seconds, const Status& s) {
       metrics.TransactionFinished(name, seconds, s);
     };

@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "engine/api/page_budget.h"
 #include "gridflow/v1/cluster_service.grpc.pb.h"
 #include "gridflow/v1/namespace_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -280,13 +281,17 @@ TEST_F(OperationsTest, RetryATerminatedRunFromANamedStep) {
 
 // Reads a WatchHistory stream on its own thread until it ends.
 struct StreamReader {
-  StreamReader(TestEngine& engine, const std::string& workflow_id, int64_t after) {
+  // `held`: the caller reads nothing until Resume().
+  StreamReader(TestEngine& engine, const std::string& workflow_id, int64_t after, bool held = false)
+      : hold(held) {
     request.set_workflow_id(workflow_id);
     request.set_after_sequence(after);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     thread = std::thread([this, &engine] {
       auto reader = engine.workflows().WatchHistory(&context, request);
       v1::Event event;
+      while (hold)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       while (reader->Read(&event)) {
         std::lock_guard lock(mu);
         events.push_back(event);
@@ -307,7 +312,9 @@ struct StreamReader {
     std::lock_guard lock(mu);
     return events.size();
   }
+  void Resume() { hold = false; }
 
+  std::atomic<bool> hold;
   v1::WatchHistoryRequest request;
   grpc::ClientContext context;
   std::mutex mu;
@@ -432,6 +439,43 @@ TEST(WatchLimits, AClientHoldsAtMostItsShareOfHistoryStreams) {
     fourth = std::make_unique<StreamReader>(engine, "w-1", 0);
     return Eventually([&] { return fourth->count() == 2; }, std::chrono::milliseconds(500));
   }));
+}
+
+// A caller that reads nothing: the replica reads the run's history ahead of it only up to about a
+// page (kPageByteBudget), not the whole history into memory; once it reads, it gets all of it.
+TEST(WatchLimits, AStreamWhoseCallerDoesNotReadHoldsAboutAPageOfHistory) {
+  TestDatabase db;
+  engine::EngineConfig config = FastEngineConfig(db.url());
+  config.metrics_listen = "127.0.0.1:0";
+  config.metrics_refresh = Millis(50);
+  TestEngine engine(config);
+  ASSERT_TRUE(Register(engine, SequenceDefinition("bid", {{"submit", "t"}})).ok());
+  Start(engine, "w-held", "bid");
+  constexpr int kCurves = 16;
+  for (int i = 0; i < kCurves; ++i) {
+    SendSignal(engine, "w-held", "curve",
+               nlohmann::json({{"blob", std::string(1'000'000, 'q')}}).dump());
+  }
+  CompleteLeased(engine, LeaseOne(engine, "q", "w"), "{}");
+  const auto held_bytes = [&] {
+    return Sample(HttpGet(engine.engine().metrics_port(), "/metrics"),
+                  "gridflow_history_stream_bytes", {});
+  };
+
+  StreamReader stream(engine, "w-held", 0, /*held=*/true);
+  ASSERT_TRUE(Eventually([&] { return held_bytes() > 2e6; }));
+  // Several of the hub's polls (every 250 ms): time enough to read the rest, were it read ahead.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_LE(held_bytes(), static_cast<double>(engine::kPageByteBudget) + 2 * 1.1e6)
+      << "a stream whose caller reads nothing held more than a page of events";
+  stream.Resume();
+  stream.Wait();
+  EXPECT_TRUE(stream.status.ok()) << stream.status.error_message();
+  const auto history = History(engine, "w-held");
+  ASSERT_EQ(stream.events.size(), history.size());
+  EXPECT_GE(history.size(), static_cast<size_t>(kCurves));
+  EXPECT_EQ(stream.events.back().type(), "RunCompleted");
+  EXPECT_TRUE(Eventually([&] { return held_bytes() == 0; }));
 }
 
 TEST_F(OperationsTest, ListRunsFiltersOrdersAndPages) {

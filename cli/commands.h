@@ -43,7 +43,8 @@ void AddRolloutCommands(CLI::App& definitions, Session& session);
 void AddRunAuditCommands(CLI::App& runs, Session& session);
 
 // runs show / runs history (run_view.cc).
-int ShowRun(Session& session, const std::string& workflow_id);
+// `summary`: without the run's input, data and result (RUN_VIEW_SUMMARY).
+int ShowRun(Session& session, const std::string& workflow_id, bool summary);
 int ShowHistory(Session& session, const std::string& workflow_id, bool follow);
 
 }  // namespace gridflow::cli

@@ -58,6 +58,10 @@ void PrintSummary(const v1::DescribeRunResponse& d) {
   if (d.has_last_task_failure()) line("last error", DescribeFailure(d.last_task_failure()));
   line("attributes", FormatAttributes(r));
   line("history", std::to_string(r.history_length()) + " events");
+  if (r.fields_omitted()) {
+    line("input", "(left out: --summary)");
+    return;
+  }
   line("input", Compact(r.input_json()));
   if (!r.result_json().empty()) line("result", Compact(r.result_json()));
 }
@@ -242,11 +246,12 @@ int FollowHistory(Client& client, const std::string& workflow_id) {
 
 }  // namespace
 
-int ShowRun(Session& session, const std::string& workflow_id) {
+int ShowRun(Session& session, const std::string& workflow_id, bool summary) {
   Client& client = session.client();
   v1::DescribeRunRequest request;
   request.set_namespace_(client.options().namespace_name);
   request.set_workflow_id(workflow_id);
+  request.set_view(summary ? v1::RUN_VIEW_SUMMARY : v1::RUN_VIEW_FULL);
   v1::DescribeRunResponse response;
   const grpc::Status status =
       client.workflows().DescribeRun(client.NewContext().get(), request, &response);

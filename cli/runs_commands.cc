@@ -341,7 +341,11 @@ void AddRunCommands(CLI::App& app, Session& session) {
   auto* show_cmd = group->add_subcommand(
       "show", "a run now: status, steps, open tasks and leases, timers, last error");
   show_cmd->add_option("workflow_id", *id, "workflow id")->required();
-  show_cmd->callback([&session, id] { session.exit_code = ShowRun(session, *id); });
+  auto summary = std::make_shared<bool>(false);
+  show_cmd->add_flag("--summary", *summary,
+                     "without the run's input, data and result (for a run too large to read)");
+  show_cmd->callback(
+      [&session, id, summary] { session.exit_code = ShowRun(session, *id, *summary); });
 
   auto follow = std::make_shared<bool>(false);
   auto* history_cmd = group->add_subcommand(

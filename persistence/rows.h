@@ -67,7 +67,8 @@ struct RunRow {
   // False when a lock left data_json and state_json out (persistence::LockRunsOfTasks); a
   // summary reads neither either.
   bool data_and_state_read = true;
-  // A ListRuns summary without its input, result and failure details (persistence/run_store.h).
+  // A summary without its input, result and failure details (ListRuns; FindRun's kSummary,
+  // without the data either).
   bool fields_omitted = false;
 };
 

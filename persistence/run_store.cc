@@ -27,28 +27,35 @@ constexpr const char* kColumns =
 // Appended to the columns by the statements that insert or lock a run for a transition.
 constexpr const char* kClockColumn = ", gf_now()";
 
-std::string Columns(bool with_data) {
+std::string Columns(bool with_data, bool with_state) {
   std::string cols = kColumns;
   cols.replace(cols.find("$DATA"), 5, with_data ? "data::text" : "NULL::text");
-  cols.replace(cols.find("$STATE"), 6, with_data ? "state::text" : "NULL::text");
+  cols.replace(cols.find("$STATE"), 6, with_state ? "state::text" : "NULL::text");
   return cols;
 }
 
-// A list's columns: without the input, the result and the failure's details (any can be
-// megabytes), and after them what those three take as text (ListRuns reads them for the runs
-// that fit its page).
-std::string SummaryColumns() {
-  std::string cols = Columns(false);
+std::string Columns(bool with_data) {
+  return Columns(with_data, with_data);
+}
+
+// A run without its input, data, result and failure's details (any can be megabytes): read as
+// fields_omitted.
+std::string SummaryColumns(bool with_state) {
+  std::string cols = Columns(false, with_state);
   auto replace = [&cols](const std::string& column, const std::string& by) {
     cols.replace(cols.find(column), column.size(), by);
   };
   replace("input::text", "''::text");
   replace("result::text", "NULL::text");
   replace("failure::text", "(failure - 'details')::text");
-  return cols +
-         ", octet_length(input::text) + COALESCE(octet_length(result::text), 0) +"
-         " COALESCE(octet_length((failure -> 'details')::text), 0)";
+  return cols;
 }
+
+// After a list's summary columns: what the input, result and failure details take as text
+// (ListRuns reads them for the runs that fit its page).
+constexpr const char* kOmittedFieldBytes =
+    ", octet_length(input::text) + COALESCE(octet_length(result::text), 0) +"
+    " COALESCE(octet_length((failure -> 'details')::text), 0)";
 
 constexpr int kRunColumnCount = 30;  // kColumns
 
@@ -109,6 +116,8 @@ void PrepareRunStatements(pqxx::connection& c) {
       "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
           cols_clock);
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
+  c.prepare("run_find_summary", "SELECT " + SummaryColumns(/*with_state=*/true) +
+                                    " FROM runs WHERE namespace = $1 AND workflow_id = $2");
   // Several runs in one statement, in id order: every transaction that locks more than one run
   // locks them in this order, so two never wait for each other.
   // The runs' ids are gathered first (ARRAY(...)), so the plan is a lookup in runs_pkey
@@ -239,8 +248,13 @@ std::vector<RunRow> LockRunsPastRetention(pqxx::transaction_base& txn, int limit
 }
 
 std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,
-                              const std::string& workflow_id) {
-  return First(txn.exec_prepared("run_find", namespace_name, workflow_id));
+                              const std::string& workflow_id, RunFields fields) {
+  if (fields == RunFields::kAll)
+    return First(txn.exec_prepared("run_find", namespace_name, workflow_id));
+  std::optional<RunRow> run =
+      First(txn.exec_prepared("run_find_summary", namespace_name, workflow_id));
+  if (run) run->fields_omitted = true;
+  return run;
 }
 
 bool RunInputEquals(pqxx::transaction_base& txn, const std::string& run_id,
@@ -371,8 +385,8 @@ RunPage ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
   };
   std::string sql;
   if (!by_update) {
-    sql = "SELECT " + SummaryColumns() + " FROM runs WHERE " + where + after("created_at") +
-          " ORDER BY created_at" + dir + ", id" + dir + " LIMIT " + limit;
+    sql = "SELECT " + SummaryColumns(false) + kOmittedFieldBytes + " FROM runs WHERE " + where +
+          after("created_at") + " ORDER BY created_at" + dir + ", id" + dir + " LIMIT " + limit;
   } else {
     // By last change: open runs through runs_open_by_updated_second (migration 20) — the page's
     // worth with the latest seconds, plus every run of the earliest of those seconds, is a set
@@ -392,7 +406,7 @@ RunPage ListRuns(pqxx::transaction_base& txn, const RunListFilter& filter) {
           "), open_runs AS (SELECT id, updated_at FROM latest UNION SELECT id, updated_at FROM"
           " runs WHERE " +
           open_where + " AND updated_second = (SELECT " + (desc ? "min" : "max") +
-          "(updated_second) FROM latest)) SELECT " + SummaryColumns() +
+          "(updated_second) FROM latest)) SELECT " + SummaryColumns(false) + kOmittedFieldBytes +
           " FROM runs WHERE id IN (SELECT id FROM ((SELECT id, updated_at FROM open_runs ORDER BY"
           " updated_at" +
           dir + ", id" + dir + " LIMIT " + limit +

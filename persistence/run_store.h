@@ -38,8 +38,11 @@ struct NewRun {
 // Inserts a RUNNING run, or returns nullopt when the workflow id is taken in the namespace.
 std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run);
 
+// What a read of one run returns: all of it, or its summary — without its input, data, result
+// and failure details (fields_omitted), but with its state.
+enum class RunFields { kAll, kSummary };
 std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,
-                              const std::string& workflow_id);
+                              const std::string& workflow_id, RunFields fields = RunFields::kAll);
 
 // True when the stored input equals `input_json` as JSON (key order and spacing do not matter).
 bool RunInputEquals(pqxx::transaction_base& txn, const std::string& run_id,

@@ -28,6 +28,21 @@ std::string ClientAddress(const std::string& peer) {
   return colon == std::string::npos || colon < 5 ? peer : peer.substr(0, colon);
 }
 
+// What GetRun or DescribeRun reads of the run (an unknown view is refused, naming the field).
+Status RunFieldsOf(v1::RunView view, persistence::RunFields* fields) {
+  switch (view) {
+    case v1::RUN_VIEW_UNSPECIFIED:
+    case v1::RUN_VIEW_FULL:
+      *fields = persistence::RunFields::kAll;
+      return Status::Ok();
+    case v1::RUN_VIEW_SUMMARY:
+      *fields = persistence::RunFields::kSummary;
+      return Status::Ok();
+    default:
+      return Status::InvalidArgument("view: unknown value " + std::to_string(view));
+  }
+}
+
 bool IsUuid(const std::string& text) {
   if (text.size() != 36) return false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -222,8 +237,10 @@ Status WorkflowServiceImpl::GetRun(const v1::GetRunRequest& req, v1::Run* resp) 
   Status s = validator_.Namespace(req.namespace_(), &ns);
   if (!s.ok()) return s;
   if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  persistence::RunFields fields;
+  if (s = RunFieldsOf(req.view(), &fields); !s.ok()) return s;
   persistence::RunRow run;
-  if (s = reader_.GetRun(ns, req.workflow_id(), &run); !s.ok()) return s;
+  if (s = reader_.GetRun(ns, req.workflow_id(), fields, &run); !s.ok()) return s;
   ToProto(run, resp);
   return Status::Ok();
 }
@@ -325,8 +342,10 @@ Status WorkflowServiceImpl::DescribeRun(const v1::DescribeRunRequest& req,
   Status s = validator_.Namespace(req.namespace_(), &ns);
   if (!s.ok()) return s;
   if (s = validator_.Identifier("workflow_id", req.workflow_id(), true); !s.ok()) return s;
+  persistence::RunFields fields;
+  if (s = RunFieldsOf(req.view(), &fields); !s.ok()) return s;
   RunDescription d;
-  if (s = reader_.DescribeRun(ns, req.workflow_id(), &d); !s.ok()) return s;
+  if (s = reader_.DescribeRun(ns, req.workflow_id(), fields, &d); !s.ok()) return s;
   if (d.time_zone.empty()) d.time_zone = validator_.TimeZoneOf(ns);  // the namespace's default
   ToProto(d.run, resp->mutable_run());
   for (const auto& step : d.active_steps)

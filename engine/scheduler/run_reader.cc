@@ -12,10 +12,10 @@
 namespace gridflow::engine {
 
 Status RunReader::GetRun(const std::string& ns, const std::string& workflow_id,
-                         persistence::RunRow* run) {
+                         persistence::RunFields fields, persistence::RunRow* run) {
   bool found = false;
   Status s = persistence::Transact(pool_, "get run", [&](pqxx::work& txn) {
-    auto row = persistence::FindRun(txn, ns, workflow_id);
+    auto row = persistence::FindRun(txn, ns, workflow_id, fields);
     found = row.has_value();
     if (found) *run = std::move(*row);
     return Status::Ok();
@@ -25,10 +25,10 @@ Status RunReader::GetRun(const std::string& ns, const std::string& workflow_id,
 }
 
 Status RunReader::DescribeRun(const std::string& ns, const std::string& workflow_id,
-                              RunDescription* d) {
+                              persistence::RunFields fields, RunDescription* d) {
   bool found = false;
   Status s = persistence::Transact(pool_, "describe run", [&](pqxx::work& txn) -> Status {
-    auto row = persistence::FindRun(txn, ns, workflow_id);
+    auto row = persistence::FindRun(txn, ns, workflow_id, fields);
     found = row.has_value();
     if (!found) return Status::Ok();
     *d = RunDescription{};

@@ -32,10 +32,11 @@ class RunReader {
       : pool_(pool), definitions_(definitions) {}
 
   // NOT_FOUND when there is no such run (naming its archive when retention archived it).
+  // `fields`: the whole run, or its summary (persistence::FindRun).
   Status GetRun(const std::string& namespace_name, const std::string& workflow_id,
-                persistence::RunRow* run);
+                persistence::RunFields fields, persistence::RunRow* run);
   Status DescribeRun(const std::string& namespace_name, const std::string& workflow_id,
-                     RunDescription* description);
+                     persistence::RunFields fields, RunDescription* description);
   // One snapshot (persistence::ListRuns reads the page's large fields in a second statement).
   Status ListRuns(const persistence::RunListFilter& filter, persistence::RunPage* page);
   // The dead-letter view (persistence/dead_letter_store.h).

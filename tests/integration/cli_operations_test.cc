@@ -105,6 +105,16 @@ TEST_F(CliOperationsTest, RunsShowListsLeasesAttemptsAndTheLastError) {
   EXPECT_EQ(shown["open_tasks"][0]["attempt"], 2);
   EXPECT_EQ(shown["open_tasks"][0]["heartbeat_details_json"], R"({"stage": "pricing"})");
   EXPECT_EQ(shown["last_task_failure"]["error_type"], "ExchangeUnavailable");
+  EXPECT_FALSE(shown["run"]["input_json"].get<std::string>().empty());
+
+  ASSERT_EQ(Ctl({"runs", "show", "--summary", "bid-1"}, &out), 0);  // without input and data
+  EXPECT_NE(out.find("LEASED"), std::string::npos) << out;
+  EXPECT_NE(out.find("(left out: --summary)"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"-o", "json", "runs", "show", "--summary", "bid-1"}, &out), 0);
+  const json summary = json::parse(out);
+  EXPECT_EQ(summary["run"]["fields_omitted"], true);
+  EXPECT_EQ(summary["run"].value("input_json", ""), "");
+  EXPECT_EQ(summary["open_tasks"][0]["lease_owner"], "worker-8");
 }
 
 // Open tasks whose progress would pass DescribeRun's budget are listed without it, and said so.

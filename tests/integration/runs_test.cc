@@ -402,6 +402,60 @@ TEST_F(RunsTest, ListOmitsTheLargeFieldsOfARunThatAlonePassesThePage) {
   EXPECT_EQ(nlohmann::json::parse(page.runs(2).input_json()), nlohmann::json({{"mw", 1}}));
 }
 
+// A run whose input and data pass the 4 MiB this test's channel takes (a gRPC client's default):
+// its summary view still reads, without them; the whole run does not.
+TEST_F(RunsTest, ASummaryViewReadsARunTooLargeForAClient) {
+  Start(engine_, "large-data", "two-step", LargeJson(1'500'000));
+  CompleteLeased(engine_, LeaseOne(engine_, "q", "w"), LargeJson(2'000'000));  // forecast
+  ASSERT_TRUE(Eventually([&] {
+    return db_.Query(
+               "SELECT count(*) FROM tasks t JOIN runs r ON r.id = t.run_id WHERE "
+               "r.workflow_id = 'large-data' AND t.step = 'submit'") == "1";
+  }));
+
+  v1::GetRunRequest get;
+  get.set_workflow_id("large-data");
+  v1::Run run;
+  EXPECT_EQ(engine_.workflows().GetRun(Ctx().get(), get, &run).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);  // the client refuses the whole run
+  get.set_view(v1::RUN_VIEW_SUMMARY);
+  run.Clear();
+  grpc::Status s = engine_.workflows().GetRun(Ctx().get(), get, &run);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(run.fields_omitted());
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_RUNNING);
+  EXPECT_EQ(run.current_step(), "submit");
+  EXPECT_TRUE(run.input_json().empty());
+  EXPECT_TRUE(run.data_json().empty());
+  EXPECT_GE(run.history_length(), 4);
+
+  v1::DescribeRunRequest describe;
+  describe.set_workflow_id("large-data");
+  describe.set_view(v1::RUN_VIEW_SUMMARY);
+  v1::DescribeRunResponse described;
+  s = engine_.workflows().DescribeRun(Ctx().get(), describe, &described);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(described.run().fields_omitted());
+  EXPECT_TRUE(described.run().data_json().empty());
+  ASSERT_EQ(described.active_steps_size(), 1);
+  EXPECT_EQ(described.active_steps(0), "submit");
+  ASSERT_EQ(described.open_tasks_size(), 1);
+  EXPECT_EQ(described.open_tasks(0).step(), "submit");
+
+  // A small run's full view is whole, and an unknown view is refused by name.
+  Start(engine_, "small", "two-step", R"({"mw": 3})");
+  get.set_workflow_id("small");
+  get.set_view(v1::RUN_VIEW_UNSPECIFIED);
+  run.Clear();
+  ASSERT_TRUE(engine_.workflows().GetRun(Ctx().get(), get, &run).ok());
+  EXPECT_FALSE(run.fields_omitted());
+  EXPECT_EQ(nlohmann::json::parse(run.input_json()), nlohmann::json({{"mw", 3}}));
+  get.set_view(static_cast<v1::RunView>(7));
+  s = engine_.workflows().GetRun(Ctx().get(), get, &run);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("view"), std::string::npos) << s.error_message();
+}
+
 // What a page of history reads ends with the event whose payload reaches the byte budget, so a
 // page of a thousand large events costs the engine no more memory than it can send.
 TEST_F(RunsTest, AHistoryReadEndsWithTheEventThatReachesItsByteBudget) {

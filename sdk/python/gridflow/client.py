@@ -19,6 +19,10 @@ from .types import Event, Run, StartResult
 from .v1 import types_pb2, workflow_service_pb2 as ws, workflow_service_pb2_grpc as ws_grpc
 
 
+def _view(summary):
+    return ws.RUN_VIEW_SUMMARY if summary else ws.RUN_VIEW_FULL
+
+
 def _status_name(value):
     return types_pb2.RunStatus.Name(value)
 
@@ -97,14 +101,17 @@ class Client:
             period=period, revision=revision))
         return StartResult(run=self._run(r.run), created=r.created)
 
-    def get(self, workflow_id):
+    def get(self, workflow_id, summary=False):
+        """The run. `summary`: without its input, data and result (`fields_omitted`), for a run
+        whose data is too large to fetch."""
         return self._run(self._call(self._stub.GetRun, ws.GetRunRequest(
-            namespace=self.namespace, workflow_id=workflow_id)))
+            namespace=self.namespace, workflow_id=workflow_id, view=_view(summary))))
 
-    def describe(self, workflow_id):
-        """The run now: active steps, open tasks with lease holders, pending timers (the proto)."""
+    def describe(self, workflow_id, summary=False):
+        """The run now: active steps, open tasks with lease holders, pending timers (the proto).
+        `summary` as for get."""
         return self._call(self._stub.DescribeRun, ws.DescribeRunRequest(
-            namespace=self.namespace, workflow_id=workflow_id))
+            namespace=self.namespace, workflow_id=workflow_id, view=_view(summary)))
 
     def list(self, status=None, definition="", query="", search="", period="",
              latest_revisions=False, order_by="", page_size=100, limit=None):

@@ -226,6 +226,11 @@ class ClientAndWorkerTest(unittest.TestCase):
         run = self.client.get("sdk-run-1")
         self.assertEqual(run.status, "COMPLETED")
         self.assertTrue(run.closed)
+        self.assertFalse(run.fields_omitted)
+        summary = self.client.get("sdk-run-1", summary=True)  # without input, data and result
+        self.assertTrue(summary.fields_omitted)
+        self.assertEqual((summary.status, summary.input, summary.result), ("COMPLETED", None, None))
+        self.assertTrue(self.client.describe("sdk-run-1", summary=True).run.fields_omitted)
         self.assertEqual(run.started_by, "anonymous")
         key, run_id, token, attempt = seen["forecast"]
         self.assertEqual(key, run_id + ":forecast")

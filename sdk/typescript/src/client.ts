@@ -47,6 +47,7 @@ export interface ListFilter {
 
 const dump = (value: unknown) => (value === undefined ? "" : JSON.stringify(value));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const runView = (summary?: boolean) => (summary ? "RUN_VIEW_SUMMARY" : "RUN_VIEW_FULL");
 
 export class Client {
   readonly namespace: string;
@@ -105,15 +106,19 @@ export class Client {
     return { run: toRun(r.run!), created: r.created };
   }
 
-  async get(workflowId: string): Promise<Run> {
+  /** The run. `summary`: without its input, data and result (`fieldsOmitted`), for a run whose
+   * data is too large to fetch. */
+  async get(workflowId: string, o: { summary?: boolean } = {}): Promise<Run> {
     return toRun(await this.caller.call<Run__Output>((co, cb) => this.stub.GetRun({
-      namespace: this.namespace, workflow_id: workflowId }, co, cb)));
+      namespace: this.namespace, workflow_id: workflowId, view: runView(o.summary) }, co, cb)));
   }
 
-  /** The run now: active steps, open tasks with their lease holders, pending timers. */
-  async describe(workflowId: string): Promise<DescribeRunResponse__Output> {
+  /** The run now: active steps, open tasks with their lease holders, pending timers;
+   * `summary` as for get. */
+  async describe(workflowId: string, o: { summary?: boolean } = {}):
+      Promise<DescribeRunResponse__Output> {
     return this.caller.call<DescribeRunResponse__Output>((co, cb) => this.stub.DescribeRun({
-      namespace: this.namespace, workflow_id: workflowId }, co, cb));
+      namespace: this.namespace, workflow_id: workflowId, view: runView(o.summary) }, co, cb));
   }
 
   /** Runs matching the filter, newest first, fetched page by page as iterated. */

@@ -200,6 +200,11 @@ describe("client and worker", () => {
     const run = await client.get("ts-run-1");
     assert.equal(run.status, "COMPLETED");
     assert.equal(run.closed, true);
+    assert.equal(run.fieldsOmitted, false);
+    const summary = await client.get("ts-run-1", { summary: true }); // without input, data, result
+    assert.equal(summary.fieldsOmitted, true);
+    assert.deepEqual([summary.status, summary.input, summary.result], ["COMPLETED", undefined, undefined]);
+    assert.equal((await client.describe("ts-run-1", { summary: true })).run!.fields_omitted, true);
     assert.equal(seen.key, `${seen.runId}:forecast`);
     assert.ok(Number(seen.token) >= 1);
     const history = [];

@@ -133,7 +133,8 @@ class Routes {
     Answer(res, engine_->workflows().ListRuns(Context(req).get(), request, &response), response);
   }
 
-  // The run as DescribeRun tells it (what it is at, open tasks, timers, last failure).
+  // The run as DescribeRun tells it (what it is at, open tasks, timers, last failure); a run too
+  // large for the console's channel, as its summary (without input, data and result).
   void DescribeRun(const httplib::Request& req, httplib::Response& res) {
     const auto id = RunId(req, res);
     if (!id) return;
@@ -141,7 +142,13 @@ class Routes {
     request.set_namespace_(Param(req, "namespace"));
     request.set_workflow_id(*id);
     v1::DescribeRunResponse response;
-    Answer(res, engine_->workflows().DescribeRun(Context(req).get(), request, &response), response);
+    grpc::Status status = engine_->workflows().DescribeRun(Context(req).get(), request, &response);
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      request.set_view(v1::RUN_VIEW_SUMMARY);
+      response.Clear();
+      status = engine_->workflows().DescribeRun(Context(req).get(), request, &response);
+    }
+    Answer(res, status, response);
   }
 
   // The whole history (up to kMaxHistoryPages pages), oldest first.

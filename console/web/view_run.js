@@ -122,9 +122,13 @@ function renderSummary(el, run, zone) {
   if (run.search_attributes_json && run.search_attributes_json !== '{}') {
     rows.push(['Search attributes', run.search_attributes_json]);
   }
+  if (run.fields_omitted) {
+    rows.push(['Input, result, data', 'left out: the run passes the 64 MiB the console ' +
+               'takes (GetRun from a client that takes more reads them)']);
+  }
   clear(el).append(h('h2', {}, 'Summary'),
     h('table', {class: 'kv'}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v)))),
-    h('div', {class: 'json-panels'},
+    run.fields_omitted ? '' : h('div', {class: 'json-panels'},
       panel('Input', run.input_json), panel('Result', run.result_json),
       panel('Run data', run.data_json)));
 }

@@ -69,7 +69,7 @@ struct Engine::Parts {
                    c.max_run_data_bytes}),
         reader(pool, definitions),
         dispatcher(pool, scheduler, {c.dispatch_fallback_poll}),
-        watches(reader, kWatchPoll),
+        watches(reader, c.history_watch_poll),
         listener(pool, dispatcher,
                  [this](const std::string& member) { membership.OnPeerLoadChanged(member); }),
         reaper("lease reaper", c.lease_reaper_interval, kBatch,
@@ -177,8 +177,6 @@ struct Engine::Parts {
   Scheduler scheduler;
   RunReader reader;
   TaskDispatcher dispatcher;
-  // How often history streams look for events other replicas recorded.
-  static constexpr Millis kWatchPoll{250};
   HistoryWatchHub watches;
   NotificationListener listener;
   static constexpr int kBatch = 100;

@@ -90,7 +90,10 @@ struct EngineConfig {
   // Prometheus /metrics: where to listen ("0.0.0.0:9464"; port 0 picks one); empty: no endpoint.
   std::string metrics_listen;
   Millis metrics_refresh{15'000};  // how often the gauges of shared state are read
-  Millis stuck_after{300'000};     // a run not moving for this long counts as stuck
+  // How often WatchHistory streams look for events other replicas recorded (this replica's own
+  // wake them at once).
+  Millis history_watch_poll{250};
+  Millis stuck_after{300'000};  // a run not moving for this long counts as stuck
   // How long Start() keeps trying while PostgreSQL is unreachable (a failover, a database
   // starting beside the engine) before it gives up; 0: fail at once.
   Millis database_wait{0};

@@ -442,12 +442,15 @@ TEST(WatchLimits, AClientHoldsAtMostItsShareOfHistoryStreams) {
 }
 
 // A caller that reads nothing: the replica reads the run's history ahead of it only up to about a
-// page (kPageByteBudget), not the whole history into memory; once it reads, it gets all of it.
+// page (kPageByteBudget), not the whole history into memory; once it reads, it gets all of it,
+// each page read as soon as the one before went out (the hub's poll, for other replicas' events,
+// is a minute here: a stream that waited for it would not end in time).
 TEST(WatchLimits, AStreamWhoseCallerDoesNotReadHoldsAboutAPageOfHistory) {
   TestDatabase db;
   engine::EngineConfig config = FastEngineConfig(db.url());
   config.metrics_listen = "127.0.0.1:0";
   config.metrics_refresh = Millis(50);
+  config.history_watch_poll = Millis(60'000);
   TestEngine engine(config);
   ASSERT_TRUE(Register(engine, SequenceDefinition("bid", {{"submit", "t"}})).ok());
   Start(engine, "w-held", "bid");
@@ -469,6 +472,8 @@ TEST(WatchLimits, AStreamWhoseCallerDoesNotReadHoldsAboutAPageOfHistory) {
   EXPECT_LE(held_bytes(), static_cast<double>(engine::kPageByteBudget) + 2 * 1.1e6)
       << "a stream whose caller reads nothing held more than a page of events";
   stream.Resume();
+  ASSERT_TRUE(Eventually([&] { return stream.ended.load(); }, std::chrono::seconds(10)))
+      << "the stream stalled after its caller took what it held";
   stream.Wait();
   EXPECT_TRUE(stream.status.ok()) << stream.status.error_message();
   const auto history = History(engine, "w-held");

@@ -282,8 +282,11 @@ void WorkerServiceImpl::CompleteTask(
   scheduler_.CompleteTask(std::move(lease), std::move(result), std::move(next),
                           [this, call](const Status& status, bool duplicate,
                                        const std::vector<persistence::TaskRow>& next_tasks) {
-                            if (status.ok()) call->response().set_duplicate(duplicate);
-                            Answer(call, next_tasks, call->response().mutable_next_tasks());
+                            // A call that failed committed nothing: no next task was leased.
+                            if (status.ok()) {
+                              call->response().set_duplicate(duplicate);
+                              Answer(call, next_tasks, call->response().mutable_next_tasks());
+                            }
                             call->Finish(status);
                           });
 }

@@ -116,8 +116,10 @@ void PrepareRunStatements(pqxx::connection& c) {
       "ON CONFLICT (namespace, workflow_id) DO NOTHING RETURNING " +
           cols_clock);
   c.prepare("run_find", "SELECT " + cols + " FROM runs WHERE namespace = $1 AND workflow_id = $2");
-  c.prepare("run_find_summary", "SELECT " + SummaryColumns(/*with_state=*/true) +
+  c.prepare("run_find_summary", "SELECT " + SummaryColumns(/*with_state=*/false) +
                                     " FROM runs WHERE namespace = $1 AND workflow_id = $2");
+  c.prepare("run_find_summary_state", "SELECT " + SummaryColumns(/*with_state=*/true) +
+                                          " FROM runs WHERE namespace = $1 AND workflow_id = $2");
   // Several runs in one statement, in id order: every transaction that locks more than one run
   // locks them in this order, so two never wait for each other.
   // The runs' ids are gathered first (ARRAY(...)), so the plan is a lookup in runs_pkey
@@ -251,8 +253,9 @@ std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& na
                               const std::string& workflow_id, RunFields fields) {
   if (fields == RunFields::kAll)
     return First(txn.exec_prepared("run_find", namespace_name, workflow_id));
-  std::optional<RunRow> run =
-      First(txn.exec_prepared("run_find_summary", namespace_name, workflow_id));
+  std::optional<RunRow> run = First(txn.exec_prepared(
+      fields == RunFields::kSummary ? "run_find_summary" : "run_find_summary_state", namespace_name,
+      workflow_id));
   if (run) run->fields_omitted = true;
   return run;
 }

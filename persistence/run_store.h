@@ -39,8 +39,8 @@ struct NewRun {
 std::optional<RunRow> InsertRun(pqxx::transaction_base& txn, const NewRun& run);
 
 // What a read of one run returns: all of it, or its summary — without its input, data, result
-// and failure details (fields_omitted), but with its state.
-enum class RunFields { kAll, kSummary };
+// and failure details (fields_omitted) — with or without its state (DescribeRun's active steps).
+enum class RunFields { kAll, kSummary, kSummaryAndState };
 std::optional<RunRow> FindRun(pqxx::transaction_base& txn, const std::string& namespace_name,
                               const std::string& workflow_id, RunFields fields = RunFields::kAll);
 

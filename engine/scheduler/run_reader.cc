@@ -27,6 +27,7 @@ Status RunReader::GetRun(const std::string& ns, const std::string& workflow_id,
 Status RunReader::DescribeRun(const std::string& ns, const std::string& workflow_id,
                               persistence::RunFields fields, RunDescription* d) {
   bool found = false;
+  if (fields == persistence::RunFields::kSummary) fields = persistence::RunFields::kSummaryAndState;
   Status s = persistence::Transact(pool_, "describe run", [&](pqxx::work& txn) -> Status {
     auto row = persistence::FindRun(txn, ns, workflow_id, fields);
     found = row.has_value();

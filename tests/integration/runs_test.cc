@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "persistence/event_store.h"
+#include "persistence/run_store.h"
 #include "persistence/statements.h"
 #include "tests/integration/test_env.h"
 
@@ -441,6 +442,21 @@ TEST_F(RunsTest, ASummaryViewReadsARunTooLargeForAClient) {
   EXPECT_EQ(described.active_steps(0), "submit");
   ASSERT_EQ(described.open_tasks_size(), 1);
   EXPECT_EQ(described.open_tasks(0).step(), "submit");
+  {  // GetRun's summary reads not even the state; DescribeRun's reads it for the active steps
+    pqxx::connection c(db_.url());
+    persistence::PrepareStatements(c);
+    pqxx::work txn(c);
+    const auto summary =
+        persistence::FindRun(txn, "default", "large-data", persistence::RunFields::kSummary);
+    ASSERT_TRUE(summary.has_value());
+    EXPECT_EQ(summary->state_json, "{}");  // RunRow's default: nothing read
+    EXPECT_TRUE(summary->data_json.empty());
+    const auto with_state = persistence::FindRun(txn, "default", "large-data",
+                                                 persistence::RunFields::kSummaryAndState);
+    ASSERT_TRUE(with_state.has_value());
+    EXPECT_NE(with_state->state_json, "{}");
+    EXPECT_TRUE(with_state->data_json.empty());
+  }
 
   // A small run's full view is whole, and an unknown view is refused by name.
   Start(engine_, "small", "two-step", R"({"mw": 3})");

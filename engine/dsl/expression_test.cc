@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/json_text.h"
 #include "engine/dsl/template.h"
 
 namespace gridflow::dsl {
@@ -247,6 +248,41 @@ TEST(Template, EvaluatesExpressionLeavesAndEscapes) {
   Template absent;
   ASSERT_TRUE(absent.Evaluate(c, &out).ok());
   EXPECT_EQ(out, kData);
+}
+
+// EvaluateText writes what Evaluate gives: the whole scope for an absent template (without the
+// frame's locals: as it is; with them: merged over it), the evaluated value for a present one.
+TEST(Template, EvaluateTextWritesTheValueEvaluateGives) {
+  EvalContext c;
+  c.scope = &kData;
+  Template absent;
+  std::string text;
+  ASSERT_TRUE(absent.EvaluateText(c, &text).ok());
+  EXPECT_EQ(text, DumpJson(kData));
+
+  const json locals = {{"item", {{"asset", "bess"}}}, {"input", "shadowed"}};
+  c.overlay = &locals;
+  json merged;
+  ASSERT_TRUE(absent.Evaluate(c, &merged).ok());
+  ASSERT_TRUE(absent.EvaluateText(c, &text).ok());
+  EXPECT_EQ(json::parse(text), merged);
+  EXPECT_EQ(json::parse(text)["item"]["asset"], "bess");
+  EXPECT_EQ(json::parse(text)["input"], "shadowed");
+  EXPECT_EQ(json::parse(text)["forecast"], kData["forecast"]);
+
+  const json empty = json::object();
+  c.overlay = &empty;
+  ASSERT_TRUE(absent.EvaluateText(c, &text).ok());
+  EXPECT_EQ(text, DumpJson(kData));
+
+  Template t;
+  ASSERT_TRUE(Template::Compile(json::parse(R"({"asset": "=$/item/asset"})"), "input", &t).ok());
+  c.overlay = &locals;
+  ASSERT_TRUE(t.EvaluateText(c, &text).ok());
+  EXPECT_EQ(text, R"({"asset":"bess"})");
+  Template bad;
+  ASSERT_TRUE(Template::Compile("=$/nothing/here + 1", "input", &bad).ok());
+  EXPECT_FALSE(bad.EvaluateText(c, &text).ok());
 }
 
 TEST(Template, ErrorsNameTheLeaf) {

@@ -1,5 +1,7 @@
 #include "engine/dsl/template.h"
 
+#include "common/json_text.h"
+
 namespace gridflow::dsl {
 
 using nlohmann::json;
@@ -62,6 +64,19 @@ Status Template::Evaluate(const EvalContext& context, json* out) const {
     }
   }
   *out = std::move(result);
+  return Status::Ok();
+}
+
+Status Template::EvaluateText(const EvalContext& context, std::string* out) const {
+  const bool no_overlay =
+      context.overlay == nullptr || !context.overlay->is_object() || context.overlay->empty();
+  if (!present_ && no_overlay) {
+    *out = context.scope != nullptr ? DumpJson(*context.scope) : std::string("{}");
+    return Status::Ok();
+  }
+  json value;
+  if (Status s = Evaluate(context, &value); !s.ok()) return s;
+  *out = DumpJson(value);
   return Status::Ok();
 }
 

@@ -31,6 +31,9 @@ class Template {
   bool constant() const { return expressions_.empty(); }
   const nlohmann::json& literal() const { return doc_; }
   Status Evaluate(const EvalContext& context, nlohmann::json* out) const;
+  // The value as JSON text (DumpJson's). An absent template's scope is written as it is, not
+  // copied first: a task given the whole run data costs one pass over it.
+  Status EvaluateText(const EvalContext& context, std::string* out) const;
 
  private:
   bool present_ = false;

@@ -316,8 +316,8 @@ bool Interpreter::EnterStep(Frame& f, const Step& step) {
 }
 
 bool Interpreter::EnterTask(Frame& f, const Step& step) {
-  json input;
-  if (!EvalTemplate(f, step, step.task.input, "input", &input)) return false;
+  std::string input;
+  if (!EvalTemplateText(f, step, step.task.input, "input", &input)) return false;
   TimePoint deadline{};
   if (step.deadline) {
     if (!EvalInstant(f, step, *step.deadline, "deadline", &deadline)) return false;
@@ -337,11 +337,16 @@ bool Interpreter::EnterTask(Frame& f, const Step& step) {
       return false;
     }
   }
-  TaskRequest request{f.id,        0,
-                      step.name,   &step.task,
-                      input,       Key(f, step.name),
-                      false,       f.key,
-                      "",          dsl::kDefaultPriority,
+  TaskRequest request{f.id,
+                      0,
+                      step.name,
+                      &step.task,
+                      std::move(input),
+                      Key(f, step.name),
+                      false,
+                      f.key,
+                      "",
+                      dsl::kDefaultPriority,
                       std::nullopt};
   if (!Route(f, step, step.deadline ? std::optional<TimePoint>(deadline) : std::nullopt,
              &request)) {
@@ -546,9 +551,9 @@ void Interpreter::StartIterations(const std::string& frame_id, const Step& step)
 void Interpreter::StepSucceeded(Frame& f, const Step& step, const json& output) {
   // Stored twice: where SetOutput puts it and as the frame's last output.
   if (!Charge(step, output, 2)) return;
-  const json value = output;  // `output` may live in f.wait, which is reset below
+  json value = output;  // `output` may live in f.wait, which is reset below
   SetOutput(f, step.name, value);
-  f.last_output = value;
+  f.last_output = std::move(value);
   if (step.kind == StepKind::kTask && step.compensate) {
     json input;
     if (!EvalTemplate(f, step, step.compensate->input, "compensate.input", &input)) return;
@@ -686,7 +691,7 @@ void Interpreter::NextCompensation() {
                       u.activation,
                       c.step,
                       &*step.compensate,
-                      c.input,
+                      DumpJson(c.input),
                       c.key + ":compensate",
                       true,
                       c.iteration,
@@ -800,7 +805,15 @@ std::string Interpreter::Key(const Frame& frame, const std::string& step) const 
 
 bool Interpreter::EvalTemplate(const Frame& frame, const Step& step, const dsl::Template& t,
                                const char* field, json* out) {
-  const Status s = t.Evaluate(Scope(frame), out);
+  return Evaluated(step, field, t.Evaluate(Scope(frame), out));
+}
+
+bool Interpreter::EvalTemplateText(const Frame& frame, const Step& step, const dsl::Template& t,
+                                   const char* field, std::string* out) {
+  return Evaluated(step, field, t.EvaluateText(Scope(frame), out));
+}
+
+bool Interpreter::Evaluated(const Step& step, const char* field, const Status& s) {
   if (s.ok()) return true;
   Fail(
       {step.name, "gridflow.ExpressionError", std::string(field) + ": " + s.message(), nullptr, 0});

@@ -126,6 +126,10 @@ class Interpreter {
   // Evaluation helpers: on failure they fail the run and return false.
   bool EvalTemplate(const Frame& frame, const dsl::Step& step, const dsl::Template& t,
                     const char* field, nlohmann::json* out);
+  bool EvalTemplateText(const Frame& frame, const dsl::Step& step, const dsl::Template& t,
+                        const char* field, std::string* out);
+  // True when `s` is OK; otherwise fails the run with an expression error naming `field`.
+  bool Evaluated(const dsl::Step& step, const char* field, const Status& s);
   // The run's deadline (the definition's `deadline`): evaluated, checked, its timer set; false
   // when the run failed instead.
   bool StartRunDeadline(const Frame& root);

@@ -48,8 +48,8 @@ class FakeEffects final : public RunEffects {
     payloads.push_back(payload);
   }
   void ScheduleTask(const TaskRequest& r) override {
-    tasks.push_back({r.frame, r.activation, r.step, r.spec->task_type, r.input, r.idempotency_key,
-                     r.compensation});
+    tasks.push_back({r.frame, r.activation, r.step, r.spec->task_type, json::parse(r.input_json),
+                     r.idempotency_key, r.compensation});
   }
   void CancelTask(const std::string& frame, int64_t activation) override {
     cancelled_tasks.emplace_back(frame, activation);

@@ -36,7 +36,7 @@ struct TaskRequest {
   int64_t activation = 0;
   std::string step;
   const dsl::TaskSpec* spec = nullptr;
-  nlohmann::json input;
+  std::string input_json;  // the task's input, as JSON text
   std::string idempotency_key;
   bool compensation = false;
   std::string iteration;  // the foreach iteration of the step ("[3]"), "" outside one

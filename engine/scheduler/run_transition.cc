@@ -230,6 +230,11 @@ TimePoint RunTransition::Now() {
 
 void RunTransition::Record(const char* type, const std::string& actor, const json& payload,
                            const EventScope& scope) {
+  RecordText(type, actor, DumpJson(payload), scope);
+}
+
+void RunTransition::RecordText(const char* type, const std::string& actor, std::string payload_json,
+                               const EventScope& scope) {
   persistence::EventRow e;
   e.seq = ++run_.last_event_seq;
   e.type = type;
@@ -238,7 +243,7 @@ void RunTransition::Record(const char* type, const std::string& actor, const jso
   e.attempt = scope.attempt;
   e.iteration = scope.iteration;
   e.actor = actor;
-  e.payload_json = DumpJson(payload);
+  e.payload_json = std::move(payload_json);
   events_.push_back(std::move(e));
 }
 
@@ -254,7 +259,7 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
   task.task_type = spec.task_type;
   task.step = r.step;
   task.idempotency_key = r.idempotency_key;
-  task.input_json = DumpJson(r.input);
+  task.input_json = r.input_json;
   task.max_attempts = spec.retry.max_attempts;
   task.start_to_close_ms = spec.start_to_close.count();
   if (spec.heartbeat_timeout) task.heartbeat_timeout_ms = spec.heartbeat_timeout->count();

@@ -98,6 +98,11 @@ class RunTransition final : public RunEffects {
   void Flush();
   ~RunTransition() override;
 
+  // Record with the payload already JSON text (a completion's result is spliced in as the
+  // worker sent it, not copied into a tree and written again).
+  void RecordText(const char* type, const std::string& actor, std::string payload_json,
+                  const EventScope& scope);
+
   // RunEffects
   TimePoint Now() override;
   void Record(const char* type, const std::string& actor, const nlohmann::json& payload,

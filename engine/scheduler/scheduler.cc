@@ -490,10 +490,14 @@ void Scheduler::ApplyCompletion(RunTransition& tr, const persistence::TaskRow& t
                                 const LeaseRef& lease, const std::string& result_json,
                                 const json& result) {
   tr.TaskCompleted(task, result_json);
-  json payload = {
-      {"result", result}, {"lease_epoch", task.lease_epoch}, {"worker", lease.identity}};
-  if (task.cancel_requested) payload["cancel_requested"] = true;  // recorded, not acted on
-  tr.Record(events::kTaskCompleted, lease.principal, payload, ScopeOf(task));
+  // {"cancel_requested"?, "lease_epoch", "result", "worker"}: the keys in DumpJson's order, the
+  // result spliced in as its text (DumpJson's own).
+  std::string payload = "{";
+  if (task.cancel_requested) payload += "\"cancel_requested\":true,";  // recorded, not acted on
+  payload += "\"lease_epoch\":" + std::to_string(task.lease_epoch) + ",\"result\":";
+  payload += result_json;
+  payload += ",\"worker\":" + DumpJson(json(lease.identity)) + "}";
+  tr.RecordText(events::kTaskCompleted, lease.principal, std::move(payload), ScopeOf(task));
   tr.facts().tasks_completed.push_back(
       {task.namespace_name, task.queue, task.task_type, task.running_seconds, false, ""});
   Interpreter interpreter = tr.NewInterpreter();

@@ -310,7 +310,8 @@ class Scheduler {
                  const std::string& supersedes, std::optional<persistence::RunRow>* run);
   void Submit(std::unique_ptr<Call> call);
 
-  // What a completion does to its run (shared by the batch and by tests of it).
+  // What a completion does to its run (shared by the batch and by tests of it). `result_json` is
+  // DumpJson(result): the history event takes it as it is.
   static void ApplyCompletion(RunTransition& tr, const persistence::TaskRow& task,
                               const LeaseRef& lease, const std::string& result_json,
                               const nlohmann::json& result);

@@ -126,11 +126,25 @@ TEST_F(LanguageTest, MissedDeadlineCancelsTheTaskAndTakesTheFallback) {
   const auto types = EventTypes(events);
   EXPECT_NE(std::find(types.begin(), types.end(), "DeadlinePassed"), types.end());
   EXPECT_NE(std::find(types.begin(), types.end(), "TaskCancelRequested"), types.end());
+  int completions = 0;
   for (const auto& e : events) {
-    if (e.type() == "TaskCompleted" && e.step() == "submit") {
-      EXPECT_TRUE(json::parse(e.payload_json())["cancel_requested"].get<bool>());
+    if (e.type() != "TaskCompleted") continue;
+    ++completions;
+    const json payload = json::parse(e.payload_json());
+    EXPECT_TRUE(payload["worker"].is_string() && !payload["worker"].get<std::string>().empty());
+    if (e.step() == "submit") {
+      EXPECT_TRUE(payload["cancel_requested"].get<bool>());
+      EXPECT_EQ(payload["result"], "too late");
+      EXPECT_EQ(payload["lease_epoch"], slow.lease_epoch());
+      EXPECT_EQ(payload.size(), 4U) << e.payload_json();
+    } else {
+      EXPECT_EQ(payload["result"], json::object());
+      EXPECT_EQ(payload["lease_epoch"], fallback.lease_epoch());
+      EXPECT_FALSE(payload.contains("cancel_requested")) << e.payload_json();
+      EXPECT_EQ(payload.size(), 3U) << e.payload_json();
     }
   }
+  EXPECT_EQ(completions, 2);
 }
 
 TEST_F(LanguageTest, ParallelBranchesAndForeachRunWithRealWorkers) {

@@ -42,9 +42,7 @@ Status OpenClientChannel(const ClientTransport& t, bool round_robin,
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
-  // As the Python and TypeScript SDKs: gRPC's default (4 MiB) would refuse a leased task or a run
-  // whose payloads are within the engine's limits (2 MiB each by default) but add up to more.
-  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  args.SetMaxReceiveMessageSize(t.max_receive_bytes);
   if (!t.uses_tls()) {
     if (!t.token.empty()) {
       return Status::InvalidArgument(

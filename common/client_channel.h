@@ -29,6 +29,10 @@ struct ClientTransport {
   // tls_ca, tls_cert and tls_key are re-read this often (whole seconds, at least 1): renewed
   // certificates apply to new connections of a long-running client (a worker) without a restart.
   int reload_seconds = 60;
+  // The largest answer taken. As the Python and TypeScript SDKs: gRPC's default (4 MiB) would
+  // refuse a leased task or a run whose payloads are within the engine's limits (2 MiB each by
+  // default) but add up to more.
+  int max_receive_bytes = 64 * 1024 * 1024;
 
   bool uses_tls() const { return tls || !tls_ca.empty() || !tls_cert.empty(); }
 };

@@ -245,6 +245,44 @@ TEST_F(ConsoleTest, ReadsWhatThePagesShow) {
   EXPECT_EQ(http_->Get("/../etc/passwd")->status, 404);
 }
 
+// A run whose DescribeRun answer passes what the console's channel takes is read again as its
+// summary: shown without input, data and result, and saying so (`fields_omitted`).
+TEST_F(ConsoleTest, ARunTooLargeForTheConsoleIsShownAsItsSummary) {
+  ClientTransport transport;
+  transport.address = secure_->address();
+  transport.tls_ca = certs_.Path("ca.pem");
+  transport.max_receive_bytes = 1024 * 1024;
+  std::shared_ptr<grpc::Channel> channel;
+  ASSERT_TRUE(OpenClientChannel(transport, true, &channel).ok());
+  console::ConsoleOptions options;
+  options.listen_port = 0;
+  console::ConsoleServer small(
+      options, console::SessionKeys::Random(),
+      std::make_shared<console::EngineClient>(transport, channel, std::chrono::seconds(3)));
+  ASSERT_TRUE(small.Start().ok());
+  http_ = std::make_unique<httplib::Client>("127.0.0.1", small.port());
+
+  ASSERT_TRUE(Register(*plain_, Definition(1)).ok());
+  const std::string big = json{{"curve", std::string(1200 * 1024, 'x')}}.dump();
+  Start(*plain_, "console-big-1", "console-flow", big);  // input and data: 2.4 MB
+  Start(*plain_, "console-small-1", "console-flow");
+  const Browser reader = SignIn("t-reader", "");
+
+  auto [status, described] = Get("/api/run?id=console-big-1", reader);
+  ASSERT_EQ(status, 200) << described.dump().substr(0, 300);
+  EXPECT_EQ(described["run"]["workflow_id"], "console-big-1");
+  EXPECT_EQ(described["run"]["status"], "RUN_STATUS_RUNNING");
+  EXPECT_TRUE(described["run"].value("fields_omitted", false)) << described.dump();
+  EXPECT_EQ(described["run"].value("input_json", ""), "");
+  EXPECT_EQ(described["run"].value("data_json", ""), "");
+  EXPECT_EQ(described["active_steps"].size(), 1u) << described.dump();
+
+  auto [small_status, whole] = Get("/api/run?id=console-small-1", reader);
+  ASSERT_EQ(small_status, 200);
+  EXPECT_FALSE(whole["run"].value("fields_omitted", false));
+  EXPECT_EQ(whole["run"]["input_json"], "{}");
+}
+
 TEST_F(ConsoleTest, ActionsRunAsTheSignedInUserAndReadersAreRefused) {
   StartWorker();
   StartFailedRun("console-failed-2");

@@ -98,8 +98,8 @@ class RunTransition final : public RunEffects {
   void Flush();
   ~RunTransition() override;
 
-  // Record with the payload already JSON text (a completion's result is spliced in as the
-  // worker sent it, not copied into a tree and written again).
+  // Record with the payload already JSON text, as DumpJson writes it (a completion's result is
+  // spliced in as the text stored for its task, not copied into a tree and written again).
   void RecordText(const char* type, const std::string& actor, std::string payload_json,
                   const EventScope& scope);
 

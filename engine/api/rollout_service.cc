@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_text.h"
 #include "engine/api/proto_convert.h"
 #include "engine/scheduler/actor.h"
 #include "persistence/definition_store.h"
@@ -187,7 +188,8 @@ Status RolloutServiceImpl::End(const Caller& caller, const v1::EndRolloutRequest
     if (!row) return NoRollout(ns, req.definition_name());
     if (row->state != persistence::rollout_state::kRunning) {
       return Status::FailedPrecondition("rollout " + std::to_string(row->id) + " of '" + row->name +
-                                        "' already ended " + row->state + ": " + row->end_reason);
+                                        "' already ended " + row->state + ": " +
+                                        QuotePrefix(row->end_reason, 160));
     }
     persistence::EndRollout(txn, *row, state, by, reason);
     row = persistence::FindRollout(txn, ns, req.definition_name(), false);

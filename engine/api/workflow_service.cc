@@ -7,6 +7,7 @@
 #include <cctype>
 #include <map>
 
+#include "common/json_text.h"
 #include "engine/api/page_budget.h"
 #include "engine/api/page_token.h"
 #include "engine/api/proto_convert.h"
@@ -297,7 +298,7 @@ Status WorkflowServiceImpl::ListRuns(const v1::ListRunsRequest& req, v1::ListRun
   }
   const std::string order_by = req.order_by().empty() ? "create_time desc" : req.order_by();
   if (!ParseRunOrder(order_by, &filter.order)) {
-    return Status::InvalidArgument("order_by: '" + order_by +
+    return Status::InvalidArgument("order_by: '" + QuotePrefix(order_by) +
                                    "' is not one of \"create_time desc\", \"create_time asc\", "
                                    "\"update_time desc\", \"update_time asc\"");
   }

@@ -5,7 +5,8 @@ lease ids among random names, numbers at their limits, deep and oversized JSON, 
 2038 and before year 1) and half of them mutated on the wire (bytes flipped, dropped or inserted,
 a string field replaced by invalid UTF-8). Every call must be answered with a status the API
 documents for bad input — never INTERNAL, UNKNOWN or UNAVAILABLE, never a unary call left
-unanswered past its deadline — and the replica must still be serving at the end.
+unanswered past its deadline, never an error without a message or with one that repeats a long
+value — and the replica must still be serving at the end.
 
 Usage: api_probe_test.py --build-dir build [--seconds 60] [--seed N]
        (GRIDFLOW_TEST_DATABASE_URL: the suite's server; a database of its own is made and dropped)
@@ -27,6 +28,8 @@ from engine_health import health  # noqa: E402
 # Statuses that mean the replica failed the caller, not that the caller was wrong.
 FAILURES = {"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS"}
 UNARY_DEADLINE_S = 10
+# An error's message names the field and quotes at most a short prefix of a bad value.
+MAX_DETAILS = 600
 # Calls that may rightly outlast a short deadline: a long-poll, and a backfill of up to 10,000
 # starts (docs/schedules.md), which goes on (idempotently) after its caller gave up.
 LONG_CALLS = ("/LeaseTasks", "/BackfillSchedule")
@@ -68,7 +71,7 @@ LIKELY = {
     "period": ["2026-11"], "step": ["a"], "from_step": ["a"], "order_by": ["create_time desc"],
     "percent": [10, 50], "rate_per_second": [10.0],
 }
-TEXTS = ["", "default", "probe", "q", "t", "a", "x" * 300, '{"a": 1}', "[" * 5000 + "]" * 5000,
+TEXTS = ["", "default", "probe", "q", "t", "a", "x" * 300, "z" * 2000, '{"a": 1}', "[" * 5000 + "]" * 5000,
          '{"a":' * 300 + "1" + "}" * 300, "1", "-1", "null", "é€", "a b", "../../etc", "*",
          "00000000-0000-0000-0000-000000000000", "2026-11-24", "2038-01-19T03:14:08Z",
          DEFINITION, DEFINITION[:-7], DEFINITION.replace("1s", "-1s"),
@@ -316,6 +319,9 @@ def main():
             if code in FAILURES or (unanswered and not path.endswith(LONG_CALLS)):
                 failures.append(f"{path}: {code} after {took:.1f} s: {details[:200]} "
                                 f"(request {data[:60]!r}, {len(data)} bytes)")
+            elif code not in ("OK", "DEADLINE_EXCEEDED") and not 0 < len(details) <= MAX_DETAILS:
+                failures.append(f"{path}: {code} with a message of {len(details)} characters, "
+                                f"not a short one: {details[:200]} (request {data[:60]!r})")
         print(f"   {sum(counts.values())} calls: {counts}", flush=True)
         print(f"   {len(reached)} of {len(probe.methods)} methods answered OK at least once; never: "
               + ", ".join(sorted(p.rsplit("/", 1)[1] for p, _ in probe.methods if p not in reached)),

@@ -281,6 +281,11 @@ TEST_F(BadInputTest, ErrorsQuoteAShortPrefixOfOversizedValues) {
   v1::StartRunResponse started;
   ExpectInvalid(engine_.workflows().StartRun(Ctx().get(), start, &started),
                 "input_json: is not valid JSON");
+
+  v1::ListRunsRequest list;  // the whole value was quoted until 2026-12-07
+  list.set_order_by(huge);
+  v1::ListRunsResponse listed;
+  ExpectInvalid(engine_.workflows().ListRuns(Ctx().get(), list, &listed), "order_by: 'xxxx");
   ExpectUnchanged("0", "0");
 }
 

@@ -229,6 +229,24 @@ TEST_F(RolloutTest, PromotionByHandAndAfterASetTime) {
   EXPECT_EQ(LatestVersion(), 3);
 }
 
+// Found by the API probe: ending a rollout that had ended quoted its whole stored reason (up to
+// 4 kB) in the error.
+TEST_F(RolloutTest, EndingAnEndedRolloutQuotesAShortPrefixOfItsReason) {
+  v1::Rollout rollout;
+  ASSERT_TRUE(StartRollout(2, 10, &rollout).ok());
+  v1::EndRolloutRequest end;
+  end.set_definition_name("bid");
+  end.set_reason("bids rejected: " + std::string(4000, 'r'));
+  ASSERT_TRUE(rollouts_->RollbackRollout(Ctx().get(), end, &rollout).ok());
+  EXPECT_EQ(rollout.end_reason(), end.reason());  // kept whole
+  const grpc::Status s = rollouts_->PromoteRollout(Ctx().get(), end, &rollout);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("already ended ROLLED_BACK: bids rejected: rrr"),
+            std::string::npos)
+      << s.error_message();
+  EXPECT_LT(s.error_message().size(), 300u);
+}
+
 TEST_F(RolloutTest, CliRegistersACandidateAndRunsARollout) {
   auto ctl = [&](std::vector<std::string> args, std::string* out) {
     std::vector<std::string> argv = {CtlBinary(), "--address", engine_.address()};

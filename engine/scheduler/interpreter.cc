@@ -356,7 +356,7 @@ bool Interpreter::EnterTask(Frame& f, const Step& step) {
   f.wait.activation = NextActivation();
   f.wait.has_timer = step.deadline.has_value();
   request.activation = f.wait.activation;
-  effects_.ScheduleTask(request);
+  effects_.ScheduleTask(std::move(request));
   if (step.deadline) {
     effects_.StartTimer({f.id, f.wait.activation, step.name, TimerKind::kDeadline, deadline});
   }
@@ -704,7 +704,7 @@ void Interpreter::NextCompensation() {
     request.priority = dsl::PriorityClass(step.priority.literal()).value_or(dsl::kDefaultPriority);
   }
   if (state_.deadline_us != 0) request.dispatch_deadline = FromEpochMicros(state_.deadline_us);
-  effects_.ScheduleTask(request);
+  effects_.ScheduleTask(std::move(request));
 }
 
 void Interpreter::Close(const std::string& status, const json& result, const json& failure) {

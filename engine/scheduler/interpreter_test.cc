@@ -47,7 +47,7 @@ class FakeEffects final : public RunEffects {
     events.push_back(type);
     payloads.push_back(payload);
   }
-  void ScheduleTask(const TaskRequest& r) override {
+  void ScheduleTask(TaskRequest r) override {
     tasks.push_back({r.frame, r.activation, r.step, r.spec->task_type, json::parse(r.input_json),
                      r.idempotency_key, r.compensation});
   }

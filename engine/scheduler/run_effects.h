@@ -77,7 +77,8 @@ class RunEffects {
   virtual void Record(const char* type, const std::string& actor, const nlohmann::json& payload,
                       const EventScope& scope) = 0;
 
-  virtual void ScheduleTask(const TaskRequest& request) = 0;
+  // Takes the request: its input (up to the run's whole data) moves into the new task.
+  virtual void ScheduleTask(TaskRequest request) = 0;
   // The task of (frame, activation): cancelled if queued; told to stop (by heartbeat) if running.
   virtual void CancelTask(const std::string& frame, int64_t activation) = 0;
   virtual void StartTimer(const TimerRequest& request) = 0;

@@ -247,7 +247,7 @@ void RunTransition::RecordText(const char* type, const std::string& actor, std::
   events_.push_back(std::move(e));
 }
 
-void RunTransition::ScheduleTask(const TaskRequest& r) {
+void RunTransition::ScheduleTask(TaskRequest r) {
   const dsl::TaskSpec& spec = *r.spec;
   persistence::NewTask task;
   task.run_id = run_.id;
@@ -259,7 +259,7 @@ void RunTransition::ScheduleTask(const TaskRequest& r) {
   task.task_type = spec.task_type;
   task.step = r.step;
   task.idempotency_key = r.idempotency_key;
-  task.input_json = r.input_json;
+  task.input_json = std::move(r.input_json);
   task.max_attempts = spec.retry.max_attempts;
   task.start_to_close_ms = spec.start_to_close.count();
   if (spec.heartbeat_timeout) task.heartbeat_timeout_ms = spec.heartbeat_timeout->count();

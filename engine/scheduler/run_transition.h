@@ -107,7 +107,7 @@ class RunTransition final : public RunEffects {
   TimePoint Now() override;
   void Record(const char* type, const std::string& actor, const nlohmann::json& payload,
               const EventScope& scope) override;
-  void ScheduleTask(const TaskRequest& request) override;
+  void ScheduleTask(TaskRequest request) override;
   void CancelTask(const std::string& frame, int64_t activation) override;
   void StartTimer(const TimerRequest& request) override;
   void CancelTimers(const std::string& frame, int64_t activation) override;

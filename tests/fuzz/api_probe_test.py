@@ -71,8 +71,9 @@ LIKELY = {
     "period": ["2026-11"], "step": ["a"], "from_step": ["a"], "order_by": ["create_time desc"],
     "percent": [10, 50], "rate_per_second": [10.0],
 }
-TEXTS = ["", "default", "probe", "q", "t", "a", "x" * 300, "z" * 2000, '{"a": 1}', "[" * 5000 + "]" * 5000,
-         '{"a":' * 300 + "1" + "}" * 300, "1", "-1", "null", "é€", "a b", "../../etc", "*",
+TEXTS = ["", "default", "probe", "q", "t", "a", "x" * 300, "z" * 2000, '{"a": 1}',
+         "[" * 5000 + "]" * 5000, '{"a":' * 300 + "1" + "}" * 300, "1", "-1", "null", "é€",
+         "a b", "../../etc", "*",
          "00000000-0000-0000-0000-000000000000", "2026-11-24", "2038-01-19T03:14:08Z",
          DEFINITION, DEFINITION[:-7], DEFINITION.replace("1s", "-1s"),
          DEFINITION.replace('"a"', '"' + "a" * 500 + '"'), "y" * (5 << 20)]
@@ -320,8 +321,9 @@ def main():
                 failures.append(f"{path}: {code} after {took:.1f} s: {details[:200]} "
                                 f"(request {data[:60]!r}, {len(data)} bytes)")
             elif code not in ("OK", "DEADLINE_EXCEEDED") and not 0 < len(details) <= MAX_DETAILS:
-                failures.append(f"{path}: {code} with a message of {len(details)} characters, "
-                                f"not a short one: {details[:200]} (request {data[:60]!r})")
+                failures.append(f"{path}: {code} with a message of {len(details)} "
+                                f"characters, not a short one: {details[:200]} "
+                                f"(request {data[:60]!r})")
         print(f"   {sum(counts.values())} calls: {counts}", flush=True)
         print(f"   {len(reached)} of {len(probe.methods)} methods answered OK at least once; never: "
               + ", ".join(sorted(p.rsplit("/", 1)[1] for p, _ in probe.methods if p not in reached)),
